@@ -1,0 +1,499 @@
+"""Repayment schedules.
+
+The defaults reproduce the original app (DESIGN.md §6): declining balance, per-period rate =
+annual / periods per year, installment rounded to 0.01 half-up, each row's interest = balance ×
+rate rounded to 0.01 half-up, principal = installment − interest, the last row takes whatever
+balance is left. So Σ principal = principal exactly, and the total interest is Σ of the rows'
+interest (not installment × n − principal).
+"""
+
+from __future__ import annotations
+
+import decimal
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from namma.finance.charges import deducted_fees, first_installment_fees, installment_fees
+from namma.finance.dates import due_dates, one_period_after, one_period_before, year_fraction
+from namma.finance.errors import TermsError
+from namma.finance.rounding import (
+    CENT,
+    DECIMAL_ROUNDING,
+    MONEY_CONTEXT,
+    ONE,
+    ZERO,
+    InterestRounding,
+    round_money,
+    round_to_multiple,
+)
+from namma.finance.terms import (
+    Amortization,
+    FeeTiming,
+    Frequency,
+    InterestMethod,
+    InterestPeriod,
+    LoanTerms,
+)
+
+_BASE_PERIODS_PER_YEAR: dict[Frequency, int] = {
+    Frequency.DAILY: 365,
+    Frequency.WEEKLY: 52,
+    Frequency.FORTNIGHTLY: 26,
+    Frequency.MONTHLY: 12,
+    Frequency.QUARTERLY: 4,
+    Frequency.HALF_YEARLY: 2,
+    Frequency.YEARLY: 1,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    """One installment. `total` = principal + interest + fees; `balance` is principal left after it.
+
+    `period_start` is where this row's interest starts accruing (the previous due date, or the
+    disbursement). `interest_for_period` is the interest earned over the period; it differs from
+    `interest` (what is payable in this row) only under interest grace, where earned interest is
+    deferred to the first installment after the grace.
+    """
+
+    number: int
+    due_date: date
+    principal: Decimal
+    interest: Decimal
+    fees: Decimal
+    total: Decimal
+    balance: Decimal
+    period_start: date
+    interest_for_period: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A loan's schedule with what was used to build it.
+
+    `installment_amount` is the regular installment (see `installment_amount`); `deducted_fees`
+    are kept from the payout; `upfront_fees_in_first_installment` are included in row 1's fees;
+    `first_period_fraction` is the first period's length over a regular period (1 when regular).
+    """
+
+    terms: LoanTerms
+    disbursed_on: date
+    first_due_on: date
+    installment_amount: Decimal
+    rows: tuple[ScheduleRow, ...]
+    deducted_fees: Decimal
+    upfront_fees_in_first_installment: Decimal
+    first_period_fraction: Decimal
+
+    @property
+    def net_disbursement(self) -> Decimal:
+        """What the borrower receives: principal less the deducted fees."""
+        return self.terms.principal - self.deducted_fees
+
+    @property
+    def total_principal(self) -> Decimal:
+        return sum((r.principal for r in self.rows), ZERO)
+
+    @property
+    def total_interest(self) -> Decimal:
+        return sum((r.interest for r in self.rows), ZERO)
+
+    @property
+    def total_fees(self) -> Decimal:
+        return sum((r.fees for r in self.rows), ZERO)
+
+    @property
+    def total_amount(self) -> Decimal:
+        """Everything the borrower repays: Σ row totals."""
+        return sum((r.total for r in self.rows), ZERO)
+
+    @property
+    def maturity_date(self) -> date:
+        return self.rows[-1].due_date
+
+
+def periods_per_year(terms: LoanTerms) -> Decimal:
+    """Periods in a year: 52 weekly, 12 monthly …; every N days 365/N (or ⌊365/N⌋); ÷ repeat."""
+    with decimal.localcontext(MONEY_CONTEXT):
+        if terms.frequency is Frequency.DAYS:
+            days = terms.every or 1
+            if terms.periods_per_year_floor:
+                return Decimal(365 // days)
+            return Decimal(365) / days
+        return Decimal(_BASE_PERIODS_PER_YEAR[terms.frequency]) / terms.repeat
+
+
+def periodic_rate(terms: LoanTerms) -> Decimal:
+    """The interest rate of one period, as a fraction (12 % monthly → 0.01).
+
+    Computed with a single division so that annual / 100 / periods (the origin's order) and the
+    repeat multiplier give the same digits: every N days = annual × N / 365; with the ⌊365/N⌋
+    option = annual / ⌊365/N⌋; otherwise annual × repeat / periods per year.
+    """
+    with decimal.localcontext(MONEY_CONTEXT):
+        rate = terms.annual_rate
+        if terms.frequency is Frequency.DAYS:
+            days = terms.every or 1
+            if terms.periods_per_year_floor:
+                return rate / (100 * (365 // days))
+            return rate * days / 36500
+        return rate * terms.repeat / (100 * _BASE_PERIODS_PER_YEAR[terms.frequency])
+
+
+def _annuity(principal: Decimal, rate: Decimal, periods: int) -> Decimal:
+    """Unrounded equal installment P·r·(1+r)^n / ((1+r)^n − 1), as the origin computed it."""
+    if rate == 0:
+        return principal / periods
+    if periods == 1:
+        return principal + principal * rate
+    growth = (ONE + rate) ** periods
+    return principal * rate * growth / (growth - ONE)
+
+
+def _equal_principal_part(terms: LoanTerms) -> Decimal:
+    periods = terms.installments - terms.grace_principal
+    return round_to_multiple(
+        terms.principal / periods, terms.installment_multiple, terms.installment_rounding
+    )
+
+
+def installment_amount(terms: LoanTerms) -> Decimal:
+    """The regular installment at the nominal periodic rate (no fees).
+
+    - equal installments: the EMI over the installments after the principal grace (declining:
+      the annuity formula; flat: (P + P·r·n) / n), rounded to the installment multiple;
+    - equal principal: the first amortising installment (principal part + interest on P);
+    - interest-only: P·r; bullet: P + n·(P·r).
+
+    Actual rows can differ: a broken first period, daily interest, grace, and the last row,
+    which always absorbs the residue.
+    """
+    with decimal.localcontext(MONEY_CONTEXT):
+        rate = periodic_rate(terms)
+        principal = terms.principal
+        periodic_interest = round_money(principal * rate, terms.interest_rounding)
+        amortization = terms.amortization
+        if amortization is Amortization.EQUAL_INSTALLMENTS:
+            periods = terms.installments - terms.grace_principal
+            if terms.interest_method is InterestMethod.FLAT:
+                raw = (principal + principal * rate * periods) / periods
+            else:
+                raw = _annuity(principal, rate, periods)
+            return round_to_multiple(raw, terms.installment_multiple, terms.installment_rounding)
+        if amortization is Amortization.EQUAL_PRINCIPAL:
+            return _equal_principal_part(terms) + periodic_interest
+        if amortization is Amortization.INTEREST_ONLY:
+            return periodic_interest
+        return principal + periodic_interest * terms.installments
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Dates and per-period interest factors (interest = base × numerator / denominator)."""
+
+    due: list[date]
+    starts: list[date]
+    numerators: list[Decimal]
+    denominators: list[int]
+    first_period_fraction: Decimal
+
+
+def _plan(terms: LoanTerms, disbursed_on: date, first_due_on: date | None) -> _Plan:
+    every = terms.every or 1
+    dues = due_dates(
+        frequency=terms.frequency,
+        every=every,
+        count=terms.installments,
+        disbursed_on=disbursed_on,
+        first_due_on=first_due_on,
+    )
+    starts = [disbursed_on, *dues[:-1]]
+    first_due = dues[0]
+    fraction = ONE
+    actual_days = regular_days = 1
+    if first_due != one_period_after(disbursed_on, terms.frequency, every):
+        actual_days = (first_due - disbursed_on).days
+        regular_days = (first_due - one_period_before(first_due, terms.frequency, every)).days
+        fraction = Decimal(actual_days) / regular_days
+    n = terms.installments
+    if terms.interest_period is InterestPeriod.INSTALLMENT:
+        rate = periodic_rate(terms)
+        numerators = [rate] * n
+        denominators = [1] * n
+        if actual_days != regular_days:
+            # Broken first period: pro rata for the actual days.
+            numerators[0] = rate * actual_days
+            denominators[0] = regular_days
+    else:
+        numerators = []
+        denominators = []
+        for start, end in zip(starts, dues, strict=True):
+            days, year_days = year_fraction(
+                start,
+                end,
+                days_in_year=terms.days_in_year,
+                days_in_month_rule=terms.days_in_month,
+            )
+            numerators.append(terms.annual_rate * days)
+            denominators.append(100 * year_days)
+    return _Plan(dues, starts, numerators, denominators, fraction)
+
+
+def generate_schedule(
+    terms: LoanTerms, *, disbursed_on: date, first_due_on: date | None = None
+) -> Schedule:
+    """Build the schedule of a loan disbursed on `disbursed_on`.
+
+    `first_due_on` defaults to one period after disbursement; any other date makes a broken
+    first period whose interest is pro rata for its actual days. Raises `TermsError` (field
+    `first_due_on`) if the first due date is not after the disbursement.
+    """
+    if first_due_on is not None and first_due_on <= disbursed_on:
+        raise TermsError.single(
+            "first_due_on", "First due date must be after the disbursement date"
+        )
+    with decimal.localcontext(MONEY_CONTEXT):
+        plan = _plan(terms, disbursed_on, first_due_on)
+        amount = installment_amount(terms)
+        upfront = first_installment_fees(terms)
+        if terms.amortization is Amortization.BULLET:
+            rows = _bullet(terms, plan, upfront)
+        else:
+            rows = _amortize(
+                terms,
+                plan,
+                start_number=1,
+                balance=terms.principal.quantize(CENT),
+                installment=amount,
+                deferred=ZERO,
+                upfront=upfront,
+            )
+        return Schedule(
+            terms=terms,
+            disbursed_on=disbursed_on,
+            first_due_on=plan.due[0],
+            installment_amount=amount,
+            rows=tuple(rows),
+            deducted_fees=deducted_fees(terms),
+            upfront_fees_in_first_installment=upfront,
+            first_period_fraction=plan.first_period_fraction,
+        )
+
+
+def total_interest(schedule: Schedule) -> Decimal:
+    """Σ of the schedule's interest: what the borrower really pays (not EMI × n − P)."""
+    return schedule.total_interest
+
+
+def reschedule_after_prepayment(
+    *, schedule: Schedule, paid_through: int, balance: Decimal
+) -> Schedule:
+    """The schedule after principal was prepaid: same installment, fewer installments.
+
+    Rows 1..`paid_through` are kept; from the next one on, rows are rebuilt on the new principal
+    `balance` with the same installment amount and due dates, so the loan ends earlier (the
+    `reduce-term` excess policy). The next row's interest is computed on the new balance for its
+    whole period. A zero balance closes the schedule at `paid_through`.
+    """
+    rows = schedule.rows
+    if not 0 <= paid_through <= len(rows):
+        raise TermsError.single("paid_through", "paid_through must be a row of the schedule")
+    before = rows[paid_through - 1].balance if paid_through else schedule.terms.principal
+    if not ZERO <= balance <= before or balance != balance.quantize(CENT):
+        raise TermsError.single(
+            "balance", f"The new balance must be an amount between 0 and {before}"
+        )
+    kept = rows[:paid_through]
+    if balance == 0 or paid_through == len(rows):
+        return _replace_rows(schedule, kept)
+    terms = schedule.terms
+    with decimal.localcontext(MONEY_CONTEXT):
+        plan = _plan(terms, schedule.disbursed_on, schedule.first_due_on)
+        if terms.amortization is Amortization.BULLET:
+            rebuilt = _bullet(terms, plan, schedule.upfront_fees_in_first_installment, balance)
+        else:
+            deferred = sum((r.interest_for_period - r.interest for r in kept), ZERO)
+            rebuilt = _amortize(
+                terms,
+                plan,
+                start_number=paid_through + 1,
+                balance=balance,
+                installment=schedule.installment_amount,
+                deferred=deferred,
+                upfront=schedule.upfront_fees_in_first_installment,
+            )
+    return _replace_rows(schedule, (*kept, *rebuilt))
+
+
+def _replace_rows(schedule: Schedule, rows: tuple[ScheduleRow, ...]) -> Schedule:
+    return Schedule(
+        terms=schedule.terms,
+        disbursed_on=schedule.disbursed_on,
+        first_due_on=schedule.first_due_on,
+        installment_amount=schedule.installment_amount,
+        rows=rows,
+        deducted_fees=schedule.deducted_fees,
+        upfront_fees_in_first_installment=schedule.upfront_fees_in_first_installment,
+        first_period_fraction=schedule.first_period_fraction,
+    )
+
+
+def _amortize(
+    terms: LoanTerms,
+    plan: _Plan,
+    *,
+    start_number: int,
+    balance: Decimal,
+    installment: Decimal,
+    deferred: Decimal,
+    upfront: Decimal,
+) -> list[ScheduleRow]:
+    """The row loop for every amortization except bullet. Runs inside MONEY_CONTEXT.
+
+    This is the hot path (bench/bench_schedule.py): locals instead of attribute lookups, and
+    positional construction of rows.
+    """
+    n = terms.installments
+    amortization = terms.amortization
+    equal_installments = amortization is Amortization.EQUAL_INSTALLMENTS
+    equal_principal = amortization is Amortization.EQUAL_PRINCIPAL
+    interest_only = amortization is Amortization.INTEREST_ONLY
+    per_principal = _equal_principal_part(terms) if equal_principal else ZERO
+    unrounded = terms.interest_rounding is InterestRounding.NONE
+    rounding = DECIMAL_ROUNDING[terms.interest_rounding]
+    half_up = decimal.ROUND_HALF_UP
+    flat_base = terms.principal if terms.interest_method is InterestMethod.FLAT else None
+    grace_principal = terms.grace_principal
+    grace_interest = terms.grace_interest
+    interest_free = terms.interest_free
+    row_fees = tuple(f for f in terms.fees if f.timing is FeeTiming.INSTALLMENT)
+    numerators = plan.numerators
+    denominators = plan.denominators
+    dues = plan.due
+    starts = plan.starts
+    cent = CENT
+    zero = ZERO
+
+    exact_balance = balance  # differs from `balance` only with unrounded interest
+    cumulative_exact = zero
+    cumulative_rounded = zero
+    rows: list[ScheduleRow] = []
+    append = rows.append
+    for number in range(start_number, n + 1):
+        k = number - 1
+        if number <= interest_free:
+            exact = zero
+        else:
+            exact = (exact_balance if flat_base is None else flat_base) * numerators[k]
+            if denominators[k] != 1:
+                exact = exact / denominators[k]
+        if unrounded:
+            cumulative_exact += exact
+            rounded_total = cumulative_exact.quantize(cent, half_up)
+            earned = rounded_total - cumulative_rounded
+            cumulative_rounded = rounded_total
+        else:
+            earned = exact.quantize(cent, rounding)
+
+        if number == n:
+            principal = balance
+        elif interest_only or number <= grace_principal:
+            principal = zero
+        elif equal_principal:
+            principal = per_principal if per_principal < balance else balance
+        else:
+            principal = installment - earned
+            if principal > balance:
+                principal = balance
+            elif principal < 0:
+                principal = zero
+
+        if unrounded:
+            if equal_installments and number > grace_principal and number != n:
+                exact_principal = installment - exact
+                if exact_principal > exact_balance:
+                    exact_principal = exact_balance
+                elif exact_principal < 0:
+                    exact_principal = zero
+                exact_balance -= exact_principal
+            else:
+                exact_balance -= principal
+            balance -= principal
+        else:
+            balance -= principal
+            exact_balance = balance
+
+        if number <= grace_interest:
+            deferred += earned
+            interest = zero
+        elif deferred:
+            interest = earned + deferred
+            deferred = zero
+        else:
+            interest = earned
+        last = number == n or balance == 0
+        if last and deferred:
+            interest += deferred
+            deferred = zero
+
+        fees = upfront if number == 1 else zero
+        if row_fees:
+            fees += installment_fees(row_fees, principal=principal, interest=interest)
+        append(
+            ScheduleRow(
+                number,
+                dues[k],
+                principal,
+                interest,
+                fees,
+                principal + interest + fees,
+                balance,
+                starts[k],
+                earned,
+            )
+        )
+        if last:
+            break
+    return rows
+
+
+def _bullet(
+    terms: LoanTerms, plan: _Plan, upfront: Decimal, principal: Decimal | None = None
+) -> list[ScheduleRow]:
+    """One row at the end of the last period: principal plus the interest of every period.
+
+    Interest is simple (not compounded): each period's interest on the principal, rounded as the
+    terms say, summed. Runs inside MONEY_CONTEXT.
+    """
+    base = (terms.principal if principal is None else principal).quantize(CENT)
+    unrounded = terms.interest_rounding is InterestRounding.NONE
+    rounding = DECIMAL_ROUNDING[terms.interest_rounding]
+    total_exact = ZERO
+    interest = ZERO
+    for k in range(terms.interest_free, terms.installments):
+        exact = base * plan.numerators[k] / plan.denominators[k]
+        if unrounded:
+            total_exact += exact
+        else:
+            interest += exact.quantize(CENT, rounding)
+    if unrounded:
+        interest = total_exact.quantize(CENT, decimal.ROUND_HALF_UP)
+    fees = upfront + installment_fees(
+        tuple(f for f in terms.fees if f.timing is FeeTiming.INSTALLMENT),
+        principal=base,
+        interest=interest,
+    )
+    return [
+        ScheduleRow(
+            number=1,
+            due_date=plan.due[-1],
+            principal=base,
+            interest=interest,
+            fees=fees,
+            total=base + interest + fees,
+            balance=ZERO,
+            period_start=plan.starts[0],
+            interest_for_period=interest,
+        )
+    ]
