@@ -43,21 +43,22 @@ def _npv(rate: Decimal, flows: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
 def periodic_irr(flows: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
     """The per-period rate i > −1 with Σ amount / (1 + i)^time = 0.
 
-    `flows` are (time in periods, amount) with one sign change (money in, then money out), so
-    the NPV falls as i rises and the root is unique. Raises `FinanceError` otherwise.
+    `flows` are (time in periods, amount): money received first (positive), then money paid
+    (negative). Discounting shrinks the later payments, so the NPV rises with i and the root is
+    unique. Raises `FinanceError` if there is none in (−99 %, 10⁶ per period).
     """
     with decimal.localcontext(_IRR_CONTEXT):
         low = Decimal("-0.99")
         high = Decimal(1)
-        if _npv(low, flows) < 0:
+        if _npv(low, flows) > 0:
             raise FinanceError.single("cash_flows", "The cash flows have no IRR above -99 %")
-        while _npv(high, flows) > 0:
+        while _npv(high, flows) < 0:
             high *= 2
             if high > 1_000_000:
                 raise FinanceError.single("cash_flows", "The cash flows have no finite IRR")
         while high - low > _TOLERANCE:
             middle = (low + high) / 2
-            if _npv(middle, flows) > 0:
+            if _npv(middle, flows) < 0:
                 low = middle
             else:
                 high = middle
