@@ -1,0 +1,105 @@
+"""The FastAPI application: middleware, routers, and the resources it opens at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+import structlog
+from fastapi import FastAPI
+
+from namma import __version__
+from namma.config import Settings, get_settings
+from namma.jobs import job_app, runtime
+from namma.kit.cache import cache_from_url
+from namma.kit.db import Database
+from namma.kit.embedded import EmbeddedPostgres
+from namma.kit.errors import errors_install
+from namma.kit.jobs import job_app_opened, worker_options
+from namma.kit.logging import logging_configure
+from namma.kit.migrations import migrate_upgrade
+from namma.kit.observability import Metrics, RequestContextMiddleware
+from namma.kit.ratelimit import RateLimiter
+from namma.system.endpoints import router as system_router
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging_configure(json_lines=settings.logs_as_json, level=settings.log_level)
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            url = settings.database_url
+            if not url:
+                embedded = EmbeddedPostgres(settings.data_dir)
+                url = await anyio.to_thread.run_sync(embedded.start)
+                stack.callback(embedded.stop)
+                log.info("database.embedded_started", data_dir=str(embedded.pgdata))
+            if settings.migrate_on_start:
+                await anyio.to_thread.run_sync(migrate_upgrade, url)
+
+            db = Database.connect(url, pool_size=settings.db_pool_size)
+            stack.push_async_callback(db.dispose)
+            app.state.db = db
+            runtime.db = db
+
+            cache = cache_from_url(settings.redis_url)
+            stack.push_async_callback(cache.close)
+            app.state.cache = cache
+            app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
+
+            await stack.enter_async_context(
+                job_app_opened(job_app, url, max_size=settings.worker_concurrency + 2)
+            )
+            app.state.job_app = job_app
+
+            if settings.demo:
+                from namma.demo import demo_load
+
+                await demo_load(db)
+
+            if settings.runs_inprocess_worker:
+                worker = asyncio.create_task(
+                    job_app.run_worker_async(
+                        **worker_options(
+                            concurrency=settings.worker_concurrency,
+                            poll_interval=settings.job_poll_interval,
+                            stalled_worker_seconds=settings.stalled_worker_seconds,
+                            name="namma-serve-worker",
+                            install_signal_handlers=False,
+                        )
+                    )
+                )
+                stack.push_async_callback(_stop_worker, worker)
+
+            log.info("app.started", version=__version__, redis=bool(settings.redis_url))
+            yield
+        runtime.db = None
+
+    app = FastAPI(
+        title="Namma Finance",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    errors_install(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.include_router(system_router)
+    return app
+
+
+async def _stop_worker(worker: asyncio.Task[Any]) -> None:
+    worker.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker

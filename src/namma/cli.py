@@ -1,0 +1,306 @@
+"""The `namma` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from namma import __version__
+from namma.config import Settings, SettingsError, get_settings
+
+app = typer.Typer(
+    name="namma",
+    help="Namma Finance: loan management for microfinance institutions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+jobs_app = typer.Typer(help="Inspect and retry background jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+
+
+def _settings() -> Settings:
+    """The settings, or a plain-words exit when the configuration is unusable."""
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    except (SettingsError, ValidationError) as exc:
+        typer.secho(f"Configuration error: {_first_line(exc)}", err=True, fg="red")
+        raise typer.Exit(2) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"NAMMA_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            if e["loc"]
+            else str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so `finally` blocks (stopping the embedded database) run.
+
+    The HTTP server handles SIGTERM gracefully and then re-raises it for the previous handler;
+    with the default handler the process would die before cleaning up.
+    """
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def _database_url(settings: Settings) -> Iterator[str]:
+    """The configured database URL, or the embedded server's (started here, stopped on exit)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from namma.kit.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(settings.data_dir)
+    typer.echo(f"Starting the embedded PostgreSQL in {embedded.pgdata} …", err=True)
+    try:
+        url = embedded.start()
+    except Exception as exc:
+        typer.secho(
+            f"Could not start the embedded PostgreSQL in {embedded.pgdata}: {_first_line(exc)}",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(1) from None
+    try:
+        yield url
+    finally:
+        embedded.stop()
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: NAMMA_HOST or 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: NAMMA_PORT or 8000].")] = None,
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo data (idempotent) before serving.")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="HTTP worker processes.")] = 1,
+    job_worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--job-worker/--no-job-worker",
+            help="Run a job worker inside the server [default: yes on the embedded database, "
+            "no with NAMMA_DATABASE_URL; then run `namma worker`].",
+        ),
+    ] = None,
+) -> None:
+    """Run the HTTP server (and, by default on the embedded database, a job worker)."""
+    import uvicorn
+
+    settings = _settings()
+    inprocess_worker = settings.runs_inprocess_worker if job_worker is None else job_worker
+    _exit_on_sigterm()
+    with _database_url(settings) as url:
+        from namma.kit.migrations import migrate_upgrade
+
+        try:
+            migrate_upgrade(url)
+        except Exception as exc:
+            typer.secho(f"Could not migrate the database: {_first_line(exc)}", err=True, fg="red")
+            raise typer.Exit(1) from None
+        # The server processes read their settings from the environment.
+        os.environ["NAMMA_DATABASE_URL"] = url
+        os.environ["NAMMA_INPROCESS_WORKER"] = "true" if inprocess_worker else "false"
+        os.environ["NAMMA_MIGRATE_ON_START"] = "false"
+        if demo:
+            os.environ["NAMMA_DEMO"] = "true"
+        get_settings.cache_clear()
+        bind_host = host or settings.host
+        bind_port = port or settings.port
+        typer.echo(f"Namma Finance {__version__} on http://{bind_host}:{bind_port}", err=True)
+        uvicorn.run(
+            "namma.app:create_app",
+            factory=True,
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_config=None,
+            proxy_headers=False,
+        )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Jobs run at once [default: NAMMA_WORKER_CONCURRENCY].")] = None,
+    queue: Annotated[list[str] | None, typer.Option(help="Only these queues (repeatable) [default: all].")] = None,
+) -> None:
+    """Run a job worker. Start as many as you like, on any hosts that reach the database."""
+    settings = _settings()
+    from namma.jobs import job_app, runtime
+    from namma.kit.db import Database
+    from namma.kit.jobs import job_app_opened, worker_options
+    from namma.kit.logging import logging_configure
+
+    logging_configure(json_lines=settings.logs_as_json, level=settings.log_level)
+
+    async def run(url: str) -> None:
+        db = Database.connect(url, pool_size=settings.db_pool_size)
+        runtime.db = db
+        size = (concurrency or settings.worker_concurrency) + 2
+        try:
+            async with job_app_opened(job_app, url, max_size=size):
+                options = worker_options(
+                    concurrency=concurrency or settings.worker_concurrency,
+                    poll_interval=settings.job_poll_interval,
+                    stalled_worker_seconds=settings.stalled_worker_seconds,
+                )
+                if queue:
+                    options["queues"] = queue
+                await job_app.run_worker_async(**options)
+        finally:
+            await db.dispose()
+
+    with _database_url(settings) as url:
+        asyncio.run(run(url))
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply database migrations (Alembic upgrade)."""
+    settings = _settings()
+    from namma.kit.migrations import migrate_upgrade, migration_state
+
+    with _database_url(settings) as url:
+        try:
+            migrate_upgrade(url, revision)
+            state = migration_state(url)
+        except Exception as exc:
+            typer.secho(f"Migration failed: {_first_line(exc)}", err=True, fg="red")
+            raise typer.Exit(1) from None
+    typer.echo(f"Database at revision {', '.join(state.current) or '(none)'}.")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(help="Login email of the new Admin.")],
+    name: Annotated[str, typer.Option(help="Full name.")] = "Administrator",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create an Admin user (for the first login of a new installation)."""
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password (at least 12 characters): ")
+        if getpass.getpass("Repeat it: ") != password:
+            typer.secho("The passwords differ.", err=True, fg="red")
+            raise typer.Exit(2)
+
+    from namma.kit.db import Database, transaction
+    from namma.kit.errors import AppError
+    from namma.kit.migrations import migrate_upgrade
+    from namma.users.service import admin_create
+
+    async def run(url: str) -> None:
+        db = Database.connect(url, pool_size=1)
+        try:
+            async with transaction(db) as session:
+                await admin_create(session, name=name, email=email, password=password)
+        finally:
+            await db.dispose()
+
+    with _database_url(settings) as url:
+        migrate_upgrade(url)
+        try:
+            asyncio.run(run(url))
+        except AppError as exc:
+            typer.secho(f"Not created: {exc.message}", err=True, fg="red")
+            raise typer.Exit(2) from None
+    typer.echo(f"Admin {email.strip().lower()} created.")
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration, database, migrations, Redis and the job engine; say what is wrong."""
+    from namma.kit.doctor import doctor_run
+
+    get_settings.cache_clear()
+    ok = doctor_run(echo=typer.echo)
+    raise typer.Exit(0 if ok else 1)
+
+
+@jobs_app.command("failed")
+def jobs_failed_command(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 50,
+) -> None:
+    """List jobs that failed after all their retries (the dead-letter list)."""
+    settings = _settings()
+    from namma.jobs import job_app
+    from namma.kit.jobs import job_app_opened, jobs_failed
+
+    async def run(url: str) -> None:
+        async with job_app_opened(job_app, url, max_size=2):
+            failed = await jobs_failed(job_app, limit=limit)
+        if not failed:
+            typer.echo("No failed jobs.")
+            return
+        typer.echo(f"{'ID':>8}  {'TASK':<32} {'TRIES':>5}  {'FAILED AT':<25} ARGS")
+        for job in failed:
+            args = {k: v for k, v in job.task_kwargs.items() if k != "request_id"}
+            when = job.failed_at.isoformat(timespec="seconds") if job.failed_at else "-"
+            typer.echo(f"{job.id:>8}  {job.task_name:<32} {job.attempts:>5}  {when:<25} {args}")
+
+    with _database_url(settings) as url:
+        asyncio.run(run(url))
+
+
+@jobs_app.command("retry")
+def jobs_retry_command(
+    job_id: Annotated[int, typer.Argument(help="Id of a failed job (see `namma jobs failed`).")],
+) -> None:
+    """Put a failed job back in the queue to run now."""
+    settings = _settings()
+    from namma.jobs import job_app
+    from namma.kit.jobs import JobNotFailedError, job_app_opened, job_retry
+
+    async def run(url: str) -> None:
+        async with job_app_opened(job_app, url, max_size=2):
+            await job_retry(job_app, job_id)
+
+    with _database_url(settings) as url:
+        try:
+            asyncio.run(run(url))
+        except JobNotFailedError as exc:
+            typer.secho(f"Not retried: {exc}", err=True, fg="red")
+            raise typer.Exit(2) from None
+    typer.echo(f"Job {job_id} queued again.")
+
+
+try:
+    from namma.cli_schedule import schedule
+
+    app.command("schedule")(schedule)
+except ImportError:  # pragma: no cover - the money core's command lands separately
+    pass

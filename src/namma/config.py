@@ -1,0 +1,93 @@
+"""Settings, read from the environment (prefix ``NAMMA_``) and an optional ``.env`` file.
+
+Every setting is documented in README.md ("Configuration"); keep the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults. Production refuses to start while any of these is still in use.
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"
+
+
+class SettingsError(ValueError):
+    """The configuration cannot be used as it is; the message says what to change."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NAMMA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+
+    # Database: an explicit URL, or (when unset) an embedded PostgreSQL under data_dir.
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Apply pending migrations when the server starts (under an advisory lock).
+    migrate_on_start: bool = True
+    # Load the demo branch, users and loans at start-up (idempotent). `namma serve --demo`.
+    demo: bool = False
+
+    # Redis for cache and rate limits; in-process fallbacks when unset.
+    redis_url: str | None = None
+
+    # HTTP server.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # Run a job worker inside `namma serve` (default: only on the embedded database).
+    inprocess_worker: bool | None = None
+    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # Seconds between polls for scheduled jobs (retries); the default 5 s of the job
+    # engine would make retry delays drift, see docs/decisions.md.
+    job_poll_interval: float = Field(default=0.5, gt=0, le=10)
+    # A worker whose heartbeat is older than this is considered dead; its running
+    # jobs are put back in the queue.
+    stalled_worker_seconds: int = Field(default=60, ge=5)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool | None = None  # default: JSON in production, readable otherwise
+
+    @model_validator(mode="after")
+    def _production_is_explicit(self) -> Settings:
+        if self.env != "production":
+            return self
+        problems = []
+        if self.secret_key.get_secret_value() == DEFAULT_SECRET_KEY:
+            problems.append("NAMMA_SECRET_KEY is the development default; set a random value")
+        elif len(self.secret_key.get_secret_value()) < 32:
+            problems.append("NAMMA_SECRET_KEY must be at least 32 characters in production")
+        if not self.database_url:
+            problems.append(
+                "NAMMA_DATABASE_URL is not set; production needs an explicit PostgreSQL server"
+            )
+        if problems:
+            raise SettingsError("production configuration refused: " + "; ".join(problems))
+        return self
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def logs_as_json(self) -> bool:
+        return self.env == "production" if self.log_json is None else self.log_json
+
+    @property
+    def runs_inprocess_worker(self) -> bool:
+        if self.inprocess_worker is None:
+            return self.uses_embedded_database
+        return self.inprocess_worker
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

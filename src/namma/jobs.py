@@ -1,0 +1,32 @@
+"""The one job application: every domain's task blueprint is registered here.
+
+Domains declare tasks in their own ``tasks.py`` on a ``procrastinate.Blueprint`` (see
+``namma.system.tasks``) and are added below with a namespace, so task names read
+``<domain>:<task>``.
+"""
+
+from __future__ import annotations
+
+import procrastinate
+
+from namma.kit.db import Database
+from namma.kit.jobs import job_connector
+from namma.system import tasks as system_tasks
+
+job_app = procrastinate.App(connector=job_connector())
+job_app.add_tasks_from(system_tasks.blueprint, namespace="system")
+
+
+class _Runtime:
+    """What a running job needs from the process it runs in (set by serve / worker start-up)."""
+
+    db: Database | None = None
+
+
+runtime = _Runtime()
+
+
+def job_database() -> Database:
+    if runtime.db is None:
+        raise RuntimeError("no database configured for jobs in this process")
+    return runtime.db

@@ -1,0 +1,153 @@
+"""Cache-aside helpers: Redis when ``NAMMA_REDIS_URL`` is set, an in-process store otherwise.
+
+Values are JSON. Money goes in as strings (as the API shows it), never as floats: the encoder
+refuses floats so that a Decimal cannot silently become one on the way through the cache.
+Pattern invalidation walks keys with SCAN, never KEYS, so a large keyspace does not block Redis.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, Protocol
+
+import redis.asyncio as redis_asyncio
+
+KEY_PREFIX = "namma:"
+
+
+class Cache(Protocol):
+    backend: str
+
+    async def get(self, key: str) -> Any | None: ...
+    async def set(self, key: str, value: Any, ttl: int) -> None: ...
+    async def delete(self, *keys: str) -> int: ...
+    async def delete_pattern(self, pattern: str) -> int: ...
+    async def ping(self) -> bool: ...
+    async def close(self) -> None: ...
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot cache a value of type {type(value).__name__}")
+
+
+def _encode(value: Any) -> str:
+    def refuse_float(obj: Any) -> None:
+        if isinstance(obj, float):
+            raise TypeError("floats are not cached; pass money as Decimal or str")
+        if isinstance(obj, dict):
+            for item in obj.values():
+                refuse_float(item)
+        elif isinstance(obj, list | tuple):
+            for item in obj:
+                refuse_float(item)
+
+    refuse_float(value)
+    return json.dumps(value, default=_default, separators=(",", ":"))
+
+
+class RedisCache:
+    backend = "redis"
+
+    def __init__(self, client: redis_asyncio.Redis) -> None:
+        self._redis = client
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisCache:
+        return cls(redis_asyncio.Redis.from_url(url, decode_responses=True))
+
+    async def get(self, key: str) -> Any | None:
+        raw = await self._redis.get(KEY_PREFIX + key)
+        return None if raw is None else json.loads(raw)
+
+    async def set(self, key: str, value: Any, ttl: int) -> None:
+        await self._redis.set(KEY_PREFIX + key, _encode(value), ex=ttl)
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._redis.delete(*(KEY_PREFIX + k for k in keys)))
+
+    async def delete_pattern(self, pattern: str) -> int:
+        deleted = 0
+        batch: list[str] = []
+        async for key in self._redis.scan_iter(match=KEY_PREFIX + pattern, count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                deleted += int(await self._redis.unlink(*batch))
+                batch.clear()
+        if batch:
+            deleted += int(await self._redis.unlink(*batch))
+        return deleted
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class MemoryCache:
+    """A per-process cache for a single instance without Redis; entries expire like Redis keys."""
+
+    backend = "memory"
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: dict[str, tuple[float, str]] = {}
+        self._clock = clock
+
+    async def get(self, key: str) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires_at, raw = entry
+        if expires_at <= self._clock():
+            del self._entries[key]
+            return None
+        return json.loads(raw)
+
+    async def set(self, key: str, value: Any, ttl: int) -> None:
+        self._entries[key] = (self._clock() + ttl, _encode(value))
+
+    async def delete(self, *keys: str) -> int:
+        return sum(1 for k in keys if self._entries.pop(k, None) is not None)
+
+    async def delete_pattern(self, pattern: str) -> int:
+        matching = [k for k in self._entries if fnmatch.fnmatchcase(k, pattern)]
+        for key in matching:
+            del self._entries[key]
+        return len(matching)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+
+def cache_from_url(redis_url: str | None) -> Cache:
+    return RedisCache.from_url(redis_url) if redis_url else MemoryCache()
+
+
+async def cache_get_or_load(
+    cache: Cache, key: str, *, ttl: int, load: Callable[[], Awaitable[Any]]
+) -> Any:
+    """Cache-aside read: the cached value, or ``load()`` stored for ``ttl`` seconds.
+
+    Either way the caller gets the JSON form (Decimals as strings), so a hit and a miss look
+    the same.
+    """
+    cached = await cache.get(key)
+    if cached is not None:
+        return cached
+    encoded = _encode(await load())
+    await cache.set(key, json.loads(encoded), ttl)
+    return json.loads(encoded)

@@ -1,0 +1,117 @@
+"""Database access: URLs, the async engine, the per-request session and its transaction boundary.
+
+Services receive an ``AsyncSession`` and never commit; the request (``db_session``) or the job
+(``job_session``) commits once, before anything is reported back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from fastapi import Request
+from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+# Constraint names are predictable, so migrations can refer to them and `alembic check` is stable.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Any PostgreSQL URL as SQLAlchemy wants it for psycopg 3 (``postgresql+psycopg://``)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ValueError(f"only PostgreSQL is supported, not {parsed.get_backend_name()!r}")
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def libpq_url(url: str) -> str:
+    """Any PostgreSQL URL as libpq (psycopg, the job engine) wants it (``postgresql://``)."""
+    parsed = make_url(sqlalchemy_url(url))
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for logs and error messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
+@dataclass
+class Database:
+    """The application's engine and session factory."""
+
+    url: str
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+    @classmethod
+    def connect(cls, url: str, *, pool_size: int = 10) -> Database:
+        engine = create_async_engine(
+            sqlalchemy_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+        )
+        return cls(
+            url=url,
+            engine=engine,
+            sessionmaker=async_sessionmaker(engine, expire_on_commit=False, autoflush=True),
+        )
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+@asynccontextmanager
+async def transaction(db: Database) -> AsyncIterator[AsyncSession]:
+    """One unit of work: commit if the block succeeds, roll back on any error."""
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """FastAPI dependency: the request's session, committed before the response is sent.
+
+    Use it as ``Depends(db_session, scope="function")``: with the default scope FastAPI runs a
+    yield dependency's teardown after the response has gone out, so a failed commit would still
+    answer 200. ``SessionDep`` in ``namma.kit.deps`` does this for you.
+    """
+    database: Database = request.app.state.db
+    async with transaction(database) as session:
+        yield session
+
+
+async def raw_connection(session: AsyncSession) -> psycopg.AsyncConnection[Any]:
+    """The psycopg connection under the session's current transaction.
+
+    Used to enqueue jobs in the same transaction as the business rows.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if not isinstance(driver, psycopg.AsyncConnection):
+        raise TypeError(f"expected a psycopg AsyncConnection, got {type(driver).__name__}")
+    return driver

@@ -1,0 +1,186 @@
+"""Background jobs on procrastinate, over the application's own PostgreSQL.
+
+- Each domain declares its tasks on a ``procrastinate.Blueprint`` with ``job_task``; the one
+  application (``namma.jobs.job_app``) collects them.
+- ``job_defer`` enqueues inside the caller's transaction: a rolled-back request leaves no job.
+- Every task retries by ``RETRY_POLICY`` (1 run + 3 retries at +2 s, +4 s, +8 s), after which the
+  job stays ``failed``: that is the dead-letter list (``namma jobs failed`` / ``namma jobs retry``).
+- The request id of the request that enqueued a job is carried into the job's log lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, ParamSpec
+
+import procrastinate
+import structlog
+from procrastinate.psycopg_connector import PsycopgConnector
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.kit.db import libpq_url, raw_connection
+
+# 1 run + 3 retries, waiting 2**1, 2**2, 2**3 seconds; then the job is kept as `failed`.
+RETRY_POLICY = procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2)
+
+REQUEST_ID_KWARG = "request_id"
+
+P = ParamSpec("P")
+
+log = structlog.get_logger(__name__)
+
+
+def job_task(
+    blueprint: procrastinate.Blueprint,
+    *,
+    name: str,
+    queue: str = "default",
+    retry: procrastinate.BaseRetryStrategy | None = RETRY_POLICY,
+    pass_context: bool = False,
+) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
+    """Register an async function as a task of ``blueprint`` with the house retry policy.
+
+    The wrapper accepts the enqueuing request's id and binds it to every log line of the job.
+    """
+
+    def decorate(func: Callable[..., Awaitable[Any]]) -> Any:
+        @functools.wraps(func)
+        async def run(*args: Any, request_id: str | None = None, **kwargs: Any) -> Any:
+            with structlog.contextvars.bound_contextvars(request_id=request_id, task=name):
+                return await func(*args, **kwargs)
+
+        return blueprint.task(name=name, queue=queue, retry=retry, pass_context=pass_context)(run)
+
+    return decorate
+
+
+async def job_defer(
+    session: AsyncSession, app: procrastinate.App, task_name: str, **task_kwargs: Any
+) -> int:
+    """Enqueue ``task_name`` in the session's transaction; returns the job id.
+
+    The job becomes visible to workers only when the transaction commits.
+    """
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    connection = await raw_connection(session)
+    deferrer = app.configure_task(name=task_name, connection=connection)
+    job_id: int = await deferrer.defer_async(**task_kwargs, **{REQUEST_ID_KWARG: request_id})
+    return job_id
+
+
+@asynccontextmanager
+async def job_app_opened(
+    app: procrastinate.App, url: str, *, max_size: int = 10
+) -> AsyncIterator[procrastinate.App]:
+    """Open ``app`` on a connection pool to ``url`` for the duration of the block.
+
+    The app object is global (tasks refer to it); each opening gets a connector of its own, so
+    an app can be closed and opened again on another database (tests, CLI commands).
+    """
+    connector = PsycopgConnector(conninfo=libpq_url(url), min_size=1, max_size=max_size)
+    with app.replace_connector(connector):
+        async with app.open_async():
+            yield app
+
+
+def job_connector() -> PsycopgConnector:
+    """A connector without a pool of its own; ``open_async(pool)`` supplies one at start-up."""
+    return PsycopgConnector()
+
+
+def worker_options(
+    *,
+    concurrency: int,
+    poll_interval: float,
+    stalled_worker_seconds: int,
+    name: str = "namma-worker",
+    install_signal_handlers: bool = True,
+) -> dict[str, Any]:
+    """Worker settings shared by ``namma worker`` and the in-process worker of ``namma serve``."""
+    return {
+        "name": name,
+        "concurrency": concurrency,
+        # Scheduled retries are found by polling, not by notification: poll often, or the
+        # 2/4/8 s back-off drifts by up to the interval.
+        "fetch_job_polling_interval": poll_interval,
+        "abort_job_polling_interval": max(poll_interval, 1.0),
+        "update_heartbeat_interval": max(1.0, stalled_worker_seconds / 6),
+        "stalled_worker_timeout": float(stalled_worker_seconds),
+        "install_signal_handlers": install_signal_handlers,
+        "delete_jobs": "successful",
+    }
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    id: int
+    task_name: str
+    queue: str
+    attempts: int
+    task_kwargs: dict[str, Any]
+    failed_at: dt.datetime | None
+
+
+async def jobs_failed(app: procrastinate.App, *, limit: int = 100) -> list[FailedJob]:
+    """The dead-letter list: jobs that used up their retries, newest first."""
+    rows = await app.connector.execute_query_all_async(
+        query="""
+        SELECT j.id, j.task_name, j.queue_name, j.attempts, j.args,
+               (SELECT max(e.at) FROM procrastinate_events e
+                 WHERE e.job_id = j.id AND e.type = 'failed') AS failed_at
+          FROM procrastinate_jobs j
+         WHERE j.status = 'failed'
+         ORDER BY failed_at DESC NULLS LAST, j.id DESC
+         LIMIT %(limit)s
+        """,
+        limit=limit,
+    )
+    return [
+        FailedJob(
+            id=row["id"],
+            task_name=row["task_name"],
+            queue=row["queue_name"],
+            attempts=row["attempts"],
+            task_kwargs=dict(row["args"]),
+            failed_at=row["failed_at"],
+        )
+        for row in rows
+    ]
+
+
+class JobNotFailedError(LookupError):
+    """The job does not exist or is not in the failed state."""
+
+
+async def job_retry(app: procrastinate.App, job_id: int) -> None:
+    """Put a failed job back in the queue, to run now."""
+    rows = await app.connector.execute_query_all_async(
+        query="SELECT status FROM procrastinate_jobs WHERE id = %(job_id)s", job_id=job_id
+    )
+    if not rows:
+        raise JobNotFailedError(f"no job with id {job_id}")
+    if rows[0]["status"] != "failed":
+        raise JobNotFailedError(f"job {job_id} is {rows[0]['status']}, not failed")
+    await app.job_manager.retry_job_by_id_async(job_id=job_id, retry_at=dt.datetime.now(dt.UTC))
+
+
+async def jobs_recover_stalled(app: procrastinate.App, *, seconds_since_heartbeat: float) -> int:
+    """Requeue jobs whose worker stopped sending heartbeats (killed mid-run); returns how many."""
+    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+    count = 0
+    for job in stalled:
+        await app.job_manager.retry_job(job)
+        log.warning("job.requeued_after_stalled_worker", job_id=job.id, task=job.task_name)
+        count += 1
+    return count
+
+
+async def jobs_pending_count(app: procrastinate.App) -> int:
+    rows = await app.connector.execute_query_all_async(
+        query="SELECT count(*) AS n FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+    )
+    return int(rows[0]["n"])

@@ -1,0 +1,5 @@
+"""SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
+
+from namma.models.user import Role, User
+
+__all__ = ["Role", "User"]

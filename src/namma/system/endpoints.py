@@ -1,0 +1,86 @@
+"""Operational endpoints: liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from namma import __version__
+from namma.kit.migrations import migration_state
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """The process is up and serving requests (it checks nothing else)."""
+    return {"status": "ok", "version": __version__}
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    """Everything the application depends on answers: database, migrations, Redis, job engine."""
+    state = request.app.state
+    checks: dict[str, dict[str, Any]] = {}
+
+    try:
+        async with state.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as exc:
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+
+    if checks["database"]["ok"]:
+        try:
+            migrations = await anyio.to_thread.run_sync(migration_state, state.db.url)
+            checks["migrations"] = {
+                "ok": migrations.up_to_date,
+                "current": list(migrations.current),
+                "head": list(migrations.head),
+            }
+        except Exception as exc:
+            checks["migrations"] = {"ok": False, "error": type(exc).__name__}
+    else:
+        checks["migrations"] = {"ok": False, "error": "database unreachable"}
+
+    try:
+        await state.cache.ping()
+        checks["cache"] = {"ok": True, "backend": state.cache.backend}
+    except Exception as exc:
+        checks["cache"] = {"ok": False, "backend": state.cache.backend, "error": type(exc).__name__}
+
+    try:
+        await state.job_app.job_manager.check_connection_async()
+        checks["jobs"] = {"ok": True}
+    except Exception as exc:
+        checks["jobs"] = {"ok": False, "error": type(exc).__name__}
+
+    ok = all(check["ok"] for check in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ok else "not_ready", "checks": checks},
+        status_code=200 if ok else 503,
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/", include_in_schema=False)
+async def home() -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        "<title>Namma Finance</title></head><body>"
+        "<h1>Namma Finance</h1>"
+        f"<p>Version {__version__} is running.</p>"
+        "<ul><li><a href='/ready'>Readiness</a></li>"
+        "<li><a href='/api/docs'>API documentation</a></li></ul>"
+        "</body></html>"
+    )
