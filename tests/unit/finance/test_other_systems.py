@@ -110,9 +110,7 @@ def test_flat_rate_10000_at_12_percent_for_a_year() -> None:
 
 def test_flat_rate_weekly_microfinance_loan() -> None:
     # 20000 at 24 % flat for 50 weeks: interest = 20000 × 0.24 × 50/52 = 4615.38…
-    schedule = build(
-        20000, 24, 50, frequency=Frequency.WEEKLY, interest_method=InterestMethod.FLAT
-    )
+    schedule = build(20000, 24, 50, frequency=Frequency.WEEKLY, interest_method=InterestMethod.FLAT)
     weekly = Fraction(20000) * Fraction(24, 100) / 52
     assert schedule.rows[0].interest == D(float(weekly)).quantize(D("0.01"))  # 92.31
     assert schedule.total_interest == D("92.31") * 50
