@@ -99,9 +99,15 @@ def main(
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to listen on [default: NAMMA_HOST or 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on [default: NAMMA_PORT or 8000].")] = None,
-    demo: Annotated[bool, typer.Option("--demo", help="Load the demo data (idempotent) before serving.")] = False,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: NAMMA_HOST or 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [default: NAMMA_PORT or 8000].")
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the demo data (idempotent) before serving.")
+    ] = False,
     workers: Annotated[int, typer.Option(min=1, max=64, help="HTTP worker processes.")] = 1,
     job_worker: Annotated[
         bool | None,
@@ -149,8 +155,13 @@ def serve(
 
 @app.command()
 def worker(
-    concurrency: Annotated[int | None, typer.Option(min=1, max=64, help="Jobs run at once [default: NAMMA_WORKER_CONCURRENCY].")] = None,
-    queue: Annotated[list[str] | None, typer.Option(help="Only these queues (repeatable) [default: all].")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Jobs run at once [default: NAMMA_WORKER_CONCURRENCY]."),
+    ] = None,
+    queue: Annotated[
+        list[str] | None, typer.Option(help="Only these queues (repeatable) [default: all].")
+    ] = None,
 ) -> None:
     """Run a job worker. Start as many as you like, on any hosts that reach the database."""
     settings = _settings()

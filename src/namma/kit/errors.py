@@ -88,9 +88,7 @@ def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return JSONResponse(
-        error_body(exc.code, exc.message, exc.details), status_code=exc.status_code
-    )
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status_code)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -39,7 +39,7 @@ def job_task(
     *,
     name: str,
     queue: str = "default",
-    retry: procrastinate.BaseRetryStrategy | None = RETRY_POLICY,
+    retry: procrastinate.BaseRetryStrategy | bool = RETRY_POLICY,
     pass_context: bool = False,
 ) -> Callable[[Callable[..., Awaitable[Any]]], Any]:
     """Register an async function as a task of ``blueprint`` with the house retry policy.
@@ -53,7 +53,9 @@ def job_task(
             with structlog.contextvars.bound_contextvars(request_id=request_id, task=name):
                 return await func(*args, **kwargs)
 
-        return blueprint.task(name=name, queue=queue, retry=retry, pass_context=pass_context)(run)
+        if pass_context:
+            return blueprint.task(name=name, queue=queue, retry=retry, pass_context=True)(run)
+        return blueprint.task(name=name, queue=queue, retry=retry)(run)
 
     return decorate
 
@@ -170,7 +172,9 @@ async def job_retry(app: procrastinate.App, job_id: int) -> None:
 
 async def jobs_recover_stalled(app: procrastinate.App, *, seconds_since_heartbeat: float) -> int:
     """Requeue jobs whose worker stopped sending heartbeats (killed mid-run); returns how many."""
-    stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+    stalled = await app.job_manager.get_stalled_jobs(
+        seconds_since_heartbeat=seconds_since_heartbeat
+    )
     count = 0
     for job in stalled:
         await app.job_manager.retry_job(job)

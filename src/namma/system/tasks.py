@@ -13,7 +13,7 @@ log = structlog.get_logger(__name__)
 
 
 @blueprint.periodic(cron="* * * * *", periodic_id="recover-stalled")
-@job_task(blueprint, name="recover_stalled", retry=None, pass_context=True)
+@job_task(blueprint, name="recover_stalled", retry=False, pass_context=True)
 async def recover_stalled(context: procrastinate.JobContext, timestamp: int) -> int:
     """Every minute: requeue jobs whose worker died mid-run (no heartbeat for a while)."""
     assert context.app is not None

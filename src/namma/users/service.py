@@ -10,9 +10,7 @@ from namma.kit.passwords import password_hash, password_problem
 from namma.models import Role, User
 
 
-async def admin_create(
-    session: AsyncSession, *, name: str, email: str, password: str
-) -> User:
+async def admin_create(session: AsyncSession, *, name: str, email: str, password: str) -> User:
     """Create an Admin (head office). Used to bootstrap the first user of an installation."""
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Development entry point: needs nothing but Python 3.11+.
+
+    python3 dev.py run     # the application on the embedded PostgreSQL, with demo data
+    python3 dev.py test    # the whole test suite (extra arguments go to pytest)
+    python3 dev.py check   # ruff, mypy and `alembic check`
+
+The first call creates .venv/ and installs the pinned dependencies (requirements.lock); later
+calls reinstall only when pyproject.toml or requirements.lock changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".namma-installed"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in ("pyproject.toml", "requirements.lock"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_environment() -> None:
+    if not (BIN / "python").exists():
+        print("Creating .venv …", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    print("Installing dependencies into .venv (pinned by requirements.lock) …", file=sys.stderr)
+    subprocess.run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            str(ROOT / "requirements.lock"),
+            "-e",
+            f"{ROOT}[dev]",
+        ],
+        check=True,
+    )
+    STAMP.write_text(_fingerprint())
+
+
+def run(*command: str) -> int:
+    return subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test", "check"):
+        print(__doc__)
+        return 2
+    ensure_environment()
+    action, rest = argv[0], argv[1:]
+    if action == "run":
+        return run("namma", "serve", "--demo", *rest)
+    if action == "test":
+        return run("pytest", *rest)
+    status = 0
+    for command in (
+        ("ruff", "check", "src", "tests", "bench", "dev.py"),
+        ("ruff", "format", "--check", "src", "tests", "bench", "dev.py"),
+        ("mypy",),
+    ):
+        print("$", " ".join(command), flush=True)
+        status |= run(*command)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

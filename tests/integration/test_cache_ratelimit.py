@@ -1,0 +1,151 @@
+"""Cache-aside helpers and the rate limiter, on the in-process store and on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+from namma.kit.cache import KEY_PREFIX, Cache, MemoryCache, RedisCache, cache_get_or_load
+from namma.kit.ratelimit import RateLimiter
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest) -> AsyncIterator[Cache]:
+    if request.param == "memory":
+        yield MemoryCache()
+        return
+    url = request.getfixturevalue("redis_url")
+    backend = RedisCache.from_url(url)
+    yield backend
+    await backend.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiter(request: pytest.FixtureRequest) -> RateLimiter:
+    if request.param == "memory":
+        return RateLimiter.from_url(None)
+    return RateLimiter.from_url(request.getfixturevalue("redis_url"))
+
+
+def _ns() -> str:
+    # Keys unique to one test, so runs against a shared Redis never see each other.
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+async def test_set_get_delete(cache: Cache) -> None:
+    ns = _ns()
+    assert await cache.get(f"{ns}:loan:1") is None
+    await cache.set(f"{ns}:loan:1", {"outstanding": Decimal("8884.88"), "status": "active"}, 60)
+    # Money comes back as the exact string, never a float.
+    assert await cache.get(f"{ns}:loan:1") == {"outstanding": "8884.88", "status": "active"}
+    assert await cache.delete(f"{ns}:loan:1", f"{ns}:loan:missing") == 1
+    assert await cache.get(f"{ns}:loan:1") is None
+
+
+async def test_entries_expire_after_their_ttl(cache: Cache) -> None:
+    ns = _ns()
+    await cache.set(f"{ns}:short", "x", 1)
+    assert await cache.get(f"{ns}:short") == "x"
+    await asyncio.sleep(1.2)
+    assert await cache.get(f"{ns}:short") is None
+
+
+async def test_pattern_invalidation_deletes_only_matching_keys(cache: Cache) -> None:
+    ns = _ns()
+    for i in range(1200):  # more than one SCAN batch
+        await cache.set(f"{ns}:loans:customer:7:{i}", i, 60)
+    await cache.set(f"{ns}:loans:customer:8:0", "keep", 60)
+    await cache.set(f"{ns}:dashboard:1", "keep", 60)
+
+    assert await cache.delete_pattern(f"{ns}:loans:customer:7:*") == 1200
+    assert await cache.get(f"{ns}:loans:customer:7:5") is None
+    assert await cache.get(f"{ns}:loans:customer:8:0") == "keep"
+    assert await cache.get(f"{ns}:dashboard:1") == "keep"
+
+
+async def test_floats_are_refused(cache: Cache) -> None:
+    with pytest.raises(TypeError, match="floats are not cached"):
+        await cache.set(f"{_ns()}:bad", {"amount": 0.1}, 60)
+
+
+async def test_cache_aside_loads_once_then_serves_the_cached_value(cache: Cache) -> None:
+    ns = _ns()
+    calls = 0
+
+    async def load() -> dict[str, Decimal]:
+        nonlocal calls
+        calls += 1
+        return {"total": Decimal("106618.53")}
+
+    first = await cache_get_or_load(cache, f"{ns}:stats", ttl=30, load=load)
+    second = await cache_get_or_load(cache, f"{ns}:stats", ttl=30, load=load)
+    assert first == second == {"total": "106618.53"}
+    assert calls == 1
+
+
+async def test_redis_pattern_delete_uses_scan_not_keys(redis_url: str) -> None:
+    # KEYS blocks Redis on a large keyspace; the implementation must never send it.
+    sent: list[str] = []
+    client = redis_asyncio.Redis.from_url(redis_url, decode_responses=True)
+    original = client.execute_command
+
+    async def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(args[0]).upper())
+        return await original(*args, **kwargs)
+
+    client.execute_command = spy  # type: ignore[method-assign]
+    backend = RedisCache(client)
+    ns = _ns()
+    await backend.set(f"{ns}:a", 1, 60)
+    assert await backend.delete_pattern(f"{ns}:*") == 1
+    assert "SCAN" in sent and "KEYS" not in sent
+    assert await client.exists(KEY_PREFIX + f"{ns}:a") == 0
+    await backend.close()
+
+
+async def test_rate_limit_allows_the_limit_then_refuses_with_retry_after(
+    limiter: RateLimiter,
+) -> None:
+    who = _ns()
+    results = [await limiter.hit("5/5minutes", "login", who) for _ in range(6)]
+    assert [r.allowed for r in results] == [True] * 5 + [False]
+    assert [r.remaining for r in results[:5]] == [4, 3, 2, 1, 0]
+    refused = results[-1]
+    assert refused.limit == 5
+    assert 1 <= refused.retry_after_seconds <= 300
+    # Another client is counted separately.
+    assert (await limiter.hit("5/5minutes", "login", _ns())).allowed
+
+
+async def test_rate_limit_window_moves(limiter: RateLimiter) -> None:
+    who = _ns()
+    assert (await limiter.hit("2/2second", "api", who)).allowed
+    assert (await limiter.hit("2/2second", "api", who)).allowed
+    assert not (await limiter.hit("2/2second", "api", who)).allowed
+    await asyncio.sleep(2.1)
+    assert (await limiter.hit("2/2second", "api", who)).allowed
+
+
+async def test_rate_limit_reset_and_ping(limiter: RateLimiter) -> None:
+    who = _ns()
+    for _ in range(3):
+        await limiter.hit("3/minute", "x", who)
+    assert not (await limiter.hit("3/minute", "x", who)).allowed
+    await limiter.reset("3/minute", "x", who)
+    assert (await limiter.hit("3/minute", "x", who)).allowed
+    assert await limiter.ping()
+
+
+async def test_redis_limits_are_shared_between_instances(redis_url: str) -> None:
+    # Two servers behind one Redis share one count; in-process stores could not.
+    first, second = RateLimiter.from_url(redis_url), RateLimiter.from_url(redis_url)
+    assert first.backend == second.backend == "redis"
+    who = _ns()
+    assert (await first.hit("2/minute", "shared", who)).allowed
+    assert (await second.hit("2/minute", "shared", who)).allowed
+    assert not (await first.hit("2/minute", "shared", who)).allowed

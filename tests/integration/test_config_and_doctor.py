@@ -1,0 +1,207 @@
+"""Settings refuse unsafe production configurations; `namma doctor` names problems plainly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from namma.config import DEFAULT_SECRET_KEY, Settings, SettingsError
+
+
+def test_development_defaults_use_the_embedded_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    assert settings.uses_embedded_database
+    assert settings.runs_inprocess_worker
+    assert not settings.logs_as_json
+
+
+def test_production_refuses_default_secret_and_missing_database() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings(_env_file=None, env="production")
+    message = str(refused.value)
+    assert "NAMMA_SECRET_KEY is the development default" in message
+    assert "NAMMA_DATABASE_URL is not set" in message
+
+
+def test_production_refuses_a_short_secret() -> None:
+    with pytest.raises(SettingsError, match="at least 32 characters"):
+        Settings(
+            _env_file=None, env="production", secret_key="short", database_url="postgresql://db/x"
+        )
+
+
+def test_production_accepts_explicit_settings() -> None:
+    settings = Settings(
+        _env_file=None,
+        env="production",
+        secret_key="x" * 40,
+        database_url="postgresql://namma@db.internal/namma",
+    )
+    assert settings.logs_as_json
+    assert not settings.runs_inprocess_worker
+    assert settings.secret_key.get_secret_value() != DEFAULT_SECRET_KEY
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NAMMA_PORT", "9001")
+    monkeypatch.setenv("NAMMA_REDIS_URL", "redis://cache:6379/2")
+    settings = Settings(_env_file=None)
+    assert settings.port == 9001
+    assert settings.redis_url == "redis://cache:6379/2"
+
+
+def namma(
+    *args: str, env: dict[str, str], cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
+    return subprocess.run(
+        [sys.executable, "-m", "namma", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def test_serve_in_production_with_defaults_exits_with_a_plain_message() -> None:
+    result = namma("serve", env={"NAMMA_ENV": "production"})
+    assert result.returncode == 2
+    assert "Configuration error" in result.stderr
+    assert "NAMMA_SECRET_KEY is the development default" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_doctor_names_an_unreachable_database_and_redis() -> None:
+    result = namma(
+        "doctor",
+        env={
+            "NAMMA_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere",
+            "NAMMA_REDIS_URL": "redis://127.0.0.1:1/0",
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert (
+        "FAIL  database: no PostgreSQL answers at postgresql://postgres@127.0.0.1:1/nowhere"
+        in output
+    )
+    assert "FAIL  redis: no Redis answers at redis://127.0.0.1:1/0" in output
+    assert "2 problem(s) found." in output
+    assert "Traceback" not in output
+
+
+def test_doctor_names_a_missing_database(postgres_server_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_server_url).set(database="namma_no_such_db").render_as_string(False)
+    result = namma("doctor", env={"NAMMA_DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "does not exist" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_doctor_rejects_a_non_postgresql_url() -> None:
+    result = namma("doctor", env={"NAMMA_DATABASE_URL": "sqlite:///namma.db"})
+    assert result.returncode == 1
+    assert "not a usable PostgreSQL URL" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_doctor_reports_unapplied_migrations(empty_database_url: str) -> None:
+    result = namma("doctor", env={"NAMMA_DATABASE_URL": empty_database_url})
+    assert result.returncode == 1
+    assert "the database is empty: run `namma migrate`" in result.stdout
+
+
+def test_doctor_passes_on_a_good_configuration(database_url: str) -> None:
+    env = {"NAMMA_DATABASE_URL": database_url}
+    redis_url = os.environ.get("NAMMA_TEST_REDIS_URL")
+    if redis_url:
+        env["NAMMA_REDIS_URL"] = redis_url
+    result = namma("doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok    database: PostgreSQL" in result.stdout
+    assert "ok    migrations: at head" in result.stdout
+    assert "No problems found." in result.stdout
+
+
+def test_migrate_and_create_admin(empty_database_url: str) -> None:
+    env = {"NAMMA_DATABASE_URL": empty_database_url}
+    migrated = namma("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "Database at revision" in migrated.stdout
+
+    weak = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "namma",
+            "create-admin",
+            "--email",
+            "Head@Example.com",
+            "--password-stdin",
+        ],
+        input="short\n",
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert weak.returncode == 2
+    assert "Password must be at least 12 characters" in weak.stderr
+
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "namma",
+            "create-admin",
+            "--email",
+            "Head@Example.com",
+            "--password-stdin",
+        ],
+        input="a long enough passphrase\n",
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "Admin head@example.com created." in created.stdout
+
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "namma",
+            "create-admin",
+            "--email",
+            "head@example.com",
+            "--password-stdin",
+        ],
+        input="a long enough passphrase\n",
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+
+
+def test_help_texts_describe_every_command() -> None:
+    result = namma("--help", env={})
+    assert result.returncode == 0
+    for command in ("serve", "worker", "migrate", "doctor", "create-admin", "jobs", "schedule"):
+        assert command in result.stdout
+    serve_help = namma("serve", "--help", env={})
+    for option in ("--host", "--port", "--demo", "--workers", "--no-job-worker"):
+        assert option in serve_help.stdout
