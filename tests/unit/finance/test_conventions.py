@@ -13,8 +13,6 @@ from namma.finance import (
     DaysInMonth,
     DaysInYear,
     Fee,
-    FeeBasis,
-    FeeTiming,
     Frequency,
     InterestMethod,
     InterestPeriod,
@@ -128,7 +126,8 @@ class TestRates:
         floor = terms(
             1000, "10", 1, frequency=Frequency.DAYS, every=15, periods_per_year_floor=True
         )
-        assert periodic_rate(floor) == D("0.1") / 24
+        with localcontext(MONEY_CONTEXT):
+            assert periodic_rate(floor) == D("0.1") / 24
 
     def test_repeat_multiplier(self) -> None:
         biweekly = terms(1000, "26", 1, frequency=Frequency.WEEKLY, every=2)
