@@ -132,12 +132,14 @@ def serve(
         except Exception as exc:
             typer.secho(f"Could not migrate the database: {_first_line(exc)}", err=True, fg="red")
             raise typer.Exit(1) from None
+        if demo or settings.demo:
+            # Once, here, rather than racing in each of several server processes.
+            asyncio.run(_demo_load(url))
         # The server processes read their settings from the environment.
         os.environ["NAMMA_DATABASE_URL"] = url
         os.environ["NAMMA_INPROCESS_WORKER"] = "true" if inprocess_worker else "false"
         os.environ["NAMMA_MIGRATE_ON_START"] = "false"
-        if demo:
-            os.environ["NAMMA_DEMO"] = "true"
+        os.environ["NAMMA_DEMO"] = "false"
         get_settings.cache_clear()
         bind_host = host or settings.host
         bind_port = port or settings.port
@@ -151,6 +153,17 @@ def serve(
             log_config=None,
             proxy_headers=False,
         )
+
+
+async def _demo_load(url: str) -> None:
+    from namma.demo import demo_load
+    from namma.kit.db import Database
+
+    db = Database.connect(url, pool_size=1)
+    try:
+        await demo_load(db)
+    finally:
+        await db.dispose()
 
 
 @app.command()

@@ -35,10 +35,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def probe(clean_database: str) -> str:
+def probe(clean_database: str):  # type: ignore[no-untyped-def]
     with psycopg.connect(libpq_url(clean_database), autocommit=True) as conn:
         conn.execute(PROBE_TABLE_SQL)
-    return clean_database
+    yield clean_database
+    with psycopg.connect(libpq_url(clean_database), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS job_probe")
 
 
 def _query(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:

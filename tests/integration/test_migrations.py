@@ -17,8 +17,9 @@ def _include_name(name, type_, parent_names):  # type: ignore[no-untyped-def]
     return not (type_ == "table" and name and name.startswith("procrastinate_"))
 
 
-def test_models_and_migrations_agree(database_url: str) -> None:
-    engine = create_engine(sqlalchemy_url(database_url), poolclass=pool.NullPool)
+def test_models_and_migrations_agree(empty_database_url: str) -> None:
+    migrate_upgrade(empty_database_url)
+    engine = create_engine(sqlalchemy_url(empty_database_url), poolclass=pool.NullPool)
     with engine.connect() as conn:
         context = MigrationContext.configure(
             conn,
