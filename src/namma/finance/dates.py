@@ -82,7 +82,11 @@ def due_dates(
         return [add_months(anchor, k * step_months, day) for k in range(count)]
     first = first_due_on if first_due_on is not None else disbursed_on + timedelta(days=step_days)
     step = timedelta(days=step_days)
-    return [first + step * k for k in range(count)]
+    out = [first]
+    for _ in range(count - 1):  # cumulative addition: cheaper than first + step * k
+        first += step
+        out.append(first)
+    return out
 
 
 def day_count(start: date, end: date, days_in_month_rule: DaysInMonth) -> int:

@@ -36,6 +36,7 @@ from namma.finance import (
     penalty_for_installment,
     periodic_rate,
     periods_per_year,
+    total_interest,
 )
 
 from .conftest import D, build, terms
@@ -68,7 +69,7 @@ def test_emi_100000_at_12_percent_12_monthly() -> None:
         D("0.00"),
     )
     # Σ schedule interest, not the origin's EMI × n − P = 6618.56 (defect 3).
-    assert schedule.total_interest == D("6618.53")
+    assert schedule.total_interest == total_interest(schedule) == D("6618.53")
     assert schedule.total_amount == D("106618.53")
     assert schedule.total_principal == D("100000.00")
 

@@ -145,6 +145,10 @@ def test_prepayment_penalty_allowed_when_not_microfinance() -> None:
             "Fee 'x': a flat fee has at most 2 decimal places",
         ),
         (
+            Fee("x", FeeTiming.INSTALLMENT, FeeBasis.FLAT, D("1e13")),
+            "Fee 'x': a flat fee has at most 2 decimal places",
+        ),
+        (
             Fee("x", FeeTiming.DISBURSEMENT, FeeBasis.PERCENT, D(101)),
             "Fee 'x': a percentage cannot exceed 100",
         ),
