@@ -21,11 +21,15 @@ from namma.finance.errors import AllocationError
 from namma.finance.rounding import CENT, MONEY_CONTEXT, ZERO
 from namma.finance.schedule import Schedule
 from namma.finance.terms import (
+    MAX_AMOUNT,
     AllocationMode,
     AllocationStrategy,
     Component,
     ExcessPolicy,
 )
+
+# Payments and dues far beyond any loan are refused before they can strain the 20-digit context.
+_MAX_PAYMENT = MAX_AMOUNT * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +104,12 @@ def dues_from_schedule(schedule: Schedule) -> tuple[Due, ...]:
 
 
 def _check_money(field: str, value: Decimal, *, positive: bool) -> None:
-    ok = isinstance(value, Decimal) and value.is_finite() and value == value.quantize(CENT)
+    ok = (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and abs(value) <= _MAX_PAYMENT
+        and value == value.quantize(CENT, context=MONEY_CONTEXT)
+    )
     if not ok or value < 0 or (positive and value == 0):
         what = "greater than 0" if positive else "at least 0"
         raise AllocationError.single(field, f"{field} must be an amount {what} (2 decimals)")

@@ -98,7 +98,7 @@ class TestAllocation:
         exact = allocate_payment(amount=D("1015.00"), dues=two_dues(), as_of=FEB, strategy=strategy)
         assert exact.unallocated == 0
 
-    @pytest.mark.parametrize("amount", [D(0), D("-1"), D("1.001"), D("Infinity")])
+    @pytest.mark.parametrize("amount", [D(0), D("-1"), D("1.001"), D("Infinity"), D("1e30")])
     def test_invalid_amounts(self, amount: D) -> None:
         with pytest.raises(AllocationError) as caught:
             allocate_payment(amount=amount, dues=two_dues(), as_of=FEB)
