@@ -66,10 +66,11 @@ def main(argv: list[str]) -> int:
         return 2
     ensure_environment()
     action, rest = argv[0], argv[1:]
-    if action == "run":
-        return run("namma", "serve", "--demo", *rest)
-    if action == "test":
-        return run("pytest", *rest)
+    if action in ("run", "test"):
+        # Become the server / pytest, so signals (Ctrl+C, SIGTERM) reach it directly.
+        command = ["namma", "serve", "--demo", *rest] if action == "run" else ["pytest", *rest]
+        os.chdir(ROOT)
+        os.execv(BIN / command[0], command)
     status = 0
     for command in (
         ("ruff", "check", "src", "tests", "bench", "dev.py"),
