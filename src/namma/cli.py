@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from namma import __version__
+from namma.cli_schedule import schedule
 from namma.config import Settings, SettingsError, get_settings
 
 app = typer.Typer(
@@ -322,9 +323,4 @@ def jobs_retry_command(
     typer.echo(f"Job {job_id} queued again.")
 
 
-try:
-    from namma.cli_schedule import schedule
-
-    app.command("schedule")(schedule)
-except ImportError:  # pragma: no cover - the money core's command lands separately
-    pass
+app.command("schedule")(schedule)
