@@ -1,19 +1,6 @@
 """SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
 from namma.models.audit import AuditEntry
-from namma.models.auth import RecoveryCode, RefreshToken
-from namma.models.branch import Branch
-from namma.models.customer import AgentAssignment, Customer
-from namma.models.user import Role, User, UserPermission
+from namma.models.user import Role, User
 
-__all__ = [
-    "AgentAssignment",
-    "AuditEntry",
-    "Branch",
-    "Customer",
-    "RecoveryCode",
-    "RefreshToken",
-    "Role",
-    "User",
-    "UserPermission",
-]
+__all__ = ["AuditEntry", "Role", "User"]
