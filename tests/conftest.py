@@ -76,8 +76,12 @@ def redis_url() -> str:
 
 
 def truncate_all(url: str) -> None:
-    """Empty every table but the migration marker; the schema stays."""
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+    """Empty every table but the migration marker; the schema stays.
+
+    Triggers that refuse TRUNCATE (the append-only audit log) are disabled inside this one
+    transaction only: other sessions never see them disabled.
+    """
+    with psycopg.connect(libpq_url(url)) as conn:  # one transaction, committed on exit
         tables = [
             row[0]
             for row in conn.execute(
@@ -85,8 +89,22 @@ def truncate_all(url: str) -> None:
                 "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
             )
         ]
+        guards = list(
+            conn.execute(
+                "SELECT quote_ident(c.relname), quote_ident(t.tgname), t.tgenabled "
+                "FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND NOT t.tgisinternal AND t.tgenabled <> 'D' "
+                "AND t.tgtype & 32 <> 0"  # 32: fires on TRUNCATE
+            )
+        )
+        for table, trigger, _ in guards:
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
         if tables:
             conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        for table, trigger, enabled in guards:
+            mode = {"A": "ALWAYS ", "R": "REPLICA "}.get(enabled, "")
+            conn.execute(f"ALTER TABLE {table} ENABLE {mode}TRIGGER {trigger}")
 
 
 @pytest.fixture

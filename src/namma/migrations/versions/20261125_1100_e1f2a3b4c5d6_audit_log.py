@@ -49,9 +49,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("prev_hash", name=op.f("uq_audit_log_prev_hash")),
     )
     op.create_index(op.f("ix_audit_log_action_id"), "audit_log", ["action", "id"], unique=False)
-    op.create_index(
-        op.f("ix_audit_log_actor_id_id"), "audit_log", ["actor_id", "id"], unique=False
-    )
+    op.create_index(op.f("ix_audit_log_actor_id_id"), "audit_log", ["actor_id", "id"], unique=False)
     op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"], unique=False)
     op.create_index(
         op.f("ix_audit_log_entity_type_entity_id_id"),
