@@ -12,7 +12,10 @@ import structlog
 from fastapi import FastAPI
 
 from namma import __version__
+from namma.audit.endpoints import router as audit_router
+from namma.auth.endpoints import router as auth_router
 from namma.config import Settings, get_settings
+from namma.customers.endpoints import router as customers_router
 from namma.jobs import job_app, runtime
 from namma.kit.cache import cache_from_url
 from namma.kit.db import Database
@@ -24,6 +27,7 @@ from namma.kit.migrations import migrate_upgrade
 from namma.kit.observability import Metrics, RequestContextMiddleware
 from namma.kit.ratelimit import RateLimiter
 from namma.system.endpoints import router as system_router
+from namma.users.endpoints import router as users_router
 
 log = structlog.get_logger(__name__)
 
@@ -96,6 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors_install(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(system_router)
+    app.include_router(auth_router)
+    app.include_router(users_router)
+    app.include_router(customers_router)
+    app.include_router(audit_router)
     return app
 
 

@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from namma import __version__
+from namma.audit.cli import audit_app
 from namma.cli_schedule import schedule
 from namma.config import Settings, SettingsError, get_settings
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 jobs_app = typer.Typer(help="Inspect and retry background jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development defaults. Production refuses to start while any of these is still in use.
-DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
+DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"
 
 
 class SettingsError(Exception):
@@ -52,6 +52,15 @@ class Settings(BaseSettings):
     # A worker whose heartbeat is older than this is considered dead; its running
     # jobs are put back in the queue.
     stalled_worker_seconds: int = Field(default=60, ge=5)
+
+    # Identity and abuse limits.
+    admin_totp_required: bool = True
+    # Proxies whose X-Forwarded-For is believed (exact addresses); empty: the peer address.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    login_rate_limit: str = "5/5minutes"  # per client address
+    rate_limit_reads: str = "600/minute"  # per user
+    rate_limit_writes: str = "120/minute"
+    rate_limit_money: str = "60/minute"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = None  # default: JSON in production, readable otherwise

@@ -1,0 +1,68 @@
+"""`GET /api/audit`: the audit log for Admins (and those granted `audit:read`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+
+from namma.audit.queries import AUDIT_LIST_MAX_LIMIT, audit_list
+from namma.auth.deps import Principal, require
+from namma.auth.permissions import Permission
+from namma.kit.deps import SessionDep
+from namma.models import AuditEntry
+
+router = APIRouter(prefix="/api", tags=["audit"])
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": entry.at.isoformat(),
+        "actor_id": str(entry.actor_id) if entry.actor_id else None,
+        "actor_role": entry.actor_role,
+        "action": entry.action,
+        "entity_type": entry.entity_type,
+        "entity_id": entry.entity_id,
+        "before": entry.before,
+        "after": entry.after,
+        "ip": entry.ip,
+        "user_agent": entry.user_agent,
+        "request_id": entry.request_id,
+        "hash": entry.hash,
+    }
+
+
+@router.get("/audit")
+async def audit_entries(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.AUDIT_READ))],
+    actor_id: uuid.UUID | None = None,
+    action: str | None = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before_id: Annotated[
+        int | None, Query(description="Cursor: `next` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=AUDIT_LIST_MAX_LIMIT)] = 50,
+) -> dict[str, Any]:
+    """Newest first. Pass the response's `next` as `before_id` for the following page."""
+    entries = await audit_list(
+        session,
+        actor_id=actor_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit,
+    )
+    return {
+        "entries": [audit_json(e) for e in entries],
+        "next": entries[-1].id if len(entries) == limit else None,
+    }

@@ -1,0 +1,205 @@
+"""Who is calling, and may they: the route and role layers of authorization.
+
+``require(Permission.X, limit="reads")`` is the one dependency every API route uses:
+1. authenticated: an access token from the ``Authorization: Bearer`` header or the
+   ``access_token`` cookie, signed by us, unexpired, of a user still active, issued after their
+   last password/role change, from a session not logged out;
+2. CSRF: a cookie-authenticated unsafe request must carry the session's CSRF token in the
+   ``X-CSRF-Token`` header (Bearer requests need none: browsers never add that header);
+3. role: the permission is in the user's role (or granted to them);
+4. per-user rate limit of the route's class (reads, writes, money).
+Scope — which records — is the third layer, in the queries (``namma.auth.scope``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import structlog
+from fastapi import Depends, Request
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.audit.service import AuditActor
+from namma.auth.permissions import Permission, permissions_for
+from namma.auth.tokens import TokenError, access_token_verify, csrf_token_valid
+from namma.config import Settings
+from namma.kit.client import client_address, user_agent
+from namma.kit.db import db_session
+from namma.kit.errors import AppError, AuthenticationError, PermissionDeniedError
+from namma.models import RefreshToken, Role, User, UserPermission
+
+ACCESS_COOKIE = "access_token"
+REFRESH_COOKIE = "refresh_token"
+CSRF_COOKIE = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+RateClass = Literal["reads", "writes", "money"]
+
+
+class RateLimitedError(AppError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message, details={"retry_after_seconds": retry_after})
+        self.retry_after = retry_after
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class PasswordChangeRequiredError(AppError):
+    status_code = 403
+    code = "password_change_required"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    user_id: uuid.UUID
+    role: Role
+    branch_id: uuid.UUID | None
+    permissions: frozenset[Permission]
+    session_id: uuid.UUID
+    via_cookie: bool
+    must_change_password: bool
+    ip: str
+    user_agent: str | None
+    request_id: str | None
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions
+
+    @property
+    def audit_actor(self) -> AuditActor:
+        return AuditActor(
+            actor_id=self.user_id,
+            actor_role=self.role.value,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+        )
+
+
+def request_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def request_audit_actor(request: Request) -> AuditActor:
+    """The actor of an unauthenticated request (login attempts, refreshes)."""
+    settings = request_settings(request)
+    return AuditActor(
+        ip=client_address(request, settings.trusted_proxies),
+        user_agent=user_agent(request),
+        request_id=structlog.contextvars.get_contextvars().get("request_id"),
+    )
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+async def _authenticate(request: Request, session: AsyncSession) -> Principal:
+    settings = request_settings(request)
+    bearer = _bearer_token(request)
+    token = bearer or request.cookies.get(ACCESS_COOKIE)
+    if not token:
+        raise AuthenticationError("Log in to continue.")
+    try:
+        claims = access_token_verify(token, secret_key=settings.secret_key.get_secret_value())
+    except TokenError:
+        raise AuthenticationError(
+            "Your session has expired or is not valid; log in again."
+        ) from None
+
+    session_revoked = (
+        exists()
+        .where(RefreshToken.family_id == claims.session_id)
+        .where(RefreshToken.revoked_at.is_not(None))
+    )
+    row = (
+        await session.execute(
+            select(User, session_revoked.label("revoked")).where(User.id == claims.user_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise AuthenticationError("Your session has expired or is not valid; log in again.")
+    user, revoked = row
+    if not user.is_active or user.token_version != claims.token_version or revoked:
+        raise AuthenticationError("Your session has ended; log in again.")
+
+    via_cookie = bearer is None
+    if via_cookie and request.method in UNSAFE_METHODS:
+        csrf = request.headers.get(CSRF_HEADER)
+        if not csrf_token_valid(
+            csrf, secret_key=settings.secret_key.get_secret_value(), session_id=claims.session_id
+        ):
+            raise PermissionDeniedError(
+                "Missing or wrong CSRF token: send the csrf_token cookie's value in X-CSRF-Token."
+            )
+
+    granted = set(
+        (
+            await session.scalars(
+                select(UserPermission.permission).where(UserPermission.user_id == user.id)
+            )
+        ).all()
+    )
+    return Principal(
+        user_id=user.id,
+        role=user.role,
+        branch_id=user.branch_id,
+        permissions=permissions_for(user.role, granted),
+        session_id=claims.session_id,
+        via_cookie=via_cookie,
+        must_change_password=user.must_change_password,
+        ip=client_address(request, settings.trusted_proxies),
+        user_agent=user_agent(request),
+        request_id=structlog.contextvars.get_contextvars().get("request_id"),
+    )
+
+
+def require(
+    permission: Permission, *, limit: RateClass = "reads"
+) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller, authenticated, allowed ``permission``, within their rate."""
+
+    async def dependency(
+        request: Request,
+        session: Annotated[AsyncSession, Depends(db_session, scope="function")],
+    ) -> Principal:
+        principal = await _authenticate(request, session)
+        if permission is not Permission.SELF and principal.must_change_password:
+            raise PasswordChangeRequiredError(
+                "Change your password first (POST /api/auth/password)."
+            )
+        if not principal.can(permission):
+            raise PermissionDeniedError("You do not have permission to do this.")
+        settings = request_settings(request)
+        rule = {
+            "reads": settings.rate_limit_reads,
+            "writes": settings.rate_limit_writes,
+            "money": settings.rate_limit_money,
+        }[limit]
+        result = await request.app.state.rate_limiter.hit(
+            rule, "user", limit, str(principal.user_id)
+        )
+        if not result.allowed:
+            raise RateLimitedError(
+                "Too many requests; slow down and try again shortly.",
+                retry_after=result.retry_after_seconds,
+            )
+        return principal
+
+    dependency.__name__ = f"require_{permission.name.lower()}"
+    dependency.required_permission = permission  # type: ignore[attr-defined]
+    return dependency

@@ -1,0 +1,399 @@
+"""`/api/auth/*`: login (with TOTP as a second step), refresh, logout, me, password, TOTP.
+
+Browsers get tokens in HttpOnly cookies and never see them; API clients (the agents' phone app)
+ask for ``"token_delivery": "body"`` and send ``Authorization: Bearer``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from namma.audit.service import AuditActor
+from namma.auth import service
+from namma.auth.deps import (
+    ACCESS_COOKIE,
+    CSRF_COOKIE,
+    REFRESH_COOKIE,
+    Principal,
+    RateLimitedError,
+    request_audit_actor,
+    request_settings,
+    require,
+)
+from namma.auth.permissions import Permission
+from namma.auth.tokens import ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME
+from namma.kit.deps import SessionDep
+from namma.kit.errors import AuthenticationError, error_body
+from namma.models import User
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+REFRESH_PATH = "/api/auth/refresh"
+TokenDelivery = Literal["cookie", "body"]
+INVALID_LOGIN = "Wrong login or password."
+
+
+class LoginBody(BaseModel):
+    login: str = Field(min_length=1, max_length=254, description="Email or mobile number")
+    password: str = Field(min_length=1, max_length=1024)
+    token_delivery: TokenDelivery = "cookie"
+
+
+class TotpLoginBody(BaseModel):
+    challenge: str = Field(min_length=1, max_length=2000)
+    code: str | None = Field(default=None, max_length=12)
+    recovery_code: str | None = Field(default=None, max_length=32)
+    token_delivery: TokenDelivery = "cookie"
+
+
+class ChallengeBody(BaseModel):
+    challenge: str = Field(min_length=1, max_length=2000)
+
+
+class ChallengeConfirmBody(ChallengeBody):
+    code: str = Field(min_length=6, max_length=12)
+    token_delivery: TokenDelivery = "cookie"
+
+
+class CodeBody(BaseModel):
+    code: str = Field(min_length=6, max_length=12)
+
+
+class RefreshBody(BaseModel):
+    refresh_token: str | None = Field(default=None, max_length=200)
+
+
+class PasswordBody(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": str(user.id),
+        "name": user.name,
+        "email": user.email,
+        "phone": user.phone,
+        "role": user.role.value,
+        "branch_id": str(user.branch_id) if user.branch_id else None,
+        "must_change_password": user.must_change_password,
+        "totp_enabled": user.totp_enabled,
+    }
+
+
+def _cookie_secure(request: Request) -> bool:
+    return request.url.hostname not in ("localhost", "127.0.0.1", "::1")
+
+
+def _set_session_cookies(
+    response: Response, request: Request, issued: service.IssuedSession
+) -> None:
+    secure = _cookie_secure(request)
+    response.set_cookie(
+        ACCESS_COOKIE,
+        issued.access_token,
+        max_age=int(ACCESS_TOKEN_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        issued.refresh_token,
+        max_age=int(REFRESH_TOKEN_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path=REFRESH_PATH,
+    )
+    # Readable by the page's script, which echoes it in X-CSRF-Token.
+    response.set_cookie(
+        CSRF_COOKIE,
+        issued.csrf_token,
+        max_age=int(REFRESH_TOKEN_LIFETIME.total_seconds()),
+        httponly=False,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+
+
+def _clear_session_cookies(response: Response) -> None:
+    response.delete_cookie(ACCESS_COOKIE, path="/")
+    response.delete_cookie(REFRESH_COOKIE, path=REFRESH_PATH)
+    response.delete_cookie(CSRF_COOKIE, path="/")
+
+
+def _session_response(
+    request: Request,
+    issued: service.IssuedSession,
+    delivery: TokenDelivery,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "status": "ok",
+        "user": user_json(issued.user),
+        "csrf_token": issued.csrf_token,
+        **(extra or {}),
+    }
+    if delivery == "body":
+        body["access_token"] = issued.access_token
+        body["refresh_token"] = issued.refresh_token
+        body["token_type"] = "bearer"
+        body["expires_in"] = int(ACCESS_TOKEN_LIFETIME.total_seconds())
+        return JSONResponse(body)
+    response = JSONResponse(body)
+    _set_session_cookies(response, request, issued)
+    return response
+
+
+def _invalid(message: str = INVALID_LOGIN) -> JSONResponse:
+    # Returned, not raised: the request still commits the failure count and its audit entry.
+    return JSONResponse(error_body("unauthenticated", message), status_code=401)
+
+
+async def _login_rate_limit(request: Request) -> None:
+    settings = request_settings(request)
+    actor = request_audit_actor(request)
+    result = await request.app.state.rate_limiter.hit(
+        settings.login_rate_limit, "login", actor.ip or "unknown"
+    )
+    if not result.allowed:
+        raise RateLimitedError(
+            "Too many login attempts. Please try again later.",
+            retry_after=result.retry_after_seconds,
+        )
+
+
+def _outcome_response(
+    request: Request, outcome: service.LoginOutcome, delivery: TokenDelivery
+) -> JSONResponse:
+    if outcome.status == "ok":
+        assert outcome.session is not None
+        return _session_response(request, outcome.session, delivery)
+    if outcome.status == "throttled":
+        raise RateLimitedError(
+            "Too many failed attempts on this account; wait before trying again.",
+            retry_after=outcome.retry_after_seconds,
+        )
+    if outcome.status in ("totp_required", "totp_enrolment_required"):
+        return JSONResponse({"status": outcome.status, "challenge": outcome.challenge})
+    return _invalid()
+
+
+@router.post("/login", dependencies=[Depends(_login_rate_limit)])
+async def login(request: Request, body: LoginBody, session: SessionDep) -> JSONResponse:
+    """Password step. Answers `ok` with a session, or `totp_required` /
+    `totp_enrolment_required` with a challenge for the second step."""
+    settings = request_settings(request)
+    outcome = await service.login_password(
+        session,
+        login=body.login,
+        password=body.password,
+        secret_key=settings.secret_key.get_secret_value(),
+        actor=request_audit_actor(request),
+        admin_totp_required=settings.admin_totp_required,
+    )
+    return _outcome_response(request, outcome, body.token_delivery)
+
+
+@router.post("/login/totp", dependencies=[Depends(_login_rate_limit)])
+async def login_totp(request: Request, body: TotpLoginBody, session: SessionDep) -> JSONResponse:
+    """Second step: the 6-digit code from the authenticator app, or a recovery code."""
+    settings = request_settings(request)
+    outcome = await service.login_totp(
+        session,
+        challenge=body.challenge,
+        code=body.code,
+        recovery_code=body.recovery_code,
+        secret_key=settings.secret_key.get_secret_value(),
+        actor=request_audit_actor(request),
+    )
+    if outcome.status == "invalid":
+        return _invalid("Wrong or expired code; log in again if this keeps failing.")
+    return _outcome_response(request, outcome, body.token_delivery)
+
+
+@router.post("/login/totp-enrol", dependencies=[Depends(_login_rate_limit)])
+async def login_totp_enrol(
+    request: Request, body: ChallengeBody, session: SessionDep
+) -> dict[str, str]:
+    """An Admin's first login: start TOTP enrolment with the challenge from `/login`."""
+    settings = request_settings(request)
+    user = await service.challenge_user(
+        session,
+        challenge=body.challenge,
+        purpose=service.CHALLENGE_TOTP_ENROL,
+        secret_key=settings.secret_key.get_secret_value(),
+    )
+    if user is None:
+        raise AuthenticationError("The login step has expired; log in again.")
+    enrolment = await service.totp_enrol_start(
+        session, user=user, secret_key=settings.secret_key.get_secret_value()
+    )
+    return {
+        "secret": enrolment.secret,
+        "otpauth_uri": enrolment.otpauth_uri,
+        "qr_svg": enrolment.qr_svg,
+    }
+
+
+@router.post("/login/totp-enrol/confirm", dependencies=[Depends(_login_rate_limit)])
+async def login_totp_enrol_confirm(
+    request: Request, body: ChallengeConfirmBody, session: SessionDep
+) -> JSONResponse:
+    """Finish enrolment with a code from the app; returns the recovery codes and logs in."""
+    settings = request_settings(request)
+    secret_key = settings.secret_key.get_secret_value()
+    user = await service.challenge_user(
+        session,
+        challenge=body.challenge,
+        purpose=service.CHALLENGE_TOTP_ENROL,
+        secret_key=secret_key,
+    )
+    if user is None:
+        raise AuthenticationError("The login step has expired; log in again.")
+    actor = request_audit_actor(request)
+    codes = await service.totp_enrol_confirm(
+        session,
+        user=user,
+        code=body.code,
+        secret_key=secret_key,
+        actor=AuditActor(
+            actor_id=user.id,
+            actor_role=user.role.value,
+            ip=actor.ip,
+            user_agent=actor.user_agent,
+            request_id=actor.request_id,
+        ),
+    )
+    issued = await service.session_issue(
+        session, user=user, secret_key=secret_key, actor=actor, method="totp_enrolment"
+    )
+    return _session_response(request, issued, body.token_delivery, {"recovery_codes": codes})
+
+
+@router.post("/refresh")
+async def refresh(
+    request: Request, session: SessionDep, body: RefreshBody | None = None
+) -> JSONResponse:
+    """Exchange a refresh token (cookie, or `refresh_token` in the body) for new tokens."""
+    settings = request_settings(request)
+    from_body = body is not None and body.refresh_token is not None
+    token = (
+        body.refresh_token if body and body.refresh_token else request.cookies.get(REFRESH_COOKIE)
+    )
+    if not token:
+        return _invalid("No refresh token; log in again.")
+    issued = await service.refresh_rotate(
+        session,
+        refresh_token=token,
+        secret_key=settings.secret_key.get_secret_value(),
+        actor=request_audit_actor(request),
+    )
+    if issued is None:
+        response = _invalid("Your session has ended; log in again.")
+        if not from_body:
+            _clear_session_cookies(response)
+        return response
+    # Tokens go back the way the refresh token came: a browser never sees them in a body.
+    return _session_response(request, issued, "body" if from_body else "cookie")
+
+
+@router.post("/logout", status_code=204)
+async def logout(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.SELF, limit="writes"))],
+) -> Response:
+    await service.logout(
+        session,
+        user_id=principal.user_id,
+        session_id=principal.session_id,
+        actor=principal.audit_actor,
+    )
+    response = Response(status_code=204)
+    _clear_session_cookies(response)
+    return response
+
+
+@router.get("/me")
+async def me(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.SELF))],
+) -> dict[str, Any]:
+    user = await session.scalar(select(User).where(User.id == principal.user_id))
+    assert user is not None
+    return {
+        "user": user_json(user),
+        "permissions": sorted(p.value for p in principal.permissions),
+        "session_id": str(principal.session_id),
+    }
+
+
+@router.post("/password", status_code=204)
+async def password_change(
+    body: PasswordBody,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.SELF, limit="writes"))],
+) -> Response:
+    """Change your own password. Every session of yours ends: log in again."""
+    await service.password_change(
+        session,
+        user_id=principal.user_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        actor=principal.audit_actor,
+    )
+    response = Response(status_code=204)
+    _clear_session_cookies(response)
+    return response
+
+
+@router.post("/totp/enrol")
+async def totp_enrol(
+    request: Request,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.SELF, limit="writes"))],
+) -> dict[str, str]:
+    """Start enrolling an authenticator app (optional for Managers and Agents)."""
+    user = await _locked_user(session, principal.user_id)
+    enrolment = await service.totp_enrol_start(
+        session, user=user, secret_key=request_settings(request).secret_key.get_secret_value()
+    )
+    return {
+        "secret": enrolment.secret,
+        "otpauth_uri": enrolment.otpauth_uri,
+        "qr_svg": enrolment.qr_svg,
+    }
+
+
+@router.post("/totp/confirm")
+async def totp_confirm(
+    request: Request,
+    body: CodeBody,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.SELF, limit="writes"))],
+) -> dict[str, list[str]]:
+    """Turn TOTP on with a code from the app; returns 10 one-time recovery codes."""
+    user = await _locked_user(session, principal.user_id)
+    codes = await service.totp_enrol_confirm(
+        session,
+        user=user,
+        code=body.code,
+        secret_key=request_settings(request).secret_key.get_secret_value(),
+        actor=principal.audit_actor,
+    )
+    return {"recovery_codes": codes}
+
+
+async def _locked_user(session: SessionDep, user_id: uuid.UUID) -> User:
+    user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
+    assert user is not None
+    return user

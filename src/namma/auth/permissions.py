@@ -1,0 +1,66 @@
+"""What each role may do. Routes check a ``Permission``; scope (which records) is checked in the
+query, see ``namma.auth.scope``."""
+
+from __future__ import annotations
+
+import enum
+
+from namma.models import Role
+
+
+class Permission(enum.StrEnum):
+    # Own account (every logged-in user).
+    SELF = "self"
+    # Branches.
+    BRANCH_READ = "branch:read"
+    BRANCH_MANAGE = "branch:manage"
+    # Staff.
+    STAFF_READ = "staff:read"
+    STAFF_CREATE = "staff:create"
+    STAFF_MANAGE = "staff:manage"  # deactivate, reactivate, reset password
+    STAFF_CHANGE_ROLE = "staff:change_role"
+    STAFF_GRANT = "staff:grant"  # grant / revoke extra permissions
+    # Customers and who serves them.
+    CUSTOMER_READ = "customer:read"
+    CUSTOMER_ASSIGN = "customer:assign"
+    # Audit log.
+    AUDIT_READ = "audit:read"
+    # Extra grants for managers (the origin's "may delete …" flags, as reversals and closures).
+    COLLECTION_REVERSE = "collection:reverse"
+    CUSTOMER_CLOSE = "customer:close"
+
+
+_STAFF_COMMON = {Permission.SELF, Permission.BRANCH_READ, Permission.CUSTOMER_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.MANAGER: frozenset(
+        _STAFF_COMMON
+        | {
+            Permission.STAFF_READ,
+            Permission.STAFF_CREATE,
+            Permission.STAFF_MANAGE,
+            Permission.CUSTOMER_ASSIGN,
+        }
+    ),
+    Role.AGENT: frozenset(_STAFF_COMMON),
+    Role.CUSTOMER: frozenset({Permission.SELF}),
+}
+
+# What an Admin may grant on top of a role (never admin-only powers to non-admins).
+GRANTABLE: dict[Role, frozenset[Permission]] = {
+    Role.MANAGER: frozenset(
+        {Permission.COLLECTION_REVERSE, Permission.CUSTOMER_CLOSE, Permission.AUDIT_READ}
+    ),
+    Role.AGENT: frozenset(),
+    Role.ADMIN: frozenset(),
+    Role.CUSTOMER: frozenset(),
+}
+
+
+def permissions_for(
+    role: Role, granted: set[str] | frozenset[str] = frozenset()
+) -> frozenset[Permission]:
+    known = {p.value for p in Permission}
+    extra = {Permission(p) for p in granted if p in known}
+    return ROLE_PERMISSIONS[role] | (extra & GRANTABLE[role])
