@@ -14,7 +14,7 @@ from namma.models import User
 from namma.users.service import admin_create
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
-DEMO_PASSWORD = "namma-demo-2026"  # noqa: S105 - a documented demo credential
+DEMO_PASSWORD = "namma-demo-2026"
 
 log = structlog.get_logger(__name__)
 

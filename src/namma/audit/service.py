@@ -91,7 +91,7 @@ _ID_PHRASES = (
     "passport_number",
     "voter_id",
 )
-_SECRET_MASK = "***"  # noqa: S105  (the mask, not a password)
+_SECRET_MASK = "***"
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[^a-z0-9]+")
