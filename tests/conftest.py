@@ -125,6 +125,8 @@ def settings(clean_database: str, tmp_path: Path):  # type: ignore[no-untyped-de
         inprocess_worker=False,
         migrate_on_start=False,
         job_poll_interval=0.2,
+        # Tests log in often from one address; the limit itself is tested with the default.
+        login_rate_limit="200/minute",
     )
 
 
@@ -145,5 +147,5 @@ async def client(app) -> AsyncIterator:  # type: ignore[no-untyped-def]
 
     # As a real server would: an unhandled error is a 500 response, not an exception here.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
         yield http
