@@ -10,6 +10,7 @@ from typing import Any
 import anyio.to_thread
 import structlog
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from namma import __version__
 from namma.audit.endpoints import router as audit_router
@@ -28,6 +29,8 @@ from namma.kit.observability import Metrics, RequestContextMiddleware
 from namma.kit.ratelimit import RateLimiter
 from namma.system.endpoints import router as system_router
 from namma.users.endpoints import router as users_router
+from namma.web.views import STATIC_DIR
+from namma.web.views import router as web_router
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(customers_router)
     app.include_router(audit_router)
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
 

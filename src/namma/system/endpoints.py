@@ -6,7 +6,7 @@ from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -71,18 +71,4 @@ async def ready(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
-
-
-@router.get("/", include_in_schema=False)
-async def home() -> HTMLResponse:
-    return HTMLResponse(
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        "<title>Namma Finance</title></head><body>"
-        "<h1>Namma Finance</h1>"
-        f"<p>Version {__version__} is running.</p>"
-        "<ul><li><a href='/ready'>Readiness</a></li>"
-        "<li><a href='/api/docs'>API documentation</a></li></ul>"
-        "</body></html>"
     )
