@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
 import httpx
 import jwt
 import pyotp
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import Depends
 from pwdlib.hashers.bcrypt import BcryptHasher
 from sqlalchemy import select
 
+from namma.auth.deps import Principal, require
+from namma.auth.permissions import Permission
 from namma.auth.tokens import (
     ALGORITHM,
     AUDIENCE,
@@ -447,3 +451,22 @@ def test_tokens_carry_the_required_claims() -> None:
     assert claims["typ"] == "access" and claims["iss"] == ISSUER and claims["aud"] == AUDIENCE
     assert claims["exp"] - claims["iat"] == 15 * 60
     assert {"sub", "role", "iat", "exp", "ver", "sid"} <= set(claims)
+
+
+async def test_refused_money_requests_are_audited_as_security_events(
+    app, client, world, bearer
+) -> None:  # type: ignore[no-untyped-def]
+    async def reverse_collection(
+        principal: Annotated[
+            Principal, Depends(require(Permission.COLLECTION_REVERSE, limit="money"))
+        ],
+    ) -> dict[str, str]:
+        return {"ok": "yes"}
+
+    app.add_api_route("/api/_test/money", reverse_collection, methods=["POST"])
+    refused = await client.post("/api/_test/money", headers=await bearer(world.agent_a))
+    assert refused.status_code == 403
+    allowed = await client.post("/api/_test/money", headers=await bearer(world.admin))
+    assert allowed.status_code == 200
+    actions = await _audit_actions(app)
+    assert actions.count("auth.permission_denied") == 1

@@ -183,6 +183,8 @@ def require(
                 "Change your password first (POST /api/auth/password)."
             )
         if not principal.can(permission):
+            if limit == "money":
+                await _audit_denial(request, principal, permission)
             raise PermissionDeniedError("You do not have permission to do this.")
         settings = request_settings(request)
         rule = {
@@ -203,3 +205,20 @@ def require(
     dependency.__name__ = f"require_{permission.name.lower()}"
     dependency.required_permission = permission  # type: ignore[attr-defined]
     return dependency
+
+
+async def _audit_denial(request: Request, principal: Principal, permission: Permission) -> None:
+    """A refused attempt at a money route is a security event. The request's own transaction
+    rolls back with the refusal, so the entry is written in a transaction of its own."""
+    from namma.audit.service import audit_record
+    from namma.kit.db import transaction
+
+    async with transaction(request.app.state.db) as audit_session:
+        await audit_record(
+            audit_session,
+            actor=principal.audit_actor,
+            action="auth.permission_denied",
+            entity_type="route",
+            entity_id=f"{request.method} {request.url.path}"[:100],
+            after={"permission": permission.value},
+        )
