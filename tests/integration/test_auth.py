@@ -204,7 +204,7 @@ async def test_cookie_refresh_rotates_cookies_without_exposing_tokens(client, wo
     assert "SameSite=lax" in refresh_cookie or "samesite=lax" in refresh_cookie.lower()
     # The refresh cookie is only sent to the refresh route; send it there explicitly.
     old = refresh_cookie.split(";")[0].split("=", 1)[1]
-    refreshed = await client.post("/api/auth/refresh", cookies={"refresh_token": old})
+    refreshed = await client.post("/api/auth/refresh", headers={"Cookie": f"refresh_token={old}"})
     assert refreshed.status_code == 200
     assert "refresh_token" not in refreshed.json()
     assert any(c.startswith("refresh_token=") for c in refreshed.headers.get_list("set-cookie"))
