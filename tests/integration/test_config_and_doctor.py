@@ -54,11 +54,12 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def namma(
-    *args: str, env: dict[str, str], cwd: str | None = None
+    *args: str, env: dict[str, str], cwd: str | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
     return subprocess.run(
         [sys.executable, "-m", "namma", *args],
+        input=stdin,
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -136,63 +137,20 @@ def test_migrate_and_create_admin(empty_database_url: str) -> None:
     assert migrated.returncode == 0, migrated.stderr
     assert "Database at revision" in migrated.stdout
 
-    weak = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "namma",
-            "create-admin",
-            "--email",
-            "Head@Example.com",
-            "--password-stdin",
-        ],
-        input="short\n",
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    def create_admin(email: str, password: str) -> subprocess.CompletedProcess[str]:
+        return namma(
+            "create-admin", "--email", email, "--password-stdin", env=env, stdin=password + "\n"
+        )
+
+    weak = create_admin("Head@Example.com", "short")
     assert weak.returncode == 2
     assert "Password must be at least 12 characters" in weak.stderr
 
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "namma",
-            "create-admin",
-            "--email",
-            "Head@Example.com",
-            "--password-stdin",
-        ],
-        input="a long enough passphrase\n",
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    created = create_admin("Head@Example.com", "a long enough passphrase")
     assert created.returncode == 0, created.stderr
     assert "Admin head@example.com created." in created.stdout
 
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "namma",
-            "create-admin",
-            "--email",
-            "head@example.com",
-            "--password-stdin",
-        ],
-        input="a long enough passphrase\n",
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    again = create_admin("head@example.com", "a long enough passphrase")
     assert again.returncode == 2
     assert "already exists" in again.stderr
 

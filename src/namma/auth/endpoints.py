@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from namma.audit.service import AuditActor
 from namma.auth import service
 from namma.auth.deps import (
     ACCESS_COOKIE,
@@ -266,13 +265,7 @@ async def login_totp_enrol_confirm(
         user=user,
         code=body.code,
         secret_key=secret_key,
-        actor=AuditActor(
-            actor_id=user.id,
-            actor_role=user.role.value,
-            ip=actor.ip,
-            user_agent=actor.user_agent,
-            request_id=actor.request_id,
-        ),
+        actor=service.actor_as(actor, user),
     )
     issued = await service.session_issue(
         session, user=user, secret_key=secret_key, actor=actor, method="totp_enrolment"

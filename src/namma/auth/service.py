@@ -7,6 +7,7 @@ instead of raising, so that the request still commits the counter update and the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -77,6 +78,11 @@ class TotpEnrolment:
     qr_svg: str
 
 
+def actor_as(actor: AuditActor, user: User) -> AuditActor:
+    """The request's actor (address, agent, request id), speaking for ``user``."""
+    return dataclasses.replace(actor, actor_id=user.id, actor_role=user.role.value)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -118,13 +124,7 @@ async def _login_failed(
         user.last_failed_login_at = _now()
     await audit_record(
         session,
-        actor=AuditActor(
-            actor_id=user.id if user else None,
-            actor_role=user.role.value if user else None,
-            ip=actor.ip,
-            user_agent=actor.user_agent,
-            request_id=actor.request_id,
-        ),
+        actor=actor_as(actor, user) if user else actor,
         action="auth.login_failed",
         entity_type="user",
         entity_id=str(user.id) if user else None,
@@ -160,13 +160,7 @@ async def session_issue(
     await session.flush()
     await audit_record(
         session,
-        actor=AuditActor(
-            actor_id=user.id,
-            actor_role=user.role.value,
-            ip=actor.ip,
-            user_agent=actor.user_agent,
-            request_id=actor.request_id,
-        ),
+        actor=actor_as(actor, user),
         action="auth.login",
         entity_type="user",
         entity_id=str(user.id),
@@ -367,12 +361,7 @@ async def refresh_rotate(
         await sessions_revoke(session, family_id=current.family_id)
         await audit_record(
             session,
-            actor=AuditActor(
-                actor_id=current.user_id,
-                ip=actor.ip,
-                user_agent=actor.user_agent,
-                request_id=actor.request_id,
-            ),
+            actor=dataclasses.replace(actor, actor_id=current.user_id),
             action="auth.refresh_reused",
             entity_type="session",
             entity_id=str(current.family_id),
