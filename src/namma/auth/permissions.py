@@ -22,7 +22,22 @@ class Permission(enum.StrEnum):
     STAFF_GRANT = "staff:grant"  # grant / revoke extra permissions
     # Customers and who serves them.
     CUSTOMER_READ = "customer:read"
+    CUSTOMER_CREATE = "customer:create"
+    CUSTOMER_UPDATE = "customer:update"
+    CUSTOMER_KYC_DECIDE = "customer:kyc_decide"
     CUSTOMER_ASSIGN = "customer:assign"
+    # Loan products.
+    PRODUCT_READ = "product:read"
+    PRODUCT_MANAGE = "product:manage"
+    # Loans: each transition its own permission.
+    LOAN_READ = "loan:read"
+    LOAN_APPLY = "loan:apply"
+    LOAN_WITHDRAW = "loan:withdraw"
+    LOAN_DECIDE = "loan:decide"  # approve, reject, undo an approval
+    LOAN_DISBURSE = "loan:disburse"
+    LOAN_WRITE_OFF = "loan:write_off"
+    # Ledger.
+    LEDGER_READ = "ledger:read"
     # Audit log.
     AUDIT_READ = "audit:read"
     # Extra grants for managers (the origin's "may delete …" flags, as reversals and closures).
@@ -30,7 +45,17 @@ class Permission(enum.StrEnum):
     CUSTOMER_CLOSE = "customer:close"
 
 
-_STAFF_COMMON = {Permission.SELF, Permission.BRANCH_READ, Permission.CUSTOMER_READ}
+_STAFF_COMMON = {
+    Permission.SELF,
+    Permission.BRANCH_READ,
+    Permission.CUSTOMER_READ,
+    Permission.CUSTOMER_CREATE,
+    Permission.CUSTOMER_UPDATE,
+    Permission.PRODUCT_READ,
+    Permission.LOAN_READ,
+    Permission.LOAN_APPLY,
+    Permission.LOAN_WITHDRAW,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
@@ -41,16 +66,26 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STAFF_CREATE,
             Permission.STAFF_MANAGE,
             Permission.CUSTOMER_ASSIGN,
+            Permission.CUSTOMER_KYC_DECIDE,
+            Permission.LOAN_DECIDE,
+            Permission.LOAN_DISBURSE,
+            Permission.LEDGER_READ,
         }
     ),
     Role.AGENT: frozenset(_STAFF_COMMON),
-    Role.CUSTOMER: frozenset({Permission.SELF}),
+    # Customers read their own records (scope keeps them to themselves).
+    Role.CUSTOMER: frozenset({Permission.SELF, Permission.CUSTOMER_READ, Permission.LOAN_READ}),
 }
 
 # What an Admin may grant on top of a role (never admin-only powers to non-admins).
 GRANTABLE: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset(
-        {Permission.COLLECTION_REVERSE, Permission.CUSTOMER_CLOSE, Permission.AUDIT_READ}
+        {
+            Permission.COLLECTION_REVERSE,
+            Permission.CUSTOMER_CLOSE,
+            Permission.AUDIT_READ,
+            Permission.LOAN_WRITE_OFF,
+        }
     ),
     Role.AGENT: frozenset(),
     Role.ADMIN: frozenset(),

@@ -3,17 +3,53 @@
 from namma.models.audit import AuditEntry
 from namma.models.auth import RecoveryCode, RefreshToken
 from namma.models.branch import Branch
-from namma.models.customer import AgentAssignment, Customer
+from namma.models.customer import (
+    AgentAssignment,
+    Customer,
+    CustomerStatus,
+    KycDocumentType,
+    KycStatus,
+)
+from namma.models.ledger import AccountKind, AccountType, JournalEntry, JournalLine, LedgerAccount
+from namma.models.loan import (
+    DisbursementMethod,
+    InstallmentStatus,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    LoanStatus,
+    NumberSequence,
+    ScheduleStatus,
+)
+from namma.models.product import LoanProduct, LoanProductVersion
 from namma.models.user import Role, User, UserPermission
 
 __all__ = [
+    "AccountKind",
+    "AccountType",
     "AgentAssignment",
     "AuditEntry",
     "Branch",
     "Customer",
+    "CustomerStatus",
+    "DisbursementMethod",
+    "InstallmentStatus",
+    "JournalEntry",
+    "JournalLine",
+    "KycDocumentType",
+    "KycStatus",
+    "LedgerAccount",
+    "Loan",
+    "LoanCharge",
+    "LoanInstallment",
+    "LoanProduct",
+    "LoanProductVersion",
+    "LoanStatus",
+    "NumberSequence",
     "RecoveryCode",
     "RefreshToken",
     "Role",
+    "ScheduleStatus",
     "User",
     "UserPermission",
 ]

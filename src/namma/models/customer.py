@@ -1,21 +1,55 @@
-"""Customers (borrowers) and which agent serves each.
-
-The lending issue adds the KYC and household fields; scope rules need only these columns.
-"""
+"""Customers (borrowers), their KYC, and which agent serves each."""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
+from decimal import Decimal
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import Date, DateTime, Enum, ForeignKey, Index, Numeric, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from namma.kit.db import Base
 
 
+class KycDocumentType(enum.StrEnum):
+    AADHAAR = "aadhaar"
+    PAN = "pan"
+    VOTER_ID = "voter_id"
+    PASSPORT = "passport"
+    DRIVING_LICENCE = "driving_licence"
+    RATION_CARD = "ration_card"
+
+
+class KycStatus(enum.StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+class CustomerStatus(enum.StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"  # replaces deletion; history is kept
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (
+        # One customer per identity document (the keyed hash; the number itself is not stored).
+        Index(
+            "uq_customers_kyc_document",
+            "kyc_document_type",
+            "kyc_number_hash",
+            unique=True,
+            postgresql_where=text("kyc_number_hash IS NOT NULL"),
+        ),
+        Index("ix_customers_name_id", "name", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     branch_id: Mapped[uuid.UUID] = mapped_column(
@@ -28,6 +62,35 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(120))
     phone: Mapped[str] = mapped_column(String(15), unique=True)
     village: Mapped[str | None] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    address: Mapped[str | None] = mapped_column(Text)
+    household_monthly_income: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
+    kyc_document_type: Mapped[KycDocumentType | None] = mapped_column(
+        _enum(KycDocumentType, "kyc_document_type")
+    )
+    # Only the last 4 characters are kept readable ("XXXXXXXX1234").
+    kyc_number_masked: Mapped[str | None] = mapped_column(String(40))
+    # HMAC-SHA256 of the normalised number under a key derived from NAMMA_SECRET_KEY.
+    kyc_number_hash: Mapped[str | None] = mapped_column(String(64))
+    kyc_status: Mapped[KycStatus] = mapped_column(
+        _enum(KycStatus, "kyc_status"), default=KycStatus.PENDING, server_default="pending"
+    )
+    kyc_decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    kyc_decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    kyc_rejection_reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[CustomerStatus] = mapped_column(
+        _enum(CustomerStatus, "customer_status"),
+        default=CustomerStatus.ACTIVE,
+        server_default="active",
+    )
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    closed_reason: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )

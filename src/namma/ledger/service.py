@@ -1,0 +1,208 @@
+"""Posting to the general ledger. Services call ``journal_post`` inside their own transaction;
+nothing here commits.
+
+Accounts are resolved by kind: head-office accounts (income, expense, portfolio, capital …) are
+one per installation; cash accounts exist per branch (``BRANCH_CASH``) and per agent
+(``AGENT_CASH``) and are created on first use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.models import (
+    AccountKind,
+    Branch,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    User,
+)
+from namma.models.ledger import ACCOUNT_TYPES
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+# Chart of accounts: number prefixes by kind (assets 1xxx, liabilities 2xxx, equity 3xxx,
+# income 4xxx, expenses 5xxx).
+ACCOUNT_NUMBERS: dict[AccountKind, str] = {
+    AccountKind.BRANCH_CASH: "1010",
+    AccountKind.AGENT_CASH: "1020",
+    AccountKind.BANK: "1030",
+    AccountKind.LOAN_PORTFOLIO: "1100",
+    AccountKind.INTEREST_RECEIVABLE: "1110",
+    AccountKind.FEE_RECEIVABLE: "1120",
+    AccountKind.BORROWINGS: "2100",
+    AccountKind.CAPITAL: "3100",
+    AccountKind.INTEREST_INCOME: "4100",
+    AccountKind.FEE_INCOME: "4200",
+    AccountKind.PENALTY_INCOME: "4300",
+    AccountKind.RECOVERY_INCOME: "4400",
+    AccountKind.WRITE_OFF_EXPENSE: "5100",
+    AccountKind.WAIVER_EXPENSE: "5200",
+    AccountKind.CASH_SHORTAGE: "5300",
+    AccountKind.INTEREST_EXPENSE: "5400",
+}
+
+ACCOUNT_NAMES: dict[AccountKind, str] = {
+    AccountKind.BRANCH_CASH: "Cash at branch",
+    AccountKind.AGENT_CASH: "Cash with agent",
+    AccountKind.BANK: "Bank",
+    AccountKind.LOAN_PORTFOLIO: "Loan portfolio (principal outstanding)",
+    AccountKind.INTEREST_RECEIVABLE: "Interest receivable",
+    AccountKind.FEE_RECEIVABLE: "Fees receivable",
+    AccountKind.BORROWINGS: "Borrowings",
+    AccountKind.CAPITAL: "Owners' capital",
+    AccountKind.INTEREST_INCOME: "Interest income",
+    AccountKind.FEE_INCOME: "Fee income",
+    AccountKind.PENALTY_INCOME: "Penalty income",
+    AccountKind.RECOVERY_INCOME: "Recoveries of written-off loans",
+    AccountKind.WRITE_OFF_EXPENSE: "Loan write-offs",
+    AccountKind.WAIVER_EXPENSE: "Waivers",
+    AccountKind.CASH_SHORTAGE: "Cash shortages and excesses",
+    AccountKind.INTEREST_EXPENSE: "Interest on borrowings",
+}
+
+
+class LedgerError(ValueError):
+    """A journal that cannot be posted (unbalanced, negative, fractional paise)."""
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One line of a journal to post: exactly one of debit/credit is positive."""
+
+    kind: AccountKind
+    debit: Decimal = ZERO
+    credit: Decimal = ZERO
+    branch_id: uuid.UUID | None = None  # for BRANCH_CASH
+    agent_id: uuid.UUID | None = None  # for AGENT_CASH
+    loan_id: uuid.UUID | None = None  # sub-ledger tag
+
+
+async def ledger_account(
+    session: AsyncSession,
+    kind: AccountKind,
+    *,
+    branch_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+) -> LedgerAccount:
+    """The account of ``kind`` (per branch / per agent for cash), created on first use."""
+    if kind is AccountKind.BRANCH_CASH and branch_id is None:
+        raise LedgerError("branch cash needs a branch")
+    if kind is AccountKind.AGENT_CASH and agent_id is None:
+        raise LedgerError("agent cash needs an agent")
+    if kind not in (AccountKind.BRANCH_CASH, AccountKind.AGENT_CASH):
+        branch_id = agent_id = None
+    elif kind is AccountKind.BRANCH_CASH:
+        agent_id = None
+    else:
+        branch_id = None
+    query = select(LedgerAccount).where(LedgerAccount.kind == kind)
+    query = query.where(
+        LedgerAccount.branch_id.is_(None)
+        if branch_id is None
+        else LedgerAccount.branch_id == branch_id
+    )
+    query = query.where(
+        LedgerAccount.agent_id.is_(None) if agent_id is None else LedgerAccount.agent_id == agent_id
+    )
+    account = await session.scalar(query)
+    if account is not None:
+        return account
+    code, name = ACCOUNT_NUMBERS[kind], ACCOUNT_NAMES[kind]
+    if branch_id is not None:
+        branch = await session.get(Branch, branch_id)
+        if branch is None:
+            raise LedgerError(f"no branch {branch_id}")
+        code, name = f"{code}-{branch.code}", f"{name} {branch.code}"
+    if agent_id is not None:
+        agent = await session.get(User, agent_id)
+        if agent is None:
+            raise LedgerError(f"no user {agent_id}")
+        code, name = f"{code}-{agent.id.hex[:12]}", f"{name}: {agent.name}"
+    # Concurrent first uses create one account: the unique index decides, both then read it.
+    await session.execute(
+        insert(LedgerAccount)
+        .values(
+            id=uuid.uuid4(),
+            code=code,
+            name=name,
+            kind=kind,
+            type=ACCOUNT_TYPES[kind],
+            branch_id=branch_id,
+            agent_id=agent_id,
+        )
+        .on_conflict_do_nothing()
+    )
+    account = await session.scalar(query)
+    assert account is not None
+    return account
+
+
+def legs_check(legs: Sequence[Leg]) -> None:
+    if len(legs) < 2:
+        raise LedgerError("a journal entry needs at least two lines")
+    for leg in legs:
+        for amount in (leg.debit, leg.credit):
+            if amount < 0:
+                raise LedgerError(f"negative amount {amount} on {leg.kind.value}")
+            if amount != amount.quantize(CENT):
+                raise LedgerError(f"{amount} on {leg.kind.value} is not whole paise")
+        if (leg.debit > 0) == (leg.credit > 0):
+            raise LedgerError(f"a line debits or credits, not both or neither ({leg.kind.value})")
+    debits = sum((leg.debit for leg in legs), ZERO)
+    credits = sum((leg.credit for leg in legs), ZERO)
+    if debits != credits:
+        raise LedgerError(f"debits {debits} ≠ credits {credits}")
+
+
+async def journal_post(
+    session: AsyncSession,
+    *,
+    kind: str,
+    entry_date: dt.date,
+    legs: Sequence[Leg],
+    memo: str | None = None,
+    branch_id: uuid.UUID | None = None,
+    loan_id: uuid.UUID | None = None,
+    created_by_id: uuid.UUID | None = None,
+    reverses_id: int | None = None,
+) -> JournalEntry:
+    """Post one balanced entry. Zero-amount legs are dropped (a fee of 0 is no line)."""
+    legs = [leg for leg in legs if leg.debit > 0 or leg.credit > 0]
+    legs_check(legs)
+    entry = JournalEntry(
+        entry_date=entry_date,
+        kind=kind,
+        memo=memo,
+        branch_id=branch_id,
+        loan_id=loan_id,
+        created_by_id=created_by_id,
+        reverses_id=reverses_id,
+    )
+    session.add(entry)
+    await session.flush()
+    for leg in legs:
+        account = await ledger_account(
+            session, leg.kind, branch_id=leg.branch_id, agent_id=leg.agent_id
+        )
+        session.add(
+            JournalLine(
+                entry_id=entry.id,
+                account_id=account.id,
+                debit=leg.debit,
+                credit=leg.credit,
+                loan_id=leg.loan_id,
+            )
+        )
+    await session.flush()
+    return entry

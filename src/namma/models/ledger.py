@@ -1,0 +1,164 @@
+"""The general ledger: accounts, and journal entries whose lines balance.
+
+Balance is enforced twice: by ``journal_post`` before writing, and by a deferred constraint
+trigger at COMMIT (see the ledger migration). Entries and lines are immutable; a correction is a
+reversing entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Identity,
+    Index,
+    Numeric,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from namma.kit.db import Base
+
+
+class AccountType(enum.StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    EQUITY = "equity"
+    INCOME = "income"
+    EXPENSE = "expense"
+
+
+class AccountKind(enum.StrEnum):
+    """What an account is for. Cash accounts exist per branch and per agent."""
+
+    BRANCH_CASH = "branch_cash"
+    AGENT_CASH = "agent_cash"
+    BANK = "bank"
+    LOAN_PORTFOLIO = "loan_portfolio"
+    INTEREST_RECEIVABLE = "interest_receivable"
+    FEE_RECEIVABLE = "fee_receivable"
+    INTEREST_INCOME = "interest_income"
+    FEE_INCOME = "fee_income"
+    PENALTY_INCOME = "penalty_income"
+    RECOVERY_INCOME = "recovery_income"
+    WRITE_OFF_EXPENSE = "write_off_expense"
+    WAIVER_EXPENSE = "waiver_expense"
+    CASH_SHORTAGE = "cash_shortage"  # agent hand-over differences
+    BORROWINGS = "borrowings"
+    INTEREST_EXPENSE = "interest_expense"
+    CAPITAL = "capital"
+
+
+ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
+    AccountKind.BRANCH_CASH: AccountType.ASSET,
+    AccountKind.AGENT_CASH: AccountType.ASSET,
+    AccountKind.BANK: AccountType.ASSET,
+    AccountKind.LOAN_PORTFOLIO: AccountType.ASSET,
+    AccountKind.INTEREST_RECEIVABLE: AccountType.ASSET,
+    AccountKind.FEE_RECEIVABLE: AccountType.ASSET,
+    AccountKind.INTEREST_INCOME: AccountType.INCOME,
+    AccountKind.FEE_INCOME: AccountType.INCOME,
+    AccountKind.PENALTY_INCOME: AccountType.INCOME,
+    AccountKind.RECOVERY_INCOME: AccountType.INCOME,
+    AccountKind.WRITE_OFF_EXPENSE: AccountType.EXPENSE,
+    AccountKind.WAIVER_EXPENSE: AccountType.EXPENSE,
+    AccountKind.CASH_SHORTAGE: AccountType.EXPENSE,
+    AccountKind.BORROWINGS: AccountType.LIABILITY,
+    AccountKind.INTEREST_EXPENSE: AccountType.EXPENSE,
+    AccountKind.CAPITAL: AccountType.EQUITY,
+}
+
+MONEY = Numeric(20, 2)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (
+        Index(
+            "uq_ledger_accounts_kind_branch_agent",
+            "kind",
+            "branch_id",
+            "agent_id",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # Human-readable and unique, e.g. "1010-BLR01" or "1020-BLR01-9800000003".
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(160))
+    kind: Mapped[AccountKind] = mapped_column(_enum(AccountKind, "ledger_account_kind"))
+    type: Mapped[AccountType] = mapped_column(_enum(AccountType, "ledger_account_type"))
+    branch_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("branches.id", ondelete="RESTRICT")
+    )
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class JournalEntry(Base):
+    __tablename__ = "journal_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    entry_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    posted_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # What happened, e.g. "loan.disbursement", "collection", "collection.reversal".
+    kind: Mapped[str] = mapped_column(String(50), index=True)
+    memo: Mapped[str | None] = mapped_column(Text)
+    branch_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("branches.id", ondelete="RESTRICT"), index=True
+    )
+    loan_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("loans.id", ondelete="RESTRICT"), index=True
+    )
+    # A correction is a new entry reversing an old one; an entry is reversed at most once.
+    reverses_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT"), unique=True
+    )
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
+class JournalLine(Base):
+    __tablename__ = "journal_lines"
+    __table_args__ = (
+        CheckConstraint(
+            "debit >= 0 AND credit >= 0 AND (debit = 0) <> (credit = 0)", name="one_side_positive"
+        ),
+        Index("ix_journal_lines_account_id_entry_id", "account_id", "entry_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT"), index=True
+    )
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ledger_accounts.id", ondelete="RESTRICT")
+    )
+    debit: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
+    credit: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0.00"), server_default="0")
+    # Sub-ledger tag: the loan this line belongs to (for per-loan reconciliation).
+    loan_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("loans.id", ondelete="RESTRICT"), index=True
+    )

@@ -1,0 +1,226 @@
+"""Loans, their installments (the schedule) and charges, and per-branch number sequences.
+
+The loan row carries denormalised balances (outstanding principal, interest, fees, penalties,
+total collected, next due date, days past due) kept equal to its installments and reconcilable
+with the ledger (`namma ledger check`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from namma.kit.db import Base
+from namma.models.product import RATE
+
+MONEY = Numeric(20, 2)
+ZERO = Decimal("0.00")
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
+
+
+class LoanStatus(enum.StrEnum):
+    APPLIED = "applied"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    ACTIVE = "active"
+    CLOSED = "closed"  # every obligation met on schedule
+    PRECLOSED = "preclosed"  # paid off early
+    REFINANCED = "refinanced"  # paid off by a top-up loan
+    WRITTEN_OFF = "written_off"
+
+
+OPEN_STATUSES = (LoanStatus.APPLIED, LoanStatus.APPROVED, LoanStatus.ACTIVE)
+
+
+class DisbursementMethod(enum.StrEnum):
+    CASH = "cash"
+    BANK_TRANSFER = "bank_transfer"
+    UPI = "upi"
+
+
+class ScheduleStatus(enum.StrEnum):
+    NONE = "none"  # not disbursed
+    PENDING = "pending"  # disbursed; the schedule job has not run yet
+    GENERATED = "generated"
+
+
+class InstallmentStatus(enum.StrEnum):
+    DUE = "due"
+    PARTLY_PAID = "partly_paid"
+    PAID = "paid"
+    OVERDUE = "overdue"
+
+
+def money_column(**kwargs: Any) -> Mapped[Decimal]:
+    return mapped_column(MONEY, default=ZERO, server_default="0", **kwargs)
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+    __table_args__ = (
+        CheckConstraint("principal > 0", name="principal_positive"),
+        CheckConstraint("installments >= 1", name="installments_positive"),
+        CheckConstraint(
+            "outstanding_principal >= 0 AND outstanding_interest >= 0 "
+            "AND outstanding_fees >= 0 AND outstanding_penalties >= 0",
+            name="outstanding_not_negative",
+        ),
+        Index("ix_loans_branch_id_status", "branch_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # BLR01-2026-000123: branch code, year of application, sequence within the branch and year.
+    loan_number: Mapped[str] = mapped_column(String(40), unique=True)
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id", ondelete="RESTRICT"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="RESTRICT"), index=True
+    )
+    product_version_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("loan_product_versions.id", ondelete="RESTRICT")
+    )
+    status: Mapped[LoanStatus] = mapped_column(_enum(LoanStatus, "loan_status"), index=True)
+    principal: Mapped[Decimal] = mapped_column(MONEY)
+    annual_rate: Mapped[Decimal] = mapped_column(RATE)
+    installments: Mapped[int]
+    # The complete money-core terms of this loan (product version + the amounts chosen).
+    terms: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    requested_first_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    purpose: Mapped[str | None] = mapped_column(Text)
+
+    applied_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    applied_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    disbursed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    disbursed_on: Mapped[dt.date | None] = mapped_column(Date)
+    disbursed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    disbursement_method: Mapped[DisbursementMethod | None] = mapped_column(
+        _enum(DisbursementMethod, "disbursement_method")
+    )
+    disbursement_reference: Mapped[str | None] = mapped_column(String(100))
+    net_disbursed: Mapped[Decimal | None] = mapped_column(MONEY)
+    installment_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    total_interest: Mapped[Decimal | None] = mapped_column(MONEY)
+    apr_percent: Mapped[Decimal | None] = mapped_column(Numeric(9, 4))
+    schedule_status: Mapped[ScheduleStatus] = mapped_column(
+        _enum(ScheduleStatus, "schedule_status"), default=ScheduleStatus.NONE, server_default="none"
+    )
+
+    outstanding_principal: Mapped[Decimal] = money_column()
+    outstanding_interest: Mapped[Decimal] = money_column()
+    outstanding_fees: Mapped[Decimal] = money_column()
+    outstanding_penalties: Mapped[Decimal] = money_column()
+    total_collected: Mapped[Decimal] = money_column()
+    next_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    days_past_due: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    written_off_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    write_off_reason: Mapped[str | None] = mapped_column(Text)
+    # A top-up loan names the loan its disbursement paid off.
+    refinances_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("loans.id", ondelete="RESTRICT"), unique=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class LoanInstallment(Base):
+    __tablename__ = "loan_installments"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "number"),
+        Index("ix_loan_installments_due_date_status", "due_date", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    loan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loans.id", ondelete="RESTRICT"))
+    number: Mapped[int]
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    principal_due: Mapped[Decimal] = mapped_column(MONEY)
+    interest_due: Mapped[Decimal] = mapped_column(MONEY)
+    fee_due: Mapped[Decimal] = money_column()
+    penalty_due: Mapped[Decimal] = money_column()
+    # The money core's interest for the period (needed for pro-rata payoff quotes).
+    interest_for_period: Mapped[Decimal] = mapped_column(MONEY)
+    balance_after: Mapped[Decimal] = mapped_column(MONEY)
+    principal_paid: Mapped[Decimal] = money_column()
+    interest_paid: Mapped[Decimal] = money_column()
+    fee_paid: Mapped[Decimal] = money_column()
+    penalty_paid: Mapped[Decimal] = money_column()
+    interest_waived: Mapped[Decimal] = money_column()
+    fee_waived: Mapped[Decimal] = money_column()
+    penalty_waived: Mapped[Decimal] = money_column()
+    status: Mapped[InstallmentStatus] = mapped_column(
+        _enum(InstallmentStatus, "installment_status"), default=InstallmentStatus.DUE
+    )
+    paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoanCharge(Base):
+    """A charge of the loan, as computed at disbursement."""
+
+    __tablename__ = "loan_charges"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    loan_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("loans.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(60))
+    timing: Mapped[str] = mapped_column(String(30))
+    basis: Mapped[str] = mapped_column(String(30))
+    value: Mapped[Decimal] = mapped_column(Numeric(20, 4))
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)  # known once disbursed
+
+
+class NumberSequence(Base):
+    """Gapless human-readable numbers per branch, kind and year (loan numbers, receipts).
+
+    Taken with ``INSERT … ON CONFLICT DO UPDATE … RETURNING``, which locks the row until the
+    transaction ends: concurrent takers queue, and a rolled-back number is reused.
+    """
+
+    __tablename__ = "number_sequences"
+
+    branch_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("branches.id", ondelete="RESTRICT"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last_value: Mapped[int] = mapped_column(default=0)
