@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # jobs are put back in the queue.
     stalled_worker_seconds: int = Field(default=60, ge=5)
 
+    # Shown on Key Facts Statements and receipts.
+    lender_name: str = "Namma Finance (demo MFI)"
+    grievance_contact: str = "Grievance officer: grievance@example.com, 080-0000-0000 (10:00-17:00)"
+
     # Identity and abuse limits.
     admin_totp_required: bool = True
     # Proxies whose X-Forwarded-For is believed (exact addresses); empty: the peer address.

@@ -11,10 +11,12 @@ import procrastinate
 
 from namma.kit.db import Database
 from namma.kit.jobs import job_connector
+from namma.loans import tasks as loan_tasks
 from namma.system import tasks as system_tasks
 
 job_app = procrastinate.App(connector=job_connector())
 job_app.add_tasks_from(system_tasks.blueprint, namespace="system")
+job_app.add_tasks_from(loan_tasks.blueprint, namespace="loans")
 
 
 class _Runtime:

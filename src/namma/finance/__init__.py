@@ -55,6 +55,7 @@ from namma.finance.schedule import (
     periodic_rate,
     periods_per_year,
     reschedule_after_prepayment,
+    schedule_fee_amounts,
     total_interest,
 )
 from namma.finance.terms import (
@@ -141,5 +142,6 @@ __all__ = [
     "reschedule_after_prepayment",
     "round_money",
     "round_to_multiple",
+    "schedule_fee_amounts",
     "total_interest",
 ]

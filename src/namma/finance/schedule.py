@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from namma.finance.charges import deducted_fees, first_installment_fees, installment_fees
+from namma.finance.charges import (
+    deducted_fees,
+    disbursement_fee_amount,
+    first_installment_fees,
+    installment_fees,
+)
 from namma.finance.dates import due_dates, one_period_after, one_period_before, year_fraction
 from namma.finance.errors import TermsError
 from namma.finance.rounding import (
@@ -29,6 +34,7 @@ from namma.finance.rounding import (
 )
 from namma.finance.terms import (
     Amortization,
+    Fee,
     FeeTiming,
     Frequency,
     InterestMethod,
@@ -497,3 +503,23 @@ def _bullet(
             interest_for_period=interest,
         )
     ]
+
+
+def schedule_fee_amounts(schedule: Schedule) -> tuple[tuple[Fee, Decimal], ...]:
+    """Each fee of the loan with what it comes to over the whole loan (for the KFS and the
+    loan's charges): disbursement-time fees once, per-installment fees summed over the rows."""
+    terms = schedule.terms
+    amounts: list[tuple[Fee, Decimal]] = []
+    for fee in terms.fees:
+        if fee.timing is FeeTiming.INSTALLMENT:
+            amount = sum(
+                (
+                    installment_fees((fee,), principal=r.principal, interest=r.interest)
+                    for r in schedule.rows
+                ),
+                ZERO,
+            )
+        else:
+            amount = disbursement_fee_amount(fee, terms.principal)
+        amounts.append((fee, amount))
+    return tuple(amounts)

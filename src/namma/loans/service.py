@@ -1,0 +1,512 @@
+"""The loan lifecycle: apply → approve / reject → disburse → active → closed / written off.
+
+Every transition is its own command with its own permission; an illegal transition is a 409
+that names the current state. Services never commit. Money comes from the money core only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.audit.service import audit_record
+from namma.auth.deps import Principal
+from namma.auth.scope import customer_scope
+from namma.finance import (
+    Schedule,
+    TermsError,
+    apr_percent,
+    generate_schedule,
+    periods_per_year,
+    schedule_fee_amounts,
+)
+from namma.finance.terms import LoanTerms
+from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from namma.ledger.service import Leg, journal_post
+from namma.models import (
+    AccountKind,
+    Branch,
+    Customer,
+    CustomerStatus,
+    DisbursementMethod,
+    InstallmentStatus,
+    KycStatus,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    LoanProduct,
+    LoanProductVersion,
+    LoanStatus,
+    Role,
+    ScheduleStatus,
+)
+from namma.products.schemas import loan_terms_from_stored
+from namma.products.service import terms_error_to_input
+
+ZERO = Decimal("0.00")
+BACKDATE_LIMIT = dt.timedelta(days=30)
+
+
+def today_india() -> dt.date:
+    """Business dates are Indian dates, whatever the server's clock zone."""
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=5, minutes=30))).date()
+
+
+async def number_next(session: AsyncSession, *, branch_id: uuid.UUID, kind: str, year: int) -> int:
+    """The next number of ``kind`` for the branch and year; the row stays locked until commit,
+    so numbers are sequential without gaps even under concurrency."""
+    value = await session.scalar(
+        text(
+            "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
+            "VALUES (:branch, :kind, :year, 1) "
+            "ON CONFLICT (branch_id, kind, year) "
+            "DO UPDATE SET last_value = number_sequences.last_value + 1 "
+            "RETURNING last_value"
+        ),
+        {"branch": branch_id, "kind": kind, "year": year},
+    )
+    assert value is not None
+    return int(value)
+
+
+def loan_terms_of(loan: Loan, version: LoanProductVersion) -> LoanTerms:
+    return loan_terms_from_stored(
+        loan.terms,
+        principal=loan.principal,
+        annual_rate=loan.annual_rate,
+        installments=loan.installments,
+        microfinance=version.microfinance,
+    )
+
+
+def loan_schedule_compute(loan: Loan, version: LoanProductVersion) -> Schedule:
+    """The loan's schedule from its disbursement date (or, before disbursement, as if disbursed
+    today — what the KFS shows)."""
+    disbursed_on = loan.disbursed_on or today_india()
+    first_due = loan.requested_first_due_on
+    if first_due is not None and first_due <= disbursed_on:
+        first_due = None
+    return generate_schedule(
+        loan_terms_of(loan, version), disbursed_on=disbursed_on, first_due_on=first_due
+    )
+
+
+async def _loan_for_update(session: AsyncSession, principal: Principal, loan_id: uuid.UUID) -> Loan:
+    loan = await session.scalar(
+        select(Loan)
+        .join(Customer, Customer.id == Loan.customer_id)
+        .where(Loan.id == loan_id)
+        .where(customer_scope(principal))
+        .with_for_update(of=Loan)
+    )
+    if loan is None:
+        raise NotFoundError("Loan not found")
+    return loan
+
+
+def _require_status(loan: Loan, *allowed: LoanStatus, action: str) -> None:
+    if loan.status not in allowed:
+        raise ConflictError(
+            f"Cannot {action} a loan that is {loan.status.value}",
+            details={"status": loan.status.value, "allowed_from": [s.value for s in allowed]},
+        )
+
+
+def _snapshot(loan: Loan) -> dict[str, object]:
+    return {
+        "status": loan.status.value,
+        "principal": loan.principal,
+        "annual_rate": loan.annual_rate,
+        "installments": loan.installments,
+        "outstanding_principal": loan.outstanding_principal,
+    }
+
+
+async def _monthly_obligations(session: AsyncSession, customer_id: uuid.UUID) -> Decimal:
+    """What the customer's open loans already ask per month (installment × periods / 12)."""
+    total = ZERO
+    rows = await session.execute(
+        select(Loan, LoanProductVersion)
+        .join(LoanProductVersion, LoanProductVersion.id == Loan.product_version_id)
+        .where(Loan.customer_id == customer_id)
+        .where(Loan.status.in_((LoanStatus.APPLIED, LoanStatus.APPROVED, LoanStatus.ACTIVE)))
+    )
+    for loan, version in rows:
+        schedule = loan_schedule_compute(loan, version)
+        total += schedule.installment_amount * periods_per_year(schedule.terms) / 12
+    return total
+
+
+async def loan_apply(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    product_id: uuid.UUID,
+    amount: Decimal,
+    annual_rate: Decimal | None,
+    installments: int,
+    first_due_on: dt.date | None,
+    purpose: str | None,
+) -> Loan:
+    customer = await session.scalar(
+        select(Customer).where(Customer.id == customer_id).where(customer_scope(principal))
+    )
+    if customer is None or principal.role is Role.CUSTOMER:
+        raise NotFoundError("Customer not found")
+    if customer.status is not CustomerStatus.ACTIVE:
+        raise ConflictError("The customer is closed", details={"status": customer.status.value})
+    product = await session.get(LoanProduct, product_id)
+    if product is None:
+        raise InvalidInputError("product_id", "No such product")
+    if not product.is_active:
+        raise InvalidInputError("product_id", "This product is no longer offered")
+    version = await session.scalar(
+        select(LoanProductVersion)
+        .where(LoanProductVersion.product_id == product.id)
+        .where(LoanProductVersion.version == product.latest_version)
+    )
+    assert version is not None
+    rate = version.default_rate if annual_rate is None else annual_rate
+    if not version.min_principal <= amount <= version.max_principal:
+        raise InvalidInputError(
+            "amount",
+            f"This product lends {version.min_principal} to {version.max_principal}",
+        )
+    if not version.min_rate <= rate <= version.max_rate:
+        raise InvalidInputError(
+            "annual_rate", f"This product's rate is {version.min_rate} % to {version.max_rate} %"
+        )
+    if not version.min_installments <= installments <= version.max_installments:
+        raise InvalidInputError(
+            "installments",
+            f"This product has {version.min_installments} to {version.max_installments} "
+            "installments",
+        )
+    if first_due_on is not None and first_due_on <= today_india():
+        raise InvalidInputError("first_due_on", "The first due date must be in the future")
+    loan = Loan(
+        branch_id=customer.branch_id,
+        customer_id=customer.id,
+        product_version_id=version.id,
+        status=LoanStatus.APPLIED,
+        principal=amount,
+        annual_rate=rate,
+        installments=installments,
+        terms=version.terms,
+        requested_first_due_on=first_due_on,
+        purpose=purpose,
+        applied_by_id=principal.user_id,
+        loan_number="",
+    )
+    try:
+        schedule = loan_schedule_compute(loan, version)
+    except TermsError as exc:
+        raise terms_error_to_input(exc) from None
+    if version.microfinance:
+        income = customer.household_monthly_income
+        if income is None or income <= 0:
+            raise InvalidInputError(
+                "customer_id",
+                "Record the customer's household monthly income first (microfinance rule)",
+            )
+        monthly = schedule.installment_amount * periods_per_year(schedule.terms) / 12
+        existing = await _monthly_obligations(session, customer.id)
+        limit = income * version.max_obligation_ratio
+        if existing + monthly > limit:
+            raise InvalidInputError(
+                "amount",
+                f"Repayments would be {(existing + monthly).quantize(Decimal('0.01'))} a month, "
+                f"above {(version.max_obligation_ratio * 100).normalize()} % of household income "
+                f"({limit.quantize(Decimal('0.01'))})",
+            )
+    branch = await session.get(Branch, customer.branch_id)
+    assert branch is not None
+    year = today_india().year
+    sequence = await number_next(session, branch_id=branch.id, kind="loan", year=year)
+    loan.loan_number = f"{branch.code}-{year}-{sequence:06d}"
+    session.add(loan)
+    await session.flush()
+    for fee in schedule.terms.fees:
+        session.add(
+            LoanCharge(
+                loan_id=loan.id,
+                name=fee.name,
+                timing=fee.timing.value,
+                basis=fee.basis.value,
+                value=fee.value,
+            )
+        )
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="loan.applied",
+        entity_type="loan",
+        entity_id=str(loan.id),
+        after={**_snapshot(loan), "loan_number": loan.loan_number, "product": product.code},
+    )
+    return loan
+
+
+async def loan_withdraw(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:
+    loan = await _loan_for_update(session, principal, loan_id)
+    _require_status(loan, LoanStatus.APPLIED, action="withdraw")
+    loan.status = LoanStatus.WITHDRAWN
+    loan.withdrawn_at = dt.datetime.now(dt.UTC)
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="loan.withdrawn",
+        entity_type="loan",
+        entity_id=str(loan.id),
+    )
+    return loan
+
+
+def _check_decider(principal: Principal, loan: Loan) -> None:
+    # Maker-checker: whoever applied never decides.
+    if loan.applied_by_id == principal.user_id:
+        raise PermissionDeniedError("You applied for this loan; another officer must decide it.")
+    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
+        raise NotFoundError("Loan not found")
+
+
+async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:
+    loan = await _loan_for_update(session, principal, loan_id)
+    _check_decider(principal, loan)
+    _require_status(loan, LoanStatus.APPLIED, action="approve")
+    customer = await session.get(Customer, loan.customer_id)
+    assert customer is not None
+    if customer.kyc_status is not KycStatus.VERIFIED:
+        raise ConflictError(
+            "Verify the customer's KYC before approving",
+            details={"kyc_status": customer.kyc_status.value},
+        )
+    loan.status = LoanStatus.APPROVED
+    loan.decided_by_id = principal.user_id
+    loan.decided_at = dt.datetime.now(dt.UTC)
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="loan.approved",
+        entity_type="loan",
+        entity_id=str(loan.id),
+    )
+    return loan
+
+
+async def loan_reject(
+    session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID, reason: str
+) -> Loan:
+    if not reason.strip():
+        raise InvalidInputError("reason", "Say why the application is rejected")
+    loan = await _loan_for_update(session, principal, loan_id)
+    _check_decider(principal, loan)
+    _require_status(loan, LoanStatus.APPLIED, action="reject")
+    loan.status = LoanStatus.REJECTED
+    loan.decided_by_id = principal.user_id
+    loan.decided_at = dt.datetime.now(dt.UTC)
+    loan.rejection_reason = reason.strip()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="loan.rejected",
+        entity_type="loan",
+        entity_id=str(loan.id),
+        after={"reason": loan.rejection_reason},
+    )
+    return loan
+
+
+async def loan_approval_undo(
+    session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID
+) -> Loan:
+    """Back to `applied` (before disbursement), e.g. when the approval was a mistake."""
+    loan = await _loan_for_update(session, principal, loan_id)
+    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
+        raise NotFoundError("Loan not found")
+    _require_status(loan, LoanStatus.APPROVED, action="undo the approval of")
+    loan.status = LoanStatus.APPLIED
+    loan.decided_by_id = None
+    loan.decided_at = None
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="loan.approval_undone",
+        entity_type="loan",
+        entity_id=str(loan.id),
+    )
+    return loan
+
+
+async def loan_disburse(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    loan_id: uuid.UUID,
+    disbursed_on: dt.date,
+    method: DisbursementMethod,
+    reference: str | None,
+) -> Loan:
+    """Pay the loan out. The loan row is locked first: of two concurrent disbursements one
+    wins, the other finds the loan active and gets 409. One transaction: loan, charges,
+    journal, audit, and the schedule job (enqueued by the caller in the same transaction)."""
+    loan = await _loan_for_update(session, principal, loan_id)
+    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
+        raise NotFoundError("Loan not found")
+    _require_status(loan, LoanStatus.APPROVED, action="disburse")
+    today = today_india()
+    if disbursed_on > today:
+        raise InvalidInputError("disbursed_on", "The disbursement date cannot be in the future")
+    if disbursed_on < today - BACKDATE_LIMIT:
+        raise InvalidInputError("disbursed_on", f"At most {BACKDATE_LIMIT.days} days back")
+    if method is not DisbursementMethod.CASH and not (reference and reference.strip()):
+        raise InvalidInputError("reference", "A bank transfer or UPI payment needs its reference")
+    version = await session.get(LoanProductVersion, loan.product_version_id)
+    assert version is not None
+    loan.disbursed_on = disbursed_on
+    schedule = loan_schedule_compute(loan, version)
+    loan.status = LoanStatus.ACTIVE
+    loan.disbursed_by_id = principal.user_id
+    loan.disbursed_at = dt.datetime.now(dt.UTC)
+    loan.disbursement_method = method
+    loan.disbursement_reference = reference.strip() if reference else None
+    loan.net_disbursed = schedule.net_disbursement
+    loan.installment_amount = schedule.installment_amount
+    loan.total_interest = schedule.total_interest
+    loan.apr_percent = apr_percent(schedule)
+    loan.outstanding_principal = loan.principal
+    loan.schedule_status = ScheduleStatus.PENDING
+
+    charges = (await session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id))).all()
+    amounts = {fee.name: amount for fee, amount in schedule_fee_amounts(schedule)}
+    for charge in charges:
+        charge.amount = amounts.get(charge.name, ZERO)
+
+    payout = AccountKind.BRANCH_CASH if method is DisbursementMethod.CASH else AccountKind.BANK
+    await journal_post(
+        session,
+        kind="loan.disbursement",
+        entry_date=disbursed_on,
+        memo=f"Disbursement of {loan.loan_number}",
+        branch_id=loan.branch_id,
+        loan_id=loan.id,
+        created_by_id=principal.user_id,
+        legs=[
+            Leg(AccountKind.LOAN_PORTFOLIO, debit=loan.principal, loan_id=loan.id),
+            Leg(
+                payout, credit=schedule.net_disbursement, branch_id=loan.branch_id, loan_id=loan.id
+            ),
+            Leg(AccountKind.FEE_INCOME, credit=schedule.deducted_fees, loan_id=loan.id),
+        ],
+    )
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="loan.disbursed",
+        entity_type="loan",
+        entity_id=str(loan.id),
+        after={
+            "disbursed_on": disbursed_on,
+            "method": method.value,
+            "net_disbursed": schedule.net_disbursement,
+            "deducted_fees": schedule.deducted_fees,
+        },
+    )
+    return loan
+
+
+async def loan_schedule_ensure(session: AsyncSession, *, loan_id: uuid.UUID) -> bool:
+    """Write the installments of a disbursed loan once ("EMI Gen"). Returns True if it wrote
+    them, False if they were already there. Safe to run twice, and concurrently: the loan row
+    is locked and the status checked under the lock."""
+    loan = await session.scalar(select(Loan).where(Loan.id == loan_id).with_for_update())
+    if loan is None or loan.schedule_status is not ScheduleStatus.PENDING:
+        return False
+    version = await session.get(LoanProductVersion, loan.product_version_id)
+    assert version is not None
+    schedule = loan_schedule_compute(loan, version)
+    for row in schedule.rows:
+        session.add(
+            LoanInstallment(
+                loan_id=loan.id,
+                number=row.number,
+                due_date=row.due_date,
+                period_start=row.period_start,
+                principal_due=row.principal,
+                interest_due=row.interest,
+                fee_due=row.fees,
+                interest_for_period=row.interest_for_period,
+                balance_after=row.balance,
+                status=InstallmentStatus.DUE,
+            )
+        )
+    loan.outstanding_interest = schedule.total_interest
+    loan.outstanding_fees = schedule.total_fees
+    loan.next_due_on = schedule.rows[0].due_date
+    loan.schedule_status = ScheduleStatus.GENERATED
+    await session.flush()
+    return True
+
+
+async def loan_write_off(
+    session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID, reason: str, on: dt.date
+) -> Loan:
+    """Remove an unrecoverable loan from the portfolio (an expense). Later recoveries are
+    income (collections)."""
+    if not reason.strip():
+        raise InvalidInputError("reason", "A write-off needs a reason")
+    loan = await _loan_for_update(session, principal, loan_id)
+    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
+        raise NotFoundError("Loan not found")
+    _require_status(loan, LoanStatus.ACTIVE, action="write off")
+    before = _snapshot(loan)
+    amount = loan.outstanding_principal
+    if amount > 0:
+        await journal_post(
+            session,
+            kind="loan.write_off",
+            entry_date=on,
+            memo=f"Write-off of {loan.loan_number}: {reason.strip()}",
+            branch_id=loan.branch_id,
+            loan_id=loan.id,
+            created_by_id=principal.user_id,
+            legs=[
+                Leg(AccountKind.WRITE_OFF_EXPENSE, debit=amount, loan_id=loan.id),
+                Leg(AccountKind.LOAN_PORTFOLIO, credit=amount, loan_id=loan.id),
+            ],
+        )
+    loan.status = LoanStatus.WRITTEN_OFF
+    loan.written_off_at = dt.datetime.now(dt.UTC)
+    loan.write_off_reason = reason.strip()
+    loan.outstanding_principal = ZERO
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="loan.written_off",
+        entity_type="loan",
+        entity_id=str(loan.id),
+        before=before,
+        after={
+            "status": loan.status.value,
+            "written_off_principal": amount,
+            "reason": loan.write_off_reason,
+        },
+    )
+    return loan
+
+
+async def customer_open_loans(session: AsyncSession, customer_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .where(Loan.customer_id == customer_id)
+            .where(Loan.status.in_((LoanStatus.APPLIED, LoanStatus.APPROVED, LoanStatus.ACTIVE)))
+        )
+        or 0
+    )

@@ -1,0 +1,185 @@
+"""`/api/products`: loan products and their versions."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from namma.auth.deps import Principal, require
+from namma.auth.permissions import Permission
+from namma.kit.deps import SessionDep
+from namma.kit.errors import NotFoundError
+from namma.kit.money import Money, Rate, money_str
+from namma.models import LoanProduct, LoanProductVersion
+from namma.products import service
+from namma.products.schemas import ProductTerms
+
+router = APIRouter(prefix="/api/products", tags=["products"])
+
+
+class LimitsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min_principal: Money
+    max_principal: Money
+    min_rate: Rate
+    max_rate: Rate
+    default_rate: Rate
+    min_installments: int = Field(ge=1, le=10_000)
+    max_installments: int = Field(ge=1, le=10_000)
+    microfinance: bool = True
+    max_obligation_ratio: Rate = Decimal("0.5")
+
+    def limits(self) -> service.ProductLimits:
+        return service.ProductLimits(**dict(self))
+
+
+class ProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=2, max_length=20, examples=["JLG-52W"])
+    name: str = Field(min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=2000)
+    terms: ProductTerms = Field(default_factory=ProductTerms)
+    limits: LimitsIn
+
+
+class VersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    terms: ProductTerms
+    limits: LimitsIn
+
+
+def version_json(version: LoanProductVersion) -> dict[str, Any]:
+    return {
+        "id": str(version.id),
+        "version": version.version,
+        "terms": version.terms,
+        "limits": {
+            "min_principal": money_str(version.min_principal),
+            "max_principal": money_str(version.max_principal),
+            "min_rate": str(version.min_rate),
+            "max_rate": str(version.max_rate),
+            "default_rate": str(version.default_rate),
+            "min_installments": version.min_installments,
+            "max_installments": version.max_installments,
+            "microfinance": version.microfinance,
+            "max_obligation_ratio": str(version.max_obligation_ratio),
+        },
+        "created_at": version.created_at.isoformat() if version.created_at else None,
+    }
+
+
+async def _product_json(session: SessionDep, product: LoanProduct) -> dict[str, Any]:
+    latest = await session.scalar(
+        select(LoanProductVersion)
+        .where(LoanProductVersion.product_id == product.id)
+        .where(LoanProductVersion.version == product.latest_version)
+    )
+    return {
+        "id": str(product.id),
+        "code": product.code,
+        "name": product.name,
+        "description": product.description,
+        "is_active": product.is_active,
+        "latest_version": version_json(latest) if latest else None,
+    }
+
+
+@router.get("")
+async def products_list(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.PRODUCT_READ))],
+    include_inactive: bool = False,
+) -> dict[str, list[dict[str, Any]]]:
+    query = select(LoanProduct).order_by(LoanProduct.code)
+    if not include_inactive:
+        query = query.where(LoanProduct.is_active)
+    products = (await session.scalars(query)).all()
+    return {"products": [await _product_json(session, p) for p in products]}
+
+
+@router.get("/{product_id}")
+async def product_get(
+    product_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.PRODUCT_READ))],
+) -> dict[str, Any]:
+    product = await session.get(LoanProduct, product_id)
+    if product is None:
+        raise NotFoundError("Product not found")
+    versions = (
+        await session.scalars(
+            select(LoanProductVersion)
+            .where(LoanProductVersion.product_id == product.id)
+            .order_by(LoanProductVersion.version.desc())
+        )
+    ).all()
+    return {
+        **(await _product_json(session, product)),
+        "versions": [version_json(v) for v in versions],
+    }
+
+
+@router.post("", status_code=201)
+async def product_create(
+    body: ProductIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.PRODUCT_MANAGE, limit="writes"))],
+) -> dict[str, Any]:
+    product, _ = await service.product_create(
+        session,
+        actor=principal.audit_actor,
+        created_by_id=principal.user_id,
+        code=body.code,
+        name=body.name,
+        description=body.description,
+        terms=body.terms,
+        limits=body.limits.limits(),
+    )
+    return await _product_json(session, product)
+
+
+@router.post("/{product_id}/versions", status_code=201)
+async def product_revise(
+    product_id: uuid.UUID,
+    body: VersionIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.PRODUCT_MANAGE, limit="writes"))],
+) -> dict[str, Any]:
+    version = await service.product_revise(
+        session,
+        actor=principal.audit_actor,
+        created_by_id=principal.user_id,
+        product_id=product_id,
+        terms=body.terms,
+        limits=body.limits.limits(),
+    )
+    return version_json(version)
+
+
+@router.post("/{product_id}/deactivate")
+async def product_deactivate(
+    product_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.PRODUCT_MANAGE, limit="writes"))],
+) -> dict[str, Any]:
+    product = await service.product_set_active(
+        session, actor=principal.audit_actor, product_id=product_id, active=False
+    )
+    return await _product_json(session, product)
+
+
+@router.post("/{product_id}/activate")
+async def product_activate(
+    product_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.PRODUCT_MANAGE, limit="writes"))],
+) -> dict[str, Any]:
+    product = await service.product_set_active(
+        session, actor=principal.audit_actor, product_id=product_id, active=True
+    )
+    return await _product_json(session, product)

@@ -1,0 +1,155 @@
+"""A loan product's terms as data: what the API accepts and what a product version stores.
+
+Everything of the money core's `LoanTerms` except the three amounts chosen per loan
+(principal, rate, installments), which the product bounds with limits instead.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from namma.finance import (
+    AllocationMode,
+    AllocationStrategy,
+    Amortization,
+    Component,
+    DaysInMonth,
+    DaysInYear,
+    ExcessPolicy,
+    Fee,
+    FeeBasis,
+    FeeTiming,
+    Frequency,
+    InterestMethod,
+    InterestPeriod,
+    InterestRounding,
+    LoanTerms,
+    PenaltyBasis,
+    PenaltyRecurrence,
+    PenaltyTerms,
+    RoundingMode,
+)
+from namma.kit.money import Money, Rate
+
+
+class FeeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=60)
+    timing: FeeTiming
+    basis: FeeBasis
+    value: Rate
+
+
+class PenaltyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    basis: PenaltyBasis
+    value: Rate
+    recurrence: PenaltyRecurrence = PenaltyRecurrence.ONCE
+    grace_days: int = Field(default=0, ge=0, le=365)
+    cap: Money | None = None
+
+
+class AllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order: list[Component] = Field(
+        default_factory=lambda: [
+            Component.PENALTY,
+            Component.FEE,
+            Component.INTEREST,
+            Component.PRINCIPAL,
+        ],
+        min_length=4,
+        max_length=4,
+    )
+    mode: AllocationMode = AllocationMode.BY_INSTALLMENT
+    excess: ExcessPolicy = ExcessPolicy.ADVANCE
+
+
+class ProductTerms(BaseModel):
+    """How loans of a product compute. Defaults are DESIGN.md §6 (declining balance, EMI)."""
+
+    model_config = ConfigDict(extra="forbid")
+    frequency: Frequency = Frequency.MONTHLY
+    every: int | None = Field(default=None, ge=1, le=366)
+    periods_per_year_floor: bool = False
+    interest_method: InterestMethod = InterestMethod.DECLINING
+    amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
+    interest_period: InterestPeriod = InterestPeriod.INSTALLMENT
+    days_in_year: DaysInYear = DaysInYear.ACTUAL
+    days_in_month: DaysInMonth = DaysInMonth.ACTUAL
+    installment_multiple: Money = Decimal("0.01")
+    installment_rounding: RoundingMode = RoundingMode.HALF_UP
+    interest_rounding: InterestRounding = InterestRounding.HALF_UP
+    grace_principal: int = Field(default=0, ge=0, le=520)
+    grace_interest: int = Field(default=0, ge=0, le=520)
+    interest_free: int = Field(default=0, ge=0, le=520)
+    fees: list[FeeIn] = Field(default_factory=list, max_length=10)
+    penalty: PenaltyIn | None = None
+    allocation: AllocationIn = Field(default_factory=AllocationIn)
+    prepayment_penalty_percent: Rate = Decimal("0")
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON kept in a product version (and copied into each loan)."""
+        return self.model_dump(mode="json")
+
+    def loan_terms(
+        self, *, principal: Decimal, annual_rate: Decimal, installments: int, microfinance: bool
+    ) -> LoanTerms:
+        """The money core's terms for one loan (raises ``TermsError`` listing every problem)."""
+        return LoanTerms(
+            principal=principal,
+            annual_rate=annual_rate,
+            installments=installments,
+            frequency=self.frequency,
+            every=self.every,
+            periods_per_year_floor=self.periods_per_year_floor,
+            interest_method=self.interest_method,
+            amortization=self.amortization,
+            interest_period=self.interest_period,
+            days_in_year=self.days_in_year,
+            days_in_month=self.days_in_month,
+            installment_multiple=self.installment_multiple,
+            installment_rounding=self.installment_rounding,
+            interest_rounding=self.interest_rounding,
+            grace_principal=self.grace_principal,
+            grace_interest=self.grace_interest,
+            interest_free=self.interest_free,
+            fees=tuple(
+                Fee(name=f.name, timing=f.timing, basis=f.basis, value=f.value) for f in self.fees
+            ),
+            penalty=None
+            if self.penalty is None
+            else PenaltyTerms(
+                basis=self.penalty.basis,
+                value=self.penalty.value,
+                recurrence=self.penalty.recurrence,
+                grace_days=self.penalty.grace_days,
+                cap=self.penalty.cap,
+            ),
+            allocation=AllocationStrategy(
+                order=tuple(self.allocation.order),
+                mode=self.allocation.mode,
+                excess=self.allocation.excess,
+            ),
+            microfinance=microfinance,
+            prepayment_penalty_percent=self.prepayment_penalty_percent,
+        )
+
+
+def loan_terms_from_stored(
+    stored: dict[str, Any],
+    *,
+    principal: Decimal,
+    annual_rate: Decimal,
+    installments: int,
+    microfinance: bool,
+) -> LoanTerms:
+    return ProductTerms.model_validate(stored).loan_terms(
+        principal=principal,
+        annual_rate=annual_rate,
+        installments=installments,
+        microfinance=microfinance,
+    )

@@ -1,0 +1,381 @@
+"""Loan products and the loan lifecycle through HTTP: apply, maker-checker, disburse, schedule
+(job or inline), ledger, audit, KFS, write-off; concurrency of disbursement."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from namma.jobs import job_app
+from namma.kit.db import transaction
+from namma.loans.service import today_india
+from namma.models import (
+    AccountKind,
+    AuditEntry,
+    Customer,
+    JournalEntry,
+    JournalLine,
+    KycStatus,
+    LedgerAccount,
+    Loan,
+    LoanInstallment,
+)
+
+WEEKLY_PRODUCT = {
+    "code": "JLG-52W",
+    "name": "Joint liability, weekly",
+    "terms": {
+        "frequency": "weekly",
+        "fees": [
+            {"name": "processing", "timing": "disbursement", "basis": "percent", "value": "1"}
+        ],
+        "penalty": {"basis": "flat", "value": "50", "recurrence": "once", "grace_days": 3},
+    },
+    "limits": {
+        "min_principal": "5000.00",
+        "max_principal": "60000.00",
+        "min_rate": "12",
+        "max_rate": "26",
+        "default_rate": "24",
+        "min_installments": 12,
+        "max_installments": 104,
+    },
+}
+
+
+@pytest.fixture
+async def product(client, world, bearer):  # type: ignore[no-untyped-def]
+    response = await client.post(
+        "/api/products", json=WEEKLY_PRODUCT, headers=await bearer(world.admin)
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+async def ready_customer(app, world):  # type: ignore[no-untyped-def]
+    """Customer A with verified KYC and a household income of 20,000 a month."""
+    async with transaction(app.state.db) as session:
+        customer = await session.get(Customer, world.customer_a.id)
+        assert customer is not None
+        customer.kyc_status = KycStatus.VERIFIED
+        customer.household_monthly_income = Decimal("20000.00")
+    return world.customer_a
+
+
+async def _apply(client, bearer, user, customer, product, **overrides):  # type: ignore[no-untyped-def]
+    body = {
+        "customer_id": str(customer.id),
+        "product_id": product["id"],
+        "amount": "40000.00",
+        "installments": 52,
+        **overrides,
+    }
+    return await client.post("/api/loans", json=body, headers=await bearer(user))
+
+
+async def test_product_versions_keep_sanctioned_loans_on_theirs(
+    client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    admin = await bearer(world.admin)
+    applied = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    revised = await client.post(
+        f"/api/products/{product['id']}/versions",
+        json={"terms": {**WEEKLY_PRODUCT["terms"], "fees": []}, "limits": WEEKLY_PRODUCT["limits"]},
+        headers=admin,
+    )
+    assert revised.status_code == 201 and revised.json()["version"] == 2
+    detail = (await client.get(f"/api/products/{product['id']}", headers=admin)).json()
+    assert [v["version"] for v in detail["versions"]] == [2, 1]
+    loan = (await client.get(f"/api/loans/{applied['id']}", headers=admin)).json()
+    assert loan["product_version_id"] == product["latest_version"]["id"]
+    assert [c["name"] for c in loan["charges"]] == ["processing"]
+
+
+async def test_product_validation_names_the_field(client, world, bearer) -> None:  # type: ignore[no-untyped-def]
+    admin = await bearer(world.admin)
+    bad_limits = {**WEEKLY_PRODUCT, "limits": {**WEEKLY_PRODUCT["limits"], "min_principal": 5000}}
+    response = await client.post("/api/products", json=bad_limits, headers=admin)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "limits.min_principal"
+    prepayment = {
+        **WEEKLY_PRODUCT,
+        "terms": {**WEEKLY_PRODUCT["terms"], "prepayment_penalty_percent": "2"},
+    }
+    response = await client.post("/api/products", json=prepayment, headers=admin)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "terms.prepayment_penalty_percent"
+    days = {**WEEKLY_PRODUCT, "terms": {"frequency": "days"}}
+    response = await client.post("/api/products", json=days, headers=admin)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "terms.every"
+    manager = await client.post(
+        "/api/products", json=WEEKLY_PRODUCT, headers=await bearer(world.manager_a)
+    )
+    assert manager.status_code == 403
+
+
+async def test_the_whole_story_from_application_to_schedule(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    applied = await _apply(client, bearer, world.agent_a, ready_customer, product)
+    assert applied.status_code == 201, applied.text
+    loan = applied.json()
+    year = today_india().year
+    assert re.fullmatch(rf"BLR01-{year}-0000\d\d", loan["loan_number"])
+    assert loan["status"] == "applied" and loan["annual_rate"] == "24.0000"
+
+    # Maker-checker: the agent cannot approve (no permission); a manager who applied cannot either.
+    assert (
+        await client.post(f"/api/loans/{loan['id']}/approve", headers=await bearer(world.agent_a))
+    ).status_code == 403
+    other_branch = await client.post(
+        f"/api/loans/{loan['id']}/approve", headers=await bearer(world.manager_b)
+    )
+    assert other_branch.status_code == 404
+    # The KFS exists from approval on.
+    assert (
+        await client.get(f"/api/loans/{loan['id']}/kfs", headers=await bearer(world.manager_a))
+    ).status_code == 409
+
+    approved = await client.post(
+        f"/api/loans/{loan['id']}/approve", headers=await bearer(world.manager_a)
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    again = await client.post(
+        f"/api/loans/{loan['id']}/approve", headers=await bearer(world.manager_a)
+    )
+    assert again.status_code == 409 and again.json()["error"]["details"]["status"] == "approved"
+
+    kfs = (
+        await client.get(f"/api/loans/{loan['id']}/kfs", headers=await bearer(world.agent_a))
+    ).json()
+    assert kfs["sanctioned_amount"] == "40000.00"
+    assert kfs["charges"] == [{"name": "processing", "when": "disbursement", "amount": "400.00"}]
+    assert kfs["net_disbursed"] == "39600.00"
+    assert Decimal(kfs["apr_percent"]) > Decimal("24")  # the fee makes credit dearer than the rate
+    assert len(kfs["schedule"]) == 52 and kfs["projected"] is True
+
+    disbursed = await client.post(
+        f"/api/loans/{loan['id']}/disburse",
+        json={"disbursed_on": today_india().isoformat(), "method": "cash"},
+        headers=await bearer(world.manager_a),
+    )
+    assert disbursed.status_code == 200, disbursed.text
+    body = disbursed.json()
+    assert body["status"] == "active"
+    assert body["net_disbursed"] == "39600.00"
+    assert body["outstanding_principal"] == "40000.00"
+    assert body["schedule_status"] == "pending"
+
+    # The schedule: asked for before the job ran, it is written inline by the same function ...
+    schedule = (
+        await client.get(f"/api/loans/{loan['id']}/schedule", headers=await bearer(world.agent_a))
+    ).json()
+    assert schedule["projected"] is False and len(schedule["installments"]) == 52
+    assert sum(Decimal(i["principal"]) for i in schedule["installments"]) == Decimal("40000.00")
+    # ... and the job, running afterwards, changes nothing.
+    await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+    async with transaction(app.state.db) as session:
+        rows = await session.scalar(
+            select(func.count())
+            .select_from(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan["id"])
+        )
+        assert rows == 52
+        stored = await session.get(Loan, loan["id"])
+        assert stored is not None
+        assert stored.outstanding_interest == sum(
+            Decimal(i["interest"]) for i in schedule["installments"]
+        )
+        # The journal: Dr portfolio 40000 / Cr branch cash 39600 / Cr fee income 400.
+        lines = (
+            await session.execute(
+                select(LedgerAccount.kind, JournalLine.debit, JournalLine.credit)
+                .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+                .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+                .where(JournalEntry.loan_id == loan["id"])
+                .order_by(JournalLine.id)
+            )
+        ).all()
+        assert lines == [
+            (AccountKind.LOAN_PORTFOLIO, Decimal("40000.00"), Decimal("0.00")),
+            (AccountKind.BRANCH_CASH, Decimal("0.00"), Decimal("39600.00")),
+            (AccountKind.FEE_INCOME, Decimal("0.00"), Decimal("400.00")),
+        ]
+        actions = (
+            await session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.entity_id == loan["id"])
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+        assert actions == ["loan.applied", "loan.approved", "loan.disbursed"]
+
+    kfs = (
+        await client.get(
+            f"/api/loans/{loan['id']}/kfs", headers=await bearer(world.customer_user_a)
+        )
+    ).json()
+    assert kfs["projected"] is False
+    # The customer sees their own loan, never another's.
+    assert (
+        await client.get(f"/api/loans/{loan['id']}", headers=await bearer(world.customer_user_b))
+    ).status_code == 404
+
+
+async def test_schedule_job_writes_the_schedule_once(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    await client.post(f"/api/loans/{loan['id']}/approve", headers=await bearer(world.manager_a))
+    await client.post(
+        f"/api/loans/{loan['id']}/disburse",
+        json={"disbursed_on": today_india().isoformat(), "method": "upi", "reference": "UPI-991"},
+        headers=await bearer(world.manager_a),
+    )
+    await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+    detail = (
+        await client.get(f"/api/loans/{loan['id']}", headers=await bearer(world.manager_a))
+    ).json()
+    assert detail["schedule_status"] == "generated"
+    assert detail["next_due_on"] == (today_india() + dt.timedelta(days=7)).isoformat()
+
+    from namma.loans.service import loan_schedule_ensure
+
+    async with transaction(app.state.db) as session:
+        assert await loan_schedule_ensure(session, loan_id=loan["id"]) is False
+
+
+async def test_applications_are_checked_against_limits_and_income(
+    client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    too_big = await _apply(
+        client, bearer, world.agent_a, ready_customer, product, amount="90000.00"
+    )
+    assert too_big.status_code == 422 and too_big.json()["error"]["details"][0]["field"] == "amount"
+    float_money = await _apply(client, bearer, world.agent_a, ready_customer, product, amount=40000)
+    assert float_money.status_code == 422
+    rate = await _apply(client, bearer, world.agent_a, ready_customer, product, annual_rate="30")
+    assert rate.status_code == 422 and rate.json()["error"]["details"][0]["field"] == "annual_rate"
+    # 60,000 over 12 weeks is ~5,400 a week: far above half of 20,000 a month.
+    burden = await _apply(
+        client, bearer, world.agent_a, ready_customer, product, amount="60000.00", installments=12
+    )
+    assert burden.status_code == 422
+    assert "household income" in burden.json()["error"]["message"]
+    # An agent cannot apply for a customer who is not theirs.
+    other = await _apply(client, bearer, world.agent_a2, ready_customer, product)
+    assert other.status_code == 404
+
+
+async def test_reject_withdraw_undo_and_illegal_transitions(
+    client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    manager = await bearer(world.manager_a)
+    loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    no_reason = await client.post(
+        f"/api/loans/{loan['id']}/reject", json={"reason": " "}, headers=manager
+    )
+    assert no_reason.status_code == 422
+    rejected = await client.post(
+        f"/api/loans/{loan['id']}/reject", json={"reason": "Income not verified"}, headers=manager
+    )
+    assert rejected.json()["status"] == "rejected"
+    disburse = await client.post(
+        f"/api/loans/{loan['id']}/disburse",
+        json={"disbursed_on": today_india().isoformat(), "method": "cash"},
+        headers=manager,
+    )
+    assert (
+        disburse.status_code == 409 and disburse.json()["error"]["details"]["status"] == "rejected"
+    )
+
+    second = (
+        await _apply(client, bearer, world.agent_a, ready_customer, product, amount="10000.00")
+    ).json()
+    assert (
+        await client.post(f"/api/loans/{second['id']}/approve", headers=manager)
+    ).status_code == 200
+    undone = await client.post(f"/api/loans/{second['id']}/approval/undo", headers=manager)
+    assert undone.json()["status"] == "applied"
+    withdrawn = await client.post(
+        f"/api/loans/{second['id']}/withdraw", headers=await bearer(world.agent_a)
+    )
+    assert withdrawn.json()["status"] == "withdrawn"
+    assert (
+        await client.post(f"/api/loans/{second['id']}/withdraw", headers=manager)
+    ).status_code == 409
+
+
+async def test_a_manager_who_applied_cannot_approve(
+    client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    loan = (await _apply(client, bearer, world.manager_a, ready_customer, product)).json()
+    own = await client.post(
+        f"/api/loans/{loan['id']}/approve", headers=await bearer(world.manager_a)
+    )
+    assert own.status_code == 403
+    assert (
+        await client.post(f"/api/loans/{loan['id']}/approve", headers=await bearer(world.admin))
+    ).status_code == 200
+
+
+async def test_two_concurrent_disbursements_make_one_active_loan_and_one_journal(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    await client.post(f"/api/loans/{loan['id']}/approve", headers=await bearer(world.manager_a))
+    body = {"disbursed_on": today_india().isoformat(), "method": "cash"}
+    first, second = await asyncio.gather(
+        client.post(
+            f"/api/loans/{loan['id']}/disburse", json=body, headers=await bearer(world.manager_a)
+        ),
+        client.post(
+            f"/api/loans/{loan['id']}/disburse", json=body, headers=await bearer(world.admin)
+        ),
+    )
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    async with transaction(app.state.db) as session:
+        journals = await session.scalar(
+            select(func.count()).select_from(JournalEntry).where(JournalEntry.loan_id == loan["id"])
+        )
+        assert journals == 1
+
+
+async def test_write_off_moves_principal_to_expense(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    await client.post(f"/api/loans/{loan['id']}/approve", headers=await bearer(world.manager_a))
+    await client.post(
+        f"/api/loans/{loan['id']}/disburse",
+        json={"disbursed_on": today_india().isoformat(), "method": "cash"},
+        headers=await bearer(world.manager_a),
+    )
+    # Managers need the grant; admins may.
+    denied = await client.post(
+        f"/api/loans/{loan['id']}/write-off",
+        json={"reason": "Migrated"},
+        headers=await bearer(world.manager_a),
+    )
+    assert denied.status_code == 403
+    written = await client.post(
+        f"/api/loans/{loan['id']}/write-off",
+        json={"reason": "Migrated away"},
+        headers=await bearer(world.admin),
+    )
+    assert written.status_code == 200 and written.json()["status"] == "written_off"
+    async with transaction(app.state.db) as session:
+        balance = await session.scalar(
+            select(func.sum(JournalLine.debit - JournalLine.credit))
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(JournalLine.loan_id == loan["id"])
+            .where(LedgerAccount.kind == AccountKind.LOAN_PORTFOLIO)
+        )
+        assert balance == Decimal("0.00")
