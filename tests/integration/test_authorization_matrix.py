@@ -1,0 +1,683 @@
+"""The authorization matrix: every `/api` route × every role × (own scope, other scope) and
+anonymous, with the status each must get.
+
+``RULES`` is the table. A route of the application without a rule fails
+``test_every_api_route_has_a_rule`` (so a new route cannot ship without deciding who may call
+it), and a rule for a route that no longer exists fails ``test_every_rule_names_a_live_route``.
+
+Reading a rule: ``admin=allow()`` means the same answer for the own and the other target;
+``manager=(allow(), hidden())`` is (own, other). Targets come from the ``world`` fixture:
+"own" is branch BLR01 — the manager's branch, the agent's assigned customer (or the agent
+themself), the customer's own record; "other" is branch MYS01 (another branch's staff, a customer
+neither of that branch nor assigned to the agent, another customer). Admin sees every branch,
+so both of its targets are allowed. ``anonymous`` sends no credentials at all.
+
+The three layers (DESIGN.md §2.6): no credentials → 401; a role without the permission → 403;
+the permission but a record outside the caller's scope → 404 (as if it did not exist). The login
+steps and refresh are public: they answer bad input with 401/422, never 403.
+
+Speed: one test per route sends every request that must not change anything in one world;
+an allowed call that changes state (deactivate, create, …) runs in a world of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+import pyotp
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import select, update
+
+from namma.auth.totp import totp_secret_encrypt
+from namma.kit.db import transaction
+from namma.models import Role, User
+from tests.integration.conftest import _HASH, PASSWORD, World
+
+Caller = Literal["anonymous", "admin", "manager", "agent", "customer"]
+Scope = Literal["own", "other"]
+ROLES: tuple[Caller, ...] = ("admin", "manager", "agent", "customer")
+# Who acts for each role (attributes of the world); their "own" targets are in branch BLR01.
+CALLER_USER = {
+    "admin": "admin",
+    "manager": "manager_a",
+    "agent": "agent_a",
+    "customer": "customer_user_a",
+}
+NEW_PASSWORD = "a brand new passphrase for the matrix"
+
+
+# --- expectations -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: int
+    bug: str | None = None  # a known bug: the case runs alone, xfail(strict=True)
+
+    def __str__(self) -> str:
+        return str(self.status)
+
+
+def allow(status: int = 200) -> Expect:
+    return Expect(status)
+
+
+def deny() -> Expect:
+    """The role lacks the permission."""
+    return Expect(403)
+
+
+def hidden() -> Expect:
+    """Permitted, but the record is outside the caller's scope: answered as unknown."""
+    return Expect(404)
+
+
+def unauthenticated() -> Expect:
+    return Expect(401)
+
+
+def known_bug(expect: Expect, reason: str) -> Expect:
+    return Expect(expect.status, bug=reason)
+
+
+Cell = Expect | tuple[Expect, Expect]  # the same for both targets, or (own, other)
+
+
+@dataclass
+class Req:
+    params: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+
+
+@dataclass
+class Ctx:
+    app: FastAPI
+    client: httpx.AsyncClient
+    world: World
+    caller: Caller
+    scope: Scope
+    headers: dict[str, str]
+
+    def pick(self, own: Any, other: Any) -> Any:
+        return own if self.scope == "own" else other
+
+
+Builder = Callable[[Ctx], Awaitable[Req]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    build: Builder
+    admin: Cell
+    manager: Cell
+    agent: Cell
+    customer: Cell
+    anonymous: Expect = field(default_factory=unauthenticated)
+    # False: the route has no target record, "other" would be the same request as "own".
+    scoped: bool = True
+    # True: an allowed call changes the world, so each allowed case gets a world of its own.
+    # None: True for every method but GET.
+    mutates: bool | None = None
+
+    def expect(self, caller: Caller, scope: Scope) -> Expect:
+        if caller == "anonymous":
+            return self.anonymous
+        cell: Cell = getattr(self, caller)
+        if isinstance(cell, Expect):
+            return cell
+        return cell[0] if scope == "own" else cell[1]
+
+    def cases(self) -> Iterator[tuple[Caller, Scope]]:
+        yield "anonymous", "own"
+        for role in ROLES:
+            yield role, "own"
+            if self.scoped:
+                yield role, "other"
+
+    def runs_alone(self, method: str, caller: Caller, scope: Scope) -> bool:
+        expect = self.expect(caller, scope)
+        mutates = self.mutates if self.mutates is not None else method != "GET"
+        return expect.bug is not None or (mutates and 200 <= expect.status < 300)
+
+
+def public(build: Builder, expect: Expect, *, mutates: bool = False) -> Rule:
+    """A route anyone may call (the login steps, refresh): credentials make no difference."""
+    return Rule(
+        build,
+        admin=expect,
+        manager=expect,
+        agent=expect,
+        customer=expect,
+        anonymous=expect,
+        scoped=False,
+        mutates=mutates,
+    )
+
+
+# --- request builders -----------------------------------------------------------------------
+
+
+async def _nothing(ctx: Ctx) -> Req:
+    return Req()
+
+
+def _body(json: Any) -> Builder:
+    async def build(ctx: Ctx) -> Req:
+        return Req(json=json)
+
+    return build
+
+
+async def _login_as(ctx: Ctx, login: str) -> dict[str, Any]:
+    response = await ctx.client.post(
+        "/api/auth/login", json={"login": login, "password": PASSWORD, "token_delivery": "body"}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _login(ctx: Ctx) -> Req:
+    return Req(
+        json={"login": ctx.world.agent_a.email, "password": PASSWORD, "token_delivery": "body"}
+    )
+
+
+async def _login_totp(ctx: Ctx) -> Req:
+    # A fresh secret for every case, so no code is ever presented twice.
+    secret = pyotp.random_base32()
+    async with transaction(ctx.app.state.db) as session:
+        await session.execute(
+            update(User)
+            .where(User.id == ctx.world.agent_a.id)
+            .values(
+                totp_secret_encrypted=totp_secret_encrypt(
+                    secret, secret_key=ctx.app.state.settings.secret_key.get_secret_value()
+                ),
+                totp_enabled_at=User.created_at,
+            )
+        )
+    step1 = await _login_as(ctx, ctx.world.agent_a.email or "")
+    assert step1["status"] == "totp_required", step1
+    return Req(
+        json={
+            "challenge": step1["challenge"],
+            "code": pyotp.TOTP(secret).now(),
+            "token_delivery": "body",
+        }
+    )
+
+
+async def _admin_enrol_challenge(ctx: Ctx) -> str:
+    step1 = await _login_as(ctx, ctx.world.admin.email or "")
+    assert step1["status"] == "totp_enrolment_required", step1
+    return str(step1["challenge"])
+
+
+async def _login_totp_enrol(ctx: Ctx) -> Req:
+    return Req(json={"challenge": await _admin_enrol_challenge(ctx)})
+
+
+async def _login_totp_enrol_confirm(ctx: Ctx) -> Req:
+    challenge = await _admin_enrol_challenge(ctx)
+    started = await ctx.client.post("/api/auth/login/totp-enrol", json={"challenge": challenge})
+    assert started.status_code == 200, started.text
+    code = pyotp.TOTP(started.json()["secret"]).now()
+    return Req(json={"challenge": challenge, "code": code, "token_delivery": "body"})
+
+
+async def _refresh(ctx: Ctx) -> Req:
+    session = await _login_as(ctx, ctx.world.agent_a.email or "")
+    return Req(json={"refresh_token": session["refresh_token"]})
+
+
+async def _password(ctx: Ctx) -> Req:
+    return Req(json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+
+
+async def _totp_confirm(ctx: Ctx) -> Req:
+    started = await ctx.client.post("/api/auth/totp/enrol", headers=ctx.headers)
+    if started.status_code != 200:  # the caller may not enrol: any code will do
+        return Req(json={"code": "123456"})
+    return Req(json={"code": pyotp.TOTP(started.json()["secret"]).now()})
+
+
+def _staff(ctx: Ctx) -> str:
+    """A staff member: own = of the caller's branch (for an agent: themself), other = MYS01."""
+    w = ctx.world
+    own = w.agent_a if ctx.caller == "agent" else w.agent_a2
+    return str(ctx.pick(own, w.agent_b).id)
+
+
+def _staff_target(json: Any = None) -> Builder:
+    async def build(ctx: Ctx) -> Req:
+        return Req(params={"user_id": _staff(ctx)}, json=json)
+
+    return build
+
+
+async def _staff_create(ctx: Ctx) -> Req:
+    w = ctx.world
+    return Req(
+        json={
+            "name": "Nandini Agent",
+            "role": "agent",
+            "branch_id": str(ctx.pick(w.branch_a, w.branch_b).id),
+            "email": "nandini@example.com",
+            "password": NEW_PASSWORD,
+        }
+    )
+
+
+async def _staff_reactivate(ctx: Ctx) -> Req:
+    # A colleague who was deactivated (never the caller: their token would stop working).
+    target = ctx.pick(ctx.world.agent_a2, ctx.world.agent_b)
+    async with transaction(ctx.app.state.db) as session:
+        await session.execute(update(User).where(User.id == target.id).values(is_active=False))
+    return Req(params={"user_id": str(target.id)})
+
+
+async def _staff_permissions(ctx: Ctx) -> Req:
+    manager = ctx.pick(ctx.world.manager_a, ctx.world.manager_b)
+    return Req(params={"user_id": str(manager.id)}, json={"permissions": ["collection:reverse"]})
+
+
+async def _second_agent(ctx: Ctx) -> str:
+    """Another active agent of the target customer's branch (made once per world)."""
+    w = ctx.world
+    if ctx.scope == "own":
+        return str(w.agent_a2.id)
+    async with transaction(ctx.app.state.db) as session:
+        found = await session.scalar(select(User.id).where(User.email == "agent.b2@example.com"))
+        if found is None:
+            agent = User(
+                name="Bhavya Agent",
+                role=Role.AGENT,
+                branch_id=w.branch_b.id,
+                email="agent.b2@example.com",
+                phone="9000000099",
+                password_hash=_HASH,
+            )
+            session.add(agent)
+            await session.flush()
+            found = agent.id
+    return str(found)
+
+
+def _customer(ctx: Ctx) -> str:
+    return str(ctx.pick(ctx.world.customer_a, ctx.world.customer_b).id)
+
+
+def _customer_target(json: Any = None) -> Builder:
+    async def build(ctx: Ctx) -> Req:
+        return Req(params={"customer_id": _customer(ctx)}, json=json)
+
+    return build
+
+
+async def _customer_agent_set(ctx: Ctx) -> Req:
+    return Req(
+        params={"customer_id": _customer(ctx)},
+        json={"agent_id": await _second_agent(ctx), "reason": "matrix"},
+    )
+
+
+async def _agent_reassign(ctx: Ctx) -> Req:
+    from_agent = ctx.pick(ctx.world.agent_a, ctx.world.agent_b)
+    return Req(
+        params={"agent_id": str(from_agent.id)},
+        json={"to_agent_id": await _second_agent(ctx), "reason": "matrix"},
+    )
+
+
+# --- the table --------------------------------------------------------------------------------
+
+REASSIGN_OUT_OF_SCOPE = (
+    "BUG: POST /api/agents/{agent_id}/reassign does not look the agent up in the caller's scope "
+    "(customers/assignments.py assignments_reassign): a Manager naming another branch's agent "
+    "gets 200 with count 0 instead of 404"
+)
+
+RULES: dict[tuple[str, str], Rule] = {
+    # Public: the login steps and refresh. Credentials are ignored; bad input is 401/422.
+    ("POST", "/api/auth/login"): public(_login, allow()),
+    ("POST", "/api/auth/login/totp"): public(_login_totp, allow()),
+    ("POST", "/api/auth/login/totp-enrol"): public(_login_totp_enrol, allow()),
+    ("POST", "/api/auth/login/totp-enrol/confirm"): public(
+        _login_totp_enrol_confirm, allow(), mutates=True
+    ),
+    ("POST", "/api/auth/refresh"): public(_refresh, allow()),
+    # Your own account: every logged-in user.
+    ("POST", "/api/auth/logout"): Rule(
+        _nothing,
+        admin=allow(204),
+        manager=allow(204),
+        agent=allow(204),
+        customer=allow(204),
+        scoped=False,
+        mutates=False,  # ends only the caller's own, fresh session
+    ),
+    ("GET", "/api/auth/me"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=allow(), scoped=False
+    ),
+    ("POST", "/api/auth/password"): Rule(
+        _password,
+        admin=allow(204),
+        manager=allow(204),
+        agent=allow(204),
+        customer=allow(204),
+        scoped=False,
+    ),
+    ("POST", "/api/auth/totp/enrol"): Rule(
+        _nothing,
+        admin=allow(),
+        manager=allow(),
+        agent=allow(),
+        customer=allow(),
+        scoped=False,
+        mutates=False,  # a pending secret, replaced by the next start
+    ),
+    ("POST", "/api/auth/totp/confirm"): Rule(
+        _totp_confirm,
+        admin=allow(),
+        manager=allow(),
+        agent=allow(),
+        customer=allow(),
+        scoped=False,
+    ),
+    # Branches: staff read their own (Admin: all); only Admin creates.
+    ("GET", "/api/branches"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=deny(), scoped=False
+    ),
+    ("POST", "/api/branches"): Rule(
+        _body({"code": "HBL01", "name": "Hubballi"}),
+        admin=allow(201),
+        manager=deny(),
+        agent=deny(),
+        customer=deny(),
+        scoped=False,
+    ),
+    # Staff: Admin all; Manager their branch (changes Agents only); Agents and customers none.
+    ("GET", "/api/staff"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=deny(), customer=deny(), scoped=False
+    ),
+    ("GET", "/api/staff/{user_id}"): Rule(
+        _staff_target(), admin=allow(), manager=(allow(), hidden()), agent=deny(), customer=deny()
+    ),
+    ("POST", "/api/staff"): Rule(
+        _staff_create,
+        admin=allow(201),
+        # Another branch's id is in the body, not the path: refused (403), not hidden.
+        manager=(allow(201), deny()),
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("POST", "/api/staff/{user_id}/deactivate"): Rule(
+        _staff_target(),
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("POST", "/api/staff/{user_id}/reactivate"): Rule(
+        _staff_reactivate,
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("POST", "/api/staff/{user_id}/reset-password"): Rule(
+        _staff_target({"new_password": NEW_PASSWORD}),
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("POST", "/api/staff/{user_id}/role"): Rule(
+        _staff_target({"role": "manager"}),
+        admin=allow(),
+        manager=deny(),
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("PUT", "/api/staff/{user_id}/permissions"): Rule(
+        _staff_permissions, admin=allow(), manager=deny(), agent=deny(), customer=deny()
+    ),
+    # Agent assignments: Admin and the customer's branch Manager assign; anyone in scope reads.
+    ("PUT", "/api/customers/{customer_id}/agent"): Rule(
+        _customer_agent_set,
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("POST", "/api/customers/{customer_id}/agent/end"): Rule(
+        _customer_target({"reason": "moved away"}),
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("GET", "/api/customers/{customer_id}/agent/history"): Rule(
+        _customer_target(),
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=(allow(), hidden()),
+        # customer:read, scoped to themselves (permissions.py gives customers their own records).
+        customer=(allow(), hidden()),
+    ),
+    ("POST", "/api/agents/{agent_id}/reassign"): Rule(
+        _agent_reassign,
+        admin=allow(),
+        manager=(allow(), known_bug(hidden(), REASSIGN_OUT_OF_SCOPE)),
+        agent=deny(),
+        customer=deny(),
+    ),
+    # Audit log: Admin (and a Manager granted audit:read, see test_staff_and_assignments).
+    ("GET", "/api/audit"): Rule(
+        _nothing, admin=allow(), manager=deny(), agent=deny(), customer=deny(), scoped=False
+    ),
+}
+
+PUBLIC_ROUTES = {
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/login/totp"),
+    ("POST", "/api/auth/login/totp-enrol"),
+    ("POST", "/api/auth/login/totp-enrol/confirm"),
+    ("POST", "/api/auth/refresh"),
+}
+
+
+# --- the route table ----------------------------------------------------------------------------
+
+
+def api_routes(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
+    """Every (method, path template) of the application's JSON API."""
+    try:  # FastAPI ≥ 0.16x keeps included routers lazily; this walks them.
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: app.routes is already flat
+        flat = [(r, getattr(r, "path", ""), getattr(r, "methods", None)) for r in app.routes]
+    else:
+        flat = [(c.original_route, c.path, c.methods) for c in iter_route_contexts(app.routes)]
+    routes: dict[tuple[str, str], APIRoute] = {}
+    for route, path, methods in flat:
+        if isinstance(route, APIRoute) and path and path.startswith("/api/"):
+            for method in methods or ():
+                routes[(method, path)] = route
+    return routes
+
+
+@pytest.fixture(scope="module")
+def route_table() -> dict[tuple[str, str], APIRoute]:
+    from namma.app import create_app
+    from namma.config import Settings
+
+    return api_routes(create_app(Settings(env="test")))
+
+
+def _name(key: tuple[str, str]) -> str:
+    return f"{key[0]} {key[1]}"
+
+
+def test_every_api_route_has_a_rule(route_table) -> None:  # type: ignore[no-untyped-def]
+    missing = sorted(set(route_table) - set(RULES))
+    assert not missing, "Routes without an authorization rule (add them to RULES): " + ", ".join(
+        _name(k) for k in missing
+    )
+
+
+def test_every_rule_names_a_live_route(route_table) -> None:  # type: ignore[no-untyped-def]
+    stale = sorted(set(RULES) - set(route_table))
+    assert not stale, "Rules for routes that no longer exist: " + ", ".join(_name(k) for k in stale)
+
+
+def test_route_table_agrees_with_the_openapi_schema(route_table) -> None:  # type: ignore[no-untyped-def]
+    """Guards the enumeration itself: it must see every operation the API documents."""
+    from namma.app import create_app
+    from namma.config import Settings
+
+    schema = create_app(Settings(env="test")).openapi()
+    documented = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        if path.startswith("/api/")
+        for method in operations
+    }
+    assert documented, "the OpenAPI schema lists no /api operations"
+    assert documented <= set(route_table), sorted(documented - set(route_table))
+
+
+def _required_permissions(route: APIRoute) -> list[str]:
+    found: list[str] = []
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dependant = stack.pop()
+        permission = getattr(dependant.call, "required_permission", None)
+        if permission is not None:
+            found.append(str(permission))
+        stack.extend(dependant.dependencies)
+    return found
+
+
+def test_every_private_route_checks_a_permission(route_table) -> None:  # type: ignore[no-untyped-def]
+    """The route and role layers: each non-public route depends on exactly one ``require``."""
+    wrong = {
+        _name(key): perms
+        for key, route in route_table.items()
+        if key not in PUBLIC_ROUTES and len(perms := _required_permissions(route)) != 1
+    }
+    assert not wrong, wrong
+    public_with_auth = [_name(k) for k in PUBLIC_ROUTES if _required_permissions(route_table[k])]
+    assert not public_with_auth
+
+
+# --- sending the cases --------------------------------------------------------------------------
+
+
+async def _send(
+    key: tuple[str, str],
+    caller: Caller,
+    scope: Scope,
+    *,
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    world: World,
+    bearer: Callable[[User], Awaitable[dict[str, str]]],
+) -> httpx.Response:
+    method, template = key
+    headers = {} if caller == "anonymous" else await bearer(getattr(world, CALLER_USER[caller]))
+    ctx = Ctx(app=app, client=client, world=world, caller=caller, scope=scope, headers=headers)
+    req = await RULES[key].build(ctx)
+    return await client.request(
+        method, template.format(**req.params), json=req.json, headers=headers
+    )
+
+
+@pytest.mark.parametrize("key", sorted(RULES), ids=_name)
+async def test_route_answers_each_caller(key, app, client, world, bearer) -> None:  # type: ignore[no-untyped-def]
+    """Every case of the route that must leave the world unchanged, in one world."""
+    rule = RULES[key]
+    wrong = []
+    for caller, scope in rule.cases():
+        if rule.runs_alone(key[0], caller, scope):
+            continue
+        expected = rule.expect(caller, scope)
+        response = await _send(
+            key, caller, scope, app=app, client=client, world=world, bearer=bearer
+        )
+        if response.status_code != expected.status:
+            wrong.append(
+                f"  {caller}/{scope}: expected {expected}, got {response.status_code} "
+                f"{response.text[:200]}"
+            )
+    assert not wrong, f"{_name(key)}:\n" + "\n".join(wrong)
+
+
+def _alone_cases() -> Iterator[Any]:
+    for key, rule in sorted(RULES.items()):
+        for caller, scope in rule.cases():
+            if not rule.runs_alone(key[0], caller, scope):
+                continue
+            expected = rule.expect(caller, scope)
+            marks = [pytest.mark.xfail(strict=True, reason=expected.bug)] if expected.bug else []
+            yield pytest.param(key, caller, scope, id=f"{_name(key)}-{caller}-{scope}", marks=marks)
+
+
+@pytest.mark.parametrize(("key", "caller", "scope"), list(_alone_cases()))
+async def test_route_answers_in_a_world_of_its_own(
+    key, caller, scope, app, client, world, bearer
+) -> None:  # type: ignore[no-untyped-def]
+    """An allowed state change (or a known bug), each in a fresh world."""
+    expected = RULES[key].expect(caller, scope)
+    response = await _send(key, caller, scope, app=app, client=client, world=world, bearer=bearer)
+    assert response.status_code == expected.status, response.text
+
+
+# --- public routes answer bad input, never a permission error -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "json", "status"),
+    [
+        ("/api/auth/login", {"login": "agent.a@example.com", "password": "wrong password!"}, 401),
+        ("/api/auth/login", {"login": "agent.a@example.com"}, 422),
+        ("/api/auth/login/totp", {"challenge": "not-a-challenge", "code": "123456"}, 401),
+        ("/api/auth/login/totp", {}, 422),
+        ("/api/auth/login/totp-enrol", {"challenge": "not-a-challenge"}, 401),
+        (
+            "/api/auth/login/totp-enrol/confirm",
+            {"challenge": "not-a-challenge", "code": "123456"},
+            401,
+        ),
+        ("/api/auth/login/totp-enrol/confirm", {"challenge": "x"}, 422),
+        ("/api/auth/refresh", {"refresh_token": "not-a-token"}, 401),
+        ("/api/auth/refresh", None, 401),
+    ],
+)
+async def test_public_routes_answer_bad_input_with_401_or_422(
+    path, json, status, client, world
+) -> None:  # type: ignore[no-untyped-def]
+    response = await client.post(path, json=json)
+    assert response.status_code == status, response.text
+    assert (
+        response.json()["error"]["code"] == {401: "unauthenticated", 422: "invalid_input"}[status]
+    )
+
+
+async def test_a_known_id_outside_scope_looks_like_an_unknown_id(client, world, bearer) -> None:  # type: ignore[no-untyped-def]
+    """404 for another branch's record is indistinguishable from 404 for no record at all."""
+    headers = await bearer(world.manager_a)
+    other = await client.get(f"/api/staff/{world.agent_b.id}", headers=headers)
+    unknown = await client.get(f"/api/staff/{uuid.uuid4()}", headers=headers)
+    assert other.status_code == unknown.status_code == 404
+    assert other.json() == unknown.json()
+    other = await client.get(f"/api/customers/{world.customer_b.id}/agent/history", headers=headers)
+    unknown = await client.get(f"/api/customers/{uuid.uuid4()}/agent/history", headers=headers)
+    assert other.status_code == unknown.status_code == 404
+    assert other.json() == unknown.json()
