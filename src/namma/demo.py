@@ -7,15 +7,32 @@ in README.md and must never be used outside a demo.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
+from namma.auth.deps import Principal
+from namma.auth.permissions import permissions_for
 from namma.auth.totp import totp_secret_encrypt
 from namma.kit.db import Database, transaction
 from namma.kit.passwords import password_hash
-from namma.models import AgentAssignment, Branch, Customer, Role, User
+from namma.models import (
+    AgentAssignment,
+    Branch,
+    Customer,
+    DisbursementMethod,
+    KycStatus,
+    Loan,
+    Role,
+    User,
+)
+from namma.products.schemas import ProductTerms
+from namma.products.service import ProductLimits, product_create
 
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_PASSWORD = "namma-demo-2026"
@@ -54,24 +71,21 @@ async def demo_load(db: Database) -> None:
             DEMO_ADMIN_TOTP_SECRET, secret_key=secret_key
         )
         admin.totp_enabled_at = dt.datetime.now(dt.UTC)
-        staff("Demo Manager", Role.MANAGER, "manager@example.com", "9800000002", branch.id)
+        manager = staff(
+            "Demo Manager", Role.MANAGER, "manager@example.com", "9800000002", branch.id
+        )
         agent1 = staff("Demo Agent One", Role.AGENT, "agent1@example.com", "9800000003", branch.id)
         agent2 = staff("Demo Agent Two", Role.AGENT, "agent2@example.com", "9800000004", branch.id)
         portal = staff("Kamala D.", Role.CUSTOMER, "kamala@example.com", "9800000005", None)
         await session.flush()
 
         customers = [
-            Customer(
-                branch_id=branch.id,
-                user_id=portal.id,
-                name="Kamala D.",
-                phone="9800000005",
-                village="Hoskote",
-            ),
-            Customer(branch_id=branch.id, name="Latha R.", phone="9800000006", village="Hoskote"),
-            Customer(
-                branch_id=branch.id, name="Savitha M.", phone="9800000007", village="Devanahalli"
-            ),
+            _customer(branch.id, "Kamala D.", "9800000005", "Hoskote", user_id=portal.id),
+            _customer(branch.id, "Latha R.", "9800000006", "Hoskote"),
+            _customer(branch.id, "Savitha M.", "9800000007", "Devanahalli"),
+            _customer(branch.id, "Renuka S.", "9800000008", "Devanahalli"),
+            _customer(branch.id, "Parvathi K.", "9800000009", "Hoskote"),
+            _customer(branch.id, "Gowramma B.", "9800000010", "Vijayapura", kyc=KycStatus.PENDING),
         ]
         session.add_all(customers)
         await session.flush()
@@ -80,15 +94,25 @@ async def demo_load(db: Database) -> None:
                 AgentAssignment(customer_id=customers[0].id, agent_id=agent1.id),
                 AgentAssignment(customer_id=customers[1].id, agent_id=agent1.id),
                 AgentAssignment(customer_id=customers[2].id, agent_id=agent2.id),
+                AgentAssignment(customer_id=customers[3].id, agent_id=agent2.id),
+                AgentAssignment(customer_id=customers[4].id, agent_id=agent1.id),
+                AgentAssignment(customer_id=customers[5].id, agent_id=agent1.id),
             ]
         )
         await session.flush()
+        await _demo_lending(
+            session,
+            admin=admin,
+            manager_id=manager.id,
+            agents=(agent1, agent2),
+            customers=customers,
+        )
         await audit_record(
             session,
             actor=AuditActor.system(),
             action="demo.loaded",
             entity_type="installation",
-            after={"branches": 2, "staff": 4, "customers": 3},
+            after={"branches": 2, "staff": 4, "customers": len(customers)},
         )
     log.info("demo.loaded", admin=DEMO_ADMIN_EMAIL)
 
@@ -97,3 +121,188 @@ async def _secret_key() -> str:
     from namma.config import get_settings
 
     return get_settings().secret_key.get_secret_value()
+
+
+def _customer(
+    branch_id: uuid.UUID,
+    name: str,
+    phone: str,
+    village: str,
+    *,
+    user_id: uuid.UUID | None = None,
+    kyc: KycStatus = KycStatus.VERIFIED,
+) -> Customer:
+    return Customer(
+        branch_id=branch_id,
+        user_id=user_id,
+        name=name,
+        phone=phone,
+        village=village,
+        household_monthly_income=Decimal("24000.00"),
+        kyc_status=kyc,
+    )
+
+
+def _acting(user: User) -> Principal:
+    return Principal(
+        user_id=user.id,
+        role=user.role,
+        branch_id=user.branch_id,
+        permissions=permissions_for(user.role),
+        session_id=uuid.uuid4(),
+        via_cookie=False,
+        must_change_password=False,
+        ip="127.0.0.1",
+        user_agent="namma demo",
+        request_id=None,
+    )
+
+
+def _limits(
+    min_principal: Decimal,
+    max_principal: Decimal,
+    min_rate: Decimal,
+    max_rate: Decimal,
+    default_rate: Decimal,
+    min_installments: int,
+    max_installments: int,
+) -> ProductLimits:
+    return ProductLimits(
+        min_principal=min_principal,
+        max_principal=max_principal,
+        min_rate=min_rate,
+        max_rate=max_rate,
+        default_rate=default_rate,
+        min_installments=min_installments,
+        max_installments=max_installments,
+    )
+
+
+DEMO_PRODUCTS: list[tuple[str, str, dict[str, Any], ProductLimits]] = [
+    (
+        "JLG-52W",
+        "Joint liability group, weekly, 52 weeks",
+        {
+            "frequency": "weekly",
+            "fees": [
+                {"name": "processing", "timing": "disbursement", "basis": "percent", "value": "1"}
+            ],
+            "penalty": {"basis": "flat", "value": "50", "recurrence": "once", "grace_days": 3},
+        },
+        _limits(
+            Decimal("10000"), Decimal("60000"), Decimal("18"), Decimal("26"), Decimal("24"), 26, 52
+        ),
+    ),
+    (
+        "FN-26",
+        "Fortnightly, 26 installments",
+        {"frequency": "fortnightly"},
+        _limits(
+            Decimal("10000"), Decimal("80000"), Decimal("18"), Decimal("26"), Decimal("22"), 12, 26
+        ),
+    ),
+    (
+        "MON-12",
+        "Monthly, 12 installments",
+        {"frequency": "monthly", "installment_multiple": "1.00", "installment_rounding": "up"},
+        _limits(
+            Decimal("20000"), Decimal("100000"), Decimal("15"), Decimal("24"), Decimal("20"), 6, 24
+        ),
+    ),
+    (
+        "FLAT-W",
+        "Flat rate, weekly",
+        {"frequency": "weekly", "interest_method": "flat"},
+        _limits(
+            Decimal("5000"), Decimal("30000"), Decimal("10"), Decimal("14"), Decimal("12"), 12, 52
+        ),
+    ),
+    (
+        "BULLET-6M",
+        "Bullet, one payment at six months",
+        {"frequency": "monthly", "amortization": "bullet"},
+        _limits(
+            Decimal("5000"), Decimal("50000"), Decimal("12"), Decimal("24"), Decimal("18"), 1, 12
+        ),
+    ),
+]
+
+
+async def _demo_lending(
+    session: AsyncSession,
+    *,
+    admin: User,
+    manager_id: uuid.UUID,
+    agents: tuple[User, User],
+    customers: list[Customer],
+) -> None:
+    """The preset products, and loans in every state reachable before collections exist."""
+    from namma.loans import service as loans
+
+    manager = await session.get(User, manager_id)
+    assert manager is not None
+    as_admin, as_manager = _acting(admin), _acting(manager)
+    products = {}
+    for code, name, terms, limits in DEMO_PRODUCTS:
+        product, _ = await product_create(
+            session,
+            actor=as_admin.audit_actor,
+            created_by_id=admin.id,
+            code=code,
+            name=name,
+            description=None,
+            terms=ProductTerms.model_validate(terms),
+            limits=limits,
+        )
+        products[code] = product
+
+    today = loans.today_india()
+    agent_of = {0: agents[0], 1: agents[0], 2: agents[1], 3: agents[1], 4: agents[0], 5: agents[0]}
+
+    async def apply(index: int, code: str, amount: str, count: int) -> Loan:
+        return await loans.loan_apply(
+            session,
+            principal=_acting(agent_of[index]),
+            customer_id=customers[index].id,
+            product_id=products[code].id,
+            amount=Decimal(amount),
+            annual_rate=None,
+            installments=count,
+            first_due_on=None,
+            purpose="Dairy cattle" if index % 2 else "Tailoring shop",
+        )
+
+    async def disburse(loan: Loan, days_ago: int, method: DisbursementMethod) -> None:
+        await loans.loan_approve(session, principal=as_manager, loan_id=loan.id)
+        await loans.loan_disburse(
+            session,
+            principal=as_manager,
+            loan_id=loan.id,
+            disbursed_on=today - dt.timedelta(days=days_ago),
+            method=method,
+            reference=None if method is DisbursementMethod.CASH else f"UTR{loan.loan_number[-6:]}",
+        )
+        await loans.loan_schedule_ensure(session, loan_id=loan.id)
+
+    await disburse(await apply(0, "JLG-52W", "30000", 52), 28, DisbursementMethod.CASH)
+    await disburse(await apply(2, "FN-26", "40000", 26), 20, DisbursementMethod.UPI)
+    await disburse(await apply(3, "MON-12", "50000", 12), 10, DisbursementMethod.BANK_TRANSFER)
+    await disburse(await apply(1, "FLAT-W", "15000", 26), 21, DisbursementMethod.CASH)
+    written_off = await apply(4, "BULLET-6M", "10000", 6)
+    await disburse(written_off, 25, DisbursementMethod.CASH)
+    await loans.loan_write_off(
+        session,
+        principal=as_admin,
+        loan_id=written_off.id,
+        reason="Borrower migrated; untraceable",
+        on=today,
+    )
+    approved = await apply(1, "JLG-52W", "12000", 52)
+    await loans.loan_approve(session, principal=as_manager, loan_id=approved.id)
+    await apply(4, "JLG-52W", "20000", 52)  # waits for a decision
+    rejected = await apply(2, "MON-12", "30000", 12)
+    await loans.loan_reject(
+        session, principal=as_manager, loan_id=rejected.id, reason="Income not verified"
+    )
+    withdrawn = await apply(3, "FLAT-W", "8000", 12)
+    await loans.loan_withdraw(session, principal=_acting(agents[1]), loan_id=withdrawn.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -28,6 +29,12 @@ async def home(request: Request) -> RedirectResponse:
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "login.html")
+
+
+@router.get("/loans/{loan_id}/kfs", response_class=HTMLResponse)
+async def kfs_page(request: Request, loan_id: uuid.UUID) -> HTMLResponse:
+    """The printable Key Facts Statement (its data comes from the API, with the caller's scope)."""
+    return templates.TemplateResponse(request, "kfs.html", {"loan_id": loan_id})
 
 
 @router.get("/account", response_class=HTMLResponse)
