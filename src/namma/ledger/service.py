@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import (
     AccountKind,
     Branch,
@@ -206,3 +207,78 @@ async def journal_post(
         )
     await session.flush()
     return entry
+
+
+REVERSAL_SUFFIX = ".reversal"
+
+
+async def journal_reverse(
+    session: AsyncSession,
+    *,
+    entry_id: int,
+    entry_date: dt.date,
+    reason: str,
+    created_by_id: uuid.UUID | None,
+) -> JournalEntry:
+    """Post the mirror image of entry ``entry_id`` (every debit becomes a credit on the same
+    account, with the same loan tag) as a new entry whose ``reverses_id`` names the original.
+
+    An entry is reversed at most once, and a reversal is never itself reversed (post a fresh
+    entry instead): both answer ``ConflictError``. The original row is locked first, so two
+    concurrent reversals queue and the second one sees the first. Auditing is the caller's.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInputError("reason", "Say why the entry is reversed.")
+    entry = await session.scalar(
+        select(JournalEntry).where(JournalEntry.id == entry_id).with_for_update()
+    )
+    if entry is None:
+        raise NotFoundError(f"No journal entry {entry_id}.")
+    if entry.reverses_id is not None:
+        raise ConflictError(
+            f"Journal entry {entry_id} is itself a reversal (of entry {entry.reverses_id}); "
+            "post a new entry instead.",
+            details={"entry_id": entry_id, "reverses_id": entry.reverses_id},
+        )
+    existing = await session.scalar(
+        select(JournalEntry.id).where(JournalEntry.reverses_id == entry_id)
+    )
+    if existing is not None:
+        raise ConflictError(
+            f"Journal entry {entry_id} was already reversed by entry {existing}.",
+            details={"entry_id": entry_id, "reversed_by_id": existing},
+        )
+    rows = (
+        await session.execute(
+            select(JournalLine, LedgerAccount)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(JournalLine.entry_id == entry_id)
+            .order_by(JournalLine.id)
+        )
+    ).all()
+    legs = [
+        Leg(
+            kind=account.kind,
+            debit=line.credit,
+            credit=line.debit,
+            branch_id=account.branch_id,
+            agent_id=account.agent_id,
+            loan_id=line.loan_id,
+        )
+        for line, account in rows
+    ]
+    kind = entry.kind + REVERSAL_SUFFIX
+    if len(kind) > 50:  # the column's width
+        kind = "reversal"
+    return await journal_post(
+        session,
+        kind=kind,
+        entry_date=entry_date,
+        legs=legs,
+        memo=f"Reversal of entry {entry_id}: {reason}",
+        branch_id=entry.branch_id,
+        loan_id=entry.loan_id,
+        created_by_id=created_by_id,
+        reverses_id=entry_id,
+    )

@@ -1,0 +1,505 @@
+"""Reads of the general ledger: trial balance, account statements, a loan's ledger balances, and
+the integrity check behind ``namma ledger check``.
+
+Balances are shown in an account's *normal direction*: debit − credit for assets and expenses,
+credit − debit for liabilities, equity and income, so a healthy account shows a positive number.
+
+Convention the posting services follow (and ``ledger_check`` relies on):
+
+- A loan's principal sits in ``LOAN_PORTFOLIO``, every line tagged with the loan's id, from
+  disbursement until it is repaid or written off. So for every disbursed loan
+  ``loans.outstanding_principal`` = Σ(debit − credit) of its tagged portfolio lines.
+- Interest, fees and penalties are recognised as income when collected (cash basis): nothing is
+  accrued, so the loan's outstanding interest/fees/penalties have no ledger counterpart.
+- A write-off moves the remaining principal from ``LOAN_PORTFOLIO`` to ``WRITE_OFF_EXPENSE``
+  (both tagged with the loan); the loan's ``outstanding_principal`` becomes 0. Later recoveries
+  are ``RECOVERY_INCOME``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.kit.errors import InvalidInputError, NotFoundError
+from namma.models import (
+    AccountKind,
+    AccountType,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    Loan,
+    LoanStatus,
+)
+
+ZERO = Decimal("0.00")
+STATEMENT_MAX_LIMIT = 200
+
+# Normal side: +1 when a debit increases the account, −1 when a credit does.
+DEBIT_NORMAL = frozenset({AccountType.ASSET, AccountType.EXPENSE})
+
+# Statuses a loan reaches only through disbursement.
+DISBURSED_STATUSES = (
+    LoanStatus.ACTIVE,
+    LoanStatus.CLOSED,
+    LoanStatus.PRECLOSED,
+    LoanStatus.REFINANCED,
+    LoanStatus.WRITTEN_OFF,
+)
+
+
+def normal_side(account_type: AccountType) -> str:
+    """``"debit"`` for assets and expenses, ``"credit"`` for liabilities, equity and income."""
+    return "debit" if account_type in DEBIT_NORMAL else "credit"
+
+
+def normal_balance(account_type: AccountType, debit: Decimal, credit: Decimal) -> Decimal:
+    return debit - credit if account_type in DEBIT_NORMAL else credit - debit
+
+
+# --- trial balance ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialBalanceRow:
+    account_id: uuid.UUID
+    code: str
+    name: str
+    kind: AccountKind
+    type: AccountType
+    branch_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+    debit: Decimal  # total of the debit lines
+    credit: Decimal  # total of the credit lines
+    balance: Decimal  # in the account's normal direction
+
+    @property
+    def normal_side(self) -> str:
+        return normal_side(self.type)
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    as_of: dt.date | None
+    branch_id: uuid.UUID | None
+    rows: list[TrialBalanceRow]
+    total_debit: Decimal
+    total_credit: Decimal
+
+    @property
+    def balanced(self) -> bool:
+        return self.total_debit == self.total_credit
+
+
+async def trial_balance(
+    session: AsyncSession,
+    *,
+    as_of: dt.date | None = None,
+    branch_id: uuid.UUID | None = None,
+) -> TrialBalance:
+    """Per account with any line: debit and credit totals and the balance, in code order.
+
+    ``as_of`` includes entries dated on or before that day; ``branch_id`` keeps the entries of
+    that branch (``journal_entries.branch_id``). Every entry balances, so any such selection of
+    whole entries balances too: total debits = total credits.
+    """
+    debit = func.coalesce(func.sum(JournalLine.debit), 0)
+    credit = func.coalesce(func.sum(JournalLine.credit), 0)
+    query = (
+        select(LedgerAccount, debit, credit)
+        .join(JournalLine, JournalLine.account_id == LedgerAccount.id)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .group_by(LedgerAccount.id)
+        .order_by(LedgerAccount.code)
+    )
+    if as_of is not None:
+        query = query.where(JournalEntry.entry_date <= as_of)
+    if branch_id is not None:
+        query = query.where(JournalEntry.branch_id == branch_id)
+    rows = [
+        TrialBalanceRow(
+            account_id=account.id,
+            code=account.code,
+            name=account.name,
+            kind=account.kind,
+            type=account.type,
+            branch_id=account.branch_id,
+            agent_id=account.agent_id,
+            debit=Decimal(d),
+            credit=Decimal(c),
+            balance=normal_balance(account.type, Decimal(d), Decimal(c)),
+        )
+        for account, d, c in (await session.execute(query)).all()
+    ]
+    return TrialBalance(
+        as_of=as_of,
+        branch_id=branch_id,
+        rows=rows,
+        total_debit=sum((r.debit for r in rows), ZERO),
+        total_credit=sum((r.credit for r in rows), ZERO),
+    )
+
+
+async def account_balances(
+    session: AsyncSession, account_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[Decimal, Decimal]]:
+    """(debit total, credit total) of each account; accounts without lines are absent."""
+    if not account_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            JournalLine.account_id,
+            func.coalesce(func.sum(JournalLine.debit), 0),
+            func.coalesce(func.sum(JournalLine.credit), 0),
+        )
+        .where(JournalLine.account_id.in_(account_ids))
+        .group_by(JournalLine.account_id)
+    )
+    return {account_id: (Decimal(d), Decimal(c)) for account_id, d, c in rows.all()}
+
+
+# --- account statement -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    line_id: int
+    entry_id: int
+    entry_date: dt.date
+    kind: str
+    memo: str | None
+    loan_id: uuid.UUID | None
+    reverses_id: int | None
+    debit: Decimal
+    credit: Decimal
+    balance: Decimal  # the account's balance after this line, in its normal direction
+
+
+@dataclass(frozen=True)
+class AccountStatement:
+    account: LedgerAccount
+    opening_balance: Decimal  # before the first line of this page
+    lines: list[StatementLine]
+    next_after_line_id: int | None  # pass as ``after_line_id`` for the next page
+
+    @property
+    def closing_balance(self) -> Decimal:
+        return self.lines[-1].balance if self.lines else self.opening_balance
+
+
+async def account_statement(
+    session: AsyncSession,
+    *,
+    account_id: uuid.UUID,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    after_line_id: int | None = None,
+    limit: int = 100,
+    scope: ColumnElement[bool] | None = None,
+) -> AccountStatement:
+    """The account's lines in (entry date, line id) order with a running balance.
+
+    ``since`` and ``until`` are inclusive entry dates. Keyset pagination: pass the previous
+    page's ``next_after_line_id`` as ``after_line_id``. The running balance is the account's
+    true balance after each line (everything dated earlier counts, whatever the filters), in the
+    account's normal direction. ``scope`` (a condition on ``LedgerAccount``) hides accounts
+    outside the caller's reach: such an account is ``NotFoundError`` like an unknown one.
+    """
+    limit = max(1, min(limit, STATEMENT_MAX_LIMIT))
+    if since is not None and until is not None and until < since:
+        raise InvalidInputError("until", "The end date is before the start date.")
+    account_query = select(LedgerAccount).where(LedgerAccount.id == account_id)
+    if scope is not None:
+        account_query = account_query.where(scope)
+    account = await session.scalar(account_query)
+    if account is None:
+        raise NotFoundError("No such ledger account.")
+
+    key = tuple_(JournalEntry.entry_date, JournalLine.id)
+    of_account = JournalLine.account_id == account.id
+    lines_from = (
+        select()
+        .select_from(JournalLine)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+    )
+
+    cursor: tuple[dt.date, int] | None = None
+    if after_line_id is not None:
+        row = (
+            await session.execute(
+                select(JournalEntry.entry_date, JournalLine.id)
+                .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+                .where(of_account, JournalLine.id == after_line_id)
+            )
+        ).one_or_none()
+        if row is None:
+            raise InvalidInputError("after_line_id", "Not a line of this account.")
+        cursor = (row[0], row[1])
+
+    # Opening balance: every line before the page's first one.
+    before: ColumnElement[bool] | None = None
+    if cursor is not None:
+        before = key <= tuple_(literal(cursor[0]), literal(cursor[1]))
+    elif since is not None:
+        before = JournalEntry.entry_date < since
+    opening = ZERO
+    if before is not None:
+        d, c = (
+            await session.execute(
+                lines_from.add_columns(
+                    func.coalesce(func.sum(JournalLine.debit), 0),
+                    func.coalesce(func.sum(JournalLine.credit), 0),
+                ).where(of_account, before)
+            )
+        ).one()
+        opening = normal_balance(account.type, Decimal(d), Decimal(c))
+
+    page = (
+        select(JournalLine, JournalEntry)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .where(of_account)
+        .order_by(JournalEntry.entry_date, JournalLine.id)
+        .limit(limit)
+    )
+    if cursor is not None:
+        page = page.where(key > tuple_(literal(cursor[0]), literal(cursor[1])))
+    if since is not None:
+        page = page.where(JournalEntry.entry_date >= since)
+    if until is not None:
+        page = page.where(JournalEntry.entry_date <= until)
+
+    balance = opening
+    lines: list[StatementLine] = []
+    for line, entry in (await session.execute(page)).all():
+        balance += normal_balance(account.type, line.debit, line.credit)
+        lines.append(
+            StatementLine(
+                line_id=line.id,
+                entry_id=entry.id,
+                entry_date=entry.entry_date,
+                kind=entry.kind,
+                memo=entry.memo,
+                loan_id=line.loan_id,
+                reverses_id=entry.reverses_id,
+                debit=line.debit,
+                credit=line.credit,
+                balance=balance,
+            )
+        )
+    return AccountStatement(
+        account=account,
+        opening_balance=opening,
+        lines=lines,
+        next_after_line_id=lines[-1].line_id if len(lines) == limit else None,
+    )
+
+
+# --- a loan in the ledger --------------------------------------------------------------------
+
+
+async def loan_ledger_balances(
+    session: AsyncSession, loan_id: uuid.UUID
+) -> dict[AccountKind, Decimal]:
+    """Balances of the journal lines tagged with the loan, by account kind, each in its kind's
+    normal direction: ``LOAN_PORTFOLIO`` is the principal outstanding, ``INTEREST_INCOME`` the
+    interest collected, ``WRITE_OFF_EXPENSE`` the principal written off, and so on. Kinds with no
+    tagged line are absent. A cash or bank line tagged with the loan (the disbursement's payout
+    is) shows as a negative asset balance: money that left for this loan."""
+    rows = await session.execute(
+        select(
+            LedgerAccount.kind,
+            LedgerAccount.type,
+            func.sum(JournalLine.debit),
+            func.sum(JournalLine.credit),
+        )
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(JournalLine.loan_id == loan_id)
+        .group_by(LedgerAccount.kind, LedgerAccount.type)
+    )
+    return {
+        kind: normal_balance(account_type, Decimal(d), Decimal(c))
+        for kind, account_type, d, c in rows.all()
+    }
+
+
+# --- ledger check ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnbalancedEntry:
+    entry_id: int
+    debit: Decimal
+    credit: Decimal
+    lines: int
+
+    def describe(self) -> str:
+        if self.lines < 2:
+            return f"Journal entry {self.entry_id} has {self.lines} line(s); it needs at least 2."
+        return (
+            f"Journal entry {self.entry_id} does not balance: "
+            f"debits {self.debit:.2f}, credits {self.credit:.2f}."
+        )
+
+
+@dataclass(frozen=True)
+class LoanMismatch:
+    loan_id: uuid.UUID
+    loan_number: str
+    status: LoanStatus
+    outstanding_principal: Decimal  # what the loan row says
+    portfolio_balance: Decimal  # what the ledger says (tagged LOAN_PORTFOLIO lines, Dr − Cr)
+    disbursed: bool
+
+    def describe(self) -> str:
+        if not self.disbursed:
+            return (
+                f"Loan {self.loan_number} ({self.status.value}) was never disbursed, yet the loan "
+                f"portfolio holds {self.portfolio_balance:.2f} for it."
+            )
+        return (
+            f"Loan {self.loan_number} ({self.status.value}): outstanding principal "
+            f"{self.outstanding_principal:.2f} on the loan, but {self.portfolio_balance:.2f} "
+            f"in the loan portfolio (difference "
+            f"{self.outstanding_principal - self.portfolio_balance:.2f})."
+        )
+
+
+@dataclass(frozen=True)
+class LedgerCheckResult:
+    entries: int
+    lines: int
+    total_debit: Decimal
+    total_credit: Decimal
+    loans_reconciled: int  # disbursed loans compared with the portfolio
+    unbalanced: list[UnbalancedEntry] = field(default_factory=list)
+    loan_mismatches: list[LoanMismatch] = field(default_factory=list)
+    untagged_portfolio_lines: int = 0  # portfolio lines without a loan
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.unbalanced
+            and not self.loan_mismatches
+            and self.untagged_portfolio_lines == 0
+            and self.total_debit == self.total_credit
+        )
+
+    def problems(self) -> list[str]:
+        """Every problem found, in plain words (empty when ``ok``)."""
+        found = [u.describe() for u in self.unbalanced]
+        if self.total_debit != self.total_credit:
+            found.append(
+                f"All debits ({self.total_debit:.2f}) differ from all credits "
+                f"({self.total_credit:.2f}) by {self.total_debit - self.total_credit:.2f}."
+            )
+        if self.untagged_portfolio_lines:
+            found.append(
+                f"{self.untagged_portfolio_lines} loan portfolio line(s) name no loan; every "
+                "portfolio line must carry its loan."
+            )
+        found.extend(m.describe() for m in self.loan_mismatches)
+        return found
+
+
+async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
+    """Verify the ledger's invariants with a few set-based queries (no per-row Python loop):
+
+    1. every journal entry has at least two lines and its debits equal its credits (entries
+       without any line included);
+    2. the sum of all debits equals the sum of all credits;
+    3. for every disbursed loan, ``loans.outstanding_principal`` equals the balance (Dr − Cr) of
+       the ``LOAN_PORTFOLIO`` lines tagged with it; a loan never disbursed has no portfolio
+       balance; and no portfolio line lacks its loan tag.
+
+    Read it in a REPEATABLE READ transaction (as ``namma ledger check`` does) for one snapshot.
+    """
+    debit = func.coalesce(func.sum(JournalLine.debit), 0)
+    credit = func.coalesce(func.sum(JournalLine.credit), 0)
+    lines = func.count(JournalLine.id)
+    unbalanced = [
+        UnbalancedEntry(entry_id=entry_id, debit=Decimal(d), credit=Decimal(c), lines=n)
+        for entry_id, d, c, n in (
+            await session.execute(
+                select(JournalEntry.id, debit, credit, lines)
+                .outerjoin(JournalLine, JournalLine.entry_id == JournalEntry.id)
+                .group_by(JournalEntry.id)
+                .having(or_(lines < 2, debit != credit))
+                .order_by(JournalEntry.id)
+            )
+        ).all()
+    ]
+
+    entries = await session.scalar(select(func.count()).select_from(JournalEntry)) or 0
+    total_d, total_c, line_count = (
+        await session.execute(select(debit, credit, func.count()).select_from(JournalLine))
+    ).one()
+
+    is_portfolio = LedgerAccount.kind == AccountKind.LOAN_PORTFOLIO
+    untagged = (
+        await session.scalar(
+            select(func.count())
+            .select_from(JournalLine)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(is_portfolio, JournalLine.loan_id.is_(None))
+        )
+        or 0
+    )
+
+    portfolio = (
+        select(
+            JournalLine.loan_id.label("loan_id"),
+            func.sum(JournalLine.debit - JournalLine.credit).label("balance"),
+        )
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(is_portfolio, JournalLine.loan_id.is_not(None))
+        .group_by(JournalLine.loan_id)
+        .subquery()
+    )
+    disbursed = or_(Loan.disbursed_on.is_not(None), Loan.status.in_(DISBURSED_STATUSES))
+    balance = func.coalesce(portfolio.c.balance, 0)
+    reconciled = await session.scalar(select(func.count()).select_from(Loan).where(disbursed)) or 0
+    mismatches = [
+        LoanMismatch(
+            loan_id=loan_id,
+            loan_number=number,
+            status=status,
+            outstanding_principal=outstanding,
+            portfolio_balance=Decimal(ledger),
+            disbursed=was_disbursed,
+        )
+        for loan_id, number, status, outstanding, ledger, was_disbursed in (
+            await session.execute(
+                select(
+                    Loan.id,
+                    Loan.loan_number,
+                    Loan.status,
+                    Loan.outstanding_principal,
+                    balance,
+                    disbursed,
+                )
+                .outerjoin(portfolio, portfolio.c.loan_id == Loan.id)
+                .where(
+                    or_(
+                        disbursed & (Loan.outstanding_principal != balance),
+                        ~disbursed & (balance != 0),
+                    )
+                )
+                .order_by(Loan.loan_number)
+            )
+        ).all()
+    ]
+    return LedgerCheckResult(
+        entries=entries,
+        lines=line_count,
+        total_debit=Decimal(total_d),
+        total_credit=Decimal(total_c),
+        loans_reconciled=reconciled,
+        unbalanced=unbalanced,
+        loan_mismatches=mismatches,
+        untagged_portfolio_lines=untagged,
+    )
