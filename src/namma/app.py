@@ -27,6 +27,7 @@ from namma.kit.logging import logging_configure
 from namma.kit.migrations import migrate_upgrade
 from namma.kit.observability import Metrics, RequestContextMiddleware
 from namma.kit.ratelimit import RateLimiter
+from namma.ledger.endpoints import router as ledger_router
 from namma.loans.endpoints import router as loans_router
 from namma.products.endpoints import router as products_router
 from namma.system.endpoints import router as system_router
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(products_router)
     app.include_router(loans_router)
+    app.include_router(ledger_router)
     app.include_router(audit_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -18,6 +18,7 @@ from namma import __version__
 from namma.audit.cli import audit_app
 from namma.cli_schedule import schedule
 from namma.config import Settings, SettingsError, get_settings
+from namma.ledger.cli import ledger_app
 
 app = typer.Typer(
     name="namma",
@@ -29,6 +30,7 @@ app = typer.Typer(
 jobs_app = typer.Typer(help="Inspect and retry background jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(audit_app, name="audit")
+app.add_typer(ledger_app, name="ledger")
 
 
 def _settings() -> Settings:

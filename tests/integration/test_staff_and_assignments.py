@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 
 from namma.kit.db import transaction
 from namma.kit.passwords import password_problem
@@ -214,14 +213,6 @@ async def test_a_duplicate_email_or_phone_is_a_conflict(client, world, bearer) -
     assert await _audit(client, admin, action="staff.created") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: users/service.py staff_create checks uniqueness with a SELECT (_check_unique) and "
-        "then inserts; two simultaneous creates with one email both pass the check and the "
-        "second INSERT's unique violation (IntegrityError) escapes as 500 instead of 409"
-    ),
-)
 async def test_simultaneous_creates_with_one_email_give_one_201_and_409s(
     client, world, bearer
 ) -> None:  # type: ignore[no-untyped-def]
@@ -669,13 +660,6 @@ async def test_bulk_reassign_is_all_or_nothing(app, client, world, bearer) -> No
     assert await _audit(client, admin, action="customer.agent_assigned") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: customers/assignments.py assignments_reassign never looks up the agent of the "
-        "path: an unknown (or out-of-scope) agent_id answers 200 with count 0 instead of 404"
-    ),
-)
 async def test_bulk_reassign_from_an_unknown_agent_is_404(client, world, bearer) -> None:  # type: ignore[no-untyped-def]
     admin = await bearer(world.admin)
     response = await client.post(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope
+from namma.auth.scope import customer_scope, staff_scope
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import AgentAssignment, Customer, Role, User
 
@@ -126,6 +126,16 @@ async def assignments_reassign(
     """
     if from_agent_id == to_agent_id:
         raise InvalidInputError("to_agent_id", "Choose a different agent")
+    from_agent = await session.scalar(
+        select(User)
+        .where(User.id == from_agent_id)
+        .where(User.role == Role.AGENT)
+        .where(staff_scope(principal))
+    )
+    if from_agent is None:
+        raise NotFoundError("Agent not found")
+    assert from_agent.branch_id is not None
+    await _agent_of_branch(session, to_agent_id, from_agent.branch_id)
     query = (
         select(AgentAssignment.customer_id)
         .join(Customer, Customer.id == AgentAssignment.customer_id)

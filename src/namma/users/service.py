@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
@@ -59,6 +60,20 @@ async def _check_unique(session: AsyncSession, email: str | None, phone: str | N
         raise ConflictError(f"A user with email {email} already exists")
     if phone and await session.scalar(select(func.count()).where(User.phone == phone)):
         raise ConflictError(f"A user with phone {phone} already exists")
+
+
+async def _user_insert(session: AsyncSession, user: User) -> None:
+    """Insert a user; a login taken meanwhile by a concurrent request is a 409, not a 500.
+
+    The SELECT in ``_check_unique`` gives the clear message in the common case; the unique
+    index settles races, inside a savepoint so the request can still answer.
+    """
+    try:
+        async with session.begin_nested():
+            session.add(user)
+            await session.flush()
+    except IntegrityError:
+        raise ConflictError("A user with this email or phone already exists") from None
 
 
 async def branch_create(
@@ -131,8 +146,7 @@ async def staff_create(
         must_change_password=True,  # a password someone else chose
         created_by_id=principal.user_id,
     )
-    session.add(user)
-    await session.flush()
+    await _user_insert(session, user)
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -175,8 +189,7 @@ async def admin_create(session: AsyncSession, *, name: str, email: str, password
         role=Role.ADMIN,
         password_hash=await password_hash(password),
     )
-    session.add(user)
-    await session.flush()
+    await _user_insert(session, user)
     await audit_record(
         session,
         actor=AuditActor.system(),
