@@ -25,6 +25,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 import httpx
@@ -478,6 +480,254 @@ RULES: dict[tuple[str, str], Rule] = {
         _nothing, admin=allow(), manager=deny(), agent=deny(), customer=deny(), scoped=False
     ),
 }
+
+# --- lending: products, loans, ledger -------------------------------------------------------
+
+MATRIX_PRODUCT = {
+    "code": "MX-W",
+    "name": "Matrix weekly",
+    "terms": {"frequency": "weekly"},
+    "limits": {
+        "min_principal": "1000.00",
+        "max_principal": "50000.00",
+        "min_rate": "10",
+        "max_rate": "26",
+        "default_rate": "24",
+        "min_installments": 4,
+        "max_installments": 52,
+    },
+}
+
+
+async def _product_id(ctx: Ctx, *, active: bool = True) -> str:
+    """The matrix product (made once per world), active or not as asked."""
+    from namma.models import LoanProduct, LoanProductVersion
+
+    async with transaction(ctx.app.state.db) as session:
+        product = await session.scalar(select(LoanProduct).where(LoanProduct.code == "MX-W"))
+        if product is None:
+            product = LoanProduct(code="MX-W", name="Matrix weekly", latest_version=1)
+            session.add(product)
+            await session.flush()
+            session.add(
+                LoanProductVersion(
+                    product_id=product.id,
+                    version=1,
+                    terms={"frequency": "weekly"},
+                    min_principal=Decimal("1000"),
+                    max_principal=Decimal("50000"),
+                    min_rate=Decimal("10"),
+                    max_rate=Decimal("26"),
+                    default_rate=Decimal("24"),
+                    min_installments=4,
+                    max_installments=52,
+                )
+            )
+        product.is_active = active
+        return str(product.id)
+
+
+async def _loan_id(ctx: Ctx, status: str) -> str:
+    """A loan of the target customer (own: customer A, other: customer B) in ``status``,
+    applied by that customer's agent."""
+    from namma.loans.service import loan_apply, loan_approve, loan_disburse, today_india
+    from namma.models import Customer, DisbursementMethod, KycStatus
+    from tests.integration.test_loans import acting
+
+    w = ctx.world
+    customer = ctx.pick(w.customer_a, w.customer_b)
+    agent = ctx.pick(w.agent_a, w.agent_b)
+    manager = ctx.pick(w.manager_a, w.manager_b)
+    product_id = await _product_id(ctx)
+    async with transaction(ctx.app.state.db) as session:
+        row = await session.get(Customer, customer.id)
+        assert row is not None
+        row.kyc_status = KycStatus.VERIFIED
+        row.household_monthly_income = Decimal("50000.00")
+        loan = await loan_apply(
+            session,
+            principal=acting(agent),
+            customer_id=customer.id,
+            product_id=uuid.UUID(product_id),
+            amount=Decimal("10000.00"),
+            annual_rate=None,
+            installments=12,
+            first_due_on=None,
+            purpose=None,
+        )
+        if status in ("approved", "active"):
+            await loan_approve(session, principal=acting(manager), loan_id=loan.id)
+        if status == "active":
+            await loan_disburse(
+                session,
+                principal=acting(manager),
+                loan_id=loan.id,
+                disbursed_on=today_india(),
+                method=DisbursementMethod.CASH,
+                reference=None,
+            )
+        return str(loan.id)
+
+
+def _loan(status: str, json: Any = None) -> Builder:
+    async def build(ctx: Ctx) -> Req:
+        return Req(params={"loan_id": await _loan_id(ctx, status)}, json=json)
+
+    return build
+
+
+async def _loan_apply(ctx: Ctx) -> Req:
+    from namma.models import Customer
+
+    customer = ctx.pick(ctx.world.customer_a, ctx.world.customer_b)
+    async with transaction(ctx.app.state.db) as session:
+        row = await session.get(Customer, customer.id)
+        assert row is not None
+        row.household_monthly_income = Decimal("50000.00")
+    return Req(
+        json={
+            "customer_id": str(customer.id),
+            "product_id": await _product_id(ctx),
+            "amount": "10000.00",
+            "installments": 12,
+        }
+    )
+
+
+async def _product(ctx: Ctx) -> Req:
+    return Req(params={"product_id": await _product_id(ctx)})
+
+
+async def _product_version(ctx: Ctx) -> Req:
+    return Req(
+        params={"product_id": await _product_id(ctx)},
+        json={"terms": MATRIX_PRODUCT["terms"], "limits": MATRIX_PRODUCT["limits"]},
+    )
+
+
+async def _inactive_product(ctx: Ctx) -> Req:
+    return Req(params={"product_id": await _product_id(ctx, active=False)})
+
+
+async def _cash_account(ctx: Ctx) -> Req:
+    """The target branch's cash account (made by a disbursement there)."""
+    from namma.models import AccountKind, LedgerAccount
+
+    await _loan_id(ctx, "active")
+    branch = ctx.pick(ctx.world.branch_a, ctx.world.branch_b)
+    async with transaction(ctx.app.state.db) as session:
+        account = await session.scalar(
+            select(LedgerAccount.id)
+            .where(LedgerAccount.kind == AccountKind.BRANCH_CASH)
+            .where(LedgerAccount.branch_id == branch.id)
+        )
+    return Req(params={"account_id": str(account)})
+
+
+def _staff_only(*, manager: Cell | None = None) -> dict[str, Cell]:
+    return {
+        "admin": allow(),
+        "manager": manager or (allow(), hidden()),
+        "agent": (allow(), hidden()),
+        "customer": (allow(), hidden()),
+    }
+
+
+def _deciders(status: int = 200) -> dict[str, Cell]:
+    """Admin, and the Manager of the loan's branch."""
+    return {
+        "admin": allow(status),
+        "manager": (allow(status), hidden()),
+        "agent": deny(),
+        "customer": deny(),
+    }
+
+
+LENDING_RULES: dict[tuple[str, str], Rule] = {
+    # Products: staff read; only Admin defines.
+    ("GET", "/api/products"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=deny(), scoped=False
+    ),
+    ("GET", "/api/products/{product_id}"): Rule(
+        _product, admin=allow(), manager=allow(), agent=allow(), customer=deny(), scoped=False
+    ),
+    ("POST", "/api/products"): Rule(
+        _body(MATRIX_PRODUCT | {"code": "MX-NEW"}),
+        admin=allow(201),
+        manager=deny(),
+        agent=deny(),
+        customer=deny(),
+        scoped=False,
+    ),
+    ("POST", "/api/products/{product_id}/versions"): Rule(
+        _product_version,
+        admin=allow(201),
+        manager=deny(),
+        agent=deny(),
+        customer=deny(),
+        scoped=False,
+    ),
+    ("POST", "/api/products/{product_id}/deactivate"): Rule(
+        _product, admin=allow(), manager=deny(), agent=deny(), customer=deny(), scoped=False
+    ),
+    ("POST", "/api/products/{product_id}/activate"): Rule(
+        _inactive_product,
+        admin=allow(),
+        manager=deny(),
+        agent=deny(),
+        customer=deny(),
+        scoped=False,
+    ),
+    # Loans: read in scope (customers their own); each transition its own permission.
+    ("GET", "/api/loans"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=allow(), scoped=False
+    ),
+    ("GET", "/api/loans/{loan_id}"): Rule(_loan("applied"), **_staff_only()),
+    ("GET", "/api/loans/{loan_id}/schedule"): Rule(_loan("active"), **_staff_only(), mutates=True),
+    ("GET", "/api/loans/{loan_id}/kfs"): Rule(_loan("approved"), **_staff_only()),
+    ("POST", "/api/loans"): Rule(
+        _loan_apply,
+        admin=allow(201),
+        manager=(allow(201), hidden()),
+        agent=(allow(201), hidden()),
+        customer=deny(),
+    ),
+    ("POST", "/api/loans/{loan_id}/withdraw"): Rule(
+        _loan("applied"),
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=(allow(), hidden()),
+        customer=deny(),
+    ),
+    ("POST", "/api/loans/{loan_id}/approve"): Rule(_loan("applied"), **_deciders()),
+    ("POST", "/api/loans/{loan_id}/reject"): Rule(
+        _loan("applied", {"reason": "matrix"}), **_deciders()
+    ),
+    ("POST", "/api/loans/{loan_id}/approval/undo"): Rule(_loan("approved"), **_deciders()),
+    ("POST", "/api/loans/{loan_id}/disburse"): Rule(
+        _loan("approved", {"disbursed_on": date.today().isoformat(), "method": "cash"}),
+        **_deciders(),
+    ),
+    ("POST", "/api/loans/{loan_id}/write-off"): Rule(
+        _loan("active", {"reason": "matrix"}),
+        admin=allow(),
+        manager=deny(),  # needs the loan:write_off grant
+        agent=deny(),
+        customer=deny(),
+    ),
+    # Ledger: Admin all; a Manager their branch's cash and entries.
+    ("GET", "/api/ledger/accounts"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=deny(), customer=deny(), scoped=False
+    ),
+    ("GET", "/api/ledger/trial-balance"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=deny(), customer=deny(), scoped=False
+    ),
+    ("GET", "/api/ledger/accounts/{account_id}/statement"): Rule(
+        _cash_account, admin=allow(), manager=(allow(), hidden()), agent=deny(), customer=deny()
+    ),
+}
+RULES.update(LENDING_RULES)
+
 
 PUBLIC_ROUTES = {
     ("POST", "/api/auth/login"),

@@ -379,3 +379,24 @@ async def test_write_off_moves_principal_to_expense(
             .where(LedgerAccount.kind == AccountKind.LOAN_PORTFOLIO)
         )
         assert balance == Decimal("0.00")
+
+
+def acting(user):  # type: ignore[no-untyped-def]
+    """A Principal for ``user``, for calling services directly in tests."""
+    import uuid as uuid_module
+
+    from namma.auth.deps import Principal
+    from namma.auth.permissions import permissions_for
+
+    return Principal(
+        user_id=user.id,
+        role=user.role,
+        branch_id=user.branch_id,
+        permissions=permissions_for(user.role),
+        session_id=uuid_module.uuid4(),
+        via_cookie=False,
+        must_change_password=False,
+        ip="127.0.0.1",
+        user_agent="test",
+        request_id=None,
+    )
