@@ -58,6 +58,9 @@ class ApplyIn(BaseModel):
     installments: int = Field(ge=1, le=10_000)
     first_due_on: dt.date | None = None
     purpose: str | None = Field(default=None, max_length=500)
+    refinances_id: uuid.UUID | None = Field(
+        default=None, description="Top-up: the customer's active loan this one pays off"
+    )
 
 
 class RejectIn(BaseModel):
@@ -262,6 +265,7 @@ async def loan_apply(
         installments=body.installments,
         first_due_on=body.first_due_on,
         purpose=body.purpose,
+        refinances_id=body.refinances_id,
     )
     return loan_json(loan)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 
 from sqlalchemy import func, select, text
@@ -17,10 +18,13 @@ from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope
 from namma.finance import (
+    Due,
+    PayoffQuote,
     Schedule,
     TermsError,
     apr_percent,
     generate_schedule,
+    payoff_quote,
     periods_per_year,
     schedule_fee_amounts,
 )
@@ -126,15 +130,21 @@ def _snapshot(loan: Loan) -> dict[str, object]:
     }
 
 
-async def _monthly_obligations(session: AsyncSession, customer_id: uuid.UUID) -> Decimal:
-    """What the customer's open loans already ask per month (installment × periods / 12)."""
+async def _monthly_obligations(
+    session: AsyncSession, customer_id: uuid.UUID, *, excluding: uuid.UUID | None = None
+) -> Decimal:
+    """What the customer's open loans already ask per month (installment × periods / 12);
+    a loan being refinanced does not count: the top-up pays it off."""
     total = ZERO
-    rows = await session.execute(
+    query = (
         select(Loan, LoanProductVersion)
         .join(LoanProductVersion, LoanProductVersion.id == Loan.product_version_id)
         .where(Loan.customer_id == customer_id)
         .where(Loan.status.in_((LoanStatus.APPLIED, LoanStatus.APPROVED, LoanStatus.ACTIVE)))
     )
+    if excluding is not None:
+        query = query.where(Loan.id != excluding)
+    rows = await session.execute(query)
     for loan, version in rows:
         schedule = loan_schedule_compute(loan, version)
         total += schedule.installment_amount * periods_per_year(schedule.terms) / 12
@@ -152,6 +162,7 @@ async def loan_apply(
     installments: int,
     first_due_on: dt.date | None,
     purpose: str | None,
+    refinances_id: uuid.UUID | None = None,
 ) -> Loan:
     customer = await session.scalar(
         select(Customer).where(Customer.id == customer_id).where(customer_scope(principal))
@@ -189,6 +200,8 @@ async def loan_apply(
         )
     if first_due_on is not None and first_due_on <= today_india():
         raise InvalidInputError("first_due_on", "The first due date must be in the future")
+    if refinances_id is not None:
+        await _refinanceable(session, customer_id=customer.id, loan_id=refinances_id)
     loan = Loan(
         branch_id=customer.branch_id,
         customer_id=customer.id,
@@ -202,6 +215,7 @@ async def loan_apply(
         purpose=purpose,
         applied_by_id=principal.user_id,
         loan_number="",
+        refinances_id=refinances_id,
     )
     try:
         schedule = loan_schedule_compute(loan, version)
@@ -215,7 +229,7 @@ async def loan_apply(
                 "Record the customer's household monthly income first (microfinance rule)",
             )
         monthly = schedule.installment_amount * periods_per_year(schedule.terms) / 12
-        existing = await _monthly_obligations(session, customer.id)
+        existing = await _monthly_obligations(session, customer.id, excluding=refinances_id)
         limit = income * version.max_obligation_ratio
         if existing + monthly > limit:
             raise InvalidInputError(
@@ -389,6 +403,34 @@ async def loan_disburse(
         charge.amount = amounts.get(charge.name, ZERO)
 
     payout = AccountKind.BRANCH_CASH if method is DisbursementMethod.CASH else AccountKind.BANK
+    legs = [
+        Leg(AccountKind.LOAN_PORTFOLIO, debit=loan.principal, loan_id=loan.id),
+        Leg(AccountKind.FEE_INCOME, credit=schedule.deducted_fees, loan_id=loan.id),
+    ]
+    paid_out = schedule.net_disbursement
+    payoff: PayoffQuote | None = None
+    if loan.refinances_id is not None:
+        # A top-up: its disbursement first pays the old loan off, interest and all.
+        old = await session.scalar(
+            select(Loan).where(Loan.id == loan.refinances_id).with_for_update()
+        )
+        assert old is not None
+        if old.status is not LoanStatus.ACTIVE:
+            raise ConflictError(
+                f"The loan to refinance is {old.status.value}; undo the approval and reapply",
+                details={"refinanced_status": old.status.value},
+            )
+        payoff = await loan_payoff_settle(session, loan=old, on=disbursed_on)
+        if payoff.total >= schedule.net_disbursement:
+            raise ConflictError(
+                f"The old loan's payoff {payoff.total} is not less than this loan's net "
+                f"disbursement {schedule.net_disbursement}",
+                details={"payoff": str(payoff.total)},
+            )
+        old.status = LoanStatus.REFINANCED
+        paid_out = schedule.net_disbursement - payoff.total
+        legs += _payoff_legs(payoff, old.id)
+    legs.append(Leg(payout, credit=paid_out, branch_id=loan.branch_id, loan_id=loan.id))
     await journal_post(
         session,
         kind="loan.disbursement",
@@ -397,13 +439,7 @@ async def loan_disburse(
         branch_id=loan.branch_id,
         loan_id=loan.id,
         created_by_id=principal.user_id,
-        legs=[
-            Leg(AccountKind.LOAN_PORTFOLIO, debit=loan.principal, loan_id=loan.id),
-            Leg(
-                payout, credit=schedule.net_disbursement, branch_id=loan.branch_id, loan_id=loan.id
-            ),
-            Leg(AccountKind.FEE_INCOME, credit=schedule.deducted_fees, loan_id=loan.id),
-        ],
+        legs=legs,
     )
     await audit_record(
         session,
@@ -416,9 +452,26 @@ async def loan_disburse(
             "method": method.value,
             "net_disbursed": schedule.net_disbursement,
             "deducted_fees": schedule.deducted_fees,
+            "paid_out": paid_out,
+            "refinanced_payoff": payoff.total if payoff else None,
         },
     )
     return loan
+
+
+def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
+    """The credits of a payoff: principal leaves the portfolio; interest, fees and penalties
+    (and any prepayment penalty) are income."""
+    principal = sum((line.principal for line in quote.lines), ZERO)
+    interest = sum((line.interest for line in quote.lines), ZERO)
+    fees = sum((line.fee for line in quote.lines), ZERO)
+    penalties = sum((line.penalty for line in quote.lines), ZERO) + quote.prepayment_penalty
+    return [
+        Leg(AccountKind.LOAN_PORTFOLIO, credit=principal, loan_id=loan_id),
+        Leg(AccountKind.INTEREST_INCOME, credit=interest, loan_id=loan_id),
+        Leg(AccountKind.FEE_INCOME, credit=fees, loan_id=loan_id),
+        Leg(AccountKind.PENALTY_INCOME, credit=penalties, loan_id=loan_id),
+    ]
 
 
 async def loan_schedule_ensure(session: AsyncSession, *, loan_id: uuid.UUID) -> bool:
@@ -510,3 +563,88 @@ async def customer_open_loans(session: AsyncSession, customer_id: uuid.UUID) -> 
         )
         or 0
     )
+
+
+async def _refinanceable(
+    session: AsyncSession, *, customer_id: uuid.UUID, loan_id: uuid.UUID
+) -> Loan:
+    old = await session.get(Loan, loan_id)
+    if old is None or old.customer_id != customer_id:
+        raise InvalidInputError("refinances_id", "No such loan of this customer")
+    if old.status is not LoanStatus.ACTIVE:
+        raise ConflictError(
+            f"Only an active loan can be topped up; this one is {old.status.value}",
+            details={"status": old.status.value},
+        )
+    pending = await session.scalar(
+        select(Loan.loan_number)
+        .where(Loan.refinances_id == loan_id)
+        .where(Loan.status.in_((LoanStatus.APPLIED, LoanStatus.APPROVED)))
+    )
+    if pending is not None:
+        raise ConflictError(f"Top-up {pending} for this loan is already in progress")
+    return old
+
+
+def loan_dues(installments: Sequence[LoanInstallment]) -> tuple[Due, ...]:
+    """What is still owed on each installment (due less paid and waived)."""
+    return tuple(
+        Due(
+            number=i.number,
+            due_date=i.due_date,
+            principal=i.principal_due - i.principal_paid,
+            interest=i.interest_due - i.interest_paid - i.interest_waived,
+            fee=i.fee_due - i.fee_paid - i.fee_waived,
+            penalty=i.penalty_due - i.penalty_paid - i.penalty_waived,
+        )
+        for i in installments
+    )
+
+
+async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) -> PayoffQuote:
+    """Pay the (locked) loan off on ``on``: its installments are paid per the money core's
+    payoff quote, future interest and fees waived, its balances zeroed. The caller posts the
+    journal and sets the loan's final status."""
+    await loan_schedule_ensure(session, loan_id=loan.id)
+    await session.refresh(loan)
+    version = await session.get(LoanProductVersion, loan.product_version_id)
+    assert version is not None
+    installments = list(
+        (
+            await session.scalars(
+                select(LoanInstallment)
+                .where(LoanInstallment.loan_id == loan.id)
+                .order_by(LoanInstallment.number)
+                .with_for_update()
+            )
+        ).all()
+    )
+    quote = payoff_quote(
+        schedule=loan_schedule_compute(loan, version), dues=loan_dues(installments), as_of=on
+    )
+    by_number = {i.number: i for i in installments}
+    now = dt.datetime.now(dt.UTC)
+    for line in quote.lines:
+        row = by_number[line.number]
+        row.principal_paid += line.principal
+        row.interest_paid += line.interest
+        row.fee_paid += line.fee
+        row.penalty_paid += line.penalty
+    for waived in quote.waived:
+        row = by_number[waived.number]
+        row.interest_waived += waived.interest
+        row.fee_waived += waived.fee
+        row.penalty_waived += waived.penalty
+    for row in installments:
+        row.status = InstallmentStatus.PAID
+        row.paid_at = row.paid_at or now
+    loan.total_collected += quote.total
+    loan.outstanding_principal = ZERO
+    loan.outstanding_interest = ZERO
+    loan.outstanding_fees = ZERO
+    loan.outstanding_penalties = ZERO
+    loan.next_due_on = None
+    loan.days_past_due = 0
+    loan.closed_at = now
+    await session.flush()
+    return quote

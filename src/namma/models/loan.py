@@ -151,7 +151,7 @@ class Loan(Base):
     write_off_reason: Mapped[str | None] = mapped_column(Text)
     # A top-up loan names the loan its disbursement paid off.
     refinances_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("loans.id", ondelete="RESTRICT"), unique=True
+        ForeignKey("loans.id", ondelete="RESTRICT"), index=True
     )
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

@@ -402,11 +402,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loans")),
         sa.UniqueConstraint("loan_number", name=op.f("uq_loans_loan_number")),
-        sa.UniqueConstraint("refinances_id", name=op.f("uq_loans_refinances_id")),
     )
     op.create_index("ix_loans_branch_id_status", "loans", ["branch_id", "status"], unique=False)
     op.create_index(op.f("ix_loans_customer_id"), "loans", ["customer_id"], unique=False)
     op.create_index(op.f("ix_loans_status"), "loans", ["status"], unique=False)
+    op.create_index(op.f("ix_loans_refinances_id"), "loans", ["refinances_id"], unique=False)
     op.create_table(
         "journal_entries",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
@@ -700,6 +700,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_journal_entries_entry_date"), table_name="journal_entries")
     op.drop_index(op.f("ix_journal_entries_branch_id"), table_name="journal_entries")
     op.drop_table("journal_entries")
+    op.drop_index(op.f("ix_loans_refinances_id"), table_name="loans")
     op.drop_index(op.f("ix_loans_status"), table_name="loans")
     op.drop_index(op.f("ix_loans_customer_id"), table_name="loans")
     op.drop_index("ix_loans_branch_id_status", table_name="loans")
