@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cache = cache_from_url(settings.redis_url)
             stack.push_async_callback(cache.close)
             app.state.cache = cache
+            runtime.cache = cache
             app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
 
             await stack.enter_async_context(
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("app.started", version=__version__, redis=bool(settings.redis_url))
             yield
         runtime.db = None
+        runtime.cache = None
 
     app = FastAPI(
         title="Namma Finance",

@@ -184,6 +184,7 @@ def worker(
     """Run a job worker. Start as many as you like, on any hosts that reach the database."""
     settings = _settings()
     from namma.jobs import job_app, runtime
+    from namma.kit.cache import cache_from_url
     from namma.kit.db import Database
     from namma.kit.jobs import job_app_opened, worker_options
     from namma.kit.logging import logging_configure
@@ -193,6 +194,7 @@ def worker(
     async def run(url: str) -> None:
         db = Database.connect(url, pool_size=settings.db_pool_size)
         runtime.db = db
+        runtime.cache = cache_from_url(settings.redis_url)
         size = (concurrency or settings.worker_concurrency) + 2
         try:
             async with job_app_opened(job_app, url, max_size=size):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import procrastinate
 
+from namma.kit.cache import Cache
 from namma.kit.db import Database
 from namma.kit.jobs import job_connector
 from namma.loans import tasks as loan_tasks
@@ -23,6 +24,7 @@ class _Runtime:
     """What a running job needs from the process it runs in (set by serve / worker start-up)."""
 
     db: Database | None = None
+    cache: Cache | None = None
 
 
 runtime = _Runtime()
@@ -32,3 +34,9 @@ def job_database() -> Database:
     if runtime.db is None:
         raise RuntimeError("no database configured for jobs in this process")
     return runtime.db
+
+
+def job_cache() -> Cache:
+    if runtime.cache is None:
+        raise RuntimeError("no cache configured for jobs in this process")
+    return runtime.cache

@@ -87,22 +87,27 @@ async def world(app) -> World:  # type: ignore[no-untyped-def]
     return World(ho, a, b, w_admin, m_a, m_b, ag_a, ag_a2, ag_b, cu_a, cu_b, c_a, c_b)
 
 
+async def bearer_for(app, user: User) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Headers with a fresh access token for ``user`` on ``app``."""
+    async with transaction(app.state.db) as session:
+        fresh = await session.get(User, user.id)
+        assert fresh is not None
+        issued = await session_issue(
+            session,
+            user=fresh,
+            secret_key=app.state.settings.secret_key.get_secret_value(),
+            actor=AuditActor(ip="127.0.0.1"),
+            method="test",
+        )
+    return {"Authorization": f"Bearer {issued.access_token}"}
+
+
 @pytest.fixture
 def bearer(app):  # type: ignore[no-untyped-def]
     """``await bearer(user)`` → headers with a fresh access token for that user."""
 
     async def make(user: User) -> dict[str, str]:
-        async with transaction(app.state.db) as session:
-            fresh = await session.get(User, user.id)
-            assert fresh is not None
-            issued = await session_issue(
-                session,
-                user=fresh,
-                secret_key=app.state.settings.secret_key.get_secret_value(),
-                actor=AuditActor(ip="127.0.0.1"),
-                method="test",
-            )
-        return {"Authorization": f"Bearer {issued.access_token}"}
+        return await bearer_for(app, user)
 
     return make
 

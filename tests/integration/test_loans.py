@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import re
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from sqlalchemy import func, select
@@ -456,6 +457,83 @@ async def test_top_up_pays_the_old_loan_off_with_its_interest(
         assert fee == Decimal("500.00")  # 1 % of 50,000
         assert cash == Decimal("50000.00") - fee - old_principal - interest
         assert (await ledger_check(session)).ok
+
+
+async def _set_purpose_behind_the_apps_back(app, loan_id: str, purpose: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    async with transaction(app.state.db) as session:
+        await session.execute(update(Loan).where(Loan.id == loan_id).values(purpose=purpose))
+
+
+async def test_loan_reads_are_cached_and_invalidated_by_mutations(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    manager = await bearer(world.manager_a)
+    loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    first = (await client.get(f"/api/loans/{loan['id']}", headers=manager)).json()
+    assert first["purpose"] is None
+    await _set_purpose_behind_the_apps_back(app, loan["id"], "changed in SQL")
+    cached = (await client.get(f"/api/loans/{loan['id']}", headers=manager)).json()
+    assert cached["purpose"] is None  # served from the cache
+    # Scope is still checked on a cached loan.
+    assert (
+        await client.get(f"/api/loans/{loan['id']}", headers=await bearer(world.manager_b))
+    ).status_code == 404
+    await client.post(f"/api/loans/{loan['id']}/approve", headers=manager)
+    fresh = (await client.get(f"/api/loans/{loan['id']}", headers=manager)).json()
+    assert fresh["status"] == "approved" and fresh["purpose"] == "changed in SQL"
+
+
+async def test_two_app_processes_stay_consistent_through_redis(settings, world, redis_url) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from namma.app import create_app
+    from tests.integration.conftest import bearer_for
+
+    shared = settings.model_copy(update={"redis_url": redis_url})
+    first, second = create_app(shared), create_app(shared)
+    async with LifespanManager(first), LifespanManager(second):
+        clients = [
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://localhost")
+            for a in (first, second)
+        ]
+        async with clients[0] as one, clients[1] as two:
+            admin = await bearer_for(first, world.admin)
+            created = await one.post(
+                "/api/products",
+                json=WEEKLY_PRODUCT | {"code": f"R{uuid4().hex[:6].upper()}"},
+                headers=admin,
+            )
+            async with transaction(first.state.db) as session:
+                customer = await session.get(Customer, world.customer_a.id)
+                assert customer is not None
+                customer.kyc_status = KycStatus.VERIFIED
+                customer.household_monthly_income = Decimal("20000.00")
+            loan = (
+                await one.post(
+                    "/api/loans",
+                    json={
+                        "customer_id": str(world.customer_a.id),
+                        "product_id": created.json()["id"],
+                        "amount": "10000.00",
+                        "installments": 26,
+                    },
+                    headers=await bearer_for(first, world.agent_a),
+                )
+            ).json()
+            manager = await bearer_for(first, world.manager_a)
+            assert (await one.get(f"/api/loans/{loan['id']}", headers=manager)).json()[
+                "status"
+            ] == "applied"
+            # The other process approves; the first process's next read is fresh.
+            assert (
+                await two.post(f"/api/loans/{loan['id']}/approve", headers=manager)
+            ).status_code == 200
+            assert (await one.get(f"/api/loans/{loan['id']}", headers=manager)).json()[
+                "status"
+            ] == "approved"
 
 
 def acting(user):  # type: ignore[no-untyped-def]

@@ -6,12 +6,13 @@ Services receive an ``AsyncSession`` and never commit; the request (``db_session
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+import structlog
 from fastapi import Request
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
@@ -22,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+
+log = structlog.get_logger(__name__)
 
 # Constraint names are predictable, so migrations can refer to them and `alembic check` is stable.
 NAMING_CONVENTION = {
@@ -85,6 +88,29 @@ class Database:
         await self.engine.dispose()
 
 
+AFTER_COMMIT = "namma.after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[object]]) -> None:
+    """Run ``callback`` once the session's transaction has committed (never if it rolls back).
+
+    For side effects that must not run before the data is visible to others, such as cache
+    invalidation: invalidating before the commit would let a concurrent reader cache the old
+    rows again.
+    """
+    session.info.setdefault(AFTER_COMMIT, []).append(callback)
+
+
+async def _run_after_commit(session: AsyncSession) -> None:
+    for callback in session.info.pop(AFTER_COMMIT, []):
+        try:
+            await callback()
+        except Exception:
+            # The transaction is committed; a failed follow-up (Redis down) must not turn the
+            # answer into an error. Cached entries expire by their TTL anyway.
+            log.exception("after_commit.failed")
+
+
 @asynccontextmanager
 async def transaction(db: Database) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit if the block succeeds, roll back on any error."""
@@ -93,8 +119,10 @@ async def transaction(db: Database) -> AsyncIterator[AsyncSession]:
             yield session
             await session.commit()
         except BaseException:
+            session.info.pop(AFTER_COMMIT, None)
             await session.rollback()
             raise
+        await _run_after_commit(session)
 
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:

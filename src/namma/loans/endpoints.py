@@ -18,11 +18,13 @@ from namma.auth.permissions import Permission
 from namma.auth.scope import customer_scope
 from namma.finance import apr_percent, periods_per_year, schedule_fee_amounts
 from namma.jobs import job_app
-from namma.kit.deps import SessionDep
+from namma.kit.cache import cache_get_or_load
+from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.jobs import job_defer
 from namma.kit.money import Money, Rate, money_str
 from namma.loans import service
+from namma.loans.cache import LOAN_TTL_SECONDS, loan_changed, loan_key
 from namma.loans.tasks import SCHEDULE_GENERATE
 from namma.models import (
     Branch,
@@ -170,23 +172,34 @@ async def loans_list(
 async def loan_get(
     loan_id: uuid.UUID,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
 ) -> dict[str, Any]:
+    """The loan with its charges (cached for a minute; the scope is checked on every call)."""
     loan, customer = await _loan_in_scope(session, principal, loan_id)
-    charges = (await session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id))).all()
-    return {
-        **loan_json(loan, customer),
-        "charges": [
-            {
-                "name": c.name,
-                "timing": c.timing,
-                "basis": c.basis,
-                "value": str(c.value),
-                "amount": money_str(c.amount),
-            }
-            for c in charges
-        ],
-    }
+
+    async def load() -> dict[str, Any]:
+        charges = (
+            await session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id))
+        ).all()
+        return {
+            **loan_json(loan, customer),
+            "charges": [
+                {
+                    "name": c.name,
+                    "timing": c.timing,
+                    "basis": c.basis,
+                    "value": str(c.value),
+                    "amount": money_str(c.amount),
+                }
+                for c in charges
+            ],
+        }
+
+    result: dict[str, Any] = await cache_get_or_load(
+        cache, loan_key(loan.id), ttl=LOAN_TTL_SECONDS, load=load
+    )
+    return result
 
 
 def installment_json(i: LoanInstallment) -> dict[str, Any]:
@@ -211,6 +224,7 @@ def installment_json(i: LoanInstallment) -> dict[str, Any]:
 async def loan_schedule(
     loan_id: uuid.UUID,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
 ) -> dict[str, Any]:
     """The installments. Before disbursement: the projected schedule (as if disbursed today).
@@ -219,6 +233,7 @@ async def loan_schedule(
     if loan.schedule_status is ScheduleStatus.PENDING:
         await service.loan_schedule_ensure(session, loan_id=loan.id)
         await session.refresh(loan)
+        loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
     if loan.schedule_status is ScheduleStatus.GENERATED:
         rows = (
             await session.scalars(
@@ -253,6 +268,7 @@ def _rows_json(schedule: Any) -> list[dict[str, Any]]:
 async def loan_apply(
     body: ApplyIn,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_APPLY, limit="writes"))],
 ) -> dict[str, Any]:
     loan = await service.loan_apply(
@@ -267,6 +283,7 @@ async def loan_apply(
         purpose=body.purpose,
         refinances_id=body.refinances_id,
     )
+    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
     return loan_json(loan)
 
 
@@ -274,18 +291,24 @@ async def loan_apply(
 async def loan_withdraw(
     loan_id: uuid.UUID,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_WITHDRAW, limit="writes"))],
 ) -> dict[str, Any]:
-    return loan_json(await service.loan_withdraw(session, principal=principal, loan_id=loan_id))
+    loan = await service.loan_withdraw(session, principal=principal, loan_id=loan_id)
+    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
+    return loan_json(loan)
 
 
 @router.post("/{loan_id}/approve")
 async def loan_approve(
     loan_id: uuid.UUID,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_DECIDE, limit="writes"))],
 ) -> dict[str, Any]:
-    return loan_json(await service.loan_approve(session, principal=principal, loan_id=loan_id))
+    loan = await service.loan_approve(session, principal=principal, loan_id=loan_id)
+    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
+    return loan_json(loan)
 
 
 @router.post("/{loan_id}/reject")
@@ -293,22 +316,26 @@ async def loan_reject(
     loan_id: uuid.UUID,
     body: RejectIn,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_DECIDE, limit="writes"))],
 ) -> dict[str, Any]:
-    return loan_json(
-        await service.loan_reject(session, principal=principal, loan_id=loan_id, reason=body.reason)
+    loan = await service.loan_reject(
+        session, principal=principal, loan_id=loan_id, reason=body.reason
     )
+    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
+    return loan_json(loan)
 
 
 @router.post("/{loan_id}/approval/undo")
 async def loan_approval_undo(
     loan_id: uuid.UUID,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_DECIDE, limit="writes"))],
 ) -> dict[str, Any]:
-    return loan_json(
-        await service.loan_approval_undo(session, principal=principal, loan_id=loan_id)
-    )
+    loan = await service.loan_approval_undo(session, principal=principal, loan_id=loan_id)
+    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
+    return loan_json(loan)
 
 
 @router.post("/{loan_id}/disburse")
@@ -316,6 +343,7 @@ async def loan_disburse(
     loan_id: uuid.UUID,
     body: DisburseIn,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_DISBURSE, limit="money"))],
 ) -> dict[str, Any]:
     """Pay the loan out. The schedule is written by a job enqueued in the same transaction
@@ -329,6 +357,9 @@ async def loan_disburse(
         reference=body.reference,
     )
     await job_defer(session, job_app, SCHEDULE_GENERATE, loan_id=str(loan.id))
+    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
+    if loan.refinances_id is not None:
+        loan_changed(session, cache, loan_id=loan.refinances_id, customer_id=loan.customer_id)
     return loan_json(loan)
 
 
@@ -337,6 +368,7 @@ async def loan_write_off(
     loan_id: uuid.UUID,
     body: WriteOffIn,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_WRITE_OFF, limit="money"))],
 ) -> dict[str, Any]:
     on = body.on or service.today_india()
@@ -345,6 +377,7 @@ async def loan_write_off(
     loan = await service.loan_write_off(
         session, principal=principal, loan_id=loan_id, reason=body.reason, on=on
     )
+    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
     return loan_json(loan)
 
 
