@@ -728,6 +728,62 @@ LENDING_RULES: dict[tuple[str, str], Rule] = {
 }
 RULES.update(LENDING_RULES)
 
+# --- customers ----------------------------------------------------------------------------------
+
+
+async def _customer_create(ctx: Ctx) -> Req:
+    """A new customer of the target branch (own: BLR01, other: MYS01), named in the body."""
+    from namma.customers.kyc import verhoeff_check_digit
+
+    w = ctx.world
+    return Req(
+        json={
+            "branch_id": str(ctx.pick(w.branch_a, w.branch_b).id),
+            "name": "Matrix Customer",
+            "phone": "9845099999",
+            "date_of_birth": "1985-01-15",
+            "village": "Hosur",
+            "household_monthly_income": "15000.00",
+            "kyc_document_type": "aadhaar",
+            "kyc_number": "23412341234" + verhoeff_check_digit("23412341234"),
+        }
+    )
+
+
+CUSTOMER_RULES: dict[tuple[str, str], Rule] = {
+    # Read in scope (a customer: themselves). Staff onboard into their own branch (another
+    # branch's id is in the body: refused, not hidden); Admin into any.
+    ("GET", "/api/customers"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=allow(), scoped=False
+    ),
+    ("GET", "/api/customers/{customer_id}"): Rule(_customer_target(), **_staff_only()),
+    ("POST", "/api/customers"): Rule(
+        _customer_create,
+        admin=allow(201),
+        manager=(allow(201), deny()),
+        agent=(allow(201), deny()),
+        customer=deny(),
+    ),
+    ("PATCH", "/api/customers/{customer_id}"): Rule(
+        _customer_target({"village": "Attibele"}),
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=(allow(), hidden()),
+        customer=deny(),
+    ),
+    ("POST", "/api/customers/{customer_id}/kyc"): Rule(
+        _customer_target({"decision": "verified"}), **_deciders()
+    ),
+    ("POST", "/api/customers/{customer_id}/close"): Rule(
+        _customer_target({"reason": "moved away"}),
+        admin=allow(),
+        manager=deny(),  # needs the customer:close grant
+        agent=deny(),
+        customer=deny(),
+    ),
+}
+RULES.update(CUSTOMER_RULES)
+
 
 PUBLIC_ROUTES = {
     ("POST", "/api/auth/login"),
