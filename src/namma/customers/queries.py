@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope
 from namma.auth.service import login_normalise
-from namma.customers.service import storable_text, today_ist
+from namma.customers.service import storable_text
+from namma.kit.clock import today_india
 from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.models import (
     AgentAssignment,
@@ -254,7 +255,7 @@ async def customer_detail(
         await session.execute(
             select(
                 func.count(), func.coalesce(func.sum(unpaid_installments.c.remaining), ZERO)
-            ).where(unpaid_installments.c.due_date < today_ist())
+            ).where(unpaid_installments.c.due_date < today_india())
         )
     ).one()
 

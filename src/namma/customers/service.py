@@ -23,6 +23,7 @@ from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope
 from namma.customers.kyc import KycNumberError, kyc_hash, kyc_mask, kyc_normalise
+from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.kit.passwords import password_hash, password_problem
 from namma.models import (
@@ -39,8 +40,6 @@ from namma.models import (
 from namma.models.loan import OPEN_STATUSES
 from namma.users.service import _email, _phone
 
-# India has one time zone and no daylight saving: ages and due dates count in IST days.
-IST = dt.timezone(dt.timedelta(hours=5, minutes=30), "IST")
 MIN_AGE, MAX_AGE = 18, 100
 MAX_INCOME = Decimal("1000000000.00")  # ₹100 crore a month: anything above is a typing error
 NAME_MAX, VILLAGE_MAX, ADDRESS_MAX, REASON_MAX = 120, 120, 500, 1000
@@ -64,10 +63,6 @@ class _Unset:
 
 
 UNSET: Final = _Unset()
-
-
-def today_ist() -> dt.date:
-    return dt.datetime.now(IST).date()
 
 
 def customer_snapshot(customer: Customer) -> dict[str, Any]:
@@ -140,7 +135,7 @@ def _age(born: dt.date, on: dt.date) -> int:
 def _date_of_birth(value: dt.date | None, *, onboarded_on: dt.date) -> dt.date:
     if value is None:
         raise InvalidInputError("date_of_birth", "This field is required")
-    if value > today_ist():
+    if value > today_india():
         raise InvalidInputError("date_of_birth", "The date of birth is in the future")
     age = _age(value, onboarded_on)
     if age < MIN_AGE:
@@ -310,7 +305,7 @@ async def customer_create(
     first login.
     """
     branch = await _onboarding_branch(session, principal, branch_id)
-    today = today_ist()
+    today = today_india()
     clean_name = _text("name", name, max_length=NAME_MAX, required=True)
     assert clean_name is not None
     clean_phone = _required_phone(phone)

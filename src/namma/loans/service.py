@@ -29,6 +29,7 @@ from namma.finance import (
     schedule_fee_amounts,
 )
 from namma.finance.terms import LoanTerms
+from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post
 from namma.models import (
@@ -53,11 +54,6 @@ from namma.products.service import terms_error_to_input
 
 ZERO = Decimal("0.00")
 BACKDATE_LIMIT = dt.timedelta(days=30)
-
-
-def today_india() -> dt.date:
-    """Business dates are Indian dates, whatever the server's clock zone."""
-    return dt.datetime.now(dt.timezone(dt.timedelta(hours=5, minutes=30))).date()
 
 
 async def number_next(session: AsyncSession, *, branch_id: uuid.UUID, kind: str, year: int) -> int:
@@ -164,8 +160,13 @@ async def loan_apply(
     purpose: str | None,
     refinances_id: uuid.UUID | None = None,
 ) -> Loan:
+    # FOR SHARE: a concurrent close of the customer (which locks the row) waits for us, and
+    # then sees this application as an open loan.
     customer = await session.scalar(
-        select(Customer).where(Customer.id == customer_id).where(customer_scope(principal))
+        select(Customer)
+        .where(Customer.id == customer_id)
+        .where(customer_scope(principal))
+        .with_for_update(read=True)
     )
     if customer is None or principal.role is Role.CUSTOMER:
         raise NotFoundError("Customer not found")

@@ -49,8 +49,8 @@ def _email(value: str | None) -> str | None:
 def _phone(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
-    _, digits = login_normalise(value)
-    if digits is None:
+    kind, digits = login_normalise(value)
+    if kind != "phone" or digits is None:
         raise InvalidInputError("phone", "Enter a 10-digit Indian mobile number starting with 6-9")
     return digits
 
