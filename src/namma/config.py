@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # Shown on Key Facts Statements and receipts.
     lender_name: str = "Namma Finance (demo MFI)"
     grievance_contact: str = "Grievance officer: grievance@example.com, 080-0000-0000 (10:00-17:00)"
+    # How many days back a collection may be dated (an agent offline for a few days).
+    collection_backdate_days: int = Field(default=7, ge=0, le=366)
 
     # Identity and abuse limits.
     admin_totp_required: bool = True

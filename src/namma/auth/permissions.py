@@ -40,6 +40,9 @@ class Permission(enum.StrEnum):
     LEDGER_READ = "ledger:read"
     # Audit log.
     AUDIT_READ = "audit:read"
+    # Collections (repayments).
+    COLLECTION_READ = "collection:read"
+    COLLECTION_RECORD = "collection:record"
     # Extra grants for managers (the origin's "may delete …" flags, as reversals and closures).
     COLLECTION_REVERSE = "collection:reverse"
     CUSTOMER_CLOSE = "customer:close"
@@ -55,6 +58,8 @@ _STAFF_COMMON = {
     Permission.LOAN_READ,
     Permission.LOAN_APPLY,
     Permission.LOAN_WITHDRAW,
+    Permission.COLLECTION_READ,
+    Permission.COLLECTION_RECORD,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -73,8 +78,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.AGENT: frozenset(_STAFF_COMMON),
-    # Customers read their own records (scope keeps them to themselves).
-    Role.CUSTOMER: frozenset({Permission.SELF, Permission.CUSTOMER_READ, Permission.LOAN_READ}),
+    # Customers read their own records (scope keeps them to themselves); they never record
+    # collections (the original app let them).
+    Role.CUSTOMER: frozenset(
+        {
+            Permission.SELF,
+            Permission.CUSTOMER_READ,
+            Permission.LOAN_READ,
+            Permission.COLLECTION_READ,
+        }
+    ),
 }
 
 # What an Admin may grant on top of a role (never admin-only powers to non-admins).

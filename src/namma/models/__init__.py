@@ -3,6 +3,13 @@
 from namma.models.audit import AuditEntry
 from namma.models.auth import RecoveryCode, RefreshToken
 from namma.models.branch import Branch
+from namma.models.collection import (
+    Collection,
+    CollectionAllocation,
+    CollectionMethod,
+    CollectionStatus,
+    IdempotencyKey,
+)
 from namma.models.customer import (
     AgentAssignment,
     Customer,
@@ -30,9 +37,14 @@ __all__ = [
     "AgentAssignment",
     "AuditEntry",
     "Branch",
+    "Collection",
+    "CollectionAllocation",
+    "CollectionMethod",
+    "CollectionStatus",
     "Customer",
     "CustomerStatus",
     "DisbursementMethod",
+    "IdempotencyKey",
     "InstallmentStatus",
     "JournalEntry",
     "JournalLine",

@@ -1,0 +1,194 @@
+"""`/api/collections`: record (idempotent), list, read, reverse; and
+`/api/loans/{loan_id}/preclosure`, the payoff quote.
+
+Recording needs an idempotency key: the ``Idempotency-Key`` header or, for an offline device,
+the body's ``client_id``. The first answer is stored, byte for byte, in the same transaction as
+the collection; a retry with the same key and body gets it again (no second effect), a retry
+with the same key and another body gets 422.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from namma.auth.deps import Principal, require
+from namma.auth.permissions import Permission
+from namma.collections import queries, service
+from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.errors import InvalidInputError
+from namma.kit.money import Money
+from namma.loans.cache import loan_changed
+from namma.loans.service import today_india
+from namma.models import CollectionMethod
+
+router = APIRouter(prefix="/api/collections", tags=["collections"])
+preclosure_router = APIRouter(prefix="/api/loans", tags=["loans"])
+
+JSON = "application/json"
+RECORD_ROUTE = "POST /api/collections"
+
+
+class CollectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    loan_id: uuid.UUID
+    amount: Money = Field(description="Rupees, a decimal string (at most 2 places), > 0")
+    collected_on: dt.date | None = Field(
+        default=None, description="Default: today (India); never in the future"
+    )
+    method: CollectionMethod = CollectionMethod.CASH
+    reference: str | None = Field(default=None, max_length=100)
+    remarks: str | None = Field(default=None, max_length=1000)
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The device's own id for this collection (unique per collector); "
+        "serves as the idempotency key when no Idempotency-Key header is sent",
+    )
+
+
+class ReverseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+def _json_bytes(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses={201: {"description": "The collection, its allocation, receipt and loan balances"}},
+)
+async def collection_record(
+    body: CollectionIn,
+    request: Request,
+    session: SessionDep,
+    cache: CacheDep,
+    principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD, limit="money"))],
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> Response:
+    """Record a repayment (DESIGN.md §5). Send the same ``Idempotency-Key`` (or ``client_id``)
+    on a retry: you get the first answer again and nothing happens twice."""
+    key = idempotency_key or (f"client:{body.client_id}" if body.client_id else None)
+    if key is None:
+        raise InvalidInputError(
+            "Idempotency-Key", "Send an Idempotency-Key header or a client_id with a collection"
+        )
+    fingerprint = service.request_fingerprint(RECORD_ROUTE, body.model_dump(mode="json"))
+    stored = await service.idempotency_begin(
+        session, user_id=principal.user_id, key=key, fingerprint=fingerprint
+    )
+    if stored is not None:
+        return Response(
+            stored.body,
+            status_code=stored.status,
+            media_type=JSON,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    settings = request.app.state.settings
+    result = await service.collection_record(
+        session,
+        principal=principal,
+        loan_id=body.loan_id,
+        amount=body.amount,
+        collected_on=body.collected_on or today_india(),
+        method=body.method,
+        reference=body.reference,
+        remarks=body.remarks,
+        client_id=body.client_id,
+        backdate_days=settings.collection_backdate_days,
+    )
+    await session.refresh(result.collection)
+    allocations = await queries.allocations_of(session, [result.collection.id])
+    collection = queries.collection_json(
+        result.collection, result.loan, allocations.get(result.collection.id, [])
+    )
+    payload = {
+        "receipt_number": result.collection.receipt_number,
+        "collection": collection,
+        "allocation": [
+            {
+                **line,
+                "installment_status": result.installments[line["installment_number"]].status.value,
+            }
+            for line in collection["allocation"]
+        ],
+        "loan": queries.loan_balances_json(result.loan),
+    }
+    content = _json_bytes(payload)
+    await service.idempotency_complete(
+        session, user_id=principal.user_id, key=key, status=201, body=content
+    )
+    loan_changed(session, cache, loan_id=result.loan.id, customer_id=result.loan.customer_id)
+    return Response(content, status_code=201, media_type=JSON)
+
+
+@router.get("")
+async def collections_list(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
+    loan_id: uuid.UUID | None = None,
+    from_date: Annotated[dt.date | None, Query(alias="from")] = None,
+    to_date: Annotated[dt.date | None, Query(alias="to")] = None,
+    after: Annotated[int | None, Query(ge=1, description="Cursor: `next` of the page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Collections in the caller's scope, newest first (reversed ones included, marked)."""
+    return await queries.collections_list(
+        session,
+        principal,
+        loan_id=loan_id,
+        from_date=from_date,
+        to_date=to_date,
+        after=after,
+        limit=limit,
+    )
+
+
+@router.get("/{collection_id}")
+async def collection_get(
+    collection_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
+) -> dict[str, Any]:
+    return await queries.collection_get(session, principal, collection_id)
+
+
+@router.post("/{collection_id}/reverse")
+async def collection_reverse(
+    collection_id: uuid.UUID,
+    body: ReverseIn,
+    session: SessionDep,
+    cache: CacheDep,
+    principal: Annotated[Principal, Depends(require(Permission.COLLECTION_REVERSE, limit="money"))],
+) -> dict[str, Any]:
+    """Reverse a mistaken collection (never delete it): a reversing journal, and the loan
+    rebuilt from its remaining collections. 409 if it was already reversed."""
+    result = await service.collection_reverse(
+        session, principal=principal, collection_id=collection_id, reason=body.reason
+    )
+    loan_changed(session, cache, loan_id=result.loan.id, customer_id=result.loan.customer_id)
+    detail = await queries.collection_get(session, principal, result.collection.id)
+    return {**detail, "loan": queries.loan_balances_json(result.loan)}
+
+
+@preclosure_router.get("/{loan_id}/preclosure")
+async def loan_preclosure(
+    loan_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
+    as_of: dt.date | None = None,
+) -> dict[str, Any]:
+    """The pre-closure (payoff) quote as of a date (default today): collecting exactly
+    ``total`` on that date closes the loan."""
+    return await queries.preclosure_quote(session, principal, loan_id=loan_id, as_of=as_of)

@@ -1,0 +1,733 @@
+"""Collections: recording a repayment, reversing one, and the idempotency of both.
+
+The flow of `collection_record` is DESIGN.md §5: lock the loan row, allocate the amount with the
+money core by the product's strategy, update installments and the loan's balances, take a
+receipt number, post the journal, audit. Services never commit; the request does, once, with
+the idempotency record in the same transaction. Every amount comes from the money core
+(`allocate_payment`, `payoff_quote`); this module only adds up what it returned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.audit.service import audit_record
+from namma.auth.deps import Principal
+from namma.finance import (
+    AllocationError,
+    AllocationLine,
+    Due,
+    PayoffError,
+    PayoffQuote,
+    Schedule,
+    allocate_payment,
+    days_past_due,
+    payoff_quote,
+)
+from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from namma.ledger.service import Leg, journal_post, journal_reverse
+from namma.loans.service import (
+    _loan_for_update,
+    loan_dues,
+    loan_payoff_settle,
+    loan_schedule_compute,
+    loan_schedule_ensure,
+    number_next,
+    today_india,
+)
+from namma.models import (
+    AccountKind,
+    Branch,
+    Collection,
+    CollectionAllocation,
+    CollectionMethod,
+    CollectionStatus,
+    IdempotencyKey,
+    InstallmentStatus,
+    Loan,
+    LoanInstallment,
+    LoanProductVersion,
+    LoanStatus,
+    Role,
+)
+
+ZERO = Decimal("0.00")
+COMPONENTS = ("principal", "interest", "fee", "penalty")
+REVERSIBLE_FROM = (LoanStatus.ACTIVE, LoanStatus.CLOSED, LoanStatus.PRECLOSED)
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: str
+
+
+def request_fingerprint(route: str, body: dict[str, Any]) -> str:
+    """sha256 of the route and the canonical JSON of the (parsed) body: "100" and "100.00"
+    are the same request, a different amount or loan is not."""
+    canonical = json.dumps({"route": route, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def idempotency_begin(
+    session: AsyncSession, *, user_id: uuid.UUID, key: str, fingerprint: str
+) -> StoredResponse | None:
+    """Claim ``key`` for this request, or return the first request's stored answer.
+
+    The claim is a row inserted in the request's transaction: a concurrent request with the same
+    key waits on it (primary key) until the first commits — then it finds the stored answer —
+    or rolls back — then it claims the key itself. A different request body under a used key is
+    an error (422), never a silent replay of something else.
+    """
+    claimed = await session.scalar(
+        insert(IdempotencyKey)
+        .values(user_id=user_id, key=key, fingerprint=fingerprint)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.key)
+    )
+    if claimed is not None:
+        return None
+    stored = await session.scalar(
+        select(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id)
+        .where(IdempotencyKey.key == key)
+        .execution_options(populate_existing=True)
+    )
+    assert stored is not None  # committed by the request that claimed it
+    if stored.fingerprint != fingerprint:
+        raise InvalidInputError(
+            "Idempotency-Key",
+            "This idempotency key was used for a different request; use a new key",
+        )
+    if stored.response_status is None or stored.response_body is None:
+        raise ConflictError("The first request with this idempotency key is still in progress")
+    return StoredResponse(stored.response_status, stored.response_body)
+
+
+async def idempotency_complete(
+    session: AsyncSession, *, user_id: uuid.UUID, key: str, status: int, body: str
+) -> None:
+    """Store the answer of the request that claimed ``key`` (same transaction as its effect)."""
+    row = await session.get(IdempotencyKey, (user_id, key))
+    assert row is not None
+    row.response_status = status
+    row.response_body = body
+    await session.flush()
+
+
+# --- shared state helpers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What a collection did on one installment: paid per component, and waived (pre-closure)."""
+
+    number: int
+    principal: Decimal = ZERO
+    interest: Decimal = ZERO
+    fee: Decimal = ZERO
+    penalty: Decimal = ZERO
+    interest_waived: Decimal = ZERO
+    fee_waived: Decimal = ZERO
+    penalty_waived: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fee + self.penalty
+
+
+@dataclass
+class CollectionResult:
+    collection: Collection
+    loan: Loan
+    placed: list[Placed]
+    installments: dict[int, LoanInstallment]
+    payoff: Decimal | None = None  # the payoff the amount was checked against
+
+
+async def _installments(session: AsyncSession, loan_id: uuid.UUID) -> list[LoanInstallment]:
+    return list(
+        (
+            await session.scalars(
+                select(LoanInstallment)
+                .where(LoanInstallment.loan_id == loan_id)
+                .order_by(LoanInstallment.number)
+            )
+        ).all()
+    )
+
+
+def _owed(i: LoanInstallment) -> Decimal:
+    return (
+        i.principal_due
+        - i.principal_paid
+        + i.interest_due
+        - i.interest_paid
+        - i.interest_waived
+        + i.fee_due
+        - i.fee_paid
+        - i.fee_waived
+        + i.penalty_due
+        - i.penalty_paid
+        - i.penalty_waived
+    )
+
+
+def installment_status(i: LoanInstallment, today: dt.date) -> InstallmentStatus:
+    if _owed(i) == 0:
+        return InstallmentStatus.PAID
+    if i.due_date < today:
+        return InstallmentStatus.OVERDUE
+    paid = i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
+    return InstallmentStatus.PARTLY_PAID if paid > 0 else InstallmentStatus.DUE
+
+
+def _place(rows: dict[int, LoanInstallment], placed: Placed, paid_at: dt.datetime) -> None:
+    row = rows[placed.number]
+    row.principal_paid += placed.principal
+    row.interest_paid += placed.interest
+    row.fee_paid += placed.fee
+    row.penalty_paid += placed.penalty
+    row.interest_waived += placed.interest_waived
+    row.fee_waived += placed.fee_waived
+    row.penalty_waived += placed.penalty_waived
+    if _owed(row) == 0 and row.paid_at is None:
+        row.paid_at = paid_at
+
+
+def loan_balances_refresh(loan: Loan, installments: Sequence[LoanInstallment]) -> None:
+    """The loan's denormalised balances and each installment's status, from its installments."""
+    today = today_india()
+    dues = loan_dues(installments)
+    loan.outstanding_principal = sum((d.principal for d in dues), ZERO)
+    loan.outstanding_interest = sum((d.interest for d in dues), ZERO)
+    loan.outstanding_fees = sum((d.fee for d in dues), ZERO)
+    loan.outstanding_penalties = sum((d.penalty for d in dues), ZERO)
+    unpaid = [d for d in dues if d.total > 0]
+    loan.next_due_on = min((d.due_date for d in unpaid), default=None)
+    loan.days_past_due = days_past_due(dues=dues, as_of=today)
+    for row in installments:
+        row.status = installment_status(row, today)
+        if row.status is not InstallmentStatus.PAID:
+            row.paid_at = None
+
+
+def _from_allocation(lines: Sequence[AllocationLine]) -> list[Placed]:
+    return [
+        Placed(line.number, line.principal, line.interest, line.fee, line.penalty)
+        for line in lines
+        if line.total > 0
+    ]
+
+
+def _from_quote(quote: PayoffQuote) -> list[Placed]:
+    waived = {w.number: w for w in quote.waived}
+    out = []
+    for line in quote.lines:
+        w = waived.get(line.number, AllocationLine(line.number))
+        p = Placed(
+            line.number,
+            line.principal,
+            line.interest,
+            line.fee,
+            line.penalty,
+            w.interest,
+            w.fee,
+            w.penalty,
+        )
+        if p.total > 0 or w.total > 0:
+            out.append(p)
+    return out
+
+
+def _totals(placed: Sequence[Placed], *, extra_penalty: Decimal = ZERO) -> dict[str, Decimal]:
+    totals = {c: sum((getattr(p, c) for p in placed), ZERO) for c in COMPONENTS}
+    totals["penalty"] += extra_penalty
+    return totals
+
+
+def _allocate(
+    amount: Decimal, dues: Sequence[Due], on: dt.date, schedule: Schedule
+) -> list[Placed]:
+    """The money core's allocation of ``amount`` by the product's strategy, all of it placed."""
+    try:
+        allocation = allocate_payment(
+            amount=amount, dues=dues, as_of=on, strategy=schedule.terms.allocation
+        )
+    except AllocationError as exc:
+        raise InvalidInputError("amount", exc.message) from None
+    if allocation.prepaid_principal > 0:
+        raise InvalidInputError(
+            "amount",
+            "This product reduces the term with money beyond the dues, which is not supported "
+            f"yet: pay at most the {sum((d.total for d in dues if d.due_date <= on), ZERO)} due "
+            "now, or the payoff amount",
+        )
+    if allocation.unallocated > 0:
+        raise InvalidInputError(
+            "amount", f"{allocation.unallocated} of the amount could not be allocated"
+        )
+    return _from_allocation(allocation.lines)
+
+
+COMPONENT_ACCOUNTS = {
+    "principal": AccountKind.LOAN_PORTFOLIO,
+    "interest": AccountKind.INTEREST_INCOME,
+    "fee": AccountKind.FEE_INCOME,
+    "penalty": AccountKind.PENALTY_INCOME,
+}
+
+
+def _income_legs(totals: dict[str, Decimal], loan_id: uuid.UUID) -> list[Leg]:
+    """The credits of a collection: principal leaves the portfolio, the rest is income."""
+    return [Leg(COMPONENT_ACCOUNTS[c], credit=totals[c], loan_id=loan_id) for c in COMPONENTS]
+
+
+def _reclass_legs(delta: dict[str, Decimal], loan_id: uuid.UUID) -> list[Leg]:
+    """Move a re-allocated collection's money between the portfolio and the income accounts:
+    a part that grew is credited, one that shrank debited (the deltas add up to 0)."""
+    legs = []
+    for c in COMPONENTS:
+        if delta[c] > 0:
+            legs.append(Leg(COMPONENT_ACCOUNTS[c], credit=delta[c], loan_id=loan_id))
+        elif delta[c] < 0:
+            legs.append(Leg(COMPONENT_ACCOUNTS[c], debit=-delta[c], loan_id=loan_id))
+    return legs
+
+
+def _cash_leg(principal: Principal, loan: Loan, method: CollectionMethod, amount: Decimal) -> Leg:
+    """Dr the collector's cash (an agent's own cash account; branch cash for a manager or an
+    admin at the counter), or the bank for UPI, cheque and bank transfer."""
+    if method is not CollectionMethod.CASH:
+        return Leg(AccountKind.BANK, debit=amount, loan_id=loan.id)
+    if principal.role is Role.AGENT:
+        return Leg(
+            AccountKind.AGENT_CASH, debit=amount, agent_id=principal.user_id, loan_id=loan.id
+        )
+    return Leg(AccountKind.BRANCH_CASH, debit=amount, branch_id=loan.branch_id, loan_id=loan.id)
+
+
+def _balances(loan: Loan) -> dict[str, object]:
+    return {
+        "status": loan.status.value,
+        "outstanding_principal": loan.outstanding_principal,
+        "outstanding_interest": loan.outstanding_interest,
+        "outstanding_fees": loan.outstanding_fees,
+        "outstanding_penalties": loan.outstanding_penalties,
+        "total_collected": loan.total_collected,
+        "next_due_on": loan.next_due_on,
+        "days_past_due": loan.days_past_due,
+    }
+
+
+async def _version(session: AsyncSession, loan: Loan) -> LoanProductVersion:
+    version = await session.get(LoanProductVersion, loan.product_version_id)
+    assert version is not None
+    return version
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+async def collection_record(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    loan_id: uuid.UUID,
+    amount: Decimal,
+    collected_on: dt.date,
+    method: CollectionMethod,
+    reference: str | None,
+    remarks: str | None,
+    client_id: str | None,
+    backdate_days: int,
+) -> CollectionResult:
+    """Record a repayment of ``amount`` on the loan (see the module docstring).
+
+    422: amount not positive, a date in the future, before the disbursement or beyond the
+    back-dating window, a non-cash payment without its reference, an amount above the payoff
+    (the payoff is in the message). 409: the loan is not active. 404: unknown or out of scope.
+    Exactly the payoff amount (when it is less than everything still scheduled) pre-closes.
+    """
+    if principal.role is Role.CUSTOMER:  # the permission already refuses; never by scope
+        raise NotFoundError("Loan not found")
+    if amount <= 0:
+        raise InvalidInputError("amount", "The amount must be greater than 0")
+    today = today_india()
+    if collected_on > today:
+        raise InvalidInputError("collected_on", "A collection cannot be dated in the future")
+    if collected_on < today - dt.timedelta(days=backdate_days):
+        raise InvalidInputError(
+            "collected_on", f"A collection may be dated at most {backdate_days} days back"
+        )
+    reference = reference.strip() if reference and reference.strip() else None
+    if method is not CollectionMethod.CASH and reference is None:
+        raise InvalidInputError(
+            "reference", f"A {method.value.replace('_', ' ')} payment needs its reference"
+        )
+
+    # The row lock: every change to a loan's money takes it first, so concurrent collections on
+    # one loan queue here and each allocates against the state the previous one left.
+    loan = await _loan_for_update(session, principal, loan_id)
+    if loan.status is not LoanStatus.ACTIVE:
+        raise ConflictError(
+            f"Cannot record a collection on a loan that is {loan.status.value}",
+            details={"status": loan.status.value},
+        )
+    assert loan.disbursed_on is not None
+    if collected_on < loan.disbursed_on:
+        raise InvalidInputError(
+            "collected_on",
+            f"The loan was disbursed on {loan.disbursed_on.isoformat()}; "
+            "a collection cannot be dated before that",
+        )
+    if client_id is not None:
+        used = await session.scalar(
+            select(Collection.receipt_number)
+            .where(Collection.collected_by_id == principal.user_id)
+            .where(Collection.client_id == client_id)
+        )
+        if used is not None:
+            raise ConflictError(
+                f"Client id {client_id} was already recorded as receipt {used}",
+                details={"receipt_number": used},
+            )
+    if await loan_schedule_ensure(session, loan_id=loan.id):
+        await session.refresh(loan)
+    version = await _version(session, loan)
+    schedule = loan_schedule_compute(loan, version)
+    installments = await _installments(session, loan.id)
+    rows = {i.number: i for i in installments}
+    dues = loan_dues(installments)
+    before = _balances(loan)
+    try:
+        quote = payoff_quote(schedule=schedule, dues=dues, as_of=collected_on)
+    except PayoffError as exc:
+        raise ConflictError(exc.message) from None
+    if amount > quote.total:
+        raise InvalidInputError(
+            "amount",
+            f"The amount {amount} is more than the payoff of {quote.total} as of "
+            f"{collected_on.isoformat()}; collect at most {quote.total}",
+        )
+    scheduled = sum((d.total for d in dues), ZERO)
+    now = dt.datetime.now(dt.UTC)
+    preclosure = amount == quote.total and quote.total < scheduled
+    extra_penalty = ZERO
+    if preclosure:
+        # Paying the payoff pre-closes: future interest (and per-installment fees) are waived.
+        settled = await loan_payoff_settle(session, loan=loan, on=collected_on)
+        placed = _from_quote(settled)
+        extra_penalty = settled.prepayment_penalty
+        loan.status = LoanStatus.PRECLOSED
+        loan.closed_at = now
+        installments = await _installments(session, loan.id)
+        rows = {i.number: i for i in installments}
+    else:
+        placed = _allocate(amount, dues, collected_on, schedule)
+        for p in placed:
+            _place(rows, p, now)
+        loan.total_collected += amount
+        loan_balances_refresh(loan, installments)
+        if all(_owed(i) == 0 for i in installments):
+            loan.status = LoanStatus.CLOSED
+            loan.closed_at = now
+    totals = _totals(placed, extra_penalty=extra_penalty)
+    assert sum(totals.values(), ZERO) == amount, (totals, amount)
+
+    branch = await session.get(Branch, loan.branch_id)
+    assert branch is not None
+    # Taken last: the receipt sequence row stays locked until commit (gapless numbers).
+    year = today.year
+    number = await number_next(session, branch_id=branch.id, kind="receipt", year=year)
+    receipt = f"{branch.code}-R-{year}-{number:06d}"
+    entry = await journal_post(
+        session,
+        kind="collection",
+        entry_date=collected_on,
+        memo=f"Collection {receipt} on {loan.loan_number}",
+        branch_id=loan.branch_id,
+        loan_id=loan.id,
+        created_by_id=principal.user_id,
+        legs=[
+            _cash_leg(principal, loan, method, amount),
+            *_income_legs(totals, loan.id),
+        ],
+    )
+    collection = Collection(
+        receipt_number=receipt,
+        loan_id=loan.id,
+        branch_id=loan.branch_id,
+        collected_by_id=principal.user_id,
+        amount=amount,
+        collected_on=collected_on,
+        method=method,
+        reference=reference,
+        remarks=remarks.strip() if remarks and remarks.strip() else None,
+        client_id=client_id,
+        preclosure=preclosure,
+        status=CollectionStatus.POSTED,
+        journal_entry_id=entry.id,
+        **totals,
+    )
+    session.add(collection)
+    try:
+        await session.flush()
+    except IntegrityError:  # the same client id raced in on another loan
+        raise ConflictError(f"Client id {client_id} was already recorded") from None
+    _allocation_rows_add(session, collection, placed, rows)
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="collection.recorded",
+        entity_type="collection",
+        entity_id=str(collection.id),
+        before={"loan": before},
+        after={
+            "receipt_number": receipt,
+            "loan_id": loan.id,
+            "amount": amount,
+            "collected_on": collected_on,
+            "method": method.value,
+            "preclosure": preclosure,
+            **totals,
+            "loan": _balances(loan),
+        },
+    )
+    return CollectionResult(collection, loan, placed, rows, quote.total)
+
+
+def _allocation_rows_add(
+    session: AsyncSession,
+    collection: Collection,
+    placed: Sequence[Placed],
+    rows: dict[int, LoanInstallment],
+) -> None:
+    for p in placed:
+        session.add(
+            CollectionAllocation(
+                collection_id=collection.id,
+                installment_number=p.number,
+                installment_id=rows[p.number].id,
+                principal=p.principal,
+                interest=p.interest,
+                fee=p.fee,
+                penalty=p.penalty,
+                interest_waived=p.interest_waived,
+                fee_waived=p.fee_waived,
+                penalty_waived=p.penalty_waived,
+            )
+        )
+
+
+# --- reversal ----------------------------------------------------------------------------------
+
+
+async def collection_reverse(
+    session: AsyncSession, *, principal: Principal, collection_id: uuid.UUID, reason: str
+) -> CollectionResult:
+    """Reverse a posted collection: a reversing journal, the collection kept and marked
+    reversed, and the loan's state rebuilt by replaying its remaining collections in the order
+    they were recorded (see `_loan_replay`). 409 if already reversed, or if the loan has since
+    been refinanced or written off."""
+    from namma.collections.queries import collection_in_scope
+
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInputError("reason", "Say why the collection is reversed")
+    found = await collection_in_scope(session, principal, collection_id)
+    if found is None:
+        raise NotFoundError("Collection not found")
+    loan = await _loan_for_update(session, principal, found.loan_id)
+    collection = await session.scalar(
+        select(Collection)
+        .where(Collection.id == collection_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert collection is not None
+    if collection.status is CollectionStatus.REVERSED:
+        raise ConflictError(
+            f"Receipt {collection.receipt_number} was already reversed",
+            details={"status": collection.status.value},
+        )
+    if loan.status not in REVERSIBLE_FROM:
+        raise ConflictError(
+            f"Cannot reverse a collection of a loan that is {loan.status.value}",
+            details={"status": loan.status.value},
+        )
+    before = _balances(loan)
+    today = today_india()
+    reversal = await journal_reverse(
+        session,
+        entry_id=collection.journal_entry_id,
+        entry_date=today,
+        reason=f"receipt {collection.receipt_number}: {reason}",
+        created_by_id=principal.user_id,
+    )
+    collection.status = CollectionStatus.REVERSED
+    collection.reversed_at = dt.datetime.now(dt.UTC)
+    collection.reversed_by_id = principal.user_id
+    collection.reversal_reason = reason
+    collection.reversal_entry_id = reversal.id
+    await session.flush()
+    reallocated = await _loan_replay(
+        session, principal=principal, loan=loan, on=today, reversed_now=collection.id
+    )
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="collection.reversed",
+        entity_type="collection",
+        entity_id=str(collection.id),
+        before={"status": "posted", "loan": before},
+        after={
+            "status": "reversed",
+            "receipt_number": collection.receipt_number,
+            "reason": reason,
+            "reversal_entry_id": reversal.id,
+            "reallocated_receipts": reallocated,
+            "loan": _balances(loan),
+        },
+    )
+    installments = await _installments(session, loan.id)
+    return CollectionResult(collection, loan, [], {i.number: i for i in installments})
+
+
+async def _loan_replay(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    loan: Loan,
+    on: dt.date,
+    reversed_now: uuid.UUID,
+) -> list[str]:
+    """Rebuild the (locked) loan's installments from its schedule and its posted collections.
+
+    Every payment is taken off the installments, and so are the waivers of the collections
+    still applied (the posted ones and ``reversed_now``; earlier reversals took theirs off);
+    then the posted ones are applied again, in the order they were first applied (``seq``), each
+    allocated by the money core as of its own date. A pre-closure whose amount is still exactly
+    the payoff pre-closes again; otherwise it is allocated like any payment. A collection whose
+    split changes gets its allocation rows rewritten and a reclassifying journal entry (between
+    the portfolio and the income accounts: cash does not move). Returns the receipts whose
+    split changed.
+    """
+    installments = await _installments(session, loan.id)
+    rows = {i.number: i for i in installments}
+    collections = list(
+        (
+            await session.scalars(
+                select(Collection)
+                .where(Collection.loan_id == loan.id)
+                .order_by(Collection.seq)
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    )
+    allocations = list(
+        (
+            await session.scalars(
+                select(CollectionAllocation).where(
+                    CollectionAllocation.collection_id.in_([c.id for c in collections])
+                )
+            )
+        ).all()
+    )
+    applied = {c.id for c in collections if c.status is CollectionStatus.POSTED} | {reversed_now}
+    for a in allocations:
+        if a.collection_id not in applied:
+            continue
+        row = rows[a.installment_number]
+        row.interest_waived -= a.interest_waived
+        row.fee_waived -= a.fee_waived
+        row.penalty_waived -= a.penalty_waived
+    for row in installments:
+        row.principal_paid = row.interest_paid = row.fee_paid = row.penalty_paid = ZERO
+        row.paid_at = None
+
+    version = await _version(session, loan)
+    schedule = loan_schedule_compute(loan, version)
+    previous: dict[uuid.UUID, list[CollectionAllocation]] = {}
+    for a in allocations:
+        previous.setdefault(a.collection_id, []).append(a)
+    reallocated: list[str] = []
+    collected = ZERO
+    preclosed = False
+    for c in collections:
+        if c.status is not CollectionStatus.POSTED:
+            continue
+        dues = loan_dues(installments)
+        quote = payoff_quote(schedule=schedule, dues=dues, as_of=c.collected_on)
+        scheduled = sum((d.total for d in dues), ZERO)
+        extra_penalty = ZERO
+        is_preclosure = c.preclosure and c.amount == quote.total and quote.total < scheduled
+        if is_preclosure:
+            placed = _from_quote(quote)
+            extra_penalty = quote.prepayment_penalty
+        else:
+            if c.amount > quote.total:
+                raise ConflictError(
+                    f"Receipt {c.receipt_number} no longer fits the loan; reverse it first",
+                    details={"receipt_number": c.receipt_number},
+                )
+            placed = _allocate(c.amount, dues, c.collected_on, schedule)
+        preclosed = is_preclosure
+        for p in placed:
+            _place(rows, p, c.created_at)
+        collected += c.amount
+        totals = _totals(placed, extra_penalty=extra_penalty)
+        old = {
+            (a.installment_number, a.principal, a.interest, a.fee, a.penalty)
+            for a in previous.get(c.id, [])
+        }
+        new = {(p.number, p.principal, p.interest, p.fee, p.penalty) for p in placed}
+        if old == new and c.preclosure == is_preclosure:
+            continue
+        reallocated.append(c.receipt_number)
+        legs = _reclass_legs({k: totals[k] - getattr(c, k) for k in COMPONENTS}, loan.id)
+        if legs:
+            await journal_post(
+                session,
+                kind="collection.reallocation",
+                entry_date=on,
+                memo=f"Receipt {c.receipt_number} re-allocated after a reversal",
+                branch_id=loan.branch_id,
+                loan_id=loan.id,
+                created_by_id=principal.user_id,
+                legs=legs,
+            )
+        for k in COMPONENTS:
+            setattr(c, k, totals[k])
+        c.preclosure = is_preclosure
+        for a in previous.get(c.id, []):
+            await session.delete(a)
+        await session.flush()
+        _allocation_rows_add(session, c, placed, rows)
+    loan.total_collected = collected
+    loan_balances_refresh(loan, installments)
+    if all(_owed(i) == 0 for i in installments):
+        loan.status = LoanStatus.PRECLOSED if preclosed else LoanStatus.CLOSED
+        loan.closed_at = loan.closed_at or dt.datetime.now(dt.UTC)
+        loan.next_due_on = None
+    else:
+        loan.status = LoanStatus.ACTIVE
+        loan.closed_at = None
+    await session.flush()
+    return reallocated
