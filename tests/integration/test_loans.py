@@ -485,6 +485,36 @@ async def test_loan_reads_are_cached_and_invalidated_by_mutations(
     assert fresh["status"] == "approved" and fresh["purpose"] == "changed in SQL"
 
 
+async def test_customer_detail_is_cached_and_invalidated_by_customer_and_loan_changes(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    manager = await bearer(world.manager_a)
+    url = f"/api/customers/{ready_customer.id}"
+    assert (await client.get(url, headers=manager)).json()["loans"] == []
+    async with transaction(app.state.db) as session:
+        await session.execute(
+            update(Customer)
+            .where(Customer.id == ready_customer.id)
+            .values(village="Changed in SQL")
+        )
+    assert (await client.get(url, headers=manager)).json()["village"] == "Hosur"  # cached
+    assert (
+        await client.get(url, headers=await bearer(world.manager_b))
+    ).status_code == 404  # scope still checked
+
+    # A loan change shows at once on the customer ...
+    loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    detail = (await client.get(url, headers=manager)).json()
+    assert [item["loan_number"] for item in detail["loans"]] == [loan["loan_number"]]
+    assert detail["village"] == "Changed in SQL"
+    # ... and so does a change of the customer.
+    patched = await client.patch(url, json={"village": "Hoskote"}, headers=manager)
+    assert patched.status_code == 200, patched.text
+    assert (await client.get(url, headers=manager)).json()["village"] == "Hoskote"
+
+
 async def test_two_app_processes_stay_consistent_through_redis(settings, world, redis_url) -> None:  # type: ignore[no-untyped-def]
     import httpx
     from asgi_lifespan import LifespanManager

@@ -15,14 +15,26 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from sqlalchemy import select
 
 from namma.auth.deps import Principal, request_settings, require
 from namma.auth.permissions import Permission
+from namma.auth.scope import customer_scope
 from namma.customers import assignments, queries, service
 from namma.customers.kyc import MAX_INPUT_LENGTH
-from namma.kit.deps import SessionDep
+from namma.kit.cache import Cache, cache_get_or_load
+from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.errors import NotFoundError
 from namma.kit.money import Money, money_str
-from namma.models import AgentAssignment, Customer, CustomerStatus, KycDocumentType, KycStatus
+from namma.loans.cache import CUSTOMER_TTL_SECONDS, customer_changed, customer_key
+from namma.models import (
+    AgentAssignment,
+    Customer,
+    CustomerStatus,
+    KycDocumentType,
+    KycStatus,
+    Loan,
+)
 
 router = APIRouter(prefix="/api", tags=["customers"])
 
@@ -61,6 +73,7 @@ async def customer_agent_set(
     customer_id: uuid.UUID,
     body: AssignBody,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_ASSIGN, limit="writes"))],
 ) -> dict[str, Any]:
     """Assign (or reassign) the customer's agent; the previous assignment is ended, not lost."""
@@ -71,6 +84,7 @@ async def customer_agent_set(
         agent_id=body.agent_id,
         reason=body.reason,
     )
+    await _customer_changed(session, cache, customer_id)
     return assignment_json(assignment)
 
 
@@ -79,11 +93,13 @@ async def customer_agent_end(
     customer_id: uuid.UUID,
     body: EndBody,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_ASSIGN, limit="writes"))],
 ) -> dict[str, Any]:
     assignment = await assignments.assignment_end(
         session, principal=principal, customer_id=customer_id, reason=body.reason
     )
+    await _customer_changed(session, cache, customer_id)
     return assignment_json(assignment)
 
 
@@ -104,6 +120,7 @@ async def agent_customers_reassign(
     agent_id: uuid.UUID,
     body: ReassignBody,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_ASSIGN, limit="writes"))],
 ) -> dict[str, Any]:
     """Move one agent's customers (all, or those listed) to another agent of the branch."""
@@ -115,6 +132,8 @@ async def agent_customers_reassign(
         customer_ids=body.customer_ids,
         reason=body.reason,
     )
+    for moved_id in moved:
+        await _customer_changed(session, cache, moved_id)
     return {"moved": [str(c) for c in moved], "count": len(moved)}
 
 
@@ -330,10 +349,31 @@ async def customers_create(
 async def customers_get(
     customer_id: uuid.UUID,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_READ))],
 ) -> dict[str, Any]:
-    """The customer, their agent and loans, what is due next and what is overdue."""
-    return await _detail(session, principal, customer_id)
+    """The customer, their agent and loans, what is due next and what is overdue (cached for
+    5 minutes; the scope is checked on every call)."""
+    visible = await session.scalar(
+        select(Customer.id).where(Customer.id == customer_id).where(customer_scope(principal))
+    )
+    if visible is None:
+        raise NotFoundError("Customer not found")
+
+    async def load() -> dict[str, Any]:
+        return await _detail(session, principal, customer_id)
+
+    result: dict[str, Any] = await cache_get_or_load(
+        cache, customer_key(customer_id), ttl=CUSTOMER_TTL_SECONDS, load=load
+    )
+    return result
+
+
+async def _customer_changed(session: SessionDep, cache: Cache, customer_id: uuid.UUID) -> None:
+    loan_ids = list(
+        (await session.scalars(select(Loan.id).where(Loan.customer_id == customer_id))).all()
+    )
+    customer_changed(session, cache, customer_id=customer_id, loan_ids=loan_ids)
 
 
 @router.patch("/customers/{customer_id}")
@@ -341,6 +381,7 @@ async def customers_update(
     customer_id: uuid.UUID,
     body: CustomerUpdateBody,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_UPDATE, limit="writes"))],
 ) -> dict[str, Any]:
     """Change contact details, village, address or income (not the branch, nor the KYC)."""
@@ -348,6 +389,7 @@ async def customers_update(
     customer = await service.customer_update(
         session, principal=principal, customer_id=customer_id, **changes
     )
+    await _customer_changed(session, cache, customer.id)
     return await _detail(session, principal, customer.id)
 
 
@@ -356,6 +398,7 @@ async def customers_kyc_decide(
     customer_id: uuid.UUID,
     body: KycDecisionBody,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[
         Principal, Depends(require(Permission.CUSTOMER_KYC_DECIDE, limit="writes"))
     ],
@@ -368,6 +411,7 @@ async def customers_kyc_decide(
         decision=body.decision,
         reason=body.reason,
     )
+    await _customer_changed(session, cache, customer.id)
     return await _detail(session, principal, customer.id)
 
 
@@ -376,10 +420,12 @@ async def customers_close(
     customer_id: uuid.UUID,
     body: CloseBody,
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_CLOSE, limit="writes"))],
 ) -> dict[str, Any]:
     """Close a customer with no open loan (replaces deleting; history is kept)."""
     customer = await service.customer_close(
         session, principal=principal, customer_id=customer_id, reason=body.reason
     )
+    await _customer_changed(session, cache, customer.id)
     return await _detail(session, principal, customer.id)

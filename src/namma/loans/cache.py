@@ -1,4 +1,5 @@
-"""Cache-aside for loans (the seed's keys and TTLs): a loan's detail for 1 minute.
+"""Cache-aside for loans and customers (the seed's keys and TTLs): a loan's detail for 1 minute,
+a customer's for 5.
 
 Every loan mutation invalidates, after its commit, the loan, its customer's loan lists and the
 dashboards (`dashboard:*`), through the platform cache — Redis when configured, so that every
@@ -15,16 +16,22 @@ from namma.kit.cache import Cache
 from namma.kit.db import after_commit
 
 LOAN_TTL_SECONDS = 60
+CUSTOMER_TTL_SECONDS = 300
 
 
 def loan_key(loan_id: uuid.UUID | str) -> str:
     return f"loan:{loan_id}"
 
 
+def customer_key(customer_id: uuid.UUID | str) -> str:
+    return f"customer:{customer_id}"
+
+
 async def loan_cache_invalidate(
     cache: Cache, *, loan_id: uuid.UUID, customer_id: uuid.UUID
 ) -> None:
-    await cache.delete(loan_key(loan_id))
+    # The customer's detail shows the loan's balances and next due date: it goes too.
+    await cache.delete(loan_key(loan_id), customer_key(customer_id))
     await cache.delete_pattern(f"loans:customer:{customer_id}*")
     await cache.delete_pattern("dashboard:*")
 
@@ -36,5 +43,18 @@ def loan_changed(
 
     async def invalidate() -> None:
         await loan_cache_invalidate(cache, loan_id=loan_id, customer_id=customer_id)
+
+    after_commit(session, invalidate)
+
+
+def customer_changed(
+    session: AsyncSession, cache: Cache, *, customer_id: uuid.UUID, loan_ids: list[uuid.UUID]
+) -> None:
+    """Invalidate the customer's cached reads (and their loans', which show the customer)."""
+
+    async def invalidate() -> None:
+        await cache.delete(customer_key(customer_id), *(loan_key(i) for i in loan_ids))
+        await cache.delete_pattern(f"loans:customer:{customer_id}*")
+        await cache.delete_pattern("dashboard:*")
 
     after_commit(session, invalidate)
