@@ -784,6 +784,77 @@ CUSTOMER_RULES: dict[tuple[str, str], Rule] = {
 }
 RULES.update(CUSTOMER_RULES)
 
+# --- collections --------------------------------------------------------------------------------
+
+
+async def _collection_id(ctx: Ctx) -> str:
+    """A collection on the target customer's active loan, recorded by that customer's agent."""
+    from namma.collections.service import collection_record
+    from namma.loans.service import today_india
+    from namma.models import CollectionMethod
+    from tests.integration.test_loans import acting
+
+    loan_id = await _loan_id(ctx, "active")
+    agent = ctx.pick(ctx.world.agent_a, ctx.world.agent_b)
+    async with transaction(ctx.app.state.db) as session:
+        result = await collection_record(
+            session,
+            principal=acting(agent),
+            loan_id=uuid.UUID(loan_id),
+            amount=Decimal("100.00"),
+            collected_on=today_india(),
+            method=CollectionMethod.CASH,
+            reference=None,
+            remarks=None,
+            client_id=None,
+            backdate_days=7,
+        )
+        return str(result.collection.id)
+
+
+def _collection(json: Any = None) -> Builder:
+    async def build(ctx: Ctx) -> Req:
+        return Req(params={"collection_id": await _collection_id(ctx)}, json=json)
+
+    return build
+
+
+async def _collection_new(ctx: Ctx) -> Req:
+    # The client id is the idempotency key (the matrix sends no extra headers).
+    return Req(
+        json={
+            "loan_id": await _loan_id(ctx, "active"),
+            "amount": "100.00",
+            "client_id": str(uuid.uuid4()),
+        }
+    )
+
+
+COLLECTION_RULES: dict[tuple[str, str], Rule] = {
+    # Agents (their customers), Managers (their branch), Admin record; customers never do
+    # (the origin let them). Reading: in scope, an agent only what they collected.
+    ("POST", "/api/collections"): Rule(
+        _collection_new,
+        admin=allow(201),
+        manager=(allow(201), hidden()),
+        agent=(allow(201), hidden()),
+        customer=deny(),
+    ),
+    ("GET", "/api/collections"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=allow(), scoped=False
+    ),
+    ("GET", "/api/collections/{collection_id}"): Rule(_collection(), **_staff_only()),
+    ("POST", "/api/collections/{collection_id}/reverse"): Rule(
+        _collection({"reason": "matrix"}),
+        admin=allow(),
+        manager=deny(),  # needs the collection:reverse grant
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("GET", "/api/loans/{loan_id}/preclosure"): Rule(_loan("active"), **_staff_only()),
+}
+RULES.update(COLLECTION_RULES)
+
 
 PUBLIC_ROUTES = {
     ("POST", "/api/auth/login"),
