@@ -140,7 +140,9 @@ async def collections_list(
     loan_id: uuid.UUID | None = None,
     from_date: Annotated[dt.date | None, Query(alias="from")] = None,
     to_date: Annotated[dt.date | None, Query(alias="to")] = None,
-    after: Annotated[int | None, Query(ge=1, description="Cursor: `next` of the page")] = None,
+    after: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="Cursor: `next` of the page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Collections in the caller's scope, newest first (reversed ones included, marked)."""
