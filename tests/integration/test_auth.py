@@ -361,7 +361,15 @@ async def test_admin_enrols_totp_at_first_login_then_logs_in_with_codes(app, cli
     assert len(codes) == 10 and len(set(codes)) == 10
     assert confirmed.json()["user"]["totp_enabled"] is True
 
-    # Next login: password, then the code.
+    # The code used for enrolment cannot be used again (RFC 6238 §5.2) ...
+    step1 = await _login(client, "admin@example.com")
+    replay = await client.post(
+        "/api/auth/login/totp",
+        json={"challenge": step1.json()["challenge"], "code": pyotp.TOTP(secret).now()},
+    )
+    assert replay.status_code == 401
+    # ... the next one can: password, then the code.
+    next_code = pyotp.TOTP(secret).at(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30))
     step1 = await _login(client, "admin@example.com")
     assert step1.json()["status"] == "totp_required"
     wrong = await client.post(
@@ -370,11 +378,7 @@ async def test_admin_enrols_totp_at_first_login_then_logs_in_with_codes(app, cli
     assert wrong.status_code == 401
     step2 = await client.post(
         "/api/auth/login/totp",
-        json={
-            "challenge": step1.json()["challenge"],
-            "code": pyotp.TOTP(secret).now(),
-            "token_delivery": "body",
-        },
+        json={"challenge": step1.json()["challenge"], "code": next_code, "token_delivery": "body"},
     )
     assert step2.status_code == 200
     assert step2.json()["user"]["role"] == "admin"

@@ -32,7 +32,7 @@ from namma.auth.tokens import (
 from namma.auth.totp import (
     recovery_code_normalise,
     recovery_codes_new,
-    totp_code_valid,
+    totp_code_step,
     totp_provisioning_uri,
     totp_qr_svg,
     totp_secret_decrypt,
@@ -269,7 +269,10 @@ async def login_totp(
         return LoginOutcome(status="throttled", retry_after_seconds=wait)
     if code:
         secret = totp_secret_decrypt(user.totp_secret_encrypted, secret_key=secret_key)
-        ok = totp_code_valid(secret, code)
+        step = totp_code_step(secret, code, after_step=user.totp_last_step)
+        ok = step is not None
+        if step is not None:
+            user.totp_last_step = step
         method = "totp"
     elif recovery_code:
         ok = await _recovery_code_use(session, user, recovery_code)
@@ -322,11 +325,13 @@ async def totp_enrol_confirm(
     if user.totp_secret_encrypted is None:
         raise ConflictError("Start the enrolment first (POST /api/auth/totp/enrol).")
     secret = totp_secret_decrypt(user.totp_secret_encrypted, secret_key=secret_key)
-    if not totp_code_valid(secret, code):
+    step = totp_code_step(secret, code)
+    if step is None:
         raise InvalidInputError(
             "code", "The code does not match; check the app and the phone's clock"
         )
     user.totp_enabled_at = _now()
+    user.totp_last_step = step
     codes = recovery_codes_new()
     await session.execute(
         update(RecoveryCode).where(RecoveryCode.user_id == user.id).values(used_at=_now())

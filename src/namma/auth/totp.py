@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
+import hmac
 import secrets
 
 import pyotp
@@ -34,10 +36,22 @@ def totp_secret_decrypt(encrypted: str, *, secret_key: str) -> str:
         raise ValueError("the TOTP secret cannot be decrypted with this NAMMA_SECRET_KEY") from None
 
 
-def totp_code_valid(secret: str, code: str) -> bool:
-    """Accept the current code and the one 30 s either side (phones' clocks drift)."""
+def totp_code_step(
+    secret: str, code: str, *, after_step: int | None = None, now: dt.datetime | None = None
+) -> int | None:
+    """The 30-second step whose code ``code`` is — the current one or one either side (phones'
+    clocks drift) — or None. Steps up to ``after_step`` are refused, so a code works once."""
     code = code.strip().replace(" ", "")
-    return code.isdigit() and len(code) == 6 and pyotp.TOTP(secret).verify(code, valid_window=1)
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now or dt.datetime.now(dt.UTC))
+    for step in (current - 1, current, current + 1):
+        if after_step is not None and step <= after_step:
+            continue
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
 def totp_provisioning_uri(secret: str, *, account: str) -> str:

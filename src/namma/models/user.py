@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, String, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Enum, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from namma.kit.db import Base
@@ -48,6 +48,8 @@ class User(Base):
     # TOTP secret, encrypted with a key derived from NAMMA_SECRET_KEY.
     totp_secret_encrypted: Mapped[str | None] = mapped_column(String(255))
     totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The 30-second step of the last accepted code: a code is accepted once (RFC 6238 §5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     # Consecutive failed logins; drives the per-account delay, reset by a successful login.
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     last_failed_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

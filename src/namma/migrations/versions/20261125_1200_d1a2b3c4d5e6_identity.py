@@ -198,6 +198,7 @@ def upgrade() -> None:
     )
     op.add_column("users", sa.Column("totp_secret_encrypted", sa.String(length=255), nullable=True))
     op.add_column("users", sa.Column("totp_enabled_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("users", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
     op.add_column(
         "users", sa.Column("failed_logins", sa.Integer(), server_default="0", nullable=False)
     )
@@ -239,6 +240,7 @@ def downgrade() -> None:
     op.drop_column("users", "last_login_at")
     op.drop_column("users", "last_failed_login_at")
     op.drop_column("users", "failed_logins")
+    op.drop_column("users", "totp_last_step")
     op.drop_column("users", "totp_enabled_at")
     op.drop_column("users", "totp_secret_encrypted")
     op.drop_column("users", "token_version")
