@@ -16,6 +16,8 @@ from namma import __version__
 from namma.audit.endpoints import router as audit_router
 from namma.auth.endpoints import router as auth_router
 from namma.config import Settings, get_settings
+from namma.collections.endpoints import preclosure_router as loan_preclosure_router
+from namma.collections.endpoints import router as collections_router
 from namma.customers.endpoints import router as customers_router
 from namma.jobs import job_app, runtime
 from namma.kit.cache import cache_from_url
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(products_router)
     app.include_router(loans_router)
+    app.include_router(loan_preclosure_router)
+    app.include_router(collections_router)
     app.include_router(ledger_router)
     app.include_router(audit_router)
     app.include_router(web_router)

@@ -203,6 +203,7 @@ async def _login_totp(ctx: Ctx) -> Req:
                     secret, secret_key=ctx.app.state.settings.secret_key.get_secret_value()
                 ),
                 totp_enabled_at=User.created_at,
+                totp_last_step=None,
             )
         )
     step1 = await _login_as(ctx, ctx.world.agent_a.email or "")

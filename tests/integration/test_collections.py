@@ -55,23 +55,6 @@ def settings(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def app(settings):  # type: ignore[no-untyped-def]
-    """The application, with the collection routes (registered here too until app.py does)."""
-    from asgi_lifespan import LifespanManager
-
-    from namma.app import create_app
-    from namma.collections.endpoints import preclosure_router, router
-
-    application = create_app(settings)
-    paths = {getattr(r, "path", "") for r in application.routes}
-    if "/api/collections" not in paths:
-        application.include_router(router)
-        application.include_router(preclosure_router)
-    async with LifespanManager(application):
-        yield application
-
-
-@pytest.fixture
 async def product(client, world, bearer):  # type: ignore[no-untyped-def]
     response = await client.post(
         "/api/products", json=MONTHLY_PRODUCT, headers=await bearer(world.admin)
