@@ -19,6 +19,7 @@ from namma.audit.service import AuditActor, audit_record
 from namma.auth.deps import Principal
 from namma.auth.permissions import permissions_for
 from namma.auth.totp import totp_secret_encrypt
+from namma.collections.service import collection_record
 from namma.kit.db import Database, transaction
 from namma.kit.passwords import password_hash
 from namma.models import (
@@ -28,9 +29,12 @@ from namma.models import (
     DisbursementMethod,
     KycStatus,
     Loan,
+    LoanInstallment,
+    LoanProductVersion,
     Role,
     User,
 )
+from namma.models.collection import CollectionMethod
 from namma.products.schemas import ProductTerms
 from namma.products.service import ProductLimits, product_create
 
@@ -86,6 +90,7 @@ async def demo_load(db: Database) -> None:
             _customer(branch.id, "Renuka S.", "9800000008", "Devanahalli"),
             _customer(branch.id, "Parvathi K.", "9800000009", "Hoskote"),
             _customer(branch.id, "Gowramma B.", "9800000010", "Vijayapura", kyc=KycStatus.PENDING),
+            _customer(branch.id, "Shanthamma H.", "9800000011", "Devanahalli"),
         ]
         session.add_all(customers)
         await session.flush()
@@ -97,6 +102,7 @@ async def demo_load(db: Database) -> None:
                 AgentAssignment(customer_id=customers[3].id, agent_id=agent2.id),
                 AgentAssignment(customer_id=customers[4].id, agent_id=agent1.id),
                 AgentAssignment(customer_id=customers[5].id, agent_id=agent1.id),
+                AgentAssignment(customer_id=customers[6].id, agent_id=agent2.id),
             ]
         )
         await session.flush()
@@ -138,7 +144,7 @@ def _customer(
         name=name,
         phone=phone,
         village=village,
-        household_monthly_income=Decimal("24000.00"),
+        household_monthly_income=Decimal("40000.00"),
         kyc_status=kyc,
     )
 
@@ -179,6 +185,14 @@ def _limits(
 
 
 DEMO_PRODUCTS: list[tuple[str, str, dict[str, Any], ProductLimits]] = [
+    (
+        "DAILY-100",
+        "Daily collection, up to 100 days",
+        {"frequency": "daily"},
+        _limits(
+            Decimal("2000"), Decimal("20000"), Decimal("18"), Decimal("26"), Decimal("24"), 20, 100
+        ),
+    ),
     (
         "JLG-52W",
         "Joint liability group, weekly, 52 weeks",
@@ -236,7 +250,7 @@ async def _demo_lending(
     agents: tuple[User, User],
     customers: list[Customer],
 ) -> None:
-    """The preset products, and loans in every state reachable before collections exist."""
+    """The preset products, and loans in every state, with repayments."""
     from namma.loans import service as loans
 
     manager = await session.get(User, manager_id)
@@ -257,9 +271,19 @@ async def _demo_lending(
         products[code] = product
 
     today = loans.today_india()
-    agent_of = {0: agents[0], 1: agents[0], 2: agents[1], 3: agents[1], 4: agents[0], 5: agents[0]}
+    agent_of = {
+        0: agents[0],
+        1: agents[0],
+        2: agents[1],
+        3: agents[1],
+        4: agents[0],
+        5: agents[0],
+        6: agents[1],
+    }
 
-    async def apply(index: int, code: str, amount: str, count: int) -> Loan:
+    async def apply(
+        index: int, code: str, amount: str, count: int, refinances: Loan | None = None
+    ) -> Loan:
         return await loans.loan_apply(
             session,
             principal=_acting(agent_of[index]),
@@ -270,6 +294,7 @@ async def _demo_lending(
             installments=count,
             first_due_on=None,
             purpose="Dairy cattle" if index % 2 else "Tailoring shop",
+            refinances_id=refinances.id if refinances else None,
         )
 
     async def disburse(loan: Loan, days_ago: int, method: DisbursementMethod) -> None:
@@ -284,10 +309,57 @@ async def _demo_lending(
         )
         await loans.loan_schedule_ensure(session, loan_id=loan.id)
 
-    await disburse(await apply(0, "JLG-52W", "30000", 52), 28, DisbursementMethod.CASH)
-    await disburse(await apply(2, "FN-26", "40000", 26), 20, DisbursementMethod.UPI)
+    async def collect(loan: Loan, index: int, amount: Decimal, days_ago: int) -> None:
+        await collection_record(
+            session,
+            principal=_acting(agent_of[index]),
+            loan_id=loan.id,
+            amount=amount,
+            collected_on=today - dt.timedelta(days=days_ago),
+            method=CollectionMethod.CASH,
+            reference=None,
+            remarks="Centre meeting",
+            client_id=None,
+            backdate_days=60,
+        )
+
+    async def installment_total(loan: Loan, number: int) -> Decimal:
+        row = await session.scalar(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan.id)
+            .where(LoanInstallment.number == number)
+        )
+        assert row is not None
+        return row.principal_due + row.interest_due + row.fee_due + row.penalty_due
+
+    # Active, paying on time for two weeks, then a missed installment (overdue).
+    weekly = await apply(0, "JLG-52W", "30000", 52)
+    await disburse(weekly, 28, DisbursementMethod.CASH)
+    await collect(weekly, 0, await installment_total(weekly, 1), 21)
+    await collect(weekly, 0, await installment_total(weekly, 2), 14)
+    fortnightly = await apply(2, "FN-26", "40000", 26)
+    await disburse(fortnightly, 20, DisbursementMethod.UPI)
+    await collect(fortnightly, 2, await installment_total(fortnightly, 1), 6)
     await disburse(await apply(3, "MON-12", "50000", 12), 10, DisbursementMethod.BANK_TRANSFER)
-    await disburse(await apply(1, "FLAT-W", "15000", 26), 21, DisbursementMethod.CASH)
+    flat = await apply(1, "FLAT-W", "15000", 26)
+    await disburse(flat, 21, DisbursementMethod.CASH)
+    await collect(flat, 1, await installment_total(flat, 1), 14)
+    half = (await installment_total(flat, 2) / 2).quantize(Decimal("0.01"))
+    await collect(flat, 1, half, 7)  # a partly paid installment
+
+    # Closed: a daily loan repaid in full on its last due date.
+    daily = await apply(6, "DAILY-100", "5000", 25)
+    await disburse(daily, 28, DisbursementMethod.CASH)
+    total = sum([await installment_total(daily, n) for n in range(1, 26)], Decimal("0.00"))
+    await collect(daily, 6, total, 3)
+    # Pre-closed: paid off early with the payoff quote.
+    early = await apply(6, "JLG-52W", "10000", 26)
+    await disburse(early, 14, DisbursementMethod.CASH)
+    await collect(early, 6, await _payoff(session, early, today), 0)
+    # Refinanced: a top-up whose disbursement paid the fortnightly loan off.
+    top_up = await apply(2, "FN-26", "70000", 26, refinances=fortnightly)
+    await disburse(top_up, 0, DisbursementMethod.UPI)
+
     written_off = await apply(4, "BULLET-6M", "10000", 6)
     await disburse(written_off, 25, DisbursementMethod.CASH)
     await loans.loan_write_off(
@@ -306,3 +378,24 @@ async def _demo_lending(
     )
     withdrawn = await apply(3, "FLAT-W", "8000", 12)
     await loans.loan_withdraw(session, principal=_acting(agents[1]), loan_id=withdrawn.id)
+
+
+async def _payoff(session: AsyncSession, loan: Loan, on: dt.date) -> Decimal:
+    """What closes ``loan`` on ``on`` (the money core's payoff quote)."""
+    from namma.finance import payoff_quote
+    from namma.loans.service import loan_dues, loan_schedule_compute
+
+    await session.refresh(loan)
+    version = await session.get(LoanProductVersion, loan.product_version_id)
+    assert version is not None
+    rows = (
+        await session.scalars(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan.id)
+            .order_by(LoanInstallment.number)
+        )
+    ).all()
+    quote = payoff_quote(
+        schedule=loan_schedule_compute(loan, version), dues=loan_dues(rows), as_of=on
+    )
+    return quote.total

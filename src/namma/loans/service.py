@@ -539,6 +539,7 @@ async def loan_write_off(
     loan.written_off_at = dt.datetime.now(dt.UTC)
     loan.write_off_reason = reason.strip()
     loan.outstanding_principal = ZERO
+    loan.next_due_on = None
     await audit_record(
         session,
         actor=principal.audit_actor,
