@@ -12,22 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, staff_scope
+from namma.customers.service import customer_for_update
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import AgentAssignment, Customer, Role, User
-
-
-async def _customer_for_update(
-    session: AsyncSession, principal: Principal, customer_id: uuid.UUID
-) -> Customer:
-    customer = await session.scalar(
-        select(Customer)
-        .where(Customer.id == customer_id)
-        .where(customer_scope(principal))
-        .with_for_update()
-    )
-    if customer is None:
-        raise NotFoundError("Customer not found")
-    return customer
 
 
 async def _agent_of_branch(
@@ -61,7 +48,7 @@ async def assignment_set(
     reason: str | None,
 ) -> AgentAssignment:
     """Make ``agent_id`` the customer's agent, ending the current assignment if there is one."""
-    customer = await _customer_for_update(session, principal, customer_id)
+    customer = await customer_for_update(session, principal=principal, customer_id=customer_id)
     await _agent_of_branch(session, agent_id, customer.branch_id)
     current = await _current(session, customer.id)
     if current is not None and current.agent_id == agent_id:
@@ -94,7 +81,7 @@ async def assignment_set(
 async def assignment_end(
     session: AsyncSession, *, principal: Principal, customer_id: uuid.UUID, reason: str | None
 ) -> AgentAssignment:
-    customer = await _customer_for_update(session, principal, customer_id)
+    customer = await customer_for_update(session, principal=principal, customer_id=customer_id)
     current = await _current(session, customer.id)
     if current is None:
         raise ConflictError("This customer has no agent.")
