@@ -43,6 +43,9 @@ class Permission(enum.StrEnum):
     # Collections (repayments).
     COLLECTION_READ = "collection:read"
     COLLECTION_RECORD = "collection:record"
+    # Agents' cash hand-overs at the branch.
+    HANDOVER_READ = "cash_handover:read"
+    HANDOVER_RECORD = "cash_handover:record"
     # Extra grants for managers (the origin's "may delete …" flags, as reversals and closures).
     COLLECTION_REVERSE = "collection:reverse"
     CUSTOMER_CLOSE = "customer:close"
@@ -60,6 +63,8 @@ _STAFF_COMMON = {
     Permission.LOAN_WITHDRAW,
     Permission.COLLECTION_READ,
     Permission.COLLECTION_RECORD,
+    Permission.HANDOVER_READ,
+    Permission.HANDOVER_RECORD,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -17,6 +17,7 @@ from namma.models.customer import (
     KycDocumentType,
     KycStatus,
 )
+from namma.models.handover import CashHandover
 from namma.models.ledger import AccountKind, AccountType, JournalEntry, JournalLine, LedgerAccount
 from namma.models.loan import (
     DisbursementMethod,
@@ -37,6 +38,7 @@ __all__ = [
     "AgentAssignment",
     "AuditEntry",
     "Branch",
+    "CashHandover",
     "Collection",
     "CollectionAllocation",
     "CollectionMethod",
