@@ -77,11 +77,23 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory): 
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
-    yield base, log_path
+    yield base, log_path, url
     process.send_signal(signal.SIGTERM)
     process.wait(30)
     log.close()
     drop_database(postgres_server_url, name)
+
+
+def _ledger_check(database_url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
+    return subprocess.run(
+        [sys.executable, "-m", "namma", "ledger", "check"],
+        env={**env, "NAMMA_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _token(base: str, role: str) -> str:
@@ -162,7 +174,9 @@ def test_no_input_from_any_role_causes_a_server_error(server) -> None:  # type: 
     import schemathesis
     from schemathesis import GenerationMode
 
-    base, log_path = server
+    base, log_path, database_url = server
+    # The demo data is consistent with its ledger before the fuzzing ...
+    assert _ledger_check(database_url).returncode == 0
     headers = {role: {"Authorization": f"Bearer {_token(base, role)}"} for role in LOGINS}
     ids = _real_ids(base, headers["admin"])
     schema = schemathesis.openapi.from_url(f"{base}/api/openapi.json")
@@ -189,6 +203,9 @@ def test_no_input_from_any_role_causes_a_server_error(server) -> None:  # type: 
     assert calls > 500, f"only {calls} calls were made"
     # The fuzzing reached the application, not only its validation: some calls succeeded.
     assert statuses[200] > 50, dict(statuses)
+    # ... and whatever the fuzzing managed to change, still is.
+    after = _ledger_check(database_url)
+    assert after.returncode == 0, after.stdout + after.stderr
     assert not failures, (
         f"{len(failures)} server errors in {calls} calls:\n"
         + "\n".join(failures[:20])
