@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -19,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
-from namma.collections import queries, service
+from namma.collections import queries, service, sheet
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
-from namma.kit.money import Money
+from namma.kit.money import Money, money_str
 from namma.loans.cache import loan_changed
 from namma.loans.service import today_india
 from namma.models import CollectionMethod
@@ -194,3 +195,123 @@ async def loan_preclosure(
     """The pre-closure (payoff) quote as of a date (default today): collecting exactly
     ``total`` on that date closes the loan."""
     return await queries.preclosure_quote(session, principal, loan_id=loan_id, as_of=as_of)
+
+
+# --- the collection sheet and bulk posting (namma.collections.sheet) -----------------------------
+
+sheet_router = APIRouter(prefix="/api/collection-sheet", tags=["collections"])
+
+
+class SheetLineIn(BaseModel):
+    """One collection of a filled-in sheet. ``client_id`` is required: it is the line's
+    idempotency key (the same as a single `POST /api/collections` with that client id)."""
+
+    model_config = ConfigDict(extra="forbid")
+    loan_id: uuid.UUID
+    amount: Money = Field(description="Rupees, a decimal string (at most 2 places), > 0")
+    collected_on: dt.date = Field(description="The day it was collected (India)")
+    method: CollectionMethod = CollectionMethod.CASH
+    reference: str | None = Field(default=None, max_length=100)
+    remarks: str | None = Field(default=None, max_length=1000)
+    client_id: str = Field(min_length=1, max_length=100)
+
+
+class SheetPostIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # A line that does not parse is reported on its own (422) and never blocks the others.
+    lines: list[SheetLineIn | dict[str, Any]] = Field(
+        min_length=1, max_length=500, union_mode="left_to_right"
+    )
+
+
+def _sheet_line(
+    raw: SheetLineIn | dict[str, Any], index: int
+) -> sheet.SheetLine | sheet.InvalidLine:
+    from pydantic import ValidationError
+
+    from namma.kit.errors import error_body
+
+    if isinstance(raw, dict):
+        client_id = raw.get("client_id")
+        try:
+            raw = SheetLineIn.model_validate(raw)
+        except ValidationError as exc:
+            details = [
+                {
+                    "field": ".".join(["lines", str(index), *(str(p) for p in err["loc"])]),
+                    "message": err["msg"],
+                }
+                for err in exc.errors()
+            ]
+            return sheet.InvalidLine(
+                client_id if isinstance(client_id, str) else None,
+                error_body("invalid_input", "The line has invalid fields.", details),
+            )
+    single = CollectionIn(
+        loan_id=raw.loan_id,
+        amount=raw.amount,
+        collected_on=raw.collected_on,
+        method=raw.method,
+        reference=raw.reference,
+        remarks=raw.remarks,
+        client_id=raw.client_id,
+    )
+    return sheet.SheetLine(
+        loan_id=raw.loan_id,
+        amount=raw.amount,
+        collected_on=raw.collected_on,
+        method=raw.method,
+        reference=raw.reference,
+        remarks=raw.remarks,
+        client_id=raw.client_id,
+        fingerprint=service.request_fingerprint(RECORD_ROUTE, single.model_dump(mode="json")),
+    )
+
+
+@sheet_router.get("")
+async def collection_sheet(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD))],
+    on: Annotated[dt.date | None, Query(alias="date", description="Default: today")] = None,
+    agent_id: uuid.UUID | None = None,
+    branch_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """Every installment due on or before the date and still owed, on active loans, per
+    customer, grouped by village: an Agent's own customers; a Manager's branch (``agent_id``:
+    one agent's); Admin any branch or agent."""
+    return await sheet.collection_sheet(
+        session, principal, on=on or today_india(), agent_id=agent_id, branch_id=branch_id
+    )
+
+
+@sheet_router.post("/post")
+async def collection_sheet_post(
+    body: SheetPostIn,
+    request: Request,
+    session: SessionDep,
+    cache: CacheDep,
+    principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD, limit="money"))],
+) -> dict[str, Any]:
+    """Post a filled-in sheet: each line on its own, idempotent on its ``client_id`` (a
+    duplicate or re-sent line reports its original receipt). Always 200 with one result per
+    line (``status``: 201 posted, or the line's error); what succeeded is committed."""
+    lines = [_sheet_line(raw, i) for i, raw in enumerate(body.lines)]
+    results = await sheet.collection_sheet_post(
+        session,
+        principal=principal,
+        lines=lines,
+        backdate_days=request.app.state.settings.collection_backdate_days,
+        on_posted=lambda r: loan_changed(
+            session, cache, loan_id=r.loan.id, customer_id=r.loan.customer_id
+        ),
+    )
+    posted = [r for r in results if r.status == 201 and not r.replayed]
+    return {
+        "lines": [r.json() for r in results],
+        "posted": len(posted),
+        "replayed": sum(1 for r in results if r.replayed),
+        "failed": sum(1 for r in results if r.status != 201),
+        "amount_posted": money_str(
+            sum((r.posted.collection.amount for r in posted if r.posted), Decimal("0.00"))
+        ),
+    }

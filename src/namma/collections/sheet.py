@@ -1,0 +1,496 @@
+"""The collection sheet, and posting a filled-in sheet in bulk.
+
+**The sheet** (`collection_sheet`): for a date, every installment due on or before it and not
+fully paid, on the active loans of the customers in view — an agent's assigned customers, a
+manager's branch (optionally one agent's customers), anything for an admin — per customer, with
+what is expected (the installment's dues still owed: overdue ones and those due that day),
+grouped by village (the centre where the agent collects), with totals per group and overall.
+
+**Bulk posting** (`collection_sheet_post`): each line goes through `collection_record` on its
+own savepoint, idempotent on its ``client_id`` (the same key, ``client:<id>``, that a single
+`POST /api/collections` without a header uses), so a duplicate line, a re-sent sheet or a line
+already posted alone reports the original receipt and changes nothing. One bad line rolls back
+only its savepoint. Locks are taken in one fixed order for the whole request — idempotency keys
+(sorted), then loans (sorted by id), then per line the receipt sequence and accounts — so two
+sheets, or a sheet and single collections, never deadlock; the same line arriving twice at once
+waits on its key and then replays the first answer. Lines are applied in the order of their
+dates (then as sent), whatever order they arrived in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.auth.deps import Principal
+from namma.auth.scope import customer_scope, staff_scope
+from namma.collections import queries
+from namma.collections.service import (
+    CollectionResult,
+    collection_record,
+    idempotency_begin,
+    idempotency_complete,
+)
+from namma.finance import dues_from_schedule
+from namma.kit.errors import AppError, InvalidInputError, NotFoundError, error_body
+from namma.kit.money import money_str
+from namma.loans.service import loan_dues, loan_schedule_compute
+from namma.models import (
+    AgentAssignment,
+    Branch,
+    CollectionMethod,
+    Customer,
+    IdempotencyKey,
+    Loan,
+    LoanInstallment,
+    LoanProductVersion,
+    LoanStatus,
+    Role,
+    ScheduleStatus,
+    User,
+)
+
+ZERO = Decimal("0.00")
+NO_VILLAGE = "(no village)"
+
+
+# --- the sheet ---------------------------------------------------------------------------------
+
+
+async def _sheet_agent(
+    session: AsyncSession, principal: Principal, agent_id: uuid.UUID | None
+) -> User | None:
+    """The agent whose customers the sheet is for (None: everyone in view). An agent sees only
+    their own sheet; a manager their branch's agents; another id answers 404."""
+    if principal.role is Role.AGENT:
+        if agent_id is not None and agent_id != principal.user_id:
+            raise NotFoundError("Agent not found")
+        agent_id = principal.user_id
+    if agent_id is None:
+        return None
+    agent = await session.scalar(
+        select(User)
+        .where(User.id == agent_id)
+        .where(User.role == Role.AGENT)
+        .where(staff_scope(principal))
+    )
+    if agent is None:
+        raise NotFoundError("Agent not found")
+    return agent
+
+
+async def _sheet_branch(
+    session: AsyncSession, principal: Principal, branch_id: uuid.UUID | None
+) -> uuid.UUID | None:
+    if principal.role is not Role.ADMIN:
+        if branch_id is not None and branch_id != principal.branch_id:
+            raise NotFoundError("Branch not found")
+        return principal.branch_id
+    if branch_id is not None and await session.get(Branch, branch_id) is None:
+        raise NotFoundError("Branch not found")
+    return branch_id
+
+
+async def collection_sheet(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    on: dt.date,
+    agent_id: uuid.UUID | None,
+    branch_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    """The sheet as JSON (money as strings); see the module docstring."""
+    agent = await _sheet_agent(session, principal, agent_id)
+    branch = await _sheet_branch(session, principal, branch_id)
+
+    current = (
+        select(AgentAssignment.customer_id, AgentAssignment.agent_id)
+        .where(AgentAssignment.ended_at.is_(None))
+        .subquery()
+    )
+    query = (
+        select(Loan, Customer, User)
+        .join(Customer, Customer.id == Loan.customer_id)
+        .outerjoin(current, current.c.customer_id == Customer.id)
+        .outerjoin(User, User.id == current.c.agent_id)
+        .where(customer_scope(principal))
+        .where(Loan.status == LoanStatus.ACTIVE)
+    )
+    if branch is not None:
+        query = query.where(Loan.branch_id == branch)
+    if agent is not None:
+        query = query.where(current.c.agent_id == agent.id)
+    rows = (await session.execute(query)).all()
+
+    loan_ids = [loan.id for loan, _, _ in rows]
+    installments: dict[uuid.UUID, list[LoanInstallment]] = {}
+    if loan_ids:
+        for row in await session.scalars(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id.in_(loan_ids))
+            .where(LoanInstallment.due_date <= on)
+            .order_by(LoanInstallment.loan_id, LoanInstallment.number)
+        ):
+            installments.setdefault(row.loan_id, []).append(row)
+    versions: dict[uuid.UUID, LoanProductVersion] = {}
+    pending = {loan.product_version_id for loan, _, _ in rows if not _generated(loan)}
+    if pending:
+        for version in await session.scalars(
+            select(LoanProductVersion).where(LoanProductVersion.id.in_(pending))
+        ):
+            versions[version.id] = version
+
+    customers: dict[uuid.UUID, dict[str, Any]] = {}
+    for loan, customer, served_by in rows:
+        if _generated(loan):
+            dues = loan_dues(installments.get(loan.id, []))
+            statuses = {i.number: i.status.value for i in installments.get(loan.id, [])}
+        else:  # the schedule job has not run yet: nothing can have been paid on it
+            dues = dues_from_schedule(
+                loan_schedule_compute(loan, versions[loan.product_version_id])
+            )
+            statuses = {}
+        owed = [d for d in dues if d.due_date <= on and d.total > 0]
+        if not owed:
+            continue
+        lines = []
+        for d in owed:
+            status = statuses.get(d.number) or ("overdue" if d.due_date < on else "due")
+            lines.append(
+                {
+                    "installment_number": d.number,
+                    "due_date": d.due_date.isoformat(),
+                    "status": status,
+                    "overdue": d.due_date < on,
+                    "principal": money_str(d.principal),
+                    "interest": money_str(d.interest),
+                    "fee": money_str(d.fee),
+                    "penalty": money_str(d.penalty),
+                    "amount": money_str(d.total),
+                }
+            )
+        overdue = sum((d.total for d in owed if d.due_date < on), ZERO)
+        expected = sum((d.total for d in owed), ZERO)
+        entry = customers.setdefault(
+            customer.id,
+            {
+                "customer_id": str(customer.id),
+                "name": customer.name,
+                "phone": customer.phone,
+                "village": customer.village,
+                "agent_id": str(served_by.id) if served_by else None,
+                "agent_name": served_by.name if served_by else None,
+                "loans": [],
+                "_expected": ZERO,
+            },
+        )
+        entry["_expected"] += expected
+        entry["loans"].append(
+            {
+                "loan_id": str(loan.id),
+                "loan_number": loan.loan_number,
+                "installment_amount": money_str(loan.installment_amount),
+                "days_past_due": loan.days_past_due,
+                "overdue": money_str(overdue),
+                "due_today": money_str(expected - overdue),
+                "expected": money_str(expected),
+                "installments": lines,
+            }
+        )
+
+    groups: dict[str, dict[str, Any]] = {}
+    for entry in sorted(customers.values(), key=lambda c: (c["name"], c["customer_id"])):
+        entry["loans"].sort(key=lambda loan: loan["loan_number"])
+        village = (entry["village"] or "").strip() or NO_VILLAGE
+        group = groups.setdefault(
+            village, {"village": village, "customers": [], "loans": 0, "_expected": ZERO}
+        )
+        expected = entry.pop("_expected")
+        entry["expected"] = money_str(expected)
+        group["customers"].append(entry)
+        group["loans"] += len(entry["loans"])
+        group["_expected"] += expected
+    ordered = sorted(groups.values(), key=lambda g: (g["village"] == NO_VILLAGE, g["village"]))
+    total = ZERO
+    for group in ordered:
+        expected = group.pop("_expected")
+        group["expected"] = money_str(expected)
+        total += expected
+    return {
+        "date": on.isoformat(),
+        "branch_id": str(branch) if branch else None,
+        "agent_id": str(agent.id) if agent else None,
+        "agent_name": agent.name if agent else None,
+        "groups": ordered,
+        "customers": sum(len(g["customers"]) for g in ordered),
+        "loans": sum(g["loans"] for g in ordered),
+        "expected": money_str(total),
+    }
+
+
+def _generated(loan: Loan) -> bool:
+    return loan.schedule_status is ScheduleStatus.GENERATED
+
+
+# --- bulk posting --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SheetLine:
+    """One valid line of a posted sheet, with the fingerprint its single-collection request
+    would have (so a line and a `POST /api/collections` of the same collection agree)."""
+
+    loan_id: uuid.UUID
+    amount: Decimal
+    collected_on: dt.date
+    method: CollectionMethod
+    reference: str | None
+    remarks: str | None
+    client_id: str
+    fingerprint: str
+
+    @property
+    def key(self) -> str:
+        return f"client:{self.client_id}"
+
+
+@dataclass(frozen=True)
+class InvalidLine:
+    """A line that did not parse: reported as 422, never posted."""
+
+    client_id: str | None
+    body: dict[str, Any]
+
+
+@dataclass
+class LineResult:
+    index: int
+    client_id: str | None
+    loan_id: str | None
+    status: int
+    body: dict[str, Any]
+    receipt_number: str | None = None
+    replayed: bool = False
+    duplicate_of: int | None = None
+    posted: CollectionResult | None = field(default=None, repr=False)
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "client_id": self.client_id,
+            "loan_id": self.loan_id,
+            "status": self.status,
+            "receipt_number": self.receipt_number,
+            "replayed": self.replayed,
+            "duplicate_of": self.duplicate_of,
+            "body": self.body,
+        }
+
+
+def json_text(payload: dict[str, Any]) -> str:
+    """The stored form of an answer (as `POST /api/collections` stores it)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+async def collection_payload(session: AsyncSession, result: CollectionResult) -> dict[str, Any]:
+    """The 201 body of a recorded collection, as `POST /api/collections` answers it."""
+    await session.refresh(result.collection)
+    allocations = await queries.allocations_of(session, [result.collection.id])
+    collection = queries.collection_json(
+        result.collection, result.loan, allocations.get(result.collection.id, [])
+    )
+    return {
+        "receipt_number": result.collection.receipt_number,
+        "collection": collection,
+        "allocation": [
+            {
+                **line,
+                "installment_status": result.installments[line["installment_number"]].status.value,
+            }
+            for line in collection["allocation"]
+        ],
+        "loan": queries.loan_balances_json(result.loan),
+    }
+
+
+def _error(exc: AppError) -> dict[str, Any]:
+    return error_body(exc.code, exc.message, exc.details)
+
+
+def _receipt_in(status: int, body: dict[str, Any]) -> str | None:
+    if status == 201:
+        receipt = body.get("receipt_number")
+        return receipt if isinstance(receipt, str) else None
+    details = body.get("error", {}).get("details")
+    if isinstance(details, dict) and isinstance(details.get("receipt_number"), str):
+        return str(details["receipt_number"])
+    return None
+
+
+async def collection_sheet_post(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    lines: Sequence[SheetLine | InvalidLine],
+    backdate_days: int,
+    on_posted: Callable[[CollectionResult], None] | None = None,
+) -> list[LineResult]:
+    """Post every valid line (see the module docstring); one result per line, in order."""
+    results: dict[int, LineResult] = {}
+    first: dict[str, int] = {}
+    duplicates: list[int] = []
+    for index, line in enumerate(lines):
+        if isinstance(line, InvalidLine):
+            results[index] = LineResult(index, line.client_id, None, 422, line.body)
+        elif line.key in first:
+            duplicates.append(index)
+        else:
+            first[line.key] = index
+
+    def valid(index: int) -> SheetLine:
+        line = lines[index]
+        assert isinstance(line, SheetLine)
+        return line
+
+    # 1. Claim every key, in sorted order. A key another request is using makes us wait for
+    # its commit, then we replay its answer: the same line never posts twice.
+    todo: list[int] = []
+    for key in sorted(first):
+        index = first[key]
+        line = valid(index)
+        try:
+            async with session.begin_nested():
+                stored = await idempotency_begin(
+                    session, user_id=principal.user_id, key=key, fingerprint=line.fingerprint
+                )
+        except InvalidInputError:
+            results[index] = _result_error(
+                index,
+                line,
+                InvalidInputError(
+                    "client_id",
+                    f"Client id {line.client_id} was already used for a different collection",
+                ),
+            )
+            continue
+        except AppError as exc:
+            results[index] = _result_error(index, line, exc)
+            continue
+        if stored is None:
+            todo.append(index)
+            continue
+        body = json.loads(stored.body)
+        results[index] = LineResult(
+            index,
+            line.client_id,
+            str(line.loan_id),
+            stored.status,
+            body,
+            receipt_number=_receipt_in(stored.status, body),
+            replayed=True,
+        )
+
+    # 2. Lock the loans in scope in one order (unknown or out-of-scope ones answer 404 later).
+    loan_ids = sorted({valid(i).loan_id for i in todo})
+    if loan_ids:
+        await session.execute(
+            select(Loan.id)
+            .join(Customer, Customer.id == Loan.customer_id)
+            .where(Loan.id.in_(loan_ids))
+            .where(customer_scope(principal))
+            .order_by(Loan.id)
+            .with_for_update(of=Loan)
+        )
+
+    # 3. Post, by date then as sent, each on its own savepoint.
+    for index in sorted(todo, key=lambda i: (valid(i).collected_on, i)):
+        line = valid(index)
+        try:
+            async with session.begin_nested():
+                posted = await collection_record(
+                    session,
+                    principal=principal,
+                    loan_id=line.loan_id,
+                    amount=line.amount,
+                    collected_on=line.collected_on,
+                    method=line.method,
+                    reference=line.reference,
+                    remarks=line.remarks,
+                    client_id=line.client_id,
+                    backdate_days=backdate_days,
+                )
+                payload = await collection_payload(session, posted)
+                await idempotency_complete(
+                    session,
+                    user_id=principal.user_id,
+                    key=line.key,
+                    status=201,
+                    body=json_text(payload),
+                )
+        except AppError as exc:
+            results[index] = _result_error(index, line, exc)
+            # Free the key: a corrected line may be sent again with the same client id.
+            await session.execute(
+                delete(IdempotencyKey)
+                .where(IdempotencyKey.user_id == principal.user_id)
+                .where(IdempotencyKey.key == line.key)
+            )
+            continue
+        results[index] = LineResult(
+            index,
+            line.client_id,
+            str(line.loan_id),
+            201,
+            json.loads(json_text(payload)),
+            receipt_number=posted.collection.receipt_number,
+            posted=posted,
+        )
+        if on_posted is not None:
+            on_posted(posted)
+
+    # 4. A line repeated in the same sheet: the first one's answer if it is the same collection.
+    for index in duplicates:
+        line = valid(index)
+        original = results[first[line.key]]
+        if valid(original.index).fingerprint != line.fingerprint:
+            results[index] = _result_error(
+                index,
+                line,
+                InvalidInputError(
+                    "client_id",
+                    f"Client id {line.client_id} is used by line {original.index} for a "
+                    "different collection",
+                ),
+            )
+            continue
+        results[index] = LineResult(
+            index,
+            line.client_id,
+            str(line.loan_id),
+            original.status,
+            original.body,
+            receipt_number=original.receipt_number,
+            replayed=original.status == 201,
+            duplicate_of=original.index,
+        )
+    return [results[i] for i in range(len(lines))]
+
+
+def _result_error(index: int, line: SheetLine, exc: AppError) -> LineResult:
+    body = json.loads(json.dumps(_error(exc), default=str))
+    return LineResult(
+        index,
+        line.client_id,
+        str(line.loan_id),
+        exc.status_code,
+        body,
+        receipt_number=_receipt_in(exc.status_code, body),
+    )

@@ -1,0 +1,1 @@
+"""Agents' daily cash hand-over at the branch, reconciled with their collections."""

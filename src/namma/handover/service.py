@@ -1,0 +1,245 @@
+"""Cash hand-over: an agent deposits the day's cash at the branch.
+
+``expected`` is the Σ of the agent's posted (not reversed) cash collections dated the business
+date — exactly what those collections debited to the agent's cash account. The journal
+(``cash_handover``): Dr the agent's branch cash with what was deposited, Cr the agent's cash with
+what was expected, and the difference to ``cash_shortage`` (a shortfall is debited, an excess
+credited): recorded, never hidden. One standing hand-over per agent and date (409 for a second);
+services never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.audit.service import audit_record
+from namma.auth.deps import Principal
+from namma.auth.scope import staff_scope
+from namma.kit.clock import today_india
+from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from namma.kit.money import money_str
+from namma.ledger.service import Leg, journal_post
+from namma.models import (
+    AccountKind,
+    CashHandover,
+    Collection,
+    CollectionMethod,
+    CollectionStatus,
+    Role,
+    User,
+)
+
+ZERO = Decimal("0.00")
+
+
+async def _agent_in_scope(
+    session: AsyncSession, principal: Principal, agent_id: uuid.UUID | None
+) -> User:
+    """An agent may only hand over their own cash; a manager records for their branch's agents;
+    an admin for any agent. Anyone else, or an unknown id: 404."""
+    if principal.role is Role.AGENT:
+        if agent_id is not None and agent_id != principal.user_id:
+            raise NotFoundError("Agent not found")
+        agent_id = principal.user_id
+    if agent_id is None:
+        raise InvalidInputError("agent_id", "Say whose cash is handed over")
+    agent = await session.scalar(
+        select(User)
+        .where(User.id == agent_id)
+        .where(User.role == Role.AGENT)
+        .where(staff_scope(principal))
+    )
+    if agent is None:
+        raise NotFoundError("Agent not found")
+    return agent
+
+
+async def handover_expected(
+    session: AsyncSession, *, agent_id: uuid.UUID, business_date: dt.date
+) -> tuple[Decimal, int]:
+    """Σ and count of the agent's posted cash collections of the date."""
+    total, count = (
+        await session.execute(
+            select(func.coalesce(func.sum(Collection.amount), ZERO), func.count())
+            .where(Collection.collected_by_id == agent_id)
+            .where(Collection.collected_on == business_date)
+            .where(Collection.method == CollectionMethod.CASH)
+            .where(Collection.status == CollectionStatus.POSTED)
+        )
+    ).one()
+    return Decimal(total), int(count)
+
+
+def handover_json(h: CashHandover, agent: User | None = None) -> dict[str, Any]:
+    return {
+        "id": str(h.id),
+        "agent_id": str(h.agent_id),
+        "agent_name": agent.name if agent else None,
+        "branch_id": str(h.branch_id),
+        "business_date": h.business_date.isoformat(),
+        "expected": money_str(h.expected),
+        "collections": h.collections_count,
+        "amount_deposited": money_str(h.amount_deposited),
+        "difference": money_str(h.difference),
+        "result": "exact" if h.difference == 0 else ("short" if h.difference < 0 else "excess"),
+        "remarks": h.remarks,
+        "journal_entry_id": h.journal_entry_id,
+        "recorded_by_id": str(h.recorded_by_id),
+        "created_at": h.created_at.isoformat() if h.created_at else None,
+        "reversed_at": h.reversed_at.isoformat() if h.reversed_at else None,
+    }
+
+
+async def cash_handover_record(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    agent_id: uuid.UUID | None,
+    business_date: dt.date,
+    amount_deposited: Decimal,
+    remarks: str | None,
+) -> tuple[CashHandover, User]:
+    """Record the hand-over (see the module docstring). 422: a negative amount, a date in the
+    future, nothing collected and nothing deposited. 404: the agent is unknown or out of scope.
+    409: the agent already handed over that date's cash."""
+    if amount_deposited < 0:
+        raise InvalidInputError("amount_deposited", "The amount deposited cannot be negative")
+    if business_date > today_india():
+        raise InvalidInputError("business_date", "A hand-over cannot be dated in the future")
+    agent = await _agent_in_scope(session, principal, agent_id)
+    if agent.branch_id is None:
+        raise ConflictError("The agent belongs to no branch")
+    existing = await _standing(session, agent.id, business_date)
+    if existing is not None:
+        raise _already(existing)
+    expected, count = await handover_expected(
+        session, agent_id=agent.id, business_date=business_date
+    )
+    if expected == 0 and amount_deposited == 0:
+        raise InvalidInputError(
+            "amount_deposited",
+            f"{agent.name} collected no cash on {business_date.isoformat()} and nothing is "
+            "deposited: there is nothing to hand over",
+        )
+    difference = amount_deposited - expected
+    legs = [
+        Leg(AccountKind.BRANCH_CASH, debit=amount_deposited, branch_id=agent.branch_id),
+        Leg(AccountKind.AGENT_CASH, credit=expected, agent_id=agent.id),
+    ]
+    if difference < 0:
+        legs.append(Leg(AccountKind.CASH_SHORTAGE, debit=-difference))
+    elif difference > 0:
+        legs.append(Leg(AccountKind.CASH_SHORTAGE, credit=difference))
+    entry = await journal_post(
+        session,
+        kind="cash_handover",
+        entry_date=business_date,
+        memo=f"Cash hand-over by {agent.name} for {business_date.isoformat()}",
+        branch_id=agent.branch_id,
+        created_by_id=principal.user_id,
+        legs=legs,
+    )
+    remarks = remarks.strip() if remarks and remarks.strip() else None
+    handover = CashHandover(
+        agent_id=agent.id,
+        branch_id=agent.branch_id,
+        business_date=business_date,
+        expected=expected,
+        collections_count=count,
+        amount_deposited=amount_deposited,
+        difference=difference,
+        remarks=remarks,
+        journal_entry_id=entry.id,
+        recorded_by_id=principal.user_id,
+    )
+    session.add(handover)
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent hand-over for the same agent and date won
+        raise ConflictError(
+            f"{agent.name} already handed over the cash of {business_date.isoformat()}"
+        ) from None
+    await session.refresh(handover)
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="cash_handover.recorded",
+        entity_type="cash_handover",
+        entity_id=str(handover.id),
+        after={
+            "agent_id": agent.id,
+            "branch_id": agent.branch_id,
+            "business_date": business_date,
+            "expected": expected,
+            "collections": count,
+            "amount_deposited": amount_deposited,
+            "difference": difference,
+            "remarks": remarks,
+            "journal_entry_id": entry.id,
+        },
+    )
+    return handover, agent
+
+
+async def _standing(
+    session: AsyncSession, agent_id: uuid.UUID, business_date: dt.date
+) -> CashHandover | None:
+    return await session.scalar(
+        select(CashHandover)
+        .where(CashHandover.agent_id == agent_id)
+        .where(CashHandover.business_date == business_date)
+        .where(CashHandover.reversed_at.is_(None))
+    )
+
+
+def _already(existing: CashHandover) -> ConflictError:
+    return ConflictError(
+        f"The cash of {existing.business_date.isoformat()} was already handed over "
+        f"({money_str(existing.amount_deposited)} deposited against "
+        f"{money_str(existing.expected)} expected)",
+        details={"cash_handover_id": str(existing.id)},
+    )
+
+
+async def cash_handovers_list(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    business_date: dt.date | None,
+    agent_id: uuid.UUID | None,
+    limit: int,
+) -> dict[str, Any]:
+    """Hand-overs in scope (Admin: all; Manager: their branch's; Agent: their own), newest
+    first, with totals. Naming an agent out of scope answers 404."""
+    if agent_id is not None:
+        await _agent_in_scope(session, principal, agent_id)
+    query = select(CashHandover, User).join(User, User.id == CashHandover.agent_id)
+    if principal.role is Role.MANAGER:
+        query = query.where(CashHandover.branch_id == principal.branch_id)
+    elif principal.role is not Role.ADMIN:
+        query = query.where(CashHandover.agent_id == principal.user_id)
+    if agent_id is not None:
+        query = query.where(CashHandover.agent_id == agent_id)
+    if business_date is not None:
+        query = query.where(CashHandover.business_date == business_date)
+    rows = (
+        await session.execute(
+            query.order_by(
+                CashHandover.business_date.desc(), User.name, CashHandover.created_at
+            ).limit(limit)
+        )
+    ).all()
+    standing = [h for h, _ in rows if h.reversed_at is None]
+    return {
+        "cash_handovers": [handover_json(h, agent) for h, agent in rows],
+        "expected": money_str(sum((h.expected for h in standing), ZERO)),
+        "amount_deposited": money_str(sum((h.amount_deposited for h in standing), ZERO)),
+        "difference": money_str(sum((h.difference for h in standing), ZERO)),
+    }
