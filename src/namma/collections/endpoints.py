@@ -219,8 +219,8 @@ class SheetLineIn(BaseModel):
 class SheetPostIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # A line that does not parse is reported on its own (422) and never blocks the others.
-    lines: list[SheetLineIn | dict[str, Any]] = Field(
-        min_length=1, max_length=500, union_mode="left_to_right"
+    lines: list[Annotated[SheetLineIn | dict[str, Any], Field(union_mode="left_to_right")]] = Field(
+        min_length=1, max_length=500
     )
 
 
