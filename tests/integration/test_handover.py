@@ -1,0 +1,261 @@
+"""Agent cash hand-over through HTTP against real PostgreSQL: expected from the day's posted
+cash collections (UPI and reversed ones excluded), exact, short and excess deposits with their
+journal lines, the ledger check, one hand-over per agent and date, scope and the list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from namma.kit.db import transaction
+from namma.ledger.queries import ledger_check
+from namma.loans.service import today_india
+from namma.models import AccountKind, AuditEntry, JournalLine, LedgerAccount
+from tests.integration.test_collection_sheet import loan_for, verify
+from tests.integration.test_collections import collect, product, settings  # noqa: F401
+
+D = Decimal
+
+
+@pytest.fixture
+async def app(settings):  # type: ignore[no-untyped-def]  # noqa: F811
+    """The application, with the hand-over routes (registered here too until app.py does)."""
+    from asgi_lifespan import LifespanManager
+
+    from namma.app import create_app
+    from namma.handover.endpoints import router
+
+    application = create_app(settings)
+    paths = {getattr(r, "path", "") for r in application.routes}
+    if "/api/cash-handovers" not in paths:
+        application.include_router(router)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def loans(app, client, world, bearer, product):  # type: ignore[no-untyped-def]  # noqa: F811
+    """Customer A's 12000 × 12 at 0 % loan (agent A), three months old, and customer B's
+    (agent B, branch MYS01)."""
+    await verify(app, world.customer_a.id)
+    await verify(app, world.customer_b.id)
+    a = await loan_for(
+        app, client, bearer, product, customer_id=world.customer_a.id, agent=world.agent_a,
+        manager=world.manager_a, amount="12000.00", rate="0", months_back=3,
+    )  # fmt: skip
+    b = await loan_for(
+        app, client, bearer, product, customer_id=world.customer_b.id, agent=world.agent_b,
+        manager=world.manager_b, amount="12000.00", rate="0", months_back=3,
+    )  # fmt: skip
+    return {"a": a, "b": b}
+
+
+async def _legs(app, entry_id: int) -> set[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    async with transaction(app.state.db) as session:
+        rows = await session.execute(
+            select(LedgerAccount.kind, JournalLine.debit, JournalLine.credit)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(JournalLine.entry_id == entry_id)
+        )
+        return {(kind.value, str(debit), str(credit)) for kind, debit, credit in rows}
+
+
+async def _agent_cash(app, agent_id: uuid.UUID) -> Decimal:  # type: ignore[no-untyped-def]
+    async with transaction(app.state.db) as session:
+        rows = await session.execute(
+            select(JournalLine.debit, JournalLine.credit)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(LedgerAccount.kind == AccountKind.AGENT_CASH)
+            .where(LedgerAccount.agent_id == agent_id)
+        )
+        return sum((debit - credit for debit, credit in rows), D("0.00"))
+
+
+async def _ledger_ok(app) -> None:  # type: ignore[no-untyped-def]
+    async with transaction(app.state.db) as session:
+        check = await ledger_check(session)
+        assert check.ok, check.problems()
+
+
+async def _handover(client, headers: dict[str, str], **body: Any):  # type: ignore[no-untyped-def]
+    if isinstance(body.get("business_date"), dt.date):
+        body["business_date"] = body["business_date"].isoformat()
+    return await client.post("/api/cash-handovers", json=body, headers=headers)
+
+
+async def test_exact_hand_over_moves_the_day_cash_to_the_branch(
+    app, client, world, bearer, loans
+) -> None:  # type: ignore[no-untyped-def]
+    agent = await bearer(world.agent_a)
+    today = today_india()
+    for amount in ("1000.00", "1234.56"):
+        assert (await collect(client, agent, loans["a"], amount)).status_code == 201
+    # Not in the day's cash: a UPI payment, a reversed collection, yesterday's cash.
+    upi = await collect(client, agent, loans["a"], "500.00", method="upi", reference="UPI1")
+    assert upi.status_code == 201
+    wrong = await collect(client, agent, loans["a"], "700.00")
+    reversed_ = await client.post(
+        f"/api/collections/{wrong.json()['collection']['id']}/reverse",
+        json={"reason": "typed twice"},
+        headers=await bearer(world.admin),
+    )
+    assert reversed_.status_code == 200, reversed_.text
+    yesterday = await collect(client, agent, loans["a"], "300.00", on=today - dt.timedelta(days=1))
+    assert yesterday.status_code == 201
+    assert await _agent_cash(app, world.agent_a.id) == D("2534.56")
+
+    # The agent submits their own hand-over (no agent_id needed).
+    response = await _handover(
+        client, agent, business_date=today, amount_deposited="2234.56", remarks="counted twice"
+    )
+    assert response.status_code == 201, response.text
+    h = response.json()
+    assert (h["expected"], h["amount_deposited"], h["difference"], h["result"]) == (
+        "2234.56",
+        "2234.56",
+        "0.00",
+        "exact",
+    )
+    assert (h["collections"], h["agent_id"], h["branch_id"]) == (
+        2,
+        str(world.agent_a.id),
+        str(world.branch_a.id),
+    )
+    assert await _legs(app, h["journal_entry_id"]) == {
+        ("branch_cash", "2234.56", "0.00"),
+        ("agent_cash", "0.00", "2234.56"),
+    }
+    assert await _agent_cash(app, world.agent_a.id) == D("300.00")  # yesterday's, still held
+    await _ledger_ok(app)
+    async with transaction(app.state.db) as session:
+        audit = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "cash_handover.recorded")
+        )
+        assert audit is not None and audit.entity_id == h["id"]
+
+    # A second hand-over of the same agent and date: 409, nothing posted.
+    again = await _handover(
+        client, await bearer(world.manager_a), agent_id=str(world.agent_a.id),
+        business_date=today, amount_deposited="2234.56",
+    )  # fmt: skip
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["details"]["cash_handover_id"] == h["id"]
+
+
+async def test_shortfall_and_excess_are_posted_to_cash_shortage(
+    app, client, world, bearer, loans
+) -> None:  # type: ignore[no-untyped-def]
+    today = today_india()
+    yesterday = today - dt.timedelta(days=1)
+    a = await bearer(world.agent_a)
+    b = await bearer(world.agent_b)
+    assert (await collect(client, a, loans["a"], "1000.00", on=yesterday)).status_code == 201
+    assert (await collect(client, b, loans["b"], "1000.00")).status_code == 201
+
+    # Short: the manager records agent A's deposit of 900 against 1000.
+    short = await _handover(
+        client, await bearer(world.manager_a), agent_id=str(world.agent_a.id),
+        business_date=yesterday, amount_deposited="900.00", remarks="100 short",
+    )  # fmt: skip
+    assert short.status_code == 201, short.text
+    s = short.json()
+    assert (s["expected"], s["difference"], s["result"]) == ("1000.00", "-100.00", "short")
+    assert await _legs(app, s["journal_entry_id"]) == {
+        ("branch_cash", "900.00", "0.00"),
+        ("cash_shortage", "100.00", "0.00"),
+        ("agent_cash", "0.00", "1000.00"),
+    }
+    # Excess: the admin records agent B's deposit of 1050 against 1000.
+    excess = await _handover(
+        client, await bearer(world.admin), agent_id=str(world.agent_b.id),
+        business_date=today, amount_deposited="1050.00",
+    )  # fmt: skip
+    assert excess.status_code == 201, excess.text
+    e = excess.json()
+    assert (e["expected"], e["difference"], e["result"]) == ("1000.00", "50.00", "excess")
+    assert await _legs(app, e["journal_entry_id"]) == {
+        ("branch_cash", "1050.00", "0.00"),
+        ("agent_cash", "0.00", "1000.00"),
+        ("cash_shortage", "0.00", "50.00"),
+    }
+    assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+    assert await _agent_cash(app, world.agent_b.id) == D("0.00")
+    await _ledger_ok(app)
+
+    # The list, scoped: the manager sees their branch; the admin both; an agent their own.
+    manager_list = await client.get("/api/cash-handovers", headers=await bearer(world.manager_a))
+    assert [x["id"] for x in manager_list.json()["cash_handovers"]] == [s["id"]]
+    admin = await bearer(world.admin)
+    everything = (await client.get("/api/cash-handovers", headers=admin)).json()
+    assert [x["id"] for x in everything["cash_handovers"]] == [e["id"], s["id"]]
+    assert (everything["expected"], everything["difference"]) == ("2000.00", "-50.00")
+    one_day = await client.get(
+        "/api/cash-handovers", params={"date": today.isoformat()}, headers=admin
+    )
+    assert [x["id"] for x in one_day.json()["cash_handovers"]] == [e["id"]]
+    own = await client.get("/api/cash-handovers", headers=b)
+    assert [x["id"] for x in own.json()["cash_handovers"]] == [e["id"]]
+
+
+async def test_hand_over_scope_and_input(app, client, world, bearer, loans) -> None:  # type: ignore[no-untyped-def]
+    today = today_india()
+    # An agent for a colleague, a manager for another branch's agent: as if unknown (404).
+    for who, agent in ((world.agent_a, world.agent_a2), (world.manager_a, world.agent_b)):
+        response = await _handover(
+            client, await bearer(who), agent_id=str(agent.id), business_date=today,
+            amount_deposited="10.00",
+        )  # fmt: skip
+        assert response.status_code == 404, response.text
+    listed = await client.get(
+        "/api/cash-handovers",
+        params={"agent_id": str(world.agent_b.id)},
+        headers=await bearer(world.manager_a),
+    )
+    assert listed.status_code == 404
+    manager = await bearer(world.manager_a)
+    # A manager must name the agent; a future date; nothing collected and nothing deposited.
+    cases = [
+        ({"business_date": today, "amount_deposited": "10.00"}, "agent_id"),
+        (
+            {
+                "agent_id": str(world.agent_a.id),
+                "business_date": today + dt.timedelta(days=1),
+                "amount_deposited": "10.00",
+            },
+            "business_date",
+        ),
+        (
+            {"agent_id": str(world.agent_a.id), "business_date": today, "amount_deposited": "0"},
+            "amount_deposited",
+        ),
+        (
+            {
+                "agent_id": str(world.agent_a.id),
+                "business_date": today,
+                "amount_deposited": "-5.00",
+            },
+            "amount_deposited",
+        ),
+    ]
+    for body, field in cases:
+        response = await _handover(client, manager, **body)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"] == field
+    # Customers have no hand-overs.
+    customer = await bearer(world.customer_user_a)
+    assert (await client.get("/api/cash-handovers", headers=customer)).status_code == 403
+    denied = await _handover(client, customer, business_date=today, amount_deposited="1.00")
+    assert denied.status_code == 403
+    # A deposit with no collections that day is all excess, recorded.
+    response = await _handover(
+        client, manager, agent_id=str(world.agent_a2.id), business_date=today,
+        amount_deposited="20.00",
+    )  # fmt: skip
+    assert response.status_code == 201
+    assert (response.json()["expected"], response.json()["difference"]) == ("0.00", "20.00")
+    await _ledger_ok(app)
