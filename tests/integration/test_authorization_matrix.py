@@ -856,6 +856,65 @@ COLLECTION_RULES: dict[tuple[str, str], Rule] = {
 }
 RULES.update(COLLECTION_RULES)
 
+# --- collection sheet, bulk posting, cash hand-over ---------------------------------------------
+
+
+async def _sheet_post(ctx: Ctx) -> Req:
+    """One line on the target customer's loan. The request answers 200 either way: scope is
+    decided per line (a line out of scope reports 404; see test_collection_sheet)."""
+    from namma.loans.service import today_india
+
+    return Req(
+        json={
+            "lines": [
+                {
+                    "loan_id": await _loan_id(ctx, "active"),
+                    "amount": "100.00",
+                    "collected_on": today_india().isoformat(),
+                    "client_id": str(uuid.uuid4()),
+                }
+            ]
+        }
+    )
+
+
+async def _handover_new(ctx: Ctx) -> Req:
+    """A hand-over of the target agent's cash (own: agent A, other: agent B of MYS01)."""
+    from namma.loans.service import today_india
+
+    agent = ctx.pick(ctx.world.agent_a, ctx.world.agent_b)
+    return Req(
+        json={
+            "agent_id": str(agent.id),
+            "business_date": today_india().isoformat(),
+            "amount_deposited": "10.00",
+        }
+    )
+
+
+SHEET_AND_HANDOVER_RULES: dict[tuple[str, str], Rule] = {
+    # The sheet: staff who collect (an agent their customers, a manager their branch, admin
+    # all); customers never.
+    ("GET", "/api/collection-sheet"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=deny(), scoped=False
+    ),
+    ("POST", "/api/collection-sheet/post"): Rule(
+        _sheet_post, admin=allow(), manager=allow(), agent=allow(), customer=deny()
+    ),
+    # Hand-over: an agent their own cash, a manager their branch's agents, admin any agent.
+    ("POST", "/api/cash-handovers"): Rule(
+        _handover_new,
+        admin=allow(201),
+        manager=(allow(201), hidden()),
+        agent=(allow(201), hidden()),
+        customer=deny(),
+    ),
+    ("GET", "/api/cash-handovers"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=deny(), scoped=False
+    ),
+}
+RULES.update(SHEET_AND_HANDOVER_RULES)
+
 
 PUBLIC_ROUTES = {
     ("POST", "/api/auth/login"),
