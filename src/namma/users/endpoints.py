@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -87,13 +88,24 @@ async def branches_create(
     return branch_json(branch)
 
 
+async def _staff_page(session: SessionDep, users: Sequence[User]) -> list[dict[str, Any]]:
+    """Staff as JSON with their extra permissions, read in one query for the whole page."""
+    granted: dict[uuid.UUID, list[str]] = {u.id: [] for u in users}
+    rows = await session.execute(
+        select(UserPermission.user_id, UserPermission.permission)
+        .where(UserPermission.user_id.in_(list(granted)))
+        .order_by(UserPermission.permission)
+    )
+    for user_id, permission in rows:
+        granted[user_id].append(permission)
+    return [
+        {**user_json(u), "is_active": u.is_active, "extra_permissions": granted[u.id]}
+        for u in users
+    ]
+
+
 async def _staff_json(session: SessionDep, user: User) -> dict[str, Any]:
-    granted = (
-        await session.scalars(
-            select(UserPermission.permission).where(UserPermission.user_id == user.id)
-        )
-    ).all()
-    return {**user_json(user), "is_active": user.is_active, "extra_permissions": sorted(granted)}
+    return (await _staff_page(session, [user]))[0]
 
 
 @router.get("/staff")
@@ -125,7 +137,7 @@ async def staff_list(
         query = query.where(tuple_(User.name, User.id) > tuple_(literal(name), literal(cursor_id)))
     rows = (await session.scalars(query.order_by(User.name, User.id).limit(limit))).all()
     next_cursor = f"{rows[-1].name}|{rows[-1].id}" if len(rows) == limit else None
-    return {"staff": [await _staff_json(session, u) for u in rows], "next": next_cursor}
+    return {"staff": await _staff_page(session, rows), "next": next_cursor}
 
 
 @router.get("/staff/{user_id}")
