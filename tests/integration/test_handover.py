@@ -259,3 +259,22 @@ async def test_hand_over_scope_and_input(app, client, world, bearer, loans) -> N
     assert response.status_code == 201
     assert (response.json()["expected"], response.json()["difference"]) == ("0.00", "20.00")
     await _ledger_ok(app)
+
+
+async def test_two_hand_overs_at_once_one_wins(app, client, world, bearer, loans) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    agent = await bearer(world.agent_a)
+    assert (await collect(client, agent, loans["a"], "1000.00")).status_code == 201
+    manager = await bearer(world.manager_a)
+    body = {
+        "agent_id": str(world.agent_a.id),
+        "business_date": today_india().isoformat(),
+        "amount_deposited": "1000.00",
+    }
+    responses = await asyncio.gather(
+        *(client.post("/api/cash-handovers", json=body, headers=manager) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+    assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+    await _ledger_ok(app)

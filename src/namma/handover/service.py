@@ -159,13 +159,15 @@ async def cash_handover_record(
         journal_entry_id=entry.id,
         recorded_by_id=principal.user_id,
     )
-    session.add(handover)
     try:
-        await session.flush()
-    except IntegrityError:  # a concurrent hand-over for the same agent and date won
-        raise ConflictError(
-            f"{agent.name} already handed over the cash of {business_date.isoformat()}"
-        ) from None
+        async with session.begin_nested():
+            session.add(handover)
+            await session.flush()
+    except IntegrityError:  # a concurrent hand-over of the same agent and date committed first
+        existing = await _standing(session, agent.id, business_date)
+        if existing is None:
+            raise
+        raise _already(existing) from None
     await session.refresh(handover)
     await audit_record(
         session,
