@@ -401,3 +401,46 @@ async def test_the_same_sheet_twice_at_once_posts_once(app, client, world, beare
     assert await _count(app) == before + 3
     await assert_consistent(app, book["small"])
     await assert_consistent(app, book["big"])
+
+
+async def test_sheets_and_single_collections_at_once_do_not_deadlock(
+    app, client, world, bearer, book
+) -> None:  # type: ignore[no-untyped-def]
+    """Lines on the same loans in opposite orders, from two users, with single collections in
+    between: every line posts (locks are taken in one order)."""
+    agent = await bearer(world.agent_a)
+    manager = await bearer(world.manager_a)
+    requests = []
+    for n in range(3):
+        requests.append(
+            client.post(
+                "/api/collection-sheet/post",
+                json={
+                    "lines": [
+                        _line(book["small"], "10.00", f"a-{n}-1"),
+                        _line(book["big"], "10.00", f"a-{n}-2"),
+                    ]
+                },
+                headers=agent,
+            )
+        )
+        requests.append(
+            client.post(
+                "/api/collection-sheet/post",
+                json={
+                    "lines": [
+                        _line(book["big"], "10.00", f"m-{n}-1"),
+                        _line(book["small"], "10.00", f"m-{n}-2"),
+                    ]
+                },
+                headers=manager,
+            )
+        )
+        requests.append(collect(client, manager, book["small"], "10.00"))
+    responses = await asyncio.gather(*requests)
+    for r in responses:
+        assert r.status_code in (200, 201), r.text
+        if r.status_code == 200:
+            assert [line["status"] for line in r.json()["lines"]] == [201, 201], r.text
+    await assert_consistent(app, book["small"])
+    await assert_consistent(app, book["big"])
