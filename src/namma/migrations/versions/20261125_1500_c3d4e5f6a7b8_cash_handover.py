@@ -89,9 +89,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cash_handovers")),
         sa.UniqueConstraint("journal_entry_id", name=op.f("uq_cash_handovers_journal_entry_id")),
-        sa.UniqueConstraint(
-            "reversal_entry_id", name=op.f("uq_cash_handovers_reversal_entry_id")
-        ),
+        sa.UniqueConstraint("reversal_entry_id", name=op.f("uq_cash_handovers_reversal_entry_id")),
     )
     op.create_index(
         "ix_cash_handovers_branch_id_business_date",
