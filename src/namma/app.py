@@ -15,10 +15,12 @@ from fastapi.staticfiles import StaticFiles
 from namma import __version__
 from namma.audit.endpoints import router as audit_router
 from namma.auth.endpoints import router as auth_router
-from namma.config import Settings, get_settings
 from namma.collections.endpoints import preclosure_router as loan_preclosure_router
 from namma.collections.endpoints import router as collections_router
+from namma.collections.endpoints import sheet_router as collection_sheet_router
+from namma.config import Settings, get_settings
 from namma.customers.endpoints import router as customers_router
+from namma.handover.endpoints import router as handover_router
 from namma.jobs import job_app, runtime
 from namma.kit.cache import cache_from_url
 from namma.kit.db import Database
@@ -117,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(loans_router)
     app.include_router(loan_preclosure_router)
     app.include_router(collections_router)
+    app.include_router(collection_sheet_router)
+    app.include_router(handover_router)
     app.include_router(ledger_router)
     app.include_router(audit_router)
     app.include_router(web_router)

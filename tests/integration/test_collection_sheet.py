@@ -34,22 +34,6 @@ from tests.integration.test_collections import (  # noqa: F401  (fixtures)
 D = Decimal
 
 
-@pytest.fixture
-async def app(settings):  # type: ignore[no-untyped-def]  # noqa: F811
-    """The application, with the sheet routes (registered here too until app.py does)."""
-    from asgi_lifespan import LifespanManager
-
-    from namma.app import create_app
-    from namma.collections.endpoints import sheet_router
-
-    application = create_app(settings)
-    paths = {getattr(r, "path", "") for r in application.routes}
-    if "/api/collection-sheet" not in paths:
-        application.include_router(sheet_router)
-    async with LifespanManager(application):
-        yield application
-
-
 async def new_customer(app, world, *, name: str, phone: str, village: str | None, agent: User):  # type: ignore[no-untyped-def]
     async with transaction(app.state.db) as session:
         c = Customer(

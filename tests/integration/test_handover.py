@@ -23,22 +23,6 @@ D = Decimal
 
 
 @pytest.fixture
-async def app(settings):  # type: ignore[no-untyped-def]  # noqa: F811
-    """The application, with the hand-over routes (registered here too until app.py does)."""
-    from asgi_lifespan import LifespanManager
-
-    from namma.app import create_app
-    from namma.handover.endpoints import router
-
-    application = create_app(settings)
-    paths = {getattr(r, "path", "") for r in application.routes}
-    if "/api/cash-handovers" not in paths:
-        application.include_router(router)
-    async with LifespanManager(application):
-        yield application
-
-
-@pytest.fixture
 async def loans(app, client, world, bearer, product):  # type: ignore[no-untyped-def]  # noqa: F811
     """Customer A's 12000 × 12 at 0 % loan (agent A), three months old, and customer B's
     (agent B, branch MYS01)."""
