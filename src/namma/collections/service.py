@@ -33,19 +33,22 @@ from namma.finance import (
     PayoffQuote,
     Schedule,
     allocate_payment,
-    days_past_due,
     payoff_quote,
 )
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, journal_reverse
 from namma.loans.service import (
     _loan_for_update,
+    loan_balances_refresh,
     loan_dues,
     loan_payoff_settle,
     loan_schedule_compute,
     loan_schedule_ensure,
     number_next,
     today_india,
+)
+from namma.loans.service import (
+    installment_owed as _owed,
 )
 from namma.models import (
     AccountKind,
@@ -55,7 +58,6 @@ from namma.models import (
     CollectionMethod,
     CollectionStatus,
     IdempotencyKey,
-    InstallmentStatus,
     Loan,
     LoanInstallment,
     LoanProductVersion,
@@ -172,31 +174,6 @@ async def _installments(session: AsyncSession, loan_id: uuid.UUID) -> list[LoanI
     )
 
 
-def _owed(i: LoanInstallment) -> Decimal:
-    return (
-        i.principal_due
-        - i.principal_paid
-        + i.interest_due
-        - i.interest_paid
-        - i.interest_waived
-        + i.fee_due
-        - i.fee_paid
-        - i.fee_waived
-        + i.penalty_due
-        - i.penalty_paid
-        - i.penalty_waived
-    )
-
-
-def installment_status(i: LoanInstallment, today: dt.date) -> InstallmentStatus:
-    if _owed(i) == 0:
-        return InstallmentStatus.PAID
-    if i.due_date < today:
-        return InstallmentStatus.OVERDUE
-    paid = i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
-    return InstallmentStatus.PARTLY_PAID if paid > 0 else InstallmentStatus.DUE
-
-
 def _place(rows: dict[int, LoanInstallment], placed: Placed, paid_at: dt.datetime) -> None:
     row = rows[placed.number]
     row.principal_paid += placed.principal
@@ -208,23 +185,6 @@ def _place(rows: dict[int, LoanInstallment], placed: Placed, paid_at: dt.datetim
     row.penalty_waived += placed.penalty_waived
     if _owed(row) == 0 and row.paid_at is None:
         row.paid_at = paid_at
-
-
-def loan_balances_refresh(loan: Loan, installments: Sequence[LoanInstallment]) -> None:
-    """The loan's denormalised balances and each installment's status, from its installments."""
-    today = today_india()
-    dues = loan_dues(installments)
-    loan.outstanding_principal = sum((d.principal for d in dues), ZERO)
-    loan.outstanding_interest = sum((d.interest for d in dues), ZERO)
-    loan.outstanding_fees = sum((d.fee for d in dues), ZERO)
-    loan.outstanding_penalties = sum((d.penalty for d in dues), ZERO)
-    unpaid = [d for d in dues if d.total > 0]
-    loan.next_due_on = min((d.due_date for d in unpaid), default=None)
-    loan.days_past_due = days_past_due(dues=dues, as_of=today)
-    for row in installments:
-        row.status = installment_status(row, today)
-        if row.status is not InstallmentStatus.PAID:
-            row.paid_at = None
 
 
 def _from_allocation(lines: Sequence[AllocationLine]) -> list[Placed]:

@@ -23,6 +23,7 @@ from namma.finance import (
     Schedule,
     TermsError,
     apr_percent,
+    days_past_due,
     generate_schedule,
     payoff_quote,
     periods_per_year,
@@ -500,10 +501,18 @@ async def loan_schedule_ensure(session: AsyncSession, *, loan_id: uuid.UUID) -> 
                 status=InstallmentStatus.DUE,
             )
         )
-    loan.outstanding_interest = schedule.total_interest
-    loan.outstanding_fees = schedule.total_fees
-    loan.next_due_on = schedule.rows[0].due_date
     loan.schedule_status = ScheduleStatus.GENERATED
+    await session.flush()
+    installments = (
+        await session.scalars(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan.id)
+            .order_by(LoanInstallment.number)
+        )
+    ).all()
+    # Balances, next due date, days past due and statuses (a back-dated disbursement can have
+    # installments already overdue).
+    loan_balances_refresh(loan, installments)
     await session.flush()
     return True
 
@@ -650,3 +659,47 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
     loan.closed_at = now
     await session.flush()
     return quote
+
+
+def installment_owed(i: LoanInstallment) -> Decimal:
+    """What is still owed on the installment: due less paid and waived, every component."""
+    return (
+        i.principal_due
+        - i.principal_paid
+        + i.interest_due
+        - i.interest_paid
+        - i.interest_waived
+        + i.fee_due
+        - i.fee_paid
+        - i.fee_waived
+        + i.penalty_due
+        - i.penalty_paid
+        - i.penalty_waived
+    )
+
+
+def installment_status(i: LoanInstallment, today: dt.date) -> InstallmentStatus:
+    """Paid when nothing is owed; overdue when owed after its due date; else partly paid or due."""
+    if installment_owed(i) == 0:
+        return InstallmentStatus.PAID
+    if i.due_date < today:
+        return InstallmentStatus.OVERDUE
+    paid = i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
+    return InstallmentStatus.PARTLY_PAID if paid > 0 else InstallmentStatus.DUE
+
+
+def loan_balances_refresh(loan: Loan, installments: Sequence[LoanInstallment]) -> None:
+    """The loan's denormalised balances and each installment's status, from its installments."""
+    today = today_india()
+    dues = loan_dues(installments)
+    loan.outstanding_principal = sum((d.principal for d in dues), ZERO)
+    loan.outstanding_interest = sum((d.interest for d in dues), ZERO)
+    loan.outstanding_fees = sum((d.fee for d in dues), ZERO)
+    loan.outstanding_penalties = sum((d.penalty for d in dues), ZERO)
+    unpaid = [d for d in dues if d.total > 0]
+    loan.next_due_on = min((d.due_date for d in unpaid), default=None)
+    loan.days_past_due = days_past_due(dues=dues, as_of=today)
+    for row in installments:
+        row.status = installment_status(row, today)
+        if row.status is not InstallmentStatus.PAID:
+            row.paid_at = None
