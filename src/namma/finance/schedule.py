@@ -523,3 +523,10 @@ def schedule_fee_amounts(schedule: Schedule) -> tuple[tuple[Fee, Decimal], ...]:
             amount = disbursement_fee_amount(fee, terms.principal)
         amounts.append((fee, amount))
     return tuple(amounts)
+
+
+def monthly_repayment(schedule: Schedule) -> Decimal:
+    """The regular installment as a monthly obligation (installment × periods a year ÷ 12),
+    rounded to 0.01 half-up — what an income-based repayment cap compares."""
+    with decimal.localcontext(MONEY_CONTEXT):
+        return round_money(schedule.installment_amount * periods_per_year(schedule.terms) / 12)

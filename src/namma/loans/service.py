@@ -25,8 +25,8 @@ from namma.finance import (
     apr_percent,
     days_past_due,
     generate_schedule,
+    monthly_repayment,
     payoff_quote,
-    periods_per_year,
     schedule_fee_amounts,
 )
 from namma.finance.terms import LoanTerms
@@ -144,7 +144,7 @@ async def _monthly_obligations(
     rows = await session.execute(query)
     for loan, version in rows:
         schedule = loan_schedule_compute(loan, version)
-        total += schedule.installment_amount * periods_per_year(schedule.terms) / 12
+        total += monthly_repayment(schedule)
     return total
 
 
@@ -230,7 +230,7 @@ async def loan_apply(
                 "customer_id",
                 "Record the customer's household monthly income first (microfinance rule)",
             )
-        monthly = schedule.installment_amount * periods_per_year(schedule.terms) / 12
+        monthly = monthly_repayment(schedule)
         existing = await _monthly_obligations(session, customer.id, excluding=refinances_id)
         limit = income * version.max_obligation_ratio
         if existing + monthly > limit:

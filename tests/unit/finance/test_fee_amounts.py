@@ -30,3 +30,24 @@ def test_fee_amounts_over_the_loan() -> None:
     }
     # Everything charged with installments is in the rows' fees.
     assert schedule.total_fees == amounts["stamp"] + amounts["service"] + amounts["insurance"]
+
+
+def test_monthly_repayment_of_weekly_and_monthly_loans() -> None:
+    from namma.finance import Frequency, monthly_repayment
+
+    weekly = generate_schedule(
+        LoanTerms(
+            principal=Decimal("52000"),
+            annual_rate=Decimal("0"),
+            installments=52,
+            frequency=Frequency.WEEKLY,
+        ),
+        disbursed_on=dt.date(2026, 1, 1),
+    )
+    # 1000 a week is 52,000 a year: 4333.33 a month.
+    assert monthly_repayment(weekly) == Decimal("4333.33")
+    monthly = generate_schedule(
+        LoanTerms(principal=Decimal("100000"), annual_rate=Decimal("12"), installments=12),
+        disbursed_on=dt.date(2026, 1, 1),
+    )
+    assert monthly_repayment(monthly) == Decimal("8884.88")
