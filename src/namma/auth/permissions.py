@@ -46,6 +46,9 @@ class Permission(enum.StrEnum):
     # Agents' cash hand-overs at the branch.
     HANDOVER_READ = "cash_handover:read"
     HANDOVER_RECORD = "cash_handover:record"
+    # Capital: owners' investments and borrowings (a head-office matter: admin only).
+    CAPITAL_READ = "capital:read"
+    CAPITAL_MANAGE = "capital:manage"
     # Extra grants for managers (the origin's "may delete …" flags, as reversals and closures).
     COLLECTION_REVERSE = "collection:reverse"
     CUSTOMER_CLOSE = "customer:close"

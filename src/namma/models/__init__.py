@@ -3,6 +3,14 @@
 from namma.models.audit import AuditEntry
 from namma.models.auth import RecoveryCode, RefreshToken
 from namma.models.branch import Branch
+from namma.models.capital import (
+    Borrowing,
+    BorrowingInstallment,
+    BorrowingRepayment,
+    BorrowingStatus,
+    CapitalMethod,
+    Investment,
+)
 from namma.models.collection import (
     Collection,
     CollectionAllocation,
@@ -37,7 +45,12 @@ __all__ = [
     "AccountType",
     "AgentAssignment",
     "AuditEntry",
+    "Borrowing",
+    "BorrowingInstallment",
+    "BorrowingRepayment",
+    "BorrowingStatus",
     "Branch",
+    "CapitalMethod",
     "CashHandover",
     "Collection",
     "CollectionAllocation",
@@ -48,6 +61,7 @@ __all__ = [
     "DisbursementMethod",
     "IdempotencyKey",
     "InstallmentStatus",
+    "Investment",
     "JournalEntry",
     "JournalLine",
     "KycDocumentType",

@@ -1,0 +1,2 @@
+"""Capital: owners' investments, borrowings (with a money-core schedule) and their repayments,
+and capital utilisation. See docs/capital.md."""

@@ -1,0 +1,225 @@
+"""`/api/capital`: owners' investments, borrowings with their schedule and repayments, and the
+capital summary (utilisation). Admin only: reading needs ``capital:read``, recording
+``capital:manage``. A repayment needs an ``Idempotency-Key`` header."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from namma.auth.deps import Principal, require
+from namma.auth.permissions import Permission
+from namma.capital import queries, service
+from namma.capital.service import BorrowingTerms
+from namma.collections.service import (
+    idempotency_begin,
+    idempotency_complete,
+    request_fingerprint,
+)
+from namma.finance import Amortization, Frequency, InterestMethod
+from namma.kit.clock import today_india
+from namma.kit.deps import SessionDep
+from namma.kit.errors import InvalidInputError
+from namma.kit.money import Money, Rate, money_str
+from namma.models import BorrowingStatus, CapitalMethod
+
+router = APIRouter(prefix="/api/capital", tags=["capital"])
+
+JSON = "application/json"
+REPAY_ROUTE = "POST /api/capital/borrowings/{borrowing_id}/repayments"
+
+
+class InvestmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Money = Field(description="Rupees, a decimal string")
+    source: str = Field(min_length=1, max_length=200, description="Who invested")
+    invested_on: dt.date | None = Field(default=None, description="Default: today (India)")
+    method: CapitalMethod = CapitalMethod.BANK
+    reference: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class BorrowingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lender_name: str = Field(min_length=1, max_length=200)
+    lender_contact: str | None = Field(default=None, max_length=200)
+    principal: Money = Field(description="Rupees received, a decimal string")
+    annual_rate: Rate = Field(description='Percent a year, e.g. "8"')
+    installments: int = Field(ge=1, le=1200)
+    frequency: Frequency = Frequency.MONTHLY
+    every: int | None = Field(default=None, ge=1, le=366)
+    interest_method: InterestMethod = InterestMethod.DECLINING
+    amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
+    received_on: dt.date | None = Field(default=None, description="Default: today (India)")
+    first_due_on: dt.date | None = Field(
+        default=None, description="Default: one period after the money was received"
+    )
+    method: CapitalMethod = CapitalMethod.BANK
+    reference: str | None = Field(default=None, max_length=100)
+    remarks: str | None = Field(default=None, max_length=2000)
+
+
+class RepaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: Money
+    paid_on: dt.date | None = Field(default=None, description="Default: today (India)")
+    method: CapitalMethod = CapitalMethod.BANK
+    reference: str | None = Field(default=None, max_length=100)
+
+
+@router.post("/investments", status_code=201)
+async def investment_record(
+    body: InvestmentIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
+) -> dict[str, Any]:
+    """Record owners' capital: Dr bank (or head-office cash), Cr capital."""
+    investment = await service.investment_record(
+        session,
+        principal=principal,
+        amount=body.amount,
+        source=body.source,
+        invested_on=body.invested_on or today_india(),
+        method=body.method,
+        reference=body.reference,
+        description=body.description,
+    )
+    await session.refresh(investment)
+    return queries.investment_json(investment)
+
+
+@router.get("/investments")
+async def investments_list(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_READ))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Investments, newest first, with their count and total."""
+    return await queries.investments_list(session, limit=limit)
+
+
+@router.post("/borrowings", status_code=201)
+async def borrowing_record(
+    body: BorrowingIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
+) -> dict[str, Any]:
+    """Record a borrowing: its schedule comes from the money core; Dr bank, Cr borrowings."""
+    borrowing, _ = await service.borrowing_record(
+        session,
+        principal=principal,
+        lender_name=body.lender_name,
+        lender_contact=body.lender_contact,
+        amount=body.principal,
+        annual_rate=body.annual_rate,
+        installments=body.installments,
+        terms=BorrowingTerms(
+            frequency=body.frequency,
+            every=body.every,
+            interest_method=body.interest_method,
+            amortization=body.amortization,
+        ),
+        received_on=body.received_on or today_india(),
+        first_due_on=body.first_due_on,
+        method=body.method,
+        reference=body.reference,
+        remarks=body.remarks,
+    )
+    return await queries.borrowing_detail(session, borrowing.id)
+
+
+@router.get("/borrowings")
+async def borrowings_list(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_READ))],
+    status: BorrowingStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Borrowings, newest first, with the principal still owed on the active ones."""
+    return await queries.borrowings_list(session, status=status, limit=limit)
+
+
+@router.get("/borrowings/{borrowing_id}")
+async def borrowing_detail(
+    borrowing_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_READ))],
+) -> dict[str, Any]:
+    """One borrowing with its schedule (what was paid on each installment) and repayments."""
+    return await queries.borrowing_detail(session, borrowing_id)
+
+
+@router.post("/borrowings/{borrowing_id}/repayments", status_code=201)
+async def borrowing_repay(
+    borrowing_id: uuid.UUID,
+    body: RepaymentIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> Response:
+    """Repay the lender: interest then principal, oldest installment first (the money core);
+    Dr borrowings, Dr interest expense, Cr bank. Exactly the payoff settles the borrowing;
+    more is refused (422, naming the payoff). A retry with the same ``Idempotency-Key`` gets
+    the first answer and changes nothing."""
+    if idempotency_key is None:
+        raise InvalidInputError("Idempotency-Key", "Send an Idempotency-Key header")
+    fingerprint = request_fingerprint(
+        REPAY_ROUTE, {"borrowing_id": str(borrowing_id), **body.model_dump(mode="json")}
+    )
+    stored = await idempotency_begin(
+        session, user_id=principal.user_id, key=idempotency_key, fingerprint=fingerprint
+    )
+    if stored is not None:
+        return Response(
+            stored.body,
+            status_code=stored.status,
+            media_type=JSON,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    result = await service.borrowing_repay(
+        session,
+        principal=principal,
+        borrowing_id=borrowing_id,
+        amount=body.amount,
+        paid_on=body.paid_on or today_india(),
+        method=body.method,
+        reference=body.reference,
+    )
+    await session.refresh(result.repayment)
+    await session.refresh(result.borrowing)
+    payload = {
+        "repayment": queries.repayment_json(result.repayment),
+        "allocation": [
+            {
+                "installment_number": p.number,
+                "principal": money_str(p.principal),
+                "interest": money_str(p.interest),
+                "interest_waived": money_str(p.interest_waived),
+            }
+            for p in result.placed
+        ],
+        "payoff_before": money_str(result.payoff),
+        "borrowing": queries.borrowing_json(result.borrowing),
+    }
+    content = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    await idempotency_complete(
+        session, user_id=principal.user_id, key=idempotency_key, status=201, body=content
+    )
+    return Response(content, status_code=201, media_type=JSON)
+
+
+@router.get("/summary")
+async def capital_summary(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_READ))],
+) -> dict[str, Any]:
+    """Own capital, borrowings outstanding, total capital, disbursed outstanding (active
+    loans' principal), utilisation % (null when there is no capital) and surplus/deficit."""
+    return await queries.capital_summary(session)

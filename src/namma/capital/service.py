@@ -1,0 +1,493 @@
+"""Capital: owners' investments, borrowings and their repayments (commands).
+
+Every command posts its journal and its audit entry in the caller's transaction; nothing here
+commits. A borrowing is a loan seen from the other side: its schedule, the split of a repayment
+and the payoff come from the money core (`generate_schedule`, `allocate_payment`,
+`payoff_quote`) — this module only stores and adds up what those return.
+
+Postings (docs/ledger.md): an investment Dr bank (or head-office cash) / Cr capital; a borrowing
+received Dr bank / Cr borrowings; a repayment Dr borrowings (principal), Dr interest expense
+(interest) / Cr bank. Method ``cash`` uses the head-office branch's cash instead of the bank.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.audit.service import audit_record
+from namma.auth.deps import Principal
+from namma.finance import (
+    AllocationError,
+    AllocationLine,
+    Amortization,
+    Due,
+    FinanceError,
+    Frequency,
+    InterestMethod,
+    LoanTerms,
+    PayoffError,
+    Schedule,
+    allocate_payment,
+    generate_schedule,
+    payoff_quote,
+)
+from namma.kit.clock import today_india
+from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from namma.ledger.service import Leg, journal_post
+from namma.models import (
+    AccountKind,
+    Borrowing,
+    BorrowingInstallment,
+    BorrowingRepayment,
+    BorrowingStatus,
+    Branch,
+    CapitalMethod,
+    Investment,
+)
+
+ZERO = Decimal("0.00")
+
+
+class BorrowingTerms(BaseModel):
+    """How a borrowing's schedule computes: the money core's vocabulary (a subset of a loan
+    product's terms; no fees or penalties). Stored as the borrowing's ``terms``."""
+
+    model_config = ConfigDict(extra="forbid")
+    frequency: Frequency = Frequency.MONTHLY
+    every: int | None = Field(default=None, ge=1, le=366)
+    interest_method: InterestMethod = InterestMethod.DECLINING
+    amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
+
+    def loan_terms(
+        self, *, principal: Decimal, annual_rate: Decimal, installments: int
+    ) -> LoanTerms:
+        return LoanTerms(
+            principal=principal,
+            annual_rate=annual_rate,
+            installments=installments,
+            frequency=self.frequency,
+            every=self.every,
+            interest_method=self.interest_method,
+            amortization=self.amortization,
+            # Not a microfinance loan, but no prepayment penalty is modelled for borrowings.
+            microfinance=False,
+        )
+
+
+def _finance_error(exc: FinanceError) -> InvalidInputError:
+    error = InvalidInputError(exc.errors[0].field, exc.message)
+    error.details = [{"field": e.field, "message": e.message} for e in exc.errors]
+    return error
+
+
+def borrowing_schedule(borrowing: Borrowing) -> Schedule:
+    """The borrowing's schedule, recomputed by the money core from its stored terms."""
+    terms = BorrowingTerms.model_validate(borrowing.terms).loan_terms(
+        principal=borrowing.principal,
+        annual_rate=borrowing.annual_rate,
+        installments=borrowing.installments,
+    )
+    return generate_schedule(
+        terms, disbursed_on=borrowing.received_on, first_due_on=borrowing.first_due_on
+    )
+
+
+def installment_owed(row: BorrowingInstallment) -> tuple[Decimal, Decimal]:
+    """(principal, interest) still owed on the installment."""
+    return (
+        row.principal_due - row.principal_paid,
+        row.interest_due - row.interest_paid - row.interest_waived,
+    )
+
+
+def _dues(rows: list[BorrowingInstallment]) -> list[Due]:
+    out = []
+    for row in rows:
+        principal, interest = installment_owed(row)
+        if principal or interest:
+            out.append(Due(row.number, row.due_date, principal=principal, interest=interest))
+    return out
+
+
+def _refresh_balances(borrowing: Borrowing, rows: list[BorrowingInstallment]) -> None:
+    borrowing.outstanding_principal = sum((installment_owed(r)[0] for r in rows), ZERO)
+    borrowing.outstanding_interest = sum((installment_owed(r)[1] for r in rows), ZERO)
+
+
+async def _cash_leg(
+    session: AsyncSession, method: CapitalMethod, *, debit: Decimal = ZERO, credit: Decimal = ZERO
+) -> Leg:
+    """The bank, or the head-office branch's cash for method ``cash``."""
+    if method is CapitalMethod.BANK:
+        return Leg(AccountKind.BANK, debit=debit, credit=credit)
+    head_office = await session.scalar(
+        select(Branch.id).where(Branch.is_head_office.is_(True)).order_by(Branch.code).limit(1)
+    )
+    if head_office is None:
+        raise InvalidInputError(
+            "method", "There is no head-office branch to hold cash; use method bank"
+        )
+    return Leg(AccountKind.BRANCH_CASH, debit=debit, credit=credit, branch_id=head_office)
+
+
+def _clean(text: str | None) -> str | None:
+    return text.strip() if text and text.strip() else None
+
+
+def _not_future(field: str, on: dt.date) -> None:
+    if on > today_india():
+        raise InvalidInputError(field, "The date cannot be in the future")
+
+
+# --- investments ------------------------------------------------------------------------------
+
+
+async def investment_record(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    amount: Decimal,
+    source: str,
+    invested_on: dt.date,
+    method: CapitalMethod,
+    reference: str | None,
+    description: str | None,
+) -> Investment:
+    """Record owners' money put in: Dr bank (or head-office cash), Cr capital. 422 for an
+    amount not above 0, an empty source or a future date."""
+    if amount <= 0:
+        raise InvalidInputError("amount", "The amount must be greater than 0")
+    source = source.strip()
+    if not source:
+        raise InvalidInputError("source", "Say who invested")
+    _not_future("invested_on", invested_on)
+    entry = await journal_post(
+        session,
+        kind="capital.investment",
+        entry_date=invested_on,
+        memo=f"Capital from {source}",
+        created_by_id=principal.user_id,
+        legs=[
+            await _cash_leg(session, method, debit=amount),
+            Leg(AccountKind.CAPITAL, credit=amount),
+        ],
+    )
+    investment = Investment(
+        amount=amount,
+        source=source,
+        invested_on=invested_on,
+        method=method,
+        reference=_clean(reference),
+        description=_clean(description),
+        journal_entry_id=entry.id,
+        created_by_id=principal.user_id,
+    )
+    session.add(investment)
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="capital.investment_recorded",
+        entity_type="investment",
+        entity_id=str(investment.id),
+        after={
+            "amount": amount,
+            "source": source,
+            "invested_on": invested_on,
+            "method": method.value,
+            "journal_entry_id": entry.id,
+        },
+    )
+    return investment
+
+
+# --- borrowings -------------------------------------------------------------------------------
+
+
+async def borrowing_record(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    lender_name: str,
+    lender_contact: str | None,
+    amount: Decimal,
+    annual_rate: Decimal,
+    installments: int,
+    terms: BorrowingTerms,
+    received_on: dt.date,
+    first_due_on: dt.date | None,
+    method: CapitalMethod,
+    reference: str | None,
+    remarks: str | None,
+) -> tuple[Borrowing, list[BorrowingInstallment]]:
+    """Record money received from a lender with its repayment schedule (from the money core):
+    Dr bank (or head-office cash), Cr borrowings. 422 for invalid terms (every problem listed)
+    or a future date."""
+    lender_name = lender_name.strip()
+    if not lender_name:
+        raise InvalidInputError("lender_name", "Say who lent the money")
+    _not_future("received_on", received_on)
+    try:
+        loan_terms = terms.loan_terms(
+            principal=amount, annual_rate=annual_rate, installments=installments
+        )
+        schedule = generate_schedule(
+            loan_terms, disbursed_on=received_on, first_due_on=first_due_on
+        )
+    except FinanceError as exc:
+        raise _finance_error(exc) from None
+    entry = await journal_post(
+        session,
+        kind="capital.borrowing",
+        entry_date=received_on,
+        memo=f"Borrowing from {lender_name}",
+        created_by_id=principal.user_id,
+        legs=[
+            await _cash_leg(session, method, debit=amount),
+            Leg(AccountKind.BORROWINGS, credit=amount),
+        ],
+    )
+    borrowing = Borrowing(
+        lender_name=lender_name,
+        lender_contact=_clean(lender_contact),
+        principal=amount,
+        annual_rate=annual_rate,
+        installments=installments,
+        terms=terms.model_dump(mode="json"),
+        received_on=received_on,
+        first_due_on=first_due_on,
+        method=method,
+        reference=_clean(reference),
+        remarks=_clean(remarks),
+        status=BorrowingStatus.ACTIVE,
+        installment_amount=schedule.installment_amount,
+        total_interest=schedule.total_interest,
+        outstanding_principal=schedule.total_principal,
+        outstanding_interest=schedule.total_interest,
+        total_repaid=ZERO,
+        journal_entry_id=entry.id,
+        created_by_id=principal.user_id,
+    )
+    session.add(borrowing)
+    await session.flush()
+    rows = [
+        BorrowingInstallment(
+            borrowing_id=borrowing.id,
+            number=row.number,
+            due_date=row.due_date,
+            period_start=row.period_start,
+            principal_due=row.principal,
+            interest_due=row.interest,
+            interest_for_period=row.interest_for_period,
+            balance_after=row.balance,
+            principal_paid=ZERO,
+            interest_paid=ZERO,
+            interest_waived=ZERO,
+        )
+        for row in schedule.rows
+    ]
+    session.add_all(rows)
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="capital.borrowing_recorded",
+        entity_type="borrowing",
+        entity_id=str(borrowing.id),
+        after={
+            "lender_name": lender_name,
+            "principal": amount,
+            "annual_rate": annual_rate,
+            "installments": installments,
+            "terms": borrowing.terms,
+            "received_on": received_on,
+            "method": method.value,
+            "installment_amount": schedule.installment_amount,
+            "total_interest": schedule.total_interest,
+            "journal_entry_id": entry.id,
+        },
+    )
+    return borrowing, rows
+
+
+async def borrowing_installments(
+    session: AsyncSession, borrowing_id: uuid.UUID
+) -> list[BorrowingInstallment]:
+    return list(
+        (
+            await session.scalars(
+                select(BorrowingInstallment)
+                .where(BorrowingInstallment.borrowing_id == borrowing_id)
+                .order_by(BorrowingInstallment.number)
+            )
+        ).all()
+    )
+
+
+@dataclass
+class Placed:
+    """What a repayment did on one installment."""
+
+    number: int
+    principal: Decimal = ZERO
+    interest: Decimal = ZERO
+    interest_waived: Decimal = ZERO
+
+
+@dataclass
+class RepaymentResult:
+    repayment: BorrowingRepayment
+    borrowing: Borrowing
+    placed: list[Placed]
+    installments: list[BorrowingInstallment]
+    payoff: Decimal  # the payoff the amount was checked against
+
+
+def _placed_from_lines(lines: tuple[AllocationLine, ...]) -> list[Placed]:
+    return [Placed(x.number, x.principal, x.interest) for x in lines if x.total > 0]
+
+
+async def borrowing_repay(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    borrowing_id: uuid.UUID,
+    amount: Decimal,
+    paid_on: dt.date,
+    method: CapitalMethod,
+    reference: str | None,
+) -> RepaymentResult:
+    """Repay the lender: the borrowing row is locked, the amount is allocated by the money core
+    (oldest installment first; within it, interest then principal). Exactly the payoff amount
+    settles the borrowing (interest not yet earned is waived); above it is refused (422, the
+    payoff in the message). The borrowing closes when nothing is owed.
+
+    404: unknown borrowing. 409: closed. 422: amount not above 0; a date in the future or
+    before the money was received.
+    """
+    if amount <= 0:
+        raise InvalidInputError("amount", "The amount must be greater than 0")
+    _not_future("paid_on", paid_on)
+    borrowing = await session.scalar(
+        select(Borrowing).where(Borrowing.id == borrowing_id).with_for_update()
+    )
+    if borrowing is None:
+        raise NotFoundError("Borrowing not found")
+    if borrowing.status is not BorrowingStatus.ACTIVE:
+        raise ConflictError(
+            f"The borrowing is {borrowing.status.value}; nothing is owed on it",
+            details={"status": borrowing.status.value},
+        )
+    if paid_on < borrowing.received_on:
+        raise InvalidInputError(
+            "paid_on",
+            f"The money was received on {borrowing.received_on.isoformat()}; "
+            "a repayment cannot be dated before that",
+        )
+    schedule = borrowing_schedule(borrowing)
+    rows = await borrowing_installments(session, borrowing.id)
+    by_number = {r.number: r for r in rows}
+    dues = _dues(rows)
+    try:
+        quote = payoff_quote(schedule=schedule, dues=dues, as_of=paid_on)
+    except PayoffError as exc:
+        raise ConflictError(exc.message) from None
+    if amount > quote.total:
+        raise InvalidInputError(
+            "amount",
+            f"The amount {amount} is more than the payoff of {quote.total} as of "
+            f"{paid_on.isoformat()}; pay at most {quote.total}",
+        )
+    scheduled = sum((d.total for d in dues), ZERO)
+    is_payoff = amount == quote.total and quote.total < scheduled
+    if is_payoff:
+        waived = {w.number: w.interest for w in quote.waived}
+        placed = [
+            Placed(x.number, x.principal, x.interest, waived.get(x.number, ZERO))
+            for x in quote.lines
+        ]
+    else:
+        try:
+            allocation = allocate_payment(amount=amount, dues=dues, as_of=paid_on)
+        except AllocationError as exc:
+            raise InvalidInputError("amount", exc.message) from None
+        assert allocation.unallocated == 0 and allocation.prepaid_principal == 0
+        placed = _placed_from_lines(allocation.lines)
+    for p in placed:
+        row = by_number[p.number]
+        row.principal_paid += p.principal
+        row.interest_paid += p.interest
+        row.interest_waived += p.interest_waived
+        if installment_owed(row) == (ZERO, ZERO) and row.paid_on is None:
+            row.paid_on = paid_on
+    principal_part = sum((p.principal for p in placed), ZERO)
+    interest_part = sum((p.interest for p in placed), ZERO)
+    assert principal_part + interest_part == amount, (principal_part, interest_part, amount)
+    before = _balances(borrowing)
+    _refresh_balances(borrowing, rows)
+    borrowing.total_repaid += amount
+    if borrowing.outstanding_principal == 0 and borrowing.outstanding_interest == 0:
+        borrowing.status = BorrowingStatus.CLOSED
+        borrowing.closed_at = dt.datetime.now(dt.UTC)
+    entry = await journal_post(
+        session,
+        kind="capital.borrowing_repayment",
+        entry_date=paid_on,
+        memo=f"Repayment to {borrowing.lender_name}",
+        created_by_id=principal.user_id,
+        legs=[
+            Leg(AccountKind.BORROWINGS, debit=principal_part),
+            Leg(AccountKind.INTEREST_EXPENSE, debit=interest_part),
+            await _cash_leg(session, method, credit=amount),
+        ],
+    )
+    repayment = BorrowingRepayment(
+        borrowing_id=borrowing.id,
+        paid_on=paid_on,
+        amount=amount,
+        principal_paid=principal_part,
+        interest_paid=interest_part,
+        payoff=is_payoff,
+        method=method,
+        reference=_clean(reference),
+        journal_entry_id=entry.id,
+        created_by_id=principal.user_id,
+    )
+    session.add(repayment)
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="capital.borrowing_repaid",
+        entity_type="borrowing",
+        entity_id=str(borrowing.id),
+        before=before,
+        after={
+            "repayment_id": repayment.id,
+            "amount": amount,
+            "paid_on": paid_on,
+            "principal_paid": principal_part,
+            "interest_paid": interest_part,
+            "payoff": is_payoff,
+            "journal_entry_id": entry.id,
+            **_balances(borrowing),
+        },
+    )
+    return RepaymentResult(repayment, borrowing, placed, rows, quote.total)
+
+
+def _balances(b: Borrowing) -> dict[str, Any]:
+    return {
+        "status": b.status.value,
+        "outstanding_principal": b.outstanding_principal,
+        "outstanding_interest": b.outstanding_interest,
+        "total_repaid": b.total_repaid,
+    }
