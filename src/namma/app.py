@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from namma import __version__
 from namma.audit.endpoints import router as audit_router
 from namma.auth.endpoints import router as auth_router
+from namma.capital.endpoints import router as capital_router
 from namma.collections.endpoints import preclosure_router as loan_preclosure_router
 from namma.collections.endpoints import router as collections_router
 from namma.collections.endpoints import sheet_router as collection_sheet_router
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collections_router)
     app.include_router(collection_sheet_router)
     app.include_router(handover_router)
+    app.include_router(capital_router)
     app.include_router(ledger_router)
     app.include_router(audit_router)
     app.include_router(web_router)

@@ -992,17 +992,7 @@ CAPITAL_RULES: dict[tuple[str, str], Rule] = {
 }
 
 
-def _capital_wired() -> bool:
-    """Until namma.app includes the capital router its routes do not exist (and their rules
-    would be stale). Remove this guard once it is wired."""
-    from namma.app import create_app
-    from namma.config import Settings
-
-    return "/api/capital/summary" in create_app(Settings(env="test")).openapi()["paths"]
-
-
-if _capital_wired():
-    RULES.update(CAPITAL_RULES)
+RULES.update(CAPITAL_RULES)
 
 
 PUBLIC_ROUTES = {

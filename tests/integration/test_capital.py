@@ -8,7 +8,6 @@ import datetime as dt
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
-import pytest
 from sqlalchemy import func, select
 
 from namma.finance import LoanTerms, generate_schedule
@@ -35,22 +34,6 @@ BORROWING = {
     "method": "bank",
     "reference": "NEFT-CFL-001",
 }
-
-
-@pytest.fixture
-async def app(settings):  # type: ignore[no-untyped-def]
-    """The application, with the capital router added if the app does not wire it yet."""
-    from asgi_lifespan import LifespanManager
-
-    from namma.app import create_app
-    from namma.capital.endpoints import router
-
-    application = create_app(settings)
-    if "/api/capital/summary" not in application.openapi()["paths"]:
-        application.include_router(router)
-        application.openapi_schema = None
-    async with LifespanManager(application):
-        yield application
 
 
 async def _lines(app, entry_id: int) -> dict[AccountKind, tuple[Decimal, Decimal]]:  # type: ignore[no-untyped-def]
