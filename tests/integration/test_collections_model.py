@@ -141,10 +141,10 @@ class LoanModel:
     rows: list[Inst]
     status: str = "active"
     collections: list[Coll] = field(default_factory=list)
-    # Days past due and "overdue" are denormalised when the schedule is written (a back-dated
-    # disbursement can have installments already late) and whenever a collection or reversal
-    # changes the loan (and, later, by the nightly job).
-    refreshed: bool = True
+    # Days past due and "overdue" are denormalised when a collection or reversal changes the
+    # loan (and, later, by the nightly job); the schedule is written with every installment
+    # "due" and 0 days past due, even when a back-dated disbursement makes some already late.
+    refreshed: bool = False
 
     # what is owed
     def scheduled(self) -> Decimal:

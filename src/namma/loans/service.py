@@ -501,18 +501,10 @@ async def loan_schedule_ensure(session: AsyncSession, *, loan_id: uuid.UUID) -> 
                 status=InstallmentStatus.DUE,
             )
         )
+    loan.outstanding_interest = schedule.total_interest
+    loan.outstanding_fees = schedule.total_fees
+    loan.next_due_on = schedule.rows[0].due_date
     loan.schedule_status = ScheduleStatus.GENERATED
-    await session.flush()
-    installments = (
-        await session.scalars(
-            select(LoanInstallment)
-            .where(LoanInstallment.loan_id == loan.id)
-            .order_by(LoanInstallment.number)
-        )
-    ).all()
-    # Balances, next due date, days past due and statuses (a back-dated disbursement can have
-    # installments already overdue).
-    loan_balances_refresh(loan, installments)
     await session.flush()
     return True
 
