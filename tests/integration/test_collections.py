@@ -625,3 +625,29 @@ async def test_matrix_style_scope_of_the_list(
         "customer_user_b": 0,
         "manager_b": 0,
     }
+
+
+async def test_reversing_a_reallocated_collection_takes_all_of_it_off_the_books(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """Found by the state machine: after reversing the first of two payments, the second is
+    re-allocated (a reallocation journal); reversing the second must then take off its
+    current split, not only what its original entry posted."""
+    from namma.ledger.queries import ledger_check
+
+    loan_id = await make_loan(app, client, bearer, world, product)
+    agent = await bearer(world.agent_a)
+    admin = await bearer(world.admin)
+    first = (await collect(client, agent, loan_id, "8884.88")).json()
+    second = (await collect(client, agent, loan_id, "1000.00")).json()
+    reason = {"reason": "test"}
+    for paid in (first, second):
+        response = await client.post(
+            f"/api/collections/{paid['collection']['id']}/reverse", json=reason, headers=admin
+        )
+        assert response.status_code == 200, response.text
+    loan = (await client.get(f"/api/loans/{loan_id}", headers=admin)).json()
+    assert loan["outstanding_principal"] == "100000.00" and loan["total_collected"] == "0.00"
+    async with transaction(app.state.db) as session:
+        result = await ledger_check(session)
+        assert result.ok, result.problems()

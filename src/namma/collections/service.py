@@ -58,6 +58,8 @@ from namma.models import (
     CollectionMethod,
     CollectionStatus,
     IdempotencyKey,
+    JournalLine,
+    LedgerAccount,
     Loan,
     LoanInstallment,
     LoanProductVersion,
@@ -256,6 +258,23 @@ COMPONENT_ACCOUNTS = {
 def _income_legs(totals: dict[str, Decimal], loan_id: uuid.UUID) -> list[Leg]:
     """The credits of a collection: principal leaves the portfolio, the rest is income."""
     return [Leg(COMPONENT_ACCOUNTS[c], credit=totals[c], loan_id=loan_id) for c in COMPONENTS]
+
+
+async def _entry_split(session: AsyncSession, entry_id: int | None) -> dict[str, Decimal]:
+    """What a collection's journal entry credited to each component's account."""
+    split = dict.fromkeys(COMPONENTS, ZERO)
+    if entry_id is None:
+        return split
+    component_of = {kind: name for name, kind in COMPONENT_ACCOUNTS.items()}
+    rows = await session.execute(
+        select(LedgerAccount.kind, JournalLine.credit)
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(JournalLine.entry_id == entry_id)
+        .where(LedgerAccount.kind.in_(list(component_of)))
+    )
+    for kind, credit in rows:
+        split[component_of[kind]] += credit
+    return split
 
 
 def _reclass_legs(delta: dict[str, Decimal], loan_id: uuid.UUID) -> list[Leg]:
@@ -534,6 +553,10 @@ async def collection_reverse(
         )
     before = _balances(loan)
     today = today_india()
+    # The collection's split may have changed since it was posted (re-allocations after an
+    # earlier reversal): mirror the original entry, then undo what the re-allocations moved,
+    # so that everything this collection put on the books comes off.
+    posted_split = await _entry_split(session, collection.journal_entry_id)
     reversal = await journal_reverse(
         session,
         entry_id=collection.journal_entry_id,
@@ -541,6 +564,18 @@ async def collection_reverse(
         reason=f"receipt {collection.receipt_number}: {reason}",
         created_by_id=principal.user_id,
     )
+    undo = _reclass_legs({k: posted_split[k] - getattr(collection, k) for k in COMPONENTS}, loan.id)
+    if undo:
+        await journal_post(
+            session,
+            kind="collection.reversal_reallocation",
+            entry_date=today,
+            memo=f"Receipt {collection.receipt_number}: undo its re-allocations",
+            branch_id=loan.branch_id,
+            loan_id=loan.id,
+            created_by_id=principal.user_id,
+            legs=undo,
+        )
     collection.status = CollectionStatus.REVERSED
     collection.reversed_at = dt.datetime.now(dt.UTC)
     collection.reversed_by_id = principal.user_id
