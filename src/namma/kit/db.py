@@ -6,6 +6,7 @@ Services receive an ``AsyncSession`` and never commit; the request (``db_session
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 import psycopg
 import structlog
 from fastapi import Request
-from sqlalchemy import MetaData
+from sqlalchemy import Enum, MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -38,6 +39,11 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def value_enum(cls: type[enum.Enum], name: str) -> Enum:
+    """A PostgreSQL enum type that stores the members' values ("active"), not their names."""
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 def sqlalchemy_url(url: str) -> str:

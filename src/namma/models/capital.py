@@ -20,7 +20,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -31,13 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from namma.kit.db import Base
+from namma.kit.db import Base, value_enum
 from namma.models.loan import MONEY, money_column
 from namma.models.product import RATE
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class CapitalMethod(enum.StrEnum):
@@ -63,7 +58,7 @@ class Investment(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     source: Mapped[str] = mapped_column(String(200))  # the investor
     invested_on: Mapped[dt.date] = mapped_column(Date)
-    method: Mapped[CapitalMethod] = mapped_column(_enum(CapitalMethod, "capital_method"))
+    method: Mapped[CapitalMethod] = mapped_column(value_enum(CapitalMethod, "capital_method"))
     reference: Mapped[str | None] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
     journal_entry_id: Mapped[int] = mapped_column(
@@ -98,11 +93,11 @@ class Borrowing(Base):
     terms: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_on: Mapped[dt.date] = mapped_column(Date)
     first_due_on: Mapped[dt.date | None] = mapped_column(Date)
-    method: Mapped[CapitalMethod] = mapped_column(_enum(CapitalMethod, "capital_method"))
+    method: Mapped[CapitalMethod] = mapped_column(value_enum(CapitalMethod, "capital_method"))
     reference: Mapped[str | None] = mapped_column(String(100))
     remarks: Mapped[str | None] = mapped_column(Text)
     status: Mapped[BorrowingStatus] = mapped_column(
-        _enum(BorrowingStatus, "borrowing_status"), index=True
+        value_enum(BorrowingStatus, "borrowing_status"), index=True
     )
     installment_amount: Mapped[Decimal] = mapped_column(MONEY)
     total_interest: Mapped[Decimal] = mapped_column(MONEY)
@@ -161,7 +156,7 @@ class BorrowingRepayment(Base):
     principal_paid: Mapped[Decimal] = mapped_column(MONEY)
     interest_paid: Mapped[Decimal] = mapped_column(MONEY)
     payoff: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
-    method: Mapped[CapitalMethod] = mapped_column(_enum(CapitalMethod, "capital_method"))
+    method: Mapped[CapitalMethod] = mapped_column(value_enum(CapitalMethod, "capital_method"))
     reference: Mapped[str | None] = mapped_column(String(100))
     journal_entry_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT"), unique=True

@@ -19,7 +19,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Identity,
     Index,
@@ -31,12 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from namma.kit.db import Base
+from namma.kit.db import Base, value_enum
 from namma.models.loan import MONEY, money_column
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class CollectionMethod(enum.StrEnum):
@@ -82,14 +77,16 @@ class Collection(Base):
     fee: Mapped[Decimal] = money_column()
     penalty: Mapped[Decimal] = money_column()
     collected_on: Mapped[dt.date] = mapped_column(Date)
-    method: Mapped[CollectionMethod] = mapped_column(_enum(CollectionMethod, "collection_method"))
+    method: Mapped[CollectionMethod] = mapped_column(
+        value_enum(CollectionMethod, "collection_method")
+    )
     reference: Mapped[str | None] = mapped_column(String(100))
     remarks: Mapped[str | None] = mapped_column(Text)
     client_id: Mapped[str | None] = mapped_column(String(100))
     # True when this collection paid the loan off early (the payoff quote; interest waived).
     preclosure: Mapped[bool] = mapped_column(default=False, server_default="false")
     status: Mapped[CollectionStatus] = mapped_column(
-        _enum(CollectionStatus, "collection_status"),
+        value_enum(CollectionStatus, "collection_status"),
         default=CollectionStatus.POSTED,
         server_default="posted",
     )

@@ -7,10 +7,10 @@ import enum
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, Enum, ForeignKey, Index, Numeric, String, Text, func, text
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Numeric, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from namma.kit.db import Base
+from namma.kit.db import Base, value_enum
 
 
 class KycDocumentType(enum.StrEnum):
@@ -31,10 +31,6 @@ class KycStatus(enum.StrEnum):
 class CustomerStatus(enum.StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"  # replaces deletion; history is kept
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class Customer(Base):
@@ -67,14 +63,14 @@ class Customer(Base):
     address: Mapped[str | None] = mapped_column(Text)
     household_monthly_income: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))
     kyc_document_type: Mapped[KycDocumentType | None] = mapped_column(
-        _enum(KycDocumentType, "kyc_document_type")
+        value_enum(KycDocumentType, "kyc_document_type")
     )
     # Only the last 4 characters are kept readable ("XXXXXXXX1234").
     kyc_number_masked: Mapped[str | None] = mapped_column(String(40))
     # HMAC-SHA256 of the normalised number under a key derived from NAMMA_SECRET_KEY.
     kyc_number_hash: Mapped[str | None] = mapped_column(String(64))
     kyc_status: Mapped[KycStatus] = mapped_column(
-        _enum(KycStatus, "kyc_status"), default=KycStatus.PENDING, server_default="pending"
+        value_enum(KycStatus, "kyc_status"), default=KycStatus.PENDING, server_default="pending"
     )
     kyc_decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
@@ -82,7 +78,7 @@ class Customer(Base):
     kyc_decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     kyc_rejection_reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[CustomerStatus] = mapped_column(
-        _enum(CustomerStatus, "customer_status"),
+        value_enum(CustomerStatus, "customer_status"),
         default=CustomerStatus.ACTIVE,
         server_default="active",
     )

@@ -17,7 +17,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Identity,
     Index,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from namma.kit.db import Base
+from namma.kit.db import Base, value_enum
 
 
 class AccountType(enum.StrEnum):
@@ -82,10 +81,6 @@ ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
 MONEY = Numeric(20, 2)
 
 
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
-
-
 class LedgerAccount(Base):
     __tablename__ = "ledger_accounts"
     __table_args__ = (
@@ -103,8 +98,8 @@ class LedgerAccount(Base):
     # Human-readable and unique, e.g. "1010-BLR01" or "1020-BLR01-9800000003".
     code: Mapped[str] = mapped_column(String(60), unique=True)
     name: Mapped[str] = mapped_column(String(160))
-    kind: Mapped[AccountKind] = mapped_column(_enum(AccountKind, "ledger_account_kind"))
-    type: Mapped[AccountType] = mapped_column(_enum(AccountType, "ledger_account_type"))
+    kind: Mapped[AccountKind] = mapped_column(value_enum(AccountKind, "ledger_account_kind"))
+    type: Mapped[AccountType] = mapped_column(value_enum(AccountType, "ledger_account_type"))
     branch_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("branches.id", ondelete="RESTRICT")
     )

@@ -17,7 +17,6 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     Numeric,
@@ -29,15 +28,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from namma.kit.db import Base
+from namma.kit.db import Base, value_enum
 from namma.models.product import RATE
 
 MONEY = Numeric(20, 2)
 ZERO = Decimal("0.00")
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
 
 
 class LoanStatus(enum.StrEnum):
@@ -101,7 +96,7 @@ class Loan(Base):
     product_version_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("loan_product_versions.id", ondelete="RESTRICT")
     )
-    status: Mapped[LoanStatus] = mapped_column(_enum(LoanStatus, "loan_status"), index=True)
+    status: Mapped[LoanStatus] = mapped_column(value_enum(LoanStatus, "loan_status"), index=True)
     principal: Mapped[Decimal] = mapped_column(MONEY)
     annual_rate: Mapped[Decimal] = mapped_column(RATE)
     installments: Mapped[int]
@@ -127,7 +122,7 @@ class Loan(Base):
     disbursed_on: Mapped[dt.date | None] = mapped_column(Date)
     disbursed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     disbursement_method: Mapped[DisbursementMethod | None] = mapped_column(
-        _enum(DisbursementMethod, "disbursement_method")
+        value_enum(DisbursementMethod, "disbursement_method")
     )
     disbursement_reference: Mapped[str | None] = mapped_column(String(100))
     net_disbursed: Mapped[Decimal | None] = mapped_column(MONEY)
@@ -135,7 +130,9 @@ class Loan(Base):
     total_interest: Mapped[Decimal | None] = mapped_column(MONEY)
     apr_percent: Mapped[Decimal | None] = mapped_column(Numeric(9, 4))
     schedule_status: Mapped[ScheduleStatus] = mapped_column(
-        _enum(ScheduleStatus, "schedule_status"), default=ScheduleStatus.NONE, server_default="none"
+        value_enum(ScheduleStatus, "schedule_status"),
+        default=ScheduleStatus.NONE,
+        server_default="none",
     )
 
     outstanding_principal: Mapped[Decimal] = money_column()
@@ -188,7 +185,7 @@ class LoanInstallment(Base):
     fee_waived: Mapped[Decimal] = money_column()
     penalty_waived: Mapped[Decimal] = money_column()
     status: Mapped[InstallmentStatus] = mapped_column(
-        _enum(InstallmentStatus, "installment_status"), default=InstallmentStatus.DUE
+        value_enum(InstallmentStatus, "installment_status"), default=InstallmentStatus.DUE
     )
     paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
