@@ -52,6 +52,20 @@ class Permission(enum.StrEnum):
     # Extra grants for managers (the origin's "may delete …" flags, as reversals and closures).
     COLLECTION_REVERSE = "collection:reverse"
     CUSTOMER_CLOSE = "customer:close"
+    # Servicing: waive penalties, fees or interest (with a reason; posted to the ledger).
+    LOAN_WAIVE = "loan:waive"
+    # Agents' cash hand-overs: reverse one so a corrected one can follow.
+    HANDOVER_REVERSE = "cash_handover:reverse"
+    # Close of business: run it for a date by hand (it also runs nightly), see its runs.
+    COB_RUN = "cob:run"
+    COB_READ = "cob:read"
+    # Portfolio reports and dashboards (Admin: all branches; Manager: their branch).
+    REPORT_READ = "report:read"
+    DASHBOARD_READ = "dashboard:read"
+    # Statements and receipts as PDF (customers: their own; staff: in scope).
+    DOCUMENT_READ = "document:read"
+    # Messages sent to customers (reminders, receipts, notices) and their delivery status.
+    NOTIFICATION_READ = "notification:read"
 
 
 _STAFF_COMMON = {
@@ -68,6 +82,9 @@ _STAFF_COMMON = {
     Permission.COLLECTION_RECORD,
     Permission.HANDOVER_READ,
     Permission.HANDOVER_RECORD,
+    Permission.DASHBOARD_READ,
+    Permission.DOCUMENT_READ,
+    Permission.NOTIFICATION_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -83,6 +100,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.LOAN_DECIDE,
             Permission.LOAN_DISBURSE,
             Permission.LEDGER_READ,
+            Permission.LOAN_WAIVE,
+            Permission.HANDOVER_REVERSE,
+            Permission.REPORT_READ,
+            Permission.COB_READ,
         }
     ),
     Role.AGENT: frozenset(_STAFF_COMMON),
@@ -94,6 +115,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CUSTOMER_READ,
             Permission.LOAN_READ,
             Permission.COLLECTION_READ,
+            Permission.DASHBOARD_READ,
+            Permission.DOCUMENT_READ,
         }
     ),
 }
