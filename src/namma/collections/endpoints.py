@@ -20,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
-from namma.collections import queries, service, sheet
+from namma.collections import queries, service, sheet, waivers
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
 from namma.kit.money import Money, money_str
 from namma.loans.cache import loan_changed
 from namma.loans.service import today_india
-from namma.models import CollectionMethod
+from namma.models import CollectionMethod, Loan, WaiverComponent
 
 router = APIRouter(prefix="/api/collections", tags=["collections"])
 preclosure_router = APIRouter(prefix="/api/loans", tags=["loans"])
@@ -195,6 +195,66 @@ async def loan_preclosure(
     """The pre-closure (payoff) quote as of a date (default today): collecting exactly
     ``total`` on that date closes the loan."""
     return await queries.preclosure_quote(session, principal, loan_id=loan_id, as_of=as_of)
+
+
+@preclosure_router.get("/{loan_id}/penalties")
+async def loan_penalties(
+    loan_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
+) -> dict[str, Any]:
+    """The loan's penalty rule, the penalty of each installment (charged, paid, waived, owed)
+    and every charge the nightly close of business made."""
+    return await queries.loan_penalties(session, principal, loan_id)
+
+
+class WaiverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    component: WaiverComponent
+    amount: Money = Field(description="Rupees, a decimal string (at most 2 places), > 0")
+    reason: str = Field(min_length=1, max_length=1000)
+    installment_number: int | None = Field(
+        default=None,
+        ge=1,
+        description="Only this installment (due or not); default: the installments due by "
+        "today, oldest first",
+    )
+
+
+@preclosure_router.get("/{loan_id}/waivers")
+async def loan_waivers(
+    loan_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
+) -> dict[str, Any]:
+    return await queries.loan_waivers(session, principal, loan_id)
+
+
+@preclosure_router.post("/{loan_id}/waivers", status_code=201)
+async def loan_waive(
+    loan_id: uuid.UUID,
+    body: WaiverIn,
+    session: SessionDep,
+    cache: CacheDep,
+    principal: Annotated[Principal, Depends(require(Permission.LOAN_WAIVE, limit="money"))],
+) -> dict[str, Any]:
+    """Waive interest, fees or penalties owed (Manager: their branch; Admin), with a reason;
+    posted to the ledger's memorandum accounts. 422 above what is owed (the most is in the
+    message); 409 unless the loan is active."""
+    waiver = await waivers.loan_waive(
+        session,
+        principal=principal,
+        loan_id=loan_id,
+        component=body.component,
+        amount=body.amount,
+        reason=body.reason,
+        installment_number=body.installment_number,
+    )
+    loan = await session.get(Loan, waiver.loan_id)
+    assert loan is not None
+    await session.refresh(waiver)
+    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
+    return {"waiver": queries.waiver_json(waiver), "loan": queries.loan_balances_json(loan)}
 
 
 # --- the collection sheet and bulk posting (namma.collections.sheet) -----------------------------

@@ -25,8 +25,10 @@ from namma.models import (
     Customer,
     Loan,
     LoanInstallment,
+    LoanPenaltyCharge,
     LoanProductVersion,
     LoanStatus,
+    LoanWaiver,
     Role,
     ScheduleStatus,
 )
@@ -155,6 +157,7 @@ def collection_json(
         "interest": money_str(c.interest),
         "fee": money_str(c.fee),
         "penalty": money_str(c.penalty),
+        "recovery": money_str(c.recovery),
         "collected_on": c.collected_on.isoformat(),
         "method": c.method.value,
         "reference": c.reference,
@@ -251,4 +254,104 @@ def quote_json(loan: Loan, quote: PayoffQuote, *, scheduled: Decimal) -> dict[st
         "waived_interest": money_str(sum((w.interest for w in quote.waived), ZERO)),
         "waived_fees": money_str(sum((w.fee for w in quote.waived), ZERO)),
         "scheduled_remaining": money_str(scheduled),
+    }
+
+
+# --- penalties and waivers of a loan ----------------------------------------------------------
+
+
+async def _loan_in_scope(session: AsyncSession, principal: Principal, loan_id: uuid.UUID) -> Loan:
+    loan = await session.scalar(
+        select(Loan)
+        .join(Customer, Customer.id == Loan.customer_id)
+        .where(Loan.id == loan_id)
+        .where(customer_scope(principal))
+    )
+    if loan is None:
+        raise NotFoundError("Loan not found")
+    return loan
+
+
+async def loan_penalties(
+    session: AsyncSession, principal: Principal, loan_id: uuid.UUID
+) -> dict[str, Any]:
+    """The loan's penalty rule, each installment's penalty (charged, paid, waived, owed, days
+    overdue today) and every charge made, oldest first."""
+    loan = await _loan_in_scope(session, principal, loan_id)
+    today = today_india()
+    installments = (
+        await session.scalars(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan.id)
+            .order_by(LoanInstallment.number)
+        )
+    ).all()
+    charges = (
+        await session.scalars(
+            select(LoanPenaltyCharge)
+            .where(LoanPenaltyCharge.loan_id == loan.id)
+            .order_by(LoanPenaltyCharge.charged_on, LoanPenaltyCharge.installment_number)
+        )
+    ).all()
+    rows = [
+        {
+            "installment_number": i.number,
+            "due_date": i.due_date.isoformat(),
+            "days_overdue": max(0, (today - i.due_date).days) if i.status.value != "paid" else 0,
+            "charged": money_str(i.penalty_due),
+            "paid": money_str(i.penalty_paid),
+            "waived": money_str(i.penalty_waived),
+            "owed": money_str(i.penalty_due - i.penalty_paid - i.penalty_waived),
+        }
+        for i in installments
+        if i.penalty_due > 0 or i.penalty_waived > 0
+    ]
+    return {
+        "loan_id": str(loan.id),
+        "loan_number": loan.loan_number,
+        "rule": loan.terms.get("penalty"),
+        "outstanding_penalties": money_str(loan.outstanding_penalties),
+        "charged_total": money_str(sum((i.penalty_due for i in installments), ZERO)),
+        "installments": rows,
+        "charges": [
+            {
+                "installment_number": c.installment_number,
+                "charged_on": c.charged_on.isoformat(),
+                "days_overdue": c.days_overdue,
+                "amount": money_str(c.amount),
+                "total_after": money_str(c.total_after),
+            }
+            for c in charges
+        ],
+    }
+
+
+def waiver_json(w: LoanWaiver) -> dict[str, Any]:
+    return {
+        "id": str(w.id),
+        "loan_id": str(w.loan_id),
+        "component": w.component.value,
+        "amount": money_str(w.amount),
+        "reason": w.reason,
+        "waived_on": w.waived_on.isoformat(),
+        "lines": w.lines,
+        "waived_by_id": str(w.waived_by_id),
+        "journal_entry_id": w.journal_entry_id,
+        "created_at": w.created_at.isoformat() if w.created_at else None,
+    }
+
+
+async def loan_waivers(
+    session: AsyncSession, principal: Principal, loan_id: uuid.UUID
+) -> dict[str, Any]:
+    loan = await _loan_in_scope(session, principal, loan_id)
+    waivers = (
+        await session.scalars(
+            select(LoanWaiver).where(LoanWaiver.loan_id == loan.id).order_by(LoanWaiver.created_at)
+        )
+    ).all()
+    return {
+        "loan_id": str(loan.id),
+        "loan_number": loan.loan_number,
+        "waivers": [waiver_json(w) for w in waivers],
     }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -363,6 +363,18 @@ async def collection_record(
     # The row lock: every change to a loan's money takes it first, so concurrent collections on
     # one loan queue here and each allocates against the state the previous one left.
     loan = await _loan_for_update(session, principal, loan_id)
+    if loan.status is LoanStatus.WRITTEN_OFF:
+        return await _recovery_record(
+            session,
+            principal=principal,
+            loan=loan,
+            amount=amount,
+            collected_on=collected_on,
+            method=method,
+            reference=reference,
+            remarks=remarks,
+            client_id=client_id,
+        )
     if loan.status is not LoanStatus.ACTIVE:
         raise ConflictError(
             f"Cannot record a collection on a loan that is {loan.status.value}",
@@ -375,17 +387,7 @@ async def collection_record(
             f"The loan was disbursed on {loan.disbursed_on.isoformat()}; "
             "a collection cannot be dated before that",
         )
-    if client_id is not None:
-        used = await session.scalar(
-            select(Collection.receipt_number)
-            .where(Collection.collected_by_id == principal.user_id)
-            .where(Collection.client_id == client_id)
-        )
-        if used is not None:
-            raise ConflictError(
-                f"Client id {client_id} was already recorded as receipt {used}",
-                details={"receipt_number": used},
-            )
+    await _client_id_unused(session, principal, client_id)
     if await loan_schedule_ensure(session, loan_id=loan.id):
         await session.refresh(loan)
     version = await _version(session, loan)
@@ -429,12 +431,7 @@ async def collection_record(
     totals = _totals(placed, extra_penalty=extra_penalty)
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
 
-    branch = await session.get(Branch, loan.branch_id)
-    assert branch is not None
-    # Taken last: the receipt sequence row stays locked until commit (gapless numbers).
-    year = today.year
-    number = await number_next(session, branch_id=branch.id, kind="receipt", year=year)
-    receipt = f"{branch.code}-R-{year}-{number:06d}"
+    receipt = await _receipt_number(session, loan)
     entry = await journal_post(
         session,
         kind="collection",
@@ -492,6 +489,126 @@ async def collection_record(
     return CollectionResult(collection, loan, placed, rows, quote.total)
 
 
+async def _client_id_unused(
+    session: AsyncSession, principal: Principal, client_id: str | None
+) -> None:
+    if client_id is None:
+        return
+    used = await session.scalar(
+        select(Collection.receipt_number)
+        .where(Collection.collected_by_id == principal.user_id)
+        .where(Collection.client_id == client_id)
+    )
+    if used is not None:
+        raise ConflictError(
+            f"Client id {client_id} was already recorded as receipt {used}",
+            details={"receipt_number": used},
+        )
+
+
+async def _receipt_number(session: AsyncSession, loan: Loan) -> str:
+    """The branch's next receipt number. Take it last: the sequence row stays locked until
+    commit (gapless numbers)."""
+    branch = await session.get(Branch, loan.branch_id)
+    assert branch is not None
+    year = today_india().year
+    number = await number_next(session, branch_id=branch.id, kind="receipt", year=year)
+    return f"{branch.code}-R-{year}-{number:06d}"
+
+
+async def recovery_headroom(session: AsyncSession, loan: Loan) -> Decimal:
+    """What may still be recovered on a written-off loan: the principal written off and the
+    interest, fees and penalties it owed then, less what was recovered since."""
+    written_off = await session.scalar(
+        select(func.coalesce(func.sum(JournalLine.debit - JournalLine.credit), 0))
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(LedgerAccount.kind == AccountKind.WRITE_OFF_EXPENSE)
+        .where(JournalLine.loan_id == loan.id)
+    )
+    recovered = await session.scalar(
+        select(func.coalesce(func.sum(Collection.recovery), 0))
+        .where(Collection.loan_id == loan.id)
+        .where(Collection.status == CollectionStatus.POSTED)
+    )
+    owed = loan.outstanding_interest + loan.outstanding_fees + loan.outstanding_penalties
+    return Decimal(written_off or 0) + owed - Decimal(recovered or 0)
+
+
+async def _recovery_record(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    loan: Loan,
+    amount: Decimal,
+    collected_on: dt.date,
+    method: CollectionMethod,
+    reference: str | None,
+    remarks: str | None,
+    client_id: str | None,
+) -> CollectionResult:
+    """Money received on a written-off (locked) loan: income (`recovery_income`), not allocated
+    to installments (they left the books with the write-off). At most the headroom (422)."""
+    await _client_id_unused(session, principal, client_id)
+    headroom = await recovery_headroom(session, loan)
+    if amount > headroom:
+        raise InvalidInputError(
+            "amount",
+            f"The amount {amount} is more than can still be recovered on this written-off "
+            f"loan ({headroom}); collect at most {headroom}",
+        )
+    receipt = await _receipt_number(session, loan)
+    entry = await journal_post(
+        session,
+        kind="collection.recovery",
+        entry_date=collected_on,
+        memo=f"Recovery {receipt} on written-off {loan.loan_number}",
+        branch_id=loan.branch_id,
+        loan_id=loan.id,
+        created_by_id=principal.user_id,
+        legs=[
+            _cash_leg(principal, loan, method, amount),
+            Leg(AccountKind.RECOVERY_INCOME, credit=amount, loan_id=loan.id),
+        ],
+    )
+    collection = Collection(
+        receipt_number=receipt,
+        loan_id=loan.id,
+        branch_id=loan.branch_id,
+        collected_by_id=principal.user_id,
+        amount=amount,
+        collected_on=collected_on,
+        method=method,
+        reference=reference,
+        remarks=remarks.strip() if remarks and remarks.strip() else None,
+        client_id=client_id,
+        preclosure=False,
+        status=CollectionStatus.POSTED,
+        journal_entry_id=entry.id,
+        recovery=amount,
+    )
+    session.add(collection)
+    try:
+        await session.flush()
+    except IntegrityError:  # the same client id raced in on another loan
+        raise ConflictError(f"Client id {client_id} was already recorded") from None
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="collection.recovered",
+        entity_type="collection",
+        entity_id=str(collection.id),
+        after={
+            "receipt_number": receipt,
+            "loan_id": loan.id,
+            "amount": amount,
+            "collected_on": collected_on,
+            "method": method.value,
+            "recovery_headroom_after": headroom - amount,
+        },
+    )
+    return CollectionResult(collection, loan, [], {})
+
+
 def _allocation_rows_add(
     session: AsyncSession,
     collection: Collection,
@@ -545,6 +662,10 @@ async def collection_reverse(
         raise ConflictError(
             f"Receipt {collection.receipt_number} was already reversed",
             details={"status": collection.status.value},
+        )
+    if collection.recovery > 0:
+        return await _recovery_reverse(
+            session, principal=principal, loan=loan, collection=collection, reason=reason
         )
     if loan.status not in REVERSIBLE_FROM:
         raise ConflictError(
@@ -603,6 +724,46 @@ async def collection_reverse(
     )
     installments = await _installments(session, loan.id)
     return CollectionResult(collection, loan, [], {i.number: i for i in installments})
+
+
+async def _recovery_reverse(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    loan: Loan,
+    collection: Collection,
+    reason: str,
+) -> CollectionResult:
+    """A recovery touched no installment: its journal is mirrored, nothing is replayed."""
+    reversal = await journal_reverse(
+        session,
+        entry_id=collection.journal_entry_id,
+        entry_date=today_india(),
+        reason=f"receipt {collection.receipt_number}: {reason}",
+        created_by_id=principal.user_id,
+    )
+    collection.status = CollectionStatus.REVERSED
+    collection.reversed_at = dt.datetime.now(dt.UTC)
+    collection.reversed_by_id = principal.user_id
+    collection.reversal_reason = reason
+    collection.reversal_entry_id = reversal.id
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="collection.reversed",
+        entity_type="collection",
+        entity_id=str(collection.id),
+        before={"status": "posted"},
+        after={
+            "status": "reversed",
+            "receipt_number": collection.receipt_number,
+            "reason": reason,
+            "reversal_entry_id": reversal.id,
+            "recovery": collection.recovery,
+        },
+    )
+    return CollectionResult(collection, loan, [], {})
 
 
 async def _loan_replay(

@@ -33,7 +33,7 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
 # Chart of accounts: number prefixes by kind (assets 1xxx, liabilities 2xxx, equity 3xxx,
-# income 4xxx, expenses 5xxx).
+# income 4xxx, expenses 5xxx, memorandum 9xxx).
 ACCOUNT_NUMBERS: dict[AccountKind, str] = {
     AccountKind.BRANCH_CASH: "1010",
     AccountKind.AGENT_CASH: "1020",
@@ -51,6 +51,9 @@ ACCOUNT_NUMBERS: dict[AccountKind, str] = {
     AccountKind.WAIVER_EXPENSE: "5200",
     AccountKind.CASH_SHORTAGE: "5300",
     AccountKind.INTEREST_EXPENSE: "5400",
+    # Memorandum (off-balance-sheet) accounts: 9xxx.
+    AccountKind.WAIVERS_MEMO: "9100",
+    AccountKind.WAIVERS_MEMO_CONTRA: "9110",
 }
 
 ACCOUNT_NAMES: dict[AccountKind, str] = {
@@ -70,6 +73,8 @@ ACCOUNT_NAMES: dict[AccountKind, str] = {
     AccountKind.WAIVER_EXPENSE: "Waivers",
     AccountKind.CASH_SHORTAGE: "Cash shortages and excesses",
     AccountKind.INTEREST_EXPENSE: "Interest on borrowings",
+    AccountKind.WAIVERS_MEMO: "Memo: interest, fees and penalties waived",
+    AccountKind.WAIVERS_MEMO_CONTRA: "Memo: waivers (contra)",
 }
 
 

@@ -237,7 +237,7 @@ async def loan_apply(
             raise InvalidInputError(
                 "amount",
                 f"Repayments would be {(existing + monthly).quantize(Decimal('0.01'))} a month, "
-                f"above {(version.max_obligation_ratio * 100).normalize()} % of household income "
+                f"above {(version.max_obligation_ratio * 100).normalize():f} % of household income "
                 f"({limit.quantize(Decimal('0.01'))})",
             )
     branch = await session.get(Branch, customer.branch_id)
@@ -486,8 +486,9 @@ async def loan_schedule_ensure(session: AsyncSession, *, loan_id: uuid.UUID) -> 
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
     schedule = loan_schedule_compute(loan, version)
+    written: list[LoanInstallment] = []
     for row in schedule.rows:
-        session.add(
+        written.append(
             LoanInstallment(
                 loan_id=loan.id,
                 number=row.number,
@@ -501,9 +502,11 @@ async def loan_schedule_ensure(session: AsyncSession, *, loan_id: uuid.UUID) -> 
                 status=InstallmentStatus.DUE,
             )
         )
-    loan.outstanding_interest = schedule.total_interest
-    loan.outstanding_fees = schedule.total_fees
-    loan.next_due_on = schedule.rows[0].due_date
+    session.add_all(written)
+    await session.flush()  # the paid and waived columns get their 0 defaults
+    # Balances, statuses and days past due as of today: a back-dated disbursement's late
+    # installments are overdue from the start, not only after the first collection.
+    loan_balances_refresh(loan, written)
     loan.schedule_status = ScheduleStatus.GENERATED
     await session.flush()
     return True

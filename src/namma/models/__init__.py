@@ -11,6 +11,7 @@ from namma.models.capital import (
     CapitalMethod,
     Investment,
 )
+from namma.models.cob import AssetClass, CobRun, CobRunStatus, DpdBucket, PortfolioSnapshot
 from namma.models.collection import (
     Collection,
     CollectionAllocation,
@@ -25,6 +26,7 @@ from namma.models.customer import (
     KycDocumentType,
     KycStatus,
 )
+from namma.models.document import Document, DocumentKind, DocumentStatus
 from namma.models.handover import CashHandover
 from namma.models.ledger import AccountKind, AccountType, JournalEntry, JournalLine, LedgerAccount
 from namma.models.loan import (
@@ -37,13 +39,21 @@ from namma.models.loan import (
     NumberSequence,
     ScheduleStatus,
 )
+from namma.models.notification import (
+    Language,
+    Notification,
+    NotificationChannel,
+    NotificationStatus,
+)
 from namma.models.product import LoanProduct, LoanProductVersion
+from namma.models.servicing import LoanPenaltyCharge, LoanWaiver, WaiverComponent
 from namma.models.user import Role, User, UserPermission
 
 __all__ = [
     "AccountKind",
     "AccountType",
     "AgentAssignment",
+    "AssetClass",
     "AuditEntry",
     "Borrowing",
     "BorrowingInstallment",
@@ -52,6 +62,8 @@ __all__ = [
     "Branch",
     "CapitalMethod",
     "CashHandover",
+    "CobRun",
+    "CobRunStatus",
     "Collection",
     "CollectionAllocation",
     "CollectionMethod",
@@ -59,6 +71,10 @@ __all__ = [
     "Customer",
     "CustomerStatus",
     "DisbursementMethod",
+    "DpdBucket",
+    "Document",
+    "DocumentKind",
+    "DocumentStatus",
     "IdempotencyKey",
     "InstallmentStatus",
     "Investment",
@@ -66,18 +82,26 @@ __all__ = [
     "JournalLine",
     "KycDocumentType",
     "KycStatus",
+    "Language",
     "LedgerAccount",
     "Loan",
     "LoanCharge",
     "LoanInstallment",
+    "LoanPenaltyCharge",
     "LoanProduct",
     "LoanProductVersion",
     "LoanStatus",
+    "LoanWaiver",
+    "Notification",
+    "NotificationChannel",
+    "NotificationStatus",
     "NumberSequence",
+    "PortfolioSnapshot",
     "RecoveryCode",
     "RefreshToken",
     "Role",
     "ScheduleStatus",
     "User",
     "UserPermission",
+    "WaiverComponent",
 ]

@@ -51,10 +51,12 @@ class Collection(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(
-            "principal >= 0 AND interest >= 0 AND fee >= 0 AND penalty >= 0",
+            "principal >= 0 AND interest >= 0 AND fee >= 0 AND penalty >= 0 AND recovery >= 0",
             name="parts_not_negative",
         ),
-        CheckConstraint("amount = principal + interest + fee + penalty", name="parts_add_up"),
+        CheckConstraint(
+            "amount = principal + interest + fee + penalty + recovery", name="parts_add_up"
+        ),
         # An offline device's id for the collection, unique per collector (retries are harmless).
         UniqueConstraint("collected_by_id", "client_id"),
         Index("ix_collections_loan_id_seq", "loan_id", "seq"),
@@ -76,6 +78,8 @@ class Collection(Base):
     interest: Mapped[Decimal] = money_column()
     fee: Mapped[Decimal] = money_column()
     penalty: Mapped[Decimal] = money_column()
+    # Money received on a written-off loan: income (`recovery_income`), not allocated.
+    recovery: Mapped[Decimal] = money_column()
     collected_on: Mapped[dt.date] = mapped_column(Date)
     method: Mapped[CollectionMethod] = mapped_column(
         value_enum(CollectionMethod, "collection_method")

@@ -36,6 +36,9 @@ class AccountType(enum.StrEnum):
     EQUITY = "equity"
     INCOME = "income"
     EXPENSE = "expense"
+    # Off-balance-sheet memorandum accounts: a self-balancing pair that records events with no
+    # effect on the books (waivers of interest, fees and penalties never recognised: cash basis).
+    MEMO = "memo"
 
 
 class AccountKind(enum.StrEnum):
@@ -57,6 +60,9 @@ class AccountKind(enum.StrEnum):
     BORROWINGS = "borrowings"
     INTEREST_EXPENSE = "interest_expense"
     CAPITAL = "capital"
+    # Memorandum pair: Dr `waivers_memo`, Cr `waivers_memo_contra` for each waiver (loan-tagged).
+    WAIVERS_MEMO = "waivers_memo"
+    WAIVERS_MEMO_CONTRA = "waivers_memo_contra"
 
 
 ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
@@ -76,6 +82,8 @@ ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
     AccountKind.BORROWINGS: AccountType.LIABILITY,
     AccountKind.INTEREST_EXPENSE: AccountType.EXPENSE,
     AccountKind.CAPITAL: AccountType.EQUITY,
+    AccountKind.WAIVERS_MEMO: AccountType.MEMO,
+    AccountKind.WAIVERS_MEMO_CONTRA: AccountType.MEMO,
 }
 
 MONEY = Numeric(20, 2)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
-from namma.finance import TermsError
+from namma.finance import ExcessPolicy, TermsError
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import LoanProduct, LoanProductVersion
 from namma.products.schemas import ProductTerms
@@ -53,6 +53,14 @@ def _limits_check(limits: ProductLimits, terms: ProductTerms) -> None:
         raise InvalidInputError(
             "terms.prepayment_penalty_percent",
             "Microfinance products cannot charge a prepayment penalty (RBI)",
+        )
+    if terms.allocation.excess is ExcessPolicy.REDUCE_TERM:
+        # The money core can allocate it, but servicing cannot yet rewrite a schedule on a
+        # prepayment (nor undo that on a reversal): refuse the product rather than its payments.
+        raise InvalidInputError(
+            "terms.allocation.excess",
+            "The reduce-term excess policy is not offered yet; use advance (extra money pays "
+            "the next installments) or refuse",
         )
     # The terms must make sense at both ends of the limits.
     for principal, rate, count in (

@@ -1,0 +1,93 @@
+"""Servicing events on a loan after disbursement: overdue penalties charged, and waivers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from namma.kit.db import Base, value_enum
+
+MONEY = Numeric(20, 2)
+
+
+class LoanPenaltyCharge(Base):
+    """Penalty charged on one overdue installment by a run for a business date.
+
+    A run charges the difference between the penalty the product's rule gives as of the date
+    (the money core's total) and what the installment was already charged, so a second run for
+    the same date charges nothing (and the unique key makes a duplicate impossible).
+    """
+
+    __tablename__ = "loan_penalty_charges"
+    __table_args__ = (
+        UniqueConstraint("installment_id", "charged_on"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_loan_penalty_charges_loan_id_charged_on", "loan_id", "charged_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    loan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loans.id", ondelete="RESTRICT"))
+    installment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("loan_installments.id", ondelete="RESTRICT")
+    )
+    installment_number: Mapped[int]
+    charged_on: Mapped[dt.date] = mapped_column(Date)
+    days_overdue: Mapped[int]
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    # The installment's total penalty after this charge (the rule's total as of charged_on).
+    total_after: Mapped[Decimal] = mapped_column(MONEY)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class WaiverComponent(enum.StrEnum):
+    INTEREST = "interest"
+    FEE = "fee"
+    PENALTY = "penalty"
+
+
+class LoanWaiver(Base):
+    """A Manager's or Admin's waiver of interest, fees or penalties owed, with a reason."""
+
+    __tablename__ = "loan_waivers"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    loan_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("loans.id", ondelete="RESTRICT"), index=True
+    )
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id", ondelete="RESTRICT"))
+    component: Mapped[WaiverComponent] = mapped_column(
+        value_enum(WaiverComponent, "waiver_component")
+    )
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    reason: Mapped[str] = mapped_column(Text)
+    waived_on: Mapped[dt.date] = mapped_column(Date)
+    # [{"number": 3, "amount": "12.50"}, …]: how the amount was spread over the installments.
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    waived_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    journal_entry_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
