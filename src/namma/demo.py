@@ -19,7 +19,9 @@ from namma.audit.service import AuditActor, audit_record
 from namma.auth.deps import Principal
 from namma.auth.permissions import permissions_for
 from namma.auth.totp import totp_secret_encrypt
+from namma.collections.penalties import penalties_apply
 from namma.collections.service import collection_record
+from namma.collections.waivers import loan_waive
 from namma.kit.db import Database, transaction
 from namma.kit.passwords import password_hash
 from namma.models import (
@@ -35,6 +37,7 @@ from namma.models import (
     User,
 )
 from namma.models.collection import CollectionMethod
+from namma.models.servicing import WaiverComponent
 from namma.products.schemas import ProductTerms
 from namma.products.service import ProductLimits, product_create
 
@@ -369,6 +372,20 @@ async def _demo_lending(
         reason="Borrower migrated; untraceable",
         on=today,
     )
+    # Something recovered from the written-off borrower later.
+    await collect(written_off, 4, Decimal("2000.00"), 0)
+    # Tonight's penalties as of today (the weekly loan's missed installment is past its grace),
+    # and a Manager's goodwill waiver on the flat loan.
+    await penalties_apply(session, as_of=today)
+    await loan_waive(
+        session,
+        principal=as_manager,
+        loan_id=flat.id,
+        component=WaiverComponent.INTEREST,
+        amount=Decimal("10.00"),
+        reason="Borrower hospitalised for a week; goodwill",
+    )
+
     approved = await apply(1, "JLG-52W", "12000", 52)
     await loans.loan_approve(session, principal=as_manager, loan_id=approved.id)
     await apply(4, "JLG-52W", "20000", 52)  # waits for a decision
