@@ -334,3 +334,211 @@ async def test_capital_is_admin_only(app, client, world, bearer) -> None:  # typ
         )
         assert response.status_code == 403
     assert (await client.get("/api/capital/summary")).status_code == 401
+
+
+# --- reversals ---------------------------------------------------------------------------------
+
+
+def _reverse(client, headers, path: str, reason: str = "recorded by mistake"):  # type: ignore[no-untyped-def]
+    return client.post(f"/api/capital/{path}/reverse", json={"reason": reason}, headers=headers)
+
+
+async def _audits(app, action: str) -> int:  # type: ignore[no-untyped-def]
+    async with transaction(app.state.db) as session:
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
+            )
+            or 0
+        )
+
+
+async def _kinds(app) -> list[str]:  # type: ignore[no-untyped-def]
+    async with transaction(app.state.db) as session:
+        return sorted((await session.scalars(select(JournalEntry.kind))).all())
+
+
+async def test_investment_reversal(app, client, world, bearer) -> None:  # type: ignore[no-untyped-def]
+    headers = await bearer(world.admin)
+    made = []
+    for body in (
+        {"amount": "1000000.00", "source": "Founders"},
+        {"amount": "2500.50", "source": "Partner", "method": "cash"},
+    ):
+        response = await client.post("/api/capital/investments", json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        made.append(response.json())
+    wrong, kept = made
+
+    response = await _reverse(client, headers, f"investments/{wrong['id']}", " typed twice ")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["reversal_reason"], body["reversed_by_id"]) == (
+        "reversed",
+        "typed twice",
+        str(world.admin.id),
+    )
+    assert await _lines(app, body["reversal_entry_id"]) == {
+        AccountKind.BANK: (Decimal("0.00"), Decimal("1000000.00")),
+        AccountKind.CAPITAL: (Decimal("1000000.00"), Decimal("0.00")),
+    }
+    listed = (await client.get("/api/capital/investments", headers=headers)).json()
+    assert {i["id"]: i["status"] for i in listed["items"]} == {
+        wrong["id"]: "reversed",
+        kept["id"]: "standing",
+    }
+    assert (listed["count"], listed["total"]) == (1, "2500.50")
+    summary = (await client.get("/api/capital/summary", headers=headers)).json()
+    assert summary["own_capital"] == "2500.50"
+    assert await _audits(app, "capital.investment_reversed") == 1
+
+    # Once only; unknown ids; a reason; admin only.
+    again = await _reverse(client, headers, f"investments/{wrong['id']}")
+    assert again.status_code == 409
+    assert again.json()["error"]["details"]["reversal_entry_id"] == body["reversal_entry_id"]
+    assert (await _reverse(client, headers, f"investments/{uuid.uuid4()}")).status_code == 404
+    blank = await _reverse(client, headers, f"investments/{kept['id']}", "  ")
+    assert blank.status_code == 422 and blank.json()["error"]["details"][0]["field"] == "reason"
+    manager = await bearer(world.manager_a)
+    assert (await _reverse(client, manager, f"investments/{kept['id']}")).status_code == 403
+    assert await _audits(app, "capital.investment_reversed") == 1
+    await _ledger_ok(app)
+
+
+async def test_repayment_reversal_replays_the_later_repayments(app, client, world, bearer) -> None:  # type: ignore[no-untyped-def]
+    headers = await bearer(world.admin)
+    b = await _borrow(
+        client, headers, received_on=(today_india() - dt.timedelta(days=70)).isoformat()
+    )
+    row1, row2 = b["schedule"][0], b["schedule"][1]
+    assert dt.date.fromisoformat(row2["due_date"]) <= today_india()
+    emi = b["installment_amount"]
+    paid = []
+    for row in (row1, row2):
+        response = await _repay(
+            client, headers, b["id"], {"amount": emi, "paid_on": row["due_date"]}
+        )
+        assert response.status_code == 201, response.text
+        paid.append(response.json()["repayment"])
+    r1, r2 = paid
+    assert (r2["principal_paid"], r2["interest_paid"]) == (
+        row2["principal_due"],
+        row2["interest_due"],
+    )
+
+    # A borrowing with standing repayments cannot be reversed.
+    refused = await _reverse(client, headers, f"borrowings/{b['id']}")
+    assert refused.status_code == 409
+    assert set(refused.json()["error"]["details"]["repayment_ids"]) == {r1["id"], r2["id"]}
+
+    # Reverse the first: the second now pays installment 1 (oldest first), with its split.
+    response = await _reverse(client, headers, f"borrowings/{b['id']}/repayments/{r1['id']}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["repayment"]["status"] == "reversed"
+    assert body["reallocated"] == [r2["id"]]
+    detail = body["borrowing"]
+    assert [(r["id"], r["status"]) for r in detail["repayments"]] == [
+        (r1["id"], "reversed"),
+        (r2["id"], "standing"),
+    ]
+    restated = detail["repayments"][1]
+    assert (restated["principal_paid"], restated["interest_paid"]) == (
+        row1["principal_due"],
+        row1["interest_due"],
+    )
+    assert [s["owed"] for s in detail["schedule"][:2]] == ["0.00", emi]
+    assert detail["schedule"][0]["paid_on"] == row2["due_date"]
+    assert detail["outstanding_principal"] == row1["balance_after"]
+    assert detail["total_repaid"] == emi
+    assert detail["status"] == "active"
+    # The ledger follows: the mirror of r1, and interest moved to principal for r2.
+    assert await _lines(app, body["repayment"]["reversal_entry_id"]) == {
+        AccountKind.BORROWINGS: (Decimal("0.00"), Decimal(row1["principal_due"])),
+        AccountKind.INTEREST_EXPENSE: (Decimal("0.00"), Decimal(row1["interest_due"])),
+        AccountKind.BANK: (Decimal(emi), Decimal("0.00")),
+    }
+    shift = Decimal(row1["interest_due"]) - Decimal(row2["interest_due"])
+    assert shift > 0
+    async with transaction(app.state.db) as session:
+        entry = await session.scalar(
+            select(JournalEntry.id).where(
+                JournalEntry.kind == "capital.borrowing_repayment.reallocation"
+            )
+        )
+    assert entry is not None
+    assert await _lines(app, entry) == {
+        AccountKind.INTEREST_EXPENSE: (shift, Decimal("0.00")),
+        AccountKind.BORROWINGS: (Decimal("0.00"), shift),
+    }
+    await _ledger_ok(app)
+
+    # Twice: 409. A repayment of another borrowing: 404.
+    path = f"borrowings/{b['id']}/repayments/{r1['id']}"
+    assert (await _reverse(client, headers, path)).status_code == 409
+    other = await _borrow(client, headers, lender_name="Other Lender")
+    wrong_pair = f"borrowings/{other['id']}/repayments/{r2['id']}"
+    assert (await _reverse(client, headers, wrong_pair)).status_code == 404
+
+    # Reverse the re-allocated second: what its re-allocation moved comes off too.
+    response = await _reverse(client, headers, f"borrowings/{b['id']}/repayments/{r2['id']}")
+    assert response.status_code == 200, response.text
+    detail = response.json()["borrowing"]
+    assert (detail["outstanding_principal"], detail["total_repaid"]) == ("500000.00", "0.00")
+    assert detail["outstanding_interest"] == b["total_interest"]
+    assert all(s["owed"] == s["total_due"] and s["paid_on"] is None for s in detail["schedule"])
+    assert "capital.borrowing_repayment.reversal_reallocation" in await _kinds(app)
+    await _ledger_ok(app)
+
+    # Now the borrowing itself may go: nothing outstanding, no more repayments, not counted.
+    response = await _reverse(client, headers, f"borrowings/{b['id']}", "wrong lender")
+    assert response.status_code == 200, response.text
+    reversed_ = response.json()
+    assert (reversed_["status"], reversed_["outstanding_principal"]) == ("reversed", "0.00")
+    assert await _lines(app, reversed_["reversal_entry_id"]) == {
+        AccountKind.BANK: (Decimal("0.00"), Decimal("500000.00")),
+        AccountKind.BORROWINGS: (Decimal("500000.00"), Decimal("0.00")),
+    }
+    assert (await _reverse(client, headers, f"borrowings/{b['id']}")).status_code == 409
+    assert (await _repay(client, headers, b["id"], {"amount": "1.00"})).status_code == 409
+    summary = (await client.get("/api/capital/summary", headers=headers)).json()
+    assert summary["borrowings_outstanding"] == "500000.00"  # the other borrowing only
+    listed = (await client.get("/api/capital/borrowings", headers=headers)).json()
+    assert listed["outstanding_principal"] == "500000.00"
+    assert await _audits(app, "capital.borrowing_repayment_reversed") == 2
+    assert await _audits(app, "capital.borrowing_reversed") == 1
+    await _ledger_ok(app)
+
+
+async def test_reversing_the_payoff_reopens_the_borrowing(app, client, world, bearer) -> None:  # type: ignore[no-untyped-def]
+    headers = await bearer(world.admin)
+    b = await _borrow(
+        client, headers, received_on=(today_india() - dt.timedelta(days=40)).isoformat()
+    )
+    first = await _repay(client, headers, b["id"], {"amount": b["installment_amount"]})
+    assert first.status_code == 201, first.text
+    error = (await _repay(client, headers, b["id"], {"amount": "500000.00"})).json()["error"]
+    payoff = error["message"].split("payoff of ")[1].split(" ")[0]
+    closing = await _repay(client, headers, b["id"], {"amount": payoff})
+    assert closing.status_code == 201, closing.text
+    assert closing.json()["borrowing"]["status"] == "closed"
+    repayment_id = closing.json()["repayment"]["id"]
+
+    response = await _reverse(client, headers, f"borrowings/{b['id']}/repayments/{repayment_id}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["reallocated"] == []
+    detail = body["borrowing"]
+    assert (detail["status"], detail["closed_at"]) == ("active", None)
+    assert detail["outstanding_principal"] == b["schedule"][0]["balance_after"]
+    assert Decimal(detail["outstanding_interest"]) == sum(
+        Decimal(r["interest_due"]) for r in b["schedule"][1:]
+    )
+    assert all(s["interest_waived"] == "0.00" for s in detail["schedule"])
+    assert detail["repayments"][0]["payoff"] is False
+    await _ledger_ok(app)
+    # The payoff can be paid again.
+    again = await _repay(client, headers, b["id"], {"amount": payoff})
+    assert again.status_code == 201, again.text
+    assert again.json()["borrowing"]["status"] == "closed"
+    await _ledger_ok(app)

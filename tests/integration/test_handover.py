@@ -23,7 +23,7 @@ D = Decimal
 
 
 @pytest.fixture
-async def loans(app, client, world, bearer, product):  # type: ignore[no-untyped-def]  # noqa: F811
+async def loans(app, client, world, bearer, product):  # type: ignore[no-untyped-def]
     """Customer A's 12000 × 12 at 0 % loan (agent A), three months old, and customer B's
     (agent B, branch MYS01)."""
     await verify(app, world.customer_a.id)
@@ -261,4 +261,216 @@ async def test_two_hand_overs_at_once_one_wins(app, client, world, bearer, loans
     )
     assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
     assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+    await _ledger_ok(app)
+
+
+# --- reversal ---------------------------------------------------------------------------------
+
+
+async def _reverse(client, headers, handover_id: str, reason: str = "counted wrong", key=None):  # type: ignore[no-untyped-def]
+    extra = {"Idempotency-Key": key} if key else {}
+    return await client.post(
+        f"/api/cash-handovers/{handover_id}/reverse",
+        json={"reason": reason},
+        headers={**headers, **extra},
+    )
+
+
+async def test_reversal_frees_the_date_for_a_corrected_hand_over(
+    app, client, world, bearer, loans
+) -> None:  # type: ignore[no-untyped-def]
+    today = today_india()
+    agent = await bearer(world.agent_a)
+    manager = await bearer(world.manager_a)
+    assert (await collect(client, agent, loans["a"], "1000.00")).status_code == 201
+    wrong = await _handover(
+        client, manager, agent_id=str(world.agent_a.id), business_date=today,
+        amount_deposited="900.00",
+    )  # fmt: skip
+    assert wrong.status_code == 201, wrong.text
+    w = wrong.json()
+    assert w["status"] == "standing" and w["reversed_at"] is None
+    assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+
+    response = await _reverse(client, manager, w["id"], "  the second bundle was not counted  ")
+    assert response.status_code == 200, response.text
+    r = response.json()
+    assert (r["id"], r["status"], r["reversal_reason"]) == (
+        w["id"],
+        "reversed",
+        "the second bundle was not counted",
+    )
+    assert r["reversed_by_id"] == str(world.manager_a.id) and r["reversed_at"]
+    # The mirror image: the cash is back with the agent, the shortage undone.
+    assert await _legs(app, r["reversal_entry_id"]) == {
+        ("branch_cash", "0.00", "900.00"),
+        ("cash_shortage", "0.00", "100.00"),
+        ("agent_cash", "1000.00", "0.00"),
+    }
+    assert await _agent_cash(app, world.agent_a.id) == D("1000.00")
+    await _ledger_ok(app)
+    async with transaction(app.state.db) as session:
+        audit = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "cash_handover.reversed")
+        )
+        assert audit is not None and audit.entity_id == w["id"]
+
+    # Once only: a second reversal is a 409 and posts nothing.
+    again = await _reverse(client, await bearer(world.admin), w["id"])
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["details"]["reversal_entry_id"] == r["reversal_entry_id"]
+
+    # The date is free again (the unique index covers standing hand-overs only) …
+    corrected = await _handover(
+        client, manager, agent_id=str(world.agent_a.id), business_date=today,
+        amount_deposited="1000.00",
+    )  # fmt: skip
+    assert corrected.status_code == 201, corrected.text
+    c = corrected.json()
+    assert (c["expected"], c["difference"], c["result"]) == ("1000.00", "0.00", "exact")
+    assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+    # … for one standing hand-over: a third is refused, naming the corrected one.
+    third = await _handover(
+        client, manager, agent_id=str(world.agent_a.id), business_date=today,
+        amount_deposited="1000.00",
+    )  # fmt: skip
+    assert third.status_code == 409
+    assert third.json()["error"]["details"]["cash_handover_id"] == c["id"]
+    await _ledger_ok(app)
+
+    # Both listed; the totals count the standing one only.
+    listed = (await client.get("/api/cash-handovers", headers=manager)).json()
+    assert {x["id"]: x["status"] for x in listed["cash_handovers"]} == {
+        w["id"]: "reversed",
+        c["id"]: "standing",
+    }
+    assert (listed["expected"], listed["amount_deposited"], listed["difference"]) == (
+        "1000.00",
+        "1000.00",
+        "0.00",
+    )
+
+
+async def test_reversal_scope_and_input(app, client, world, bearer, loans) -> None:  # type: ignore[no-untyped-def]
+    today = today_india()
+    for who, loan, amount in ((world.agent_a, "a", "500.00"), (world.agent_b, "b", "700.00")):
+        assert (await collect(client, await bearer(who), loans[loan], amount)).status_code == 201
+    admin = await bearer(world.admin)
+    a = await _handover(
+        client, admin, agent_id=str(world.agent_a.id), business_date=today,
+        amount_deposited="500.00",
+    )  # fmt: skip
+    b = await _handover(
+        client, admin, agent_id=str(world.agent_b.id), business_date=today,
+        amount_deposited="700.00",
+    )  # fmt: skip
+    assert a.status_code == b.status_code == 201
+    a_id, b_id = a.json()["id"], b.json()["id"]
+
+    # Agents and customers lack the permission (403), even for their own hand-over.
+    for who in (world.agent_a, world.customer_user_a):
+        assert (await _reverse(client, await bearer(who), a_id)).status_code == 403
+    assert (
+        await client.post(f"/api/cash-handovers/{a_id}/reverse", json={"reason": "x"})
+    ).status_code == 401
+    # A manager of another branch, or an unknown id: as if it did not exist.
+    manager_a = await bearer(world.manager_a)
+    assert (await _reverse(client, manager_a, b_id)).status_code == 404
+    assert (await _reverse(client, manager_a, str(uuid.uuid4()))).status_code == 404
+    # A reason is required.
+    for reason in ("", "   "):
+        response = await _reverse(client, manager_a, a_id, reason)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"].endswith("reason")
+    # Nothing happened so far; the admin reverses another branch's hand-over.
+    listed = (await client.get("/api/cash-handovers", headers=admin)).json()
+    assert all(x["status"] == "standing" for x in listed["cash_handovers"])
+    assert (await _reverse(client, admin, b_id)).status_code == 200
+    assert (await _reverse(client, await bearer(world.manager_b), b_id)).status_code == 409
+    assert await _agent_cash(app, world.agent_b.id) == D("700.00")
+    await _ledger_ok(app)
+
+
+# --- idempotency ------------------------------------------------------------------------------
+
+
+async def test_ten_identical_hand_overs_at_once_record_one(
+    app, client, world, bearer, loans
+) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from sqlalchemy import func
+
+    from namma.models import CashHandover, JournalEntry
+
+    agent = await bearer(world.agent_a)
+    assert (await collect(client, agent, loans["a"], "1000.00")).status_code == 201
+    key = str(uuid.uuid4())
+    body = {"business_date": today_india().isoformat(), "amount_deposited": "1000"}
+    responses = await asyncio.gather(
+        *(
+            client.post("/api/cash-handovers", json=body, headers={**agent, "Idempotency-Key": key})
+            for _ in range(10)
+        )
+    )
+    assert [r.status_code for r in responses] == [201] * 10, [r.text for r in responses]
+    assert len({r.content for r in responses}) == 1  # byte for byte
+    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 9
+    async with transaction(app.state.db) as session:
+        assert await session.scalar(select(func.count()).select_from(CashHandover)) == 1
+        kinds = (await session.scalars(select(JournalEntry.kind))).all()
+        assert sorted(kinds).count("cash_handover") == 1
+    assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+
+    # "1000" and "1000.00" are the same request; another amount under the key is refused.
+    same = await client.post(
+        "/api/cash-handovers",
+        json={**body, "amount_deposited": "1000.00"},
+        headers={**agent, "Idempotency-Key": key},
+    )
+    assert same.status_code == 201 and same.content == responses[0].content
+    other = await client.post(
+        "/api/cash-handovers",
+        json={**body, "amount_deposited": "999.00"},
+        headers={**agent, "Idempotency-Key": key},
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["details"][0]["field"] == "Idempotency-Key"
+    # Without the key a retry is still harmless: 409 naming the hand-over.
+    plain = await client.post("/api/cash-handovers", json=body, headers=agent)
+    assert plain.status_code == 409
+    assert plain.json()["error"]["details"]["cash_handover_id"] == responses[0].json()["id"]
+
+    # A refused request leaves its key free: the corrected request may reuse it.
+    manager = await bearer(world.manager_a)
+    key2 = str(uuid.uuid4())
+    refused = await _handover(
+        client, {**manager, "Idempotency-Key": key2},
+        agent_id=str(world.agent_a2.id), business_date=today_india(), amount_deposited="0",
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["field"] == "amount_deposited"
+    accepted = await _handover(
+        client, {**manager, "Idempotency-Key": key2},
+        agent_id=str(world.agent_a2.id), business_date=today_india(), amount_deposited="20.00",
+    )  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+
+    # The reversal with a key: ten at once, one reversal, the same answer.
+    handover_id = responses[0].json()["id"]
+    rkey = str(uuid.uuid4())
+    reversals = await asyncio.gather(
+        *(_reverse(client, manager, handover_id, "recount", key=rkey) for _ in range(10))
+    )
+    assert [r.status_code for r in reversals] == [200] * 10, [r.text for r in reversals]
+    assert len({r.content for r in reversals}) == 1
+    assert reversals[0].json()["status"] == "reversed"
+    async with transaction(app.state.db) as session:
+        kinds = (await session.scalars(select(JournalEntry.kind))).all()
+        assert kinds.count("cash_handover.reversal") == 1
+    assert await _agent_cash(app, world.agent_a.id) == D("1000.00")
+    # Another reason under the same key: 422; without a key: 409.
+    changed = await _reverse(client, manager, handover_id, "another reason", key=rkey)
+    assert changed.status_code == 422
+    assert (await _reverse(client, manager, handover_id, "recount")).status_code == 409
     await _ledger_ok(app)

@@ -40,6 +40,8 @@ from namma.ledger.service import (
 from namma.models import (
     AccountKind,
     AccountType,
+    CapitalMethod,
+    Investment,
     JournalEntry,
     JournalLine,
     LedgerAccount,
@@ -47,6 +49,8 @@ from namma.models import (
     LoanProduct,
     LoanProductVersion,
     LoanStatus,
+    Role,
+    User,
 )
 from tests.integration.conftest import World
 
@@ -69,11 +73,28 @@ async def _post(app: Any, **kwargs: Any) -> JournalEntry:
 
 
 async def _capital(app: Any, amount: str = "500000.00") -> JournalEntry:
-    return await _post(
-        app,
-        kind="capital",
-        legs=[Leg(K.BANK, debit=D(amount)), Leg(K.CAPITAL, credit=D(amount))],
-    )
+    """Owners' capital as the capital service records it: the journal and its investment row
+    (`ledger_check` reconciles the capital account with the standing investments)."""
+    async with transaction(_db(app)) as session:
+        entry = await journal_post(
+            session,
+            kind="capital",
+            entry_date=DAY,
+            legs=[Leg(K.BANK, debit=D(amount)), Leg(K.CAPITAL, credit=D(amount))],
+        )
+        admin = await session.scalar(select(User.id).where(User.role == Role.ADMIN).limit(1))
+        assert admin is not None
+        session.add(
+            Investment(
+                amount=D(amount),
+                source="Founders",
+                invested_on=DAY,
+                method=CapitalMethod.BANK,
+                journal_entry_id=entry.id,
+                created_by_id=admin,
+            )
+        )
+        return entry
 
 
 async def _fund_branch(app: Any, branch_id: uuid.UUID, amount: str, day: dt.date = DAY) -> None:
@@ -313,7 +334,9 @@ async def test_database_refuses_a_hand_made_unbalanced_journal(
     app: Any, world: World, clean_database: str
 ) -> None:
     bank = await _an_account_id(app, K.BANK)
-    capital = await _an_account_id(app, K.CAPITAL)
+    # Not capital: that account is reconciled with the investments, which a hand-made entry
+    # has none of.
+    income = await _an_account_id(app, K.FEE_INCOME)
     one_line = (
         "WITH e AS (INSERT INTO journal_entries (entry_date, kind) "
         "VALUES ('2026-01-15', 'hand') RETURNING id) "
@@ -325,7 +348,7 @@ async def test_database_refuses_a_hand_made_unbalanced_journal(
         "VALUES ('2026-01-15', 'hand') RETURNING id) "
         "INSERT INTO journal_lines (entry_id, account_id, debit, credit) "
         f"SELECT id, '{bank}'::uuid, 100.00, 0 FROM e "
-        f"UNION ALL SELECT id, '{capital}'::uuid, 0, 99.99 FROM e"
+        f"UNION ALL SELECT id, '{income}'::uuid, 0, 99.99 FROM e"
     )
     no_lines = "INSERT INTO journal_entries (entry_date, kind) VALUES ('2026-01-15', 'hand')"
     for statement in (one_line, unequal, no_lines):
@@ -678,6 +701,128 @@ async def test_ledger_check_reports_corruption_that_bypassed_the_guards(
         "Loan BLR01-2026-000009 (applied) was never disbursed, yet the loan portfolio holds "
         "700.00 for it."
     )
+
+
+async def _capital_through_services(app: Any, world: World) -> dict[str, Any]:
+    """An investment, a borrowing with one repayment, and a reversed investment and borrowing,
+    all recorded by the capital service."""
+    from namma.capital.service import (
+        BorrowingTerms,
+        borrowing_record,
+        borrowing_repay,
+        borrowing_reverse,
+        investment_record,
+        investment_reverse,
+    )
+    from tests.integration.test_loans import acting
+
+    admin = acting(world.admin)
+
+    async def invest(session: Any, amount: str) -> Investment:
+        return await investment_record(
+            session, principal=admin, amount=D(amount), source="Founders", invested_on=DAY,
+            method=CapitalMethod.BANK, reference=None, description=None,
+        )  # fmt: skip
+
+    async def borrow(session: Any, lender: str) -> Any:
+        borrowing, _ = await borrowing_record(
+            session, principal=admin, lender_name=lender, lender_contact=None,
+            amount=D("120000.00"), annual_rate=D("12"), installments=12, terms=BorrowingTerms(),
+            received_on=DAY, first_due_on=None, method=CapitalMethod.BANK, reference=None,
+            remarks=None,
+        )  # fmt: skip
+        return borrowing
+
+    async with transaction(_db(app)) as session:
+        await invest(session, "300000.00")
+        mistake = await invest(session, "3000.00")
+        borrowing = await borrow(session, "Capital Finance Ltd")
+        wrong_lender = await borrow(session, "Wrong Lender")
+    async with transaction(_db(app)) as session:
+        repaid = await borrowing_repay(
+            session, principal=admin, borrowing_id=borrowing.id, amount=D("10661.85"),
+            paid_on=DAY + dt.timedelta(days=31), method=CapitalMethod.BANK, reference=None,
+        )  # fmt: skip
+        await investment_reverse(
+            session, principal=admin, investment_id=mistake.id, reason="typed twice"
+        )
+        await borrowing_reverse(
+            session, principal=admin, borrowing_id=wrong_lender.id, reason="not ours"
+        )
+    return {"borrowing": borrowing, "repayment": repaid.repayment}
+
+
+async def test_ledger_check_reconciles_capital_and_borrowings(
+    app: Any, world: World, clean_database: str
+) -> None:
+    made = await _capital_through_services(app, world)
+    borrowing = made["borrowing"]
+    async with transaction(_db(app)) as session:
+        result = await ledger_check(session)
+    assert result.ok, result.problems()
+    # 120000 at 12 % × 12 monthly: EMI 10661.85, installment 1 = 9461.85 principal + 1200.00.
+    assert made["repayment"].principal_paid == D("9461.85")
+    assert (result.borrowings_outstanding, result.borrowings_balance) == (
+        D("110538.15"),
+        D("110538.15"),
+    )
+    assert (result.investments_total, result.capital_balance) == (D("300000.00"), D("300000.00"))
+
+    # The borrowing row drifts from its repayments and from the borrowings account.
+    await anyio.to_thread.run_sync(
+        _sql,
+        clean_database,
+        f"UPDATE borrowings SET outstanding_principal = 100000.00 WHERE id = '{borrowing.id}'",
+    )
+    async with transaction(_db(app)) as session:
+        result = await ledger_check(session)
+    assert not result.ok
+    assert result.unbalanced == [] and result.loan_mismatches == []
+    assert result.problems() == [
+        "Borrowings: the standing borrowings owe 100000.00 principal, but the borrowings "
+        "account holds 110538.15 (difference -10538.15).",
+        f"Borrowing from Capital Finance Ltd ({borrowing.id}): outstanding principal 100000.00 "
+        "on the borrowing, but 120000.00 borrowed less 9461.85 repaid is 110538.15 "
+        "(difference -10538.15).",
+    ]
+    await anyio.to_thread.run_sync(
+        _sql,
+        clean_database,
+        f"UPDATE borrowings SET outstanding_principal = 110538.15 WHERE id = '{borrowing.id}'",
+        # A reversed investment counted again: the capital account no longer agrees.
+        "UPDATE investments SET reversed_at = NULL, reversal_entry_id = NULL "
+        "WHERE amount = 3000.00",
+    )
+    async with transaction(_db(app)) as session:
+        result = await ledger_check(session)
+    assert result.problems() == [
+        "Capital: the standing investments add up to 303000.00, but the capital account holds "
+        "300000.00 (difference 3000.00)."
+    ]
+
+
+async def test_ledger_check_finds_capital_posted_without_an_investment(
+    app: Any, world: World
+) -> None:
+    await _capital(app, "1000.00")
+    await _post(
+        app,
+        kind="hand.made",
+        legs=[Leg(K.BANK, debit=D("250.00")), Leg(K.CAPITAL, credit=D("250.00"))],
+    )
+    await _post(
+        app,
+        kind="hand.made",
+        legs=[Leg(K.BANK, debit=D("70.00")), Leg(K.BORROWINGS, credit=D("70.00"))],
+    )
+    async with transaction(_db(app)) as session:
+        result = await ledger_check(session)
+    assert result.problems() == [
+        "Borrowings: the standing borrowings owe 0.00 principal, but the borrowings account "
+        "holds 70.00 (difference -70.00).",
+        "Capital: the standing investments add up to 1000.00, but the capital account holds "
+        "1250.00 (difference -250.00).",
+    ]
 
 
 # --- the command --------------------------------------------------------------------------------

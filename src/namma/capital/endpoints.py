@@ -1,6 +1,7 @@
 """`/api/capital`: owners' investments, borrowings with their schedule and repayments, and the
-capital summary (utilisation). Admin only: reading needs ``capital:read``, recording
-``capital:manage``. A repayment needs an ``Idempotency-Key`` header."""
+capital summary (utilisation). Admin only: reading needs ``capital:read``, recording and
+reversing ``capital:manage``. A repayment needs an ``Idempotency-Key`` header. A reversal
+needs a reason and happens once (a retry answers 409, changing nothing)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,11 @@ class BorrowingIn(BaseModel):
     method: CapitalMethod = CapitalMethod.BANK
     reference: str | None = Field(default=None, max_length=100)
     remarks: str | None = Field(default=None, max_length=2000)
+
+
+class ReverseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class RepaymentIn(BaseModel):
@@ -213,6 +219,65 @@ async def borrowing_repay(
         session, user_id=principal.user_id, key=idempotency_key, status=201, body=content
     )
     return Response(content, status_code=201, media_type=JSON)
+
+
+@router.post("/investments/{investment_id}/reverse")
+async def investment_reverse(
+    investment_id: uuid.UUID,
+    body: ReverseIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
+) -> dict[str, Any]:
+    """Reverse an investment recorded by mistake: Dr capital, Cr bank (or head-office cash),
+    dated today. The investment stays listed, marked reversed, and leaves own capital.
+    409 if already reversed."""
+    investment = await service.investment_reverse(
+        session, principal=principal, investment_id=investment_id, reason=body.reason
+    )
+    return queries.investment_json(investment)
+
+
+@router.post("/borrowings/{borrowing_id}/reverse")
+async def borrowing_reverse(
+    borrowing_id: uuid.UUID,
+    body: ReverseIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
+) -> dict[str, Any]:
+    """Reverse a borrowing recorded by mistake (Dr borrowings, Cr bank), only while no
+    repayment stands on it: status ``reversed``, nothing outstanding. 409 if already
+    reversed or while repayments stand (reverse them first)."""
+    borrowing = await service.borrowing_reverse(
+        session, principal=principal, borrowing_id=borrowing_id, reason=body.reason
+    )
+    return await queries.borrowing_detail(session, borrowing.id)
+
+
+@router.post("/borrowings/{borrowing_id}/repayments/{repayment_id}/reverse")
+async def borrowing_repayment_reverse(
+    borrowing_id: uuid.UUID,
+    repayment_id: uuid.UUID,
+    body: ReverseIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
+) -> dict[str, Any]:
+    """Reverse a repayment recorded by mistake: the mirror of its journal, and the borrowing
+    rebuilt from its other repayments in the order they were applied (a closed borrowing
+    re-opens). ``reallocated``: later repayments whose split changed. 409 if already
+    reversed."""
+    result = await service.borrowing_repayment_reverse(
+        session,
+        principal=principal,
+        borrowing_id=borrowing_id,
+        repayment_id=repayment_id,
+        reason=body.reason,
+    )
+    await session.refresh(result.repayment)
+    return {
+        "repayment": queries.repayment_json(result.repayment),
+        "reallocated": result.reallocated,
+        "borrowing": await queries.borrowing_detail(session, result.borrowing.id),
+    }
 
 
 @router.get("/summary")

@@ -1,6 +1,7 @@
 """Capital: reads (lists, one borrowing with its schedule, the capital summary).
 
-Money is a two-decimal string in every answer.
+Money is a two-decimal string in every answer. Reversed rows are listed (marked with
+``status``/``reversed_at``) but count in no total: own capital is Σ standing investments.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 
 
+def reversal_json(row: Investment | Borrowing | BorrowingRepayment) -> dict[str, Any]:
+    return {
+        "reversed_at": row.reversed_at.isoformat() if row.reversed_at else None,
+        "reversed_by_id": str(row.reversed_by_id) if row.reversed_by_id else None,
+        "reversal_reason": row.reversal_reason,
+        "reversal_entry_id": row.reversal_entry_id,
+    }
+
+
 def investment_json(i: Investment) -> dict[str, Any]:
     return {
         "id": str(i.id),
@@ -41,11 +51,14 @@ def investment_json(i: Investment) -> dict[str, Any]:
         "journal_entry_id": i.journal_entry_id,
         "created_by_id": str(i.created_by_id),
         "created_at": i.created_at.isoformat(),
+        "status": "reversed" if i.reversed_at else "standing",
+        **reversal_json(i),
     }
 
 
 async def investments_list(session: AsyncSession, *, limit: int) -> dict[str, Any]:
-    """Investments, newest first, with the total of all of them."""
+    """Investments, newest first (reversed ones included, marked), with the count and total
+    of the standing ones."""
     rows = (
         await session.scalars(
             select(Investment)
@@ -55,7 +68,9 @@ async def investments_list(session: AsyncSession, *, limit: int) -> dict[str, An
     ).all()
     total, count = (
         await session.execute(
-            select(func.coalesce(func.sum(Investment.amount), ZERO), func.count(Investment.id))
+            select(
+                func.coalesce(func.sum(Investment.amount), ZERO), func.count(Investment.id)
+            ).where(Investment.reversed_at.is_(None))
         )
     ).one()
     return {
@@ -88,6 +103,7 @@ def borrowing_json(b: Borrowing) -> dict[str, Any]:
         "closed_at": b.closed_at.isoformat() if b.closed_at else None,
         "journal_entry_id": b.journal_entry_id,
         "created_at": b.created_at.isoformat(),
+        **reversal_json(b),
     }
 
 
@@ -121,6 +137,8 @@ def repayment_json(r: BorrowingRepayment) -> dict[str, Any]:
         "reference": r.reference,
         "journal_entry_id": r.journal_entry_id,
         "created_at": r.created_at.isoformat(),
+        "status": "reversed" if r.reversed_at else "standing",
+        **reversal_json(r),
     }
 
 
@@ -151,7 +169,7 @@ async def borrowing_detail(session: AsyncSession, borrowing_id: uuid.UUID) -> di
         await session.scalars(
             select(BorrowingRepayment)
             .where(BorrowingRepayment.borrowing_id == borrowing.id)
-            .order_by(BorrowingRepayment.paid_on, BorrowingRepayment.created_at)
+            .order_by(BorrowingRepayment.seq)
         )
     ).all()
     return {
@@ -162,12 +180,17 @@ async def borrowing_detail(session: AsyncSession, borrowing_id: uuid.UUID) -> di
 
 
 async def capital_summary(session: AsyncSession) -> dict[str, Any]:
-    """Own capital (Σ investments), borrowings outstanding (Σ unpaid principal of active
+    """Own capital (Σ standing investments), borrowings outstanding (Σ unpaid principal of active
     borrowings), total capital, disbursed outstanding (Σ outstanding principal of active loans),
     utilisation % = disbursed outstanding / total capital × 100 (2 places, half-up; null when
     total capital is 0 — a ratio to nothing is undefined, not 0), surplus (negative: deficit)."""
     own = Decimal(
-        await session.scalar(select(func.coalesce(func.sum(Investment.amount), ZERO))) or 0
+        await session.scalar(
+            select(func.coalesce(func.sum(Investment.amount), ZERO)).where(
+                Investment.reversed_at.is_(None)
+            )
+        )
+        or 0
     )
     borrowed = Decimal(
         await session.scalar(

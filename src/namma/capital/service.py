@@ -8,6 +8,11 @@ and the payoff come from the money core (`generate_schedule`, `allocate_payment`
 Postings (docs/ledger.md): an investment Dr bank (or head-office cash) / Cr capital; a borrowing
 received Dr bank / Cr borrowings; a repayment Dr borrowings (principal), Dr interest expense
 (interest) / Cr bank. Method ``cash`` uses the head-office branch's cash instead of the bank.
+
+Corrections are reversals (docs/capital.md): the mirror of the row's journal is posted, the row
+is kept and marked reversed. Reversing a repayment replays the borrowing's standing repayments
+in the order they were applied, so the installments and balances are what they would have been
+without it; a later repayment whose split changes gets a reallocation entry.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
@@ -41,7 +46,7 @@ from namma.finance import (
 )
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from namma.ledger.service import Leg, journal_post
+from namma.ledger.service import Leg, journal_post, journal_reverse
 from namma.models import (
     AccountKind,
     Borrowing,
@@ -51,6 +56,8 @@ from namma.models import (
     Branch,
     CapitalMethod,
     Investment,
+    JournalLine,
+    LedgerAccount,
 )
 
 ZERO = Decimal("0.00")
@@ -355,6 +362,50 @@ def _placed_from_lines(lines: tuple[AllocationLine, ...]) -> list[Placed]:
     return [Placed(x.number, x.principal, x.interest) for x in lines if x.total > 0]
 
 
+def _placement(
+    schedule: Schedule, rows: list[BorrowingInstallment], *, amount: Decimal, paid_on: dt.date
+) -> tuple[list[Placed], bool, Decimal]:
+    """Where ``amount`` paid on ``paid_on`` goes, by the money core: (per installment, whether
+    it is the payoff, the payoff it was checked against). 422 above the payoff; 409 if the
+    money core cannot quote one."""
+    dues = _dues(rows)
+    try:
+        quote = payoff_quote(schedule=schedule, dues=dues, as_of=paid_on)
+    except PayoffError as exc:
+        raise ConflictError(exc.message) from None
+    if amount > quote.total:
+        raise InvalidInputError(
+            "amount",
+            f"The amount {amount} is more than the payoff of {quote.total} as of "
+            f"{paid_on.isoformat()}; pay at most {quote.total}",
+        )
+    scheduled = sum((d.total for d in dues), ZERO)
+    if amount == quote.total and quote.total < scheduled:
+        waived = {w.number: w.interest for w in quote.waived}
+        placed = [
+            Placed(x.number, x.principal, x.interest, waived.get(x.number, ZERO))
+            for x in quote.lines
+        ]
+        return placed, True, quote.total
+    try:
+        allocation = allocate_payment(amount=amount, dues=dues, as_of=paid_on)
+    except AllocationError as exc:
+        raise InvalidInputError("amount", exc.message) from None
+    assert allocation.unallocated == 0 and allocation.prepaid_principal == 0
+    return _placed_from_lines(allocation.lines), False, quote.total
+
+
+def _place(rows: list[BorrowingInstallment], placed: list[Placed], paid_on: dt.date) -> None:
+    by_number = {r.number: r for r in rows}
+    for p in placed:
+        row = by_number[p.number]
+        row.principal_paid += p.principal
+        row.interest_paid += p.interest
+        row.interest_waived += p.interest_waived
+        if installment_owed(row) == (ZERO, ZERO) and row.paid_on is None:
+            row.paid_on = paid_on
+
+
 async def borrowing_repay(
     session: AsyncSession,
     *,
@@ -394,40 +445,8 @@ async def borrowing_repay(
         )
     schedule = borrowing_schedule(borrowing)
     rows = await borrowing_installments(session, borrowing.id)
-    by_number = {r.number: r for r in rows}
-    dues = _dues(rows)
-    try:
-        quote = payoff_quote(schedule=schedule, dues=dues, as_of=paid_on)
-    except PayoffError as exc:
-        raise ConflictError(exc.message) from None
-    if amount > quote.total:
-        raise InvalidInputError(
-            "amount",
-            f"The amount {amount} is more than the payoff of {quote.total} as of "
-            f"{paid_on.isoformat()}; pay at most {quote.total}",
-        )
-    scheduled = sum((d.total for d in dues), ZERO)
-    is_payoff = amount == quote.total and quote.total < scheduled
-    if is_payoff:
-        waived = {w.number: w.interest for w in quote.waived}
-        placed = [
-            Placed(x.number, x.principal, x.interest, waived.get(x.number, ZERO))
-            for x in quote.lines
-        ]
-    else:
-        try:
-            allocation = allocate_payment(amount=amount, dues=dues, as_of=paid_on)
-        except AllocationError as exc:
-            raise InvalidInputError("amount", exc.message) from None
-        assert allocation.unallocated == 0 and allocation.prepaid_principal == 0
-        placed = _placed_from_lines(allocation.lines)
-    for p in placed:
-        row = by_number[p.number]
-        row.principal_paid += p.principal
-        row.interest_paid += p.interest
-        row.interest_waived += p.interest_waived
-        if installment_owed(row) == (ZERO, ZERO) and row.paid_on is None:
-            row.paid_on = paid_on
+    placed, is_payoff, payoff = _placement(schedule, rows, amount=amount, paid_on=paid_on)
+    _place(rows, placed, paid_on)
     principal_part = sum((p.principal for p in placed), ZERO)
     interest_part = sum((p.interest for p in placed), ZERO)
     assert principal_part + interest_part == amount, (principal_part, interest_part, amount)
@@ -481,7 +500,7 @@ async def borrowing_repay(
             **_balances(borrowing),
         },
     )
-    return RepaymentResult(repayment, borrowing, placed, rows, quote.total)
+    return RepaymentResult(repayment, borrowing, placed, rows, payoff)
 
 
 def _balances(b: Borrowing) -> dict[str, Any]:
@@ -491,3 +510,312 @@ def _balances(b: Borrowing) -> dict[str, Any]:
         "outstanding_interest": b.outstanding_interest,
         "total_repaid": b.total_repaid,
     }
+
+
+# --- reversals ---------------------------------------------------------------------------------
+
+
+def _reason(reason: str, what: str) -> str:
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInputError("reason", f"Say why the {what} is reversed")
+    return reason
+
+
+def _reversed_conflict(what: str, at: dt.datetime, entry_id: int | None) -> ConflictError:
+    return ConflictError(
+        f"The {what} was already reversed (on {at.date().isoformat()})",
+        details={"reversal_entry_id": entry_id},
+    )
+
+
+async def investment_reverse(
+    session: AsyncSession, *, principal: Principal, investment_id: uuid.UUID, reason: str
+) -> Investment:
+    """Reverse an investment recorded by mistake: the mirror of its journal (Dr capital, Cr
+    bank or head-office cash) dated today; the row is kept, marked reversed, and no longer
+    counts in own capital. 404: unknown. 409: already reversed. 422: no reason."""
+    reason = _reason(reason, "investment")
+    investment = await session.scalar(
+        select(Investment)
+        .where(Investment.id == investment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if investment is None:
+        raise NotFoundError("Investment not found")
+    if investment.reversed_at is not None:
+        raise _reversed_conflict("investment", investment.reversed_at, investment.reversal_entry_id)
+    reversal = await journal_reverse(
+        session,
+        entry_id=investment.journal_entry_id,
+        entry_date=today_india(),
+        reason=f"capital from {investment.source}: {reason}",
+        created_by_id=principal.user_id,
+    )
+    investment.reversed_at = dt.datetime.now(dt.UTC)
+    investment.reversed_by_id = principal.user_id
+    investment.reversal_reason = reason
+    investment.reversal_entry_id = reversal.id
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="capital.investment_reversed",
+        entity_type="investment",
+        entity_id=str(investment.id),
+        before={"status": "standing"},
+        after={
+            "status": "reversed",
+            "amount": investment.amount,
+            "source": investment.source,
+            "reason": reason,
+            "reversal_entry_id": reversal.id,
+        },
+    )
+    return investment
+
+
+async def _borrowing_for_update(session: AsyncSession, borrowing_id: uuid.UUID) -> Borrowing:
+    borrowing = await session.scalar(
+        select(Borrowing)
+        .where(Borrowing.id == borrowing_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if borrowing is None:
+        raise NotFoundError("Borrowing not found")
+    return borrowing
+
+
+async def _standing_repayments(
+    session: AsyncSession, borrowing_id: uuid.UUID
+) -> list[BorrowingRepayment]:
+    """The borrowing's repayments not reversed, in the order they were applied."""
+    return list(
+        (
+            await session.scalars(
+                select(BorrowingRepayment)
+                .where(BorrowingRepayment.borrowing_id == borrowing_id)
+                .where(BorrowingRepayment.reversed_at.is_(None))
+                .order_by(BorrowingRepayment.seq)
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    )
+
+
+async def borrowing_reverse(
+    session: AsyncSession, *, principal: Principal, borrowing_id: uuid.UUID, reason: str
+) -> Borrowing:
+    """Reverse a borrowing recorded by mistake — only while no repayment stands on it (reverse
+    those first): the mirror of its journal (Dr borrowings, Cr bank or head-office cash) dated
+    today; the borrowing is kept with its schedule, status ``reversed``, nothing outstanding.
+    404: unknown. 409: already reversed, or repayments stand. 422: no reason."""
+    reason = _reason(reason, "borrowing")
+    borrowing = await _borrowing_for_update(session, borrowing_id)
+    if borrowing.reversed_at is not None:
+        raise _reversed_conflict("borrowing", borrowing.reversed_at, borrowing.reversal_entry_id)
+    standing = await _standing_repayments(session, borrowing.id)
+    if standing:
+        raise ConflictError(
+            f"{len(standing)} repayment(s) stand on this borrowing; reverse them first",
+            details={"repayment_ids": [str(r.id) for r in standing]},
+        )
+    before = _balances(borrowing)
+    reversal = await journal_reverse(
+        session,
+        entry_id=borrowing.journal_entry_id,
+        entry_date=today_india(),
+        reason=f"borrowing from {borrowing.lender_name}: {reason}",
+        created_by_id=principal.user_id,
+    )
+    borrowing.status = BorrowingStatus.REVERSED
+    borrowing.outstanding_principal = ZERO
+    borrowing.outstanding_interest = ZERO
+    borrowing.closed_at = None
+    borrowing.reversed_at = dt.datetime.now(dt.UTC)
+    borrowing.reversed_by_id = principal.user_id
+    borrowing.reversal_reason = reason
+    borrowing.reversal_entry_id = reversal.id
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="capital.borrowing_reversed",
+        entity_type="borrowing",
+        entity_id=str(borrowing.id),
+        before=before,
+        after={**_balances(borrowing), "reason": reason, "reversal_entry_id": reversal.id},
+    )
+    return borrowing
+
+
+def _reclass_legs(delta_principal: Decimal) -> list[Leg]:
+    """Move ``delta_principal`` from interest expense to the borrowing's principal (negative:
+    the other way). Cash does not move."""
+    if delta_principal > 0:
+        return [
+            Leg(AccountKind.BORROWINGS, debit=delta_principal),
+            Leg(AccountKind.INTEREST_EXPENSE, credit=delta_principal),
+        ]
+    if delta_principal < 0:
+        return [
+            Leg(AccountKind.INTEREST_EXPENSE, debit=-delta_principal),
+            Leg(AccountKind.BORROWINGS, credit=-delta_principal),
+        ]
+    return []
+
+
+async def _posted_principal(session: AsyncSession, entry_id: int) -> Decimal:
+    """The principal part a repayment's original entry took off the borrowings account."""
+    return Decimal(
+        await session.scalar(
+            select(func.coalesce(func.sum(JournalLine.debit - JournalLine.credit), ZERO))
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(JournalLine.entry_id == entry_id)
+            .where(LedgerAccount.kind == AccountKind.BORROWINGS)
+        )
+        or 0
+    )
+
+
+@dataclass
+class RepaymentReversal:
+    repayment: BorrowingRepayment
+    borrowing: Borrowing
+    reallocated: list[str]  # ids of later repayments whose split the replay changed
+
+
+async def borrowing_repayment_reverse(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    borrowing_id: uuid.UUID,
+    repayment_id: uuid.UUID,
+    reason: str,
+) -> RepaymentReversal:
+    """Reverse a repayment recorded by mistake. The borrowing row is locked; the mirror of the
+    repayment's journal is posted (with whatever earlier replays moved between principal and
+    interest undone), the repayment is kept and marked reversed, and the borrowing is rebuilt
+    by replaying its standing repayments in the order they were applied (`_borrowing_replay`):
+    installments, outstanding principal and interest, total repaid, status (a closed borrowing
+    re-opens when something is owed again).
+
+    404: unknown borrowing, or a repayment not of it. 409: already reversed, or the borrowing
+    itself was reversed. 422: no reason.
+    """
+    reason = _reason(reason, "repayment")
+    borrowing = await _borrowing_for_update(session, borrowing_id)
+    repayment = await session.scalar(
+        select(BorrowingRepayment)
+        .where(BorrowingRepayment.id == repayment_id)
+        .where(BorrowingRepayment.borrowing_id == borrowing.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if repayment is None:
+        raise NotFoundError("Repayment not found")
+    if repayment.reversed_at is not None:
+        raise _reversed_conflict("repayment", repayment.reversed_at, repayment.reversal_entry_id)
+    if borrowing.status is BorrowingStatus.REVERSED:  # cannot happen: it had no repayments
+        raise ConflictError("The borrowing was reversed", details={"status": "reversed"})
+    before = _balances(borrowing)
+    today = today_india()
+    posted = await _posted_principal(session, repayment.journal_entry_id)
+    reversal = await journal_reverse(
+        session,
+        entry_id=repayment.journal_entry_id,
+        entry_date=today,
+        reason=f"repayment of {repayment.paid_on.isoformat()} to {borrowing.lender_name}: {reason}",
+        created_by_id=principal.user_id,
+    )
+    undo = _reclass_legs(posted - repayment.principal_paid)
+    if undo:
+        await journal_post(
+            session,
+            kind="capital.borrowing_repayment.reversal_reallocation",
+            entry_date=today,
+            memo=f"Repayment to {borrowing.lender_name}: undo its re-allocations",
+            created_by_id=principal.user_id,
+            legs=undo,
+        )
+    repayment.reversed_at = dt.datetime.now(dt.UTC)
+    repayment.reversed_by_id = principal.user_id
+    repayment.reversal_reason = reason
+    repayment.reversal_entry_id = reversal.id
+    await session.flush()
+    reallocated = await _borrowing_replay(session, principal=principal, borrowing=borrowing)
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="capital.borrowing_repayment_reversed",
+        entity_type="borrowing",
+        entity_id=str(borrowing.id),
+        before=before,
+        after={
+            **_balances(borrowing),
+            "repayment_id": repayment.id,
+            "amount": repayment.amount,
+            "paid_on": repayment.paid_on,
+            "reason": reason,
+            "reversal_entry_id": reversal.id,
+            "reallocated_repayments": reallocated,
+        },
+    )
+    return RepaymentReversal(repayment, borrowing, reallocated)
+
+
+async def _borrowing_replay(
+    session: AsyncSession, *, principal: Principal, borrowing: Borrowing
+) -> list[str]:
+    """Rebuild the (locked) borrowing from its standing repayments: every installment's paid
+    and waived amounts are cleared, then each repayment is placed again in the order it was
+    first applied (``seq``), as of its own date, exactly as `borrowing_repay` placed it. A
+    repayment whose principal/interest split comes out different is restated, and a
+    ``capital.borrowing_repayment.reallocation`` entry moves the difference between the
+    borrowings account and interest expense (cash does not move). Returns the restated ids."""
+    schedule = borrowing_schedule(borrowing)
+    rows = await borrowing_installments(session, borrowing.id)
+    for row in rows:
+        row.principal_paid = row.interest_paid = row.interest_waived = ZERO
+        row.paid_on = None
+    today = today_india()
+    restated: list[str] = []
+    repayments = await _standing_repayments(session, borrowing.id)
+    for repayment in repayments:
+        try:
+            placed, is_payoff, _ = _placement(
+                schedule, rows, amount=repayment.amount, paid_on=repayment.paid_on
+            )
+        except InvalidInputError as exc:  # cannot happen: less repaid means more is owed
+            raise ConflictError(
+                f"The repayment of {repayment.paid_on.isoformat()} no longer fits: {exc.message}"
+            ) from None
+        _place(rows, placed, repayment.paid_on)
+        principal_part = sum((p.principal for p in placed), ZERO)
+        delta = principal_part - repayment.principal_paid
+        if delta:
+            await journal_post(
+                session,
+                kind="capital.borrowing_repayment.reallocation",
+                entry_date=today,
+                memo=f"Repayment to {borrowing.lender_name} of "
+                f"{repayment.paid_on.isoformat()}: re-allocated after a reversal",
+                created_by_id=principal.user_id,
+                legs=_reclass_legs(delta),
+            )
+            repayment.principal_paid = principal_part
+            repayment.interest_paid = repayment.amount - principal_part
+            restated.append(str(repayment.id))
+        repayment.payoff = is_payoff
+    _refresh_balances(borrowing, rows)
+    borrowing.total_repaid = sum((r.amount for r in repayments), ZERO)
+    if borrowing.outstanding_principal == 0 and borrowing.outstanding_interest == 0:
+        borrowing.status = BorrowingStatus.CLOSED
+        borrowing.closed_at = borrowing.closed_at or dt.datetime.now(dt.UTC)
+    else:
+        borrowing.status = BorrowingStatus.ACTIVE
+        borrowing.closed_at = None
+    await session.flush()
+    return restated

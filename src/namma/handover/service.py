@@ -6,6 +6,9 @@ date — exactly what those collections debited to the agent's cash account. The
 what was expected, and the difference to ``cash_shortage`` (a shortfall is debited, an excess
 credited): recorded, never hidden. One standing hand-over per agent and date (409 for a second);
 services never commit.
+
+A mistaken hand-over is reversed, never edited (`cash_handover_reverse`): the mirror journal is
+posted, the row is kept and marked reversed, and the date is free for a corrected hand-over.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from namma.auth.scope import staff_scope
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.money import money_str
-from namma.ledger.service import Leg, journal_post
+from namma.ledger.service import Leg, journal_post, journal_reverse
 from namma.models import (
     AccountKind,
     CashHandover,
@@ -93,7 +96,11 @@ def handover_json(h: CashHandover, agent: User | None = None) -> dict[str, Any]:
         "journal_entry_id": h.journal_entry_id,
         "recorded_by_id": str(h.recorded_by_id),
         "created_at": h.created_at.isoformat() if h.created_at else None,
+        "status": "reversed" if h.reversed_at else "standing",
         "reversed_at": h.reversed_at.isoformat() if h.reversed_at else None,
+        "reversed_by_id": str(h.reversed_by_id) if h.reversed_by_id else None,
+        "reversal_reason": h.reversal_reason,
+        "reversal_entry_id": h.reversal_entry_id,
     }
 
 
@@ -208,6 +215,74 @@ def _already(existing: CashHandover) -> ConflictError:
         f"{money_str(existing.expected)} expected)",
         details={"cash_handover_id": str(existing.id)},
     )
+
+
+async def cash_handover_reverse(
+    session: AsyncSession, *, principal: Principal, handover_id: uuid.UUID, reason: str
+) -> tuple[CashHandover, User]:
+    """Reverse a hand-over: the mirror image of its journal (kind
+    ``cash_handover.reversal``, dated today) puts the cash back on the agent's account and takes
+    it off the branch's (and undoes the shortage or excess); the hand-over is kept, marked
+    reversed, and the agent's date is free for a corrected hand-over.
+
+    Scope: a Manager reverses their branch's hand-overs, an Admin any (the route's permission
+    keeps everyone else out); another branch's, or an unknown id: 404. 409 if already reversed.
+    422: an empty reason.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInputError("reason", "Say why the hand-over is reversed")
+    query = select(CashHandover).where(CashHandover.id == handover_id)
+    if principal.role is Role.MANAGER:
+        query = query.where(CashHandover.branch_id == principal.branch_id)
+    elif principal.role is not Role.ADMIN:
+        query = query.where(CashHandover.agent_id == principal.user_id)
+    # Locked: two reversals at once queue here and the second sees the first.
+    handover = await session.scalar(
+        query.with_for_update().execution_options(populate_existing=True)
+    )
+    if handover is None:
+        raise NotFoundError("Cash hand-over not found")
+    if handover.reversed_at is not None:
+        raise ConflictError(
+            f"The hand-over of {handover.business_date.isoformat()} was already reversed",
+            details={
+                "cash_handover_id": str(handover.id),
+                "reversal_entry_id": handover.reversal_entry_id,
+            },
+        )
+    agent = await session.get(User, handover.agent_id)
+    assert agent is not None
+    reversal = await journal_reverse(
+        session,
+        entry_id=handover.journal_entry_id,
+        entry_date=today_india(),
+        reason=f"hand-over by {agent.name} of {handover.business_date.isoformat()}: {reason}",
+        created_by_id=principal.user_id,
+    )
+    handover.reversed_at = dt.datetime.now(dt.UTC)
+    handover.reversed_by_id = principal.user_id
+    handover.reversal_reason = reason
+    handover.reversal_entry_id = reversal.id
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="cash_handover.reversed",
+        entity_type="cash_handover",
+        entity_id=str(handover.id),
+        before={"status": "standing"},
+        after={
+            "status": "reversed",
+            "agent_id": handover.agent_id,
+            "business_date": handover.business_date,
+            "amount_deposited": handover.amount_deposited,
+            "expected": handover.expected,
+            "reason": reason,
+            "reversal_entry_id": reversal.id,
+        },
+    )
+    return handover, agent
 
 
 async def cash_handovers_list(

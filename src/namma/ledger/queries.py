@@ -14,6 +14,12 @@ Convention the posting services follow (and ``ledger_check`` relies on):
 - A write-off moves the remaining principal from ``LOAN_PORTFOLIO`` to ``WRITE_OFF_EXPENSE``
   (both tagged with the loan); the loan's ``outstanding_principal`` becomes 0. Later recoveries
   are ``RECOVERY_INCOME``.
+- ``BORROWINGS`` moves only with the capital service's borrowings, their repayments' principal
+  and the reversals and reallocations of those; so its balance is Σ ``outstanding_principal`` of
+  the standing (not reversed) borrowings. ``CAPITAL`` moves only with owners' investments and
+  their reversals; so its balance is Σ ``amount`` of the standing investments. (Nothing else
+  posts to either: a future posting that does — a year-end transfer of profit, say — needs a
+  row of its own, or this check must learn about it.)
 """
 
 from __future__ import annotations
@@ -30,6 +36,9 @@ from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.models import (
     AccountKind,
     AccountType,
+    Borrowing,
+    BorrowingRepayment,
+    Investment,
     JournalEntry,
     JournalLine,
     LedgerAccount,
@@ -370,6 +379,27 @@ class LoanMismatch:
 
 
 @dataclass(frozen=True)
+class BorrowingMismatch:
+    """A standing borrowing whose outstanding principal is not its principal less the principal
+    of its standing repayments."""
+
+    borrowing_id: uuid.UUID
+    lender_name: str
+    principal: Decimal
+    repaid_principal: Decimal  # Σ principal_paid of its standing repayments
+    outstanding_principal: Decimal  # what the borrowing row says
+
+    def describe(self) -> str:
+        expected = self.principal - self.repaid_principal
+        return (
+            f"Borrowing from {self.lender_name} ({self.borrowing_id}): outstanding principal "
+            f"{self.outstanding_principal:.2f} on the borrowing, but {self.principal:.2f} "
+            f"borrowed less {self.repaid_principal:.2f} repaid is {expected:.2f} (difference "
+            f"{self.outstanding_principal - expected:.2f})."
+        )
+
+
+@dataclass(frozen=True)
 class LedgerCheckResult:
     entries: int
     lines: int
@@ -379,6 +409,12 @@ class LedgerCheckResult:
     unbalanced: list[UnbalancedEntry] = field(default_factory=list)
     loan_mismatches: list[LoanMismatch] = field(default_factory=list)
     untagged_portfolio_lines: int = 0  # portfolio lines without a loan
+    # Capital: the rows against their accounts (balances in the normal direction, credit − debit).
+    borrowings_outstanding: Decimal = ZERO  # Σ outstanding principal of standing borrowings
+    borrowings_balance: Decimal = ZERO  # the BORROWINGS account
+    investments_total: Decimal = ZERO  # Σ standing investments
+    capital_balance: Decimal = ZERO  # the CAPITAL account
+    borrowing_mismatches: list[BorrowingMismatch] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -387,6 +423,9 @@ class LedgerCheckResult:
             and not self.loan_mismatches
             and self.untagged_portfolio_lines == 0
             and self.total_debit == self.total_credit
+            and self.borrowings_outstanding == self.borrowings_balance
+            and self.investments_total == self.capital_balance
+            and not self.borrowing_mismatches
         )
 
     def problems(self) -> list[str]:
@@ -403,6 +442,19 @@ class LedgerCheckResult:
                 "portfolio line must carry its loan."
             )
         found.extend(m.describe() for m in self.loan_mismatches)
+        if self.borrowings_outstanding != self.borrowings_balance:
+            found.append(
+                f"Borrowings: the standing borrowings owe {self.borrowings_outstanding:.2f} "
+                f"principal, but the borrowings account holds {self.borrowings_balance:.2f} "
+                f"(difference {self.borrowings_outstanding - self.borrowings_balance:.2f})."
+            )
+        found.extend(m.describe() for m in self.borrowing_mismatches)
+        if self.investments_total != self.capital_balance:
+            found.append(
+                f"Capital: the standing investments add up to {self.investments_total:.2f}, "
+                f"but the capital account holds {self.capital_balance:.2f} (difference "
+                f"{self.investments_total - self.capital_balance:.2f})."
+            )
         return found
 
 
@@ -414,7 +466,11 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
     2. the sum of all debits equals the sum of all credits;
     3. for every disbursed loan, ``loans.outstanding_principal`` equals the balance (Dr − Cr) of
        the ``LOAN_PORTFOLIO`` lines tagged with it; a loan never disbursed has no portfolio
-       balance; and no portfolio line lacks its loan tag.
+       balance; and no portfolio line lacks its loan tag;
+    4. Σ ``outstanding_principal`` of the standing borrowings equals the ``BORROWINGS`` account's
+       balance (Cr − Dr), and each standing borrowing's outstanding principal is its principal
+       less the principal of its standing repayments;
+    5. Σ ``amount`` of the standing investments equals the ``CAPITAL`` account's balance.
 
     Read it in a REPEATABLE READ transaction (as ``namma ledger check`` does) for one snapshot.
     """
@@ -493,6 +549,64 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
             )
         ).all()
     ]
+
+    # Capital: one statement for the four totals, one for the borrowings that drifted.
+    def account_balance(kind: AccountKind) -> ColumnElement[Decimal]:
+        return (
+            select(func.coalesce(func.sum(JournalLine.credit - JournalLine.debit), 0))
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(LedgerAccount.kind == kind)
+            .scalar_subquery()
+        )
+
+    owed, borrowings_balance, invested, capital_balance = (
+        await session.execute(
+            select(
+                select(func.coalesce(func.sum(Borrowing.outstanding_principal), 0))
+                .where(Borrowing.reversed_at.is_(None))
+                .scalar_subquery(),
+                account_balance(AccountKind.BORROWINGS),
+                select(func.coalesce(func.sum(Investment.amount), 0))
+                .where(Investment.reversed_at.is_(None))
+                .scalar_subquery(),
+                account_balance(AccountKind.CAPITAL),
+            )
+        )
+    ).one()
+    repaid = (
+        select(
+            BorrowingRepayment.borrowing_id.label("borrowing_id"),
+            func.sum(BorrowingRepayment.principal_paid).label("principal"),
+        )
+        .where(BorrowingRepayment.reversed_at.is_(None))
+        .group_by(BorrowingRepayment.borrowing_id)
+        .subquery()
+    )
+    repaid_principal = func.coalesce(repaid.c.principal, 0)
+    borrowing_mismatches = [
+        BorrowingMismatch(
+            borrowing_id=borrowing_id,
+            lender_name=lender,
+            principal=principal_,
+            repaid_principal=Decimal(paid),
+            outstanding_principal=outstanding,
+        )
+        for borrowing_id, lender, principal_, paid, outstanding in (
+            await session.execute(
+                select(
+                    Borrowing.id,
+                    Borrowing.lender_name,
+                    Borrowing.principal,
+                    repaid_principal,
+                    Borrowing.outstanding_principal,
+                )
+                .outerjoin(repaid, repaid.c.borrowing_id == Borrowing.id)
+                .where(Borrowing.reversed_at.is_(None))
+                .where(Borrowing.outstanding_principal != Borrowing.principal - repaid_principal)
+                .order_by(Borrowing.received_on, Borrowing.id)
+            )
+        ).all()
+    ]
     return LedgerCheckResult(
         entries=entries,
         lines=line_count,
@@ -502,4 +616,9 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         unbalanced=unbalanced,
         loan_mismatches=mismatches,
         untagged_portfolio_lines=untagged,
+        borrowings_outstanding=Decimal(owed),
+        borrowings_balance=Decimal(borrowings_balance),
+        investments_total=Decimal(invested),
+        capital_balance=Decimal(capital_balance),
+        borrowing_mismatches=borrowing_mismatches,
     )

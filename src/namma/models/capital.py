@@ -4,6 +4,10 @@ A borrowing is a loan seen from the other side: its schedule comes from the mone
 (`generate_schedule` on the terms stored here) and is kept as `BorrowingInstallment` rows with
 what has been paid on each; `BorrowingRepayment` records each payment and its split. Every row
 that moves money names its journal entry.
+
+Corrections are reversals, never edits or deletes: an investment, a borrowing (only while no
+repayment stands on it) or a repayment is kept and marked reversed (``reversed_at``, who, why,
+and the reversing journal entry); only standing rows count in balances and totals.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     String,
     Text,
@@ -43,6 +48,7 @@ class CapitalMethod(enum.StrEnum):
 class BorrowingStatus(enum.StrEnum):
     ACTIVE = "active"
     CLOSED = "closed"
+    REVERSED = "reversed"  # recorded by mistake and reversed: nothing was ever owed
 
 
 class Investment(Base):
@@ -67,6 +73,14 @@ class Investment(Base):
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
+    )
+    reversed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reversed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    reversal_reason: Mapped[str | None] = mapped_column(Text)
+    reversal_entry_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT"), unique=True
     )
 
 
@@ -114,6 +128,14 @@ class Borrowing(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    reversed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reversed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    reversal_reason: Mapped[str | None] = mapped_column(Text)
+    reversal_entry_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT"), unique=True
+    )
 
 
 class BorrowingInstallment(Base):
@@ -138,7 +160,13 @@ class BorrowingInstallment(Base):
 
 
 class BorrowingRepayment(Base):
-    """One payment to the lender: Dr borrowings (principal), Dr interest expense, Cr bank."""
+    """One payment to the lender: Dr borrowings (principal), Dr interest expense, Cr bank.
+
+    ``seq`` is the order repayments were applied in (taken under the borrowing's row lock):
+    reversing one replays the standing ones in that order. ``principal_paid``/``interest_paid``
+    are the current split, which a replay may change (a ``…reallocation`` entry moves the
+    difference in the ledger).
+    """
 
     __tablename__ = "borrowing_repayments"
     __table_args__ = (
@@ -151,6 +179,7 @@ class BorrowingRepayment(Base):
     borrowing_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("borrowings.id", ondelete="RESTRICT")
     )
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
     paid_on: Mapped[dt.date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(MONEY)
     principal_paid: Mapped[Decimal] = mapped_column(MONEY)
@@ -164,4 +193,12 @@ class BorrowingRepayment(Base):
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
+    )
+    reversed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reversed_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    reversal_reason: Mapped[str | None] = mapped_column(Text)
+    reversal_entry_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT"), unique=True
     )
