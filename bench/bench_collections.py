@@ -1,23 +1,32 @@
 """Collections per second through `namma serve` (HTTP, PostgreSQL, Redis) against the same SQL
 sent straight through the driver, 16 concurrent clients each, in the same run.
 
-    .venv/bin/python bench/bench_collections.py [--count 1500] [--clients 16] [--workers 1]
+    .venv/bin/python bench/bench_collections.py [--count 1600] [--clients 16]
+        [--loans-per-agent 16] [--rounds 3] [--workers 1]
 
 1. Creates a fresh database on NAMMA_BENCH_SERVER (default postgresql://postgres@127.0.0.1:5432),
    starts `namma serve --demo` on it (Redis at NAMMA_BENCH_REDIS, default
-   redis://127.0.0.1:6379/0; rate limits raised), logs in as the demo agent.
-2. HTTP: ``--count`` collections of 1.00 on the agent's active loans, round robin, from
-   ``--clients`` concurrent httpx clients (loopback), each with its own Idempotency-Key.
-3. Baseline: the same number of collections with psycopg directly, the statement sequence of
-   one collection (docs/collections.md "The flow"): claim the idempotency key, lock the loan
-   row (joined to its customer), read the product version and the installments, update the
-   installment and the loan, take the receipt number, resolve the two ledger accounts, insert
-   the journal entry and its two lines, the collection and its allocation row, append to the
-   audit chain (advisory lock, last hash, insert), store the answer on the idempotency row,
-   commit. The amounts are precomputed (1.00 of interest on the oldest installment that still
-   owes interest), so the ledger stays consistent.
-4. Prints collections/s, p50/p99 latency for both, the ratio, the error count, and runs
-   `namma ledger check`. Target: HTTP ≥ 0.5 × baseline, p99 ≤ 5 × p50, zero errors, check ok.
+   redis://127.0.0.1:6379/0; rate limits raised), and adds ``--clients`` field agents with
+   ``--loans-per-agent`` customers each, every customer with one disbursed weekly loan
+   (`collections_setup.py`, through the real services; 16 × 16 = 256 loans by default).
+2. HTTP: each client logs in as its own agent and posts collections of 1.00 round robin over
+   that agent's loans, as an agent on a collection round would (a fresh Idempotency-Key each);
+   ``--count`` collections in all per round, from ``--clients`` concurrent connections on
+   loopback (a minimal keep-alive HTTP/1.1 client, so that the load generator's own CPU, which
+   shares the machine with the server and PostgreSQL, stays small).
+3. Baseline: the same number of collections from the same number of psycopg connections, each
+   as its agent on its agent's loans, with the statement sequence one `POST /api/collections`
+   sends (checked against PostgreSQL's statement log; docs/benchmarks.md lists it): claim the
+   idempotency key, lock the loan row (joined to its customer, in the agent's scope), lock it
+   again for the schedule check, the product version, the installments, the branch, the receipt
+   number, the journal entry, the two ledger accounts, the journal lines, the installment and
+   loan updates, the collection and its allocation row, the audit chain (advisory lock, last
+   hash, insert), the idempotency row read and update, commit. Amounts are precomputed in SQL
+   terms (1.00 of interest on the oldest installment that still owes interest), so the ledger
+   stays consistent; the baseline does no Python work beyond sending them.
+4. ``--rounds`` times (HTTP, then baseline), then prints each round, the median and spread, the
+   error count, and runs `namma ledger check`. Target: HTTP ≥ 0.5 × baseline, p99 ≤ 5 × p50,
+   zero errors, check ok.
 """
 
 from __future__ import annotations
@@ -36,11 +45,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import psycopg
+from collections_setup import bench_agents_create
 from sqlalchemy.engine import make_url
 
 from namma.demo import DEMO_PASSWORD
@@ -52,6 +63,9 @@ REDIS = os.environ.get("NAMMA_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 AMOUNT = Decimal("1.00")
 SERVE = [sys.executable, "-m", "namma", "serve", "--demo", "--no-job-worker"]
 
+Worker = tuple[str, str, list[str]]  # (access token, agent id, the agent's loan ids)
+Result = tuple[list[float], float, int]  # latencies, elapsed, errors
+
 
 def machine() -> str:
     model = "?"
@@ -60,7 +74,11 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    return f"nproc={os.cpu_count()}, CPU {model!r}, Python {platform.python_version()}"
+    load = os.getloadavg()
+    return (
+        f"nproc={os.cpu_count()}, CPU {model!r}, Python {platform.python_version()}, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
 
 
 def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -75,7 +93,7 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
         NAMMA_RATE_LIMIT_READS="1000000/minute",
         NAMMA_RATE_LIMIT_WRITES="1000000/minute",
         NAMMA_RATE_LIMIT_MONEY="1000000/minute",
-        NAMMA_LOG_LEVEL="WARNING",
+        NAMMA_LOG_LEVEL=os.environ.get("NAMMA_BENCH_LOG_LEVEL", "WARNING"),
     )
     log = (workdir / "server.log").open("w")
     process = subprocess.Popen(
@@ -105,198 +123,278 @@ def summary(name: str, latencies: list[float], elapsed: float) -> dict[str, floa
     p50 = statistics.median(lat) * 1000
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
     rate = len(lat) / elapsed
-    print(f"{name:9} {rate:8.1f} collections/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
+    print(f"  {name:9} {rate:8.1f} collections/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
     return {"rate": rate, "p50": p50, "p99": p99}
 
 
-async def run_http(
-    base: str, token: str, loans: list[str], count: int, clients: int
-) -> tuple[list[float], float, int]:
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection: a request, then its whole response (Content-Length;
+    the server sends no chunked answers on these routes)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        close = False
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and value.strip().lower() == "close":
+                close = True
+        data = await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return status, data
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+async def _drive(
+    count: int,
+    workers: list[Worker],
+    make: Callable[[Worker], Awaitable[Callable[[str], Awaitable[str | None]]]],
+) -> Result:
+    """Run ``count`` collections from ``len(workers)`` concurrent clients, each round robin over
+    its own loans. ``make`` opens a client and returns its "collect on loan" function, which
+    answers None or an error text."""
     latencies: list[float] = []
     errors = 0
-    next_n = 0
+    issued = 0
 
-    async def worker() -> None:
-        nonlocal next_n, errors
-        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-            while next_n < count:
-                n = next_n
-                next_n += 1
-                body = {"loan_id": loans[n % len(loans)], "amount": str(AMOUNT)}
-                headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
-                t0 = time.perf_counter()
-                response = await http.post("/api/collections", json=body, headers=headers)
-                latencies.append(time.perf_counter() - t0)
-                if response.status_code != 201:
-                    errors += 1
-                    if errors <= 3:
-                        print("error:", response.status_code, response.text[:300])
+    async def client(worker: Worker) -> None:
+        nonlocal issued, errors
+        collect = await make(worker)
+        n = 0
+        while issued < count:
+            issued += 1
+            loan_id = worker[2][n % len(worker[2])]
+            n += 1
+            t0 = time.perf_counter()
+            error = await collect(loan_id)
+            latencies.append(time.perf_counter() - t0)
+            if error is not None:
+                errors += 1
+                if errors <= 3:
+                    print("  error:", error[:300])
+        await collect("")  # close
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(client(w) for w in workers))
     return latencies, time.perf_counter() - t0, errors
 
 
-async def run_baseline(
-    url: str, agent_id: str, loans: list[str], count: int, clients: int
-) -> tuple[list[float], float, int]:
-    """The statement sequence of one collection, straight through psycopg (see the docstring)."""
-    latencies: list[float] = []
-    errors = 0
-    next_n = 0
-    conninfo = libpq_url(url)
+async def run_http(base: str, workers: list[Worker], count: int) -> Result:
+    url = httpx.URL(base)
+    host, port = url.host, url.port
+    assert port is not None
 
-    async def one(conn: psycopg.AsyncConnection, loan_id: str, n: int) -> None:
-        key = f"baseline-{uuid.uuid4().hex}"
-        async with conn.transaction():
-            await conn.execute(
-                "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at) "
-                "VALUES (%s, %s, %s, now()) ON CONFLICT DO NOTHING RETURNING key",
-                (agent_id, key, hashlib.sha256(key.encode()).hexdigest()),
-            )
-            loan = await (
-                await conn.execute(
-                    "SELECT l.id, l.branch_id, l.product_version_id, l.loan_number "
-                    "FROM loans l JOIN customers c ON c.id = l.customer_id "
-                    "WHERE l.id = %s FOR UPDATE OF l",
-                    (loan_id,),
-                )
-            ).fetchone()
-            assert loan is not None
-            await conn.execute("SELECT * FROM loan_product_versions WHERE id = %s", (loan[2],))
-            rows = await (
-                await conn.execute(
-                    "SELECT id, number, interest_due - interest_paid - interest_waived "
-                    "FROM loan_installments WHERE loan_id = %s ORDER BY number",
-                    (loan_id,),
-                )
-            ).fetchall()
-            inst_id, number, _ = next(r for r in rows if r[2] >= AMOUNT)
-            await conn.execute(
-                "UPDATE loan_installments SET interest_paid = interest_paid + %s, "
-                "status = 'partly_paid' WHERE id = %s",
-                (AMOUNT, inst_id),
-            )
-            await conn.execute(
-                "UPDATE loans SET total_collected = total_collected + %s, "
-                "outstanding_interest = outstanding_interest - %s WHERE id = %s",
-                (AMOUNT, AMOUNT, loan_id),
-            )
-            code = await (
-                await conn.execute("SELECT code FROM branches WHERE id = %s", (loan[1],))
-            ).fetchone()
-            seq = await (
-                await conn.execute(
-                    "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
-                    "VALUES (%s, 'receipt', 2099, 1) ON CONFLICT (branch_id, kind, year) "
-                    "DO UPDATE SET last_value = number_sequences.last_value + 1 "
-                    "RETURNING last_value",
-                    (loan[1],),
-                )
-            ).fetchone()
-            receipt = f"{code[0]}-B-2099-{seq[0]:06d}"
-            accounts = dict(
-                await (
-                    await conn.execute(
-                        "SELECT kind, id FROM ledger_accounts WHERE (kind = 'agent_cash' "
-                        "AND agent_id = %s) OR (kind = 'interest_income')",
-                        (agent_id,),
-                    )
-                ).fetchall()
-            )
-            entry = await (
-                await conn.execute(
-                    "INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, "
-                    "created_by_id) VALUES (current_date, 'collection', %s, %s, %s, %s) "
-                    "RETURNING id",
-                    (f"Collection {receipt}", loan[1], loan_id, agent_id),
-                )
-            ).fetchone()
-            await conn.execute(
-                "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) "
-                "VALUES (%s, %s, %s, 0, %s), (%s, %s, 0, %s, %s)",
-                (
-                    entry[0],
-                    accounts["agent_cash"],
-                    AMOUNT,
-                    loan_id,
-                    entry[0],
-                    accounts["interest_income"],
-                    AMOUNT,
-                    loan_id,
-                ),
-            )
-            cid = uuid.uuid4()
-            await conn.execute(
-                "INSERT INTO collections (id, receipt_number, loan_id, branch_id, "
-                "collected_by_id, amount, principal, interest, fee, penalty, collected_on, "
-                "method, preclosure, status, journal_entry_id, created_at) VALUES "
-                "(%s, %s, %s, %s, %s, %s, 0, %s, 0, 0, current_date, 'cash', false, "
-                "'posted', %s, now())",
-                (cid, receipt, loan_id, loan[1], agent_id, AMOUNT, AMOUNT, entry[0]),
-            )
-            await conn.execute(
-                "INSERT INTO collection_allocations (collection_id, installment_number, "
-                "installment_id, principal, interest, fee, penalty, interest_waived, "
-                "fee_waived, penalty_waived) VALUES (%s, %s, %s, 0, %s, 0, 0, 0, 0, 0)",
-                (cid, number, inst_id, AMOUNT),
-            )
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
-            last = await (
-                await conn.execute(
-                    "SELECT clock_timestamp(), (SELECT hash FROM audit_log ORDER BY id DESC "
-                    "LIMIT 1)"
-                )
-            ).fetchone()
-            after = json.dumps({"receipt_number": receipt, "amount": str(AMOUNT)})
-            await conn.execute(
-                "INSERT INTO audit_log (at, actor_id, actor_role, action, entity_type, "
-                "entity_id, after, prev_hash, hash) VALUES "
-                "(%s, %s, 'agent', 'collection.recorded', 'collection', %s, %s, %s, %s)",
-                (
-                    last[0],
-                    agent_id,
-                    str(cid),
-                    after,
-                    last[1],
-                    hashlib.sha256(f"{last[1]}{after}".encode()).hexdigest(),
-                ),
-            )
-            await conn.execute(
-                "UPDATE idempotency_keys SET response_status = 201, response_body = %s "
-                "WHERE user_id = %s AND key = %s",
-                (after, agent_id, key),
-            )
+    async def make(worker: Worker) -> Callable[[str], Awaitable[str | None]]:
+        connection = HttpConnection(host, port)
+        auth = f"Bearer {worker[0]}"
 
-    async def worker() -> None:
-        nonlocal next_n, errors
-        async with await psycopg.AsyncConnection.connect(conninfo) as conn:
-            while next_n < count:
-                n = next_n
-                next_n += 1
-                t0 = time.perf_counter()
-                try:
-                    await one(conn, loans[n % len(loans)], n)
-                except Exception as exc:  # counted and shown, never hidden
-                    errors += 1
-                    if errors <= 3:
-                        print("baseline error:", repr(exc)[:300])
-                latencies.append(time.perf_counter() - t0)
+        async def collect(loan_id: str) -> str | None:
+            if not loan_id:
+                await connection.close()
+                return None
+            body = json.dumps({"loan_id": loan_id, "amount": str(AMOUNT)}).encode()
+            headers = {"Authorization": auth, "Idempotency-Key": uuid.uuid4().hex}
+            status, data = await connection.post("/api/collections", body, headers)
+            return None if status == 201 else f"{status} {data.decode(errors='replace')}"
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return latencies, time.perf_counter() - t0, errors
+        return collect
+
+    return await _drive(count, workers, make)
 
 
 AUDIT_LOCK = 0
 
 
+async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: str) -> None:
+    """One collection's statements, in the order the server sends them (see the docstring)."""
+    key = uuid.uuid4().hex
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at) "
+            "VALUES (%s, %s, %s, now()) ON CONFLICT DO NOTHING RETURNING key",
+            (agent_id, key, hashlib.sha256(key.encode()).hexdigest()),
+        )
+        loan = await (
+            await conn.execute(
+                "SELECT l.id, l.branch_id, l.product_version_id, l.loan_number "
+                "FROM loans l JOIN customers c ON c.id = l.customer_id "
+                "WHERE l.id = %s AND EXISTS (SELECT 1 FROM agent_assignments a "
+                "WHERE a.customer_id = c.id AND a.agent_id = %s AND a.ended_at IS NULL) "
+                "FOR UPDATE OF l",
+                (loan_id, agent_id),
+            )
+        ).fetchone()
+        assert loan is not None
+        await conn.execute(
+            "SELECT id, schedule_status FROM loans WHERE id = %s FOR UPDATE", (loan_id,)
+        )
+        await conn.execute("SELECT * FROM loan_product_versions WHERE id = %s", (loan[2],))
+        rows = await (
+            await conn.execute(
+                "SELECT id, number, interest_due - interest_paid - interest_waived "
+                "FROM loan_installments WHERE loan_id = %s ORDER BY number",
+                (loan_id,),
+            )
+        ).fetchall()
+        inst_id, number, _ = next(r for r in rows if r[2] >= AMOUNT)
+        code = await (
+            await conn.execute("SELECT code FROM branches WHERE id = %s", (loan[1],))
+        ).fetchone()
+        assert code is not None
+        seq = await (
+            await conn.execute(
+                "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
+                "VALUES (%s, 'receipt', 2099, 1) ON CONFLICT (branch_id, kind, year) "
+                "DO UPDATE SET last_value = number_sequences.last_value + 1 "
+                "RETURNING last_value",
+                (loan[1],),
+            )
+        ).fetchone()
+        assert seq is not None
+        receipt = f"{code[0]}-B-2099-{seq[0]:06d}"
+        entry = await (
+            await conn.execute(
+                "INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, "
+                "created_by_id) VALUES (current_date, 'collection', %s, %s, %s, %s) "
+                "RETURNING id",
+                (f"Collection {receipt}", loan[1], loan_id, agent_id),
+            )
+        ).fetchone()
+        assert entry is not None
+        cash = await (
+            await conn.execute(
+                "SELECT id FROM ledger_accounts WHERE kind = 'agent_cash' AND agent_id = %s",
+                (agent_id,),
+            )
+        ).fetchone()
+        income = await (
+            await conn.execute(
+                "SELECT id FROM ledger_accounts WHERE kind = 'interest_income' "
+                "AND branch_id IS NULL AND agent_id IS NULL"
+            )
+        ).fetchone()
+        assert cash is not None and income is not None
+        await conn.execute(
+            "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) "
+            "VALUES (%s, %s, %s, 0, %s), (%s, %s, 0, %s, %s)",
+            (entry[0], cash[0], AMOUNT, loan_id, entry[0], income[0], AMOUNT, loan_id),
+        )
+        await conn.execute(
+            "UPDATE loan_installments SET interest_paid = interest_paid + %s, "
+            "status = 'partly_paid' WHERE id = %s",
+            (AMOUNT, inst_id),
+        )
+        await conn.execute(
+            "UPDATE loans SET total_collected = total_collected + %s, "
+            "outstanding_interest = outstanding_interest - %s WHERE id = %s",
+            (AMOUNT, AMOUNT, loan_id),
+        )
+        cid = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO collections (id, receipt_number, loan_id, branch_id, "
+            "collected_by_id, amount, principal, interest, fee, penalty, collected_on, "
+            "method, preclosure, status, journal_entry_id, created_at) VALUES "
+            "(%s, %s, %s, %s, %s, %s, 0, %s, 0, 0, current_date, 'cash', false, "
+            "'posted', %s, now())",
+            (cid, receipt, loan_id, loan[1], agent_id, AMOUNT, AMOUNT, entry[0]),
+        )
+        await conn.execute(
+            "INSERT INTO collection_allocations (collection_id, installment_number, "
+            "installment_id, principal, interest, fee, penalty, interest_waived, "
+            "fee_waived, penalty_waived) VALUES (%s, %s, %s, 0, %s, 0, 0, 0, 0, 0)",
+            (cid, number, inst_id, AMOUNT),
+        )
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+        last = await (
+            await conn.execute(
+                "SELECT clock_timestamp(), (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)"
+            )
+        ).fetchone()
+        assert last is not None
+        after = json.dumps({"receipt_number": receipt, "amount": str(AMOUNT)})
+        await conn.execute(
+            "INSERT INTO audit_log (at, actor_id, actor_role, action, entity_type, "
+            "entity_id, after, prev_hash, hash) VALUES "
+            "(%s, %s, 'agent', 'collection.recorded', 'collection', %s, %s, %s, %s)",
+            (
+                last[0],
+                agent_id,
+                str(cid),
+                after,
+                last[1],
+                hashlib.sha256(f"{last[1]}{after}".encode()).hexdigest(),
+            ),
+        )
+        await conn.execute(
+            "SELECT response_status FROM idempotency_keys WHERE user_id = %s AND key = %s",
+            (agent_id, key),
+        )
+        await conn.execute(
+            "UPDATE idempotency_keys SET response_status = 201, response_body = %s "
+            "WHERE user_id = %s AND key = %s",
+            (after, agent_id, key),
+        )
+
+
+async def run_baseline(url: str, workers: list[Worker], count: int) -> Result:
+    conninfo = libpq_url(url)
+
+    async def make(worker: Worker) -> Callable[[str], Awaitable[str | None]]:
+        conn = await psycopg.AsyncConnection.connect(conninfo)
+        agent_id = worker[1]
+
+        async def collect(loan_id: str) -> str | None:
+            if not loan_id:
+                await conn.close()
+                return None
+            try:
+                await _baseline_one(conn, agent_id, loan_id)
+            except Exception as exc:  # counted and shown, never hidden
+                return repr(exc)
+            return None
+
+        return collect
+
+    return await _drive(count, workers, make)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
+
+
 def main() -> None:
     global AUDIT_LOCK
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--count", type=int, default=1500)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--count", type=int, default=1600, help="collections per round, each way")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (= agents)")
+    parser.add_argument("--loans-per-agent", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards")
     args = parser.parse_args()
     from namma.audit.service import AUDIT_CHAIN_LOCK_KEY
@@ -308,44 +406,55 @@ def main() -> None:
     url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
     workdir = Path(tempfile.mkdtemp(prefix="namma-bench-"))
     process, base = start_server(url, workdir, args.workers)
+    ratios, tails, http_errors, baseline_errors = [], [], 0, 0
     try:
-        login = httpx.post(
-            f"{base}/api/auth/login",
-            json={
-                "login": "agent1@example.com",
-                "password": DEMO_PASSWORD,
-                "token_delivery": "body",
-            },
-        ).json()
-        token = login["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        me = httpx.get(f"{base}/api/auth/me", headers=headers).json()
-        agent_id = me.get("id") or me["user"]["id"]
-        loans = [
-            loan["id"]
-            for loan in httpx.get(f"{base}/api/loans", headers=headers).json()["loans"]
-            if loan["status"] == "active"
-        ]
+        t0 = time.perf_counter()
+        agents = asyncio.run(
+            bench_agents_create(url, agents=args.clients, loans_per_agent=args.loans_per_agent)
+        )
         print(
-            f"{len(loans)} active loans, {args.count} collections each way, "
-            f"{args.clients} clients, {args.workers} server worker(s)"
+            f"{len(agents)} agents × {args.loans_per_agent} disbursed loans "
+            f"({sum(len(a.loan_ids) for a in agents)} loans) set up in "
+            f"{time.perf_counter() - t0:.1f} s; {args.count} collections per round each way, "
+            f"{args.clients} clients, {args.workers} server worker(s), {args.rounds} rounds"
         )
-        # Warm-up (connections, caches), not measured.
-        asyncio.run(run_http(base, token, loans, 32, 4))
-        lat_h, el_h, err_h = asyncio.run(run_http(base, token, loans, args.count, args.clients))
-        lat_b, el_b, err_b = asyncio.run(
-            run_baseline(url, agent_id, loans, args.count, args.clients)
-        )
-        http = summary("HTTP", lat_h, el_h)
-        base_ = summary("baseline", lat_b, el_b)
-        print(
-            f"ratio HTTP/baseline {http['rate'] / base_['rate']:.2f} (target ≥ 0.5); "
-            f"HTTP p99/p50 {http['p99'] / http['p50']:.2f} (target ≤ 5); "
-            f"errors HTTP {err_h}, baseline {err_b}"
-        )
+        workers: list[Worker] = []
+        for agent in agents:
+            login = httpx.post(
+                f"{base}/api/auth/login",
+                json={"login": agent.email, "password": DEMO_PASSWORD, "token_delivery": "body"},
+            ).json()
+            token = login["access_token"]
+            me = httpx.get(
+                f"{base}/api/auth/me", headers={"Authorization": f"Bearer {token}"}
+            ).json()
+            workers.append((token, me["user"]["id"], agent.loan_ids))
+        # Warm-up (connections, caches, first-use ledger accounts), not measured.
+        asyncio.run(run_http(base, workers, 4 * len(workers)))
+        asyncio.run(run_baseline(url, workers, 4 * len(workers)))
+        for r in range(1, args.rounds + 1):
+            print(f"round {r}  (load average {os.getloadavg()[0]:.2f})")
+            lat_h, el_h, err_h = asyncio.run(run_http(base, workers, args.count))
+            lat_b, el_b, err_b = asyncio.run(run_baseline(url, workers, args.count))
+            http = summary("HTTP", lat_h, el_h)
+            baseline = summary("baseline", lat_b, el_b)
+            ratios.append(http["rate"] / baseline["rate"])
+            tails.append(http["p99"] / http["p50"])
+            http_errors += err_h
+            baseline_errors += err_b
+            print(
+                f"  ratio HTTP/baseline {ratios[-1]:.2f}; HTTP p99/p50 {tails[-1]:.2f}; "
+                f"errors HTTP {err_h}, baseline {err_b}"
+            )
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(30)
+    if ratios:
+        print(
+            f"ratio HTTP/baseline {_spread(ratios)} (target ≥ 0.5); "
+            f"HTTP p99/p50 {_spread(tails)} (target ≤ 5); "
+            f"errors HTTP {http_errors}, baseline {baseline_errors} (target 0)"
+        )
     check = subprocess.run(
         [sys.executable, "-m", "namma", "ledger", "check"],
         env={
