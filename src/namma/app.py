@@ -16,11 +16,13 @@ from namma import __version__
 from namma.audit.endpoints import router as audit_router
 from namma.auth.endpoints import router as auth_router
 from namma.capital.endpoints import router as capital_router
+from namma.cob.endpoints import router as cob_router
 from namma.collections.endpoints import preclosure_router as loan_preclosure_router
 from namma.collections.endpoints import router as collections_router
 from namma.collections.endpoints import sheet_router as collection_sheet_router
 from namma.config import Settings, get_settings
 from namma.customers.endpoints import router as customers_router
+from namma.documents.endpoints import router as documents_router
 from namma.handover.endpoints import router as handover_router
 from namma.jobs import job_app, runtime
 from namma.kit.cache import cache_from_url
@@ -34,7 +36,10 @@ from namma.kit.observability import Metrics, RequestContextMiddleware
 from namma.kit.ratelimit import RateLimiter
 from namma.ledger.endpoints import router as ledger_router
 from namma.loans.endpoints import router as loans_router
+from namma.notifications.endpoints import router as notifications_router
 from namma.products.endpoints import router as products_router
+from namma.reports.endpoints import dashboard_router
+from namma.reports.endpoints import router as reports_router
 from namma.system.endpoints import router as system_router
 from namma.users.endpoints import router as users_router
 from namma.web.views import STATIC_DIR
@@ -123,8 +128,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(collection_sheet_router)
     app.include_router(handover_router)
     app.include_router(capital_router)
+    app.include_router(documents_router)
+    app.include_router(cob_router)
     app.include_router(ledger_router)
+    app.include_router(reports_router)
+    app.include_router(dashboard_router)
     app.include_router(audit_router)
+    app.include_router(notifications_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from namma import __version__
 from namma.audit.cli import audit_app
 from namma.cli_schedule import schedule
+from namma.cob.cli import cob
 from namma.config import Settings, SettingsError, get_settings
 from namma.ledger.cli import ledger_app
 
@@ -330,3 +331,4 @@ def jobs_retry_command(
 
 
 app.command("schedule")(schedule)
+app.command("cob")(cob)

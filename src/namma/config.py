@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     grievance_contact: str = "Grievance officer: grievance@example.com, 080-0000-0000 (10:00-17:00)"
     # How many days back a collection may be dated (an agent offline for a few days).
     collection_backdate_days: int = Field(default=7, ge=0, le=366)
+    # Hour of the day (India time, 0-23) at which the close of business runs for that day;
+    # -1 turns the scheduled run off (run `namma cob` from your own scheduler instead).
+    cob_hour: int = Field(default=20, ge=-1, le=23)
+    # Stored answers of idempotent requests older than this are deleted by a daily job.
+    idempotency_retention_days: int = Field(default=30, ge=1)
 
     # Identity and abuse limits.
     admin_totp_required: bool = True
@@ -67,6 +72,18 @@ class Settings(BaseSettings):
     rate_limit_reads: str = "600/minute"  # per user
     rate_limit_writes: str = "120/minute"
     rate_limit_money: str = "60/minute"
+
+    # Notifications to customers (docs/notifications.md). Reminders go this many days before
+    # an installment's due date. E-mail is sent only when smtp_host is set (and the customer has
+    # an address); SMS goes through the named provider ("log": written to the log).
+    reminder_days_before: int = Field(default=2, ge=0, le=30)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_from: str = "Namma Finance <no-reply@example.com>"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    sms_provider: Literal["log"] = "log"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = None  # default: JSON in production, readable otherwise

@@ -854,6 +854,21 @@ COLLECTION_RULES: dict[tuple[str, str], Rule] = {
         customer=deny(),
     ),
     ("GET", "/api/loans/{loan_id}/preclosure"): Rule(_loan("active"), **_staff_only()),
+    ("GET", "/api/loans/{loan_id}/penalties"): Rule(_loan("active"), **_staff_only()),
+    ("GET", "/api/loans/{loan_id}/waivers"): Rule(_loan("active"), **_staff_only()),
+    # Waivers: Admin, and the Manager of the loan's branch (a future installment's interest).
+    ("POST", "/api/loans/{loan_id}/waivers"): Rule(
+        _loan(
+            "active",
+            {
+                "component": "interest",
+                "amount": "1.00",
+                "reason": "goodwill after a flood",
+                "installment_number": 1,
+            },
+        ),
+        **_deciders(201),
+    ),
 }
 RULES.update(COLLECTION_RULES)
 
@@ -993,6 +1008,100 @@ CAPITAL_RULES: dict[tuple[str, str], Rule] = {
 
 
 RULES.update(CAPITAL_RULES)
+
+# --- reversals: cash hand-overs (manager: their branch; admin: any), capital (admin only) -----
+
+_handover_days = iter(range(1, 10_000))
+
+
+async def _handover_reverse(ctx: Ctx) -> Req:
+    """A fresh hand-over of the target agent (own: agent A, other: agent B of MYS01), each on
+    a date of its own so that cases sharing a world do not collide."""
+    from datetime import timedelta
+
+    from namma.handover.service import cash_handover_record
+    from namma.loans.service import today_india
+    from tests.integration.test_loans import acting
+
+    agent = ctx.pick(ctx.world.agent_a, ctx.world.agent_b)
+    async with transaction(ctx.app.state.db) as session:
+        handover, _ = await cash_handover_record(
+            session,
+            principal=acting(ctx.world.admin),
+            agent_id=agent.id,
+            business_date=today_india() - timedelta(days=next(_handover_days)),
+            amount_deposited=Decimal("10.00"),
+            remarks=None,
+        )
+        return Req(params={"handover_id": str(handover.id)}, json={"reason": "matrix"})
+
+
+async def _investment_reverse(ctx: Ctx) -> Req:
+    from namma.capital.service import investment_record
+    from namma.loans.service import today_india
+    from namma.models import CapitalMethod
+    from tests.integration.test_loans import acting
+
+    async with transaction(ctx.app.state.db) as session:
+        investment = await investment_record(
+            session,
+            principal=acting(ctx.world.admin),
+            amount=Decimal("1000.00"),
+            source="Matrix",
+            invested_on=today_india(),
+            method=CapitalMethod.BANK,
+            reference=None,
+            description=None,
+        )
+        return Req(params={"investment_id": str(investment.id)}, json={"reason": "matrix"})
+
+
+async def _borrowing_reverse(ctx: Ctx) -> Req:
+    return Req(params={"borrowing_id": await _borrowing_id(ctx)}, json={"reason": "matrix"})
+
+
+async def _repayment_reverse(ctx: Ctx) -> Req:
+    from namma.capital.service import borrowing_repay
+    from namma.loans.service import today_india
+    from namma.models import CapitalMethod
+    from tests.integration.test_loans import acting
+
+    borrowing_id = await _borrowing_id(ctx)
+    async with transaction(ctx.app.state.db) as session:
+        result = await borrowing_repay(
+            session,
+            principal=acting(ctx.world.admin),
+            borrowing_id=uuid.UUID(borrowing_id),
+            amount=Decimal("100.00"),
+            paid_on=today_india(),
+            method=CapitalMethod.BANK,
+            reference=None,
+        )
+        return Req(
+            params={"borrowing_id": borrowing_id, "repayment_id": str(result.repayment.id)},
+            json={"reason": "matrix"},
+        )
+
+
+REVERSAL_RULES: dict[tuple[str, str], Rule] = {
+    ("POST", "/api/cash-handovers/{handover_id}/reverse"): Rule(
+        _handover_reverse,
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=deny(),  # no cash_handover:reverse, not even for their own
+        customer=deny(),
+    ),
+    ("POST", "/api/capital/investments/{investment_id}/reverse"): Rule(
+        _investment_reverse, **_admin_only()
+    ),
+    ("POST", "/api/capital/borrowings/{borrowing_id}/reverse"): Rule(
+        _borrowing_reverse, **_admin_only()
+    ),
+    ("POST", "/api/capital/borrowings/{borrowing_id}/repayments/{repayment_id}/reverse"): Rule(
+        _repayment_reverse, **_admin_only()
+    ),
+}
+RULES.update(REVERSAL_RULES)
 
 
 PUBLIC_ROUTES = {

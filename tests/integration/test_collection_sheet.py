@@ -62,7 +62,7 @@ async def loan_for(  # type: ignore[no-untyped-def]
     app,
     client,
     bearer,
-    product,  # noqa: F811
+    product,
     *,
     customer_id: uuid.UUID,
     agent: User,
@@ -105,7 +105,7 @@ async def loan_for(  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def book(app, client, world, bearer, product):  # type: ignore[no-untyped-def]  # noqa: F811
+async def book(app, client, world, bearer, product):  # type: ignore[no-untyped-def]
     """Agent A: Kamala (Hosur) with a 100000 × 12 at 12 % loan three months old, 10000 paid;
     Gowri (Attibele) with 12000 × 12 at 0 % a month old. Agent A2: Rani (Hosur), same as
     Gowri. Branch MYS01: Latha's loan a month old."""

@@ -43,7 +43,7 @@ CLIENTS = 200
 
 
 @pytest.fixture
-async def rich_customer(app, customer):  # type: ignore[no-untyped-def]  # noqa: F811
+async def rich_customer(app, customer):  # type: ignore[no-untyped-def]
     """Customer A, with an income that affords fifty loans at once (microfinance rule)."""
     async with transaction(app.state.db) as session:
         row = await session.get(Customer, customer.id)
@@ -58,7 +58,7 @@ async def test_two_hundred_clients_on_fifty_loans(
     client,
     world,
     bearer,
-    product,  # noqa: F811
+    product,
     rich_customer,
 ) -> None:  # type: ignore[no-untyped-def]
     loans = []
@@ -142,8 +142,8 @@ async def test_origin_defect_2_installments_record_paid_principal_and_interest(
     client,
     world,
     bearer,
-    product,  # noqa: F811
-    customer,  # noqa: F811
+    product,
+    customer,
 ) -> None:  # type: ignore[no-untyped-def]
     """Origin defect 2: `EMISchedule.principalPaid` and `interestPaid` were never filled in.
     Here every collection writes what it paid on each installment, per component."""
@@ -166,8 +166,8 @@ async def test_origin_defect_13_reversing_the_middle_collection_undoes_only_it(
     client,
     world,
     bearer,
-    product,  # noqa: F811
-    customer,  # noqa: F811
+    product,
+    customer,
 ) -> None:  # type: ignore[no-untyped-def]
     """Origin defect 13: a delete "unpaid" every schedule row paid on or after the collection's
     date, so removing one of three same-day payments undid all three. Here reversing the middle

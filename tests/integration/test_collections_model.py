@@ -648,7 +648,7 @@ async def test_collections_agree_with_the_reference_model(
     client,
     world,
     bearer,
-    product,  # noqa: F811
+    product,
 ) -> None:  # type: ignore[no-untyped-def]
     headers = {
         "agent": await bearer(world.agent_a),

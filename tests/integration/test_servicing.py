@@ -120,7 +120,7 @@ async def test_penalties_equal_the_money_core_and_a_second_run_charges_nothing(
     client,
     world,
     bearer,
-    customer,  # noqa: F811
+    customer,
     rule: str,
 ) -> None:  # type: ignore[no-untyped-def]
     product = await _product(
@@ -197,7 +197,7 @@ async def test_daily_penalty_grows_each_day_and_a_skipped_day_is_caught_up(
     client,
     world,
     bearer,
-    customer,  # noqa: F811
+    customer,
 ) -> None:  # type: ignore[no-untyped-def]
     product = await _product(
         client,
@@ -230,7 +230,7 @@ async def test_penalties_only_on_active_loans_with_a_rule(
     client,
     world,
     bearer,
-    customer,  # noqa: F811
+    customer,
 ) -> None:  # type: ignore[no-untyped-def]
     plain = await _product(client, bearer, world, "NOPEN", {})
     today = today_india()
@@ -248,7 +248,7 @@ async def test_a_waiver_takes_interest_off_the_oldest_dues_and_is_in_the_ledger_
     client,
     world,
     bearer,
-    customer,  # noqa: F811
+    customer,
 ) -> None:  # type: ignore[no-untyped-def]
     product = await _product(client, bearer, world, "WAIVE", {})
     today = today_india()
@@ -301,7 +301,7 @@ async def test_a_waiver_above_what_is_owed_is_refused_and_leaves_nothing(
     client,
     world,
     bearer,
-    customer,  # noqa: F811
+    customer,
 ) -> None:  # type: ignore[no-untyped-def]
     product = await _product(client, bearer, world, "WAIVE2", {})
     today = today_india()
@@ -348,7 +348,7 @@ async def test_waiving_the_last_penalty_closes_the_loan_and_a_reversal_keeps_the
     client,
     world,
     bearer,
-    customer,  # noqa: F811
+    customer,
 ) -> None:  # type: ignore[no-untyped-def]
     product = await _product(
         client,
@@ -414,7 +414,7 @@ async def test_money_received_on_a_written_off_loan_is_a_recovery(
     client,
     world,
     bearer,
-    customer,  # noqa: F811
+    customer,
 ) -> None:  # type: ignore[no-untyped-def]
     product = await _product(client, bearer, world, "RECOV", {})
     today = today_india()

@@ -180,6 +180,9 @@ class CustomerCreateBody(BaseModel):
         max_length=1024,
         description="Gives the customer a portal login (changed at first login)",
     )
+    preferred_language: Literal["en", "kn"] = Field(
+        default="en", description="Language of the messages sent to them (Kannada: kn)"
+    )
 
 
 class CustomerUpdateBody(BaseModel):
@@ -193,6 +196,7 @@ class CustomerUpdateBody(BaseModel):
     address: str | None = Field(default=None, max_length=500)
     village: str | None = Field(default=None, min_length=1, max_length=120)
     household_monthly_income: Money | None = None
+    preferred_language: Literal["en", "kn"] | None = None
 
 
 class KycDecisionBody(BaseModel):
@@ -221,6 +225,7 @@ def customer_json(
         "name": customer.name,
         "phone": customer.phone,
         "email": customer.email,
+        "preferred_language": customer.preferred_language,
         "date_of_birth": _date(customer.date_of_birth),
         "address": customer.address,
         "village": customer.village,
@@ -341,6 +346,7 @@ async def customers_create(
         kyc_document_type=body.kyc_document_type,
         kyc_number=body.kyc_number,
         portal_password=body.portal_password,
+        preferred_language=body.preferred_language,
     )
     return await _detail(session, principal, customer.id)
 
@@ -384,7 +390,8 @@ async def customers_update(
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_UPDATE, limit="writes"))],
 ) -> dict[str, Any]:
-    """Change contact details, village, address or income (not the branch, nor the KYC)."""
+    """Change contact details, village, address, income or the language of messages (not the
+    branch, nor the KYC)."""
     changes: dict[str, Any] = {name: getattr(body, name) for name in body.model_fields_set}
     customer = await service.customer_update(
         session, principal=principal, customer_id=customer_id, **changes

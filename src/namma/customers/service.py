@@ -33,6 +33,7 @@ from namma.models import (
     CustomerStatus,
     KycDocumentType,
     KycStatus,
+    Language,
     Loan,
     Role,
     User,
@@ -72,6 +73,7 @@ def customer_snapshot(customer: Customer) -> dict[str, Any]:
         "name": customer.name,
         "phone": customer.phone,
         "email": customer.email,
+        "preferred_language": customer.preferred_language,
         "date_of_birth": customer.date_of_birth.isoformat() if customer.date_of_birth else None,
         "address": customer.address,
         "village": customer.village,
@@ -281,6 +283,13 @@ async def _onboarding_branch(
     return branch_id
 
 
+def _language(value: str) -> str:
+    """A language the message templates exist in (see namma.notifications)."""
+    if value not in {language.value for language in Language}:
+        raise InvalidInputError("preferred_language", 'Must be "en" (English) or "kn" (Kannada)')
+    return value
+
+
 async def customer_create(
     session: AsyncSession,
     *,
@@ -297,6 +306,7 @@ async def customer_create(
     kyc_document_type: KycDocumentType,
     kyc_number: str,
     portal_password: str | None = None,
+    preferred_language: str = "en",
 ) -> Customer:
     """Onboard a customer (KYC pending). An Agent becomes the customer's agent.
 
@@ -356,6 +366,7 @@ async def customer_create(
         name=clean_name,
         phone=clean_phone,
         email=clean_email,
+        preferred_language=_language(preferred_language),
         date_of_birth=born,
         address=clean_address,
         village=clean_village,
@@ -405,6 +416,7 @@ async def customer_update(
     address: str | _Unset | None = UNSET,
     village: str | _Unset = UNSET,
     household_monthly_income: Decimal | _Unset = UNSET,
+    preferred_language: str | _Unset = UNSET,
 ) -> Customer:
     """Change the fields passed (``None`` clears an optional one). Branch, date of birth and
     KYC are not changed here. The portal login follows the customer's name, phone and email."""
@@ -423,6 +435,8 @@ async def customer_update(
         wanted["village"] = _text("village", village, max_length=VILLAGE_MAX, required=True)
     if not isinstance(household_monthly_income, _Unset):
         wanted["household_monthly_income"] = _income(household_monthly_income)
+    if not isinstance(preferred_language, _Unset):
+        wanted["preferred_language"] = _language(preferred_language)
 
     changed = {k: v for k, v in wanted.items() if getattr(customer, k) != v}
     if not changed:

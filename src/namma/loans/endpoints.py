@@ -38,6 +38,7 @@ from namma.models import (
     LoanStatus,
     ScheduleStatus,
 )
+from namma.notifications.service import notify_loan_approved, notify_loan_disbursed
 
 router = APIRouter(prefix="/api/loans", tags=["loans"])
 
@@ -307,6 +308,7 @@ async def loan_approve(
     principal: Annotated[Principal, Depends(require(Permission.LOAN_DECIDE, limit="writes"))],
 ) -> dict[str, Any]:
     loan = await service.loan_approve(session, principal=principal, loan_id=loan_id)
+    await notify_loan_approved(session, loan=loan)
     loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
     return loan_json(loan)
 
@@ -357,6 +359,7 @@ async def loan_disburse(
         reference=body.reference,
     )
     await job_defer(session, job_app, SCHEDULE_GENERATE, loan_id=str(loan.id))
+    await notify_loan_disbursed(session, loan=loan)
     loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
     if loan.refinances_id is not None:
         loan_changed(session, cache, loan_id=loan.refinances_id, customer_id=loan.customer_id)

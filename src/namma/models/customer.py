@@ -7,7 +7,18 @@ import enum
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Numeric, String, Text, func, text
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from namma.kit.db import Base, value_enum
@@ -45,6 +56,7 @@ class Customer(Base):
             postgresql_where=text("kyc_number_hash IS NOT NULL"),
         ),
         Index("ix_customers_name_id", "name", "id"),
+        CheckConstraint("preferred_language IN ('en', 'kn')", name="preferred_language_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -59,6 +71,8 @@ class Customer(Base):
     phone: Mapped[str] = mapped_column(String(15), unique=True)
     village: Mapped[str | None] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(254))
+    # Language of the messages sent to them (namma.notifications): "en" or "kn" (Kannada).
+    preferred_language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
     address: Mapped[str | None] = mapped_column(Text)
     household_monthly_income: Mapped[Decimal | None] = mapped_column(Numeric(20, 2))

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from namma.kit.db import Base, value_enum
+from namma.models.cob import AssetClass, DpdBucket
 from namma.models.product import RATE
 
 MONEY = Numeric(20, 2)
@@ -142,6 +143,17 @@ class Loan(Base):
     total_collected: Mapped[Decimal] = money_column()
     next_due_on: Mapped[dt.date | None] = mapped_column(Date)
     days_past_due: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Set by the close of business (namma.cob): bucket and RBI asset class by days past due,
+    # and the date the loan became a non-performing asset (NPA).
+    dpd_bucket: Mapped[DpdBucket] = mapped_column(
+        value_enum(DpdBucket, "dpd_bucket"), default=DpdBucket.CURRENT, server_default="current"
+    )
+    asset_class: Mapped[AssetClass] = mapped_column(
+        value_enum(AssetClass, "asset_class"),
+        default=AssetClass.STANDARD,
+        server_default="standard",
+    )
+    npa_since: Mapped[dt.date | None] = mapped_column(Date)
 
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     written_off_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,1 @@
+"""Close of business (COB): the nightly batch for a business date. See docs/cob.md."""

@@ -1,0 +1,355 @@
+"""The steps of the close of business for a business date ``D``, each one set of SQL statements
+over the whole portfolio (never a loop over loans in Python). Each takes a session and never
+commits: ``namma.cob.runner`` commits each step separately, with the run's progress.
+
+1. ``cob_installments_mark``: every installment of an active loan gets the status
+   ``namma.loans.service.installment_status`` gives it as of ``D`` (paid / overdue /
+   partly_paid / due).
+2. ``cob_penalties_apply``: overdue penalties as of ``D``
+   (``namma.collections.penalties.penalties_apply``: idempotent per date).
+3. ``cob_loans_refresh``: each active loan's outstanding balances, next due date and days past
+   due from its installments (as ``loan_balances_refresh`` and the money core's
+   ``days_past_due``, as of ``D``), its DPD bucket, RBI asset class and NPA date.
+4. ``cob_interest_accrue``: not applicable: every product accounts on cash basis.
+5. ``cob_snapshots_store``: the portfolio per branch and per agent as of ``D``
+   (``portfolio_snapshots``), upserted.
+
+Every step is idempotent: run twice for the same date (or resumed after a crash) it changes
+nothing the second time. Steps 1 and 3 lock the active loans first, in id order, as a collection
+does (loan row first, then its installments), so a collection posted during the run waits
+instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.audit.service import AuditActor
+
+STEPS: tuple[str, ...] = ("installments", "penalties", "loans", "accrual", "snapshots")
+
+# --- shared SQL fragments (alias i: loan_installments, l: loans) ------------------------------
+# The statements below are composed from these constants only; every value is a bound parameter.
+
+# What is still owed on an installment, per component: namma.loans.service.loan_dues.
+OWED_PRINCIPAL = "(i.principal_due - i.principal_paid)"
+OWED_INTEREST = "(i.interest_due - i.interest_paid - i.interest_waived)"
+OWED_FEE = "(i.fee_due - i.fee_paid - i.fee_waived)"
+OWED_PENALTY = "(i.penalty_due - i.penalty_paid - i.penalty_waived)"
+OWED = f"({OWED_PRINCIPAL} + {OWED_INTEREST} + {OWED_FEE} + {OWED_PENALTY})"
+PAID = "(i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid)"
+# In arrears (namma.finance.penalties._in_arrears): principal, interest or fees owed; penalties
+# alone do not make an installment past due.
+IN_ARREARS = f"({OWED_PRINCIPAL} <> 0 OR {OWED_INTEREST} <> 0 OR {OWED_FEE} <> 0)"
+
+# The loans COB maintains: active, schedule written, disbursed on or before the date.
+ACTIVE_LOAN = (
+    "l.status = 'active' AND l.schedule_status = 'generated' AND l.disbursed_on <= CAST(:d AS date)"
+)
+
+# namma.loans.service.installment_status, as of :d.
+INSTALLMENT_STATUS = f"""
+CASE WHEN {OWED} = 0 THEN 'paid'
+     WHEN i.due_date < CAST(:d AS date) THEN 'overdue'
+     WHEN {PAID} > 0 THEN 'partly_paid'
+     ELSE 'due' END
+"""
+
+LOCK_ACTIVE_LOANS = """
+SELECT count(*) FROM (
+    SELECT 1 FROM loans l WHERE l.status = 'active' ORDER BY l.id FOR UPDATE
+) locked
+"""
+
+# --- step 1: installment statuses -------------------------------------------------------------
+
+INSTALLMENTS_MARK = f"""
+WITH changed AS (
+    UPDATE loan_installments i
+       SET status = CAST({INSTALLMENT_STATUS} AS installment_status),
+           paid_at = CASE WHEN {OWED} = 0 THEN i.paid_at END
+      FROM loans l
+     WHERE l.id = i.loan_id AND {ACTIVE_LOAN}
+       AND (CAST(i.status AS text) <> {INSTALLMENT_STATUS}
+            OR ({OWED} <> 0 AND i.paid_at IS NOT NULL))
+    RETURNING CAST(i.status AS text) AS status
+)
+SELECT status, count(*) FROM changed GROUP BY status ORDER BY status
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+# --- step 3: loan balances, days past due, bucket, asset class --------------------------------
+
+# Days past due → bucket; and the RBI class, where an NPA stays NPA until every arrear is
+# cleared (DPD 0), however far its days past due fall meanwhile.
+DPD_BUCKET = """
+CASE WHEN {dpd} = 0 THEN 'current' WHEN {dpd} <= 30 THEN '1-30' WHEN {dpd} <= 60 THEN '31-60'
+     WHEN {dpd} <= 90 THEN '61-90' ELSE '90+' END
+"""
+ASSET_CLASS = """
+CASE WHEN {dpd} > 90 THEN 'npa'
+     WHEN {old} = 'npa' AND {dpd} > 0 THEN 'npa'
+     WHEN {dpd} = 0 THEN 'standard' WHEN {dpd} <= 30 THEN 'sma_0'
+     WHEN {dpd} <= 60 THEN 'sma_1' ELSE 'sma_2' END
+"""
+
+LOANS_REFRESH = f"""
+WITH balances AS (
+    SELECT l.id AS loan_id, l.asset_class AS old_class, l.npa_since AS old_npa_since,
+           sum({OWED_PRINCIPAL}) AS principal,
+           sum({OWED_INTEREST}) AS interest,
+           sum({OWED_FEE}) AS fees,
+           sum({OWED_PENALTY}) AS penalties,
+           min(i.due_date) FILTER (WHERE {OWED} > 0) AS next_due_on,
+           COALESCE(
+               CAST(:d AS date)
+               - min(i.due_date) FILTER (WHERE i.due_date < CAST(:d AS date) AND {IN_ARREARS}),
+               0
+           ) AS dpd
+      FROM loans l
+      JOIN loan_installments i ON i.loan_id = l.id
+     WHERE {ACTIVE_LOAN}
+     GROUP BY l.id
+), classed AS (
+    SELECT b.*,
+           {DPD_BUCKET.format(dpd="b.dpd")} AS bucket,
+           {ASSET_CLASS.format(dpd="b.dpd", old="CAST(b.old_class AS text)")} AS class
+      FROM balances b
+), target AS (
+    SELECT c.*,
+           -- The date the loan became NPA: kept while it stays NPA; on entry, the day its
+           -- days past due reached 91 (the business date itself when COB runs daily).
+           CASE WHEN c.class = 'npa' THEN
+                COALESCE(CASE WHEN c.old_class = 'npa' THEN c.old_npa_since END,
+                         CAST(:d AS date) - GREATEST(c.dpd - 91, 0))
+           END AS npa_since
+      FROM classed c
+), changed AS (
+    UPDATE loans l
+       SET outstanding_principal = t.principal,
+           outstanding_interest = t.interest,
+           outstanding_fees = t.fees,
+           outstanding_penalties = t.penalties,
+           next_due_on = t.next_due_on,
+           days_past_due = t.dpd,
+           dpd_bucket = CAST(t.bucket AS dpd_bucket),
+           asset_class = CAST(t.class AS asset_class),
+           npa_since = t.npa_since,
+           updated_at = now()
+      FROM target t
+     WHERE l.id = t.loan_id
+       AND (l.outstanding_principal, l.outstanding_interest, l.outstanding_fees,
+            l.outstanding_penalties, l.next_due_on, l.days_past_due,
+            CAST(l.dpd_bucket AS text), CAST(l.asset_class AS text), l.npa_since)
+           IS DISTINCT FROM
+           (t.principal, t.interest, t.fees, t.penalties, t.next_due_on, t.dpd,
+            t.bucket, t.class, t.npa_since)
+    RETURNING 1
+)
+SELECT count(*) FROM changed
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+LOANS_SUMMARY = f"""
+SELECT CAST(l.asset_class AS text), CAST(l.dpd_bucket AS text), count(*)
+  FROM loans l WHERE {ACTIVE_LOAN}
+ GROUP BY 1, 2
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+# --- step 5: portfolio snapshots --------------------------------------------------------------
+
+SNAPSHOT_COLUMNS: tuple[str, ...] = (
+    "active_loans",
+    "active_customers",
+    "outstanding_principal",
+    "outstanding_interest",
+    "outstanding_fees",
+    "outstanding_penalties",
+    "par_1_30",
+    "par_31_60",
+    "par_61_90",
+    "par_90_plus",
+    "overdue_amount",
+    "due_amount",
+    "collected_amount",
+    "collections_count",
+    "disbursed_amount",
+    "disbursed_count",
+)
+
+# One row of facts per loan that matters on :d (active then, due on :d, collected on :d or
+# disbursed on :d), aggregated per branch and per (branch, agent). A loan's agent is its
+# customer's current agent; a loan of a customer with none counts in the branch row only.
+SNAPSHOT_COMPUTE = f"""
+CREATE TEMP TABLE cob_snapshot ON COMMIT DROP AS
+WITH inst AS (
+    SELECT i.loan_id,
+           sum({OWED}) FILTER (WHERE i.due_date < CAST(:d AS date) AND l.status = 'active')
+               AS overdue,
+           sum(i.principal_due + i.interest_due + i.fee_due)
+               FILTER (WHERE i.due_date = CAST(:d AS date)) AS due
+      FROM loan_installments i
+      JOIN loans l ON l.id = i.loan_id
+     WHERE i.due_date <= CAST(:d AS date)
+       AND ((l.status = 'active' AND l.disbursed_on <= CAST(:d AS date))
+            OR (l.status = 'closed' AND i.due_date = CAST(:d AS date)))
+     GROUP BY i.loan_id
+), coll AS (
+    SELECT c.loan_id, sum(c.amount) AS amount, count(*) AS n
+      FROM collections c
+     WHERE c.collected_on = CAST(:d AS date) AND c.status = 'posted'
+     GROUP BY c.loan_id
+), facts AS (
+    SELECT l.branch_id, a.agent_id, l.customer_id,
+           (l.status = 'active' AND l.disbursed_on <= CAST(:d AS date)) AS active,
+           l.outstanding_principal, l.outstanding_interest, l.outstanding_fees,
+           l.outstanding_penalties, CAST(l.dpd_bucket AS text) AS bucket,
+           COALESCE(inst.overdue, 0) AS overdue, COALESCE(inst.due, 0) AS due,
+           COALESCE(coll.amount, 0) AS collected, COALESCE(coll.n, 0) AS collections,
+           l.disbursed_on = CAST(:d AS date) AS disbursed, l.principal
+      FROM loans l
+      LEFT JOIN agent_assignments a ON a.customer_id = l.customer_id AND a.ended_at IS NULL
+      LEFT JOIN inst ON inst.loan_id = l.id
+      LEFT JOIN coll ON coll.loan_id = l.id
+     WHERE (l.status = 'active' AND l.disbursed_on <= CAST(:d AS date))
+        OR inst.loan_id IS NOT NULL OR coll.loan_id IS NOT NULL
+        OR l.disbursed_on = CAST(:d AS date)
+), grouped AS (
+    SELECT f.branch_id, f.agent_id, GROUPING(f.agent_id) = 1 AS whole_branch,
+           count(*) FILTER (WHERE f.active) AS active_loans,
+           count(DISTINCT f.customer_id) FILTER (WHERE f.active) AS active_customers,
+           COALESCE(sum(f.outstanding_principal) FILTER (WHERE f.active), 0)
+               AS outstanding_principal,
+           COALESCE(sum(f.outstanding_interest) FILTER (WHERE f.active), 0)
+               AS outstanding_interest,
+           COALESCE(sum(f.outstanding_fees) FILTER (WHERE f.active), 0) AS outstanding_fees,
+           COALESCE(sum(f.outstanding_penalties) FILTER (WHERE f.active), 0)
+               AS outstanding_penalties,
+           COALESCE(sum(f.outstanding_principal) FILTER (WHERE f.active AND f.bucket = '1-30'),
+                    0) AS par_1_30,
+           COALESCE(sum(f.outstanding_principal) FILTER (WHERE f.active AND f.bucket = '31-60'),
+                    0) AS par_31_60,
+           COALESCE(sum(f.outstanding_principal) FILTER (WHERE f.active AND f.bucket = '61-90'),
+                    0) AS par_61_90,
+           COALESCE(sum(f.outstanding_principal) FILTER (WHERE f.active AND f.bucket = '90+'),
+                    0) AS par_90_plus,
+           sum(f.overdue) AS overdue_amount,
+           sum(f.due) AS due_amount,
+           sum(f.collected) AS collected_amount,
+           sum(f.collections) AS collections_count,
+           COALESCE(sum(f.principal) FILTER (WHERE f.disbursed), 0) AS disbursed_amount,
+           count(*) FILTER (WHERE f.disbursed) AS disbursed_count
+      FROM facts f
+     GROUP BY GROUPING SETS ((f.branch_id), (f.branch_id, f.agent_id))
+)
+SELECT CAST(:d AS date) AS business_date, g.branch_id,
+       CASE WHEN g.whole_branch THEN NULL ELSE g.agent_id END AS agent_id,
+       {", ".join(f"g.{c}" for c in SNAPSHOT_COLUMNS)}
+  FROM grouped g
+ WHERE g.whole_branch OR g.agent_id IS NOT NULL
+UNION ALL
+-- Every active branch has its row, even on a day with nothing in it: trends need no gaps.
+SELECT CAST(:d AS date), b.id, NULL, {", ".join("0" for _ in SNAPSHOT_COLUMNS)}
+  FROM branches b
+ WHERE b.is_active AND NOT EXISTS (SELECT 1 FROM grouped g WHERE g.branch_id = b.id)
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+SNAPSHOT_DELETE_STALE = """
+DELETE FROM portfolio_snapshots s
+ WHERE s.business_date = CAST(:d AS date)
+   AND NOT EXISTS (SELECT 1 FROM cob_snapshot n
+                    WHERE n.branch_id = s.branch_id AND n.agent_id IS NOT DISTINCT FROM s.agent_id)
+"""
+
+SNAPSHOT_UPSERT = f"""
+INSERT INTO portfolio_snapshots (business_date, branch_id, agent_id, {", ".join(SNAPSHOT_COLUMNS)})
+SELECT business_date, branch_id, agent_id, {", ".join(SNAPSHOT_COLUMNS)} FROM cob_snapshot
+ON CONFLICT (business_date, branch_id, agent_id) DO UPDATE
+   SET {", ".join(f"{c} = EXCLUDED.{c}" for c in SNAPSHOT_COLUMNS)}
+ WHERE ({", ".join(f"portfolio_snapshots.{c}" for c in SNAPSHOT_COLUMNS)})
+       IS DISTINCT FROM ({", ".join(f"EXCLUDED.{c}" for c in SNAPSHOT_COLUMNS)})
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+
+# --- the steps ----------------------------------------------------------------------------------
+
+
+def _params(business_date: dt.date) -> dict[str, Any]:
+    return {"d": business_date}
+
+
+async def cob_installments_mark(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:
+    """Step 1: installment statuses as of the date. Returns the changes by new status."""
+    await session.execute(text(LOCK_ACTIVE_LOANS))
+    rows = (await session.execute(text(INSTALLMENTS_MARK), _params(business_date))).all()
+    return {"changed": {status: int(n) for status, n in rows}}
+
+
+async def cob_penalties_apply(
+    session: AsyncSession, *, business_date: dt.date, actor: AuditActor
+) -> dict[str, Any]:
+    """Step 2: overdue penalties as of the date, by each loan's product rule."""
+    from namma.collections.penalties import penalties_apply
+
+    run = await penalties_apply(session, as_of=business_date, actor=actor)
+    return {"installments": run.installments, "loans": run.loans, "amount": str(run.amount)}
+
+
+async def cob_loans_refresh(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:
+    """Step 3: balances, next due date, days past due, DPD bucket and asset class of every
+    active loan. Returns how many loans changed and the portfolio by class and bucket."""
+    await session.execute(text(LOCK_ACTIVE_LOANS))
+    changed = int((await session.scalar(text(LOANS_REFRESH), _params(business_date))) or 0)
+    classes: dict[str, int] = {}
+    buckets: dict[str, int] = {}
+    for asset_class, bucket, n in (
+        await session.execute(text(LOANS_SUMMARY), _params(business_date))
+    ).all():
+        classes[asset_class] = classes.get(asset_class, 0) + int(n)
+        buckets[bucket] = buckets.get(bucket, 0) + int(n)
+    return {
+        "changed": changed,
+        "asset_classes": dict(sorted(classes.items())),
+        "dpd_buckets": dict(sorted(buckets.items())),
+    }
+
+
+ACCRUAL_NOT_APPLICABLE = (
+    "not applicable: every product accounts on cash basis (interest is income when collected)"
+)
+
+
+async def cob_interest_accrue(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:
+    """Step 4: interest accrual. Every product accounts on cash basis today (docs/ledger.md),
+    so there is nothing to post; the step is recorded as not applicable."""
+    return {"status": ACCRUAL_NOT_APPLICABLE}
+
+
+async def cob_snapshots_store(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:
+    """Step 5: the day's portfolio snapshot per branch and per agent (upsert; rows of the date
+    that no longer apply, e.g. an agent whose customers were all reassigned, are removed)."""
+    params = _params(business_date)
+    await session.execute(text("DROP TABLE IF EXISTS cob_snapshot"))
+    await session.execute(text(SNAPSHOT_COMPUTE), params)
+    deleted = (await session.execute(text(SNAPSHOT_DELETE_STALE), params)).rowcount  # type: ignore[attr-defined]
+    upserted = (await session.execute(text(SNAPSHOT_UPSERT))).rowcount  # type: ignore[attr-defined]
+    row = (
+        await session.execute(
+            text(
+                "SELECT count(*), count(*) FILTER (WHERE agent_id IS NULL), "
+                "COALESCE(sum(outstanding_principal) FILTER (WHERE agent_id IS NULL), 0) "
+                "FROM cob_snapshot"
+            )
+        )
+    ).one()
+    await session.execute(text("DROP TABLE cob_snapshot"))
+    return {
+        "rows": int(row[0]),
+        "branches": int(row[1]),
+        "outstanding_principal": str(Decimal(row[2])),
+        "written": int(upserted or 0),
+        "removed": int(deleted or 0),
+    }

@@ -1,0 +1,185 @@
+"""`/api/documents` (list, metadata, the PDF), `/api/collections/{id}/receipt.pdf` and
+`POST /api/customers/{id}/statements`.
+
+Documents are made by jobs: while one is being made its PDF answers 202 (try again shortly,
+``Retry-After``); one that could not be made answers 409 with the reason. Scope is the
+customer's (see ``namma.documents.queries``): out of scope is 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from namma.auth.deps import Principal, require
+from namma.auth.permissions import Permission
+from namma.documents import queries, service
+from namma.kit.deps import SessionDep
+from namma.kit.errors import ConflictError
+from namma.models import Document, DocumentKind, DocumentStatus
+
+router = APIRouter(prefix="/api", tags=["documents"])
+
+RETRY_AFTER_SECONDS = "2"
+
+
+class StatementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    month: str = Field(
+        pattern=r"^\d{4}-\d{2}$", description='The calendar month, "YYYY-MM"', examples=["2026-10"]
+    )
+
+
+def _pending(doc: Document, customer_name: str, receipt_number: str | None) -> JSONResponse:
+    return JSONResponse(
+        {
+            "status": doc.status.value,
+            "message": "The document is being made; ask again in a moment.",
+            "document": queries.document_json(
+                doc, customer_name=customer_name, receipt_number=receipt_number
+            ),
+        },
+        status_code=202,
+        headers={"Retry-After": RETRY_AFTER_SECONDS, "Location": f"/api/documents/{doc.id}/pdf"},
+    )
+
+
+def _pdf(doc: Document, customer_name: str, receipt_number: str | None) -> Response:
+    if doc.status is DocumentStatus.PENDING:
+        return _pending(doc, customer_name, receipt_number)
+    if doc.status is DocumentStatus.FAILED:
+        raise ConflictError(
+            "The document could not be made"
+            + (
+                "; ask for it again"
+                if doc.kind is DocumentKind.STATEMENT
+                else "; open the receipt from its collection to try again"
+            ),
+            details={"status": doc.status.value, "error": doc.error},
+        )
+    assert doc.content is not None
+    filename = queries.document_filename(
+        doc, customer_name=customer_name, receipt_number=receipt_number
+    )
+    return Response(
+        doc.content,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "ETag": f'"{doc.sha256}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.get("/documents")
+async def documents_list(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.DOCUMENT_READ))],
+    customer_id: uuid.UUID | None = None,
+    kind: DocumentKind | None = None,
+    loan_id: uuid.UUID | None = None,
+    after: Annotated[str | None, Query(max_length=200, description="`next` of a page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Receipts and statements in the caller's scope (a customer: their own), newest first."""
+    return await queries.documents_list(
+        session,
+        principal,
+        customer_id=customer_id,
+        kind=kind,
+        loan_id=loan_id,
+        after=after,
+        limit=limit,
+    )
+
+
+@router.get("/documents/{document_id}")
+async def document_get(
+    document_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.DOCUMENT_READ))],
+) -> dict[str, Any]:
+    doc, name, receipt = await queries.document_get(session, principal, document_id)
+    return queries.document_json(doc, customer_name=name, receipt_number=receipt)
+
+
+@router.get(
+    "/documents/{document_id}/pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The PDF"},
+        202: {"description": "Still being made; ask again after Retry-After seconds"},
+        409: {"description": "It could not be made"},
+    },
+)
+async def document_pdf(
+    document_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.DOCUMENT_READ))],
+) -> Response:
+    doc, name, receipt = await queries.document_get(
+        session, principal, document_id, with_content=True
+    )
+    return _pdf(doc, name, receipt)
+
+
+@router.get(
+    "/collections/{collection_id}/receipt.pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The receipt"},
+        202: {"description": "Being made; ask again after Retry-After seconds"},
+    },
+)
+async def collection_receipt_pdf(
+    collection_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.DOCUMENT_READ))],
+) -> Response:
+    """The collection's receipt. A collection without one yet (recorded before receipts were
+    made, or whose receipt failed) gets it asked for now: 202."""
+    doc = await queries.receipt_document_of(session, principal, collection_id)
+    if doc is None or doc.status is DocumentStatus.FAILED:
+        await service.receipt_request(session, collection_id=collection_id)
+    doc = await queries.receipt_document_of(session, principal, collection_id)
+    assert doc is not None
+    found, name, receipt = await queries.document_get(
+        session, principal, doc.id, with_content=doc.status is DocumentStatus.READY
+    )
+    return _pdf(found, name, receipt)
+
+
+@router.post(
+    "/customers/{customer_id}/statements",
+    status_code=202,
+    responses={202: {"description": "The statement's document id; a job makes it"}},
+)
+async def statement_request(
+    customer_id: uuid.UUID,
+    body: StatementIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.DOCUMENT_READ, limit="writes"))],
+) -> JSONResponse:
+    """Ask for the customer's statement of a month (made again if it exists). Download it from
+    ``/api/documents/{document_id}/pdf`` once ``status`` is ``ready``."""
+    doc = await service.statement_request(
+        session,
+        principal=principal,
+        customer_id=customer_id,
+        month=queries.parse_month(body.month),
+    )
+    found, name, receipt = await queries.document_get(session, principal, doc.id)
+    return JSONResponse(
+        {
+            "document_id": str(doc.id),
+            "status": found.status.value,
+            "document": queries.document_json(found, customer_name=name, receipt_number=receipt),
+        },
+        status_code=202,
+        headers={"Location": f"/api/documents/{doc.id}"},
+    )

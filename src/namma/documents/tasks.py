@@ -1,0 +1,104 @@
+"""Document jobs: a collection's receipt, a customer's monthly statement, and the monthly run
+that asks for every statement. Each is idempotent (it fills the same document row again).
+
+On the ``documents`` queue, so rendering can be given workers of its own
+(``namma worker --queue documents``); a worker started without ``--queue`` runs them too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import procrastinate
+import structlog
+
+from namma.config import get_settings
+from namma.kit.clock import INDIA
+from namma.kit.db import transaction
+from namma.kit.jobs import RETRY_POLICY, job_task
+
+blueprint = procrastinate.Blueprint()
+log = structlog.get_logger(__name__)
+
+QUEUE = "documents"
+
+
+def _last_attempt(context: procrastinate.JobContext) -> bool:
+    attempts = context.job.attempts if context.job is not None else 0
+    return RETRY_POLICY.max_attempts is None or attempts >= RETRY_POLICY.max_attempts
+
+
+def previous_month(timestamp: int) -> dt.date:
+    """The first day of the month before the (India) date of ``timestamp``."""
+    today = dt.datetime.fromtimestamp(timestamp, INDIA).date()
+    return (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+
+
+@job_task(blueprint, name="receipt_generate", queue=QUEUE, pass_context=True)
+async def receipt_generate(context: procrastinate.JobContext, collection_id: str) -> None:
+    """Render a collection's receipt (again, after a reversal)."""
+    from namma.documents import service
+    from namma.jobs import job_database
+
+    settings = get_settings()
+    try:
+        async with transaction(job_database()) as session:
+            document = await service.receipt_generate(
+                session,
+                collection_id=uuid.UUID(collection_id),
+                lender_name=settings.lender_name,
+                grievance_contact=settings.grievance_contact,
+            )
+    except Exception as exc:
+        async with transaction(job_database()) as session:
+            await service.document_failed(
+                session,
+                collection_id=uuid.UUID(collection_id),
+                error=f"{type(exc).__name__}: {exc}",
+                final=_last_attempt(context),
+            )
+        raise
+    log.info("documents.receipt_ready", document_id=str(document.id), size=document.size)
+
+
+@job_task(blueprint, name="statement_generate", queue=QUEUE, pass_context=True)
+async def statement_generate(context: procrastinate.JobContext, document_id: str) -> None:
+    """Render a customer's statement for the month its document names."""
+    from namma.documents import service
+    from namma.jobs import job_database
+
+    settings = get_settings()
+    try:
+        async with transaction(job_database()) as session:
+            document = await service.statement_generate(
+                session,
+                document_id=uuid.UUID(document_id),
+                lender_name=settings.lender_name,
+                grievance_contact=settings.grievance_contact,
+            )
+    except Exception as exc:
+        async with transaction(job_database()) as session:
+            await service.document_failed(
+                session,
+                document_id=uuid.UUID(document_id),
+                error=f"{type(exc).__name__}: {exc}",
+                final=_last_attempt(context),
+            )
+        raise
+    if document is None:
+        log.warning("documents.statement_missing", document_id=document_id)
+        return
+    log.info("documents.statement_ready", document_id=document_id, size=document.size)
+
+
+# 01:00 UTC on the 1st = 06:30 in India, after the night's close of business.
+@blueprint.periodic(cron="0 1 1 * *", periodic_id="monthly-statements")
+@job_task(blueprint, name="statements_monthly", queue=QUEUE)
+async def statements_monthly(timestamp: int) -> int:
+    """On the 1st: last month's statement for every customer with a loan active in it."""
+    from namma.documents import service
+    from namma.jobs import job_database
+
+    async with transaction(job_database()) as session:
+        return await service.statements_monthly(session, period_start=previous_month(timestamp))

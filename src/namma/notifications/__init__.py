@@ -1,0 +1,1 @@
+"""Messages to customers: repayment reminders, overdue notices, receipts, loan notices."""

@@ -1,0 +1,61 @@
+"""Reads of recorded notifications, scoped like the customers they were sent to."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.auth.deps import Principal
+from namma.auth.scope import customer_scope
+from namma.models import Customer, Notification, NotificationStatus
+
+
+def notification_json(n: Notification) -> dict[str, Any]:
+    return {
+        "id": str(n.id),
+        "customer_id": str(n.customer_id),
+        "loan_id": str(n.loan_id) if n.loan_id else None,
+        "installment_id": str(n.installment_id) if n.installment_id else None,
+        "collection_id": str(n.collection_id) if n.collection_id else None,
+        "channel": n.channel.value,
+        "to": n.recipient,
+        "template": n.template,
+        "language": n.language,
+        "subject": n.subject,
+        "body": n.body,
+        "status": n.status.value,
+        "attempts": n.attempts,
+        "last_error": n.last_error,
+        "job_id": n.job_id,
+        "created_at": n.created_at.isoformat(),
+        "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+    }
+
+
+async def notifications_list(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    customer_id: uuid.UUID | None = None,
+    loan_id: uuid.UUID | None = None,
+    status: NotificationStatus | None = None,
+    limit: int = 50,
+) -> list[Notification]:
+    """Messages to the customers in the caller's scope (Admin: all; Manager: their branch's;
+    Agent: their assigned customers), newest first."""
+    query = (
+        select(Notification)
+        .join(Customer, Customer.id == Notification.customer_id)
+        .where(customer_scope(principal))
+    )
+    if customer_id is not None:
+        query = query.where(Notification.customer_id == customer_id)
+    if loan_id is not None:
+        query = query.where(Notification.loan_id == loan_id)
+    if status is not None:
+        query = query.where(Notification.status == status)
+    query = query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,553 @@
+"""Dashboards: per role, the figures the original app's dashboards showed (reference/origin.md
+§3.2), computed right — from the same queries as the reports (one collection rate, one profit:
+``namma.reports.base``), the ledger, and the nightly portfolio snapshots for the 30-day trend.
+
+- Admin: the institution, a per-branch breakdown, loan counts, recent loans, capital.
+- Manager: their branch, a per-agent breakdown.
+- Agent: their portfolio: today's dues and collections, overdue customers, cash in hand (their
+  ``agent_cash`` balance), the next 7 days' dues.
+- Customer: their loans: outstanding, next due, last payment.
+
+The period is the month to date (India); "today" is the Indian day. Each role and scope's answer
+is cached 30 s under ``dashboard:{role}:{scope}`` (scope: ``all``, the branch id, the user id);
+every loan mutation deletes ``dashboard:*`` after its commit (``namma.loans.cache``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.auth.deps import Principal
+from namma.capital.queries import capital_summary
+from namma.kit.cache import Cache, cache_get_or_load
+from namma.kit.clock import today_india
+from namma.kit.money import money_str
+from namma.models import (
+    AccountKind,
+    AccountType,
+    AgentAssignment,
+    Branch,
+    Collection,
+    CollectionStatus,
+    Customer,
+    CustomerStatus,
+    JournalLine,
+    LedgerAccount,
+    Loan,
+    LoanInstallment,
+    LoanStatus,
+    PortfolioSnapshot,
+    Role,
+    User,
+)
+from namma.reports import queries
+from namma.reports.base import (
+    ZERO,
+    ColumnType,
+    Report,
+    ReportFilters,
+    collection_rate,
+    percent,
+    profit,
+    row_json,
+    value_json,
+)
+
+DASHBOARD_TTL_SECONDS = 30
+TREND_DAYS = 30
+UPCOMING_DAYS = 7
+
+
+def dashboard_key(role: Role | str, scope: str) -> str:
+    return f"dashboard:{Role(role).value}:{scope}"
+
+
+def dashboard_scope(principal: Principal) -> str:
+    if principal.role is Role.ADMIN:
+        return "all"
+    if principal.role is Role.MANAGER:
+        return str(principal.branch_id)
+    return str(principal.user_id)
+
+
+async def dashboard_cached(session: AsyncSession, cache: Cache, principal: Principal) -> Any:
+    """The caller's dashboard from the cache, or built and cached for 30 s."""
+    key = dashboard_key(principal.role, dashboard_scope(principal))
+
+    async def load() -> dict[str, Any]:
+        return await dashboard_build(session, principal)
+
+    return await cache_get_or_load(cache, key, ttl=DASHBOARD_TTL_SECONDS, load=load)
+
+
+async def dashboard_build(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+    if principal.role is Role.ADMIN:
+        return await _staff_dashboard(session, principal, branch_id=None)
+    if principal.role is Role.MANAGER:
+        return await _staff_dashboard(session, principal, branch_id=principal.branch_id)
+    if principal.role is Role.AGENT:
+        return await _agent_dashboard(session, principal)
+    return await _customer_dashboard(session, principal)
+
+
+def _m(value: Decimal | None) -> str | None:
+    return money_str(value)
+
+
+def _pct(value: Decimal | None) -> str | None:
+    shown: str | None = value_json(value, ColumnType.PERCENT)
+    return shown
+
+
+def _month(today: dt.date) -> tuple[dt.date, dt.date]:
+    return today.replace(day=1), today
+
+
+async def _flows(
+    session: AsyncSession, f: ReportFilters, *, collector_id: uuid.UUID | None = None
+) -> dict[str, Any]:
+    """Dues of the period, collected against them, the collection rate, and what was received
+    (standing collections dated in the period; with ``collector_id``: collected by them)."""
+    sl = queries.scoped_loans(f)
+    demand = queries.installment_demand(sl, f.date_from, f.date_to)
+    due, against = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(demand.c.due), ZERO),
+                func.coalesce(func.sum(demand.c.collected), ZERO),
+            )
+        )
+    ).one()
+    received_from = queries.scoped_loans(f, by_agent=collector_id is None)
+    received = queries.collections_received(received_from, f.date_from, f.date_to)
+    query = select(func.count(), func.coalesce(func.sum(received.c.amount), ZERO))
+    if collector_id is not None:
+        query = query.where(received.c.collected_by_id == collector_id)
+    n, amount = (await session.execute(query)).one()
+    return {
+        "due_amount": _m(Decimal(due)),
+        "collected_against_due": _m(Decimal(against)),
+        "collection_rate": _pct(collection_rate(Decimal(against), Decimal(due))),
+        "collections": int(n),
+        "collected_amount": _m(Decimal(amount)),
+    }
+
+
+def _totals(report: Report) -> dict[str, Any]:
+    return row_json(report.totals, report.columns)
+
+
+async def _trend(
+    session: AsyncSession, *, branch_id: uuid.UUID | None, agent_id: uuid.UUID | None
+) -> list[dict[str, Any]]:
+    """The last 30 business dates' snapshots (summed over branches for the institution)."""
+    since = today_india() - dt.timedelta(days=TREND_DAYS)
+    s = PortfolioSnapshot
+    query = (
+        select(
+            s.business_date,
+            func.sum(s.active_loans),
+            func.sum(s.outstanding_principal),
+            func.sum(s.par_1_30 + s.par_31_60 + s.par_61_90 + s.par_90_plus),
+            func.sum(s.par_31_60 + s.par_61_90 + s.par_90_plus),
+            func.sum(s.overdue_amount),
+            func.sum(s.due_amount),
+            func.sum(s.collected_amount),
+            func.sum(s.disbursed_amount),
+        )
+        .where(s.business_date > since)
+        .group_by(s.business_date)
+        .order_by(s.business_date)
+    )
+    if agent_id is not None:
+        query = query.where(s.agent_id == agent_id)
+    else:
+        query = query.where(s.agent_id.is_(None))
+    if branch_id is not None:
+        query = query.where(s.branch_id == branch_id)
+    out = []
+    for on, loans, op, risk1, risk31, od, due, got, disbursed in (
+        await session.execute(query)
+    ).all():
+        op = Decimal(op)
+        out.append(
+            {
+                "date": on.isoformat(),
+                "active_loans": int(loans),
+                "outstanding_principal": _m(op),
+                "par_1": _pct(percent(Decimal(risk1), op)),
+                "par_31": _pct(percent(Decimal(risk31), op)),
+                "overdue_amount": _m(Decimal(od)),
+                "due_amount": _m(Decimal(due)),
+                "collected_amount": _m(Decimal(got)),
+                "disbursed_amount": _m(Decimal(disbursed)),
+            }
+        )
+    return out
+
+
+async def _overdue_loans(session: AsyncSession, f: ReportFilters) -> int:
+    sl = queries.scoped_loans(f)
+    n = await session.scalar(
+        select(func.count(Loan.id))
+        .select_from(sl)
+        .join(Loan, Loan.id == sl.c.loan_id)
+        .where(Loan.status == LoanStatus.ACTIVE)
+        .where(Loan.days_past_due >= 1)
+    )
+    return int(n or 0)
+
+
+async def _staff_dashboard(
+    session: AsyncSession, principal: Principal, *, branch_id: uuid.UUID | None
+) -> dict[str, Any]:
+    today = today_india()
+    start, end = _month(today)
+    month = ReportFilters(start, end, branch_id)
+    summary = await queries.portfolio_summary(session, month)
+    totals = _totals(summary)
+    money_flow = await queries.income_and_expenses(session, month)
+    if branch_id is not None:
+        income, expenses = money_flow.get(branch_id, (ZERO, ZERO))
+    else:
+        income = sum((v[0] for v in money_flow.values()), ZERO)
+        expenses = sum((v[1] for v in money_flow.values()), ZERO)
+    penalties = sum(
+        (
+            t.amount
+            for t in await queries.ledger_period_totals(session, month, types=(AccountType.INCOME,))
+            if t.kind is AccountKind.PENALTY_INCOME
+        ),
+        ZERO,
+    )
+    status_counts = {s.value: 0 for s in LoanStatus}
+    count_query = select(Loan.status, func.count()).group_by(Loan.status)
+    if branch_id is not None:
+        count_query = count_query.where(Loan.branch_id == branch_id)
+    for status, n in (await session.execute(count_query)).all():
+        status_counts[status.value] = int(n)
+    customers_query = select(func.count(Customer.id)).where(
+        Customer.status == CustomerStatus.ACTIVE
+    )
+    agents_query = (
+        select(func.count(User.id)).where(User.role == Role.AGENT).where(User.is_active.is_(True))
+    )
+    if branch_id is not None:
+        customers_query = customers_query.where(Customer.branch_id == branch_id)
+        agents_query = agents_query.where(User.branch_id == branch_id)
+    recent_query = (
+        select(Loan, Customer.name, Branch.code)
+        .join(Customer, Customer.id == Loan.customer_id)
+        .join(Branch, Branch.id == Loan.branch_id)
+        .order_by(Loan.applied_at.desc(), Loan.loan_number.desc())
+        .limit(5)
+    )
+    if branch_id is not None:
+        recent_query = recent_query.where(Loan.branch_id == branch_id)
+    recent = [
+        {
+            "id": str(loan.id),
+            "loan_number": loan.loan_number,
+            "customer_name": name,
+            "branch_code": code,
+            "principal": _m(loan.principal),
+            "outstanding_principal": _m(loan.outstanding_principal),
+            "status": loan.status.value,
+            "applied_at": loan.applied_at.isoformat(),
+        }
+        for loan, name, code in (await session.execute(recent_query)).all()
+    ]
+    result: dict[str, Any] = {
+        "role": principal.role.value,
+        "scope": dashboard_scope(principal),
+        "as_of": today.isoformat(),
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "portfolio": {
+            key: totals[key]
+            for key in (
+                "active_loans",
+                "active_customers",
+                "outstanding_principal",
+                "outstanding_interest",
+                "outstanding_fees",
+                "outstanding_penalties",
+                "overdue_amount",
+                "par_1",
+                "par_30",
+                "par_90",
+            )
+        }
+        | {"overdue_loans": await _overdue_loans(session, month)},
+        "month": {
+            key: totals[key]
+            for key in (
+                "disbursed_count",
+                "disbursed_amount",
+                "due_amount",
+                "collected_against_due",
+                "collection_rate",
+                "collected_amount",
+            )
+        }
+        | {
+            "income": _m(income),
+            "expenses": _m(expenses),
+            "profit": _m(profit(income, expenses)),
+            "penalties_collected": _m(penalties),
+        },
+        "today": await _flows(session, dataclasses.replace(month, date_from=today)),
+        "loan_counts": status_counts,
+        "people": {
+            "customers": int(await session.scalar(customers_query) or 0),
+            "agents": int(await session.scalar(agents_query) or 0),
+        },
+        "recent_loans": recent,
+        "trend": await _trend(session, branch_id=branch_id, agent_id=None),
+    }
+    if branch_id is None:
+        branch_rows = []
+        for row in summary.rows:
+            code = row["branch_code"]
+            branch = await session.scalar(select(Branch).where(Branch.code == code))
+            assert branch is not None
+            b_income, b_expenses = money_flow.get(branch.id, (ZERO, ZERO))
+            branch_rows.append(
+                {"branch_id": str(branch.id)}
+                | row_json(row, summary.columns)
+                | {"profit": _m(profit(b_income, b_expenses))}
+            )
+        result["branches"] = branch_rows
+        result["head_office"] = {
+            "profit": _m(profit(*money_flow.get(None, (ZERO, ZERO)))),
+        }
+        result["capital"] = await capital_summary(session)
+    else:
+        agents = await queries.agent_performance(session, month)
+        result["agents"] = [row_json(r, agents.columns) for r in agents.rows]
+    return result
+
+
+async def _agent_dashboard(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+    today = today_india()
+    me = principal.user_id
+    start, end = _month(today)
+    month = ReportFilters(start, end, agent_id=me)
+    day = ReportFilters(today, today, agent_id=me)
+    summary = await queries.portfolio_summary(session, month)
+    totals = _totals(summary)
+    overdue = await queries.overdue_list(session, day)
+    customers = await session.scalar(
+        select(func.count(AgentAssignment.customer_id))
+        .where(AgentAssignment.agent_id == me)
+        .where(AgentAssignment.ended_at.is_(None))
+    )
+    cash = await session.execute(
+        select(
+            func.coalesce(func.sum(JournalLine.debit), ZERO),
+            func.coalesce(func.sum(JournalLine.credit), ZERO),
+        )
+        .select_from(LedgerAccount)
+        .join(JournalLine, JournalLine.account_id == LedgerAccount.id)
+        .where(LedgerAccount.kind == AccountKind.AGENT_CASH)
+        .where(LedgerAccount.agent_id == me)
+    )
+    debit, credit = cash.one()
+    upcoming = ReportFilters(
+        today + dt.timedelta(days=1), today + dt.timedelta(days=UPCOMING_DAYS), agent_id=me
+    )
+    return {
+        "role": "agent",
+        "scope": str(me),
+        "as_of": today.isoformat(),
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "customers": int(customers or 0),
+        "portfolio": {
+            key: totals[key]
+            for key in (
+                "active_loans",
+                "active_customers",
+                "outstanding_principal",
+                "outstanding_interest",
+                "outstanding_fees",
+                "outstanding_penalties",
+                "overdue_amount",
+                "par_1",
+                "par_30",
+            )
+        },
+        # Dues of the agent's loans today, and what the agent collected today in person.
+        "today": await _flows(session, day)
+        | {
+            k: v
+            for k, v in (await _flows(session, day, collector_id=me)).items()
+            if k in ("collections", "collected_amount")
+        },
+        "month": await _flows(session, month, collector_id=None),
+        "upcoming": {
+            "days": UPCOMING_DAYS,
+            "due_amount": (await _flows(session, upcoming))["due_amount"],
+        },
+        "overdue": {
+            "loans": len(overdue.rows),
+            "customers": len({r["customer_name"] + r["phone"] for r in overdue.rows}),
+            "amount": _m(overdue.totals["overdue_amount"]),
+            "list": [
+                {
+                    k: value_json(r[k], t)
+                    for k, t in (
+                        ("customer_name", ColumnType.TEXT),
+                        ("phone", ColumnType.TEXT),
+                        ("village", ColumnType.TEXT),
+                        ("loan_number", ColumnType.TEXT),
+                        ("days_past_due", ColumnType.INT),
+                        ("overdue_amount", ColumnType.MONEY),
+                    )
+                }
+                for r in overdue.rows
+            ],
+        },
+        "cash_in_hand": _m(Decimal(debit) - Decimal(credit)),
+        "trend": await _trend(session, branch_id=None, agent_id=me),
+    }
+
+
+async def _customer_dashboard(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+    today = today_india()
+    customer = await session.scalar(select(Customer).where(Customer.user_id == principal.user_id))
+    base: dict[str, Any] = {
+        "role": "customer",
+        "scope": str(principal.user_id),
+        "as_of": today.isoformat(),
+    }
+    if customer is None:
+        return base | {"loans": [], "totals": None, "next_due": None, "last_payment": None}
+    i = LoanInstallment
+    owed = queries.installment_owed(i)
+    next_due = (
+        select(i.loan_id.label("loan_id"), func.min(i.due_date).label("due_date"))
+        .where(owed > 0)
+        .group_by(i.loan_id)
+        .subquery("next_due")
+    )
+    next_amount = (
+        select(i.loan_id.label("loan_id"), func.sum(owed).label("amount"))
+        .join(next_due, and_(next_due.c.loan_id == i.loan_id, next_due.c.due_date == i.due_date))
+        .group_by(i.loan_id)
+        .subquery("next_amount")
+    )
+    overdue = queries.overdue_by_loan(today)
+    rows = (
+        await session.execute(
+            select(
+                Loan,
+                next_due.c.due_date,
+                func.coalesce(next_amount.c.amount, ZERO),
+                func.coalesce(overdue.c.overdue, ZERO),
+            )
+            .outerjoin(next_due, next_due.c.loan_id == Loan.id)
+            .outerjoin(next_amount, next_amount.c.loan_id == Loan.id)
+            .outerjoin(overdue, overdue.c.loan_id == Loan.id)
+            .where(Loan.customer_id == customer.id)
+            .where(Loan.status.not_in((LoanStatus.REJECTED, LoanStatus.WITHDRAWN)))
+            .order_by(Loan.applied_at.desc())
+        )
+    ).all()
+    loans = []
+    borrowed = outstanding = overdue_total = ZERO
+    upcoming: list[tuple[dt.date, Decimal, str]] = []
+    for loan, due_on, due_amount, od in rows:
+        active = loan.status is LoanStatus.ACTIVE
+        total = (
+            loan.outstanding_principal
+            + loan.outstanding_interest
+            + loan.outstanding_fees
+            + loan.outstanding_penalties
+        )
+        if loan.disbursed_on is not None:
+            borrowed += loan.principal
+        if active:
+            outstanding += total
+            overdue_total += Decimal(od)
+            if due_on is not None:
+                upcoming.append((due_on, Decimal(due_amount), loan.loan_number))
+        loans.append(
+            {
+                "id": str(loan.id),
+                "loan_number": loan.loan_number,
+                "status": loan.status.value,
+                "principal": _m(loan.principal),
+                "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
+                "outstanding_principal": _m(loan.outstanding_principal),
+                "outstanding_interest": _m(loan.outstanding_interest),
+                "outstanding_fees": _m(loan.outstanding_fees),
+                "outstanding_penalties": _m(loan.outstanding_penalties),
+                "outstanding_total": _m(total),
+                "overdue_amount": _m(Decimal(od) if active else ZERO),
+                "days_past_due": loan.days_past_due if active else 0,
+                "next_due_on": due_on.isoformat() if active and due_on else None,
+                "next_due_amount": _m(Decimal(due_amount)) if active and due_on else None,
+            }
+        )
+    paid = await session.execute(
+        select(func.count(Collection.id), func.coalesce(func.sum(Collection.amount), ZERO))
+        .join(Loan, Loan.id == Collection.loan_id)
+        .where(Loan.customer_id == customer.id)
+        .where(Collection.status == CollectionStatus.POSTED)
+    )
+    payments, total_paid = paid.one()
+    last = (
+        await session.execute(
+            select(Collection, Loan.loan_number)
+            .join(Loan, Loan.id == Collection.loan_id)
+            .where(Loan.customer_id == customer.id)
+            .where(Collection.status == CollectionStatus.POSTED)
+            .order_by(Collection.collected_on.desc(), Collection.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    upcoming.sort()
+    week = await session.scalar(
+        select(func.coalesce(func.sum(owed), ZERO))
+        .join(Loan, Loan.id == i.loan_id)
+        .where(Loan.customer_id == customer.id)
+        .where(Loan.status == LoanStatus.ACTIVE)
+        .where(i.due_date.between(today, today + dt.timedelta(days=UPCOMING_DAYS)))
+    )
+    next_due_json = None
+    if upcoming:
+        due_on, amount, number = upcoming[0]
+        next_due_json = {
+            "loan_number": number,
+            "due_on": due_on.isoformat(),
+            "amount": _m(amount),
+            "days_remaining": (due_on - today).days,
+        }
+    return base | {
+        "loans": loans,
+        "totals": {
+            "loans": len(loans),
+            "active_loans": sum(1 for x in loans if x["status"] == LoanStatus.ACTIVE.value),
+            "total_borrowed": _m(borrowed),
+            "total_paid": _m(Decimal(total_paid)),
+            "payments": int(payments),
+            "outstanding": _m(outstanding),
+            "overdue_amount": _m(overdue_total),
+            "due_next_7_days": _m(Decimal(week or 0)),
+        },
+        "next_due": next_due_json,
+        "last_payment": None
+        if last is None
+        else {
+            "collected_on": last[0].collected_on.isoformat(),
+            "amount": _m(last[0].amount),
+            "receipt_number": last[0].receipt_number,
+            "loan_number": last[1],
+        },
+    }
