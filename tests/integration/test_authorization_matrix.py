@@ -1103,6 +1103,130 @@ REVERSAL_RULES: dict[tuple[str, str], Rule] = {
 }
 RULES.update(REVERSAL_RULES)
 
+# --- background work: close of business, documents, notifications, reports, dashboards -------
+
+
+async def _yesterday(ctx: Ctx) -> Req:
+    from datetime import timedelta
+
+    from namma.loans.service import today_india
+
+    return Req(json={"business_date": (today_india() - timedelta(days=1)).isoformat()})
+
+
+async def _receipt(ctx: Ctx) -> Req:
+    return Req(params={"collection_id": await _collection_id(ctx)})
+
+
+async def _statement_id(ctx: Ctx) -> str:
+    """A statement of this month asked for the target customer (by the Admin)."""
+    from namma.documents.service import statement_request
+    from namma.loans.service import today_india
+    from tests.integration.test_loans import acting
+
+    async with transaction(ctx.app.state.db) as session:
+        document = await statement_request(
+            session,
+            principal=acting(ctx.world.admin),
+            customer_id=uuid.UUID(_customer(ctx)),
+            month=today_india().replace(day=1),
+        )
+        return str(document.id)
+
+
+def _document() -> Builder:
+    async def build(ctx: Ctx) -> Req:
+        return Req(params={"document_id": await _statement_id(ctx)})
+
+    return build
+
+
+async def _statement_new(ctx: Ctx) -> Req:
+    from namma.loans.service import today_india
+
+    return Req(params={"customer_id": _customer(ctx)}, json={"month": f"{today_india():%Y-%m}"})
+
+
+def _report_readers() -> dict[str, Any]:
+    """Admin (every branch) and Managers (their own branch); the filter is the scope."""
+    return {
+        "admin": allow(),
+        "manager": allow(),
+        "agent": deny(),
+        "customer": deny(),
+        "scoped": False,
+    }
+
+
+REPORT_PATHS = (
+    "portfolio-summary",
+    "par",
+    "demand-collection",
+    "collections",
+    "disbursements",
+    "agent-performance",
+    "overdue",
+    "loan-aging",
+    "income",
+    "trial-balance",
+    "income-statement",
+)
+
+BACKGROUND_RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/api/cob/runs"): Rule(_nothing, **_report_readers()),
+    ("POST", "/api/cob/runs"): Rule(_yesterday, **_admin_only(202)),
+    # Receipts and statements: anyone who may see the customer (a customer: themself).
+    # The matrix's collections are recorded through the service (no receipt job yet): the
+    # receipt is asked for on the spot and the answer is 202 with Retry-After.
+    ("GET", "/api/collections/{collection_id}/receipt.pdf"): Rule(
+        _receipt,
+        admin=allow(202),
+        manager=(allow(202), hidden()),
+        agent=(allow(202), hidden()),
+        customer=(allow(202), hidden()),
+        mutates=False,
+    ),
+    ("GET", "/api/documents"): Rule(
+        _nothing,
+        admin=allow(),
+        manager=allow(),
+        agent=allow(),
+        customer=allow(),
+        scoped=False,
+    ),
+    ("GET", "/api/documents/{document_id}"): Rule(_document(), **_staff_only()),
+    # A statement still being made answers 202 with Retry-After.
+    ("GET", "/api/documents/{document_id}/pdf"): Rule(
+        _document(),
+        admin=allow(202),
+        manager=(allow(202), hidden()),
+        agent=(allow(202), hidden()),
+        customer=(allow(202), hidden()),
+    ),
+    ("POST", "/api/customers/{customer_id}/statements"): Rule(
+        _statement_new,
+        admin=allow(202),
+        manager=(allow(202), hidden()),
+        agent=(allow(202), hidden()),
+        customer=(allow(202), hidden()),
+    ),
+    # The messages sent to customers, in the caller's scope (the list filters itself; a
+    # customer sees their own).
+    ("GET", "/api/notifications"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=allow(), scoped=False
+    ),
+    ("GET", "/api/reports"): Rule(_nothing, **_report_readers()),
+    # Capital utilisation needs capital:read as well (Admin).
+    ("GET", "/api/reports/capital-utilisation"): Rule(_nothing, **_admin_only()),
+    ("GET", "/api/dashboard"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=allow(), customer=allow(), scoped=False
+    ),
+}
+BACKGROUND_RULES.update(
+    {("GET", f"/api/reports/{name}"): Rule(_nothing, **_report_readers()) for name in REPORT_PATHS}
+)
+RULES.update(BACKGROUND_RULES)
+
 
 PUBLIC_ROUTES = {
     ("POST", "/api/auth/login"),
