@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio.to_thread
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from namma import __version__
@@ -38,6 +38,7 @@ from namma.ledger.endpoints import router as ledger_router
 from namma.loans.endpoints import router as loans_router
 from namma.notifications.endpoints import router as notifications_router
 from namma.products.endpoints import router as products_router
+from namma.reports.dashboard import dashboards_stale_after_writes
 from namma.reports.endpoints import dashboard_router
 from namma.reports.endpoints import router as reports_router
 from namma.system.endpoints import router as system_router
@@ -126,8 +127,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(loan_preclosure_router)
     app.include_router(collections_router)
     app.include_router(collection_sheet_router)
-    app.include_router(handover_router)
-    app.include_router(capital_router)
+    # Their writes move dashboard figures (cash in hand, capital): cached dashboards go.
+    app.include_router(handover_router, dependencies=[Depends(dashboards_stale_after_writes)])
+    app.include_router(capital_router, dependencies=[Depends(dashboards_stale_after_writes)])
     app.include_router(documents_router)
     app.include_router(cob_router)
     app.include_router(ledger_router)

@@ -22,8 +22,11 @@ HUNDRED = Decimal(100)
 
 # Days past due → bucket. "current" is 0 DPD; the others are inclusive ranges.
 BUCKETS: tuple[str, ...] = ("current", "1-30", "31-60", "61-90", "90+")
-# The PAR ratios reported: PAR n = outstanding principal of loans with DPD ≥ n ÷ all of it.
-PAR_THRESHOLDS: tuple[int, ...] = (1, 30, 90)
+# The PAR ratios reported, by name → the fewest days past due a loan needs to count:
+# PAR1 = DPD ≥ 1, PAR30 = DPD > 30, PAR90 = DPD > 90 (the usual "more than 30 / 90 days"), so
+# that PAR30 is exactly the buckets 31-60, 61-90 and 90+, and PAR90 the bucket 90+.
+# PAR n % = outstanding principal of active loans counted ÷ all active outstanding principal.
+PAR_THRESHOLDS: dict[int, int] = {1: 1, 30: 31, 90: 91}
 
 
 def dpd_bucket(days_past_due: int) -> str:

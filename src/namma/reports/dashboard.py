@@ -10,7 +10,9 @@
 
 The period is the month to date (India); "today" is the Indian day. Each role and scope's answer
 is cached 30 s under ``dashboard:{role}:{scope}`` (scope: ``all``, the branch id, the user id);
-every loan mutation deletes ``dashboard:*`` after its commit (``namma.loans.cache``).
+every loan mutation deletes ``dashboard:*`` after its commit (``namma.loans.cache``), and so do
+writes to capital and cash hand-overs (``dashboards_stale_after_writes``) and the close of
+business.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from fastapi import Request
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +31,8 @@ from namma.auth.deps import Principal
 from namma.capital.queries import capital_summary
 from namma.kit.cache import Cache, cache_get_or_load
 from namma.kit.clock import today_india
+from namma.kit.db import after_commit
+from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.money import money_str
 from namma.models import (
     AccountKind,
@@ -75,6 +80,23 @@ def dashboard_scope(principal: Principal) -> str:
     if principal.role is Role.MANAGER:
         return str(principal.branch_id)
     return str(principal.user_id)
+
+
+async def dashboards_stale_after_writes(
+    request: Request, session: SessionDep, cache: CacheDep
+) -> None:
+    """A router dependency for routers whose writes move dashboard figures without going
+    through a loan (capital: the Admin's capital panel; cash hand-overs: an agent's cash in
+    hand). A write (any method but GET/HEAD/OPTIONS) deletes every cached dashboard once its
+    transaction commits (nothing if it rolls back). Loan and collection routes do this
+    themselves (``namma.loans.cache``), the close of business too."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+
+    async def invalidate() -> None:
+        await cache.delete_pattern("dashboard:*")
+
+    after_commit(session, invalidate)
 
 
 async def dashboard_cached(session: AsyncSession, cache: Cache, principal: Principal) -> Any:
@@ -157,6 +179,7 @@ async def _trend(
             func.sum(s.outstanding_principal),
             func.sum(s.par_1_30 + s.par_31_60 + s.par_61_90 + s.par_90_plus),
             func.sum(s.par_31_60 + s.par_61_90 + s.par_90_plus),
+            func.sum(s.par_90_plus),
             func.sum(s.overdue_amount),
             func.sum(s.due_amount),
             func.sum(s.collected_amount),
@@ -173,7 +196,7 @@ async def _trend(
     if branch_id is not None:
         query = query.where(s.branch_id == branch_id)
     out = []
-    for on, loans, op, risk1, risk31, od, due, got, disbursed in (
+    for on, loans, op, risk1, risk31, risk91, od, due, got, disbursed in (
         await session.execute(query)
     ).all():
         op = Decimal(op)
@@ -183,7 +206,9 @@ async def _trend(
                 "active_loans": int(loans),
                 "outstanding_principal": _m(op),
                 "par_1": _pct(percent(Decimal(risk1), op)),
-                "par_31": _pct(percent(Decimal(risk31), op)),
+                # PAR30 = DPD > 30 = the snapshot's buckets 31-60, 61-90 and 90+ (base.py).
+                "par_30": _pct(percent(Decimal(risk31), op)),
+                "par_90": _pct(percent(Decimal(risk91), op)),
                 "overdue_amount": _m(Decimal(od)),
                 "due_amount": _m(Decimal(due)),
                 "collected_amount": _m(Decimal(got)),

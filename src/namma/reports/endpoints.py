@@ -106,15 +106,21 @@ async def report_filters(
     agent_id: uuid.UUID | None,
     product_id: uuid.UUID | None,
 ) -> tuple[ReportFilters, str]:
-    """The request's filters, scoped to the caller; and a label of the scope for file names."""
+    """The request's filters, scoped to the caller; and a label of the scope for file names.
+
+    A filter naming nothing is bad input (422, with the field) for an Admin. A Manager sees
+    their branch only: another branch, an unknown one, or an agent who is not of their branch
+    answers 404 — the same answer, so that scope reveals nothing (docs/api.md). Products are
+    not scoped: an unknown product is a 422 for everyone."""
     today = today_india()
     date_to = date_to or today
     date_from = date_from or date_to.replace(day=1)
     if date_from > date_to:
         raise InvalidInputError("from", "The start date is after the end date.")
+    manager = principal.role is Role.MANAGER
     if principal.role is Role.ADMIN:
         pass
-    elif principal.role is Role.MANAGER and principal.branch_id is not None:
+    elif manager and principal.branch_id is not None:
         if branch_id not in (None, principal.branch_id):
             raise NotFoundError("No such branch.")
         branch_id = principal.branch_id
@@ -124,16 +130,21 @@ async def report_filters(
     if branch_id is not None:
         branch = await session.get(Branch, branch_id)
         if branch is None:
-            raise NotFoundError("No such branch.")
+            raise InvalidInputError("branch_id", "No such branch.")
         label = branch.code
     if agent_id is not None:
         agent_query = select(User.id).where(User.id == agent_id).where(User.role == Role.AGENT)
         if branch_id is not None:
             agent_query = agent_query.where(User.branch_id == branch_id)
         if await session.scalar(agent_query) is None:
-            raise NotFoundError("No such agent.")
+            if manager:
+                raise NotFoundError("No such agent.")
+            raise InvalidInputError(
+                "agent_id",
+                "No such agent in this branch." if branch_id else "No such agent.",
+            )
     if product_id is not None and await session.get(LoanProduct, product_id) is None:
-        raise NotFoundError("No such product.")
+        raise InvalidInputError("product_id", "No such product.")
     return ReportFilters(date_from, date_to, branch_id, agent_id, product_id), label
 
 

@@ -67,6 +67,7 @@ from namma.models import (
 )
 from namma.reports.base import (
     BUCKETS,
+    PAR_THRESHOLDS,
     ZERO,
     ColumnType,
     Reconciliation,
@@ -386,11 +387,12 @@ async def _users(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict
 
 
 def _par(outstanding: Decimal, at_risk: dict[int, Decimal]) -> dict[str, Decimal | None]:
-    return {f"par_{n}": percent(at_risk.get(n, ZERO), outstanding) for n in (1, 30, 90)}
+    return {f"par_{n}": percent(at_risk.get(n, ZERO), outstanding) for n in PAR_THRESHOLDS}
 
 
 def _par_sums(principal: Any, dpd: Any) -> list[Any]:
-    return [_sum(case((dpd >= n, principal), else_=ZERO)) for n in (1, 30, 90)]
+    """Σ principal at risk for PAR1, PAR30, PAR90 (``base.PAR_THRESHOLDS``), in that order."""
+    return [_sum(case((dpd >= least, principal), else_=ZERO)) for least in PAR_THRESHOLDS.values()]
 
 
 # --- 1. portfolio summary ----------------------------------------------------------------------
