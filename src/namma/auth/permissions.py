@@ -117,6 +117,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.COLLECTION_READ,
             Permission.DASHBOARD_READ,
             Permission.DOCUMENT_READ,
+            Permission.NOTIFICATION_READ,
         }
     ),
 }

@@ -26,9 +26,21 @@ async def notifications_list(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Messages to customers in the caller's scope (Admin: all; Manager: their branch;
-    Agent: their customers), newest first: channel, recipient (`to`), template, language,
-    the text sent, status (`queued`, `sent`, `failed`), attempts and the last error."""
+    Agent: their customers; Customer: their own), newest first: channel, recipient (`to`),
+    template, language, the text sent, status (`queued`, `sent`, `failed`), attempts and the
+    last error. A `customer_id` or `loan_id` out of scope answers 404."""
     rows = await queries.notifications_list(
         session, principal, customer_id=customer_id, loan_id=loan_id, status=status, limit=limit
     )
     return {"notifications": [queries.notification_json(n) for n in rows]}
+
+
+@router.get("/{notification_id}")
+async def notification_get(
+    notification_id: uuid.UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.NOTIFICATION_READ))],
+) -> dict[str, Any]:
+    """One message (404 if its customer is outside the caller's scope)."""
+    row = await queries.notification_get(session, principal, notification_id=notification_id)
+    return {"notification": queries.notification_json(row)}

@@ -265,17 +265,14 @@ async def notify_receipts(
     """
     if not collections:
         return []
-    seqs = dict(
-        (
-            await session.execute(
-                select(Collection.id, Collection.seq).where(
-                    Collection.id.in_([c.id for c in collections])
-                )
+    seqs: dict[uuid.UUID, int] = {
+        collection_id: seq
+        for collection_id, seq in await session.execute(
+            select(Collection.id, Collection.seq).where(
+                Collection.id.in_([c.id for c in collections])
             )
         )
-        .tuples()
-        .all()
-    )
+    }
     drafts: list[Draft] = []
     by_loan: dict[uuid.UUID, list[Collection]] = {}
     for collection in collections:
@@ -332,8 +329,8 @@ _DUE_SQL = text(
        AND NOT EXISTS (
              SELECT 1 FROM notifications n
               WHERE n.dedupe_key IN (
-                      s.template || ':' || s.stage || ':' || i.id || ':sms',
-                      s.template || ':' || s.stage || ':' || i.id || ':email'))
+                      s.template || ':' || s.stage || ':' || i.id || ':' || 'sms',
+                      s.template || ':' || s.stage || ':' || i.id || ':' || 'email'))
      ORDER BY i.due_date, l.loan_number, i.number
     """
 )
