@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.kit.deps import SessionDep
-from namma.models import NotificationStatus
+from namma.models import NotificationStatus, Role
 from namma.notifications import queries
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
@@ -28,11 +28,13 @@ async def notifications_list(
     """Messages to customers in the caller's scope (Admin: all; Manager: their branch;
     Agent: their customers; Customer: their own), newest first: channel, recipient (`to`),
     template, language, the text sent, status (`queued`, `sent`, `failed`), attempts and the
-    last error. A `customer_id` or `loan_id` out of scope answers 404."""
+    last error (the error and the job id are not shown to customers). A `customer_id` or
+    `loan_id` out of scope answers 404."""
     rows = await queries.notifications_list(
         session, principal, customer_id=customer_id, loan_id=loan_id, status=status, limit=limit
     )
-    return {"notifications": [queries.notification_json(n) for n in rows]}
+    internal = principal.role is not Role.CUSTOMER
+    return {"notifications": [queries.notification_json(n, internal=internal) for n in rows]}
 
 
 @router.get("/{notification_id}")
@@ -43,4 +45,5 @@ async def notification_get(
 ) -> dict[str, Any]:
     """One message (404 if its customer is outside the caller's scope)."""
     row = await queries.notification_get(session, principal, notification_id=notification_id)
-    return {"notification": queries.notification_json(row)}
+    internal = principal.role is not Role.CUSTOMER
+    return {"notification": queries.notification_json(row, internal=internal)}

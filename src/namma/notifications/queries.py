@@ -14,8 +14,10 @@ from namma.kit.errors import NotFoundError
 from namma.models import Customer, Loan, Notification, NotificationStatus
 
 
-def notification_json(n: Notification) -> dict[str, Any]:
-    return {
+def notification_json(n: Notification, *, internal: bool = True) -> dict[str, Any]:
+    """The message as JSON. ``internal=False`` (for the customer it was sent to) leaves out
+    the delivery error and the job id: operators' details, not the customer's."""
+    data = {
         "id": str(n.id),
         "customer_id": str(n.customer_id),
         "loan_id": str(n.loan_id) if n.loan_id else None,
@@ -34,6 +36,9 @@ def notification_json(n: Notification) -> dict[str, Any]:
         "created_at": n.created_at.isoformat(),
         "sent_at": n.sent_at.isoformat() if n.sent_at else None,
     }
+    if not internal:
+        del data["last_error"], data["job_id"]
+    return data
 
 
 async def notifications_list(
