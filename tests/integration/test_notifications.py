@@ -45,6 +45,7 @@ from namma.notifications.rendering import (
     message_render,
 )
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
+    MONTHLY_PRODUCT,
     collect,
     customer,
     make_loan,
@@ -306,6 +307,66 @@ async def test_loan_notices_are_recorded_without_email(
     await run_jobs()
     rows = await notifications(app, loan_id=uuid.UUID(loan_id))
     assert {(n.status, n.attempts) for n in rows} == {(NotificationStatus.SENT, 1)}
+
+
+async def test_disbursement_notice_shows_the_amount_paid_out_after_deducted_fees(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """A 1 % processing fee deducted at disbursement: 40,000.00 lent, 39,600.00 paid out."""
+    with_fee = {
+        **MONTHLY_PRODUCT,
+        "code": "IGL-M-FEE",
+        "terms": {
+            "frequency": "monthly",
+            "fees": [
+                {"name": "processing", "timing": "disbursement", "basis": "percent", "value": "1"}
+            ],
+        },
+    }
+    created = await client.post("/api/products", json=with_fee, headers=await bearer(world.admin))
+    assert created.status_code == 201, created.text
+    loan_id = await make_loan(
+        app, client, bearer, world, created.json(), amount="40000.00", disbursed_on=today_india()
+    )
+    [sms] = await notifications(app, loan_id=uuid.UUID(loan_id), template="loan_disbursed")
+    assert "disbursed, ₹39,600.00 paid out." in sms.body
+    [approved] = await notifications(app, loan_id=uuid.UUID(loan_id), template="loan_approved")
+    assert "of ₹40,000.00 is approved" in approved.body
+
+
+async def test_a_sheet_gives_each_posted_line_its_receipt_with_its_own_balance(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """Two lines on one loan (and a refused one between them): each receipt shows what was
+    owed after its own payment; the refused line gets none. Owed before: 100,000.00 principal
+    + 6,618.53 scheduled interest = 1,06,618.53."""
+    loan_id = await make_loan(app, client, bearer, world, product, disbursed_on=today_india())
+
+    def line(amount: str, client_id: str) -> dict[str, Any]:
+        return {
+            "loan_id": loan_id,
+            "amount": amount,
+            "collected_on": today_india().isoformat(),
+            "method": "cash",
+            "client_id": client_id,
+        }
+
+    response = await client.post(
+        "/api/collection-sheet/post",
+        json={"lines": [line("1000.00", "s-1"), line("999999.00", "s-2"), line("2000.00", "s-3")]},
+        headers=await bearer(world.agent_a),
+    )
+    assert response.status_code == 200, response.text
+    lines = response.json()["lines"]
+    assert [entry["status"] for entry in lines] == [201, 422, 201], lines
+    rows = [n for n in await notifications(app, template="receipt")]
+    assert len(rows) == 2 and {n.channel for n in rows} == {NotificationChannel.SMS}
+    remaining = {n.body.split(", receipt ")[1].split(".")[0]: n.body for n in rows}
+    assert set(remaining) == {lines[0]["receipt_number"], lines[2]["receipt_number"]}
+    assert "Received ₹1,000.00" in remaining[lines[0]["receipt_number"]]
+    assert "Remaining outstanding ₹1,05,618.53." in remaining[lines[0]["receipt_number"]]
+    assert "Received ₹2,000.00" in remaining[lines[2]["receipt_number"]]
+    assert "Remaining outstanding ₹1,03,618.53." in remaining[lines[2]["receipt_number"]]
 
 
 # --- the daily reminders and overdue notices -----------------------------------------------
