@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -506,6 +507,7 @@ async def test_every_report_reconciles_by_its_own_account(portfolio: Portfolio) 
         assert body["report"] == name
         for r in body["reconciliation"]:
             assert r["ok"], (name, r)
+        assert '"-0.00"' not in json.dumps(body), name
 
 
 async def test_portfolio_summary_against_the_ledger(portfolio: Portfolio) -> None:
@@ -636,6 +638,37 @@ async def test_demand_vs_collection_against_the_ledger(portfolio: Portfolio) -> 
     )
     rate = (m(totals["collected_against_due"]) * 100 / m(totals["due_amount"])).quantize(D("0.01"))
     assert m(totals["collection_rate"]) == rate
+    # Dues from the schedules themselves: what fell due in the period (principal, interest,
+    # fees, less waivers) on loans still in the portfolio that day, and the principal,
+    # interest and fees standing collections allocated to those installments.
+    async with transaction(p.app.state.db) as session:
+        due, against = (
+            await session.execute(
+                text(
+                    "SELECT COALESCE(sum(i.principal_due + i.interest_due + i.fee_due"
+                    "  - i.interest_waived - i.fee_waived), 0),"
+                    " COALESCE(sum((SELECT COALESCE(sum(a.principal + a.interest + a.fee), 0)"
+                    "  FROM collection_allocations a JOIN collections c ON c.id = a.collection_id"
+                    "  WHERE a.installment_id = i.id AND c.status = 'posted'"
+                    "  AND c.collected_on <= :to)), 0)"
+                    " FROM loan_installments i JOIN loans l ON l.id = i.loan_id"
+                    " WHERE i.due_date BETWEEN :from AND :to"
+                    " AND l.status IN ('active', 'closed', 'preclosed', 'refinanced',"
+                    " 'written_off')"
+                    # Every loan that left the portfolio early in this one did so today.
+                    " AND (l.status IN ('active', 'closed') OR i.due_date <= :to)"
+                ),
+                {"from": START, "to": TODAY},
+            )
+        ).one()
+    assert m(totals["due_amount"]) == D(due)
+    assert m(totals["collected_against_due"]) == D(against)
+    # Per agent, the daily rows add up to the agent's row in agent performance.
+    per_agent: dict[str, Decimal] = {}
+    for row in body["rows"]:
+        per_agent[row["agent_name"]] = per_agent.get(row["agent_name"], ZERO) + m(row["due_amount"])
+    for row in (await p.report("agent-performance"))["rows"]:
+        assert per_agent.get(row["agent_name"], ZERO) == m(row["due_amount"]), row["agent_name"]
     # Per day, branch and agent; every row's date in the period.
     for row in body["rows"]:
         assert START.isoformat() <= row["date"] <= TODAY.isoformat()
@@ -742,6 +775,13 @@ async def test_loan_aging_against_the_ledger(portfolio: Portfolio) -> None:
         )
     overdue = sum(m(r["total"]) for r in body["rows"] if r["age"] != "not overdue")
     assert m(body["summary"]["overdue_total"]) == overdue > 0
+    # The same overdue amount in every report that shows one.
+    summary = await p.report("portfolio-summary")
+    par = await p.report("par")
+    listed = await p.report("overdue")
+    assert m(summary["totals"]["overdue_amount"]) == overdue
+    assert m(par["totals"]["overdue_amount"]) == overdue
+    assert m(listed["totals"]["overdue_amount"]) <= overdue
 
 
 async def test_income_report_against_the_ledger(portfolio: Portfolio) -> None:
@@ -785,6 +825,14 @@ async def test_trial_balance_against_the_ledger(portfolio: Portfolio) -> None:
     expected = {code: (D(d), D(c)) for code, d, c in rows}
     assert {r["code"]: (m(r["debit"]), m(r["credit"])) for r in body["rows"]} == expected
     assert m(body["totals"]["debit"]) == sum(d for d, _ in expected.values())
+    assert body["as_of"] == TODAY.isoformat() and body["filters"]["from"] is None
+    # As of an earlier day: only what was posted by then (the capital, 35 days ago).
+    early = await p.report("trial-balance", to=(TODAY - dt.timedelta(days=30)).isoformat())
+    assert {r["kind"] for r in early["rows"]} == {"bank", "capital", "borrowings"}
+    assert m(early["totals"]["debit"]) == await ledger_sum(
+        p, tuple(k.value for k in AccountKind), side="debit",
+        date_to=TODAY - dt.timedelta(days=30),
+    ) == D("1500000.00")  # fmt: skip
     # A branch's trial balance keeps that branch's entries, and still balances.
     branch = p.branches["B"]
     mine = await p.report("trial-balance", branch_id=str(branch.id))
@@ -977,6 +1025,16 @@ async def test_a_manager_sees_only_their_branch(portfolio: Portfolio) -> None:
     unknown = await p.get("manager_a", "/api/reports/par", branch_id=str(uuid.uuid4()))
     other = await p.get("manager_a", "/api/reports/par", branch_id=str(b.id))
     assert unknown.json() == other.json()
+    # Files carry the branch in their name; the default period is the month to date.
+    csv_file = await p.get("manager_a", "/api/reports/portfolio-summary", format="csv")
+    first = TODAY.replace(day=1).isoformat()
+    assert (
+        f'portfolio-summary_BLR01_{first}_{TODAY.isoformat()}.csv"'
+        in (csv_file.headers["content-disposition"])
+    )
+    assert mine["filters"]["from"] == PERIOD["from"]
+    default = await p.get("manager_a", "/api/reports/portfolio-summary")
+    assert default.json()["filters"]["from"] == first
     # Capital is a head-office report.
     assert (await p.get("manager_a", "/api/reports/capital-utilisation")).status_code == 403
     index = (await p.get("manager_a", "/api/reports")).json()["reports"]

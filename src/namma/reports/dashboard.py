@@ -338,10 +338,14 @@ async def _staff_dashboard(
     }
     if branch_id is None:
         branch_rows = []
+        by_code = {
+            b.code: b
+            for b in await session.scalars(
+                select(Branch).where(Branch.code.in_([r["branch_code"] for r in summary.rows]))
+            )
+        }
         for row in summary.rows:
-            code = row["branch_code"]
-            branch = await session.scalar(select(Branch).where(Branch.code == code))
-            assert branch is not None
+            branch = by_code[row["branch_code"]]
             b_income, b_expenses = money_flow.get(branch.id, (ZERO, ZERO))
             branch_rows.append(
                 {"branch_id": str(branch.id)}
@@ -405,6 +409,7 @@ async def _agent_dashboard(session: AsyncSession, principal: Principal) -> dict[
                 "overdue_amount",
                 "par_1",
                 "par_30",
+                "par_90",
             )
         },
         # Dues of the agent's loans today, and what the agent collected today in person.

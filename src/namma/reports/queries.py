@@ -166,12 +166,14 @@ def installment_owed(i: Any = LoanInstallment) -> ColumnElement[Decimal]:
 
 
 def overdue_by_loan(today: dt.date) -> Any:
-    """Per loan: what its installments that fell due before ``today`` still owe."""
+    """Per active loan: what its installments that fell due before ``today`` still owe."""
     return (
         select(
             LoanInstallment.loan_id.label("loan_id"),
             _sum(installment_owed()).label("overdue"),
         )
+        .join(Loan, Loan.id == LoanInstallment.loan_id)
+        .where(Loan.status == LoanStatus.ACTIVE)
         .where(LoanInstallment.due_date < today)
         .group_by(LoanInstallment.loan_id)
         .subquery("overdue_by_loan")
@@ -232,8 +234,11 @@ def installment_demand(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
             ).label("paid"),
         )
         .join(Collection, Collection.id == CollectionAllocation.collection_id)
+        .join(LoanInstallment, LoanInstallment.id == CollectionAllocation.installment_id)
         .where(Collection.status == CollectionStatus.POSTED)
         .where(Collection.collected_on <= date_to)
+        # Only the installments of the period: the aggregate never scans the whole history.
+        .where(LoanInstallment.due_date.between(date_from, date_to))
         .group_by(CollectionAllocation.installment_id)
         .subquery("paid_against")
     )
@@ -778,7 +783,8 @@ async def collection_register(session: AsyncSession, f: ReportFilters) -> Report
                 "preclosure": "yes" if c.preclosure else "",
                 "status": c.status.value,
             }
-            | {p: sign * getattr(c, p) for p in parts}
+            # ZERO − x, not −1 × x: a reversed 0.00 is 0.00, never "-0.00".
+            | {p: getattr(c, p) if sign > 0 else ZERO - getattr(c, p) for p in parts}
         )
 
     for c, loan_number, customer, branch, by in posted.all():
@@ -1383,6 +1389,7 @@ async def trial_balance_report(session: AsyncSession, f: ReportFilters) -> Repor
         title="Trial balance",
         filters=dataclasses.replace(f, agent_id=None, product_id=None),
         as_of=f.date_to,
+        uses_dates=False,  # cumulative: every entry dated on or before ``to``
         columns=[
             text("code", "Code"),
             text("name", "Account"),
