@@ -114,8 +114,7 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
     get_settings.cache_clear()
     yield server
     server.stop()
-    monkeypatch.undo()
-    get_settings.cache_clear()
+    get_settings.cache_clear()  # before monkeypatch restores the environment: nothing reads it
 
 
 @pytest.fixture
