@@ -1147,6 +1147,26 @@ async def _statement_new(ctx: Ctx) -> Req:
     return Req(params={"customer_id": _customer(ctx)}, json={"month": f"{today_india():%Y-%m}"})
 
 
+async def _notification(ctx: Ctx) -> Req:
+    """An SMS recorded for the target customer."""
+    from namma.models import Customer, Notification, NotificationChannel
+
+    async with transaction(ctx.app.state.db) as session:
+        customer = await session.get(Customer, uuid.UUID(_customer(ctx)))
+        assert customer is not None
+        row = Notification(
+            customer_id=customer.id,
+            channel=NotificationChannel.SMS,
+            recipient=customer.phone,
+            template="loan_approved",
+            language="en",
+            body="a message",
+            dedupe_key=f"matrix:{uuid.uuid4()}",
+        )
+        session.add(row)
+    return Req(params={"notification_id": str(row.id)})
+
+
 def _report_readers() -> dict[str, Any]:
     """Admin (every branch) and Managers (their own branch); the filter is the scope."""
     return {
@@ -1214,6 +1234,13 @@ BACKGROUND_RULES: dict[tuple[str, str], Rule] = {
     # customer sees their own).
     ("GET", "/api/notifications"): Rule(
         _nothing, admin=allow(), manager=allow(), agent=allow(), customer=allow(), scoped=False
+    ),
+    ("GET", "/api/notifications/{notification_id}"): Rule(
+        _notification,
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=(allow(), hidden()),
+        customer=(allow(), hidden()),
     ),
     ("GET", "/api/reports"): Rule(_nothing, **_report_readers()),
     # Capital utilisation needs capital:read as well (Admin).
