@@ -706,6 +706,49 @@ async def test_collection_register_against_the_ledger(portfolio: Portfolio) -> N
     )
 
 
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [(40, 1), (12, 8), (10, 10), (0, 0), (7, 0)],
+    ids=["before-the-reversal", "around-the-mistake", "the-mistake-only", "today", "last-week"],
+)
+async def test_any_period_reconciles_with_the_ledger(
+    portfolio: Portfolio, first: int, last: int
+) -> None:
+    """Money received, disbursed and earned in any period equals the ledger's movement in that
+    period — also when the period holds a collection but not its reversal (made today)."""
+    p = portfolio
+    period = {
+        "date_from": TODAY - dt.timedelta(days=first),
+        "date_to": TODAY - dt.timedelta(days=last),
+    }
+    params = {"from": period["date_from"].isoformat(), "to": period["date_to"].isoformat()}
+    received = await ledger_sum(p, CASH, entry_kinds=("collection",), **period)
+    summary = await p.report("portfolio-summary", **params)
+    demand = await p.report("demand-collection", **params)
+    register = await p.report("collections", **params)
+    agents = await p.report("agent-performance", **params)
+    assert m(summary["totals"]["collected_amount"]) == received
+    assert m(demand["totals"]["collected_amount"]) == received
+    assert m(register["totals"]["amount"]) == received
+    # In person: every agent's cash account took what their row says.
+    for row in agents["rows"]:
+        agent = next(u for u in p.users.values() if u.name == row["agent_name"])
+        assert m(row["collected_amount"]) == await ledger_sum(
+            p, ("agent_cash",), agent_id=agent.id, entry_kinds=("collection",), **period
+        ), row["agent_name"]
+    disbursed = await ledger_sum(
+        p, ("loan_portfolio",), side="debit", entry_kinds=("loan.disbursement",), **period
+    )
+    assert m(summary["totals"]["disbursed_amount"]) == disbursed
+    assert m((await p.report("disbursements", **params))["totals"]["principal"]) == disbursed
+    income = await p.report("income", **params)
+    assert m(income["totals"]["total"]) == await ledger_sum(p, INCOME, normal="credit", **period)
+    statement = await p.report("income-statement", **params)
+    assert m(statement["summary"]["profit"]) == await ledger_sum(
+        p, INCOME, normal="credit", **period
+    ) - await ledger_sum(p, EXPENSE, **period)
+
+
 async def test_disbursement_register_against_the_ledger(portfolio: Portfolio) -> None:
     p = portfolio
     body = await p.report("disbursements")

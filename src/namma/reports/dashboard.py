@@ -136,7 +136,8 @@ async def _flows(
     session: AsyncSession, f: ReportFilters, *, collector_id: uuid.UUID | None = None
 ) -> dict[str, Any]:
     """Dues of the period, collected against them, the collection rate, and what was received
-    (standing collections dated in the period; with ``collector_id``: collected by them)."""
+    (collections of the period net of its reversals, ``queries.collections_received``; with
+    ``collector_id``: collected by them)."""
     sl = queries.scoped_loans(f)
     demand = queries.installment_demand(sl, f.date_from, f.date_to)
     due, against = (
@@ -149,7 +150,9 @@ async def _flows(
     ).one()
     received_from = queries.scoped_loans(f, by_agent=collector_id is None)
     received = queries.collections_received(received_from, f.date_from, f.date_to)
-    query = select(func.count(), func.coalesce(func.sum(received.c.amount), ZERO))
+    query = select(
+        func.coalesce(func.sum(received.c.n), 0), func.coalesce(func.sum(received.c.amount), ZERO)
+    )
     if collector_id is not None:
         query = query.where(received.c.collected_by_id == collector_id)
     n, amount = (await session.execute(query)).one()

@@ -38,6 +38,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -270,23 +271,39 @@ def installment_demand(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
 
 
 def collections_received(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
-    """Standing (not reversed) collections dated in the period on loans in scope: loan_id,
-    branch_id, agent_id (the loan's agent), collected_by_id, collected_on, amount."""
-    return (
+    """What collections brought in during the period, net of the reversals made in it — the
+    movement of the ledger's cash and bank accounts by collection entries in the period, so it
+    reconciles for any period: one row per collection dated in the period on a loan in scope,
+    whatever its status now (+amount, n = +1), and one per reversal posted in the period
+    (−amount, n = −1, on the reversal's date). A collection reversed after the period counts
+    in it, as it did in the books. Columns: loan_id, branch_id, agent_id (the loan's agent),
+    collected_by_id, collected_on (the row's day), amount, n."""
+    reversal = aliased(JournalEntry)
+    columns = (sl.c.loan_id, sl.c.branch_id, sl.c.agent_id, Collection.collected_by_id)
+    posted = (
         select(
-            sl.c.loan_id,
-            sl.c.branch_id,
-            sl.c.agent_id,
-            Collection.collected_by_id,
-            Collection.collected_on,
-            Collection.amount,
+            *columns,
+            Collection.collected_on.label("collected_on"),
+            Collection.amount.label("amount"),
+            literal(1).label("n"),
         )
         .select_from(sl)
         .join(Collection, Collection.loan_id == sl.c.loan_id)
-        .where(Collection.status == CollectionStatus.POSTED)
         .where(Collection.collected_on.between(date_from, date_to))
-        .subquery("received")
     )
+    reversed_ = (
+        select(
+            *columns,
+            reversal.entry_date.label("collected_on"),
+            (ZERO - Collection.amount).label("amount"),
+            literal(-1).label("n"),
+        )
+        .select_from(sl)
+        .join(Collection, Collection.loan_id == sl.c.loan_id)
+        .join(reversal, reversal.id == Collection.reversal_entry_id)
+        .where(reversal.entry_date.between(date_from, date_to))
+    )
+    return union_all(posted, reversed_).subquery("received")
 
 
 async def ledger_portfolio(session: AsyncSession, sl: CTE) -> Decimal:
@@ -668,7 +685,7 @@ async def demand_collection(session: AsyncSession, f: ReportFilters) -> Report:
                 received.c.collected_on,
                 received.c.branch_id,
                 received.c.agent_id,
-                func.count(),
+                func.sum(received.c.n),
                 _sum(received.c.amount),
             ).group_by(received.c.collected_on, received.c.branch_id, received.c.agent_id)
         )
@@ -1038,7 +1055,7 @@ async def agent_performance(session: AsyncSession, f: ReportFilters) -> Report:
     # What each agent collected in person (any loan in scope), standing collections.
     received = collections_received(scoped_loans(f, by_agent=False), f.date_from, f.date_to)
     collected_q = select(
-        received.c.collected_by_id, func.count(), _sum(received.c.amount)
+        received.c.collected_by_id, func.sum(received.c.n), _sum(received.c.amount)
     ).group_by(received.c.collected_by_id)
     if f.agent_id is not None:
         collected_q = collected_q.where(received.c.collected_by_id == f.agent_id)
