@@ -17,6 +17,7 @@ import csv
 import datetime as dt
 import io
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -968,7 +969,8 @@ async def test_csv_and_xlsx_files_read_back_to_the_json_totals(portfolio: Portfo
         assert about["Report"] == body["title"]
 
 
-async def test_csv_cells_never_start_a_formula(portfolio: Portfolio) -> None:
+async def test_cells_never_start_a_formula(portfolio: Portfolio) -> None:
+    """A name typed as a formula stays text in both files (CSV injection)."""
     p = portfolio
     async with transaction(p.app.state.db) as session:
         await session.execute(
@@ -981,6 +983,10 @@ async def test_csv_cells_never_start_a_formula(portfolio: Portfolio) -> None:
             for r in csv.DictReader(io.StringIO(response.content.decode("utf-8-sig")))
         ]
         assert "'=HYPERLINK(1)" in names
+        response = await _download(p, "overdue", "xlsx")
+        sheet = openpyxl.load_workbook(io.BytesIO(response.content))["Report"]
+        cells = [c for row in sheet.iter_rows() for c in row if c.value == "'=HYPERLINK(1)"]
+        assert cells and all(c.data_type == "s" for c in cells)
     finally:
         async with transaction(p.app.state.db) as session:
             await session.execute(
@@ -988,6 +994,23 @@ async def test_csv_cells_never_start_a_formula(portfolio: Portfolio) -> None:
                 .where(Customer.id == p.customers["c1"].id)
                 .values(name="Customer C1")
             )
+
+
+async def test_an_empty_selection_still_makes_valid_files(portfolio: Portfolio) -> None:
+    """The head office has no loans: empty rows, zero totals, a header-only CSV, an XLSX."""
+    p = portfolio
+    ho = str(p.branches["HO"].id)
+    body = await p.report("portfolio-summary", branch_id=ho)
+    assert body["rows"] == []
+    assert body["totals"]["outstanding_principal"] == "0.00"
+    assert body["totals"]["collection_rate"] is None  # nothing fell due: undefined, not 0
+    response = await p.get("admin", "/api/reports/portfolio-summary", branch_id=ho, format="csv")
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert lines == [",".join(c["key"] for c in body["columns"])]
+    response = await p.get("admin", "/api/reports/portfolio-summary", branch_id=ho, format="xlsx")
+    sheet = list(openpyxl.load_workbook(io.BytesIO(response.content))["Report"].values)
+    assert sheet[0] == tuple(c["label"] for c in body["columns"])
+    assert sheet[1][0] == "Total" and len(sheet) == 2
 
 
 # --- filters and scope -----------------------------------------------------------------------
@@ -1118,6 +1141,23 @@ async def test_bad_input_is_a_422_naming_the_field(
     assert all(d["message"] for d in error["details"])
 
 
+async def test_an_agent_of_another_branch_is_bad_input_for_an_admin(portfolio: Portfolio) -> None:
+    p = portfolio
+    response = await p.get(
+        "admin",
+        "/api/reports/agent-performance",
+        branch_id=str(p.branches["A"].id),
+        agent_id=str(p.users["agent_b"].id),
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "agent_id"
+    # A Manager (an agent id is not staff of theirs; not even a user): 404, the same body.
+    other = await p.get("manager_a", "/api/reports/par", agent_id=str(p.users["agent_b"].id))
+    unknown = await p.get("manager_a", "/api/reports/par", agent_id=str(uuid.uuid4()))
+    assert other.status_code == unknown.status_code == 404
+    assert other.json() == unknown.json()
+
+
 async def test_a_daily_report_over_more_than_a_year_is_refused(portfolio: Portfolio) -> None:
     response = await portfolio.get(
         "admin", "/api/reports/demand-collection", **{"from": "2024-01-01", "to": "2025-12-31"}
@@ -1236,6 +1276,9 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     assert await cache.get(key) is None
     first = await _dashboard(p, "manager_a")
     assert await cache.get(key) == first
+    if cache.backend == "memory":  # the entry lives 30 s (Redis: SET … EX 30, same call)
+        expires_at, _ = cache._entries[key]
+        assert 0 < expires_at - time.monotonic() <= 30
     # A second call is served from the cache: a marker planted in the cached value comes back.
     await cache.set(key, {**first, "served_from": "cache"}, 30)
     assert (await _dashboard(p, "manager_a"))["served_from"] == "cache"
