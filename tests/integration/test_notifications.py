@@ -493,6 +493,11 @@ async def test_many_reminders_in_one_run_each_get_a_job_and_are_delivered(
     assert subjects == [f"Reminder: installment of ₹1,000.00 due on {inr_day(due)}"] * 3
 
 
+def test_the_daily_job_is_scheduled_every_morning_in_india() -> None:
+    periodic = {p.task.name: p.cron for p in job_app.periodic_registry.periodic_tasks.values()}
+    assert periodic.get("notifications:daily") == "30 3 * * *"  # 03:30 UTC = 09:00 IST
+
+
 # --- an SMTP outage: retries, the failed list, `namma jobs retry` --------------------------
 
 
