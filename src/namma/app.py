@@ -120,7 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(system_router)
     app.include_router(auth_router)
-    app.include_router(users_router)
+    # Staff and branches: the dashboards' agent counts and per-agent rows.
+    app.include_router(users_router, dependencies=[Depends(dashboards_stale_after_writes)])
     app.include_router(customers_router)
     app.include_router(products_router)
     app.include_router(loans_router)

@@ -1327,3 +1327,15 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     )
     assert refused.status_code == 422
     assert await cache.get(admin_key) == after
+    # Staff: deactivating an agent changes the agent count at once.
+    agent = p.users["agent_a2"]
+    done = await p.client.post(
+        f"/api/staff/{agent.id}/deactivate", headers=await p.headers("admin")
+    )
+    assert done.status_code == 200, done.text
+    assert await cache.get(admin_key) is None
+    assert (await _dashboard(p, "admin"))["people"]["agents"] == after["people"]["agents"] - 1
+    done = await p.client.post(
+        f"/api/staff/{agent.id}/reactivate", headers=await p.headers("admin")
+    )
+    assert done.status_code == 200, done.text

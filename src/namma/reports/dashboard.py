@@ -11,8 +11,8 @@
 The period is the month to date (India); "today" is the Indian day. Each role and scope's answer
 is cached 30 s under ``dashboard:{role}:{scope}`` (scope: ``all``, the branch id, the user id);
 every loan mutation deletes ``dashboard:*`` after its commit (``namma.loans.cache``), and so do
-writes to capital and cash hand-overs (``dashboards_stale_after_writes``) and the close of
-business.
+writes to capital, cash hand-overs, staff and branches (``dashboards_stale_after_writes``) and
+the close of business.
 """
 
 from __future__ import annotations
@@ -87,8 +87,9 @@ async def dashboards_stale_after_writes(
 ) -> None:
     """A router dependency for routers whose writes move dashboard figures without going
     through a loan (capital: the Admin's capital panel; cash hand-overs: an agent's cash in
-    hand). A write (any method but GET/HEAD/OPTIONS) deletes every cached dashboard once its
-    transaction commits (nothing if it rolls back). Loan and collection routes do this
+    hand; staff and branches: agent counts and per-agent rows). A write (any method but
+    GET/HEAD/OPTIONS) deletes every cached dashboard once its transaction commits (nothing if
+    it rolls back). Loan and collection routes do this
     themselves (``namma.loans.cache``), the close of business too."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return

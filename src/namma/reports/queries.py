@@ -904,6 +904,8 @@ async def disbursement_register(session: AsyncSession, f: ReportFilters) -> Repo
         .join(JournalLine, JournalLine.entry_id == JournalEntry.id)
         .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
         .where(JournalEntry.kind == "loan.disbursement")
+        # The entry is dated the disbursement day: only the period's entries are summed.
+        .where(JournalEntry.entry_date.between(f.date_from, f.date_to))
         .group_by(JournalEntry.loan_id)
         .subquery("disbursement_parts")
     )
