@@ -906,6 +906,45 @@ async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
     assert_state_equal(state_read(url), expected)
 
 
+async def test_a_failed_step_is_recorded_and_the_next_run_resumes_there(app, world):  # type: ignore[no-untyped-def]
+    url = app.state.settings.database_url
+    await portfolio_generate(app, world, loans=60, seed=7)
+    before = state_read(url)
+    expected = expected_after_cob(before, BUSINESS_DATE)
+    # Bad data that only step 3 trips on: interest waived beyond what was due makes the loan's
+    # outstanding interest negative (a CHECK constraint), on a late installment whose status
+    # and penalty it does not change (principal still owed; no penalty on interest).
+    target = next(
+        i
+        for i in before.installments.values()
+        if before.loans[i.loan].status == "active"
+        and before.loans[i.loan].schedule_status == "generated"
+        and (before.loans[i.loan].penalty or {}).get("basis", "flat") != "percent-of-overdue-total"
+        and i.due_date < BUSINESS_DATE
+        and i.owed_principal > 0
+    )
+    fix = "UPDATE loan_installments SET interest_waived = %s WHERE number = %s AND loan_id = "
+    fix += "(SELECT id FROM loans WHERE loan_number = %s)"
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(fix, (target.interest_due + 100000, target.number, target.loan))
+
+    with pytest.raises(Exception, match="outstanding_not_negative"):
+        await _cob(app)
+    run = _query(url, "SELECT status::text, steps_done, error FROM cob_runs")
+    assert run[0][:2] == ("failed", 2)
+    assert run[0][2].startswith("step 3 (loans): ")
+
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(fix, (target.interest_waived, target.number, target.loan))
+    resumed = await _cob(app)
+    assert resumed.resumed_at_step == 2
+    assert resumed.ran == ("loans", "accrual", "snapshots")
+    assert _query(url, "SELECT status::text, steps_done, attempts, error FROM cob_runs") == [
+        ("completed", 5, 2, None)
+    ]
+    assert_state_equal(state_read(url), expected)
+
+
 async def test_one_run_at_a_time_a_second_is_refused_or_waits_and_then_does_nothing(
     app, client, world, bearer, portfolio
 ):  # type: ignore[no-untyped-def]
