@@ -42,6 +42,7 @@ from namma.collections.penalties import penalties_apply
 from namma.collections.service import collection_record, collection_reverse
 from namma.collections.waivers import loan_waive
 from namma.demo import DEMO_PRODUCTS, _payoff
+from namma.finance import add_months
 from namma.handover.service import cash_handover_record, handover_expected
 from namma.kit.clock import today_india
 from namma.kit.db import transaction
@@ -67,7 +68,7 @@ from namma.models.collection import CollectionMethod
 from namma.models.servicing import WaiverComponent
 from namma.products.schemas import ProductTerms
 from namma.products.service import product_create
-from namma.reports.dashboard import dashboard_key
+from namma.reports.dashboard import DashboardPeriod, dashboard_key, period_dates
 from tests.integration.conftest import bearer_for
 
 D = Decimal
@@ -1187,13 +1188,13 @@ async def test_admin_and_manager_dashboards_use_the_one_definitions(portfolio: P
     assert m(admin["portfolio"]["outstanding_principal"]) == await ledger_sum(
         p, ("loan_portfolio",)
     )
-    assert admin["month"]["collection_rate"] == summary["totals"]["collection_rate"]
-    assert admin["month"]["profit"] == statement["summary"]["profit"]
+    assert admin["flows"]["collection_rate"] == summary["totals"]["collection_rate"]
+    assert admin["flows"]["profit"] == statement["summary"]["profit"]
     first = TODAY.replace(day=1)
     income = await ledger_sum(p, INCOME, normal="credit", date_from=first, date_to=TODAY)
     expenses = await ledger_sum(p, EXPENSE, date_from=first, date_to=TODAY)
-    assert m(admin["month"]["profit"]) == income - expenses
-    assert m(admin["month"]["penalties_collected"]) == await ledger_sum(
+    assert m(admin["flows"]["profit"]) == income - expenses
+    assert m(admin["flows"]["penalties_collected"]) == await ledger_sum(
         p, ("penalty_income",), normal="credit", date_from=first, date_to=TODAY
     )
     capital = (await p.report("capital-utilisation"))["rows"]
@@ -1213,7 +1214,7 @@ async def test_admin_and_manager_dashboards_use_the_one_definitions(portfolio: P
     assert last["par_90"] == summary["totals"]["par_90"]
     assert last["active_loans"] == summary["totals"]["active_loans"]
     assert sum(m(b["profit"]) for b in admin["branches"]) + m(admin["head_office"]["profit"]) == m(
-        admin["month"]["profit"]
+        admin["flows"]["profit"]
     )
 
     manager = await _dashboard(p, "manager_a")
@@ -1221,14 +1222,85 @@ async def test_admin_and_manager_dashboards_use_the_one_definitions(portfolio: P
     mine = await p.report("portfolio-summary", who="manager_a", **month)
     assert manager["scope"] == str(a.id)
     assert manager["portfolio"]["outstanding_principal"] == mine["totals"]["outstanding_principal"]
-    assert manager["month"]["collection_rate"] == mine["totals"]["collection_rate"]
+    assert manager["flows"]["collection_rate"] == mine["totals"]["collection_rate"]
     income_a = await ledger_sum(
         p, INCOME, normal="credit", date_from=first, date_to=TODAY, entry_branch=a.id
     )
     expenses_a = await ledger_sum(p, EXPENSE, date_from=first, date_to=TODAY, entry_branch=a.id)
-    assert m(manager["month"]["profit"]) == income_a - expenses_a
+    assert m(manager["flows"]["profit"]) == income_a - expenses_a
     assert {r["agent_name"] for r in manager["agents"]} == {"Arun Agent", "Anita Agent"}
     assert "capital" not in manager and "branches" not in manager
+
+
+async def test_a_dashboard_period_and_the_monthly_trend_come_from_the_ledger(
+    portfolio: Portfolio,
+) -> None:
+    p = portfolio
+    for period in ("week", "year", "all"):
+        response = await p.get("admin", "/api/dashboard", period=period)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        start = dt.date.fromisoformat(body["period"]["from"])
+        assert body["period"]["name"] == period and body["period"]["to"] == TODAY.isoformat()
+        window = {"date_from": start, "date_to": TODAY}
+        income = await ledger_sum(p, INCOME, normal="credit", **window)
+        expenses = await ledger_sum(p, EXPENSE, **window)
+        assert m(body["flows"]["profit"]) == income - expenses, period
+        assert m(body["flows"]["collected_amount"]) == await ledger_sum(
+            p, CASH, entry_kinds=("collection",), **window
+        ), period
+        assert m(body["flows"]["disbursed_amount"]) == await ledger_sum(
+            p, ("loan_portfolio",), side="debit", entry_kinds=("loan.disbursement",), **window
+        ), period
+    everything = (await p.get("admin", "/api/dashboard", period="all")).json()
+    assert everything["period"]["from"] == (TODAY - dt.timedelta(days=35)).isoformat()
+    assert (await p.get("admin", "/api/dashboard", period="decade")).status_code == 422
+    # Twelve months, this one last; each month's figures are the ledger's.
+    monthly = everything["monthly"]
+    assert len(monthly) == 12 and monthly[-1]["month"] == TODAY.strftime("%Y-%m")
+    for row in monthly[-2:]:
+        first = dt.date.fromisoformat(row["month"] + "-01")
+        last = min(add_months(first, 1) - dt.timedelta(days=1), TODAY)
+        window = {"date_from": first, "date_to": last}
+        income = await ledger_sum(p, INCOME, normal="credit", **window)
+        expenses = await ledger_sum(p, EXPENSE, **window)
+        assert m(row["profit"]) == income - expenses
+        assert m(row["collected_amount"]) == await ledger_sum(
+            p, CASH, entry_kinds=("collection",), **window
+        )
+        assert m(row["disbursed_amount"]) == await ledger_sum(
+            p, ("loan_portfolio",), side="debit", entry_kinds=("loan.disbursement",), **window
+        )
+    assert sum(r["loans_disbursed"] for r in monthly) == 9
+    assert all(r["profit"] == "0.00" for r in monthly[:-2])
+    # A Manager's months are their branch's entries.
+    manager = (await p.get("manager_b", "/api/dashboard")).json()
+    assert sum(r["loans_disbursed"] for r in manager["monthly"]) == 4
+    assert m(manager["monthly"][-1]["income"]) == await ledger_sum(
+        p, INCOME, normal="credit", entry_branch=p.branches["B"].id,
+        date_from=TODAY.replace(day=1), date_to=TODAY,
+    )  # fmt: skip
+
+
+def test_dashboard_periods_end_today() -> None:
+    day = dt.date(2026, 2, 14)
+    expected = {
+        "today": dt.date(2026, 2, 14),
+        "week": dt.date(2026, 2, 8),
+        "month": dt.date(2026, 2, 1),
+        "quarter": dt.date(2026, 1, 1),
+        "half-year": dt.date(2025, 10, 1),
+        "year": dt.date(2025, 4, 1),
+        "all": dt.date(2024, 6, 1),
+    }
+    for name, start in expected.items():
+        assert period_dates(DashboardPeriod(name), day, first_day=dt.date(2024, 6, 1)) == (
+            start,
+            day,
+        ), name
+    assert period_dates(DashboardPeriod.HALF_YEAR, dt.date(2026, 9, 30))[0] == dt.date(2026, 4, 1)
+    assert period_dates(DashboardPeriod.YEAR, dt.date(2026, 4, 1))[0] == dt.date(2026, 4, 1)
+    assert period_dates(DashboardPeriod.ALL, day)[0] == day  # an empty ledger
 
 
 async def test_agent_and_customer_dashboards(portfolio: Portfolio) -> None:
@@ -1275,6 +1347,10 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     await cache.delete_pattern("dashboard:*")
     assert await cache.get(key) is None
     first = await _dashboard(p, "manager_a")
+    # Each period has its own entry.
+    await p.get("manager_a", "/api/dashboard", period="year")
+    year_key = dashboard_key(Role.MANAGER, str(p.branches["A"].id), DashboardPeriod.YEAR)
+    assert (await cache.get(year_key))["period"]["name"] == "year"
     assert await cache.get(key) == first
     if cache.backend == "memory":  # the entry lives 30 s (Redis: SET … EX 30, same call)
         expires_at, _ = cache._entries[key]
@@ -1298,6 +1374,7 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     )
     assert response.status_code == 201, response.text
     assert await cache.get(key) is None and await cache.get(admin_key) is None
+    assert await cache.get(year_key) is None
     after = await _dashboard(p, "manager_a")
     assert "served_from" not in after
     assert m(after["today"]["collected_amount"]) == m(first["today"]["collected_amount"]) + D(

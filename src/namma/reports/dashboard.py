@@ -8,8 +8,12 @@
   ``agent_cash`` balance), the next 7 days' dues.
 - Customer: their loans: outstanding, next due, last payment.
 
-The period is the month to date (India); "today" is the Indian day. Each role and scope's answer
-is cached 30 s under ``dashboard:{role}:{scope}`` (scope: ``all``, the branch id, the user id);
+The period of the flow figures is chosen with ``period`` (``DashboardPeriod``: today, the last 7
+days, the month, quarter, half-year or financial year to date — India's year starts on 1 April —
+or everything); the default is the month to date. "Today" is the Indian day. Admins and
+Managers also get a 12-month trend from the ledger (the original app's analytics chart). Each
+answer is cached 30 s under ``dashboard:{role}:{scope}:{period}`` (scope: ``all``, the branch
+id, the user id);
 every loan mutation deletes ``dashboard:*`` after its commit (``namma.loans.cache``), and so do
 writes to capital, cash hand-overs, staff and branches (``dashboards_stale_after_writes``) and
 the close of business.
@@ -19,16 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import uuid
 from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import and_, func, select
+from sqlalchemy import Date, and_, case, cast, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
 from namma.capital.queries import capital_summary
+from namma.finance import add_months
 from namma.kit.cache import Cache, cache_get_or_load
 from namma.kit.clock import today_india
 from namma.kit.db import after_commit
@@ -43,6 +49,7 @@ from namma.models import (
     CollectionStatus,
     Customer,
     CustomerStatus,
+    JournalEntry,
     JournalLine,
     LedgerAccount,
     Loan,
@@ -70,8 +77,47 @@ TREND_DAYS = 30
 UPCOMING_DAYS = 7
 
 
-def dashboard_key(role: Role | str, scope: str) -> str:
-    return f"dashboard:{Role(role).value}:{scope}"
+MONTHS_IN_TREND = 12
+FINANCIAL_YEAR_START_MONTH = 4  # India: 1 April
+
+
+class DashboardPeriod(enum.StrEnum):
+    TODAY = "today"
+    WEEK = "week"  # the last 7 days, today included
+    MONTH = "month"  # month to date
+    QUARTER = "quarter"  # quarter to date (Jan-Mar, Apr-Jun, Jul-Sep, Oct-Dec)
+    HALF_YEAR = "half-year"  # financial half-year to date (Apr-Sep, Oct-Mar)
+    YEAR = "year"  # financial year to date (from 1 April)
+    ALL = "all"  # from the first day in the ledger
+
+
+def period_dates(
+    period: DashboardPeriod, today: dt.date, *, first_day: dt.date | None = None
+) -> tuple[dt.date, dt.date]:
+    """The first and last day of ``period`` ending ``today``. ``first_day``: the ledger's first
+    entry date (for ``all``; today when the ledger is empty)."""
+    fy_start = dt.date(
+        today.year if today.month >= FINANCIAL_YEAR_START_MONTH else today.year - 1,
+        FINANCIAL_YEAR_START_MONTH,
+        1,
+    )
+    second_half = add_months(fy_start, 6)  # 1 October
+    starts = {
+        DashboardPeriod.TODAY: today,
+        DashboardPeriod.WEEK: today - dt.timedelta(days=6),
+        DashboardPeriod.MONTH: today.replace(day=1),
+        DashboardPeriod.QUARTER: today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1),
+        DashboardPeriod.HALF_YEAR: second_half if today >= second_half else fy_start,
+        DashboardPeriod.YEAR: fy_start,
+        DashboardPeriod.ALL: min(first_day or today, today),
+    }
+    return starts[period], today
+
+
+def dashboard_key(
+    role: Role | str, scope: str, period: DashboardPeriod | str = DashboardPeriod.MONTH
+) -> str:
+    return f"dashboard:{Role(role).value}:{scope}:{DashboardPeriod(period).value}"
 
 
 def dashboard_scope(principal: Principal) -> str:
@@ -100,23 +146,38 @@ async def dashboards_stale_after_writes(
     after_commit(session, invalidate)
 
 
-async def dashboard_cached(session: AsyncSession, cache: Cache, principal: Principal) -> Any:
+async def dashboard_cached(
+    session: AsyncSession,
+    cache: Cache,
+    principal: Principal,
+    period: DashboardPeriod = DashboardPeriod.MONTH,
+) -> Any:
     """The caller's dashboard from the cache, or built and cached for 30 s."""
-    key = dashboard_key(principal.role, dashboard_scope(principal))
+    key = dashboard_key(principal.role, dashboard_scope(principal), period)
 
     async def load() -> dict[str, Any]:
-        return await dashboard_build(session, principal)
+        return await dashboard_build(session, principal, period)
 
     return await cache_get_or_load(cache, key, ttl=DASHBOARD_TTL_SECONDS, load=load)
 
 
-async def dashboard_build(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def dashboard_build(
+    session: AsyncSession,
+    principal: Principal,
+    period: DashboardPeriod = DashboardPeriod.MONTH,
+) -> dict[str, Any]:
+    today = today_india()
+    first_day = None
+    if period is DashboardPeriod.ALL:
+        first_day = await session.scalar(select(func.min(JournalEntry.entry_date)))
+    start, end = period_dates(period, today, first_day=first_day)
+    span = {"name": period.value, "from": start.isoformat(), "to": end.isoformat()}
     if principal.role is Role.ADMIN:
-        return await _staff_dashboard(session, principal, branch_id=None)
+        return await _staff_dashboard(session, principal, None, start, span)
     if principal.role is Role.MANAGER:
-        return await _staff_dashboard(session, principal, branch_id=principal.branch_id)
+        return await _staff_dashboard(session, principal, principal.branch_id, start, span)
     if principal.role is Role.AGENT:
-        return await _agent_dashboard(session, principal)
+        return await _agent_dashboard(session, principal, start, span)
     return await _customer_dashboard(session, principal)
 
 
@@ -129,8 +190,86 @@ def _pct(value: Decimal | None) -> str | None:
     return shown
 
 
-def _month(today: dt.date) -> tuple[dt.date, dt.date]:
-    return today.replace(day=1), today
+async def _monthly(
+    session: AsyncSession, *, branch_id: uuid.UUID | None, today: dt.date
+) -> list[dict[str, Any]]:
+    """The last 12 calendar months (this one to date) from the ledger, one grouped query:
+    loans disbursed and principal disbursed (portfolio debits of disbursements), collected (cash
+    and bank movement of collection entries, net of reversals), income, expenses and profit —
+    the same definitions as the reports. A branch: its entries only."""
+    first = add_months(today.replace(day=1), -(MONTHS_IN_TREND - 1))
+    e, line, account = JournalEntry, JournalLine, LedgerAccount
+    month = cast(func.date_trunc("month", e.entry_date), Date)
+    disbursement = e.kind == "loan.disbursement"
+    collection = or_(e.kind == "collection", e.kind.like("collection.%"))
+    query = (
+        select(
+            month,
+            func.count(distinct(case((disbursement, e.loan_id)))),
+            func.coalesce(
+                func.sum(
+                    case(
+                        (
+                            and_(disbursement, account.kind == AccountKind.LOAN_PORTFOLIO),
+                            line.debit,
+                        ),
+                        else_=ZERO,
+                    )
+                ),
+                ZERO,
+            ),
+            func.coalesce(
+                func.sum(
+                    case(
+                        (
+                            and_(collection, account.kind.in_(queries.CASH_KINDS)),
+                            line.debit - line.credit,
+                        ),
+                        else_=ZERO,
+                    )
+                ),
+                ZERO,
+            ),
+            func.coalesce(
+                func.sum(
+                    case((account.type == AccountType.INCOME, line.credit - line.debit), else_=ZERO)
+                ),
+                ZERO,
+            ),
+            func.coalesce(
+                func.sum(
+                    case(
+                        (account.type == AccountType.EXPENSE, line.debit - line.credit), else_=ZERO
+                    )
+                ),
+                ZERO,
+            ),
+        )
+        .select_from(line)
+        .join(e, e.id == line.entry_id)
+        .join(account, account.id == line.account_id)
+        .where(e.entry_date.between(first, today))
+        .group_by(month)
+    )
+    if branch_id is not None:
+        query = query.where(e.branch_id == branch_id)
+    found = {row[0]: row[1:] for row in (await session.execute(query)).all()}
+    out = []
+    for k in range(MONTHS_IN_TREND):
+        on = add_months(first, k)
+        loans, disbursed, collected, income, expenses = found.get(on, (0, ZERO, ZERO, ZERO, ZERO))
+        out.append(
+            {
+                "month": on.strftime("%Y-%m"),
+                "loans_disbursed": int(loans),
+                "disbursed_amount": _m(Decimal(disbursed)),
+                "collected_amount": _m(Decimal(collected)),
+                "income": _m(Decimal(income)),
+                "expenses": _m(Decimal(expenses)),
+                "profit": _m(profit(Decimal(income), Decimal(expenses))),
+            }
+        )
+    return out
 
 
 async def _flows(
@@ -235,11 +374,14 @@ async def _overdue_loans(session: AsyncSession, f: ReportFilters) -> int:
 
 
 async def _staff_dashboard(
-    session: AsyncSession, principal: Principal, *, branch_id: uuid.UUID | None
+    session: AsyncSession,
+    principal: Principal,
+    branch_id: uuid.UUID | None,
+    start: dt.date,
+    span: dict[str, str],
 ) -> dict[str, Any]:
     today = today_india()
-    start, end = _month(today)
-    month = ReportFilters(start, end, branch_id)
+    month = ReportFilters(start, today, branch_id)
     summary = await queries.portfolio_summary(session, month)
     totals = _totals(summary)
     money_flow = await queries.income_and_expenses(session, month)
@@ -297,7 +439,7 @@ async def _staff_dashboard(
         "role": principal.role.value,
         "scope": dashboard_scope(principal),
         "as_of": today.isoformat(),
-        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "period": span,
         "portfolio": {
             key: totals[key]
             for key in (
@@ -314,7 +456,7 @@ async def _staff_dashboard(
             )
         }
         | {"overdue_loans": await _overdue_loans(session, month)},
-        "month": {
+        "flows": {
             key: totals[key]
             for key in (
                 "disbursed_count",
@@ -339,6 +481,7 @@ async def _staff_dashboard(
         },
         "recent_loans": recent,
         "trend": await _trend(session, branch_id=branch_id, agent_id=None),
+        "monthly": await _monthly(session, branch_id=branch_id, today=today),
     }
     if branch_id is None:
         branch_rows = []
@@ -367,11 +510,12 @@ async def _staff_dashboard(
     return result
 
 
-async def _agent_dashboard(session: AsyncSession, principal: Principal) -> dict[str, Any]:
+async def _agent_dashboard(
+    session: AsyncSession, principal: Principal, start: dt.date, span: dict[str, str]
+) -> dict[str, Any]:
     today = today_india()
     me = principal.user_id
-    start, end = _month(today)
-    month = ReportFilters(start, end, agent_id=me)
+    month = ReportFilters(start, today, agent_id=me)
     day = ReportFilters(today, today, agent_id=me)
     summary = await queries.portfolio_summary(session, month)
     totals = _totals(summary)
@@ -399,7 +543,7 @@ async def _agent_dashboard(session: AsyncSession, principal: Principal) -> dict[
         "role": "agent",
         "scope": str(me),
         "as_of": today.isoformat(),
-        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "period": span,
         "customers": int(customers or 0),
         "portfolio": {
             key: totals[key]
@@ -423,7 +567,7 @@ async def _agent_dashboard(session: AsyncSession, principal: Principal) -> dict[
             for k, v in (await _flows(session, day, collector_id=me)).items()
             if k in ("collections", "collected_amount")
         },
-        "month": await _flows(session, month, collector_id=None),
+        "flows": await _flows(session, month, collector_id=None),
         "upcoming": {
             "days": UPCOMING_DAYS,
             "due_amount": (await _flows(session, upcoming))["due_amount"],

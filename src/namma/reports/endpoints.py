@@ -27,7 +27,7 @@ from namma.kit.errors import InvalidInputError, NotFoundError, PermissionDeniedE
 from namma.models import Branch, LoanProduct, Role, User
 from namma.reports import queries
 from namma.reports.base import Report, ReportFilters, report_json
-from namma.reports.dashboard import dashboard_cached
+from namma.reports.dashboard import DashboardPeriod, dashboard_cached
 from namma.reports.export import (
     CSV_MEDIA_TYPE,
     XLSX_MEDIA_TYPE,
@@ -276,7 +276,14 @@ async def dashboard(
     session: SessionDep,
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.DASHBOARD_READ))],
+    period: Annotated[
+        DashboardPeriod,
+        Query(
+            description="The flows' period, ending today: today, week (the last 7 days), month, "
+            "quarter, half-year, year (financial, from 1 April; to date) or all"
+        ),
+    ] = DashboardPeriod.MONTH,
 ) -> Any:
     """The caller's dashboard: Admin the institution (per branch), Manager their branch (per
     agent), Agent their portfolio and cash in hand, Customer their loans. Cached 30 s."""
-    return await dashboard_cached(session, cache, principal)
+    return await dashboard_cached(session, cache, principal, period)
