@@ -1316,6 +1316,7 @@ async def test_agent_and_customer_dashboards(portfolio: Portfolio) -> None:
     )  # fmt: skip
     assert m(agent["cash_in_hand"]) == await ledger_sum(p, ("agent_cash",), agent_id=a1.id)
     assert agent["overdue"]["loans"] == 1  # L1
+    assert [r["id"] for r in agent["recent_loans"]] == [str(p.loans["L2"]), str(p.loans["L1"])]
     assert {r["loan_number"] for r in agent["overdue"]["list"]} <= {
         r["loan_number"] for r in (await p.report("overdue"))["rows"]
     }
@@ -1335,7 +1336,13 @@ async def test_agent_and_customer_dashboards(portfolio: Portfolio) -> None:
         loan_where="ln.customer_id = :c", params={"c": p.customers["c1"].id},
     )  # fmt: skip
     assert customer["next_due"] is not None
-    assert m(customer["totals"]["overdue_amount"]) > 0
+    totals = customer["totals"]
+    assert m(totals["overdue_amount"]) > 0
+    assert totals["overdue_installments"] == 1  # installment 3, partly paid; 4 is due today
+    assert totals["closed_loans"] == 0 and totals["loans"] == 1
+    assert m(totals["outstanding_principal"]) == m(loan["outstanding_principal"])
+    assert m(totals["outstanding"]) == m(loan["outstanding_total"])
+    assert totals["installments_next_7_days"] == 2  # today's and next week's
 
 
 async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Portfolio) -> None:

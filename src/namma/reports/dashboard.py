@@ -592,8 +592,41 @@ async def _agent_dashboard(
             ],
         },
         "cash_in_hand": _m(Decimal(debit) - Decimal(credit)),
+        "recent_loans": await _recent_active_loans(session, me),
         "trend": await _trend(session, branch_id=None, agent_id=me),
     }
+
+
+async def _recent_active_loans(session: AsyncSession, agent_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The agent's 5 most recently disbursed active loans (their current customers')."""
+    rows = await session.execute(
+        select(Loan, Customer.name)
+        .join(Customer, Customer.id == Loan.customer_id)
+        .join(
+            AgentAssignment,
+            and_(
+                AgentAssignment.customer_id == Loan.customer_id,
+                AgentAssignment.ended_at.is_(None),
+            ),
+        )
+        .where(AgentAssignment.agent_id == agent_id)
+        .where(Loan.status == LoanStatus.ACTIVE)
+        .order_by(Loan.disbursed_on.desc(), Loan.loan_number.desc())
+        .limit(5)
+    )
+    return [
+        {
+            "id": str(loan.id),
+            "loan_number": loan.loan_number,
+            "customer_name": name,
+            "principal": _m(loan.principal),
+            "outstanding_principal": _m(loan.outstanding_principal),
+            "days_past_due": loan.days_past_due,
+            "next_due_on": loan.next_due_on.isoformat() if loan.next_due_on else None,
+            "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
+        }
+        for loan, name in rows.all()
+    ]
 
 
 async def _customer_dashboard(session: AsyncSession, principal: Principal) -> dict[str, Any]:
@@ -638,7 +671,7 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
         )
     ).all()
     loans = []
-    borrowed = outstanding = overdue_total = ZERO
+    borrowed = outstanding = overdue_total = outstanding_principal = outstanding_interest = ZERO
     upcoming: list[tuple[dt.date, Decimal, str]] = []
     for loan, due_on, due_amount, od in rows:
         active = loan.status is LoanStatus.ACTIVE
@@ -652,6 +685,8 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
             borrowed += loan.principal
         if active:
             outstanding += total
+            outstanding_principal += loan.outstanding_principal
+            outstanding_interest += loan.outstanding_interest
             overdue_total += Decimal(od)
             if due_on is not None:
                 upcoming.append((due_on, Decimal(due_amount), loan.loan_number))
@@ -691,13 +726,26 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
         )
     ).first()
     upcoming.sort()
-    week = await session.scalar(
-        select(func.coalesce(func.sum(owed), ZERO))
-        .join(Loan, Loan.id == i.loan_id)
-        .where(Loan.customer_id == customer.id)
-        .where(Loan.status == LoanStatus.ACTIVE)
-        .where(i.due_date.between(today, today + dt.timedelta(days=UPCOMING_DAYS)))
-    )
+    week_due, week_count, late_count = (
+        await session.execute(
+            select(
+                func.coalesce(
+                    func.sum(owed).filter(
+                        i.due_date.between(today, today + dt.timedelta(days=UPCOMING_DAYS))
+                    ),
+                    ZERO,
+                ),
+                func.count().filter(
+                    i.due_date.between(today, today + dt.timedelta(days=UPCOMING_DAYS))
+                ),
+                func.count().filter(i.due_date < today),
+            )
+            .join(Loan, Loan.id == i.loan_id)
+            .where(Loan.customer_id == customer.id)
+            .where(Loan.status == LoanStatus.ACTIVE)
+            .where(owed > 0)
+        )
+    ).one()
     next_due_json = None
     if upcoming:
         due_on, amount, number = upcoming[0]
@@ -713,11 +761,20 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
             "loans": len(loans),
             "active_loans": sum(1 for x in loans if x["status"] == LoanStatus.ACTIVE.value),
             "total_borrowed": _m(borrowed),
+            "closed_loans": sum(
+                1
+                for x in loans
+                if x["status"] in (LoanStatus.CLOSED.value, LoanStatus.PRECLOSED.value)
+            ),
             "total_paid": _m(Decimal(total_paid)),
             "payments": int(payments),
             "outstanding": _m(outstanding),
+            "outstanding_principal": _m(outstanding_principal),
+            "outstanding_interest": _m(outstanding_interest),
             "overdue_amount": _m(overdue_total),
-            "due_next_7_days": _m(Decimal(week or 0)),
+            "overdue_installments": int(late_count),
+            "due_next_7_days": _m(Decimal(week_due)),
+            "installments_next_7_days": int(week_count),
         },
         "next_due": next_due_json,
         "last_payment": None
