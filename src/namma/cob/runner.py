@@ -279,6 +279,9 @@ async def _execute_locked(
     for number, (name, step) in enumerate(steps[start:], start=start + 1):
         try:
             async with transaction(db) as session:
+                # Whole-portfolio aggregates: enough memory to hash them instead of sorting
+                # on disk (the server's default work_mem is 4 MB); this transaction only.
+                await session.execute(text(service.WORK_MEM_SET))
                 result = await step(session, business_date, actor)
                 await session.execute(
                     text(

@@ -33,6 +33,11 @@ from namma.audit.service import AuditActor
 
 STEPS: tuple[str, ...] = ("installments", "penalties", "loans", "accrual", "snapshots")
 
+# Memory for each step's sorts and hashes (per plan node), set for the step's transaction only:
+# at the server default (4 MB) aggregating a million installments by loan sorts on disk
+# (docs/benchmarks.md).
+WORK_MEM_SET = "SET LOCAL work_mem = '64MB'"
+
 # --- shared SQL fragments (alias i: loan_installments, l: loans) ------------------------------
 # The statements below are composed from these constants only; every value is a bound parameter.
 
