@@ -60,7 +60,7 @@ def _tamper(url: str, statement: str) -> None:
 
 
 async def _append(db: Database, n: int, *, actor: AuditActor | None = None) -> list[int]:
-    ids = []
+    entries = []
     async with transaction(db) as session:
         for i in range(n):
             entry = await audit_record(
@@ -72,8 +72,9 @@ async def _append(db: Database, n: int, *, actor: AuditActor | None = None) -> l
                 before={"status": "approved"},
                 after={"status": "active", "amount": Decimal(f"{1000 + i}.50")},
             )
-            ids.append(entry.id)
-    return ids
+            entries.append(entry)
+    # Written at the commit, in the order recorded.
+    return [entry.id for entry in entries]
 
 
 async def _admin(db: Database) -> User:
@@ -102,7 +103,7 @@ async def test_entry_commits_with_the_transaction(db: Database) -> None:
         entry = await audit_record(
             session, actor=actor, action="user.created", entity_type="user", entity_id="u-1"
         )
-        assert entry.id is not None  # flushed, not yet committed
+        assert entry.id is None  # written at the commit, so the chain lock is held briefly
     rows = _sql(
         db.url,
         "SELECT id, actor_id, actor_role, action, entity_type, entity_id, ip, user_agent, "
@@ -151,6 +152,38 @@ async def test_a_failing_change_leaves_no_orphan_entry(db: Database) -> None:
             session.add(User(name="x", role=Role.ADMIN, password_hash="x"))
             await session.flush()
     assert _sql(db.url, "SELECT count(*) FROM audit_log") == [(0,)]
+
+
+async def test_an_entry_inside_a_rolled_back_savepoint_is_dropped(db: Database) -> None:
+    """A bulk posting's refused line rolls back its savepoint: its entry goes with it, the
+    entries before and after it (and one in a released savepoint) stay, in order."""
+    async with transaction(db) as session:
+        await audit_record(
+            session, actor=AuditActor(), action="sheet.line", entity_type="x", entity_id="1"
+        )
+        with pytest.raises(RuntimeError):
+            async with session.begin_nested():
+                await audit_record(
+                    session, actor=AuditActor(), action="sheet.line", entity_type="x", entity_id="2"
+                )
+                async with session.begin_nested():
+                    await audit_record(
+                        session,
+                        actor=AuditActor(),
+                        action="sheet.line",
+                        entity_type="x",
+                        entity_id="3",
+                    )
+                raise RuntimeError("refused line")
+        async with session.begin_nested():
+            await audit_record(
+                session, actor=AuditActor(), action="sheet.line", entity_type="x", entity_id="4"
+            )
+        await audit_record(
+            session, actor=AuditActor(), action="sheet.line", entity_type="x", entity_id="5"
+        )
+    assert _sql(db.url, "SELECT entity_id FROM audit_log ORDER BY id") == [("1",), ("4",), ("5",)]
+    assert (await _verify(db)).ok
 
 
 # --- stored values ------------------------------------------------------------------------------
@@ -415,7 +448,8 @@ async def test_concurrent_appends_form_one_chain(db: Database) -> None:
                 after={"amount": Decimal("100.00") + i},
             )
             await asyncio.sleep(random.random() / 100)
-            return entry.id
+        assert entry.id is not None
+        return entry.id
 
     ids = await asyncio.gather(*(one(i) for i in range(20)))
     assert len(set(ids)) == 20
@@ -433,8 +467,9 @@ async def test_concurrent_appends_form_one_chain(db: Database) -> None:
 async def test_audit_list_filters_and_pages(db: Database) -> None:
     user = await _admin(db)
     staff = AuditActor(actor_id=user.id, actor_role="admin")
-    async with transaction(db) as session:
-        for i in range(12):
+    # One command each: entries of one transaction share its time (the commit's).
+    for i in range(12):
+        async with transaction(db) as session:
             await audit_record(
                 session,
                 actor=staff if i % 2 else AuditActor.system(),
@@ -442,6 +477,7 @@ async def test_audit_list_filters_and_pages(db: Database) -> None:
                 entity_type="loan",
                 entity_id=f"L-{i % 4}",
             )
+    async with transaction(db) as session:
         await audit_record(
             session, actor=AuditActor(), action="auth.login_failed", entity_type="user"
         )

@@ -1,9 +1,11 @@
 """Audit commands: append an entry to the hash-chained log, and verify the chain.
 
-``audit_record`` adds one row in the caller's transaction (flush, never commit), so the entry
-commits or rolls back with the change it describes. Appends are serialised by a transaction-level
-advisory lock held until commit: call ``audit_record`` as the *last* write of a command, so the
-lock is held only for the commit itself.
+``audit_record`` adds an entry to the caller's transaction (never commits), so the entry commits
+or rolls back with the change it describes. The entry is written at the transaction boundary,
+just before the commit (``namma.kit.db.before_commit``): appends are serialised by a
+transaction-level advisory lock held until commit, so taking it last keeps every other writer's
+wait to the commit itself, wherever in a command ``audit_record`` is called. An entry recorded
+inside a savepoint that rolls back is dropped with it.
 
 The hash of an entry is ``sha256(prev_hash + canonical_row)``, where ``canonical_row`` is
 ``audit_canonical_row`` over every column except ``id``, ``prev_hash`` and ``hash``. The same
@@ -26,9 +28,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
+from namma.kit.db import before_commit
 from namma.models.audit import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -319,18 +323,7 @@ async def audit_record(
         _MAX_LENGTHS["actor_role"],
     )
 
-    # Serialise appends: the lock is held to commit, so the next writer reads our row as last.
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK_KEY})
-    # The time comes from the database clock, read after the lock so times follow chain order.
-    result = await session.execute(
-        text(
-            "SELECT clock_timestamp() AS now, "
-            "(SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS last_hash"
-        )
-    )
-    now, last_hash = result.one()
     entry = AuditEntry(
-        at=now,
         actor_id=actor.actor_id,
         actor_role=actor_role,
         action=action,
@@ -341,12 +334,56 @@ async def audit_record(
         ip=_short(actor.ip, _MAX_LENGTHS["ip"]),
         user_agent=_short(actor.user_agent, _MAX_LENGTHS["user_agent"]),
         request_id=_short(actor.request_id, _MAX_LENGTHS["request_id"]),
-        prev_hash=last_hash or GENESIS_HASH,
     )
-    entry.hash = _entry_hash(entry.prev_hash, entry)
-    session.add(entry)
-    await session.flush()
+    sync = session.sync_session
+    where = sync.get_nested_transaction() or sync.get_transaction()
+    session.info.setdefault(_PENDING, []).append((entry, where))
+    before_commit(session, "audit", _pending_write)
     return entry
+
+
+_PENDING = "namma.audit_pending"
+
+
+async def _pending_write(session: AsyncSession) -> None:
+    """Append the transaction's entries to the chain, in the order they were recorded."""
+    pending: list[tuple[AuditEntry, SessionTransaction | None]] = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    # Serialise appends: the lock is held to commit, so the next writer reads our rows as last.
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK_KEY})
+    # The time comes from the database clock, read after the lock so times follow chain order.
+    result = await session.execute(
+        text(
+            "SELECT clock_timestamp() AS now, "
+            "(SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS last_hash"
+        )
+    )
+    now, last_hash = result.one()
+    prev_hash = last_hash or GENESIS_HASH
+    for entry, _ in pending:
+        entry.at = now
+        entry.prev_hash = prev_hash
+        entry.hash = prev_hash = _entry_hash(prev_hash, entry)
+        session.add(entry)
+    await session.flush()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _pending_forget(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A rolled-back savepoint (or transaction) takes the entries recorded inside it along."""
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+
+    def inside(where: SessionTransaction | None) -> bool:
+        while where is not None:
+            if where is previous_transaction:
+                return True
+            where = where.parent
+        return False
+
+    session.info[_PENDING] = [(entry, where) for entry, where in pending if not inside(where)]
 
 
 async def audit_verify(

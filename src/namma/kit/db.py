@@ -95,6 +95,20 @@ class Database:
 
 
 AFTER_COMMIT = "namma.after_commit"
+BEFORE_COMMIT = "namma.before_commit"
+
+
+def before_commit(
+    session: AsyncSession, key: str, callback: Callable[[AsyncSession], Awaitable[object]]
+) -> None:
+    """Run ``callback(session)`` once (per ``key``), as the last step of the session's
+    transaction, just before it commits.
+
+    For writes that take a lock every other writer waits for (the audit chain's append): done
+    last, the lock is held only for the commit itself, whatever the command did after asking
+    for the write.
+    """
+    session.info.setdefault(BEFORE_COMMIT, {}).setdefault(key, callback)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[object]]) -> None:
@@ -123,8 +137,11 @@ async def transaction(db: Database) -> AsyncIterator[AsyncSession]:
     async with db.sessionmaker() as session:
         try:
             yield session
+            for callback in session.info.pop(BEFORE_COMMIT, {}).values():
+                await callback(session)
             await session.commit()
         except BaseException:
+            session.info.pop(BEFORE_COMMIT, None)
             session.info.pop(AFTER_COMMIT, None)
             await session.rollback()
             raise
