@@ -234,6 +234,11 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
     """One collection's statements, in the order the server sends them (see the docstring)."""
     key = uuid.uuid4().hex
     async with conn.transaction():
+        # Authentication: the caller and their extra permissions.
+        await conn.execute("SELECT * FROM users WHERE id = %s", (agent_id,))
+        await conn.execute(
+            "SELECT permission FROM user_permissions WHERE user_id = %s", (agent_id,)
+        )
         await conn.execute(
             "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at) "
             "VALUES (%s, %s, %s, now()) ON CONFLICT DO NOTHING RETURNING key",
@@ -350,6 +355,45 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
                 hashlib.sha256(f"{last[1]}{after}".encode()).hexdigest(),
             ),
         )
+        # The answer: the collection as stored, the customer's receipt message and its
+        # delivery job, the allocation rows, then the stored answer and the receipt document
+        # with its job.
+        await conn.execute("SELECT * FROM collections WHERE id = %s", (cid,))
+        await conn.execute("SELECT id, seq FROM collections WHERE id = ANY(%s)", ([cid],))
+        customer = await (
+            await conn.execute(
+                "SELECT c.id, c.name, c.phone, c.email, c.preferred_language FROM customers c "
+                "JOIN loans l ON l.customer_id = c.id WHERE l.id = %s",
+                (loan_id,),
+            )
+        ).fetchone()
+        assert customer is not None
+        notification = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO notifications (id, customer_id, loan_id, collection_id, channel, "
+            "recipient, template, language, subject, body, status, attempts, dedupe_key) "
+            "VALUES (%s, %s, %s, %s, 'sms', %s, 'receipt', %s, NULL, %s, 'queued', 0, %s) "
+            "ON CONFLICT DO NOTHING",
+            (
+                notification,
+                customer[0],
+                loan_id,
+                cid,
+                customer[2],
+                customer[4],
+                f"Received Rs {AMOUNT} for loan {loan[3]}, receipt {receipt}.",
+                f"receipt:{cid}:sms",
+            ),
+        )
+        job = await _job_defer(
+            conn, "notifications:deliver", {"notification_id": str(notification)}
+        )
+        await conn.execute(
+            "UPDATE notifications SET job_id = %s WHERE id = %s", (job, notification)
+        )
+        await conn.execute(
+            "SELECT * FROM collection_allocations WHERE collection_id = ANY(%s)", ([cid],)
+        )
         await conn.execute(
             "SELECT response_status FROM idempotency_keys WHERE user_id = %s AND key = %s",
             (agent_id, key),
@@ -359,6 +403,30 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
             "WHERE user_id = %s AND key = %s",
             (after, agent_id, key),
         )
+        await conn.execute(
+            "SELECT c.id, c.loan_id, l.customer_id FROM collections c "
+            "JOIN loans l ON l.id = c.loan_id WHERE c.id = ANY(%s)",
+            ([cid],),
+        )
+        await conn.execute(
+            "INSERT INTO documents (id, kind, customer_id, loan_id, collection_id, status) "
+            "VALUES (%s, 'receipt', %s, %s, %s, 'pending') ON CONFLICT DO NOTHING",
+            (uuid.uuid4(), customer[0], loan_id, cid),
+        )
+        await _job_defer(conn, "documents:receipt_generate", {"collection_id": str(cid)})
+
+
+async def _job_defer(conn: psycopg.AsyncConnection, task: str, args: dict[str, str]) -> int:
+    """A job as procrastinate enqueues one (its `defer_jobs` statement)."""
+    row = await (
+        await conn.execute(
+            "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW('default', %s, 0, NULL, NULL, "
+            "%s::jsonb, NULL)::procrastinate_job_to_defer_v1])) AS id",
+            (task, json.dumps(args)),
+        )
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 async def run_baseline(url: str, workers: list[Worker], count: int) -> Result:
