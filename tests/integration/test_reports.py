@@ -333,8 +333,10 @@ async def _build(app: Any, client: httpx.AsyncClient) -> Portfolio:
     await loan("L1", "c1", "JLG-52W", "30000", 52, 28)
     await collect("L1", "c1", await due("L1", 1), 21)
     await collect("L1", "c1", await due("L1", 2), 14)
-    # L2: monthly by bank transfer; a small payment in advance.
+    # L2: monthly by bank transfer; a payment in advance after a mistaken one, reversed below
+    # (the later payment is then re-allocated: more interest, less principal).
     await loan("L2", "c2", "MON-12", "50000", 12, 25, DisbursementMethod.BANK_TRANSFER)
+    wrong = await collect("L2", "c2", D("500.00"), 4)
     await collect("L2", "c2", D("1000.00"), 2)
     # L3: daily, repaid in full (closed).
     await loan("L3", "c3", "DAILY-100", "5000", 25, 28)
@@ -357,6 +359,9 @@ async def _build(app: Any, client: httpx.AsyncClient) -> Portfolio:
     async with transaction(db) as session:
         await collection_reverse(
             session, principal=manager_of["A"], collection_id=mistaken, reason="Wrong loan"
+        )
+        await collection_reverse(
+            session, principal=admin, collection_id=wrong, reason="Customer's neighbour paid"
         )
         await loan_waive(
             session,
@@ -696,7 +701,18 @@ async def test_collection_register_against_the_ledger(portfolio: Portfolio) -> N
             p, (kind,), normal=normal, entry_kinds=("collection",), **in_period()
         ), key
     entries = [r["entry"] for r in body["rows"]]
-    assert entries.count("reversal") == 1
+    assert entries.count("reversal") == 2
+    # The reversal re-allocated the later receipt on the same loan: a row of its own, today.
+    [moved] = [r for r in body["rows"] if r["entry"] == "re-allocation"]
+    assert moved["date"] == TODAY.isoformat() and moved["amount"] == "0.00"
+    assert moved["collected_by"] == "Arun Agent" and moved["receipt_number"]
+    assert m(moved["principal"]) == -m(moved["interest"]) < 0  # interest it no longer paid
+    later = next(
+        r
+        for r in body["rows"]
+        if r["receipt_number"] == moved["receipt_number"] and r["entry"] == "collection"
+    )
+    assert later["date"] < moved["date"]
     assert m(body["summary"]["net"]) == m(totals["amount"])
     assert m(totals["recovery"]) == D("2000.00")
     # The collector filter: agent A1's own collections are their cash account's debits.
@@ -732,6 +748,17 @@ async def test_any_period_reconciles_with_the_ledger(
     assert m(summary["totals"]["collected_amount"]) == received
     assert m(demand["totals"]["collected_amount"]) == received
     assert m(register["totals"]["amount"]) == received
+    # Its split too, for any period: rows as posted, reversals and re-allocations on their day.
+    for key, kind in (
+        ("principal", "loan_portfolio"),
+        ("interest", "interest_income"),
+        ("penalty", "penalty_income"),
+        ("recovery", "recovery_income"),
+    ):
+        assert m(register["totals"][key]) == await ledger_sum(
+            p, (kind,), normal="credit", entry_kinds=("collection",), **period
+        ), key
+    assert all(r["ok"] for r in register["reconciliation"])
     # In person: every agent's cash account took what their row says.
     for row in agents["rows"]:
         agent = next(u for u in p.users.values() if u.name == row["agent_name"])
