@@ -1012,14 +1012,22 @@ async def disbursement_register(session: AsyncSession, f: ReportFilters) -> Repo
         .subquery("disbursement_parts")
     )
     result = await session.execute(
+        # Columns, not Loan entities: a month's register may hold thousands of loans.
         select(
-            Loan,
+            Loan.disbursed_on,
+            Loan.loan_number,
             Customer.name,
             Branch.code,
-            LoanProduct.code,
             agent.name,
+            LoanProduct.code,
+            Loan.disbursement_method,
+            Loan.installments,
+            Loan.annual_rate,
+            Loan.principal,
             func.coalesce(parts.c.fees, ZERO),
+            Loan.net_disbursed,
             func.coalesce(parts.c.paid_out, ZERO),
+            Loan.status,
         )
         .select_from(sl)
         .join(Loan, Loan.id == sl.c.loan_id)
@@ -1033,25 +1041,39 @@ async def disbursement_register(session: AsyncSession, f: ReportFilters) -> Repo
         .order_by(Loan.disbursed_on, Loan.loan_number)
     )
     rows = []
-    for loan, customer, branch, product, agent_name, fees, paid_out in result.all():
-        net = _dec(loan.net_disbursed)
+    for (
+        on,
+        number,
+        customer,
+        branch,
+        agent_name,
+        product,
+        method,
+        installments,
+        rate,
+        principal,
+        fees,
+        net,
+        paid_out,
+        status,
+    ) in result.all():
         rows.append(
             {
-                "date": loan.disbursed_on,
-                "loan_number": loan.loan_number,
+                "date": on,
+                "loan_number": number,
                 "customer_name": customer,
                 "branch_code": branch,
                 "agent_name": agent_name or "",
                 "product_code": product,
-                "method": loan.disbursement_method.value if loan.disbursement_method else "",
-                "installments": loan.installments,
-                "annual_rate": str(loan.annual_rate),
-                "principal": loan.principal,
+                "method": method.value if method else "",
+                "installments": installments,
+                "annual_rate": str(rate),
+                "principal": principal,
                 "deducted_fees": _dec(fees),
-                "net_disbursed": net,
-                "refinanced_payoff": net - _dec(paid_out),
+                "net_disbursed": _dec(net),
+                "refinanced_payoff": _dec(net) - _dec(paid_out),
                 "paid_out": _dec(paid_out),
-                "status": loan.status.value,
+                "status": status.value,
             }
         )
     keys = ("principal", "deducted_fees", "net_disbursed", "refinanced_payoff", "paid_out")
