@@ -1275,18 +1275,34 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
     agent = aliased(User)
     last_paid = (
         select(Collection.loan_id.label("loan_id"), func.max(Collection.collected_on).label("on"))
+        .join(Loan, Loan.id == Collection.loan_id)
+        .where(Loan.status == LoanStatus.ACTIVE)
+        .where(Loan.days_past_due >= max(min_dpd, 1))
         .where(Collection.status == CollectionStatus.POSTED)
         .group_by(Collection.loan_id)
         .subquery("last_paid")
     )
+    outstanding_total = (
+        Loan.outstanding_principal
+        + Loan.outstanding_interest
+        + Loan.outstanding_fees
+        + Loan.outstanding_penalties
+    )
     result = await session.execute(
+        # Columns, not entities: a defaulter list can be long.
         select(
-            Loan,
-            Customer,
+            Loan.loan_number,
+            Customer.name,
+            Customer.phone,
+            Customer.village,
             Branch.code,
             agent.name,
             LoanProduct.code,
+            Loan.days_past_due,
             func.coalesce(overdue.c.overdue, ZERO),
+            Loan.outstanding_principal,
+            outstanding_total,
+            Loan.next_due_on,
             last_paid.c.on,
         )
         .select_from(sl)
@@ -1302,25 +1318,36 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
         .order_by(Loan.days_past_due.desc(), Loan.loan_number)
     )
     rows = []
-    for loan, customer, branch, agent_name, product, od, last_on in result.all():
+    for (
+        number,
+        name,
+        phone,
+        village,
+        branch,
+        agent_name,
+        product,
+        dpd,
+        od,
+        principal,
+        total,
+        next_due,
+        last_on,
+    ) in result.all():
         rows.append(
             {
-                "loan_number": loan.loan_number,
-                "customer_name": customer.name,
-                "phone": customer.phone,
-                "village": customer.village or "",
+                "loan_number": number,
+                "customer_name": name,
+                "phone": phone,
+                "village": village or "",
                 "branch_code": branch,
                 "agent_name": agent_name or "",
                 "product_code": product,
-                "days_past_due": loan.days_past_due,
-                "bucket": dpd_bucket(loan.days_past_due),
+                "days_past_due": dpd,
+                "bucket": dpd_bucket(dpd),
                 "overdue_amount": _dec(od),
-                "outstanding_principal": loan.outstanding_principal,
-                "outstanding_total": loan.outstanding_principal
-                + loan.outstanding_interest
-                + loan.outstanding_fees
-                + loan.outstanding_penalties,
-                "next_due_on": loan.next_due_on,
+                "outstanding_principal": _dec(principal),
+                "outstanding_total": _dec(total),
+                "next_due_on": next_due,
                 "last_payment_on": last_on,
             }
         )
