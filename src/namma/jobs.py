@@ -10,6 +10,7 @@ from __future__ import annotations
 import procrastinate
 
 from namma.cob import tasks as cob_tasks
+from namma.collections import tasks as collection_tasks
 from namma.documents import tasks as document_tasks
 from namma.kit.cache import Cache
 from namma.kit.db import Database
@@ -21,6 +22,7 @@ from namma.system import tasks as system_tasks
 job_app = procrastinate.App(connector=job_connector())
 job_app.add_tasks_from(system_tasks.blueprint, namespace="system")
 job_app.add_tasks_from(loan_tasks.blueprint, namespace="loans")
+job_app.add_tasks_from(collection_tasks.blueprint, namespace="collections")
 job_app.add_tasks_from(document_tasks.blueprint, namespace="documents")
 job_app.add_tasks_from(notification_tasks.blueprint, namespace="notifications")
 job_app.add_tasks_from(cob_tasks.blueprint, namespace="cob")

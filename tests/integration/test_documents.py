@@ -203,13 +203,20 @@ async def test_sheet_postings_get_receipts_and_a_job_run_twice_makes_one(
     )
     assert response.status_code == 200 and response.json()["posted"] == 1, response.text
     receipt_number = response.json()["lines"][0]["receipt_number"]
+    # Asked for by the receipts job the posting enqueued, which then has it made.
+    assert await documents(app, kind=DocumentKind.RECEIPT) == []
+    await run_jobs()
     [doc] = await documents(app, kind=DocumentKind.RECEIPT)
-    assert doc.status is DocumentStatus.PENDING
-    # The same job twice more (a retry, a stalled worker's requeue): still one document.
+    assert doc.status is DocumentStatus.READY
+    # The same jobs again (a retry, a stalled worker's requeue): still one document.
     for _ in range(2):
         await job_app.configure_task("documents:receipt_generate").defer_async(
             collection_id=str(doc.collection_id)
         )
+    [sent] = [
+        job for job in await job_app.job_manager.list_jobs_async(task="collections:receipts_send")
+    ]
+    await job_app.configure_task("collections:receipts_send").defer_async(**sent.task_kwargs)
     await run_jobs()
     [made] = await documents(app, kind=DocumentKind.RECEIPT)
     assert made.id == doc.id and made.status is DocumentStatus.READY

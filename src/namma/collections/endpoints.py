@@ -21,14 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.collections import queries, service, sheet, waivers
-from namma.documents.service import receipts_after_reversal, receipts_request
+from namma.collections.tasks import collection_receipts_defer
+from namma.documents.service import receipts_after_reversal
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
 from namma.kit.money import Money, money_str
 from namma.loans.cache import loan_changed
 from namma.loans.service import today_india
 from namma.models import CollectionMethod, Loan, WaiverComponent
-from namma.notifications.service import notify_receipts
 
 router = APIRouter(prefix="/api/collections", tags=["collections"])
 preclosure_router = APIRouter(prefix="/api/loans", tags=["loans"])
@@ -112,7 +112,7 @@ async def collection_record(
         backdate_days=settings.collection_backdate_days,
     )
     await session.refresh(result.collection)
-    await notify_receipts(session, collections=[result.collection])
+    await collection_receipts_defer(session, collections=[result.collection])
     allocations = await queries.allocations_of(session, [result.collection.id])
     collection = queries.collection_json(
         result.collection, result.loan, allocations.get(result.collection.id, [])
@@ -134,7 +134,6 @@ async def collection_record(
         session, user_id=principal.user_id, key=key, status=201, body=content
     )
     loan_changed(session, cache, loan_id=result.loan.id, customer_id=result.loan.customer_id)
-    await receipts_request(session, [result.collection.id])
     return Response(content, status_code=201, media_type=JSON)
 
 
@@ -371,8 +370,9 @@ async def collection_sheet_post(
         ),
     )
     posted = [r for r in results if r.status == 201 and not r.replayed]
-    await notify_receipts(session, collections=[r.posted.collection for r in posted if r.posted])
-    await receipts_request(session, [r.posted.collection.id for r in posted if r.posted])
+    await collection_receipts_defer(
+        session, collections=[r.posted.collection for r in posted if r.posted]
+    )
     return {
         "lines": [r.json() for r in results],
         "posted": len(posted),

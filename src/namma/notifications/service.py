@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -253,18 +253,15 @@ def _outstanding(loan: Loan) -> Decimal:
     )
 
 
-async def notify_receipts(
+async def receipt_balances(
     session: AsyncSession, *, collections: Sequence[Collection]
-) -> list[uuid.UUID]:
-    """A receipt for each collection just posted (in this transaction): amount, receipt
-    number, loan number, and what the loan still owes after it.
-
-    The loan rows carry the balances after the *last* of these collections; for an earlier
-    one on the same loan (a sheet with two lines for one loan) the parts of the later ones
-    are added back, so each receipt shows the balance as it stood after its own payment.
-    """
+) -> dict[uuid.UUID, Decimal]:
+    """What each loan still owed right after each of these collections, all posted in this
+    transaction (the loan rows carry the balances after the *last* of them; for an earlier one
+    on the same loan — a sheet with two lines for one loan — the parts of the later ones are
+    added back). Taken at posting, so a receipt sent later still shows its own moment."""
     if not collections:
-        return []
+        return {}
     seqs: dict[uuid.UUID, int] = {
         collection_id: seq
         for collection_id, seq in await session.execute(
@@ -273,35 +270,58 @@ async def notify_receipts(
             )
         )
     }
-    drafts: list[Draft] = []
     by_loan: dict[uuid.UUID, list[Collection]] = {}
     for collection in collections:
         by_loan.setdefault(collection.loan_id, []).append(collection)
+    remaining: dict[uuid.UUID, Decimal] = {}
     for loan_id, posted in by_loan.items():
         loan = await session.get(Loan, loan_id)
         assert loan is not None
-        contact = _contact(await _customer(session, loan.customer_id))
         later = ZERO
         for collection in sorted(posted, key=lambda c: seqs[c.id], reverse=True):
-            drafts.append(
-                Draft(
-                    contact=contact,
-                    template=RECEIPT,
-                    key=f"{RECEIPT}:{collection.id}",
-                    loan_id=loan.id,
-                    collection_id=collection.id,
-                    context={
-                        "loan_number": loan.loan_number,
-                        "receipt_number": collection.receipt_number,
-                        "amount": collection.amount,
-                        "collected_on": collection.collected_on,
-                        "remaining": _outstanding(loan) + later,
-                    },
-                )
-            )
+            remaining[collection.id] = _outstanding(loan) + later
             later += (
                 collection.principal + collection.interest + collection.fee + collection.penalty
             )
+    return remaining
+
+
+async def notify_receipts(
+    session: AsyncSession, *, remaining: Mapping[uuid.UUID, Decimal]
+) -> list[uuid.UUID]:
+    """A receipt message for each collection (id → what its loan still owed right after it,
+    from ``receipt_balances``): amount, receipt number, loan number and that balance."""
+    if not remaining:
+        return []
+    rows = (
+        await session.execute(
+            select(Collection, Loan.loan_number, Loan.customer_id)
+            .join(Loan, Loan.id == Collection.loan_id)
+            .where(Collection.id.in_(list(remaining)))
+            .order_by(Collection.seq)
+        )
+    ).all()
+    contacts: dict[uuid.UUID, Contact] = {}
+    drafts: list[Draft] = []
+    for collection, loan_number, customer_id in rows:
+        if customer_id not in contacts:
+            contacts[customer_id] = _contact(await _customer(session, customer_id))
+        drafts.append(
+            Draft(
+                contact=contacts[customer_id],
+                template=RECEIPT,
+                key=f"{RECEIPT}:{collection.id}",
+                loan_id=collection.loan_id,
+                collection_id=collection.id,
+                context={
+                    "loan_number": loan_number,
+                    "receipt_number": collection.receipt_number,
+                    "amount": collection.amount,
+                    "collected_on": collection.collected_on,
+                    "remaining": remaining[collection.id],
+                },
+            )
+        )
     return await notifications_record(session, drafts)
 
 

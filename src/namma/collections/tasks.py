@@ -1,0 +1,54 @@
+"""Collection jobs: what follows a posted collection outside its request — the customer's
+receipt message and the receipt PDF. Enqueued in the collection's own transaction, so they
+happen exactly when the collection commits, and the request holds its locks (the loan row, the
+branch's receipt sequence) only for the posting itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+
+import procrastinate
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.kit.db import transaction
+from namma.kit.jobs import job_defer, job_task
+from namma.models import Collection
+
+blueprint = procrastinate.Blueprint()
+
+RECEIPTS_SEND = "collections:receipts_send"
+
+
+async def collection_receipts_defer(
+    session: AsyncSession, *, collections: Sequence[Collection]
+) -> None:
+    """Enqueue the receipts of collections posted in this transaction, with the balance each
+    left on its loan (taken now: the job may run after later payments)."""
+    from namma.jobs import job_app
+    from namma.notifications.service import receipt_balances
+
+    remaining = await receipt_balances(session, collections=collections)
+    if remaining:
+        await job_defer(
+            session,
+            job_app,
+            RECEIPTS_SEND,
+            balances={str(c): str(amount) for c, amount in remaining.items()},
+        )
+
+
+@job_task(blueprint, name="receipts_send")
+async def receipts_send(balances: dict[str, str]) -> None:
+    """Record the receipt messages (with their delivery jobs) and ask for the receipt PDFs.
+    Idempotent: a message is recorded once per collection and channel, a receipt document once
+    per collection."""
+    from namma.documents.service import receipts_request
+    from namma.jobs import job_database
+    from namma.notifications.service import notify_receipts
+
+    remaining = {uuid.UUID(c): Decimal(amount) for c, amount in balances.items()}
+    async with transaction(job_database()) as session:
+        await notify_receipts(session, remaining=remaining)
+        await receipts_request(session, remaining)
