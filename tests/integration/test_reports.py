@@ -1375,6 +1375,37 @@ async def test_agent_and_customer_dashboards(portfolio: Portfolio) -> None:
     assert totals["installments_next_7_days"] == 2  # today's and next week's
 
 
+@pytest.mark.redis
+async def test_dashboards_are_cached_in_redis_too(portfolio: Portfolio, redis_url: str) -> None:
+    """With Redis configured (production, CI) the same cache-aside: the entry, its 30 s expiry,
+    a hit, and the loans' invalidation. A database of its own (13) so that other tests'
+    invalidations on the shared Redis cannot race this one."""
+    from sqlalchemy.engine import make_url as url_of
+
+    from namma.kit.cache import KEY_PREFIX, RedisCache
+    from namma.loans.cache import loan_cache_invalidate
+    from namma.reports.dashboard import dashboard_cached
+
+    p = portfolio
+    cache = RedisCache.from_url(url_of(redis_url).set(database="13").render_as_string())
+    principal = acting(p.users["manager_a"])
+    key = dashboard_key(Role.MANAGER, str(p.branches["A"].id))
+    try:
+        await cache.delete(key)
+        async with transaction(p.app.state.db) as session:
+            first = await dashboard_cached(session, cache, principal)
+        assert await cache.get(key) == first
+        assert 0 < await cache._redis.ttl(KEY_PREFIX + key) <= 30
+        await cache.set(key, {**first, "served_from": "redis"}, 30)
+        async with transaction(p.app.state.db) as session:
+            assert (await dashboard_cached(session, cache, principal))["served_from"] == "redis"
+        await loan_cache_invalidate(cache, loan_id=p.loans["L1"], customer_id=p.customers["c1"].id)
+        assert await cache.get(key) is None
+    finally:
+        await cache.delete_pattern("dashboard:*")
+        await cache.close()
+
+
 async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Portfolio) -> None:
     """Runs last: it posts a collection through the API."""
     p = portfolio
