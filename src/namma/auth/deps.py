@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor
@@ -126,14 +126,20 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
         .where(RefreshToken.family_id == claims.session_id)
         .where(RefreshToken.revoked_at.is_not(None))
     )
+    # One round trip: the user, whether the session was revoked, and the extra permissions.
+    granted_permissions = func.array(
+        select(UserPermission.permission).where(UserPermission.user_id == User.id).scalar_subquery()
+    )
     row = (
         await session.execute(
-            select(User, session_revoked.label("revoked")).where(User.id == claims.user_id)
+            select(
+                User, session_revoked.label("revoked"), granted_permissions.label("granted")
+            ).where(User.id == claims.user_id)
         )
     ).one_or_none()
     if row is None:
         raise AuthenticationError("Your session has expired or is not valid; log in again.")
-    user, revoked = row
+    user, revoked, granted = row
     if not user.is_active or user.token_version != claims.token_version or revoked:
         raise AuthenticationError("Your session has ended; log in again.")
 
@@ -147,18 +153,11 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
                 "Missing or wrong CSRF token: send the csrf_token cookie's value in X-CSRF-Token."
             )
 
-    granted = set(
-        (
-            await session.scalars(
-                select(UserPermission.permission).where(UserPermission.user_id == user.id)
-            )
-        ).all()
-    )
     return Principal(
         user_id=user.id,
         role=user.role,
         branch_id=user.branch_id,
-        permissions=permissions_for(user.role, granted),
+        permissions=permissions_for(user.role, set(granted)),
         session_id=claims.session_id,
         via_cookie=via_cookie,
         must_change_password=user.must_change_password,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -127,11 +127,13 @@ async def idempotency_complete(
     session: AsyncSession, *, user_id: uuid.UUID, key: str, status: int, body: str
 ) -> None:
     """Store the answer of the request that claimed ``key`` (same transaction as its effect)."""
-    row = await session.get(IdempotencyKey, (user_id, key))
-    assert row is not None
-    row.response_status = status
-    row.response_body = body
-    await session.flush()
+    stored = await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .values(response_status=status, response_body=body)
+        .execution_options(synchronize_session=False)
+    )
+    assert stored.rowcount == 1  # type: ignore[attr-defined]
 
 
 # --- shared state helpers ------------------------------------------------------------------
