@@ -1110,6 +1110,9 @@ async def test_hourly_tick_queues_today_once_from_the_configured_hour(app, world
         url, "SELECT args ->> 'business_date' FROM procrastinate_jobs WHERE task_name = 'cob:run'"
     )
     assert jobs == [(day.isoformat(),)]
+    # The tick itself runs on the hour, India time (the engine's cron is UTC; India is +5:30).
+    periodic = {p.task.name: p.cron for p in job_app.periodic_registry.periodic_tasks.values()}
+    assert periodic["cob:tick"] == "30 * * * *"
     # Today completed (by hand, say): the tick does nothing more.
     await cob_execute(app.state.db, business_date=day)
     assert await cob_tick(job_app, at=at) == f"{day.isoformat()} already completed"
