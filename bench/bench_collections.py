@@ -16,14 +16,16 @@ sent straight through the driver, 16 concurrent clients each, in the same run.
    shares the machine with the server and PostgreSQL, stays small).
 3. Baseline: the same number of collections from the same number of psycopg connections, each
    as its agent on its agent's loans, with the statement sequence one `POST /api/collections`
-   sends (checked against PostgreSQL's statement log; docs/benchmarks.md lists it): claim the
-   idempotency key, lock the loan row (joined to its customer, in the agent's scope), lock it
-   again for the schedule check, the product version, the installments, the branch, the receipt
-   number, the journal entry, the two ledger accounts, the journal lines, the installment and
-   loan updates, the collection and its allocation row, the audit chain (advisory lock, last
-   hash, insert), the idempotency row read and update, commit. Amounts are precomputed in SQL
-   terms (1.00 of interest on the oldest installment that still owes interest), so the ledger
-   stays consistent; the baseline does no Python work beyond sending them.
+   sends (checked against the statements SQLAlchemy and procrastinate send): the caller
+   (with session revocation and extra permissions), claim the idempotency key, lock the loan
+   row (joined to its customer, in the agent's scope), the product version, the installments,
+   the installment and loan updates, the two ledger accounts, the branch, the receipt number
+   (the branch's sequence row stays locked to the commit), the journal entry and its lines, the
+   collection (returning its sequence and time) and its allocation row, the receipts job, the
+   stored answer, the audit chain (advisory lock, last hash, insert), commit. Amounts are
+   precomputed in SQL terms (1.00 of interest on the oldest installment that still owes
+   interest), so the ledger stays consistent; the baseline does no Python work beyond sending
+   them.
 4. ``--rounds`` times (HTTP, then baseline), then prints each round, the median and spread, the
    error count, and runs `namma ledger check`. Target: HTTP ≥ 0.5 × baseline, p99 ≤ 5 × p50,
    zero errors, check ok.
@@ -234,14 +236,16 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
     """One collection's statements, in the order the server sends them (see the docstring)."""
     key = uuid.uuid4().hex
     async with conn.transaction():
-        # Authentication: the caller and their extra permissions.
-        await conn.execute("SELECT * FROM users WHERE id = %s", (agent_id,))
+        # Authentication: the caller, session revocation and extra permissions in one query.
         await conn.execute(
-            "SELECT permission FROM user_permissions WHERE user_id = %s", (agent_id,)
+            "SELECT u.*, EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = %s "
+            "AND r.revoked_at IS NOT NULL), ARRAY(SELECT p.permission FROM user_permissions p "
+            "WHERE p.user_id = u.id) FROM users u WHERE u.id = %s",
+            (uuid.uuid4(), agent_id),
         )
         await conn.execute(
             "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at) "
-            "VALUES (%s, %s, %s, now()) ON CONFLICT DO NOTHING RETURNING key",
+            "VALUES (%s, %s, %s, now()) ON CONFLICT DO NOTHING",
             (agent_id, key, hashlib.sha256(key.encode()).hexdigest()),
         )
         loan = await (
@@ -255,9 +259,6 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
             )
         ).fetchone()
         assert loan is not None
-        await conn.execute(
-            "SELECT id, schedule_status FROM loans WHERE id = %s FOR UPDATE", (loan_id,)
-        )
         await conn.execute("SELECT * FROM loan_product_versions WHERE id = %s", (loan[2],))
         rows = await (
             await conn.execute(
@@ -267,10 +268,35 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
             )
         ).fetchall()
         inst_id, number, _ = next(r for r in rows if r[2] >= AMOUNT)
+        await conn.execute(
+            "UPDATE loans SET total_collected = total_collected + %s, "
+            "outstanding_interest = outstanding_interest - %s, updated_at = now() WHERE id = %s",
+            (AMOUNT, AMOUNT, loan_id),
+        )
+        await conn.execute(
+            "UPDATE loan_installments SET interest_paid = interest_paid + %s, "
+            "status = 'partly_paid' WHERE id = %s",
+            (AMOUNT, inst_id),
+        )
+        cash = await (
+            await conn.execute(
+                "SELECT * FROM ledger_accounts WHERE kind = 'agent_cash' AND branch_id IS NULL "
+                "AND agent_id = %s",
+                (agent_id,),
+            )
+        ).fetchone()
+        income = await (
+            await conn.execute(
+                "SELECT * FROM ledger_accounts WHERE kind = 'interest_income' "
+                "AND branch_id IS NULL AND agent_id IS NULL"
+            )
+        ).fetchone()
+        assert cash is not None and income is not None
         code = await (
-            await conn.execute("SELECT code FROM branches WHERE id = %s", (loan[1],))
+            await conn.execute("SELECT * FROM branches WHERE id = %s", (loan[1],))
         ).fetchone()
         assert code is not None
+        # The branch's receipt sequence: locked from here to the commit.
         seq = await (
             await conn.execute(
                 "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
@@ -281,7 +307,7 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
             )
         ).fetchone()
         assert seq is not None
-        receipt = f"{code[0]}-B-2099-{seq[0]:06d}"
+        receipt = f"{code[1]}-B-2099-{seq[0]:06d}"
         entry = await (
             await conn.execute(
                 "INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, "
@@ -291,33 +317,10 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
             )
         ).fetchone()
         assert entry is not None
-        cash = await (
-            await conn.execute(
-                "SELECT id FROM ledger_accounts WHERE kind = 'agent_cash' AND agent_id = %s",
-                (agent_id,),
-            )
-        ).fetchone()
-        income = await (
-            await conn.execute(
-                "SELECT id FROM ledger_accounts WHERE kind = 'interest_income' "
-                "AND branch_id IS NULL AND agent_id IS NULL"
-            )
-        ).fetchone()
-        assert cash is not None and income is not None
         await conn.execute(
             "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) "
             "VALUES (%s, %s, %s, 0, %s), (%s, %s, 0, %s, %s)",
             (entry[0], cash[0], AMOUNT, loan_id, entry[0], income[0], AMOUNT, loan_id),
-        )
-        await conn.execute(
-            "UPDATE loan_installments SET interest_paid = interest_paid + %s, "
-            "status = 'partly_paid' WHERE id = %s",
-            (AMOUNT, inst_id),
-        )
-        await conn.execute(
-            "UPDATE loans SET total_collected = total_collected + %s, "
-            "outstanding_interest = outstanding_interest - %s WHERE id = %s",
-            (AMOUNT, AMOUNT, loan_id),
         )
         cid = uuid.uuid4()
         await conn.execute(
@@ -325,7 +328,7 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
             "collected_by_id, amount, principal, interest, fee, penalty, collected_on, "
             "method, preclosure, status, journal_entry_id, created_at) VALUES "
             "(%s, %s, %s, %s, %s, %s, 0, %s, 0, 0, current_date, 'cash', false, "
-            "'posted', %s, now())",
+            "'posted', %s, now()) RETURNING seq, created_at",
             (cid, receipt, loan_id, loan[1], agent_id, AMOUNT, AMOUNT, entry[0]),
         )
         await conn.execute(
@@ -334,6 +337,15 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
             "fee_waived, penalty_waived) VALUES (%s, %s, %s, 0, %s, 0, 0, 0, 0, 0)",
             (cid, number, inst_id, AMOUNT),
         )
+        # The receipt's job (message and PDF), then the stored answer.
+        await _job_defer(conn, "collections:receipts_send", {"balances": {str(cid): "0.00"}})
+        after = json.dumps({"receipt_number": receipt, "amount": str(AMOUNT)})
+        await conn.execute(
+            "UPDATE idempotency_keys SET response_status = 201, response_body = %s "
+            "WHERE user_id = %s AND key = %s",
+            (after, agent_id, key),
+        )
+        # The audit entry, appended to the chain last (as the server does at its commit).
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
         last = await (
             await conn.execute(
@@ -341,7 +353,6 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
             )
         ).fetchone()
         assert last is not None
-        after = json.dumps({"receipt_number": receipt, "amount": str(AMOUNT)})
         await conn.execute(
             "INSERT INTO audit_log (at, actor_id, actor_role, action, entity_type, "
             "entity_id, after, prev_hash, hash) VALUES "
@@ -355,68 +366,9 @@ async def _baseline_one(conn: psycopg.AsyncConnection, agent_id: str, loan_id: s
                 hashlib.sha256(f"{last[1]}{after}".encode()).hexdigest(),
             ),
         )
-        # The answer: the collection as stored, the customer's receipt message and its
-        # delivery job, the allocation rows, then the stored answer and the receipt document
-        # with its job.
-        await conn.execute("SELECT * FROM collections WHERE id = %s", (cid,))
-        await conn.execute("SELECT id, seq FROM collections WHERE id = ANY(%s)", ([cid],))
-        customer = await (
-            await conn.execute(
-                "SELECT c.id, c.name, c.phone, c.email, c.preferred_language FROM customers c "
-                "JOIN loans l ON l.customer_id = c.id WHERE l.id = %s",
-                (loan_id,),
-            )
-        ).fetchone()
-        assert customer is not None
-        notification = uuid.uuid4()
-        await conn.execute(
-            "INSERT INTO notifications (id, customer_id, loan_id, collection_id, channel, "
-            "recipient, template, language, subject, body, status, attempts, dedupe_key) "
-            "VALUES (%s, %s, %s, %s, 'sms', %s, 'receipt', %s, NULL, %s, 'queued', 0, %s) "
-            "ON CONFLICT DO NOTHING",
-            (
-                notification,
-                customer[0],
-                loan_id,
-                cid,
-                customer[2],
-                customer[4],
-                f"Received Rs {AMOUNT} for loan {loan[3]}, receipt {receipt}.",
-                f"receipt:{cid}:sms",
-            ),
-        )
-        job = await _job_defer(
-            conn, "notifications:deliver", {"notification_id": str(notification)}
-        )
-        await conn.execute(
-            "UPDATE notifications SET job_id = %s WHERE id = %s", (job, notification)
-        )
-        await conn.execute(
-            "SELECT * FROM collection_allocations WHERE collection_id = ANY(%s)", ([cid],)
-        )
-        await conn.execute(
-            "SELECT response_status FROM idempotency_keys WHERE user_id = %s AND key = %s",
-            (agent_id, key),
-        )
-        await conn.execute(
-            "UPDATE idempotency_keys SET response_status = 201, response_body = %s "
-            "WHERE user_id = %s AND key = %s",
-            (after, agent_id, key),
-        )
-        await conn.execute(
-            "SELECT c.id, c.loan_id, l.customer_id FROM collections c "
-            "JOIN loans l ON l.id = c.loan_id WHERE c.id = ANY(%s)",
-            ([cid],),
-        )
-        await conn.execute(
-            "INSERT INTO documents (id, kind, customer_id, loan_id, collection_id, status) "
-            "VALUES (%s, 'receipt', %s, %s, %s, 'pending') ON CONFLICT DO NOTHING",
-            (uuid.uuid4(), customer[0], loan_id, cid),
-        )
-        await _job_defer(conn, "documents:receipt_generate", {"collection_id": str(cid)})
 
 
-async def _job_defer(conn: psycopg.AsyncConnection, task: str, args: dict[str, str]) -> int:
+async def _job_defer(conn: psycopg.AsyncConnection, task: str, args: dict[str, object]) -> int:
     """A job as procrastinate enqueues one (its `defer_jobs` statement)."""
     row = await (
         await conn.execute(

@@ -111,12 +111,8 @@ async def collection_record(
         client_id=body.client_id,
         backdate_days=settings.collection_backdate_days,
     )
-    await session.refresh(result.collection)
     await collection_receipts_defer(session, collections=[result.collection])
-    allocations = await queries.allocations_of(session, [result.collection.id])
-    collection = queries.collection_json(
-        result.collection, result.loan, allocations.get(result.collection.id, [])
-    )
+    collection = queries.collection_json(result.collection, result.loan, result.allocations)
     payload = {
         "receipt_number": result.collection.receipt_number,
         "collection": collection,

@@ -14,7 +14,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -36,7 +36,7 @@ from namma.finance import (
     payoff_quote,
 )
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from namma.ledger.service import Leg, journal_post, journal_reverse
+from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account
 from namma.loans.service import (
     _loan_for_update,
     loan_balances_refresh,
@@ -65,6 +65,7 @@ from namma.models import (
     LoanProductVersion,
     LoanStatus,
     Role,
+    ScheduleStatus,
 )
 
 ZERO = Decimal("0.00")
@@ -164,6 +165,8 @@ class CollectionResult:
     placed: list[Placed]
     installments: dict[int, LoanInstallment]
     payoff: Decimal | None = None  # the payoff the amount was checked against
+    # The allocation rows written, with their installments (a newly posted collection).
+    allocations: list[tuple[CollectionAllocation, LoanInstallment]] = field(default_factory=list)
 
 
 async def _installments(session: AsyncSession, loan_id: uuid.UUID) -> list[LoanInstallment]:
@@ -390,7 +393,10 @@ async def collection_record(
             "a collection cannot be dated before that",
         )
     await _client_id_unused(session, principal, client_id)
-    if await loan_schedule_ensure(session, loan_id=loan.id):
+    # The row is locked: a schedule already written cannot change under us.
+    if loan.schedule_status is ScheduleStatus.PENDING and await loan_schedule_ensure(
+        session, loan_id=loan.id
+    ):
         await session.refresh(loan)
     version = await _version(session, loan)
     schedule = loan_schedule_compute(loan, version)
@@ -433,6 +439,13 @@ async def collection_record(
     totals = _totals(placed, extra_penalty=extra_penalty)
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
 
+    legs = [_cash_leg(principal, loan, method, amount), *_income_legs(totals, loan.id)]
+    # Everything but the numbered rows is written before the branch's receipt sequence is
+    # locked (until commit): the installments and loan, the ledger accounts looked up.
+    for leg in legs:
+        if leg.debit > 0 or leg.credit > 0:  # journal_post drops the zero legs
+            await ledger_account(session, leg.kind, branch_id=leg.branch_id, agent_id=leg.agent_id)
+    await session.flush()
     receipt = await _receipt_number(session, loan)
     entry = await journal_post(
         session,
@@ -442,10 +455,7 @@ async def collection_record(
         branch_id=loan.branch_id,
         loan_id=loan.id,
         created_by_id=principal.user_id,
-        legs=[
-            _cash_leg(principal, loan, method, amount),
-            *_income_legs(totals, loan.id),
-        ],
+        legs=legs,
     )
     collection = Collection(
         receipt_number=receipt,
@@ -468,7 +478,7 @@ async def collection_record(
         await session.flush()
     except IntegrityError:  # the same client id raced in on another loan
         raise ConflictError(f"Client id {client_id} was already recorded") from None
-    _allocation_rows_add(session, collection, placed, rows)
+    allocations = _allocation_rows_add(session, collection, placed, rows)
     await session.flush()
     await audit_record(
         session,
@@ -488,7 +498,7 @@ async def collection_record(
             "loan": _balances(loan),
         },
     )
-    return CollectionResult(collection, loan, placed, rows, quote.total)
+    return CollectionResult(collection, loan, placed, rows, quote.total, allocations)
 
 
 async def _client_id_unused(
@@ -616,22 +626,24 @@ def _allocation_rows_add(
     collection: Collection,
     placed: Sequence[Placed],
     rows: dict[int, LoanInstallment],
-) -> None:
-    for p in placed:
-        session.add(
-            CollectionAllocation(
-                collection_id=collection.id,
-                installment_number=p.number,
-                installment_id=rows[p.number].id,
-                principal=p.principal,
-                interest=p.interest,
-                fee=p.fee,
-                penalty=p.penalty,
-                interest_waived=p.interest_waived,
-                fee_waived=p.fee_waived,
-                penalty_waived=p.penalty_waived,
-            )
+) -> list[tuple[CollectionAllocation, LoanInstallment]]:
+    added = []
+    for p in sorted(placed, key=lambda p: p.number):
+        allocation = CollectionAllocation(
+            collection_id=collection.id,
+            installment_number=p.number,
+            installment_id=rows[p.number].id,
+            principal=p.principal,
+            interest=p.interest,
+            fee=p.fee,
+            penalty=p.penalty,
+            interest_waived=p.interest_waived,
+            fee_waived=p.fee_waived,
+            penalty_waived=p.penalty_waived,
         )
+        session.add(allocation)
+        added.append((allocation, rows[p.number]))
+    return added
 
 
 # --- reversal ----------------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import (
@@ -112,6 +113,33 @@ async def ledger_account(
         agent_id = None
     else:
         branch_id = None
+    # Accounts are never deleted or re-keyed: one look-up per transaction is enough (a command
+    # may resolve its accounts early, before it takes a lock others wait for).
+    known: dict[tuple[AccountKind, uuid.UUID | None, uuid.UUID | None], LedgerAccount]
+    known = session.info.setdefault(_ACCOUNTS_SEEN, {})
+    if (kind, branch_id, agent_id) in known:
+        return known[kind, branch_id, agent_id]
+    account = await _ledger_account_fetch(session, kind, branch_id=branch_id, agent_id=agent_id)
+    known[kind, branch_id, agent_id] = account
+    return account
+
+
+_ACCOUNTS_SEEN = "namma.ledger_accounts"
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _accounts_forget(session: Session, previous_transaction: SessionTransaction) -> None:
+    """An account created inside a rolled-back savepoint is gone again: look up afresh."""
+    session.info.pop(_ACCOUNTS_SEEN, None)
+
+
+async def _ledger_account_fetch(
+    session: AsyncSession,
+    kind: AccountKind,
+    *,
+    branch_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+) -> LedgerAccount:
     query = select(LedgerAccount).where(LedgerAccount.kind == kind)
     query = query.where(
         LedgerAccount.branch_id.is_(None)

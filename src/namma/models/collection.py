@@ -48,6 +48,8 @@ class CollectionStatus(enum.StrEnum):
 
 class Collection(Base):
     __tablename__ = "collections"
+    # seq and created_at come back with the INSERT (RETURNING), not by a second query.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(

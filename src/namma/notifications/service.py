@@ -262,14 +262,6 @@ async def receipt_balances(
     added back). Taken at posting, so a receipt sent later still shows its own moment."""
     if not collections:
         return {}
-    seqs: dict[uuid.UUID, int] = {
-        collection_id: seq
-        for collection_id, seq in await session.execute(
-            select(Collection.id, Collection.seq).where(
-                Collection.id.in_([c.id for c in collections])
-            )
-        )
-    }
     by_loan: dict[uuid.UUID, list[Collection]] = {}
     for collection in collections:
         by_loan.setdefault(collection.loan_id, []).append(collection)
@@ -278,7 +270,7 @@ async def receipt_balances(
         loan = await session.get(Loan, loan_id)
         assert loan is not None
         later = ZERO
-        for collection in sorted(posted, key=lambda c: seqs[c.id], reverse=True):
+        for collection in sorted(posted, key=lambda c: c.seq, reverse=True):
             remaining[collection.id] = _outstanding(loan) + later
             later += (
                 collection.principal + collection.interest + collection.fee + collection.penalty
