@@ -954,6 +954,14 @@ async def test_one_run_at_a_time_a_second_is_refused_or_waits_and_then_does_noth
     with table_locked(url, "portfolio_snapshots") as locker:
         first = asyncio.create_task(_cob(app))
         await _wait_for(lambda: bool(_blocked_by(locker)), 30, "the first run to reach step 5")
+        # The run's lock is held by a connection of its own, named for operators.
+        holders = _query(
+            url,
+            "SELECT a.application_name FROM pg_locks k JOIN pg_stat_activity a ON a.pid = k.pid "
+            "WHERE k.locktype = 'advisory' AND k.granted AND k.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        assert holders == [("namma-cob",)]
         # At once: refused, naming the date running.
         with pytest.raises(CobBusyError) as refused:
             await _cob(app)

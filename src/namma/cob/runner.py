@@ -174,7 +174,15 @@ async def _order_check(session: AsyncSession, business_date: dt.date) -> None:
 
 
 async def _lock(db: Database, *, wait_seconds: float) -> psycopg.AsyncConnection[Any]:
-    conn = await psycopg.AsyncConnection.connect(libpq_url(db.url), autocommit=True)
+    conn = await psycopg.AsyncConnection.connect(
+        libpq_url(db.url),
+        autocommit=True,
+        # Named in pg_stat_activity; and if this process's host vanishes (not only the
+        # process: its kernel would close the socket), the server notices within about a
+        # minute and frees the lock, instead of after the usual two hours of TCP keepalive.
+        application_name="namma-cob",
+        options="-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
+    )
     try:
         deadline = time.monotonic() + wait_seconds
         while True:
