@@ -991,6 +991,58 @@ async def test_one_run_at_a_time_a_second_is_refused_or_waits_and_then_does_noth
     assert_state_equal(state_read(url), expected)
 
 
+async def test_a_collection_posted_during_cob_waits_for_the_step_and_is_counted(
+    app, client, world, bearer, product, customer
+):  # type: ignore[no-untyped-def]
+    from namma.finance import add_months
+
+    url = app.state.settings.database_url
+    loan_id = await make_loan(
+        app, client, bearer, world, product, disbursed_on=add_months(today_india(), -3)
+    )
+    agent = await bearer(world.agent_a)
+    # COB stops inside step 1, holding every active loan's row lock.
+    with table_locked(url, "loan_installments") as locker:
+        run = asyncio.create_task(_cob(app))
+        await _wait_for(lambda: bool(_blocked_by(locker)), 30, "COB to reach step 1")
+        posting = asyncio.create_task(collect(client, agent, loan_id, "2500.00", on=BUSINESS_DATE))
+        [cob_pid] = _blocked_by(locker)
+
+        def collection_waits_for_cob() -> bool:
+            return bool(
+                _query(
+                    url,
+                    "SELECT pid FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                    cob_pid,
+                )
+            )
+
+        await _wait_for(collection_waits_for_cob, 10, "the collection to wait for COB's lock")
+        assert not posting.done()
+    outcome = await run
+    posted = await posting
+    assert posted.status_code == 201, posted.text
+    assert outcome.ran[-1] == "snapshots"
+
+    # Whatever the interleaving, the loan's balances are its installments', its days past due
+    # follow from them as of the date, and the day's snapshot counts the collection.
+    state = state_read(url)
+    [number] = [k for k, v in state.loans.items() if v.status == "active"]
+    loan = state.loans[number]
+    rows = [i for i in state.installments.values() if i.loan == number]
+    assert loan.outstanding == (
+        sum((i.owed_principal for i in rows), ZERO),
+        sum((i.owed_interest for i in rows), ZERO),
+        sum((i.owed_fee for i in rows), ZERO),
+        sum((i.owed_penalty for i in rows), ZERO),
+    )
+    late = [i.due_date for i in rows if i.due_date < BUSINESS_DATE and i.in_arrears]
+    assert loan.days_past_due == ((BUSINESS_DATE - min(late)).days if late else 0)
+    assert loan.dpd_bucket == _bucket(loan.days_past_due)
+    branch = state.snapshots[(world.branch_a.code, None)]
+    assert (branch["collected_amount"], branch["collections_count"]) == (D("2500.00"), 1)
+
+
 async def _namma(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NAMMA_DATABASE_URL": url, "NAMMA_ENV": "test"}
     env.pop("NAMMA_REDIS_URL", None)
