@@ -120,6 +120,24 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
     raise SystemExit("server not ready")
 
 
+def server_cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of the server's processes (its session: the server and its
+    workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == group:  # the session (the server was started in a new one)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def summary(name: str, latencies: list[float], elapsed: float) -> dict[str, float]:
     lat = sorted(latencies)
     p50 = statistics.median(lat) * 1000
@@ -454,7 +472,9 @@ def main() -> None:
         asyncio.run(run_baseline(url, workers, 4 * len(workers)))
         for r in range(1, args.rounds + 1):
             print(f"round {r}  (load average {os.getloadavg()[0]:.2f})")
+            cpu_before = server_cpu_seconds(process.pid)
             lat_h, el_h, err_h = asyncio.run(run_http(base, workers, args.count))
+            cpu_ms = (server_cpu_seconds(process.pid) - cpu_before) * 1000 / args.count
             lat_b, el_b, err_b = asyncio.run(run_baseline(url, workers, args.count))
             http = summary("HTTP", lat_h, el_h)
             baseline = summary("baseline", lat_b, el_b)
@@ -464,7 +484,7 @@ def main() -> None:
             baseline_errors += err_b
             print(
                 f"  ratio HTTP/baseline {ratios[-1]:.2f}; HTTP p99/p50 {tails[-1]:.2f}; "
-                f"errors HTTP {err_h}, baseline {err_b}"
+                f"errors HTTP {err_h}, baseline {err_b}; server CPU {cpu_ms:.1f} ms/collection"
             )
     finally:
         os.killpg(process.pid, signal.SIGTERM)
