@@ -831,8 +831,13 @@ async def test_cob_matches_values_computed_independently_and_a_second_run_change
     assert run == [("completed", 5, 2)]
 
 
+@pytest.mark.parametrize(
+    ("stop_at", "steps_done"),
+    [("loan_penalty_charges", 1), ("portfolio_snapshots", 4)],
+    ids=["killed-in-step-2", "killed-in-step-5"],
+)
 async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
-    app, client, world, bearer, portfolio
+    app, client, world, bearer, portfolio, stop_at, steps_done
 ):  # type: ignore[no-untyped-def]
     url = app.state.settings.database_url
     expected = expected_after_cob(portfolio, BUSINESS_DATE)
@@ -856,8 +861,8 @@ async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
             stderr=subprocess.DEVNULL,
         )
 
-    # Step 2 (penalties) will wait on this lock after step 1 has committed.
-    with table_locked(url, "loan_penalty_charges") as locker:
+    # The step writing this table waits on this lock, the steps before it committed.
+    with table_locked(url, stop_at) as locker:
         queued = await client.post(
             "/api/cob/runs",
             json={"business_date": BUSINESS_DATE.isoformat()},
@@ -866,7 +871,7 @@ async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
         assert queued.status_code == 202, queued.text
         process = worker()
         try:
-            await _wait_for(lambda: bool(_blocked_by(locker)), 30, "COB to reach step 2")
+            await _wait_for(lambda: bool(_blocked_by(locker)), 30, f"COB to reach {stop_at}")
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(10)
@@ -875,21 +880,28 @@ async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
         for pid in _blocked_by(locker):
             locker.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
-    # Killed halfway: step 1 is committed, nothing of step 2 is.
-    assert _query(url, "SELECT status::text, steps_done FROM cob_runs") == [("running", 1)]
+    # Killed halfway: the steps before are committed, nothing of the one it was in.
+    assert _query(url, "SELECT status::text, steps_done FROM cob_runs") == [("running", steps_done)]
     halfway = state_read(url)
-    assert halfway.charges == portfolio.charges
     assert {k: i.status for k, i in halfway.installments.items()} == {
         k: i.status for k, i in expected.installments.items()
     }
+    if steps_done == 1:
+        assert halfway.charges == portfolio.charges
+    else:
+        assert halfway.charges == expected.charges
+        assert {k: vars(v) for k, v in halfway.loans.items()} == {
+            k: vars(v) for k, v in expected.loans.items()
+        }
+    assert halfway.snapshots == {}
     job = _query(url, "SELECT status::text FROM procrastinate_jobs WHERE task_name = 'cob:run'")
     assert job == [("doing",)]
     # The API shows the run as not running now (its lock died with the worker).
     runs = await client.get("/api/cob/runs", headers=await bearer(world.admin))
     assert runs.json()["running"] is False
-    assert runs.json()["items"][0]["steps_done"] == 1
+    assert runs.json()["items"][0]["steps_done"] == steps_done
 
-    # Restarted: the stalled job goes back to the queue, a new worker resumes at step 2.
+    # Restarted: the stalled job goes back to the queue, a new worker resumes at that step.
     await asyncio.sleep(2.5)
     assert await jobs_recover_stalled(job_app, seconds_since_heartbeat=2) == 1
     process = worker()
@@ -902,8 +914,9 @@ async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
     finally:
         process.terminate()
         process.wait(10)
-    run = _query(url, "SELECT steps_done, attempts, counts -> 'installments' FROM cob_runs")
-    assert run[0][:2] == (5, 2)
+    [run] = _query(url, "SELECT steps_done, attempts, counts FROM cob_runs")
+    assert run[:2] == (5, 2)
+    assert set(run[2]) == {"installments", "penalties", "loans", "accrual", "snapshots"}
     assert_state_equal(state_read(url), expected)
 
 
