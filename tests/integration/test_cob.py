@@ -1075,7 +1075,16 @@ async def _namma(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 # --- the command, the API, the tick -------------------------------------------------------
 
 
-def test_cli_exit_codes(clean_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def settings_cache_cleared() -> Iterator[None]:
+    # `namma` reads the settings into a cache: leave none from this test's environment behind.
+    yield
+    get_settings.cache_clear()
+
+
+def test_cli_exit_codes(
+    clean_database: str, monkeypatch: pytest.MonkeyPatch, settings_cache_cleared: None
+) -> None:
     from namma.cli import app as cli
 
     monkeypatch.setenv("NAMMA_DATABASE_URL", clean_database)
