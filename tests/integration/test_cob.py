@@ -9,8 +9,11 @@ code under test or the money core: installment statuses, penalties, balances, da
 buckets, RBI classes, NPA dates and the per-branch and per-agent snapshots. Then:
 
 - a run gives exactly that, and a second (forced) run changes nothing;
-- a run in a real worker process killed (SIGKILL) halfway, then restarted, gives exactly that;
-- a run while another runs is refused (or waits, and then does nothing); the CLI says so;
+- a run in a real worker process killed (SIGKILL) in step 2 or in step 5, then restarted (the
+  stalled job requeued, a new worker), gives exactly that;
+- a step that fails marks the run failed, and the next run resumes at that step, to exactly that;
+- a run while another runs is refused (or waits, and then does nothing); the CLI and API say so;
+- a collection posted during a step waits for COB's loan lock (no deadlock) and is counted;
 - ``namma cob`` exit codes, the API and the hourly tick.
 """
 
