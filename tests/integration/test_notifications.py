@@ -37,6 +37,7 @@ from namma.models import (
     NotificationChannel,
     NotificationStatus,
 )
+from namma.notifications import providers
 from namma.notifications.rendering import (
     OVERDUE,
     RECEIPT,
@@ -198,7 +199,7 @@ async def daily_job(app, on: dt.date) -> int:  # type: ignore[no-untyped-def]
 
 
 async def test_receipt_and_loan_notices_are_delivered_and_recorded(
-    app, client, world, bearer, product, kamala, smtp
+    app, client, world, bearer, product, kamala, smtp, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     loan_id = await make_loan(app, client, bearer, world, product, disbursed_on=today_india())
 
@@ -226,6 +227,9 @@ async def test_receipt_and_loan_notices_are_delivered_and_recorded(
     assert await notifications(app, collection_id=collection_id) == []
 
     with structlog.testing.capture_logs() as logs:
+        # A logger bound now: loggers are cached on first use, and an earlier test may have
+        # bound the provider's before the capture was set up.
+        monkeypatch.setattr(providers, "log", structlog.get_logger(providers.__name__))
         await run_jobs()
     receipts = by_channel(await notifications(app, collection_id=collection_id))
     assert {n.template for n in receipts.values()} == {"receipt"}
