@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor
@@ -108,6 +108,20 @@ def _bearer_token(request: Request) -> str | None:
     return None
 
 
+# One round trip for every authenticated request, built once: the user, whether the session
+# was revoked, and the user's extra permissions.
+_PRINCIPAL_QUERY = select(
+    User,
+    exists()
+    .where(RefreshToken.family_id == bindparam("session_id"))
+    .where(RefreshToken.revoked_at.is_not(None))
+    .label("revoked"),
+    func.array(
+        select(UserPermission.permission).where(UserPermission.user_id == User.id).scalar_subquery()
+    ).label("granted"),
+).where(User.id == bindparam("user_id"))
+
+
 async def _authenticate(request: Request, session: AsyncSession) -> Principal:
     settings = request_settings(request)
     bearer = _bearer_token(request)
@@ -121,20 +135,9 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
             "Your session has expired or is not valid; log in again."
         ) from None
 
-    session_revoked = (
-        exists()
-        .where(RefreshToken.family_id == claims.session_id)
-        .where(RefreshToken.revoked_at.is_not(None))
-    )
-    # One round trip: the user, whether the session was revoked, and the extra permissions.
-    granted_permissions = func.array(
-        select(UserPermission.permission).where(UserPermission.user_id == User.id).scalar_subquery()
-    )
     row = (
         await session.execute(
-            select(
-                User, session_revoked.label("revoked"), granted_permissions.label("granted")
-            ).where(User.id == claims.user_id)
+            _PRINCIPAL_QUERY, {"user_id": claims.user_id, "session_id": claims.session_id}
         )
     ).one_or_none()
     if row is None:
@@ -192,7 +195,7 @@ def require(
             "money": settings.rate_limit_money,
         }[limit]
         result = await request.app.state.rate_limiter.hit(
-            rule, "user", limit, str(principal.user_id)
+            rule, "user", limit, str(principal.user_id), with_remaining=False
         )
         if not result.allowed:
             raise RateLimitedError(

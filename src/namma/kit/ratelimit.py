@@ -19,7 +19,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 class RateLimitResult:
     allowed: bool
     limit: int
-    remaining: int
+    remaining: int | None  # None when not asked for (``with_remaining=False``) and allowed
     retry_after_seconds: int  # 0 when allowed
 
 
@@ -37,10 +37,19 @@ class RateLimiter:
             return cls(RedisStorage(uri, implementation="redispy"), backend="redis")
         return cls(MemoryStorage(), backend="memory")
 
-    async def hit(self, rule: str | RateLimitItem, *identifiers: str) -> RateLimitResult:
-        """Count one request against ``rule`` (e.g. ``"5/5minutes"``) for ``identifiers``."""
+    async def hit(
+        self, rule: str | RateLimitItem, *identifiers: str, with_remaining: bool = True
+    ) -> RateLimitResult:
+        """Count one request against ``rule`` (e.g. ``"5/5minutes"``) for ``identifiers``.
+
+        ``with_remaining=False`` skips reading the window back (a second round trip to Redis)
+        when the request is allowed: what every API request needs is only the verdict."""
         item = parse(rule) if isinstance(rule, str) else rule
         allowed = await self._strategy.hit(item, *identifiers)
+        if allowed and not with_remaining:
+            return RateLimitResult(
+                allowed=True, limit=item.amount, remaining=None, retry_after_seconds=0
+            )
         stats = await self._strategy.get_window_stats(item, *identifiers)
         retry_after = 0 if allowed else max(1, math.ceil(stats.reset_time - time.time()))
         return RateLimitResult(
