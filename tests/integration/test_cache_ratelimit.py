@@ -10,7 +10,14 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as redis_asyncio
 
-from namma.kit.cache import KEY_PREFIX, Cache, MemoryCache, RedisCache, cache_get_or_load
+from namma.kit.cache import (
+    INDEX_PREFIX,
+    KEY_PREFIX,
+    Cache,
+    MemoryCache,
+    RedisCache,
+    cache_get_or_load,
+)
 from namma.kit.ratelimit import RateLimiter
 
 
@@ -88,8 +95,11 @@ async def test_cache_aside_loads_once_then_serves_the_cached_value(cache: Cache)
     assert calls == 1
 
 
-async def test_redis_pattern_delete_uses_scan_not_keys(redis_url: str) -> None:
-    # KEYS blocks Redis on a large keyspace; the implementation must never send it.
+async def test_redis_pattern_delete_reads_the_family_index_or_scans_never_keys(
+    redis_url: str,
+) -> None:
+    # KEYS blocks Redis on a large keyspace; the implementation must never send it. A pattern
+    # within a key family reads that family's index; any other pattern scans.
     sent: list[str] = []
     client = redis_asyncio.Redis.from_url(redis_url, decode_responses=True)
     original = client.execute_command
@@ -102,9 +112,19 @@ async def test_redis_pattern_delete_uses_scan_not_keys(redis_url: str) -> None:
     backend = RedisCache(client)
     ns = _ns()
     await backend.set(f"{ns}:a", 1, 60)
-    assert await backend.delete_pattern(f"{ns}:*") == 1
-    assert "SCAN" in sent and "KEYS" not in sent
+    await backend.set(f"{ns}:b", 2, 60)
+    sent.clear()
+    assert await backend.delete_pattern(f"{ns}:a*") == 1
+    assert "SMEMBERS" in sent and "SCAN" not in sent and "KEYS" not in sent
     assert await client.exists(KEY_PREFIX + f"{ns}:a") == 0
+    assert await backend.get(f"{ns}:b") == 2
+    assert await client.smembers(INDEX_PREFIX + ns) == {f"{ns}:b"}
+    assert 0 < await client.ttl(INDEX_PREFIX + ns) <= 60
+
+    sent.clear()
+    assert await backend.delete_pattern(f"{ns[:-1]}*:b") == 1  # the family is a wildcard
+    assert "SCAN" in sent and "KEYS" not in sent
+    assert await client.exists(KEY_PREFIX + f"{ns}:b") == 0
     await backend.close()
 
 

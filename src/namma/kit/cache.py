@@ -2,7 +2,11 @@
 
 Values are JSON. Money goes in as strings (as the API shows it), never as floats: the encoder
 refuses floats so that a Decimal cannot silently become one on the way through the cache.
-Pattern invalidation walks keys with SCAN, never KEYS, so a large keyspace does not block Redis.
+Pattern invalidation never walks the keyspace on the hot path: Redis keeps, per key family (the
+key's first segment: ``dashboard`` of ``dashboard:admin:all:month``), a set of the keys cached in
+it, so ``delete_pattern("dashboard:*")`` after every collection reads that set instead of
+scanning every key in Redis. A pattern whose family is itself a wildcard falls back to SCAN
+(never KEYS, which blocks Redis).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from typing import Any, Protocol
 import redis.asyncio as redis_asyncio
 
 KEY_PREFIX = "namma:"
+# The set of the keys cached in a family: namma:index:<family> (see the module's docstring).
+INDEX_PREFIX = KEY_PREFIX + "index:"
 
 
 class Cache(Protocol):
@@ -69,7 +75,14 @@ class RedisCache:
         return None if raw is None else json.loads(raw)
 
     async def set(self, key: str, value: Any, ttl: int) -> None:
-        await self._redis.set(KEY_PREFIX + key, _encode(value), ex=ttl)
+        index = INDEX_PREFIX + key.split(":", 1)[0]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(KEY_PREFIX + key, _encode(value), ex=ttl)
+            pipe.sadd(index, key)
+            # The index outlives every key in it, and goes once they all have.
+            pipe.expire(index, ttl, nx=True)
+            pipe.expire(index, ttl, gt=True)
+            await pipe.execute()
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -77,6 +90,9 @@ class RedisCache:
         return int(await self._redis.delete(*(KEY_PREFIX + k for k in keys)))
 
     async def delete_pattern(self, pattern: str) -> int:
+        family, separator, _ = pattern.partition(":")
+        if separator and not any(c in family for c in "*?[\\"):
+            return await self._delete_indexed(INDEX_PREFIX + family, pattern)
         deleted = 0
         batch: list[str] = []
         async for key in self._redis.scan_iter(match=KEY_PREFIX + pattern, count=500):
@@ -87,6 +103,18 @@ class RedisCache:
         if batch:
             deleted += int(await self._redis.unlink(*batch))
         return deleted
+
+    async def _delete_indexed(self, index: str, pattern: str) -> int:
+        members = await self._redis.smembers(index)
+        # The client decodes responses: members are str.
+        matching = [str(key) for key in members if fnmatch.fnmatchcase(str(key), pattern)]
+        if not matching:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.unlink(*(KEY_PREFIX + key for key in matching))
+            pipe.srem(index, *matching)
+            deleted, _ = await pipe.execute()
+        return int(deleted)
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

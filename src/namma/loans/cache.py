@@ -1,9 +1,10 @@
 """Cache-aside for loans and customers (the seed's keys and TTLs): a loan's detail for 1 minute,
 a customer's for 5.
 
-Every loan mutation invalidates, after its commit, the loan, its customer's loan lists and the
-dashboards (`dashboard:*`), through the platform cache — Redis when configured, so that every
-server process sees the invalidation.
+Every loan mutation invalidates, after its commit, the loan, its customer and the dashboards
+(`dashboard:*`), through the platform cache — Redis when configured, so that every server
+process sees the invalidation. (The seed's per-customer loan lists are not cached: the list
+query is cheap and scoped.)
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ async def loan_cache_invalidate(
 ) -> None:
     # The customer's detail shows the loan's balances and next due date: it goes too.
     await cache.delete(loan_key(loan_id), customer_key(customer_id))
-    await cache.delete_pattern(f"loans:customer:{customer_id}*")
     await cache.delete_pattern("dashboard:*")
 
 
@@ -54,7 +54,6 @@ def customer_changed(
 
     async def invalidate() -> None:
         await cache.delete(customer_key(customer_id), *(loan_key(i) for i in loan_ids))
-        await cache.delete_pattern(f"loans:customer:{customer_id}*")
         await cache.delete_pattern("dashboard:*")
 
     after_commit(session, invalidate)
