@@ -36,7 +36,7 @@ from namma.finance import (
     payoff_quote,
 )
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account
+from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account_id
 from namma.loans.service import (
     _loan_for_update,
     loan_balances_refresh,
@@ -444,7 +444,9 @@ async def collection_record(
     # locked (until commit): the installments and loan, the ledger accounts looked up.
     for leg in legs:
         if leg.debit > 0 or leg.credit > 0:  # journal_post drops the zero legs
-            await ledger_account(session, leg.kind, branch_id=leg.branch_id, agent_id=leg.agent_id)
+            await ledger_account_id(
+                session, leg.kind, branch_id=leg.branch_id, agent_id=leg.agent_id
+            )
     await session.flush()
     receipt = await _receipt_number(session, loan)
     entry = await journal_post(

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from namma.kit.db import after_commit
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import (
     AccountKind,
@@ -103,16 +106,7 @@ async def ledger_account(
     agent_id: uuid.UUID | None = None,
 ) -> LedgerAccount:
     """The account of ``kind`` (per branch / per agent for cash), created on first use."""
-    if kind is AccountKind.BRANCH_CASH and branch_id is None:
-        raise LedgerError("branch cash needs a branch")
-    if kind is AccountKind.AGENT_CASH and agent_id is None:
-        raise LedgerError("agent cash needs an agent")
-    if kind not in (AccountKind.BRANCH_CASH, AccountKind.AGENT_CASH):
-        branch_id = agent_id = None
-    elif kind is AccountKind.BRANCH_CASH:
-        agent_id = None
-    else:
-        branch_id = None
+    kind, branch_id, agent_id = _account_key(kind, branch_id, agent_id)
     # Accounts are never deleted or re-keyed: one look-up per transaction is enough (a command
     # may resolve its accounts early, before it takes a lock others wait for).
     known: dict[tuple[AccountKind, uuid.UUID | None, uuid.UUID | None], LedgerAccount]
@@ -125,6 +119,48 @@ async def ledger_account(
 
 
 _ACCOUNTS_SEEN = "namma.ledger_accounts"
+# Account ids by database, remembered once a transaction that used them has committed (an
+# account is never deleted or re-keyed), so a posting looks nothing up after the first.
+_ACCOUNT_IDS: weakref.WeakKeyDictionary[
+    Any, dict[tuple[AccountKind, uuid.UUID | None, uuid.UUID | None], uuid.UUID]
+] = weakref.WeakKeyDictionary()
+
+
+async def ledger_account_id(
+    session: AsyncSession,
+    kind: AccountKind,
+    *,
+    branch_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """The id of ``ledger_account(kind, …)``; without a query once this database has seen it."""
+    known = _ACCOUNT_IDS.get(session.bind)
+    key = _account_key(kind, branch_id, agent_id)
+    if known is not None and key in known:
+        return known[key]
+    account = await ledger_account(session, kind, branch_id=branch_id, agent_id=agent_id)
+    account_id, engine = account.id, session.bind
+
+    async def remember() -> None:
+        _ACCOUNT_IDS.setdefault(engine, {})[key] = account_id
+
+    after_commit(session, remember)
+    return account_id
+
+
+def _account_key(
+    kind: AccountKind, branch_id: uuid.UUID | None, agent_id: uuid.UUID | None
+) -> tuple[AccountKind, uuid.UUID | None, uuid.UUID | None]:
+    """Cash accounts are per branch or per agent; every other account is institution-wide."""
+    if kind is AccountKind.BRANCH_CASH and branch_id is None:
+        raise LedgerError("branch cash needs a branch")
+    if kind is AccountKind.AGENT_CASH and agent_id is None:
+        raise LedgerError("agent cash needs an agent")
+    if kind is AccountKind.BRANCH_CASH:
+        return kind, branch_id, None
+    if kind is AccountKind.AGENT_CASH:
+        return kind, None, agent_id
+    return kind, None, None
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -226,13 +262,13 @@ async def journal_post(
     session.add(entry)
     await session.flush()
     for leg in legs:
-        account = await ledger_account(
+        account_id = await ledger_account_id(
             session, leg.kind, branch_id=leg.branch_id, agent_id=leg.agent_id
         )
         session.add(
             JournalLine(
                 entry_id=entry.id,
-                account_id=account.id,
+                account_id=account_id,
                 debit=leg.debit,
                 credit=leg.credit,
                 loan_id=leg.loan_id,
