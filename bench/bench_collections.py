@@ -396,14 +396,15 @@ async def run_baseline(url: str, workers: list[Worker], count: int) -> Result:
     async def make(worker: Worker) -> Callable[[str], Awaitable[str | None]]:
         conn = await psycopg.AsyncConnection.connect(conninfo)
         agent_id = worker[1]
-        found = await (
-            await conn.execute(
-                "SELECT (SELECT id FROM ledger_accounts WHERE kind = 'agent_cash' "
-                "AND agent_id = %s), (SELECT id FROM ledger_accounts WHERE kind = "
-                "'interest_income' AND branch_id IS NULL AND agent_id IS NULL)",
-                (agent_id,),
-            )
-        ).fetchone()
+        async with conn.transaction():  # committed: each collection is a transaction of its own
+            found = await (
+                await conn.execute(
+                    "SELECT (SELECT id FROM ledger_accounts WHERE kind = 'agent_cash' "
+                    "AND agent_id = %s), (SELECT id FROM ledger_accounts WHERE kind = "
+                    "'interest_income' AND branch_id IS NULL AND agent_id IS NULL)",
+                    (agent_id,),
+                )
+            ).fetchone()
         assert found is not None and None not in found, "warm-up posts before the baseline"
         accounts = (str(found[0]), str(found[1]))
 
