@@ -37,13 +37,13 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 import uuid
 from typing import Any
 
 import psycopg
+from machine import machine
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -70,20 +70,6 @@ PENALTY_RULES: list[dict[str, Any] | None] = [
     {"basis": "percent-of-overdue-total", "value": "2", "recurrence": "once", "grace_days": 10},
     None,
 ]
-
-
-def machine() -> str:
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = os.getloadavg()
-    return (
-        f"nproc={os.cpu_count()}, CPU {model!r}, Python {platform.python_version()}, "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    )
 
 
 def with_database(server: str, name: str) -> str:

@@ -39,7 +39,6 @@ import asyncio
 import hashlib
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -55,6 +54,7 @@ from pathlib import Path
 import httpx
 import psycopg
 from collections_setup import bench_agents_create
+from machine import machine
 from sqlalchemy.engine import make_url
 
 from namma.demo import DEMO_PASSWORD
@@ -68,20 +68,6 @@ SERVE = [sys.executable, "-m", "namma", "serve", "--demo", "--no-job-worker"]
 
 Worker = tuple[str, str, list[str]]  # (access token, agent id, the agent's loan ids)
 Result = tuple[list[float], float, int]  # latencies, elapsed, errors
-
-
-def machine() -> str:
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = os.getloadavg()
-    return (
-        f"nproc={os.cpu_count()}, CPU {model!r}, Python {platform.python_version()}, "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
-    )
 
 
 def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
