@@ -7,9 +7,20 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from namma.demo import demo_load
+from namma.jobs import job_app
 from namma.kit.db import transaction
 from namma.ledger.queries import ledger_check
-from namma.models import Collection, Loan, LoanPenaltyCharge, LoanStatus, LoanWaiver
+from namma.models import (
+    Collection,
+    Document,
+    DocumentKind,
+    DocumentStatus,
+    Loan,
+    LoanPenaltyCharge,
+    LoanStatus,
+    LoanWaiver,
+    Notification,
+)
 
 
 async def test_demo_has_every_state_servicing_and_a_clean_ledger(app) -> None:  # type: ignore[no-untyped-def]
@@ -25,3 +36,22 @@ async def test_demo_has_every_state_servicing_and_a_clean_ledger(app) -> None:  
         assert recovery is not None and recovery.amount == Decimal("2000.00")
         result = await ledger_check(session)
         assert result.ok, result.problems()
+        collections = await session.scalar(select(func.count()).select_from(Collection))
+
+    # Every demo collection has its receipt message and PDF made by the job worker.
+    await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+    async with transaction(app.state.db) as session:
+        receipts = (
+            await session.execute(
+                select(Document.status, func.count())
+                .where(Document.kind == DocumentKind.RECEIPT)
+                .group_by(Document.status)
+            )
+        ).all()
+        assert receipts == [(DocumentStatus.READY, collections)]
+        messages = await session.scalar(
+            select(func.count(func.distinct(Notification.collection_id))).where(
+                Notification.template == "receipt"
+            )
+        )
+        assert messages == collections
