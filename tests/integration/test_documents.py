@@ -460,3 +460,31 @@ def test_month_bounds(month: str) -> None:
     start = dt.date.fromisoformat(month + "-01")
     first, last = month_bounds(start)
     assert first == start and (last + dt.timedelta(days=1)).day == 1 and last.month == start.month
+
+
+async def test_a_receipt_that_cannot_be_made_records_why_and_fails_on_the_last_attempt(
+    app, client, world, bearer, product, customer, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from namma.documents import service as documents_service
+    from namma.documents import tasks as document_tasks
+
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = await collect(client, await bearer(world.agent_a), loan_id, "500.00")
+    assert posted.status_code == 201, posted.text
+
+    async def broken(session, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("font missing")
+
+    monkeypatch.setattr(documents_service, "receipt_generate", broken)
+    # First attempt: the error is recorded, the document stays pending (a retry will come).
+    await run_jobs()
+    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
+    assert (doc.status, doc.error) == (DocumentStatus.PENDING, "RuntimeError: font missing")
+    # The last attempt: the document is failed, with the reason.
+    monkeypatch.setattr(document_tasks, "_last_attempt", lambda context: True)
+    await job_app.configure_task("documents:receipt_generate").defer_async(
+        collection_id=str(doc.collection_id)
+    )
+    await run_jobs()
+    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
+    assert (doc.status, doc.error) == (DocumentStatus.FAILED, "RuntimeError: font missing")

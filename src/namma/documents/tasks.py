@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 
 import procrastinate
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.config import get_settings
 from namma.kit.clock import INDIA
 from namma.kit.db import transaction
 from namma.kit.jobs import RETRY_POLICY, job_task
+from namma.models import Document
 
 blueprint = procrastinate.Blueprint()
 log = structlog.get_logger(__name__)
@@ -35,30 +38,46 @@ def previous_month(timestamp: int) -> dt.date:
     return (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
 
 
+async def _make_or_record_failure(
+    context: procrastinate.JobContext,
+    make: Callable[[AsyncSession], Awaitable[Document | None]],
+    **which: uuid.UUID,
+) -> Document | None:
+    """Run ``make`` in a transaction; if it fails, record the failure on the document
+    (``which``: its collection or its id) in a transaction of its own, then re-raise so the job
+    is retried (and finally kept failed)."""
+    from namma.documents import service
+    from namma.jobs import job_database
+
+    try:
+        async with transaction(job_database()) as session:
+            return await make(session)
+    except Exception as exc:
+        async with transaction(job_database()) as session:
+            await service.document_failed(
+                session, error=f"{type(exc).__name__}: {exc}", final=_last_attempt(context), **which
+            )
+        raise
+
+
 @job_task(blueprint, name="receipt_generate", queue=QUEUE, pass_context=True)
 async def receipt_generate(context: procrastinate.JobContext, collection_id: str) -> None:
     """Render a collection's receipt (again, after a reversal)."""
     from namma.documents import service
-    from namma.jobs import job_database
 
     settings = get_settings()
-    try:
-        async with transaction(job_database()) as session:
-            document = await service.receipt_generate(
-                session,
-                collection_id=uuid.UUID(collection_id),
-                lender_name=settings.lender_name,
-                grievance_contact=settings.grievance_contact,
-            )
-    except Exception as exc:
-        async with transaction(job_database()) as session:
-            await service.document_failed(
-                session,
-                collection_id=uuid.UUID(collection_id),
-                error=f"{type(exc).__name__}: {exc}",
-                final=_last_attempt(context),
-            )
-        raise
+    collection = uuid.UUID(collection_id)
+    document = await _make_or_record_failure(
+        context,
+        lambda session: service.receipt_generate(
+            session,
+            collection_id=collection,
+            lender_name=settings.lender_name,
+            grievance_contact=settings.grievance_contact,
+        ),
+        collection_id=collection,
+    )
+    assert document is not None
     log.info("documents.receipt_ready", document_id=str(document.id), size=document.size)
 
 
@@ -66,26 +85,19 @@ async def receipt_generate(context: procrastinate.JobContext, collection_id: str
 async def statement_generate(context: procrastinate.JobContext, document_id: str) -> None:
     """Render a customer's statement for the month its document names."""
     from namma.documents import service
-    from namma.jobs import job_database
 
     settings = get_settings()
-    try:
-        async with transaction(job_database()) as session:
-            document = await service.statement_generate(
-                session,
-                document_id=uuid.UUID(document_id),
-                lender_name=settings.lender_name,
-                grievance_contact=settings.grievance_contact,
-            )
-    except Exception as exc:
-        async with transaction(job_database()) as session:
-            await service.document_failed(
-                session,
-                document_id=uuid.UUID(document_id),
-                error=f"{type(exc).__name__}: {exc}",
-                final=_last_attempt(context),
-            )
-        raise
+    ident = uuid.UUID(document_id)
+    document = await _make_or_record_failure(
+        context,
+        lambda session: service.statement_generate(
+            session,
+            document_id=ident,
+            lender_name=settings.lender_name,
+            grievance_contact=settings.grievance_contact,
+        ),
+        document_id=ident,
+    )
     if document is None:
         log.warning("documents.statement_missing", document_id=document_id)
         return
