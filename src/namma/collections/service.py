@@ -28,10 +28,10 @@ from namma.auth.deps import Principal
 from namma.finance import (
     AllocationError,
     AllocationLine,
+    AllocationStrategy,
     Due,
     PayoffError,
     PayoffQuote,
-    Schedule,
     allocate_payment,
     payoff_quote,
 )
@@ -44,6 +44,7 @@ from namma.loans.service import (
     loan_payoff_settle,
     loan_schedule_compute,
     loan_schedule_ensure,
+    loan_terms_of,
     number_next,
     today_india,
 )
@@ -229,13 +230,11 @@ def _totals(placed: Sequence[Placed], *, extra_penalty: Decimal = ZERO) -> dict[
 
 
 def _allocate(
-    amount: Decimal, dues: Sequence[Due], on: dt.date, schedule: Schedule
+    amount: Decimal, dues: Sequence[Due], on: dt.date, strategy: AllocationStrategy
 ) -> list[Placed]:
     """The money core's allocation of ``amount`` by the product's strategy, all of it placed."""
     try:
-        allocation = allocate_payment(
-            amount=amount, dues=dues, as_of=on, strategy=schedule.terms.allocation
-        )
+        allocation = allocate_payment(amount=amount, dues=dues, as_of=on, strategy=strategy)
     except AllocationError as exc:
         raise InvalidInputError("amount", exc.message) from None
     if allocation.prepaid_principal > 0:
@@ -319,6 +318,17 @@ def _balances(loan: Loan) -> dict[str, object]:
     }
 
 
+def _nothing_owed(loan: Loan) -> bool:
+    """After `loan_balances_refresh`: every installment paid (no component is ever negative)."""
+    return (
+        loan.outstanding_principal
+        + loan.outstanding_interest
+        + loan.outstanding_fees
+        + loan.outstanding_penalties
+        == 0
+    )
+
+
 async def _version(session: AsyncSession, loan: Loan) -> LoanProductVersion:
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
@@ -399,24 +409,31 @@ async def collection_record(
     ):
         await session.refresh(loan)
     version = await _version(session, loan)
-    schedule = loan_schedule_compute(loan, version)
     installments = await _installments(session, loan.id)
     rows = {i.number: i for i in installments}
     dues = loan_dues(installments)
     before = _balances(loan)
-    try:
-        quote = payoff_quote(schedule=schedule, dues=dues, as_of=collected_on)
-    except PayoffError as exc:
-        raise ConflictError(exc.message) from None
-    if amount > quote.total:
-        raise InvalidInputError(
-            "amount",
-            f"The amount {amount} is more than the payoff of {quote.total} as of "
-            f"{collected_on.isoformat()}; collect at most {quote.total}",
-        )
+    # The payoff is every unpaid principal plus what is due or accrued (never negative): an
+    # amount below the unpaid principal can neither exceed it nor pay it, and needs no quote
+    # (building the schedule for one is most of a small collection's arithmetic).
+    payoff: Decimal | None = None
+    if amount >= sum((d.principal for d in dues), ZERO):
+        try:
+            quote = payoff_quote(
+                schedule=loan_schedule_compute(loan, version), dues=dues, as_of=collected_on
+            )
+        except PayoffError as exc:
+            raise ConflictError(exc.message) from None
+        payoff = quote.total
+        if amount > payoff:
+            raise InvalidInputError(
+                "amount",
+                f"The amount {amount} is more than the payoff of {payoff} as of "
+                f"{collected_on.isoformat()}; collect at most {payoff}",
+            )
     scheduled = sum((d.total for d in dues), ZERO)
     now = dt.datetime.now(dt.UTC)
-    preclosure = amount == quote.total and quote.total < scheduled
+    preclosure = payoff is not None and amount == payoff and payoff < scheduled
     extra_penalty = ZERO
     if preclosure:
         # Paying the payoff pre-closes: future interest (and per-installment fees) are waived.
@@ -428,12 +445,12 @@ async def collection_record(
         installments = await _installments(session, loan.id)
         rows = {i.number: i for i in installments}
     else:
-        placed = _allocate(amount, dues, collected_on, schedule)
+        placed = _allocate(amount, dues, collected_on, loan_terms_of(loan, version).allocation)
         for p in placed:
             _place(rows, p, now)
         loan.total_collected += amount
         loan_balances_refresh(loan, installments)
-        if all(_owed(i) == 0 for i in installments):
+        if _nothing_owed(loan):
             loan.status = LoanStatus.CLOSED
             loan.closed_at = now
     totals = _totals(placed, extra_penalty=extra_penalty)
@@ -500,7 +517,7 @@ async def collection_record(
             "loan": _balances(loan),
         },
     )
-    return CollectionResult(collection, loan, placed, rows, quote.total, allocations)
+    return CollectionResult(collection, loan, placed, rows, payoff, allocations)
 
 
 async def _client_id_unused(
@@ -859,7 +876,7 @@ async def _loan_replay(
                     f"Receipt {c.receipt_number} no longer fits the loan; reverse it first",
                     details={"receipt_number": c.receipt_number},
                 )
-            placed = _allocate(c.amount, dues, c.collected_on, schedule)
+            placed = _allocate(c.amount, dues, c.collected_on, schedule.terms.allocation)
         preclosed = is_preclosure
         for p in placed:
             _place(rows, p, c.created_at)
@@ -894,7 +911,7 @@ async def _loan_replay(
         _allocation_rows_add(session, c, placed, rows)
     loan.total_collected = collected
     loan_balances_refresh(loan, installments)
-    if all(_owed(i) == 0 for i in installments):
+    if _nothing_owed(loan):
         loan.status = LoanStatus.PRECLOSED if preclosed else LoanStatus.CLOSED
         loan.closed_at = loan.closed_at or dt.datetime.now(dt.UTC)
         loan.next_due_on = None

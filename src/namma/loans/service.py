@@ -673,9 +673,12 @@ def installment_owed(i: LoanInstallment) -> Decimal:
     )
 
 
-def installment_status(i: LoanInstallment, today: dt.date) -> InstallmentStatus:
-    """Paid when nothing is owed; overdue when owed after its due date; else partly paid or due."""
-    if installment_owed(i) == 0:
+def installment_status(
+    i: LoanInstallment, today: dt.date, *, owed: Decimal | None = None
+) -> InstallmentStatus:
+    """Paid when nothing is owed; overdue when owed after its due date; else partly paid or due.
+    ``owed``: what is still owed on it, when the caller has it already."""
+    if (installment_owed(i) if owed is None else owed) == 0:
         return InstallmentStatus.PAID
     if i.due_date < today:
         return InstallmentStatus.OVERDUE
@@ -694,7 +697,11 @@ def loan_balances_refresh(loan: Loan, installments: Sequence[LoanInstallment]) -
     unpaid = [d for d in dues if d.total > 0]
     loan.next_due_on = min((d.due_date for d in unpaid), default=None)
     loan.days_past_due = days_past_due(dues=dues, as_of=today)
-    for row in installments:
-        row.status = installment_status(row, today)
-        if row.status is not InstallmentStatus.PAID:
+    # Assigned only where they change: an assignment marks the row for the flush to examine,
+    # and a collection changes one or two installments of fifty.
+    for row, due in zip(installments, dues, strict=True):
+        status = installment_status(row, today, owed=due.total)
+        if row.status is not status:
+            row.status = status
+        if status is not InstallmentStatus.PAID and row.paid_at is not None:
             row.paid_at = None
