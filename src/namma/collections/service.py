@@ -41,6 +41,7 @@ from namma.loans.service import (
     _loan_for_update,
     loan_balances_refresh,
     loan_dues,
+    loan_outstanding,
     loan_payoff_settle,
     loan_schedule_compute,
     loan_schedule_ensure,
@@ -318,17 +319,6 @@ def _balances(loan: Loan) -> dict[str, object]:
     }
 
 
-def _nothing_owed(loan: Loan) -> bool:
-    """After `loan_balances_refresh`: every installment paid (no component is ever negative)."""
-    return (
-        loan.outstanding_principal
-        + loan.outstanding_interest
-        + loan.outstanding_fees
-        + loan.outstanding_penalties
-        == 0
-    )
-
-
 async def _version(session: AsyncSession, loan: Loan) -> LoanProductVersion:
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
@@ -450,7 +440,7 @@ async def collection_record(
             _place(rows, p, now)
         loan.total_collected += amount
         loan_balances_refresh(loan, installments)
-        if _nothing_owed(loan):
+        if loan_outstanding(loan) == 0:
             loan.status = LoanStatus.CLOSED
             loan.closed_at = now
     totals = _totals(placed, extra_penalty=extra_penalty)
@@ -911,7 +901,7 @@ async def _loan_replay(
         _allocation_rows_add(session, c, placed, rows)
     loan.total_collected = collected
     loan_balances_refresh(loan, installments)
-    if _nothing_owed(loan):
+    if loan_outstanding(loan) == 0:
         loan.status = LoanStatus.PRECLOSED if preclosed else LoanStatus.CLOSED
         loan.closed_at = loan.closed_at or dt.datetime.now(dt.UTC)
         loan.next_due_on = None

@@ -673,6 +673,17 @@ def installment_owed(i: LoanInstallment) -> Decimal:
     )
 
 
+def loan_outstanding(loan: Loan) -> Decimal:
+    """Everything the loan still owes, from its stored balances (0 once every installment is
+    paid: no component is ever negative)."""
+    return (
+        loan.outstanding_principal
+        + loan.outstanding_interest
+        + loan.outstanding_fees
+        + loan.outstanding_penalties
+    )
+
+
 def installment_status(
     i: LoanInstallment, today: dt.date, *, owed: Decimal | None = None
 ) -> InstallmentStatus:

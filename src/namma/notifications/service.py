@@ -40,6 +40,7 @@ from namma.config import Settings, get_settings
 from namma.jobs import job_app
 from namma.kit.db import raw_connection
 from namma.kit.jobs import REQUEST_ID_KWARG, job_defer
+from namma.loans.service import loan_outstanding
 from namma.models import (
     Collection,
     Customer,
@@ -244,15 +245,6 @@ async def notify_loan_disbursed(session: AsyncSession, *, loan: Loan) -> list[uu
     return await notifications_record(session, [draft])
 
 
-def _outstanding(loan: Loan) -> Decimal:
-    return (
-        loan.outstanding_principal
-        + loan.outstanding_interest
-        + loan.outstanding_fees
-        + loan.outstanding_penalties
-    )
-
-
 async def receipt_balances(
     session: AsyncSession, *, collections: Sequence[Collection]
 ) -> dict[uuid.UUID, Decimal]:
@@ -271,7 +263,7 @@ async def receipt_balances(
         assert loan is not None
         later = ZERO
         for collection in sorted(posted, key=lambda c: c.seq, reverse=True):
-            remaining[collection.id] = _outstanding(loan) + later
+            remaining[collection.id] = loan_outstanding(loan) + later
             later += (
                 collection.principal + collection.interest + collection.fee + collection.penalty
             )

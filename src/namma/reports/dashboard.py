@@ -40,6 +40,7 @@ from namma.kit.clock import today_india
 from namma.kit.db import after_commit
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.money import money_str
+from namma.loans.service import loan_outstanding
 from namma.models import (
     AccountKind,
     AccountType,
@@ -675,12 +676,7 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
     upcoming: list[tuple[dt.date, Decimal, str]] = []
     for loan, due_on, due_amount, od in rows:
         active = loan.status is LoanStatus.ACTIVE
-        total = (
-            loan.outstanding_principal
-            + loan.outstanding_interest
-            + loan.outstanding_fees
-            + loan.outstanding_penalties
-        )
+        total = loan_outstanding(loan)
         if loan.disbursed_on is not None:
             borrowed += loan.principal
         if active:
