@@ -2,11 +2,12 @@
 sent straight through the driver, 16 concurrent clients each, in the same run.
 
     .venv/bin/python bench/bench_collections.py [--count 1600] [--clients 16]
-        [--loans-per-agent 16] [--rounds 3] [--workers 1]
+        [--loans-per-agent 16] [--rounds 3] [--workers 1] [--db-pool-size 2]
 
 1. Creates a fresh database on NAMMA_BENCH_SERVER (default postgresql://postgres@127.0.0.1:5432),
    starts `namma serve --demo` on it (Redis at NAMMA_BENCH_REDIS, default
-   redis://127.0.0.1:6379/0; rate limits raised), and adds ``--clients`` field agents with
+   redis://127.0.0.1:6379/0; rate limits raised; each process's database pool sized for the
+   machine, as docs/operations.md advises), and adds ``--clients`` field agents with
    ``--loans-per-agent`` customers each, every customer with one disbursed weekly loan
    (`collections_setup.py`, through the real services; 16 × 16 = 256 loans by default).
 2. HTTP: each client logs in as its own agent and posts collections of 1.00 round robin over
@@ -20,13 +21,12 @@ sent straight through the driver, 16 concurrent clients each, in the same run.
    (with session revocation and extra permissions), claim the idempotency key, lock the loan
    row (joined to its customer, in the agent's scope), the product version, the installments,
    the installment and loan updates (ledger account ids are known after the warm-up, as the
-   server remembers them), the branch, the receipt number
-   (the branch's sequence row stays locked to the commit), the journal entry and its lines, the
-   collection (returning its sequence and time) and its allocation row, the receipts job, the
-   stored answer, the audit chain (advisory lock, last hash, insert), commit. Amounts are
-   precomputed in SQL terms (1.00 of interest on the oldest installment that still owes
-   interest), so the ledger stays consistent; the baseline does no Python work beyond sending
-   them.
+   server remembers them), the journal entry and its lines, the receipts job, the branch, the
+   receipt number (the branch's sequence row stays locked to the commit), the collection
+   (returning its sequence and time) and its allocation row, the stored answer, the audit
+   chain (advisory lock, last hash, insert), commit. Amounts are precomputed in SQL terms
+   (1.00 of interest on the oldest installment that still owes interest), so the ledger stays
+   consistent; the baseline does no Python work beyond sending them.
 4. ``--rounds`` times (HTTP, then baseline), then prints each round, the median and spread, the
    error count, and runs `namma ledger check`. Target: HTTP ≥ 0.5 × baseline, p99 ≤ 5 × p50,
    zero errors, check ok.
@@ -70,7 +70,9 @@ Worker = tuple[str, str, list[str]]  # (access token, agent id, the agent's loan
 Result = tuple[list[float], float, int]  # latencies, elapsed, errors
 
 
-def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    url: str, workdir: Path, workers: int, pool_size: int
+) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -83,6 +85,7 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
         NAMMA_RATE_LIMIT_WRITES="1000000/minute",
         NAMMA_RATE_LIMIT_MONEY="1000000/minute",
         NAMMA_LOG_LEVEL=os.environ.get("NAMMA_BENCH_LOG_LEVEL", "WARNING"),
+        NAMMA_DB_POOL_SIZE=str(pool_size),
     )
     log = (workdir / "server.log").open("w")
     process = subprocess.Popen(
@@ -287,6 +290,23 @@ async def _baseline_one(
             "status = 'partly_paid' WHERE id = %s",
             (AMOUNT, inst_id),
         )
+        cid = uuid.uuid4()
+        entry = await (
+            await conn.execute(
+                "INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, "
+                "created_by_id) VALUES (current_date, 'collection', %s, %s, %s, %s) "
+                "RETURNING id",
+                (f"Collection on {loan[3]}", loan[1], loan_id, agent_id),
+            )
+        ).fetchone()
+        assert entry is not None
+        await conn.execute(
+            "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) "
+            "VALUES (%s, %s, %s, 0, %s), (%s, %s, 0, %s, %s)",
+            (entry[0], accounts[0], AMOUNT, loan_id, entry[0], accounts[1], AMOUNT, loan_id),
+        )
+        # The receipt's job (message and PDF), before the number.
+        await _job_defer(conn, "collections:receipts_send", {"balances": {str(cid): "0.00"}})
         code = await (
             await conn.execute("SELECT * FROM branches WHERE id = %s", (loan[1],))
         ).fetchone()
@@ -303,21 +323,6 @@ async def _baseline_one(
         ).fetchone()
         assert seq is not None
         receipt = f"{code[1]}-B-2099-{seq[0]:06d}"
-        entry = await (
-            await conn.execute(
-                "INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, "
-                "created_by_id) VALUES (current_date, 'collection', %s, %s, %s, %s) "
-                "RETURNING id",
-                (f"Collection {receipt}", loan[1], loan_id, agent_id),
-            )
-        ).fetchone()
-        assert entry is not None
-        await conn.execute(
-            "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) "
-            "VALUES (%s, %s, %s, 0, %s), (%s, %s, 0, %s, %s)",
-            (entry[0], accounts[0], AMOUNT, loan_id, entry[0], accounts[1], AMOUNT, loan_id),
-        )
-        cid = uuid.uuid4()
         await conn.execute(
             "INSERT INTO collections (id, receipt_number, loan_id, branch_id, "
             "collected_by_id, amount, principal, interest, fee, penalty, collected_on, "
@@ -332,8 +337,7 @@ async def _baseline_one(
             "fee_waived, penalty_waived) VALUES (%s, %s, %s, 0, %s, 0, 0, 0, 0, 0)",
             (cid, number, inst_id, AMOUNT),
         )
-        # The receipt's job (message and PDF), then the stored answer.
-        await _job_defer(conn, "collections:receipts_send", {"balances": {str(cid): "0.00"}})
+        # The stored answer.
         after = json.dumps({"receipt_number": receipt, "amount": str(AMOUNT)})
         await conn.execute(
             "UPDATE idempotency_keys SET response_status = 201, response_body = %s "
@@ -421,6 +425,12 @@ def main() -> None:
     parser.add_argument("--loans-per-agent", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--db-pool-size",
+        type=int,
+        default=2,
+        help="NAMMA_DB_POOL_SIZE of each server process (docs/operations.md)",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards")
     args = parser.parse_args()
     from namma.audit.service import AUDIT_CHAIN_LOCK_KEY
@@ -431,7 +441,7 @@ def main() -> None:
     create_database(SERVER, name)
     url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
     workdir = Path(tempfile.mkdtemp(prefix="namma-bench-"))
-    process, base = start_server(url, workdir, args.workers)
+    process, base = start_server(url, workdir, args.workers, args.db_pool_size)
     ratios, tails, http_errors, baseline_errors = [], [], 0, 0
     try:
         t0 = time.perf_counter()

@@ -21,7 +21,6 @@ from namma.auth.permissions import permissions_for
 from namma.auth.totp import totp_secret_encrypt
 from namma.collections.penalties import penalties_apply
 from namma.collections.service import collection_record
-from namma.collections.tasks import collection_receipts_defer
 from namma.collections.waivers import loan_waive
 from namma.kit.db import Database, transaction
 from namma.kit.passwords import password_hash
@@ -314,7 +313,8 @@ async def _demo_lending(
         await loans.loan_schedule_ensure(session, loan_id=loan.id)
 
     async def collect(loan: Loan, index: int, amount: Decimal, days_ago: int) -> None:
-        posted = await collection_record(
+        # As through the API: the customer's receipt message and PDF follow, by the job worker.
+        await collection_record(
             session,
             principal=_acting(agent_of[index]),
             loan_id=loan.id,
@@ -326,8 +326,6 @@ async def _demo_lending(
             client_id=None,
             backdate_days=60,
         )
-        # As through the API: the customer's receipt message and PDF, made by the job worker.
-        await collection_receipts_defer(session, collections=[posted.collection])
 
     async def installment_total(loan: Loan, number: int) -> Decimal:
         row = await session.scalar(

@@ -259,6 +259,21 @@ async def test_first_installment_pays_its_own_interest_and_principal(
             select(AuditEntry).where(AuditEntry.action == "collection.recorded")
         )
         assert audit is not None and audit.entity_id == collection["id"]
+        agent_cash = await session.scalar(
+            select(LedgerAccount.id).where(
+                LedgerAccount.kind == AccountKind.AGENT_CASH,
+                LedgerAccount.agent_id == world.agent_a.id,
+            )
+        )
+    # The agent's cash statement names the receipt of the line (the entry's memo names the loan).
+    statement = await client.get(
+        f"/api/ledger/accounts/{agent_cash}/statement", headers=await bearer(world.manager_a)
+    )
+    assert statement.status_code == 200, statement.text
+    [line] = statement.json()["lines"]
+    assert line["receipt_number"] == body["receipt_number"]
+    assert line["debit"] == "8884.88"
+    assert line["memo"] == f"Collection on {collection['loan_number']}"
     # Read back, in scope.
     got = await client.get(
         f"/api/collections/{collection['id']}", headers=await bearer(world.customer_user_a)

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.collections import queries, service, sheet, waivers
-from namma.collections.tasks import collection_receipts_defer
 from namma.documents.service import receipts_after_reversal
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
@@ -111,7 +110,6 @@ async def collection_record(
         client_id=body.client_id,
         backdate_days=settings.collection_backdate_days,
     )
-    await collection_receipts_defer(session, collections=[result.collection])
     collection = queries.collection_json(result.collection, result.loan, result.allocations)
     payload = {
         "receipt_number": result.collection.receipt_number,
@@ -366,9 +364,6 @@ async def collection_sheet_post(
         ),
     )
     posted = [r for r in results if r.status == 201 and not r.replayed]
-    await collection_receipts_defer(
-        session, collections=[r.posted.collection for r in posted if r.posted]
-    )
     return {
         "lines": [r.json() for r in results],
         "posted": len(posted),

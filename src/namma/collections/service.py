@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
+from namma.collections.tasks import collection_receipt_defer
 from namma.finance import (
     AllocationError,
     AllocationLine,
@@ -447,26 +448,30 @@ async def collection_record(
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
 
     legs = [_cash_leg(principal, loan, method, amount), *_income_legs(totals, loan.id)]
-    # Everything but the numbered rows is written before the branch's receipt sequence is
-    # locked (until commit): the installments and loan, the ledger accounts looked up.
     for leg in legs:
         if leg.debit > 0 or leg.credit > 0:  # journal_post drops the zero legs
             await ledger_account_id(
                 session, leg.kind, branch_id=leg.branch_id, agent_id=leg.agent_id
             )
     await session.flush()
-    receipt = await _receipt_number(session, loan)
+    collection_id = uuid.uuid4()
     entry = await journal_post(
         session,
         kind="collection",
         entry_date=collected_on,
-        memo=f"Collection {receipt} on {loan.loan_number}",
+        memo=f"Collection on {loan.loan_number}",
         branch_id=loan.branch_id,
         loan_id=loan.id,
         created_by_id=principal.user_id,
         legs=legs,
     )
+    await collection_receipt_defer(
+        session, collection_id=collection_id, remaining=loan_outstanding(loan)
+    )
+    # Everything else is written: the receipt number comes last (see `_receipt_number`).
+    receipt = await _receipt_number(session, loan)
     collection = Collection(
+        id=collection_id,
         receipt_number=receipt,
         loan_id=loan.id,
         branch_id=loan.branch_id,
@@ -483,12 +488,8 @@ async def collection_record(
         **totals,
     )
     session.add(collection)
-    try:
-        await session.flush()
-    except IntegrityError:  # the same client id raced in on another loan
-        raise ConflictError(f"Client id {client_id} was already recorded") from None
     allocations = _allocation_rows_add(session, collection, placed, rows)
-    await session.flush()
+    await _numbered_flush(session, client_id)
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -528,13 +529,23 @@ async def _client_id_unused(
 
 
 async def _receipt_number(session: AsyncSession, loan: Loan) -> str:
-    """The branch's next receipt number. Take it last: the sequence row stays locked until
-    commit (gapless numbers)."""
+    """The branch's next receipt number. The sequence row stays locked until commit (gapless
+    numbers), so every other collection of the branch waits from here to our commit: take it
+    after everything that does not carry the number is written (journal, installments, loan,
+    the receipt's job) and write only the numbered rows after it (`_numbered_flush`)."""
     branch = await session.get(Branch, loan.branch_id)
     assert branch is not None
     year = today_india().year
     number = await number_next(session, branch_id=branch.id, kind="receipt", year=year)
     return f"{branch.code}-R-{year}-{number:06d}"
+
+
+async def _numbered_flush(session: AsyncSession, client_id: str | None) -> None:
+    """Write the collection (and its allocation rows): the only writes after its number."""
+    try:
+        await session.flush()
+    except IntegrityError:  # the same client id raced in on another loan
+        raise ConflictError(f"Client id {client_id} was already recorded") from None
 
 
 async def recovery_headroom(session: AsyncSession, loan: Loan) -> Decimal:
@@ -577,12 +588,12 @@ async def _recovery_record(
             f"The amount {amount} is more than can still be recovered on this written-off "
             f"loan ({headroom}); collect at most {headroom}",
         )
-    receipt = await _receipt_number(session, loan)
+    collection_id = uuid.uuid4()
     entry = await journal_post(
         session,
         kind="collection.recovery",
         entry_date=collected_on,
-        memo=f"Recovery {receipt} on written-off {loan.loan_number}",
+        memo=f"Recovery on written-off {loan.loan_number}",
         branch_id=loan.branch_id,
         loan_id=loan.id,
         created_by_id=principal.user_id,
@@ -591,7 +602,12 @@ async def _recovery_record(
             Leg(AccountKind.RECOVERY_INCOME, credit=amount, loan_id=loan.id),
         ],
     )
+    await collection_receipt_defer(
+        session, collection_id=collection_id, remaining=loan_outstanding(loan)
+    )
+    receipt = await _receipt_number(session, loan)
     collection = Collection(
+        id=collection_id,
         receipt_number=receipt,
         loan_id=loan.id,
         branch_id=loan.branch_id,
@@ -608,10 +624,7 @@ async def _recovery_record(
         recovery=amount,
     )
     session.add(collection)
-    try:
-        await session.flush()
-    except IntegrityError:  # the same client id raced in on another loan
-        raise ConflictError(f"Client id {client_id} was already recorded") from None
+    await _numbered_flush(session, client_id)
     await audit_record(
         session,
         actor=principal.audit_actor,

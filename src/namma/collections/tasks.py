@@ -6,7 +6,6 @@ branch's receipt sequence) only for the posting itself."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from decimal import Decimal
 
 import procrastinate
@@ -14,29 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.db import transaction
 from namma.kit.jobs import job_defer, job_task
-from namma.models import Collection
 
 blueprint = procrastinate.Blueprint()
 
 RECEIPTS_SEND = "collections:receipts_send"
 
 
-async def collection_receipts_defer(
-    session: AsyncSession, *, collections: Sequence[Collection]
+async def collection_receipt_defer(
+    session: AsyncSession, *, collection_id: uuid.UUID, remaining: Decimal
 ) -> None:
-    """Enqueue the receipts of collections posted in this transaction, with the balance each
-    left on its loan (taken now: the job may run after later payments)."""
+    """Enqueue the receipt of a collection being posted in this transaction, with what its loan
+    still owes right after it (taken now: the job may run after later payments)."""
     from namma.jobs import job_app
-    from namma.notifications.service import receipt_balances
 
-    remaining = await receipt_balances(session, collections=collections)
-    if remaining:
-        await job_defer(
-            session,
-            job_app,
-            RECEIPTS_SEND,
-            balances={str(c): str(amount) for c, amount in remaining.items()},
-        )
+    await job_defer(session, job_app, RECEIPTS_SEND, balances={str(collection_id): str(remaining)})
 
 
 @job_task(blueprint, name="receipts_send")

@@ -102,6 +102,7 @@ def _line_json(line: StatementLine) -> dict[str, Any]:
         "entry_date": line.entry_date.isoformat(),
         "kind": line.kind,
         "memo": line.memo,
+        "receipt_number": line.receipt_number,
         "loan_id": str(line.loan_id) if line.loan_id else None,
         "reverses_id": line.reverses_id,
         "debit": money(line.debit),

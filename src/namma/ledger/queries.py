@@ -38,6 +38,7 @@ from namma.models import (
     AccountType,
     Borrowing,
     BorrowingRepayment,
+    Collection,
     Investment,
     JournalEntry,
     JournalLine,
@@ -182,6 +183,9 @@ class StatementLine:
     entry_date: dt.date
     kind: str
     memo: str | None
+    # The receipt of the collection this entry posted (a collection's memo names only its loan:
+    # the entry is written before the receipt number is taken).
+    receipt_number: str | None
     loan_id: uuid.UUID | None
     reverses_id: int | None
     debit: Decimal
@@ -269,8 +273,9 @@ async def account_statement(
         opening = normal_balance(account.type, Decimal(d), Decimal(c))
 
     page = (
-        select(JournalLine, JournalEntry)
+        select(JournalLine, JournalEntry, Collection.receipt_number)
         .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .outerjoin(Collection, Collection.journal_entry_id == JournalEntry.id)
         .where(of_account)
         .order_by(JournalEntry.entry_date, JournalLine.id)
         .limit(limit)
@@ -284,7 +289,7 @@ async def account_statement(
 
     balance = opening
     lines: list[StatementLine] = []
-    for line, entry in (await session.execute(page)).all():
+    for line, entry, receipt_number in (await session.execute(page)).all():
         balance += normal_balance(account.type, line.debit, line.credit)
         lines.append(
             StatementLine(
@@ -293,6 +298,7 @@ async def account_statement(
                 entry_date=entry.entry_date,
                 kind=entry.kind,
                 memo=entry.memo,
+                receipt_number=receipt_number,
                 loan_id=line.loan_id,
                 reverses_id=entry.reverses_id,
                 debit=line.debit,

@@ -40,7 +40,6 @@ from namma.config import Settings, get_settings
 from namma.jobs import job_app
 from namma.kit.db import raw_connection
 from namma.kit.jobs import REQUEST_ID_KWARG, job_defer
-from namma.loans.service import loan_outstanding
 from namma.models import (
     Collection,
     Customer,
@@ -245,36 +244,11 @@ async def notify_loan_disbursed(session: AsyncSession, *, loan: Loan) -> list[uu
     return await notifications_record(session, [draft])
 
 
-async def receipt_balances(
-    session: AsyncSession, *, collections: Sequence[Collection]
-) -> dict[uuid.UUID, Decimal]:
-    """What each loan still owed right after each of these collections, all posted in this
-    transaction (the loan rows carry the balances after the *last* of them; for an earlier one
-    on the same loan — a sheet with two lines for one loan — the parts of the later ones are
-    added back). Taken at posting, so a receipt sent later still shows its own moment."""
-    if not collections:
-        return {}
-    by_loan: dict[uuid.UUID, list[Collection]] = {}
-    for collection in collections:
-        by_loan.setdefault(collection.loan_id, []).append(collection)
-    remaining: dict[uuid.UUID, Decimal] = {}
-    for loan_id, posted in by_loan.items():
-        loan = await session.get(Loan, loan_id)
-        assert loan is not None
-        later = ZERO
-        for collection in sorted(posted, key=lambda c: c.seq, reverse=True):
-            remaining[collection.id] = loan_outstanding(loan) + later
-            later += (
-                collection.principal + collection.interest + collection.fee + collection.penalty
-            )
-    return remaining
-
-
 async def notify_receipts(
     session: AsyncSession, *, remaining: Mapping[uuid.UUID, Decimal]
 ) -> list[uuid.UUID]:
     """A receipt message for each collection (id → what its loan still owed right after it,
-    from ``receipt_balances``): amount, receipt number, loan number and that balance."""
+    at its posting): amount, receipt number, loan number and that balance."""
     if not remaining:
         return []
     rows = (
