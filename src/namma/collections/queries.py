@@ -18,7 +18,7 @@ from namma.auth.scope import customer_scope
 from namma.finance import PayoffError, PayoffQuote, dues_from_schedule, payoff_quote
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.money import money_str
-from namma.loans.service import loan_dues, loan_schedule_compute, today_india
+from namma.loans.service import InstallmentLike, loan_dues, loan_schedule_compute, today_india
 from namma.models import (
     Collection,
     CollectionAllocation,
@@ -124,7 +124,7 @@ async def allocations_of(
     return out
 
 
-def allocation_json(a: CollectionAllocation, i: LoanInstallment) -> dict[str, Any]:
+def allocation_json(a: CollectionAllocation, i: InstallmentLike) -> dict[str, Any]:
     return {
         "installment_number": a.installment_number,
         "due_date": i.due_date.isoformat(),
@@ -142,7 +142,7 @@ def allocation_json(a: CollectionAllocation, i: LoanInstallment) -> dict[str, An
 def collection_json(
     c: Collection,
     loan: Loan,
-    allocations: Sequence[tuple[CollectionAllocation, LoanInstallment]] = (),
+    allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
 ) -> dict[str, Any]:
     return {
         "id": str(c.id),

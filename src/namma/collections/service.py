@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -36,11 +36,18 @@ from namma.finance import (
     allocate_payment,
     payoff_quote,
 )
+from namma.kit.db import session_adopt, table_of
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account_id
 from namma.loans.service import (
+    InstallmentLike,
     _loan_for_update,
+    installment_changes,
+    installment_states,
+    installment_states_write,
+    loan_balances,
     loan_balances_refresh,
+    loan_columns_write,
     loan_dues,
     loan_outstanding,
     loan_payoff_settle,
@@ -73,6 +80,7 @@ from namma.models import (
 
 ZERO = Decimal("0.00")
 COMPONENTS = ("principal", "interest", "fee", "penalty")
+OUTSTANDING = ("principal", "interest", "fees", "penalties")  # the loan's balance columns
 REVERSIBLE_FROM = (LoanStatus.ACTIVE, LoanStatus.CLOSED, LoanStatus.PRECLOSED)
 
 
@@ -166,10 +174,10 @@ class CollectionResult:
     collection: Collection
     loan: Loan
     placed: list[Placed]
-    installments: dict[int, LoanInstallment]
+    installments: Mapping[int, InstallmentLike]
     payoff: Decimal | None = None  # the payoff the amount was checked against
     # The allocation rows written, with their installments (a newly posted collection).
-    allocations: list[tuple[CollectionAllocation, LoanInstallment]] = field(default_factory=list)
+    allocations: list[tuple[CollectionAllocation, InstallmentLike]] = field(default_factory=list)
 
 
 async def _installments(session: AsyncSession, loan_id: uuid.UUID) -> list[LoanInstallment]:
@@ -184,7 +192,7 @@ async def _installments(session: AsyncSession, loan_id: uuid.UUID) -> list[LoanI
     )
 
 
-def _place(rows: dict[int, LoanInstallment], placed: Placed, paid_at: dt.datetime) -> None:
+def _place(rows: Mapping[int, InstallmentLike], placed: Placed, paid_at: dt.datetime) -> None:
     row = rows[placed.number]
     row.principal_paid += placed.principal
     row.interest_paid += placed.interest
@@ -400,7 +408,7 @@ async def collection_record(
     ):
         await session.refresh(loan)
     version = await _version(session, loan)
-    installments = await _installments(session, loan.id)
+    installments = await installment_states(session, loan.id)
     rows = {i.number: i for i in installments}
     dues = loan_dues(installments)
     before = _balances(loan)
@@ -433,17 +441,19 @@ async def collection_record(
         extra_penalty = settled.prepayment_penalty
         loan.status = LoanStatus.PRECLOSED
         loan.closed_at = now
-        installments = await _installments(session, loan.id)
+        installments = await installment_states(session, loan.id)  # as settled (flushed)
         rows = {i.number: i for i in installments}
     else:
         placed = _allocate(amount, dues, collected_on, loan_terms_of(loan, version).allocation)
+        unchanged = installment_changes(installments)
         for p in placed:
             _place(rows, p, now)
-        loan.total_collected += amount
-        loan_balances_refresh(loan, installments)
-        if loan_outstanding(loan) == 0:
-            loan.status = LoanStatus.CLOSED
-            loan.closed_at = now
+        balances = loan_balances(installments)
+        balances["total_collected"] = loan.total_collected + amount
+        if sum((balances[f"outstanding_{c}"] for c in OUTSTANDING), ZERO) == 0:
+            balances.update(status=LoanStatus.CLOSED, closed_at=now)
+        await installment_states_write(session, installments, unchanged)
+        await loan_columns_write(session, loan, balances)
     totals = _totals(placed, extra_penalty=extra_penalty)
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
 
@@ -472,6 +482,7 @@ async def collection_record(
     receipt = await _receipt_number(session, loan)
     collection = Collection(
         id=collection_id,
+        recovery=ZERO,
         receipt_number=receipt,
         loan_id=loan.id,
         branch_id=loan.branch_id,
@@ -487,9 +498,8 @@ async def collection_record(
         journal_entry_id=entry.id,
         **totals,
     )
-    session.add(collection)
-    allocations = _allocation_rows_add(session, collection, placed, rows)
-    await _numbered_flush(session, client_id)
+    allocations = _allocation_rows(collection.id, placed, rows)
+    await _numbered_insert(session, collection, allocations)
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -540,12 +550,37 @@ async def _receipt_number(session: AsyncSession, loan: Loan) -> str:
     return f"{branch.code}-R-{year}-{number:06d}"
 
 
-async def _numbered_flush(session: AsyncSession, client_id: str | None) -> None:
-    """Write the collection (and its allocation rows): the only writes after its number."""
+# Built once (their compiled form is cached by statement): every collection runs them.
+_COLLECTIONS, _ALLOCATIONS = table_of(Collection), table_of(CollectionAllocation)
+_COLLECTION_GIVEN = tuple(c.key for c in _COLLECTIONS.columns if c.key not in ("seq", "created_at"))
+_COLLECTION_INSERT = insert(_COLLECTIONS).returning(_COLLECTIONS.c.seq, _COLLECTIONS.c.created_at)
+_ALLOCATION_COLUMNS = tuple(c.key for c in _ALLOCATIONS.columns)
+_ALLOCATION_INSERT = insert(_ALLOCATIONS)
+
+
+async def _numbered_insert(
+    session: AsyncSession,
+    collection: Collection,
+    allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
+) -> None:
+    """Write the collection (every column given, but its ``seq`` and ``created_at``) and its
+    allocation rows: the only writes after its number, so Core statements, not the unit of
+    work. The collection then joins the session as if loaded; the allocation objects stay
+    plain (what the response shows)."""
+    values = {key: getattr(collection, key) for key in _COLLECTION_GIVEN}
+    connection = await session.connection()
     try:
-        await session.flush()
+        collection.seq, collection.created_at = (
+            await connection.execute(_COLLECTION_INSERT, values)
+        ).one()
     except IntegrityError:  # the same client id raced in on another loan
-        raise ConflictError(f"Client id {client_id} was already recorded") from None
+        raise ConflictError(f"Client id {collection.client_id} was already recorded") from None
+    if allocations:
+        await connection.execute(
+            _ALLOCATION_INSERT,
+            [{key: getattr(a, key) for key in _ALLOCATION_COLUMNS} for a, _ in allocations],
+        )
+    session_adopt(session, collection)
 
 
 async def recovery_headroom(session: AsyncSession, loan: Loan) -> Decimal:
@@ -621,10 +656,13 @@ async def _recovery_record(
         preclosure=False,
         status=CollectionStatus.POSTED,
         journal_entry_id=entry.id,
+        principal=ZERO,
+        interest=ZERO,
+        fee=ZERO,
+        penalty=ZERO,
         recovery=amount,
     )
-    session.add(collection)
-    await _numbered_flush(session, client_id)
+    await _numbered_insert(session, collection)
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -643,16 +681,14 @@ async def _recovery_record(
     return CollectionResult(collection, loan, [], {})
 
 
-def _allocation_rows_add(
-    session: AsyncSession,
-    collection: Collection,
-    placed: Sequence[Placed],
-    rows: dict[int, LoanInstallment],
-) -> list[tuple[CollectionAllocation, LoanInstallment]]:
+def _allocation_rows(
+    collection_id: uuid.UUID, placed: Sequence[Placed], rows: Mapping[int, InstallmentLike]
+) -> list[tuple[CollectionAllocation, InstallmentLike]]:
+    """A collection's allocation rows (one per installment it paid or waived on), unsaved."""
     added = []
     for p in sorted(placed, key=lambda p: p.number):
         allocation = CollectionAllocation(
-            collection_id=collection.id,
+            collection_id=collection_id,
             installment_number=p.number,
             installment_id=rows[p.number].id,
             principal=p.principal,
@@ -663,7 +699,6 @@ def _allocation_rows_add(
             fee_waived=p.fee_waived,
             penalty_waived=p.penalty_waived,
         )
-        session.add(allocation)
         added.append((allocation, rows[p.number]))
     return added
 
@@ -911,7 +946,7 @@ async def _loan_replay(
         for a in previous.get(c.id, []):
             await session.delete(a)
         await session.flush()
-        _allocation_rows_add(session, c, placed, rows)
+        session.add_all(a for a, _ in _allocation_rows(c.id, placed, rows))
     loan.total_collected = collected
     loan_balances_refresh(loan, installments)
     if loan_outstanding(loan) == 0:

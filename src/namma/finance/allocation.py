@@ -103,14 +103,18 @@ def dues_from_schedule(schedule: Schedule) -> tuple[Due, ...]:
     )
 
 
+def _money_ok(value: Decimal, *, positive: bool) -> bool:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return False
+    if value < 0 or (positive and value == 0):
+        return False
+    if not value:  # most fees and penalties: no further test needed
+        return True
+    return value <= _MAX_PAYMENT and value == value.quantize(CENT, context=MONEY_CONTEXT)
+
+
 def _check_money(field: str, value: Decimal, *, positive: bool) -> None:
-    ok = (
-        isinstance(value, Decimal)
-        and value.is_finite()
-        and abs(value) <= _MAX_PAYMENT
-        and value == value.quantize(CENT, context=MONEY_CONTEXT)
-    )
-    if not ok or value < 0 or (positive and value == 0):
+    if not _money_ok(value, positive=positive):
         what = "greater than 0" if positive else "at least 0"
         raise AllocationError.single(field, f"{field} must be an amount {what} (2 decimals)")
 
@@ -136,9 +140,10 @@ def allocate_payment(
         raise AllocationError.single("dues", "Installment numbers must be unique")
     for due in dues:
         for component in Component:
-            _check_money(
-                f"dues[{due.number}].{component.value}", due.owed(component), positive=False
-            )
+            if not _money_ok(due.owed(component), positive=False):  # the message only if wrong
+                _check_money(
+                    f"dues[{due.number}].{component.value}", due.owed(component), positive=False
+                )
     with decimal.localcontext(MONEY_CONTEXT):
         ordered = sorted(dues, key=lambda d: (d.due_date, d.number))
         current = [d for d in ordered if d.due_date <= as_of]

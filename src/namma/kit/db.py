@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import structlog
 from fastapi import Request
-from sqlalchemy import Enum, MetaData
+from sqlalchemy import Enum, MetaData, Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +39,25 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements on a hot path (the unit of work's bookkeeping costs
+    more than a one-row write; see docs/decisions.md)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def session_adopt(session: AsyncSession, obj: Base) -> None:
+    """Make ``obj``, whose row was just inserted with a Core statement, part of the session as
+    if it had been loaded: a column never set is taken as NULL (as inserted), not left to be
+    loaded on first use (which an async session cannot do)."""
+    for column in table_of(type(obj)).columns:
+        if column.key not in obj.__dict__:
+            setattr(obj, column.key, None)
+    make_transient_to_detached(obj)
+    session.add(obj)
 
 
 def value_enum(cls: type[enum.Enum], name: str) -> Enum:

@@ -7,12 +7,17 @@ that names the current state. Services never commit. Money comes from the money 
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
@@ -31,6 +36,7 @@ from namma.finance import (
 )
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
+from namma.kit.db import table_of
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post
 from namma.models import (
@@ -592,7 +598,114 @@ async def _refinanceable(
     return old
 
 
-def loan_dues(installments: Sequence[LoanInstallment]) -> tuple[Due, ...]:
+@dataclass(slots=True)
+class InstallmentState:
+    """An installment's dates, amounts and status as plain values: what posting a collection
+    reads and changes. Loaded and written with Core statements (`installment_states`,
+    `installment_states_write`): the ORM's per-attribute instrumentation and unit of work cost
+    more than the arithmetic on the one or two installments a payment touches."""
+
+    id: uuid.UUID
+    number: int
+    due_date: dt.date
+    principal_due: Decimal
+    interest_due: Decimal
+    fee_due: Decimal
+    penalty_due: Decimal
+    principal_paid: Decimal
+    interest_paid: Decimal
+    fee_paid: Decimal
+    penalty_paid: Decimal
+    interest_waived: Decimal
+    fee_waived: Decimal
+    penalty_waived: Decimal
+    status: InstallmentStatus
+    paid_at: dt.datetime | None
+
+
+# What a payment (or a waiver) changes on an installment.
+INSTALLMENT_CHANGING = (
+    "principal_paid",
+    "interest_paid",
+    "fee_paid",
+    "penalty_paid",
+    "interest_waived",
+    "fee_waived",
+    "penalty_waived",
+    "status",
+    "paid_at",
+)
+_STATE_FIELDS = tuple(InstallmentState.__slots__)
+_changing = operator.attrgetter(*INSTALLMENT_CHANGING)
+
+# Built once: a statement object caches its compiled form's key, and these run on every
+# collection.
+_INSTALLMENTS = table_of(LoanInstallment)
+_INSTALLMENT_STATES_SELECT = (
+    select(*(_INSTALLMENTS.c[name] for name in _STATE_FIELDS))
+    .where(_INSTALLMENTS.c.loan_id == bindparam("loan_id"))
+    .order_by(_INSTALLMENTS.c.number)
+)
+_INSTALLMENT_STATES_UPDATE = (
+    update(_INSTALLMENTS)
+    .where(_INSTALLMENTS.c.id == bindparam("_id"))
+    .values({name: bindparam(name) for name in INSTALLMENT_CHANGING})
+)
+
+InstallmentLike = LoanInstallment | InstallmentState
+
+
+async def installment_states(session: AsyncSession, loan_id: uuid.UUID) -> list[InstallmentState]:
+    """The loan's installments in number order, as plain values (see `InstallmentState`)."""
+    rows = await session.execute(_INSTALLMENT_STATES_SELECT, {"loan_id": loan_id})
+    return [InstallmentState(*row) for row in rows]
+
+
+def installment_changes(states: Sequence[InstallmentState]) -> list[tuple[object, ...]]:
+    """A snapshot of what a payment may change, to find the installments it changed."""
+    return [_changing(s) for s in states]
+
+
+async def installment_states_write(
+    session: AsyncSession,
+    states: Sequence[InstallmentState],
+    before: Sequence[tuple[object, ...]],
+) -> None:
+    """Write the installments that differ from ``before`` (`installment_changes`) with one Core
+    UPDATE, and bring any ORM copy of them in this session up to date (as committed state: it
+    is what the database now holds)."""
+    changed = [s for s, old in zip(states, before, strict=True) if _changing(s) != old]
+    if not changed:
+        return
+    connection = await session.connection()
+    await connection.execute(
+        _INSTALLMENT_STATES_UPDATE,
+        [
+            {"_id": s.id, **{name: getattr(s, name) for name in INSTALLMENT_CHANGING}}
+            for s in changed
+        ],
+    )
+    for s in changed:
+        held = session.identity_map.get(identity_key(LoanInstallment, s.id))
+        if held is not None:
+            for name in INSTALLMENT_CHANGING:
+                set_committed_value(held, name, getattr(s, name))
+
+
+async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[str, Any]) -> None:
+    """Write ``values`` to the (locked) loan row with one Core UPDATE, and set them on ``loan``
+    as its committed state (with the new ``updated_at``), so the session has nothing to flush
+    for it."""
+    table = table_of(Loan)
+    connection = await session.connection()
+    updated_at = await connection.scalar(
+        update(table).where(table.c.id == loan.id).values(values).returning(table.c.updated_at)
+    )
+    for name, value in {**values, "updated_at": updated_at}.items():
+        set_committed_value(loan, name, value)
+
+
+def loan_dues(installments: Sequence[InstallmentLike]) -> tuple[Due, ...]:
     """What is still owed on each installment (due less paid and waived)."""
     return tuple(
         Due(
@@ -656,7 +769,7 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
     return quote
 
 
-def installment_owed(i: LoanInstallment) -> Decimal:
+def installment_owed(i: InstallmentLike) -> Decimal:
     """What is still owed on the installment: due less paid and waived, every component."""
     return (
         i.principal_due
@@ -685,7 +798,7 @@ def loan_outstanding(loan: Loan) -> Decimal:
 
 
 def installment_status(
-    i: LoanInstallment, today: dt.date, *, owed: Decimal | None = None
+    i: InstallmentLike, today: dt.date, *, owed: Decimal | None = None
 ) -> InstallmentStatus:
     """Paid when nothing is owed; overdue when owed after its due date; else partly paid or due.
     ``owed``: what is still owed on it, when the caller has it already."""
@@ -697,18 +810,13 @@ def installment_status(
     return InstallmentStatus.PARTLY_PAID if paid > 0 else InstallmentStatus.DUE
 
 
-def loan_balances_refresh(loan: Loan, installments: Sequence[LoanInstallment]) -> None:
-    """The loan's denormalised balances and each installment's status, from its installments."""
+def loan_balances(installments: Sequence[InstallmentLike]) -> dict[str, Any]:
+    """The loan's denormalised balances from its installments (column → value); sets each
+    installment's status (and clears ``paid_at`` of one no longer paid) on the way."""
     today = today_india()
     dues = loan_dues(installments)
-    loan.outstanding_principal = sum((d.principal for d in dues), ZERO)
-    loan.outstanding_interest = sum((d.interest for d in dues), ZERO)
-    loan.outstanding_fees = sum((d.fee for d in dues), ZERO)
-    loan.outstanding_penalties = sum((d.penalty for d in dues), ZERO)
     unpaid = [d for d in dues if d.total > 0]
-    loan.next_due_on = min((d.due_date for d in unpaid), default=None)
-    loan.days_past_due = days_past_due(dues=dues, as_of=today)
-    # Assigned only where they change: an assignment marks the row for the flush to examine,
+    # Assigned only where they change: an assignment marks an ORM row for the flush to examine,
     # and a collection changes one or two installments of fifty.
     for row, due in zip(installments, dues, strict=True):
         status = installment_status(row, today, owed=due.total)
@@ -716,3 +824,17 @@ def loan_balances_refresh(loan: Loan, installments: Sequence[LoanInstallment]) -
             row.status = status
         if status is not InstallmentStatus.PAID and row.paid_at is not None:
             row.paid_at = None
+    return {
+        "outstanding_principal": sum((d.principal for d in dues), ZERO),
+        "outstanding_interest": sum((d.interest for d in dues), ZERO),
+        "outstanding_fees": sum((d.fee for d in dues), ZERO),
+        "outstanding_penalties": sum((d.penalty for d in dues), ZERO),
+        "next_due_on": min((d.due_date for d in unpaid), default=None),
+        "days_past_due": days_past_due(dues=dues, as_of=today),
+    }
+
+
+def loan_balances_refresh(loan: Loan, installments: Sequence[InstallmentLike]) -> None:
+    """The loan's denormalised balances and each installment's status, from its installments."""
+    for name, value in loan_balances(installments).items():
+        setattr(loan, name, value)
