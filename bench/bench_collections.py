@@ -20,8 +20,9 @@ sent straight through the driver, 16 concurrent clients each, in the same run.
    sends (checked against the statements SQLAlchemy and procrastinate send): the caller
    (with session revocation and extra permissions), claim the idempotency key, lock the loan
    row (joined to its customer, in the agent's scope), the product version, the installments,
-   the installment and loan updates (ledger account ids are known after the warm-up, as the
-   server remembers them), the journal entry and its lines, the receipts job, the branch, the
+   the changed installment's update, then the loan's balances (returning updated_at) (ledger
+   account ids are known after the warm-up, as the server remembers them), the journal entry
+   and its lines, the receipts job, the branch, the
    receipt number (the branch's sequence row stays locked to the commit), the collection
    (returning its sequence and time) and its allocation row, the stored answer, the audit
    chain (advisory lock, last hash, insert), commit. Amounts are precomputed in SQL terms
@@ -274,21 +275,29 @@ async def _baseline_one(
         await conn.execute("SELECT * FROM loan_product_versions WHERE id = %s", (loan[2],))
         rows = await (
             await conn.execute(
-                "SELECT id, number, interest_due - interest_paid - interest_waived "
+                "SELECT id, number, due_date, principal_due, interest_due, fee_due, penalty_due, "
+                "principal_paid, interest_paid, fee_paid, penalty_paid, interest_waived, "
+                "fee_waived, penalty_waived, status, paid_at "
                 "FROM loan_installments WHERE loan_id = %s ORDER BY number",
                 (loan_id,),
             )
         ).fetchall()
-        inst_id, number, _ = next(r for r in rows if r[2] >= AMOUNT)
+        row = next(r for r in rows if r[4] - r[8] - r[11] >= AMOUNT)
+        inst_id, number = row[0], row[1]
+        # The changed installment (every column a payment may change), then the loan's balances.
         await conn.execute(
-            "UPDATE loans SET total_collected = total_collected + %s, "
-            "outstanding_interest = outstanding_interest - %s, updated_at = now() WHERE id = %s",
-            (AMOUNT, AMOUNT, loan_id),
+            "UPDATE loan_installments SET principal_paid = %s, interest_paid = %s, "
+            "fee_paid = %s, penalty_paid = %s, interest_waived = %s, fee_waived = %s, "
+            "penalty_waived = %s, status = 'partly_paid', paid_at = %s WHERE id = %s",
+            (row[7], row[8] + AMOUNT, row[9], row[10], row[11], row[12], row[13], None, inst_id),
         )
         await conn.execute(
-            "UPDATE loan_installments SET interest_paid = interest_paid + %s, "
-            "status = 'partly_paid' WHERE id = %s",
-            (AMOUNT, inst_id),
+            "UPDATE loans SET outstanding_principal = outstanding_principal, "
+            "outstanding_interest = outstanding_interest - %s, outstanding_fees = "
+            "outstanding_fees, outstanding_penalties = outstanding_penalties, next_due_on = "
+            "next_due_on, days_past_due = days_past_due, total_collected = total_collected + %s, "
+            "updated_at = now() WHERE id = %s RETURNING updated_at",
+            (AMOUNT, AMOUNT, loan_id),
         )
         cid = uuid.uuid4()
         entry = await (
