@@ -482,24 +482,26 @@ async def test_audit_list_filters_and_pages(db: Database) -> None:
             session, actor=AuditActor(), action="auth.login_failed", entity_type="user"
         )
     async with db.sessionmaker() as session:
-        everything = await audit_list(session)
+        everything = await audit_list(session, branch_id=None)
         assert len(everything) == 13
         assert [e.id for e in everything] == sorted((e.id for e in everything), reverse=True)
         assert everything[0].action == "auth.login_failed"
 
-        mine = await audit_list(session, actor_id=user.id)
+        mine = await audit_list(session, branch_id=None, actor_id=user.id)
         assert len(mine) == 6 and all(e.actor_id == user.id for e in mine)
 
-        approved = await audit_list(session, action="loan.approved")
+        approved = await audit_list(session, branch_id=None, action="loan.approved")
         assert len(approved) == 4
 
-        loan = await audit_list(session, entity_type="loan", entity_id="L-1")
+        loan = await audit_list(session, branch_id=None, entity_type="loan", entity_id="L-1")
         assert [e.entity_id for e in loan] == ["L-1"] * 3
 
         pages: list[list[int]] = []
         before_id = None
         while True:
-            page = await audit_list(session, entity_type="loan", before_id=before_id, limit=5)
+            page = await audit_list(
+                session, branch_id=None, entity_type="loan", before_id=before_id, limit=5
+            )
             if not page:
                 break
             pages.append([e.id for e in page])
@@ -509,22 +511,22 @@ async def test_audit_list_filters_and_pages(db: Database) -> None:
         assert list(itertools.chain(*pages)) == loan_ids
 
         middle = everything[6].at
-        assert {e.id for e in await audit_list(session, since=middle)} == {
+        assert {e.id for e in await audit_list(session, branch_id=None, since=middle)} == {
             e.id for e in everything[:7]
         }
-        assert {e.id for e in await audit_list(session, until=middle)} == {
+        assert {e.id for e in await audit_list(session, branch_id=None, until=middle)} == {
             e.id for e in everything[7:]
         }
-        assert await audit_list(session, action="loan.approved", actor_id=user.id) == [
-            e for e in approved if e.actor_id == user.id
-        ]
-        assert len(await audit_list(session, limit=0)) == 1
+        assert await audit_list(
+            session, branch_id=None, action="loan.approved", actor_id=user.id
+        ) == [e for e in approved if e.actor_id == user.id]
+        assert len(await audit_list(session, branch_id=None, limit=0)) == 1
 
 
 async def test_audit_list_caps_the_limit(db: Database) -> None:
     await _append(db, 205)
     async with db.sessionmaker() as session:
-        assert len(await audit_list(session, limit=10_000)) == 200
+        assert len(await audit_list(session, branch_id=None, limit=10_000)) == 200
     assert (await _verify(db)).count == 205
 
 

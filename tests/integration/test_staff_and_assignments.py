@@ -490,6 +490,50 @@ async def test_the_audit_log_needs_the_grant(client, world, bearer) -> None:  # 
     assert (await client.get("/api/audit", headers=manager)).status_code == 403
 
 
+async def test_a_manager_reads_only_their_branch_in_the_audit_log(
+    client, app, world, bearer
+) -> None:  # type: ignore[no-untyped-def]
+    from namma.audit.service import AuditActor, audit_record
+
+    actors = {
+        "agent_a": world.agent_a,
+        "customer_a": world.customer_user_a,
+        "manager_a": world.manager_a,
+        "agent_b": world.agent_b,
+        "customer_b": world.customer_user_b,
+        "manager_b": world.manager_b,
+        "admin": world.admin,
+    }
+    for name, user in actors.items():
+        async with transaction(app.state.db) as session:
+            await audit_record(
+                session,
+                actor=AuditActor(actor_id=user.id, actor_role=user.role.value),
+                action="test.scoped",
+                entity_type="test",
+                entity_id=name,
+            )
+    async with transaction(app.state.db) as session:
+        await audit_record(
+            session,
+            actor=AuditActor.system(),
+            action="test.scoped",
+            entity_type="test",
+            entity_id="system",
+        )
+    admin = await bearer(world.admin)
+    path = f"/api/staff/{world.manager_a.id}/permissions"
+    assert (await client.put(path, headers=admin, json={"permissions": ["audit:read"]})).is_success
+
+    seen = {
+        e["entity_id"]
+        for e in await _audit(client, await bearer(world.manager_a), action="test.scoped")
+    }
+    assert seen == {"agent_a", "customer_a", "manager_a"}
+    everything = {e["entity_id"] for e in await _audit(client, admin, action="test.scoped")}
+    assert everything == {*actors, "system"}
+
+
 # --- agent assignments ---------------------------------------------------------------------------
 
 

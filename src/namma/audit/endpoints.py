@@ -1,4 +1,5 @@
-"""`GET /api/audit`: the audit log for Admins (and those granted `audit:read`)."""
+"""`GET /api/audit`: the audit log for Admins, and for Managers granted `audit:read` the
+entries of their own branch's people."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from namma.audit.queries import AUDIT_LIST_MAX_LIMIT, audit_list
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.kit.deps import SessionDep
-from namma.models import AuditEntry
+from namma.models import AuditEntry, Role
 
 router = APIRouter(prefix="/api", tags=["audit"])
 
@@ -50,9 +51,13 @@ async def audit_entries(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=AUDIT_LIST_MAX_LIMIT)] = 50,
 ) -> dict[str, Any]:
-    """Newest first. Pass the response's `next` as `before_id` for the following page."""
+    """Newest first. Pass the response's `next` as `before_id` for the following page.
+    A Manager (granted `audit:read`) sees the entries whose actor is of their branch."""
+    if principal.role is not Role.ADMIN and principal.branch_id is None:
+        return {"entries": [], "next": None}  # no branch, nothing in scope
     entries = await audit_list(
         session,
+        branch_id=None if principal.role is Role.ADMIN else principal.branch_id,
         actor_id=actor_id,
         action=action,
         entity_type=entity_type,

@@ -1,14 +1,17 @@
-"""Audit reads: the Admin listing, newest first, with keyset pagination on id."""
+"""Audit reads: the listing, newest first, with keyset pagination on id; a Manager granted
+`audit:read` sees only the entries of their branch's people."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.models.audit import AuditEntry
+from namma.models.customer import Customer
+from namma.models.user import User
 
 AUDIT_LIST_MAX_LIMIT = 200
 
@@ -16,6 +19,7 @@ AUDIT_LIST_MAX_LIMIT = 200
 async def audit_list(
     session: AsyncSession,
     *,
+    branch_id: uuid.UUID | None,
     actor_id: uuid.UUID | None = None,
     action: str | None = None,
     entity_type: str | None = None,
@@ -29,9 +33,24 @@ async def audit_list(
 
     ``since`` is inclusive and ``until`` exclusive. For the next page pass the last returned
     entry's id as ``before_id``. ``limit`` is clamped to 1..200.
+
+    ``branch_id`` is the caller's scope: ``None`` for the whole log (Admins); a branch keeps
+    the entries whose actor belongs to it, its staff or its customers' logins (an entry has no
+    branch of its own; head office's and the system's actions stay with the Admins).
     """
     limit = max(1, min(limit, AUDIT_LIST_MAX_LIMIT))
     query = select(AuditEntry)
+    if branch_id is not None:
+        query = query.where(
+            or_(
+                AuditEntry.actor_id.in_(select(User.id).where(User.branch_id == branch_id)),
+                AuditEntry.actor_id.in_(
+                    select(Customer.user_id)
+                    .where(Customer.branch_id == branch_id)
+                    .where(Customer.user_id.is_not(None))
+                ),
+            )
+        )
     if actor_id is not None:
         query = query.where(AuditEntry.actor_id == actor_id)
     if action is not None:
