@@ -110,8 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Namma Finance",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
+        docs_url="/api/docs" if settings.serves_api_docs else None,
+        openapi_url="/api/openapi.json" if settings.serves_api_docs else None,
         redoc_url=None,
     )
     app.state.settings = settings

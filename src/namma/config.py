@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     sms_provider: Literal["log"] = "log"
 
+    # The interactive API reference (/api/docs, /api/openapi.json). Default: served except in
+    # production, where a public map of every route helps nobody but an attacker.
+    api_docs: bool | None = None
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = None  # default: JSON in production, readable otherwise
 
@@ -112,6 +116,10 @@ class Settings(BaseSettings):
     @property
     def logs_as_json(self) -> bool:
         return self.env == "production" if self.log_json is None else self.log_json
+
+    @property
+    def serves_api_docs(self) -> bool:
+        return self.env != "production" if self.api_docs is None else self.api_docs
 
     @property
     def runs_inprocess_worker(self) -> bool:

@@ -163,3 +163,32 @@ def test_help_texts_describe_every_command() -> None:
     serve_help = namma("serve", "--help", env={})
     for option in ("--host", "--port", "--demo", "--workers", "--no-job-worker"):
         assert option in serve_help.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "api_docs", "served"),
+    [("development", None, True), ("production", None, False), ("production", True, True)],
+)
+async def test_the_api_reference_is_not_public_in_production_unless_asked(
+    env: str, api_docs: bool | None, served: bool
+) -> None:
+    import httpx
+
+    from namma.app import create_app
+
+    settings = Settings(
+        _env_file=None,
+        env=env,  # type: ignore[arg-type]
+        secret_key="x" * 40,
+        database_url="postgresql://namma@db.internal/namma",
+        api_docs=api_docs,
+    )
+    app = create_app(settings)  # not started: the two routes need no database
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        schema = await client.get("/api/openapi.json")
+        page = await client.get("/api/docs")
+    assert (schema.status_code, page.status_code) == ((200, 200) if served else (404, 404))
+    if served:
+        assert "/api/collections" in schema.json()["paths"]
