@@ -70,6 +70,15 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.unknown_mailboxes: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.unknown_mailboxes:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
@@ -589,6 +598,52 @@ async def test_smtp_outage_is_retried_then_failed_then_retried_by_hand(
     assert delivered["Subject"] == f"Receipt {receipt_number}: ₹8,884.88 received"
     assert "Remaining outstanding: ₹97,733.65\n" in text_of(delivered)
     assert await jobs_failed(job_app) == []
+
+
+async def test_a_mailbox_the_server_refuses_fails_at_once_without_retries(
+    app, client, world, bearer, product, kamala, smtp, clean_database
+) -> None:  # type: ignore[no-untyped-def]
+    loan_id = await make_loan(app, client, bearer, world, product, disbursed_on=today_india())
+    await run_jobs()
+    smtp.inbox.messages.clear()
+    smtp.inbox.unknown_mailboxes.add(KAMALA_EMAIL)
+
+    posted = await collect(client, await bearer(world.agent_a), loan_id, "100.00")
+    assert posted.status_code == 201, posted.text
+    collection_id = uuid.UUID(posted.json()["collection"]["id"])
+    await run_jobs()  # the receipts job, then each message's first (and, here, only) attempt
+    await run_jobs()
+
+    rows = by_channel(await notifications(app, collection_id=collection_id))
+    mail = rows[NotificationChannel.EMAIL]
+    assert (mail.status, mail.attempts, mail.sent_at) == (NotificationStatus.FAILED, 1, None)
+    assert mail.last_error is not None and "No such mailbox" in mail.last_error
+    assert rows[NotificationChannel.SMS].status is NotificationStatus.SENT
+    # Not scheduled for a retry: the job is already in the failed list, after one run.
+    failed = await jobs_failed(job_app)
+    assert [(f.id, f.task_name, f.attempts) for f in failed] == [
+        (mail.job_id, "notifications:deliver", 1)
+    ]
+    assert smtp.inbox.messages == []
+
+
+def test_only_a_refusal_for_the_message_itself_is_final() -> None:
+    import aiosmtplib
+
+    gone = aiosmtplib.SMTPRecipientRefused(550, "No such mailbox", "a@example.com")
+    busy = aiosmtplib.SMTPRecipientRefused(450, "Mailbox busy", "a@example.com")
+    assert providers.delivery_refused(gone)
+    assert not providers.delivery_refused(busy)
+    assert providers.delivery_refused(aiosmtplib.SMTPRecipientsRefused([gone]))
+    assert not providers.delivery_refused(aiosmtplib.SMTPRecipientsRefused([gone, busy]))
+    assert providers.delivery_refused(aiosmtplib.SMTPDataError(554, "Rejected as spam"))
+    assert not providers.delivery_refused(aiosmtplib.SMTPDataError(451, "Try again later"))
+    # Our own configuration (sender, login) and the network are retried: an operator fixes them.
+    assert not providers.delivery_refused(
+        aiosmtplib.SMTPSenderRefused(553, "Sender not allowed", "no-reply@example.com")
+    )
+    assert not providers.delivery_refused(aiosmtplib.SMTPAuthenticationError(535, "Bad login"))
+    assert not providers.delivery_refused(aiosmtplib.SMTPConnectError("refused"))
 
 
 # --- who sees which messages ---------------------------------------------------------------

@@ -7,7 +7,8 @@
   shipped, ``log``, writes the message to the log (development, or until a gateway is
   contracted); a gateway is a class with the same ``send`` added to ``SMS_PROVIDERS``.
 
-A channel raises on failure; the delivery job records the error and retries.
+A channel raises on failure; the delivery job records the error and retries, unless the
+server refused the message for good (``delivery_refused``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ SMTP_TIMEOUT_SECONDS = 15.0
 
 class ChannelNotConfiguredError(RuntimeError):
     """The channel a message was recorded for is not configured any more."""
+
+
+def delivery_refused(exc: Exception) -> bool:
+    """Whether the mail server refused this message for good: a 5xx answer for its recipient
+    (no such mailbox) or its content. Retrying cannot deliver it. A refused sender or login
+    (our configuration, fixed by an operator), any 4xx and any connection failure is retried."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(500 <= r.code < 600 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
+        return 500 <= exc.code < 600
+    return False
 
 
 class SmsProvider(Protocol):

@@ -19,7 +19,8 @@ skipping those already notified; one insert records them; their jobs are deferre
 **Delivery** (``notification_deliver``, the ``notifications:deliver`` job): send, then mark the
 row ``sent``; on failure count the attempt, keep the error, and leave it ``queued`` for the
 job's next retry or, after the last retry, ``failed`` (the job is then in
-``namma jobs failed``; ``namma jobs retry`` runs it again).
+``namma jobs failed``; ``namma jobs retry`` runs it again). A message the mail server refused
+for good (an unknown mailbox) is ``failed`` at once, and its job is not retried.
 """
 
 from __future__ import annotations
@@ -49,7 +50,12 @@ from namma.models import (
     NotificationChannel,
     NotificationStatus,
 )
-from namma.notifications.providers import ChannelNotConfiguredError, SmtpMailer, sms_provider
+from namma.notifications.providers import (
+    ChannelNotConfiguredError,
+    SmtpMailer,
+    delivery_refused,
+    sms_provider,
+)
 from namma.notifications.rendering import (
     LOAN_APPROVED,
     LOAN_DISBURSED,
@@ -404,6 +410,7 @@ async def notifications_daily(
 class DeliveryOutcome:
     status: NotificationStatus | None  # None: no such notification
     error: Exception | None = None
+    refused: bool = False  # the server refused it for good: no retry can deliver it
 
 
 async def _send(notification: Notification, settings: Settings) -> None:
@@ -442,8 +449,9 @@ async def notification_deliver(
         await _send(notification, settings)
     except Exception as exc:
         notification.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        refused = delivery_refused(exc)
         notification.status = (
-            NotificationStatus.FAILED if last_attempt(exc) else NotificationStatus.QUEUED
+            NotificationStatus.FAILED if refused or last_attempt(exc) else NotificationStatus.QUEUED
         )
         log.warning(
             "notification.delivery_failed",
@@ -451,9 +459,10 @@ async def notification_deliver(
             channel=notification.channel.value,
             attempts=notification.attempts,
             final=notification.status is NotificationStatus.FAILED,
+            refused=refused,
             error=notification.last_error,
         )
-        return DeliveryOutcome(status=notification.status, error=exc)
+        return DeliveryOutcome(status=notification.status, error=exc, refused=refused)
     notification.status = NotificationStatus.SENT
     notification.sent_at = dt.datetime.now(dt.UTC)
     log.info(

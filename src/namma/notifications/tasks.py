@@ -11,7 +11,7 @@ import structlog
 
 from namma.kit.clock import INDIA
 from namma.kit.db import transaction
-from namma.kit.jobs import job_task
+from namma.kit.jobs import RETRY_POLICY, job_task
 
 blueprint = procrastinate.Blueprint()
 log = structlog.get_logger(__name__)
@@ -24,10 +24,25 @@ class DeliveryFailedError(RuntimeError):
     """A message could not be delivered this time (the job is retried, then kept failed)."""
 
 
-@job_task(blueprint, name="deliver", pass_context=True)
+class DeliveryRefusedError(RuntimeError):
+    """The mail server refused the message for good (the job fails at once, no retry)."""
+
+
+# The house policy, for the failures a later attempt may get through.
+DELIVERY_RETRY = procrastinate.RetryStrategy(
+    max_attempts=RETRY_POLICY.max_attempts,
+    wait=RETRY_POLICY.wait,
+    linear_wait=RETRY_POLICY.linear_wait,
+    exponential_wait=RETRY_POLICY.exponential_wait,
+    retry_exceptions={DeliveryFailedError},
+)
+
+
+@job_task(blueprint, name="deliver", pass_context=True, retry=DELIVERY_RETRY)
 async def deliver(context: procrastinate.JobContext, notification_id: str) -> None:
     """Send one recorded message. A failed send is recorded on the row (attempts, error)
-    and then raised, so the job is retried by the house policy and finally kept `failed`."""
+    and then raised, so the job is retried by the house policy and finally kept `failed`; a
+    message the server refused for good fails the job at once."""
     from namma.jobs import job_database
     from namma.notifications.service import notification_deliver
 
@@ -36,7 +51,8 @@ async def deliver(context: procrastinate.JobContext, notification_id: str) -> No
     strategy = task.retry_strategy if task is not None else None
 
     def last_attempt(exc: Exception) -> bool:
-        return strategy is None or strategy.get_retry_decision(exception=exc, job=job) is None
+        retryable = DeliveryFailedError(str(exc))  # what the job raises for it (below)
+        return strategy is None or strategy.get_retry_decision(exception=retryable, job=job) is None
 
     async with transaction(job_database()) as session:
         outcome = await notification_deliver(
@@ -44,6 +60,10 @@ async def deliver(context: procrastinate.JobContext, notification_id: str) -> No
         )
     if outcome.status is None:
         log.warning("notification.missing", notification_id=notification_id)
+    if outcome.error is not None and outcome.refused:
+        raise DeliveryRefusedError(
+            f"notification {notification_id} refused by the server: {outcome.error}"
+        ) from outcome.error
     if outcome.error is not None:
         raise DeliveryFailedError(
             f"notification {notification_id}: {type(outcome.error).__name__}: {outcome.error}"
