@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import os
 import signal
@@ -23,6 +24,7 @@ from namma.kit.db import libpq_url, transaction
 from namma.kit.deps import SessionDep
 from namma.kit.jobs import (
     RETRY_POLICY,
+    PermanentJobError,
     job_defer,
     job_retry,
     jobs_failed,
@@ -145,6 +147,19 @@ async def test_enqueue_is_part_of_the_request_transaction(app, client, probe):  
 def test_retry_policy_is_one_run_plus_three_exponential_retries() -> None:
     assert RETRY_POLICY.max_attempts == 3
     assert RETRY_POLICY.exponential_wait == 2
+
+
+def test_a_permanent_failure_is_never_retried() -> None:
+    from procrastinate.jobs import Job
+
+    first_run = Job(id=1, queue="default", lock=None, queueing_lock=None, task_name="t", attempts=0)
+    retried = RETRY_POLICY.get_retry_decision(exception=RuntimeError("down"), job=first_run)
+    assert retried is not None and retried.retry_at is not None
+    wait = retried.retry_at - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(seconds=1) < wait <= dt.timedelta(seconds=2)
+    assert (
+        RETRY_POLICY.get_retry_decision(exception=PermanentJobError("gone"), job=first_run) is None
+    )
 
 
 @pytest.mark.slow

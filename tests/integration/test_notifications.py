@@ -193,6 +193,15 @@ async def first_installment(app, loan_id: str) -> LoanInstallment:  # type: igno
         return row
 
 
+async def loan_with_notices_delivered(app, client, bearer, world, product, smtp) -> str:  # type: ignore[no-untyped-def]
+    """A loan disbursed today, its approval and disbursement messages sent and cleared from the
+    inbox: what a test then sends is all the inbox holds."""
+    loan_id: str = await make_loan(app, client, bearer, world, product, disbursed_on=today_india())
+    await run_jobs()
+    smtp.inbox.messages.clear()
+    return loan_id
+
+
 async def daily_job(app, on: dt.date) -> int:  # type: ignore[no-untyped-def]
     """Run the periodic job as the scheduler would on ``on`` (09:00 in India); returns the
     number of messages it recorded."""
@@ -524,10 +533,7 @@ def test_the_daily_job_is_scheduled_every_morning_in_india() -> None:
 async def test_smtp_outage_is_retried_then_failed_then_retried_by_hand(
     app, client, world, bearer, product, kamala, smtp, clean_database
 ) -> None:  # type: ignore[no-untyped-def]
-    loan_id = await make_loan(app, client, bearer, world, product, disbursed_on=today_india())
-    await run_jobs()
-    smtp.inbox.messages.clear()
-
+    loan_id = await loan_with_notices_delivered(app, client, bearer, world, product, smtp)
     smtp.stop()  # the port is closed: every connection is refused
     posted = await collect(client, await bearer(world.agent_a), loan_id, "8884.88")
     assert posted.status_code == 201, posted.text
@@ -603,9 +609,7 @@ async def test_smtp_outage_is_retried_then_failed_then_retried_by_hand(
 async def test_a_mailbox_the_server_refuses_fails_at_once_without_retries(
     app, client, world, bearer, product, kamala, smtp, clean_database
 ) -> None:  # type: ignore[no-untyped-def]
-    loan_id = await make_loan(app, client, bearer, world, product, disbursed_on=today_india())
-    await run_jobs()
-    smtp.inbox.messages.clear()
+    loan_id = await loan_with_notices_delivered(app, client, bearer, world, product, smtp)
     smtp.inbox.unknown_mailboxes.add(KAMALA_EMAIL)
 
     posted = await collect(client, await bearer(world.agent_a), loan_id, "100.00")

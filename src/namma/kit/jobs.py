@@ -5,6 +5,7 @@
 - ``job_defer`` enqueues inside the caller's transaction: a rolled-back request leaves no job.
 - Every task retries by ``RETRY_POLICY`` (1 run + 3 retries at +2 s, +4 s, +8 s), after which the
   job stays ``failed``: that is the dead-letter list (``namma jobs failed`` / ``namma jobs retry``).
+  A task whose failure no retry can mend raises ``PermanentJobError``: failed at once.
 - The request id of the request that enqueued a job is carried into the job's log lines.
 """
 
@@ -24,8 +25,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.db import libpq_url, raw_connection
 
+
+class PermanentJobError(Exception):
+    """A failure no retry can mend (a mailbox that does not exist): the job fails at once."""
+
+
+class _HouseRetryStrategy(procrastinate.RetryStrategy):
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> procrastinate.RetryDecision | None:
+        if isinstance(exception, PermanentJobError):
+            return None
+        return super().get_retry_decision(exception=exception, job=job)
+
+
 # 1 run + 3 retries, waiting 2**1, 2**2, 2**3 seconds; then the job is kept as `failed`.
-RETRY_POLICY = procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2)
+RETRY_POLICY = _HouseRetryStrategy(max_attempts=3, exponential_wait=2)
 
 REQUEST_ID_KWARG = "request_id"
 

@@ -11,7 +11,7 @@ import structlog
 
 from namma.kit.clock import INDIA
 from namma.kit.db import transaction
-from namma.kit.jobs import RETRY_POLICY, job_task
+from namma.kit.jobs import PermanentJobError, job_task
 
 blueprint = procrastinate.Blueprint()
 log = structlog.get_logger(__name__)
@@ -24,21 +24,11 @@ class DeliveryFailedError(RuntimeError):
     """A message could not be delivered this time (the job is retried, then kept failed)."""
 
 
-class DeliveryRefusedError(RuntimeError):
+class DeliveryRefusedError(PermanentJobError):
     """The mail server refused the message for good (the job fails at once, no retry)."""
 
 
-# The house policy, for the failures a later attempt may get through.
-DELIVERY_RETRY = procrastinate.RetryStrategy(
-    max_attempts=RETRY_POLICY.max_attempts,
-    wait=RETRY_POLICY.wait,
-    linear_wait=RETRY_POLICY.linear_wait,
-    exponential_wait=RETRY_POLICY.exponential_wait,
-    retry_exceptions={DeliveryFailedError},
-)
-
-
-@job_task(blueprint, name="deliver", pass_context=True, retry=DELIVERY_RETRY)
+@job_task(blueprint, name="deliver", pass_context=True)
 async def deliver(context: procrastinate.JobContext, notification_id: str) -> None:
     """Send one recorded message. A failed send is recorded on the row (attempts, error)
     and then raised, so the job is retried by the house policy and finally kept `failed`; a
@@ -51,8 +41,7 @@ async def deliver(context: procrastinate.JobContext, notification_id: str) -> No
     strategy = task.retry_strategy if task is not None else None
 
     def last_attempt(exc: Exception) -> bool:
-        retryable = DeliveryFailedError(str(exc))  # what the job raises for it (below)
-        return strategy is None or strategy.get_retry_decision(exception=retryable, job=job) is None
+        return strategy is None or strategy.get_retry_decision(exception=exc, job=job) is None
 
     async with transaction(job_database()) as session:
         outcome = await notification_deliver(
