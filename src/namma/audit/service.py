@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import event, insert, select, text
+from psycopg.types.json import Jsonb
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from namma.kit.db import before_commit, table_of
+from namma.kit.db import before_commit, raw_connection
 from namma.models.audit import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -347,9 +348,15 @@ async def audit_record(
 _PENDING = "namma.audit_pending"
 
 
-_AUDIT = table_of(AuditEntry)
-_AUDIT_GIVEN = tuple(c.key for c in _AUDIT.columns if c.key != "id")
-_AUDIT_INSERT = insert(_AUDIT).returning(_AUDIT.c.id, sort_by_parameter_order=True)
+# Every money request appends an entry: its three statements go straight to the driver
+# (`raw_connection`), and the entries stay plain objects that learn their ids from RETURNING —
+# nothing reads them back through the session.
+_AUDIT_INSERT = (
+    "INSERT INTO audit_log (at, actor_id, actor_role, action, entity_type, entity_id, before, "
+    "after, ip, user_agent, request_id, prev_hash, hash) VALUES "
+)
+_AUDIT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_AUDIT_ROWS_PER_INSERT = 1000
 
 
 async def _pending_write(session: AsyncSession) -> None:
@@ -357,29 +364,49 @@ async def _pending_write(session: AsyncSession) -> None:
     pending: list[tuple[AuditEntry, SessionTransaction | None]] = session.info.pop(_PENDING, [])
     if not pending:
         return
+    connection = await raw_connection(session)
     # Serialise appends: the lock is held to commit, so the next writer reads our rows as last.
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK_KEY})
+    await connection.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_CHAIN_LOCK_KEY,))
     # The time comes from the database clock, read after the lock so times follow chain order.
-    result = await session.execute(
-        text(
-            "SELECT clock_timestamp() AS now, "
-            "(SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1) AS last_hash"
-        )
+    cursor = await connection.execute(
+        "SELECT clock_timestamp(), (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)"
     )
-    now, last_hash = result.one()
+    row = await cursor.fetchone()
+    assert row is not None
+    now, last_hash = row
     prev_hash = last_hash or GENESIS_HASH
+    values: list[object] = []
     for entry, _ in pending:
         entry.at = now
         entry.prev_hash = prev_hash
         entry.hash = prev_hash = _entry_hash(prev_hash, entry)
-    # One Core INSERT … RETURNING id (rows in the order given): the entries stay plain objects
-    # that know their ids — nothing reads them back through the session, and the unit of work
-    # would cost more than the insert itself on every money request.
-    connection = await session.connection()
-    ids = await connection.scalars(
-        _AUDIT_INSERT, [{c: getattr(entry, c) for c in _AUDIT_GIVEN} for entry, _ in pending]
-    )
-    for (entry, _), entry_id in zip(pending, ids.all(), strict=True):
+        values += (
+            entry.at,
+            entry.actor_id,
+            entry.actor_role,
+            entry.action,
+            entry.entity_type,
+            entry.entity_id,
+            None if entry.before is None else Jsonb(entry.before),
+            None if entry.after is None else Jsonb(entry.after),
+            entry.ip,
+            entry.user_agent,
+            entry.request_id,
+            entry.prev_hash,
+            entry.hash,
+        )
+    # Multi-row INSERTs (a VALUES list's rows take their ids in list order, the chain's order),
+    # within PostgreSQL's 65,535 parameters per statement.
+    ids: list[int] = []
+    width = len(values) // len(pending)
+    for start in range(0, len(pending), _AUDIT_ROWS_PER_INSERT):
+        chunk = values[start * width : (start + _AUDIT_ROWS_PER_INSERT) * width]
+        cursor = await connection.execute(
+            _AUDIT_INSERT + ", ".join([_AUDIT_ROW] * (len(chunk) // width)) + " RETURNING id",
+            chunk,
+        )
+        ids += sorted(row[0] for row in await cursor.fetchall())
+    for (entry, _), entry_id in zip(pending, ids, strict=True):
         entry.id = entry_id
 
 

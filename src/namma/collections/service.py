@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
+from psycopg.errors import UniqueViolation
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
@@ -36,7 +35,7 @@ from namma.finance import (
     allocate_payment,
     payoff_quote,
 )
-from namma.kit.db import session_adopt, table_of
+from namma.kit.db import raw_connection, session_adopt
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account_id
 from namma.loans.service import (
@@ -62,7 +61,6 @@ from namma.loans.service import (
 )
 from namma.models import (
     AccountKind,
-    Branch,
     Collection,
     CollectionAllocation,
     CollectionMethod,
@@ -110,13 +108,13 @@ async def idempotency_begin(
     or rolls back — then it claims the key itself. A different request body under a used key is
     an error (422), never a silent replay of something else.
     """
-    claimed = await session.scalar(
-        insert(IdempotencyKey)
-        .values(user_id=user_id, key=key, fingerprint=fingerprint)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
+    connection = await raw_connection(session)  # every collection: straight to the driver
+    cursor = await connection.execute(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (%s, %s, %s) "
+        "ON CONFLICT DO NOTHING RETURNING key",
+        (user_id, key, fingerprint),
     )
-    if claimed is not None:
+    if await cursor.fetchone() is not None:
         return None
     stored = await session.scalar(
         select(IdempotencyKey)
@@ -139,13 +137,13 @@ async def idempotency_complete(
     session: AsyncSession, *, user_id: uuid.UUID, key: str, status: int, body: str
 ) -> None:
     """Store the answer of the request that claimed ``key`` (same transaction as its effect)."""
-    stored = await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .values(response_status=status, response_body=body)
-        .execution_options(synchronize_session=False)
+    connection = await raw_connection(session)
+    stored = await connection.execute(
+        "UPDATE idempotency_keys SET response_status = %s, response_body = %s "
+        "WHERE user_id = %s AND key = %s",
+        (status, body, user_id, key),
     )
-    assert stored.rowcount == 1  # type: ignore[attr-defined]
+    assert stored.rowcount == 1
 
 
 # --- shared state helpers ------------------------------------------------------------------
@@ -543,19 +541,28 @@ async def _receipt_number(session: AsyncSession, loan: Loan) -> str:
     numbers), so every other collection of the branch waits from here to our commit: take it
     after everything that does not carry the number is written (journal, installments, loan,
     the receipt's job) and write only the numbered rows after it (`_numbered_flush`)."""
-    branch = await session.get(Branch, loan.branch_id)
+    connection = await raw_connection(session)
+    cursor = await connection.execute("SELECT code FROM branches WHERE id = %s", (loan.branch_id,))
+    branch = await cursor.fetchone()
     assert branch is not None
     year = today_india().year
-    number = await number_next(session, branch_id=branch.id, kind="receipt", year=year)
-    return f"{branch.code}-R-{year}-{number:06d}"
+    number = await number_next(session, branch_id=loan.branch_id, kind="receipt", year=year)
+    return f"{branch[0]}-R-{year}-{number:06d}"
 
 
-# Built once (their compiled form is cached by statement): every collection runs them.
-_COLLECTIONS, _ALLOCATIONS = table_of(Collection), table_of(CollectionAllocation)
-_COLLECTION_GIVEN = tuple(c.key for c in _COLLECTIONS.columns if c.key not in ("seq", "created_at"))
-_COLLECTION_INSERT = insert(_COLLECTIONS).returning(_COLLECTIONS.c.seq, _COLLECTIONS.c.created_at)
-_ALLOCATION_COLUMNS = tuple(c.key for c in _ALLOCATIONS.columns)
-_ALLOCATION_INSERT = insert(_ALLOCATIONS)
+# Every collection writes these two: straight to the driver (`raw_connection`).
+_COLLECTION_INSERT = (
+    "INSERT INTO collections (id, receipt_number, loan_id, branch_id, collected_by_id, amount, "
+    "principal, interest, fee, penalty, recovery, collected_on, method, reference, remarks, "
+    "client_id, preclosure, status, journal_entry_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "RETURNING seq, created_at"
+)
+_ALLOCATION_INSERT = (
+    "INSERT INTO collection_allocations (collection_id, installment_number, installment_id, "
+    "principal, interest, fee, penalty, interest_waived, fee_waived, penalty_waived) VALUES "
+)
+_ALLOCATION_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 async def _numbered_insert(
@@ -563,22 +570,59 @@ async def _numbered_insert(
     collection: Collection,
     allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
 ) -> None:
-    """Write the collection (every column given, but its ``seq`` and ``created_at``) and its
-    allocation rows: the only writes after its number, so Core statements, not the unit of
-    work. The collection then joins the session as if loaded; the allocation objects stay
-    plain (what the response shows)."""
-    values = {key: getattr(collection, key) for key in _COLLECTION_GIVEN}
-    connection = await session.connection()
+    """Write the new collection (every column but its ``seq`` and ``created_at``, which it
+    learns) and its allocation rows: the only writes after its number, so plain statements, not
+    the unit of work. The collection then joins the session as if loaded; the allocation
+    objects stay plain (what the response shows)."""
+    c = collection
+    connection = await raw_connection(session)
     try:
-        collection.seq, collection.created_at = (
-            await connection.execute(_COLLECTION_INSERT, values)
-        ).one()
-    except IntegrityError:  # the same client id raced in on another loan
+        cursor = await connection.execute(
+            _COLLECTION_INSERT,
+            (
+                c.id,
+                c.receipt_number,
+                c.loan_id,
+                c.branch_id,
+                c.collected_by_id,
+                c.amount,
+                c.principal,
+                c.interest,
+                c.fee,
+                c.penalty,
+                c.recovery,
+                c.collected_on,
+                c.method.value,
+                c.reference,
+                c.remarks,
+                c.client_id,
+                c.preclosure,
+                c.status.value,
+                c.journal_entry_id,
+            ),
+        )
+    except UniqueViolation:  # the same client id raced in on another loan
         raise ConflictError(f"Client id {collection.client_id} was already recorded") from None
+    row = await cursor.fetchone()
+    assert row is not None
+    collection.seq, collection.created_at = row
     if allocations:
+        values: list[object] = []
+        for a, _ in allocations:
+            values += (
+                a.collection_id,
+                a.installment_number,
+                a.installment_id,
+                a.principal,
+                a.interest,
+                a.fee,
+                a.penalty,
+                a.interest_waived,
+                a.fee_waived,
+                a.penalty_waived,
+            )
         await connection.execute(
-            _ALLOCATION_INSERT,
-            [{key: getattr(a, key) for key in _ALLOCATION_COLUMNS} for a, _ in allocations],
+            _ALLOCATION_INSERT + ", ".join([_ALLOCATION_ROW] * len(allocations)), values
         )
     session_adopt(session, collection)
 

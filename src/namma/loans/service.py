@@ -7,6 +7,7 @@ that names the current state. Services never commit. Money comes from the money 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import operator
 import uuid
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from psycopg import sql
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -36,7 +38,7 @@ from namma.finance import (
 )
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
-from namma.kit.db import table_of
+from namma.kit.db import raw_connection
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post
 from namma.models import (
@@ -66,18 +68,18 @@ BACKDATE_LIMIT = dt.timedelta(days=30)
 async def number_next(session: AsyncSession, *, branch_id: uuid.UUID, kind: str, year: int) -> int:
     """The next number of ``kind`` for the branch and year; the row stays locked until commit,
     so numbers are sequential without gaps even under concurrency."""
-    value = await session.scalar(
-        text(
-            "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
-            "VALUES (:branch, :kind, :year, 1) "
-            "ON CONFLICT (branch_id, kind, year) "
-            "DO UPDATE SET last_value = number_sequences.last_value + 1 "
-            "RETURNING last_value"
-        ),
-        {"branch": branch_id, "kind": kind, "year": year},
+    connection = await raw_connection(session)  # every collection: straight to the driver
+    cursor = await connection.execute(
+        "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
+        "VALUES (%s, %s, %s, 1) "
+        "ON CONFLICT (branch_id, kind, year) "
+        "DO UPDATE SET last_value = number_sequences.last_value + 1 "
+        "RETURNING last_value",
+        (branch_id, kind, year),
     )
-    assert value is not None
-    return int(value)
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def loan_terms_of(loan: Loan, version: LoanProductVersion) -> LoanTerms:
@@ -635,21 +637,19 @@ INSTALLMENT_CHANGING = (
     "status",
     "paid_at",
 )
-_STATE_FIELDS = tuple(InstallmentState.__slots__)
 _changing = operator.attrgetter(*INSTALLMENT_CHANGING)
 
-# Built once: a statement object caches its compiled form's key, and these run on every
-# collection.
-_INSTALLMENTS = table_of(LoanInstallment)
+# Every collection reads the installments and writes one or two of them and the loan: straight
+# to the driver (`raw_connection`).
 _INSTALLMENT_STATES_SELECT = (
-    select(*(_INSTALLMENTS.c[name] for name in _STATE_FIELDS))
-    .where(_INSTALLMENTS.c.loan_id == bindparam("loan_id"))
-    .order_by(_INSTALLMENTS.c.number)
+    "SELECT id, number, due_date, principal_due, interest_due, fee_due, penalty_due, "
+    "principal_paid, interest_paid, fee_paid, penalty_paid, interest_waived, fee_waived, "
+    "penalty_waived, status, paid_at FROM loan_installments WHERE loan_id = %s ORDER BY number"
 )
 _INSTALLMENT_STATES_UPDATE = (
-    update(_INSTALLMENTS)
-    .where(_INSTALLMENTS.c.id == bindparam("_id"))
-    .values({name: bindparam(name) for name in INSTALLMENT_CHANGING})
+    "UPDATE loan_installments SET principal_paid = %s, interest_paid = %s, fee_paid = %s, "
+    "penalty_paid = %s, interest_waived = %s, fee_waived = %s, penalty_waived = %s, "
+    "status = %s, paid_at = %s WHERE id = %s"
 )
 
 InstallmentLike = LoanInstallment | InstallmentState
@@ -657,8 +657,13 @@ InstallmentLike = LoanInstallment | InstallmentState
 
 async def installment_states(session: AsyncSession, loan_id: uuid.UUID) -> list[InstallmentState]:
     """The loan's installments in number order, as plain values (see `InstallmentState`)."""
-    rows = await session.execute(_INSTALLMENT_STATES_SELECT, {"loan_id": loan_id})
-    return [InstallmentState(*row) for row in rows]
+    await session.flush()  # what the session changed (a pre-closure's settlement) is read back
+    connection = await raw_connection(session)
+    cursor = await connection.execute(_INSTALLMENT_STATES_SELECT, (loan_id,))
+    states = [InstallmentState(*row) for row in await cursor.fetchall()]
+    for state in states:
+        state.status = InstallmentStatus(state.status)  # the driver reads the enum as text
+    return states
 
 
 def installment_changes(states: Sequence[InstallmentState]) -> list[tuple[object, ...]]:
@@ -671,20 +676,33 @@ async def installment_states_write(
     states: Sequence[InstallmentState],
     before: Sequence[tuple[object, ...]],
 ) -> None:
-    """Write the installments that differ from ``before`` (`installment_changes`) with one Core
-    UPDATE, and bring any ORM copy of them in this session up to date (as committed state: it
-    is what the database now holds)."""
+    """Write the installments that differ from ``before`` (`installment_changes`), and bring any
+    ORM copy of them in this session up to date (as committed state: it is what the database
+    now holds)."""
     changed = [s for s, old in zip(states, before, strict=True) if _changing(s) != old]
     if not changed:
         return
-    connection = await session.connection()
-    await connection.execute(
-        _INSTALLMENT_STATES_UPDATE,
-        [
-            {"_id": s.id, **{name: getattr(s, name) for name in INSTALLMENT_CHANGING}}
-            for s in changed
-        ],
-    )
+    params = [
+        (
+            s.principal_paid,
+            s.interest_paid,
+            s.fee_paid,
+            s.penalty_paid,
+            s.interest_waived,
+            s.fee_waived,
+            s.penalty_waived,
+            s.status.value,
+            s.paid_at,
+            s.id,
+        )
+        for s in changed
+    ]
+    connection = await raw_connection(session)
+    if len(params) == 1:  # the usual payment: one statement, no batch
+        await connection.execute(_INSTALLMENT_STATES_UPDATE, params[0])
+    else:
+        async with connection.cursor() as cursor:
+            await cursor.executemany(_INSTALLMENT_STATES_UPDATE, params)
     for s in changed:
         held = session.identity_map.get(identity_key(LoanInstallment, s.id))
         if held is not None:
@@ -692,16 +710,45 @@ async def installment_states_write(
                 set_committed_value(held, name, getattr(s, name))
 
 
-async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[str, Any]) -> None:
-    """Write ``values`` to the (locked) loan row with one Core UPDATE, and set them on ``loan``
-    as its committed state (with the new ``updated_at``), so the session has nothing to flush
-    for it."""
-    table = table_of(Loan)
-    connection = await session.connection()
-    updated_at = await connection.scalar(
-        update(table).where(table.c.id == loan.id).values(values).returning(table.c.updated_at)
+# The loan's columns a payment writes (`loan_columns_write`), by name: never caller input.
+_LOAN_WRITABLE = frozenset(
+    (
+        "outstanding_principal",
+        "outstanding_interest",
+        "outstanding_fees",
+        "outstanding_penalties",
+        "next_due_on",
+        "days_past_due",
+        "total_collected",
+        "status",
+        "closed_at",
     )
-    for name, value in {**values, "updated_at": updated_at}.items():
+)
+_loan_updates: dict[tuple[str, ...], bytes] = {}
+
+
+async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[str, Any]) -> None:
+    """Write ``values`` to the (locked) loan row with one UPDATE (and ``updated_at``), and set
+    them on ``loan`` as its committed state (with the new ``updated_at``), so the session has
+    nothing to flush for it."""
+    names = tuple(values)
+    query = _loan_updates.get(names)
+    if query is None:
+        unknown = set(names) - _LOAN_WRITABLE
+        assert not unknown, unknown
+        query = _loan_updates[names] = (
+            sql.SQL("UPDATE loans SET {}, updated_at = now() WHERE id = %s RETURNING updated_at")
+            .format(sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names))
+            .as_bytes()
+        )
+    connection = await raw_connection(session)
+    cursor = await connection.execute(
+        query,
+        [v.value if isinstance(v, enum.Enum) else v for v in values.values()] + [loan.id],
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    for name, value in {**values, "updated_at": row[0]}.items():
         set_committed_value(loan, name, value)
 
 
