@@ -20,7 +20,6 @@ from typing import Annotated, Literal
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor
@@ -28,9 +27,9 @@ from namma.auth.permissions import Permission, permissions_for
 from namma.auth.tokens import TokenError, access_token_verify, csrf_token_valid
 from namma.config import Settings
 from namma.kit.client import client_address, user_agent
-from namma.kit.db import db_session
+from namma.kit.db import db_session, raw_connection
 from namma.kit.errors import AppError, AuthenticationError, PermissionDeniedError
-from namma.models import RefreshToken, Role, User, UserPermission
+from namma.models import Role
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
@@ -108,18 +107,16 @@ def _bearer_token(request: Request) -> str | None:
     return None
 
 
-# One round trip for every authenticated request, built once: the user, whether the session
-# was revoked, and the user's extra permissions.
-_PRINCIPAL_QUERY = select(
-    User,
-    exists()
-    .where(RefreshToken.family_id == bindparam("session_id"))
-    .where(RefreshToken.revoked_at.is_not(None))
-    .label("revoked"),
-    func.array(
-        select(UserPermission.permission).where(UserPermission.user_id == User.id).scalar_subquery()
-    ).label("granted"),
-).where(User.id == bindparam("user_id"))
+# One round trip for every authenticated request, straight to the driver (`raw_connection`):
+# the user's columns a principal needs, whether the session was revoked, and the user's extra
+# permissions.
+_PRINCIPAL_QUERY = (
+    "SELECT u.role, u.branch_id, u.is_active, u.token_version, u.must_change_password, "
+    "EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = %s "
+    "AND r.revoked_at IS NOT NULL), "
+    "ARRAY(SELECT p.permission FROM user_permissions p WHERE p.user_id = u.id) "
+    "FROM users u WHERE u.id = %s"
+)
 
 
 async def _authenticate(request: Request, session: AsyncSession) -> Principal:
@@ -135,15 +132,13 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
             "Your session has expired or is not valid; log in again."
         ) from None
 
-    row = (
-        await session.execute(
-            _PRINCIPAL_QUERY, {"user_id": claims.user_id, "session_id": claims.session_id}
-        )
-    ).one_or_none()
+    connection = await raw_connection(session)
+    cursor = await connection.execute(_PRINCIPAL_QUERY, (claims.session_id, claims.user_id))
+    row = await cursor.fetchone()
     if row is None:
         raise AuthenticationError("Your session has expired or is not valid; log in again.")
-    user, revoked, granted = row
-    if not user.is_active or user.token_version != claims.token_version or revoked:
+    role, branch_id, is_active, token_version, must_change_password, revoked, granted = row
+    if not is_active or token_version != claims.token_version or revoked:
         raise AuthenticationError("Your session has ended; log in again.")
 
     via_cookie = bearer is None
@@ -157,13 +152,13 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
             )
 
     return Principal(
-        user_id=user.id,
-        role=user.role,
-        branch_id=user.branch_id,
-        permissions=permissions_for(user.role, set(granted)),
+        user_id=claims.user_id,
+        role=Role(role),
+        branch_id=branch_id,
+        permissions=permissions_for(Role(role), set(granted)),
         session_id=claims.session_id,
         via_cookie=via_cookie,
-        must_change_password=user.must_change_password,
+        must_change_password=must_change_password,
         ip=client_address(request, settings.trusted_proxies),
         user_agent=user_agent(request),
         request_id=structlog.contextvars.get_contextvars().get("request_id"),
