@@ -49,6 +49,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -56,11 +57,17 @@ import httpx
 import psycopg
 from collections_setup import bench_agents_create
 from machine import machine
+from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
+from namma.audit import service as audit
+from namma.auth import deps as auth_deps
+from namma.collections import service as collections
 from namma.demo import DEMO_PASSWORD
 from namma.kit.db import libpq_url
 from namma.kit.embedded import create_database, drop_database
+from namma.ledger import service as ledger
+from namma.loans import service as loans
 
 SERVER = os.environ.get("NAMMA_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("NAMMA_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -238,58 +245,51 @@ async def run_http(base: str, workers: list[Worker], count: int) -> Result:
     return await _drive(count, workers, make)
 
 
-AUDIT_LOCK = 0
-
-
 async def _baseline_one(
     conn: psycopg.AsyncConnection, agent_id: str, loan_id: str, accounts: tuple[str, str]
 ) -> None:
-    """One collection's statements, in the order the server sends them (see the docstring).
-    ``accounts``: the agent's cash and the interest income accounts, looked up once (the server
-    remembers account ids once a transaction that used them has committed)."""
+    """One collection's statements, in the order the server sends them (see the docstring);
+    where the server's statement is a constant, this is that constant. ``accounts``: the
+    agent's cash and the interest income accounts, looked up once (the server remembers account
+    ids once a transaction that used them has committed)."""
     key = uuid.uuid4().hex
     async with conn.transaction():
         # Authentication: the caller, session revocation and extra permissions in one query.
+        await conn.execute(auth_deps._PRINCIPAL_QUERY, (uuid.uuid4(), agent_id))
         await conn.execute(
-            "SELECT u.*, EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = %s "
-            "AND r.revoked_at IS NOT NULL), ARRAY(SELECT p.permission FROM user_permissions p "
-            "WHERE p.user_id = u.id) FROM users u WHERE u.id = %s",
-            (uuid.uuid4(), agent_id),
-        )
-        await conn.execute(
-            "INSERT INTO idempotency_keys (user_id, key, fingerprint, created_at) "
-            "VALUES (%s, %s, %s, now()) ON CONFLICT DO NOTHING",
+            collections._IDEMPOTENCY_CLAIM,
             (agent_id, key, hashlib.sha256(key.encode()).hexdigest()),
         )
         loan = await (
             await conn.execute(
                 "SELECT l.id, l.branch_id, l.product_version_id, l.loan_number "
                 "FROM loans l JOIN customers c ON c.id = l.customer_id "
-                "WHERE l.id = %s AND EXISTS (SELECT 1 FROM agent_assignments a "
-                "WHERE a.customer_id = c.id AND a.agent_id = %s AND a.ended_at IS NULL) "
+                "WHERE l.id = %s AND c.id IN (SELECT a.customer_id FROM agent_assignments a "
+                "WHERE a.agent_id = %s AND a.ended_at IS NULL) "
                 "FOR UPDATE OF l",
                 (loan_id, agent_id),
             )
         ).fetchone()
         assert loan is not None
         await conn.execute("SELECT * FROM loan_product_versions WHERE id = %s", (loan[2],))
-        rows = await (
-            await conn.execute(
-                "SELECT id, number, due_date, principal_due, interest_due, fee_due, penalty_due, "
-                "principal_paid, interest_paid, fee_paid, penalty_paid, interest_waived, "
-                "fee_waived, penalty_waived, status, paid_at "
-                "FROM loan_installments WHERE loan_id = %s ORDER BY number",
-                (loan_id,),
-            )
-        ).fetchall()
+        rows = await (await conn.execute(loans._INSTALLMENT_STATES_SELECT, (loan_id,))).fetchall()
         row = next(r for r in rows if r[4] - r[8] - r[11] >= AMOUNT)
         inst_id, number = row[0], row[1]
         # The changed installment (every column a payment may change), then the loan's balances.
         await conn.execute(
-            "UPDATE loan_installments SET principal_paid = %s, interest_paid = %s, "
-            "fee_paid = %s, penalty_paid = %s, interest_waived = %s, fee_waived = %s, "
-            "penalty_waived = %s, status = 'partly_paid', paid_at = %s WHERE id = %s",
-            (row[7], row[8] + AMOUNT, row[9], row[10], row[11], row[12], row[13], None, inst_id),
+            loans._INSTALLMENT_STATES_UPDATE,
+            (
+                row[7],
+                row[8] + AMOUNT,
+                row[9],
+                row[10],
+                row[11],
+                row[12],
+                row[13],
+                "partly_paid",
+                None,
+                inst_id,
+            ),
         )
         await conn.execute(
             "UPDATE loans SET outstanding_principal = outstanding_principal, "
@@ -302,59 +302,77 @@ async def _baseline_one(
         cid = uuid.uuid4()
         entry = await (
             await conn.execute(
-                "INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, "
-                "created_by_id) VALUES (current_date, 'collection', %s, %s, %s, %s) "
-                "RETURNING id",
-                (f"Collection on {loan[3]}", loan[1], loan_id, agent_id),
+                ledger._ENTRY_INSERT,
+                (
+                    date.today(),
+                    "collection",
+                    f"Collection on {loan[3]}",
+                    loan[1],
+                    loan_id,
+                    agent_id,
+                    None,
+                ),
             )
         ).fetchone()
         assert entry is not None
         await conn.execute(
-            "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) "
-            "VALUES (%s, %s, %s, 0, %s), (%s, %s, 0, %s, %s)",
-            (entry[0], accounts[0], AMOUNT, loan_id, entry[0], accounts[1], AMOUNT, loan_id),
+            ledger._LINE_INSERT + ", ".join([ledger._LINE_ROW] * 2),
+            (entry[0], accounts[0], AMOUNT, 0, loan_id, entry[0], accounts[1], 0, AMOUNT, loan_id),
         )
         # The receipt's job (message and PDF), before the number.
         await _job_defer(conn, "collections:receipts_send", {"balances": {str(cid): "0.00"}})
-        code = await (
-            await conn.execute("SELECT * FROM branches WHERE id = %s", (loan[1],))
-        ).fetchone()
+        code = await (await conn.execute(collections._BRANCH_CODE, (loan[1],))).fetchone()
         assert code is not None
-        # The branch's receipt sequence: locked from here to the commit.
-        seq = await (
+        # The receipt number, the collection and its allocation row in one statement; the
+        # branch's sequence row stays locked from here to the commit.
+        numbered = await (
             await conn.execute(
-                "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
-                "VALUES (%s, 'receipt', 2099, 1) ON CONFLICT (branch_id, kind, year) "
-                "DO UPDATE SET last_value = number_sequences.last_value + 1 "
-                "RETURNING last_value",
-                (loan[1],),
+                collections._NUMBERED_INSERT
+                + collections._ALLOCATIONS_INSERT
+                + collections._ALLOCATION_ROW
+                + ")"
+                + collections._NUMBERED_SELECT,
+                (
+                    loan[1],
+                    2099,
+                    cid,
+                    f"{code[0]}-B-2099-",
+                    loan_id,
+                    loan[1],
+                    agent_id,
+                    AMOUNT,
+                    0,
+                    AMOUNT,
+                    0,
+                    0,
+                    0,
+                    date.today(),
+                    "cash",
+                    None,
+                    None,
+                    None,
+                    False,
+                    "posted",
+                    entry[0],
+                    cid,
+                    number,
+                    inst_id,
+                    0,
+                    AMOUNT,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ),
             )
         ).fetchone()
-        assert seq is not None
-        receipt = f"{code[1]}-B-2099-{seq[0]:06d}"
-        await conn.execute(
-            "INSERT INTO collections (id, receipt_number, loan_id, branch_id, "
-            "collected_by_id, amount, principal, interest, fee, penalty, collected_on, "
-            "method, preclosure, status, journal_entry_id, created_at) VALUES "
-            "(%s, %s, %s, %s, %s, %s, 0, %s, 0, 0, current_date, 'cash', false, "
-            "'posted', %s, now()) RETURNING seq, created_at",
-            (cid, receipt, loan_id, loan[1], agent_id, AMOUNT, AMOUNT, entry[0]),
-        )
-        await conn.execute(
-            "INSERT INTO collection_allocations (collection_id, installment_number, "
-            "installment_id, principal, interest, fee, penalty, interest_waived, "
-            "fee_waived, penalty_waived) VALUES (%s, %s, %s, 0, %s, 0, 0, 0, 0, 0)",
-            (cid, number, inst_id, AMOUNT),
-        )
+        assert numbered is not None
         # The stored answer.
-        after = json.dumps({"receipt_number": receipt, "amount": str(AMOUNT)})
-        await conn.execute(
-            "UPDATE idempotency_keys SET response_status = 201, response_body = %s "
-            "WHERE user_id = %s AND key = %s",
-            (after, agent_id, key),
-        )
+        after = {"receipt_number": numbered[0], "amount": str(AMOUNT)}
+        await conn.execute(collections._IDEMPOTENCY_ANSWER, (201, json.dumps(after), agent_id, key))
         # The audit entry, appended to the chain last (as the server does at its commit).
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (audit.AUDIT_CHAIN_LOCK_KEY,))
         last = await (
             await conn.execute(
                 "SELECT clock_timestamp(), (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)"
@@ -362,14 +380,19 @@ async def _baseline_one(
         ).fetchone()
         assert last is not None
         await conn.execute(
-            "INSERT INTO audit_log (at, actor_id, actor_role, action, entity_type, "
-            "entity_id, after, prev_hash, hash) VALUES "
-            "(%s, %s, 'agent', 'collection.recorded', 'collection', %s, %s, %s, %s)",
+            audit._AUDIT_INSERT + audit._AUDIT_ROW + " RETURNING id",
             (
                 last[0],
                 agent_id,
+                "agent",
+                "collection.recorded",
+                "collection",
                 str(cid),
-                after,
+                None,
+                Jsonb(after),
+                "127.0.0.1",
+                "bench",
+                None,
                 last[1],
                 hashlib.sha256(f"{last[1]}{after}".encode()).hexdigest(),
             ),
@@ -427,7 +450,6 @@ def _spread(values: list[float]) -> str:
 
 
 def main() -> None:
-    global AUDIT_LOCK
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--count", type=int, default=1600, help="collections per round, each way")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (= agents)")
@@ -442,9 +464,6 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards")
     args = parser.parse_args()
-    from namma.audit.service import AUDIT_CHAIN_LOCK_KEY
-
-    AUDIT_LOCK = AUDIT_CHAIN_LOCK_KEY
     print(machine())
     name = f"namma_bench_{uuid.uuid4().hex[:8]}"
     create_database(SERVER, name)

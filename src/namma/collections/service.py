@@ -53,7 +53,6 @@ from namma.loans.service import (
     loan_schedule_compute,
     loan_schedule_ensure,
     loan_terms_of,
-    number_next,
     today_india,
 )
 from namma.loans.service import (
@@ -98,6 +97,16 @@ def request_fingerprint(route: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_IDEMPOTENCY_CLAIM = (
+    "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (%s, %s, %s) "
+    "ON CONFLICT DO NOTHING RETURNING key"
+)
+_IDEMPOTENCY_ANSWER = (
+    "UPDATE idempotency_keys SET response_status = %s, response_body = %s "
+    "WHERE user_id = %s AND key = %s"
+)
+
+
 async def idempotency_begin(
     session: AsyncSession, *, user_id: uuid.UUID, key: str, fingerprint: str
 ) -> StoredResponse | None:
@@ -109,11 +118,7 @@ async def idempotency_begin(
     an error (422), never a silent replay of something else.
     """
     connection = await raw_connection(session)  # every collection: straight to the driver
-    cursor = await connection.execute(
-        "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (%s, %s, %s) "
-        "ON CONFLICT DO NOTHING RETURNING key",
-        (user_id, key, fingerprint),
-    )
+    cursor = await connection.execute(_IDEMPOTENCY_CLAIM, (user_id, key, fingerprint))
     if await cursor.fetchone() is not None:
         return None
     stored = await session.scalar(
@@ -138,11 +143,7 @@ async def idempotency_complete(
 ) -> None:
     """Store the answer of the request that claimed ``key`` (same transaction as its effect)."""
     connection = await raw_connection(session)
-    stored = await connection.execute(
-        "UPDATE idempotency_keys SET response_status = %s, response_body = %s "
-        "WHERE user_id = %s AND key = %s",
-        (status, body, user_id, key),
-    )
+    stored = await connection.execute(_IDEMPOTENCY_ANSWER, (status, body, user_id, key))
     assert stored.rowcount == 1
 
 
@@ -476,12 +477,10 @@ async def collection_record(
     await collection_receipt_defer(
         session, collection_id=collection_id, remaining=loan_outstanding(loan)
     )
-    # Everything else is written: the receipt number comes last (see `_receipt_number`).
-    receipt = await _receipt_number(session, loan)
+    prefix = await _receipt_prefix(session, loan)
     collection = Collection(
         id=collection_id,
         recovery=ZERO,
-        receipt_number=receipt,
         loan_id=loan.id,
         branch_id=loan.branch_id,
         collected_by_id=principal.user_id,
@@ -497,7 +496,8 @@ async def collection_record(
         **totals,
     )
     allocations = _allocation_rows(collection.id, placed, rows)
-    await _numbered_insert(session, collection, allocations)
+    # Everything else is written: the receipt number comes last (see `_numbered_insert`).
+    receipt = await _numbered_insert(session, collection, allocations, prefix=prefix)
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -536,31 +536,37 @@ async def _client_id_unused(
         )
 
 
-async def _receipt_number(session: AsyncSession, loan: Loan) -> str:
-    """The branch's next receipt number. The sequence row stays locked until commit (gapless
-    numbers), so every other collection of the branch waits from here to our commit: take it
-    after everything that does not carry the number is written (journal, installments, loan,
-    the receipt's job) and write only the numbered rows after it (`_numbered_flush`)."""
+_BRANCH_CODE = "SELECT code FROM branches WHERE id = %s"
+
+
+async def _receipt_prefix(session: AsyncSession, loan: Loan) -> str:
+    """What the loan's branch's receipt numbers start with this year: ``BLR01-R-2026-``."""
     connection = await raw_connection(session)
-    cursor = await connection.execute("SELECT code FROM branches WHERE id = %s", (loan.branch_id,))
+    cursor = await connection.execute(_BRANCH_CODE, (loan.branch_id,))
     branch = await cursor.fetchone()
     assert branch is not None
-    year = today_india().year
-    number = await number_next(session, branch_id=loan.branch_id, kind="receipt", year=year)
-    return f"{branch[0]}-R-{year}-{number:06d}"
+    return f"{branch[0]}-R-{today_india().year}-"
 
 
-# Every collection writes these two: straight to the driver (`raw_connection`).
-_COLLECTION_INSERT = (
+# The receipt number and the rows that carry it, in one statement (below).
+_NUMBERED_INSERT = (
+    "WITH number AS ("
+    "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
+    "VALUES (%s, 'receipt', %s, 1) ON CONFLICT (branch_id, kind, year) "
+    "DO UPDATE SET last_value = number_sequences.last_value + 1 RETURNING last_value), "
+    "collection AS ("
     "INSERT INTO collections (id, receipt_number, loan_id, branch_id, collected_by_id, amount, "
     "principal, interest, fee, penalty, recovery, collected_on, method, reference, remarks, "
-    "client_id, preclosure, status, journal_entry_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "RETURNING seq, created_at"
+    "client_id, preclosure, status, journal_entry_id) VALUES (%s, %s || (SELECT "
+    "lpad(last_value::text, greatest(6, length(last_value::text)), '0') FROM number), "
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "RETURNING receipt_number, seq, created_at)"
 )
-_ALLOCATION_INSERT = (
-    "INSERT INTO collection_allocations (collection_id, installment_number, installment_id, "
-    "principal, interest, fee, penalty, interest_waived, fee_waived, penalty_waived) VALUES "
+_NUMBERED_SELECT = " SELECT receipt_number, seq, created_at FROM collection"
+_ALLOCATIONS_INSERT = (
+    ", allocations AS (INSERT INTO collection_allocations (collection_id, installment_number, "
+    "installment_id, principal, interest, fee, penalty, interest_waived, fee_waived, "
+    "penalty_waived) VALUES "
 )
 _ALLOCATION_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
@@ -569,62 +575,68 @@ async def _numbered_insert(
     session: AsyncSession,
     collection: Collection,
     allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
-) -> None:
-    """Write the new collection (every column but its ``seq`` and ``created_at``, which it
-    learns) and its allocation rows: the only writes after its number, so plain statements, not
-    the unit of work. The collection then joins the session as if loaded; the allocation
-    objects stay plain (what the response shows)."""
+    *,
+    prefix: str,
+) -> str:
+    """Take the branch's next receipt number (``prefix`` and six digits) and write the new
+    collection under it (every column but its ``seq`` and ``created_at``, which it learns) with
+    its allocation rows, in one statement; answer the receipt number.
+
+    The branch's sequence row stays locked until commit (gapless numbers), so every other
+    collection of the branch waits from here to our commit: call it after everything that does
+    not carry the number is written (journal, installments, loan, the receipt's job). The
+    collection then joins the session as if loaded; the allocation objects stay plain (what the
+    response shows)."""
     c = collection
+    params: list[object] = [
+        c.branch_id,
+        today_india().year,
+        c.id,
+        prefix,
+        c.loan_id,
+        c.branch_id,
+        c.collected_by_id,
+        c.amount,
+        c.principal,
+        c.interest,
+        c.fee,
+        c.penalty,
+        c.recovery,
+        c.collected_on,
+        c.method.value,
+        c.reference,
+        c.remarks,
+        c.client_id,
+        c.preclosure,
+        c.status.value,
+        c.journal_entry_id,
+    ]
+    for a, _ in allocations:
+        params += (
+            a.collection_id,
+            a.installment_number,
+            a.installment_id,
+            a.principal,
+            a.interest,
+            a.fee,
+            a.penalty,
+            a.interest_waived,
+            a.fee_waived,
+            a.penalty_waived,
+        )
+    query = _NUMBERED_INSERT
+    if allocations:
+        query += _ALLOCATIONS_INSERT + ", ".join([_ALLOCATION_ROW] * len(allocations)) + ")"
     connection = await raw_connection(session)
     try:
-        cursor = await connection.execute(
-            _COLLECTION_INSERT,
-            (
-                c.id,
-                c.receipt_number,
-                c.loan_id,
-                c.branch_id,
-                c.collected_by_id,
-                c.amount,
-                c.principal,
-                c.interest,
-                c.fee,
-                c.penalty,
-                c.recovery,
-                c.collected_on,
-                c.method.value,
-                c.reference,
-                c.remarks,
-                c.client_id,
-                c.preclosure,
-                c.status.value,
-                c.journal_entry_id,
-            ),
-        )
+        cursor = await connection.execute(query + _NUMBERED_SELECT, params)
     except UniqueViolation:  # the same client id raced in on another loan
         raise ConflictError(f"Client id {collection.client_id} was already recorded") from None
     row = await cursor.fetchone()
     assert row is not None
-    collection.seq, collection.created_at = row
-    if allocations:
-        values: list[object] = []
-        for a, _ in allocations:
-            values += (
-                a.collection_id,
-                a.installment_number,
-                a.installment_id,
-                a.principal,
-                a.interest,
-                a.fee,
-                a.penalty,
-                a.interest_waived,
-                a.fee_waived,
-                a.penalty_waived,
-            )
-        await connection.execute(
-            _ALLOCATION_INSERT + ", ".join([_ALLOCATION_ROW] * len(allocations)), values
-        )
+    collection.receipt_number, collection.seq, collection.created_at = row
     session_adopt(session, collection)
+    return collection.receipt_number
 
 
 async def recovery_headroom(session: AsyncSession, loan: Loan) -> Decimal:
@@ -684,10 +696,9 @@ async def _recovery_record(
     await collection_receipt_defer(
         session, collection_id=collection_id, remaining=loan_outstanding(loan)
     )
-    receipt = await _receipt_number(session, loan)
+    prefix = await _receipt_prefix(session, loan)
     collection = Collection(
         id=collection_id,
-        receipt_number=receipt,
         loan_id=loan.id,
         branch_id=loan.branch_id,
         collected_by_id=principal.user_id,
@@ -706,7 +717,7 @@ async def _recovery_record(
         penalty=ZERO,
         recovery=amount,
     )
-    await _numbered_insert(session, collection)
+    receipt = await _numbered_insert(session, collection, prefix=prefix)
     await audit_record(
         session,
         actor=principal.audit_actor,
