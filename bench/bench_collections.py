@@ -52,6 +52,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import psycopg
@@ -62,12 +63,15 @@ from sqlalchemy.engine import make_url
 
 from namma.audit import service as audit
 from namma.auth import deps as auth_deps
+from namma.auth.deps import Principal
+from namma.auth.scope import customer_scope_sql
 from namma.collections import service as collections
 from namma.demo import DEMO_PASSWORD
 from namma.kit.db import libpq_url
 from namma.kit.embedded import create_database, drop_database
 from namma.ledger import service as ledger
 from namma.loans import service as loans
+from namma.models import Role
 
 SERVER = os.environ.get("NAMMA_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("NAMMA_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -245,6 +249,26 @@ async def run_http(base: str, workers: list[Worker], count: int) -> Result:
     return await _drive(count, workers, make)
 
 
+# The server's loan lock for an agent (`_loan_for_update`), and where its columns are.
+LOAN_LOCK = loans.loan_for_update_query(
+    customer_scope_sql(
+        Principal(
+            user_id=uuid.UUID(int=0),  # the scope's text only: its parameter is the agent's id
+            role=Role.AGENT,
+            branch_id=None,
+            permissions=frozenset(),
+            session_id=uuid.UUID(int=0),
+            via_cookie=False,
+            must_change_password=False,
+            ip="127.0.0.1",
+            user_agent=None,
+            request_id=None,
+        )
+    )[0]
+)
+LOAN = SimpleNamespace(**{key: i for i, key in enumerate(loans._LOANS.keys)})
+
+
 async def _baseline_one(
     conn: psycopg.AsyncConnection, agent_id: str, loan_id: str, accounts: tuple[str, str]
 ) -> None:
@@ -260,18 +284,9 @@ async def _baseline_one(
             collections._IDEMPOTENCY_CLAIM,
             (agent_id, key, hashlib.sha256(key.encode()).hexdigest()),
         )
-        loan = await (
-            await conn.execute(
-                "SELECT l.id, l.branch_id, l.product_version_id, l.loan_number "
-                "FROM loans l JOIN customers c ON c.id = l.customer_id "
-                "WHERE l.id = %s AND c.id IN (SELECT a.customer_id FROM agent_assignments a "
-                "WHERE a.agent_id = %s AND a.ended_at IS NULL) "
-                "FOR UPDATE OF l",
-                (loan_id, agent_id),
-            )
-        ).fetchone()
+        loan = await (await conn.execute(LOAN_LOCK, (loan_id, agent_id))).fetchone()
         assert loan is not None
-        await conn.execute("SELECT * FROM loan_product_versions WHERE id = %s", (loan[2],))
+        await conn.execute(loans.LOAN_VERSION_QUERY, (loan[LOAN.product_version_id],))
         rows = await (await conn.execute(loans._INSTALLMENT_STATES_SELECT, (loan_id,))).fetchall()
         row = next(r for r in rows if r[4] - r[8] - r[11] >= AMOUNT)
         inst_id, number = row[0], row[1]
@@ -306,8 +321,8 @@ async def _baseline_one(
                 (
                     date.today(),
                     "collection",
-                    f"Collection on {loan[3]}",
-                    loan[1],
+                    f"Collection on {loan[LOAN.loan_number]}",
+                    loan[LOAN.branch_id],
                     loan_id,
                     agent_id,
                     None,
@@ -321,7 +336,8 @@ async def _baseline_one(
         )
         # The receipt's job (message and PDF), before the number.
         await _job_defer(conn, "collections:receipts_send", {"balances": {str(cid): "0.00"}})
-        code = await (await conn.execute(collections._BRANCH_CODE, (loan[1],))).fetchone()
+        branch_id = loan[LOAN.branch_id]
+        code = await (await conn.execute(collections._BRANCH_CODE, (branch_id,))).fetchone()
         assert code is not None
         # The receipt number, the collection and its allocation row in one statement; the
         # branch's sequence row stays locked from here to the commit.
@@ -333,12 +349,12 @@ async def _baseline_one(
                 + ")"
                 + collections._NUMBERED_SELECT,
                 (
-                    loan[1],
+                    loan[LOAN.branch_id],
                     2099,
                     cid,
                     f"{code[0]}-B-2099-",
                     loan_id,
-                    loan[1],
+                    loan[LOAN.branch_id],
                     agent_id,
                     AMOUNT,
                     0,

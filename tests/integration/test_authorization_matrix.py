@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -34,11 +34,14 @@ import pyotp
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from psycopg import sql
 from sqlalchemy import select, update
 
+from namma.auth.deps import Principal
+from namma.auth.scope import customer_scope, customer_scope_sql
 from namma.auth.totp import totp_secret_encrypt
-from namma.kit.db import transaction
-from namma.models import Role, User
+from namma.kit.db import raw_connection, transaction
+from namma.models import AgentAssignment, Customer, Role, User
 from tests.integration.conftest import _HASH, PASSWORD, World
 
 Caller = Literal["anonymous", "admin", "manager", "agent", "customer"]
@@ -1451,3 +1454,50 @@ async def test_a_known_id_outside_scope_looks_like_an_unknown_id(client, world, 
     unknown = await client.get(f"/api/customers/{uuid.uuid4()}/agent/history", headers=headers)
     assert other.status_code == unknown.status_code == 404
     assert other.json() == unknown.json()
+
+
+async def test_the_driver_scope_finds_exactly_the_customers_the_orm_scope_finds(app, world) -> None:  # type: ignore[no-untyped-def]
+    """`customer_scope_sql` (the loan lock every collection takes, sent straight to the driver)
+    and `customer_scope` must agree for every role, an ended assignment included."""
+    async with transaction(app.state.db) as session:
+        # Agent A2 once had customer B: an ended assignment gives no access.
+        session.add(
+            AgentAssignment(
+                customer_id=world.customer_b.id,
+                agent_id=world.agent_a2.id,
+                ended_at=datetime.now(UTC),
+            )
+        )
+    expected = {
+        "admin": {world.customer_a.id, world.customer_b.id},
+        "manager_a": {world.customer_a.id},
+        "manager_b": {world.customer_b.id},
+        "agent_a": {world.customer_a.id},
+        "agent_a2": set(),
+        "agent_b": {world.customer_b.id},
+        "customer_user_a": {world.customer_a.id},
+        "customer_user_b": {world.customer_b.id},
+    }
+    async with transaction(app.state.db) as session:
+        connection = await raw_connection(session)
+        for name, customers in expected.items():
+            user: User = getattr(world, name)
+            principal = Principal(
+                user_id=user.id,
+                role=user.role,
+                branch_id=user.branch_id,
+                permissions=frozenset(),
+                session_id=uuid.uuid4(),
+                via_cookie=False,
+                must_change_password=False,
+                ip="127.0.0.1",
+                user_agent=None,
+                request_id=None,
+            )
+            orm = set(await session.scalars(select(Customer.id).where(customer_scope(principal))))
+            scope, params = customer_scope_sql(principal)
+            cursor = await connection.execute(
+                sql.SQL("SELECT c.id FROM customers c WHERE {}").format(sql.SQL(scope)), params
+            )
+            driver = {row[0] for row in await cursor.fetchall()}
+            assert orm == driver == customers, name

@@ -6,6 +6,8 @@ the caller's scope finds nothing (404), exactly like an id that does not exist.
 
 from __future__ import annotations
 
+from typing import LiteralString
+
 from sqlalchemy import ColumnElement, false, select, true
 
 from namma.auth.deps import Principal
@@ -28,6 +30,25 @@ def customer_scope(principal: Principal) -> ColumnElement[bool]:
     if principal.role is Role.CUSTOMER:
         return Customer.user_id == principal.user_id
     return false()
+
+
+def customer_scope_sql(principal: Principal) -> tuple[LiteralString, tuple[object, ...]]:
+    """`customer_scope` as SQL over ``customers c``, with its parameters, for the statements
+    every collection sends straight to the driver. The two must say the same: a test compares
+    them for every role."""
+    if principal.role is Role.ADMIN:
+        return "true", ()
+    if principal.role is Role.MANAGER:
+        return "c.branch_id = %s", (principal.branch_id,)
+    if principal.role is Role.AGENT:
+        return (
+            "c.id IN (SELECT a.customer_id FROM agent_assignments a "
+            "WHERE a.agent_id = %s AND a.ended_at IS NULL)",
+            (principal.user_id,),
+        )
+    if principal.role is Role.CUSTOMER:
+        return "c.user_id = %s", (principal.user_id,)
+    return "false", ()
 
 
 def staff_scope(principal: Principal) -> ColumnElement[bool]:

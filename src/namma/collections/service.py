@@ -53,6 +53,7 @@ from namma.loans.service import (
     loan_schedule_compute,
     loan_schedule_ensure,
     loan_terms_of,
+    loan_version,
     today_india,
 )
 from namma.loans.service import (
@@ -69,7 +70,6 @@ from namma.models import (
     LedgerAccount,
     Loan,
     LoanInstallment,
-    LoanProductVersion,
     LoanStatus,
     Role,
     ScheduleStatus,
@@ -327,12 +327,6 @@ def _balances(loan: Loan) -> dict[str, object]:
     }
 
 
-async def _version(session: AsyncSession, loan: Loan) -> LoanProductVersion:
-    version = await session.get(LoanProductVersion, loan.product_version_id)
-    assert version is not None
-    return version
-
-
 # --- recording -------------------------------------------------------------------------------
 
 
@@ -406,7 +400,7 @@ async def collection_record(
         session, loan_id=loan.id
     ):
         await session.refresh(loan)
-    version = await _version(session, loan)
+    version = await loan_version(session, loan)
     installments = await installment_states(session, loan.id)
     rows = {i.number: i for i in installments}
     dues = loan_dues(installments)
@@ -944,7 +938,7 @@ async def _loan_replay(
         row.principal_paid = row.interest_paid = row.fee_paid = row.penalty_paid = ZERO
         row.paid_at = None
 
-    version = await _version(session, loan)
+    version = await loan_version(session, loan)
     schedule = loan_schedule_compute(loan, version)
     previous: dict[uuid.UUID, list[CollectionAllocation]] = {}
     for a in allocations:

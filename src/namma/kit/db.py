@@ -7,14 +7,15 @@ Services receive an ``AsyncSession`` and never commit; the request (``db_session
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
 import structlog
 from fastapi import Request
+from psycopg import sql
 from sqlalchemy import Enum, MetaData, Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +61,50 @@ def session_adopt(session: AsyncSession, obj: Base) -> None:
             setattr(obj, column.key, None)
     make_transient_to_detached(obj)
     session.add(obj)
+
+
+M = TypeVar("M", bound=Base)
+
+
+class RowLoader(Generic[M]):
+    """ORM objects of ``model`` from rows sent straight from the driver (`raw_connection`):
+    for the few reads every collection makes, where SQLAlchemy's per-statement layer costs more
+    than the query. ``columns`` is the model's every column, qualified by ``alias``, to put in
+    the SELECT; `adopt` turns such a row into the session's object, as a query would."""
+
+    def __init__(self, model: type[M], alias: str) -> None:
+        table = table_of(model)
+        self.model = model
+        self.keys = tuple(column.key for column in table.columns)
+        self.columns = sql.SQL(", ").join(
+            sql.Identifier(alias, column.name) for column in table.columns
+        )
+        # The driver reads PostgreSQL enums as text; the model's attributes hold members.
+        self._enums = tuple(
+            (i, column.type.enum_class)
+            for i, column in enumerate(table.columns)
+            if isinstance(column.type, Enum) and column.type.enum_class is not None
+        )
+        self._primary_key = tuple(i for i, column in enumerate(table.columns) if column.primary_key)
+
+    def adopt(self, session: AsyncSession, row: Sequence[Any]) -> M:
+        """The session's object for ``row``: the one it holds, brought up to date with the row
+        (the caller flushed first, so nothing pending is overwritten), or a new one joined to
+        the session as if loaded."""
+        values = list(row)
+        for i, enum_class in self._enums:
+            if values[i] is not None:
+                values[i] = enum_class(values[i])
+        key = identity_key(self.model, tuple(values[i] for i in self._primary_key))
+        held = session.identity_map.get(key)
+        if held is not None:
+            for name, value in zip(self.keys, values, strict=True):
+                set_committed_value(held, name, value)
+            return held
+        obj = self.model(**dict(zip(self.keys, values, strict=True)))
+        make_transient_to_detached(obj)
+        session.add(obj)
+        return obj
 
 
 def value_enum(cls: type[enum.Enum], name: str) -> Enum:

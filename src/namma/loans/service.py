@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import sql
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ from sqlalchemy.orm.util import identity_key
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope
+from namma.auth.scope import customer_scope, customer_scope_sql
 from namma.finance import (
     Due,
     PayoffQuote,
@@ -38,7 +38,7 @@ from namma.finance import (
 )
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
-from namma.kit.db import raw_connection
+from namma.kit.db import RowLoader, raw_connection
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post
 from namma.models import (
@@ -104,17 +104,59 @@ def loan_schedule_compute(loan: Loan, version: LoanProductVersion) -> Schedule:
     )
 
 
-async def _loan_for_update(session: AsyncSession, principal: Principal, loan_id: uuid.UUID) -> Loan:
-    loan = await session.scalar(
-        select(Loan)
-        .join(Customer, Customer.id == Loan.customer_id)
-        .where(Loan.id == loan_id)
-        .where(customer_scope(principal))
-        .with_for_update(of=Loan)
+_LOANS = RowLoader(Loan, "l")
+
+
+def loan_for_update_query(scope: LiteralString) -> bytes:
+    """The locking read of a loan in a scope (`customer_scope_sql`): the loan's columns."""
+    return (
+        sql.SQL(
+            "SELECT {} FROM loans l JOIN customers c ON c.id = l.customer_id "
+            "WHERE l.id = %s AND ({}) FOR UPDATE OF l"
+        )
+        .format(_LOANS.columns, sql.SQL(scope))
+        .as_bytes()
     )
-    if loan is None:
+
+
+async def _loan_for_update(session: AsyncSession, principal: Principal, loan_id: uuid.UUID) -> Loan:
+    """The loan, its row locked to the commit, if it is in the caller's scope (else 404).
+
+    Every change to a loan's money starts here, every collection too: one statement straight
+    to the driver (`RowLoader`)."""
+    scope, scope_params = customer_scope_sql(principal)
+    query = _LOAN_FOR_UPDATE.get(scope)
+    if query is None:
+        query = _LOAN_FOR_UPDATE[scope] = loan_for_update_query(scope)
+    await session.flush()  # as a query would: the read sees what the session changed
+    connection = await raw_connection(session)
+    cursor = await connection.execute(query, (loan_id, *scope_params))
+    row = await cursor.fetchone()
+    if row is None:
         raise NotFoundError("Loan not found")
-    return loan
+    return _LOANS.adopt(session, row)
+
+
+_LOAN_FOR_UPDATE: dict[str, bytes] = {}
+_VERSIONS = RowLoader(LoanProductVersion, "v")
+LOAN_VERSION_QUERY = (
+    sql.SQL("SELECT {} FROM loan_product_versions v WHERE v.id = %s")
+    .format(_VERSIONS.columns)
+    .as_bytes()
+)
+
+
+async def loan_version(session: AsyncSession, loan: Loan) -> LoanProductVersion:
+    """The loan's product version: the session's copy if it holds one (as ``session.get``),
+    else read straight from the driver (every collection reads it)."""
+    held = session.identity_map.get(identity_key(LoanProductVersion, loan.product_version_id))
+    if isinstance(held, LoanProductVersion):
+        return held
+    connection = await raw_connection(session)
+    cursor = await connection.execute(LOAN_VERSION_QUERY, (loan.product_version_id,))
+    row = await cursor.fetchone()
+    assert row is not None  # a foreign key
+    return _VERSIONS.adopt(session, row)
 
 
 def _require_status(loan: Loan, *allowed: LoanStatus, action: str) -> None:
