@@ -17,17 +17,18 @@ sent straight through the driver, 16 concurrent clients each, in the same run.
    shares the machine with the server and PostgreSQL, stays small).
 3. Baseline: the same number of collections from the same number of psycopg connections, each
    as its agent on its agent's loans, with the statement sequence one `POST /api/collections`
-   sends (checked against the statements SQLAlchemy and procrastinate send): the caller
-   (with session revocation and extra permissions), claim the idempotency key, lock the loan
-   row (joined to its customer, in the agent's scope), the product version, the installments,
-   the changed installment's update, then the loan's balances (returning updated_at) (ledger
+   sends — the server's own SQL where the server holds it as a constant (imported from its
+   modules), and checked against what the server and procrastinate send: the caller (with
+   session revocation and extra permissions), claim the idempotency key, lock the loan row
+   (joined to its customer, in the agent's scope), the product version, the installments, the
+   changed installment's update, then the loan's balances (returning updated_at) (ledger
    account ids are known after the warm-up, as the server remembers them), the journal entry
-   and its lines, the receipts job, the branch, the
-   receipt number (the branch's sequence row stays locked to the commit), the collection
-   (returning its sequence and time) and its allocation row, the stored answer, the audit
-   chain (advisory lock, last hash, insert), commit. Amounts are precomputed in SQL terms
-   (1.00 of interest on the oldest installment that still owes interest), so the ledger stays
-   consistent; the baseline does no Python work beyond sending them.
+   and its lines, the receipts job, the branch's code, the receipt number with the collection
+   and its allocation row in one statement (the branch's sequence row stays locked to the
+   commit), the stored answer, the audit chain (advisory lock, last hash, insert), commit.
+   Amounts are precomputed (1.00 of interest on the oldest installment that still owes
+   interest), so the ledger stays consistent; the baseline does no Python work beyond sending
+   them. (The baseline numbers its receipts in a year of their own, 2099.)
 4. ``--rounds`` times (HTTP, then baseline), then prints each round, the median and spread, the
    error count, and runs `namma ledger check`. Target: HTTP ≥ 0.5 × baseline, p99 ≤ 5 × p50,
    zero errors, check ok.

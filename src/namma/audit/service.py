@@ -364,6 +364,7 @@ async def _pending_write(session: AsyncSession) -> None:
     pending: list[tuple[AuditEntry, SessionTransaction | None]] = session.info.pop(_PENDING, [])
     if not pending:
         return
+    await session.flush()  # as a query would: an entry may name a row made in this transaction
     connection = await raw_connection(session)
     # Serialise appends: the lock is held to commit, so the next writer reads our rows as last.
     await connection.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_CHAIN_LOCK_KEY,))
