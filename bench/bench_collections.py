@@ -267,6 +267,18 @@ LOAN_LOCK = loans.loan_for_update_query(
         )
     )[0]
 )
+# The server's update of a loan's balances after a payment that does not close it.
+LOAN_UPDATE = loans.loan_update_query(
+    (
+        "outstanding_principal",
+        "outstanding_interest",
+        "outstanding_fees",
+        "outstanding_penalties",
+        "next_due_on",
+        "days_past_due",
+        "total_collected",
+    )
+)
 LOAN = SimpleNamespace(**{key: i for i, key in enumerate(loans._LOANS.keys)})
 
 
@@ -308,12 +320,17 @@ async def _baseline_one(
             ),
         )
         await conn.execute(
-            "UPDATE loans SET outstanding_principal = outstanding_principal, "
-            "outstanding_interest = outstanding_interest - %s, outstanding_fees = "
-            "outstanding_fees, outstanding_penalties = outstanding_penalties, next_due_on = "
-            "next_due_on, days_past_due = days_past_due, total_collected = total_collected + %s, "
-            "updated_at = now() WHERE id = %s RETURNING updated_at",
-            (AMOUNT, AMOUNT, loan_id),
+            LOAN_UPDATE,
+            (
+                loan[LOAN.outstanding_principal],
+                loan[LOAN.outstanding_interest] - AMOUNT,
+                loan[LOAN.outstanding_fees],
+                loan[LOAN.outstanding_penalties],
+                loan[LOAN.next_due_on],
+                loan[LOAN.days_past_due],
+                loan[LOAN.total_collected] + AMOUNT,
+                loan_id,
+            ),
         )
         cid = uuid.uuid4()
         entry = await (

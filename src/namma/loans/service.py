@@ -769,11 +769,9 @@ _LOAN_WRITABLE = frozenset(
 _loan_updates: dict[tuple[str, ...], bytes] = {}
 
 
-async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[str, Any]) -> None:
-    """Write ``values`` to the (locked) loan row with one UPDATE (and ``updated_at``), and set
-    them on ``loan`` as its committed state (with the new ``updated_at``), so the session has
-    nothing to flush for it."""
-    names = tuple(values)
+def loan_update_query(names: tuple[str, ...]) -> bytes:
+    """``UPDATE loans SET <names> = %s …, updated_at = now() WHERE id = %s RETURNING
+    updated_at``, built once per set of columns."""
     query = _loan_updates.get(names)
     if query is None:
         unknown = set(names) - _LOAN_WRITABLE
@@ -783,6 +781,14 @@ async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[
             .format(sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names))
             .as_bytes()
         )
+    return query
+
+
+async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[str, Any]) -> None:
+    """Write ``values`` to the (locked) loan row with one UPDATE (and ``updated_at``), and set
+    them on ``loan`` as its committed state (with the new ``updated_at``), so the session has
+    nothing to flush for it."""
+    query = loan_update_query(tuple(values))
     connection = await raw_connection(session)
     cursor = await connection.execute(
         query,
