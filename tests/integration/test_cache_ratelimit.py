@@ -75,6 +75,27 @@ async def test_pattern_invalidation_deletes_only_matching_keys(cache: Cache) -> 
     assert await cache.get(f"{ns}:dashboard:1") == "keep"
 
 
+async def test_pattern_invalidation_deletes_the_keys_named_with_it(cache: Cache) -> None:
+    ns = _ns()
+    await cache.set(f"{ns}:dashboard:1", 1, 60)
+    await cache.set(f"{ns}:dashboard:2", 2, 60)
+    await cache.set(f"{ns}-loan:1", "loan", 60)
+    await cache.set(f"{ns}-customer:1", "customer", 60)
+    await cache.set(f"{ns}-loan:2", "keep", 60)
+
+    deleted = await cache.delete_pattern(
+        f"{ns}:dashboard:*", also=(f"{ns}-loan:1", f"{ns}-customer:1", f"{ns}-loan:3")
+    )
+    assert deleted == 4  # two dashboards, the loan and the customer (loan 3 was not cached)
+    for gone in (f"{ns}:dashboard:1", f"{ns}:dashboard:2", f"{ns}-loan:1", f"{ns}-customer:1"):
+        assert await cache.get(gone) is None
+    assert await cache.get(f"{ns}-loan:2") == "keep"
+    # Nothing matching the pattern: the keys named still go.
+    await cache.set(f"{ns}-loan:1", "again", 60)
+    assert await cache.delete_pattern(f"{ns}:dashboard:*", also=(f"{ns}-loan:1",)) == 1
+    assert await cache.get(f"{ns}-loan:1") is None
+
+
 async def test_floats_are_refused(cache: Cache) -> None:
     with pytest.raises(TypeError, match="floats are not cached"):
         await cache.set(f"{_ns()}:bad", {"amount": 0.1}, 60)
@@ -96,7 +117,7 @@ async def test_cache_aside_loads_once_then_serves_the_cached_value(cache: Cache)
 
 
 async def test_redis_pattern_delete_reads_the_family_index_or_scans_never_keys(
-    redis_url: str,
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # KEYS blocks Redis on a large keyspace; the implementation must never send it. A pattern
     # within a key family reads that family's index; any other pattern scans.
@@ -109,6 +130,13 @@ async def test_redis_pattern_delete_reads_the_family_index_or_scans_never_keys(
         return await original(*args, **kwargs)
 
     client.execute_command = spy  # type: ignore[method-assign]
+    queue = redis_asyncio.client.Pipeline.pipeline_execute_command
+
+    def queued(pipe, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(args[0]).upper())  # a command sent in a pipeline
+        return queue(pipe, *args, **kwargs)
+
+    monkeypatch.setattr(redis_asyncio.client.Pipeline, "pipeline_execute_command", queued)
     backend = RedisCache(client)
     ns = _ns()
     await backend.set(f"{ns}:a", 1, 60)

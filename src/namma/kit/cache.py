@@ -15,7 +15,7 @@ import datetime as dt
 import fnmatch
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -32,7 +32,7 @@ class Cache(Protocol):
     async def get(self, key: str) -> Any | None: ...
     async def set(self, key: str, value: Any, ttl: int) -> None: ...
     async def delete(self, *keys: str) -> int: ...
-    async def delete_pattern(self, pattern: str) -> int: ...
+    async def delete_pattern(self, pattern: str, *, also: Sequence[str] = ()) -> int: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -89,11 +89,13 @@ class RedisCache:
             return 0
         return int(await self._redis.delete(*(KEY_PREFIX + k for k in keys)))
 
-    async def delete_pattern(self, pattern: str) -> int:
+    async def delete_pattern(self, pattern: str, *, also: Sequence[str] = ()) -> int:
+        """Delete the keys matching ``pattern`` and the keys ``also`` (with the family's index,
+        in the same round trip: every collection invalidates its loan and the dashboards)."""
         family, separator, _ = pattern.partition(":")
         if separator and not any(c in family for c in "*?[\\"):
-            return await self._delete_indexed(INDEX_PREFIX + family, pattern)
-        deleted = 0
+            return await self._delete_indexed(INDEX_PREFIX + family, pattern, also)
+        deleted = await self.delete(*also)
         batch: list[str] = []
         async for key in self._redis.scan_iter(match=KEY_PREFIX + pattern, count=500):
             batch.append(key)
@@ -104,17 +106,22 @@ class RedisCache:
             deleted += int(await self._redis.unlink(*batch))
         return deleted
 
-    async def _delete_indexed(self, index: str, pattern: str) -> int:
-        members = await self._redis.smembers(index)
+    async def _delete_indexed(self, index: str, pattern: str, also: Sequence[str]) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if also:
+                pipe.unlink(*(KEY_PREFIX + key for key in also))
+            pipe.smembers(index)
+            *unlinked, members = await pipe.execute()
+        deleted = int(unlinked[0]) if unlinked else 0
         # The client decodes responses: members are str.
         matching = [str(key) for key in members if fnmatch.fnmatchcase(str(key), pattern)]
         if not matching:
-            return 0
+            return deleted
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.unlink(*(KEY_PREFIX + key for key in matching))
             pipe.srem(index, *matching)
-            deleted, _ = await pipe.execute()
-        return int(deleted)
+            unlinked_matching, _ = await pipe.execute()
+        return deleted + int(unlinked_matching)
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
@@ -148,11 +155,11 @@ class MemoryCache:
     async def delete(self, *keys: str) -> int:
         return sum(1 for k in keys if self._entries.pop(k, None) is not None)
 
-    async def delete_pattern(self, pattern: str) -> int:
+    async def delete_pattern(self, pattern: str, *, also: Sequence[str] = ()) -> int:
         matching = [k for k in self._entries if fnmatch.fnmatchcase(k, pattern)]
         for key in matching:
             del self._entries[key]
-        return len(matching)
+        return len(matching) + await self.delete(*also)
 
     async def ping(self) -> bool:
         return True

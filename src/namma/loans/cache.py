@@ -32,8 +32,7 @@ async def loan_cache_invalidate(
     cache: Cache, *, loan_id: uuid.UUID, customer_id: uuid.UUID
 ) -> None:
     # The customer's detail shows the loan's balances and next due date: it goes too.
-    await cache.delete(loan_key(loan_id), customer_key(customer_id))
-    await cache.delete_pattern("dashboard:*")
+    await cache.delete_pattern("dashboard:*", also=(loan_key(loan_id), customer_key(customer_id)))
 
 
 def loan_changed(
@@ -53,7 +52,8 @@ def customer_changed(
     """Invalidate the customer's cached reads (and their loans', which show the customer)."""
 
     async def invalidate() -> None:
-        await cache.delete(customer_key(customer_id), *(loan_key(i) for i in loan_ids))
-        await cache.delete_pattern("dashboard:*")
+        await cache.delete_pattern(
+            "dashboard:*", also=(customer_key(customer_id), *(loan_key(i) for i in loan_ids))
+        )
 
     after_commit(session, invalidate)
