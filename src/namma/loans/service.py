@@ -68,7 +68,7 @@ BACKDATE_LIMIT = dt.timedelta(days=30)
 async def number_next(session: AsyncSession, *, branch_id: uuid.UUID, kind: str, year: int) -> int:
     """The next number of ``kind`` for the branch and year; the row stays locked until commit,
     so numbers are sequential without gaps even under concurrency."""
-    connection = await raw_connection(session)  # every collection: straight to the driver
+    connection = await raw_connection(session)
     cursor = await connection.execute(
         "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
         "VALUES (%s, %s, %s, 1) "
