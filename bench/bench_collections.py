@@ -268,17 +268,7 @@ LOAN_LOCK = loans.loan_for_update_query(
     )[0]
 )
 # The server's update of a loan's balances after a payment that does not close it.
-LOAN_UPDATE = loans.loan_update_query(
-    (
-        "outstanding_principal",
-        "outstanding_interest",
-        "outstanding_fees",
-        "outstanding_penalties",
-        "next_due_on",
-        "days_past_due",
-        "total_collected",
-    )
-)
+LOAN_UPDATE = loans.loan_update_query(loans.LOAN_PAYMENT_COLUMNS)
 LOAN = SimpleNamespace(**{key: i for i, key in enumerate(loans._LOANS.keys)})
 
 
@@ -368,6 +358,7 @@ async def _baseline_one(
                 + collections._NUMBERED_SELECT,
                 (
                     loan[LOAN.branch_id],
+                    "receipt",
                     2099,
                     cid,
                     f"{code[0]}-B-2099-",

@@ -360,6 +360,20 @@ async def test_chain_links_and_verifies_over_many_rows(db: Database) -> None:
     assert result.last_id == ids[-1] and result.last_hash == rows[-1][2]
 
 
+async def test_a_transaction_with_more_entries_than_one_insert_holds_stays_in_order(
+    db: Database,
+) -> None:
+    """The entries of one transaction go out in multi-row INSERTs of at most 1,000 rows (the
+    65,535-parameter limit); across them the ids still follow the order recorded."""
+    ids = await _append(db, 1001)
+    assert ids == sorted(ids) and len(set(ids)) == 1001
+    rows = _sql(db.url, "SELECT id, entity_id FROM audit_log ORDER BY id")
+    assert [r[0] for r in rows] == ids
+    assert [r[1] for r in rows] == [f"L-{i}" for i in range(1001)]
+    result = await _verify(db, batch_size=1000)
+    assert result.ok and result.count == 1001, result
+
+
 async def test_tampered_row_is_named(db: Database) -> None:
     ids = await _append(db, 30)
     victim = ids[17]

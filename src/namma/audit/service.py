@@ -34,7 +34,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from namma.kit.db import before_commit, raw_connection
+from namma.kit.db import before_commit, raw_connection, sql_values
 from namma.models.audit import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -376,35 +376,36 @@ async def _pending_write(session: AsyncSession) -> None:
     assert row is not None
     now, last_hash = row
     prev_hash = last_hash or GENESIS_HASH
-    values: list[object] = []
+    rows: list[tuple[object, ...]] = []
     for entry, _ in pending:
         entry.at = now
         entry.prev_hash = prev_hash
         entry.hash = prev_hash = _entry_hash(prev_hash, entry)
-        values += (
-            entry.at,
-            entry.actor_id,
-            entry.actor_role,
-            entry.action,
-            entry.entity_type,
-            entry.entity_id,
-            None if entry.before is None else Jsonb(entry.before),
-            None if entry.after is None else Jsonb(entry.after),
-            entry.ip,
-            entry.user_agent,
-            entry.request_id,
-            entry.prev_hash,
-            entry.hash,
+        rows.append(
+            (
+                entry.at,
+                entry.actor_id,
+                entry.actor_role,
+                entry.action,
+                entry.entity_type,
+                entry.entity_id,
+                None if entry.before is None else Jsonb(entry.before),
+                None if entry.after is None else Jsonb(entry.after),
+                entry.ip,
+                entry.user_agent,
+                entry.request_id,
+                entry.prev_hash,
+                entry.hash,
+            )
         )
     # Multi-row INSERTs (a VALUES list's rows take their ids in list order, the chain's order),
     # within PostgreSQL's 65,535 parameters per statement.
     ids: list[int] = []
-    width = len(values) // len(pending)
-    for start in range(0, len(pending), _AUDIT_ROWS_PER_INSERT):
-        chunk = values[start * width : (start + _AUDIT_ROWS_PER_INSERT) * width]
+    for start in range(0, len(rows), _AUDIT_ROWS_PER_INSERT):
+        chunk = rows[start : start + _AUDIT_ROWS_PER_INSERT]
         cursor = await connection.execute(
-            _AUDIT_INSERT + ", ".join([_AUDIT_ROW] * (len(chunk) // width)) + " RETURNING id",
-            chunk,
+            _AUDIT_INSERT + sql_values(_AUDIT_ROW, len(chunk)) + " RETURNING id",
+            [value for row in chunk for value in row],
         )
         ids += sorted(row[0] for row in await cursor.fetchall())
     for (entry, _), entry_id in zip(pending, ids, strict=True):

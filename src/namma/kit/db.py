@@ -10,7 +10,7 @@ import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, LiteralString, TypeVar
 
 import psycopg
 import structlog
@@ -105,6 +105,11 @@ class RowLoader(Generic[M]):
         make_transient_to_detached(obj)
         session.add(obj)
         return obj
+
+
+def sql_values(row: LiteralString, count: int) -> LiteralString:
+    """``row, row, …`` (``count`` times): the VALUES list of a multi-row INSERT."""
+    return ", ".join([row] * count)
 
 
 def value_enum(cls: type[enum.Enum], name: str) -> Enum:

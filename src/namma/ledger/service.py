@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
-from namma.kit.db import after_commit, raw_connection, session_adopt
+from namma.kit.db import after_commit, raw_connection, session_adopt, sql_values
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import (
     AccountKind,
@@ -288,7 +288,7 @@ async def journal_post(
     lines: list[object] = []
     for leg, account_id in zip(legs, accounts, strict=True):
         lines += (entry_id, account_id, leg.debit, leg.credit, leg.loan_id)
-    await connection.execute(_LINE_INSERT + ", ".join([_LINE_ROW] * len(legs)), lines)
+    await connection.execute(_LINE_INSERT + sql_values(_LINE_ROW, len(legs)), lines)
     entry = JournalEntry(id=entry_id, posted_at=posted_at, **values)
     # Known to the session as if it had been loaded (a reversal in this transaction finds it).
     session_adopt(session, entry)

@@ -65,18 +65,20 @@ ZERO = Decimal("0.00")
 BACKDATE_LIMIT = dt.timedelta(days=30)
 
 
+# The next number of a branch's sequence (parameters: branch, kind, year); a collection runs it
+# inside the statement that writes the numbered rows.
+NUMBER_NEXT = (
+    "INSERT INTO number_sequences (branch_id, kind, year, last_value) VALUES (%s, %s, %s, 1) "
+    "ON CONFLICT (branch_id, kind, year) "
+    "DO UPDATE SET last_value = number_sequences.last_value + 1 RETURNING last_value"
+)
+
+
 async def number_next(session: AsyncSession, *, branch_id: uuid.UUID, kind: str, year: int) -> int:
     """The next number of ``kind`` for the branch and year; the row stays locked until commit,
     so numbers are sequential without gaps even under concurrency."""
     connection = await raw_connection(session)
-    cursor = await connection.execute(
-        "INSERT INTO number_sequences (branch_id, kind, year, last_value) "
-        "VALUES (%s, %s, %s, 1) "
-        "ON CONFLICT (branch_id, kind, year) "
-        "DO UPDATE SET last_value = number_sequences.last_value + 1 "
-        "RETURNING last_value",
-        (branch_id, kind, year),
-    )
+    cursor = await connection.execute(NUMBER_NEXT, (branch_id, kind, year))
     row = await cursor.fetchone()
     assert row is not None
     return int(row[0])
@@ -753,19 +755,18 @@ async def installment_states_write(
 
 
 # The loan's columns a payment writes (`loan_columns_write`), by name: never caller input.
-_LOAN_WRITABLE = frozenset(
-    (
-        "outstanding_principal",
-        "outstanding_interest",
-        "outstanding_fees",
-        "outstanding_penalties",
-        "next_due_on",
-        "days_past_due",
-        "total_collected",
-        "status",
-        "closed_at",
-    )
+# What a payment that leaves the loan open writes, in the order `collection_record` gives them
+# (`loan_balances`, then the total collected); closing it adds the status and closing time.
+LOAN_PAYMENT_COLUMNS = (
+    "outstanding_principal",
+    "outstanding_interest",
+    "outstanding_fees",
+    "outstanding_penalties",
+    "next_due_on",
+    "days_past_due",
+    "total_collected",
 )
+_LOAN_WRITABLE = frozenset((*LOAN_PAYMENT_COLUMNS, "status", "closed_at"))
 _loan_updates: dict[tuple[str, ...], bytes] = {}
 
 
