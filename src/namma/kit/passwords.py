@@ -7,8 +7,10 @@
   zxcvbn's estimate must score at least 3 of 4 (about 10^8 guesses or more), with the person's
   own name, e-mail and phone and this product's words (and its published demo password) as
   context, so "Kamala Customer 99", "aaaaaaaaaaaa" and the demo password are refused while a
-  phrase of unrelated words passes. The estimate takes up to ~0.2 s for long passwords, so the
-  services call ``password_check`` (a worker thread), not ``password_problem``.
+  phrase of unrelated words passes. A password containing those details must be strong
+  without them too ("Arun Agent 9000000004" is three known words to whoever knows Arun).
+  The estimate takes up to ~0.2 s for long passwords, so the services call
+  ``password_check`` (a worker thread), not ``password_problem``.
 """
 
 from __future__ import annotations
@@ -37,20 +39,21 @@ _DUMMY_HASH = _hasher.hash("namma-dummy-password-for-timing")
 
 def _context_words(context: Iterable[str | None]) -> list[str]:
     """The person's details as zxcvbn "user inputs": each value whole and in its parts
-    (name words, the e-mail's local part and its pieces, the phone's digits)."""
-    words: list[str] = list(PRODUCT_WORDS)
+    (name words, the e-mail's local part and its pieces, the phone's digits), then the
+    product's words. Without repeats: zxcvbn ranks them by position, fewer guesses first."""
+    words: list[str] = []
     for value in context:
         if not value:
             continue
         text = value.strip().lower()
         words.append(text)
-        local = text.split("@", 1)[0]
-        words.append(local)
+        words.append(text.split("@", 1)[0])
         words.extend(part for part in re.split(r"[\s._+@-]+", text) if len(part) >= 3)
         digits = re.sub(r"\D", "", text)
         if len(digits) >= 6:
-            words.extend((digits, digits[-10:]))
-    return words
+            words.append(digits[-10:])
+    words.extend(PRODUCT_WORDS)
+    return list(dict.fromkeys(words))
 
 
 def password_problem(password: str, *, context: Iterable[str | None] = ()) -> str | None:
@@ -60,9 +63,22 @@ def password_problem(password: str, *, context: Iterable[str | None] = ()) -> st
         return f"Password must be at least {MIN_PASSWORD_LENGTH} characters"
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Password must be at most {MAX_PASSWORD_LENGTH} characters"
-    estimate = zxcvbn(password, user_inputs=_context_words(context), max_length=MAX_PASSWORD_LENGTH)
+    words = _context_words(context)
+    estimate = zxcvbn(password, user_inputs=words, max_length=MAX_PASSWORD_LENGTH)
     if estimate["score"] >= MIN_STRENGTH_SCORE:
-        return None
+        # The person's own details (and the product's words) add nothing an attacker who knows
+        # them would not try first: what is left without them must be strong on its own.
+        rest = password.lower()
+        for word in sorted((w for w in words if len(w) >= 3), key=len, reverse=True):
+            rest = rest.replace(word, " ")
+        if rest == password.lower():
+            return None
+        if zxcvbn(rest, user_inputs=words)["score"] >= MIN_STRENGTH_SCORE:
+            return None
+        return (
+            "This password is too easy to guess: it is mostly your name, e-mail or phone (or "
+            "this product's name); add a phrase of unrelated words"
+        )
     warning = str(estimate["feedback"].get("warning") or "").rstrip(".")
     reason = f" ({warning[:1].lower()}{warning[1:]})" if warning else ""
     return (

@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -46,9 +46,10 @@ def apidocs_page(*, title: str, openapi_url: str) -> str:
 def apidocs_install(app: FastAPI, *, docs_url: str, openapi_url: str) -> None:
     page = apidocs_page(title=app.title, openapi_url=openapi_url)
 
-    async def docs() -> HTMLResponse:
+    async def docs(request: Request) -> HTMLResponse:
         return HTMLResponse(page)
 
-    app.add_api_route(docs_url, docs, methods=["GET"], include_in_schema=False)
+    # A plain route, like FastAPI's own docs page: not an operation of the API.
+    app.add_route(docs_url, docs, methods=["GET"], include_in_schema=False)
     app.mount(f"{ASSETS_URL}/ui", StaticFiles(directory=SWAGGER_UI_DIR), name="apidocs-ui")
     app.mount(f"{ASSETS_URL}/namma", StaticFiles(directory=OWN_DIR), name="apidocs-namma")
