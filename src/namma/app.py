@@ -34,6 +34,7 @@ from namma.kit.logging import logging_configure
 from namma.kit.migrations import migrate_upgrade
 from namma.kit.observability import Metrics, RequestContextMiddleware
 from namma.kit.ratelimit import RateLimiter
+from namma.kit.security_headers import SecurityHeadersMiddleware
 from namma.ledger.endpoints import router as ledger_router
 from namma.loans.endpoints import router as loans_router
 from namma.notifications.endpoints import router as notifications_router
@@ -41,6 +42,7 @@ from namma.products.endpoints import router as products_router
 from namma.reports.dashboard import dashboards_stale_after_writes
 from namma.reports.endpoints import dashboard_router
 from namma.reports.endpoints import router as reports_router
+from namma.system.apidocs import apidocs_install
 from namma.system.endpoints import router as system_router
 from namma.users.endpoints import router as users_router
 from namma.web.views import STATIC_DIR
@@ -110,7 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Namma Finance",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/api/docs" if settings.serves_api_docs else None,
+        # Our own page (namma.system.apidocs): FastAPI's loads a CDN and runs an inline script.
+        docs_url=None,
         openapi_url="/api/openapi.json" if settings.serves_api_docs else None,
         redoc_url=None,
     )
@@ -118,6 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     errors_install(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies)
+    if settings.serves_api_docs:
+        apidocs_install(app, docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.include_router(system_router)
     app.include_router(auth_router)
     # Staff and branches: the dashboards' agent counts and per-agent rows.

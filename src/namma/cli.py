@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -57,7 +58,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit, so `finally` blocks (stopping the embedded database) run.
+    """Turn SIGTERM into SystemExit, so `finally` blocks (stopping the embedded database) run,
+    and stop the same way on SIGHUP (the terminal that ran `dev.py run` was closed).
 
     The HTTP server handles SIGTERM gracefully and then re-raises it for the previous handler;
     with the default handler the process would die before cleaning up.
@@ -67,18 +69,93 @@ def _exit_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        signal.signal(signal.SIGHUP, _hung_up)
+
+
+def _hung_up(signum: int, frame: object) -> None:
+    """The terminal went away. Nobody reads our output any more (writing to a hung-up terminal
+    fails), so it goes to /dev/null; then stop exactly as on SIGTERM: the server's graceful
+    shutdown, then the embedded PostgreSQL. (With `--workers N` uvicorn's supervisor takes
+    SIGHUP to mean "restart the workers"; `dev.py run` uses one.)"""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        try:
+            hung = os.isatty(fd)
+        except OSError:
+            hung = True
+        if hung:
+            os.dup2(devnull, fd)
+    os.close(devnull)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def plain_http_warning(host: str, settings: Settings) -> str | None:
+    """Why sign-in will fail for browsers on other machines, or None. Session cookies are
+    `Secure` outside localhost (namma.kit.security_headers), so over plain HTTP on a
+    non-loopback address browsers drop them. Production is assumed to sit behind a TLS proxy."""
+    loopback = host in LOOPBACK_HOSTS or host.startswith("127.")
+    if loopback or settings.serves_tls or settings.env == "production":
+        return None
+    return (
+        f"Warning: listening on {host} over plain HTTP. Browsers on other machines will refuse "
+        "the session cookies (they are Secure away from localhost), so signing in will fail "
+        "there. Use TLS (NAMMA_TLS_CERTFILE and NAMMA_TLS_KEYFILE, or a TLS proxy with "
+        "NAMMA_ENV=production), or open the application as http://localhost on this machine."
+    )
+
+
+def _checkout_data_dir() -> Path | None:
+    """``var/`` of the source checkout this package runs from (``dev.py run``'s data), if any."""
+    root = Path(__file__).resolve().parents[2]
+    return root / "var" if (root / "pyproject.toml").is_file() else None
+
+
+def _existing_data_dir(settings: Settings) -> Path:
+    """The embedded database to inspect: the configured one if it exists, else (with the
+    default NAMMA_DATA_DIR) the project's, found from here upwards or in the source checkout.
+    Never a new, empty one: say plainly what is missing instead."""
+    from namma.kit.embedded import EmbeddedPostgres, embedded_data_dir_find
+
+    if EmbeddedPostgres(settings.data_dir).exists:
+        return settings.data_dir
+    if "data_dir" not in settings.model_fields_set:
+        found = embedded_data_dir_find(Path.cwd(), also=_checkout_data_dir())
+        if found is not None:
+            typer.echo(f"Using the project's database in {found}.", err=True)
+            return found
+    where = EmbeddedPostgres(settings.data_dir).pgdata
+    typer.secho(
+        f"No database found: there is no embedded PostgreSQL in {where}. Run this command in "
+        "the folder where you run `namma serve` (or `python3 dev.py run`), set NAMMA_DATA_DIR "
+        "to that folder's var/, or set NAMMA_DATABASE_URL to your PostgreSQL server.",
+        err=True,
+        fg="red",
+    )
+    raise typer.Exit(2)
 
 
 @contextlib.contextmanager
-def _database_url(settings: Settings) -> Iterator[str]:
-    """The configured database URL, or the embedded server's (started here, stopped on exit)."""
+def _database_url(settings: Settings, *, existing_only: bool = False) -> Iterator[str]:
+    """The configured database URL, or the embedded server's (started here, stopped on exit;
+    or attached to, when another process runs it). ``existing_only``: for commands that read
+    (checks, listings): never create a database, and refuse one without our tables."""
     if settings.database_url:
+        if existing_only:
+            _require_schema(settings.database_url)
         yield settings.database_url
         return
     from namma.kit.embedded import EmbeddedPostgres
 
-    embedded = EmbeddedPostgres(settings.data_dir)
-    typer.echo(f"Starting the embedded PostgreSQL in {embedded.pgdata} …", err=True)
+    data_dir = _existing_data_dir(settings) if existing_only else settings.data_dir
+    embedded = EmbeddedPostgres(data_dir)
+    if embedded.started_elsewhere():
+        typer.echo(f"Using the embedded PostgreSQL running in {embedded.pgdata}.", err=True)
+    else:
+        typer.echo(f"Starting the embedded PostgreSQL in {embedded.pgdata} …", err=True)
     try:
         url = embedded.start()
     except Exception as exc:
@@ -89,9 +166,38 @@ def _database_url(settings: Settings) -> Iterator[str]:
         )
         raise typer.Exit(1) from None
     try:
+        if existing_only:
+            _require_schema(url)
         yield url
     finally:
         embedded.stop()
+
+
+def _require_schema(url: str) -> None:
+    """Exit with plain words unless the database answers and carries our current schema."""
+    from namma.kit.migrations import migration_state
+
+    try:
+        state = migration_state(url)
+    except Exception as exc:
+        typer.secho(f"Could not read the database: {_first_line(exc)}", err=True, fg="red")
+        raise typer.Exit(1) from None
+    if not state.current:
+        typer.secho(
+            "The database has no Namma Finance tables (it was never migrated): run "
+            "`namma migrate`, or start `namma serve` once.",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(2)
+    if not state.up_to_date:
+        typer.secho(
+            f"The database is at revision {', '.join(state.current)}; this version needs "
+            f"{', '.join(state.head)}: run `namma migrate`.",
+            err=True,
+            fg="red",
+        )
+        raise typer.Exit(2)
 
 
 @app.callback(invoke_without_command=True)
@@ -149,7 +255,11 @@ def serve(
         get_settings.cache_clear()
         bind_host = host or settings.host
         bind_port = port or settings.port
-        typer.echo(f"Namma Finance {__version__} on http://{bind_host}:{bind_port}", err=True)
+        scheme = "https" if settings.serves_tls else "http"
+        typer.echo(f"Namma Finance {__version__} on {scheme}://{bind_host}:{bind_port}", err=True)
+        warning = plain_http_warning(bind_host, settings)
+        if warning:
+            typer.secho(warning, err=True, fg="yellow")
         uvicorn.run(
             "namma.app:create_app",
             factory=True,
@@ -158,6 +268,8 @@ def serve(
             workers=workers,
             log_config=None,
             proxy_headers=False,
+            ssl_certfile=settings.tls_certfile,
+            ssl_keyfile=settings.tls_keyfile,
         )
 
 
@@ -304,7 +416,7 @@ def jobs_failed_command(
             when = job.failed_at.isoformat(timespec="seconds") if job.failed_at else "-"
             typer.echo(f"{job.id:>8}  {job.task_name:<32} {job.attempts:>5}  {when:<25} {args}")
 
-    with _database_url(settings) as url:
+    with _database_url(settings, existing_only=True) as url:
         asyncio.run(run(url))
 
 
@@ -321,7 +433,7 @@ def jobs_retry_command(
         async with job_app_opened(job_app, url, max_size=2):
             await job_retry(job_app, job_id)
 
-    with _database_url(settings) as url:
+    with _database_url(settings, existing_only=True) as url:
         try:
             asyncio.run(run(url))
         except JobNotFailedError as exc:

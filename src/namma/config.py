@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # HTTP server.
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # TLS served by `namma serve` itself (both or neither); usually a proxy terminates TLS.
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
     # Run a job worker inside `namma serve` (default: only on the embedded database).
     inprocess_worker: bool | None = None
     worker_concurrency: int = Field(default=4, ge=1, le=64)
@@ -68,7 +71,13 @@ class Settings(BaseSettings):
     admin_totp_required: bool = True
     # Proxies whose X-Forwarded-For is believed (exact addresses); empty: the peer address.
     trusted_proxies: list[str] = Field(default_factory=list)
-    login_rate_limit: str = "5/5minutes"  # per client address
+    # Failed sign-in attempts (wrong passwords, codes, current passwords) per client address;
+    # successes are never counted. Per account and address there is a back-off as well
+    # (namma.auth.throttle).
+    login_rate_limit: str = "10/5minutes"
+    # A refresh token presented again this many seconds after its first use (the reply was
+    # lost) answers the same new pair; later, the reuse ends the session. 0: no grace.
+    refresh_grace_seconds: int = Field(default=15, ge=0, le=300)
     rate_limit_reads: str = "600/minute"  # per user
     rate_limit_writes: str = "120/minute"
     rate_limit_money: str = "60/minute"
@@ -88,9 +97,18 @@ class Settings(BaseSettings):
     # The interactive API reference (/api/docs, /api/openapi.json). Default: served except in
     # production, where a public map of every route helps nobody but an attacker.
     api_docs: bool | None = None
+    # /metrics: with a token, only for `Authorization: Bearer <token>`; without one, open
+    # outside production and not served in production.
+    metrics_token: SecretStr | None = None
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = None  # default: JSON in production, readable otherwise
+
+    @model_validator(mode="after")
+    def _tls_files_in_pairs(self) -> Settings:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise SettingsError("set both NAMMA_TLS_CERTFILE and NAMMA_TLS_KEYFILE, or neither")
+        return self
 
     @model_validator(mode="after")
     def _production_is_explicit(self) -> Settings:
@@ -120,6 +138,14 @@ class Settings(BaseSettings):
     @property
     def serves_api_docs(self) -> bool:
         return self.env != "production" if self.api_docs is None else self.api_docs
+
+    @property
+    def serves_tls(self) -> bool:
+        return self.tls_certfile is not None
+
+    @property
+    def serves_metrics(self) -> bool:
+        return self.metrics_token is not None or self.env != "production"
 
     @property
     def runs_inprocess_worker(self) -> bool:

@@ -73,7 +73,7 @@ def _launch(playwright):  # type: ignore[no-untyped-def]
 
 
 def test_manager_logs_in_refreshes_and_logs_out_in_chromium(server: str) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = _launch(p)
@@ -84,7 +84,8 @@ def test_manager_logs_in_refreshes_and_logs_out_in_chromium(server: str) -> None
         page.fill("#password", DEMO_PASSWORD)
         page.click("#login-form button[type=submit]")
         page.wait_for_url(f"{server}/account")
-        page.wait_for_function("document.getElementById('me-role').textContent === 'manager'")
+        # Locator waits, not wait_for_function: the page's CSP forbids eval, which it uses.
+        expect(page.locator("#me-role")).to_have_text("manager")
         assert page.text_content("#me-name") == "Demo Manager"
 
         cookies = {c["name"]: c for c in context.cookies()}
@@ -102,9 +103,7 @@ def test_manager_logs_in_refreshes_and_logs_out_in_chromium(server: str) -> None
         assert "access_token" not in page.evaluate("document.cookie")
 
         page.click("#refresh-button")
-        page.wait_for_function(
-            "document.getElementById('message').textContent === 'Session refreshed.'"
-        )
+        expect(page.locator("#message")).to_have_text("Session refreshed.")
         rotated = {c["name"]: c["value"] for c in context.cookies()}
         assert rotated["refresh_token"] != refresh["value"]
 
@@ -125,7 +124,7 @@ def test_manager_logs_in_refreshes_and_logs_out_in_chromium(server: str) -> None
 
 
 def test_admin_logs_in_with_a_second_factor_in_chromium(server: str) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = _launch(p)
@@ -138,7 +137,7 @@ def test_admin_logs_in_with_a_second_factor_in_chromium(server: str) -> None:
         page.fill("#code", pyotp.TOTP(DEMO_ADMIN_TOTP_SECRET).now())
         page.click("#totp-form button[type=submit]")
         page.wait_for_url(f"{server}/account")
-        page.wait_for_function("document.getElementById('me-role').textContent === 'admin'")
+        expect(page.locator("#me-role")).to_have_text("admin")
         page.screenshot(
             path=str(Path(os.environ.get("NAMMA_SCREENSHOT_DIR", "/tmp")) / "namma-account.png")
         )

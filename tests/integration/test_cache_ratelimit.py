@@ -197,3 +197,32 @@ async def test_redis_limits_are_shared_between_instances(redis_url: str) -> None
     assert (await first.hit("2/minute", "shared", who)).allowed
     assert (await second.hit("2/minute", "shared", who)).allowed
     assert not (await first.hit("2/minute", "shared", who)).allowed
+
+
+async def test_peek_counts_nothing(limiter: RateLimiter) -> None:
+    who = _ns()
+    for _ in range(5):
+        assert (await limiter.peek("2/minute", "failures", who)).allowed
+    await limiter.hit("2/minute", "failures", who)
+    await limiter.hit("2/minute", "failures", who)
+    refused = await limiter.peek("2/minute", "failures", who)
+    assert not refused.allowed and 1 <= refused.retry_after_seconds <= 60
+
+
+async def test_backoff_doubles_after_the_free_failures_and_clears(limiter: RateLimiter) -> None:
+    who = _ns()
+    waits = [await limiter.backoff_failure("b", who, free=2, max_delay=4) for _ in range(5)]
+    assert waits == [0, 1, 2, 4, 4]  # capped at max_delay
+    assert 1 <= await limiter.backoff_wait("b", who) <= 4
+    assert await limiter.backoff_wait("b", _ns()) == 0  # another key is free
+    await limiter.backoff_clear("b", who)
+    assert await limiter.backoff_wait("b", who) == 0
+    assert await limiter.backoff_failure("b", who, free=2, max_delay=4) == 0
+
+
+async def test_backoff_wait_ends(limiter: RateLimiter) -> None:
+    who = _ns()
+    assert await limiter.backoff_failure("b", who, free=1, max_delay=60) == 1
+    assert await limiter.backoff_wait("b", who) == 1
+    await asyncio.sleep(1.2)
+    assert await limiter.backoff_wait("b", who) == 0

@@ -33,7 +33,7 @@ def audit_verify_command() -> None:
         finally:
             await db.dispose()
 
-    with _database_url(settings) as url:
+    with _database_url(settings, existing_only=True) as url:
         result = asyncio.run(run(url))
     if result.ok:
         typer.echo(f"Audit log OK: {result.count} entries")

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 import structlog
 from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor
@@ -119,6 +120,23 @@ _PRINCIPAL_QUERY = (
 )
 
 
+# Declared so that the OpenAPI document (and "Authorize" in /api/docs) shows how to authenticate;
+# ``_authenticate`` reads the same header and cookie.
+BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description='An access token: POST /api/auth/login with "token_delivery": "body" answers '
+    "one (with a second step for a TOTP code when the account has one).",
+)
+COOKIE_SCHEME = APIKeyCookie(
+    name=ACCESS_COOKIE,
+    auto_error=False,
+    scheme_name="session_cookie",
+    description="The browser session set by POST /api/auth/login; unsafe requests also need "
+    "the csrf_token cookie's value in X-CSRF-Token.",
+)
+
+
 async def _authenticate(request: Request, session: AsyncSession) -> Principal:
     settings = request_settings(request)
     bearer = _bearer_token(request)
@@ -173,6 +191,8 @@ def require(
     async def dependency(
         request: Request,
         session: Annotated[AsyncSession, Depends(db_session, scope="function")],
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)],
+        _cookie: Annotated[str | None, Depends(COOKIE_SCHEME)],
     ) -> Principal:
         principal = await _authenticate(request, session)
         if permission is not Permission.SELF and principal.must_change_password:

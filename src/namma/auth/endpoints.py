@@ -6,6 +6,7 @@ ask for ``"token_delivery": "body"`` and send ``Authorization: Bearer``.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -26,9 +27,11 @@ from namma.auth.deps import (
     require,
 )
 from namma.auth.permissions import Permission
+from namma.auth.throttle import LoginThrottle, Refusal
 from namma.auth.tokens import ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME
 from namma.kit.deps import SessionDep
 from namma.kit.errors import AuthenticationError, error_body
+from namma.kit.security_headers import cookies_secure
 from namma.models import User
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -87,7 +90,7 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 def _cookie_secure(request: Request) -> bool:
-    return request.url.hostname not in ("localhost", "127.0.0.1", "::1")
+    return cookies_secure(request)
 
 
 def _set_session_cookies(
@@ -158,17 +161,35 @@ def _invalid(message: str = INVALID_LOGIN) -> JSONResponse:
     return JSONResponse(error_body("unauthenticated", message), status_code=401)
 
 
-async def _login_rate_limit(request: Request) -> None:
-    settings = request_settings(request)
-    actor = request_audit_actor(request)
-    result = await request.app.state.rate_limiter.hit(
-        settings.login_rate_limit, "login", actor.ip or "unknown"
+def login_throttle(request: Request) -> LoginThrottle:
+    """The failed-sign-in throttle (namma.auth.throttle) as this request's address sees it."""
+    return LoginThrottle(
+        limiter=request.app.state.rate_limiter,
+        address_rule=request_settings(request).login_rate_limit,
+        address=request_audit_actor(request).ip or "unknown",
     )
-    if not result.allowed:
-        raise RateLimitedError(
-            "Too many login attempts. Please try again later.",
-            retry_after=result.retry_after_seconds,
-        )
+
+
+ThrottleDep = Annotated[LoginThrottle, Depends(login_throttle)]
+
+
+async def _login_rate_limit(throttle: ThrottleDep) -> None:
+    """The per-address limit of failed sign-ins, for the steps that count no failure
+    themselves (TOTP enrolment at first login)."""
+    refusal = await throttle.address_refusal()
+    if refusal is not None:
+        raise RateLimitedError(refusal.message, retry_after=refusal.retry_after_seconds)
+
+
+def _throttled(refusal: Refusal) -> JSONResponse:
+    # Returned, not raised: a refused guess still commits its audit entry.
+    return JSONResponse(
+        error_body(
+            "rate_limited", refusal.message, {"retry_after_seconds": refusal.retry_after_seconds}
+        ),
+        status_code=429,
+        headers={"Retry-After": str(refusal.retry_after_seconds)},
+    )
 
 
 def _outcome_response(
@@ -178,19 +199,20 @@ def _outcome_response(
         assert outcome.session is not None
         return _session_response(request, outcome.session, delivery)
     if outcome.status == "throttled":
-        raise RateLimitedError(
-            "Too many failed attempts on this account; wait before trying again.",
-            retry_after=outcome.retry_after_seconds,
-        )
+        assert outcome.refusal is not None
+        return _throttled(outcome.refusal)
     if outcome.status in ("totp_required", "totp_enrolment_required"):
         return JSONResponse({"status": outcome.status, "challenge": outcome.challenge})
     return _invalid()
 
 
-@router.post("/login", dependencies=[Depends(_login_rate_limit)])
-async def login(request: Request, body: LoginBody, session: SessionDep) -> JSONResponse:
+@router.post("/login")
+async def login(
+    request: Request, body: LoginBody, session: SessionDep, throttle: ThrottleDep
+) -> JSONResponse:
     """Password step. Answers `ok` with a session, or `totp_required` /
-    `totp_enrolment_required` with a challenge for the second step."""
+    `totp_enrolment_required` with a challenge for the second step. Failed attempts are
+    throttled (429 with `Retry-After` and `details.retry_after_seconds`); successes never."""
     settings = request_settings(request)
     outcome = await service.login_password(
         session,
@@ -199,12 +221,15 @@ async def login(request: Request, body: LoginBody, session: SessionDep) -> JSONR
         secret_key=settings.secret_key.get_secret_value(),
         actor=request_audit_actor(request),
         admin_totp_required=settings.admin_totp_required,
+        throttle=throttle,
     )
     return _outcome_response(request, outcome, body.token_delivery)
 
 
-@router.post("/login/totp", dependencies=[Depends(_login_rate_limit)])
-async def login_totp(request: Request, body: TotpLoginBody, session: SessionDep) -> JSONResponse:
+@router.post("/login/totp")
+async def login_totp(
+    request: Request, body: TotpLoginBody, session: SessionDep, throttle: ThrottleDep
+) -> JSONResponse:
     """Second step: the 6-digit code from the authenticator app, or a recovery code."""
     settings = request_settings(request)
     outcome = await service.login_totp(
@@ -214,6 +239,7 @@ async def login_totp(request: Request, body: TotpLoginBody, session: SessionDep)
         recovery_code=body.recovery_code,
         secret_key=settings.secret_key.get_secret_value(),
         actor=request_audit_actor(request),
+        throttle=throttle,
     )
     if outcome.status == "invalid":
         return _invalid("Wrong or expired code; log in again if this keeps failing.")
@@ -290,6 +316,7 @@ async def refresh(
         refresh_token=token,
         secret_key=settings.secret_key.get_secret_value(),
         actor=request_audit_actor(request),
+        grace=dt.timedelta(seconds=settings.refresh_grace_seconds),
     )
     if issued is None:
         response = _invalid("Your session has ended; log in again.")
@@ -335,14 +362,17 @@ async def password_change(
     body: PasswordBody,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.SELF, limit="writes"))],
+    throttle: ThrottleDep,
 ) -> Response:
-    """Change your own password. Every session of yours ends: log in again."""
+    """Change your own password. Every session of yours ends: log in again. Wrong current
+    passwords are throttled like failed sign-ins (429 with `Retry-After`)."""
     await service.password_change(
         session,
         user_id=principal.user_id,
         current_password=body.current_password,
         new_password=body.new_password,
         actor=principal.audit_actor,
+        throttle=throttle,
     )
     response = Response(status_code=204)
     _clear_session_cookies(response)

@@ -18,6 +18,8 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
+from namma.auth.deps import RateLimitedError
+from namma.auth.throttle import KNOWN_ADDRESS_DAYS, LoginThrottle, Refusal, account_key
 from namma.auth.tokens import (
     REFRESH_TOKEN_LIFETIME,
     AccessClaims,
@@ -27,6 +29,7 @@ from namma.auth.tokens import (
     challenge_token_verify,
     csrf_token_for,
     refresh_token_new,
+    refresh_token_successor,
     token_hash,
 )
 from namma.auth.totp import (
@@ -40,13 +43,8 @@ from namma.auth.totp import (
     totp_secret_new,
 )
 from namma.kit.errors import ConflictError, InvalidInputError
-from namma.kit.passwords import password_hash, password_problem, password_verify
+from namma.kit.passwords import password_check, password_hash, password_verify
 from namma.models import RecoveryCode, RefreshToken, Role, User
-
-# After this many consecutive failures an account waits before the next attempt:
-# 1 s, 2 s, 4 s, … doubling, never more than 15 minutes — a delay, never a permanent lock.
-FAILURES_BEFORE_DELAY = 5
-MAX_ACCOUNT_DELAY = dt.timedelta(minutes=15)
 
 CHALLENGE_TOTP_LOGIN = "totp-login"
 CHALLENGE_TOTP_ENROL = "totp-enrol"
@@ -68,7 +66,7 @@ class LoginOutcome:
     status: LoginStatus
     session: IssuedSession | None = None
     challenge: str | None = None
-    retry_after_seconds: int = 0
+    refusal: Refusal | None = None  # status "throttled": why, and how long to wait
 
 
 @dataclass(frozen=True)
@@ -105,21 +103,33 @@ async def _user_by_login(session: AsyncSession, login: str) -> User | None:
     return await session.scalar(select(User).where(column == value).with_for_update())
 
 
-def account_delay_remaining(user: User, now: dt.datetime) -> int:
-    """Seconds this account must still wait before another attempt (0: go ahead)."""
-    if user.failed_logins < FAILURES_BEFORE_DELAY or user.last_failed_login_at is None:
-        return 0
-    delay = min(
-        dt.timedelta(seconds=2 ** (user.failed_logins - FAILURES_BEFORE_DELAY)), MAX_ACCOUNT_DELAY
+async def _address_known(session: AsyncSession, user: User | None, address: str | None) -> bool:
+    """Did this account sign in (or refresh its session) from ``address`` lately? The query
+    runs for unknown logins too, so both take as long."""
+    since = _now() - dt.timedelta(days=KNOWN_ADDRESS_DAYS)
+    found = await session.scalar(
+        select(RefreshToken.id)
+        .where(RefreshToken.user_id == (user.id if user else uuid.UUID(int=0)))
+        .where(RefreshToken.ip == (address or ""))
+        .where(RefreshToken.created_at >= since)
+        .limit(1)
     )
-    remaining = user.last_failed_login_at + delay - now
-    return max(0, int(remaining.total_seconds() + 0.999))
+    return found is not None
 
 
 async def _login_failed(
-    session: AsyncSession, user: User | None, actor: AuditActor, *, login: str, reason: str
+    session: AsyncSession,
+    user: User | None,
+    actor: AuditActor,
+    *,
+    login: str,
+    reason: str,
+    throttle: LoginThrottle,
+    key: str,
 ) -> None:
+    await throttle.failure(key)
     if user is not None:
+        # Shown to administrators; the throttle's own counts live in the rate limiter's store.
         user.failed_logins += 1
         user.last_failed_login_at = _now()
     await audit_record(
@@ -166,10 +176,12 @@ async def session_issue(
         entity_id=str(user.id),
         after={"session_id": str(family_id), "method": method},
     )
-    return _issued(user, refresh, family_id, secret_key)
+    return _issued(user, refresh, family_id, secret_key, now=now)
 
 
-def _issued(user: User, refresh: str, family_id: uuid.UUID, secret_key: str) -> IssuedSession:
+def _issued(
+    user: User, refresh: str, family_id: uuid.UUID, secret_key: str, *, now: dt.datetime
+) -> IssuedSession:
     access = access_token_issue(
         secret_key=secret_key,
         claims=AccessClaims(
@@ -178,6 +190,7 @@ def _issued(user: User, refresh: str, family_id: uuid.UUID, secret_key: str) -> 
             token_version=user.token_version,
             session_id=family_id,
         ),
+        now=now,
     )
     return IssuedSession(
         user=user,
@@ -196,17 +209,34 @@ async def login_password(
     secret_key: str,
     actor: AuditActor,
     admin_totp_required: bool,
+    throttle: LoginThrottle,
 ) -> LoginOutcome:
+    """The password step. Throttled as namma.auth.throttle describes; an unknown login goes
+    through the same steps (a dummy hash, the same queries) and gets the same answers."""
     user = await _user_by_login(session, login)
-    if user is not None:
-        wait = account_delay_remaining(user, _now())
-        if wait:
-            return LoginOutcome(status="throttled", retry_after_seconds=wait)
+    key = account_key(user_id=user.id if user else None, login=login)
+    refusal = await throttle.refusal(key)
+    if refusal is not None:
+        return LoginOutcome(status="throttled", refusal=refusal)
+    guard = await throttle.guard_refusal(key)
+    if guard is not None and await _address_known(session, user, actor.ip):
+        guard = None  # the person's own device or office: the guard is for strangers
     # Unknown users are checked against a dummy hash: both answers take as long.
     valid, upgraded = await password_verify(password, user.password_hash if user else None)
+    usable = user is not None and valid and user.is_active
+    if guard is not None and not (usable and user is not None and user.totp_enabled):
+        # Under the guard only a right password plus a second factor goes on from a new
+        # address; everything else (wrong password, unknown login, no second factor) waits.
+        if not usable:
+            await _login_failed(
+                session, user, actor, login=login, reason="guarded", throttle=throttle, key=key
+            )
+        return LoginOutcome(status="throttled", refusal=guard)
     if user is None or not valid or not user.is_active:
         reason = "unknown user" if user is None else ("inactive" if valid else "wrong password")
-        await _login_failed(session, user, actor, login=login, reason=reason)
+        await _login_failed(
+            session, user, actor, login=login, reason=reason, throttle=throttle, key=key
+        )
         return LoginOutcome(status="invalid")
     if upgraded:
         user.password_hash = upgraded  # bcrypt from the original app → argon2id
@@ -233,6 +263,7 @@ async def login_password(
     issued = await session_issue(
         session, user=user, secret_key=secret_key, actor=actor, method="password"
     )
+    await throttle.success(key)
     return LoginOutcome(status="ok", session=issued)
 
 
@@ -258,15 +289,22 @@ async def login_totp(
     recovery_code: str | None,
     secret_key: str,
     actor: AuditActor,
+    throttle: LoginThrottle,
 ) -> LoginOutcome:
+    """The second step. Not under the account-wide guard (the challenge proves the password);
+    wrong codes count as failed sign-ins of the account from this address."""
+    refusal = await throttle.address_refusal()
+    if refusal is not None:
+        return LoginOutcome(status="throttled", refusal=refusal)
     user = await challenge_user(
         session, challenge=challenge, purpose=CHALLENGE_TOTP_LOGIN, secret_key=secret_key
     )
     if user is None or user.totp_secret_encrypted is None:
         return LoginOutcome(status="invalid")
-    wait = account_delay_remaining(user, _now())
-    if wait:
-        return LoginOutcome(status="throttled", retry_after_seconds=wait)
+    key = account_key(user_id=user.id)
+    refusal = await throttle.refusal(key)
+    if refusal is not None:
+        return LoginOutcome(status="throttled", refusal=refusal)
     if code:
         secret = totp_secret_decrypt(user.totp_secret_encrypted, secret_key=secret_key)
         step = totp_code_step(secret, code, after_step=user.totp_last_step)
@@ -281,12 +319,19 @@ async def login_totp(
         ok, method = False, "none"
     if not ok:
         await _login_failed(
-            session, user, actor, login=user.email or user.phone or "", reason=f"bad {method}"
+            session,
+            user,
+            actor,
+            login=user.email or user.phone or "",
+            reason=f"bad {method}",
+            throttle=throttle,
+            key=key,
         )
         return LoginOutcome(status="invalid")
     issued = await session_issue(
         session, user=user, secret_key=secret_key, actor=actor, method=method
     )
+    await throttle.success(key)
     return LoginOutcome(status="ok", session=issued)
 
 
@@ -349,9 +394,20 @@ async def totp_enrol_confirm(
 
 
 async def refresh_rotate(
-    session: AsyncSession, *, refresh_token: str, secret_key: str, actor: AuditActor
+    session: AsyncSession,
+    *,
+    refresh_token: str,
+    secret_key: str,
+    actor: AuditActor,
+    grace: dt.timedelta = dt.timedelta(0),
 ) -> IssuedSession | None:
-    """Exchange a refresh token for a new pair. A token presented twice revokes its family."""
+    """Exchange a refresh token for a new pair. A token presented twice revokes its family —
+    unless it comes again within ``grace`` of its first use while its successor is still
+    unused (the first reply was lost): then the same pair is answered again.
+
+    The successor is derived from the presented token (``refresh_token_successor``) and the
+    access token is signed again with the first answer's issue time, so nothing but hashes
+    needs storing to answer twice."""
     now = _now()
     current = await session.scalar(
         select(RefreshToken)
@@ -360,6 +416,11 @@ async def refresh_rotate(
     )
     if current is None:
         return None
+    successor = refresh_token_successor(refresh_token, secret_key=secret_key)
+    if current.used_at is not None and now - current.used_at <= grace:
+        again = await _refresh_answer_again(session, current, successor, secret_key)
+        if again is not None:
+            return again
     if current.used_at is not None:
         # Someone holds an old copy (a stolen token, or the thief already rotated it): end the
         # whole session for everyone holding any token of it.
@@ -379,19 +440,39 @@ async def refresh_rotate(
     if user is None or not user.is_active:
         return None
     current.used_at = now
-    refresh = refresh_token_new()
     session.add(
         RefreshToken(
             family_id=current.family_id,
             user_id=user.id,
-            token_hash=token_hash(refresh),
+            token_hash=token_hash(successor),
             expires_at=now + REFRESH_TOKEN_LIFETIME,
             ip=actor.ip,
             user_agent=actor.user_agent,
         )
     )
     await session.flush()
-    return _issued(user, refresh, current.family_id, secret_key)
+    return _issued(user, successor, current.family_id, secret_key, now=now)
+
+
+async def _refresh_answer_again(
+    session: AsyncSession, current: RefreshToken, successor: str, secret_key: str
+) -> IssuedSession | None:
+    """The answer the first use of ``current`` gave, if it still stands (None otherwise)."""
+    assert current.used_at is not None
+    child = await session.scalar(
+        select(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash(successor))
+        .where(RefreshToken.family_id == current.family_id)
+        .with_for_update()
+    )
+    if child is None or child.used_at is not None or child.revoked_at is not None:
+        return None
+    if current.revoked_at is not None or child.expires_at <= _now():
+        return None
+    user = await session.scalar(select(User).where(User.id == current.user_id))
+    if user is None or not user.is_active:
+        return None
+    return _issued(user, successor, current.family_id, secret_key, now=current.used_at)
 
 
 async def sessions_revoke(
@@ -439,14 +520,22 @@ async def password_change(
     current_password: str,
     new_password: str,
     actor: AuditActor,
+    throttle: LoginThrottle,
 ) -> None:
+    """Wrong current passwords are throttled like failed sign-ins (same counters)."""
     user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None:
         raise InvalidInputError("current_password", "The current password is wrong")
+    key = account_key(user_id=user.id)
+    refusal = await throttle.refusal(key)
+    if refusal is not None:
+        raise RateLimitedError(refusal.message, retry_after=refusal.retry_after_seconds)
     valid, _ = await password_verify(current_password, user.password_hash)
     if not valid:
+        await throttle.failure(key)
         raise InvalidInputError("current_password", "The current password is wrong")
-    problem = password_problem(new_password)
+    await throttle.success(key)
+    problem = await password_check(new_password, context=(user.name, user.email, user.phone))
     if problem:
         raise InvalidInputError("new_password", problem)
     if new_password == current_password:

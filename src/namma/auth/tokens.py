@@ -5,6 +5,7 @@ Pure functions of a secret and the clock, so they can be tested without a databa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -120,6 +121,13 @@ def challenge_token_verify(token: str, *, secret_key: str, purpose: str) -> tupl
 
 def refresh_token_new() -> str:
     return secrets.token_urlsafe(32)
+
+
+def refresh_token_successor(token: str, *, secret_key: str) -> str:
+    """The refresh token that follows ``token`` in its family: derived (HMAC under a key of its
+    own), so a retried refresh can be answered with the same token without storing it."""
+    digest = hmac.new(_signing_key(secret_key, "refresh-successor"), token.encode(), "sha256")
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
 def token_hash(token: str) -> str:

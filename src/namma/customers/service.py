@@ -25,7 +25,7 @@ from namma.auth.scope import customer_scope
 from namma.customers.kyc import KycNumberError, kyc_hash, kyc_mask, kyc_normalise
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from namma.kit.passwords import password_hash, password_problem
+from namma.kit.passwords import password_check, password_hash
 from namma.models import (
     AgentAssignment,
     Branch,
@@ -330,7 +330,9 @@ async def customer_create(
     except KycNumberError as exc:
         raise InvalidInputError("kyc_number", str(exc)) from None
     if portal_password is not None:
-        problem = password_problem(portal_password)
+        problem = await password_check(
+            portal_password, context=(clean_name, clean_email, clean_phone)
+        )
         if problem:
             raise InvalidInputError("portal_password", problem)
 

@@ -71,6 +71,33 @@ class EmbeddedPostgres:
     def running(self) -> bool:
         return self._server is not None
 
+    @property
+    def exists(self) -> bool:
+        """A data directory was initialised here (by an earlier start)."""
+        return (self.pgdata / "PG_VERSION").is_file()
+
+    def started_elsewhere(self) -> bool:
+        """A server runs on this data directory already (another process started it): ``start``
+        attaches to it rather than starting one."""
+        try:
+            pid = int((self.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return False
+        return bool(psutil.pid_exists(pid))
+
+
+def embedded_data_dir_find(start: Path, *, also: Path | None = None) -> Path | None:
+    """The nearest ``var`` folder with an embedded database, from ``start`` up to the file
+    system's root, then ``also`` (the source checkout's ``var``): what a command run from a
+    sub-folder of the project, or from elsewhere on a developer's machine, should use."""
+    candidates = [folder / "var" for folder in (start, *start.parents)]
+    if also is not None:
+        candidates.append(also)
+    for candidate in candidates:
+        if EmbeddedPostgres(candidate).exists:
+            return candidate
+    return None
+
 
 def create_database(server_url: str, database: str) -> bool:
     """Create ``database`` on the server if it does not exist; True when it was created."""

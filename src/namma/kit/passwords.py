@@ -3,47 +3,94 @@
 - argon2id for new hashes; bcrypt hashes (as the original app stored, cost 12) still verify and
   are upgraded to argon2id on the next successful login.
 - Hashing is deliberately slow, so it runs in a worker thread, never on the event loop.
-- Policy (NIST SP 800-63B style): 12 to 128 characters, not one of the 30,000 most common
-  passwords, no composition rules.
+- Policy (NIST SP 800-63B style, no composition rules): 12 to 128 characters and hard to guess:
+  zxcvbn's estimate must score at least 3 of 4 (about 10^8 guesses or more), with the person's
+  own name, e-mail and phone and this product's words (and its published demo password) as
+  context, so "Kamala Customer 99", "aaaaaaaaaaaa" and the demo password are refused while a
+  phrase of unrelated words passes. A password containing those details must be strong
+  without them too ("Arun Agent 9000000004" is three known words to whoever knows Arun).
+  The estimate takes up to ~0.2 s for long passwords, so the services call
+  ``password_check`` (a worker thread), not ``password_problem``.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+import re
+from collections.abc import Iterable
 
 import anyio.to_thread
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
+from zxcvbn import zxcvbn
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 128
+MIN_STRENGTH_SCORE = 3
+# Words an attacker tries first against this product. The last is the demo password printed in
+# the README (namma.demo.DEMO_PASSWORD; a test keeps the two equal): the demo creates its users
+# with it directly, the policy refuses it for every password a person chooses.
+PRODUCT_WORDS = ("namma", "finance", "namma finance", "microfinance", "demo", "namma-demo-2026")
 
 _hasher = PasswordHash((Argon2Hasher(), BcryptHasher()))
 # Verified against when the user does not exist, so that both cases take the same time.
 _DUMMY_HASH = _hasher.hash("namma-dummy-password-for-timing")
 
 
-@lru_cache(maxsize=1)
-def _common_passwords() -> frozenset[str]:
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+def _context_words(context: Iterable[str | None]) -> list[str]:
+    """The person's details as zxcvbn "user inputs": each value whole and in its parts
+    (name words, the e-mail's local part and its pieces, the phone's digits), then the
+    product's words. Without repeats: zxcvbn ranks them by position, fewer guesses first."""
+    words: list[str] = []
+    for value in context:
+        if not value:
+            continue
+        text = value.strip().lower()
+        words.append(text)
+        words.append(text.split("@", 1)[0])
+        words.extend(part for part in re.split(r"[\s._+@-]+", text) if len(part) >= 3)
+        digits = re.sub(r"\D", "", text)
+        if len(digits) >= 6:
+            words.append(digits[-10:])
+    words.extend(PRODUCT_WORDS)
+    return list(dict.fromkeys(words))
 
-    return frozenset(p.lower() for p in FREQUENCY_LISTS["passwords"])
 
-
-def common_password_count() -> int:
-    return len(_common_passwords())
-
-
-def password_problem(password: str) -> str | None:
-    """Why ``password`` is not acceptable, or None when it is."""
+def password_problem(password: str, *, context: Iterable[str | None] = ()) -> str | None:
+    """Why ``password`` is not acceptable, or None when it is. ``context``: the person's name,
+    e-mail and phone (a password built from them is easy to guess for anyone who knows them)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Password must be at least {MIN_PASSWORD_LENGTH} characters"
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Password must be at most {MAX_PASSWORD_LENGTH} characters"
-    if password.lower() in _common_passwords():
-        return "This password is too common; choose another"
-    return None
+    words = _context_words(context)
+    estimate = zxcvbn(password, user_inputs=words, max_length=MAX_PASSWORD_LENGTH)
+    if estimate["score"] >= MIN_STRENGTH_SCORE:
+        # The person's own details (and the product's words) add nothing an attacker who knows
+        # them would not try first: what is left without them must be strong on its own.
+        rest = password.lower()
+        for word in sorted((w for w in words if len(w) >= 3), key=len, reverse=True):
+            rest = rest.replace(word, " ")
+        if rest == password.lower():
+            return None
+        if zxcvbn(rest, user_inputs=words)["score"] >= MIN_STRENGTH_SCORE:
+            return None
+        return (
+            "This password is too easy to guess: it is mostly your name, e-mail or phone (or "
+            "this product's name); add a phrase of unrelated words"
+        )
+    warning = str(estimate["feedback"].get("warning") or "").rstrip(".")
+    reason = f" ({warning[:1].lower()}{warning[1:]})" if warning else ""
+    return (
+        f"This password is too easy to guess{reason}; use a longer phrase of unrelated words, "
+        "not your name, e-mail, phone or this product's name"
+    )
+
+
+async def password_check(password: str, *, context: Iterable[str | None] = ()) -> str | None:
+    """``password_problem`` in a worker thread (the estimate is CPU work)."""
+    words = list(context)
+    return await anyio.to_thread.run_sync(lambda: password_problem(password, context=words))
 
 
 def password_hash_sync(password: str) -> str:

@@ -36,7 +36,7 @@ def ledger_check_command() -> None:
         finally:
             await db.dispose()
 
-    with _database_url(settings) as url:
+    with _database_url(settings, existing_only=True) as url:
         result = asyncio.run(run(url))
     if result.ok:
         typer.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 import anyio.to_thread
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from namma import __version__
+from namma.kit.errors import AuthenticationError, NotFoundError
 from namma.kit.migrations import migration_state
 
 router = APIRouter(tags=["system"])
@@ -69,6 +71,18 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    """Prometheus metrics. With NAMMA_METRICS_TOKEN only for `Authorization: Bearer <token>`;
+    without it, served outside production only (docs/operations.md)."""
+    settings = request.app.state.settings
+    if not settings.serves_metrics:
+        raise NotFoundError("Not Found")
+    if settings.metrics_token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = settings.metrics_token.get_secret_value()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), expected.encode()
+        ):
+            raise AuthenticationError("The metrics need the metrics token (Bearer).")
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

@@ -20,7 +20,7 @@ from namma.auth.permissions import GRANTABLE
 from namma.auth.scope import staff_scope
 from namma.auth.service import login_normalise, user_sessions_end_all
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from namma.kit.passwords import password_hash, password_problem
+from namma.kit.passwords import password_check, password_hash
 from namma.models import Branch, Role, User, UserPermission
 
 STAFF_ROLES = (Role.ADMIN, Role.MANAGER, Role.AGENT)
@@ -132,7 +132,7 @@ async def staff_create(
     email, phone = _email(email), _phone(phone)
     if not email and not phone:
         raise InvalidInputError("email", "Give an email or a mobile number to log in with")
-    problem = password_problem(password)
+    problem = await password_check(password, context=(name, email, phone))
     if problem:
         raise InvalidInputError("password", problem)
     await _check_unique(session, email, phone)
@@ -179,7 +179,7 @@ async def admin_create(session: AsyncSession, *, name: str, email: str, password
         raise InvalidInputError("email", "Enter a valid email address")
     if not name.strip():
         raise InvalidInputError("name", "Name is required")
-    problem = password_problem(password)
+    problem = await password_check(password, context=(name, email_clean))
     if problem:
         raise InvalidInputError("password", problem)
     await _check_unique(session, email_clean, None)
@@ -233,7 +233,7 @@ async def staff_password_reset(
 ) -> User:
     """Set a temporary password; the user must change it at next login. Sessions end."""
     user = await staff_for_update(session, principal=principal, user_id=user_id)
-    problem = password_problem(new_password)
+    problem = await password_check(new_password, context=(user.name, user.email, user.phone))
     if problem:
         raise InvalidInputError("new_password", problem)
     user.password_hash = await password_hash(new_password)
