@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import hypothesis
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
@@ -25,6 +26,14 @@ from namma.kit.embedded import EmbeddedPostgres, create_database
 from namma.kit.passwords import password_hashing_configure
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Examples per hypothesis property (tests that name their own count keep it): CI tries the most,
+# `dev.py test` enough to catch a slip, `dev.py test --fast` a quick pass. HYPOTHESIS_PROFILE
+# chooses another.
+hypothesis.settings.register_profile("ci", max_examples=500)
+hypothesis.settings.register_profile("dev", max_examples=100)
+hypothesis.settings.register_profile("fast", max_examples=25)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
 # Cheap argon2id, as the ``settings`` fixture selects, from the start: the password hashes that
 # test modules make at import time (the identity fixtures' users) verify in a millisecond.
