@@ -73,7 +73,8 @@ def pytest_command(args: list[str]) -> list[str]:
         arg in ("-n", "--numprocesses", "no:xdist") or arg.startswith(("-n", "--numprocesses="))
         for arg in args
     )
-    return ["pytest", *([] if chosen else ["-n", str(TEST_WORKERS)]), *args]
+    workers = [] if chosen else ["-n", str(TEST_WORKERS), "--dist", "loadgroup"]
+    return ["pytest", *workers, *args]
 
 
 def run(*command: str) -> int:
