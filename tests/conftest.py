@@ -77,6 +77,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
+def drop_at_session_end(name: str) -> None:
+    """Drop the database ``name`` (made on ``postgres_server_url``) once the session is over,
+    without making the session wait for it."""
+    _DROP_AT_END.append(name)
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a PostgreSQL server's maintenance database."""
@@ -111,7 +117,7 @@ def database_url(postgres_server_url: str) -> Iterator[str]:
     migrate_upgrade(url)
     yield url
     _maintenance_close(url)
-    _DROP_AT_END.append(name)
+    drop_at_session_end(name)
 
 
 @pytest.fixture
@@ -120,7 +126,7 @@ def empty_database_url(postgres_server_url: str) -> Iterator[str]:
     name = f"namma_test_{uuid.uuid4().hex[:10]}"
     create_database(postgres_server_url, name)
     yield _with_database(postgres_server_url, name)
-    _DROP_AT_END.append(name)
+    drop_at_session_end(name)
 
 
 @pytest.fixture

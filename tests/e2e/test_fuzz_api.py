@@ -42,7 +42,8 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory): 
 
     from sqlalchemy.engine import make_url
 
-    from namma.kit.embedded import create_database, drop_database
+    from namma.kit.embedded import create_database
+    from tests.conftest import drop_at_session_end
 
     name = f"namma_fuzz_{uuid.uuid4().hex[:8]}"
     create_database(postgres_server_url, name)
@@ -82,7 +83,7 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory): 
     process.send_signal(signal.SIGTERM)
     process.wait(30)
     log.close()
-    drop_database(postgres_server_url, name)
+    drop_at_session_end(name)
 
 
 def _ledger_check(database_url: str) -> subprocess.CompletedProcess[str]:
