@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import hypothesis
@@ -26,6 +28,33 @@ from namma.kit.embedded import EmbeddedPostgres, create_database
 from namma.kit.passwords import password_hashing_configure
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _fastapi_signatures_memoized() -> None:
+    """FastAPI analyses a route's dependencies when an app first matches a request against it,
+    evaluating every string annotation of every endpoint and dependency (``inspect.signature(...,
+    eval_str=True)``): ~0.15 s on the first request of each app here. The suite builds an app per
+    test from the same functions, whose signatures never change: remember them per function."""
+    from fastapi.dependencies import utils
+
+    original = getattr(utils, "_get_signature", None)
+    if original is None:  # another FastAPI: nothing to speed up here
+        return
+    known: dict[object, inspect.Signature] = {}
+
+    def signature(call: Callable[..., Any]) -> inspect.Signature:
+        try:
+            return known[call]
+        except KeyError:
+            known[call] = found = original(call)
+            return found
+        except TypeError:  # an unhashable callable
+            return original(call)
+
+    utils._get_signature = signature
+
+
+_fastapi_signatures_memoized()
 
 # Examples per hypothesis property (tests that name their own count keep it): CI tries the most,
 # `dev.py test` enough to catch a slip, `dev.py test --fast` a quick pass. HYPOTHESIS_PROFILE
