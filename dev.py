@@ -57,8 +57,8 @@ def ensure_environment() -> None:
     STAMP.write_text(_fingerprint())
 
 
-# Workers for the suite: one per core, at least 2 (a worker waits on PostgreSQL about a third of
-# its time), at most 8 (each has its own database and Redis database; Redis has 16).
+# Workers for the suite: one per core, at least 2 (a worker also waits on PostgreSQL and on the
+# servers it starts), at most 8 (each has its own database and Redis database; Redis has 16).
 TEST_WORKERS = max(2, min(os.cpu_count() or 2, 8))
 
 

@@ -223,14 +223,14 @@ def truncate_all(url: str) -> None:
         probe = " UNION ALL ".join(
             f"SELECT {i} WHERE EXISTS (SELECT FROM {table})" for i, table in enumerate(tables)
         )
-        dirty = [tables[row[0]] for row in conn.execute(probe)]  # type: ignore[index]
+        dirty = [tables[row[0]] for row in conn.execute(probe)]
         if not dirty:
             return
         superuser = conn.execute("SELECT current_setting('is_superuser') = 'on'").fetchone()
         if superuser and superuser[0]:
             conn.execute("SET LOCAL session_replication_role = replica")
             for table in dirty:
-                conn.execute(f"DELETE FROM {table}")  # type: ignore[arg-type]
+                conn.execute(f"DELETE FROM {table}")
             sequences = conn.execute(
                 "SELECT seq.seqrelid::regclass::text, seq.seqstart FROM pg_depend d "
                 "JOIN pg_sequence seq ON seq.seqrelid = d.objid "
@@ -251,11 +251,11 @@ def truncate_all(url: str) -> None:
             )
         )
         for table, trigger, _ in guards:
-            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")  # type: ignore[arg-type]
-        conn.execute(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE")  # type: ignore[arg-type]
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+        conn.execute(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE")
         for table, trigger, enabled in guards:
             mode = {"A": "ALWAYS ", "R": "REPLICA "}.get(enabled, "")
-            conn.execute(f"ALTER TABLE {table} ENABLE {mode}TRIGGER {trigger}")  # type: ignore[arg-type]
+            conn.execute(f"ALTER TABLE {table} ENABLE {mode}TRIGGER {trigger}")
 
 
 @pytest.fixture
