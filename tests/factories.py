@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.finance import add_months
 from namma.kit.db import transaction
@@ -76,6 +77,38 @@ async def loan_active(
     return loan_id
 
 
+async def product_version_plain(
+    session: AsyncSession, *, code: str, name: str, max_installments: int = 104
+) -> uuid.UUID:
+    """The id of version 1 of product ``code``, made on first use with wide limits (1000 to
+    100000, 0 to 30 %, default 24 %, 1 to ``max_installments`` installments) and no terms."""
+    product = await session.scalar(select(LoanProduct).where(LoanProduct.code == code))
+    if product is None:
+        product = LoanProduct(code=code, name=name)
+        session.add(product)
+        await session.flush()
+        session.add(
+            LoanProductVersion(
+                product_id=product.id,
+                version=1,
+                terms={},
+                min_principal=Decimal("1000.00"),
+                max_principal=Decimal("100000.00"),
+                min_rate=Decimal("0"),
+                max_rate=Decimal("30"),
+                default_rate=Decimal("24"),
+                min_installments=1,
+                max_installments=max_installments,
+            )
+        )
+        await session.flush()
+    version = await session.scalar(
+        select(LoanProductVersion.id).where(LoanProductVersion.product_id == product.id)
+    )
+    assert version is not None
+    return version
+
+
 async def loan_row(
     app: Any,
     world: Any,
@@ -88,31 +121,9 @@ async def loan_row(
     """A minimal loan row of 20000 at 24 % (and installments: due date, amount due, status)
     straight in the ORM, on a product ``TEST`` made on first use; no journal, no audit."""
     async with transaction(app.state.db) as session:
-        product = await session.scalar(select(LoanProduct).where(LoanProduct.code == "TEST"))
-        if product is None:
-            product = LoanProduct(code="TEST", name="Test product")
-            session.add(product)
-            await session.flush()
-            session.add(
-                LoanProductVersion(
-                    product_id=product.id,
-                    version=1,
-                    terms={},
-                    min_principal=Decimal("1000.00"),
-                    max_principal=Decimal("100000.00"),
-                    min_rate=Decimal("0"),
-                    max_rate=Decimal("30"),
-                    default_rate=Decimal("24"),
-                    min_installments=1,
-                    max_installments=104,
-                )
-            )
-            await session.flush()
-        version = await session.scalar(
-            select(LoanProductVersion.id).where(LoanProductVersion.product_id == product.id)
-        )
+        version = await product_version_plain(session, code="TEST", name="Test product")
         customer = await session.get(Customer, customer_id)
-        assert customer is not None and version is not None
+        assert customer is not None
         loan = Loan(
             loan_number=number,
             branch_id=customer.branch_id,
