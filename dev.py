@@ -2,7 +2,8 @@
 """Development entry point: needs nothing but Python 3.11+.
 
     python3 dev.py run     # the application on the embedded PostgreSQL, with demo data
-    python3 dev.py test    # the whole test suite (extra arguments go to pytest)
+    python3 dev.py test    # the whole test suite on every core (extra arguments go to pytest)
+    python3 dev.py test --fast   # the unit tests only, in seconds
     python3 dev.py check   # ruff, mypy and `alembic check`
 
 The first call creates .venv/ and installs the pinned dependencies (requirements.lock); later
@@ -56,6 +57,26 @@ def ensure_environment() -> None:
     STAMP.write_text(_fingerprint())
 
 
+# Workers for the suite: one per core, at least 2 (a worker also waits on PostgreSQL and on the
+# servers it starts), at most 8 (each has its own database and Redis database; Redis has 16).
+TEST_WORKERS = max(2, min(os.cpu_count() or 2, 8))
+
+
+def pytest_command(args: list[str]) -> list[str]:
+    """``dev.py test [--fast] [pytest arguments]`` as a pytest command line."""
+    if "--fast" in args:
+        # The money core and other pure code: no database, no server, few hypothesis examples.
+        os.environ.setdefault("HYPOTHESIS_PROFILE", "fast")
+        rest = [arg for arg in args if arg != "--fast"]
+        return ["pytest", "-p", "no:xdist", "tests/unit", *rest]
+    chosen = any(
+        arg in ("-n", "--numprocesses", "no:xdist") or arg.startswith(("-n", "--numprocesses="))
+        for arg in args
+    )
+    workers = [] if chosen else ["-n", str(TEST_WORKERS), "--dist", "loadgroup"]
+    return ["pytest", *workers, *args]
+
+
 def run(*command: str) -> int:
     return subprocess.run([str(BIN / command[0]), *command[1:]], cwd=ROOT).returncode
 
@@ -68,7 +89,7 @@ def main(argv: list[str]) -> int:
     action, rest = argv[0], argv[1:]
     if action in ("run", "test"):
         # Become the server / pytest, so signals (Ctrl+C, SIGTERM) reach it directly.
-        command = ["namma", "serve", "--demo", *rest] if action == "run" else ["pytest", *rest]
+        command = ["namma", "serve", "--demo", *rest] if action == "run" else pytest_command(rest)
         os.chdir(ROOT)
         os.execv(BIN / command[0], command)
     status = 0

@@ -33,6 +33,7 @@ from namma.kit.jobs import job_app_opened, worker_options
 from namma.kit.logging import logging_configure
 from namma.kit.migrations import migrate_upgrade
 from namma.kit.observability import Metrics, RequestContextMiddleware
+from namma.kit.passwords import password_hashing_configure
 from namma.kit.ratelimit import RateLimiter
 from namma.kit.security_headers import SecurityHeadersMiddleware
 from namma.ledger.endpoints import router as ledger_router
@@ -54,6 +55,7 @@ log = structlog.get_logger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     logging_configure(json_lines=settings.logs_as_json, level=settings.log_level)
+    password_hashing_configure(fast=settings.insecure_fast_password_hashing)
     metrics = Metrics()
 
     @contextlib.asynccontextmanager

@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool | None = None  # default: JSON in production, readable otherwise
 
+    # Tests only (refused unless env is "test"): argon2id at its minimum cost, so that the
+    # suite's hundreds of logins do not each spend the standard hash's time. One test keeps the
+    # standard parameters.
+    insecure_fast_password_hashing: bool = False
+
+    @model_validator(mode="after")
+    def _fast_hashing_only_in_tests(self) -> Settings:
+        if self.insecure_fast_password_hashing and self.env != "test":
+            raise SettingsError(
+                "NAMMA_INSECURE_FAST_PASSWORD_HASHING is for the test suite only (NAMMA_ENV=test)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _tls_files_in_pairs(self) -> Settings:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):

@@ -22,7 +22,8 @@ from hypothesis.errors import Unsatisfiable
 
 from namma.demo import DEMO_ADMIN_TOTP_SECRET, DEMO_PASSWORD
 
-pytestmark = pytest.mark.slow
+# ~130 s alone on 2 cores; beside the other xdist worker and a busy machine it can pass 300 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 EXAMPLES_PER_MODE = int(os.environ.get("NAMMA_FUZZ_EXAMPLES", "6"))
 # These end the caller's own session; fuzzing them would only turn later calls into 401s.
@@ -41,7 +42,8 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory): 
 
     from sqlalchemy.engine import make_url
 
-    from namma.kit.embedded import create_database, drop_database
+    from namma.kit.embedded import create_database
+    from tests.conftest import drop_at_session_end
 
     name = f"namma_fuzz_{uuid.uuid4().hex[:8]}"
     create_database(postgres_server_url, name)
@@ -81,7 +83,7 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory): 
     process.send_signal(signal.SIGTERM)
     process.wait(30)
     log.close()
-    drop_database(postgres_server_url, name)
+    drop_at_session_end(name)
 
 
 def _ledger_check(database_url: str) -> subprocess.CompletedProcess[str]:

@@ -36,7 +36,8 @@ from sqlalchemy.engine import make_url
 
 from namma.demo import DEMO_PASSWORD
 from namma.kit.db import libpq_url
-from namma.kit.embedded import create_database, drop_database
+from namma.kit.embedded import create_database
+from tests.conftest import drop_at_session_end
 
 pytestmark = pytest.mark.slow
 SERVE = [sys.executable, "-m", "namma", "serve", "--demo", "--no-job-worker"]
@@ -115,7 +116,7 @@ def server(postgres_server_url: str, tmp_path: Path) -> Iterator[Server]:
     finally:
         if srv.process is not None:
             srv.kill()
-        drop_database(postgres_server_url, name)
+        drop_at_session_end(name)
 
 
 def _agent(base: str) -> dict[str, str]:

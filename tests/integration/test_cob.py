@@ -834,6 +834,7 @@ async def test_cob_matches_values_computed_independently_and_a_second_run_change
     assert run == [("completed", 5, 2)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("stop_at", "steps_done"),
     [("loan_penalty_charges", 1), ("portfolio_snapshots", 4)],

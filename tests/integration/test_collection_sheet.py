@@ -15,15 +15,15 @@ from sqlalchemy import func, select
 
 from namma.finance import add_months
 from namma.kit.db import transaction
-from namma.loans.service import loan_schedule_ensure, today_india
+from namma.loans.service import today_india
 from namma.models import (
     AgentAssignment,
     Collection,
     Customer,
     KycStatus,
-    Loan,
     User,
 )
+from tests.factories import loan_active
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
     assert_consistent,
     collect,
@@ -72,36 +72,10 @@ async def loan_for(  # type: ignore[no-untyped-def]
     months_back: int,
 ) -> str:
     """An active 12-month loan disbursed ``months_back`` months ago, its schedule written."""
-    today = today_india()
-    applied = await client.post(
-        "/api/loans",
-        json={
-            "customer_id": str(customer_id),
-            "product_id": product["id"],
-            "amount": amount,
-            "annual_rate": rate,
-            "installments": 12,
-        },
-        headers=await bearer(agent),
-    )
-    assert applied.status_code == 201, applied.text
-    loan_id = applied.json()["id"]
-    headers = await bearer(manager)
-    approved = await client.post(f"/api/loans/{loan_id}/approve", headers=headers)
-    assert approved.status_code == 200, approved.text
-    disbursed = await client.post(
-        f"/api/loans/{loan_id}/disburse",
-        json={"disbursed_on": today.isoformat(), "method": "cash"},
-        headers=headers,
-    )
-    assert disbursed.status_code == 200, disbursed.text
-    async with transaction(app.state.db) as session:
-        loan = await session.get(Loan, uuid.UUID(loan_id))
-        assert loan is not None
-        loan.disbursed_on = add_months(today, -months_back)
-    async with transaction(app.state.db) as session:
-        assert await loan_schedule_ensure(session, loan_id=uuid.UUID(loan_id))
-    return loan_id
+    return await loan_active(
+        app, client, bearer, product, customer_id=customer_id, agent=agent, manager=manager,
+        amount=amount, rate=rate, disbursed_on=add_months(today_india(), -months_back),
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from namma.finance import add_months
 from namma.kit.db import transaction
-from namma.loans.service import loan_schedule_ensure, today_india
+from namma.loans.service import today_india
 from namma.models import (
     AccountKind,
     AuditEntry,
@@ -30,6 +30,7 @@ from namma.models import (
     Loan,
     LoanInstallment,
 )
+from tests.factories import loan_active
 
 MONTHLY_PRODUCT = {
     "code": "IGL-M",
@@ -85,38 +86,13 @@ async def make_loan(  # type: ignore[no-untyped-def]
     rate: str = "12",
     disbursed_on: dt.date | None = None,
 ) -> str:
-    """An active loan of customer A with its schedule written, disbursed on ``disbursed_on``
-    (default: a month ago, so that installment 1 falls due today)."""
-    today = today_india()
-    applied = await client.post(
-        "/api/loans",
-        json={
-            "customer_id": str(world.customer_a.id),
-            "product_id": product["id"],
-            "amount": amount,
-            "annual_rate": rate,
-            "installments": installments,
-        },
-        headers=await bearer(world.agent_a),
-    )
-    assert applied.status_code == 201, applied.text
-    loan_id = applied.json()["id"]
-    manager = await bearer(world.manager_a)
-    assert (await client.post(f"/api/loans/{loan_id}/approve", headers=manager)).status_code == 200
-    disbursed = await client.post(
-        f"/api/loans/{loan_id}/disburse",
-        json={"disbursed_on": today.isoformat(), "method": "cash"},
-        headers=manager,
-    )
-    assert disbursed.status_code == 200, disbursed.text
-    # Back-date the disbursement beyond the API's window before the schedule is written.
-    async with transaction(app.state.db) as session:
-        loan = await session.get(Loan, uuid.UUID(loan_id))
-        assert loan is not None
-        loan.disbursed_on = disbursed_on or add_months(today, -1)
-    async with transaction(app.state.db) as session:
-        assert await loan_schedule_ensure(session, loan_id=uuid.UUID(loan_id))
-    return loan_id
+    """An active loan of customer A (agent A, manager A) with its schedule written, disbursed on
+    ``disbursed_on`` (default: a month ago, so that installment 1 falls due today)."""
+    return await loan_active(
+        app, client, bearer, product, customer_id=world.customer_a.id, agent=world.agent_a,
+        manager=world.manager_a, amount=amount, installments=installments, rate=rate,
+        disbursed_on=disbursed_on,
+    )  # fmt: skip
 
 
 async def collect(  # type: ignore[no-untyped-def]

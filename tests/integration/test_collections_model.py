@@ -643,6 +643,7 @@ class CollectionsMachine(RuleBasedStateMachine):
             self.h.run(check())
 
 
+@pytest.mark.slow
 async def test_collections_agree_with_the_reference_model(
     app,
     client,

@@ -23,14 +23,11 @@ from namma.models import (
     Customer,
     InstallmentStatus,
     Loan,
-    LoanInstallment,
-    LoanProduct,
-    LoanProductVersion,
     LoanStatus,
     User,
     UserPermission,
 )
-from tests.integration.conftest import World
+from tests.factories import loan_row
 
 _serial = itertools.count(1)
 
@@ -81,78 +78,7 @@ async def audit_actions(app, entity_id: str) -> list[str]:  # type: ignore[no-un
         return list(rows.all())
 
 
-async def make_loan(  # type: ignore[no-untyped-def]
-    app,
-    world: World,
-    customer_id: uuid.UUID,
-    *,
-    status: LoanStatus,
-    number: str,
-    installments: list[tuple[dt.date, str, InstallmentStatus]] = (),  # type: ignore[assignment]
-) -> uuid.UUID:
-    """A minimal loan row (and installments: due date, amount due, status) straight in the ORM."""
-    async with transaction(app.state.db) as session:
-        product = await session.scalar(select(LoanProduct).where(LoanProduct.code == "TEST"))
-        if product is None:
-            product = LoanProduct(code="TEST", name="Test product")
-            session.add(product)
-            await session.flush()
-            session.add(
-                LoanProductVersion(
-                    product_id=product.id,
-                    version=1,
-                    terms={},
-                    min_principal=Decimal("1000.00"),
-                    max_principal=Decimal("100000.00"),
-                    min_rate=Decimal("0"),
-                    max_rate=Decimal("30"),
-                    default_rate=Decimal("24"),
-                    min_installments=1,
-                    max_installments=104,
-                )
-            )
-            await session.flush()
-        version = await session.scalar(
-            select(LoanProductVersion.id).where(LoanProductVersion.product_id == product.id)
-        )
-        customer = await session.get(Customer, customer_id)
-        assert customer is not None and version is not None
-        loan = Loan(
-            loan_number=number,
-            branch_id=customer.branch_id,
-            customer_id=customer_id,
-            product_version_id=version,
-            status=status,
-            principal=Decimal("20000.00"),
-            annual_rate=Decimal("24"),
-            installments=max(1, len(installments)),
-            terms={},
-            applied_by_id=world.agent_a.id,
-            outstanding_principal=Decimal("20000.00") if status is LoanStatus.ACTIVE else 0,
-        )
-        session.add(loan)
-        await session.flush()
-        for i, (due, amount, state) in enumerate(installments, start=1):
-            session.add(
-                LoanInstallment(
-                    loan_id=loan.id,
-                    number=i,
-                    due_date=due,
-                    period_start=due - dt.timedelta(days=7),
-                    principal_due=Decimal(amount) - Decimal("100.00"),
-                    interest_due=Decimal("100.00"),
-                    interest_for_period=Decimal("100.00"),
-                    balance_after=Decimal("0.00"),
-                    principal_paid=Decimal(amount) - Decimal("100.00")
-                    if state is InstallmentStatus.PAID
-                    else Decimal("0.00"),
-                    interest_paid=Decimal("100.00")
-                    if state in (InstallmentStatus.PAID, InstallmentStatus.PARTLY_PAID)
-                    else Decimal("0.00"),
-                    status=state,
-                )
-            )
-        return loan.id
+make_loan = loan_row  # a minimal loan row straight in the ORM
 
 
 # --- onboarding ---------------------------------------------------------------------------------

@@ -46,12 +46,11 @@ from namma.models import (
     JournalLine,
     LedgerAccount,
     Loan,
-    LoanProduct,
-    LoanProductVersion,
     LoanStatus,
     Role,
     User,
 )
+from tests.factories import product_version_plain
 from tests.integration.conftest import World
 
 D = Decimal
@@ -121,35 +120,14 @@ async def _make_loan(
 ) -> uuid.UUID:
     """A minimal loan row (the lending service is not needed to reconcile one)."""
     async with transaction(_db(app)) as session:
-        product = await session.scalar(select(LoanProduct).where(LoanProduct.code == "LEDGER-T"))
-        if product is None:
-            product = LoanProduct(code="LEDGER-T", name="Ledger test product")
-            session.add(product)
-            await session.flush()
-            session.add(
-                LoanProductVersion(
-                    product_id=product.id,
-                    version=1,
-                    terms={},
-                    min_principal=D("1000.00"),
-                    max_principal=D("100000.00"),
-                    min_rate=D("0"),
-                    max_rate=D("30"),
-                    default_rate=D("24"),
-                    min_installments=1,
-                    max_installments=52,
-                )
-            )
-            await session.flush()
-        version = await session.scalar(
-            select(LoanProductVersion).where(LoanProductVersion.product_id == product.id)
+        version_id = await product_version_plain(
+            session, code="LEDGER-T", name="Ledger test product", max_installments=52
         )
-        assert version is not None
         loan = Loan(
             loan_number=number,
             branch_id=world.branch_a.id,
             customer_id=world.customer_a.id,
-            product_version_id=version.id,
+            product_version_id=version_id,
             status=status,
             principal=D(principal),
             annual_rate=D("24"),

@@ -46,7 +46,7 @@ from namma.finance import add_months
 from namma.handover.service import cash_handover_record, handover_expected
 from namma.kit.clock import today_india
 from namma.kit.db import transaction
-from namma.kit.embedded import create_database, drop_database
+from namma.kit.embedded import create_database
 from namma.kit.passwords import password_hash_sync
 from namma.ledger.queries import ledger_check
 from namma.loans import service as loans
@@ -69,6 +69,7 @@ from namma.models.servicing import WaiverComponent
 from namma.products.schemas import ProductTerms
 from namma.products.service import product_create
 from namma.reports.dashboard import DashboardPeriod, dashboard_key, period_dates
+from tests.conftest import drop_at_session_end
 from tests.integration.conftest import bearer_for
 
 D = Decimal
@@ -149,7 +150,7 @@ def reports_database(postgres_server_url: str) -> Any:
     url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
     migrate_upgrade(url)
     yield url
-    drop_database(postgres_server_url, name)
+    drop_at_session_end(name)
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +170,7 @@ async def portfolio(
         migrate_on_start=False,
         job_poll_interval=0.2,
         login_rate_limit="200/minute",
+        insecure_fast_password_hashing=True,
         rate_limit_reads="10000/minute",
         rate_limit_money="10000/minute",
         rate_limit_writes="10000/minute",

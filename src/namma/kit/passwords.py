@@ -113,3 +113,23 @@ async def password_verify(password: str, hashed: str | None) -> tuple[bool, str 
         return await anyio.to_thread.run_sync(_hasher.verify_and_update, password, hashed)
     except Exception:
         return False, None
+
+
+# The hasher above, kept for ``password_hashing_configure(fast=False)``.
+_STANDARD = (_hasher, _DUMMY_HASH)
+
+
+def password_hashing_configure(*, fast: bool) -> None:
+    """Tests only (``NAMMA_INSECURE_FAST_PASSWORD_HASHING``, refused outside ``env=test``):
+    argon2id at its minimum cost (1 pass over 8 KiB, ~1 ms) instead of the standard
+    parameters (hundreds of ms a hash on a small machine), for new hashes and the dummy one.
+    Process-wide, like the hasher itself; ``fast=False`` puts the standard hasher back."""
+    global _hasher, _DUMMY_HASH
+    if not fast:
+        _hasher, _DUMMY_HASH = _STANDARD
+        return
+    if _hasher is _STANDARD[0]:
+        _hasher = PasswordHash(
+            (Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1), BcryptHasher())
+        )
+        _DUMMY_HASH = _hasher.hash("namma-dummy-password-for-timing")

@@ -39,8 +39,8 @@ from namma.finance import (
     reschedule_after_prepayment,
 )
 
+# Examples: the profile's (tests/conftest.py: 500 in CI).
 PROPERTY = settings(
-    max_examples=500,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
