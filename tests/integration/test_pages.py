@@ -66,7 +66,7 @@ def is_html(response) -> bool:  # type: ignore[no-untyped-def]
     return response.headers["content-type"].startswith("text/html")
 
 
-# --- sign-in ------------------------------------------------------------------------------------
+# --- sign-in -------------------------------------------------------------------------------------
 
 
 async def test_the_root_sends_to_sign_in_and_the_sign_in_page_is_a_form(client) -> None:  # type: ignore[no-untyped-def]
@@ -220,7 +220,7 @@ async def test_sign_out_needs_the_token_and_ends_the_session(app, client, world)
     )
 
 
-# --- roles, sessions and errors -------------------------------------------------------------------
+# --- roles, sessions and errors ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -333,7 +333,7 @@ async def test_the_language_switch_saves_a_customers_choice(app, client, world) 
     assert refused.status_code == 403
 
 
-# --- the customer's portal --------------------------------------------------------------------
+# --- the customer's portal -----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -388,6 +388,10 @@ async def test_the_loan_page_tabs_show_schedule_states_payments_and_charges(  # 
     )
     assert part.status_code == 200
     assert part.text.lstrip().startswith('<div id="tab">') and "<html" not in part.text
+    payments_part = await client.get(
+        f"/customer/loans/{portal_loan}?tab=payments", headers={"HX-Request": "true"}
+    )
+    assert payments_part.status_code == 200 and 'id="loan-payments"' in payments_part.text
     kfs = await client.get(f"/loans/{portal_loan}/kfs")
     assert kfs.status_code == 200 and 'id="kfs-schedule"' in kfs.text
     assert "₹1,06,618.53" in kfs.text  # total to repay: 100000 + 6618.53 interest
@@ -464,7 +468,7 @@ async def test_a_statement_is_asked_for_with_the_form_and_the_month_checked(  # 
     assert no_token.status_code == 403
 
 
-# --- statements per page --------------------------------------------------------------------------
+# --- statements per page -------------------------------------------------------------------------
 
 
 async def clone_loans(app, loan_id: str, copies: int) -> None:  # type: ignore[no-untyped-def]

@@ -38,9 +38,7 @@ def catalogue_extract() -> Catalog:
         comment_tags=("Translators:",),
         strip_comment_tags=True,
     ):
-        catalog.add(
-            message, None, [(filename, lineno)], auto_comments=comments, context=context
-        )
+        catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return catalog
 
 

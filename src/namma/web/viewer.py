@@ -13,7 +13,6 @@ the form's hidden ``csrf_token`` field —, permission, rate limit) and then the
 wrong role gets the 403 page, never another role's page.
 """
 
-
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
