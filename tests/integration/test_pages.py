@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 import pyotp
 import pytest
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
 from sqlalchemy import event, select, text
 
 from namma.audit.service import AuditActor
+from namma.auth.permissions import Permission
 from namma.auth.service import session_issue
 from namma.kit.db import transaction
+from namma.kit.money import Money
 from namma.models import Customer, Loan, LoanInstallment, User
+from namma.web.forms import form_parse
+from namma.web.templating import environment
+from namma.web.viewer import Viewer, viewer_of
 from tests.integration.conftest import PASSWORD
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
     collect,
@@ -557,3 +566,55 @@ async def test_no_portal_page_sends_more_statements_as_its_rows_grow(  # type: i
     fifty = {path: await statements_of(app, client, path) for path in pages}
     assert fifty == one
     assert (await client.get("/customer/loans")).text.count("/customer/loans/") >= 20
+
+
+# --- the confirmation step of money actions -------------------------------------------------------
+
+
+async def test_a_money_form_acts_only_after_its_confirmation_step(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    """The mechanism (forms.Form.confirmed and the `confirm` macro) on a route made here."""
+
+    class PaymentIn(BaseModel):
+        amount: Money
+
+    acted: list[Any] = []
+    router = APIRouter()
+
+    @router.post("/test-only/pay")
+    async def pay(
+        request: Request,
+        viewer: Annotated[Viewer, Depends(viewer_of(Permission.SELF, limit="writes"))],
+    ) -> Response:
+        form = await form_parse(request, PaymentIn)
+        if form.ok and form.data is not None and form.confirmed:
+            acted.append(form.data.amount)
+            return RedirectResponse("/customer", status_code=303)
+        if form.ok and form.data is not None and not form.editing:
+            page = environment.from_string(
+                '{% from "macros/forms.html" import confirm with context %}'
+                '{{ confirm(form, "/test-only/pay", [("Amount", amount | money)], "Pay", "Pay?") }}'
+            ).render(form=form, amount=form.data.amount, csrf_token=viewer.csrf_token)
+            return HTMLResponse(page)
+        return HTMLResponse(str(form.errors), status_code=422)
+
+    app.include_router(router)
+    csrf = await sign_in(app, client, world.customer_user_a)
+    first = await client.post("/test-only/pay", data={"csrf_token": csrf, "amount": "1500.50"})
+    assert first.status_code == 200 and acted == []
+    assert "₹1,500.50" in first.text
+    assert '<input type="hidden" name="amount" value="1500.50">' in first.text
+    assert '<input type="hidden" name="confirmed" value="yes">' in first.text
+    assert '<input type="hidden" name="edit" value="yes">' in first.text
+    edit = await client.post(
+        "/test-only/pay", data={"csrf_token": csrf, "amount": "1500.50", "edit": "yes"}
+    )
+    assert edit.status_code == 422 and acted == []  # back to the form, nothing done
+    bad = await client.post("/test-only/pay", data={"csrf_token": csrf, "amount": "lots"})
+    assert bad.status_code == 422 and "amount" in bad.text and acted == []
+    done = await client.post(
+        "/test-only/pay", data={"csrf_token": csrf, "amount": "1500.50", "confirmed": "yes"}
+    )
+    assert done.status_code == 303
+    assert acted == [Decimal("1500.50")]
+    forged = await client.post("/test-only/pay", data={"amount": "1.00", "confirmed": "yes"})
+    assert forged.status_code == 403 and acted == [Decimal("1500.50")]
