@@ -8,7 +8,7 @@ without one, the enrolment with a QR code and recovery codes), ``/logout``, ``/p
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -64,6 +64,7 @@ from namma.web.viewer import (
 )
 
 router = APIRouter(include_in_schema=False)
+T = TypeVar("T", bound=BaseModel)
 
 SelfViewer = Annotated[Viewer, Depends(viewer_of(Permission.SELF))]
 SelfWriter = Annotated[Viewer, Depends(viewer_of(Permission.SELF, limit="writes"))]
@@ -191,15 +192,24 @@ async def _outcome_page(
     return _login_page(request, form=form, status_code=401)
 
 
-@router.post("/login")
-async def login_submit(request: Request, session: SessionDep) -> Response:
+async def _sign_in_step(request: Request, model: type[T]) -> tuple[Form[T], Response | None]:
+    """The start of every sign-in post: the form's token, its fields, the address's limit (an
+    answer to send at once if it is exceeded)."""
     _anonymous(request)
     await anonymous_csrf_check(request)
-    form = await form_parse(request, LoginBody)
+    form = await form_parse(request, model)
     wait = await _rate_limited(request)
-    if wait is not None:
-        form.add_error(FORM_ERROR, gettext(N_("Too many sign-in attempts from here.")))
-        return _login_page(request, form=form, status_code=429, retry_after=wait)
+    if wait is None:
+        return form, None
+    form.add_error(FORM_ERROR, gettext(N_("Too many sign-in attempts from here.")))
+    return form, _login_page(request, form=form, status_code=429, retry_after=wait)
+
+
+@router.post("/login")
+async def login_submit(request: Request, session: SessionDep) -> Response:
+    form, limited = await _sign_in_step(request, LoginBody)
+    if limited is not None:
+        return limited
     if not form.ok or form.data is None:
         return _login_page(request, form=form, status_code=422)
     settings = request_settings(request)
@@ -216,15 +226,11 @@ async def login_submit(request: Request, session: SessionDep) -> Response:
 
 @router.post("/login/totp")
 async def login_totp_submit(request: Request, session: SessionDep) -> Response:
-    _anonymous(request)
-    await anonymous_csrf_check(request)
-    form = await form_parse(request, TotpLoginBody)
+    form, limited = await _sign_in_step(request, TotpLoginBody)
+    if limited is not None:
+        return limited
     next_path = form.value("next")
     challenge = form.value("challenge")
-    wait = await _rate_limited(request)
-    if wait is not None:
-        form.add_error(FORM_ERROR, gettext(N_("Too many sign-in attempts from here.")))
-        return _login_page(request, form=form, status_code=429, retry_after=wait)
     if form.data is None or not (form.data.code or form.data.recovery_code):
         form.add_error("code", gettext(N_("Enter the 6-digit code from your app.")))
         return _login_page(
@@ -293,15 +299,11 @@ async def _enrol_page(
 
 @router.post("/login/enrol")
 async def login_enrol_submit(request: Request, session: SessionDep) -> Response:
-    _anonymous(request)
-    await anonymous_csrf_check(request)
-    form = await form_parse(request, ChallengeConfirmBody)
+    form, limited = await _sign_in_step(request, ChallengeConfirmBody)
+    if limited is not None:
+        return limited
     next_path = form.value("next")
     challenge = form.value("challenge")
-    wait = await _rate_limited(request)
-    if wait is not None:
-        form.add_error(FORM_ERROR, gettext(N_("Too many sign-in attempts from here.")))
-        return _login_page(request, form=form, status_code=429, retry_after=wait)
     if form.data is None:
         return await _enrol_page(request, session, challenge, form, next_path, status_code=422)
     secret_key = request_settings(request).secret_key.get_secret_value()
