@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract, extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from namma.web.i18n import DOMAIN, LANGUAGES, catalogue_path
@@ -25,11 +25,23 @@ METHOD_MAP = [
     ("**.py", "python"),
 ]
 OPTIONS = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"}}
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "t": None}
+
+
+# Outside the web package, the modules whose strings are in this catalogue too.
+ALSO = (WEB_DIR.parent / "documents" / "render.py",)
 
 
 def catalogue_extract() -> Catalog:
     catalog = Catalog(domain=DOMAIN, project="Namma Finance", charset="utf-8")
+    for path in ALSO:
+        with path.open("rb") as source:
+            for lineno, message, comments, context in extract(
+                "python", source, keywords=KEYWORDS, comment_tags=("Translators:",)
+            ):
+                catalog.add(
+                    message, None, [(path.name, lineno)], auto_comments=comments, context=context
+                )
     for filename, lineno, message, comments, context in extract_from_dir(
         WEB_DIR,
         method_map=METHOD_MAP,
