@@ -24,6 +24,7 @@ class Column:
     label: str  # an N_() message, translated when shown
     numeric: bool = False
     sortable: bool = True
+    phone: bool = True  # shown on a phone-sized screen (else only from 40rem wide)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,12 @@ async def home(request: Request, session: SessionDep) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
+@router.get("/account")
+async def account(request: Request) -> Response:
+    """The first release's account page: its address now leads home."""
+    return RedirectResponse("/", status_code=303)
+
+
 # --- sign-in -------------------------------------------------------------------------------------
 
 

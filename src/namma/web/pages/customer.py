@@ -45,20 +45,20 @@ DocumentRequester = Annotated[
 
 LOAN_COLUMNS = (
     Column("number", N_("Loan number")),
-    Column("principal", N_("Amount borrowed"), numeric=True),
-    Column("rate", N_("Interest rate"), numeric=True, sortable=False),
-    Column("frequency", N_("Repayment"), sortable=False),
+    Column("principal", N_("Amount borrowed"), numeric=True, phone=False),
+    Column("rate", N_("Interest rate"), numeric=True, sortable=False, phone=False),
+    Column("frequency", N_("Repayment"), sortable=False, phone=False),
     Column("outstanding", N_("Still to pay"), numeric=True),
     Column("status", N_("Status")),
-    Column("started", N_("Start date")),
+    Column("started", N_("Start date"), phone=False),
 )
 PAYMENT_COLUMNS = (
     Column("date", N_("Date")),
-    Column("loan", N_("Loan"), sortable=False),
+    Column("loan", N_("Loan"), sortable=False, phone=False),
     Column("amount", N_("Amount"), numeric=True),
-    Column("principal", N_("Principal"), numeric=True, sortable=False),
-    Column("interest", N_("Interest"), numeric=True, sortable=False),
-    Column("method", N_("Paid by"), sortable=False),
+    Column("principal", N_("Principal"), numeric=True, sortable=False, phone=False),
+    Column("interest", N_("Interest"), numeric=True, sortable=False, phone=False),
+    Column("method", N_("Paid by"), sortable=False, phone=False),
     Column("receipt", N_("Receipt"), sortable=False),
 )
 LOAN_TABS = (
