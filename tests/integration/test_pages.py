@@ -269,11 +269,15 @@ async def test_errors_are_pages_on_pages_and_json_under_the_api(app, client, wor
     assert missing.status_code == 404 and is_html(missing) and "Page not found" in missing.text
     bad = await client.get("/customer/loans/not-an-id")
     assert bad.status_code == 422 and is_html(bad)
-    nowhere = await client.get("/no/such/page")
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    nowhere = await client.get("/no/such/page", headers=browser)
     assert nowhere.status_code == 404 and is_html(nowhere)
+    # An API client's unknown address stays JSON, even outside /api.
+    assert (await client.get("/no/such/page")).json()["error"]["code"] == "not_found"
     api = await client.get(f"/api/loans/{uuid.uuid4()}")
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
-    assert (await client.get("/api/nothing-here")).headers["content-type"] == "application/json"
+    api_unknown = await client.get("/api/nothing-here", headers=browser)
+    assert api_unknown.headers["content-type"] == "application/json"
 
 
 async def test_a_forced_password_change_comes_first(app, client, world) -> None:  # type: ignore[no-untyped-def]

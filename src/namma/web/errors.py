@@ -1,6 +1,9 @@
 """Errors on pages answer pages: 403, 404, 409, 422, 429 and 500 as HTML in the person's language
 (never a JSON body or a traceback in a browser); JSON routes keep the JSON error body.
 
+Which errors are pages: those of the page routes (``web/pages/``), and an unknown address
+asked for by a browser (``Accept: text/html``) outside ``/api/``.
+
 A page whose session has lapsed is not an error to show:
 - a full-page GET with the session's CSRF cookie still there answers a small page whose script
   renews the session (``POST /api/auth/refresh``: the refresh cookie is sent only there) and
@@ -58,9 +61,19 @@ _EXPLANATIONS: dict[int, str] = {
 }
 
 
+PAGES_PACKAGE = "namma.web.pages"
+
+
 def is_page(request: Request) -> bool:
+    """A page route's error is a page; so is an unknown address a browser asked for (it
+    accepts HTML) outside the API. Everything else keeps the JSON error body."""
+    endpoint = request.scope.get("endpoint")
+    if endpoint is not None:
+        return str(getattr(endpoint, "__module__", "")).startswith(PAGES_PACKAGE)
     path = request.url.path
-    return not any(path == p.rstrip("/") or path.startswith(p) for p in NOT_PAGES)
+    if any(path == p.rstrip("/") or path.startswith(p) for p in NOT_PAGES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
 
 
 def _language(request: Request) -> None:
