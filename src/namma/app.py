@@ -10,7 +10,6 @@ from typing import Any
 import anyio.to_thread
 import structlog
 from fastapi import Depends, FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from namma import __version__
 from namma.audit.endpoints import router as audit_router
@@ -46,8 +45,7 @@ from namma.reports.endpoints import router as reports_router
 from namma.system.apidocs import apidocs_install
 from namma.system.endpoints import router as system_router
 from namma.users.endpoints import router as users_router
-from namma.web.views import STATIC_DIR
-from namma.web.views import router as web_router
+from namma.web.views import pages_install
 
 log = structlog.get_logger(__name__)
 
@@ -146,8 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard_router)
     app.include_router(audit_router)
     app.include_router(notifications_router)
-    app.include_router(web_router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    pages_install(app)
     return app
 
 

@@ -148,6 +148,40 @@ async def test_receipt_is_made_by_the_job_and_downloaded_by_its_customer_only(
     assert unknown.status_code == 404
 
 
+async def test_a_kannada_speaking_customer_gets_kannada_receipts_and_statements(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """Labels, dates and ₹ amounts in Kannada, drawn with the shipped Noto font and shaped."""
+    from namma.models import Customer
+
+    async with transaction(app.state.db) as session:
+        row = await session.get(Customer, world.customer_a.id)
+        assert row is not None
+        row.preferred_language = "kn"
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = await collect(client, await bearer(world.agent_a), loan_id, "8884.88")
+    assert posted.status_code == 201, posted.text
+    kamala = await bearer(world.customer_user_a)
+    month = today_india().strftime("%Y-%m")
+    asked = await client.post(
+        f"/api/customers/{world.customer_a.id}/statements", json={"month": month}, headers=kamala
+    )
+    assert asked.status_code == 202, asked.text
+    await run_jobs()
+    receipt = await download(
+        client, f"/api/collections/{posted.json()['collection']['id']}/receipt.pdf", kamala
+    )
+    text = pdf_text(receipt.content)
+    for expected in ("ಶಾಖೆ", "ನಗದು", "₹8,884.88", "₹92,115.12", "7,884.88", "Kamala Customer"):
+        assert expected in text, (expected, text)
+    assert "PAYMENT RECEIPT" not in text and "Rs." not in text
+    statement = await download(client, f"/api/documents/{asked.json()['document_id']}/pdf", kamala)
+    text = pdf_text(statement.content)
+    for expected in ("₹8,884.88", "ಅಸಲು", "ಬಡ್ಡಿ"):
+        assert expected in text, (expected, text)
+    assert "ACCOUNT STATEMENT" not in text
+
+
 async def test_a_reversed_collection_gets_its_receipt_marked_and_later_ones_remade(
     app, client, world, bearer, product, customer
 ) -> None:  # type: ignore[no-untyped-def]

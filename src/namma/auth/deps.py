@@ -5,7 +5,8 @@
    ``access_token`` cookie, signed by us, unexpired, of a user still active, issued after their
    last password/role change, from a session not logged out;
 2. CSRF: a cookie-authenticated unsafe request must carry the session's CSRF token in the
-   ``X-CSRF-Token`` header (Bearer requests need none: browsers never add that header);
+   ``X-CSRF-Token`` header, or (a form posted by a page) in its ``csrf_token`` field (Bearer
+   requests need none: browsers never add that header);
 3. role: the permission is in the user's role (or granted to them);
 4. per-user rate limit of the route's class (reads, writes, money).
 Scope — which records — is the third layer, in the queries (``namma.auth.scope``).
@@ -36,6 +37,8 @@ ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 CSRF_COOKIE = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+CSRF_FORM_FIELD = "csrf_token"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 RateClass = Literal["reads", "writes", "money"]
@@ -161,7 +164,7 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
 
     via_cookie = bearer is None
     if via_cookie and request.method in UNSAFE_METHODS:
-        csrf = request.headers.get(CSRF_HEADER)
+        csrf = request.headers.get(CSRF_HEADER) or await _csrf_form_field(request)
         if not csrf_token_valid(
             csrf, secret_key=settings.secret_key.get_secret_value(), session_id=claims.session_id
         ):
@@ -181,6 +184,14 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
         user_agent=user_agent(request),
         request_id=structlog.contextvars.get_contextvars().get("request_id"),
     )
+
+
+async def _csrf_form_field(request: Request) -> str | None:
+    """The CSRF token a page's form carries in its hidden ``csrf_token`` field."""
+    if not request.headers.get("content-type", "").startswith(_FORM_TYPES):
+        return None
+    value = (await request.form()).get(CSRF_FORM_FIELD)
+    return value if isinstance(value, str) else None
 
 
 def require(

@@ -18,6 +18,7 @@ from namma.auth.scope import customer_scope
 from namma.finance import PayoffError, PayoffQuote, dues_from_schedule, payoff_quote
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.money import money_str
+from namma.kit.pagination import Keyset, KeysetPage, SortColumn, keyset_page, keyset_select
 from namma.loans.service import InstallmentLike, loan_dues, loan_schedule_compute, today_india
 from namma.models import (
     Collection,
@@ -105,6 +106,33 @@ async def collections_list(
         "collections": [collection_json(c, loan, allocations.get(c.id, [])) for c, loan in rows],
         "next": str(rows[-1][0].seq) if len(rows) == limit else None,
     }
+
+
+COLLECTION_SORTS: dict[str, SortColumn] = {
+    "date": SortColumn("date", Collection.collected_on, dt.date.fromisoformat),
+    "amount": SortColumn("amount", Collection.amount, Decimal),
+}
+
+
+async def collections_page(
+    session: AsyncSession,
+    principal: Principal,
+    keyset: Keyset,
+    *,
+    loan_id: uuid.UUID | None = None,
+) -> KeysetPage[Any]:
+    """Collections in the caller's scope as (collection, loan, sort value) rows, sorted and
+    keyset-paged (for pages; the API's list is ``collections_list``)."""
+    query = (
+        select(Collection, Loan, keyset.sort.column.label("sort_value"))
+        .join(Loan, Loan.id == Collection.loan_id)
+        .join(Customer, Customer.id == Loan.customer_id)
+        .where(collection_scope(principal))
+    )
+    if loan_id is not None:
+        query = query.where(Collection.loan_id == loan_id)
+    rows = (await session.execute(keyset_select(query, keyset, Collection.id))).all()
+    return keyset_page(rows, keyset, lambda row: (row.sort_value, row[0].id))
 
 
 async def allocations_of(

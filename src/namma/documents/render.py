@@ -1,11 +1,15 @@
 """Receipts and statements as PDF: pure functions from data to bytes (no database, no clock).
 
-fpdf2 with the PDF core fonts (Helvetica): nothing to install, no font files. Those fonts cover
-Latin-1 only, so the rupee sign is written "Rs." and text outside Latin-1 (a name in Kannada
-script, say) is shown with "?" for each character it cannot draw; embedding a Unicode TTF would
-lift that (see docs/documents.md).
+In the customer's language (``ReceiptData.language``, ``StatementData.language``):
 
-Amounts are Decimals, shown with Indian digit grouping (``Rs. 1,23,456.50``).
+- English: fpdf2 with the PDF core fonts (Helvetica), nothing embedded. Those fonts cover Latin-1
+  only, so the rupee sign is written "Rs." and text outside Latin-1 (a name in Kannada script,
+  say) is shown with "?" for each character it cannot draw.
+- Kannada: the labels from the pages' catalogue (``namma.web.i18n``), drawn with Noto Sans
+  Kannada + Latin (``fonts/``, SIL OFL) and shaped by HarfBuzz (``uharfbuzz``); amounts with
+  ₹ and dates with Kannada month names. The amount in words stays in English words.
+
+Amounts are Decimals, shown with Indian digit grouping (``Rs. 1,23,456.50``, ``₹1,23,456.50``).
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.fonts import FontFace
+
+from namma.web import i18n
+from namma.web.i18n import N_
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -211,6 +219,7 @@ class ReceiptData:
     reversed_on: dt.date | None = None
     reversal_reason: str | None = None
     note: str | None = None
+    language: str = "en"  # the customer's: "en" or "kn"
 
     @property
     def reversed(self) -> bool:
@@ -295,6 +304,7 @@ class StatementData:
     period_start: dt.date
     period_end: dt.date
     loans: Sequence[StatementLoan]
+    language: str = "en"  # the customer's: "en" or "kn"
 
 
 @dataclass(frozen=True)
@@ -326,13 +336,26 @@ WIDTH = 180.0  # A4 less 15 mm margins
 BOLD = FontFace(emphasis="BOLD")
 HEADING_FILL = FontFace(emphasis="BOLD", fill_color=(230, 230, 230))
 RED = (180, 0, 0)
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+KANNADA_FAMILY = "NotoSansKannadaLatin"
+# Labels made by the queries (``documents.queries``), translated here.
+DATA_LABELS = (N_("Written off"), N_("Paid by top-up"), N_("Interest"), N_("Fees"))
 
 
 class _Pdf(FPDF):
-    def __init__(self, head: Letterhead, title: str) -> None:
+    def __init__(self, head: Letterhead, title: str, language: str = "en") -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.head = head
-        self.doc_title = title
+        self.kannada = language == "kn"
+        self.family = "Helvetica"
+        self.catalogue = i18n.translations("kn" if self.kannada else "en")
+        if self.kannada:
+            self.add_font(KANNADA_FAMILY, "", FONT_DIR / f"{KANNADA_FAMILY}-Regular.ttf")
+            self.add_font(KANNADA_FAMILY, "B", FONT_DIR / f"{KANNADA_FAMILY}-Bold.ttf")
+            self.set_text_shaping(True)
+            self.family = KANNADA_FAMILY
+        self.doc_title = self.t(title)
+        title = self.doc_title
         self.set_margins(15, 15, 15)
         self.set_auto_page_break(auto=True, margin=18)
         self.set_creation_date(head.generated_at)
@@ -340,51 +363,71 @@ class _Pdf(FPDF):
         self.set_author(pdf_text(head.lender_name))
         self.set_creator("Namma Finance")
 
+    def t(self, message: str) -> str:
+        """``message`` in the document's language."""
+        return self.catalogue.gettext(message)
+
+    def txt(self, value: object) -> str:
+        """Text the document's font can draw."""
+        return unicodedata.normalize("NFC", str(value)) if self.kannada else pdf_text(value)
+
+    def day(self, value: dt.date) -> str:
+        return i18n.date(value, "kn") if self.kannada else day(value)
+
+    def rupees(self, amount: Decimal) -> str:
+        return i18n.money(amount, "kn") if self.kannada else rupees(amount)
+
     def header(self) -> None:
-        self.set_font("Helvetica", "B", 14)
-        self.cell(0, 7, pdf_text(self.head.lender_name), new_x="LMARGIN", new_y="NEXT")
-        self.set_font("Helvetica", size=9)
+        self.set_font(self.family, "B", 14)
+        self.cell(0, 7, self.txt(self.head.lender_name), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(self.family, size=9)
         self.cell(
             0,
             5,
-            pdf_text(f"Branch: {self.head.branch_name} ({self.head.branch_code})"),
+            self.txt(
+                self.t("Branch: %(name)s (%(code)s)")
+                % {"name": self.head.branch_name, "code": self.head.branch_code}
+            ),
             new_x="LMARGIN",
             new_y="NEXT",
         )
-        self.set_font("Helvetica", "B", 12)
-        self.cell(0, 8, pdf_text(self.doc_title), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(self.family, "B", 12)
+        self.cell(0, 8, self.txt(self.doc_title), new_x="LMARGIN", new_y="NEXT")
         self.set_draw_color(120, 120, 120)
         self.line(15, self.get_y(), 15 + WIDTH, self.get_y())
         self.ln(3)
 
     def footer(self) -> None:
         self.set_y(-15)
-        self.set_font("Helvetica", size=7)
+        self.set_font(self.family, size=7)
         generated = self.head.generated_at.strftime("%d %b %Y %H:%M UTC")
         self.cell(
             0,
             4,
-            pdf_text(
-                f"Computer-generated on {generated}; no signature is needed. "
-                f"Page {self.page_no()}/{{nb}}"
+            self.txt(
+                self.t(
+                    "Computer-generated on %(when)s; no signature is needed. "
+                    "Page %(page)s/%(pages)s"
+                )
+                % {"when": generated, "page": self.page_no(), "pages": "{nb}"}
             ),
             new_x="LMARGIN",
             new_y="NEXT",
         )
-        self.cell(0, 4, pdf_text(self.head.grievance_contact))
+        self.cell(0, 4, self.txt(self.head.grievance_contact))
 
     def text_line(self, text: str, *, size: float = 9, style: str = "", height: float = 5) -> None:
-        self.set_font("Helvetica", style, size)
-        self.multi_cell(0, height, pdf_text(text), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(self.family, style, size)
+        self.multi_cell(0, height, self.txt(text), new_x="LMARGIN", new_y="NEXT")
 
     def section(self, title: str) -> None:
         self.ln(2)
-        self.set_font("Helvetica", "B", 10)
-        self.cell(0, 6, pdf_text(title), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(self.family, "B", 10)
+        self.cell(0, 6, self.txt(self.t(title)), new_x="LMARGIN", new_y="NEXT")
 
     def pairs(self, rows: Sequence[tuple[str, str]]) -> None:
         """Label / value lines in two columns."""
-        self.set_font("Helvetica", size=9)
+        self.set_font(self.family, size=9)
         with self.table(
             col_widths=(55, WIDTH - 55),
             first_row_as_headings=False,
@@ -393,8 +436,8 @@ class _Pdf(FPDF):
         ) as table:
             for label, value in rows:
                 row = table.row()
-                row.cell(pdf_text(label), style=BOLD)
-                row.cell(pdf_text(value))
+                row.cell(self.txt(self.t(label)), style=BOLD)
+                row.cell(self.txt(value))
 
     def grid(
         self,
@@ -406,7 +449,7 @@ class _Pdf(FPDF):
         total: Sequence[str] | None = None,
         size: float = 8,
     ) -> None:
-        self.set_font("Helvetica", size=size)
+        self.set_font(self.family, size=size)
         with self.table(
             col_widths=tuple(widths),
             width=sum(widths),
@@ -417,20 +460,35 @@ class _Pdf(FPDF):
         ) as table:
             head = table.row()
             for heading in headings:
-                head.cell(pdf_text(heading))
+                head.cell(self.txt(self.t(heading)))
             for values in rows:
                 row = table.row()
                 for value in values:
-                    row.cell(pdf_text(value))
+                    row.cell(self.txt(value))
             if total is not None:
                 row = table.row()
                 for value in total:
-                    row.cell(pdf_text(value), style=BOLD)
+                    row.cell(self.txt(self.t(value) if value else value), style=BOLD)
 
 
 def _output(pdf: FPDF) -> bytes:
     return bytes(pdf.output())
 
+
+# The words of the pages for statuses (``namma.web.labels``' messages), in a Kannada document.
+LOAN_STATUS_NAMES = {
+    "active": "Active",
+    "closed": "Closed",
+    "preclosed": "Paid off early",
+    "refinanced": "Replaced by a top-up",
+    "written_off": "Written off",
+}
+INSTALLMENT_STATUS_NAMES = {
+    "due": "Due",
+    "partly_paid": "Partly paid",
+    "paid": "Paid",
+    "overdue": "Overdue",
+}
 
 METHOD_NAMES = {
     "cash": "Cash",
@@ -445,43 +503,54 @@ def method_name(method: str) -> str:
 
 
 def receipt_pdf(data: ReceiptData) -> bytes:
-    pdf = _Pdf(data.head, "PAYMENT RECEIPT")
+    pdf = _Pdf(data.head, N_("PAYMENT RECEIPT"), data.language)
+    t = pdf.t
     pdf.alias_nb_pages()
     pdf.add_page()
     if data.reversed:
         assert data.reversed_on is not None
         pdf.set_text_color(*RED)
-        pdf.text_line("REVERSED", size=16, style="B", height=8)
+        pdf.text_line(t("REVERSED"), size=16, style="B", height=8)
         pdf.text_line(
-            f"This collection was reversed on {day(data.reversed_on)}: "
-            f"{data.reversal_reason or 'no reason given'}. "
-            "The amount below is not credited to the loan.",
+            t(
+                "This collection was reversed on %(date)s: %(reason)s. "
+                "The amount below is not credited to the loan."
+            )
+            % {
+                "date": pdf.day(data.reversed_on),
+                "reason": data.reversal_reason or t("no reason given"),
+            },
             style="B",
         )
         pdf.set_text_color(0, 0, 0)
         pdf.ln(2)
     rows = [
-        ("Receipt number", data.receipt_number),
-        ("Date", day(data.collected_on)),
-        ("Customer", data.customer_name),
-        ("Loan number", data.loan_number),
-        ("Amount received", rupees(data.amount)),
-        ("In words", amount_in_words(data.amount)),
-        ("Method", method_name(data.method)),
-        ("Reference", data.reference or "none"),
-        ("Collected by", data.collected_by),
+        (N_("Receipt number"), data.receipt_number),
+        (N_("Date"), pdf.day(data.collected_on)),
+        (N_("Customer"), data.customer_name),
+        (N_("Loan number"), data.loan_number),
+        (N_("Amount received"), pdf.rupees(data.amount)),
+        (N_("In words"), amount_in_words(data.amount)),
+        (N_("Method"), t(method_name(data.method))),
+        (N_("Reference"), data.reference or t("none")),
+        (N_("Collected by"), data.collected_by),
     ]
     if data.preclosure:
-        rows.append(("Pre-closure", f"Loan paid off early; {rupees(data.waived)} waived"))
+        rows.append(
+            (
+                N_("Pre-closure"),
+                t("Loan paid off early; %(amount)s waived") % {"amount": pdf.rupees(data.waived)},
+            )
+        )
     pdf.pairs(rows)
 
-    pdf.section("How the amount was applied")
+    pdf.section(N_("How the amount was applied"))
     widths = (22, 28, 26, 26, 26, 26, 26)
     align = ("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT", "RIGHT")
     lines = [
         [
             str(line.number),
-            day(line.due_date),
+            pdf.day(line.due_date),
             group_indian(line.parts.principal),
             group_indian(line.parts.interest),
             group_indian(line.parts.fee),
@@ -492,19 +561,19 @@ def receipt_pdf(data: ReceiptData) -> bytes:
     ]
     pdf.grid(
         (
-            "Installment",
-            "Due date",
-            "Principal",
-            "Interest",
-            "Fees",
-            "Penalties",
-            "Total (Rs.)",
+            N_("Installment"),
+            N_("Due date"),
+            N_("Principal"),
+            N_("Interest"),
+            N_("Fees"),
+            N_("Penalties"),
+            N_("Total (Rs.)"),
         ),
         lines,
         widths,
         align=align,
         total=[
-            "Total",
+            N_("Total"),
             "",
             group_indian(data.parts.principal),
             group_indian(data.parts.interest),
@@ -516,7 +585,8 @@ def receipt_pdf(data: ReceiptData) -> bytes:
     pdf.ln(3)
     if data.outstanding_principal_after is not None and not data.reversed:
         pdf.text_line(
-            f"Principal outstanding after this payment: {rupees(data.outstanding_principal_after)}",
+            t("Principal outstanding after this payment: %(amount)s")
+            % {"amount": pdf.rupees(data.outstanding_principal_after)},
             style="B",
             size=10,
         )
@@ -526,61 +596,88 @@ def receipt_pdf(data: ReceiptData) -> bytes:
 
 
 def statement_pdf(data: StatementData) -> bytes:
-    pdf = _Pdf(data.head, f"ACCOUNT STATEMENT - {month_title(data.period_start)}")
+    kannada = data.language == "kn"
+    month = i18n.month(data.period_start, "kn") if kannada else month_title(data.period_start)
+    pdf = _Pdf(data.head, N_("ACCOUNT STATEMENT - %(month)s"), data.language)
+    pdf.doc_title = pdf.doc_title % {"month": month}
+    pdf.set_title(pdf.doc_title)
+    t = pdf.t
     pdf.alias_nb_pages()
     pdf.add_page()
     customer = data.customer_name + (f", {data.customer_village}" if data.customer_village else "")
     totals = statement_totals(data)
     pdf.pairs(
         [
-            ("Customer", customer),
-            ("Period", f"{day(data.period_start)} to {day(data.period_end)}"),
-            ("Loans", str(len(data.loans))),
-            ("Opening principal outstanding", rupees(totals.opening)),
-            ("Disbursed", rupees(totals.disbursed)),
-            ("Collected", rupees(totals.collected_amount)),
-            ("  of which", _split_text(totals.collected, totals.collected_amount)),
-            ("Waived", rupees(totals.waived)),
-            ("Closing principal outstanding", rupees(totals.closing)),
+            (N_("Customer"), customer),
+            (
+                N_("Period"),
+                t("%(start)s to %(end)s")
+                % {"start": pdf.day(data.period_start), "end": pdf.day(data.period_end)},
+            ),
+            (N_("Loans"), str(len(data.loans))),
+            (N_("Opening principal outstanding"), pdf.rupees(totals.opening)),
+            (N_("Disbursed"), pdf.rupees(totals.disbursed)),
+            (N_("Collected"), pdf.rupees(totals.collected_amount)),
+            (N_("  of which"), _split_text(pdf, totals.collected, totals.collected_amount)),
+            (N_("Waived"), pdf.rupees(totals.waived)),
+            (N_("Closing principal outstanding"), pdf.rupees(totals.closing)),
         ]
     )
     pdf.text_line(
-        "Outstanding figures are principal. Amounts in tables are in rupees (Rs.).", size=8
+        t("Outstanding figures are principal. Amounts in tables are in rupees (Rs.)."), size=8
     )
     if not data.loans:
         pdf.ln(3)
-        pdf.text_line("No loan was active in this period.")
+        pdf.text_line(t("No loan was active in this period."))
     for loan in data.loans:
         _statement_loan(pdf, loan)
     return _output(pdf)
 
 
-def _split_text(parts: Parts, amount: Decimal) -> str:
-    text = (
-        f"principal {rupees(parts.principal)}, interest {rupees(parts.interest)}, "
-        f"fees {rupees(parts.fee)}, penalties {rupees(parts.penalty)}"
-    )
+def _split_text(pdf: _Pdf, parts: Parts, amount: Decimal) -> str:
+    text = pdf.t(
+        "principal %(principal)s, interest %(interest)s, fees %(fees)s, penalties %(penalties)s"
+    ) % {
+        "principal": pdf.rupees(parts.principal),
+        "interest": pdf.rupees(parts.interest),
+        "fees": pdf.rupees(parts.fee),
+        "penalties": pdf.rupees(parts.penalty),
+    }
     if amount != parts.total:
-        text += f", recovered after write-off {rupees(amount - parts.total)}"
+        text += pdf.t(", recovered after write-off %(amount)s") % {
+            "amount": pdf.rupees(amount - parts.total)
+        }
     return text
 
 
 def _statement_loan(pdf: _Pdf, loan: StatementLoan) -> None:
+    t = pdf.t
     pdf.ln(2)
-    pdf.section(f"Loan {loan.loan_number} - {loan.product_name}")
-    disbursed = (
-        f"disbursed {day(loan.disbursed_on)}, principal {rupees(loan.principal)}"
-        if loan.disbursed_on
-        else "not disbursed"
+    pdf.section(
+        t("Loan %(number)s - %(product)s")
+        % {"number": loan.loan_number, "product": loan.product_name}
     )
-    pdf.text_line(f"Status: {loan.status.replace('_', ' ')}; {disbursed}")
-    movement_heads = ["Opening outstanding", "Disbursed", "Principal repaid"]
+    disbursed = (
+        t("disbursed %(date)s, principal %(amount)s")
+        % {"date": pdf.day(loan.disbursed_on), "amount": pdf.rupees(loan.principal)}
+        if loan.disbursed_on
+        else t("not disbursed")
+    )
+    status = (
+        t(LOAN_STATUS_NAMES[loan.status])
+        if pdf.kannada and loan.status in LOAN_STATUS_NAMES
+        else loan.status.replace("_", " ")
+    )
+    pdf.text_line(
+        t("Status: %(status)s; %(disbursed)s") % {"status": status, "disbursed": disbursed}
+    )
+    movement_heads = [N_("Opening outstanding"), N_("Disbursed"), N_("Principal repaid")]
     movement = [group_indian(loan.opening), group_indian(loan.disbursed)]
     movement.append(group_indian(loan.principal_repaid))
     if loan.settled_label:
         movement_heads.append(loan.settled_label)
         movement.append(group_indian(loan.settled))
-    movement_heads.append("Closing outstanding")
+    movement_heads.append(N_("Closing outstanding"))
     movement.append(group_indian(loan.closing))
     width = WIDTH / len(movement_heads)
     pdf.grid(
@@ -590,32 +687,32 @@ def _statement_loan(pdf: _Pdf, loan: StatementLoan) -> None:
         align=["RIGHT"] * len(movement_heads),
     )
 
-    pdf.section("Collections")
+    pdf.section(N_("Collections"))
     if loan.collections:
         collected = loan.collected
         pdf.grid(
             (
-                "Date",
-                "Receipt",
-                "Method",
-                "Amount",
-                "Principal",
-                "Interest",
-                "Fees",
-                "Penalties",
-                "Note",
+                N_("Date"),
+                N_("Receipt"),
+                N_("Method"),
+                N_("Amount"),
+                N_("Principal"),
+                N_("Interest"),
+                N_("Fees"),
+                N_("Penalties"),
+                N_("Note"),
             ),
             [
                 [
-                    day(c.collected_on),
+                    pdf.day(c.collected_on),
                     c.receipt_number,
-                    method_name(c.method),
+                    t(method_name(c.method)),
                     group_indian(c.amount),
                     group_indian(c.parts.principal),
                     group_indian(c.parts.interest),
                     group_indian(c.parts.fee),
                     group_indian(c.parts.penalty),
-                    "REVERSED" if c.reversed else "",
+                    t("REVERSED") if c.reversed else "",
                 ]
                 for c in loan.collections
             ],
@@ -632,7 +729,7 @@ def _statement_loan(pdf: _Pdf, loan: StatementLoan) -> None:
                 "LEFT",
             ),
             total=[
-                "Total",
+                N_("Total"),
                 "",
                 "",
                 group_indian(loan.collected_amount),
@@ -645,32 +742,43 @@ def _statement_loan(pdf: _Pdf, loan: StatementLoan) -> None:
             size=7.5,
         )
         if any(c.reversed for c in loan.collections):
-            pdf.text_line("Reversed collections are listed but not counted in the totals.", size=8)
+            pdf.text_line(
+                t("Reversed collections are listed but not counted in the totals."), size=8
+            )
     else:
-        pdf.text_line("No collections in this period.")
+        pdf.text_line(t("No collections in this period."))
 
     if loan.waivers:
-        pdf.section("Waivers")
+        pdf.section(N_("Waivers"))
         pdf.grid(
-            ("Date", "Waived", "Amount (Rs.)", "Reason"),
-            [[day(w.on), w.what, group_indian(w.amount), w.reason] for w in loan.waivers],
+            (N_("Date"), N_("Waived"), N_("Amount (Rs.)"), N_("Reason")),
+            [[pdf.day(w.on), t(w.what), group_indian(w.amount), w.reason] for w in loan.waivers],
             (22, 40, 28, WIDTH - 90),
             align=("LEFT", "LEFT", "RIGHT", "LEFT"),
-            total=["Total", "", group_indian(loan.waived), ""],
+            total=[N_("Total"), "", group_indian(loan.waived), ""],
         )
 
-    pdf.section("Installments due in this period")
+    pdf.section(N_("Installments due in this period"))
     if loan.installments_due:
         pdf.grid(
-            ("No.", "Due date", "Amount due (Rs.)", "Paid", "Waived", "Status"),
+            (
+                N_("No."),
+                N_("Due date"),
+                N_("Amount due (Rs.)"),
+                N_("Paid"),
+                N_("Waived"),
+                N_("Status"),
+            ),
             [
                 [
                     str(i.number),
-                    day(i.due_date),
+                    pdf.day(i.due_date),
                     group_indian(i.due),
                     group_indian(i.paid),
                     group_indian(i.waived),
-                    i.status.replace("_", " "),
+                    t(INSTALLMENT_STATUS_NAMES[i.status])
+                    if pdf.kannada and i.status in INSTALLMENT_STATUS_NAMES
+                    else i.status.replace("_", " "),
                 ]
                 for i in loan.installments_due
             ],
@@ -678,9 +786,10 @@ def _statement_loan(pdf: _Pdf, loan: StatementLoan) -> None:
             align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "LEFT"),
         )
     else:
-        pdf.text_line("None.")
+        pdf.text_line(t("None."))
     if loan.next_due_on is not None and loan.next_due_amount is not None:
         pdf.text_line(
-            f"Next due: {rupees(loan.next_due_amount)} on {day(loan.next_due_on)}",
+            t("Next due: %(amount)s on %(date)s")
+            % {"amount": pdf.rupees(loan.next_due_amount), "date": pdf.day(loan.next_due_on)},
             style="B",
         )

@@ -76,6 +76,7 @@ from namma.reports.base import (
 DASHBOARD_TTL_SECONDS = 30
 TREND_DAYS = 30
 UPCOMING_DAYS = 7
+UPCOMING_INSTALLMENTS = 6  # the customer's list of installments to come
 
 
 MONTHS_IN_TREND = 12
@@ -639,7 +640,13 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
         "as_of": today.isoformat(),
     }
     if customer is None:
-        return base | {"loans": [], "totals": None, "next_due": None, "last_payment": None}
+        return base | {
+            "loans": [],
+            "totals": None,
+            "next_due": None,
+            "upcoming_installments": [],
+            "last_payment": None,
+        }
     i = LoanInstallment
     owed = queries.installment_owed(i)
     next_due = (
@@ -673,6 +680,7 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
     ).all()
     loans = []
     borrowed = outstanding = overdue_total = outstanding_principal = outstanding_interest = ZERO
+    outstanding_fees = outstanding_penalties = ZERO
     upcoming: list[tuple[dt.date, Decimal, str]] = []
     for loan, due_on, due_amount, od in rows:
         active = loan.status is LoanStatus.ACTIVE
@@ -683,6 +691,8 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
             outstanding += total
             outstanding_principal += loan.outstanding_principal
             outstanding_interest += loan.outstanding_interest
+            outstanding_fees += loan.outstanding_fees
+            outstanding_penalties += loan.outstanding_penalties
             overdue_total += Decimal(od)
             if due_on is not None:
                 upcoming.append((due_on, Decimal(due_amount), loan.loan_number))
@@ -742,6 +752,18 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
             .where(owed > 0)
         )
     ).one()
+    # The next installments still owing, across the active loans (late ones first).
+    coming = (
+        await session.execute(
+            select(i.due_date, i.number, owed, Loan.id, Loan.loan_number, i.status)
+            .join(Loan, Loan.id == i.loan_id)
+            .where(Loan.customer_id == customer.id)
+            .where(Loan.status == LoanStatus.ACTIVE)
+            .where(owed > 0)
+            .order_by(i.due_date, Loan.loan_number, i.number)
+            .limit(UPCOMING_INSTALLMENTS)
+        )
+    ).all()
     next_due_json = None
     if upcoming:
         due_on, amount, number = upcoming[0]
@@ -767,12 +789,26 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
             "outstanding": _m(outstanding),
             "outstanding_principal": _m(outstanding_principal),
             "outstanding_interest": _m(outstanding_interest),
+            "outstanding_fees": _m(outstanding_fees),
+            "outstanding_penalties": _m(outstanding_penalties),
             "overdue_amount": _m(overdue_total),
             "overdue_installments": int(late_count),
             "due_next_7_days": _m(Decimal(week_due)),
             "installments_next_7_days": int(week_count),
         },
         "next_due": next_due_json,
+        "upcoming_installments": [
+            {
+                "loan_id": str(loan_id),
+                "loan_number": number,
+                "installment": n,
+                "due_on": due_on.isoformat(),
+                "amount": _m(Decimal(amount)),
+                "overdue": due_on < today,
+                "status": status.value,
+            }
+            for due_on, n, amount, loan_id, number, status in coming
+        ],
         "last_payment": None
         if last is None
         else {

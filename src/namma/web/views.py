@@ -1,42 +1,25 @@
-"""HTML pages. They compute nothing: the browser calls the same JSON API as every client."""
+"""The pages: every page router, the HTML error pages and the static files, installed on the
+app by ``pages_install``. How to add a page, a form, a partial or a translation: docs/pages.md.
+"""
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.templating import Jinja2Templates
-
-WEB_DIR = Path(__file__).resolve().parent
-STATIC_DIR = WEB_DIR / "static"
-templates = Jinja2Templates(directory=WEB_DIR / "templates")
+from namma.web.csp import PageSecurityHeaders
+from namma.web.errors import page_errors_install
+from namma.web.pages import auth, customer, kfs, staff
+from namma.web.templating import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
+for module in (auth, staff, customer, kfs):
+    router.include_router(module.router)
 
 
-@router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> RedirectResponse:
-    target = (
-        "/account"
-        if request.cookies.get("access_token") or request.cookies.get("csrf_token")
-        else "/login"
-    )
-    return RedirectResponse(target, status_code=303)
-
-
-@router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "login.html")
-
-
-@router.get("/loans/{loan_id}/kfs", response_class=HTMLResponse)
-async def kfs_page(request: Request, loan_id: uuid.UUID) -> HTMLResponse:
-    """The printable Key Facts Statement (its data comes from the API, with the caller's scope)."""
-    return templates.TemplateResponse(request, "kfs.html", {"loan_id": loan_id})
-
-
-@router.get("/account", response_class=HTMLResponse)
-async def account_page(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "account.html")
+def pages_install(app: FastAPI) -> None:
+    """After the API's routers and error handlers: the pages, their errors, static files."""
+    app.include_router(router)
+    page_errors_install(app)
+    app.add_middleware(PageSecurityHeaders)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

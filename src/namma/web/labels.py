@@ -1,0 +1,87 @@
+"""The words pages show for the system's codes (a status, a role, a frequency…), marked for the
+catalogue and translated where shown: ``{{ _(labels.loan_status[loan.status]) }}``.
+
+A code without a label shows as itself (a new status must not break a page).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from namma.web.i18n import N_
+
+
+class _Labels(defaultdict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return key
+
+
+def _labels(values: dict[str, str]) -> _Labels:
+    out = _Labels()
+    out.update(values)
+    return out
+
+
+role = _labels(
+    {
+        "admin": N_("Admin"),
+        "manager": N_("Branch manager"),
+        "agent": N_("Field agent"),
+        "customer": N_("Customer"),
+    }
+)
+loan_status = _labels(
+    {
+        "applied": N_("Applied"),
+        "approved": N_("Approved"),
+        "rejected": N_("Rejected"),
+        "withdrawn": N_("Withdrawn"),
+        "active": N_("Active"),
+        "closed": N_("Closed"),
+        "preclosed": N_("Paid off early"),
+        "refinanced": N_("Replaced by a top-up"),
+        "written_off": N_("Written off"),
+    }
+)
+installment_status = _labels(
+    {
+        "due": N_("Due"),
+        "partly_paid": N_("Partly paid"),
+        "paid": N_("Paid"),
+        "overdue": N_("Overdue"),
+        "upcoming": N_("Upcoming"),
+    }
+)
+frequency = _labels(
+    {
+        "daily": N_("Daily"),
+        "weekly": N_("Weekly"),
+        "fortnightly": N_("Fortnightly"),
+        "monthly": N_("Monthly"),
+        "quarterly": N_("Quarterly"),
+        "half-yearly": N_("Half-yearly"),
+        "yearly": N_("Yearly"),
+        "days": N_("Every few days"),
+    }
+)
+method = _labels(
+    {
+        "cash": N_("Cash"),
+        "upi": N_("UPI"),
+        "cheque": N_("Cheque"),
+        "bank_transfer": N_("Bank transfer"),
+    }
+)
+collection_status = _labels({"posted": N_("Received"), "reversed": N_("Reversed")})
+document_kind = _labels({"statement": N_("Statement"), "receipt": N_("Receipt")})
+document_status = _labels(
+    {"pending": N_("Being made"), "ready": N_("Ready"), "failed": N_("Could not be made")}
+)
+charge_timing = _labels(
+    {
+        "disbursement": N_("At disbursement (deducted)"),
+        "first-installment": N_("With the first installment"),
+        "installment": N_("With every installment"),
+    }
+)
+interest_method = _labels({"declining": N_("Reducing balance"), "flat": N_("Flat rate")})

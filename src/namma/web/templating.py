@@ -1,0 +1,94 @@
+"""The one Jinja2 environment of the pages and ``render``, the one way a page answers.
+
+``render(request, "customer/loan.html", context, block="tab")`` renders the whole page, or only
+the named block (jinja2-fragments) when the request is an htmx request for a part of the page
+(``HX-Request`` without ``HX-Boosted``): one template serves the page and its partials.
+
+Filters (``{{ x | money }}`` …) format in the request's language; ``_()`` and
+``{% trans %}`` translate (``namma.web.i18n``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import Response
+from jinja2_fragments.fastapi import Jinja2Blocks
+
+from namma.web import i18n, labels
+
+WEB_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
+
+environment = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    extensions=["jinja2.ext.i18n"],
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+environment.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True
+)
+environment.filters.update(
+    money=i18n.money,
+    number=i18n.number,
+    percent=i18n.percent,
+    date=i18n.date,
+    month=i18n.month,
+)
+
+
+@functools.cache
+def _static_version(name: str) -> str:
+    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def static(name: str) -> str:
+    """The URL of a static file, with its content's hash (browsers may cache it for long)."""
+    return f"/static/{name}?v={_static_version(name)}"
+
+
+environment.globals.update(static=static, LANGUAGES=i18n.LANGUAGES, labels=labels)
+
+templates = Jinja2Blocks(env=environment)
+
+
+def is_partial(request: Request) -> bool:
+    """An htmx request for a part of the page (a boosted link or form wants the whole page)."""
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") is None
+
+
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """The page ``name`` (or only its ``block`` for an htmx partial request), in the request's
+    language. ``context`` gets ``request``, ``lang`` and the page's ``viewer`` (if signed in)."""
+    values = dict(context or {})
+    values.setdefault("viewer", getattr(request.state, "viewer", None))
+    values.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
+    values["lang"] = i18n.language_current()
+    values["path"] = request.url.path
+    kwargs: dict[str, Any] = {}
+    if block is not None and is_partial(request):
+        kwargs["block_name"] = block
+    response = templates.TemplateResponse(
+        request, name, values, status_code=status_code, headers=dict(headers or {}), **kwargs
+    )
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Vary", "HX-Request")
+    return response

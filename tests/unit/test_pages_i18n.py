@@ -1,0 +1,99 @@
+"""The pages' languages: every string the pages can show has a Kannada translation (not fuzzy,
+the same placeholders), and amounts and dates are written the Indian way in both languages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+
+from namma.web import i18n
+from namma.web.catalogue import catalogue_extract
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+def _ids(message_id: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (message_id,) if isinstance(message_id, str) else tuple(message_id)
+
+
+def test_every_page_string_is_translated_into_kannada() -> None:
+    from babel.messages.pofile import read_po
+
+    with i18n.catalogue_path("kn").open("rb") as po:
+        kannada = read_po(po, locale="kn_IN")
+    extracted = [m for m in catalogue_extract() if m.id]
+    assert len(extracted) > 250  # the extraction found the templates and the Python strings
+    missing, fuzzy, wrong_placeholders = [], [], []
+    for message in extracted:
+        found = kannada.get(message.id)
+        strings = () if found is None else _ids(found.string)
+        if found is None or not strings or not all(s.strip() for s in strings):
+            missing.append(message.id)
+            continue
+        if found.fuzzy:
+            fuzzy.append(message.id)
+        expected = {p for text in _ids(message.id) for p in PLACEHOLDER.findall(text)}
+        if any(set(PLACEHOLDER.findall(s)) != expected for s in strings):
+            wrong_placeholders.append(message.id)
+    assert not missing, f"untranslated in Kannada (python -m namma.web.catalogue): {missing}"
+    assert not fuzzy, f"fuzzy in Kannada: {fuzzy}"
+    assert not wrong_placeholders, f"placeholders differ: {wrong_placeholders}"
+
+
+def test_a_kannada_page_string_is_kannada_and_english_is_the_source() -> None:
+    i18n.language_use("kn")
+    try:
+        assert i18n.gettext("My loans") == "ನನ್ನ ಸಾಲಗಳು"
+        assert i18n.ngettext("%(num)d loan", "%(num)d loans", 3) % {"num": 3} == "3 ಸಾಲಗಳು"
+    finally:
+        i18n.language_use("en")
+    assert i18n.gettext("My loans") == "My loans"
+
+
+@pytest.mark.parametrize("lang", ["en", "kn"])
+@pytest.mark.parametrize(
+    ("amount", "shown"),
+    [
+        ("123456", "₹1,23,456.00"),
+        ("12345678.5", "₹1,23,45,678.50"),
+        ("999.99", "₹999.99"),
+        ("0", "₹0.00"),
+        ("-1050.25", "-₹1,050.25"),
+        ("100000000000", "₹1,00,00,00,00,000.00"),
+    ],
+)
+def test_amounts_group_in_lakhs_and_crores_in_both_languages(
+    lang: str, amount: str, shown: str
+) -> None:
+    assert i18n.money(Decimal(amount), lang) == shown
+    assert i18n.money(amount, lang) == shown  # the API's money strings too
+
+
+def test_dates_are_day_month_year_with_the_month_named_in_the_language() -> None:
+    day = dt.date(2026, 11, 25)
+    assert i18n.date(day, "en") == "25-Nov-2026"
+    assert i18n.date("2026-11-25", "en") == "25-Nov-2026"
+    assert i18n.date(day, "kn") == "25-ನವೆಂ-2026"
+    assert i18n.month("2026-10", "en") == "October 2026"
+    assert i18n.month("2026-10", "kn") == "ಅಕ್ಟೋಬರ್ 2026"
+    assert i18n.date(None) == "—" and i18n.money(None) == "—"
+
+
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        (None, "en"),
+        ("kn-IN,kn;q=0.9,en;q=0.8", "kn"),
+        ("en-IN,en;q=0.9,kn;q=0.8", "en"),
+        ("kn", "kn"),
+        ("hi-IN,hi;q=0.9", "en"),
+        ("fr;q=0.9,kn;q=0.5", "kn"),
+        ("en;q=0.2,kn;q=0.8", "kn"),
+        ("garbage;;q=x", "en"),
+    ],
+)
+def test_accept_language_picks_kannada_or_english(header: str | None, lang: str) -> None:
+    assert i18n.language_negotiate(header) == lang
