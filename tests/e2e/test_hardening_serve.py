@@ -25,7 +25,7 @@ from namma.demo import DEMO_PASSWORD
 from namma.kit.embedded import create_database, drop_database
 from namma.kit.security_headers import CONTENT_SECURITY_POLICY
 from tests.conftest import _with_database
-from tests.e2e.test_browser_auth import CHROMIUM, IN_CI, _launch
+from tests.e2e.support import CHROMIUM, CHROMIUM_FLAGS, IN_CI
 from tests.e2e.test_serve_embedded import _free_port, _postgres_processes, _wait_ready
 
 pytestmark = pytest.mark.slow
@@ -166,7 +166,7 @@ def test_the_api_reference_runs_in_chromium_under_the_csp(
         _wait_ready(port, process)  # type: ignore[arg-type]
         access = _login(base, "manager@example.com", DEMO_PASSWORD, "-").json()["access_token"]
         with sync_playwright() as p:
-            browser = _launch(p)
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
             page = browser.new_page()
             violations: list[str] = []
             page.on(

@@ -14,193 +14,32 @@ Screenshots of every page go to ``var/screenshots/`` (or ``NAMMA_SCREENSHOT_DIR`
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pyotp
 import pytest
 
-from namma.demo import DEMO_ADMIN_TOTP_SECRET, DEMO_PASSWORD
-from namma.kit.embedded import create_database, drop_database
-
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(__file__).resolve().parent / "vendor" / "axe-4.14.1.min.js"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 800}
-VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}
-SHOTS = Path(os.environ.get("NAMMA_SCREENSHOT_DIR", ROOT / "var" / "screenshots"))
+from namma.demo import DEMO_PASSWORD
+from tests.e2e.support import PHONE, VIEWPORTS, Visit, chromium, demo_server
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`namma serve --demo` with its job worker (receipts, statements), on its own database."""
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail("CI must have Debian's chromium at /usr/bin/chromium")
-        pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
-    from sqlalchemy.engine import make_url
-
-    name = f"namma_test_{uuid.uuid4().hex[:10]}"
-    create_database(postgres_server_url, name)
-    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
-    env["NAMMA_DATABASE_URL"] = url
-    env["NAMMA_LOGIN_RATE_LIMIT"] = "1000/minute"  # many sign-ins from one address here
-    log = tmp_path_factory.mktemp("serve") / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "namma", "serve", "--demo", "--port", str(port), "--job-worker"],
-            env=env,
-            cwd=tmp_path_factory.mktemp("serve-cwd"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(log.read_text()[-5000:])
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        else:
-            raise AssertionError("the server was not ready in 90 s")
+    with demo_server(postgres_server_url, tmp_path_factory) as base:
         yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        drop_database(postgres_server_url, name)
 
 
 @pytest.fixture(scope="module")
 def browser(server: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
-
-
-class Visit:
-    """A browser context with the checks every page gets: axe, CSP, a screenshot."""
-
-    def __init__(self, browser: Any, base: str, viewport: dict[str, int], label: str) -> None:
-        self.base = base
-        self.label = label
-        self.context = browser.new_context(viewport=viewport, accept_downloads=True)
-        self.page = self.context.new_page()
-        self.csp_violations: list[str] = []
-        self.page.on(
-            "console",
-            lambda m: (
-                self.csp_violations.append(m.text)
-                if "Content Security Policy" in m.text or "Content-Security-Policy" in m.text
-                else None
-            ),
-        )
-        self.axe = AXE.read_text()
-        SHOTS.mkdir(parents=True, exist_ok=True)
-
-    def go(self, path: str) -> None:
-        self.page.goto(self.base + path)
-        self.settle()
-
-    def settle(self) -> None:
-        self.page.wait_for_load_state("networkidle")
-
-    def check(self, name: str) -> None:
-        """axe on the page as it is; a full-page screenshot."""
-        self.settle()
-        self.page.screenshot(path=str(SHOTS / f"{name}-{self.label}.png"), full_page=True)
-        if not self.page.evaluate("typeof window.axe !== 'undefined'"):
-            self.page.evaluate(self.axe + "\n;undefined")
-        result = self.page.evaluate(
-            "axe.run(document, {resultTypes: ['violations'], runOnly: {type: 'tag', values: "
-            "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
-        )
-        serious = [
-            {"id": v["id"], "impact": v["impact"], "nodes": [n["html"] for n in v["nodes"][:3]]}
-            for v in result["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-        assert not serious, f"{name} ({self.label}): {json.dumps(serious, indent=1)}"
-        assert not self.csp_violations, f"{name}: {self.csp_violations}"
-
-    def sign_in(self, login: str, *, totp: bool = False) -> None:
-        self.go("/login")
-        self.page.fill("#f-login", login)
-        self.page.fill("#f-password", DEMO_PASSWORD)
-        self.page.click("#login-form button[type=submit]")
-        self.settle()
-        if totp:
-            self.page.fill("#f-code", _fresh_code())
-            self.page.click("#totp-form button[type=submit]")
-            self.settle()
-
-    def language(self, lang: str) -> None:
-        """Choose ``lang`` with the switch in the top bar (nothing to do if it is current)."""
-        if self.page.evaluate("document.documentElement.lang") == lang:
-            return
-        self.page.click(f".language-switch button[value={lang}]")
-        self.page.wait_for_function(f"document.documentElement.lang === '{lang}'")
-        self.settle()
-
-    def close(self) -> None:
-        self.context.close()
-
-
-_last_step: list[int] = []
-
-
-def _fresh_code() -> str:
-    """A TOTP code of a 30-second step not used before (a code is accepted once)."""
-    totp = pyotp.TOTP(DEMO_ADMIN_TOTP_SECRET)
-    while _last_step and totp.timecode(time.time()) <= _last_step[-1]:  # type: ignore[arg-type]
-        time.sleep(1)
-    _last_step.append(totp.timecode(time.time()))  # type: ignore[arg-type]
-    return totp.now()
 
 
 # --- every role ----------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from namma.auth.permissions import Permission
 from namma.auth.tokens import csrf_token_for
 from namma.kit.db import db_session
 from namma.kit.errors import AuthenticationError, PermissionDeniedError
+from namma.kit.security_headers import cookies_secure
 from namma.models import Customer, Role, User
 from namma.web import i18n
 from namma.web.i18n import N_
@@ -207,7 +208,7 @@ def anonymous_csrf_set(request: Request, response: Response) -> None:
             token,
             httponly=True,
             samesite="strict",
-            secure=cookies_need_https(request),
+            secure=cookies_secure(request),
             path="/",
         )
 
@@ -226,21 +227,3 @@ async def anonymous_csrf_check(request: Request) -> None:
 
 
 # --- where cookies work --------------------------------------------------------------------------
-
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-
-def cookies_need_https(request: Request) -> bool:
-    """Session cookies are ``Secure`` off localhost (as ``/api/auth/login`` sets them)."""
-    return request.url.hostname not in LOCAL_HOSTS
-
-
-def cookies_refused(request: Request) -> bool:
-    """True when the browser will refuse the session cookies: plain HTTP off localhost.
-
-    A local check (the request's scheme and host, or ``X-Forwarded-Proto`` from a TLS proxy);
-    the security middleware's own function replaces it when the branches meet."""
-    if not cookies_need_https(request):
-        return False
-    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return request.url.scheme != "https" and forwarded != "https"

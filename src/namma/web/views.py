@@ -7,7 +7,6 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from namma.web.csp import PageSecurityHeaders
 from namma.web.errors import page_errors_install
 from namma.web.pages import auth, customer, kfs, staff
 from namma.web.templating import STATIC_DIR
@@ -21,5 +20,4 @@ def pages_install(app: FastAPI) -> None:
     """After the API's routers and error handlers: the pages, their errors, static files."""
     app.include_router(router)
     page_errors_install(app)
-    app.add_middleware(PageSecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -19,7 +19,6 @@ from namma.auth import service
 from namma.auth.deps import (
     CSRF_COOKIE,
     Principal,
-    RateLimitedError,
     _authenticate,
     request_audit_actor,
     request_settings,
@@ -31,8 +30,8 @@ from namma.auth.endpoints import (
     PasswordBody,
     TotpLoginBody,
     _clear_session_cookies,
-    _login_rate_limit,
     _set_session_cookies,
+    login_throttle,
 )
 from namma.auth.permissions import Permission
 from namma.auth.totp import totp_provisioning_uri, totp_qr_svg, totp_secret_decrypt
@@ -40,6 +39,7 @@ from namma.customers.endpoints import _customer_changed
 from namma.customers.service import customer_update
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import AppError, AuthenticationError
+from namma.kit.security_headers import cookies_secure, cookies_will_be_refused
 from namma.models import Customer, Role, User
 from namma.web import i18n
 from namma.web.errors import session_lapsed
@@ -54,8 +54,6 @@ from namma.web.viewer import (
     anonymous_csrf,
     anonymous_csrf_check,
     anonymous_csrf_set,
-    cookies_need_https,
-    cookies_refused,
     language_apply,
     language_of_request,
     local_path,
@@ -116,7 +114,7 @@ def _login_page(
         "next": local_path(request.query_params.get("next") or _posted_next(form), ""),
         "notice": gettext(notice) if notice else None,
         "retry_after": retry_after,
-        "cookies_refused": cookies_refused(request),
+        "cookies_refused": cookies_will_be_refused(request),
         "step": step,
         **(extra or {}),
     }
@@ -143,11 +141,8 @@ async def login_page(request: Request, session: SessionDep) -> Response:
 
 async def _rate_limited(request: Request) -> int | None:
     """Seconds to wait if this address has tried too often (the API's login limit)."""
-    try:
-        await _login_rate_limit(request)
-    except RateLimitedError as exc:
-        return exc.retry_after
-    return None
+    refusal = await login_throttle(request).address_refusal()
+    return refusal.retry_after_seconds if refusal is not None else None
 
 
 def _signed_in(request: Request, issued: service.IssuedSession, next_path: str) -> Response:
@@ -177,12 +172,13 @@ async def _outcome_page(
         assert outcome.session is not None
         return _signed_in(request, outcome.session, next_path)
     if outcome.status == "throttled":
+        assert outcome.refusal is not None
         form.add_error(
             FORM_ERROR,
             gettext(N_("Too many failed attempts on this account; wait before trying again.")),
         )
         return _login_page(
-            request, form=form, status_code=429, retry_after=outcome.retry_after_seconds
+            request, form=form, status_code=429, retry_after=outcome.refusal.retry_after_seconds
         )
     if outcome.status == "totp_required":
         return _login_page(
@@ -226,6 +222,7 @@ async def login_submit(request: Request, session: SessionDep) -> Response:
         secret_key=settings.secret_key.get_secret_value(),
         actor=request_audit_actor(request),
         admin_totp_required=settings.admin_totp_required,
+        throttle=login_throttle(request),
     )
     return await _outcome_page(request, session, outcome, form, form.value("next"))
 
@@ -254,6 +251,7 @@ async def login_totp_submit(request: Request, session: SessionDep) -> Response:
         recovery_code=form.data.recovery_code,
         secret_key=settings.secret_key.get_secret_value(),
         actor=request_audit_actor(request),
+        throttle=login_throttle(request),
     )
     if outcome.status == "invalid":
         form.add_error(
@@ -381,6 +379,7 @@ async def password_submit(request: Request, session: SessionDep, viewer: SelfWri
                 current_password=form.data.current_password,
                 new_password=form.data.new_password,
                 actor=viewer.principal.audit_actor,
+                throttle=login_throttle(request),
             )
         except AppError as exc:
             await form.failed(session, exc)
@@ -504,7 +503,7 @@ async def language_choose(request: Request, session: SessionDep, cache: CacheDep
         max_age=LANGUAGE_COOKIE_MAX_AGE,
         httponly=True,
         samesite="lax",
-        secure=cookies_need_https(request),
+        secure=cookies_secure(request),
         path="/",
     )
     return response
