@@ -33,6 +33,7 @@ from namma.kit.jobs import job_app_opened, worker_options
 from namma.kit.logging import logging_configure
 from namma.kit.migrations import migrate_upgrade
 from namma.kit.observability import Metrics, RequestContextMiddleware
+from namma.kit.openapi import openapi_install
 from namma.kit.ratelimit import RateLimiter
 from namma.ledger.endpoints import router as ledger_router
 from namma.loans.endpoints import router as loans_router
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     errors_install(app)
+    openapi_install(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(system_router)
     app.include_router(auth_router)

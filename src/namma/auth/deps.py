@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 
 import structlog
 from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor
@@ -99,12 +100,25 @@ def request_audit_actor(request: Request) -> AuditActor:
     )
 
 
-def _bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
+# The two ways to send the access token, as OpenAPI security schemes: every route that depends
+# on `require` lists them (either one), with no code per route. auto_error=False: a missing
+# token is our own 401 with the error body, not FastAPI's.
+BEARER_SCHEME = HTTPBearer(
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="API clients: the `access_token` of a login with "
+    '`"token_delivery": "body"`. Needs no CSRF token.',
+    auto_error=False,
+)
+COOKIE_SCHEME = APIKeyCookie(
+    name=ACCESS_COOKIE,
+    scheme_name="cookie",
+    description="Browsers: the HttpOnly cookie set at login. Its POST, PUT, PATCH and DELETE "
+    "calls must also send the `csrf_token` cookie's value in the `X-CSRF-Token` header.",
+    auto_error=False,
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)]
+CookieToken = Annotated[str | None, Depends(COOKIE_SCHEME)]
 
 
 # One round trip for every authenticated request, straight to the driver (`raw_connection`):
@@ -119,10 +133,11 @@ _PRINCIPAL_QUERY = (
 )
 
 
-async def _authenticate(request: Request, session: AsyncSession) -> Principal:
+async def _authenticate(
+    request: Request, session: AsyncSession, *, bearer: str | None, cookie: str | None
+) -> Principal:
     settings = request_settings(request)
-    bearer = _bearer_token(request)
-    token = bearer or request.cookies.get(ACCESS_COOKIE)
+    token = bearer or cookie
     if not token:
         raise AuthenticationError("Log in to continue.")
     try:
@@ -173,8 +188,12 @@ def require(
     async def dependency(
         request: Request,
         session: Annotated[AsyncSession, Depends(db_session, scope="function")],
+        bearer: BearerCredentials,
+        cookie: CookieToken,
     ) -> Principal:
-        principal = await _authenticate(request, session)
+        principal = await _authenticate(
+            request, session, bearer=bearer.credentials if bearer else None, cookie=cookie
+        )
         if permission is not Permission.SELF and principal.must_change_password:
             raise PasswordChangeRequiredError(
                 "Change your password first (POST /api/auth/password)."
