@@ -1,10 +1,23 @@
-"""Fuzzing the API from its own OpenAPI description (schemathesis), as every role, against a real
-`namma serve` with the demo data: whatever arrives, the answer is never a 5xx."""
+"""The API against its own OpenAPI document (schemathesis), as every role, against a real
+`namma serve` with the demo data.
+
+One run does two things:
+- fuzzing: whatever arrives, from any role, the answer is never a 5xx and the ledger stays
+  consistent (``namma ledger check`` before and after);
+- conformance: every answer has a status the document lists for that operation, a body that
+  validates against its schema, the documented content type and headers — all of
+  schemathesis' checks, for the Admin and the Manager (the two roles that reach every route's
+  success path) and also for the Agent and the Customer.
+
+Examples per operation, role and mode: ``NAMMA_FUZZ_EXAMPLES`` (default 6; raise it locally for
+a deeper search).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -32,6 +45,23 @@ LOGINS = {
     "manager": "manager@example.com",
     "agent": "agent1@example.com",
     "customer": "kamala@example.com",
+}
+# Operations whose answers are not typed yet: the loans and collections domains (and the
+# collection sheet) get their response models in a branch of their own. Until it is merged they
+# are fuzzed for server errors only. THE LEAD REMOVES THIS EXCLUSION AFTER MERGING that branch.
+# (`/api/collections/{collection_id}/receipt.pdf` is the documents domain's: checked in full.)
+NOT_YET_TYPED = re.compile(
+    r"^/api/(loans|collection-sheet)(/|$)|^/api/collections(?!/\{collection_id\}/receipt\.pdf$)(/|$)"
+)
+# Schema-valid input that breaks a business rule (a phone number's format, a date in the
+# future, a product's limits) is a 422 naming the field (docs/api.md): valid by the schema is not
+# the same as acceptable. The other defaults of `positive_data_acceptance` stay.
+SCHEMATHESIS_CONFIG = {
+    "checks": {
+        "positive_data_acceptance": {
+            "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]
+        },
+    },
 }
 
 
@@ -116,32 +146,52 @@ def _token(base: str, role: str) -> str:
 
 
 def _real_ids(base: str, admin: dict[str, str]) -> dict[str, str]:
-    """Ids of demo records, so that fuzzed calls also reach existing rows (not only 404s)."""
+    """Ids of demo records, so that generated calls also reach existing rows (not only 404s)."""
+
+    def first(path: str, key: str) -> dict[str, Any] | None:
+        rows = httpx.get(f"{base}{path}", headers=admin).json()[key]
+        return rows[0] if rows else None
+
     loans = httpx.get(f"{base}/api/loans", headers=admin).json()["loans"]
     active = next(loan for loan in loans if loan["status"] == "active")
-    staff = httpx.get(f"{base}/api/staff?role=agent", headers=admin).json()["staff"]
-    products = httpx.get(f"{base}/api/products", headers=admin).json()["products"]
-    accounts = httpx.get(f"{base}/api/ledger/accounts", headers=admin).json()["accounts"]
-    return {
+    agent = first("/api/staff?role=agent", "staff")
+    assert agent is not None
+    ids = {
         "loan_id": active["id"],
         "customer_id": active["customer"]["id"],
-        "user_id": staff[0]["id"],
-        "agent_id": staff[0]["id"],
-        "product_id": products[0]["id"],
-        "account_id": accounts[0]["id"],
+        "user_id": agent["id"],
+        "agent_id": agent["id"],
     }
+    for name, path, key in (
+        ("product_id", "/api/products", "products"),
+        ("account_id", "/api/ledger/accounts", "accounts"),
+        ("document_id", "/api/documents", "documents"),
+        ("notification_id", "/api/notifications", "notifications"),
+    ):
+        row = first(path, key)
+        if row is not None:
+            ids[name] = row["id"]
+    return ids
 
 
-def _fuzz(
+def _checked(operation: Any) -> bool:
+    """Whether the operation's answers are checked against the document (not only for 5xx)."""
+    return NOT_YET_TYPED.search(operation.path) is None
+
+
+def _exercise(
     strategy: Any,
     *,
     base: str,
     role: str,
     auth: dict[str, str],
-    failures: list[str],
+    checked: bool,
+    errors: list[str],
+    violations: dict[str, str],
     statuses: Counter[int],
 ) -> int:
-    """Send the strategy's examples as ``role``; record every 5xx. Returns the number of calls."""
+    """Send the strategy's examples as ``role``: record every 5xx and, for a checked operation,
+    every answer that does not conform to the document. Returns the number of calls."""
     calls = 0
 
     @settings(
@@ -157,12 +207,23 @@ def _fuzz(
         calls += 1
         response = case.call(base_url=base, headers=auth, timeout=30)
         statuses[response.status_code // 100 * 100] += 1
+        label = f"{role} {case.method} {case.path}"
         if response.status_code >= 500:
-            failures.append(
+            errors.append(
                 f"{role} {case.method} {case.formatted_path} "
                 f"query={case.query} body={str(case.body)[:200]} -> "
                 f"{response.status_code} {response.text[:200]}"
             )
+        elif checked:
+            try:
+                case.validate_response(
+                    response,
+                    headers=auth,
+                    transport_kwargs={"base_url": base, "headers": auth, "timeout": 30},
+                )
+            except Exception as failure:  # schemathesis' FailureGroup: every failed check
+                title = str(failure).strip().splitlines()[0]
+                violations.setdefault(f"{label}: {title}", str(failure)[:1500])
 
     # Unsatisfiable: nothing to generate in this mode (e.g. no negative input for a bare GET).
     with contextlib.suppress(Unsatisfiable):
@@ -170,24 +231,30 @@ def _fuzz(
     return calls
 
 
-def test_no_input_from_any_role_causes_a_server_error(server) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_keeps_its_contract_and_never_errs(server) -> None:  # type: ignore[no-untyped-def]
     import schemathesis
     from schemathesis import GenerationMode
+    from schemathesis.config import SchemathesisConfig
 
     base, log_path, database_url = server
-    # The demo data is consistent with its ledger before the fuzzing ...
+    # The demo data is consistent with its ledger before the calls ...
     assert _ledger_check(database_url).returncode == 0
     headers = {role: {"Authorization": f"Bearer {_token(base, role)}"} for role in LOGINS}
     ids = _real_ids(base, headers["admin"])
-    schema = schemathesis.openapi.from_url(f"{base}/api/openapi.json")
-    failures: list[str] = []
+    schema = schemathesis.openapi.from_url(
+        f"{base}/api/openapi.json", config=SchemathesisConfig.from_dict(SCHEMATHESIS_CONFIG)
+    )
+    errors: list[str] = []
+    violations: dict[str, str] = {}
     statuses: Counter[int] = Counter()
-    calls = 0
+    calls = checked_operations = 0
 
     for result in schema.get_all_operations():
         operation = result.ok()
         if (operation.method.upper(), operation.path) in SKIPPED:
             continue
+        checked = _checked(operation)
+        checked_operations += checked
         path_ids = {p.name: ids[p.name] for p in operation.path_parameters if p.name in ids}
         for role, auth in headers.items():
             for mode, fixed in (
@@ -196,18 +263,30 @@ def test_no_input_from_any_role_causes_a_server_error(server) -> None:  # type: 
                 (GenerationMode.POSITIVE, path_ids or None),
             ):
                 strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed)
-                calls += _fuzz(
-                    strategy, base=base, role=role, auth=auth, failures=failures, statuses=statuses
+                calls += _exercise(
+                    strategy,
+                    base=base,
+                    role=role,
+                    auth=auth,
+                    checked=checked,
+                    errors=errors,
+                    violations=violations,
+                    statuses=statuses,
                 )
 
     assert calls > 500, f"only {calls} calls were made"
-    # The fuzzing reached the application, not only its validation: some calls succeeded.
+    assert checked_operations > 60, checked_operations
+    # The calls reached the application, not only its validation: some succeeded.
     assert statuses[200] > 50, dict(statuses)
-    # ... and whatever the fuzzing managed to change, still is.
+    # ... and whatever the calls managed to change, still is.
     after = _ledger_check(database_url)
     assert after.returncode == 0, after.stdout + after.stderr
-    assert not failures, (
-        f"{len(failures)} server errors in {calls} calls:\n"
-        + "\n".join(failures[:20])
+    assert not errors, (
+        f"{len(errors)} server errors in {calls} calls:\n"
+        + "\n".join(errors[:20])
         + f"\n(server log: {Path(log_path)})"
+    )
+    assert not violations, (
+        f"{len(violations)} answers break the OpenAPI document:\n\n"
+        + "\n\n".join(list(violations.values())[:15])
     )
