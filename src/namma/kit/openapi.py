@@ -7,9 +7,10 @@ operation shares, added once here instead of on every route.
 - ``openapi_install(app)`` completes the generated document. An operation with a security
   requirement (every route that depends on ``namma.auth.deps.require``, which declares the
   bearer and cookie schemes) answers 401, 403 and 429; one with a path parameter 404; one with
-  any input 422 — with our error body, not FastAPI's ``HTTPValidationError`` (our handler
-  answers that shape). Its unsafe methods (POST, PUT, PATCH, DELETE) list the ``X-CSRF-Token``
-  header that cookie-authenticated calls must send.
+  a body 400 (it could not be parsed); one with any input 422 — with our error body, not
+  FastAPI's ``HTTPValidationError`` (our handler answers that shape). Its unsafe methods
+  (POST, PUT, PATCH, DELETE) list the ``X-CSRF-Token`` header that cookie-authenticated calls
+  must send.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class InvalidInputBody(BaseModel):
 
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "Bad request (`bad_request`)",
+    400: "The body could not be read: not JSON, or not UTF-8 (`bad_request`)",
     401: "Not authenticated: no valid session, or it has ended (`unauthenticated`)",
     403: "Not allowed: the role lacks the permission, a cookie-authenticated write sent no "
     "valid `X-CSRF-Token` (`forbidden`), or the password must be changed first "
@@ -137,6 +138,8 @@ def _operation_complete(method: str, operation: dict[str, Any]) -> None:
         automatic += AUTHENTICATED_ERRORS
     if any(p.get("in") == "path" for p in parameters):
         automatic.append(404)
+    if "requestBody" in operation:
+        automatic.append(400)
     if parameters or "requestBody" in operation:
         automatic.append(422)
     for status in automatic:
