@@ -9,13 +9,17 @@ One run does two things:
   schemathesis' checks, for the Admin and the Manager (the two roles that reach every route's
   success path) and also for the Agent and the Customer.
 
-Examples per operation, role and mode: ``NAMMA_FUZZ_EXAMPLES`` (default 6; raise it locally for
-a deeper search).
+Each operation is called as each role in three modes (valid input, invalid input, valid input
+on demo records' ids); a role refused an operation (every call of the first mode a 403: the
+permission is checked before any input is read) skips the other modes. Examples per operation,
+role and mode: ``NAMMA_FUZZ_EXAMPLES`` (default 6; raise it locally for a deeper search). About
+3 minutes of CPU, on 2 cores; it replaced a fuzz test of 2 minutes that checked only for 5xx.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -23,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -30,6 +35,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
@@ -54,10 +60,20 @@ LOGINS = {
 NOT_YET_TYPED = re.compile(
     r"^/api/(loans|collection-sheet)(/|$)|^/api/collections(?!/\{collection_id\}/receipt\.pdf$)(/|$)"
 )
+# Known bugs outside this test's domains, each reproduced by a strict xfail below (which fails
+# once the bug is fixed, so that both go together): (method, path) -> what triggers it.
+# A 5xx of such a call is listed, not failed; any other 5xx of the operation still fails.
+KNOWN_BUGS: dict[tuple[str, str], str] = {
+    # The line's client_id becomes the idempotency key; PostgreSQL refuses NUL in text.
+    ("POST", "/api/collection-sheet/post"): "\\u0000",
+    ("POST", "/api/collections"): "\\u0000",
+}
 # Schema-valid input that breaks a business rule (a phone number's format, a date in the
 # future, a product's limits) is a 422 naming the field (docs/api.md): valid by the schema is not
 # the same as acceptable. The other defaults of `positive_data_acceptance` stay.
 SCHEMATHESIS_CONFIG = {
+    # The calls carry a real token (below): no generated Authorization header or cookie.
+    "generation": {"with-security-parameters": False},
     "checks": {
         "positive_data_acceptance": {
             "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]
@@ -131,6 +147,7 @@ def _token(base: str, role: str) -> str:
     response = httpx.post(
         f"{base}/api/auth/login",
         json={"login": LOGINS[role], "password": DEMO_PASSWORD, "token_delivery": "body"},
+        timeout=30,
     )
     body = response.json()
     if body["status"] == "totp_required":
@@ -141,6 +158,7 @@ def _token(base: str, role: str) -> str:
                 "code": pyotp.TOTP(DEMO_ADMIN_TOTP_SECRET).now(),
                 "token_delivery": "body",
             },
+            timeout=30,
         )
         body = response.json()
     return str(body["access_token"])
@@ -150,13 +168,15 @@ def _real_ids(base: str, admin: dict[str, str]) -> dict[str, str]:
     """Ids of demo records, so that generated calls also reach existing rows (not only 404s)."""
 
     def first(path: str, key: str) -> dict[str, Any] | None:
-        rows = httpx.get(f"{base}{path}", headers=admin).json()[key]
+        rows = httpx.get(f"{base}{path}", headers=admin, timeout=30).json()[key]
         return rows[0] if rows else None
 
-    loans = httpx.get(f"{base}/api/loans", headers=admin).json()["loans"]
+    loans = httpx.get(f"{base}/api/loans", headers=admin, timeout=30).json()["loans"]
     active = next(loan for loan in loans if loan["status"] == "active")
-    agent = first("/api/staff?role=agent", "staff")
-    assert agent is not None
+    # Not the agent the run logs in as: the staff routes would end that agent's session (a
+    # password reset, a deactivation), and every later call of the role would be a 401.
+    agents = httpx.get(f"{base}/api/staff?role=agent", headers=admin, timeout=30).json()["staff"]
+    agent = next(a for a in agents if a["email"] != LOGINS["agent"])
     ids = {
         "loan_id": active["id"],
         "customer_id": active["customer"]["id"],
@@ -175,6 +195,11 @@ def _real_ids(base: str, admin: dict[str, str]) -> dict[str, str]:
     return ids
 
 
+def _known_bug(case: Any) -> bool:
+    trigger = KNOWN_BUGS.get((case.method.upper(), case.path))
+    return trigger is not None and trigger in json.dumps(case.body, default=str)
+
+
 def _checked(operation: Any) -> bool:
     """Whether the operation's answers are checked against the document (not only for 5xx)."""
     return NOT_YET_TYPED.search(operation.path) is None
@@ -186,11 +211,13 @@ def _exercise(
     base: str,
     role: str,
     auth: dict[str, str],
+    session: requests.Session,
     checked: bool,
     errors: list[str],
     violations: dict[str, str],
     statuses: Counter[int],
     auth_enforced: set[str],
+    known: list[str],
 ) -> int:
     """Send the strategy's examples as ``role``: record every 5xx and, for a checked operation,
     every answer that does not conform to the document. Returns the number of calls."""
@@ -210,10 +237,12 @@ def _exercise(
     def run(case: Any) -> None:
         nonlocal calls
         calls += 1
-        response = case.call(base_url=base, headers=auth, timeout=30)
-        statuses[response.status_code // 100 * 100] += 1
+        response = case.call(base_url=base, session=session, headers=auth, timeout=30)
+        statuses[response.status_code] += 1
         label = f"{role} {case.method} {case.path}"
-        if response.status_code >= 500:
+        if response.status_code >= 500 and _known_bug(case):
+            known.append(f"{label} -> {response.status_code}")
+        elif response.status_code >= 500:
             errors.append(
                 f"{role} {case.method} {case.formatted_path} "
                 f"query={case.query} body={str(case.body)[:200]} -> "
@@ -228,7 +257,12 @@ def _exercise(
                     response,
                     headers=auth,
                     excluded_checks=[ignored_auth] if operation in auth_enforced else None,
-                    transport_kwargs={"base_url": base, "headers": auth, "timeout": 30},
+                    transport_kwargs={
+                        "base_url": base,
+                        "session": session,
+                        "headers": auth,
+                        "timeout": 30,
+                    },
                 )
             except FailureGroup as failure:  # every failed check
                 title = str(failure).strip().splitlines()[0]
@@ -253,6 +287,7 @@ def test_the_api_keeps_its_contract_and_never_errs(server) -> None:  # type: ign
     assert _ledger_check(database_url).returncode == 0
     headers = {role: {"Authorization": f"Bearer {_token(base, role)}"} for role in LOGINS}
     ids = _real_ids(base, headers["admin"])
+    sessions = {role: requests.Session() for role in LOGINS}  # kept-alive connections
     schema = schemathesis.openapi.from_url(
         f"{base}/api/openapi.json", config=SchemathesisConfig.from_dict(SCHEMATHESIS_CONFIG)
     )
@@ -260,6 +295,7 @@ def test_the_api_keeps_its_contract_and_never_errs(server) -> None:  # type: ign
     violations: dict[str, str] = {}
     statuses: Counter[int] = Counter()
     auth_enforced: set[str] = set()
+    known: list[str] = []
     calls = checked_operations = 0
 
     for result in schema.get_all_operations():
@@ -277,23 +313,30 @@ def test_the_api_keeps_its_contract_and_never_errs(server) -> None:  # type: ign
             modes.append((GenerationMode.POSITIVE, path_ids))
         for role, auth in headers.items():
             for mode, fixed in modes:
+                denied = statuses[403]
+                before = calls
                 strategy = operation.as_strategy(generation_mode=mode, path_parameters=fixed)
                 calls += _exercise(
                     strategy,
                     base=base,
                     role=role,
                     auth=auth,
+                    session=sessions[role],
                     checked=checked,
                     errors=errors,
                     violations=violations,
                     statuses=statuses,
                     auth_enforced=auth_enforced,
+                    known=known,
                 )
+                if calls > before and statuses[403] - denied == calls - before:
+                    break  # the role may not call it: refused before any input is read
 
+    print(f"{calls} calls; statuses: {dict(sorted(statuses.items()))}")  # shown on failure
     assert calls > 500, f"only {calls} calls were made"
     assert checked_operations > 60, checked_operations
     # The calls reached the application, not only its validation: some succeeded.
-    assert statuses[200] > 50, dict(statuses)
+    assert sum(n for code, n in statuses.items() if 200 <= code < 300) > 50, dict(statuses)
     # ... and whatever the calls managed to change, still is.
     after = _ledger_check(database_url)
     assert after.returncode == 0, after.stdout + after.stderr
@@ -302,7 +345,29 @@ def test_the_api_keeps_its_contract_and_never_errs(server) -> None:  # type: ign
         + "\n".join(errors[:20])
         + f"\n(server log: {Path(log_path)})"
     )
+    if known:
+        warnings.warn(f"{len(known)} calls hit known bugs (KNOWN_BUGS): {known[:5]}", stacklevel=1)
     assert not violations, (
         f"{len(violations)} answers break the OpenAPI document:\n\n"
         + "\n\n".join(list(violations.values())[:15])
     )
+
+
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason="known bug: a NUL in client_id is a 500 (KNOWN_BUGS)"
+)
+@pytest.mark.parametrize("route", ["/api/collection-sheet/post", "/api/collections"])
+def test_known_bug_a_nul_in_a_client_id_is_not_a_server_error(server, route: str) -> None:  # type: ignore[no-untyped-def]
+    """Found by the contract test. Once fixed, this passes (strict: the run fails) — remove it
+    and the operation's entry in KNOWN_BUGS."""
+    base, _, _ = server
+    line = {
+        "loan_id": "00000000-0000-4000-8000-000000000000",
+        "amount": "1.00",
+        "collected_on": "2026-01-01",
+        "client_id": "sheet\u0000line",
+    }
+    body = {"lines": [line]} if route.endswith("/post") else line
+    auth = {"Authorization": f"Bearer {_token(base, 'manager')}"}
+    response = httpx.post(f"{base}{route}", json=body, headers=auth, timeout=30)
+    assert response.status_code < 500, response.text
