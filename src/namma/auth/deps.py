@@ -100,25 +100,12 @@ def request_audit_actor(request: Request) -> AuditActor:
     )
 
 
-# The two ways to send the access token, as OpenAPI security schemes: every route that depends
-# on `require` lists them (either one), with no code per route. auto_error=False: a missing
-# token is our own 401 with the error body, not FastAPI's.
-BEARER_SCHEME = HTTPBearer(
-    scheme_name="bearer",
-    bearerFormat="JWT",
-    description="API clients: the `access_token` of a login with "
-    '`"token_delivery": "body"`. Needs no CSRF token.',
-    auto_error=False,
-)
-COOKIE_SCHEME = APIKeyCookie(
-    name=ACCESS_COOKIE,
-    scheme_name="cookie",
-    description="Browsers: the HttpOnly cookie set at login. Its POST, PUT, PATCH and DELETE "
-    "calls must also send the `csrf_token` cookie's value in the `X-CSRF-Token` header.",
-    auto_error=False,
-)
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)]
-CookieToken = Annotated[str | None, Depends(COOKIE_SCHEME)]
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
 
 
 # One round trip for every authenticated request, straight to the driver (`raw_connection`):
@@ -133,11 +120,27 @@ _PRINCIPAL_QUERY = (
 )
 
 
-async def _authenticate(
-    request: Request, session: AsyncSession, *, bearer: str | None, cookie: str | None
-) -> Principal:
+# Declared so that the OpenAPI document (and "Authorize" in /api/docs) shows how to authenticate;
+# ``_authenticate`` reads the same header and cookie.
+BEARER_SCHEME = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description='An access token: POST /api/auth/login with "token_delivery": "body" answers '
+    "one (with a second step for a TOTP code when the account has one).",
+)
+COOKIE_SCHEME = APIKeyCookie(
+    name=ACCESS_COOKIE,
+    auto_error=False,
+    scheme_name="session_cookie",
+    description="The browser session set by POST /api/auth/login; unsafe requests also need "
+    "the csrf_token cookie's value in X-CSRF-Token.",
+)
+
+
+async def _authenticate(request: Request, session: AsyncSession) -> Principal:
     settings = request_settings(request)
-    token = bearer or cookie
+    bearer = _bearer_token(request)
+    token = bearer or request.cookies.get(ACCESS_COOKIE)
     if not token:
         raise AuthenticationError("Log in to continue.")
     try:
@@ -188,12 +191,10 @@ def require(
     async def dependency(
         request: Request,
         session: Annotated[AsyncSession, Depends(db_session, scope="function")],
-        bearer: BearerCredentials,
-        cookie: CookieToken,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)],
+        _cookie: Annotated[str | None, Depends(COOKIE_SCHEME)],
     ) -> Principal:
-        principal = await _authenticate(
-            request, session, bearer=bearer.credentials if bearer else None, cookie=cookie
-        )
+        principal = await _authenticate(request, session)
         if permission is not Permission.SELF and principal.must_change_password:
             raise PasswordChangeRequiredError(
                 "Change your password first (POST /api/auth/password)."

@@ -27,7 +27,6 @@ from namma.auth.deps import (
 )
 from namma.auth.permissions import Permission
 from namma.auth.schemas import (
-    ChallengeOut,
     LoginOut,
     MeOut,
     RecoveryCodesOut,
@@ -188,9 +187,7 @@ def _outcome_response(
             retry_after=outcome.retry_after_seconds,
         )
     if outcome.status in ("totp_required", "totp_enrolment_required"):
-        assert outcome.challenge is not None
-        challenge = ChallengeOut(status=outcome.status, challenge=outcome.challenge)
-        return JSONResponse(challenge.model_dump(mode="json"))
+        return JSONResponse({"status": outcome.status, "challenge": outcome.challenge})
     return _invalid()
 
 
