@@ -45,6 +45,9 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 REFRESH_PATH = "/api/auth/refresh"
 TokenDelivery = Literal["cookie", "body"]
 INVALID_LOGIN = "Wrong login or password."
+# The public steps: a wrong answer is a 401 (returned, so that the failure is committed), too
+# many attempts a 429. Their bodies are built from the declared models (JSONResponse: cookies).
+LOGIN_ERRORS = error_responses(401, 429)
 
 
 class LoginBody(BaseModel):
@@ -189,11 +192,6 @@ def _outcome_response(
     if outcome.status in ("totp_required", "totp_enrolment_required"):
         return JSONResponse({"status": outcome.status, "challenge": outcome.challenge})
     return _invalid()
-
-
-# Public steps: a wrong answer is a 401 (returned, so that the failure is committed), too many
-# attempts a 429. Their bodies are built from the declared models; JSONResponse sets cookies.
-LOGIN_ERRORS = error_responses(401, 429)
 
 
 @router.post(
