@@ -32,6 +32,7 @@ from namma.kit.jobs import job_app_opened, worker_options
 from namma.kit.logging import logging_configure
 from namma.kit.migrations import migrate_upgrade
 from namma.kit.observability import Metrics, RequestContextMiddleware
+from namma.kit.openapi import openapi_install
 from namma.kit.passwords import password_hashing_configure
 from namma.kit.ratelimit import RateLimiter
 from namma.kit.security_headers import SecurityHeadersMiddleware
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     errors_install(app)
+    openapi_install(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies)
     if settings.serves_api_docs:

@@ -1377,6 +1377,32 @@ async def test_agent_and_customer_dashboards(portfolio: Portfolio) -> None:
     assert totals["installments_next_7_days"] == 2  # today's and next week's
 
 
+async def test_every_dashboard_key_is_declared_in_its_response_model(portfolio: Portfolio) -> None:
+    """The dashboards' models let an undeclared key through (the answer is the cached JSON):
+    this keeps the OpenAPI document complete — every key of every role's dashboard, at every
+    level, is a declared field."""
+    from pydantic import BaseModel, TypeAdapter
+
+    from namma.reports.schemas import Dashboard
+
+    def undeclared(value: object, where: str) -> list[str]:
+        if isinstance(value, BaseModel):
+            found = [f"{where}.{k}" for k in value.model_extra or {}]
+            for name in type(value).model_fields:
+                found += undeclared(getattr(value, name), f"{where}.{name}")
+            return found
+        if isinstance(value, list):
+            return [x for i, item in enumerate(value) for x in undeclared(item, f"{where}[{i}]")]
+        return []
+
+    for who in ("admin", "manager_a", "agent_a1", "customer_user"):
+        for period in ("today", "all"):
+            response = await portfolio.get(who, "/api/dashboard", period=period)
+            assert response.status_code == 200, response.text
+            parsed = TypeAdapter(Dashboard).validate_python(response.json())
+            assert undeclared(parsed, who) == []
+
+
 @pytest.mark.redis
 async def test_dashboards_are_cached_in_redis_too(portfolio: Portfolio, redis_url: str) -> None:
     """With Redis configured (production, CI) the same cache-aside: the entry, its 30 s expiry,

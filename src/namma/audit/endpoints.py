@@ -5,35 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
 from namma.audit.queries import AUDIT_LIST_MAX_LIMIT, audit_list
+from namma.audit.schemas import AuditEntryOut, AuditPage
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.kit.deps import SessionDep
-from namma.models import AuditEntry, Role
+from namma.models import Role
 
 router = APIRouter(prefix="/api", tags=["audit"])
-
-
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": entry.at.isoformat(),
-        "actor_id": str(entry.actor_id) if entry.actor_id else None,
-        "actor_role": entry.actor_role,
-        "action": entry.action,
-        "entity_type": entry.entity_type,
-        "entity_id": entry.entity_id,
-        "before": entry.before,
-        "after": entry.after,
-        "ip": entry.ip,
-        "user_agent": entry.user_agent,
-        "request_id": entry.request_id,
-        "hash": entry.hash,
-    }
 
 
 @router.get("/audit")
@@ -50,11 +33,11 @@ async def audit_entries(
         int | None, Query(description="Cursor: `next` of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=AUDIT_LIST_MAX_LIMIT)] = 50,
-) -> dict[str, Any]:
+) -> AuditPage:
     """Newest first. Pass the response's `next` as `before_id` for the following page.
     A Manager (granted `audit:read`) sees the entries whose actor is of their branch."""
     if principal.role is not Role.ADMIN and principal.branch_id is None:
-        return {"entries": [], "next": None}  # no branch, nothing in scope
+        return AuditPage(entries=[], next=None)  # no branch, nothing in scope
     entries = await audit_list(
         session,
         branch_id=None if principal.role is Role.ADMIN else principal.branch_id,
@@ -67,7 +50,7 @@ async def audit_entries(
         before_id=before_id,
         limit=limit,
     )
-    return {
-        "entries": [audit_json(e) for e in entries],
-        "next": entries[-1].id if len(entries) == limit else None,
-    }
+    return AuditPage(
+        entries=[AuditEntryOut.model_validate(e) for e in entries],
+        next=entries[-1].id if len(entries) == limit else None,
+    )

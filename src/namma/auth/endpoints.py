@@ -27,10 +27,19 @@ from namma.auth.deps import (
     require,
 )
 from namma.auth.permissions import Permission
+from namma.auth.schemas import (
+    LoginOut,
+    MeOut,
+    RecoveryCodesOut,
+    SessionOut,
+    TotpEnrolmentOut,
+    UserOut,
+)
 from namma.auth.throttle import LoginThrottle, Refusal
 from namma.auth.tokens import ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME
 from namma.kit.deps import SessionDep
 from namma.kit.errors import AuthenticationError, error_body
+from namma.kit.openapi import error_responses
 from namma.kit.security_headers import cookies_secure
 from namma.models import User
 
@@ -39,6 +48,9 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 REFRESH_PATH = "/api/auth/refresh"
 TokenDelivery = Literal["cookie", "body"]
 INVALID_LOGIN = "Wrong login or password."
+# The public steps: a wrong answer is a 401 (returned, so that the failure is committed), too
+# many attempts a 429. Their bodies are built from the declared models (JSONResponse: cookies).
+LOGIN_ERRORS = error_responses(401, 429)
 
 
 class LoginBody(BaseModel):
@@ -74,19 +86,6 @@ class RefreshBody(BaseModel):
 class PasswordBody(BaseModel):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
-
-
-def user_json(user: User) -> dict[str, Any]:
-    return {
-        "id": str(user.id),
-        "name": user.name,
-        "email": user.email,
-        "phone": user.phone,
-        "role": user.role.value,
-        "branch_id": str(user.branch_id) if user.branch_id else None,
-        "must_change_password": user.must_change_password,
-        "totp_enabled": user.totp_enabled,
-    }
 
 
 def _cookie_secure(request: Request) -> bool:
@@ -137,22 +136,30 @@ def _session_response(
     request: Request,
     issued: service.IssuedSession,
     delivery: TokenDelivery,
-    extra: dict[str, Any] | None = None,
+    *,
+    recovery_codes: list[str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "status": "ok",
-        "user": user_json(issued.user),
-        "csrf_token": issued.csrf_token,
-        **(extra or {}),
-    }
+    """The `SessionOut` body (the fields it leaves out are absent, not null), with the tokens
+    in it or in cookies."""
+    optional: dict[str, Any] = {}
+    if recovery_codes is not None:
+        optional["recovery_codes"] = recovery_codes
     if delivery == "body":
-        body["access_token"] = issued.access_token
-        body["refresh_token"] = issued.refresh_token
-        body["token_type"] = "bearer"
-        body["expires_in"] = int(ACCESS_TOKEN_LIFETIME.total_seconds())
-        return JSONResponse(body)
-    response = JSONResponse(body)
-    _set_session_cookies(response, request, issued)
+        optional |= {
+            "access_token": issued.access_token,
+            "refresh_token": issued.refresh_token,
+            "token_type": "bearer",
+            "expires_in": int(ACCESS_TOKEN_LIFETIME.total_seconds()),
+        }
+    body = SessionOut(
+        status="ok",
+        user=UserOut.model_validate(issued.user),
+        csrf_token=issued.csrf_token,
+        **optional,
+    )
+    response = JSONResponse(body.model_dump(mode="json", exclude_unset=True))
+    if delivery != "body":
+        _set_session_cookies(response, request, issued)
     return response
 
 
@@ -206,7 +213,7 @@ def _outcome_response(
     return _invalid()
 
 
-@router.post("/login")
+@router.post("/login", response_model=LoginOut, responses=LOGIN_ERRORS)
 async def login(
     request: Request, body: LoginBody, session: SessionDep, throttle: ThrottleDep
 ) -> JSONResponse:
@@ -226,7 +233,7 @@ async def login(
     return _outcome_response(request, outcome, body.token_delivery)
 
 
-@router.post("/login/totp")
+@router.post("/login/totp", response_model=LoginOut, responses=LOGIN_ERRORS)
 async def login_totp(
     request: Request, body: TotpLoginBody, session: SessionDep, throttle: ThrottleDep
 ) -> JSONResponse:
@@ -246,10 +253,14 @@ async def login_totp(
     return _outcome_response(request, outcome, body.token_delivery)
 
 
-@router.post("/login/totp-enrol", dependencies=[Depends(_login_rate_limit)])
+@router.post(
+    "/login/totp-enrol",
+    dependencies=[Depends(_login_rate_limit)],
+    responses=error_responses(401, 409, 429),
+)
 async def login_totp_enrol(
     request: Request, body: ChallengeBody, session: SessionDep
-) -> dict[str, str]:
+) -> TotpEnrolmentOut:
     """An Admin's first login: start TOTP enrolment with the challenge from `/login`."""
     settings = request_settings(request)
     user = await service.challenge_user(
@@ -263,14 +274,15 @@ async def login_totp_enrol(
     enrolment = await service.totp_enrol_start(
         session, user=user, secret_key=settings.secret_key.get_secret_value()
     )
-    return {
-        "secret": enrolment.secret,
-        "otpauth_uri": enrolment.otpauth_uri,
-        "qr_svg": enrolment.qr_svg,
-    }
+    return TotpEnrolmentOut.model_validate(enrolment)
 
 
-@router.post("/login/totp-enrol/confirm", dependencies=[Depends(_login_rate_limit)])
+@router.post(
+    "/login/totp-enrol/confirm",
+    dependencies=[Depends(_login_rate_limit)],
+    response_model=SessionOut,
+    responses=error_responses(401, 409, 429),
+)
 async def login_totp_enrol_confirm(
     request: Request, body: ChallengeConfirmBody, session: SessionDep
 ) -> JSONResponse:
@@ -296,10 +308,10 @@ async def login_totp_enrol_confirm(
     issued = await service.session_issue(
         session, user=user, secret_key=secret_key, actor=actor, method="totp_enrolment"
     )
-    return _session_response(request, issued, body.token_delivery, {"recovery_codes": codes})
+    return _session_response(request, issued, body.token_delivery, recovery_codes=codes)
 
 
-@router.post("/refresh")
+@router.post("/refresh", response_model=SessionOut, responses=error_responses(401))
 async def refresh(
     request: Request, session: SessionDep, body: RefreshBody | None = None
 ) -> JSONResponse:
@@ -347,14 +359,14 @@ async def logout(
 async def me(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.SELF))],
-) -> dict[str, Any]:
+) -> MeOut:
     user = await session.scalar(select(User).where(User.id == principal.user_id))
     assert user is not None
-    return {
-        "user": user_json(user),
-        "permissions": sorted(p.value for p in principal.permissions),
-        "session_id": str(principal.session_id),
-    }
+    return MeOut(
+        user=UserOut.model_validate(user),
+        permissions=sorted(p.value for p in principal.permissions),
+        session_id=principal.session_id,
+    )
 
 
 @router.post("/password", status_code=204)
@@ -379,31 +391,27 @@ async def password_change(
     return response
 
 
-@router.post("/totp/enrol")
+@router.post("/totp/enrol", responses=error_responses(409))
 async def totp_enrol(
     request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.SELF, limit="writes"))],
-) -> dict[str, str]:
+) -> TotpEnrolmentOut:
     """Start enrolling an authenticator app (optional for Managers and Agents)."""
     user = await _locked_user(session, principal.user_id)
     enrolment = await service.totp_enrol_start(
         session, user=user, secret_key=request_settings(request).secret_key.get_secret_value()
     )
-    return {
-        "secret": enrolment.secret,
-        "otpauth_uri": enrolment.otpauth_uri,
-        "qr_svg": enrolment.qr_svg,
-    }
+    return TotpEnrolmentOut.model_validate(enrolment)
 
 
-@router.post("/totp/confirm")
+@router.post("/totp/confirm", responses=error_responses(409))
 async def totp_confirm(
     request: Request,
     body: CodeBody,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.SELF, limit="writes"))],
-) -> dict[str, list[str]]:
+) -> RecoveryCodesOut:
     """Turn TOTP on with a code from the app; returns 10 one-time recovery codes."""
     user = await _locked_user(session, principal.user_id)
     codes = await service.totp_enrol_confirm(
@@ -413,7 +421,7 @@ async def totp_confirm(
         secret_key=request_settings(request).secret_key.get_secret_value(),
         actor=principal.audit_actor,
     )
-    return {"recovery_codes": codes}
+    return RecoveryCodesOut(recovery_codes=codes)
 
 
 async def _locked_user(session: SessionDep, user_id: uuid.UUID) -> User:

@@ -6,9 +6,8 @@ needs a reason and happens once (a retry answers 409, changing nothing)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.capital import queries, service
+from namma.capital.schemas import (
+    BorrowingDetailOut,
+    BorrowingList,
+    BorrowingOut,
+    CapitalSummaryOut,
+    InvestmentList,
+    InvestmentOut,
+    PlacedOut,
+    RepaymentOut,
+    RepaymentRecordedOut,
+    RepaymentReversedOut,
+)
 from namma.capital.service import BorrowingTerms
 from namma.collections.service import (
     idempotency_begin,
@@ -26,7 +37,8 @@ from namma.finance import Amortization, Frequency, InterestMethod
 from namma.kit.clock import today_india
 from namma.kit.deps import SessionDep
 from namma.kit.errors import InvalidInputError
-from namma.kit.money import Money, Rate, money_str
+from namma.kit.money import Money, Rate
+from namma.kit.openapi import error_responses
 from namma.models import BorrowingStatus, CapitalMethod
 
 router = APIRouter(prefix="/api/capital", tags=["capital"])
@@ -83,7 +95,7 @@ async def investment_record(
     body: InvestmentIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
-) -> dict[str, Any]:
+) -> InvestmentOut:
     """Record owners' capital: Dr bank (or head-office cash), Cr capital."""
     investment = await service.investment_record(
         session,
@@ -96,7 +108,7 @@ async def investment_record(
         description=body.description,
     )
     await session.refresh(investment)
-    return queries.investment_json(investment)
+    return InvestmentOut.of(investment)
 
 
 @router.get("/investments")
@@ -104,7 +116,7 @@ async def investments_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_READ))],
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> InvestmentList:
     """Investments, newest first, with their count and total."""
     return await queries.investments_list(session, limit=limit)
 
@@ -114,7 +126,7 @@ async def borrowing_record(
     body: BorrowingIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
-) -> dict[str, Any]:
+) -> BorrowingDetailOut:
     """Record a borrowing: its schedule comes from the money core; Dr bank, Cr borrowings."""
     borrowing, _ = await service.borrowing_record(
         session,
@@ -145,7 +157,7 @@ async def borrowings_list(
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_READ))],
     status: BorrowingStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> BorrowingList:
     """Borrowings, newest first, with the principal still owed on the active ones."""
     return await queries.borrowings_list(session, status=status, limit=limit)
 
@@ -155,12 +167,17 @@ async def borrowing_detail(
     borrowing_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_READ))],
-) -> dict[str, Any]:
+) -> BorrowingDetailOut:
     """One borrowing with its schedule (what was paid on each installment) and repayments."""
     return await queries.borrowing_detail(session, borrowing_id)
 
 
-@router.post("/borrowings/{borrowing_id}/repayments", status_code=201)
+@router.post(
+    "/borrowings/{borrowing_id}/repayments",
+    status_code=201,
+    response_model=RepaymentRecordedOut,
+    responses=error_responses(409),
+)
 async def borrowing_repay(
     borrowing_id: uuid.UUID,
     body: RepaymentIn,
@@ -200,50 +217,42 @@ async def borrowing_repay(
     )
     await session.refresh(result.repayment)
     await session.refresh(result.borrowing)
-    payload = {
-        "repayment": queries.repayment_json(result.repayment),
-        "allocation": [
-            {
-                "installment_number": p.number,
-                "principal": money_str(p.principal),
-                "interest": money_str(p.interest),
-                "interest_waived": money_str(p.interest_waived),
-            }
-            for p in result.placed
-        ],
-        "payoff_before": money_str(result.payoff),
-        "borrowing": queries.borrowing_json(result.borrowing),
-    }
-    content = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    payload = RepaymentRecordedOut(
+        repayment=RepaymentOut.of(result.repayment),
+        allocation=[PlacedOut.of(p) for p in result.placed],
+        payoff_before=result.payoff,
+        borrowing=BorrowingOut.of(result.borrowing),
+    )
+    content = payload.model_dump_json()
     await idempotency_complete(
         session, user_id=principal.user_id, key=idempotency_key, status=201, body=content
     )
     return Response(content, status_code=201, media_type=JSON)
 
 
-@router.post("/investments/{investment_id}/reverse")
+@router.post("/investments/{investment_id}/reverse", responses=error_responses(409))
 async def investment_reverse(
     investment_id: uuid.UUID,
     body: ReverseIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
-) -> dict[str, Any]:
+) -> InvestmentOut:
     """Reverse an investment recorded by mistake: Dr capital, Cr bank (or head-office cash),
     dated today. The investment stays listed, marked reversed, and leaves own capital.
     409 if already reversed."""
     investment = await service.investment_reverse(
         session, principal=principal, investment_id=investment_id, reason=body.reason
     )
-    return queries.investment_json(investment)
+    return InvestmentOut.of(investment)
 
 
-@router.post("/borrowings/{borrowing_id}/reverse")
+@router.post("/borrowings/{borrowing_id}/reverse", responses=error_responses(409))
 async def borrowing_reverse(
     borrowing_id: uuid.UUID,
     body: ReverseIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
-) -> dict[str, Any]:
+) -> BorrowingDetailOut:
     """Reverse a borrowing recorded by mistake (Dr borrowings, Cr bank), only while no
     repayment stands on it: status ``reversed``, nothing outstanding. 409 if already
     reversed or while repayments stand (reverse them first)."""
@@ -253,14 +262,17 @@ async def borrowing_reverse(
     return await queries.borrowing_detail(session, borrowing.id)
 
 
-@router.post("/borrowings/{borrowing_id}/repayments/{repayment_id}/reverse")
+@router.post(
+    "/borrowings/{borrowing_id}/repayments/{repayment_id}/reverse",
+    responses=error_responses(409),
+)
 async def borrowing_repayment_reverse(
     borrowing_id: uuid.UUID,
     repayment_id: uuid.UUID,
     body: ReverseIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
-) -> dict[str, Any]:
+) -> RepaymentReversedOut:
     """Reverse a repayment recorded by mistake: the mirror of its journal, and the borrowing
     rebuilt from its other repayments in the order they were applied (a closed borrowing
     re-opens). ``reallocated``: later repayments whose split changed. 409 if already
@@ -273,18 +285,18 @@ async def borrowing_repayment_reverse(
         reason=body.reason,
     )
     await session.refresh(result.repayment)
-    return {
-        "repayment": queries.repayment_json(result.repayment),
-        "reallocated": result.reallocated,
-        "borrowing": await queries.borrowing_detail(session, result.borrowing.id),
-    }
+    return RepaymentReversedOut(
+        repayment=RepaymentOut.of(result.repayment),
+        reallocated=[uuid.UUID(r) for r in result.reallocated],
+        borrowing=await queries.borrowing_detail(session, result.borrowing.id),
+    )
 
 
 @router.get("/summary")
 async def capital_summary(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_READ))],
-) -> dict[str, Any]:
+) -> CapitalSummaryOut:
     """Own capital, borrowings outstanding, total capital, disbursed outstanding (active
     loans' principal), utilisation % (null when there is no capital) and surplus/deficit."""
-    return await queries.capital_summary(session)
+    return CapitalSummaryOut.model_validate(await queries.capital_summary(session))

@@ -13,12 +13,21 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from namma.capital.service import borrowing_installments, installment_owed
+from namma.capital.schemas import (
+    BorrowingDetailOut,
+    BorrowingInstallmentOut,
+    BorrowingList,
+    BorrowingOut,
+    InvestmentList,
+    InvestmentOut,
+    RepaymentOut,
+)
+from namma.capital.service import borrowing_installments
 from namma.kit.errors import NotFoundError
 from namma.kit.money import money_str
+from namma.kit.schemas import from_row
 from namma.models import (
     Borrowing,
-    BorrowingInstallment,
     BorrowingRepayment,
     BorrowingStatus,
     Investment,
@@ -30,33 +39,7 @@ ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 
 
-def reversal_json(row: Investment | Borrowing | BorrowingRepayment) -> dict[str, Any]:
-    return {
-        "reversed_at": row.reversed_at.isoformat() if row.reversed_at else None,
-        "reversed_by_id": str(row.reversed_by_id) if row.reversed_by_id else None,
-        "reversal_reason": row.reversal_reason,
-        "reversal_entry_id": row.reversal_entry_id,
-    }
-
-
-def investment_json(i: Investment) -> dict[str, Any]:
-    return {
-        "id": str(i.id),
-        "amount": money_str(i.amount),
-        "source": i.source,
-        "invested_on": i.invested_on.isoformat(),
-        "method": i.method.value,
-        "reference": i.reference,
-        "description": i.description,
-        "journal_entry_id": i.journal_entry_id,
-        "created_by_id": str(i.created_by_id),
-        "created_at": i.created_at.isoformat(),
-        "status": "reversed" if i.reversed_at else "standing",
-        **reversal_json(i),
-    }
-
-
-async def investments_list(session: AsyncSession, *, limit: int) -> dict[str, Any]:
+async def investments_list(session: AsyncSession, *, limit: int) -> InvestmentList:
     """Investments, newest first (reversed ones included, marked), with the count and total
     of the standing ones."""
     rows = (
@@ -73,78 +56,14 @@ async def investments_list(session: AsyncSession, *, limit: int) -> dict[str, An
             ).where(Investment.reversed_at.is_(None))
         )
     ).one()
-    return {
-        "items": [investment_json(i) for i in rows],
-        "count": int(count),
-        "total": money_str(Decimal(total)),
-    }
-
-
-def borrowing_json(b: Borrowing) -> dict[str, Any]:
-    return {
-        "id": str(b.id),
-        "lender_name": b.lender_name,
-        "lender_contact": b.lender_contact,
-        "principal": money_str(b.principal),
-        "annual_rate": str(b.annual_rate),
-        "installments": b.installments,
-        "terms": b.terms,
-        "received_on": b.received_on.isoformat(),
-        "first_due_on": b.first_due_on.isoformat() if b.first_due_on else None,
-        "method": b.method.value,
-        "reference": b.reference,
-        "remarks": b.remarks,
-        "status": b.status.value,
-        "installment_amount": money_str(b.installment_amount),
-        "total_interest": money_str(b.total_interest),
-        "outstanding_principal": money_str(b.outstanding_principal),
-        "outstanding_interest": money_str(b.outstanding_interest),
-        "total_repaid": money_str(b.total_repaid),
-        "closed_at": b.closed_at.isoformat() if b.closed_at else None,
-        "journal_entry_id": b.journal_entry_id,
-        "created_at": b.created_at.isoformat(),
-        **reversal_json(b),
-    }
-
-
-def installment_json(r: BorrowingInstallment) -> dict[str, Any]:
-    principal_owed, interest_owed = installment_owed(r)
-    return {
-        "number": r.number,
-        "due_date": r.due_date.isoformat(),
-        "principal_due": money_str(r.principal_due),
-        "interest_due": money_str(r.interest_due),
-        "total_due": money_str(r.principal_due + r.interest_due),
-        "balance_after": money_str(r.balance_after),
-        "principal_paid": money_str(r.principal_paid),
-        "interest_paid": money_str(r.interest_paid),
-        "interest_waived": money_str(r.interest_waived),
-        "owed": money_str(principal_owed + interest_owed),
-        "paid_on": r.paid_on.isoformat() if r.paid_on else None,
-    }
-
-
-def repayment_json(r: BorrowingRepayment) -> dict[str, Any]:
-    return {
-        "id": str(r.id),
-        "borrowing_id": str(r.borrowing_id),
-        "paid_on": r.paid_on.isoformat(),
-        "amount": money_str(r.amount),
-        "principal_paid": money_str(r.principal_paid),
-        "interest_paid": money_str(r.interest_paid),
-        "payoff": r.payoff,
-        "method": r.method.value,
-        "reference": r.reference,
-        "journal_entry_id": r.journal_entry_id,
-        "created_at": r.created_at.isoformat(),
-        "status": "reversed" if r.reversed_at else "standing",
-        **reversal_json(r),
-    }
+    return InvestmentList(
+        items=[InvestmentOut.of(i) for i in rows], count=int(count), total=Decimal(total)
+    )
 
 
 async def borrowings_list(
     session: AsyncSession, *, status: BorrowingStatus | None, limit: int
-) -> dict[str, Any]:
+) -> BorrowingList:
     query = select(Borrowing).order_by(Borrowing.received_on.desc(), Borrowing.created_at.desc())
     if status is not None:
         query = query.where(Borrowing.status == status)
@@ -154,13 +73,12 @@ async def borrowings_list(
             Borrowing.status == BorrowingStatus.ACTIVE
         )
     )
-    return {
-        "items": [borrowing_json(b) for b in rows],
-        "outstanding_principal": money_str(Decimal(outstanding or 0)),
-    }
+    return BorrowingList(
+        items=[BorrowingOut.of(b) for b in rows], outstanding_principal=Decimal(outstanding or 0)
+    )
 
 
-async def borrowing_detail(session: AsyncSession, borrowing_id: uuid.UUID) -> dict[str, Any]:
+async def borrowing_detail(session: AsyncSession, borrowing_id: uuid.UUID) -> BorrowingDetailOut:
     borrowing = await session.get(Borrowing, borrowing_id)
     if borrowing is None:
         raise NotFoundError("Borrowing not found")
@@ -172,11 +90,12 @@ async def borrowing_detail(session: AsyncSession, borrowing_id: uuid.UUID) -> di
             .order_by(BorrowingRepayment.seq)
         )
     ).all()
-    return {
-        **borrowing_json(borrowing),
-        "schedule": [installment_json(r) for r in rows],
-        "repayments": [repayment_json(r) for r in repayments],
-    }
+    return from_row(
+        BorrowingDetailOut,
+        borrowing,
+        schedule=[BorrowingInstallmentOut.of(r) for r in rows],
+        repayments=[RepaymentOut.of(r) for r in repayments],
+    )
 
 
 async def capital_summary(session: AsyncSession) -> dict[str, Any]:

@@ -5,7 +5,7 @@ institution-wide, so a Manager sees every run), and queueing a run for a date by
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,10 +15,11 @@ from namma.audit.service import audit_record
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.cob.runner import cob_request_check, cob_running_date
-from namma.cob.service import STEPS
+from namma.cob.schemas import CobQueuedOut, CobRunList, CobRunOut
 from namma.cob.tasks import cob_job_defer
 from namma.jobs import job_app
 from namma.kit.deps import SessionDep
+from namma.kit.openapi import error_responses
 from namma.models import CobRun
 
 router = APIRouter(prefix="/api/cob", tags=["close of business"])
@@ -33,54 +34,35 @@ class CobRunIn(BaseModel):
     )
 
 
-def run_json(run: CobRun, *, running_now: bool) -> dict[str, Any]:
-    return {
-        "business_date": run.business_date.isoformat(),
-        "status": run.status.value,
-        # A `running` row whose process died shows running_now false; the next run resumes it.
-        "running_now": running_now,
-        "steps_done": run.steps_done,
-        "steps": [
-            {"number": n, "name": name, "done": n <= run.steps_done}
-            for n, name in enumerate(STEPS, start=1)
-        ],
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-        "attempts": run.attempts,
-        "counts": run.counts,
-        "error": run.error,
-    }
-
-
 @router.get("/runs")
 async def cob_runs_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COB_READ))],
     limit: Annotated[int, Query(ge=1, le=366)] = 30,
-) -> dict[str, Any]:
+) -> CobRunList:
     """Close-of-business runs, newest business date first."""
     runs = (
         await session.scalars(select(CobRun).order_by(CobRun.business_date.desc()).limit(limit))
     ).all()
     running = await cob_running_date(session)
-    return {
-        "items": [
-            run_json(
+    return CobRunList(
+        items=[
+            CobRunOut.of(
                 run,
                 running_now=isinstance(running, dt.date) and running == run.business_date,
             )
             for run in runs
         ],
-        "running": running is not False,
-    }
+        running=running is not False,
+    )
 
 
-@router.post("/runs", status_code=202)
+@router.post("/runs", status_code=202, responses=error_responses(409))
 async def cob_run_request(
     body: CobRunIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COB_RUN, limit="writes"))],
-) -> dict[str, Any]:
+) -> CobQueuedOut:
     """Queue the close of business for a date (a job; see GET for its progress). 409 when one
     is running or queued, when the date has completed, or when a later date has (unless
     ``force``); 422 for a date after today."""
@@ -96,9 +78,6 @@ async def cob_run_request(
         entity_id=body.business_date.isoformat(),
         after={"force": body.force, "job_id": job_id},
     )
-    return {
-        "business_date": body.business_date.isoformat(),
-        "force": body.force,
-        "job_id": job_id,
-        "status": "queued",
-    }
+    return CobQueuedOut(
+        business_date=body.business_date, force=body.force, job_id=job_id, status="queued"
+    )

@@ -22,13 +22,21 @@ from namma.auth.permissions import Permission
 from namma.auth.scope import customer_scope
 from namma.customers import assignments, queries, service
 from namma.customers.kyc import MAX_INPUT_LENGTH
+from namma.customers.schemas import (
+    AssignmentHistory,
+    AssignmentOut,
+    CustomerDetailOut,
+    CustomerOut,
+    CustomerPage,
+    ReassignedOut,
+)
 from namma.kit.cache import Cache, cache_get_or_load
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import NotFoundError
-from namma.kit.money import Money, money_str
+from namma.kit.money import Money
+from namma.kit.openapi import error_responses
 from namma.loans.cache import CUSTOMER_TTL_SECONDS, customer_changed, customer_key
 from namma.models import (
-    AgentAssignment,
     Customer,
     CustomerStatus,
     KycDocumentType,
@@ -56,26 +64,14 @@ class ReassignBody(BaseModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-def assignment_json(a: AgentAssignment) -> dict[str, Any]:
-    return {
-        "id": str(a.id),
-        "customer_id": str(a.customer_id),
-        "agent_id": str(a.agent_id),
-        "assigned_at": a.assigned_at.isoformat(),
-        "ended_at": a.ended_at.isoformat() if a.ended_at else None,
-        "assigned_by_id": str(a.assigned_by_id) if a.assigned_by_id else None,
-        "reason": a.reason,
-    }
-
-
-@router.put("/customers/{customer_id}/agent")
+@router.put("/customers/{customer_id}/agent", responses=error_responses(409))
 async def customer_agent_set(
     customer_id: uuid.UUID,
     body: AssignBody,
     session: SessionDep,
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_ASSIGN, limit="writes"))],
-) -> dict[str, Any]:
+) -> AssignmentOut:
     """Assign (or reassign) the customer's agent; the previous assignment is ended, not lost."""
     assignment = await assignments.assignment_set(
         session,
@@ -85,22 +81,22 @@ async def customer_agent_set(
         reason=body.reason,
     )
     await _customer_changed(session, cache, customer_id)
-    return assignment_json(assignment)
+    return AssignmentOut.model_validate(assignment)
 
 
-@router.post("/customers/{customer_id}/agent/end")
+@router.post("/customers/{customer_id}/agent/end", responses=error_responses(409))
 async def customer_agent_end(
     customer_id: uuid.UUID,
     body: EndBody,
     session: SessionDep,
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_ASSIGN, limit="writes"))],
-) -> dict[str, Any]:
+) -> AssignmentOut:
     assignment = await assignments.assignment_end(
         session, principal=principal, customer_id=customer_id, reason=body.reason
     )
     await _customer_changed(session, cache, customer_id)
-    return assignment_json(assignment)
+    return AssignmentOut.model_validate(assignment)
 
 
 @router.get("/customers/{customer_id}/agent/history")
@@ -108,11 +104,11 @@ async def customer_agent_history(
     customer_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_READ))],
-) -> dict[str, list[dict[str, Any]]]:
+) -> AssignmentHistory:
     rows = await assignments.assignment_history(
         session, principal=principal, customer_id=customer_id
     )
-    return {"assignments": [assignment_json(a) for a in rows]}
+    return AssignmentHistory.of(list(rows))
 
 
 @router.post("/agents/{agent_id}/reassign")
@@ -122,7 +118,7 @@ async def agent_customers_reassign(
     session: SessionDep,
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_ASSIGN, limit="writes"))],
-) -> dict[str, Any]:
+) -> ReassignedOut:
     """Move one agent's customers (all, or those listed) to another agent of the branch."""
     moved = await assignments.assignments_reassign(
         session,
@@ -134,7 +130,7 @@ async def agent_customers_reassign(
     )
     for moved_id in moved:
         await _customer_changed(session, cache, moved_id)
-    return {"moved": [str(c) for c in moved], "count": len(moved)}
+    return ReassignedOut(moved=list(moved), count=len(moved))
 
 
 # --- customers ----------------------------------------------------------------------------------
@@ -212,77 +208,12 @@ class CloseBody(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-def _date(value: dt.date | dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def customer_json(
-    customer: Customer, *, agent_id: uuid.UUID | None, agent_name: str | None
-) -> dict[str, Any]:
-    return {
-        "id": str(customer.id),
-        "branch_id": str(customer.branch_id),
-        "name": customer.name,
-        "phone": customer.phone,
-        "email": customer.email,
-        "preferred_language": customer.preferred_language,
-        "date_of_birth": _date(customer.date_of_birth),
-        "address": customer.address,
-        "village": customer.village,
-        "household_monthly_income": money_str(customer.household_monthly_income),
-        "kyc": {
-            "document_type": customer.kyc_document_type.value
-            if customer.kyc_document_type
-            else None,
-            "number_masked": customer.kyc_number_masked,
-            "status": customer.kyc_status.value,
-            "decided_by_id": str(customer.kyc_decided_by_id)
-            if customer.kyc_decided_by_id
-            else None,
-            "decided_at": _date(customer.kyc_decided_at),
-            "rejection_reason": customer.kyc_rejection_reason,
-        },
-        "status": customer.status.value,
-        "closed_at": _date(customer.closed_at),
-        "closed_reason": customer.closed_reason,
-        "has_portal_login": customer.user_id is not None,
-        "agent": {"id": str(agent_id), "name": agent_name} if agent_id else None,
-        "created_at": _date(customer.created_at),
-    }
-
-
-def detail_json(detail: queries.CustomerDetail) -> dict[str, Any]:
-    return {
-        **customer_json(detail.customer, agent_id=detail.agent_id, agent_name=detail.agent_name),
-        "loans": [
-            {
-                "id": str(loan.id),
-                "loan_number": loan.loan_number,
-                "status": loan.status.value,
-                "principal": money_str(loan.principal),
-                "outstanding_principal": money_str(loan.outstanding_principal),
-                "outstanding_interest": money_str(loan.outstanding_interest),
-                "next_due_on": _date(loan.next_due_on),
-            }
-            for loan in detail.loans
-        ],
-        "next_due": {
-            "due_on": _date(detail.next_due_on),
-            "amount": money_str(detail.next_due_amount),
-        }
-        if detail.next_due_on
-        else None,
-        "overdue_amount": money_str(detail.overdue_amount),
-        "counts": detail.counts,
-    }
-
-
 async def _detail(
     session: SessionDep, principal: Principal, customer_id: uuid.UUID
-) -> dict[str, Any]:
+) -> CustomerDetailOut:
     await session.flush()
     detail = await queries.customer_detail(session, principal=principal, customer_id=customer_id)
-    return detail_json(detail)
+    return CustomerDetailOut.of_detail(detail)
 
 
 @router.get("/customers")
@@ -301,7 +232,7 @@ async def customers_list(
         str | None, Query(max_length=400, description="The `next` cursor of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most 100 are returned")] = 50,
-) -> dict[str, Any]:
+) -> CustomerPage:
     """Customers in the caller's scope, by name (keyset pagination: pass `next` as `after`)."""
     page = await queries.customers_search(
         session,
@@ -314,22 +245,22 @@ async def customers_list(
         after=after,
         limit=limit,
     )
-    return {
-        "customers": [
-            customer_json(r.customer, agent_id=r.agent_id, agent_name=r.agent_name)
+    return CustomerPage(
+        customers=[
+            CustomerOut.of(r.customer, agent_id=r.agent_id, agent_name=r.agent_name)
             for r in page.rows
         ],
-        "next": page.next_cursor,
-    }
+        next=page.next_cursor,
+    )
 
 
-@router.post("/customers", status_code=201)
+@router.post("/customers", status_code=201, responses=error_responses(409))
 async def customers_create(
     body: CustomerCreateBody,
     request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_CREATE, limit="writes"))],
-) -> dict[str, Any]:
+) -> CustomerDetailOut:
     """Onboard a customer (KYC pending). An Agent becomes the new customer's agent."""
     customer = await service.customer_create(
         session,
@@ -357,7 +288,7 @@ async def customers_get(
     session: SessionDep,
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_READ))],
-) -> dict[str, Any]:
+) -> CustomerDetailOut:
     """The customer, their agent and loans, what is due next and what is overdue (cached for
     5 minutes; the scope is checked on every call)."""
     visible = await session.scalar(
@@ -367,12 +298,12 @@ async def customers_get(
         raise NotFoundError("Customer not found")
 
     async def load() -> dict[str, Any]:
-        return await _detail(session, principal, customer_id)
+        return (await _detail(session, principal, customer_id)).model_dump(mode="json")
 
-    result: dict[str, Any] = await cache_get_or_load(
+    cached = await cache_get_or_load(
         cache, customer_key(customer_id), ttl=CUSTOMER_TTL_SECONDS, load=load
     )
-    return result
+    return CustomerDetailOut.model_validate(cached)
 
 
 async def _customer_changed(session: SessionDep, cache: Cache, customer_id: uuid.UUID) -> None:
@@ -382,14 +313,14 @@ async def _customer_changed(session: SessionDep, cache: Cache, customer_id: uuid
     customer_changed(session, cache, customer_id=customer_id, loan_ids=loan_ids)
 
 
-@router.patch("/customers/{customer_id}")
+@router.patch("/customers/{customer_id}", responses=error_responses(409))
 async def customers_update(
     customer_id: uuid.UUID,
     body: CustomerUpdateBody,
     session: SessionDep,
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_UPDATE, limit="writes"))],
-) -> dict[str, Any]:
+) -> CustomerDetailOut:
     """Change contact details, village, address, income or the language of messages (not the
     branch, nor the KYC)."""
     changes: dict[str, Any] = {name: getattr(body, name) for name in body.model_fields_set}
@@ -400,7 +331,7 @@ async def customers_update(
     return await _detail(session, principal, customer.id)
 
 
-@router.post("/customers/{customer_id}/kyc")
+@router.post("/customers/{customer_id}/kyc", responses=error_responses(409))
 async def customers_kyc_decide(
     customer_id: uuid.UUID,
     body: KycDecisionBody,
@@ -409,7 +340,7 @@ async def customers_kyc_decide(
     principal: Annotated[
         Principal, Depends(require(Permission.CUSTOMER_KYC_DECIDE, limit="writes"))
     ],
-) -> dict[str, Any]:
+) -> CustomerDetailOut:
     """Verify or reject a pending KYC; a rejection needs a reason. Decided once (then 409)."""
     customer = await service.customer_kyc_decide(
         session,
@@ -422,14 +353,14 @@ async def customers_kyc_decide(
     return await _detail(session, principal, customer.id)
 
 
-@router.post("/customers/{customer_id}/close")
+@router.post("/customers/{customer_id}/close", responses=error_responses(409))
 async def customers_close(
     customer_id: uuid.UUID,
     body: CloseBody,
     session: SessionDep,
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_CLOSE, limit="writes"))],
-) -> dict[str, Any]:
+) -> CustomerDetailOut:
     """Close a customer with no open loan (replaces deleting; history is kept)."""
     customer = await service.customer_close(
         session, principal=principal, customer_id=customer_id, reason=body.reason

@@ -9,7 +9,7 @@ customer's (see ``namma.documents.queries``): out of scope is 404.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
@@ -18,8 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.documents import queries, service
+from namma.documents.schemas import (
+    DocumentOut,
+    DocumentPage,
+    DocumentPendingOut,
+    StatementRequestedOut,
+)
 from namma.kit.deps import SessionDep
 from namma.kit.errors import ConflictError
+from namma.kit.openapi import error_responses
 from namma.models import Document, DocumentKind, DocumentStatus
 
 router = APIRouter(prefix="/api", tags=["documents"])
@@ -35,14 +42,15 @@ class StatementIn(BaseModel):
 
 
 def _pending(doc: Document, customer_name: str, receipt_number: str | None) -> JSONResponse:
+    body = DocumentPendingOut(
+        status="pending",
+        message="The document is being made; ask again in a moment.",
+        document=queries.document_out(
+            doc, customer_name=customer_name, receipt_number=receipt_number
+        ),
+    )
     return JSONResponse(
-        {
-            "status": doc.status.value,
-            "message": "The document is being made; ask again in a moment.",
-            "document": queries.document_json(
-                doc, customer_name=customer_name, receipt_number=receipt_number
-            ),
-        },
+        body.model_dump(mode="json"),
         status_code=202,
         headers={"Retry-After": RETRY_AFTER_SECONDS, "Location": f"/api/documents/{doc.id}/pdf"},
     )
@@ -85,7 +93,7 @@ async def documents_list(
     loan_id: uuid.UUID | None = None,
     after: Annotated[str | None, Query(max_length=200, description="`next` of a page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> DocumentPage:
     """Receipts and statements in the caller's scope (a customer: their own), newest first."""
     return await queries.documents_list(
         session,
@@ -103,18 +111,29 @@ async def document_get(
     document_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.DOCUMENT_READ))],
-) -> dict[str, Any]:
+) -> DocumentOut:
     doc, name, receipt = await queries.document_get(session, principal, document_id)
-    return queries.document_json(doc, customer_name=name, receipt_number=receipt)
+    return queries.document_out(doc, customer_name=name, receipt_number=receipt)
+
+
+PENDING_202 = {
+    "model": DocumentPendingOut,
+    "description": "Still being made; ask again after Retry-After seconds",
+    "headers": {
+        "Retry-After": {"schema": {"type": "integer"}, "required": True},
+        "Location": {"schema": {"type": "string"}, "required": True},
+    },
+}
+PDF_200 = {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}
 
 
 @router.get(
     "/documents/{document_id}/pdf",
     response_class=Response,
     responses={
-        200: {"content": {"application/pdf": {}}, "description": "The PDF"},
-        202: {"description": "Still being made; ask again after Retry-After seconds"},
-        409: {"description": "It could not be made"},
+        200: {**PDF_200, "description": "The PDF"},
+        202: PENDING_202,
+        **error_responses(409),
     },
 )
 async def document_pdf(
@@ -131,10 +150,7 @@ async def document_pdf(
 @router.get(
     "/collections/{collection_id}/receipt.pdf",
     response_class=Response,
-    responses={
-        200: {"content": {"application/pdf": {}}, "description": "The receipt"},
-        202: {"description": "Being made; ask again after Retry-After seconds"},
-    },
+    responses={200: {**PDF_200, "description": "The receipt"}, 202: PENDING_202},
 )
 async def collection_receipt_pdf(
     collection_id: uuid.UUID,
@@ -157,7 +173,13 @@ async def collection_receipt_pdf(
 @router.post(
     "/customers/{customer_id}/statements",
     status_code=202,
-    responses={202: {"description": "The statement's document id; a job makes it"}},
+    response_model=StatementRequestedOut,
+    responses={
+        202: {
+            "description": "The statement's document id; a job makes it",
+            "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
+        }
+    },
 )
 async def statement_request(
     customer_id: uuid.UUID,
@@ -174,12 +196,13 @@ async def statement_request(
         month=queries.parse_month(body.month),
     )
     found, name, receipt = await queries.document_get(session, principal, doc.id)
+    answer = StatementRequestedOut(
+        document_id=doc.id,
+        status=found.status,
+        document=queries.document_out(found, customer_name=name, receipt_number=receipt),
+    )
     return JSONResponse(
-        {
-            "document_id": str(doc.id),
-            "status": found.status.value,
-            "document": queries.document_json(found, customer_name=name, receipt_number=receipt),
-        },
+        answer.model_dump(mode="json"),
         status_code=202,
         headers={"Location": f"/api/documents/{doc.id}"},
     )

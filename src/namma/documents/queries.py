@@ -35,6 +35,7 @@ from namma.documents.render import (
     StatementLoan,
     StatementWaiver,
 )
+from namma.documents.schemas import DocumentOut, DocumentPage
 from namma.kit.clock import INDIA
 from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.models import (
@@ -452,32 +453,13 @@ def document_filename(doc: Document, *, customer_name: str, receipt_number: str 
     return f"statement-{doc.period_start:%Y-%m}-{_slug(customer_name)}.pdf"
 
 
-def document_json(
-    doc: Document, *, customer_name: str, receipt_number: str | None
-) -> dict[str, Any]:
-    return {
-        "id": str(doc.id),
-        "kind": doc.kind.value,
-        "status": doc.status.value,
-        "customer_id": str(doc.customer_id),
-        "customer_name": customer_name,
-        "loan_id": str(doc.loan_id) if doc.loan_id else None,
-        "collection_id": str(doc.collection_id) if doc.collection_id else None,
-        "receipt_number": receipt_number,
-        "month": f"{doc.period_start:%Y-%m}" if doc.period_start else None,
-        "period_start": doc.period_start.isoformat() if doc.period_start else None,
-        "period_end": doc.period_end.isoformat() if doc.period_end else None,
-        "filename": document_filename(
-            doc, customer_name=customer_name, receipt_number=receipt_number
-        ),
-        "size": doc.size,
-        "sha256": doc.sha256,
-        "error": doc.error,
-        "requested_by_id": str(doc.requested_by_id) if doc.requested_by_id else None,
-        "created_at": doc.created_at.isoformat() if doc.created_at else None,
-        "generated_at": doc.generated_at.isoformat() if doc.generated_at else None,
-        "download": f"/api/documents/{doc.id}/pdf",
-    }
+def document_out(doc: Document, *, customer_name: str, receipt_number: str | None) -> DocumentOut:
+    return DocumentOut.of(
+        doc,
+        customer_name=customer_name,
+        receipt_number=receipt_number,
+        filename=document_filename(doc, customer_name=customer_name, receipt_number=receipt_number),
+    )
 
 
 def _scoped(principal: Principal) -> Any:
@@ -512,7 +494,7 @@ async def documents_list(
     loan_id: uuid.UUID | None,
     after: str | None,
     limit: int,
-) -> dict[str, Any]:
+) -> DocumentPage:
     """Newest first; ``next`` is the cursor of the following page."""
     query = _scoped(principal)
     if customer_id is not None:
@@ -529,13 +511,13 @@ async def documents_list(
             query.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit)
         )
     ).all()
-    return {
-        "documents": [
-            document_json(doc, customer_name=name, receipt_number=receipt)
+    return DocumentPage(
+        documents=[
+            document_out(doc, customer_name=name, receipt_number=receipt)
             for doc, name, receipt in rows
         ],
-        "next": _cursor_encode(rows[-1][0]) if len(rows) == limit else None,
-    }
+        next=_cursor_encode(rows[-1][0]) if len(rows) == limit else None,
+    )
 
 
 async def document_get(

@@ -29,8 +29,10 @@ from namma.collections.service import (
     request_fingerprint,
 )
 from namma.handover import service
+from namma.handover.schemas import HandoverList, HandoverOut
 from namma.kit.deps import SessionDep
 from namma.kit.money import Money
+from namma.kit.openapi import error_responses
 
 router = APIRouter(prefix="/api/cash-handovers", tags=["cash hand-over"])
 
@@ -104,7 +106,11 @@ async def _idempotent(
 @router.post(
     "",
     status_code=201,
-    responses={201: {"description": "The hand-over with its expected amount and difference"}},
+    response_model=HandoverOut,
+    responses={
+        201: {"description": "The hand-over with its expected amount and difference"},
+        **error_responses(404, 409),
+    },
 )
 async def cash_handover_record(
     body: HandoverIn,
@@ -125,7 +131,7 @@ async def cash_handover_record(
             amount_deposited=body.amount_deposited,
             remarks=body.remarks,
         )
-        return service.handover_json(handover, agent)
+        return HandoverOut.of(handover, agent).model_dump(mode="json")
 
     return await _idempotent(
         session,
@@ -140,7 +146,8 @@ async def cash_handover_record(
 
 @router.post(
     "/{handover_id}/reverse",
-    responses={200: {"description": "The hand-over, marked reversed"}},
+    response_model=HandoverOut,
+    responses={200: {"description": "The hand-over, marked reversed"}, **error_responses(409)},
 )
 async def cash_handover_reverse(
     handover_id: uuid.UUID,
@@ -158,7 +165,7 @@ async def cash_handover_reverse(
         handover, agent = await service.cash_handover_reverse(
             session, principal=principal, handover_id=handover_id, reason=body.reason
         )
-        return service.handover_json(handover, agent)
+        return HandoverOut.of(handover, agent).model_dump(mode="json")
 
     return await _idempotent(
         session,
@@ -171,14 +178,14 @@ async def cash_handover_reverse(
     )
 
 
-@router.get("")
+@router.get("", responses=error_responses(404))
 async def cash_handovers_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.HANDOVER_READ))],
     business_date: Annotated[dt.date | None, Query(alias="date")] = None,
     agent_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> HandoverList:
     """Hand-overs in scope, newest first, with totals of the standing ones."""
     return await service.cash_handovers_list(
         session, principal, business_date=business_date, agent_id=agent_id, limit=limit

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import staff_scope
+from namma.handover.schemas import HandoverList, HandoverOut
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.money import money_str
@@ -78,30 +78,6 @@ async def handover_expected(
         )
     ).one()
     return Decimal(total), int(count)
-
-
-def handover_json(h: CashHandover, agent: User | None = None) -> dict[str, Any]:
-    return {
-        "id": str(h.id),
-        "agent_id": str(h.agent_id),
-        "agent_name": agent.name if agent else None,
-        "branch_id": str(h.branch_id),
-        "business_date": h.business_date.isoformat(),
-        "expected": money_str(h.expected),
-        "collections": h.collections_count,
-        "amount_deposited": money_str(h.amount_deposited),
-        "difference": money_str(h.difference),
-        "result": "exact" if h.difference == 0 else ("short" if h.difference < 0 else "excess"),
-        "remarks": h.remarks,
-        "journal_entry_id": h.journal_entry_id,
-        "recorded_by_id": str(h.recorded_by_id),
-        "created_at": h.created_at.isoformat() if h.created_at else None,
-        "status": "reversed" if h.reversed_at else "standing",
-        "reversed_at": h.reversed_at.isoformat() if h.reversed_at else None,
-        "reversed_by_id": str(h.reversed_by_id) if h.reversed_by_id else None,
-        "reversal_reason": h.reversal_reason,
-        "reversal_entry_id": h.reversal_entry_id,
-    }
 
 
 async def cash_handover_record(
@@ -292,7 +268,7 @@ async def cash_handovers_list(
     business_date: dt.date | None,
     agent_id: uuid.UUID | None,
     limit: int,
-) -> dict[str, Any]:
+) -> HandoverList:
     """Hand-overs in scope (Admin: all; Manager: their branch's; Agent: their own), newest
     first, with totals. Naming an agent out of scope answers 404."""
     if agent_id is not None:
@@ -314,9 +290,9 @@ async def cash_handovers_list(
         )
     ).all()
     standing = [h for h, _ in rows if h.reversed_at is None]
-    return {
-        "cash_handovers": [handover_json(h, agent) for h, agent in rows],
-        "expected": money_str(sum((h.expected for h in standing), ZERO)),
-        "amount_deposited": money_str(sum((h.amount_deposited for h in standing), ZERO)),
-        "difference": money_str(sum((h.difference for h in standing), ZERO)),
-    }
+    return HandoverList(
+        cash_handovers=[HandoverOut.of(h, agent) for h, agent in rows],
+        expected=sum((h.expected for h in standing), ZERO),
+        amount_deposited=sum((h.amount_deposited for h in standing), ZERO),
+        difference=sum((h.difference for h in standing), ZERO),
+    )

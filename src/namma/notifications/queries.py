@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,33 +11,6 @@ from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope
 from namma.kit.errors import NotFoundError
 from namma.models import Customer, Loan, Notification, NotificationStatus
-
-
-def notification_json(n: Notification, *, internal: bool = True) -> dict[str, Any]:
-    """The message as JSON. ``internal=False`` (for the customer it was sent to) leaves out
-    the delivery error and the job id: operators' details, not the customer's."""
-    data = {
-        "id": str(n.id),
-        "customer_id": str(n.customer_id),
-        "loan_id": str(n.loan_id) if n.loan_id else None,
-        "installment_id": str(n.installment_id) if n.installment_id else None,
-        "collection_id": str(n.collection_id) if n.collection_id else None,
-        "channel": n.channel.value,
-        "to": n.recipient,
-        "template": n.template,
-        "language": n.language,
-        "subject": n.subject,
-        "body": n.body,
-        "status": n.status.value,
-        "attempts": n.attempts,
-        "last_error": n.last_error,
-        "job_id": n.job_id,
-        "created_at": n.created_at.isoformat(),
-        "sent_at": n.sent_at.isoformat() if n.sent_at else None,
-    }
-    if not internal:
-        del data["last_error"], data["job_id"]
-    return data
 
 
 async def notifications_list(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,10 +14,17 @@ from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.kit.deps import SessionDep
 from namma.kit.errors import NotFoundError
-from namma.kit.money import Money, Rate, money_str
+from namma.kit.money import Money, Rate
+from namma.kit.openapi import error_responses
 from namma.models import LoanProduct, LoanProductVersion
 from namma.products import service
-from namma.products.schemas import ProductTerms
+from namma.products.schemas import (
+    ProductDetailOut,
+    ProductList,
+    ProductOut,
+    ProductTerms,
+    VersionOut,
+)
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 
@@ -53,40 +60,20 @@ class VersionIn(BaseModel):
     limits: LimitsIn
 
 
-def version_json(version: LoanProductVersion) -> dict[str, Any]:
-    return {
-        "id": str(version.id),
-        "version": version.version,
-        "terms": version.terms,
-        "limits": {
-            "min_principal": money_str(version.min_principal),
-            "max_principal": money_str(version.max_principal),
-            "min_rate": str(version.min_rate),
-            "max_rate": str(version.max_rate),
-            "default_rate": str(version.default_rate),
-            "min_installments": version.min_installments,
-            "max_installments": version.max_installments,
-            "microfinance": version.microfinance,
-            "max_obligation_ratio": str(version.max_obligation_ratio),
-        },
-        "created_at": version.created_at.isoformat() if version.created_at else None,
-    }
-
-
-async def _product_json(session: SessionDep, product: LoanProduct) -> dict[str, Any]:
+async def _product(session: SessionDep, product: LoanProduct) -> ProductOut:
     latest = await session.scalar(
         select(LoanProductVersion)
         .where(LoanProductVersion.product_id == product.id)
         .where(LoanProductVersion.version == product.latest_version)
     )
-    return {
-        "id": str(product.id),
-        "code": product.code,
-        "name": product.name,
-        "description": product.description,
-        "is_active": product.is_active,
-        "latest_version": version_json(latest) if latest else None,
-    }
+    return ProductOut(
+        id=product.id,
+        code=product.code,
+        name=product.name,
+        description=product.description,
+        is_active=product.is_active,
+        latest_version=VersionOut.of(latest) if latest else None,
+    )
 
 
 @router.get("")
@@ -94,12 +81,12 @@ async def products_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.PRODUCT_READ))],
     include_inactive: bool = False,
-) -> dict[str, list[dict[str, Any]]]:
+) -> ProductList:
     query = select(LoanProduct).order_by(LoanProduct.code)
     if not include_inactive:
         query = query.where(LoanProduct.is_active)
     products = (await session.scalars(query)).all()
-    return {"products": [await _product_json(session, p) for p in products]}
+    return ProductList(products=[await _product(session, p) for p in products])
 
 
 @router.get("/{product_id}")
@@ -107,7 +94,7 @@ async def product_get(
     product_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.PRODUCT_READ))],
-) -> dict[str, Any]:
+) -> ProductDetailOut:
     product = await session.get(LoanProduct, product_id)
     if product is None:
         raise NotFoundError("Product not found")
@@ -118,18 +105,18 @@ async def product_get(
             .order_by(LoanProductVersion.version.desc())
         )
     ).all()
-    return {
-        **(await _product_json(session, product)),
-        "versions": [version_json(v) for v in versions],
-    }
+    return ProductDetailOut(
+        **(await _product(session, product)).model_dump(),
+        versions=[VersionOut.of(v) for v in versions],
+    )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error_responses(409))
 async def product_create(
     body: ProductIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.PRODUCT_MANAGE, limit="writes"))],
-) -> dict[str, Any]:
+) -> ProductOut:
     product, _ = await service.product_create(
         session,
         actor=principal.audit_actor,
@@ -140,7 +127,7 @@ async def product_create(
         terms=body.terms,
         limits=body.limits.limits(),
     )
-    return await _product_json(session, product)
+    return await _product(session, product)
 
 
 @router.post("/{product_id}/versions", status_code=201)
@@ -149,7 +136,7 @@ async def product_revise(
     body: VersionIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.PRODUCT_MANAGE, limit="writes"))],
-) -> dict[str, Any]:
+) -> VersionOut:
     version = await service.product_revise(
         session,
         actor=principal.audit_actor,
@@ -158,28 +145,28 @@ async def product_revise(
         terms=body.terms,
         limits=body.limits.limits(),
     )
-    return version_json(version)
+    return VersionOut.of(version)
 
 
-@router.post("/{product_id}/deactivate")
+@router.post("/{product_id}/deactivate", responses=error_responses(409))
 async def product_deactivate(
     product_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.PRODUCT_MANAGE, limit="writes"))],
-) -> dict[str, Any]:
+) -> ProductOut:
     product = await service.product_set_active(
         session, actor=principal.audit_actor, product_id=product_id, active=False
     )
-    return await _product_json(session, product)
+    return await _product(session, product)
 
 
-@router.post("/{product_id}/activate")
+@router.post("/{product_id}/activate", responses=error_responses(409))
 async def product_activate(
     product_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.PRODUCT_MANAGE, limit="writes"))],
-) -> dict[str, Any]:
+) -> ProductOut:
     product = await service.product_set_active(
         session, actor=principal.audit_actor, product_id=product_id, active=True
     )
-    return await _product_json(session, product)
+    return await _product(session, product)

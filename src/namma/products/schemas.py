@@ -6,6 +6,7 @@ Everything of the money core's `LoanTerms` except the three amounts chosen per l
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,8 @@ from namma.finance import (
     RoundingMode,
 )
 from namma.kit.money import Money, Rate
+from namma.kit.schemas import ApiModel, Timestamp
+from namma.models import LoanProductVersion
 
 
 class FeeIn(BaseModel):
@@ -153,3 +156,55 @@ def loan_terms_from_stored(
         installments=installments,
         microfinance=microfinance,
     )
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+class LimitsOut(ApiModel):
+    min_principal: Money
+    max_principal: Money
+    min_rate: Rate
+    max_rate: Rate
+    default_rate: Rate
+    min_installments: int
+    max_installments: int
+    microfinance: bool
+    max_obligation_ratio: Rate
+
+
+class VersionOut(ApiModel):
+    """One version of a product: its terms and limits, fixed once made."""
+
+    id: uuid.UUID
+    version: int
+    terms: ProductTerms
+    limits: LimitsOut
+    created_at: Timestamp | None
+
+    @classmethod
+    def of(cls, version: LoanProductVersion) -> VersionOut:
+        return cls(
+            id=version.id,
+            version=version.version,
+            terms=ProductTerms.model_validate(version.terms),
+            limits=LimitsOut.model_validate(version),
+            created_at=version.created_at,
+        )
+
+
+class ProductOut(ApiModel):
+    id: uuid.UUID
+    code: str
+    name: str
+    description: str | None
+    is_active: bool
+    latest_version: VersionOut | None
+
+
+class ProductDetailOut(ProductOut):
+    versions: list[VersionOut] = Field(description="Every version, the latest first")
+
+
+class ProductList(ApiModel):
+    products: list[ProductOut]

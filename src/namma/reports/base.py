@@ -3,8 +3,9 @@ definitions that reports and dashboards must agree on — PAR buckets, the colle
 profit. See docs/reports.md.
 
 A report is plain data: rows of Python values (``Decimal`` money, ``int`` counts, ``date``,
-``str``); ``report_json`` turns it into the API's JSON (money as two-decimal strings, percents
-as strings with two places), ``namma.reports.export`` into CSV or XLSX.
+``str``); ``namma.reports.schemas.ReportOut`` turns it into the API's JSON (money as
+two-decimal strings, percents as strings with two places; ``value_json`` formats one cell),
+``namma.reports.export`` into CSV or XLSX.
 """
 
 from __future__ import annotations
@@ -115,15 +116,6 @@ class ReportFilters:
         (the agent, the product): ledger figures are then taken from loan-tagged lines."""
         return self.agent_id is not None or self.product_id is not None
 
-    def json(self) -> dict[str, Any]:
-        return {
-            "from": self.date_from.isoformat(),
-            "to": self.date_to.isoformat(),
-            "branch_id": str(self.branch_id) if self.branch_id else None,
-            "agent_id": str(self.agent_id) if self.agent_id else None,
-            "product_id": str(self.product_id) if self.product_id else None,
-        }
-
 
 @dataclass(frozen=True)
 class Reconciliation:
@@ -174,35 +166,3 @@ def value_json(value: Any, kind: ColumnType) -> Any:
 
 def row_json(row: dict[str, Any], columns: list[Column]) -> dict[str, Any]:
     return {c.key: value_json(row.get(c.key), c.type) for c in columns}
-
-
-def report_json(report: Report) -> dict[str, Any]:
-    types = {c.key: c.type for c in report.columns}
-    return {
-        "report": report.name,
-        "title": report.title,
-        "as_of": report.as_of.isoformat() if report.as_of else None,
-        "filters": report.filters.json()
-        if report.uses_dates
-        else {**report.filters.json(), "from": None, "to": None},
-        "columns": [{"key": c.key, "label": c.label, "type": c.type.value} for c in report.columns],
-        "rows": [row_json(r, report.columns) for r in report.rows],
-        "totals": {
-            k: value_json(v, types.get(k, ColumnType.TEXT)) for k, v in report.totals.items()
-        },
-        "summary": {
-            k: value_json(v, report.summary_types.get(k, ColumnType.TEXT))
-            for k, v in report.summary.items()
-        },
-        "reconciliation": [
-            {
-                "figure": r.figure,
-                "ledger": r.ledger,
-                "report_amount": value_json(r.report_amount, ColumnType.MONEY),
-                "ledger_amount": value_json(r.ledger_amount, ColumnType.MONEY),
-                "difference": value_json(r.report_amount - r.ledger_amount, ColumnType.MONEY),
-                "ok": r.ok,
-            }
-            for r in report.reconciliation
-        ],
-    }

@@ -24,9 +24,10 @@ from namma.auth.permissions import Permission
 from namma.kit.clock import today_india
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from namma.kit.openapi import error_responses
 from namma.models import Branch, LoanProduct, Role, User
 from namma.reports import queries
-from namma.reports.base import Report, ReportFilters, report_json
+from namma.reports.base import Report, ReportFilters
 from namma.reports.dashboard import DashboardPeriod, dashboard_cached
 from namma.reports.export import (
     CSV_MEDIA_TYPE,
@@ -35,6 +36,7 @@ from namma.reports.export import (
     report_filename,
     report_xlsx,
 )
+from namma.reports.schemas import Dashboard, ReportIndex, ReportLink, ReportOut
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
 
@@ -148,9 +150,9 @@ async def report_filters(
     return ReportFilters(date_from, date_to, branch_id, agent_id, product_id), label
 
 
-def report_response(report: Report, fmt: ReportFormat, scope: str) -> Any:
+def report_response(report: Report, fmt: ReportFormat, scope: str) -> ReportOut | Response:
     if fmt is ReportFormat.JSON:
-        return report_json(report)
+        return ReportOut.of(report)
     if fmt is ReportFormat.CSV:
         content, media, ext = report_csv(report), CSV_MEDIA_TYPE, "csv"
     else:
@@ -178,15 +180,15 @@ FormatQ = Annotated[ReportFormat, Query(alias="format", description="json, csv o
 
 
 @router.get("")
-async def reports_index(principal: ReportReader) -> dict[str, Any]:
+async def reports_index(principal: ReportReader) -> ReportIndex:
     """The reports there are, with the URL of each."""
     items = [
-        {"name": name, "url": f"/api/reports/{name}", "summary": summary}
+        ReportLink(name=name, url=f"/api/reports/{name}", summary=summary)
         for name, (_, summary) in REPORTS.items()
         if name != "capital-utilisation" or principal.can(Permission.CAPITAL_READ)
     ]
-    items.append({"name": "overdue", "url": "/api/reports/overdue", "summary": OVERDUE_SUMMARY})
-    return {"reports": sorted(items, key=lambda i: i["name"])}
+    items.append(ReportLink(name="overdue", url="/api/reports/overdue", summary=OVERDUE_SUMMARY))
+    return ReportIndex(reports=sorted(items, key=lambda i: i.name))
 
 
 def _report_route(name: str, function: ReportFunction, summary: str) -> Callable[..., Any]:
@@ -199,7 +201,7 @@ def _report_route(name: str, function: ReportFunction, summary: str) -> Callable
         agent_id: AgentQ = None,
         product_id: ProductQ = None,
         fmt: FormatQ = ReportFormat.JSON,
-    ) -> Any:
+    ) -> ReportOut | Response:
         if name == "capital-utilisation" and not principal.can(Permission.CAPITAL_READ):
             raise PermissionDeniedError("Capital is a head-office report.")
         filters, scope = await report_filters(
@@ -222,26 +224,32 @@ def _report_route(name: str, function: ReportFunction, summary: str) -> Callable
     return endpoint
 
 
+FILE = {"schema": {"type": "string", "format": "binary"}}
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report (JSON), or the file with `format=csv` / `format=xlsx`",
+        "content": {CSV_MEDIA_TYPE: FILE, XLSX_MEDIA_TYPE: FILE},
+    },
+    **error_responses(404),
+}
+
 for _name, (_function, _summary) in REPORTS.items():
     router.add_api_route(
         f"/{_name}",
         _report_route(_name, _function, _summary),
         methods=["GET"],
+        response_model=ReportOut,
         summary=_summary.split(":")[0].split(";")[0][:80],
         description=_summary,
-        responses={
-            200: {
-                "description": "The report (JSON), or the file with `format=csv` / `format=xlsx`",
-                "content": {CSV_MEDIA_TYPE: {}, XLSX_MEDIA_TYPE: {}},
-            }
-        },
+        responses=REPORT_RESPONSES,
     )
 
 
 @router.get(
     "/overdue",
     summary="Overdue loans (defaulter list)",
-    responses={200: {"content": {CSV_MEDIA_TYPE: {}, XLSX_MEDIA_TYPE: {}}}},
+    response_model=ReportOut,
+    responses=REPORT_RESPONSES,
 )
 async def report_overdue(
     session: SessionDep,
@@ -251,7 +259,7 @@ async def report_overdue(
     product_id: ProductQ = None,
     min_dpd: Annotated[int, Query(ge=1, le=10000, description="At least this many DPD")] = 1,
     fmt: FormatQ = ReportFormat.JSON,
-) -> Any:
+) -> ReportOut | Response:
     """Active loans at least `min_dpd` days past due, the longest overdue first."""
     filters, scope = await report_filters(
         session,
@@ -271,7 +279,7 @@ async def report_overdue(
 dashboard_router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
 
 
-@dashboard_router.get("")
+@dashboard_router.get("", response_model=Dashboard)
 async def dashboard(
     session: SessionDep,
     cache: CacheDep,

@@ -24,7 +24,8 @@ from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
-from namma.reports.base import CENT, Column, ColumnType, Report, report_json
+from namma.reports.base import CENT, Column, ColumnType, Report
+from namma.reports.schemas import ReportOut
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -107,7 +108,7 @@ def report_xlsx(report: Report) -> bytes:
         sheet.append(cells)
 
     about = workbook.create_sheet("About")
-    data = report_json(report)
+    data = ReportOut.of(report).model_dump(mode="json")
     about.append(["Report", report.title])
     about.append(["As of", data["as_of"] or ""])
     for key, value in data["filters"].items():

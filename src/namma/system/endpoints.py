@@ -14,17 +14,22 @@ from sqlalchemy import text
 from namma import __version__
 from namma.kit.errors import AuthenticationError, NotFoundError
 from namma.kit.migrations import migration_state
+from namma.system.schemas import HealthOut, ReadyCheck, ReadyOut
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/health")
-async def health() -> dict[str, str]:
+async def health() -> HealthOut:
     """The process is up and serving requests (it checks nothing else)."""
-    return {"status": "ok", "version": __version__}
+    return HealthOut(status="ok", version=__version__)
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "Something it depends on does not answer"}},
+)
 async def ready(request: Request) -> JSONResponse:
     """Everything the application depends on answers: database, migrations, Redis, job engine."""
     state = request.app.state
@@ -63,9 +68,12 @@ async def ready(request: Request) -> JSONResponse:
         checks["jobs"] = {"ok": False, "error": type(exc).__name__}
 
     ok = all(check["ok"] for check in checks.values())
+    answer = ReadyOut(
+        status="ready" if ok else "not_ready",
+        checks={name: ReadyCheck(**check) for name, check in checks.items()},
+    )
     return JSONResponse(
-        {"status": "ready" if ok else "not_ready", "checks": checks},
-        status_code=200 if ok else 503,
+        answer.model_dump(mode="json", exclude_unset=True), status_code=200 if ok else 503
     )
 
 

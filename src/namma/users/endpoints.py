@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import literal, select, tuple_
 
 from namma.auth.deps import Principal, require
-from namma.auth.endpoints import user_json
 from namma.auth.permissions import Permission
+from namma.auth.schemas import UserOut
 from namma.auth.scope import staff_scope
 from namma.kit.deps import SessionDep
 from namma.kit.errors import InvalidInputError, NotFoundError
+from namma.kit.openapi import error_responses
 from namma.models import Branch, Role, User, UserPermission
 from namma.users import service
+from namma.users.schemas import BranchList, BranchOut, ExtraPermissionsOut, StaffOut, StaffPage
 
 router = APIRouter(prefix="/api", tags=["staff"])
 
@@ -52,32 +54,24 @@ class PermissionsBody(BaseModel):
     permissions: list[str] = Field(max_length=32)
 
 
-def branch_json(branch: Branch) -> dict[str, Any]:
-    return {
-        "id": str(branch.id),
-        "code": branch.code,
-        "name": branch.name,
-        "is_head_office": branch.is_head_office,
-        "is_active": branch.is_active,
-    }
-
-
 @router.get("/branches")
 async def branches_list(
     session: SessionDep, principal: Annotated[Principal, Depends(require(Permission.BRANCH_READ))]
-) -> dict[str, list[dict[str, Any]]]:
+) -> BranchList:
     query = select(Branch).order_by(Branch.code)
     if principal.role is not Role.ADMIN:
         query = query.where(Branch.id == principal.branch_id)
-    return {"branches": [branch_json(b) for b in (await session.scalars(query)).all()]}
+    return BranchList(
+        branches=[BranchOut.model_validate(b) for b in (await session.scalars(query)).all()]
+    )
 
 
-@router.post("/branches", status_code=201)
+@router.post("/branches", status_code=201, responses=error_responses(409))
 async def branches_create(
     body: BranchBody,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.BRANCH_MANAGE, limit="writes"))],
-) -> dict[str, Any]:
+) -> BranchOut:
     branch = await service.branch_create(
         session,
         code=body.code,
@@ -85,11 +79,11 @@ async def branches_create(
         is_head_office=body.is_head_office,
         actor=principal.audit_actor,
     )
-    return branch_json(branch)
+    return BranchOut.model_validate(branch)
 
 
-async def _staff_page(session: SessionDep, users: Sequence[User]) -> list[dict[str, Any]]:
-    """Staff as JSON with their extra permissions, read in one query for the whole page."""
+async def _staff_page(session: SessionDep, users: Sequence[User]) -> list[StaffOut]:
+    """Staff with their extra permissions, read in one query for the whole page."""
     granted: dict[uuid.UUID, list[str]] = {u.id: [] for u in users}
     rows = await session.execute(
         select(UserPermission.user_id, UserPermission.permission)
@@ -99,12 +93,16 @@ async def _staff_page(session: SessionDep, users: Sequence[User]) -> list[dict[s
     for user_id, permission in rows:
         granted[user_id].append(permission)
     return [
-        {**user_json(u), "is_active": u.is_active, "extra_permissions": granted[u.id]}
+        StaffOut(
+            **UserOut.model_validate(u).model_dump(),
+            is_active=u.is_active,
+            extra_permissions=granted[u.id],
+        )
         for u in users
     ]
 
 
-async def _staff_json(session: SessionDep, user: User) -> dict[str, Any]:
+async def _staff(session: SessionDep, user: User) -> StaffOut:
     return (await _staff_page(session, [user]))[0]
 
 
@@ -119,7 +117,7 @@ async def staff_list(
         str | None, Query(description="Cursor: the last name of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> StaffPage:
     """Staff in the caller's scope, by name (keyset pagination with `after`)."""
     query = select(User).where(staff_scope(principal))
     if role is not None:
@@ -137,7 +135,7 @@ async def staff_list(
         query = query.where(tuple_(User.name, User.id) > tuple_(literal(name), literal(cursor_id)))
     rows = (await session.scalars(query.order_by(User.name, User.id).limit(limit))).all()
     next_cursor = f"{rows[-1].name}|{rows[-1].id}" if len(rows) == limit else None
-    return {"staff": await _staff_page(session, rows), "next": next_cursor}
+    return StaffPage(staff=await _staff_page(session, rows), next=next_cursor)
 
 
 @router.get("/staff/{user_id}")
@@ -145,21 +143,21 @@ async def staff_get(
     user_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.STAFF_READ))],
-) -> dict[str, Any]:
+) -> StaffOut:
     user = await session.scalar(
         select(User).where(User.id == user_id).where(staff_scope(principal))
     )
     if user is None:
         raise NotFoundError("Staff member not found")
-    return await _staff_json(session, user)
+    return await _staff(session, user)
 
 
-@router.post("/staff", status_code=201)
+@router.post("/staff", status_code=201, responses=error_responses(409))
 async def staff_create(
     body: StaffBody,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.STAFF_CREATE, limit="writes"))],
-) -> dict[str, Any]:
+) -> StaffOut:
     user = await service.staff_create(
         session,
         principal=principal,
@@ -170,31 +168,31 @@ async def staff_create(
         phone=body.phone,
         password=body.password,
     )
-    return await _staff_json(session, user)
+    return await _staff(session, user)
 
 
-@router.post("/staff/{user_id}/deactivate")
+@router.post("/staff/{user_id}/deactivate", responses=error_responses(409))
 async def staff_deactivate(
     user_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.STAFF_MANAGE, limit="writes"))],
-) -> dict[str, Any]:
+) -> StaffOut:
     user = await service.staff_set_active(
         session, principal=principal, user_id=user_id, active=False
     )
-    return await _staff_json(session, user)
+    return await _staff(session, user)
 
 
-@router.post("/staff/{user_id}/reactivate")
+@router.post("/staff/{user_id}/reactivate", responses=error_responses(409))
 async def staff_reactivate(
     user_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.STAFF_MANAGE, limit="writes"))],
-) -> dict[str, Any]:
+) -> StaffOut:
     user = await service.staff_set_active(
         session, principal=principal, user_id=user_id, active=True
     )
-    return await _staff_json(session, user)
+    return await _staff(session, user)
 
 
 @router.post("/staff/{user_id}/reset-password")
@@ -203,24 +201,24 @@ async def staff_reset_password(
     body: PasswordResetBody,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.STAFF_MANAGE, limit="writes"))],
-) -> dict[str, Any]:
+) -> StaffOut:
     user = await service.staff_password_reset(
         session, principal=principal, user_id=user_id, new_password=body.new_password
     )
-    return await _staff_json(session, user)
+    return await _staff(session, user)
 
 
-@router.post("/staff/{user_id}/role")
+@router.post("/staff/{user_id}/role", responses=error_responses(409))
 async def staff_change_role(
     user_id: uuid.UUID,
     body: RoleBody,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.STAFF_CHANGE_ROLE, limit="writes"))],
-) -> dict[str, Any]:
+) -> StaffOut:
     user = await service.staff_role_change(
         session, principal=principal, user_id=user_id, role=body.role, branch_id=body.branch_id
     )
-    return await _staff_json(session, user)
+    return await _staff(session, user)
 
 
 @router.put("/staff/{user_id}/permissions")
@@ -229,8 +227,8 @@ async def staff_set_permissions(
     body: PermissionsBody,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.STAFF_GRANT, limit="writes"))],
-) -> dict[str, list[str]]:
+) -> ExtraPermissionsOut:
     granted = await service.staff_permissions_set(
         session, principal=principal, user_id=user_id, permissions=body.permissions
     )
-    return {"extra_permissions": granted}
+    return ExtraPermissionsOut(extra_permissions=granted)

@@ -209,7 +209,7 @@ async def _documents_page(
     return render(
         request,
         "customer/documents.html",
-        {"documents": listed["documents"], "next": listed["next"], "form": form or empty_form()},
+        {"documents": listed.documents, "next": listed.next, "form": form or empty_form()},
         status_code=status_code,
     )
 
