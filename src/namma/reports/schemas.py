@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field
 from namma.capital.schemas import CapitalSummaryOut
 from namma.kit.money import Money, Rate
 from namma.kit.schemas import ApiModel, Timestamp
-from namma.models import LoanStatus
+from namma.models import InstallmentStatus, LoanStatus
 from namma.reports.base import ColumnType, Report, row_json, value_json
 
 Cell = str | int | bool | None
@@ -363,6 +363,8 @@ class CustomerTotals(_Part):
     outstanding: Money
     outstanding_principal: Money
     outstanding_interest: Money
+    outstanding_fees: Money
+    outstanding_penalties: Money
     overdue_amount: Money
     overdue_installments: int
     due_next_7_days: Money
@@ -374,6 +376,16 @@ class CustomerNextDue(_Part):
     due_on: dt.date
     amount: Money
     days_remaining: int = Field(description="Negative: overdue")
+
+
+class CustomerUpcomingInstallment(_Part):
+    loan_id: uuid.UUID
+    loan_number: str
+    installment: int
+    due_on: dt.date
+    amount: Money = Field(description="Still owed on the installment")
+    overdue: bool
+    status: InstallmentStatus
 
 
 class LastPayment(_Part):
@@ -390,6 +402,9 @@ class CustomerDashboard(_Part):
     loans: list[CustomerLoan]
     totals: CustomerTotals | None
     next_due: CustomerNextDue | None
+    upcoming_installments: list[CustomerUpcomingInstallment] = Field(
+        description="The next installments still owed on active loans, late ones first"
+    )
     last_payment: LastPayment | None
 
 
