@@ -65,7 +65,7 @@ from sqlalchemy.engine import make_url
 from namma.audit import service as audit
 from namma.auth import deps as auth_deps
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope_sql
+from namma.auth.scope import loan_scope_sql
 from namma.collections import service as collections
 from namma.demo import DEMO_PASSWORD
 from namma.kit.db import libpq_url
@@ -252,7 +252,7 @@ async def run_http(base: str, workers: list[Worker], count: int) -> Result:
 
 # The server's loan lock for an agent (`_loan_for_update`), and where its columns are.
 LOAN_LOCK = loans.loan_for_update_query(
-    customer_scope_sql(
+    loan_scope_sql(
         Principal(
             user_id=uuid.UUID(int=0),  # the scope's text only: its parameter is the agent's id
             role=Role.AGENT,

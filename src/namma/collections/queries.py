@@ -14,8 +14,9 @@ from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope
+from namma.auth.scope import customer_scope, loan_scope
 from namma.finance import PayoffError, PayoffQuote, dues_from_schedule, payoff_quote
+from namma.finance.owed import owed_penalty
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.money import money_str
 from namma.loans.service import InstallmentLike, loan_dues, loan_schedule_compute, today_india
@@ -200,7 +201,7 @@ async def preclosure_quote(
         select(Loan)
         .join(Customer, Customer.id == Loan.customer_id)
         .where(Loan.id == loan_id)
-        .where(customer_scope(principal))
+        .where(loan_scope(principal))
     )
     if loan is None:
         raise NotFoundError("Loan not found")
@@ -265,7 +266,7 @@ async def _loan_in_scope(session: AsyncSession, principal: Principal, loan_id: u
         select(Loan)
         .join(Customer, Customer.id == Loan.customer_id)
         .where(Loan.id == loan_id)
-        .where(customer_scope(principal))
+        .where(loan_scope(principal))
     )
     if loan is None:
         raise NotFoundError("Loan not found")
@@ -301,7 +302,7 @@ async def loan_penalties(
             "charged": money_str(i.penalty_due),
             "paid": money_str(i.penalty_paid),
             "waived": money_str(i.penalty_waived),
-            "owed": money_str(i.penalty_due - i.penalty_paid - i.penalty_waived),
+            "owed": money_str(owed_penalty(i)),
         }
         for i in installments
         if i.penalty_due > 0 or i.penalty_waived > 0

@@ -35,6 +35,7 @@ from namma.finance import (
     allocate_payment,
     payoff_quote,
 )
+from namma.finance.owed import loan_outstanding, owed
 from namma.kit.db import raw_connection, session_adopt, sql_values
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account_id
@@ -49,7 +50,6 @@ from namma.loans.service import (
     loan_balances_refresh,
     loan_columns_write,
     loan_dues,
-    loan_outstanding,
     loan_payoff_settle,
     loan_schedule_compute,
     loan_schedule_ensure,
@@ -57,9 +57,7 @@ from namma.loans.service import (
     loan_version,
     today_india,
 )
-from namma.loans.service import (
-    installment_owed as _owed,
-)
+from namma.loans.status import LoanMove, loan_move, loan_move_target, loan_settle_move
 from namma.models import (
     AccountKind,
     Collection,
@@ -201,7 +199,7 @@ def _place(rows: Mapping[int, InstallmentLike], placed: Placed, paid_at: dt.date
     row.interest_waived += placed.interest_waived
     row.fee_waived += placed.fee_waived
     row.penalty_waived += placed.penalty_waived
-    if _owed(row) == 0 and row.paid_at is None:
+    if owed(row) == 0 and row.paid_at is None:
         row.paid_at = paid_at
 
 
@@ -433,7 +431,7 @@ async def collection_record(
         settled = await loan_payoff_settle(session, loan=loan, on=collected_on)
         placed = _from_quote(settled)
         extra_penalty = settled.prepayment_penalty
-        loan.status = LoanStatus.PRECLOSED
+        loan_move(loan, LoanMove.PRECLOSE)
         loan.closed_at = now
         installments = await installment_states(session, loan.id)  # as settled (flushed)
         rows = {i.number: i for i in installments}
@@ -445,7 +443,7 @@ async def collection_record(
         balances = loan_balances(installments)
         balances["total_collected"] = loan.total_collected + amount
         if sum((balances[f"outstanding_{c}"] for c in OUTSTANDING), ZERO) == 0:
-            balances.update(status=LoanStatus.CLOSED, closed_at=now)
+            balances.update(status=loan_move_target(loan.status, LoanMove.CLOSE), closed_at=now)
         await installment_states_write(session, installments, unchanged)
         await loan_columns_write(session, loan, balances)
     totals = _totals(placed, extra_penalty=extra_penalty)
@@ -997,12 +995,14 @@ async def _loan_replay(
         session.add_all(a for a, _ in _allocation_rows(c.id, placed, rows))
     loan.total_collected = collected
     loan_balances_refresh(loan, installments)
-    if loan_outstanding(loan) == 0:
-        loan.status = LoanStatus.PRECLOSED if preclosed else LoanStatus.CLOSED
+    owed_nothing = loan_outstanding(loan) == 0
+    move = loan_settle_move(loan.status, owed_nothing=owed_nothing, preclosed=preclosed)
+    if move is not None:
+        loan_move(loan, move)
+    if owed_nothing:
         loan.closed_at = loan.closed_at or dt.datetime.now(dt.UTC)
         loan.next_due_on = None
     else:
-        loan.status = LoanStatus.ACTIVE
         loan.closed_at = None
     await session.flush()
     return reallocated

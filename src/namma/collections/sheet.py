@@ -31,7 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope, staff_scope
+from namma.auth.scope import customer_scope, loan_scope, staff_scope
 from namma.collections import queries
 from namma.collections.service import (
     CollectionResult,
@@ -403,9 +403,8 @@ async def collection_sheet_post(
     if loan_ids:
         await session.execute(
             select(Loan.id)
-            .join(Customer, Customer.id == Loan.customer_id)
             .where(Loan.id.in_(loan_ids))
-            .where(customer_scope(principal))
+            .where(loan_scope(principal))
             .order_by(Loan.id)
             .with_for_update(of=Loan)
         )

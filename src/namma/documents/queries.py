@@ -35,6 +35,7 @@ from namma.documents.render import (
     StatementLoan,
     StatementWaiver,
 )
+from namma.finance.owed import due_total, owed, paid, waived
 from namma.kit.clock import INDIA
 from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.models import (
@@ -394,29 +395,15 @@ async def statement_data(
                     StatementInstallment(
                         number=i.number,
                         due_date=i.due_date,
-                        due=i.principal_due + i.interest_due + i.fee_due + i.penalty_due,
-                        paid=i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid,
-                        waived=i.interest_waived + i.fee_waived + i.penalty_waived,
+                        due=due_total(i),
+                        paid=paid(i),
+                        waived=waived(i),
                         status=i.status.value,
                     )
                     for i in due_rows
                 ],
                 next_due_on=next_due.due_date if next_due else None,
-                next_due_amount=(
-                    next_due.principal_due
-                    + next_due.interest_due
-                    + next_due.fee_due
-                    + next_due.penalty_due
-                    - next_due.principal_paid
-                    - next_due.interest_paid
-                    - next_due.fee_paid
-                    - next_due.penalty_paid
-                    - next_due.interest_waived
-                    - next_due.fee_waived
-                    - next_due.penalty_waived
-                    if next_due
-                    else None
-                ),
+                next_due_amount=owed(next_due) if next_due else None,
             )
         )
     return StatementData(

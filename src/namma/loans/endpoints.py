@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
-from namma.auth.scope import customer_scope
+from namma.auth.scope import loan_scope
 from namma.finance import apr_percent, periods_per_year, schedule_fee_amounts
+from namma.finance.owed import due_total
 from namma.jobs import job_app
 from namma.kit.cache import cache_get_or_load
 from namma.kit.deps import CacheDep, SessionDep
@@ -130,7 +131,7 @@ async def _loan_in_scope(
             select(Loan, Customer)
             .join(Customer, Customer.id == Loan.customer_id)
             .where(Loan.id == loan_id)
-            .where(customer_scope(principal))
+            .where(loan_scope(principal))
         )
     ).one_or_none()
     if row is None:
@@ -152,7 +153,7 @@ async def loans_list(
     query = (
         select(Loan, Customer)
         .join(Customer, Customer.id == Loan.customer_id)
-        .where(customer_scope(principal))
+        .where(loan_scope(principal))
     )
     if status is not None:
         query = query.where(Loan.status == status)
@@ -211,7 +212,7 @@ def installment_json(i: LoanInstallment) -> dict[str, Any]:
         "interest": money_str(i.interest_due),
         "fees": money_str(i.fee_due),
         "penalties": money_str(i.penalty_due),
-        "total": money_str(i.principal_due + i.interest_due + i.fee_due + i.penalty_due),
+        "total": money_str(due_total(i)),
         "balance": money_str(i.balance_after),
         "principal_paid": money_str(i.principal_paid),
         "interest_paid": money_str(i.interest_paid),

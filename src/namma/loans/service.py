@@ -23,24 +23,33 @@ from sqlalchemy.orm.util import identity_key
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope, customer_scope_sql
+from namma.auth.scope import customer_scope, loan_scope_sql
 from namma.finance import (
     Due,
     PayoffQuote,
     Schedule,
     TermsError,
     apr_percent,
-    days_past_due,
     generate_schedule,
     monthly_repayment,
     payoff_quote,
     schedule_fee_amounts,
+)
+from namma.finance.owed import (
+    loan_balances as owed_balances,
+)
+from namma.finance.owed import (
+    owed_fee,
+    owed_interest,
+    owed_penalty,
+    owed_principal,
 )
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
 from namma.kit.db import RowLoader, raw_connection
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post
+from namma.loans.status import LoanMove, loan_move, loan_move_target
 from namma.models import (
     AccountKind,
     Branch,
@@ -110,12 +119,9 @@ _LOANS = RowLoader(Loan, "l")
 
 
 def loan_for_update_query(scope: LiteralString) -> bytes:
-    """The locking read of a loan in a scope (`customer_scope_sql`): the loan's columns."""
+    """The locking read of a loan in a scope (`loan_scope_sql`): the loan's columns."""
     return (
-        sql.SQL(
-            "SELECT {} FROM loans l JOIN customers c ON c.id = l.customer_id "
-            "WHERE l.id = %s AND ({}) FOR UPDATE OF l"
-        )
+        sql.SQL("SELECT {} FROM loans l WHERE l.id = %s AND ({}) FOR UPDATE OF l")
         .format(_LOANS.columns, sql.SQL(scope))
         .as_bytes()
     )
@@ -126,7 +132,7 @@ async def _loan_for_update(session: AsyncSession, principal: Principal, loan_id:
 
     Every change to a loan's money starts here, every collection too: one statement straight
     to the driver (`RowLoader`)."""
-    scope, scope_params = customer_scope_sql(principal)
+    scope, scope_params = loan_scope_sql(principal)
     query = _LOAN_FOR_UPDATE.get(scope)
     if query is None:
         query = _LOAN_FOR_UPDATE[scope] = loan_for_update_query(scope)
@@ -159,14 +165,6 @@ async def loan_version(session: AsyncSession, loan: Loan) -> LoanProductVersion:
     row = await cursor.fetchone()
     assert row is not None  # a foreign key
     return _VERSIONS.adopt(session, row)
-
-
-def _require_status(loan: Loan, *allowed: LoanStatus, action: str) -> None:
-    if loan.status not in allowed:
-        raise ConflictError(
-            f"Cannot {action} a loan that is {loan.status.value}",
-            details={"status": loan.status.value, "allowed_from": [s.value for s in allowed]},
-        )
 
 
 def _snapshot(loan: Loan) -> dict[str, object]:
@@ -323,8 +321,7 @@ async def loan_apply(
 
 async def loan_withdraw(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:
     loan = await _loan_for_update(session, principal, loan_id)
-    _require_status(loan, LoanStatus.APPLIED, action="withdraw")
-    loan.status = LoanStatus.WITHDRAWN
+    loan_move(loan, LoanMove.WITHDRAW)
     loan.withdrawn_at = dt.datetime.now(dt.UTC)
     await audit_record(
         session,
@@ -340,14 +337,12 @@ def _check_decider(principal: Principal, loan: Loan) -> None:
     # Maker-checker: whoever applied never decides.
     if loan.applied_by_id == principal.user_id:
         raise PermissionDeniedError("You applied for this loan; another officer must decide it.")
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
 
 
 async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:
     loan = await _loan_for_update(session, principal, loan_id)
     _check_decider(principal, loan)
-    _require_status(loan, LoanStatus.APPLIED, action="approve")
+    approved = loan_move_target(loan.status, LoanMove.APPROVE)
     customer = await session.get(Customer, loan.customer_id)
     assert customer is not None
     if customer.kyc_status is not KycStatus.VERIFIED:
@@ -355,7 +350,7 @@ async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: 
             "Verify the customer's KYC before approving",
             details={"kyc_status": customer.kyc_status.value},
         )
-    loan.status = LoanStatus.APPROVED
+    loan.status = approved
     loan.decided_by_id = principal.user_id
     loan.decided_at = dt.datetime.now(dt.UTC)
     await audit_record(
@@ -375,8 +370,7 @@ async def loan_reject(
         raise InvalidInputError("reason", "Say why the application is rejected")
     loan = await _loan_for_update(session, principal, loan_id)
     _check_decider(principal, loan)
-    _require_status(loan, LoanStatus.APPLIED, action="reject")
-    loan.status = LoanStatus.REJECTED
+    loan_move(loan, LoanMove.REJECT)
     loan.decided_by_id = principal.user_id
     loan.decided_at = dt.datetime.now(dt.UTC)
     loan.rejection_reason = reason.strip()
@@ -396,10 +390,7 @@ async def loan_approval_undo(
 ) -> Loan:
     """Back to `applied` (before disbursement), e.g. when the approval was a mistake."""
     loan = await _loan_for_update(session, principal, loan_id)
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
-    _require_status(loan, LoanStatus.APPROVED, action="undo the approval of")
-    loan.status = LoanStatus.APPLIED
+    loan_move(loan, LoanMove.UNDO_APPROVAL)
     loan.decided_by_id = None
     loan.decided_at = None
     await audit_record(
@@ -425,9 +416,7 @@ async def loan_disburse(
     wins, the other finds the loan active and gets 409. One transaction: loan, charges,
     journal, audit, and the schedule job (enqueued by the caller in the same transaction)."""
     loan = await _loan_for_update(session, principal, loan_id)
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
-    _require_status(loan, LoanStatus.APPROVED, action="disburse")
+    active = loan_move_target(loan.status, LoanMove.DISBURSE)
     today = today_india()
     if disbursed_on > today:
         raise InvalidInputError("disbursed_on", "The disbursement date cannot be in the future")
@@ -439,7 +428,7 @@ async def loan_disburse(
     assert version is not None
     loan.disbursed_on = disbursed_on
     schedule = loan_schedule_compute(loan, version)
-    loan.status = LoanStatus.ACTIVE
+    loan.status = active
     loan.disbursed_by_id = principal.user_id
     loan.disbursed_at = dt.datetime.now(dt.UTC)
     loan.disbursement_method = method
@@ -481,7 +470,7 @@ async def loan_disburse(
                 f"disbursement {schedule.net_disbursement}",
                 details={"payoff": str(payoff.total)},
             )
-        old.status = LoanStatus.REFINANCED
+        loan_move(old, LoanMove.REFINANCE)
         paid_out = schedule.net_disbursement - payoff.total
         legs += _payoff_legs(payoff, old.id)
     legs.append(Leg(payout, credit=paid_out, branch_id=loan.branch_id, loan_id=loan.id))
@@ -572,9 +561,7 @@ async def loan_write_off(
     if not reason.strip():
         raise InvalidInputError("reason", "A write-off needs a reason")
     loan = await _loan_for_update(session, principal, loan_id)
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
-    _require_status(loan, LoanStatus.ACTIVE, action="write off")
+    written_off = loan_move_target(loan.status, LoanMove.WRITE_OFF)
     before = _snapshot(loan)
     amount = loan.outstanding_principal
     if amount > 0:
@@ -591,7 +578,7 @@ async def loan_write_off(
                 Leg(AccountKind.LOAN_PORTFOLIO, credit=amount, loan_id=loan.id),
             ],
         )
-    loan.status = LoanStatus.WRITTEN_OFF
+    loan.status = written_off
     loan.written_off_at = dt.datetime.now(dt.UTC)
     loan.write_off_reason = reason.strip()
     loan.outstanding_principal = ZERO
@@ -802,15 +789,15 @@ async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[
 
 
 def loan_dues(installments: Sequence[InstallmentLike]) -> tuple[Due, ...]:
-    """What is still owed on each installment (due less paid and waived)."""
+    """What is still owed on each installment, per component (`namma.finance.owed`)."""
     return tuple(
         Due(
             number=i.number,
             due_date=i.due_date,
-            principal=i.principal_due - i.principal_paid,
-            interest=i.interest_due - i.interest_paid - i.interest_waived,
-            fee=i.fee_due - i.fee_paid - i.fee_waived,
-            penalty=i.penalty_due - i.penalty_paid - i.penalty_waived,
+            principal=owed_principal(i),
+            interest=owed_interest(i),
+            fee=owed_fee(i),
+            penalty=owed_penalty(i),
         )
         for i in installments
     )
@@ -865,68 +852,26 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
     return quote
 
 
-def installment_owed(i: InstallmentLike) -> Decimal:
-    """What is still owed on the installment: due less paid and waived, every component."""
-    return (
-        i.principal_due
-        - i.principal_paid
-        + i.interest_due
-        - i.interest_paid
-        - i.interest_waived
-        + i.fee_due
-        - i.fee_paid
-        - i.fee_waived
-        + i.penalty_due
-        - i.penalty_paid
-        - i.penalty_waived
-    )
-
-
-def loan_outstanding(loan: Loan) -> Decimal:
-    """Everything the loan still owes, from its stored balances (0 once every installment is
-    paid: no component is ever negative)."""
-    return (
-        loan.outstanding_principal
-        + loan.outstanding_interest
-        + loan.outstanding_fees
-        + loan.outstanding_penalties
-    )
-
-
-def installment_status(
-    i: InstallmentLike, today: dt.date, *, owed: Decimal | None = None
-) -> InstallmentStatus:
-    """Paid when nothing is owed; overdue when owed after its due date; else partly paid or due.
-    ``owed``: what is still owed on it, when the caller has it already."""
-    if (installment_owed(i) if owed is None else owed) == 0:
-        return InstallmentStatus.PAID
-    if i.due_date < today:
-        return InstallmentStatus.OVERDUE
-    paid = i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
-    return InstallmentStatus.PARTLY_PAID if paid > 0 else InstallmentStatus.DUE
-
-
 def loan_balances(installments: Sequence[InstallmentLike]) -> dict[str, Any]:
-    """The loan's denormalised balances from its installments (column → value); sets each
-    installment's status (and clears ``paid_at`` of one no longer paid) on the way."""
-    today = today_india()
-    dues = loan_dues(installments)
-    unpaid = [d for d in dues if d.total > 0]
+    """The loan's denormalised balances from its installments as of today (column → value,
+    by the money core's `loan_balances`); sets each installment's status (and clears
+    ``paid_at`` of one no longer paid) on the way."""
+    balances = owed_balances(installments, today_india())
     # Assigned only where they change: an assignment marks an ORM row for the flush to examine,
     # and a collection changes one or two installments of fifty.
-    for row, due in zip(installments, dues, strict=True):
-        status = installment_status(row, today, owed=due.total)
+    for row, name in zip(installments, balances.statuses, strict=True):
+        status = InstallmentStatus(name)
         if row.status is not status:
             row.status = status
         if status is not InstallmentStatus.PAID and row.paid_at is not None:
             row.paid_at = None
     return {
-        "outstanding_principal": sum((d.principal for d in dues), ZERO),
-        "outstanding_interest": sum((d.interest for d in dues), ZERO),
-        "outstanding_fees": sum((d.fee for d in dues), ZERO),
-        "outstanding_penalties": sum((d.penalty for d in dues), ZERO),
-        "next_due_on": min((d.due_date for d in unpaid), default=None),
-        "days_past_due": days_past_due(dues=dues, as_of=today),
+        "outstanding_principal": balances.principal,
+        "outstanding_interest": balances.interest,
+        "outstanding_fees": balances.fees,
+        "outstanding_penalties": balances.penalties,
+        "next_due_on": balances.next_due_on,
+        "days_past_due": balances.days_past_due,
     }
 
 

@@ -44,7 +44,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from namma.capital.queries import capital_summary
+from namma.finance.owed import (
+    demanded,
+    owed,
+    owed_fee,
+    owed_interest,
+    owed_penalty,
+    owed_principal,
+)
 from namma.kit.clock import today_india
+from namma.kit.sqltext import expression_of
 from namma.ledger.queries import DISBURSED_STATUSES, normal_balance, trial_balance
 from namma.models import (
     AccountKind,
@@ -149,21 +158,8 @@ def bucket_of(dpd: ColumnElement[int]) -> ColumnElement[str]:
 
 
 def installment_owed(i: Any = LoanInstallment) -> ColumnElement[Decimal]:
-    """Everything an installment still owes: due less paid and waived, every component."""
-    owed: ColumnElement[Decimal] = (
-        i.principal_due
-        - i.principal_paid
-        + i.interest_due
-        - i.interest_paid
-        - i.interest_waived
-        + i.fee_due
-        - i.fee_paid
-        - i.fee_waived
-        + i.penalty_due
-        - i.penalty_paid
-        - i.penalty_waived
-    )
-    return owed
+    """Everything an installment still owes (`namma.finance.owed.owed`, as SQL)."""
+    return expression_of(owed, i)
 
 
 def overdue_by_loan(today: dt.date) -> Any:
@@ -250,13 +246,7 @@ def installment_demand(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
             sl.c.branch_id,
             sl.c.agent_id,
             LoanInstallment.due_date.label("due_date"),
-            (
-                LoanInstallment.principal_due
-                + LoanInstallment.interest_due
-                + LoanInstallment.fee_due
-                - LoanInstallment.interest_waived
-                - LoanInstallment.fee_waived
-            ).label("due"),
+            expression_of(demanded, LoanInstallment).label("due"),
             func.coalesce(paid.c.paid, ZERO).label("collected"),
         )
         .select_from(sl)
@@ -1426,10 +1416,10 @@ async def loan_aging(session: AsyncSession, f: ReportFilters) -> Report:
             bucket,
             func.count(i.id),
             func.count(distinct(i.loan_id)),
-            _sum(i.principal_due - i.principal_paid),
-            _sum(i.interest_due - i.interest_paid - i.interest_waived),
-            _sum(i.fee_due - i.fee_paid - i.fee_waived),
-            _sum(i.penalty_due - i.penalty_paid - i.penalty_waived),
+            _sum(expression_of(owed_principal, i)),
+            _sum(expression_of(owed_interest, i)),
+            _sum(expression_of(owed_fee, i)),
+            _sum(expression_of(owed_penalty, i)),
         )
         .select_from(sl)
         .join(Loan, Loan.id == sl.c.loan_id)
