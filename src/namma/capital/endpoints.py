@@ -17,15 +17,15 @@ from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.capital import queries, service
 from namma.capital.service import BorrowingTerms
-from namma.collections.service import (
-    idempotency_begin,
-    idempotency_complete,
-    request_fingerprint,
-)
 from namma.finance import Amortization, Frequency, InterestMethod
 from namma.kit.clock import today_india
 from namma.kit.deps import SessionDep
 from namma.kit.errors import InvalidInputError
+from namma.kit.idempotency import (
+    idempotency_begin,
+    idempotency_complete,
+    request_fingerprint,
+)
 from namma.kit.money import Money, Rate, money_str
 from namma.models import BorrowingStatus, CapitalMethod
 

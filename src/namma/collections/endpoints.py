@@ -24,6 +24,7 @@ from namma.collections import queries, service, sheet, waivers
 from namma.documents.service import receipts_after_reversal
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
+from namma.kit.idempotency import idempotency_begin, idempotency_complete, request_fingerprint
 from namma.kit.money import Money, money_str
 from namma.loans.cache import loan_changed
 from namma.loans.service import today_india
@@ -86,8 +87,8 @@ async def collection_record(
         raise InvalidInputError(
             "Idempotency-Key", "Send an Idempotency-Key header or a client_id with a collection"
         )
-    fingerprint = service.request_fingerprint(RECORD_ROUTE, body.model_dump(mode="json"))
-    stored = await service.idempotency_begin(
+    fingerprint = request_fingerprint(RECORD_ROUTE, body.model_dump(mode="json"))
+    stored = await idempotency_begin(
         session, user_id=principal.user_id, key=key, fingerprint=fingerprint
     )
     if stored is not None:
@@ -124,7 +125,7 @@ async def collection_record(
         "loan": queries.loan_balances_json(result.loan),
     }
     content = _json_bytes(payload)
-    await service.idempotency_complete(
+    await idempotency_complete(
         session, user_id=principal.user_id, key=key, status=201, body=content
     )
     loan_changed(session, cache, loan_id=result.loan.id, customer_id=result.loan.customer_id)
@@ -322,7 +323,7 @@ def _sheet_line(
         reference=raw.reference,
         remarks=raw.remarks,
         client_id=raw.client_id,
-        fingerprint=service.request_fingerprint(RECORD_ROUTE, single.model_dump(mode="json")),
+        fingerprint=request_fingerprint(RECORD_ROUTE, single.model_dump(mode="json")),
     )
 
 

@@ -19,7 +19,8 @@ from namma.finance import PayoffError, PayoffQuote, dues_from_schedule, payoff_q
 from namma.finance.owed import owed_penalty
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.money import money_str
-from namma.loans.service import InstallmentLike, loan_dues, loan_schedule_compute, today_india
+from namma.loans.service import loan_dues, loan_schedule_compute, today_india
+from namma.loans.store import InstallmentLike
 from namma.models import (
     Collection,
     CollectionAllocation,

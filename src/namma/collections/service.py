@@ -10,15 +10,11 @@ the idempotency record in the same transaction. Every amount comes from the mone
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
-from psycopg.errors import UniqueViolation
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,35 +32,36 @@ from namma.finance import (
     payoff_quote,
 )
 from namma.finance.owed import loan_outstanding, owed
-from namma.kit.db import raw_connection, session_adopt, sql_values
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account_id
 from namma.loans.service import (
-    NUMBER_NEXT,
-    InstallmentLike,
-    _loan_for_update,
-    installment_changes,
-    installment_states,
-    installment_states_write,
     loan_balances,
     loan_balances_refresh,
-    loan_columns_write,
     loan_dues,
     loan_payoff_settle,
     loan_schedule_compute,
     loan_schedule_ensure,
     loan_terms_of,
-    loan_version,
     today_india,
 )
 from namma.loans.status import LoanMove, loan_move, loan_move_target, loan_settle_move
+from namma.loans.store import (
+    InstallmentLike,
+    collection_insert_numbered,
+    installment_changes,
+    installment_states,
+    installment_states_write,
+    loan_columns_write,
+    loan_locked,
+    loan_version,
+    receipt_prefix,
+)
 from namma.models import (
     AccountKind,
     Collection,
     CollectionAllocation,
     CollectionMethod,
     CollectionStatus,
-    IdempotencyKey,
     JournalLine,
     LedgerAccount,
     Loan,
@@ -78,72 +75,6 @@ ZERO = Decimal("0.00")
 COMPONENTS = ("principal", "interest", "fee", "penalty")
 OUTSTANDING = ("principal", "interest", "fees", "penalties")  # the loan's balance columns
 REVERSIBLE_FROM = (LoanStatus.ACTIVE, LoanStatus.CLOSED, LoanStatus.PRECLOSED)
-
-
-# --- idempotency ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    status: int
-    body: str
-
-
-def request_fingerprint(route: str, body: dict[str, Any]) -> str:
-    """sha256 of the route and the canonical JSON of the (parsed) body: "100" and "100.00"
-    are the same request, a different amount or loan is not."""
-    canonical = json.dumps({"route": route, "body": body}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-_IDEMPOTENCY_CLAIM = (
-    "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (%s, %s, %s) "
-    "ON CONFLICT DO NOTHING RETURNING key"
-)
-_IDEMPOTENCY_ANSWER = (
-    "UPDATE idempotency_keys SET response_status = %s, response_body = %s "
-    "WHERE user_id = %s AND key = %s"
-)
-
-
-async def idempotency_begin(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, fingerprint: str
-) -> StoredResponse | None:
-    """Claim ``key`` for this request, or return the first request's stored answer.
-
-    The claim is a row inserted in the request's transaction: a concurrent request with the same
-    key waits on it (primary key) until the first commits — then it finds the stored answer —
-    or rolls back — then it claims the key itself. A different request body under a used key is
-    an error (422), never a silent replay of something else.
-    """
-    connection = await raw_connection(session)  # every collection: straight to the driver
-    cursor = await connection.execute(_IDEMPOTENCY_CLAIM, (user_id, key, fingerprint))
-    if await cursor.fetchone() is not None:
-        return None
-    stored = await session.scalar(
-        select(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id)
-        .where(IdempotencyKey.key == key)
-        .execution_options(populate_existing=True)
-    )
-    assert stored is not None  # committed by the request that claimed it
-    if stored.fingerprint != fingerprint:
-        raise InvalidInputError(
-            "Idempotency-Key",
-            "This idempotency key was used for a different request; use a new key",
-        )
-    if stored.response_status is None or stored.response_body is None:
-        raise ConflictError("The first request with this idempotency key is still in progress")
-    return StoredResponse(stored.response_status, stored.response_body)
-
-
-async def idempotency_complete(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, status: int, body: str
-) -> None:
-    """Store the answer of the request that claimed ``key`` (same transaction as its effect)."""
-    connection = await raw_connection(session)
-    stored = await connection.execute(_IDEMPOTENCY_ANSWER, (status, body, user_id, key))
-    assert stored.rowcount == 1
 
 
 # --- shared state helpers ------------------------------------------------------------------
@@ -368,7 +299,7 @@ async def collection_record(
 
     # The row lock: every change to a loan's money takes it first, so concurrent collections on
     # one loan queue here and each allocates against the state the previous one left.
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     if loan.status is LoanStatus.WRITTEN_OFF:
         return await _recovery_record(
             session,
@@ -470,7 +401,7 @@ async def collection_record(
     await collection_receipt_defer(
         session, collection_id=collection_id, remaining=loan_outstanding(loan)
     )
-    prefix = await _receipt_prefix(session, loan)
+    prefix = await receipt_prefix(session, loan.branch_id)
     collection = Collection(
         id=collection_id,
         recovery=ZERO,
@@ -489,8 +420,10 @@ async def collection_record(
         **totals,
     )
     allocations = _allocation_rows(collection.id, placed, rows)
-    # Everything else is written: the receipt number comes last (see `_numbered_insert`).
-    receipt = await _numbered_insert(session, collection, allocations, prefix=prefix)
+    # Everything else is written: the receipt number comes last (`collection_insert_numbered`).
+    receipt = await collection_insert_numbered(
+        session, collection, [a for a, _ in allocations], prefix=prefix
+    )
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -527,107 +460,6 @@ async def _client_id_unused(
             f"Client id {client_id} was already recorded as receipt {used}",
             details={"receipt_number": used},
         )
-
-
-_BRANCH_CODE = "SELECT code FROM branches WHERE id = %s"
-
-
-async def _receipt_prefix(session: AsyncSession, loan: Loan) -> str:
-    """What the loan's branch's receipt numbers start with this year: ``BLR01-R-2026-``."""
-    connection = await raw_connection(session)
-    cursor = await connection.execute(_BRANCH_CODE, (loan.branch_id,))
-    branch = await cursor.fetchone()
-    assert branch is not None
-    return f"{branch[0]}-R-{today_india().year}-"
-
-
-# The receipt number and the rows that carry it, in one statement (below).
-_NUMBERED_INSERT = (
-    # S608 is silenced: constant fragments only; the values are bound parameters.
-    "WITH number AS (" + NUMBER_NEXT + "), collection AS ("  # noqa: S608
-    "INSERT INTO collections (id, receipt_number, loan_id, branch_id, collected_by_id, amount, "
-    "principal, interest, fee, penalty, recovery, collected_on, method, reference, remarks, "
-    "client_id, preclosure, status, journal_entry_id) VALUES (%s, %s || (SELECT "
-    "lpad(last_value::text, greatest(6, length(last_value::text)), '0') FROM number), "
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "RETURNING receipt_number, seq, created_at)"
-)
-_NUMBERED_SELECT = " SELECT receipt_number, seq, created_at FROM collection"
-_ALLOCATIONS_INSERT = (
-    ", allocations AS (INSERT INTO collection_allocations (collection_id, installment_number, "
-    "installment_id, principal, interest, fee, penalty, interest_waived, fee_waived, "
-    "penalty_waived) VALUES "
-)
-_ALLOCATION_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-
-
-async def _numbered_insert(
-    session: AsyncSession,
-    collection: Collection,
-    allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
-    *,
-    prefix: str,
-) -> str:
-    """Take the branch's next receipt number (``prefix`` and six digits) and write the new
-    collection under it (every column but its ``seq`` and ``created_at``, which it learns) with
-    its allocation rows, in one statement; answer the receipt number.
-
-    The branch's sequence row stays locked until commit (gapless numbers), so every other
-    collection of the branch waits from here to our commit: call it after everything that does
-    not carry the number is written (journal, installments, loan, the receipt's job). The
-    collection then joins the session as if loaded; the allocation objects stay plain (what the
-    response shows)."""
-    c = collection
-    params: list[object] = [
-        c.branch_id,
-        "receipt",
-        today_india().year,
-        c.id,
-        prefix,
-        c.loan_id,
-        c.branch_id,
-        c.collected_by_id,
-        c.amount,
-        c.principal,
-        c.interest,
-        c.fee,
-        c.penalty,
-        c.recovery,
-        c.collected_on,
-        c.method.value,
-        c.reference,
-        c.remarks,
-        c.client_id,
-        c.preclosure,
-        c.status.value,
-        c.journal_entry_id,
-    ]
-    for a, _ in allocations:
-        params += (
-            a.collection_id,
-            a.installment_number,
-            a.installment_id,
-            a.principal,
-            a.interest,
-            a.fee,
-            a.penalty,
-            a.interest_waived,
-            a.fee_waived,
-            a.penalty_waived,
-        )
-    query = _NUMBERED_INSERT
-    if allocations:
-        query += _ALLOCATIONS_INSERT + sql_values(_ALLOCATION_ROW, len(allocations)) + ")"
-    connection = await raw_connection(session)
-    try:
-        cursor = await connection.execute(query + _NUMBERED_SELECT, params)
-    except UniqueViolation:  # the same client id raced in on another loan
-        raise ConflictError(f"Client id {collection.client_id} was already recorded") from None
-    row = await cursor.fetchone()
-    assert row is not None
-    collection.receipt_number, collection.seq, collection.created_at = row
-    session_adopt(session, collection)
-    return collection.receipt_number
 
 
 async def recovery_headroom(session: AsyncSession, loan: Loan) -> Decimal:
@@ -687,7 +519,7 @@ async def _recovery_record(
     await collection_receipt_defer(
         session, collection_id=collection_id, remaining=loan_outstanding(loan)
     )
-    prefix = await _receipt_prefix(session, loan)
+    prefix = await receipt_prefix(session, loan.branch_id)
     collection = Collection(
         id=collection_id,
         loan_id=loan.id,
@@ -708,7 +540,7 @@ async def _recovery_record(
         penalty=ZERO,
         recovery=amount,
     )
-    receipt = await _numbered_insert(session, collection, prefix=prefix)
+    receipt = await collection_insert_numbered(session, collection, prefix=prefix)
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -767,7 +599,7 @@ async def collection_reverse(
     found = await collection_in_scope(session, principal, collection_id)
     if found is None:
         raise NotFoundError("Collection not found")
-    loan = await _loan_for_update(session, principal, found.loan_id)
+    loan = await loan_locked(session, principal, found.loan_id)
     collection = await session.scalar(
         select(Collection)
         .where(Collection.id == collection_id)

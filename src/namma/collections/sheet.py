@@ -33,14 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, loan_scope, staff_scope
 from namma.collections import queries
-from namma.collections.service import (
-    CollectionResult,
-    collection_record,
-    idempotency_begin,
-    idempotency_complete,
-)
+from namma.collections.service import CollectionResult, collection_record
 from namma.finance import dues_from_schedule
 from namma.kit.errors import AppError, InvalidInputError, NotFoundError, error_body
+from namma.kit.idempotency import idempotency_begin, idempotency_complete
 from namma.kit.money import money_str
 from namma.loans.service import loan_dues, loan_schedule_compute
 from namma.models import (

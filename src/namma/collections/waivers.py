@@ -32,12 +32,12 @@ from namma.finance.owed import OWED_BY_COMPONENT, owed
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post
 from namma.loans.service import (
-    _loan_for_update,
     loan_balances_refresh,
     loan_schedule_ensure,
     today_india,
 )
 from namma.loans.status import LoanMove, loan_move
+from namma.loans.store import loan_locked
 from namma.models import (
     AccountKind,
     LoanInstallment,
@@ -125,7 +125,7 @@ async def loan_waive(
         raise InvalidInputError("amount", "The amount must be greater than 0")
     if principal.role not in (Role.ADMIN, Role.MANAGER):  # the permission already refuses
         raise NotFoundError("Loan not found")
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     if loan.status is not LoanStatus.ACTIVE:
         raise ConflictError(
             f"Cannot waive on a loan that is {loan.status.value}",

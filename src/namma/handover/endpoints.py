@@ -23,13 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
-from namma.collections.service import (
+from namma.handover import service
+from namma.kit.deps import SessionDep
+from namma.kit.idempotency import (
     idempotency_begin,
     idempotency_complete,
     request_fingerprint,
 )
-from namma.handover import service
-from namma.kit.deps import SessionDep
 from namma.kit.money import Money
 
 router = APIRouter(prefix="/api/cash-handovers", tags=["cash hand-over"])

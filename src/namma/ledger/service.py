@@ -237,12 +237,14 @@ def legs_check(legs: Sequence[Leg]) -> None:
 
 # Every money request posts: the entry and its lines go straight to the driver
 # (`raw_connection`), two statements.
-_ENTRY_INSERT = (
+JOURNAL_ENTRY_INSERT = (
     "INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, created_by_id, "
     "reverses_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id, posted_at"
 )
-_LINE_INSERT = "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) VALUES "
-_LINE_ROW = "(%s, %s, %s, %s, %s)"
+JOURNAL_LINE_INSERT = (
+    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) VALUES "
+)
+JOURNAL_LINE_ROW = "(%s, %s, %s, %s, %s)"
 
 
 async def journal_post(
@@ -279,7 +281,7 @@ async def journal_post(
     await session.flush()
     connection = await raw_connection(session)
     cursor = await connection.execute(
-        _ENTRY_INSERT,
+        JOURNAL_ENTRY_INSERT,
         (entry_date, kind, memo, branch_id, loan_id, created_by_id, reverses_id),
     )
     row = await cursor.fetchone()
@@ -288,7 +290,7 @@ async def journal_post(
     lines: list[object] = []
     for leg, account_id in zip(legs, accounts, strict=True):
         lines += (entry_id, account_id, leg.debit, leg.credit, leg.loan_id)
-    await connection.execute(_LINE_INSERT + sql_values(_LINE_ROW, len(legs)), lines)
+    await connection.execute(JOURNAL_LINE_INSERT + sql_values(JOURNAL_LINE_ROW, len(legs)), lines)
     entry = JournalEntry(id=entry_id, posted_at=posted_at, **values)
     # Known to the session as if it had been loaded (a reversal in this transaction finds it).
     session_adopt(session, entry)

@@ -7,23 +7,17 @@ that names the current state. Services never commit. Money comes from the money 
 from __future__ import annotations
 
 import datetime as dt
-import enum
-import operator
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, LiteralString
+from typing import Any
 
-from psycopg import sql
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope, loan_scope_sql
+from namma.auth.scope import customer_scope
 from namma.finance import (
     Due,
     PayoffQuote,
@@ -46,10 +40,10 @@ from namma.finance.owed import (
 )
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
-from namma.kit.db import RowLoader, raw_connection
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post
 from namma.loans.status import LoanMove, loan_move, loan_move_target
+from namma.loans.store import InstallmentLike, loan_locked, number_next
 from namma.models import (
     AccountKind,
     Branch,
@@ -74,25 +68,6 @@ ZERO = Decimal("0.00")
 BACKDATE_LIMIT = dt.timedelta(days=30)
 
 
-# The next number of a branch's sequence (parameters: branch, kind, year); a collection runs it
-# inside the statement that writes the numbered rows.
-NUMBER_NEXT = (
-    "INSERT INTO number_sequences (branch_id, kind, year, last_value) VALUES (%s, %s, %s, 1) "
-    "ON CONFLICT (branch_id, kind, year) "
-    "DO UPDATE SET last_value = number_sequences.last_value + 1 RETURNING last_value"
-)
-
-
-async def number_next(session: AsyncSession, *, branch_id: uuid.UUID, kind: str, year: int) -> int:
-    """The next number of ``kind`` for the branch and year; the row stays locked until commit,
-    so numbers are sequential without gaps even under concurrency."""
-    connection = await raw_connection(session)
-    cursor = await connection.execute(NUMBER_NEXT, (branch_id, kind, year))
-    row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def loan_terms_of(loan: Loan, version: LoanProductVersion) -> LoanTerms:
     return loan_terms_from_stored(
         loan.terms,
@@ -113,58 +88,6 @@ def loan_schedule_compute(loan: Loan, version: LoanProductVersion) -> Schedule:
     return generate_schedule(
         loan_terms_of(loan, version), disbursed_on=disbursed_on, first_due_on=first_due
     )
-
-
-_LOANS = RowLoader(Loan, "l")
-
-
-def loan_for_update_query(scope: LiteralString) -> bytes:
-    """The locking read of a loan in a scope (`loan_scope_sql`): the loan's columns."""
-    return (
-        sql.SQL("SELECT {} FROM loans l WHERE l.id = %s AND ({}) FOR UPDATE OF l")
-        .format(_LOANS.columns, sql.SQL(scope))
-        .as_bytes()
-    )
-
-
-async def _loan_for_update(session: AsyncSession, principal: Principal, loan_id: uuid.UUID) -> Loan:
-    """The loan, its row locked to the commit, if it is in the caller's scope (else 404).
-
-    Every change to a loan's money starts here, every collection too: one statement straight
-    to the driver (`RowLoader`)."""
-    scope, scope_params = loan_scope_sql(principal)
-    query = _LOAN_FOR_UPDATE.get(scope)
-    if query is None:
-        query = _LOAN_FOR_UPDATE[scope] = loan_for_update_query(scope)
-    await session.flush()  # as a query would: the read sees what the session changed
-    connection = await raw_connection(session)
-    cursor = await connection.execute(query, (loan_id, *scope_params))
-    row = await cursor.fetchone()
-    if row is None:
-        raise NotFoundError("Loan not found")
-    return _LOANS.adopt(session, row)
-
-
-_LOAN_FOR_UPDATE: dict[str, bytes] = {}
-_VERSIONS = RowLoader(LoanProductVersion, "v")
-LOAN_VERSION_QUERY = (
-    sql.SQL("SELECT {} FROM loan_product_versions v WHERE v.id = %s")
-    .format(_VERSIONS.columns)
-    .as_bytes()
-)
-
-
-async def loan_version(session: AsyncSession, loan: Loan) -> LoanProductVersion:
-    """The loan's product version: the session's copy if it holds one (as ``session.get``),
-    else read straight from the driver (every collection reads it)."""
-    held = session.identity_map.get(identity_key(LoanProductVersion, loan.product_version_id))
-    if isinstance(held, LoanProductVersion):
-        return held
-    connection = await raw_connection(session)
-    cursor = await connection.execute(LOAN_VERSION_QUERY, (loan.product_version_id,))
-    row = await cursor.fetchone()
-    assert row is not None  # a foreign key
-    return _VERSIONS.adopt(session, row)
 
 
 def _snapshot(loan: Loan) -> dict[str, object]:
@@ -320,7 +243,7 @@ async def loan_apply(
 
 
 async def loan_withdraw(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     loan_move(loan, LoanMove.WITHDRAW)
     loan.withdrawn_at = dt.datetime.now(dt.UTC)
     await audit_record(
@@ -340,7 +263,7 @@ def _check_decider(principal: Principal, loan: Loan) -> None:
 
 
 async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     _check_decider(principal, loan)
     approved = loan_move_target(loan.status, LoanMove.APPROVE)
     customer = await session.get(Customer, loan.customer_id)
@@ -368,7 +291,7 @@ async def loan_reject(
 ) -> Loan:
     if not reason.strip():
         raise InvalidInputError("reason", "Say why the application is rejected")
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     _check_decider(principal, loan)
     loan_move(loan, LoanMove.REJECT)
     loan.decided_by_id = principal.user_id
@@ -389,7 +312,7 @@ async def loan_approval_undo(
     session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID
 ) -> Loan:
     """Back to `applied` (before disbursement), e.g. when the approval was a mistake."""
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     loan_move(loan, LoanMove.UNDO_APPROVAL)
     loan.decided_by_id = None
     loan.decided_at = None
@@ -415,7 +338,7 @@ async def loan_disburse(
     """Pay the loan out. The loan row is locked first: of two concurrent disbursements one
     wins, the other finds the loan active and gets 409. One transaction: loan, charges,
     journal, audit, and the schedule job (enqueued by the caller in the same transaction)."""
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     active = loan_move_target(loan.status, LoanMove.DISBURSE)
     today = today_india()
     if disbursed_on > today:
@@ -560,7 +483,7 @@ async def loan_write_off(
     income (collections)."""
     if not reason.strip():
         raise InvalidInputError("reason", "A write-off needs a reason")
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     written_off = loan_move_target(loan.status, LoanMove.WRITE_OFF)
     before = _snapshot(loan)
     amount = loan.outstanding_principal
@@ -629,163 +552,6 @@ async def _refinanceable(
     if pending is not None:
         raise ConflictError(f"Top-up {pending} for this loan is already in progress")
     return old
-
-
-@dataclass(slots=True)
-class InstallmentState:
-    """An installment's dates, amounts and status as plain values: what posting a collection
-    reads and changes. Loaded and written with Core statements (`installment_states`,
-    `installment_states_write`): the ORM's per-attribute instrumentation and unit of work cost
-    more than the arithmetic on the one or two installments a payment touches."""
-
-    id: uuid.UUID
-    number: int
-    due_date: dt.date
-    principal_due: Decimal
-    interest_due: Decimal
-    fee_due: Decimal
-    penalty_due: Decimal
-    principal_paid: Decimal
-    interest_paid: Decimal
-    fee_paid: Decimal
-    penalty_paid: Decimal
-    interest_waived: Decimal
-    fee_waived: Decimal
-    penalty_waived: Decimal
-    status: InstallmentStatus
-    paid_at: dt.datetime | None
-
-
-# What a payment (or a waiver) changes on an installment.
-INSTALLMENT_CHANGING = (
-    "principal_paid",
-    "interest_paid",
-    "fee_paid",
-    "penalty_paid",
-    "interest_waived",
-    "fee_waived",
-    "penalty_waived",
-    "status",
-    "paid_at",
-)
-_changing = operator.attrgetter(*INSTALLMENT_CHANGING)
-
-# Every collection reads the installments and writes one or two of them and the loan: straight
-# to the driver (`raw_connection`).
-_INSTALLMENT_STATES_SELECT = (
-    "SELECT id, number, due_date, principal_due, interest_due, fee_due, penalty_due, "
-    "principal_paid, interest_paid, fee_paid, penalty_paid, interest_waived, fee_waived, "
-    "penalty_waived, status, paid_at FROM loan_installments WHERE loan_id = %s ORDER BY number"
-)
-_INSTALLMENT_STATES_UPDATE = (
-    "UPDATE loan_installments SET principal_paid = %s, interest_paid = %s, fee_paid = %s, "
-    "penalty_paid = %s, interest_waived = %s, fee_waived = %s, penalty_waived = %s, "
-    "status = %s, paid_at = %s WHERE id = %s"
-)
-
-InstallmentLike = LoanInstallment | InstallmentState
-
-
-async def installment_states(session: AsyncSession, loan_id: uuid.UUID) -> list[InstallmentState]:
-    """The loan's installments in number order, as plain values (see `InstallmentState`)."""
-    await session.flush()  # what the session changed (a pre-closure's settlement) is read back
-    connection = await raw_connection(session)
-    cursor = await connection.execute(_INSTALLMENT_STATES_SELECT, (loan_id,))
-    states = [InstallmentState(*row) for row in await cursor.fetchall()]
-    for state in states:
-        state.status = InstallmentStatus(state.status)  # the driver reads the enum as text
-    return states
-
-
-def installment_changes(states: Sequence[InstallmentState]) -> list[tuple[object, ...]]:
-    """A snapshot of what a payment may change, to find the installments it changed."""
-    return [_changing(s) for s in states]
-
-
-async def installment_states_write(
-    session: AsyncSession,
-    states: Sequence[InstallmentState],
-    before: Sequence[tuple[object, ...]],
-) -> None:
-    """Write the installments that differ from ``before`` (`installment_changes`), and bring any
-    ORM copy of them in this session up to date (as committed state: it is what the database
-    now holds)."""
-    changed = [s for s, old in zip(states, before, strict=True) if _changing(s) != old]
-    if not changed:
-        return
-    params = [
-        (
-            s.principal_paid,
-            s.interest_paid,
-            s.fee_paid,
-            s.penalty_paid,
-            s.interest_waived,
-            s.fee_waived,
-            s.penalty_waived,
-            s.status.value,
-            s.paid_at,
-            s.id,
-        )
-        for s in changed
-    ]
-    connection = await raw_connection(session)
-    if len(params) == 1:  # the usual payment: one statement, no batch
-        await connection.execute(_INSTALLMENT_STATES_UPDATE, params[0])
-    else:
-        async with connection.cursor() as cursor:
-            await cursor.executemany(_INSTALLMENT_STATES_UPDATE, params)
-    for s in changed:
-        held = session.identity_map.get(identity_key(LoanInstallment, s.id))
-        if held is not None:
-            for name in INSTALLMENT_CHANGING:
-                set_committed_value(held, name, getattr(s, name))
-
-
-# The loan's columns a payment writes (`loan_columns_write`), by name: never caller input.
-# What a payment that leaves the loan open writes, in the order `collection_record` gives them
-# (`loan_balances`, then the total collected); closing it adds the status and closing time.
-LOAN_PAYMENT_COLUMNS = (
-    "outstanding_principal",
-    "outstanding_interest",
-    "outstanding_fees",
-    "outstanding_penalties",
-    "next_due_on",
-    "days_past_due",
-    "total_collected",
-)
-_LOAN_WRITABLE = frozenset((*LOAN_PAYMENT_COLUMNS, "status", "closed_at"))
-_loan_updates: dict[tuple[str, ...], bytes] = {}
-
-
-def loan_update_query(names: tuple[str, ...]) -> bytes:
-    """``UPDATE loans SET <names> = %s …, updated_at = now() WHERE id = %s RETURNING
-    updated_at``, built once per set of columns."""
-    query = _loan_updates.get(names)
-    if query is None:
-        unknown = set(names) - _LOAN_WRITABLE
-        assert not unknown, unknown
-        query = _loan_updates[names] = (
-            sql.SQL("UPDATE loans SET {}, updated_at = now() WHERE id = %s RETURNING updated_at")
-            .format(sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names))
-            .as_bytes()
-        )
-    return query
-
-
-async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[str, Any]) -> None:
-    """Write ``values`` to the (locked) loan row with one UPDATE (and ``updated_at``), and set
-    them on ``loan`` as its committed state (with the new ``updated_at``), so the session has
-    nothing to flush for it."""
-    query = loan_update_query(tuple(values))
-    connection = await raw_connection(session)
-    cursor = await connection.execute(
-        query,
-        [v.value if isinstance(v, enum.Enum) else v for v in values.values()] + [loan.id],
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    for name, value in {**values, "updated_at": row[0]}.items():
-        set_committed_value(loan, name, value)
 
 
 def loan_dues(installments: Sequence[InstallmentLike]) -> tuple[Due, ...]:
