@@ -17,12 +17,13 @@ sent straight through the driver, 16 concurrent clients each, in the same run.
    shares the machine with the server and PostgreSQL, stays small).
 3. Baseline: the same number of collections from the same number of psycopg connections, each
    as its agent on its agent's loans, with the statement sequence one `POST /api/collections`
-   sends — the server's own SQL where the server holds it as a constant (imported from its
-   modules), and checked against what the server and procrastinate send: the caller (with
-   session revocation and extra permissions), claim the idempotency key, lock the loan row
-   (joined to its customer, in the agent's scope), the product version, the installments, the
-   changed installment's update, then the loan's balances (returning updated_at) (ledger
-   account ids are known after the warm-up, as the server remembers them), the journal entry
+   sends — the server's own SQL where the server holds it as a constant (imported from
+   `namma.loans.store.POSTING_STATEMENTS` only), and checked against what the server and
+   procrastinate send: the caller (with session revocation and extra permissions), claim the
+   idempotency key, lock the loan row (in the agent's scope), the product version, the
+   installments, the changed installment's update, then the loan's balances (returning
+   updated_at) (ledger account ids are known after the warm-up, as the server remembers them),
+   the journal entry
    and its lines, the receipts job, the branch's code, the receipt number with the collection
    and its allocation row in one statement (the branch's sequence row stays locked to the
    commit), the stored answer, the audit chain (advisory lock, last hash, insert), commit.

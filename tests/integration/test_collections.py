@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from namma.audit.service import AuditActor
 from namma.finance import add_months
 from namma.kit.db import transaction
-from namma.loans.service import loan_schedule_ensure, today_india
+from namma.loans.service import loan_schedules_regenerate, today_india
 from namma.models import (
     AccountKind,
     AuditEntry,
@@ -108,14 +109,18 @@ async def make_loan(  # type: ignore[no-untyped-def]
         json={"disbursed_on": today.isoformat(), "method": "cash"},
         headers=manager,
     )
-    assert disbursed.status_code == 200, disbursed.text
+    assert disbursed.status_code == 201, disbursed.text
     # Back-date the disbursement beyond the API's window before the schedule is written.
     async with transaction(app.state.db) as session:
         loan = await session.get(Loan, uuid.UUID(loan_id))
         assert loan is not None
         loan.disbursed_on = disbursed_on or add_months(today, -1)
     async with transaction(app.state.db) as session:
-        assert await loan_schedule_ensure(session, loan_id=uuid.UUID(loan_id))
+        # The schedule again, from the back-dated disbursement (nothing is paid on it yet).
+        regenerated = await loan_schedules_regenerate(
+            session, loan_ids=[uuid.UUID(loan_id)], actor=AuditActor.system()
+        )
+        assert not regenerated.skipped, regenerated.skipped
     return loan_id
 
 

@@ -108,8 +108,7 @@ async def test_python_sql_text_and_sqlalchemy_readings_agree(app) -> None:  # ty
     ]
     placeholders = ", ".join(["(CAST(%s AS date)" + ", %s::numeric" * 11 + ")"] * len(rows))
     query = (
-        f"SELECT {', '.join(text_columns)} FROM (VALUES {placeholders}) "  # noqa: S608
-        f"AS i({', '.join(NAMES)})"
+        f"SELECT {', '.join(text_columns)} FROM (VALUES {placeholders}) AS i({', '.join(NAMES)})"
     )
     params: list[object] = [TODAY, TODAY]
     for row in rows:
@@ -174,11 +173,10 @@ async def test_the_driver_scope_is_compiled_from_the_orm_expression(app, world) 
 async def test_the_loan_scope_finds_the_loans_of_the_customers_in_scope(app, world) -> None:  # type: ignore[no-untyped-def]
     """`loan_scope` (ORM and driver forms) = the loans of `customer_scope`'s customers, and a
     Manager's only in their branch: for every role."""
-    from tests.integration.test_authorization_matrix import _product_id
-    from tests.integration.test_loans import acting
-
     from namma.loans.service import loan_apply
     from namma.models import KycStatus
+    from tests.integration.test_authorization_matrix import _product_id
+    from tests.integration.test_loans import acting
 
     class Ctx:
         pass
@@ -187,7 +185,10 @@ async def test_the_loan_scope_finds_the_loans_of_the_customers_in_scope(app, wor
     ctx.app = app  # type: ignore[attr-defined]
     product_id = uuid.UUID(await _product_id(ctx))  # type: ignore[arg-type]
     async with transaction(app.state.db) as session:
-        for customer, agent in ((world.customer_a, world.agent_a), (world.customer_b, world.agent_b)):
+        for customer, agent in (
+            (world.customer_a, world.agent_a),
+            (world.customer_b, world.agent_b),
+        ):
             row = await session.get(Customer, customer.id)
             assert row is not None
             row.kyc_status = KycStatus.VERIFIED

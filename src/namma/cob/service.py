@@ -69,10 +69,9 @@ UNPAID = sql_of(is_unpaid, "i")
 # an installment past due (days past due count from the earliest such installment).
 PAST_DUE = sql_of(counts_past_due, "i", BUSINESS_DATE)
 
-# The loans COB maintains: active, schedule written, disbursed on or before the date.
-ACTIVE_LOAN = (
-    "l.status = 'active' AND l.schedule_status = 'generated' AND l.disbursed_on <= CAST(:d AS date)"
-)
+# The loans COB maintains: active, disbursed on or before the date (a disbursement writes the
+# schedule in its own transaction, so every active loan has its installments).
+ACTIVE_LOAN = "l.status = 'active' AND l.disbursed_on <= CAST(:d AS date)"
 
 # An installment's status as of :d (`namma.finance.owed.STATUS_RULES`).
 INSTALLMENT_STATUS = sql_case(STATUS_RULES, STATUS_OTHERWISE, "i", BUSINESS_DATE)

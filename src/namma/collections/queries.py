@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, loan_scope
-from namma.finance import PayoffError, PayoffQuote, dues_from_schedule, payoff_quote
+from namma.finance import PayoffError, PayoffQuote, payoff_quote
 from namma.finance.owed import owed_penalty
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.money import money_str
@@ -32,7 +32,6 @@ from namma.models import (
     LoanStatus,
     LoanWaiver,
     Role,
-    ScheduleStatus,
 )
 
 ZERO = Decimal("0.00")
@@ -196,8 +195,8 @@ def loan_balances_json(loan: Loan) -> dict[str, Any]:
 async def preclosure_quote(
     session: AsyncSession, principal: Principal, *, loan_id: uuid.UUID, as_of: dt.date | None
 ) -> dict[str, Any]:
-    """What paying the loan off on ``as_of`` (default today) costs, per component; reads only
-    (a schedule not written yet is computed, nothing is paid on it yet)."""
+    """What paying the loan off on ``as_of`` (default today) costs, per component; reads
+    only."""
     loan = await session.scalar(
         select(Loan)
         .join(Customer, Customer.id == Loan.customer_id)
@@ -220,17 +219,14 @@ async def preclosure_quote(
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
     schedule = loan_schedule_compute(loan, version)
-    if loan.schedule_status is ScheduleStatus.GENERATED:
-        installments = (
-            await session.scalars(
-                select(LoanInstallment)
-                .where(LoanInstallment.loan_id == loan.id)
-                .order_by(LoanInstallment.number)
-            )
-        ).all()
-        dues = loan_dues(installments)
-    else:
-        dues = dues_from_schedule(schedule)
+    installments = (
+        await session.scalars(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan.id)
+            .order_by(LoanInstallment.number)
+        )
+    ).all()
+    dues = loan_dues(installments)
     try:
         quote = payoff_quote(schedule=schedule, dues=dues, as_of=on)
     except PayoffError as exc:

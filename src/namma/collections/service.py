@@ -40,7 +40,6 @@ from namma.loans.service import (
     loan_dues,
     loan_payoff_settle,
     loan_schedule_compute,
-    loan_schedule_ensure,
     loan_terms_of,
     today_india,
 )
@@ -68,7 +67,6 @@ from namma.models import (
     LoanInstallment,
     LoanStatus,
     Role,
-    ScheduleStatus,
 )
 
 ZERO = Decimal("0.00")
@@ -325,11 +323,6 @@ async def collection_record(
             "a collection cannot be dated before that",
         )
     await _client_id_unused(session, principal, client_id)
-    # The row is locked: a schedule already written cannot change under us.
-    if loan.schedule_status is ScheduleStatus.PENDING and await loan_schedule_ensure(
-        session, loan_id=loan.id
-    ):
-        await session.refresh(loan)
     version = await loan_version(session, loan)
     installments = await installment_states(session, loan.id)
     rows = {i.number: i for i in installments}

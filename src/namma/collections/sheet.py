@@ -34,11 +34,10 @@ from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, loan_scope, staff_scope
 from namma.collections import queries
 from namma.collections.service import CollectionResult, collection_record
-from namma.finance import dues_from_schedule
 from namma.kit.errors import AppError, InvalidInputError, NotFoundError, error_body
 from namma.kit.idempotency import idempotency_begin, idempotency_complete
 from namma.kit.money import money_str
-from namma.loans.service import loan_dues, loan_schedule_compute
+from namma.loans.service import loan_dues
 from namma.models import (
     AgentAssignment,
     Branch,
@@ -47,10 +46,8 @@ from namma.models import (
     IdempotencyKey,
     Loan,
     LoanInstallment,
-    LoanProductVersion,
     LoanStatus,
     Role,
-    ScheduleStatus,
     User,
 )
 
@@ -136,30 +133,16 @@ async def collection_sheet(
             .order_by(LoanInstallment.loan_id, LoanInstallment.number)
         ):
             installments.setdefault(row.loan_id, []).append(row)
-    versions: dict[uuid.UUID, LoanProductVersion] = {}
-    pending = {loan.product_version_id for loan, _, _ in rows if not _generated(loan)}
-    if pending:
-        for version in await session.scalars(
-            select(LoanProductVersion).where(LoanProductVersion.id.in_(pending))
-        ):
-            versions[version.id] = version
-
     customers: dict[uuid.UUID, dict[str, Any]] = {}
     for loan, customer, served_by in rows:
-        if _generated(loan):
-            dues = loan_dues(installments.get(loan.id, []))
-            statuses = {i.number: i.status.value for i in installments.get(loan.id, [])}
-        else:  # the schedule job has not run yet: nothing can have been paid on it
-            dues = dues_from_schedule(
-                loan_schedule_compute(loan, versions[loan.product_version_id])
-            )
-            statuses = {}
+        dues = loan_dues(installments.get(loan.id, []))
+        statuses = {i.number: i.status.value for i in installments.get(loan.id, [])}
         owed = [d for d in dues if d.due_date <= on and d.total > 0]
         if not owed:
             continue
         lines = []
         for d in owed:
-            status = statuses.get(d.number) or ("overdue" if d.due_date < on else "due")
+            status = statuses[d.number]
             lines.append(
                 {
                     "installment_number": d.number,
@@ -230,10 +213,6 @@ async def collection_sheet(
         "loans": sum(g["loans"] for g in ordered),
         "expected": money_str(total),
     }
-
-
-def _generated(loan: Loan) -> bool:
-    return loan.schedule_status is ScheduleStatus.GENERATED
 
 
 # --- bulk posting --------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post
 from namma.loans.service import (
     loan_balances_refresh,
-    loan_schedule_ensure,
     today_india,
 )
 from namma.loans.status import LoanMove, loan_move
@@ -131,8 +130,6 @@ async def loan_waive(
             f"Cannot waive on a loan that is {loan.status.value}",
             details={"status": loan.status.value},
         )
-    if await loan_schedule_ensure(session, loan_id=loan.id):
-        await session.refresh(loan)
     installments = list(
         (
             await session.scalars(

@@ -18,15 +18,12 @@ from namma.auth.permissions import Permission
 from namma.auth.scope import loan_scope
 from namma.finance import apr_percent, periods_per_year, schedule_fee_amounts
 from namma.finance.owed import due_total
-from namma.jobs import job_app
 from namma.kit.cache import cache_get_or_load
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from namma.kit.jobs import job_defer
 from namma.kit.money import Money, Rate, money_str
 from namma.loans import service
 from namma.loans.cache import LOAN_TTL_SECONDS, loan_changed, loan_key
-from namma.loans.tasks import SCHEDULE_GENERATE
 from namma.models import (
     Branch,
     Customer,
@@ -37,7 +34,6 @@ from namma.models import (
     LoanProduct,
     LoanProductVersion,
     LoanStatus,
-    ScheduleStatus,
 )
 from namma.notifications.service import notify_loan_approved, notify_loan_disbursed
 
@@ -110,7 +106,8 @@ def loan_json(loan: Loan, customer: Customer | None = None) -> dict[str, Any]:
         "installment_amount": money_str(loan.installment_amount),
         "total_interest": money_str(loan.total_interest),
         "apr_percent": str(loan.apr_percent) if loan.apr_percent is not None else None,
-        "schedule_status": loan.schedule_status.value,
+        # Written with the disbursement: "generated" once disbursed, "none" before.
+        "schedule_status": "generated" if loan.disbursed_on is not None else "none",
         "outstanding_principal": money_str(loan.outstanding_principal),
         "outstanding_interest": money_str(loan.outstanding_interest),
         "outstanding_fees": money_str(loan.outstanding_fees),
@@ -226,17 +223,12 @@ def installment_json(i: LoanInstallment) -> dict[str, Any]:
 async def loan_schedule(
     loan_id: uuid.UUID,
     session: SessionDep,
-    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
 ) -> dict[str, Any]:
-    """The installments. Before disbursement: the projected schedule (as if disbursed today).
-    If the schedule job has not run yet, the schedule is written now, by the same function."""
+    """The installments (written with the disbursement). Before disbursement: the projected
+    schedule (as if disbursed today). Reads only."""
     loan, _ = await _loan_in_scope(session, principal, loan_id)
-    if loan.schedule_status is ScheduleStatus.PENDING:
-        await service.loan_schedule_ensure(session, loan_id=loan.id)
-        await session.refresh(loan)
-        loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
-    if loan.schedule_status is ScheduleStatus.GENERATED:
+    if loan.disbursed_on is not None:
         rows = (
             await session.scalars(
                 select(LoanInstallment)
@@ -341,7 +333,7 @@ async def loan_approval_undo(
     return loan_json(loan)
 
 
-@router.post("/{loan_id}/disburse")
+@router.post("/{loan_id}/disburse", status_code=201)
 async def loan_disburse(
     loan_id: uuid.UUID,
     body: DisburseIn,
@@ -349,9 +341,9 @@ async def loan_disburse(
     cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_DISBURSE, limit="money"))],
 ) -> dict[str, Any]:
-    """Pay the loan out. The schedule is written by a job enqueued in the same transaction
-    (or at once, by the same function, when someone asks for it first)."""
-    loan = await service.loan_disburse(
+    """Pay the loan out: 201 with the loan and its schedule (``schedule``: the installments,
+    written in the same transaction)."""
+    disbursed = await service.loan_disburse(
         session,
         principal=principal,
         loan_id=loan_id,
@@ -359,12 +351,12 @@ async def loan_disburse(
         method=body.method,
         reference=body.reference,
     )
-    await job_defer(session, job_app, SCHEDULE_GENERATE, loan_id=str(loan.id))
+    loan = disbursed.loan
     await notify_loan_disbursed(session, loan=loan)
     loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
     if loan.refinances_id is not None:
         loan_changed(session, cache, loan_id=loan.refinances_id, customer_id=loan.customer_id)
-    return loan_json(loan)
+    return {**loan_json(loan), "schedule": [installment_json(i) for i in disbursed.installments]}
 
 
 @router.post("/{loan_id}/write-off")

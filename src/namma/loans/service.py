@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from namma.audit.service import audit_record
+from namma.audit.service import AuditActor, audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope
 from namma.finance import (
@@ -38,6 +39,8 @@ from namma.finance.owed import (
     owed_penalty,
     owed_principal,
 )
+from namma.finance.owed import paid as paid_total
+from namma.finance.owed import waived as waived_total
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
@@ -59,7 +62,6 @@ from namma.models import (
     LoanProductVersion,
     LoanStatus,
     Role,
-    ScheduleStatus,
 )
 from namma.products.schemas import loan_terms_from_stored
 from namma.products.service import terms_error_to_input
@@ -334,10 +336,10 @@ async def loan_disburse(
     disbursed_on: dt.date,
     method: DisbursementMethod,
     reference: str | None,
-) -> Loan:
+) -> Disbursed:
     """Pay the loan out. The loan row is locked first: of two concurrent disbursements one
-    wins, the other finds the loan active and gets 409. One transaction: loan, charges,
-    journal, audit, and the schedule job (enqueued by the caller in the same transaction)."""
+    wins, the other finds the loan active and gets 409. One transaction: loan, its schedule
+    (the installments, with balances and statuses as of today), charges, journal, audit."""
     loan = await loan_locked(session, principal, loan_id)
     active = loan_move_target(loan.status, LoanMove.DISBURSE)
     today = today_india()
@@ -360,8 +362,7 @@ async def loan_disburse(
     loan.installment_amount = schedule.installment_amount
     loan.total_interest = schedule.total_interest
     loan.apr_percent = apr_percent(schedule)
-    loan.outstanding_principal = loan.principal
-    loan.schedule_status = ScheduleStatus.PENDING
+    installments = await loan_schedule_write(session, loan, schedule)
 
     charges = (await session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id))).all()
     amounts = {fee.name: amount for fee, amount in schedule_fee_amounts(schedule)}
@@ -422,7 +423,7 @@ async def loan_disburse(
             "refinanced_payoff": payoff.total if payoff else None,
         },
     )
-    return loan
+    return Disbursed(loan, installments)
 
 
 def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
@@ -440,40 +441,155 @@ def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
     ]
 
 
-async def loan_schedule_ensure(session: AsyncSession, *, loan_id: uuid.UUID) -> bool:
-    """Write the installments of a disbursed loan once ("EMI Gen"). Returns True if it wrote
-    them, False if they were already there. Safe to run twice, and concurrently: the loan row
-    is locked and the status checked under the lock."""
-    loan = await session.scalar(select(Loan).where(Loan.id == loan_id).with_for_update())
-    if loan is None or loan.schedule_status is not ScheduleStatus.PENDING:
-        return False
-    version = await session.get(LoanProductVersion, loan.product_version_id)
-    assert version is not None
-    schedule = loan_schedule_compute(loan, version)
-    written: list[LoanInstallment] = []
-    for row in schedule.rows:
-        written.append(
-            LoanInstallment(
-                loan_id=loan.id,
-                number=row.number,
-                due_date=row.due_date,
-                period_start=row.period_start,
-                principal_due=row.principal,
-                interest_due=row.interest,
-                fee_due=row.fees,
-                interest_for_period=row.interest_for_period,
-                balance_after=row.balance,
-                status=InstallmentStatus.DUE,
-            )
+@dataclass(frozen=True)
+class Disbursed:
+    loan: Loan
+    installments: list[LoanInstallment]
+
+
+async def loan_schedule_write(
+    session: AsyncSession, loan: Loan, schedule: Schedule
+) -> list[LoanInstallment]:
+    """Write the (locked) loan's installments from ``schedule`` ("EMI Gen"), and its balances,
+    statuses and days past due as of today: a back-dated disbursement's late installments are
+    overdue from the start."""
+    written = [
+        LoanInstallment(
+            loan_id=loan.id,
+            number=row.number,
+            due_date=row.due_date,
+            period_start=row.period_start,
+            principal_due=row.principal,
+            interest_due=row.interest,
+            fee_due=row.fees,
+            interest_for_period=row.interest_for_period,
+            balance_after=row.balance,
+            status=InstallmentStatus.DUE,
         )
+        for row in schedule.rows
+    ]
     session.add_all(written)
     await session.flush()  # the paid and waived columns get their 0 defaults
-    # Balances, statuses and days past due as of today: a back-dated disbursement's late
-    # installments are overdue from the start, not only after the first collection.
     loan_balances_refresh(loan, written)
-    loan.schedule_status = ScheduleStatus.GENERATED
     await session.flush()
-    return True
+    return written
+
+
+# What a stored installment keeps of its schedule row (compared by the regeneration).
+_SCHEDULED = (
+    "number",
+    "due_date",
+    "period_start",
+    "principal_due",
+    "interest_due",
+    "fee_due",
+    "interest_for_period",
+    "balance_after",
+)
+
+
+def _scheduled(i: LoanInstallment) -> tuple[object, ...]:
+    return tuple(getattr(i, name) for name in _SCHEDULED)
+
+
+def _schedule_rows(schedule: Schedule) -> list[tuple[object, ...]]:
+    return [
+        (
+            r.number,
+            r.due_date,
+            r.period_start,
+            r.principal,
+            r.interest,
+            r.fees,
+            r.interest_for_period,
+            r.balance,
+        )
+        for r in schedule.rows
+    ]
+
+
+@dataclass
+class ScheduleRegeneration:
+    """What a bulk regeneration did, per loan id."""
+
+    regenerated: list[uuid.UUID] = field(default_factory=list)
+    unchanged: list[uuid.UUID] = field(default_factory=list)
+    skipped: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+async def loan_schedules_regenerate(
+    session: AsyncSession, *, loan_ids: Sequence[uuid.UUID], actor: AuditActor
+) -> ScheduleRegeneration:
+    """Rewrite the schedules of many active loans from their terms as stored now (after the
+    terms changed: a rescheduling, a holiday added to the calendar). The loans are locked in id
+    order, as a collection locks its loan. A loan whose installments already are its schedule is
+    left alone (so a second run changes nothing); a loan that is not active, or on which
+    anything was paid, waived or charged, is skipped with the reason — moving payments onto a
+    new schedule means replaying its collections, which comes with rescheduling. Each rewritten
+    loan is audited (`loan.schedule_regenerated`)."""
+    result = ScheduleRegeneration()
+    wanted = sorted(set(loan_ids))
+    loans = {
+        loan.id: loan
+        for loan in await session.scalars(
+            select(Loan).where(Loan.id.in_(wanted)).order_by(Loan.id).with_for_update()
+        )
+    }
+    for loan_id in wanted:
+        loan = loans.get(loan_id)
+        if loan is None:
+            result.skipped[loan_id] = "no such loan"
+            continue
+        if loan.status is not LoanStatus.ACTIVE:
+            result.skipped[loan_id] = f"the loan is {loan.status.value}"
+            continue
+        version = await session.get(LoanProductVersion, loan.product_version_id)
+        assert version is not None
+        schedule = loan_schedule_compute(loan, version)
+        stored = list(
+            await session.scalars(
+                select(LoanInstallment)
+                .where(LoanInstallment.loan_id == loan.id)
+                .order_by(LoanInstallment.number)
+            )
+        )
+        if [_scheduled(i) for i in stored] == _schedule_rows(schedule):
+            result.unchanged.append(loan_id)
+            continue
+        if any(paid_total(i) > 0 or waived_total(i) > 0 or i.penalty_due > 0 for i in stored):
+            result.skipped[loan_id] = (
+                "payments, waivers or penalties stand on its installments; moving them to a new "
+                "schedule means replaying its collections"
+            )
+            continue
+        before = {
+            "installments": len(stored),
+            "first_due_on": stored[0].due_date if stored else None,
+            "installment_amount": loan.installment_amount,
+            "total_interest": loan.total_interest,
+        }
+        for i in stored:
+            await session.delete(i)
+        await session.flush()
+        await loan_schedule_write(session, loan, schedule)
+        loan.installment_amount = schedule.installment_amount
+        loan.total_interest = schedule.total_interest
+        await audit_record(
+            session,
+            actor=actor,
+            action="loan.schedule_regenerated",
+            entity_type="loan",
+            entity_id=str(loan.id),
+            before=before,
+            after={
+                "installments": len(schedule.rows),
+                "first_due_on": schedule.first_due_on,
+                "installment_amount": schedule.installment_amount,
+                "total_interest": schedule.total_interest,
+            },
+        )
+        result.regenerated.append(loan_id)
+    return result
 
 
 async def loan_write_off(
@@ -573,8 +689,6 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
     """Pay the (locked) loan off on ``on``: its installments are paid per the money core's
     payoff quote, future interest and fees waived, its balances zeroed. The caller posts the
     journal and sets the loan's final status."""
-    await loan_schedule_ensure(session, loan_id=loan.id)
-    await session.refresh(loan)
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
     installments = list(
