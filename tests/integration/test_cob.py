@@ -1180,9 +1180,9 @@ async def test_hourly_tick_queues_today_once_from_the_configured_hour(app, world
         pytest.skip("NAMMA_COB_HOUR is set to 0 or off here")
     before = dt.datetime.combine(day, dt.time(hour - 1, 0), tzinfo=INDIA)
     at = dt.datetime.combine(day, dt.time(hour, 0), tzinfo=INDIA)
-    assert (await cob_tick(job_app, at=before)).startswith("not yet")
-    assert await cob_tick(job_app, at=at) == f"queued {day.isoformat()}"
-    assert await cob_tick(job_app, at=at) == f"{day.isoformat()} already queued"
+    assert (await cob_tick(job_app, at=before, db=app.state.db)).startswith("not yet")
+    assert await cob_tick(job_app, at=at, db=app.state.db) == f"queued {day.isoformat()}"
+    assert await cob_tick(job_app, at=at, db=app.state.db) == f"{day.isoformat()} already queued"
     jobs = _query(
         url, "SELECT args ->> 'business_date' FROM procrastinate_jobs WHERE task_name = 'cob:run'"
     )
@@ -1192,4 +1192,4 @@ async def test_hourly_tick_queues_today_once_from_the_configured_hour(app, world
     assert periodic["cob:tick"] == "30 * * * *"
     # Today completed (by hand, say): the tick does nothing more.
     await cob_execute(app.state.db, business_date=day)
-    assert await cob_tick(job_app, at=at) == f"{day.isoformat()} already completed"
+    assert await cob_tick(job_app, at=at, db=app.state.db) == f"{day.isoformat()} already completed"

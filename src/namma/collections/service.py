@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.collections.tasks import collection_receipt_defer
+from namma.documents.service import receipts_after_reversal
 from namma.finance import (
     AllocationError,
     AllocationLine,
@@ -34,6 +35,7 @@ from namma.finance import (
 from namma.finance.owed import loan_outstanding, owed
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account_id
+from namma.loans.cache import loan_changed
 from namma.loans.service import (
     loan_balances,
     loan_balances_refresh,
@@ -435,6 +437,7 @@ async def collection_record(
             "loan": _balances(loan),
         },
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return CollectionResult(collection, loan, placed, rows, payoff, allocations)
 
 
@@ -549,6 +552,7 @@ async def _recovery_record(
             "recovery_headroom_after": headroom - amount,
         },
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return CollectionResult(collection, loan, [], {})
 
 
@@ -583,7 +587,19 @@ async def collection_reverse(
     """Reverse a posted collection: a reversing journal, the collection kept and marked
     reversed, and the loan's state rebuilt by replaying its remaining collections in the order
     they were recorded (see `_loan_replay`). 409 if already reversed, or if the loan has since
-    been refinanced or written off."""
+    been refinanced or written off. The receipts it changed are made again, and the loan's
+    cached reads go after the commit."""
+    result = await _collection_reverse(
+        session, principal=principal, collection_id=collection_id, reason=reason
+    )
+    loan_changed(session, loan_id=result.loan.id, customer_id=result.loan.customer_id)
+    await receipts_after_reversal(session, collection_id=result.collection.id)
+    return result
+
+
+async def _collection_reverse(
+    session: AsyncSession, *, principal: Principal, collection_id: uuid.UUID, reason: str
+) -> CollectionResult:
     from namma.collections.queries import collection_in_scope
 
     reason = reason.strip()

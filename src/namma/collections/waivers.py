@@ -31,6 +31,7 @@ from namma.auth.deps import Principal
 from namma.finance.owed import OWED_BY_COMPONENT, owed
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post
+from namma.loans.cache import loan_changed
 from namma.loans.service import (
     loan_balances_refresh,
     today_india,
@@ -213,6 +214,8 @@ async def loan_waive(
             ),
         },
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    await session.refresh(waiver)  # its created_at, for the answer
     return waiver
 
 

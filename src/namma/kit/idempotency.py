@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Header, Request, Response
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.db import raw_connection
@@ -63,6 +65,15 @@ def request_fingerprint(route: str, body: Mapping[str, Any]) -> str:
 def json_text(payload: Any) -> str:
     """The stored (and answered) form of a JSON answer: compact, UTF-8 as is."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def answer_text(answer: Any) -> str:
+    """A route's answer as the JSON text it is sent (and stored) as."""
+    if isinstance(answer, str):
+        return answer
+    if isinstance(answer, BaseModel):
+        return answer.model_dump_json()  # the same text as json_text of its JSON form
+    return json_text(jsonable_encoder(answer))
 
 
 async def idempotency_begin(
@@ -132,20 +143,22 @@ class Idempotency:
         user_id: uuid.UUID,
         body: Mapping[str, Any],
         status: int,
-        produce: Callable[[], Awaitable[str]],
+        produce: Callable[[], Awaitable[Any]],
         fallback_key: str | None = None,
         required: str | None = None,
     ) -> Response:
         """Answer the stored response if this key was used for this request, else run
-        ``produce`` (the command; it returns the JSON text to answer) and store its answer with
-        the effect. ``fallback_key``: the key when no header was sent (a device's own id).
-        ``required``: the 422 message when neither is there (without it the route runs
-        unguarded, as a plain request)."""
+        ``produce`` (the command; it returns what to answer: a Pydantic model, JSON-able values,
+        or the JSON text itself) and store its answer with the effect.
+
+        ``fallback_key``: the key when no header was sent (a device's own id). ``required``:
+        the 422 message when neither is there (without it the route runs as a plain request,
+        unguarded)."""
         key = self.key or fallback_key
         if key is None:
             if required is not None:
                 raise InvalidInputError("Idempotency-Key", required)
-            return Response(await produce(), status_code=status, media_type=JSON)
+            return Response(answer_text(await produce()), status_code=status, media_type=JSON)
         stored = await idempotency_begin(
             self.session,
             user_id=user_id,
@@ -154,7 +167,7 @@ class Idempotency:
         )
         if stored is not None:
             return stored_response(stored)
-        content = await produce()
+        content = answer_text(await produce())
         await idempotency_complete(
             self.session, user_id=user_id, key=key, status=status, body=content
         )

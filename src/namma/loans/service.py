@@ -1,7 +1,10 @@
 """The loan lifecycle: apply → approve / reject → disburse → active → closed / written off.
 
 Every transition is its own command with its own permission; an illegal transition is a 409
-that names the current state. Services never commit. Money comes from the money core only.
+that names the current state (`namma.loans.status`). Services never commit. Money comes from the
+money core only. A command's side effects are its own: the notices it sends and the cache
+entries it invalidates (after the commit) are recorded here, in its transaction, never by the
+endpoint.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post
+from namma.loans.cache import loan_changed
 from namma.loans.status import LoanMove, loan_move, loan_move_target
 from namma.loans.store import InstallmentLike, loan_locked, number_next
 from namma.models import (
@@ -63,6 +67,7 @@ from namma.models import (
     LoanStatus,
     Role,
 )
+from namma.notifications.service import notify_loan_approved, notify_loan_disbursed
 from namma.products.schemas import loan_terms_from_stored
 from namma.products.service import terms_error_to_input
 
@@ -241,6 +246,7 @@ async def loan_apply(
         entity_id=str(loan.id),
         after={**_snapshot(loan), "loan_number": loan.loan_number, "product": product.code},
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -255,6 +261,7 @@ async def loan_withdraw(session: AsyncSession, *, principal: Principal, loan_id:
         entity_type="loan",
         entity_id=str(loan.id),
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -285,6 +292,8 @@ async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: 
         entity_type="loan",
         entity_id=str(loan.id),
     )
+    await notify_loan_approved(session, loan=loan)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -307,6 +316,7 @@ async def loan_reject(
         entity_id=str(loan.id),
         after={"reason": loan.rejection_reason},
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -325,6 +335,7 @@ async def loan_approval_undo(
         entity_type="loan",
         entity_id=str(loan.id),
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -423,6 +434,10 @@ async def loan_disburse(
             "refinanced_payoff": payoff.total if payoff else None,
         },
     )
+    await notify_loan_disbursed(session, loan=loan)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    if loan.refinances_id is not None:
+        loan_changed(session, loan_id=loan.refinances_id, customer_id=loan.customer_id)
     return Disbursed(loan, installments)
 
 
@@ -588,6 +603,7 @@ async def loan_schedules_regenerate(
                 "total_interest": schedule.total_interest,
             },
         )
+        loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
         result.regenerated.append(loan_id)
     return result
 
@@ -635,6 +651,7 @@ async def loan_write_off(
             "reason": loan.write_off_reason,
         },
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 

@@ -14,7 +14,7 @@ import procrastinate
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from namma.kit.db import transaction
+from namma.audit.service import AuditActor
 from namma.kit.jobs import job_defer, job_task
 
 blueprint = procrastinate.Blueprint()
@@ -33,25 +33,17 @@ async def schedules_regenerate_defer(session: AsyncSession, loan_ids: list[uuid.
 
 
 @job_task(blueprint, name="schedules_regenerate")
-async def schedules_regenerate(loan_ids: list[str]) -> dict[str, object]:
+async def schedules_regenerate(loan_ids: list[str], session: AsyncSession) -> dict[str, object]:
     """Rewrite the schedules of ``loan_ids`` from their current terms (one transaction)."""
-    from namma.audit.service import AuditActor
-    from namma.jobs import job_cache, job_database
-    from namma.loans.cache import loan_changed
+    # The service sends notices, which enqueue jobs of this application: imported when run.
     from namma.loans.service import loan_schedules_regenerate
-    from namma.models import Loan
 
     request_id = structlog.contextvars.get_contextvars().get("request_id")
-    async with transaction(job_database()) as session:
-        result = await loan_schedules_regenerate(
-            session,
-            loan_ids=[uuid.UUID(i) for i in loan_ids],
-            actor=AuditActor.system(request_id=request_id),
-        )
-        for loan_id in result.regenerated:
-            loan = await session.get(Loan, loan_id)
-            assert loan is not None
-            loan_changed(session, job_cache(), loan_id=loan.id, customer_id=loan.customer_id)
+    result = await loan_schedules_regenerate(
+        session,
+        loan_ids=[uuid.UUID(i) for i in loan_ids],
+        actor=AuditActor.system(request_id=request_id),
+    )
     outcome = {
         "regenerated": len(result.regenerated),
         "unchanged": len(result.unchanged),
