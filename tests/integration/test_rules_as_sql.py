@@ -104,7 +104,7 @@ async def test_python_sql_text_and_sqlalchemy_readings_agree(app) -> None:  # ty
     today = SqlText("CAST(%s AS date)")
     text_columns = [sql_of(rule, "i") for rule in RULES] + [
         sql_of(counts_past_due, "i", today),
-        sql_case(STATUS_RULES, STATUS_OTHERWISE, "i", today),
+        sql_case(STATUS_RULES, STATUS_OTHERWISE, "i", today, SqlText(sql_of(owed, "i"))),
     ]
     placeholders = ", ".join(["(CAST(%s AS date)" + ", %s::numeric" * 11 + ")"] * len(rows))
     query = (

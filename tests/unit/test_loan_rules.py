@@ -13,7 +13,9 @@ from namma.finance import Due, days_past_due
 from namma.finance.owed import (
     STATUS_OTHERWISE,
     STATUS_RULES,
+    counts_past_due,
     installment_status,
+    is_unpaid,
     loan_balances,
     owed,
     owed_fee,
@@ -124,12 +126,20 @@ def test_loan_balances_agree_with_the_money_core_days_past_due() -> None:
     assert balances.days_past_due == days_past_due(dues=dues, as_of=TODAY) == 6
     assert balances.statuses == ("paid", "overdue", "overdue", "due")
     assert balances.total == D("215")
+    # The loan's aggregate is the rules applied installment by installment.
+    assert balances.statuses == tuple(installment_status(r, TODAY) for r in rows)
+    assert balances.next_due_on == min(r.due_date for r in rows if is_unpaid(r))
+    assert min(r.due_date for r in rows if counts_past_due(r, TODAY)) == rows[2].due_date
+    assert (balances.principal, balances.total) == (
+        sum((owed_principal(r) for r in rows), ZERO),
+        sum((owed(r) for r in rows), ZERO),
+    )
 
 
 def test_a_rule_reads_as_sql() -> None:
     assert sql_of(owed_interest, "i") == "((i.interest_due - i.interest_paid) - i.interest_waived)"
-    case = sql_case(STATUS_RULES, STATUS_OTHERWISE, "x", SqlText(":d"))
-    assert case.startswith("CASE WHEN (") and case.endswith("ELSE 'due' END")
+    case = sql_case(STATUS_RULES, STATUS_OTHERWISE, "x", SqlText(":d"), SqlText("o"))
+    assert case.startswith("CASE WHEN (o = 0) THEN 'paid'") and case.endswith("ELSE 'due' END")
     assert "WHEN (x.due_date < :d) THEN 'overdue'" in case
 
 

@@ -74,7 +74,7 @@ PAST_DUE = sql_of(counts_past_due, "i", BUSINESS_DATE)
 ACTIVE_LOAN = "l.status = 'active' AND l.disbursed_on <= CAST(:d AS date)"
 
 # An installment's status as of :d (`namma.finance.owed.STATUS_RULES`).
-INSTALLMENT_STATUS = sql_case(STATUS_RULES, STATUS_OTHERWISE, "i", BUSINESS_DATE)
+INSTALLMENT_STATUS = sql_case(STATUS_RULES, STATUS_OTHERWISE, "i", BUSINESS_DATE, SqlText(OWED))
 
 LOCK_ACTIVE_LOANS = """
 SELECT count(*) FROM (

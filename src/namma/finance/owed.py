@@ -143,22 +143,26 @@ def is_unpaid(i: InstallmentAmounts) -> bool:
     return owed(i) > 0
 
 
-def _settled(i: InstallmentAmounts, today: date) -> bool:
-    return owed(i) == 0
+# The status rules take the installment, the date and what it owes (`owed`, computed once by
+# the caller: a loan's balances have it already).
 
 
-def _late(i: InstallmentAmounts, today: date) -> bool:
+def _settled(i: InstallmentAmounts, today: date, owing: Decimal) -> bool:
+    return owing == 0
+
+
+def _late(i: InstallmentAmounts, today: date, owing: Decimal) -> bool:
     return i.due_date < today
 
 
-def _started(i: InstallmentAmounts, today: date) -> bool:
+def _started(i: InstallmentAmounts, today: date, owing: Decimal) -> bool:
     return paid(i) > 0
 
 
 # An installment's status as of ``today``: the first rule that holds, else `STATUS_OTHERWISE`.
 # Paid when nothing is owed; overdue when something is owed after its due date; else partly
 # paid when something was paid; else due. (The values are the database's `installment_status`.)
-STATUS_RULES: tuple[tuple[str, Callable[[InstallmentAmounts, date], bool]], ...] = (
+STATUS_RULES: tuple[tuple[str, Callable[[InstallmentAmounts, date, Decimal], bool]], ...] = (
     ("paid", _settled),
     ("overdue", _late),
     ("partly_paid", _started),
@@ -166,9 +170,12 @@ STATUS_RULES: tuple[tuple[str, Callable[[InstallmentAmounts, date], bool]], ...]
 STATUS_OTHERWISE = "due"
 
 
-def installment_status(i: InstallmentAmounts, today: date) -> str:
+def installment_status(i: InstallmentAmounts, today: date, *, owing: Decimal | None = None) -> str:
+    """``owing``: what the installment owes (`owed`), when the caller has it already."""
+    if owing is None:
+        owing = owed(i)
     for status, holds in STATUS_RULES:
-        if holds(i, today):
+        if holds(i, today, owing):
             return status
     return STATUS_OTHERWISE
 
@@ -221,16 +228,25 @@ def loan_balances(installments: Sequence[InstallmentAmounts], today: date) -> Lo
     next_due: date | None = None
     oldest_arrear: date | None = None
     statuses = []
+    # Each installment's parts are computed once and the rules above applied to them (the
+    # collection's hot path reads fifty installments): `is_unpaid` is owing > 0,
+    # `counts_past_due` is due before today and `arrears` of the parts.
     for i in installments:
-        principal += owed_principal(i)
-        interest += owed_interest(i)
-        fees += owed_fee(i)
-        penalties += owed_penalty(i)
-        if is_unpaid(i) and (next_due is None or i.due_date < next_due):
+        p, n, f, y = owed_principal(i), owed_interest(i), owed_fee(i), owed_penalty(i)
+        owing = p + n + f + y  # = owed(i)
+        principal += p
+        interest += n
+        fees += f
+        penalties += y
+        if owing > 0 and (next_due is None or i.due_date < next_due):
             next_due = i.due_date
-        if counts_past_due(i, today) and (oldest_arrear is None or i.due_date < oldest_arrear):
+        if (
+            i.due_date < today
+            and arrears(p, n, f)
+            and (oldest_arrear is None or i.due_date < oldest_arrear)
+        ):
             oldest_arrear = i.due_date
-        statuses.append(installment_status(i, today))
+        statuses.append(installment_status(i, today, owing=owing))
     return LoanBalances(
         principal=principal,
         interest=interest,
