@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert
@@ -298,6 +298,42 @@ async def journal_post(
 
 
 REVERSAL_SUFFIX = ".reversal"
+
+
+class Reversible(Protocol):
+    """A recorded money movement that is reversed, never deleted: a collection, a cash
+    hand-over, a capital investment, borrowing or repayment."""
+
+    journal_entry_id: int
+    reversed_at: dt.datetime | None
+    reversed_by_id: uuid.UUID | None
+    reversal_reason: str | None
+    reversal_entry_id: int | None
+
+
+async def record_reverse(
+    session: AsyncSession,
+    record: Reversible,
+    *,
+    by: uuid.UUID,
+    reason: str,
+    memo: str,
+    on: dt.date,
+) -> JournalEntry:
+    """Reverse a recorded money movement, the one way every domain does: the mirror of its
+    journal entry dated ``on`` (``memo`` says what it was), and the record kept, marked
+    reversed — when, by whom, why (``reason``), by which entry. The caller checks it may be
+    reversed (409 when already reversed), changes what else follows (a loan replayed, a
+    borrowing re-opened) and audits."""
+    reversal = await journal_reverse(
+        session, entry_id=record.journal_entry_id, entry_date=on, reason=memo, created_by_id=by
+    )
+    record.reversed_at = dt.datetime.now(dt.UTC)
+    record.reversed_by_id = by
+    record.reversal_reason = reason
+    record.reversal_entry_id = reversal.id
+    await session.flush()
+    return reversal
 
 
 async def journal_reverse(
