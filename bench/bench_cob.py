@@ -133,11 +133,11 @@ GENERATE = [
     """
     INSERT INTO loans (id, loan_number, branch_id, customer_id, product_version_id, status,
                        principal, annual_rate, installments, terms, applied_by_id, disbursed_on,
-                       disbursed_at, schedule_status)
+                       disbursed_at)
     SELECT p.loan_id, 'L' || lpad(p.n::text, 9, '0'), p.branch_id, p.customer_id, v.id,
            CAST(CASE WHEN p.closed THEN 'closed' ELSE 'active' END AS loan_status),
            %(per_loan)s * 1000.00, 24, %(per_loan)s, v.terms, md5('agent1')::uuid,
-           p.disbursed_on, p.disbursed_on, 'generated'
+           p.disbursed_on, p.disbursed_on
       FROM plan2 p JOIN loan_product_versions v ON v.id = p.version_id
     """,
     # Installments: paid in full up to the borrower's arrears, the next one partly paid.
@@ -247,7 +247,7 @@ _STATUS = (
     " WHEN i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid > 0"
     " THEN 'partly_paid' ELSE 'due' END"
 )
-_ACTIVE = "l.status = 'active' AND l.schedule_status = 'generated' AND l.disbursed_on <= %(d)s"
+_ACTIVE = "l.status = 'active' AND l.disbursed_on <= %(d)s"
 
 BASELINE: list[tuple[str, str]] = [
     (

@@ -17,12 +17,13 @@ sent straight through the driver, 16 concurrent clients each, in the same run.
    shares the machine with the server and PostgreSQL, stays small).
 3. Baseline: the same number of collections from the same number of psycopg connections, each
    as its agent on its agent's loans, with the statement sequence one `POST /api/collections`
-   sends — the server's own SQL where the server holds it as a constant (imported from its
-   modules), and checked against what the server and procrastinate send: the caller (with
-   session revocation and extra permissions), claim the idempotency key, lock the loan row
-   (joined to its customer, in the agent's scope), the product version, the installments, the
-   changed installment's update, then the loan's balances (returning updated_at) (ledger
-   account ids are known after the warm-up, as the server remembers them), the journal entry
+   sends — the server's own SQL where the server holds it as a constant (imported from
+   `namma.loans.store.POSTING_STATEMENTS` only), and checked against what the server and
+   procrastinate send: the caller (with session revocation and extra permissions), claim the
+   idempotency key, lock the loan row (in the agent's scope), the product version, the
+   installments, the changed installment's update, then the loan's balances (returning
+   updated_at) (ledger account ids are known after the warm-up, as the server remembers them),
+   the journal entry
    and its lines, the receipts job, the branch's code, the receipt number with the collection
    and its allocation row in one statement (the branch's sequence row stays locked to the
    commit), the stored answer, the audit chain (advisory lock, last hash, insert), commit.
@@ -62,16 +63,10 @@ from machine import machine
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
-from namma.audit import service as audit
-from namma.auth import deps as auth_deps
-from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope_sql
-from namma.collections import service as collections
 from namma.demo import DEMO_PASSWORD
 from namma.kit.db import libpq_url
 from namma.kit.embedded import create_database, drop_database
-from namma.ledger import service as ledger
-from namma.loans import service as loans
+from namma.loans.store import LOAN_COLUMNS, POSTING_STATEMENTS
 from namma.models import Role
 
 SERVER = os.environ.get("NAMMA_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -250,26 +245,11 @@ async def run_http(base: str, workers: list[Worker], count: int) -> Result:
     return await _drive(count, workers, make)
 
 
-# The server's loan lock for an agent (`_loan_for_update`), and where its columns are.
-LOAN_LOCK = loans.loan_for_update_query(
-    customer_scope_sql(
-        Principal(
-            user_id=uuid.UUID(int=0),  # the scope's text only: its parameter is the agent's id
-            role=Role.AGENT,
-            branch_id=None,
-            permissions=frozenset(),
-            session_id=uuid.UUID(int=0),
-            via_cookie=False,
-            must_change_password=False,
-            ip="127.0.0.1",
-            user_agent=None,
-            request_id=None,
-        )
-    )[0]
-)
-# The server's update of a loan's balances after a payment that does not close it.
-LOAN_UPDATE = loans.loan_update_query(loans.LOAN_PAYMENT_COLUMNS)
-LOAN = SimpleNamespace(**{key: i for i, key in enumerate(loans._LOANS.keys)})
+# The server's statements (`namma.loans.store`: one collection's, in order), the loan lock for
+# an agent, and where the lock's row has each column.
+SQL = POSTING_STATEMENTS
+LOAN_LOCK = SQL.loan_lock(Role.AGENT)
+LOAN = SimpleNamespace(**LOAN_COLUMNS)
 
 
 async def _baseline_one(
@@ -282,20 +262,20 @@ async def _baseline_one(
     key = uuid.uuid4().hex
     async with conn.transaction():
         # Authentication: the caller, session revocation and extra permissions in one query.
-        await conn.execute(auth_deps._PRINCIPAL_QUERY, (uuid.uuid4(), agent_id))
+        await conn.execute(SQL.principal, (uuid.uuid4(), agent_id))
         await conn.execute(
-            collections._IDEMPOTENCY_CLAIM,
+            SQL.idempotency_claim,
             (agent_id, key, hashlib.sha256(key.encode()).hexdigest()),
         )
         loan = await (await conn.execute(LOAN_LOCK, (loan_id, agent_id))).fetchone()
         assert loan is not None
-        await conn.execute(loans.LOAN_VERSION_QUERY, (loan[LOAN.product_version_id],))
-        rows = await (await conn.execute(loans._INSTALLMENT_STATES_SELECT, (loan_id,))).fetchall()
+        await conn.execute(SQL.loan_version, (loan[LOAN.product_version_id],))
+        rows = await (await conn.execute(SQL.installments, (loan_id,))).fetchall()
         row = next(r for r in rows if r[4] - r[8] - r[11] >= AMOUNT)
         inst_id, number = row[0], row[1]
         # The changed installment (every column a payment may change), then the loan's balances.
         await conn.execute(
-            loans._INSTALLMENT_STATES_UPDATE,
+            SQL.installment_update,
             (
                 row[7],
                 row[8] + AMOUNT,
@@ -310,7 +290,7 @@ async def _baseline_one(
             ),
         )
         await conn.execute(
-            LOAN_UPDATE,
+            SQL.loan_update,
             (
                 loan[LOAN.outstanding_principal],
                 loan[LOAN.outstanding_interest] - AMOUNT,
@@ -325,7 +305,7 @@ async def _baseline_one(
         cid = uuid.uuid4()
         entry = await (
             await conn.execute(
-                ledger._ENTRY_INSERT,
+                SQL.journal_entry,
                 (
                     date.today(),
                     "collection",
@@ -339,23 +319,19 @@ async def _baseline_one(
         ).fetchone()
         assert entry is not None
         await conn.execute(
-            ledger._LINE_INSERT + ", ".join([ledger._LINE_ROW] * 2),
+            SQL.journal_lines + ", ".join([SQL.journal_line_row] * 2),
             (entry[0], accounts[0], AMOUNT, 0, loan_id, entry[0], accounts[1], 0, AMOUNT, loan_id),
         )
         # The receipt's job (message and PDF), before the number.
         await _job_defer(conn, "collections:receipts_send", {"balances": {str(cid): "0.00"}})
         branch_id = loan[LOAN.branch_id]
-        code = await (await conn.execute(collections._BRANCH_CODE, (branch_id,))).fetchone()
+        code = await (await conn.execute(SQL.branch_code, (branch_id,))).fetchone()
         assert code is not None
         # The receipt number, the collection and its allocation row in one statement; the
         # branch's sequence row stays locked from here to the commit.
         numbered = await (
             await conn.execute(
-                collections._NUMBERED_INSERT
-                + collections._ALLOCATIONS_INSERT
-                + collections._ALLOCATION_ROW
-                + ")"
-                + collections._NUMBERED_SELECT,
+                SQL.collection_numbered(1),
                 (
                     loan[LOAN.branch_id],
                     "receipt",
@@ -395,17 +371,13 @@ async def _baseline_one(
         assert numbered is not None
         # The stored answer.
         after = {"receipt_number": numbered[0], "amount": str(AMOUNT)}
-        await conn.execute(collections._IDEMPOTENCY_ANSWER, (201, json.dumps(after), agent_id, key))
+        await conn.execute(SQL.idempotency_answer, (201, json.dumps(after), agent_id, key))
         # The audit entry, appended to the chain last (as the server does at its commit).
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (audit.AUDIT_CHAIN_LOCK_KEY,))
-        last = await (
-            await conn.execute(
-                "SELECT clock_timestamp(), (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)"
-            )
-        ).fetchone()
+        await conn.execute(SQL.audit_lock, (SQL.audit_lock_key,))
+        last = await (await conn.execute(SQL.audit_last)).fetchone()
         assert last is not None
         await conn.execute(
-            audit._AUDIT_INSERT + audit._AUDIT_ROW + " RETURNING id",
+            SQL.audit_insert + SQL.audit_row + " RETURNING id",
             (
                 last[0],
                 agent_id,

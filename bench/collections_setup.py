@@ -116,6 +116,5 @@ async def _agent_with_loans(
             method=DisbursementMethod.CASH,
             reference=None,
         )
-        await loans.loan_schedule_ensure(session, loan_id=loan.id)
         loan_ids.append(str(loan.id))
     return BenchAgent(email=email, loan_ids=loan_ids)

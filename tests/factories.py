@@ -13,9 +13,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from namma.audit.service import AuditActor
 from namma.finance import add_months
 from namma.kit.db import transaction
-from namma.loans.service import loan_schedule_ensure, today_india
+from namma.loans.service import loan_schedules_regenerate, today_india
 from namma.models import (
     Customer,
     InstallmentStatus,
@@ -44,7 +45,8 @@ async def loan_active(
 ) -> str:
     """An active loan: applied for by ``agent``, approved and disbursed (cash, today) by
     ``manager``, then back-dated to ``disbursed_on`` (default: a month ago, so that installment 1
-    falls due today; beyond the API's window) before its schedule is written. Returns its id."""
+    falls due today; beyond the API's window) and its schedule written again from that date.
+    Returns its id."""
     today = today_india()
     applied = await client.post(
         "/api/loans",
@@ -67,13 +69,17 @@ async def loan_active(
         json={"disbursed_on": today.isoformat(), "method": "cash"},
         headers=headers,
     )
-    assert disbursed.status_code == 200, disbursed.text
+    assert disbursed.status_code == 201, disbursed.text
     async with transaction(app.state.db) as session:
         loan = await session.get(Loan, uuid.UUID(loan_id))
         assert loan is not None
         loan.disbursed_on = disbursed_on or add_months(today, -1)
     async with transaction(app.state.db) as session:
-        assert await loan_schedule_ensure(session, loan_id=uuid.UUID(loan_id))
+        # The schedule again, from the back-dated disbursement (nothing is paid on it yet).
+        regenerated = await loan_schedules_regenerate(
+            session, loan_ids=[uuid.UUID(loan_id)], actor=AuditActor.system()
+        )
+        assert not regenerated.skipped, regenerated.skipped
     return loan_id
 
 

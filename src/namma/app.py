@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stack.push_async_callback(cache.close)
             app.state.cache = cache
             runtime.cache = cache
+            db.cache = cache  # every transaction invalidates through it after its commit
             app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
 
             await stack.enter_async_context(

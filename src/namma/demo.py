@@ -310,7 +310,6 @@ async def _demo_lending(
             method=method,
             reference=None if method is DisbursementMethod.CASH else f"UTR{loan.loan_number[-6:]}",
         )
-        await loans.loan_schedule_ensure(session, loan_id=loan.id)
 
     async def collect(loan: Loan, index: int, amount: Decimal, days_ago: int) -> None:
         # As through the API: the customer's receipt message and PDF follow, by the job worker.

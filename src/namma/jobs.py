@@ -14,7 +14,7 @@ from namma.collections import tasks as collection_tasks
 from namma.documents import tasks as document_tasks
 from namma.kit.cache import Cache
 from namma.kit.db import Database
-from namma.kit.jobs import job_connector
+from namma.kit.jobs import job_connector, job_runtime
 from namma.loans import tasks as loan_tasks
 from namma.notifications import tasks as notification_tasks
 from namma.system import tasks as system_tasks
@@ -28,20 +28,12 @@ job_app.add_tasks_from(notification_tasks.blueprint, namespace="notifications")
 job_app.add_tasks_from(cob_tasks.blueprint, namespace="cob")
 
 
-class _Runtime:
-    """What a running job needs from the process it runs in (set by serve / worker start-up)."""
-
-    db: Database | None = None
-    cache: Cache | None = None
-
-
-runtime = _Runtime()
+# What running jobs get from this process (`namma.kit.jobs.job_runtime`): set at start-up.
+runtime = job_runtime
 
 
 def job_database() -> Database:
-    if runtime.db is None:
-        raise RuntimeError("no database configured for jobs in this process")
-    return runtime.db
+    return runtime.database()
 
 
 def job_cache() -> Cache:

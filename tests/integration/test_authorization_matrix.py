@@ -711,7 +711,7 @@ LENDING_RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/loans/{loan_id}/approval/undo"): Rule(_loan("approved"), **_deciders()),
     ("POST", "/api/loans/{loan_id}/disburse"): Rule(
         _loan("approved", {"disbursed_on": date.today().isoformat(), "method": "cash"}),
-        **_deciders(),
+        **_deciders(201),
     ),
     ("POST", "/api/loans/{loan_id}/write-off"): Rule(
         _loan("active", {"reason": "matrix"}),

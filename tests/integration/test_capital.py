@@ -542,3 +542,41 @@ async def test_reversing_the_payoff_reopens_the_borrowing(app, client, world, be
     assert again.status_code == 201, again.text
     assert again.json()["borrowing"]["status"] == "closed"
     await _ledger_ok(app)
+
+
+async def test_a_retried_investment_or_borrowing_books_once(app, client, world, bearer) -> None:  # type: ignore[no-untyped-def]
+    """The same Idempotency-Key twice (a retry after a lost answer) creates one investment and
+    one borrowing, and answers the first response again, byte for byte."""
+    from namma.models import Borrowing, Investment
+
+    headers = await bearer(world.admin)
+    investment = {"amount": "250000.00", "source": "Founders", "method": "bank", "reference": "I9"}
+    key = str(uuid.uuid4())
+    first = await client.post(
+        "/api/capital/investments", json=investment, headers={**headers, "Idempotency-Key": key}
+    )
+    again = await client.post(
+        "/api/capital/investments", json=investment, headers={**headers, "Idempotency-Key": key}
+    )
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.content == first.content
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = await client.post(
+        "/api/capital/investments",
+        json={**investment, "amount": "1.00"},
+        headers={**headers, "Idempotency-Key": key},
+    )
+    assert other.status_code == 422  # the same key for another request
+    key = str(uuid.uuid4())
+    borrowed = [
+        await client.post(
+            "/api/capital/borrowings", json=BORROWING, headers={**headers, "Idempotency-Key": key}
+        )
+        for _ in range(2)
+    ]
+    assert [b.status_code for b in borrowed] == [201, 201]
+    assert borrowed[1].content == borrowed[0].content
+    async with transaction(app.state.db) as session:
+        assert await session.scalar(select(func.count()).select_from(Investment)) == 1
+        assert await session.scalar(select(func.count()).select_from(Borrowing)) == 1
+    await _ledger_ok(app)

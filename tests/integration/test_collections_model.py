@@ -52,10 +52,11 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
+from namma.audit.service import AuditActor
 from namma.finance import add_months
 from namma.kit.db import transaction
 from namma.ledger.queries import ledger_check
-from namma.loans.service import loan_schedule_ensure, today_india
+from namma.loans.service import loan_schedules_regenerate, today_india
 from namma.models import (
     AccountKind,
     AgentAssignment,
@@ -363,13 +364,17 @@ async def _disburse(
         json={"disbursed_on": today.isoformat(), "method": "cash"},
         headers=manager,
     )
-    assert disbursed.status_code == 200, disbursed.text
+    assert disbursed.status_code == 201, disbursed.text
     async with transaction(h.app.state.db) as session:
         loan = await session.get(Loan, uuid.UUID(loan_id))
         assert loan is not None
         loan.disbursed_on = add_months(today, -months_ago)
     async with transaction(h.app.state.db) as session:
-        assert await loan_schedule_ensure(session, loan_id=uuid.UUID(loan_id))
+        # The schedule again, from the back-dated disbursement (nothing is paid on it yet).
+        regenerated = await loan_schedules_regenerate(
+            session, loan_ids=[uuid.UUID(loan_id)], actor=AuditActor.system()
+        )
+        assert not regenerated.skipped, regenerated.skipped
     async with transaction(h.app.state.db) as session:
         loan = await session.get(Loan, uuid.UUID(loan_id))
         assert loan is not None

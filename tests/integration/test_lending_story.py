@@ -147,7 +147,7 @@ async def test_from_branch_to_disbursed_loan(app, client, world, bearer) -> None
         json={"disbursed_on": today_india().isoformat(), "method": "cash"},
         headers=as_manager,
     )
-    assert disbursed.status_code == 200, disbursed.text
+    assert disbursed.status_code == 201, disbursed.text
     await job_app.run_worker_async(wait=False, install_signal_handlers=False)  # EMI Gen
     detail = (await client.get(f"/api/loans/{loan['id']}", headers=as_agent)).json()
     assert detail["status"] == "active" and detail["schedule_status"] == "generated"

@@ -1,16 +1,18 @@
-"""Loan products and the loan lifecycle through HTTP: apply, maker-checker, disburse, schedule
-(job or inline), ledger, audit, KFS, write-off; concurrency of disbursement."""
+"""Loan products and the loan lifecycle through HTTP: apply, maker-checker, disburse (with its
+schedule), ledger, audit, KFS, write-off; concurrency of disbursement; the bulk regeneration of
+schedules."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import re
+import uuid
 from decimal import Decimal
 from uuid import uuid4
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from namma.jobs import job_app
 from namma.kit.db import transaction
@@ -168,21 +170,20 @@ async def test_the_whole_story_from_application_to_schedule(
         json={"disbursed_on": today_india().isoformat(), "method": "cash"},
         headers=await bearer(world.manager_a),
     )
-    assert disbursed.status_code == 200, disbursed.text
+    assert disbursed.status_code == 201, disbursed.text
     body = disbursed.json()
     assert body["status"] == "active"
     assert body["net_disbursed"] == "39600.00"
     assert body["outstanding_principal"] == "40000.00"
-    assert body["schedule_status"] == "pending"
+    assert body["schedule_status"] == "generated"
 
-    # The schedule: asked for before the job ran, it is written inline by the same function ...
+    # The schedule came with the disbursement; reading it gives the same rows.
     schedule = (
         await client.get(f"/api/loans/{loan['id']}/schedule", headers=await bearer(world.agent_a))
     ).json()
     assert schedule["projected"] is False and len(schedule["installments"]) == 52
+    assert schedule["installments"] == body["schedule"]
     assert sum(Decimal(i["principal"]) for i in schedule["installments"]) == Decimal("40000.00")
-    # ... and the job, running afterwards, changes nothing.
-    await job_app.run_worker_async(wait=False, install_signal_handlers=False)
     async with transaction(app.state.db) as session:
         rows = await session.scalar(
             select(func.count())
@@ -233,27 +234,158 @@ async def test_the_whole_story_from_application_to_schedule(
     ).status_code == 404
 
 
-async def test_schedule_job_writes_the_schedule_once(
+async def test_a_disbursement_writes_its_schedule_in_its_own_transaction(
     app, client, world, bearer, product, ready_customer
 ) -> None:  # type: ignore[no-untyped-def]
     loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
     await client.post(f"/api/loans/{loan['id']}/approve", headers=await bearer(world.manager_a))
-    await client.post(
+    disbursed = await client.post(
         f"/api/loans/{loan['id']}/disburse",
         json={"disbursed_on": today_india().isoformat(), "method": "upi", "reference": "UPI-991"},
         headers=await bearer(world.manager_a),
     )
-    await job_app.run_worker_async(wait=False, install_signal_handlers=False)
-    detail = (
-        await client.get(f"/api/loans/{loan['id']}", headers=await bearer(world.manager_a))
-    ).json()
-    assert detail["schedule_status"] == "generated"
-    assert detail["next_due_on"] == (today_india() + dt.timedelta(days=7)).isoformat()
+    assert disbursed.status_code == 201, disbursed.text
+    body = disbursed.json()
+    assert body["status"] == "active" and body["schedule_status"] == "generated"
+    assert [i["number"] for i in body["schedule"]] == list(range(1, 53))
+    assert body["schedule"][0]["due_date"] == (today_india() + dt.timedelta(days=7)).isoformat()
+    assert sum(Decimal(i["interest"]) for i in body["schedule"]) == Decimal(body["total_interest"])
+    assert body["next_due_on"] == body["schedule"][0]["due_date"]
+    assert Decimal(body["outstanding_interest"]) == Decimal(body["total_interest"])
+    async with transaction(app.state.db) as session:
+        # The loan's activation, its 52 installments and its journal entry were written by one
+        # transaction: PostgreSQL stamps every row it writes with that transaction's id (xmin).
+        writers = await session.scalar(
+            text(
+                "SELECT count(DISTINCT x) FROM ("
+                " SELECT xmin::text AS x FROM loans WHERE id = :id"
+                " UNION ALL SELECT xmin::text FROM loan_installments WHERE loan_id = :id"
+                " UNION ALL SELECT xmin::text FROM journal_entries WHERE loan_id = :id) w"
+            ),
+            {"id": loan["id"]},
+        )
+        assert writers == 1
+        rows = await session.scalar(
+            select(func.count())
+            .select_from(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan["id"])
+        )
+        assert rows == 52
 
-    from namma.loans.service import loan_schedule_ensure
+
+async def test_reading_a_loan_never_writes(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    """No GET writes: its statements only read, and the loan's rows are as they were."""
+    manager = await bearer(world.manager_a)
+    loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    await client.post(f"/api/loans/{loan['id']}/approve", headers=manager)
+    projected = await client.get(f"/api/loans/{loan['id']}/schedule", headers=manager)
+    assert projected.json()["projected"] is True
+    await client.post(
+        f"/api/loans/{loan['id']}/disburse",
+        json={"disbursed_on": today_india().isoformat(), "method": "cash"},
+        headers=manager,
+    )
+    stamp = text(
+        "SELECT string_agg(xmin::text, ',' ORDER BY n) FROM ("
+        " SELECT 0 AS n, xmin FROM loans WHERE id = :id"
+        " UNION ALL SELECT number, xmin FROM loan_installments WHERE loan_id = :id) r"
+    )
+    async with transaction(app.state.db) as session:
+        before = await session.scalar(stamp, {"id": loan["id"]})
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    # Logged in before watching (a login writes its session).
+    callers = [await bearer(u) for u in (world.agent_a, world.manager_a, world.customer_user_a)]
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        for path in ("", "/schedule", "/kfs", "/preclosure", "/penalties", "/waivers"):
+            for headers in callers:
+                got = await client.get(f"/api/loans/{loan['id']}{path}", headers=headers)
+                assert got.status_code == 200, (path, got.text)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert statements  # the reads went through the engine ...
+    writes = [
+        s for s in statements if re.match(r"\s*(INSERT|UPDATE|DELETE)", s) or "FOR UPDATE" in s
+    ]
+    assert writes == []  # ... and none of them wrote
+    async with transaction(app.state.db) as session:
+        assert await session.scalar(stamp, {"id": loan["id"]}) == before
+
+
+async def test_schedules_are_regenerated_in_bulk_by_a_job(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    """`loans:schedules_regenerate`: the loans whose terms changed get their schedule again
+    (audited); unchanged ones and a second run change nothing; a loan with payments is skipped
+    (moving payments means replaying collections) and says why."""
+    from namma.audit.service import AuditActor
+    from namma.loans.service import loan_schedules_regenerate
+    from namma.loans.tasks import schedules_regenerate_defer
+
+    manager = await bearer(world.manager_a)
+    ids = []
+    for amount in ("10000.00", "12000.00", "14000.00"):
+        loan = (
+            await _apply(client, bearer, world.agent_a, ready_customer, product, amount=amount)
+        ).json()
+        await client.post(f"/api/loans/{loan['id']}/approve", headers=manager)
+        disbursed = await client.post(
+            f"/api/loans/{loan['id']}/disburse",
+            json={"disbursed_on": today_india().isoformat(), "method": "cash"},
+            headers=manager,
+        )
+        assert disbursed.status_code == 201, disbursed.text
+        ids.append(loan["id"])
+    changed, paid, untouched = ids
+    # The terms of two loans change (a rescheduling to a lower rate, say); one has a payment.
+    async with transaction(app.state.db) as session:
+        for loan_id in (changed, paid):
+            row = await session.get(Loan, loan_id)
+            assert row is not None
+            row.annual_rate = Decimal("12.0000")
+    collected = await client.post(
+        "/api/collections",
+        json={"loan_id": paid, "amount": "50.00"},
+        headers={**await bearer(world.agent_a), "Idempotency-Key": str(uuid4())},
+    )
+    assert collected.status_code == 201, collected.text
+    before = (await client.get(f"/api/loans/{changed}/schedule", headers=manager)).json()
 
     async with transaction(app.state.db) as session:
-        assert await loan_schedule_ensure(session, loan_id=loan["id"]) is False
+        await schedules_regenerate_defer(session, [uuid.UUID(i) for i in ids])
+    await job_app.run_worker_async(wait=False, install_signal_handlers=False)
+
+    after = (await client.get(f"/api/loans/{changed}/schedule", headers=manager)).json()
+    assert len(after["installments"]) == 52
+    assert sum(Decimal(i["principal"]) for i in after["installments"]) == Decimal("10000.00")
+    interest_before = sum(Decimal(i["interest"]) for i in before["installments"])
+    interest_after = sum(Decimal(i["interest"]) for i in after["installments"])
+    assert interest_after < interest_before  # 12 % instead of 24 %
+    detail = (await client.get(f"/api/loans/{changed}", headers=manager)).json()
+    assert Decimal(detail["total_interest"]) == interest_after
+    assert Decimal(detail["outstanding_interest"]) == interest_after
+    async with transaction(app.state.db) as session:
+        audited = (
+            await session.scalars(
+                select(AuditEntry.entity_id).where(AuditEntry.action == "loan.schedule_regenerated")
+            )
+        ).all()
+        assert audited == [changed]
+        # Idempotent: run again (a retry), nothing changes.
+        again = await loan_schedules_regenerate(
+            session, loan_ids=[uuid.UUID(i) for i in ids], actor=AuditActor.system()
+        )
+        assert again.regenerated == []
+        assert sorted(again.unchanged) == sorted([uuid.UUID(changed), uuid.UUID(untouched)])
+        assert list(again.skipped) == [uuid.UUID(paid)]
+        assert "payments" in again.skipped[uuid.UUID(paid)]
 
 
 async def test_applications_are_checked_against_limits_and_income(
@@ -344,7 +476,7 @@ async def test_two_concurrent_disbursements_make_one_active_loan_and_one_journal
             f"/api/loans/{loan['id']}/disburse", json=body, headers=await bearer(world.admin)
         ),
     )
-    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    assert sorted([first.status_code, second.status_code]) == [201, 409]
     async with transaction(app.state.db) as session:
         journals = await session.scalar(
             select(func.count()).select_from(JournalEntry).where(JournalEntry.loan_id == loan["id"])
@@ -401,7 +533,7 @@ async def test_top_up_pays_the_old_loan_off_with_its_interest(
         json={"disbursed_on": fortnight_ago, "method": "cash"},
         headers=manager,
     )
-    assert disbursed.status_code == 200, disbursed.text
+    assert disbursed.status_code == 201, disbursed.text
 
     top_up = await _apply(
         client,
@@ -423,7 +555,7 @@ async def test_top_up_pays_the_old_loan_off_with_its_interest(
         json={"disbursed_on": today_india().isoformat(), "method": "cash"},
         headers=manager,
     )
-    assert done.status_code == 200, done.text
+    assert done.status_code == 201, done.text
 
     old_now = (await client.get(f"/api/loans/{old['id']}", headers=manager)).json()
     assert old_now["status"] == "refinanced"

@@ -298,7 +298,6 @@ async def _build(app: Any, client: httpx.AsyncClient) -> Portfolio:
                 method=method,
                 reference=None if method is DisbursementMethod.CASH else f"UTR{key}",
             )
-            await loans.loan_schedule_ensure(session, loan_id=row.id)
             p.loans[key] = row.id
 
     async def due(key: str, number: int) -> Decimal:

@@ -296,6 +296,24 @@ async def test_a_waiver_takes_interest_off_the_oldest_dues_and_is_in_the_ledger_
     assert paid.json()["allocation"][0]["principal"] == str(rows[0].principal_due)
 
 
+async def test_a_retried_waiver_waives_once(app, client, world, bearer, customer) -> None:  # type: ignore[no-untyped-def]
+    """A waiver is a money route: the same Idempotency-Key twice waives once and answers the
+    first response again."""
+    product = await _product(client, bearer, world, "WAIVE2", {})
+    loan_id = await make_loan(
+        app, client, bearer, world, product, disbursed_on=add_months(today_india(), -2)
+    )
+    headers = {**await bearer(world.manager_a), "Idempotency-Key": "waiver-1"}
+    body = {"component": "interest", "amount": "25.00", "reason": "Crop failure"}
+    first = await client.post(f"/api/loans/{loan_id}/waivers", json=body, headers=headers)
+    again = await client.post(f"/api/loans/{loan_id}/waivers", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
+    rows = await _installments(app, loan_id)
+    assert sum((r.interest_waived for r in rows), D("0.00")) == D("25.00")
+    assert (await _ledger(app, loan_id))[AccountKind.WAIVERS_MEMO] == D("25.00")
+
+
 async def test_a_waiver_above_what_is_owed_is_refused_and_leaves_nothing(
     app,
     client,

@@ -351,11 +351,13 @@ _PENDING = "namma.audit_pending"
 # Every money request appends an entry: its three statements go straight to the driver
 # (`raw_connection`), and the entries stay plain objects that learn their ids from RETURNING —
 # nothing reads them back through the session.
-_AUDIT_INSERT = (
+AUDIT_INSERT = (
     "INSERT INTO audit_log (at, actor_id, actor_role, action, entity_type, entity_id, before, "
     "after, ip, user_agent, request_id, prev_hash, hash) VALUES "
 )
-_AUDIT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+AUDIT_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+AUDIT_LOCK = "SELECT pg_advisory_xact_lock(%s)"  # parameter: AUDIT_CHAIN_LOCK_KEY
+AUDIT_LAST = "SELECT clock_timestamp(), (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)"
 _AUDIT_ROWS_PER_INSERT = 1000
 
 
@@ -367,11 +369,9 @@ async def _pending_write(session: AsyncSession) -> None:
     await session.flush()  # as a query would: an entry may name a row made in this transaction
     connection = await raw_connection(session)
     # Serialise appends: the lock is held to commit, so the next writer reads our rows as last.
-    await connection.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_CHAIN_LOCK_KEY,))
+    await connection.execute(AUDIT_LOCK, (AUDIT_CHAIN_LOCK_KEY,))
     # The time comes from the database clock, read after the lock so times follow chain order.
-    cursor = await connection.execute(
-        "SELECT clock_timestamp(), (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)"
-    )
+    cursor = await connection.execute(AUDIT_LAST)
     row = await cursor.fetchone()
     assert row is not None
     now, last_hash = row
@@ -404,7 +404,7 @@ async def _pending_write(session: AsyncSession) -> None:
     for start in range(0, len(rows), _AUDIT_ROWS_PER_INSERT):
         chunk = rows[start : start + _AUDIT_ROWS_PER_INSERT]
         cursor = await connection.execute(
-            _AUDIT_INSERT + sql_values(_AUDIT_ROW, len(chunk)) + " RETURNING id",
+            AUDIT_INSERT + sql_values(AUDIT_ROW, len(chunk)) + " RETURNING id",
             [value for row in chunk for value in row],
         )
         ids += sorted(row[0] for row in await cursor.fetchall())

@@ -114,7 +114,7 @@ def _bearer_token(request: Request) -> str | None:
 # One round trip for every authenticated request, straight to the driver (`raw_connection`):
 # the user's columns a principal needs, whether the session was revoked, and the user's extra
 # permissions.
-_PRINCIPAL_QUERY = (
+PRINCIPAL_QUERY = (
     "SELECT u.role, u.branch_id, u.is_active, u.token_version, u.must_change_password, "
     "EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = %s "
     "AND r.revoked_at IS NOT NULL), "
@@ -154,7 +154,7 @@ async def _authenticate(request: Request, session: AsyncSession) -> Principal:
         ) from None
 
     connection = await raw_connection(session)
-    cursor = await connection.execute(_PRINCIPAL_QUERY, (claims.session_id, claims.user_id))
+    cursor = await connection.execute(PRINCIPAL_QUERY, (claims.session_id, claims.user_id))
     row = await cursor.fetchone()
     if row is None:
         raise AuthenticationError("Your session has expired or is not valid; log in again.")

@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from namma.auth.deps import Principal, require
@@ -28,23 +28,14 @@ from namma.capital.schemas import (
     RepaymentReversedOut,
 )
 from namma.capital.service import BorrowingTerms
-from namma.collections.service import (
-    idempotency_begin,
-    idempotency_complete,
-    request_fingerprint,
-)
 from namma.finance import Amortization, Frequency, InterestMethod
 from namma.kit.clock import today_india
-from namma.kit.deps import SessionDep
-from namma.kit.errors import InvalidInputError
+from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.money import Money, Rate
 from namma.kit.openapi import error_responses
 from namma.models import BorrowingStatus, CapitalMethod
 
 router = APIRouter(prefix="/api/capital", tags=["capital"])
-
-JSON = "application/json"
-REPAY_ROUTE = "POST /api/capital/borrowings/{borrowing_id}/repayments"
 
 
 class InvestmentIn(BaseModel):
@@ -90,25 +81,33 @@ class RepaymentIn(BaseModel):
     reference: str | None = Field(default=None, max_length=100)
 
 
-@router.post("/investments", status_code=201)
+@router.post("/investments", status_code=201, response_model=InvestmentOut)
 async def investment_record(
     body: InvestmentIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
-) -> InvestmentOut:
-    """Record owners' capital: Dr bank (or head-office cash), Cr capital."""
-    investment = await service.investment_record(
-        session,
-        principal=principal,
-        amount=body.amount,
-        source=body.source,
-        invested_on=body.invested_on or today_india(),
-        method=body.method,
-        reference=body.reference,
-        description=body.description,
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Record owners' capital: Dr bank (or head-office cash), Cr capital. A retry with the same
+    ``Idempotency-Key`` gets the first answer and records nothing."""
+
+    async def produce() -> InvestmentOut:
+        investment = await service.investment_record(
+            session,
+            principal=principal,
+            amount=body.amount,
+            source=body.source,
+            invested_on=body.invested_on or today_india(),
+            method=body.method,
+            reference=body.reference,
+            description=body.description,
+        )
+        await session.refresh(investment)
+        return InvestmentOut.of(investment)
+
+    return await idempotency.run(
+        user_id=principal.user_id, body=body.model_dump(mode="json"), status=201, produce=produce
     )
-    await session.refresh(investment)
-    return InvestmentOut.of(investment)
 
 
 @router.get("/investments")
@@ -121,13 +120,26 @@ async def investments_list(
     return await queries.investments_list(session, limit=limit)
 
 
-@router.post("/borrowings", status_code=201)
+@router.post("/borrowings", status_code=201, response_model=BorrowingDetailOut)
 async def borrowing_record(
     body: BorrowingIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Record a borrowing: its schedule comes from the money core; Dr bank, Cr borrowings. A
+    retry with the same ``Idempotency-Key`` gets the first answer and records nothing."""
+    return await idempotency.run(
+        user_id=principal.user_id,
+        body=body.model_dump(mode="json"),
+        status=201,
+        produce=lambda: _borrowing_record(session, principal, body),
+    )
+
+
+async def _borrowing_record(
+    session: SessionDep, principal: Principal, body: BorrowingIn
 ) -> BorrowingDetailOut:
-    """Record a borrowing: its schedule comes from the money core; Dr bank, Cr borrowings."""
     borrowing, _ = await service.borrowing_record(
         session,
         principal=principal,
@@ -183,29 +195,24 @@ async def borrowing_repay(
     body: RepaymentIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-    ] = None,
+    idempotency: IdempotencyDep,
 ) -> Response:
     """Repay the lender: interest then principal, oldest installment first (the money core);
     Dr borrowings, Dr interest expense, Cr bank. Exactly the payoff settles the borrowing;
     more is refused (422, naming the payoff). A retry with the same ``Idempotency-Key`` gets
     the first answer and changes nothing."""
-    if idempotency_key is None:
-        raise InvalidInputError("Idempotency-Key", "Send an Idempotency-Key header")
-    fingerprint = request_fingerprint(
-        REPAY_ROUTE, {"borrowing_id": str(borrowing_id), **body.model_dump(mode="json")}
+    return await idempotency.run(
+        user_id=principal.user_id,
+        body={"borrowing_id": str(borrowing_id), **body.model_dump(mode="json")},
+        status=201,
+        produce=lambda: _borrowing_repay(session, principal, borrowing_id, body),
+        required="Send an Idempotency-Key header",
     )
-    stored = await idempotency_begin(
-        session, user_id=principal.user_id, key=idempotency_key, fingerprint=fingerprint
-    )
-    if stored is not None:
-        return Response(
-            stored.body,
-            status_code=stored.status,
-            media_type=JSON,
-            headers={"Idempotent-Replayed": "true"},
-        )
+
+
+async def _borrowing_repay(
+    session: SessionDep, principal: Principal, borrowing_id: uuid.UUID, body: RepaymentIn
+) -> RepaymentRecordedOut:
     result = await service.borrowing_repay(
         session,
         principal=principal,
@@ -217,17 +224,12 @@ async def borrowing_repay(
     )
     await session.refresh(result.repayment)
     await session.refresh(result.borrowing)
-    payload = RepaymentRecordedOut(
+    return RepaymentRecordedOut(
         repayment=RepaymentOut.of(result.repayment),
         allocation=[PlacedOut.of(p) for p in result.placed],
         payoff_before=result.payoff,
         borrowing=BorrowingOut.of(result.borrowing),
     )
-    content = payload.model_dump_json()
-    await idempotency_complete(
-        session, user_id=principal.user_id, key=idempotency_key, status=201, body=content
-    )
-    return Response(content, status_code=201, media_type=JSON)
 
 
 @router.post("/investments/{investment_id}/reverse", responses=error_responses(409))

@@ -46,7 +46,7 @@ from namma.finance import (
 )
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from namma.ledger.service import Leg, journal_post, journal_reverse
+from namma.ledger.service import Leg, journal_post, record_reverse
 from namma.models import (
     AccountKind,
     Borrowing,
@@ -546,18 +546,14 @@ async def investment_reverse(
         raise NotFoundError("Investment not found")
     if investment.reversed_at is not None:
         raise _reversed_conflict("investment", investment.reversed_at, investment.reversal_entry_id)
-    reversal = await journal_reverse(
+    reversal = await record_reverse(
         session,
-        entry_id=investment.journal_entry_id,
-        entry_date=today_india(),
-        reason=f"capital from {investment.source}: {reason}",
-        created_by_id=principal.user_id,
+        investment,
+        by=principal.user_id,
+        reason=reason,
+        memo=f"capital from {investment.source}: {reason}",
+        on=today_india(),
     )
-    investment.reversed_at = dt.datetime.now(dt.UTC)
-    investment.reversed_by_id = principal.user_id
-    investment.reversal_reason = reason
-    investment.reversal_entry_id = reversal.id
-    await session.flush()
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -623,21 +619,18 @@ async def borrowing_reverse(
             details={"repayment_ids": [str(r.id) for r in standing]},
         )
     before = _balances(borrowing)
-    reversal = await journal_reverse(
+    reversal = await record_reverse(
         session,
-        entry_id=borrowing.journal_entry_id,
-        entry_date=today_india(),
-        reason=f"borrowing from {borrowing.lender_name}: {reason}",
-        created_by_id=principal.user_id,
+        borrowing,
+        by=principal.user_id,
+        reason=reason,
+        memo=f"borrowing from {borrowing.lender_name}: {reason}",
+        on=today_india(),
     )
     borrowing.status = BorrowingStatus.REVERSED
     borrowing.outstanding_principal = ZERO
     borrowing.outstanding_interest = ZERO
     borrowing.closed_at = None
-    borrowing.reversed_at = dt.datetime.now(dt.UTC)
-    borrowing.reversed_by_id = principal.user_id
-    borrowing.reversal_reason = reason
-    borrowing.reversal_entry_id = reversal.id
     await session.flush()
     await audit_record(
         session,
@@ -723,12 +716,13 @@ async def borrowing_repayment_reverse(
     before = _balances(borrowing)
     today = today_india()
     posted = await _posted_principal(session, repayment.journal_entry_id)
-    reversal = await journal_reverse(
+    reversal = await record_reverse(
         session,
-        entry_id=repayment.journal_entry_id,
-        entry_date=today,
-        reason=f"repayment of {repayment.paid_on.isoformat()} to {borrowing.lender_name}: {reason}",
-        created_by_id=principal.user_id,
+        repayment,
+        by=principal.user_id,
+        reason=reason,
+        memo=f"repayment of {repayment.paid_on.isoformat()} to {borrowing.lender_name}: {reason}",
+        on=today,
     )
     undo = _reclass_legs(posted - repayment.principal_paid)
     if undo:
@@ -740,10 +734,6 @@ async def borrowing_repayment_reverse(
             created_by_id=principal.user_id,
             legs=undo,
         )
-    repayment.reversed_at = dt.datetime.now(dt.UTC)
-    repayment.reversed_by_id = principal.user_id
-    repayment.reversal_reason = reason
-    repayment.reversal_entry_id = reversal.id
     await session.flush()
     reallocated = await _borrowing_replay(session, principal=principal, borrowing=borrowing)
     await audit_record(

@@ -3,13 +3,13 @@ over the whole portfolio (never a loop over loans in Python). Each takes a sessi
 commits: ``namma.cob.runner`` commits each step separately, with the run's progress.
 
 1. ``cob_installments_mark``: every installment of an active loan gets the status
-   ``namma.loans.service.installment_status`` gives it as of ``D`` (paid / overdue /
-   partly_paid / due).
+   ``namma.finance.owed.STATUS_RULES`` give it as of ``D`` (paid / overdue / partly_paid /
+   due).
 2. ``cob_penalties_apply``: overdue penalties as of ``D``
    (``namma.collections.penalties.penalties_apply``: idempotent per date).
 3. ``cob_loans_refresh``: each active loan's outstanding balances, next due date and days past
-   due from its installments (as ``loan_balances_refresh`` and the money core's
-   ``days_past_due``, as of ``D``), its DPD bucket, RBI asset class and NPA date.
+   due from its installments (the money core's ``loan_balances`` rules, as of ``D``), its DPD
+   bucket, RBI asset class and NPA date.
 4. ``cob_interest_accrue``: not applicable: every product accounts on cash basis.
 5. ``cob_snapshots_store``: the portfolio per branch and per agent as of ``D``
    (``portfolio_snapshots``), upserted.
@@ -30,6 +30,18 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor
+from namma.finance.owed import (
+    STATUS_OTHERWISE,
+    STATUS_RULES,
+    counts_past_due,
+    is_unpaid,
+    owed,
+    owed_fee,
+    owed_interest,
+    owed_penalty,
+    owed_principal,
+)
+from namma.kit.sqltext import SqlText, sql_case, sql_of
 
 STEPS: tuple[str, ...] = ("installments", "penalties", "loans", "accrual", "snapshots")
 
@@ -40,30 +52,29 @@ WORK_MEM_SET = "SET LOCAL work_mem = '64MB'"
 
 # --- shared SQL fragments (alias i: loan_installments, l: loans) ------------------------------
 # The statements below are composed from these constants only; every value is a bound parameter.
+# The rules are the money core's (`namma.finance.owed`), read as SQL: a collection, a waiver
+# and this run compute balances and statuses by the same definitions.
 
-# What is still owed on an installment, per component: namma.loans.service.loan_dues.
-OWED_PRINCIPAL = "(i.principal_due - i.principal_paid)"
-OWED_INTEREST = "(i.interest_due - i.interest_paid - i.interest_waived)"
-OWED_FEE = "(i.fee_due - i.fee_paid - i.fee_waived)"
-OWED_PENALTY = "(i.penalty_due - i.penalty_paid - i.penalty_waived)"
-OWED = f"({OWED_PRINCIPAL} + {OWED_INTEREST} + {OWED_FEE} + {OWED_PENALTY})"
-PAID = "(i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid)"
-# In arrears (namma.finance.penalties._in_arrears): principal, interest or fees owed; penalties
-# alone do not make an installment past due.
-IN_ARREARS = f"({OWED_PRINCIPAL} <> 0 OR {OWED_INTEREST} <> 0 OR {OWED_FEE} <> 0)"
+BUSINESS_DATE = SqlText("CAST(:d AS date)")
 
-# The loans COB maintains: active, schedule written, disbursed on or before the date.
-ACTIVE_LOAN = (
-    "l.status = 'active' AND l.schedule_status = 'generated' AND l.disbursed_on <= CAST(:d AS date)"
-)
+# What is still owed on an installment, per component, and in all.
+OWED_PRINCIPAL = sql_of(owed_principal, "i")
+OWED_INTEREST = sql_of(owed_interest, "i")
+OWED_FEE = sql_of(owed_fee, "i")
+OWED_PENALTY = sql_of(owed_penalty, "i")
+OWED = sql_of(owed, "i")
+# Anything owed at all (the next due date is the earliest such installment).
+UNPAID = sql_of(is_unpaid, "i")
+# Due before :d and in arrears — principal, interest or fees owed; penalties alone never make
+# an installment past due (days past due count from the earliest such installment).
+PAST_DUE = sql_of(counts_past_due, "i", BUSINESS_DATE)
 
-# namma.loans.service.installment_status, as of :d.
-INSTALLMENT_STATUS = f"""
-CASE WHEN {OWED} = 0 THEN 'paid'
-     WHEN i.due_date < CAST(:d AS date) THEN 'overdue'
-     WHEN {PAID} > 0 THEN 'partly_paid'
-     ELSE 'due' END
-"""
+# The loans COB maintains: active, disbursed on or before the date (a disbursement writes the
+# schedule in its own transaction, so every active loan has its installments).
+ACTIVE_LOAN = "l.status = 'active' AND l.disbursed_on <= CAST(:d AS date)"
+
+# An installment's status as of :d (`namma.finance.owed.STATUS_RULES`).
+INSTALLMENT_STATUS = sql_case(STATUS_RULES, STATUS_OTHERWISE, "i", BUSINESS_DATE, SqlText(OWED))
 
 LOCK_ACTIVE_LOANS = """
 SELECT count(*) FROM (
@@ -109,10 +120,10 @@ WITH balances AS (
            sum({OWED_INTEREST}) AS interest,
            sum({OWED_FEE}) AS fees,
            sum({OWED_PENALTY}) AS penalties,
-           min(i.due_date) FILTER (WHERE {OWED} > 0) AS next_due_on,
+           min(i.due_date) FILTER (WHERE {UNPAID}) AS next_due_on,
            COALESCE(
                CAST(:d AS date)
-               - min(i.due_date) FILTER (WHERE i.due_date < CAST(:d AS date) AND {IN_ARREARS}),
+               - min(i.due_date) FILTER (WHERE {PAST_DUE}),
                0
            ) AS dpd
       FROM loans l

@@ -24,11 +24,14 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from namma.audit.service import AuditActor
 from namma.config import get_settings
+from namma.kit.cache import Cache
 from namma.kit.clock import INDIA
-from namma.kit.db import raw_connection
+from namma.kit.db import Database, raw_connection
 from namma.kit.errors import ConflictError
 from namma.kit.jobs import REQUEST_ID_KWARG, job_task
+from namma.models import CobRun, CobRunStatus
 
 blueprint = procrastinate.Blueprint()
 log = structlog.get_logger(__name__)
@@ -44,20 +47,21 @@ def queueing_lock(business_date: dt.date) -> str:
 
 
 @job_task(blueprint, name="run")
-async def run(business_date: str, force: bool = False) -> dict[str, Any]:
-    """Run or resume the close of business for ``business_date`` (ISO date)."""
-    from namma.audit.service import AuditActor
+async def run(
+    business_date: str, db: Database, cache: Cache | None, force: bool = False
+) -> dict[str, Any]:
+    """Run or resume the close of business for ``business_date`` (ISO date). Each step commits
+    on its own (``db``: the runner opens its transactions)."""
     from namma.cob.runner import CobOutOfOrderError, cob_execute
-    from namma.jobs import job_cache, job_database
 
     day = dt.date.fromisoformat(business_date)
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     try:
         outcome = await cob_execute(
-            job_database(),
+            db,
             business_date=day,
             force=force,
-            cache=job_cache(),
+            cache=cache,
             actor=AuditActor.system(request_id=request_id),
             wait_seconds=JOB_WAIT_SECONDS,
         )
@@ -94,11 +98,9 @@ async def cob_job_defer(
     return job_id
 
 
-async def cob_tick(app: procrastinate.App, *, at: dt.datetime) -> str:
+async def cob_tick(app: procrastinate.App, *, at: dt.datetime, db: Database) -> str:
     """What the hourly tick does at ``at``: queue today's COB if its hour has come and it has
     not completed. Returns what it did (for the log and tests)."""
-    from namma.jobs import job_database
-    from namma.models import CobRun, CobRunStatus
 
     local = at.astimezone(INDIA)
     hour = get_settings().cob_hour
@@ -107,7 +109,7 @@ async def cob_tick(app: procrastinate.App, *, at: dt.datetime) -> str:
     if local.hour < hour:
         return f"not yet: the close of business runs at {hour:02d}:00 India time"
     day = local.date()
-    async with job_database().sessionmaker() as session:
+    async with db.sessionmaker() as session:
         status = await session.scalar(select(CobRun.status).where(CobRun.business_date == day))
     if status is CobRunStatus.COMPLETED:
         return f"{day.isoformat()} already completed"
@@ -123,7 +125,7 @@ async def cob_tick(app: procrastinate.App, *, at: dt.datetime) -> str:
 
 @blueprint.periodic(cron="30 * * * *", periodic_id="cob-hourly")
 @job_task(blueprint, name="tick", retry=False, pass_context=True)
-async def tick(context: procrastinate.JobContext, timestamp: int) -> str:
+async def tick(context: procrastinate.JobContext, timestamp: int, db: Database) -> str:
     """Every hour on the hour (India): start today's COB once its hour has come."""
     assert context.app is not None
-    return await cob_tick(context.app, at=dt.datetime.fromtimestamp(timestamp, dt.UTC))
+    return await cob_tick(context.app, at=dt.datetime.fromtimestamp(timestamp, dt.UTC), db=db)

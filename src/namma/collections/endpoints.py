@@ -15,17 +15,29 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.collections import queries, service, sheet, waivers
-from namma.documents.service import receipts_after_reversal
-from namma.kit.deps import CacheDep, SessionDep
-from namma.kit.errors import InvalidInputError
-from namma.kit.money import Money, money_str
-from namma.loans.cache import loan_changed
+from namma.collections.schemas import (
+    CollectionList,
+    CollectionOut,
+    CollectionPosted,
+    CollectionReversed,
+    CollectionSheet,
+    LoanBalances,
+    LoanPenalties,
+    LoanWaivers,
+    PreclosureQuote,
+    SheetPosted,
+    WaiverOut,
+    WaiverPosted,
+)
+from namma.kit.deps import IdempotencyDep, SessionDep
+from namma.kit.idempotency import request_fingerprint
+from namma.kit.money import Money
 from namma.loans.service import today_india
 from namma.models import CollectionMethod, Loan, WaiverComponent
 
@@ -64,74 +76,43 @@ def _json_bytes(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-@router.post(
-    "",
-    status_code=201,
-    responses={201: {"description": "The collection, its allocation, receipt and loan balances"}},
-)
+@router.post("", status_code=201, response_model=CollectionPosted)
 async def collection_record(
     body: CollectionIn,
     request: Request,
     session: SessionDep,
-    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD, limit="money"))],
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
-    ] = None,
+    idempotency: IdempotencyDep,
 ) -> Response:
     """Record a repayment (DESIGN.md §5). Send the same ``Idempotency-Key`` (or ``client_id``)
     on a retry: you get the first answer again and nothing happens twice."""
-    key = idempotency_key or (f"client:{body.client_id}" if body.client_id else None)
-    if key is None:
-        raise InvalidInputError(
-            "Idempotency-Key", "Send an Idempotency-Key header or a client_id with a collection"
+
+    async def produce() -> CollectionPosted:
+        result = await service.collection_record(
+            session,
+            principal=principal,
+            loan_id=body.loan_id,
+            amount=body.amount,
+            collected_on=body.collected_on or today_india(),
+            method=body.method,
+            reference=body.reference,
+            remarks=body.remarks,
+            client_id=body.client_id,
+            backdate_days=request.app.state.settings.collection_backdate_days,
         )
-    fingerprint = service.request_fingerprint(RECORD_ROUTE, body.model_dump(mode="json"))
-    stored = await service.idempotency_begin(
-        session, user_id=principal.user_id, key=key, fingerprint=fingerprint
+        return CollectionPosted.of(result)
+
+    return await idempotency.run(
+        user_id=principal.user_id,
+        body=body.model_dump(mode="json"),
+        status=201,
+        produce=produce,
+        fallback_key=f"client:{body.client_id}" if body.client_id else None,
+        required="Send an Idempotency-Key header or a client_id with a collection",
     )
-    if stored is not None:
-        return Response(
-            stored.body,
-            status_code=stored.status,
-            media_type=JSON,
-            headers={"Idempotent-Replayed": "true"},
-        )
-    settings = request.app.state.settings
-    result = await service.collection_record(
-        session,
-        principal=principal,
-        loan_id=body.loan_id,
-        amount=body.amount,
-        collected_on=body.collected_on or today_india(),
-        method=body.method,
-        reference=body.reference,
-        remarks=body.remarks,
-        client_id=body.client_id,
-        backdate_days=settings.collection_backdate_days,
-    )
-    collection = queries.collection_json(result.collection, result.loan, result.allocations)
-    payload = {
-        "receipt_number": result.collection.receipt_number,
-        "collection": collection,
-        "allocation": [
-            {
-                **line,
-                "installment_status": result.installments[line["installment_number"]].status.value,
-            }
-            for line in collection["allocation"]
-        ],
-        "loan": queries.loan_balances_json(result.loan),
-    }
-    content = _json_bytes(payload)
-    await service.idempotency_complete(
-        session, user_id=principal.user_id, key=key, status=201, body=content
-    )
-    loan_changed(session, cache, loan_id=result.loan.id, customer_id=result.loan.customer_id)
-    return Response(content, status_code=201, media_type=JSON)
 
 
-@router.get("")
+@router.get("", response_model=CollectionList)
 async def collections_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
@@ -142,7 +123,7 @@ async def collections_list(
         int | None, Query(ge=1, le=2**63 - 1, description="Cursor: `next` of the page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
+) -> CollectionList:
     """Collections in the caller's scope, newest first (reversed ones included, marked)."""
     return await queries.collections_list(
         session,
@@ -155,52 +136,49 @@ async def collections_list(
     )
 
 
-@router.get("/{collection_id}")
+@router.get("/{collection_id}", response_model=CollectionOut)
 async def collection_get(
     collection_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
-) -> dict[str, Any]:
+) -> CollectionOut:
     return await queries.collection_get(session, principal, collection_id)
 
 
-@router.post("/{collection_id}/reverse")
+@router.post("/{collection_id}/reverse", response_model=CollectionReversed)
 async def collection_reverse(
     collection_id: uuid.UUID,
     body: ReverseIn,
     session: SessionDep,
-    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_REVERSE, limit="money"))],
-) -> dict[str, Any]:
+) -> CollectionReversed:
     """Reverse a mistaken collection (never delete it): a reversing journal, and the loan
     rebuilt from its remaining collections. 409 if it was already reversed."""
     result = await service.collection_reverse(
         session, principal=principal, collection_id=collection_id, reason=body.reason
     )
-    loan_changed(session, cache, loan_id=result.loan.id, customer_id=result.loan.customer_id)
-    await receipts_after_reversal(session, collection_id=result.collection.id)
     detail = await queries.collection_get(session, principal, result.collection.id)
-    return {**detail, "loan": queries.loan_balances_json(result.loan)}
+    return CollectionReversed(**detail.model_dump(), loan=LoanBalances.of(result.loan))
 
 
-@preclosure_router.get("/{loan_id}/preclosure")
+@preclosure_router.get("/{loan_id}/preclosure", response_model=PreclosureQuote)
 async def loan_preclosure(
     loan_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
     as_of: dt.date | None = None,
-) -> dict[str, Any]:
+) -> PreclosureQuote:
     """The pre-closure (payoff) quote as of a date (default today): collecting exactly
     ``total`` on that date closes the loan."""
     return await queries.preclosure_quote(session, principal, loan_id=loan_id, as_of=as_of)
 
 
-@preclosure_router.get("/{loan_id}/penalties")
+@preclosure_router.get("/{loan_id}/penalties", response_model=LoanPenalties)
 async def loan_penalties(
     loan_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
-) -> dict[str, Any]:
+) -> LoanPenalties:
     """The loan's penalty rule, the penalty of each installment (charged, paid, waived, owed)
     and every charge the nightly close of business made."""
     return await queries.loan_penalties(session, principal, loan_id)
@@ -219,40 +197,47 @@ class WaiverIn(BaseModel):
     )
 
 
-@preclosure_router.get("/{loan_id}/waivers")
+@preclosure_router.get("/{loan_id}/waivers", response_model=LoanWaivers)
 async def loan_waivers(
     loan_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
-) -> dict[str, Any]:
+) -> LoanWaivers:
     return await queries.loan_waivers(session, principal, loan_id)
 
 
-@preclosure_router.post("/{loan_id}/waivers", status_code=201)
+@preclosure_router.post("/{loan_id}/waivers", status_code=201, response_model=WaiverPosted)
 async def loan_waive(
     loan_id: uuid.UUID,
     body: WaiverIn,
     session: SessionDep,
-    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_WAIVE, limit="money"))],
-) -> dict[str, Any]:
+    idempotency: IdempotencyDep,
+) -> Response:
     """Waive interest, fees or penalties owed (Manager: their branch; Admin), with a reason;
     posted to the ledger's memorandum accounts. 422 above what is owed (the most is in the
     message); 409 unless the loan is active."""
-    waiver = await waivers.loan_waive(
-        session,
-        principal=principal,
-        loan_id=loan_id,
-        component=body.component,
-        amount=body.amount,
-        reason=body.reason,
-        installment_number=body.installment_number,
+
+    async def produce() -> WaiverPosted:
+        waiver = await waivers.loan_waive(
+            session,
+            principal=principal,
+            loan_id=loan_id,
+            component=body.component,
+            amount=body.amount,
+            reason=body.reason,
+            installment_number=body.installment_number,
+        )
+        loan = await session.get(Loan, waiver.loan_id)
+        assert loan is not None
+        return WaiverPosted(waiver=WaiverOut.of(waiver), loan=LoanBalances.of(loan))
+
+    return await idempotency.run(
+        user_id=principal.user_id,
+        body={"loan_id": str(loan_id), **body.model_dump(mode="json")},
+        status=201,
+        produce=produce,
     )
-    loan = await session.get(Loan, waiver.loan_id)
-    assert loan is not None
-    await session.refresh(waiver)
-    loan_changed(session, cache, loan_id=loan.id, customer_id=loan.customer_id)
-    return {"waiver": queries.waiver_json(waiver), "loan": queries.loan_balances_json(loan)}
 
 
 # --- the collection sheet and bulk posting (namma.collections.sheet) -----------------------------
@@ -322,18 +307,18 @@ def _sheet_line(
         reference=raw.reference,
         remarks=raw.remarks,
         client_id=raw.client_id,
-        fingerprint=service.request_fingerprint(RECORD_ROUTE, single.model_dump(mode="json")),
+        fingerprint=request_fingerprint(RECORD_ROUTE, single.model_dump(mode="json")),
     )
 
 
-@sheet_router.get("")
+@sheet_router.get("", response_model=CollectionSheet)
 async def collection_sheet(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD))],
     on: Annotated[dt.date | None, Query(alias="date", description="Default: today")] = None,
     agent_id: uuid.UUID | None = None,
     branch_id: uuid.UUID | None = None,
-) -> dict[str, Any]:
+) -> CollectionSheet:
     """Every installment due on or before the date and still owed, on active loans, per
     customer, grouped by village: an Agent's own customers; a Manager's branch (``agent_id``:
     one agent's); Admin any branch or agent."""
@@ -342,34 +327,41 @@ async def collection_sheet(
     )
 
 
-@sheet_router.post("/post")
+@sheet_router.post("/post", response_model=SheetPosted)
 async def collection_sheet_post(
     body: SheetPostIn,
     request: Request,
     session: SessionDep,
-    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD, limit="money"))],
-) -> dict[str, Any]:
+    idempotency: IdempotencyDep,
+) -> Response:
     """Post a filled-in sheet: each line on its own, idempotent on its ``client_id`` (a
     duplicate or re-sent line reports its original receipt). Always 200 with one result per
     line (``status``: 201 posted, or the line's error); what succeeded is committed."""
     lines = [_sheet_line(raw, i) for i, raw in enumerate(body.lines)]
-    results = await sheet.collection_sheet_post(
-        session,
-        principal=principal,
-        lines=lines,
-        backdate_days=request.app.state.settings.collection_backdate_days,
-        on_posted=lambda r: loan_changed(
-            session, cache, loan_id=r.loan.id, customer_id=r.loan.customer_id
-        ),
+
+    async def produce() -> SheetPosted:
+        results = await sheet.collection_sheet_post(
+            session,
+            principal=principal,
+            lines=lines,
+            backdate_days=request.app.state.settings.collection_backdate_days,
+        )
+        posted = [r for r in results if r.status == 201 and not r.replayed]
+        return SheetPosted(
+            lines=[r.out() for r in results],
+            posted=len(posted),
+            replayed=sum(1 for r in results if r.replayed),
+            failed=sum(1 for r in results if r.status != 201),
+            amount_posted=sum(
+                (r.posted.collection.amount for r in posted if r.posted), Decimal("0.00")
+            ),
+        )
+
+    # Each line is idempotent on its client id; a key for the whole sheet is optional.
+    return await idempotency.run(
+        user_id=principal.user_id,
+        body=body.model_dump(mode="json"),
+        status=200,
+        produce=produce,
     )
-    posted = [r for r in results if r.status == 201 and not r.replayed]
-    return {
-        "lines": [r.json() for r in results],
-        "posted": len(posted),
-        "replayed": sum(1 for r in results if r.replayed),
-        "failed": sum(1 for r in results if r.status != 201),
-        "amount_posted": money_str(
-            sum((r.posted.collection.amount for r in posted if r.posted), Decimal("0.00"))
-        ),
-    }

@@ -28,6 +28,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
+from namma.finance.owed import counts_past_due, owed_interest, owed_principal
+from namma.kit.sqltext import SqlText, sql_of
 
 ZERO = Decimal("0.00")
 
@@ -44,23 +46,22 @@ SELECT count(*) FROM (
 """
 
 # What each installment in arrears has accrued by the rule as of :as_of, and the increment.
-_COMPUTE = """
+# Arrears and the overdue amounts are the money core's rules (`namma.finance.owed`), as SQL.
+_COMPUTE = f"""
 CREATE TEMP TABLE penalty_run ON COMMIT DROP AS
 WITH arrears AS (
     SELECT i.id AS installment_id, i.loan_id, i.number, i.penalty_due,
            CAST(:as_of AS date) - i.due_date AS days_late,
-           i.principal_due - i.principal_paid AS overdue_principal,
-           i.interest_due - i.interest_paid - i.interest_waived AS overdue_interest,
+           {sql_of(owed_principal, "i")} AS overdue_principal,
+           {sql_of(owed_interest, "i")} AS overdue_interest,
            l.terms -> 'penalty' AS rule
     FROM loan_installments i
     JOIN loans l ON l.id = i.loan_id
     WHERE l.status = 'active' AND jsonb_typeof(l.terms -> 'penalty') = 'object'
       AND (CAST(:loan_id AS uuid) IS NULL OR l.id = CAST(:loan_id AS uuid))
-      AND i.due_date < CAST(:as_of AS date)
-      -- Penalties alone do not put an installment in arrears: only what the schedule demanded.
-      AND (i.principal_due - i.principal_paid > 0
-           OR i.interest_due - i.interest_paid - i.interest_waived > 0
-           OR i.fee_due - i.fee_paid - i.fee_waived > 0)
+      -- Due before the date and in arrears: penalties alone do not put an installment in
+      -- arrears, only what the schedule demanded.
+      AND {sql_of(counts_past_due, "i", SqlText("CAST(:as_of AS date)"))}
 ), chargeable AS (
     SELECT a.*,
            a.days_late - CAST(a.rule ->> 'grace_days' AS integer) AS chargeable_days,
@@ -88,7 +89,7 @@ WITH arrears AS (
 SELECT installment_id, loan_id, number, days_late, total, total - penalty_due AS amount
 FROM totals
 WHERE total > penalty_due
-"""
+"""  # noqa: S608 (constant fragments; values are bound parameters)
 
 _CHARGE = """
 INSERT INTO loan_penalty_charges

@@ -14,16 +14,27 @@ from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope
-from namma.finance import PayoffError, PayoffQuote, dues_from_schedule, payoff_quote
+from namma.auth.scope import customer_scope, loan_scope
+from namma.collections.schemas import (
+    CollectionList,
+    CollectionOut,
+    InstallmentPenalty,
+    LoanPenalties,
+    LoanWaivers,
+    PenaltyCharge,
+    PreclosureQuote,
+    WaiverOut,
+)
+from namma.finance import PayoffError, payoff_quote
+from namma.finance.owed import owed_penalty
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from namma.kit.money import money_str
 from namma.kit.pagination import Keyset, KeysetPage, SortColumn, keyset_page, keyset_select
-from namma.loans.service import InstallmentLike, loan_dues, loan_schedule_compute, today_india
+from namma.loans.service import loan_dues, loan_schedule_compute, today_india
 from namma.models import (
     Collection,
     CollectionAllocation,
     Customer,
+    InstallmentStatus,
     Loan,
     LoanInstallment,
     LoanPenaltyCharge,
@@ -31,7 +42,6 @@ from namma.models import (
     LoanStatus,
     LoanWaiver,
     Role,
-    ScheduleStatus,
 )
 
 ZERO = Decimal("0.00")
@@ -67,7 +77,7 @@ async def collection_in_scope(
 
 async def collection_get(
     session: AsyncSession, principal: Principal, collection_id: uuid.UUID
-) -> dict[str, Any]:
+) -> CollectionOut:
     row = (
         await session.execute(
             _scoped().where(Collection.id == collection_id).where(collection_scope(principal))
@@ -77,7 +87,7 @@ async def collection_get(
         raise NotFoundError("Collection not found")
     collection, loan = row
     allocations = await allocations_of(session, [collection.id])
-    return collection_json(collection, loan, allocations.get(collection.id, []))
+    return CollectionOut.of(collection, loan, allocations.get(collection.id, []))
 
 
 async def collections_list(
@@ -89,7 +99,7 @@ async def collections_list(
     to_date: dt.date | None,
     after: int | None,
     limit: int,
-) -> dict[str, Any]:
+) -> CollectionList:
     """Newest first (by the order collections were recorded); ``next`` is the cursor."""
     query = _scoped().where(collection_scope(principal))
     if loan_id is not None:
@@ -102,10 +112,10 @@ async def collections_list(
         query = query.where(Collection.seq < after)
     rows = (await session.execute(query.order_by(Collection.seq.desc()).limit(limit))).all()
     allocations = await allocations_of(session, [c.id for c, _ in rows])
-    return {
-        "collections": [collection_json(c, loan, allocations.get(c.id, [])) for c, loan in rows],
-        "next": str(rows[-1][0].seq) if len(rows) == limit else None,
-    }
+    return CollectionList(
+        collections=[CollectionOut.of(c, loan, allocations.get(c.id, [])) for c, loan in rows],
+        next=str(rows[-1][0].seq) if len(rows) == limit else None,
+    )
 
 
 COLLECTION_SORTS: dict[str, SortColumn] = {
@@ -152,83 +162,16 @@ async def allocations_of(
     return out
 
 
-def allocation_json(a: CollectionAllocation, i: InstallmentLike) -> dict[str, Any]:
-    return {
-        "installment_number": a.installment_number,
-        "due_date": i.due_date.isoformat(),
-        "principal": money_str(a.principal),
-        "interest": money_str(a.interest),
-        "fee": money_str(a.fee),
-        "penalty": money_str(a.penalty),
-        "total": money_str(a.principal + a.interest + a.fee + a.penalty),
-        "interest_waived": money_str(a.interest_waived),
-        "fee_waived": money_str(a.fee_waived),
-        "penalty_waived": money_str(a.penalty_waived),
-    }
-
-
-def collection_json(
-    c: Collection,
-    loan: Loan,
-    allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
-) -> dict[str, Any]:
-    return {
-        "id": str(c.id),
-        "receipt_number": c.receipt_number,
-        "loan_id": str(c.loan_id),
-        "loan_number": loan.loan_number,
-        "customer_id": str(loan.customer_id),
-        "branch_id": str(c.branch_id),
-        "collected_by_id": str(c.collected_by_id),
-        "amount": money_str(c.amount),
-        "principal": money_str(c.principal),
-        "interest": money_str(c.interest),
-        "fee": money_str(c.fee),
-        "penalty": money_str(c.penalty),
-        "recovery": money_str(c.recovery),
-        "collected_on": c.collected_on.isoformat(),
-        "method": c.method.value,
-        "reference": c.reference,
-        "remarks": c.remarks,
-        "client_id": c.client_id,
-        "preclosure": c.preclosure,
-        "status": c.status.value,
-        "reversed_at": c.reversed_at.isoformat() if c.reversed_at else None,
-        "reversed_by_id": str(c.reversed_by_id) if c.reversed_by_id else None,
-        "reversal_reason": c.reversal_reason,
-        "journal_entry_id": c.journal_entry_id,
-        "reversal_entry_id": c.reversal_entry_id,
-        "created_at": c.created_at.isoformat() if c.created_at else None,
-        "allocation": [allocation_json(a, i) for a, i in allocations],
-    }
-
-
-def loan_balances_json(loan: Loan) -> dict[str, Any]:
-    return {
-        "id": str(loan.id),
-        "loan_number": loan.loan_number,
-        "status": loan.status.value,
-        "outstanding_principal": money_str(loan.outstanding_principal),
-        "outstanding_interest": money_str(loan.outstanding_interest),
-        "outstanding_fees": money_str(loan.outstanding_fees),
-        "outstanding_penalties": money_str(loan.outstanding_penalties),
-        "total_collected": money_str(loan.total_collected),
-        "next_due_on": loan.next_due_on.isoformat() if loan.next_due_on else None,
-        "days_past_due": loan.days_past_due,
-        "closed_at": loan.closed_at.isoformat() if loan.closed_at else None,
-    }
-
-
 async def preclosure_quote(
     session: AsyncSession, principal: Principal, *, loan_id: uuid.UUID, as_of: dt.date | None
-) -> dict[str, Any]:
-    """What paying the loan off on ``as_of`` (default today) costs, per component; reads only
-    (a schedule not written yet is computed, nothing is paid on it yet)."""
+) -> PreclosureQuote:
+    """What paying the loan off on ``as_of`` (default today) costs, per component; reads
+    only."""
     loan = await session.scalar(
         select(Loan)
         .join(Customer, Customer.id == Loan.customer_id)
         .where(Loan.id == loan_id)
-        .where(customer_scope(principal))
+        .where(loan_scope(principal))
     )
     if loan is None:
         raise NotFoundError("Loan not found")
@@ -246,43 +189,19 @@ async def preclosure_quote(
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
     schedule = loan_schedule_compute(loan, version)
-    if loan.schedule_status is ScheduleStatus.GENERATED:
-        installments = (
-            await session.scalars(
-                select(LoanInstallment)
-                .where(LoanInstallment.loan_id == loan.id)
-                .order_by(LoanInstallment.number)
-            )
-        ).all()
-        dues = loan_dues(installments)
-    else:
-        dues = dues_from_schedule(schedule)
+    installments = (
+        await session.scalars(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan.id)
+            .order_by(LoanInstallment.number)
+        )
+    ).all()
+    dues = loan_dues(installments)
     try:
         quote = payoff_quote(schedule=schedule, dues=dues, as_of=on)
     except PayoffError as exc:
         raise ConflictError(exc.message) from None
-    return quote_json(loan, quote, scheduled=sum((d.total for d in dues), ZERO))
-
-
-def quote_json(loan: Loan, quote: PayoffQuote, *, scheduled: Decimal) -> dict[str, Any]:
-    o = quote.outstanding
-    return {
-        "loan_id": str(loan.id),
-        "loan_number": loan.loan_number,
-        "as_of": o.as_of.isoformat(),
-        "principal": money_str(o.principal),
-        "overdue_principal": money_str(o.overdue_principal),
-        "overdue_interest": money_str(o.overdue_interest),
-        "accrued_interest": money_str(o.accrued_interest),
-        "overdue_fees": money_str(o.overdue_fees),
-        "upfront_fees": money_str(o.upfront_fees),
-        "penalties": money_str(o.penalties),
-        "prepayment_penalty": money_str(quote.prepayment_penalty),
-        "total": money_str(quote.total),
-        "waived_interest": money_str(sum((w.interest for w in quote.waived), ZERO)),
-        "waived_fees": money_str(sum((w.fee for w in quote.waived), ZERO)),
-        "scheduled_remaining": money_str(scheduled),
-    }
+    return PreclosureQuote.of(loan, quote, scheduled=sum((d.total for d in dues), ZERO))
 
 
 # --- penalties and waivers of a loan ----------------------------------------------------------
@@ -293,7 +212,7 @@ async def _loan_in_scope(session: AsyncSession, principal: Principal, loan_id: u
         select(Loan)
         .join(Customer, Customer.id == Loan.customer_id)
         .where(Loan.id == loan_id)
-        .where(customer_scope(principal))
+        .where(loan_scope(principal))
     )
     if loan is None:
         raise NotFoundError("Loan not found")
@@ -302,7 +221,7 @@ async def _loan_in_scope(session: AsyncSession, principal: Principal, loan_id: u
 
 async def loan_penalties(
     session: AsyncSession, principal: Principal, loan_id: uuid.UUID
-) -> dict[str, Any]:
+) -> LoanPenalties:
     """The loan's penalty rule, each installment's penalty (charged, paid, waived, owed, days
     overdue today) and every charge made, oldest first."""
     loan = await _loan_in_scope(session, principal, loan_id)
@@ -321,65 +240,51 @@ async def loan_penalties(
             .order_by(LoanPenaltyCharge.charged_on, LoanPenaltyCharge.installment_number)
         )
     ).all()
-    rows = [
-        {
-            "installment_number": i.number,
-            "due_date": i.due_date.isoformat(),
-            "days_overdue": max(0, (today - i.due_date).days) if i.status.value != "paid" else 0,
-            "charged": money_str(i.penalty_due),
-            "paid": money_str(i.penalty_paid),
-            "waived": money_str(i.penalty_waived),
-            "owed": money_str(i.penalty_due - i.penalty_paid - i.penalty_waived),
-        }
-        for i in installments
-        if i.penalty_due > 0 or i.penalty_waived > 0
-    ]
-    return {
-        "loan_id": str(loan.id),
-        "loan_number": loan.loan_number,
-        "rule": loan.terms.get("penalty"),
-        "outstanding_penalties": money_str(loan.outstanding_penalties),
-        "charged_total": money_str(sum((i.penalty_due for i in installments), ZERO)),
-        "installments": rows,
-        "charges": [
-            {
-                "installment_number": c.installment_number,
-                "charged_on": c.charged_on.isoformat(),
-                "days_overdue": c.days_overdue,
-                "amount": money_str(c.amount),
-                "total_after": money_str(c.total_after),
-            }
+    return LoanPenalties(
+        loan_id=loan.id,
+        loan_number=loan.loan_number,
+        rule=loan.terms.get("penalty"),
+        outstanding_penalties=loan.outstanding_penalties,
+        charged_total=sum((i.penalty_due for i in installments), ZERO),
+        installments=[
+            InstallmentPenalty(
+                installment_number=i.number,
+                due_date=i.due_date,
+                days_overdue=(
+                    max(0, (today - i.due_date).days)
+                    if i.status is not InstallmentStatus.PAID
+                    else 0
+                ),
+                charged=i.penalty_due,
+                paid=i.penalty_paid,
+                waived=i.penalty_waived,
+                owed=owed_penalty(i),
+            )
+            for i in installments
+            if i.penalty_due > 0 or i.penalty_waived > 0
+        ],
+        charges=[
+            PenaltyCharge(
+                installment_number=c.installment_number,
+                charged_on=c.charged_on,
+                days_overdue=c.days_overdue,
+                amount=c.amount,
+                total_after=c.total_after,
+            )
             for c in charges
         ],
-    }
-
-
-def waiver_json(w: LoanWaiver) -> dict[str, Any]:
-    return {
-        "id": str(w.id),
-        "loan_id": str(w.loan_id),
-        "component": w.component.value,
-        "amount": money_str(w.amount),
-        "reason": w.reason,
-        "waived_on": w.waived_on.isoformat(),
-        "lines": w.lines,
-        "waived_by_id": str(w.waived_by_id),
-        "journal_entry_id": w.journal_entry_id,
-        "created_at": w.created_at.isoformat() if w.created_at else None,
-    }
+    )
 
 
 async def loan_waivers(
     session: AsyncSession, principal: Principal, loan_id: uuid.UUID
-) -> dict[str, Any]:
+) -> LoanWaivers:
     loan = await _loan_in_scope(session, principal, loan_id)
     waivers = (
         await session.scalars(
             select(LoanWaiver).where(LoanWaiver.loan_id == loan.id).order_by(LoanWaiver.created_at)
         )
     ).all()
-    return {
-        "loan_id": str(loan.id),
-        "loan_number": loan.loan_number,
-        "waivers": [waiver_json(w) for w in waivers],
-    }
+    return LoanWaivers(
+        loan_id=loan.id, loan_number=loan.loan_number, waivers=[WaiverOut.of(w) for w in waivers]
+    )

@@ -10,21 +10,18 @@ the idempotency record in the same transaction. Every amount comes from the mone
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
-from psycopg.errors import UniqueViolation
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.collections.tasks import collection_receipt_defer
+from namma.documents.service import receipts_after_reversal
 from namma.finance import (
     AllocationError,
     AllocationLine,
@@ -32,33 +29,35 @@ from namma.finance import (
     Due,
     PayoffError,
     PayoffQuote,
+    Schedule,
     allocate_payment,
     payoff_quote,
 )
-from namma.kit.db import raw_connection, session_adopt, sql_values
+from namma.finance.owed import loan_outstanding, owed
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
-from namma.ledger.service import Leg, journal_post, journal_reverse, ledger_account_id
+from namma.ledger.service import Leg, journal_post, ledger_account_id, record_reverse
+from namma.loans.cache import loan_changed
 from namma.loans.service import (
-    NUMBER_NEXT,
+    loan_balances,
+    loan_balances_refresh,
+    loan_dues,
+    loan_payoff_settle,
+    loan_schedule_compute,
+    loan_terms_of,
+    today_india,
+)
+from namma.loans.status import LoanMove, loan_move, loan_move_target, loan_settle_move
+from namma.loans.store import (
     InstallmentLike,
-    _loan_for_update,
+    InstallmentState,
+    collection_insert_numbered,
     installment_changes,
     installment_states,
     installment_states_write,
-    loan_balances,
-    loan_balances_refresh,
     loan_columns_write,
-    loan_dues,
-    loan_outstanding,
-    loan_payoff_settle,
-    loan_schedule_compute,
-    loan_schedule_ensure,
-    loan_terms_of,
+    loan_locked,
     loan_version,
-    today_india,
-)
-from namma.loans.service import (
-    installment_owed as _owed,
+    receipt_prefix,
 )
 from namma.models import (
     AccountKind,
@@ -66,86 +65,19 @@ from namma.models import (
     CollectionAllocation,
     CollectionMethod,
     CollectionStatus,
-    IdempotencyKey,
     JournalLine,
     LedgerAccount,
     Loan,
     LoanInstallment,
+    LoanProductVersion,
     LoanStatus,
     Role,
-    ScheduleStatus,
 )
 
 ZERO = Decimal("0.00")
 COMPONENTS = ("principal", "interest", "fee", "penalty")
 OUTSTANDING = ("principal", "interest", "fees", "penalties")  # the loan's balance columns
 REVERSIBLE_FROM = (LoanStatus.ACTIVE, LoanStatus.CLOSED, LoanStatus.PRECLOSED)
-
-
-# --- idempotency ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    status: int
-    body: str
-
-
-def request_fingerprint(route: str, body: dict[str, Any]) -> str:
-    """sha256 of the route and the canonical JSON of the (parsed) body: "100" and "100.00"
-    are the same request, a different amount or loan is not."""
-    canonical = json.dumps({"route": route, "body": body}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-_IDEMPOTENCY_CLAIM = (
-    "INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (%s, %s, %s) "
-    "ON CONFLICT DO NOTHING RETURNING key"
-)
-_IDEMPOTENCY_ANSWER = (
-    "UPDATE idempotency_keys SET response_status = %s, response_body = %s "
-    "WHERE user_id = %s AND key = %s"
-)
-
-
-async def idempotency_begin(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, fingerprint: str
-) -> StoredResponse | None:
-    """Claim ``key`` for this request, or return the first request's stored answer.
-
-    The claim is a row inserted in the request's transaction: a concurrent request with the same
-    key waits on it (primary key) until the first commits — then it finds the stored answer —
-    or rolls back — then it claims the key itself. A different request body under a used key is
-    an error (422), never a silent replay of something else.
-    """
-    connection = await raw_connection(session)  # every collection: straight to the driver
-    cursor = await connection.execute(_IDEMPOTENCY_CLAIM, (user_id, key, fingerprint))
-    if await cursor.fetchone() is not None:
-        return None
-    stored = await session.scalar(
-        select(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id)
-        .where(IdempotencyKey.key == key)
-        .execution_options(populate_existing=True)
-    )
-    assert stored is not None  # committed by the request that claimed it
-    if stored.fingerprint != fingerprint:
-        raise InvalidInputError(
-            "Idempotency-Key",
-            "This idempotency key was used for a different request; use a new key",
-        )
-    if stored.response_status is None or stored.response_body is None:
-        raise ConflictError("The first request with this idempotency key is still in progress")
-    return StoredResponse(stored.response_status, stored.response_body)
-
-
-async def idempotency_complete(
-    session: AsyncSession, *, user_id: uuid.UUID, key: str, status: int, body: str
-) -> None:
-    """Store the answer of the request that claimed ``key`` (same transaction as its effect)."""
-    connection = await raw_connection(session)
-    stored = await connection.execute(_IDEMPOTENCY_ANSWER, (status, body, user_id, key))
-    assert stored.rowcount == 1
 
 
 # --- shared state helpers ------------------------------------------------------------------
@@ -201,7 +133,7 @@ def _place(rows: Mapping[int, InstallmentLike], placed: Placed, paid_at: dt.date
     row.interest_waived += placed.interest_waived
     row.fee_waived += placed.fee_waived
     row.penalty_waived += placed.penalty_waived
-    if _owed(row) == 0 and row.paid_at is None:
+    if owed(row) == 0 and row.paid_at is None:
         row.paid_at = paid_at
 
 
@@ -303,6 +235,31 @@ def _reclass_legs(delta: dict[str, Decimal], loan_id: uuid.UUID) -> list[Leg]:
     return legs
 
 
+async def _reclass_post(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    loan: Loan,
+    on: dt.date,
+    delta: dict[str, Decimal],
+    kind: str,
+    memo: str,
+) -> None:
+    """Post a collection's change of split (`_reclass_legs`), when there is one."""
+    legs = _reclass_legs(delta, loan.id)
+    if legs:
+        await journal_post(
+            session,
+            kind=kind,
+            entry_date=on,
+            memo=memo,
+            branch_id=loan.branch_id,
+            loan_id=loan.id,
+            created_by_id=principal.user_id,
+            legs=legs,
+        )
+
+
 def _cash_leg(principal: Principal, loan: Loan, method: CollectionMethod, amount: Decimal) -> Leg:
     """Dr the collector's cash (an agent's own cash account; branch cash for a manager or an
     admin at the counter), or the bank for UPI, cheque and bank transfer."""
@@ -331,6 +288,29 @@ def _balances(loan: Loan) -> dict[str, object]:
 # --- recording -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Payment:
+    """A collection as asked: who, how much, when and how (checked by `_payment_checked`)."""
+
+    principal: Principal
+    amount: Decimal
+    collected_on: dt.date
+    method: CollectionMethod
+    reference: str | None
+    remarks: str | None
+    client_id: str | None
+
+
+@dataclass
+class _Applied:
+    """What a payment did to the loan's installments (`_payment_apply`)."""
+
+    placed: list[Placed]
+    rows: Mapping[int, InstallmentLike]
+    preclosure: bool
+    extra_penalty: Decimal = ZERO
+
+
 async def collection_record(
     session: AsyncSession,
     *,
@@ -350,7 +330,70 @@ async def collection_record(
     back-dating window, a non-cash payment without its reference, an amount above the payoff
     (the payoff is in the message). 409: the loan is not active. 404: unknown or out of scope.
     Exactly the payoff amount (when it is less than everything still scheduled) pre-closes.
+
+    The steps keep the lock order and the statement order of docs/collections.md: the loan's
+    row lock first, the branch's receipt number last.
     """
+    pay = _payment_checked(
+        principal=principal,
+        amount=amount,
+        collected_on=collected_on,
+        method=method,
+        reference=reference,
+        remarks=remarks,
+        client_id=client_id,
+        backdate_days=backdate_days,
+    )
+    # The row lock: every change to a loan's money takes it first, so concurrent collections on
+    # one loan queue here and each allocates against the state the previous one left.
+    loan = await loan_locked(session, principal, loan_id)
+    if loan.status is LoanStatus.WRITTEN_OFF:
+        return await _recovery_record(session, loan=loan, pay=pay)
+    _loan_collectable(loan, pay.collected_on)
+    await _client_id_unused(session, principal, client_id)
+    version = await loan_version(session, loan)
+    installments = await installment_states(session, loan.id)
+    dues = loan_dues(installments)
+    before = _balances(loan)
+    payoff = _payoff_limit(loan, version, dues, pay)
+    applied = await _payment_apply(session, loan, version, installments, dues, pay, payoff)
+    totals = _totals(applied.placed, extra_penalty=applied.extra_penalty)
+    assert sum(totals.values(), ZERO) == amount, (totals, amount)
+    collection, allocations = await _collection_write(session, loan, pay, applied, totals)
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="collection.recorded",
+        entity_type="collection",
+        entity_id=str(collection.id),
+        before={"loan": before},
+        after={
+            "receipt_number": collection.receipt_number,
+            "loan_id": loan.id,
+            "amount": amount,
+            "collected_on": pay.collected_on,
+            "method": method.value,
+            "preclosure": applied.preclosure,
+            **totals,
+            "loan": _balances(loan),
+        },
+    )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    return CollectionResult(collection, loan, applied.placed, applied.rows, payoff, allocations)
+
+
+def _payment_checked(
+    *,
+    principal: Principal,
+    amount: Decimal,
+    collected_on: dt.date,
+    method: CollectionMethod,
+    reference: str | None,
+    remarks: str | None,
+    client_id: str | None,
+    backdate_days: int,
+) -> _Payment:
+    """The request's own rules, before any row is read or locked."""
     if principal.role is Role.CUSTOMER:  # the permission already refuses; never by scope
         raise NotFoundError("Loan not found")
     if amount <= 0:
@@ -367,22 +410,19 @@ async def collection_record(
         raise InvalidInputError(
             "reference", f"A {method.value.replace('_', ' ')} payment needs its reference"
         )
+    return _Payment(
+        principal=principal,
+        amount=amount,
+        collected_on=collected_on,
+        method=method,
+        reference=reference,
+        remarks=remarks.strip() if remarks and remarks.strip() else None,
+        client_id=client_id,
+    )
 
-    # The row lock: every change to a loan's money takes it first, so concurrent collections on
-    # one loan queue here and each allocates against the state the previous one left.
-    loan = await _loan_for_update(session, principal, loan_id)
-    if loan.status is LoanStatus.WRITTEN_OFF:
-        return await _recovery_record(
-            session,
-            principal=principal,
-            loan=loan,
-            amount=amount,
-            collected_on=collected_on,
-            method=method,
-            reference=reference,
-            remarks=remarks,
-            client_id=client_id,
-        )
+
+def _loan_collectable(loan: Loan, collected_on: dt.date) -> None:
+    """Only an active loan takes a collection (409), dated on or after its disbursement."""
     if loan.status is not LoanStatus.ACTIVE:
         raise ConflictError(
             f"Cannot record a collection on a loan that is {loan.status.value}",
@@ -395,63 +435,83 @@ async def collection_record(
             f"The loan was disbursed on {loan.disbursed_on.isoformat()}; "
             "a collection cannot be dated before that",
         )
-    await _client_id_unused(session, principal, client_id)
-    # The row is locked: a schedule already written cannot change under us.
-    if loan.schedule_status is ScheduleStatus.PENDING and await loan_schedule_ensure(
-        session, loan_id=loan.id
-    ):
-        await session.refresh(loan)
-    version = await loan_version(session, loan)
-    installments = await installment_states(session, loan.id)
-    rows = {i.number: i for i in installments}
-    dues = loan_dues(installments)
-    before = _balances(loan)
-    # The payoff is every unpaid principal plus what is due or accrued (never negative): an
-    # amount below the unpaid principal can neither exceed it nor pay it, and needs no quote
-    # (building the schedule for one is most of a small collection's arithmetic).
-    payoff: Decimal | None = None
-    if amount >= sum((d.principal for d in dues), ZERO):
-        try:
-            quote = payoff_quote(
-                schedule=loan_schedule_compute(loan, version), dues=dues, as_of=collected_on
-            )
-        except PayoffError as exc:
-            raise ConflictError(exc.message) from None
-        payoff = quote.total
-        if amount > payoff:
-            raise InvalidInputError(
-                "amount",
-                f"The amount {amount} is more than the payoff of {payoff} as of "
-                f"{collected_on.isoformat()}; collect at most {payoff}",
-            )
-    scheduled = sum((d.total for d in dues), ZERO)
-    now = dt.datetime.now(dt.UTC)
-    preclosure = payoff is not None and amount == payoff and payoff < scheduled
-    extra_penalty = ZERO
-    if preclosure:
-        # Paying the payoff pre-closes: future interest (and per-installment fees) are waived.
-        settled = await loan_payoff_settle(session, loan=loan, on=collected_on)
-        placed = _from_quote(settled)
-        extra_penalty = settled.prepayment_penalty
-        loan.status = LoanStatus.PRECLOSED
-        loan.closed_at = now
-        installments = await installment_states(session, loan.id)  # as settled (flushed)
-        rows = {i.number: i for i in installments}
-    else:
-        placed = _allocate(amount, dues, collected_on, loan_terms_of(loan, version).allocation)
-        unchanged = installment_changes(installments)
-        for p in placed:
-            _place(rows, p, now)
-        balances = loan_balances(installments)
-        balances["total_collected"] = loan.total_collected + amount
-        if sum((balances[f"outstanding_{c}"] for c in OUTSTANDING), ZERO) == 0:
-            balances.update(status=LoanStatus.CLOSED, closed_at=now)
-        await installment_states_write(session, installments, unchanged)
-        await loan_columns_write(session, loan, balances)
-    totals = _totals(placed, extra_penalty=extra_penalty)
-    assert sum(totals.values(), ZERO) == amount, (totals, amount)
 
-    legs = [_cash_leg(principal, loan, method, amount), *_income_legs(totals, loan.id)]
+
+def _payoff_limit(
+    loan: Loan, version: LoanProductVersion, dues: Sequence[Due], pay: _Payment
+) -> Decimal | None:
+    """The payoff the amount is checked against (422 above it), when it could reach it.
+
+    The payoff is every unpaid principal plus what is due or accrued (never negative): an
+    amount below the unpaid principal can neither exceed it nor pay it, and needs no quote
+    (building the schedule for one is most of a small collection's arithmetic)."""
+    if pay.amount < sum((d.principal for d in dues), ZERO):
+        return None
+    try:
+        quote = payoff_quote(
+            schedule=loan_schedule_compute(loan, version), dues=dues, as_of=pay.collected_on
+        )
+    except PayoffError as exc:
+        raise ConflictError(exc.message) from None
+    if pay.amount > quote.total:
+        raise InvalidInputError(
+            "amount",
+            f"The amount {pay.amount} is more than the payoff of {quote.total} as of "
+            f"{pay.collected_on.isoformat()}; collect at most {quote.total}",
+        )
+    return quote.total
+
+
+async def _payment_apply(
+    session: AsyncSession,
+    loan: Loan,
+    version: LoanProductVersion,
+    installments: list[InstallmentState],
+    dues: Sequence[Due],
+    pay: _Payment,
+    payoff: Decimal | None,
+) -> _Applied:
+    """Put the payment on the installments and the loan's balances: exactly the payoff (less
+    than everything still scheduled) pre-closes, anything else is allocated by the product's
+    strategy. The changed installments and the loan are written."""
+    now = dt.datetime.now(dt.UTC)
+    scheduled = sum((d.total for d in dues), ZERO)
+    if payoff is not None and pay.amount == payoff and payoff < scheduled:
+        # Paying the payoff pre-closes: future interest (and per-installment fees) are waived.
+        settled = await loan_payoff_settle(session, loan=loan, on=pay.collected_on)
+        loan_move(loan, LoanMove.PRECLOSE)
+        loan.closed_at = now
+        states = await installment_states(session, loan.id)  # as settled (flushed)
+        return _Applied(
+            placed=_from_quote(settled),
+            rows={i.number: i for i in states},
+            preclosure=True,
+            extra_penalty=settled.prepayment_penalty,
+        )
+    rows = {i.number: i for i in installments}
+    placed = _allocate(pay.amount, dues, pay.collected_on, loan_terms_of(loan, version).allocation)
+    unchanged = installment_changes(installments)
+    for p in placed:
+        _place(rows, p, now)
+    balances = loan_balances(installments)
+    balances["total_collected"] = loan.total_collected + pay.amount
+    if sum((balances[f"outstanding_{c}"] for c in OUTSTANDING), ZERO) == 0:
+        balances.update(status=loan_move_target(loan.status, LoanMove.CLOSE), closed_at=now)
+    await installment_states_write(session, installments, unchanged)
+    await loan_columns_write(session, loan, balances)
+    return _Applied(placed=placed, rows=rows, preclosure=False)
+
+
+async def _collection_write(
+    session: AsyncSession,
+    loan: Loan,
+    pay: _Payment,
+    applied: _Applied,
+    totals: dict[str, Decimal],
+) -> tuple[Collection, list[tuple[CollectionAllocation, InstallmentLike]]]:
+    """The journal entry, the receipts job, then the receipt number with the collection and its
+    allocation rows — last, because the branch's sequence row stays locked to the commit."""
+    legs = [_cash_leg(pay.principal, loan, pay.method, pay.amount), *_income_legs(totals, loan.id)]
     for leg in legs:
         if leg.debit > 0 or leg.credit > 0:  # journal_post drops the zero legs
             await ledger_account_id(
@@ -462,56 +522,40 @@ async def collection_record(
     entry = await journal_post(
         session,
         kind="collection",
-        entry_date=collected_on,
+        entry_date=pay.collected_on,
         memo=f"Collection on {loan.loan_number}",
         branch_id=loan.branch_id,
         loan_id=loan.id,
-        created_by_id=principal.user_id,
+        created_by_id=pay.principal.user_id,
         legs=legs,
     )
     await collection_receipt_defer(
         session, collection_id=collection_id, remaining=loan_outstanding(loan)
     )
-    prefix = await _receipt_prefix(session, loan)
+    prefix = await receipt_prefix(session, loan.branch_id)
     collection = Collection(
         id=collection_id,
         recovery=ZERO,
         loan_id=loan.id,
         branch_id=loan.branch_id,
-        collected_by_id=principal.user_id,
-        amount=amount,
-        collected_on=collected_on,
-        method=method,
-        reference=reference,
-        remarks=remarks.strip() if remarks and remarks.strip() else None,
-        client_id=client_id,
-        preclosure=preclosure,
+        collected_by_id=pay.principal.user_id,
+        amount=pay.amount,
+        collected_on=pay.collected_on,
+        method=pay.method,
+        reference=pay.reference,
+        remarks=pay.remarks,
+        client_id=pay.client_id,
+        preclosure=applied.preclosure,
         status=CollectionStatus.POSTED,
         journal_entry_id=entry.id,
         **totals,
     )
-    allocations = _allocation_rows(collection.id, placed, rows)
-    # Everything else is written: the receipt number comes last (see `_numbered_insert`).
-    receipt = await _numbered_insert(session, collection, allocations, prefix=prefix)
-    await audit_record(
-        session,
-        actor=principal.audit_actor,
-        action="collection.recorded",
-        entity_type="collection",
-        entity_id=str(collection.id),
-        before={"loan": before},
-        after={
-            "receipt_number": receipt,
-            "loan_id": loan.id,
-            "amount": amount,
-            "collected_on": collected_on,
-            "method": method.value,
-            "preclosure": preclosure,
-            **totals,
-            "loan": _balances(loan),
-        },
+    allocations = _allocation_rows(collection.id, applied.placed, applied.rows)
+    # Everything else is written: the receipt number comes last (`collection_insert_numbered`).
+    await collection_insert_numbered(
+        session, collection, [a for a, _ in allocations], prefix=prefix
     )
-    return CollectionResult(collection, loan, placed, rows, payoff, allocations)
+    return collection, allocations
 
 
 async def _client_id_unused(
@@ -529,107 +573,6 @@ async def _client_id_unused(
             f"Client id {client_id} was already recorded as receipt {used}",
             details={"receipt_number": used},
         )
-
-
-_BRANCH_CODE = "SELECT code FROM branches WHERE id = %s"
-
-
-async def _receipt_prefix(session: AsyncSession, loan: Loan) -> str:
-    """What the loan's branch's receipt numbers start with this year: ``BLR01-R-2026-``."""
-    connection = await raw_connection(session)
-    cursor = await connection.execute(_BRANCH_CODE, (loan.branch_id,))
-    branch = await cursor.fetchone()
-    assert branch is not None
-    return f"{branch[0]}-R-{today_india().year}-"
-
-
-# The receipt number and the rows that carry it, in one statement (below).
-_NUMBERED_INSERT = (
-    # S608 is silenced: constant fragments only; the values are bound parameters.
-    "WITH number AS (" + NUMBER_NEXT + "), collection AS ("  # noqa: S608
-    "INSERT INTO collections (id, receipt_number, loan_id, branch_id, collected_by_id, amount, "
-    "principal, interest, fee, penalty, recovery, collected_on, method, reference, remarks, "
-    "client_id, preclosure, status, journal_entry_id) VALUES (%s, %s || (SELECT "
-    "lpad(last_value::text, greatest(6, length(last_value::text)), '0') FROM number), "
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "RETURNING receipt_number, seq, created_at)"
-)
-_NUMBERED_SELECT = " SELECT receipt_number, seq, created_at FROM collection"
-_ALLOCATIONS_INSERT = (
-    ", allocations AS (INSERT INTO collection_allocations (collection_id, installment_number, "
-    "installment_id, principal, interest, fee, penalty, interest_waived, fee_waived, "
-    "penalty_waived) VALUES "
-)
-_ALLOCATION_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-
-
-async def _numbered_insert(
-    session: AsyncSession,
-    collection: Collection,
-    allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
-    *,
-    prefix: str,
-) -> str:
-    """Take the branch's next receipt number (``prefix`` and six digits) and write the new
-    collection under it (every column but its ``seq`` and ``created_at``, which it learns) with
-    its allocation rows, in one statement; answer the receipt number.
-
-    The branch's sequence row stays locked until commit (gapless numbers), so every other
-    collection of the branch waits from here to our commit: call it after everything that does
-    not carry the number is written (journal, installments, loan, the receipt's job). The
-    collection then joins the session as if loaded; the allocation objects stay plain (what the
-    response shows)."""
-    c = collection
-    params: list[object] = [
-        c.branch_id,
-        "receipt",
-        today_india().year,
-        c.id,
-        prefix,
-        c.loan_id,
-        c.branch_id,
-        c.collected_by_id,
-        c.amount,
-        c.principal,
-        c.interest,
-        c.fee,
-        c.penalty,
-        c.recovery,
-        c.collected_on,
-        c.method.value,
-        c.reference,
-        c.remarks,
-        c.client_id,
-        c.preclosure,
-        c.status.value,
-        c.journal_entry_id,
-    ]
-    for a, _ in allocations:
-        params += (
-            a.collection_id,
-            a.installment_number,
-            a.installment_id,
-            a.principal,
-            a.interest,
-            a.fee,
-            a.penalty,
-            a.interest_waived,
-            a.fee_waived,
-            a.penalty_waived,
-        )
-    query = _NUMBERED_INSERT
-    if allocations:
-        query += _ALLOCATIONS_INSERT + sql_values(_ALLOCATION_ROW, len(allocations)) + ")"
-    connection = await raw_connection(session)
-    try:
-        cursor = await connection.execute(query + _NUMBERED_SELECT, params)
-    except UniqueViolation:  # the same client id raced in on another loan
-        raise ConflictError(f"Client id {collection.client_id} was already recorded") from None
-    row = await cursor.fetchone()
-    assert row is not None
-    collection.receipt_number, collection.seq, collection.created_at = row
-    session_adopt(session, collection)
-    return collection.receipt_number
 
 
 async def recovery_headroom(session: AsyncSession, loan: Loan) -> Decimal:
@@ -650,20 +593,11 @@ async def recovery_headroom(session: AsyncSession, loan: Loan) -> Decimal:
     return Decimal(written_off or 0) + owed - Decimal(recovered or 0)
 
 
-async def _recovery_record(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    loan: Loan,
-    amount: Decimal,
-    collected_on: dt.date,
-    method: CollectionMethod,
-    reference: str | None,
-    remarks: str | None,
-    client_id: str | None,
-) -> CollectionResult:
+async def _recovery_record(session: AsyncSession, *, loan: Loan, pay: _Payment) -> CollectionResult:
     """Money received on a written-off (locked) loan: income (`recovery_income`), not allocated
     to installments (they left the books with the write-off). At most the headroom (422)."""
+    principal, amount, collected_on = pay.principal, pay.amount, pay.collected_on
+    method, client_id = pay.method, pay.client_id
     await _client_id_unused(session, principal, client_id)
     headroom = await recovery_headroom(session, loan)
     if amount > headroom:
@@ -689,7 +623,7 @@ async def _recovery_record(
     await collection_receipt_defer(
         session, collection_id=collection_id, remaining=loan_outstanding(loan)
     )
-    prefix = await _receipt_prefix(session, loan)
+    prefix = await receipt_prefix(session, loan.branch_id)
     collection = Collection(
         id=collection_id,
         loan_id=loan.id,
@@ -698,8 +632,8 @@ async def _recovery_record(
         amount=amount,
         collected_on=collected_on,
         method=method,
-        reference=reference,
-        remarks=remarks.strip() if remarks and remarks.strip() else None,
+        reference=pay.reference,
+        remarks=pay.remarks,
         client_id=client_id,
         preclosure=False,
         status=CollectionStatus.POSTED,
@@ -710,7 +644,7 @@ async def _recovery_record(
         penalty=ZERO,
         recovery=amount,
     )
-    receipt = await _numbered_insert(session, collection, prefix=prefix)
+    receipt = await collection_insert_numbered(session, collection, prefix=prefix)
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -726,6 +660,7 @@ async def _recovery_record(
             "recovery_headroom_after": headroom - amount,
         },
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return CollectionResult(collection, loan, [], {})
 
 
@@ -760,7 +695,19 @@ async def collection_reverse(
     """Reverse a posted collection: a reversing journal, the collection kept and marked
     reversed, and the loan's state rebuilt by replaying its remaining collections in the order
     they were recorded (see `_loan_replay`). 409 if already reversed, or if the loan has since
-    been refinanced or written off."""
+    been refinanced or written off. The receipts it changed are made again, and the loan's
+    cached reads go after the commit."""
+    result = await _collection_reverse(
+        session, principal=principal, collection_id=collection_id, reason=reason
+    )
+    loan_changed(session, loan_id=result.loan.id, customer_id=result.loan.customer_id)
+    await receipts_after_reversal(session, collection_id=result.collection.id)
+    return result
+
+
+async def _collection_reverse(
+    session: AsyncSession, *, principal: Principal, collection_id: uuid.UUID, reason: str
+) -> CollectionResult:
     from namma.collections.queries import collection_in_scope
 
     reason = reason.strip()
@@ -769,7 +716,7 @@ async def collection_reverse(
     found = await collection_in_scope(session, principal, collection_id)
     if found is None:
         raise NotFoundError("Collection not found")
-    loan = await _loan_for_update(session, principal, found.loan_id)
+    loan = await loan_locked(session, principal, found.loan_id)
     collection = await session.scalar(
         select(Collection)
         .where(Collection.id == collection_id)
@@ -797,30 +744,24 @@ async def collection_reverse(
     # earlier reversal): mirror the original entry, then undo what the re-allocations moved,
     # so that everything this collection put on the books comes off.
     posted_split = await _entry_split(session, collection.journal_entry_id)
-    reversal = await journal_reverse(
+    reversal = await record_reverse(
         session,
-        entry_id=collection.journal_entry_id,
-        entry_date=today,
-        reason=f"receipt {collection.receipt_number}: {reason}",
-        created_by_id=principal.user_id,
+        collection,
+        by=principal.user_id,
+        reason=reason,
+        memo=f"receipt {collection.receipt_number}: {reason}",
+        on=today,
     )
-    undo = _reclass_legs({k: posted_split[k] - getattr(collection, k) for k in COMPONENTS}, loan.id)
-    if undo:
-        await journal_post(
-            session,
-            kind="collection.reversal_reallocation",
-            entry_date=today,
-            memo=f"Receipt {collection.receipt_number}: undo its re-allocations",
-            branch_id=loan.branch_id,
-            loan_id=loan.id,
-            created_by_id=principal.user_id,
-            legs=undo,
-        )
+    await _reclass_post(
+        session,
+        principal=principal,
+        loan=loan,
+        on=today,
+        delta={k: posted_split[k] - getattr(collection, k) for k in COMPONENTS},
+        kind="collection.reversal_reallocation",
+        memo=f"Receipt {collection.receipt_number}: undo its re-allocations",
+    )
     collection.status = CollectionStatus.REVERSED
-    collection.reversed_at = dt.datetime.now(dt.UTC)
-    collection.reversed_by_id = principal.user_id
-    collection.reversal_reason = reason
-    collection.reversal_entry_id = reversal.id
     await session.flush()
     reallocated = await _loan_replay(
         session, principal=principal, loan=loan, on=today, reversed_now=collection.id
@@ -854,18 +795,15 @@ async def _recovery_reverse(
     reason: str,
 ) -> CollectionResult:
     """A recovery touched no installment: its journal is mirrored, nothing is replayed."""
-    reversal = await journal_reverse(
+    reversal = await record_reverse(
         session,
-        entry_id=collection.journal_entry_id,
-        entry_date=today_india(),
-        reason=f"receipt {collection.receipt_number}: {reason}",
-        created_by_id=principal.user_id,
+        collection,
+        by=principal.user_id,
+        reason=reason,
+        memo=f"receipt {collection.receipt_number}: {reason}",
+        on=today_india(),
     )
     collection.status = CollectionStatus.REVERSED
-    collection.reversed_at = dt.datetime.now(dt.UTC)
-    collection.reversed_by_id = principal.user_id
-    collection.reversal_reason = reason
-    collection.reversal_entry_id = reversal.id
     await session.flush()
     await audit_record(
         session,
@@ -907,24 +845,72 @@ async def _loan_replay(
     installments = await _installments(session, loan.id)
     rows = {i.number: i for i in installments}
     collections = list(
-        (
-            await session.scalars(
-                select(Collection)
-                .where(Collection.loan_id == loan.id)
-                .order_by(Collection.seq)
-                .execution_options(populate_existing=True)
-            )
-        ).all()
+        await session.scalars(
+            select(Collection)
+            .where(Collection.loan_id == loan.id)
+            .order_by(Collection.seq)
+            .execution_options(populate_existing=True)
+        )
     )
     allocations = list(
-        (
-            await session.scalars(
-                select(CollectionAllocation).where(
-                    CollectionAllocation.collection_id.in_([c.id for c in collections])
-                )
+        await session.scalars(
+            select(CollectionAllocation).where(
+                CollectionAllocation.collection_id.in_([c.id for c in collections])
             )
-        ).all()
+        )
     )
+    _replay_reset(installments, rows, collections, allocations, reversed_now=reversed_now)
+    schedule = loan_schedule_compute(loan, await loan_version(session, loan))
+    previous: dict[uuid.UUID, list[CollectionAllocation]] = {}
+    for a in allocations:
+        previous.setdefault(a.collection_id, []).append(a)
+    reallocated: list[str] = []
+    collected = ZERO
+    preclosed = False
+    for c in collections:
+        if c.status is not CollectionStatus.POSTED:
+            continue
+        placed, preclosed, extra_penalty = _replay_placement(c, installments, schedule)
+        for p in placed:
+            _place(rows, p, c.created_at)
+        collected += c.amount
+        old = {
+            (a.installment_number, a.principal, a.interest, a.fee, a.penalty)
+            for a in previous.get(c.id, [])
+        }
+        new = {(p.number, p.principal, p.interest, p.fee, p.penalty) for p in placed}
+        if old == new and c.preclosure == preclosed:
+            continue
+        reallocated.append(c.receipt_number)
+        await _reallocation_write(
+            session,
+            principal=principal,
+            loan=loan,
+            on=on,
+            collection=c,
+            placed=placed,
+            totals=_totals(placed, extra_penalty=extra_penalty),
+            preclosure=preclosed,
+            previous=previous.get(c.id, []),
+            rows=rows,
+        )
+    loan.total_collected = collected
+    _loan_settle(loan, installments, preclosed=preclosed)
+    await session.flush()
+    return reallocated
+
+
+def _replay_reset(
+    installments: Sequence[LoanInstallment],
+    rows: Mapping[int, LoanInstallment],
+    collections: Sequence[Collection],
+    allocations: Sequence[CollectionAllocation],
+    *,
+    reversed_now: uuid.UUID,
+) -> None:
+    """Take every payment off the installments, and the waivers of the collections still
+    applied (the posted ones and the one being reversed: earlier reversals took theirs off).
+    A Manager's waivers stay."""
     applied = {c.id for c in collections if c.status is CollectionStatus.POSTED} | {reversed_now}
     for a in allocations:
         if a.collection_id not in applied:
@@ -937,72 +923,71 @@ async def _loan_replay(
         row.principal_paid = row.interest_paid = row.fee_paid = row.penalty_paid = ZERO
         row.paid_at = None
 
-    version = await loan_version(session, loan)
-    schedule = loan_schedule_compute(loan, version)
-    previous: dict[uuid.UUID, list[CollectionAllocation]] = {}
-    for a in allocations:
-        previous.setdefault(a.collection_id, []).append(a)
-    reallocated: list[str] = []
-    collected = ZERO
-    preclosed = False
-    for c in collections:
-        if c.status is not CollectionStatus.POSTED:
-            continue
-        dues = loan_dues(installments)
-        quote = payoff_quote(schedule=schedule, dues=dues, as_of=c.collected_on)
-        scheduled = sum((d.total for d in dues), ZERO)
-        extra_penalty = ZERO
-        is_preclosure = c.preclosure and c.amount == quote.total and quote.total < scheduled
-        if is_preclosure:
-            placed = _from_quote(quote)
-            extra_penalty = quote.prepayment_penalty
-        else:
-            if c.amount > quote.total:
-                raise ConflictError(
-                    f"Receipt {c.receipt_number} no longer fits the loan; reverse it first",
-                    details={"receipt_number": c.receipt_number},
-                )
-            placed = _allocate(c.amount, dues, c.collected_on, schedule.terms.allocation)
-        preclosed = is_preclosure
-        for p in placed:
-            _place(rows, p, c.created_at)
-        collected += c.amount
-        totals = _totals(placed, extra_penalty=extra_penalty)
-        old = {
-            (a.installment_number, a.principal, a.interest, a.fee, a.penalty)
-            for a in previous.get(c.id, [])
-        }
-        new = {(p.number, p.principal, p.interest, p.fee, p.penalty) for p in placed}
-        if old == new and c.preclosure == is_preclosure:
-            continue
-        reallocated.append(c.receipt_number)
-        legs = _reclass_legs({k: totals[k] - getattr(c, k) for k in COMPONENTS}, loan.id)
-        if legs:
-            await journal_post(
-                session,
-                kind="collection.reallocation",
-                entry_date=on,
-                memo=f"Receipt {c.receipt_number} re-allocated after a reversal",
-                branch_id=loan.branch_id,
-                loan_id=loan.id,
-                created_by_id=principal.user_id,
-                legs=legs,
-            )
-        for k in COMPONENTS:
-            setattr(c, k, totals[k])
-        c.preclosure = is_preclosure
-        for a in previous.get(c.id, []):
-            await session.delete(a)
-        await session.flush()
-        session.add_all(a for a, _ in _allocation_rows(c.id, placed, rows))
-    loan.total_collected = collected
+
+def _replay_placement(
+    c: Collection, installments: Sequence[LoanInstallment], schedule: Schedule
+) -> tuple[list[Placed], bool, Decimal]:
+    """Where a posted collection goes when the loan is replayed, as of its own date: a
+    pre-closure whose amount is still exactly the payoff pre-closes again (its placement, True,
+    its prepayment penalty); anything else is allocated like any payment (409 if it no longer
+    fits the loan)."""
+    dues = loan_dues(installments)
+    quote = payoff_quote(schedule=schedule, dues=dues, as_of=c.collected_on)
+    scheduled = sum((d.total for d in dues), ZERO)
+    if c.preclosure and c.amount == quote.total and quote.total < scheduled:
+        return _from_quote(quote), True, quote.prepayment_penalty
+    if c.amount > quote.total:
+        raise ConflictError(
+            f"Receipt {c.receipt_number} no longer fits the loan; reverse it first",
+            details={"receipt_number": c.receipt_number},
+        )
+    return _allocate(c.amount, dues, c.collected_on, schedule.terms.allocation), False, ZERO
+
+
+async def _reallocation_write(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    loan: Loan,
+    on: dt.date,
+    collection: Collection,
+    placed: Sequence[Placed],
+    totals: dict[str, Decimal],
+    preclosure: bool,
+    previous: Sequence[CollectionAllocation],
+    rows: Mapping[int, LoanInstallment],
+) -> None:
+    """A collection whose split changed: move the difference between the portfolio and the
+    income accounts (cash does not move), and rewrite its split and allocation rows."""
+    c = collection
+    await _reclass_post(
+        session,
+        principal=principal,
+        loan=loan,
+        on=on,
+        delta={k: totals[k] - getattr(c, k) for k in COMPONENTS},
+        kind="collection.reallocation",
+        memo=f"Receipt {c.receipt_number} re-allocated after a reversal",
+    )
+    for k in COMPONENTS:
+        setattr(c, k, totals[k])
+    c.preclosure = preclosure
+    for a in previous:
+        await session.delete(a)
+    await session.flush()
+    session.add_all(a for a, _ in _allocation_rows(c.id, placed, rows))
+
+
+def _loan_settle(loan: Loan, installments: Sequence[LoanInstallment], *, preclosed: bool) -> None:
+    """The loan's balances from its installments, and its status where they put it: closed (or
+    pre-closed) when nothing is owed, re-opened when something is (`loan_settle_move`)."""
     loan_balances_refresh(loan, installments)
-    if loan_outstanding(loan) == 0:
-        loan.status = LoanStatus.PRECLOSED if preclosed else LoanStatus.CLOSED
+    owed_nothing = loan_outstanding(loan) == 0
+    move = loan_settle_move(loan.status, owed_nothing=owed_nothing, preclosed=preclosed)
+    if move is not None:
+        loan_move(loan, move)
+    if owed_nothing:
         loan.closed_at = loan.closed_at or dt.datetime.now(dt.UTC)
         loan.next_due_on = None
     else:
-        loan.status = LoanStatus.ACTIVE
         loan.closed_at = None
-    await session.flush()
-    return reallocated

@@ -22,39 +22,43 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope, staff_scope
-from namma.collections import queries
-from namma.collections.service import (
-    CollectionResult,
-    collection_record,
+from namma.auth.scope import customer_scope, loan_scope, staff_scope
+from namma.collections.schemas import (
+    CollectionPosted,
+    CollectionSheet,
+    SheetCustomer,
+    SheetGroup,
+    SheetInstallment,
+    SheetLineResult,
+    SheetLoan,
+)
+from namma.collections.service import CollectionResult, collection_record
+from namma.kit.errors import AppError, InvalidInputError, NotFoundError, error_body
+from namma.kit.idempotency import (
+    answer_text,
     idempotency_begin,
     idempotency_complete,
+    idempotency_release,
 )
-from namma.finance import dues_from_schedule
-from namma.kit.errors import AppError, InvalidInputError, NotFoundError, error_body
-from namma.kit.money import money_str
-from namma.loans.service import loan_dues, loan_schedule_compute
+from namma.loans.service import loan_dues
 from namma.models import (
     AgentAssignment,
     Branch,
     CollectionMethod,
     Customer,
-    IdempotencyKey,
     Loan,
     LoanInstallment,
-    LoanProductVersion,
     LoanStatus,
     Role,
-    ScheduleStatus,
     User,
 )
 
@@ -106,11 +110,37 @@ async def collection_sheet(
     on: dt.date,
     agent_id: uuid.UUID | None,
     branch_id: uuid.UUID | None,
-) -> dict[str, Any]:
-    """The sheet as JSON (money as strings); see the module docstring."""
+) -> CollectionSheet:
+    """The sheet for ``on`` (see the module docstring): the loans in view, what each owes by
+    the date, per customer, grouped by village."""
     agent = await _sheet_agent(session, principal, agent_id)
     branch = await _sheet_branch(session, principal, branch_id)
+    rows = await _sheet_loans(session, principal, branch=branch, agent=agent)
+    installments = await _sheet_installments(session, [loan.id for loan, _, _ in rows], on=on)
+    customers: dict[uuid.UUID, _CustomerOnSheet] = {}
+    for loan, customer, served_by in rows:
+        sheet_loan = _sheet_loan(loan, installments.get(loan.id, []), on=on)
+        if sheet_loan is None:
+            continue  # nothing owed by the date
+        entry = customers.setdefault(customer.id, _CustomerOnSheet(customer, served_by))
+        entry.loans.append(sheet_loan)
+    groups = _sheet_groups(customers.values())
+    return CollectionSheet(
+        date=on,
+        branch_id=branch,
+        agent_id=agent.id if agent else None,
+        agent_name=agent.name if agent else None,
+        groups=groups,
+        customers=sum(len(g.customers) for g in groups),
+        loans=sum(g.loans for g in groups),
+        expected=sum((g.expected for g in groups), ZERO),
+    )
 
+
+async def _sheet_loans(
+    session: AsyncSession, principal: Principal, *, branch: uuid.UUID | None, agent: User | None
+) -> list[Any]:
+    """The active loans in view, with their customer and the customer's current agent."""
     current = (
         select(AgentAssignment.customer_id, AgentAssignment.agent_id)
         .where(AgentAssignment.ended_at.is_(None))
@@ -128,9 +158,13 @@ async def collection_sheet(
         query = query.where(Loan.branch_id == branch)
     if agent is not None:
         query = query.where(current.c.agent_id == agent.id)
-    rows = (await session.execute(query)).all()
+    return list((await session.execute(query)).all())
 
-    loan_ids = [loan.id for loan, _, _ in rows]
+
+async def _sheet_installments(
+    session: AsyncSession, loan_ids: list[uuid.UUID], *, on: dt.date
+) -> dict[uuid.UUID, list[LoanInstallment]]:
+    """The loans' installments due on or before ``on``, in number order."""
     installments: dict[uuid.UUID, list[LoanInstallment]] = {}
     if loan_ids:
         for row in await session.scalars(
@@ -140,104 +174,78 @@ async def collection_sheet(
             .order_by(LoanInstallment.loan_id, LoanInstallment.number)
         ):
             installments.setdefault(row.loan_id, []).append(row)
-    versions: dict[uuid.UUID, LoanProductVersion] = {}
-    pending = {loan.product_version_id for loan, _, _ in rows if not _generated(loan)}
-    if pending:
-        for version in await session.scalars(
-            select(LoanProductVersion).where(LoanProductVersion.id.in_(pending))
-        ):
-            versions[version.id] = version
+    return installments
 
-    customers: dict[uuid.UUID, dict[str, Any]] = {}
-    for loan, customer, served_by in rows:
-        if _generated(loan):
-            dues = loan_dues(installments.get(loan.id, []))
-            statuses = {i.number: i.status.value for i in installments.get(loan.id, [])}
-        else:  # the schedule job has not run yet: nothing can have been paid on it
-            dues = dues_from_schedule(
-                loan_schedule_compute(loan, versions[loan.product_version_id])
+
+def _sheet_loan(
+    loan: Loan, installments: list[LoanInstallment], *, on: dt.date
+) -> SheetLoan | None:
+    """What the loan owes by ``on``, per installment (None when nothing)."""
+    statuses = {i.number: i.status for i in installments}
+    owed = [d for d in loan_dues(installments) if d.due_date <= on and d.total > 0]
+    if not owed:
+        return None
+    overdue = sum((d.total for d in owed if d.due_date < on), ZERO)
+    expected = sum((d.total for d in owed), ZERO)
+    return SheetLoan(
+        loan_id=loan.id,
+        loan_number=loan.loan_number,
+        installment_amount=loan.installment_amount,
+        days_past_due=loan.days_past_due,
+        overdue=overdue,
+        due_today=expected - overdue,
+        expected=expected,
+        installments=[
+            SheetInstallment(
+                installment_number=d.number,
+                due_date=d.due_date,
+                status=statuses[d.number],
+                overdue=d.due_date < on,
+                principal=d.principal,
+                interest=d.interest,
+                fee=d.fee,
+                penalty=d.penalty,
+                amount=d.total,
             )
-            statuses = {}
-        owed = [d for d in dues if d.due_date <= on and d.total > 0]
-        if not owed:
-            continue
-        lines = []
-        for d in owed:
-            status = statuses.get(d.number) or ("overdue" if d.due_date < on else "due")
-            lines.append(
-                {
-                    "installment_number": d.number,
-                    "due_date": d.due_date.isoformat(),
-                    "status": status,
-                    "overdue": d.due_date < on,
-                    "principal": money_str(d.principal),
-                    "interest": money_str(d.interest),
-                    "fee": money_str(d.fee),
-                    "penalty": money_str(d.penalty),
-                    "amount": money_str(d.total),
-                }
-            )
-        overdue = sum((d.total for d in owed if d.due_date < on), ZERO)
-        expected = sum((d.total for d in owed), ZERO)
-        entry = customers.setdefault(
-            customer.id,
-            {
-                "customer_id": str(customer.id),
-                "name": customer.name,
-                "phone": customer.phone,
-                "village": customer.village,
-                "agent_id": str(served_by.id) if served_by else None,
-                "agent_name": served_by.name if served_by else None,
-                "loans": [],
-                "_expected": ZERO,
-            },
-        )
-        entry["_expected"] += expected
-        entry["loans"].append(
-            {
-                "loan_id": str(loan.id),
-                "loan_number": loan.loan_number,
-                "installment_amount": money_str(loan.installment_amount),
-                "days_past_due": loan.days_past_due,
-                "overdue": money_str(overdue),
-                "due_today": money_str(expected - overdue),
-                "expected": money_str(expected),
-                "installments": lines,
-            }
-        )
-
-    groups: dict[str, dict[str, Any]] = {}
-    for entry in sorted(customers.values(), key=lambda c: (c["name"], c["customer_id"])):
-        entry["loans"].sort(key=lambda loan: loan["loan_number"])
-        village = (entry["village"] or "").strip() or NO_VILLAGE
-        group = groups.setdefault(
-            village, {"village": village, "customers": [], "loans": 0, "_expected": ZERO}
-        )
-        expected = entry.pop("_expected")
-        entry["expected"] = money_str(expected)
-        group["customers"].append(entry)
-        group["loans"] += len(entry["loans"])
-        group["_expected"] += expected
-    ordered = sorted(groups.values(), key=lambda g: (g["village"] == NO_VILLAGE, g["village"]))
-    total = ZERO
-    for group in ordered:
-        expected = group.pop("_expected")
-        group["expected"] = money_str(expected)
-        total += expected
-    return {
-        "date": on.isoformat(),
-        "branch_id": str(branch) if branch else None,
-        "agent_id": str(agent.id) if agent else None,
-        "agent_name": agent.name if agent else None,
-        "groups": ordered,
-        "customers": sum(len(g["customers"]) for g in ordered),
-        "loans": sum(g["loans"] for g in ordered),
-        "expected": money_str(total),
-    }
+            for d in owed
+        ],
+    )
 
 
-def _generated(loan: Loan) -> bool:
-    return loan.schedule_status is ScheduleStatus.GENERATED
+@dataclass
+class _CustomerOnSheet:
+    customer: Customer
+    agent: User | None
+    loans: list[SheetLoan] = field(default_factory=list)
+
+    def out(self) -> SheetCustomer:
+        return SheetCustomer(
+            customer_id=self.customer.id,
+            name=self.customer.name,
+            phone=self.customer.phone,
+            village=self.customer.village,
+            agent_id=self.agent.id if self.agent else None,
+            agent_name=self.agent.name if self.agent else None,
+            loans=sorted(self.loans, key=lambda loan: loan.loan_number),
+            expected=sum((loan.expected for loan in self.loans), ZERO),
+        )
+
+
+def _sheet_groups(customers: Iterable[_CustomerOnSheet]) -> list[SheetGroup]:
+    """Customers by name within villages; villages by name, customers without one last."""
+    by_village: dict[str, list[SheetCustomer]] = {}
+    for entry in sorted(customers, key=lambda c: (c.customer.name, str(c.customer.id))):
+        village = (entry.customer.village or "").strip() or NO_VILLAGE
+        by_village.setdefault(village, []).append(entry.out())
+    return [
+        SheetGroup(
+            village=village,
+            customers=people,
+            loans=sum(len(c.loans) for c in people),
+            expected=sum((c.expected for c in people), ZERO),
+        )
+        for village, people in sorted(by_village.items(), key=lambda g: (g[0] == NO_VILLAGE, g[0]))
+    ]
 
 
 # --- bulk posting --------------------------------------------------------------------------
@@ -282,43 +290,17 @@ class LineResult:
     duplicate_of: int | None = None
     posted: CollectionResult | None = field(default=None, repr=False)
 
-    def json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "client_id": self.client_id,
-            "loan_id": self.loan_id,
-            "status": self.status,
-            "receipt_number": self.receipt_number,
-            "replayed": self.replayed,
-            "duplicate_of": self.duplicate_of,
-            "body": self.body,
-        }
-
-
-def json_text(payload: dict[str, Any]) -> str:
-    """The stored form of an answer (as `POST /api/collections` stores it)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
-async def collection_payload(session: AsyncSession, result: CollectionResult) -> dict[str, Any]:
-    """The 201 body of a recorded collection, as `POST /api/collections` answers it."""
-    await session.refresh(result.collection)
-    allocations = await queries.allocations_of(session, [result.collection.id])
-    collection = queries.collection_json(
-        result.collection, result.loan, allocations.get(result.collection.id, [])
-    )
-    return {
-        "receipt_number": result.collection.receipt_number,
-        "collection": collection,
-        "allocation": [
-            {
-                **line,
-                "installment_status": result.installments[line["installment_number"]].status.value,
-            }
-            for line in collection["allocation"]
-        ],
-        "loan": queries.loan_balances_json(result.loan),
-    }
+    def out(self) -> SheetLineResult:
+        return SheetLineResult(
+            index=self.index,
+            client_id=self.client_id,
+            loan_id=self.loan_id,
+            status=self.status,
+            receipt_number=self.receipt_number,
+            replayed=self.replayed,
+            duplicate_of=self.duplicate_of,
+            body=self.body,
+        )
 
 
 def _error(exc: AppError) -> dict[str, Any]:
@@ -341,7 +323,6 @@ async def collection_sheet_post(
     principal: Principal,
     lines: Sequence[SheetLine | InvalidLine],
     backdate_days: int,
-    on_posted: Callable[[CollectionResult], None] | None = None,
 ) -> list[LineResult]:
     """Post every valid line (see the module docstring); one result per line, in order."""
     results: dict[int, LineResult] = {}
@@ -403,9 +384,8 @@ async def collection_sheet_post(
     if loan_ids:
         await session.execute(
             select(Loan.id)
-            .join(Customer, Customer.id == Loan.customer_id)
             .where(Loan.id.in_(loan_ids))
-            .where(customer_scope(principal))
+            .where(loan_scope(principal))
             .order_by(Loan.id)
             .with_for_update(of=Loan)
         )
@@ -427,34 +407,24 @@ async def collection_sheet_post(
                     client_id=line.client_id,
                     backdate_days=backdate_days,
                 )
-                payload = await collection_payload(session, posted)
+                answer = answer_text(CollectionPosted.of(posted))
                 await idempotency_complete(
-                    session,
-                    user_id=principal.user_id,
-                    key=line.key,
-                    status=201,
-                    body=json_text(payload),
+                    session, user_id=principal.user_id, key=line.key, status=201, body=answer
                 )
         except AppError as exc:
             results[index] = _result_error(index, line, exc)
             # Free the key: a corrected line may be sent again with the same client id.
-            await session.execute(
-                delete(IdempotencyKey)
-                .where(IdempotencyKey.user_id == principal.user_id)
-                .where(IdempotencyKey.key == line.key)
-            )
+            await idempotency_release(session, user_id=principal.user_id, key=line.key)
             continue
         results[index] = LineResult(
             index,
             line.client_id,
             str(line.loan_id),
             201,
-            json.loads(json_text(payload)),
+            json.loads(answer),
             receipt_number=posted.collection.receipt_number,
             posted=posted,
         )
-        if on_posted is not None:
-            on_posted(posted)
 
     # 4. A line repeated in the same sheet: the first one's answer if it is the same collection.
     for index in duplicates:

@@ -11,7 +11,6 @@ from decimal import Decimal
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from namma.kit.db import transaction
 from namma.kit.jobs import job_defer, job_task
 
 blueprint = procrastinate.Blueprint()
@@ -30,15 +29,14 @@ async def collection_receipt_defer(
 
 
 @job_task(blueprint, name="receipts_send")
-async def receipts_send(balances: dict[str, str]) -> None:
+async def receipts_send(balances: dict[str, str], session: AsyncSession) -> None:
     """Record the receipt messages (with their delivery jobs) and ask for the receipt PDFs.
     Idempotent: a message is recorded once per collection and channel, a receipt document once
     per collection."""
+    # Both enqueue jobs of this application, which imports this module: imported when run.
     from namma.documents.service import receipts_request
-    from namma.jobs import job_database
     from namma.notifications.service import notify_receipts
 
     remaining = {uuid.UUID(c): Decimal(amount) for c, amount in balances.items()}
-    async with transaction(job_database()) as session:
-        await notify_receipts(session, remaining=remaining)
-        await receipts_request(session, remaining)
+    await notify_receipts(session, remaining=remaining)
+    await receipts_request(session, remaining)

@@ -28,15 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
+from namma.finance.owed import OWED_BY_COMPONENT, owed
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post
+from namma.loans.cache import loan_changed
 from namma.loans.service import (
-    _loan_for_update,
-    installment_owed,
     loan_balances_refresh,
-    loan_schedule_ensure,
     today_india,
 )
+from namma.loans.status import LoanMove, loan_move
+from namma.loans.store import loan_locked
 from namma.models import (
     AccountKind,
     LoanInstallment,
@@ -50,12 +51,8 @@ ZERO = Decimal("0.00")
 
 
 def component_owed(row: LoanInstallment, component: WaiverComponent) -> Decimal:
-    """What the installment still owes of one component (due less paid and waived)."""
-    name = component.value
-    due: Decimal = getattr(row, f"{name}_due")
-    paid: Decimal = getattr(row, f"{name}_paid")
-    waived: Decimal = getattr(row, f"{name}_waived")
-    return due - paid - waived
+    """What the installment still owes of one component (`namma.finance.owed`)."""
+    return OWED_BY_COMPONENT[component.value](row)
 
 
 @dataclass(frozen=True)
@@ -128,16 +125,12 @@ async def loan_waive(
         raise InvalidInputError("amount", "The amount must be greater than 0")
     if principal.role not in (Role.ADMIN, Role.MANAGER):  # the permission already refuses
         raise NotFoundError("Loan not found")
-    loan = await _loan_for_update(session, principal, loan_id)
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
+    loan = await loan_locked(session, principal, loan_id)
     if loan.status is not LoanStatus.ACTIVE:
         raise ConflictError(
             f"Cannot waive on a loan that is {loan.status.value}",
             details={"status": loan.status.value},
         )
-    if await loan_schedule_ensure(session, loan_id=loan.id):
-        await session.refresh(loan)
     installments = list(
         (
             await session.scalars(
@@ -168,11 +161,11 @@ async def loan_waive(
     for line in lines:
         row = rows[line.number]
         setattr(row, column, getattr(row, column) + line.amount)
-        if installment_owed(row) == 0 and row.paid_at is None:
+        if owed(row) == 0 and row.paid_at is None:
             row.paid_at = now
     loan_balances_refresh(loan, installments)
-    if all(installment_owed(i) == 0 for i in installments):
-        loan.status = LoanStatus.CLOSED
+    if all(owed(i) == 0 for i in installments):
+        loan_move(loan, LoanMove.CLOSE)
         loan.closed_at = now
         loan.next_due_on = None
     entry = await journal_post(
@@ -221,6 +214,8 @@ async def loan_waive(
             ),
         },
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    await session.refresh(waiver)  # its created_at, for the answer
     return waiver
 
 

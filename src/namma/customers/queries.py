@@ -20,8 +20,10 @@ from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope
 from namma.auth.service import login_normalise
 from namma.customers.service import storable_text
+from namma.finance.owed import owed
 from namma.kit.clock import today_india
 from namma.kit.errors import InvalidInputError, NotFoundError
+from namma.kit.sqltext import expression_of
 from namma.models import (
     AgentAssignment,
     Customer,
@@ -179,20 +181,7 @@ async def customers_search(
 
 
 def _installment_remaining() -> ColumnElement[Decimal]:
-    i = LoanInstallment
-    return (
-        i.principal_due
-        + i.interest_due
-        + i.fee_due
-        + i.penalty_due
-        - i.principal_paid
-        - i.interest_paid
-        - i.fee_paid
-        - i.penalty_paid
-        - i.interest_waived
-        - i.fee_waived
-        - i.penalty_waived
-    )
+    return expression_of(owed, LoanInstallment)
 
 
 async def customer_detail(

@@ -15,6 +15,7 @@ import re
 import unicodedata
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +37,7 @@ from namma.documents.render import (
     StatementWaiver,
 )
 from namma.documents.schemas import DocumentOut, DocumentPage
+from namma.finance.owed import due_total, owed, paid, waived
 from namma.kit.clock import INDIA
 from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.models import (
@@ -241,6 +243,22 @@ SETTLED_LABELS = {LoanStatus.WRITTEN_OFF: "Written off", LoanStatus.REFINANCED: 
 WAIVER_NAMES = {"interest": "Interest", "fee": "Fees", "penalty": "Penalties"}
 
 
+@dataclass
+class _StatementRows:
+    """What a statement reads for its loans: collections up to the period's end, installments
+    from its start, the period's waivers, what pre-closures in it forgave, when loans left."""
+
+    collections: dict[uuid.UUID, list[Collection]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    installments: dict[uuid.UUID, list[LoanInstallment]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    waivers: dict[uuid.UUID, list[LoanWaiver]] = field(default_factory=lambda: defaultdict(list))
+    closure_waived: dict[uuid.UUID, Decimal] = field(default_factory=dict)
+    settled: dict[uuid.UUID, dt.date] = field(default_factory=dict)
+
+
 async def statement_data(
     session: AsyncSession,
     *,
@@ -264,163 +282,18 @@ async def statement_data(
     if row is None:
         raise NotFoundError("Customer not found")
     customer, branch = row
-    s, e = period_start, period_end
     loan_rows = (
         await session.execute(
             select(Loan, LoanProduct.name)
             .join(LoanProductVersion, LoanProductVersion.id == Loan.product_version_id)
             .join(LoanProduct, LoanProduct.id == LoanProductVersion.product_id)
             .where(Loan.customer_id == customer_id)
-            .where(loan_active_during(s, e))
+            .where(loan_active_during(period_start, period_end))
             .order_by(Loan.disbursed_on, Loan.loan_number)
         )
     ).all()
     loans = [loan for loan, _ in loan_rows]
-    ids = [loan.id for loan in loans]
-    collections: dict[uuid.UUID, list[Collection]] = defaultdict(list)
-    installments: dict[uuid.UUID, list[LoanInstallment]] = defaultdict(list)
-    waivers: dict[uuid.UUID, list[LoanWaiver]] = defaultdict(list)
-    closure_waived: dict[uuid.UUID, Decimal] = {}
-    settled: dict[uuid.UUID, dt.date] = {}
-    if ids:
-        for c in await session.scalars(
-            select(Collection)
-            .where(Collection.loan_id.in_(ids))
-            .where(Collection.collected_on <= e)
-            .order_by(Collection.collected_on, Collection.seq)
-        ):
-            collections[c.loan_id].append(c)
-        for i in await session.scalars(
-            select(LoanInstallment)
-            .where(LoanInstallment.loan_id.in_(ids))
-            .where(LoanInstallment.due_date >= s)
-            .order_by(LoanInstallment.loan_id, LoanInstallment.number)
-        ):
-            installments[i.loan_id].append(i)
-        for w in await session.scalars(
-            select(LoanWaiver)
-            .where(LoanWaiver.loan_id.in_(ids))
-            .where(LoanWaiver.waived_on.between(s, e))
-            .order_by(LoanWaiver.waived_on, LoanWaiver.created_at)
-        ):
-            waivers[w.loan_id].append(w)
-        closing_ids = [
-            c.id
-            for rows in collections.values()
-            for c in rows
-            if c.preclosure and c.status is CollectionStatus.POSTED and c.collected_on >= s
-        ]
-        if closing_ids:
-            for collection_id, amount in await session.execute(
-                select(
-                    CollectionAllocation.collection_id,
-                    func.sum(
-                        CollectionAllocation.interest_waived
-                        + CollectionAllocation.fee_waived
-                        + CollectionAllocation.penalty_waived
-                    ),
-                )
-                .where(CollectionAllocation.collection_id.in_(closing_ids))
-                .group_by(CollectionAllocation.collection_id)
-            ):
-                closure_waived[collection_id] = amount
-        settled = await _settled_on(session, loans)
-
-    out: list[StatementLoan] = []
-    for loan, product_name in loan_rows:
-        rows = collections[loan.id]
-        settled_on = settled.get(loan.id)
-        in_period = [c for c in rows if s <= c.collected_on <= e]
-        loan_waivers = [
-            StatementWaiver(
-                w.waived_on, WAIVER_NAMES.get(w.component.value, "?"), w.amount, w.reason
-            )
-            for w in waivers[loan.id]
-        ] + [
-            StatementWaiver(
-                c.collected_on,
-                "Pre-closure",
-                closure_waived[c.id],
-                f"future interest and fees waived, receipt {c.receipt_number}",
-            )
-            for c in in_period
-            if closure_waived.get(c.id, ZERO) > 0
-        ]
-        loan_waivers.sort(key=lambda w: w.on)
-        due_rows = [i for i in installments[loan.id] if i.due_date <= e]
-        upcoming = [
-            i
-            for i in installments[loan.id]
-            if i.due_date > e and i.status is not InstallmentStatus.PAID
-        ]
-        next_due = upcoming[0] if upcoming and loan.status is LoanStatus.ACTIVE else None
-        settled_amount = (
-            _outstanding(loan, rows, None, settled_on)
-            if settled_on is not None and s <= settled_on <= e
-            else ZERO
-        )
-        out.append(
-            StatementLoan(
-                loan_number=loan.loan_number,
-                product_name=product_name,
-                status=loan.status.value,
-                disbursed_on=loan.disbursed_on,
-                principal=loan.principal,
-                opening=_outstanding(loan, rows, settled_on, s - dt.timedelta(days=1)),
-                disbursed=(
-                    loan.principal
-                    if loan.disbursed_on is not None and s <= loan.disbursed_on <= e
-                    else ZERO
-                ),
-                principal_repaid=sum(
-                    (c.principal for c in in_period if c.status is CollectionStatus.POSTED),
-                    ZERO,
-                ),
-                settled=settled_amount,
-                settled_label=SETTLED_LABELS.get(loan.status) if settled_amount else None,
-                closing=_outstanding(loan, rows, settled_on, e),
-                collections=[
-                    StatementCollection(
-                        collected_on=c.collected_on,
-                        receipt_number=c.receipt_number,
-                        method=c.method.value,
-                        amount=c.amount,
-                        parts=_parts(c),
-                        reversed=c.status is CollectionStatus.REVERSED,
-                        reversal_reason=c.reversal_reason,
-                    )
-                    for c in in_period
-                ],
-                waivers=loan_waivers,
-                installments_due=[
-                    StatementInstallment(
-                        number=i.number,
-                        due_date=i.due_date,
-                        due=i.principal_due + i.interest_due + i.fee_due + i.penalty_due,
-                        paid=i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid,
-                        waived=i.interest_waived + i.fee_waived + i.penalty_waived,
-                        status=i.status.value,
-                    )
-                    for i in due_rows
-                ],
-                next_due_on=next_due.due_date if next_due else None,
-                next_due_amount=(
-                    next_due.principal_due
-                    + next_due.interest_due
-                    + next_due.fee_due
-                    + next_due.penalty_due
-                    - next_due.principal_paid
-                    - next_due.interest_paid
-                    - next_due.fee_paid
-                    - next_due.penalty_paid
-                    - next_due.interest_waived
-                    - next_due.fee_waived
-                    - next_due.penalty_waived
-                    if next_due
-                    else None
-                ),
-            )
-        )
+    rows = await _statement_rows(session, loans, period_start, period_end)
     return StatementData(
         head=Letterhead(
             lender_name=lender_name,
@@ -432,9 +305,150 @@ async def statement_data(
         customer_name=customer.name,
         customer_village=customer.village,
         language=customer.preferred_language,
-        period_start=s,
-        period_end=e,
-        loans=out,
+        period_start=period_start,
+        period_end=period_end,
+        loans=[
+            _statement_loan(loan, product_name, rows, period_start, period_end)
+            for loan, product_name in loan_rows
+        ],
+    )
+
+
+async def _statement_rows(
+    session: AsyncSession, loans: list[Loan], s: dt.date, e: dt.date
+) -> _StatementRows:
+    out = _StatementRows()
+    ids = [loan.id for loan in loans]
+    if not ids:
+        return out
+    for c in await session.scalars(
+        select(Collection)
+        .where(Collection.loan_id.in_(ids))
+        .where(Collection.collected_on <= e)
+        .order_by(Collection.collected_on, Collection.seq)
+    ):
+        out.collections[c.loan_id].append(c)
+    for i in await session.scalars(
+        select(LoanInstallment)
+        .where(LoanInstallment.loan_id.in_(ids))
+        .where(LoanInstallment.due_date >= s)
+        .order_by(LoanInstallment.loan_id, LoanInstallment.number)
+    ):
+        out.installments[i.loan_id].append(i)
+    for w in await session.scalars(
+        select(LoanWaiver)
+        .where(LoanWaiver.loan_id.in_(ids))
+        .where(LoanWaiver.waived_on.between(s, e))
+        .order_by(LoanWaiver.waived_on, LoanWaiver.created_at)
+    ):
+        out.waivers[w.loan_id].append(w)
+    closing_ids = [
+        c.id
+        for rows in out.collections.values()
+        for c in rows
+        if c.preclosure and c.status is CollectionStatus.POSTED and c.collected_on >= s
+    ]
+    if closing_ids:
+        for collection_id, amount in await session.execute(
+            select(
+                CollectionAllocation.collection_id,
+                func.sum(
+                    CollectionAllocation.interest_waived
+                    + CollectionAllocation.fee_waived
+                    + CollectionAllocation.penalty_waived
+                ),
+            )
+            .where(CollectionAllocation.collection_id.in_(closing_ids))
+            .group_by(CollectionAllocation.collection_id)
+        ):
+            out.closure_waived[collection_id] = amount
+    out.settled = await _settled_on(session, loans)
+    return out
+
+
+def _statement_waivers(
+    loan: Loan, in_period: list[Collection], rows: _StatementRows
+) -> list[StatementWaiver]:
+    """The period's waivers of the loan, and what its pre-closures in the period forgave."""
+    waivers = [
+        StatementWaiver(w.waived_on, WAIVER_NAMES.get(w.component.value, "?"), w.amount, w.reason)
+        for w in rows.waivers[loan.id]
+    ] + [
+        StatementWaiver(
+            c.collected_on,
+            "Pre-closure",
+            rows.closure_waived[c.id],
+            f"future interest and fees waived, receipt {c.receipt_number}",
+        )
+        for c in in_period
+        if rows.closure_waived.get(c.id, ZERO) > 0
+    ]
+    waivers.sort(key=lambda w: w.on)
+    return waivers
+
+
+def _statement_loan(
+    loan: Loan, product_name: str, rows: _StatementRows, s: dt.date, e: dt.date
+) -> StatementLoan:
+    collections = rows.collections[loan.id]
+    settled_on = rows.settled.get(loan.id)
+    in_period = [c for c in collections if s <= c.collected_on <= e]
+    upcoming = [
+        i
+        for i in rows.installments[loan.id]
+        if i.due_date > e and i.status is not InstallmentStatus.PAID
+    ]
+    next_due = upcoming[0] if upcoming and loan.status is LoanStatus.ACTIVE else None
+    settled_amount = (
+        _outstanding(loan, collections, None, settled_on)
+        if settled_on is not None and s <= settled_on <= e
+        else ZERO
+    )
+    return StatementLoan(
+        loan_number=loan.loan_number,
+        product_name=product_name,
+        status=loan.status.value,
+        disbursed_on=loan.disbursed_on,
+        principal=loan.principal,
+        opening=_outstanding(loan, collections, settled_on, s - dt.timedelta(days=1)),
+        disbursed=(
+            loan.principal
+            if loan.disbursed_on is not None and s <= loan.disbursed_on <= e
+            else ZERO
+        ),
+        principal_repaid=sum(
+            (c.principal for c in in_period if c.status is CollectionStatus.POSTED), ZERO
+        ),
+        settled=settled_amount,
+        settled_label=SETTLED_LABELS.get(loan.status) if settled_amount else None,
+        closing=_outstanding(loan, collections, settled_on, e),
+        collections=[
+            StatementCollection(
+                collected_on=c.collected_on,
+                receipt_number=c.receipt_number,
+                method=c.method.value,
+                amount=c.amount,
+                parts=_parts(c),
+                reversed=c.status is CollectionStatus.REVERSED,
+                reversal_reason=c.reversal_reason,
+            )
+            for c in in_period
+        ],
+        waivers=_statement_waivers(loan, in_period, rows),
+        installments_due=[
+            StatementInstallment(
+                number=i.number,
+                due_date=i.due_date,
+                due=due_total(i),
+                paid=paid(i),
+                waived=waived(i),
+                status=i.status.value,
+            )
+            for i in rows.installments[loan.id]
+            if i.due_date <= e
+        ],
+        next_due_on=next_due.due_date if next_due else None,
+        next_due_amount=owed(next_due) if next_due else None,
     )
 
 

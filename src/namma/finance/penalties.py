@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 from namma.finance.allocation import Due
+from namma.finance.owed import arrears
 from namma.finance.rounding import FEE_ROUNDING, HUNDRED, MONEY_CONTEXT, ZERO, round_money
 from namma.finance.terms import PenaltyBasis, PenaltyRecurrence, PenaltyTerms
 
@@ -25,7 +26,8 @@ def days_overdue(due_date: date, as_of: date) -> int:
 
 def _in_arrears(due: Due) -> bool:
     # Penalties alone do not make an installment past due: only what the schedule demanded.
-    return bool(due.principal or due.interest or due.fee)
+    result: bool = arrears(due.principal, due.interest, due.fee)
+    return result
 
 
 def days_past_due(*, dues: Sequence[Due], as_of: date) -> int:

@@ -2,8 +2,8 @@
 day's cash collections (a shortfall or an excess is posted, never hidden), and the reversal of
 a mistaken hand-over.
 
-Recording and reversing accept an ``Idempotency-Key`` header with the semantics of
-collections (`namma.collections.service`): the first answer is stored, byte for byte, in the
+Recording and reversing accept an ``Idempotency-Key`` header (`namma.kit.idempotency`, as every
+money route): the first answer is stored, byte for byte, in the
 same transaction as the effect; a retry with the same key and body gets it again
 (``Idempotent-Replayed: true``), the same key with another body is a 422. Without a key a
 retry is still harmless, answered 409 (one standing hand-over per agent and date; a reversal
@@ -13,42 +13,21 @@ happens once).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
-from namma.collections.service import (
-    idempotency_begin,
-    idempotency_complete,
-    request_fingerprint,
-)
 from namma.handover import service
 from namma.handover.schemas import HandoverList, HandoverOut
-from namma.kit.deps import SessionDep
+from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.money import Money
 from namma.kit.openapi import error_responses
 
 router = APIRouter(prefix="/api/cash-handovers", tags=["cash hand-over"])
-
-JSON = "application/json"
-RECORD_ROUTE = "POST /api/cash-handovers"
-REVERSE_ROUTE = "POST /api/cash-handovers/{handover_id}/reverse"
-
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        description="Optional: a retry with the same key gets the first answer, byte for byte",
-    ),
-]
 
 
 class HandoverIn(BaseModel):
@@ -66,43 +45,6 @@ class ReverseIn(BaseModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
-def _json_bytes(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-
-
-async def _idempotent(
-    session: SessionDep,
-    principal: Principal,
-    *,
-    key: str | None,
-    route: str,
-    body: dict[str, Any],
-    status: int,
-    run: Callable[[], Awaitable[dict[str, Any]]],
-) -> Response:
-    """Run ``run`` once per idempotency key (when one is sent) and answer its JSON."""
-    if key is not None:
-        stored = await idempotency_begin(
-            session,
-            user_id=principal.user_id,
-            key=key,
-            fingerprint=request_fingerprint(route, body),
-        )
-        if stored is not None:
-            return Response(
-                stored.body,
-                status_code=stored.status,
-                media_type=JSON,
-                headers={"Idempotent-Replayed": "true"},
-            )
-    content = _json_bytes(await run())
-    if key is not None:
-        await idempotency_complete(
-            session, user_id=principal.user_id, key=key, status=status, body=content
-        )
-    return Response(content, status_code=status, media_type=JSON)
-
-
 @router.post(
     "",
     status_code=201,
@@ -116,13 +58,13 @@ async def cash_handover_record(
     body: HandoverIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.HANDOVER_RECORD, limit="money"))],
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency: IdempotencyDep,
 ) -> Response:
     """Record the hand-over: expected = the agent's posted cash collections of the date;
     Dr branch cash (deposited), Cr agent cash (expected), the difference to cash shortage.
     409 if that agent's cash of that date was already handed over (and not reversed)."""
 
-    async def run() -> dict[str, Any]:
+    async def run() -> HandoverOut:
         handover, agent = await service.cash_handover_record(
             session,
             principal=principal,
@@ -131,16 +73,10 @@ async def cash_handover_record(
             amount_deposited=body.amount_deposited,
             remarks=body.remarks,
         )
-        return HandoverOut.of(handover, agent).model_dump(mode="json")
+        return HandoverOut.of(handover, agent)
 
-    return await _idempotent(
-        session,
-        principal,
-        key=idempotency_key,
-        route=RECORD_ROUTE,
-        body=body.model_dump(mode="json"),
-        status=201,
-        run=run,
+    return await idempotency.run(
+        user_id=principal.user_id, body=body.model_dump(mode="json"), status=201, produce=run
     )
 
 
@@ -154,27 +90,24 @@ async def cash_handover_reverse(
     body: ReverseIn,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.HANDOVER_REVERSE, limit="money"))],
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency: IdempotencyDep,
 ) -> Response:
     """Reverse a mistaken hand-over (a Manager their branch's, an Admin any): the mirror
     journal puts the cash back on the agent's account; the hand-over stays listed, marked
     reversed, and a corrected one may be recorded for that agent and date. 409 if already
     reversed."""
 
-    async def run() -> dict[str, Any]:
+    async def run() -> HandoverOut:
         handover, agent = await service.cash_handover_reverse(
             session, principal=principal, handover_id=handover_id, reason=body.reason
         )
-        return HandoverOut.of(handover, agent).model_dump(mode="json")
+        return HandoverOut.of(handover, agent)
 
-    return await _idempotent(
-        session,
-        principal,
-        key=idempotency_key,
-        route=REVERSE_ROUTE,
+    return await idempotency.run(
+        user_id=principal.user_id,
         body={"handover_id": str(handover_id), **body.model_dump(mode="json")},
         status=200,
-        run=run,
+        produce=run,
     )
 
 

@@ -28,7 +28,7 @@ from namma.handover.schemas import HandoverList, HandoverOut
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.money import money_str
-from namma.ledger.service import Leg, journal_post, journal_reverse
+from namma.ledger.service import Leg, journal_post, record_reverse
 from namma.models import (
     AccountKind,
     CashHandover,
@@ -229,18 +229,14 @@ async def cash_handover_reverse(
         )
     agent = await session.get(User, handover.agent_id)
     assert agent is not None
-    reversal = await journal_reverse(
+    reversal = await record_reverse(
         session,
-        entry_id=handover.journal_entry_id,
-        entry_date=today_india(),
-        reason=f"hand-over by {agent.name} of {handover.business_date.isoformat()}: {reason}",
-        created_by_id=principal.user_id,
+        handover,
+        by=principal.user_id,
+        reason=reason,
+        memo=f"hand-over by {agent.name} of {handover.business_date.isoformat()}: {reason}",
+        on=today_india(),
     )
-    handover.reversed_at = dt.datetime.now(dt.UTC)
-    handover.reversed_by_id = principal.user_id
-    handover.reversal_reason = reason
-    handover.reversal_entry_id = reversal.id
-    await session.flush()
     await audit_record(
         session,
         actor=principal.audit_actor,

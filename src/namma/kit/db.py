@@ -146,6 +146,9 @@ class Database:
     url: str
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # The process's cache (set at start-up), handed to every transaction's session so that a
+    # command invalidates what it changed after its commit (`transaction_cache`).
+    cache: Any = None
 
     @classmethod
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:
@@ -166,6 +169,15 @@ class Database:
 
 
 AFTER_COMMIT = "namma.after_commit"
+CACHE = "namma.cache"
+
+
+def transaction_cache(session: AsyncSession) -> Any:
+    """The cache of the process running this transaction (``namma.kit.cache.Cache``), or None
+    where there is none (a command-line tool, a bare test session): nothing is cached there."""
+    return session.info.get(CACHE)
+
+
 BEFORE_COMMIT = "namma.before_commit"
 
 
@@ -206,6 +218,8 @@ async def _run_after_commit(session: AsyncSession) -> None:
 async def transaction(db: Database) -> AsyncIterator[AsyncSession]:
     """One unit of work: commit if the block succeeds, roll back on any error."""
     async with db.sessionmaker() as session:
+        if db.cache is not None:
+            session.info[CACHE] = db.cache
         try:
             yield session
             for callback in session.info.pop(BEFORE_COMMIT, {}).values():

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.cache import Cache
 from namma.kit.db import db_session
+from namma.kit.idempotency import Idempotency, IdempotencyKeyHeader, route_of
 from namma.kit.ratelimit import RateLimiter
 
 # scope="function": the session is committed (or rolled back) before the response is sent, so a
@@ -28,3 +29,14 @@ def _rate_limiter(request: Request) -> RateLimiter:
 
 CacheDep = Annotated[Cache, Depends(_cache)]
 RateLimiterDep = Annotated[RateLimiter, Depends(_rate_limiter)]
+
+
+async def _idempotency(
+    request: Request, session: SessionDep, key: IdempotencyKeyHeader = None
+) -> Idempotency:
+    return Idempotency(session, route_of(request), key)
+
+
+# Every money route: the ``Idempotency-Key`` header, and `Idempotency.run` to answer a retry
+# with the first response (`namma.kit.idempotency`).
+IdempotencyDep = Annotated[Idempotency, Depends(_idempotency)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ import structlog
 from procrastinate.psycopg_connector import PsycopgConnector
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from namma.kit.db import libpq_url, raw_connection
+from namma.kit.cache import Cache
+from namma.kit.db import CACHE, Database, libpq_url, raw_connection, transaction
 
 
 class PermanentJobError(Exception):
@@ -49,6 +51,25 @@ P = ParamSpec("P")
 log = structlog.get_logger(__name__)
 
 
+class JobRuntime:
+    """What a running job needs from the process it runs in: set by the server's and the
+    worker's start-up, handed to tasks by `job_task` (never imported by a task)."""
+
+    db: Database | None = None
+    cache: Cache | None = None
+
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("no database configured for jobs in this process")
+        return self.db
+
+
+job_runtime = JobRuntime()
+
+# Parameters a task may declare to receive them from the runtime (never from the job's args).
+INJECTED = frozenset({"session", "db", "cache"})
+
+
 def job_task(
     blueprint: procrastinate.Blueprint,
     *,
@@ -60,13 +81,27 @@ def job_task(
     """Register an async function as a task of ``blueprint`` with the house retry policy.
 
     The wrapper accepts the enqueuing request's id and binds it to every log line of the job.
+    A task receives what it declares of: ``session`` — a transaction of its own, committed when
+    the task returns (rolled back if it raises: the retry starts clean); ``db`` — the database,
+    for a task that manages its own transactions; ``cache`` — the process's cache.
     """
 
     def decorate(func: Callable[..., Awaitable[Any]]) -> Any:
+        wants = INJECTED & set(inspect.signature(func).parameters)
+
         @functools.wraps(func)
         async def run(*args: Any, request_id: str | None = None, **kwargs: Any) -> Any:
             with structlog.contextvars.bound_contextvars(request_id=request_id, task=name):
-                return await func(*args, **kwargs)
+                if "db" in wants:
+                    kwargs["db"] = job_runtime.database()
+                if "cache" in wants:
+                    kwargs["cache"] = job_runtime.cache
+                if "session" not in wants:
+                    return await func(*args, **kwargs)
+                async with transaction(job_runtime.database()) as session:
+                    if job_runtime.cache is not None:  # what the task changed, invalidated
+                        session.info.setdefault(CACHE, job_runtime.cache)
+                    return await func(*args, session=session, **kwargs)
 
         if pass_context:
             return blueprint.task(name=name, queue=queue, retry=retry, pass_context=True)(run)

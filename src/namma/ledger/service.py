@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert
@@ -237,12 +237,14 @@ def legs_check(legs: Sequence[Leg]) -> None:
 
 # Every money request posts: the entry and its lines go straight to the driver
 # (`raw_connection`), two statements.
-_ENTRY_INSERT = (
+JOURNAL_ENTRY_INSERT = (
     "INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, created_by_id, "
     "reverses_id) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id, posted_at"
 )
-_LINE_INSERT = "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) VALUES "
-_LINE_ROW = "(%s, %s, %s, %s, %s)"
+JOURNAL_LINE_INSERT = (
+    "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) VALUES "
+)
+JOURNAL_LINE_ROW = "(%s, %s, %s, %s, %s)"
 
 
 async def journal_post(
@@ -279,7 +281,7 @@ async def journal_post(
     await session.flush()
     connection = await raw_connection(session)
     cursor = await connection.execute(
-        _ENTRY_INSERT,
+        JOURNAL_ENTRY_INSERT,
         (entry_date, kind, memo, branch_id, loan_id, created_by_id, reverses_id),
     )
     row = await cursor.fetchone()
@@ -288,7 +290,7 @@ async def journal_post(
     lines: list[object] = []
     for leg, account_id in zip(legs, accounts, strict=True):
         lines += (entry_id, account_id, leg.debit, leg.credit, leg.loan_id)
-    await connection.execute(_LINE_INSERT + sql_values(_LINE_ROW, len(legs)), lines)
+    await connection.execute(JOURNAL_LINE_INSERT + sql_values(JOURNAL_LINE_ROW, len(legs)), lines)
     entry = JournalEntry(id=entry_id, posted_at=posted_at, **values)
     # Known to the session as if it had been loaded (a reversal in this transaction finds it).
     session_adopt(session, entry)
@@ -296,6 +298,42 @@ async def journal_post(
 
 
 REVERSAL_SUFFIX = ".reversal"
+
+
+class Reversible(Protocol):
+    """A recorded money movement that is reversed, never deleted: a collection, a cash
+    hand-over, a capital investment, borrowing or repayment."""
+
+    journal_entry_id: int
+    reversed_at: dt.datetime | None
+    reversed_by_id: uuid.UUID | None
+    reversal_reason: str | None
+    reversal_entry_id: int | None
+
+
+async def record_reverse(
+    session: AsyncSession,
+    record: Reversible,
+    *,
+    by: uuid.UUID,
+    reason: str,
+    memo: str,
+    on: dt.date,
+) -> JournalEntry:
+    """Reverse a recorded money movement, the one way every domain does: the mirror of its
+    journal entry dated ``on`` (``memo`` says what it was), and the record kept, marked
+    reversed — when, by whom, why (``reason``), by which entry. The caller checks it may be
+    reversed (409 when already reversed), changes what else follows (a loan replayed, a
+    borrowing re-opened) and audits."""
+    reversal = await journal_reverse(
+        session, entry_id=record.journal_entry_id, entry_date=on, reason=memo, created_by_id=by
+    )
+    record.reversed_at = dt.datetime.now(dt.UTC)
+    record.reversed_by_id = by
+    record.reversal_reason = reason
+    record.reversal_entry_id = reversal.id
+    await session.flush()
+    return reversal
 
 
 async def journal_reverse(

@@ -14,7 +14,7 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.cache import Cache
-from namma.kit.db import after_commit
+from namma.kit.db import after_commit, transaction_cache
 
 LOAN_TTL_SECONDS = 60
 CUSTOMER_TTL_SECONDS = 300
@@ -36,12 +36,21 @@ async def loan_cache_invalidate(
 
 
 def loan_changed(
-    session: AsyncSession, cache: Cache, *, loan_id: uuid.UUID, customer_id: uuid.UUID
+    session: AsyncSession,
+    cache: Cache | None = None,
+    *,
+    loan_id: uuid.UUID,
+    customer_id: uuid.UUID,
 ) -> None:
-    """Invalidate the loan's cached reads once this transaction commits."""
+    """Invalidate the loan's cached reads once this transaction commits (through ``cache``, by
+    default the transaction's own: `namma.kit.db.transaction_cache`)."""
+    target: Cache | None = cache if cache is not None else transaction_cache(session)
+    if target is None:
+        return  # nothing is cached in this process
 
     async def invalidate() -> None:
-        await loan_cache_invalidate(cache, loan_id=loan_id, customer_id=customer_id)
+        assert target is not None
+        await loan_cache_invalidate(target, loan_id=loan_id, customer_id=customer_id)
 
     after_commit(session, invalidate)
 

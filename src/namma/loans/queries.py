@@ -1,4 +1,5 @@
-"""Reads of loans for pages: a sortable, keyset-paged list in the caller's scope."""
+"""Reads of loans, scoped in the query (`loan_scope`: out of scope answers like unknown, 404),
+answered as the typed models of `namma.loans.schemas`."""
 
 from __future__ import annotations
 
@@ -11,17 +12,194 @@ from sqlalchemy import Date, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope
+from namma.auth.scope import loan_scope
+from namma.config import Settings
+from namma.finance import apr_percent, periods_per_year, schedule_fee_amounts
+from namma.finance.owed import loan_outstanding
+from namma.kit.cache import Cache, cache_get_or_load
+from namma.kit.errors import ConflictError, NotFoundError
 from namma.kit.pagination import Keyset, KeysetPage, SortColumn, keyset_page, keyset_select
-from namma.models import Customer, Loan, LoanStatus
-
-# What the loan still owes, every component (the sum ``loans.service.loan_outstanding`` makes).
-OUTSTANDING_TOTAL = (
-    Loan.outstanding_principal
-    + Loan.outstanding_interest
-    + Loan.outstanding_fees
-    + Loan.outstanding_penalties
+from namma.kit.sqltext import expression_of
+from namma.loans.cache import LOAN_TTL_SECONDS, loan_key
+from namma.loans.schemas import (
+    ChargeOut,
+    InstallmentOut,
+    KeyFactsStatement,
+    KfsBorrower,
+    KfsCharge,
+    KfsLender,
+    KfsProduct,
+    LoanDetail,
+    LoanList,
+    LoanOut,
+    ProjectedInstallment,
+    ScheduleOut,
 )
+from namma.loans.service import loan_schedule_compute
+from namma.models import (
+    Branch,
+    Customer,
+    Loan,
+    LoanCharge,
+    LoanInstallment,
+    LoanProduct,
+    LoanProductVersion,
+    LoanStatus,
+)
+
+# The Key Facts Statement exists from approval on.
+KFS_FROM = (
+    LoanStatus.APPROVED,
+    LoanStatus.ACTIVE,
+    LoanStatus.CLOSED,
+    LoanStatus.PRECLOSED,
+    LoanStatus.REFINANCED,
+    LoanStatus.WRITTEN_OFF,
+)
+
+
+async def loan_in_scope(
+    session: AsyncSession, principal: Principal, loan_id: uuid.UUID
+) -> tuple[Loan, Customer]:
+    """The loan and its customer, if the loan is in the caller's scope (else 404)."""
+    row = (
+        await session.execute(
+            select(Loan, Customer)
+            .join(Customer, Customer.id == Loan.customer_id)
+            .where(Loan.id == loan_id)
+            .where(loan_scope(principal))
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError("Loan not found")
+    return row[0], row[1]
+
+
+async def loans_list(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    status: LoanStatus | None,
+    customer_id: uuid.UUID | None,
+    branch_id: uuid.UUID | None,
+    after: str | None,
+    limit: int,
+) -> LoanList:
+    """Loans in the caller's scope, newest loan number first; ``next`` is the cursor."""
+    query = (
+        select(Loan, Customer)
+        .join(Customer, Customer.id == Loan.customer_id)
+        .where(loan_scope(principal))
+    )
+    if status is not None:
+        query = query.where(Loan.status == status)
+    if customer_id is not None:
+        query = query.where(Loan.customer_id == customer_id)
+    if branch_id is not None:
+        query = query.where(Loan.branch_id == branch_id)
+    if after is not None:
+        query = query.where(Loan.loan_number < after)
+    rows = (await session.execute(query.order_by(Loan.loan_number.desc()).limit(limit))).all()
+    return LoanList(
+        loans=[LoanOut.of(loan, customer) for loan, customer in rows],
+        next=rows[-1][0].loan_number if len(rows) == limit else None,
+    )
+
+
+async def loan_detail(
+    session: AsyncSession, principal: Principal, loan_id: uuid.UUID, *, cache: Cache
+) -> dict[str, Any]:
+    """The loan with its charges (`LoanDetail`, cached for a minute as JSON; the scope is
+    checked on every call)."""
+    loan, customer = await loan_in_scope(session, principal, loan_id)
+
+    async def load() -> dict[str, Any]:
+        charges = await session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id))
+        detail = LoanDetail(
+            **LoanOut.fields_of(loan, customer), charges=[ChargeOut.of(c) for c in charges]
+        )
+        return detail.model_dump(mode="json")
+
+    result: dict[str, Any] = await cache_get_or_load(
+        cache, loan_key(loan.id), ttl=LOAN_TTL_SECONDS, load=load
+    )
+    return result
+
+
+async def loan_schedule(
+    session: AsyncSession, principal: Principal, loan_id: uuid.UUID
+) -> ScheduleOut:
+    """The installments (written with the disbursement). Before disbursement: the projected
+    schedule (as if disbursed today). Reads only."""
+    loan, _ = await loan_in_scope(session, principal, loan_id)
+    if loan.disbursed_on is not None:
+        rows = await session.scalars(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan.id)
+            .order_by(LoanInstallment.number)
+        )
+        return ScheduleOut(projected=False, installments=[InstallmentOut.of(i) for i in rows])
+    version = await session.get(LoanProductVersion, loan.product_version_id)
+    assert version is not None
+    schedule = loan_schedule_compute(loan, version)
+    return ScheduleOut(projected=True, installments=ProjectedInstallment.rows(schedule))
+
+
+async def loan_kfs(
+    session: AsyncSession, principal: Principal, loan_id: uuid.UUID, *, settings: Settings
+) -> KeyFactsStatement:
+    """The Key Facts Statement (RBI), from approval on (409 before)."""
+    loan, customer = await loan_in_scope(session, principal, loan_id)
+    if loan.status not in KFS_FROM:
+        raise ConflictError(
+            "The Key Facts Statement is available once the loan is approved",
+            details={"status": loan.status.value},
+        )
+    version = await session.get(LoanProductVersion, loan.product_version_id)
+    assert version is not None
+    product = await session.get(LoanProduct, version.product_id)
+    branch = await session.get(Branch, loan.branch_id)
+    assert product is not None and branch is not None
+    schedule = loan_schedule_compute(loan, version)
+    terms = schedule.terms
+    return KeyFactsStatement(
+        lender=KfsLender(name=settings.lender_name, branch=f"{branch.code} {branch.name}"),
+        borrower=KfsBorrower(id=customer.id, name=customer.name, phone=customer.phone),
+        loan_number=loan.loan_number,
+        product=KfsProduct(code=product.code, name=product.name, version=version.version),
+        sanctioned_amount=terms.principal,
+        charges=[
+            KfsCharge(name=fee.name, when=fee.timing.value, amount=amount)
+            for fee, amount in schedule_fee_amounts(schedule)
+        ],
+        deducted_at_disbursement=schedule.deducted_fees,
+        net_disbursed=schedule.net_disbursement,
+        annual_rate_percent=loan.annual_rate,
+        interest_method=terms.interest_method.value,
+        apr_percent=apr_percent(schedule),
+        installments=len(schedule.rows),
+        frequency=terms.frequency.value,
+        installments_per_year=periods_per_year(terms),
+        installment_amount=schedule.installment_amount,
+        total_interest=schedule.total_interest,
+        total_fees_in_installments=schedule.total_fees,
+        total_repayable=schedule.total_amount,
+        first_due_on=schedule.first_due_on,
+        maturity_on=schedule.maturity_date,
+        projected=loan.disbursed_on is None,
+        penal_charges=loan.terms.get("penalty"),
+        prepayment=(
+            "No prepayment penalty (microfinance loan)"
+            if version.microfinance
+            else f"{terms.prepayment_penalty_percent} % of the principal prepaid"
+        ),
+        grievance_contact=settings.grievance_contact,
+        schedule=ProjectedInstallment.rows(schedule),
+    )
+
+
+# What the loan still owes, every component: the money core's one definition, read as SQL.
+OUTSTANDING_TOTAL = expression_of(loan_outstanding, Loan)
 # A loan starts on its disbursement; one not disbursed yet, on its application.
 STARTED_ON = func.coalesce(Loan.disbursed_on, cast(Loan.applied_at, Date))
 
@@ -52,7 +230,7 @@ async def loans_page(
             keyset.sort.column.label("sort_value"),
         )
         .join(Customer, Customer.id == Loan.customer_id)
-        .where(customer_scope(principal))
+        .where(loan_scope(principal))
     )
     if customer_id is not None:
         query = query.where(Loan.customer_id == customer_id)

@@ -1,46 +1,56 @@
 """The loan lifecycle: apply → approve / reject → disburse → active → closed / written off.
 
 Every transition is its own command with its own permission; an illegal transition is a 409
-that names the current state. Services never commit. Money comes from the money core only.
+that names the current state (`namma.loans.status`). Services never commit. Money comes from the
+money core only. A command's side effects are its own: the notices it sends and the cache
+entries it invalidates (after the commit) are recorded here, in its transaction, never by the
+endpoint.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
-import operator
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, LiteralString
+from typing import Any
 
-from psycopg import sql
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
-from namma.audit.service import audit_record
+from namma.audit.service import AuditActor, audit_record
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope, customer_scope_sql
+from namma.auth.scope import customer_scope
 from namma.finance import (
     Due,
     PayoffQuote,
     Schedule,
     TermsError,
     apr_percent,
-    days_past_due,
     generate_schedule,
     monthly_repayment,
     payoff_quote,
     schedule_fee_amounts,
 )
+from namma.finance.owed import (
+    loan_balances as owed_balances,
+)
+from namma.finance.owed import (
+    owed_fee,
+    owed_interest,
+    owed_penalty,
+    owed_principal,
+)
+from namma.finance.owed import paid as paid_total
+from namma.finance.owed import waived as waived_total
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
-from namma.kit.db import RowLoader, raw_connection
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post
+from namma.loans.cache import loan_changed
+from namma.loans.status import LoanMove, loan_move, loan_move_target
+from namma.loans.store import InstallmentLike, loan_locked, number_next
 from namma.models import (
     AccountKind,
     Branch,
@@ -56,32 +66,13 @@ from namma.models import (
     LoanProductVersion,
     LoanStatus,
     Role,
-    ScheduleStatus,
 )
+from namma.notifications.service import notify_loan_approved, notify_loan_disbursed
 from namma.products.schemas import loan_terms_from_stored
 from namma.products.service import terms_error_to_input
 
 ZERO = Decimal("0.00")
 BACKDATE_LIMIT = dt.timedelta(days=30)
-
-
-# The next number of a branch's sequence (parameters: branch, kind, year); a collection runs it
-# inside the statement that writes the numbered rows.
-NUMBER_NEXT = (
-    "INSERT INTO number_sequences (branch_id, kind, year, last_value) VALUES (%s, %s, %s, 1) "
-    "ON CONFLICT (branch_id, kind, year) "
-    "DO UPDATE SET last_value = number_sequences.last_value + 1 RETURNING last_value"
-)
-
-
-async def number_next(session: AsyncSession, *, branch_id: uuid.UUID, kind: str, year: int) -> int:
-    """The next number of ``kind`` for the branch and year; the row stays locked until commit,
-    so numbers are sequential without gaps even under concurrency."""
-    connection = await raw_connection(session)
-    cursor = await connection.execute(NUMBER_NEXT, (branch_id, kind, year))
-    row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def loan_terms_of(loan: Loan, version: LoanProductVersion) -> LoanTerms:
@@ -104,69 +95,6 @@ def loan_schedule_compute(loan: Loan, version: LoanProductVersion) -> Schedule:
     return generate_schedule(
         loan_terms_of(loan, version), disbursed_on=disbursed_on, first_due_on=first_due
     )
-
-
-_LOANS = RowLoader(Loan, "l")
-
-
-def loan_for_update_query(scope: LiteralString) -> bytes:
-    """The locking read of a loan in a scope (`customer_scope_sql`): the loan's columns."""
-    return (
-        sql.SQL(
-            "SELECT {} FROM loans l JOIN customers c ON c.id = l.customer_id "
-            "WHERE l.id = %s AND ({}) FOR UPDATE OF l"
-        )
-        .format(_LOANS.columns, sql.SQL(scope))
-        .as_bytes()
-    )
-
-
-async def _loan_for_update(session: AsyncSession, principal: Principal, loan_id: uuid.UUID) -> Loan:
-    """The loan, its row locked to the commit, if it is in the caller's scope (else 404).
-
-    Every change to a loan's money starts here, every collection too: one statement straight
-    to the driver (`RowLoader`)."""
-    scope, scope_params = customer_scope_sql(principal)
-    query = _LOAN_FOR_UPDATE.get(scope)
-    if query is None:
-        query = _LOAN_FOR_UPDATE[scope] = loan_for_update_query(scope)
-    await session.flush()  # as a query would: the read sees what the session changed
-    connection = await raw_connection(session)
-    cursor = await connection.execute(query, (loan_id, *scope_params))
-    row = await cursor.fetchone()
-    if row is None:
-        raise NotFoundError("Loan not found")
-    return _LOANS.adopt(session, row)
-
-
-_LOAN_FOR_UPDATE: dict[str, bytes] = {}
-_VERSIONS = RowLoader(LoanProductVersion, "v")
-LOAN_VERSION_QUERY = (
-    sql.SQL("SELECT {} FROM loan_product_versions v WHERE v.id = %s")
-    .format(_VERSIONS.columns)
-    .as_bytes()
-)
-
-
-async def loan_version(session: AsyncSession, loan: Loan) -> LoanProductVersion:
-    """The loan's product version: the session's copy if it holds one (as ``session.get``),
-    else read straight from the driver (every collection reads it)."""
-    held = session.identity_map.get(identity_key(LoanProductVersion, loan.product_version_id))
-    if isinstance(held, LoanProductVersion):
-        return held
-    connection = await raw_connection(session)
-    cursor = await connection.execute(LOAN_VERSION_QUERY, (loan.product_version_id,))
-    row = await cursor.fetchone()
-    assert row is not None  # a foreign key
-    return _VERSIONS.adopt(session, row)
-
-
-def _require_status(loan: Loan, *allowed: LoanStatus, action: str) -> None:
-    if loan.status not in allowed:
-        raise ConflictError(
-            f"Cannot {action} a loan that is {loan.status.value}",
-            details={"status": loan.status.value, "allowed_from": [s.value for s in allowed]},
-        )
 
 
 def _snapshot(loan: Loan) -> dict[str, object]:
@@ -318,13 +246,13 @@ async def loan_apply(
         entity_id=str(loan.id),
         after={**_snapshot(loan), "loan_number": loan.loan_number, "product": product.code},
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
 async def loan_withdraw(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:
-    loan = await _loan_for_update(session, principal, loan_id)
-    _require_status(loan, LoanStatus.APPLIED, action="withdraw")
-    loan.status = LoanStatus.WITHDRAWN
+    loan = await loan_locked(session, principal, loan_id)
+    loan_move(loan, LoanMove.WITHDRAW)
     loan.withdrawn_at = dt.datetime.now(dt.UTC)
     await audit_record(
         session,
@@ -333,6 +261,7 @@ async def loan_withdraw(session: AsyncSession, *, principal: Principal, loan_id:
         entity_type="loan",
         entity_id=str(loan.id),
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -340,14 +269,12 @@ def _check_decider(principal: Principal, loan: Loan) -> None:
     # Maker-checker: whoever applied never decides.
     if loan.applied_by_id == principal.user_id:
         raise PermissionDeniedError("You applied for this loan; another officer must decide it.")
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
 
 
 async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     _check_decider(principal, loan)
-    _require_status(loan, LoanStatus.APPLIED, action="approve")
+    approved = loan_move_target(loan.status, LoanMove.APPROVE)
     customer = await session.get(Customer, loan.customer_id)
     assert customer is not None
     if customer.kyc_status is not KycStatus.VERIFIED:
@@ -355,7 +282,7 @@ async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: 
             "Verify the customer's KYC before approving",
             details={"kyc_status": customer.kyc_status.value},
         )
-    loan.status = LoanStatus.APPROVED
+    loan.status = approved
     loan.decided_by_id = principal.user_id
     loan.decided_at = dt.datetime.now(dt.UTC)
     await audit_record(
@@ -365,6 +292,8 @@ async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: 
         entity_type="loan",
         entity_id=str(loan.id),
     )
+    await notify_loan_approved(session, loan=loan)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -373,10 +302,9 @@ async def loan_reject(
 ) -> Loan:
     if not reason.strip():
         raise InvalidInputError("reason", "Say why the application is rejected")
-    loan = await _loan_for_update(session, principal, loan_id)
+    loan = await loan_locked(session, principal, loan_id)
     _check_decider(principal, loan)
-    _require_status(loan, LoanStatus.APPLIED, action="reject")
-    loan.status = LoanStatus.REJECTED
+    loan_move(loan, LoanMove.REJECT)
     loan.decided_by_id = principal.user_id
     loan.decided_at = dt.datetime.now(dt.UTC)
     loan.rejection_reason = reason.strip()
@@ -388,6 +316,7 @@ async def loan_reject(
         entity_id=str(loan.id),
         after={"reason": loan.rejection_reason},
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -395,11 +324,8 @@ async def loan_approval_undo(
     session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID
 ) -> Loan:
     """Back to `applied` (before disbursement), e.g. when the approval was a mistake."""
-    loan = await _loan_for_update(session, principal, loan_id)
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
-    _require_status(loan, LoanStatus.APPROVED, action="undo the approval of")
-    loan.status = LoanStatus.APPLIED
+    loan = await loan_locked(session, principal, loan_id)
+    loan_move(loan, LoanMove.UNDO_APPROVAL)
     loan.decided_by_id = None
     loan.decided_at = None
     await audit_record(
@@ -409,6 +335,7 @@ async def loan_approval_undo(
         entity_type="loan",
         entity_id=str(loan.id),
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -420,14 +347,12 @@ async def loan_disburse(
     disbursed_on: dt.date,
     method: DisbursementMethod,
     reference: str | None,
-) -> Loan:
+) -> Disbursed:
     """Pay the loan out. The loan row is locked first: of two concurrent disbursements one
-    wins, the other finds the loan active and gets 409. One transaction: loan, charges,
-    journal, audit, and the schedule job (enqueued by the caller in the same transaction)."""
-    loan = await _loan_for_update(session, principal, loan_id)
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
-    _require_status(loan, LoanStatus.APPROVED, action="disburse")
+    wins, the other finds the loan active and gets 409. One transaction: loan, its schedule
+    (the installments, with balances and statuses as of today), charges, journal, audit."""
+    loan = await loan_locked(session, principal, loan_id)
+    active = loan_move_target(loan.status, LoanMove.DISBURSE)
     today = today_india()
     if disbursed_on > today:
         raise InvalidInputError("disbursed_on", "The disbursement date cannot be in the future")
@@ -439,7 +364,7 @@ async def loan_disburse(
     assert version is not None
     loan.disbursed_on = disbursed_on
     schedule = loan_schedule_compute(loan, version)
-    loan.status = LoanStatus.ACTIVE
+    loan.status = active
     loan.disbursed_by_id = principal.user_id
     loan.disbursed_at = dt.datetime.now(dt.UTC)
     loan.disbursement_method = method
@@ -448,8 +373,7 @@ async def loan_disburse(
     loan.installment_amount = schedule.installment_amount
     loan.total_interest = schedule.total_interest
     loan.apr_percent = apr_percent(schedule)
-    loan.outstanding_principal = loan.principal
-    loan.schedule_status = ScheduleStatus.PENDING
+    installments = await loan_schedule_write(session, loan, schedule)
 
     charges = (await session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id))).all()
     amounts = {fee.name: amount for fee, amount in schedule_fee_amounts(schedule)}
@@ -481,7 +405,7 @@ async def loan_disburse(
                 f"disbursement {schedule.net_disbursement}",
                 details={"payoff": str(payoff.total)},
             )
-        old.status = LoanStatus.REFINANCED
+        loan_move(old, LoanMove.REFINANCE)
         paid_out = schedule.net_disbursement - payoff.total
         legs += _payoff_legs(payoff, old.id)
     legs.append(Leg(payout, credit=paid_out, branch_id=loan.branch_id, loan_id=loan.id))
@@ -510,7 +434,11 @@ async def loan_disburse(
             "refinanced_payoff": payoff.total if payoff else None,
         },
     )
-    return loan
+    await notify_loan_disbursed(session, loan=loan)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    if loan.refinances_id is not None:
+        loan_changed(session, loan_id=loan.refinances_id, customer_id=loan.customer_id)
+    return Disbursed(loan, installments)
 
 
 def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
@@ -528,40 +456,156 @@ def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
     ]
 
 
-async def loan_schedule_ensure(session: AsyncSession, *, loan_id: uuid.UUID) -> bool:
-    """Write the installments of a disbursed loan once ("EMI Gen"). Returns True if it wrote
-    them, False if they were already there. Safe to run twice, and concurrently: the loan row
-    is locked and the status checked under the lock."""
-    loan = await session.scalar(select(Loan).where(Loan.id == loan_id).with_for_update())
-    if loan is None or loan.schedule_status is not ScheduleStatus.PENDING:
-        return False
-    version = await session.get(LoanProductVersion, loan.product_version_id)
-    assert version is not None
-    schedule = loan_schedule_compute(loan, version)
-    written: list[LoanInstallment] = []
-    for row in schedule.rows:
-        written.append(
-            LoanInstallment(
-                loan_id=loan.id,
-                number=row.number,
-                due_date=row.due_date,
-                period_start=row.period_start,
-                principal_due=row.principal,
-                interest_due=row.interest,
-                fee_due=row.fees,
-                interest_for_period=row.interest_for_period,
-                balance_after=row.balance,
-                status=InstallmentStatus.DUE,
-            )
+@dataclass(frozen=True)
+class Disbursed:
+    loan: Loan
+    installments: list[LoanInstallment]
+
+
+async def loan_schedule_write(
+    session: AsyncSession, loan: Loan, schedule: Schedule
+) -> list[LoanInstallment]:
+    """Write the (locked) loan's installments from ``schedule`` ("EMI Gen"), and its balances,
+    statuses and days past due as of today: a back-dated disbursement's late installments are
+    overdue from the start."""
+    written = [
+        LoanInstallment(
+            loan_id=loan.id,
+            number=row.number,
+            due_date=row.due_date,
+            period_start=row.period_start,
+            principal_due=row.principal,
+            interest_due=row.interest,
+            fee_due=row.fees,
+            interest_for_period=row.interest_for_period,
+            balance_after=row.balance,
+            status=InstallmentStatus.DUE,
         )
+        for row in schedule.rows
+    ]
     session.add_all(written)
     await session.flush()  # the paid and waived columns get their 0 defaults
-    # Balances, statuses and days past due as of today: a back-dated disbursement's late
-    # installments are overdue from the start, not only after the first collection.
     loan_balances_refresh(loan, written)
-    loan.schedule_status = ScheduleStatus.GENERATED
     await session.flush()
-    return True
+    return written
+
+
+# What a stored installment keeps of its schedule row (compared by the regeneration).
+_SCHEDULED = (
+    "number",
+    "due_date",
+    "period_start",
+    "principal_due",
+    "interest_due",
+    "fee_due",
+    "interest_for_period",
+    "balance_after",
+)
+
+
+def _scheduled(i: LoanInstallment) -> tuple[object, ...]:
+    return tuple(getattr(i, name) for name in _SCHEDULED)
+
+
+def _schedule_rows(schedule: Schedule) -> list[tuple[object, ...]]:
+    return [
+        (
+            r.number,
+            r.due_date,
+            r.period_start,
+            r.principal,
+            r.interest,
+            r.fees,
+            r.interest_for_period,
+            r.balance,
+        )
+        for r in schedule.rows
+    ]
+
+
+@dataclass
+class ScheduleRegeneration:
+    """What a bulk regeneration did, per loan id."""
+
+    regenerated: list[uuid.UUID] = field(default_factory=list)
+    unchanged: list[uuid.UUID] = field(default_factory=list)
+    skipped: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+async def loan_schedules_regenerate(
+    session: AsyncSession, *, loan_ids: Sequence[uuid.UUID], actor: AuditActor
+) -> ScheduleRegeneration:
+    """Rewrite the schedules of many active loans from their terms as stored now (after the
+    terms changed: a rescheduling, a holiday added to the calendar). The loans are locked in id
+    order, as a collection locks its loan. A loan whose installments already are its schedule is
+    left alone (so a second run changes nothing); a loan that is not active, or on which
+    anything was paid, waived or charged, is skipped with the reason — moving payments onto a
+    new schedule means replaying its collections, which comes with rescheduling. Each rewritten
+    loan is audited (`loan.schedule_regenerated`)."""
+    result = ScheduleRegeneration()
+    wanted = sorted(set(loan_ids))
+    loans = {
+        loan.id: loan
+        for loan in await session.scalars(
+            select(Loan).where(Loan.id.in_(wanted)).order_by(Loan.id).with_for_update()
+        )
+    }
+    for loan_id in wanted:
+        loan = loans.get(loan_id)
+        if loan is None:
+            result.skipped[loan_id] = "no such loan"
+            continue
+        if loan.status is not LoanStatus.ACTIVE:
+            result.skipped[loan_id] = f"the loan is {loan.status.value}"
+            continue
+        version = await session.get(LoanProductVersion, loan.product_version_id)
+        assert version is not None
+        schedule = loan_schedule_compute(loan, version)
+        stored = list(
+            await session.scalars(
+                select(LoanInstallment)
+                .where(LoanInstallment.loan_id == loan.id)
+                .order_by(LoanInstallment.number)
+            )
+        )
+        if [_scheduled(i) for i in stored] == _schedule_rows(schedule):
+            result.unchanged.append(loan_id)
+            continue
+        if any(paid_total(i) > 0 or waived_total(i) > 0 or i.penalty_due > 0 for i in stored):
+            result.skipped[loan_id] = (
+                "payments, waivers or penalties stand on its installments; moving them to a new "
+                "schedule means replaying its collections"
+            )
+            continue
+        before = {
+            "installments": len(stored),
+            "first_due_on": stored[0].due_date if stored else None,
+            "installment_amount": loan.installment_amount,
+            "total_interest": loan.total_interest,
+        }
+        for i in stored:
+            await session.delete(i)
+        await session.flush()
+        await loan_schedule_write(session, loan, schedule)
+        loan.installment_amount = schedule.installment_amount
+        loan.total_interest = schedule.total_interest
+        await audit_record(
+            session,
+            actor=actor,
+            action="loan.schedule_regenerated",
+            entity_type="loan",
+            entity_id=str(loan.id),
+            before=before,
+            after={
+                "installments": len(schedule.rows),
+                "first_due_on": schedule.first_due_on,
+                "installment_amount": schedule.installment_amount,
+                "total_interest": schedule.total_interest,
+            },
+        )
+        loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+        result.regenerated.append(loan_id)
+    return result
 
 
 async def loan_write_off(
@@ -571,10 +615,8 @@ async def loan_write_off(
     income (collections)."""
     if not reason.strip():
         raise InvalidInputError("reason", "A write-off needs a reason")
-    loan = await _loan_for_update(session, principal, loan_id)
-    if principal.role is Role.MANAGER and principal.branch_id != loan.branch_id:
-        raise NotFoundError("Loan not found")
-    _require_status(loan, LoanStatus.ACTIVE, action="write off")
+    loan = await loan_locked(session, principal, loan_id)
+    written_off = loan_move_target(loan.status, LoanMove.WRITE_OFF)
     before = _snapshot(loan)
     amount = loan.outstanding_principal
     if amount > 0:
@@ -591,7 +633,7 @@ async def loan_write_off(
                 Leg(AccountKind.LOAN_PORTFOLIO, credit=amount, loan_id=loan.id),
             ],
         )
-    loan.status = LoanStatus.WRITTEN_OFF
+    loan.status = written_off
     loan.written_off_at = dt.datetime.now(dt.UTC)
     loan.write_off_reason = reason.strip()
     loan.outstanding_principal = ZERO
@@ -609,6 +651,7 @@ async def loan_write_off(
             "reason": loan.write_off_reason,
         },
     )
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
 
 
@@ -644,173 +687,16 @@ async def _refinanceable(
     return old
 
 
-@dataclass(slots=True)
-class InstallmentState:
-    """An installment's dates, amounts and status as plain values: what posting a collection
-    reads and changes. Loaded and written with Core statements (`installment_states`,
-    `installment_states_write`): the ORM's per-attribute instrumentation and unit of work cost
-    more than the arithmetic on the one or two installments a payment touches."""
-
-    id: uuid.UUID
-    number: int
-    due_date: dt.date
-    principal_due: Decimal
-    interest_due: Decimal
-    fee_due: Decimal
-    penalty_due: Decimal
-    principal_paid: Decimal
-    interest_paid: Decimal
-    fee_paid: Decimal
-    penalty_paid: Decimal
-    interest_waived: Decimal
-    fee_waived: Decimal
-    penalty_waived: Decimal
-    status: InstallmentStatus
-    paid_at: dt.datetime | None
-
-
-# What a payment (or a waiver) changes on an installment.
-INSTALLMENT_CHANGING = (
-    "principal_paid",
-    "interest_paid",
-    "fee_paid",
-    "penalty_paid",
-    "interest_waived",
-    "fee_waived",
-    "penalty_waived",
-    "status",
-    "paid_at",
-)
-_changing = operator.attrgetter(*INSTALLMENT_CHANGING)
-
-# Every collection reads the installments and writes one or two of them and the loan: straight
-# to the driver (`raw_connection`).
-_INSTALLMENT_STATES_SELECT = (
-    "SELECT id, number, due_date, principal_due, interest_due, fee_due, penalty_due, "
-    "principal_paid, interest_paid, fee_paid, penalty_paid, interest_waived, fee_waived, "
-    "penalty_waived, status, paid_at FROM loan_installments WHERE loan_id = %s ORDER BY number"
-)
-_INSTALLMENT_STATES_UPDATE = (
-    "UPDATE loan_installments SET principal_paid = %s, interest_paid = %s, fee_paid = %s, "
-    "penalty_paid = %s, interest_waived = %s, fee_waived = %s, penalty_waived = %s, "
-    "status = %s, paid_at = %s WHERE id = %s"
-)
-
-InstallmentLike = LoanInstallment | InstallmentState
-
-
-async def installment_states(session: AsyncSession, loan_id: uuid.UUID) -> list[InstallmentState]:
-    """The loan's installments in number order, as plain values (see `InstallmentState`)."""
-    await session.flush()  # what the session changed (a pre-closure's settlement) is read back
-    connection = await raw_connection(session)
-    cursor = await connection.execute(_INSTALLMENT_STATES_SELECT, (loan_id,))
-    states = [InstallmentState(*row) for row in await cursor.fetchall()]
-    for state in states:
-        state.status = InstallmentStatus(state.status)  # the driver reads the enum as text
-    return states
-
-
-def installment_changes(states: Sequence[InstallmentState]) -> list[tuple[object, ...]]:
-    """A snapshot of what a payment may change, to find the installments it changed."""
-    return [_changing(s) for s in states]
-
-
-async def installment_states_write(
-    session: AsyncSession,
-    states: Sequence[InstallmentState],
-    before: Sequence[tuple[object, ...]],
-) -> None:
-    """Write the installments that differ from ``before`` (`installment_changes`), and bring any
-    ORM copy of them in this session up to date (as committed state: it is what the database
-    now holds)."""
-    changed = [s for s, old in zip(states, before, strict=True) if _changing(s) != old]
-    if not changed:
-        return
-    params = [
-        (
-            s.principal_paid,
-            s.interest_paid,
-            s.fee_paid,
-            s.penalty_paid,
-            s.interest_waived,
-            s.fee_waived,
-            s.penalty_waived,
-            s.status.value,
-            s.paid_at,
-            s.id,
-        )
-        for s in changed
-    ]
-    connection = await raw_connection(session)
-    if len(params) == 1:  # the usual payment: one statement, no batch
-        await connection.execute(_INSTALLMENT_STATES_UPDATE, params[0])
-    else:
-        async with connection.cursor() as cursor:
-            await cursor.executemany(_INSTALLMENT_STATES_UPDATE, params)
-    for s in changed:
-        held = session.identity_map.get(identity_key(LoanInstallment, s.id))
-        if held is not None:
-            for name in INSTALLMENT_CHANGING:
-                set_committed_value(held, name, getattr(s, name))
-
-
-# The loan's columns a payment writes (`loan_columns_write`), by name: never caller input.
-# What a payment that leaves the loan open writes, in the order `collection_record` gives them
-# (`loan_balances`, then the total collected); closing it adds the status and closing time.
-LOAN_PAYMENT_COLUMNS = (
-    "outstanding_principal",
-    "outstanding_interest",
-    "outstanding_fees",
-    "outstanding_penalties",
-    "next_due_on",
-    "days_past_due",
-    "total_collected",
-)
-_LOAN_WRITABLE = frozenset((*LOAN_PAYMENT_COLUMNS, "status", "closed_at"))
-_loan_updates: dict[tuple[str, ...], bytes] = {}
-
-
-def loan_update_query(names: tuple[str, ...]) -> bytes:
-    """``UPDATE loans SET <names> = %s …, updated_at = now() WHERE id = %s RETURNING
-    updated_at``, built once per set of columns."""
-    query = _loan_updates.get(names)
-    if query is None:
-        unknown = set(names) - _LOAN_WRITABLE
-        assert not unknown, unknown
-        query = _loan_updates[names] = (
-            sql.SQL("UPDATE loans SET {}, updated_at = now() WHERE id = %s RETURNING updated_at")
-            .format(sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names))
-            .as_bytes()
-        )
-    return query
-
-
-async def loan_columns_write(session: AsyncSession, loan: Loan, values: Mapping[str, Any]) -> None:
-    """Write ``values`` to the (locked) loan row with one UPDATE (and ``updated_at``), and set
-    them on ``loan`` as its committed state (with the new ``updated_at``), so the session has
-    nothing to flush for it."""
-    query = loan_update_query(tuple(values))
-    connection = await raw_connection(session)
-    cursor = await connection.execute(
-        query,
-        [v.value if isinstance(v, enum.Enum) else v for v in values.values()] + [loan.id],
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    for name, value in {**values, "updated_at": row[0]}.items():
-        set_committed_value(loan, name, value)
-
-
 def loan_dues(installments: Sequence[InstallmentLike]) -> tuple[Due, ...]:
-    """What is still owed on each installment (due less paid and waived)."""
+    """What is still owed on each installment, per component (`namma.finance.owed`)."""
     return tuple(
         Due(
             number=i.number,
             due_date=i.due_date,
-            principal=i.principal_due - i.principal_paid,
-            interest=i.interest_due - i.interest_paid - i.interest_waived,
-            fee=i.fee_due - i.fee_paid - i.fee_waived,
-            penalty=i.penalty_due - i.penalty_paid - i.penalty_waived,
+            principal=owed_principal(i),
+            interest=owed_interest(i),
+            fee=owed_fee(i),
+            penalty=owed_penalty(i),
         )
         for i in installments
     )
@@ -820,8 +706,6 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
     """Pay the (locked) loan off on ``on``: its installments are paid per the money core's
     payoff quote, future interest and fees waived, its balances zeroed. The caller posts the
     journal and sets the loan's final status."""
-    await loan_schedule_ensure(session, loan_id=loan.id)
-    await session.refresh(loan)
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
     installments = list(
@@ -865,68 +749,26 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
     return quote
 
 
-def installment_owed(i: InstallmentLike) -> Decimal:
-    """What is still owed on the installment: due less paid and waived, every component."""
-    return (
-        i.principal_due
-        - i.principal_paid
-        + i.interest_due
-        - i.interest_paid
-        - i.interest_waived
-        + i.fee_due
-        - i.fee_paid
-        - i.fee_waived
-        + i.penalty_due
-        - i.penalty_paid
-        - i.penalty_waived
-    )
-
-
-def loan_outstanding(loan: Loan) -> Decimal:
-    """Everything the loan still owes, from its stored balances (0 once every installment is
-    paid: no component is ever negative)."""
-    return (
-        loan.outstanding_principal
-        + loan.outstanding_interest
-        + loan.outstanding_fees
-        + loan.outstanding_penalties
-    )
-
-
-def installment_status(
-    i: InstallmentLike, today: dt.date, *, owed: Decimal | None = None
-) -> InstallmentStatus:
-    """Paid when nothing is owed; overdue when owed after its due date; else partly paid or due.
-    ``owed``: what is still owed on it, when the caller has it already."""
-    if (installment_owed(i) if owed is None else owed) == 0:
-        return InstallmentStatus.PAID
-    if i.due_date < today:
-        return InstallmentStatus.OVERDUE
-    paid = i.principal_paid + i.interest_paid + i.fee_paid + i.penalty_paid
-    return InstallmentStatus.PARTLY_PAID if paid > 0 else InstallmentStatus.DUE
-
-
 def loan_balances(installments: Sequence[InstallmentLike]) -> dict[str, Any]:
-    """The loan's denormalised balances from its installments (column → value); sets each
-    installment's status (and clears ``paid_at`` of one no longer paid) on the way."""
-    today = today_india()
-    dues = loan_dues(installments)
-    unpaid = [d for d in dues if d.total > 0]
+    """The loan's denormalised balances from its installments as of today (column → value,
+    by the money core's `loan_balances`); sets each installment's status (and clears
+    ``paid_at`` of one no longer paid) on the way."""
+    balances = owed_balances(installments, today_india())
     # Assigned only where they change: an assignment marks an ORM row for the flush to examine,
     # and a collection changes one or two installments of fifty.
-    for row, due in zip(installments, dues, strict=True):
-        status = installment_status(row, today, owed=due.total)
+    for row, name in zip(installments, balances.statuses, strict=True):
+        status = InstallmentStatus(name)
         if row.status is not status:
             row.status = status
         if status is not InstallmentStatus.PAID and row.paid_at is not None:
             row.paid_at = None
     return {
-        "outstanding_principal": sum((d.principal for d in dues), ZERO),
-        "outstanding_interest": sum((d.interest for d in dues), ZERO),
-        "outstanding_fees": sum((d.fee for d in dues), ZERO),
-        "outstanding_penalties": sum((d.penalty for d in dues), ZERO),
-        "next_due_on": min((d.due_date for d in unpaid), default=None),
-        "days_past_due": days_past_due(dues=dues, as_of=today),
+        "outstanding_principal": balances.principal,
+        "outstanding_interest": balances.interest,
+        "outstanding_fees": balances.fees,
+        "outstanding_penalties": balances.penalties,
+        "next_due_on": balances.next_due_on,
+        "days_past_due": balances.days_past_due,
     }
 
 

@@ -37,7 +37,6 @@ from namma.models.loan import (
     LoanInstallment,
     LoanStatus,
     NumberSequence,
-    ScheduleStatus,
 )
 from namma.models.notification import (
     Language,
@@ -100,7 +99,6 @@ __all__ = [
     "RecoveryCode",
     "RefreshToken",
     "Role",
-    "ScheduleStatus",
     "User",
     "UserPermission",
     "WaiverComponent",

@@ -57,12 +57,6 @@ class DisbursementMethod(enum.StrEnum):
     UPI = "upi"
 
 
-class ScheduleStatus(enum.StrEnum):
-    NONE = "none"  # not disbursed
-    PENDING = "pending"  # disbursed; the schedule job has not run yet
-    GENERATED = "generated"
-
-
 class InstallmentStatus(enum.StrEnum):
     DUE = "due"
     PARTLY_PAID = "partly_paid"
@@ -130,11 +124,6 @@ class Loan(Base):
     installment_amount: Mapped[Decimal | None] = mapped_column(MONEY)
     total_interest: Mapped[Decimal | None] = mapped_column(MONEY)
     apr_percent: Mapped[Decimal | None] = mapped_column(Numeric(9, 4))
-    schedule_status: Mapped[ScheduleStatus] = mapped_column(
-        value_enum(ScheduleStatus, "schedule_status"),
-        default=ScheduleStatus.NONE,
-        server_default="none",
-    )
 
     outstanding_principal: Mapped[Decimal] = money_column()
     outstanding_interest: Mapped[Decimal] = money_column()

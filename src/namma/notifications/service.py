@@ -38,9 +38,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.config import Settings, get_settings
+from namma.finance.owed import owed
 from namma.jobs import job_app
 from namma.kit.db import raw_connection
 from namma.kit.jobs import REQUEST_ID_KWARG, job_defer
+from namma.kit.sqltext import sql_of
 from namma.models import (
     Collection,
     Customer,
@@ -291,14 +293,14 @@ async def notify_receipts(
 
 # --- the daily reminders and overdue notices ------------------------------------------------
 
+# What an installment still owes: the money core's rule (`namma.finance.owed`), as SQL.
+_OWED = sql_of(owed, "i")
 _DUE_SQL = text(
-    """
+    f"""
     SELECT s.template, s.stage, i.id AS installment_id, i.number, i.due_date,
            l.id AS loan_id, l.loan_number,
            c.id AS customer_id, c.name, c.phone, c.email, c.preferred_language,
-           (i.principal_due + i.interest_due + i.fee_due + i.penalty_due
-            - i.principal_paid - i.interest_paid - i.fee_paid - i.penalty_paid
-            - i.interest_waived - i.fee_waived - i.penalty_waived) AS owed
+           {_OWED} AS owed
       FROM unnest(CAST(:templates AS text[]), CAST(:stages AS int[]),
                   CAST(:froms AS date[]), CAST(:tos AS date[]))
            AS s(template, stage, from_date, to_date)
@@ -307,16 +309,14 @@ _DUE_SQL = text(
       JOIN customers c ON c.id = l.customer_id
      WHERE l.status = 'active'
        AND i.status <> 'paid'
-       AND i.principal_due + i.interest_due + i.fee_due + i.penalty_due
-           - i.principal_paid - i.interest_paid - i.fee_paid - i.penalty_paid
-           - i.interest_waived - i.fee_waived - i.penalty_waived > 0
+       AND {_OWED} > 0
        AND NOT EXISTS (
              SELECT 1 FROM notifications n
               WHERE n.dedupe_key IN (
                       s.template || ':' || s.stage || ':' || i.id || ':' || 'sms',
                       s.template || ':' || s.stage || ':' || i.id || ':' || 'email'))
      ORDER BY i.due_date, l.loan_number, i.number
-    """
+    """  # noqa: S608 (constant fragments; values are bound parameters)
 )
 
 

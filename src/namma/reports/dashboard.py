@@ -35,12 +35,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.auth.deps import Principal
 from namma.capital.queries import capital_summary
 from namma.finance import add_months
+from namma.finance.owed import loan_outstanding
 from namma.kit.cache import Cache, cache_get_or_load
 from namma.kit.clock import today_india
 from namma.kit.db import after_commit
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.money import money_str
-from namma.loans.service import loan_outstanding
 from namma.models import (
     AccountKind,
     AccountType,

@@ -19,8 +19,7 @@ from namma.documents import service as documents_service
 from namma.documents.endpoints import StatementIn, _pdf
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import AppError, NotFoundError
-from namma.loans.endpoints import loan_get, loan_schedule
-from namma.loans.queries import LOAN_SORTS, loans_page
+from namma.loans.queries import LOAN_SORTS, loan_detail, loan_schedule, loans_page
 from namma.models import DocumentStatus, Role
 from namma.reports.dashboard import dashboard_cached
 from namma.web import i18n
@@ -139,10 +138,10 @@ async def loan(
     tab = request.query_params.get("tab", "summary")
     if tab not in {key for key, _ in LOAN_TABS}:
         tab = "summary"
-    found: Any = await loan_get(loan_id, session, cache, viewer.principal)
+    found: Any = await loan_detail(session, viewer.principal, loan_id, cache=cache)
     context: dict[str, Any] = {"loan": found, "tab": tab, "tabs": LOAN_TABS}
     if tab == "schedule":
-        context["schedule"] = await loan_schedule(loan_id, session, cache, viewer.principal)
+        context["schedule"] = await loan_schedule(session, viewer.principal, loan_id)
     if tab == "payments":
         keyset, after = table_keyset(request, COLLECTION_SORTS, default="date")
         page = await collections_page(session, viewer.principal, keyset, loan_id=loan_id)

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from namma.auth.permissions import Permission
 from namma.kit.deps import SessionDep
-from namma.loans.endpoints import loan_kfs
+from namma.loans.queries import loan_kfs
 from namma.web.templating import render
 from namma.web.viewer import Viewer, viewer_of
 
@@ -25,6 +25,8 @@ async def kfs_page(
     session: SessionDep,
     viewer: Annotated[Viewer, Depends(viewer_of(Permission.LOAN_READ))],
 ) -> Response:
-    kfs: Any = await loan_kfs(loan_id, request, session, viewer.principal)
+    kfs: Any = await loan_kfs(
+        session, viewer.principal, loan_id, settings=request.app.state.settings
+    )
     back = f"/customer/loans/{loan_id}" if viewer.customer_id else viewer.home
     return render(request, "loans/kfs.html", {"kfs": kfs, "loan_id": loan_id, "back": back})

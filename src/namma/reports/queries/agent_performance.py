@@ -1,0 +1,193 @@
+"""Report 6: agent performance (docs/reports.md)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import (
+    distinct,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.kit.clock import today_india
+from namma.models import (
+    AgentAssignment,
+    Customer,
+    Loan,
+    LoanStatus,
+    Role,
+    User,
+)
+from namma.reports.base import (
+    ZERO,
+    Reconciliation,
+    Report,
+    ReportFilters,
+    collection_rate,
+    count,
+    money,
+    pct,
+    text,
+)
+from namma.reports.queries.blocks import (
+    _branches,
+    _dec,
+    _par,
+    _par_sums,
+    _sum,
+    _users,
+    collections_received,
+    installment_demand,
+    ledger_portfolio,
+    scoped_loans,
+)
+
+
+async def agent_performance(session: AsyncSession, f: ReportFilters) -> Report:
+    """Per agent: customers, active loans, outstanding principal, PAR of their portfolio, the
+    period's dues and what was collected against them (collection efficiency), and what they
+    collected themselves. Loans of customers with no current agent form their own row, so the
+    outstanding column adds up to the portfolio."""
+    today = today_india()
+    sl = scoped_loans(f)
+    by_agent: dict[uuid.UUID | None, dict[str, Any]] = defaultdict(dict)
+
+    staff = select(User.id).where(User.role == Role.AGENT).where(User.is_active.is_(True))
+    if f.branch_id is not None:
+        staff = staff.where(User.branch_id == f.branch_id)
+    if f.agent_id is not None:
+        staff = staff.where(User.id == f.agent_id)
+    if not f.narrows_loans or f.agent_id is not None:
+        # Every (active) agent in scope appears, even with nothing to show yet.
+        for (agent_id,) in (await session.execute(staff)).all():
+            by_agent[agent_id]
+    customers_q = (
+        select(AgentAssignment.agent_id, func.count(distinct(AgentAssignment.customer_id)))
+        .join(Customer, Customer.id == AgentAssignment.customer_id)
+        .where(AgentAssignment.ended_at.is_(None))
+        .group_by(AgentAssignment.agent_id)
+    )
+    if f.branch_id is not None:
+        customers_q = customers_q.where(Customer.branch_id == f.branch_id)
+    if f.agent_id is not None:
+        customers_q = customers_q.where(AgentAssignment.agent_id == f.agent_id)
+    if f.product_id is None:
+        for agent_id, n in (await session.execute(customers_q)).all():
+            by_agent[agent_id]["customers"] = n
+    stock = await session.execute(
+        select(
+            sl.c.agent_id,
+            func.count(Loan.id),
+            func.count(distinct(Loan.customer_id)),
+            _sum(Loan.outstanding_principal),
+            *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
+        )
+        .select_from(sl)
+        .join(Loan, Loan.id == sl.c.loan_id)
+        .where(Loan.status == LoanStatus.ACTIVE)
+        .group_by(sl.c.agent_id)
+    )
+    for agent_id, loans, borrowers, op, p1, p30, p90 in stock.all():
+        by_agent[agent_id].update(
+            active_loans=loans,
+            active_customers=borrowers,
+            outstanding_principal=_dec(op),
+            _risk={1: _dec(p1), 30: _dec(p30), 90: _dec(p90)},
+        )
+    demand = installment_demand(sl, f.date_from, f.date_to)
+    for agent_id, due, against in (
+        await session.execute(
+            select(demand.c.agent_id, _sum(demand.c.due), _sum(demand.c.collected)).group_by(
+                demand.c.agent_id
+            )
+        )
+    ).all():
+        by_agent[agent_id].update(due_amount=_dec(due), collected_against_due=_dec(against))
+    # What each agent collected in person (any loan in scope), standing collections.
+    received = collections_received(scoped_loans(f, by_agent=False), f.date_from, f.date_to)
+    collected_q = select(
+        received.c.collected_by_id, func.sum(received.c.n), _sum(received.c.amount)
+    ).group_by(received.c.collected_by_id)
+    if f.agent_id is not None:
+        collected_q = collected_q.where(received.c.collected_by_id == f.agent_id)
+    collected_rows = (await session.execute(collected_q)).all()
+    collectors = await _users(session, [r[0] for r in collected_rows])
+    for collector_id, n, amount in collected_rows:
+        if collectors[collector_id].role is Role.AGENT:
+            by_agent[collector_id].update(collections=n, collected_amount=_dec(amount))
+    agents = await _users(session, by_agent)
+    branches = await _branches(session, (a.branch_id for a in agents.values()))
+    rows = []
+    for agent_key, r in sorted(
+        by_agent.items(),
+        key=lambda kv: (kv[0] is None, agents[kv[0]].name if kv[0] in agents else ""),
+    ):
+        agent = agents.get(agent_key)
+        outstanding = r.get("outstanding_principal", ZERO)
+        due = r.get("due_amount", ZERO)
+        against = r.get("collected_against_due", ZERO)
+        rows.append(
+            {
+                "agent_name": agent.name if agent else "(unassigned)",
+                "branch_code": branches[agent.branch_id].code
+                if agent and agent.branch_id in branches
+                else "",
+                "customers": r.get("customers", r.get("active_customers", 0)),
+                "active_loans": r.get("active_loans", 0),
+                "outstanding_principal": outstanding,
+                **_par(outstanding, r.get("_risk", {})),
+                "due_amount": due,
+                "collected_against_due": against,
+                "collection_efficiency": collection_rate(against, due),
+                "collections": r.get("collections", 0),
+                "collected_amount": r.get("collected_amount", ZERO),
+            }
+        )
+    money_keys = ("outstanding_principal", "due_amount", "collected_against_due")
+    totals: dict[str, Any] = {k: sum((r[k] for r in rows), ZERO) for k in money_keys}
+    totals["collected_amount"] = sum((r["collected_amount"] for r in rows), ZERO)
+    totals["active_loans"] = sum(r["active_loans"] for r in rows)
+    totals["collections"] = sum(r["collections"] for r in rows)
+    totals["collection_efficiency"] = collection_rate(
+        totals["collected_against_due"], totals["due_amount"]
+    )
+    risk = {
+        n: sum((_dec(by_agent[a].get("_risk", {}).get(n)) for a in by_agent), ZERO)
+        for n in (1, 30, 90)
+    }
+    totals |= _par(totals["outstanding_principal"], risk)
+    return Report(
+        name="agent-performance",
+        title="Agent performance",
+        filters=f,
+        as_of=today,
+        columns=[
+            text("agent_name", "Agent"),
+            text("branch_code", "Branch"),
+            count("customers", "Customers"),
+            count("active_loans", "Active loans"),
+            money("outstanding_principal", "Outstanding principal"),
+            pct("par_1", "PAR1 %"),
+            pct("par_30", "PAR30 %"),
+            pct("par_90", "PAR90 %"),
+            money("due_amount", "Due"),
+            money("collected_against_due", "Collected against due"),
+            pct("collection_efficiency", "Collection efficiency %"),
+            count("collections", "Collections made"),
+            money("collected_amount", "Collected in person"),
+        ],
+        rows=rows,
+        totals=totals,
+        reconciliation=[
+            Reconciliation(
+                "outstanding_principal",
+                "loan_portfolio balance",
+                totals["outstanding_principal"],
+                await ledger_portfolio(session, sl),
+            )
+        ],
+    )

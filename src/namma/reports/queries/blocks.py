@@ -1,0 +1,371 @@
+"""Building blocks shared by the reports and the dashboards (see the package docstring): the
+loans in scope, arrears and demand (the money core's rules as SQL), collections received, the
+ledger's portfolio and period totals."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Date,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from namma.finance.owed import (
+    demanded,
+    owed,
+)
+from namma.kit.sqltext import expression_of
+from namma.ledger.queries import DISBURSED_STATUSES, normal_balance
+from namma.models import (
+    AccountKind,
+    AccountType,
+    AgentAssignment,
+    Branch,
+    Collection,
+    CollectionAllocation,
+    CollectionStatus,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+    Loan,
+    LoanInstallment,
+    LoanProductVersion,
+    LoanStatus,
+    User,
+)
+from namma.reports.base import (
+    BUCKETS,
+    PAR_THRESHOLDS,
+    ZERO,
+    ReportFilters,
+    percent,
+)
+
+CASH_KINDS = (AccountKind.BRANCH_CASH, AccountKind.AGENT_CASH, AccountKind.BANK)
+COLLECTION_KINDS = ("collection", "collection.recovery")
+INCOME_KINDS = (
+    AccountKind.INTEREST_INCOME,
+    AccountKind.FEE_INCOME,
+    AccountKind.PENALTY_INCOME,
+    AccountKind.RECOVERY_INCOME,
+)
+AGING_BUCKETS: tuple[str, ...] = ("not overdue", "1-30", "31-60", "61-90", "90+")
+
+
+def _sum(expr: Any) -> Any:
+    return func.coalesce(func.sum(expr), ZERO)
+
+
+def _dec(value: Any) -> Decimal:
+    return ZERO if value is None else Decimal(value)
+
+
+# --- building blocks -----------------------------------------------------------------------------
+
+
+def scoped_loans(f: ReportFilters, *, by_agent: bool = True) -> CTE:
+    """Every loan the filters select, with its branch, customer, current agent and product.
+
+    ``by_agent=False`` ignores ``f.agent_id`` (a register that filters by the collector)."""
+    query = (
+        select(
+            Loan.id.label("loan_id"),
+            Loan.branch_id.label("branch_id"),
+            Loan.customer_id.label("customer_id"),
+            AgentAssignment.agent_id.label("agent_id"),
+            LoanProductVersion.product_id.label("product_id"),
+        )
+        .join(LoanProductVersion, LoanProductVersion.id == Loan.product_version_id)
+        .outerjoin(
+            AgentAssignment,
+            and_(
+                AgentAssignment.customer_id == Loan.customer_id,
+                AgentAssignment.ended_at.is_(None),
+            ),
+        )
+    )
+    if f.branch_id is not None:
+        query = query.where(Loan.branch_id == f.branch_id)
+    if by_agent and f.agent_id is not None:
+        query = query.where(AgentAssignment.agent_id == f.agent_id)
+    if f.product_id is not None:
+        query = query.where(LoanProductVersion.product_id == f.product_id)
+    return query.cte("scoped_loans")
+
+
+def bucket_of(dpd: ColumnElement[int]) -> ColumnElement[str]:
+    """``base.dpd_bucket`` in SQL."""
+    return case(
+        (dpd <= 0, BUCKETS[0]),
+        (dpd <= 30, BUCKETS[1]),
+        (dpd <= 60, BUCKETS[2]),
+        (dpd <= 90, BUCKETS[3]),
+        else_=BUCKETS[4],
+    )
+
+
+def installment_owed(i: Any = LoanInstallment) -> ColumnElement[Decimal]:
+    """Everything an installment still owes (`namma.finance.owed.owed`, as SQL)."""
+    return expression_of(owed, i)
+
+
+def overdue_by_loan(today: dt.date) -> Any:
+    """Per active loan: what its installments that fell due before ``today`` still owe."""
+    return (
+        select(
+            LoanInstallment.loan_id.label("loan_id"),
+            _sum(installment_owed()).label("overdue"),
+        )
+        .join(Loan, Loan.id == LoanInstallment.loan_id)
+        .where(Loan.status == LoanStatus.ACTIVE)
+        .where(LoanInstallment.due_date < today)
+        .group_by(LoanInstallment.loan_id)
+        .subquery("overdue_by_loan")
+    )
+
+
+def loan_end_date() -> ColumnElement[dt.date]:
+    """The day a loan left the portfolio early (pre-closed, refinanced, written off), else NULL:
+    installments due after it are no longer dues."""
+    refinancing = aliased(Loan)
+    return case(
+        (
+            Loan.status == LoanStatus.PRECLOSED,
+            select(func.max(Collection.collected_on))
+            .where(Collection.loan_id == Loan.id)
+            .where(Collection.preclosure.is_(True))
+            .where(Collection.status == CollectionStatus.POSTED)
+            .scalar_subquery(),
+        ),
+        (
+            Loan.status == LoanStatus.REFINANCED,
+            select(func.min(refinancing.disbursed_on))
+            .where(refinancing.refinances_id == Loan.id)
+            .scalar_subquery(),
+        ),
+        (
+            Loan.status == LoanStatus.WRITTEN_OFF,
+            func.coalesce(
+                select(func.min(JournalEntry.entry_date))
+                .where(JournalEntry.loan_id == Loan.id)
+                .where(JournalEntry.kind == "loan.write_off")
+                .scalar_subquery(),
+                cast(func.timezone("Asia/Kolkata", Loan.written_off_at), Date),
+            ),
+        ),
+        else_=None,
+    )
+
+
+def installment_demand(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
+    """The dues of the period and what was collected against them, one row per installment.
+
+    Dues: installments falling due in [from, to] of loans in scope that were still in the
+    portfolio on the due date (see ``loan_end_date``): principal + interest + fees scheduled,
+    less what was waived (penalties are charges for lateness, not dues). Collected against
+    them: the principal, interest and fees that standing (not reversed) collections dated on or
+    before ``to`` allocated to those installments, whenever they were paid (in advance, on
+    time or late within the period). Columns: loan_id, branch_id, agent_id, due_date, due,
+    collected.
+    """
+    paid = (
+        select(
+            CollectionAllocation.installment_id.label("installment_id"),
+            _sum(
+                CollectionAllocation.principal
+                + CollectionAllocation.interest
+                + CollectionAllocation.fee
+            ).label("paid"),
+        )
+        .join(Collection, Collection.id == CollectionAllocation.collection_id)
+        .join(LoanInstallment, LoanInstallment.id == CollectionAllocation.installment_id)
+        .where(Collection.status == CollectionStatus.POSTED)
+        .where(Collection.collected_on <= date_to)
+        # Only the installments of the period: the aggregate never scans the whole history.
+        .where(LoanInstallment.due_date.between(date_from, date_to))
+        .group_by(CollectionAllocation.installment_id)
+        .subquery("paid_against")
+    )
+    end = loan_end_date()
+    return (
+        select(
+            sl.c.loan_id,
+            sl.c.branch_id,
+            sl.c.agent_id,
+            LoanInstallment.due_date.label("due_date"),
+            expression_of(demanded, LoanInstallment).label("due"),
+            func.coalesce(paid.c.paid, ZERO).label("collected"),
+        )
+        .select_from(sl)
+        .join(Loan, Loan.id == sl.c.loan_id)
+        .join(LoanInstallment, LoanInstallment.loan_id == sl.c.loan_id)
+        .outerjoin(paid, paid.c.installment_id == LoanInstallment.id)
+        .where(LoanInstallment.due_date.between(date_from, date_to))
+        .where(Loan.status.in_(DISBURSED_STATUSES))
+        .where(or_(end.is_(None), LoanInstallment.due_date <= end))
+        .subquery("demand")
+    )
+
+
+def collections_received(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
+    """What collections brought in during the period, net of the reversals made in it — the
+    movement of the ledger's cash and bank accounts by collection entries in the period, so it
+    reconciles for any period: one row per collection dated in the period on a loan in scope,
+    whatever its status now (+amount, n = +1), and one per reversal posted in the period
+    (−amount, n = −1, on the reversal's date). A collection reversed after the period counts
+    in it, as it did in the books. Columns: loan_id, branch_id, agent_id (the loan's agent),
+    collected_by_id, collected_on (the row's day), amount, n."""
+    reversal = aliased(JournalEntry)
+    columns = (sl.c.loan_id, sl.c.branch_id, sl.c.agent_id, Collection.collected_by_id)
+    posted = (
+        select(
+            *columns,
+            Collection.collected_on.label("collected_on"),
+            Collection.amount.label("amount"),
+            literal(1).label("n"),
+        )
+        .select_from(sl)
+        .join(Collection, Collection.loan_id == sl.c.loan_id)
+        .where(Collection.collected_on.between(date_from, date_to))
+    )
+    reversed_ = (
+        select(
+            *columns,
+            reversal.entry_date.label("collected_on"),
+            (ZERO - Collection.amount).label("amount"),
+            literal(-1).label("n"),
+        )
+        .select_from(sl)
+        .join(Collection, Collection.loan_id == sl.c.loan_id)
+        .join(reversal, reversal.id == Collection.reversal_entry_id)
+        .where(reversal.entry_date.between(date_from, date_to))
+    )
+    return union_all(posted, reversed_).subquery("received")
+
+
+async def ledger_portfolio(session: AsyncSession, sl: CTE) -> Decimal:
+    """The ``loan_portfolio`` balance (Dr − Cr) of the lines tagged with the loans in scope."""
+    value = await session.scalar(
+        select(_sum(JournalLine.debit - JournalLine.credit))
+        .select_from(JournalLine)
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .join(sl, sl.c.loan_id == JournalLine.loan_id)
+        .where(LedgerAccount.kind == AccountKind.LOAN_PORTFOLIO)
+    )
+    return _dec(value)
+
+
+async def ledger_disbursed(session: AsyncSession, sl: CTE, f: ReportFilters) -> Decimal:
+    """Portfolio debits, tagged with the disbursed loan, of disbursements dated in the period."""
+    value = await session.scalar(
+        select(_sum(JournalLine.debit))
+        .select_from(JournalLine)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .join(sl, sl.c.loan_id == JournalEntry.loan_id)
+        .where(JournalEntry.kind == "loan.disbursement")
+        .where(JournalLine.loan_id == JournalEntry.loan_id)
+        .where(LedgerAccount.kind == AccountKind.LOAN_PORTFOLIO)
+        .where(JournalEntry.entry_date.between(f.date_from, f.date_to))
+    )
+    return _dec(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class PeriodTotal:
+    branch_id: uuid.UUID | None
+    kind: AccountKind
+    type: AccountType
+    amount: Decimal  # in the account's normal direction
+
+
+async def ledger_period_totals(
+    session: AsyncSession, f: ReportFilters, *, types: Sequence[AccountType]
+) -> list[PeriodTotal]:
+    """Per entry branch and account kind: the movement of the period's entries (dated in
+    [from, to]) on accounts of ``types``, in their normal direction — income and expenses of the
+    period, the basis of profit. A branch filter keeps that branch's entries (as the trial
+    balance does); an agent or product filter keeps the lines tagged with the selected loans."""
+    query = (
+        select(
+            JournalEntry.branch_id,
+            LedgerAccount.kind,
+            LedgerAccount.type,
+            _sum(JournalLine.debit),
+            _sum(JournalLine.credit),
+        )
+        .select_from(JournalLine)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(LedgerAccount.type.in_(list(types)))
+        .where(JournalEntry.entry_date.between(f.date_from, f.date_to))
+        .group_by(JournalEntry.branch_id, LedgerAccount.kind, LedgerAccount.type)
+    )
+    if f.branch_id is not None:
+        query = query.where(JournalEntry.branch_id == f.branch_id)
+    if f.narrows_loans:
+        sl = scoped_loans(f)
+        query = query.join(sl, sl.c.loan_id == JournalLine.loan_id)
+    return [
+        PeriodTotal(branch_id, kind, account_type, normal_balance(account_type, _dec(d), _dec(c)))
+        for branch_id, kind, account_type, d, c in (await session.execute(query)).all()
+    ]
+
+
+async def income_and_expenses(
+    session: AsyncSession, f: ReportFilters
+) -> dict[uuid.UUID | None, tuple[Decimal, Decimal]]:
+    """(income, expenses) of the period per entry branch (``None``: head office)."""
+    out: dict[uuid.UUID | None, tuple[Decimal, Decimal]] = {}
+    for t in await ledger_period_totals(
+        session, f, types=(AccountType.INCOME, AccountType.EXPENSE)
+    ):
+        income, expenses = out.get(t.branch_id, (ZERO, ZERO))
+        if t.type is AccountType.INCOME:
+            income += t.amount
+        else:
+            expenses += t.amount
+        out[t.branch_id] = (income, expenses)
+    return out
+
+
+async def _branches(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[Any, Branch]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Branch).where(Branch.id.in_(wanted)))
+    return {b.id: b for b in rows}
+
+
+async def _users(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[Any, User]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(User).where(User.id.in_(wanted)))
+    return {u.id: u for u in rows}
+
+
+def _par(outstanding: Decimal, at_risk: dict[int, Decimal]) -> dict[str, Decimal | None]:
+    return {f"par_{n}": percent(at_risk.get(n, ZERO), outstanding) for n in PAR_THRESHOLDS}
+
+
+def _par_sums(principal: Any, dpd: Any) -> list[Any]:
+    """Σ principal at risk for PAR1, PAR30, PAR90 (``base.PAR_THRESHOLDS``), in that order."""
+    return [_sum(case((dpd >= least, principal), else_=ZERO)) for least in PAR_THRESHOLDS.values()]

@@ -1,0 +1,127 @@
+"""Report 2: PAR by bucket (docs/reports.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.kit.clock import today_india
+from namma.models import (
+    Loan,
+    LoanStatus,
+)
+from namma.reports.base import (
+    BUCKETS,
+    ZERO,
+    ColumnType,
+    Reconciliation,
+    Report,
+    ReportFilters,
+    count,
+    money,
+    pct,
+    percent,
+    text,
+)
+from namma.reports.queries.blocks import (
+    _dec,
+    _par,
+    _par_sums,
+    _sum,
+    bucket_of,
+    ledger_portfolio,
+    overdue_by_loan,
+    scoped_loans,
+)
+
+
+async def par_report(session: AsyncSession, f: ReportFilters) -> Report:
+    """Active loans by days-past-due bucket, with PAR1/PAR30/PAR90."""
+    today = today_india()
+    sl = scoped_loans(f)
+    overdue = overdue_by_loan(today)
+    bucket = bucket_of(Loan.days_past_due.expression)
+    result = await session.execute(
+        select(
+            bucket,
+            func.count(Loan.id),
+            _sum(Loan.outstanding_principal),
+            _sum(func.coalesce(overdue.c.overdue, ZERO)),
+        )
+        .select_from(sl)
+        .join(Loan, Loan.id == sl.c.loan_id)
+        .outerjoin(overdue, overdue.c.loan_id == Loan.id)
+        .where(Loan.status == LoanStatus.ACTIVE)
+        .group_by(bucket)
+    )
+    found = {b: (n, _dec(p), _dec(o)) for b, n, p, o in result.all()}
+    total = sum((v[1] for v in found.values()), ZERO)
+    rows = []
+    for b in BUCKETS:
+        n, principal, od = found.get(b, (0, ZERO, ZERO))
+        rows.append(
+            {
+                "bucket": b,
+                "loans": n,
+                "outstanding_principal": principal,
+                "share": percent(principal, total),
+                "overdue_amount": od,
+            }
+        )
+    risk = await session.execute(
+        select(*_par_sums(Loan.outstanding_principal, Loan.days_past_due))
+        .select_from(sl)
+        .join(Loan, Loan.id == sl.c.loan_id)
+        .where(Loan.status == LoanStatus.ACTIVE)
+    )
+    p1, p30, p90 = (_dec(v) for v in risk.one())
+    summary: dict[str, Any] = {
+        "portfolio_outstanding": total,
+        "at_risk_1": p1,
+        "at_risk_30": p30,
+        "at_risk_90": p90,
+    } | _par(total, {1: p1, 30: p30, 90: p90})
+    return Report(
+        name="par",
+        title="Portfolio at risk by bucket",
+        filters=f,
+        as_of=today,
+        uses_dates=False,
+        columns=[
+            text("bucket", "Days past due"),
+            count("loans", "Loans"),
+            money("outstanding_principal", "Outstanding principal"),
+            pct("share", "Share of portfolio %"),
+            money("overdue_amount", "Overdue amount"),
+        ],
+        rows=rows,
+        totals={
+            "loans": sum(r["loans"] for r in rows),
+            "outstanding_principal": total,
+            "share": percent(total, total),
+            "overdue_amount": sum((r["overdue_amount"] for r in rows), ZERO),
+        },
+        summary=summary,
+        summary_types={
+            "portfolio_outstanding": ColumnType.MONEY,
+            "at_risk_1": ColumnType.MONEY,
+            "at_risk_30": ColumnType.MONEY,
+            "at_risk_90": ColumnType.MONEY,
+            "par_1": ColumnType.PERCENT,
+            "par_30": ColumnType.PERCENT,
+            "par_90": ColumnType.PERCENT,
+        },
+        reconciliation=[
+            Reconciliation(
+                "outstanding_principal",
+                "loan_portfolio balance",
+                total,
+                await ledger_portfolio(session, sl),
+            )
+        ],
+    )
