@@ -61,11 +61,36 @@ class NavItem:
     label: str  # an N_() marked message, translated when shown
 
 
-# Each role's navigation (issues 18 and 19 add the back-office and field pages here).
+# Each role's navigation. The back office (issue 18) lives under /office/<area> for both the
+# Admin and the Manager (the queries scope a Manager to the branch); the field pages (issue 19)
+# under /agent/<area>. A link here whose page is not built yet answers 404.
+_OFFICE_SHARED: tuple[NavItem, ...] = (
+    NavItem("/office/inbox", N_("Inbox")),
+    NavItem("/office/loans", N_("Loans")),
+    NavItem("/office/collections", N_("Collections")),
+    NavItem("/office/customers", N_("Customers")),
+    NavItem("/office/handovers", N_("Hand-overs")),
+    NavItem("/office/staff", N_("Staff")),
+    NavItem("/office/reports", N_("Reports")),
+)
 NAVIGATION: dict[Role, tuple[NavItem, ...]] = {
-    Role.ADMIN: (NavItem("/admin", N_("Dashboard")),),
-    Role.MANAGER: (NavItem("/manager", N_("Dashboard")),),
-    Role.AGENT: (NavItem("/agent", N_("Dashboard")),),
+    Role.ADMIN: (
+        NavItem("/admin", N_("Dashboard")),
+        *_OFFICE_SHARED,
+        NavItem("/office/branches", N_("Branches")),
+        NavItem("/office/products", N_("Products")),
+        NavItem("/office/capital", N_("Capital")),
+        NavItem("/office/cob", N_("Close of business")),
+        NavItem("/office/audit", N_("Audit log")),
+        NavItem("/office/jobs", N_("Jobs")),
+    ),
+    Role.MANAGER: (NavItem("/manager", N_("Dashboard")), *_OFFICE_SHARED),
+    Role.AGENT: (
+        NavItem("/agent", N_("Dashboard")),
+        NavItem("/agent/sheet", N_("Collection sheet")),
+        NavItem("/agent/customers", N_("My customers")),
+        NavItem("/agent/handover", N_("Hand-over")),
+    ),
     Role.CUSTOMER: (
         NavItem("/customer", N_("Home")),
         NavItem("/customer/loans", N_("My loans")),
