@@ -4,7 +4,7 @@
     python3 dev.py run     # the application on the embedded PostgreSQL, with demo data
     python3 dev.py test    # the whole test suite on every core (extra arguments go to pytest)
     python3 dev.py test --fast   # the unit tests only, in seconds
-    python3 dev.py check   # ruff, mypy and `alembic check`
+    python3 dev.py check   # ruff, mypy, the import layers (lint-imports)
 
 The first call creates .venv/ and installs the pinned dependencies (requirements.lock); later
 calls reinstall only when pyproject.toml or requirements.lock changed.
@@ -97,6 +97,7 @@ def main(argv: list[str]) -> int:
         ("ruff", "check", "src", "tests", "bench", "dev.py"),
         ("ruff", "format", "--check", "src", "tests", "bench", "dev.py"),
         ("mypy",),
+        ("lint-imports",),  # the layers and no cycles: [tool.importlinter] in pyproject.toml
     ):
         print("$", " ".join(command), flush=True)
         status |= run(*command)

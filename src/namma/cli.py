@@ -35,7 +35,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 
 
-def _settings() -> Settings:
+def cli_settings() -> Settings:
     """The settings, or a plain-words exit when the configuration is unusable."""
     get_settings.cache_clear()
     try:
@@ -139,7 +139,7 @@ def _existing_data_dir(settings: Settings) -> Path:
 
 
 @contextlib.contextmanager
-def _database_url(settings: Settings, *, existing_only: bool = False) -> Iterator[str]:
+def cli_database_url(settings: Settings, *, existing_only: bool = False) -> Iterator[str]:
     """The configured database URL, or the embedded server's (started here, stopped on exit;
     or attached to, when another process runs it). ``existing_only``: for commands that read
     (checks, listings): never create a database, and refuse one without our tables."""
@@ -233,10 +233,10 @@ def serve(
     """Run the HTTP server (and, by default on the embedded database, a job worker)."""
     import uvicorn
 
-    settings = _settings()
+    settings = cli_settings()
     inprocess_worker = settings.runs_inprocess_worker if job_worker is None else job_worker
     _exit_on_sigterm()
-    with _database_url(settings) as url:
+    with cli_database_url(settings) as url:
         from namma.kit.migrations import migrate_upgrade
 
         try:
@@ -295,7 +295,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run a job worker. Start as many as you like, on any hosts that reach the database."""
-    settings = _settings()
+    settings = cli_settings()
     from namma.jobs import job_app, runtime
     from namma.kit.cache import cache_from_url
     from namma.kit.db import Database
@@ -322,7 +322,7 @@ def worker(
         finally:
             await db.dispose()
 
-    with _database_url(settings) as url:
+    with cli_database_url(settings) as url:
         asyncio.run(run(url))
 
 
@@ -331,10 +331,10 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Apply database migrations (Alembic upgrade)."""
-    settings = _settings()
+    settings = cli_settings()
     from namma.kit.migrations import migrate_upgrade, migration_state
 
-    with _database_url(settings) as url:
+    with cli_database_url(settings) as url:
         try:
             migrate_upgrade(url, revision)
             state = migration_state(url)
@@ -353,7 +353,7 @@ def create_admin(
     ] = False,
 ) -> None:
     """Create an Admin user (for the first login of a new installation)."""
-    settings = _settings()
+    settings = cli_settings()
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -375,7 +375,7 @@ def create_admin(
         finally:
             await db.dispose()
 
-    with _database_url(settings) as url:
+    with cli_database_url(settings) as url:
         migrate_upgrade(url)
         try:
             asyncio.run(run(url))
@@ -400,7 +400,7 @@ def jobs_failed_command(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 50,
 ) -> None:
     """List jobs that failed after all their retries (the dead-letter list)."""
-    settings = _settings()
+    settings = cli_settings()
     from namma.jobs import job_app
     from namma.kit.jobs import job_app_opened, jobs_failed
 
@@ -416,7 +416,7 @@ def jobs_failed_command(
             when = job.failed_at.isoformat(timespec="seconds") if job.failed_at else "-"
             typer.echo(f"{job.id:>8}  {job.task_name:<32} {job.attempts:>5}  {when:<25} {args}")
 
-    with _database_url(settings, existing_only=True) as url:
+    with cli_database_url(settings, existing_only=True) as url:
         asyncio.run(run(url))
 
 
@@ -425,7 +425,7 @@ def jobs_retry_command(
     job_id: Annotated[int, typer.Argument(help="Id of a failed job (see `namma jobs failed`).")],
 ) -> None:
     """Put a failed job back in the queue to run now."""
-    settings = _settings()
+    settings = cli_settings()
     from namma.jobs import job_app
     from namma.kit.jobs import JobNotFailedError, job_app_opened, job_retry
 
@@ -433,7 +433,7 @@ def jobs_retry_command(
         async with job_app_opened(job_app, url, max_size=2):
             await job_retry(job_app, job_id)
 
-    with _database_url(settings, existing_only=True) as url:
+    with cli_database_url(settings, existing_only=True) as url:
         try:
             asyncio.run(run(url))
         except JobNotFailedError as exc:

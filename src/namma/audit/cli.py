@@ -20,10 +20,10 @@ def audit_verify_command() -> None:
     """Walk the audit chain and report the first broken entry, or OK with the count."""
     # Imported here: namma.cli imports this module to register the sub-app.
     from namma.audit.service import AuditVerifyResult, audit_verify
-    from namma.cli import _database_url, _settings
+    from namma.cli import cli_database_url, cli_settings
     from namma.kit.db import Database
 
-    settings = _settings()
+    settings = cli_settings()
 
     async def run(url: str) -> AuditVerifyResult:
         db = Database.connect(url, pool_size=1)
@@ -33,7 +33,7 @@ def audit_verify_command() -> None:
         finally:
             await db.dispose()
 
-    with _database_url(settings, existing_only=True) as url:
+    with cli_database_url(settings, existing_only=True) as url:
         result = asyncio.run(run(url))
     if result.ok:
         typer.echo(f"Audit log OK: {result.count} entries")

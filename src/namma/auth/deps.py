@@ -124,7 +124,7 @@ PRINCIPAL_QUERY = (
 
 
 # Declared so that the OpenAPI document (and "Authorize" in /api/docs) shows how to authenticate;
-# ``_authenticate`` reads the same header and cookie.
+# ``principal_authenticate`` reads the same header and cookie.
 BEARER_SCHEME = HTTPBearer(
     auto_error=False,
     scheme_name="bearer",
@@ -140,7 +140,7 @@ COOKIE_SCHEME = APIKeyCookie(
 )
 
 
-async def _authenticate(request: Request, session: AsyncSession) -> Principal:
+async def principal_authenticate(request: Request, session: AsyncSession) -> Principal:
     settings = request_settings(request)
     bearer = _bearer_token(request)
     token = bearer or request.cookies.get(ACCESS_COOKIE)
@@ -205,7 +205,7 @@ def require(
         _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER_SCHEME)],
         _cookie: Annotated[str | None, Depends(COOKIE_SCHEME)],
     ) -> Principal:
-        principal = await _authenticate(request, session)
+        principal = await principal_authenticate(request, session)
         if permission is not Permission.SELF and principal.must_change_password:
             raise PasswordChangeRequiredError(
                 "Change your password first (POST /api/auth/password)."

@@ -92,7 +92,7 @@ def _cookie_secure(request: Request) -> bool:
     return cookies_secure(request)
 
 
-def _set_session_cookies(
+def session_cookies_set(
     response: Response, request: Request, issued: service.IssuedSession
 ) -> None:
     secure = _cookie_secure(request)
@@ -126,7 +126,7 @@ def _set_session_cookies(
     )
 
 
-def _clear_session_cookies(response: Response) -> None:
+def session_cookies_clear(response: Response) -> None:
     response.delete_cookie(ACCESS_COOKIE, path="/")
     response.delete_cookie(REFRESH_COOKIE, path=REFRESH_PATH)
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -159,7 +159,7 @@ def _session_response(
     )
     response = JSONResponse(body.model_dump(mode="json", exclude_unset=True))
     if delivery != "body":
-        _set_session_cookies(response, request, issued)
+        session_cookies_set(response, request, issued)
     return response
 
 
@@ -333,7 +333,7 @@ async def refresh(
     if issued is None:
         response = _invalid("Your session has ended; log in again.")
         if not from_body:
-            _clear_session_cookies(response)
+            session_cookies_clear(response)
         return response
     # Tokens go back the way the refresh token came: a browser never sees them in a body.
     return _session_response(request, issued, "body" if from_body else "cookie")
@@ -351,7 +351,7 @@ async def logout(
         actor=principal.audit_actor,
     )
     response = Response(status_code=204)
-    _clear_session_cookies(response)
+    session_cookies_clear(response)
     return response
 
 
@@ -387,7 +387,7 @@ async def password_change(
         throttle=throttle,
     )
     response = Response(status_code=204)
-    _clear_session_cookies(response)
+    session_cookies_clear(response)
     return response
 
 

@@ -34,7 +34,7 @@ def cob(
     classes, portfolio snapshots. Resumes a run that died halfway; exit 3 if one is running."""
     # Imported here: namma.cli imports this module to register the command.
     from namma.audit.service import AuditActor
-    from namma.cli import _database_url, _settings
+    from namma.cli import cli_database_url, cli_settings
     from namma.cob.runner import CobBusyError, CobOutcome, cob_execute
     from namma.kit.cache import cache_from_url
     from namma.kit.clock import today_india
@@ -49,7 +49,7 @@ def cob(
         except ValueError:
             typer.secho(f"--date: {date!r} is not a date (YYYY-MM-DD)", err=True, fg="red")
             raise typer.Exit(EXIT_REFUSED) from None
-    settings = _settings()
+    settings = cli_settings()
 
     def echo_step(name: str, result: dict[str, Any]) -> None:
         typer.echo(f"  {name}: {json.dumps(result, sort_keys=True)}")
@@ -71,7 +71,7 @@ def cob(
             await db.dispose()
 
     typer.echo(f"Close of business for {day.isoformat()} …", err=True)
-    with _database_url(settings) as url:
+    with cli_database_url(settings) as url:
         try:
             outcome = asyncio.run(run(url))
         except CobBusyError as exc:

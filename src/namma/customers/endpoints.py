@@ -30,18 +30,21 @@ from namma.customers.schemas import (
     CustomerPage,
     ReassignedOut,
 )
-from namma.kit.cache import Cache, cache_get_or_load
+from namma.kit.cache import cache_get_or_load
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import NotFoundError
 from namma.kit.money import Money
 from namma.kit.openapi import error_responses
-from namma.loans.cache import CUSTOMER_TTL_SECONDS, customer_changed, customer_key
+from namma.loans.cache import (
+    CUSTOMER_TTL_SECONDS,
+    customer_and_loans_changed,
+    customer_key,
+)
 from namma.models import (
     Customer,
     CustomerStatus,
     KycDocumentType,
     KycStatus,
-    Loan,
 )
 
 router = APIRouter(prefix="/api", tags=["customers"])
@@ -80,7 +83,7 @@ async def customer_agent_set(
         agent_id=body.agent_id,
         reason=body.reason,
     )
-    await _customer_changed(session, cache, customer_id)
+    await customer_and_loans_changed(session, cache, customer_id)
     return AssignmentOut.model_validate(assignment)
 
 
@@ -95,7 +98,7 @@ async def customer_agent_end(
     assignment = await assignments.assignment_end(
         session, principal=principal, customer_id=customer_id, reason=body.reason
     )
-    await _customer_changed(session, cache, customer_id)
+    await customer_and_loans_changed(session, cache, customer_id)
     return AssignmentOut.model_validate(assignment)
 
 
@@ -129,7 +132,7 @@ async def agent_customers_reassign(
         reason=body.reason,
     )
     for moved_id in moved:
-        await _customer_changed(session, cache, moved_id)
+        await customer_and_loans_changed(session, cache, moved_id)
     return ReassignedOut(moved=list(moved), count=len(moved))
 
 
@@ -306,13 +309,6 @@ async def customers_get(
     return CustomerDetailOut.model_validate(cached)
 
 
-async def _customer_changed(session: SessionDep, cache: Cache, customer_id: uuid.UUID) -> None:
-    loan_ids = list(
-        (await session.scalars(select(Loan.id).where(Loan.customer_id == customer_id))).all()
-    )
-    customer_changed(session, cache, customer_id=customer_id, loan_ids=loan_ids)
-
-
 @router.patch("/customers/{customer_id}", responses=error_responses(409))
 async def customers_update(
     customer_id: uuid.UUID,
@@ -327,7 +323,7 @@ async def customers_update(
     customer = await service.customer_update(
         session, principal=principal, customer_id=customer_id, **changes
     )
-    await _customer_changed(session, cache, customer.id)
+    await customer_and_loans_changed(session, cache, customer.id)
     return await _detail(session, principal, customer.id)
 
 
@@ -349,7 +345,7 @@ async def customers_kyc_decide(
         decision=body.decision,
         reason=body.reason,
     )
-    await _customer_changed(session, cache, customer.id)
+    await customer_and_loans_changed(session, cache, customer.id)
     return await _detail(session, principal, customer.id)
 
 
@@ -365,5 +361,5 @@ async def customers_close(
     customer = await service.customer_close(
         session, principal=principal, customer_id=customer_id, reason=body.reason
     )
-    await _customer_changed(session, cache, customer.id)
+    await customer_and_loans_changed(session, cache, customer.id)
     return await _detail(session, principal, customer.id)

@@ -39,7 +39,7 @@ from namma.models import (
     User,
 )
 from namma.models.loan import OPEN_STATUSES
-from namma.users.service import _email, _phone
+from namma.users.service import email_normalise, phone_normalise
 
 MIN_AGE, MAX_AGE = 18, 100
 MAX_INCOME = Decimal("1000000000.00")  # ₹100 crore a month: anything above is a typing error
@@ -119,12 +119,12 @@ def _text(field: str, value: str | None, *, max_length: int, required: bool) -> 
 
 
 def _clean_email(value: str | None) -> str | None:
-    return _email(storable_text("email", value) if value is not None else None)
+    return email_normalise(storable_text("email", value) if value is not None else None)
 
 
 def _required_phone(value: str | None) -> str:
-    # _phone passes anything with an "@" through as an email login: accept digits only here.
-    phone = _phone(value) if value and "@" not in value else None
+    # phone_normalise passes anything with an "@" through as an email login: digits only here.
+    phone = phone_normalise(value) if value and "@" not in value else None
     if phone is None or not re.fullmatch(r"[6-9][0-9]{9}", phone):
         raise InvalidInputError("phone", "Enter a 10-digit Indian mobile number starting with 6-9")
     return phone

@@ -56,7 +56,9 @@ def _pending(doc: Document, customer_name: str, receipt_number: str | None) -> J
     )
 
 
-def _pdf(doc: Document, customer_name: str, receipt_number: str | None) -> Response:
+def document_pdf_response(
+    doc: Document, customer_name: str, receipt_number: str | None
+) -> Response:
     if doc.status is DocumentStatus.PENDING:
         return _pending(doc, customer_name, receipt_number)
     if doc.status is DocumentStatus.FAILED:
@@ -144,7 +146,7 @@ async def document_pdf(
     doc, name, receipt = await queries.document_get(
         session, principal, document_id, with_content=True
     )
-    return _pdf(doc, name, receipt)
+    return document_pdf_response(doc, name, receipt)
 
 
 @router.get(
@@ -167,7 +169,7 @@ async def collection_receipt_pdf(
     found, name, receipt = await queries.document_get(
         session, principal, doc.id, with_content=doc.status is DocumentStatus.READY
     )
-    return _pdf(found, name, receipt)
+    return document_pdf_response(found, name, receipt)
 
 
 @router.post(

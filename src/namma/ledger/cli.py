@@ -20,11 +20,11 @@ def ledger_check_command() -> None:
     """Verify that every journal entry balances, that all debits equal all credits, and that
     each disbursed loan's outstanding principal equals its loan-portfolio balance."""
     # Imported here: namma.cli imports this module to register the sub-app.
-    from namma.cli import _database_url, _settings
+    from namma.cli import cli_database_url, cli_settings
     from namma.kit.db import Database
     from namma.ledger.queries import LedgerCheckResult, ledger_check
 
-    settings = _settings()
+    settings = cli_settings()
 
     async def run(url: str) -> LedgerCheckResult:
         db = Database.connect(url, pool_size=1)
@@ -36,7 +36,7 @@ def ledger_check_command() -> None:
         finally:
             await db.dispose()
 
-    with _database_url(settings, existing_only=True) as url:
+    with cli_database_url(settings, existing_only=True) as url:
         result = asyncio.run(run(url))
     if result.ok:
         typer.echo(

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.cache import Cache
 from namma.kit.db import after_commit, transaction_cache
+from namma.models import Loan
 
 LOAN_TTL_SECONDS = 60
 CUSTOMER_TTL_SECONDS = 300
@@ -66,3 +68,13 @@ def customer_changed(
         )
 
     after_commit(session, invalidate)
+
+
+async def customer_and_loans_changed(
+    session: AsyncSession, cache: Cache, customer_id: uuid.UUID
+) -> None:
+    """``customer_changed`` with the customer's loans looked up (after an edit of the customer)."""
+    loan_ids = list(
+        (await session.scalars(select(Loan.id).where(Loan.customer_id == customer_id))).all()
+    )
+    customer_changed(session, cache, customer_id=customer_id, loan_ids=loan_ids)

@@ -434,7 +434,7 @@ async def loan_disburse(
             "refinanced_payoff": payoff.total if payoff else None,
         },
     )
-    await notify_loan_disbursed(session, loan=loan)
+    await notify_loan_disbursed(session, loan=loan, schedule=schedule)
     loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     if loan.refinances_id is not None:
         loan_changed(session, loan_id=loan.refinances_id, customer_id=loan.customer_id)

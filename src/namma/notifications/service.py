@@ -38,6 +38,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.config import Settings, get_settings
+from namma.finance import Schedule
 from namma.finance.owed import owed
 from namma.jobs import job_app
 from namma.kit.db import raw_connection
@@ -47,7 +48,6 @@ from namma.models import (
     Collection,
     Customer,
     Loan,
-    LoanProductVersion,
     Notification,
     NotificationChannel,
     NotificationStatus,
@@ -226,14 +226,13 @@ async def notify_loan_approved(session: AsyncSession, *, loan: Loan) -> list[uui
     return await notifications_record(session, [draft])
 
 
-async def notify_loan_disbursed(session: AsyncSession, *, loan: Loan) -> list[uuid.UUID]:
-    """The disbursement notice of ``loan``: amount paid out, installment, first due date."""
-    from namma.loans.service import loan_schedule_compute
-
+async def notify_loan_disbursed(
+    session: AsyncSession, *, loan: Loan, schedule: Schedule
+) -> list[uuid.UUID]:
+    """The disbursement notice of ``loan`` (with the schedule its disbursement wrote): amount
+    paid out, installment, first due date."""
     customer = await _customer(session, loan.customer_id)
-    version = await session.get(LoanProductVersion, loan.product_version_id)
-    assert version is not None and loan.disbursed_on is not None
-    schedule = loan_schedule_compute(loan, version)
+    assert loan.disbursed_on is not None
     draft = Draft(
         contact=_contact(customer),
         template=LOAN_DISBURSED,

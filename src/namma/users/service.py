@@ -37,7 +37,7 @@ def staff_snapshot(user: User) -> dict[str, Any]:
     }
 
 
-def _email(value: str | None) -> str | None:
+def email_normalise(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     email = value.strip().lower()
@@ -46,7 +46,7 @@ def _email(value: str | None) -> str | None:
     return email
 
 
-def _phone(value: str | None) -> str | None:
+def phone_normalise(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     kind, digits = login_normalise(value)
@@ -129,7 +129,7 @@ async def staff_create(
             raise InvalidInputError("branch_id", "No such active branch")
     if not name.strip():
         raise InvalidInputError("name", "Name is required")
-    email, phone = _email(email), _phone(phone)
+    email, phone = email_normalise(email), phone_normalise(phone)
     if not email and not phone:
         raise InvalidInputError("email", "Give an email or a mobile number to log in with")
     problem = await password_check(password, context=(name, email, phone))
@@ -174,7 +174,7 @@ async def staff_for_update(
 
 async def admin_create(session: AsyncSession, *, name: str, email: str, password: str) -> User:
     """Create an Admin (head office). Used to bootstrap the first user of an installation."""
-    email_clean = _email(email)
+    email_clean = email_normalise(email)
     if email_clean is None:
         raise InvalidInputError("email", "Enter a valid email address")
     if not name.strip():

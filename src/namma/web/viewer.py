@@ -28,7 +28,7 @@ from namma.auth.deps import (
     CSRF_FORM_FIELD,
     Principal,
     RateClass,
-    _authenticate,
+    principal_authenticate,
     request_settings,
     require,
 )
@@ -190,7 +190,7 @@ async def viewer_optional(request: Request, session: AsyncSession) -> Viewer | N
     if not request.cookies.get("access_token"):
         return None
     try:
-        principal = await _authenticate(request, session)
+        principal = await principal_authenticate(request, session)
     except (AuthenticationError, PermissionDeniedError):
         return None
     return await _viewer_load(request, session, principal)

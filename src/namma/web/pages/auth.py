@@ -19,7 +19,7 @@ from namma.auth import service
 from namma.auth.deps import (
     CSRF_COOKIE,
     Principal,
-    _authenticate,
+    principal_authenticate,
     request_audit_actor,
     request_settings,
 )
@@ -29,17 +29,17 @@ from namma.auth.endpoints import (
     LoginBody,
     PasswordBody,
     TotpLoginBody,
-    _clear_session_cookies,
-    _set_session_cookies,
     login_throttle,
+    session_cookies_clear,
+    session_cookies_set,
 )
 from namma.auth.permissions import Permission
 from namma.auth.totp import totp_provisioning_uri, totp_qr_svg, totp_secret_decrypt
-from namma.customers.endpoints import _customer_changed
 from namma.customers.service import customer_update
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import AppError, AuthenticationError
 from namma.kit.security_headers import cookies_secure, cookies_will_be_refused
+from namma.loans.cache import customer_and_loans_changed
 from namma.models import Customer, Role, User
 from namma.web import i18n
 from namma.web.errors import session_lapsed
@@ -151,7 +151,7 @@ def _signed_in(request: Request, issued: service.IssuedSession, next_path: str) 
     if target != "/password" and not _fits_role(target, issued.user.role):
         target = ROLE_HOME[issued.user.role]
     response = RedirectResponse(target, status_code=303)
-    _set_session_cookies(response, request, issued)
+    session_cookies_set(response, request, issued)
     return response
 
 
@@ -337,7 +337,7 @@ async def login_enrol_submit(request: Request, session: SessionDep) -> Response:
         "auth/recovery_codes.html",
         {"codes": codes, "continue_to": local_path(next_path, ROLE_HOME[user.role])},
     )
-    _set_session_cookies(response, request, issued)
+    session_cookies_set(response, request, issued)
     return response
 
 
@@ -350,7 +350,7 @@ async def logout(request: Request, session: SessionDep, viewer: SelfWriter) -> R
         actor=viewer.principal.audit_actor,
     )
     response = RedirectResponse("/login?done=signed_out", status_code=303)
-    _clear_session_cookies(response)
+    session_cookies_clear(response)
     return response
 
 
@@ -387,7 +387,7 @@ async def password_submit(request: Request, session: SessionDep, viewer: SelfWri
         return render(request, "auth/password.html", {"form": form}, status_code=422)
     # Every session of the person ends with the change (the service's rule): sign in again.
     response = RedirectResponse("/login?done=password", status_code=303)
-    _clear_session_cookies(response)
+    session_cookies_clear(response)
     return response
 
 
@@ -476,7 +476,7 @@ async def language_choose(request: Request, session: SessionDep, cache: CacheDep
     principal: Principal | None = None
     if request.cookies.get("access_token"):
         try:
-            principal = await _authenticate(request, session)  # checks the CSRF token too
+            principal = await principal_authenticate(request, session)  # checks the CSRF token too
         except AuthenticationError:
             return session_lapsed(request)
     else:
@@ -495,7 +495,7 @@ async def language_choose(request: Request, session: SessionDep, cache: CacheDep
             await customer_update(
                 session, principal=principal, customer_id=customer_id, preferred_language=lang
             )
-            await _customer_changed(session, cache, customer_id)
+            await customer_and_loans_changed(session, cache, customer_id)
     i18n.language_use(lang)
     response.set_cookie(
         LANGUAGE_COOKIE,

@@ -16,7 +16,7 @@ from namma.auth.permissions import Permission
 from namma.collections.queries import COLLECTION_SORTS, collections_page
 from namma.documents import queries as documents
 from namma.documents import service as documents_service
-from namma.documents.endpoints import StatementIn, _pdf
+from namma.documents.endpoints import StatementIn, document_pdf_response
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import AppError, NotFoundError
 from namma.loans.queries import LOAN_SORTS, loan_detail, loan_schedule, loans_page
@@ -269,4 +269,4 @@ async def document_pdf(
     )
     if doc.status is not DocumentStatus.READY:
         return RedirectResponse(f"/customer/documents/{doc.id}", status_code=303)
-    return _pdf(doc, name, receipt_number)
+    return document_pdf_response(doc, name, receipt_number)
