@@ -38,6 +38,7 @@ from namma.collections.schemas import (
 from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.idempotency import request_fingerprint
 from namma.kit.money import Money
+from namma.kit.openapi import error_responses
 from namma.loans.service import today_india
 from namma.models import CollectionMethod, Loan, WaiverComponent
 
@@ -76,7 +77,7 @@ def _json_bytes(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-@router.post("", status_code=201, response_model=CollectionPosted)
+@router.post("", status_code=201, response_model=CollectionPosted, responses=error_responses(409))
 async def collection_record(
     body: CollectionIn,
     request: Request,
@@ -145,7 +146,9 @@ async def collection_get(
     return await queries.collection_get(session, principal, collection_id)
 
 
-@router.post("/{collection_id}/reverse", response_model=CollectionReversed)
+@router.post(
+    "/{collection_id}/reverse", response_model=CollectionReversed, responses=error_responses(409)
+)
 async def collection_reverse(
     collection_id: uuid.UUID,
     body: ReverseIn,

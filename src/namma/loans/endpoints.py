@@ -17,6 +17,7 @@ from namma.auth.permissions import Permission
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
 from namma.kit.money import Money, Rate
+from namma.kit.openapi import error_responses
 from namma.loans import queries, service
 from namma.loans.schemas import (
     KeyFactsStatement,
@@ -110,7 +111,7 @@ async def loan_schedule(
     return await queries.loan_schedule(session, principal, loan_id)
 
 
-@router.post("", status_code=201, response_model=LoanOut)
+@router.post("", status_code=201, response_model=LoanOut, responses=error_responses(409))
 async def loan_apply(
     body: ApplyIn,
     session: SessionDep,
@@ -131,7 +132,7 @@ async def loan_apply(
     return LoanOut.of(loan)
 
 
-@router.post("/{loan_id}/withdraw", response_model=LoanOut)
+@router.post("/{loan_id}/withdraw", response_model=LoanOut, responses=error_responses(409))
 async def loan_withdraw(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -140,7 +141,7 @@ async def loan_withdraw(
     return LoanOut.of(await service.loan_withdraw(session, principal=principal, loan_id=loan_id))
 
 
-@router.post("/{loan_id}/approve", response_model=LoanOut)
+@router.post("/{loan_id}/approve", response_model=LoanOut, responses=error_responses(409))
 async def loan_approve(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -149,7 +150,7 @@ async def loan_approve(
     return LoanOut.of(await service.loan_approve(session, principal=principal, loan_id=loan_id))
 
 
-@router.post("/{loan_id}/reject", response_model=LoanOut)
+@router.post("/{loan_id}/reject", response_model=LoanOut, responses=error_responses(409))
 async def loan_reject(
     loan_id: uuid.UUID,
     body: RejectIn,
@@ -162,7 +163,7 @@ async def loan_reject(
     return LoanOut.of(loan)
 
 
-@router.post("/{loan_id}/approval/undo", response_model=LoanOut)
+@router.post("/{loan_id}/approval/undo", response_model=LoanOut, responses=error_responses(409))
 async def loan_approval_undo(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -172,7 +173,12 @@ async def loan_approval_undo(
     return LoanOut.of(loan)
 
 
-@router.post("/{loan_id}/disburse", status_code=201, response_model=LoanDisbursed)
+@router.post(
+    "/{loan_id}/disburse",
+    status_code=201,
+    response_model=LoanDisbursed,
+    responses=error_responses(409),
+)
 async def loan_disburse(
     loan_id: uuid.UUID,
     body: DisburseIn,
@@ -192,7 +198,7 @@ async def loan_disburse(
     return LoanDisbursed.with_schedule(disbursed.loan, disbursed.installments)
 
 
-@router.post("/{loan_id}/write-off", response_model=LoanOut)
+@router.post("/{loan_id}/write-off", response_model=LoanOut, responses=error_responses(409))
 async def loan_write_off(
     loan_id: uuid.UUID,
     body: WriteOffIn,
