@@ -56,3 +56,21 @@ def test_fast_hashing_is_refused_outside_tests() -> None:
     with pytest.raises(SettingsError, match="test suite only"):
         Settings(_env_file=None, insecure_fast_password_hashing=True)  # type: ignore[call-arg]
     assert Settings(_env_file=None, env="test", insecure_fast_password_hashing=True)  # type: ignore[call-arg]
+
+
+async def test_standard_parameters_are_owasp_and_older_argon2_hashes_are_upgraded(
+    standard_hashing,
+) -> None:  # type: ignore[no-untyped-def]
+    from argon2 import PasswordHasher
+
+    passwords.password_hashing_configure(fast=False)
+    fresh = passwords.password_hash_sync("a phrase of unrelated words")
+    # OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    assert _parameters(fresh) == "$argon2id$v=19$m=19456,t=2,p=1"
+    # A hash at argon2-cffi's defaults (what earlier versions stored) verifies, with a new one.
+    older = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("old phrase here")
+    valid, upgraded = await passwords.password_verify("old phrase here", older)
+    assert valid and upgraded is not None
+    assert _parameters(upgraded) == "$argon2id$v=19$m=19456,t=2,p=1"
+    assert (await passwords.password_verify("old phrase here", upgraded)) == (True, None)
+    assert (await passwords.password_verify("not the phrase", older)) == (False, None)
