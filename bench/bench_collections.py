@@ -79,7 +79,13 @@ Result = tuple[list[float], float, int]  # latencies, elapsed, errors
 
 
 def start_server(
-    url: str, workdir: Path, workers: int, pool_size: int
+    url: str,
+    workdir: Path,
+    workers: int,
+    pool_size: int,
+    *,
+    serve: list[str] = SERVE,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -94,10 +100,11 @@ def start_server(
         NAMMA_RATE_LIMIT_MONEY="1000000/minute",
         NAMMA_LOG_LEVEL=os.environ.get("NAMMA_BENCH_LOG_LEVEL", "WARNING"),
         NAMMA_DB_POOL_SIZE=str(pool_size),
+        **(extra_env or {}),
     )
     log = (workdir / "server.log").open("w")
     process = subprocess.Popen(
-        [*SERVE, "--port", str(port), "--workers", str(workers)],
+        [*serve, "--port", str(port), "--workers", str(workers)],
         env=env,
         cwd=workdir,
         stdout=log,
@@ -155,17 +162,19 @@ class HttpConnection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        return await self.request("POST", path, body, headers)
+
+    async def request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        head = [
-            f"POST {path} HTTP/1.1",
-            f"Host: {self.host}:{self.port}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-            *(f"{k}: {v}" for k, v in headers.items()),
-        ]
-        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if body is not None:
+            head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + (body or b""))
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])
         length = 0

@@ -1,0 +1,450 @@
+"""A day's load, open loop: requests arrive at a set rate whatever the server's speed (as people
+do), in the mix of an MFI's day, against any URL; the highest rate that keeps p99 ≤ 250 ms with no
+errors.
+
+    .venv/bin/python bench/load_day.py [--loans 100000] [--rates 10,20,35,50,75,100]
+        [--seconds 60] [--workers 2] [--url URL --database-url URL --secret-key KEY]
+
+1. Without ``--url``: creates a database on NAMMA_BENCH_DATABASE_URL's server (default
+   postgresql://postgres@127.0.0.1:5432/test), migrates it, generates the close-of-business
+   bench's portfolio (`bench_cob.portfolio_generate`: ``--loans`` weekly loans and customers, a
+   branch per 5,000 loans, an agent per 400), adds a Manager per branch and a sign-in for one
+   customer in 20, and starts `namma serve --workers N` plus one `namma worker` on it (Redis at
+   NAMMA_BENCH_REDIS, rate limits raised). With ``--url`` it drives a running deployment (the
+   scale-out's nginx) whose database is ``--database-url`` and whose signing key is
+   ``--secret-key``; the portfolio must be there already.
+2. People sign in by sessions issued through `namma.auth.service.session_issue` (the server's
+   own code; password hashing is measured by the login bench, not here).
+3. The mix (issue 20): 80 % agents — their collection sheet, a loan, its schedule, a collection
+   (1.00 on one of their loans, a fresh Idempotency-Key) in the ratio 2:2:2:2; 10 % managers — the
+   dashboard and the loan list; 5 % customers — their dashboard; 5 % a report (PAR, JSON). Each
+   arrival is a request at its scheduled time (Poisson arrivals at the offered rate), sent on an
+   idle keep-alive connection or a new one; its latency counts from the scheduled time, so a
+   server that falls behind shows it. A request not answered in 5 s is a failure.
+4. For each rate, ``--seconds`` long: offered, completed, failed, p50/p95/p99 overall and per
+   class, and CPU seconds per request of the server, the worker and PostgreSQL (all postgres
+   processes of the machine: run it on a quiet one). Then `namma ledger check` on the database.
+
+Results and the machine go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+from bench_cob import portfolio_generate, with_database
+from bench_collections import REDIS, HttpConnection, server_cpu_seconds, start_server
+from machine import machine
+from sqlalchemy import text
+
+from namma.audit.service import AuditActor
+from namma.auth.service import session_issue
+from namma.kit.clock import today_india
+from namma.kit.db import Database, libpq_url, transaction
+from namma.kit.embedded import create_database, drop_database
+from namma.kit.migrations import migrate_upgrade
+from namma.models import User
+
+SERVER = os.environ.get("NAMMA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+P99_TARGET_MS = 250.0
+TIMEOUT_SECONDS = 5.0
+BENCH_SECRET_KEY = "load-day-bench-signing-key-" + "x" * 32  # a bench database only
+
+# class → (share of arrivals, who sends it)
+MIX: dict[str, tuple[float, str]] = {
+    "sheet": (0.20, "agent"),
+    "loan": (0.20, "agent"),
+    "schedule": (0.20, "agent"),
+    "collection": (0.20, "agent"),
+    "dashboard": (0.05, "manager"),
+    "loan list": (0.05, "manager"),
+    "customer": (0.05, "customer"),
+    "report": (0.05, "manager"),
+}
+
+
+@dataclass
+class Person:
+    token: str
+    loans: list[str] = field(default_factory=list)  # an agent's active loans
+
+
+@dataclass
+class People:
+    agents: list[Person]
+    managers: list[Person]
+    customers: list[Person]
+
+
+@dataclass
+class RateResult:
+    rate: float
+    offered: int = 0
+    completed: int = 0
+    failed: int = 0
+    errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def all_latencies(self) -> list[float]:
+        return [x for values in self.latencies.values() for x in values]
+
+    @property
+    def passed(self) -> bool:
+        return self.failed == 0 and percentile(self.all_latencies(), 0.99) <= P99_TARGET_MS
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+# --- the people ----------------------------------------------------------------------------------
+
+
+def people_add(url: str) -> None:
+    """A Manager per branch and a sign-in for one customer in 20 (the generated portfolio has
+    agents and customers only)."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(
+            "INSERT INTO users (id, name, role, branch_id, email, password_hash, is_active,"
+            " must_change_password)"
+            " SELECT gen_random_uuid(), 'Manager ' || code, 'manager', id,"
+            " 'manager.' || lower(code) || '@bench.example', '!', true, false"
+            " FROM branches WHERE code LIKE 'B%'"
+        )
+        conn.execute(
+            "WITH picked AS (SELECT id, name, branch_id, gen_random_uuid() AS user_id"
+            "   FROM customers WHERE hashtext(id::text) % 20 = 0),"
+            " made AS (INSERT INTO users (id, name, role, branch_id, email, password_hash,"
+            "   is_active, must_change_password)"
+            "   SELECT user_id, name, 'customer', branch_id, 'c.' || id || '@bench.example', '!',"
+            "   true, false FROM picked)"
+            " UPDATE customers c SET user_id = p.user_id FROM picked p WHERE c.id = p.id"
+        )
+        conn.commit()
+
+
+def ledger_open(url: str) -> None:
+    """The generated portfolio's opening balances: per loan, Dr the loan portfolio (tagged with
+    the loan) and Cr the bench's cash, so that the portfolio balance equals each loan's
+    outstanding principal and `namma ledger check` holds before and after the run."""
+    with psycopg.connect(libpq_url(url)) as conn:
+        conn.execute(
+            "WITH gap AS ("
+            "  SELECT l.id AS loan_id, l.branch_id,"
+            "         l.outstanding_principal - coalesce(sum(jl.debit - jl.credit), 0) AS amount"
+            "    FROM loans l"
+            "    LEFT JOIN journal_lines jl ON jl.loan_id = l.id"
+            "     AND jl.account_id = md5('portfolio')::uuid"
+            "   WHERE l.disbursed_on IS NOT NULL"
+            "   GROUP BY l.id"
+            "  HAVING l.outstanding_principal - coalesce(sum(jl.debit - jl.credit), 0) <> 0),"
+            " entries AS ("
+            "  INSERT INTO journal_entries (entry_date, kind, branch_id, loan_id, memo)"
+            "  SELECT current_date - 421, 'opening_balance', branch_id, loan_id,"
+            "         'Opening balance (bench)' FROM gap"
+            "  RETURNING id, loan_id)"
+            " INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id)"
+            " SELECT e.id, a.account, a.debit, a.credit, a.loan_id"
+            "   FROM entries e JOIN gap g ON g.loan_id = e.loan_id"
+            "  CROSS JOIN LATERAL (VALUES"
+            "    (md5('portfolio')::uuid, greatest(g.amount, 0), greatest(-g.amount, 0),"
+            "     e.loan_id),"
+            "    (md5('cash')::uuid, greatest(-g.amount, 0), greatest(g.amount, 0), NULL::uuid)"
+            "  ) AS a (account, debit, credit, loan_id)"
+        )
+        conn.commit()
+
+
+async def people_sign_in(url: str, secret_key: str, limit: int) -> People:
+    """Sessions for every agent with loans, every manager, and up to ``limit`` customers."""
+    db = Database.connect(url, pool_size=2)
+    try:
+        async with transaction(db) as session:
+            rows = (
+                await session.execute(
+                    text(
+                        "SELECT u.id, u.role::text,"
+                        " array_remove(array_agg(l.id::text), NULL) AS loans"
+                        " FROM users u"
+                        " LEFT JOIN agent_assignments a ON a.agent_id = u.id AND u.role = 'agent'"
+                        " LEFT JOIN loans l ON l.customer_id = a.customer_id"
+                        "  AND l.status = 'active' AND l.outstanding_principal > 0"
+                        " WHERE u.email LIKE '%@bench.example' AND u.is_active"
+                        " GROUP BY u.id, u.role"
+                    )
+                )
+            ).all()
+        people = People([], [], [])
+        async with transaction(db) as session:
+            for user_id, role, loans in rows:
+                if role == "agent" and not loans:
+                    continue
+                if role == "customer" and len(people.customers) >= limit:
+                    continue
+                user = await session.get(User, user_id)
+                assert user is not None
+                issued = await session_issue(
+                    session,
+                    user=user,
+                    secret_key=secret_key,
+                    actor=AuditActor(ip="127.0.0.1"),
+                    method="bench",
+                )
+                person = Person(issued.access_token, list(loans))
+                {"agent": people.agents, "manager": people.managers, "customer": people.customers}[
+                    role
+                ].append(person)
+        return people
+    finally:
+        await db.dispose()
+
+
+# --- the requests ------------------------------------------------------------------------------
+
+
+def request_for(
+    kind: str, people: People, rng: random.Random
+) -> tuple[str, str, bytes | None, dict[str, str]]:
+    """(method, path, body, headers) of one arrival of ``kind``."""
+    _, who = MIX[kind]
+    pool = {"agent": people.agents, "manager": people.managers, "customer": people.customers}[who]
+    person = rng.choice(pool)
+    headers = {"Authorization": f"Bearer {person.token}"}
+    if kind == "sheet":
+        return "GET", f"/api/collection-sheet?date={today_india().isoformat()}", None, headers
+    if kind == "loan":
+        return "GET", f"/api/loans/{rng.choice(person.loans)}", None, headers
+    if kind == "schedule":
+        return "GET", f"/api/loans/{rng.choice(person.loans)}/schedule", None, headers
+    if kind == "collection":
+        body = json.dumps({"loan_id": rng.choice(person.loans), "amount": "1.00"}).encode()
+        return "POST", "/api/collections", body, {**headers, "Idempotency-Key": str(uuid.uuid4())}
+    if kind == "dashboard":
+        return "GET", "/api/dashboard?period=month", None, headers
+    if kind == "loan list":
+        return "GET", "/api/loans?limit=20", None, headers
+    if kind == "customer":
+        return "GET", "/api/dashboard", None, headers
+    return "GET", "/api/reports/par?format=json", None, headers
+
+
+class Connections:
+    """Idle keep-alive connections to the target, reused; a new one when none is idle."""
+
+    def __init__(self, base: str) -> None:
+        parts = urlsplit(base)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.idle: list[HttpConnection] = []
+
+    async def send(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        connection = self.idle.pop() if self.idle else HttpConnection(self.host, self.port)
+        try:
+            answer = await connection.request(method, path, body, headers)
+        except BaseException:
+            await connection.close()
+            raise
+        self.idle.append(connection)
+        return answer
+
+    async def close(self) -> None:
+        for connection in self.idle:
+            await connection.close()
+
+
+async def drive(base: str, people: People, rate: float, seconds: float, seed: int) -> RateResult:
+    rng = random.Random(seed)
+    kinds = list(MIX)
+    weights = [MIX[k][0] for k in kinds]
+    result = RateResult(rate)
+    connections = Connections(base)
+    tasks: list[asyncio.Task[None]] = []
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.5
+    at = 0.0
+
+    async def one(kind: str, scheduled: float) -> None:
+        method, path, body, headers = request_for(kind, people, rng)
+        await asyncio.sleep(max(0.0, scheduled - loop.time()))
+        try:
+            status, data = await asyncio.wait_for(
+                connections.send(method, path, body, headers), TIMEOUT_SECONDS
+            )
+        except (TimeoutError, OSError, ValueError, IndexError) as exc:
+            result.failed += 1
+            result.errors[f"{kind}: {type(exc).__name__}"] += 1
+            return
+        if status >= 400:
+            result.failed += 1
+            result.errors[f"{kind}: {status} {data[:80]!r}"] += 1
+            return
+        result.completed += 1
+        result.latencies[kind].append(loop.time() - scheduled)
+
+    while at < seconds:
+        at += rng.expovariate(rate)
+        kind = rng.choices(kinds, weights)[0]
+        tasks.append(asyncio.create_task(one(kind, start + at)))
+        result.offered += 1
+    await asyncio.gather(*tasks)
+    await connections.close()
+    return result
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU (user + system) of every postgres process on the machine, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                comm, rest = f.read().split(") ", 1)
+        except OSError:
+            continue
+        if comm.endswith("(postgres"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def report(result: RateResult) -> None:
+    every = result.all_latencies()
+    print(
+        f"  {result.rate:6.1f}/s offered {result.offered:6}  completed {result.completed:6}  "
+        f"failed {result.failed:5}  p50 {percentile(every, 0.5):7.1f}  "
+        f"p95 {percentile(every, 0.95):7.1f}  p99 {percentile(every, 0.99):7.1f} ms  "
+        f"{'PASS' if result.passed else 'fail'}"
+    )
+    for kind in MIX:
+        values = result.latencies.get(kind, [])
+        print(
+            f"      {kind:10} n {len(values):6}  p50 {percentile(values, 0.5):7.1f}  "
+            f"p99 {percentile(values, 0.99):7.1f} ms"
+        )
+    if result.cpu and result.completed:
+        per = {k: v / result.completed * 1000 for k, v in result.cpu.items()}
+        print("      CPU ms per request: " + ", ".join(f"{k} {v:.1f}" for k, v in per.items()))
+    for error, count in sorted(result.errors.items(), key=lambda e: -e[1])[:5]:
+        print(f"      {count:5} × {error}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--loans", type=int, default=100_000)
+    parser.add_argument("--rates", default="10,20,35,50,75,100")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--db-pool-size", type=int, default=5)
+    parser.add_argument("--customers", type=int, default=2000, help="customers signed in")
+    parser.add_argument("--url", help="drive a running deployment instead of starting one")
+    parser.add_argument("--database-url", help="with --url: its database")
+    parser.add_argument("--secret-key", help="with --url: its NAMMA_SECRET_KEY")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    print(f"{machine()}\nloans {args.loans:,}, {args.seconds:.0f} s per rate, mix {MIX}")
+
+    processes: list[subprocess.Popen[bytes]] = []
+    name = None
+    if args.url:
+        if not (args.database_url and args.secret_key):
+            parser.error("--url needs --database-url and --secret-key")
+        base, url, key = args.url.rstrip("/"), args.database_url, args.secret_key
+    else:
+        name = f"namma_bench_day_{uuid.uuid4().hex[:8]}"
+        create_database(SERVER, name)
+        url, key = with_database(SERVER, name), BENCH_SECRET_KEY
+    try:
+        if name is not None:
+            started = time.perf_counter()
+            migrate_upgrade(url)
+            portfolio_generate(url, args.loans)
+            people_add(url)
+            ledger_open(url)
+            print(f"portfolio generated in {time.perf_counter() - started:.0f} s")
+            workdir = Path(tempfile.mkdtemp(prefix="namma-day-"))
+            env = {"NAMMA_SECRET_KEY": key}
+            server, base = start_server(
+                url,
+                workdir,
+                args.workers,
+                args.db_pool_size,
+                serve=[sys.executable, "-m", "namma", "serve", "--no-job-worker"],
+                extra_env=env,
+            )
+            processes.append(server)
+            worker_env = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
+            worker_env.update(NAMMA_DATABASE_URL=url, NAMMA_SECRET_KEY=key)
+            worker_env["NAMMA_REDIS_URL"] = REDIS
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "namma", "worker"],
+                env=worker_env,
+                cwd=workdir,
+                stdout=(workdir / "worker.log").open("w"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            processes.append(worker)
+        people = asyncio.run(people_sign_in(url, key, args.customers))
+        print(
+            f"{len(people.agents)} agents, {len(people.managers)} managers, "
+            f"{len(people.customers)} customers signed in; target {base}"
+        )
+        best = None
+        for seed, rate in enumerate(rates):
+            cpu_before = {
+                "server": server_cpu_seconds(processes[0].pid) if processes else 0.0,
+                "worker": server_cpu_seconds(processes[1].pid) if processes else 0.0,
+                "postgres": postgres_cpu_seconds(),
+            }
+            result = asyncio.run(drive(base, people, rate, args.seconds, seed))
+            if processes:
+                result.cpu = {
+                    "server": server_cpu_seconds(processes[0].pid) - cpu_before["server"],
+                    "worker": server_cpu_seconds(processes[1].pid) - cpu_before["worker"],
+                }
+            result.cpu["postgres"] = postgres_cpu_seconds() - cpu_before["postgres"]
+            report(result)
+            if result.passed:
+                best = rate
+        print(f"highest rate with p99 ≤ {P99_TARGET_MS:.0f} ms and no errors: {best}")
+        check = subprocess.run(
+            [sys.executable, "-m", "namma", "ledger", "check"],
+            env={**os.environ, "NAMMA_DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+        )
+        print("ledger check:", "ok" if check.returncode == 0 else check.stdout + check.stderr)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+        if name is not None and not args.keep:
+            drop_database(SERVER, name)
+
+
+if __name__ == "__main__":
+    main()
