@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
@@ -29,6 +29,7 @@ from namma.capital.schemas import (
 )
 from namma.capital.service import BorrowingTerms
 from namma.finance import Amortization, Frequency, InterestMethod
+from namma.kit.apitypes import RequestModel
 from namma.kit.clock import today_india
 from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.money import Money, Rate
@@ -38,7 +39,7 @@ from namma.models import BorrowingStatus, CapitalMethod
 router = APIRouter(prefix="/api/capital", tags=["capital"])
 
 
-class InvestmentIn(BaseModel):
+class InvestmentIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     amount: Money = Field(description="Rupees, a decimal string")
     source: str = Field(min_length=1, max_length=200, description="Who invested")
@@ -48,7 +49,7 @@ class InvestmentIn(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
 
 
-class BorrowingIn(BaseModel):
+class BorrowingIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     lender_name: str = Field(min_length=1, max_length=200)
     lender_contact: str | None = Field(default=None, max_length=200)
@@ -68,12 +69,12 @@ class BorrowingIn(BaseModel):
     remarks: str | None = Field(default=None, max_length=2000)
 
 
-class ReverseIn(BaseModel):
+class ReverseIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class RepaymentIn(BaseModel):
+class RepaymentIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     amount: Money
     paid_on: dt.date | None = Field(default=None, description="Default: today (India)")

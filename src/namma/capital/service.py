@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +44,7 @@ from namma.finance import (
     generate_schedule,
     payoff_quote,
 )
+from namma.kit.apitypes import RequestModel
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, record_reverse
@@ -61,9 +62,11 @@ from namma.models import (
 )
 
 ZERO = Decimal("0.00")
+# ₹10,000 crore: far above any microfinance lender's capital, far below what NUMERIC(20,2) holds.
+MAX_INVESTMENT = Decimal(10) ** 11
 
 
-class BorrowingTerms(BaseModel):
+class BorrowingTerms(RequestModel):
     """How a borrowing's schedule computes: the money core's vocabulary (a subset of a loan
     product's terms; no fees or penalties). Stored as the borrowing's ``terms``."""
 
@@ -172,6 +175,10 @@ async def investment_record(
     amount not above 0, an empty source or a future date."""
     if amount <= 0:
         raise InvalidInputError("amount", "The amount must be greater than 0")
+    if amount > MAX_INVESTMENT:
+        raise InvalidInputError(
+            "amount", f"An investment of more than {MAX_INVESTMENT:f} is not plausible"
+        )
     source = source.strip()
     if not source:
         raise InvalidInputError("source", "Say who invested")

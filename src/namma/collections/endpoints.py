@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
@@ -35,6 +35,7 @@ from namma.collections.schemas import (
     WaiverOut,
     WaiverPosted,
 )
+from namma.kit.apitypes import Day, RequestModel
 from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.idempotency import request_fingerprint
 from namma.kit.money import Money
@@ -48,7 +49,7 @@ JSON = "application/json"
 RECORD_ROUTE = "POST /api/collections"
 
 
-class CollectionIn(BaseModel):
+class CollectionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     loan_id: uuid.UUID
     amount: Money = Field(description="Rupees, a decimal string (at most 2 places), > 0")
@@ -67,7 +68,7 @@ class CollectionIn(BaseModel):
     )
 
 
-class ReverseIn(BaseModel):
+class ReverseIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -117,8 +118,8 @@ async def collections_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
     loan_id: uuid.UUID | None = None,
-    from_date: Annotated[dt.date | None, Query(alias="from")] = None,
-    to_date: Annotated[dt.date | None, Query(alias="to")] = None,
+    from_date: Annotated[Day | None, Query(alias="from")] = None,
+    to_date: Annotated[Day | None, Query(alias="to")] = None,
     after: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Cursor: `next` of the page")
     ] = None,
@@ -166,7 +167,7 @@ async def loan_preclosure(
     loan_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
-    as_of: dt.date | None = None,
+    as_of: Day | None = None,
 ) -> PreclosureQuote:
     """The pre-closure (payoff) quote as of a date (default today): collecting exactly
     ``total`` on that date closes the loan."""
@@ -184,7 +185,7 @@ async def loan_penalties(
     return await queries.loan_penalties(session, principal, loan_id)
 
 
-class WaiverIn(BaseModel):
+class WaiverIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     component: WaiverComponent
     amount: Money = Field(description="Rupees, a decimal string (at most 2 places), > 0")
@@ -245,7 +246,7 @@ async def loan_waive(
 sheet_router = APIRouter(prefix="/api/collection-sheet", tags=["collections"])
 
 
-class SheetLineIn(BaseModel):
+class SheetLineIn(RequestModel):
     """One collection of a filled-in sheet. ``client_id`` is required: it is the line's
     idempotency key (the same as a single `POST /api/collections` with that client id)."""
 
@@ -259,7 +260,7 @@ class SheetLineIn(BaseModel):
     client_id: str = Field(min_length=1, max_length=100)
 
 
-class SheetPostIn(BaseModel):
+class SheetPostIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     # A line that does not parse is reported on its own (422) and never blocks the others.
     lines: list[Annotated[SheetLineIn | dict[str, Any], Field(union_mode="left_to_right")]] = Field(
@@ -272,22 +273,19 @@ def _sheet_line(
 ) -> sheet.SheetLine | sheet.InvalidLine:
     from pydantic import ValidationError
 
-    from namma.kit.errors import error_body
+    from namma.kit.apitypes import text_problem
+    from namma.kit.errors import error_body, validation_details
 
     if isinstance(raw, dict):
         client_id = raw.get("client_id")
         try:
             raw = SheetLineIn.model_validate(raw)
         except ValidationError as exc:
-            details = [
-                {
-                    "field": ".".join(["lines", str(index), *(str(p) for p in err["loc"])]),
-                    "message": err["msg"],
-                }
-                for err in exc.errors()
-            ]
+            details = validation_details(exc.errors(), prefix=("lines", str(index)))
             return sheet.InvalidLine(
-                client_id if isinstance(client_id, str) else None,
+                client_id
+                if isinstance(client_id, str) and text_problem(client_id) is None
+                else None,
                 error_body("invalid_input", "The line has invalid fields.", details),
             )
     single = CollectionIn(
@@ -315,7 +313,7 @@ def _sheet_line(
 async def collection_sheet(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD))],
-    on: Annotated[dt.date | None, Query(alias="date", description="Default: today")] = None,
+    on: Annotated[Day | None, Query(alias="date", description="Default: today")] = None,
     agent_id: uuid.UUID | None = None,
     branch_id: uuid.UUID | None = None,
 ) -> CollectionSheet:

@@ -393,12 +393,13 @@ def _statement_loan(
     collections = rows.collections[loan.id]
     settled_on = rows.settled.get(loan.id)
     in_period = [c for c in collections if s <= c.collected_on <= e]
-    upcoming = [
-        i
-        for i in rows.installments[loan.id]
-        if i.due_date > e and i.status is not InstallmentStatus.PAID
-    ]
-    next_due = upcoming[0] if upcoming and loan.status is LoanStatus.ACTIVE else None
+    # The next due is the oldest installment still unpaid, overdue ones included (paying the
+    # installment after the period's end first would leave the arrears standing).
+    unpaid = sorted(
+        (i for i in rows.installments[loan.id] if i.status is not InstallmentStatus.PAID),
+        key=lambda i: (i.due_date, i.number),
+    )
+    next_due = unpaid[0] if unpaid and loan.status is LoanStatus.ACTIVE else None
     settled_amount = (
         _outstanding(loan, collections, None, settled_on)
         if settled_on is not None and s <= settled_on <= e

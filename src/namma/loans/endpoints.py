@@ -10,10 +10,11 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
+from namma.kit.apitypes import QueryText, RequestModel
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
 from namma.kit.money import Money, Rate
@@ -34,7 +35,7 @@ from namma.models import (
 router = APIRouter(prefix="/api/loans", tags=["loans"])
 
 
-class ApplyIn(BaseModel):
+class ApplyIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: uuid.UUID
     product_id: uuid.UUID
@@ -48,19 +49,19 @@ class ApplyIn(BaseModel):
     )
 
 
-class RejectIn(BaseModel):
+class RejectIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class DisburseIn(BaseModel):
+class DisburseIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     disbursed_on: dt.date
     method: DisbursementMethod
     reference: str | None = Field(default=None, max_length=100)
 
 
-class WriteOffIn(BaseModel):
+class WriteOffIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
     on: dt.date | None = None
@@ -73,7 +74,9 @@ async def loans_list(
     status: LoanStatus | None = None,
     customer_id: uuid.UUID | None = None,
     branch_id: uuid.UUID | None = None,
-    after: Annotated[str | None, Query(description="Cursor: `next` of the previous page")] = None,
+    after: Annotated[
+        QueryText | None, Query(description="Cursor: `next` of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> LoanList:
     """Loans in the caller's scope, newest loan number first."""

@@ -68,7 +68,7 @@ from namma.models import (
     Role,
 )
 from namma.notifications.service import notify_loan_approved, notify_loan_disbursed
-from namma.products.schemas import loan_terms_from_stored
+from namma.products.schemas import ProductTerms, loan_terms_from_stored
 from namma.products.service import terms_error_to_input
 
 ZERO = Decimal("0.00")
@@ -182,6 +182,14 @@ async def loan_apply(
         )
     if first_due_on is not None and first_due_on <= today_india():
         raise InvalidInputError("first_due_on", "The first due date must be in the future")
+    if first_due_on is not None:
+        latest = ProductTerms.model_validate(version.terms).latest_first_due(today_india())
+        if first_due_on > latest:
+            raise InvalidInputError(
+                "first_due_on",
+                f"The first due date can be at most one period and the product's grace "
+                f"after the disbursement: {latest.isoformat()} if disbursed today",
+            )
     if refinances_id is not None:
         await _refinanceable(session, customer_id=customer.id, loan_id=refinances_id)
     loan = Loan(
@@ -362,6 +370,16 @@ async def loan_disburse(
         raise InvalidInputError("reference", "A bank transfer or UPI payment needs its reference")
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
+    first_due = loan.requested_first_due_on
+    if first_due is not None:
+        latest = ProductTerms.model_validate(loan.terms).latest_first_due(disbursed_on)
+        if first_due > latest:
+            raise InvalidInputError(
+                "disbursed_on",
+                f"The loan's first due date {first_due.isoformat()} is more than one period "
+                f"and the product's grace after this date (at most {latest.isoformat()}); "
+                "disburse later or apply again",
+            )
     loan.disbursed_on = disbursed_on
     schedule = loan_schedule_compute(loan, version)
     loan.status = active
