@@ -189,10 +189,10 @@ class Fee:
         if not _is_decimal(self.value) or self.value < 0:
             out.append(FieldError("fees", f"{label}: value must be a number of at least 0"))
         elif self.basis is FeeBasis.FLAT:
-            if not _is_money(self.value):
-                out.append(FieldError("fees", f"{label}: a flat fee has at most 2 decimal places"))
-            elif self.value > MAX_AMOUNT:
+            if self.value > MAX_AMOUNT:
                 out.append(FieldError("fees", f"{label}: a flat fee cannot exceed {MAX_AMOUNT:f}"))
+            elif not _is_money(self.value):
+                out.append(FieldError("fees", f"{label}: a flat fee has at most 2 decimal places"))
         elif self.value > HUNDRED:
             out.append(FieldError("fees", f"{label}: a percentage cannot exceed 100"))
         if self.timing is FeeTiming.INSTALLMENT:
@@ -225,10 +225,10 @@ class PenaltyTerms:
         out: list[FieldError] = []
         if not _is_decimal(self.value) or self.value < 0:
             out.append(FieldError("penalty", "Penalty value must be a number of at least 0"))
-        elif self.basis is PenaltyBasis.FLAT and not _is_money(self.value):
-            out.append(FieldError("penalty", "A flat penalty has at most 2 decimal places"))
         elif self.basis is PenaltyBasis.FLAT and self.value > MAX_AMOUNT:
             out.append(FieldError("penalty", f"A flat penalty cannot exceed {MAX_AMOUNT:f}"))
+        elif self.basis is PenaltyBasis.FLAT and not _is_money(self.value):
+            out.append(FieldError("penalty", "A flat penalty has at most 2 decimal places"))
         elif self.basis is not PenaltyBasis.FLAT and self.value > HUNDRED:
             out.append(FieldError("penalty", "A penalty percentage cannot exceed 100"))
         if not _is_int(self.grace_days) or self.grace_days < 0:
