@@ -45,6 +45,9 @@ class InvestmentIn(RequestModel):
     source: str = Field(min_length=1, max_length=200, description="Who invested")
     invested_on: dt.date | None = Field(default=None, description="Default: today (India)")
     method: CapitalMethod = CapitalMethod.BANK
+    branch_id: uuid.UUID | None = Field(
+        default=None, description="Cash only: the branch that holds it (default: head office)"
+    )
     reference: str | None = Field(default=None, max_length=100)
     description: str | None = Field(default=None, max_length=2000)
 
@@ -89,8 +92,9 @@ async def investment_record(
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
     idempotency: IdempotencyDep,
 ) -> Response:
-    """Record owners' capital: Dr bank (or head-office cash), Cr capital. A retry with the same
-    ``Idempotency-Key`` gets the first answer and records nothing."""
+    """Record owners' capital: Dr bank (or cash, at the head office or ``branch_id``), Cr
+    capital. A retry with the same ``Idempotency-Key`` gets the first answer and records
+    nothing."""
 
     async def produce() -> InvestmentOut:
         investment = await service.investment_record(
@@ -102,6 +106,7 @@ async def investment_record(
             method=body.method,
             reference=body.reference,
             description=body.description,
+            branch_id=body.branch_id,
         )
         await session.refresh(investment)
         return InvestmentOut.of(investment)

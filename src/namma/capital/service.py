@@ -133,11 +133,22 @@ def _refresh_balances(borrowing: Borrowing, rows: list[BorrowingInstallment]) ->
 
 
 async def _cash_leg(
-    session: AsyncSession, method: CapitalMethod, *, debit: Decimal = ZERO, credit: Decimal = ZERO
+    session: AsyncSession,
+    method: CapitalMethod,
+    *,
+    debit: Decimal = ZERO,
+    credit: Decimal = ZERO,
+    branch_id: uuid.UUID | None = None,
 ) -> Leg:
-    """The bank, or the head-office branch's cash for method ``cash``."""
+    """The bank, or for method ``cash`` the cash of ``branch_id`` (default: the head office)."""
     if method is CapitalMethod.BANK:
+        if branch_id is not None:
+            raise InvalidInputError("branch_id", "Only cash is held at a branch; leave it out")
         return Leg(AccountKind.BANK, debit=debit, credit=credit)
+    if branch_id is not None:
+        if await session.get(Branch, branch_id) is None:
+            raise InvalidInputError("branch_id", "No such branch")
+        return Leg(AccountKind.BRANCH_CASH, debit=debit, credit=credit, branch_id=branch_id)
     head_office = await session.scalar(
         select(Branch.id).where(Branch.is_head_office.is_(True)).order_by(Branch.code).limit(1)
     )
@@ -170,9 +181,11 @@ async def investment_record(
     method: CapitalMethod,
     reference: str | None,
     description: str | None,
+    branch_id: uuid.UUID | None = None,
 ) -> Investment:
-    """Record owners' money put in: Dr bank (or head-office cash), Cr capital. 422 for an
-    amount not above 0, an empty source or a future date."""
+    """Record owners' money put in: Dr bank (or cash: the head office's, or ``branch_id``'s),
+    Cr capital. 422 for an amount not above 0 or implausibly large, an empty source or a
+    future date."""
     if amount <= 0:
         raise InvalidInputError("amount", "The amount must be greater than 0")
     if amount > MAX_INVESTMENT:
@@ -190,7 +203,7 @@ async def investment_record(
         memo=f"Capital from {source}",
         created_by_id=principal.user_id,
         legs=[
-            await _cash_leg(session, method, debit=amount),
+            await _cash_leg(session, method, debit=amount, branch_id=branch_id),
             Leg(AccountKind.CAPITAL, credit=amount),
         ],
     )

@@ -20,6 +20,7 @@ from namma.kit.errors import InvalidInputError
 from namma.kit.money import Money, Rate
 from namma.loans import queries, service
 from namma.loans.schemas import (
+    DisbursementWarning,
     KeyFactsStatement,
     LoanDetail,
     LoanDisbursed,
@@ -179,6 +180,7 @@ async def loan_approval_undo(
 async def loan_disburse(
     loan_id: uuid.UUID,
     body: DisburseIn,
+    request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_DISBURSE, limit="money"))],
 ) -> LoanDisbursed:
@@ -191,8 +193,18 @@ async def loan_disburse(
         disbursed_on=body.disbursed_on,
         method=body.method,
         reference=body.reference,
+        refuse_below_zero=request.app.state.settings.disbursement_below_zero == "refuse",
     )
-    return LoanDisbursed.with_schedule(disbursed.loan, disbursed.installments)
+    warnings = [
+        DisbursementWarning(
+            code="account_below_zero",
+            message=w.message,
+            account=w.account.value,
+            balance_after=w.balance_after,
+        )
+        for w in disbursed.warnings
+    ]
+    return LoanDisbursed.with_schedule(disbursed.loan, disbursed.installments, warnings)
 
 
 @router.post("/{loan_id}/write-off", response_model=LoanOut)

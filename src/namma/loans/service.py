@@ -47,7 +47,7 @@ from namma.finance.owed import waived as waived_total
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from namma.ledger.service import Leg, journal_post
+from namma.ledger.service import Leg, journal_post, ledger_account_id
 from namma.loans.cache import loan_changed
 from namma.loans.status import LoanMove, loan_move, loan_move_target
 from namma.loans.store import InstallmentLike, loan_locked, number_next
@@ -355,10 +355,14 @@ async def loan_disburse(
     disbursed_on: dt.date,
     method: DisbursementMethod,
     reference: str | None,
+    refuse_below_zero: bool = False,
 ) -> Disbursed:
     """Pay the loan out. The loan row is locked first: of two concurrent disbursements one
     wins, the other finds the loan active and gets 409. One transaction: loan, its schedule
-    (the installments, with balances and statuses as of today), charges, journal, audit."""
+    (the installments, with balances and statuses as of today), charges, journal, audit.
+
+    If the account it is paid from (the branch's cash, or the bank) is below zero afterwards,
+    the answer carries a warning; with ``refuse_below_zero`` it is a 409 instead."""
     loan = await loan_locked(session, principal, loan_id)
     active = loan_move_target(loan.status, LoanMove.DISBURSE)
     today = today_india()
@@ -452,11 +456,22 @@ async def loan_disburse(
             "refinanced_payoff": payoff.total if payoff else None,
         },
     )
+    warnings: list[BelowZero] = []
+    if paid_out > 0:
+        balance = await _balance_after(session, payout, loan.branch_id)
+        if balance < 0:
+            below = BelowZero(payout, balance)
+            if refuse_below_zero:
+                raise ConflictError(
+                    below.message,
+                    details={"account": payout.value, "balance_after": str(balance)},
+                )
+            warnings.append(below)
     await notify_loan_disbursed(session, loan=loan)
     loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     if loan.refinances_id is not None:
         loan_changed(session, loan_id=loan.refinances_id, customer_id=loan.customer_id)
-    return Disbursed(loan, installments)
+    return Disbursed(loan, installments, warnings)
 
 
 def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
@@ -475,9 +490,34 @@ def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
 
 
 @dataclass(frozen=True)
+class BelowZero:
+    """A disbursement left the account it was paid from below zero."""
+
+    account: AccountKind
+    balance_after: Decimal
+
+    @property
+    def message(self) -> str:
+        where = "branch's cash" if self.account is AccountKind.BRANCH_CASH else "bank account"
+        return (
+            f"The {where} is {self.balance_after} after this disbursement, below zero: record "
+            "the money that paid it (a capital investment, a borrowing) or check the books"
+        )
+
+
+@dataclass(frozen=True)
 class Disbursed:
     loan: Loan
     installments: list[LoanInstallment]
+    warnings: list[BelowZero] = field(default_factory=list)
+
+
+async def _balance_after(session: AsyncSession, kind: AccountKind, branch_id: uuid.UUID) -> Decimal:
+    from namma.ledger.queries import account_balances
+
+    account_id = await ledger_account_id(session, kind, branch_id=branch_id)
+    debit, credit = (await account_balances(session, [account_id])).get(account_id, (ZERO, ZERO))
+    return debit - credit
 
 
 async def loan_schedule_write(
