@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     grievance_contact: str = "Grievance officer: grievance@example.com, 080-0000-0000 (10:00-17:00)"
     # How many days back a collection may be dated (an agent offline for a few days).
     collection_backdate_days: int = Field(default=7, ge=0, le=366)
+    # A disbursement that takes the branch's cash (or the bank account) below zero: "warn"
+    # answers it with a warning; "refuse" refuses it (409) until the money is there.
+    disbursement_below_zero: Literal["warn", "refuse"] = "warn"
     # Hour of the day (India time, 0-23) at which the close of business runs for that day;
     # -1 turns the scheduled run off (run `namma cob` from your own scheduler instead).
     cob_hour: int = Field(default=20, ge=-1, le=23)

@@ -19,6 +19,7 @@ from namma.audit.service import AuditActor, audit_record
 from namma.auth.deps import Principal
 from namma.auth.permissions import permissions_for
 from namma.auth.totp import totp_secret_encrypt
+from namma.capital.service import investment_record
 from namma.collections.penalties import penalties_apply
 from namma.collections.service import collection_record
 from namma.collections.waivers import loan_waive
@@ -27,6 +28,7 @@ from namma.kit.passwords import password_hash
 from namma.models import (
     AgentAssignment,
     Branch,
+    CapitalMethod,
     Customer,
     DisbursementMethod,
     KycStatus,
@@ -245,6 +247,12 @@ DEMO_PRODUCTS: list[tuple[str, str, dict[str, Any], ProductLimits]] = [
 ]
 
 
+# Before the demo's oldest disbursement (28 days ago).
+OPENING_DAYS_AGO = 60
+DEMO_CAPITAL_BANK = Decimal("500000.00")
+DEMO_CAPITAL_CASH = Decimal("200000.00")
+
+
 async def _demo_lending(
     session: AsyncSession,
     *,
@@ -274,6 +282,24 @@ async def _demo_lending(
         products[code] = product
 
     today = loans.today_india()
+    # The books start with the owners' capital: in the bank, and cash at the branch that pays
+    # loans out in cash (so that no cash or bank balance is ever below zero).
+    opened = today - dt.timedelta(days=OPENING_DAYS_AGO)
+    for method, amount, at_branch in (
+        (CapitalMethod.BANK, DEMO_CAPITAL_BANK, None),
+        (CapitalMethod.CASH, DEMO_CAPITAL_CASH, customers[0].branch_id),
+    ):
+        await investment_record(
+            session,
+            principal=as_admin,
+            amount=amount,
+            source="Founders (demo)",
+            invested_on=opened,
+            method=method,
+            reference=None,
+            description="Opening capital of the demo",
+            branch_id=at_branch,
+        )
     agent_of = {
         0: agents[0],
         1: agents[0],

@@ -39,6 +39,7 @@ from namma.models import (
 )
 from namma.notifications import providers
 from namma.notifications.rendering import (
+    COLLECTION_REVERSED,
     OVERDUE,
     RECEIPT,
     REMINDER,
@@ -737,6 +738,7 @@ def test_every_template_renders_in_english_and_kannada(template: str, language: 
         "receipt_number": "BLR01-R-2026-000001",
         "amount": D("1234567.5"),
         "collected_on": dt.date(2026, 2, 5),
+        "reversed_on": dt.date(2026, 2, 6),
         "remaining": D("97733.65"),
         "installment_number": 3,
         "due_date": dt.date(2026, 4, 5),
@@ -748,8 +750,10 @@ def test_every_template_renders_in_english_and_kannada(template: str, language: 
     assert "{{" not in rendered.email + rendered.sms + rendered.subject
     if language == "kn":  # Kannada script, not the English text
         assert any("\u0c80" <= ch <= "\u0cff" for ch in rendered.subject + rendered.sms)
-    if template in (RECEIPT, REMINDER, OVERDUE):
+    if template in (RECEIPT, REMINDER, OVERDUE, COLLECTION_REVERSED):
         assert "₹12,34,567.50" in rendered.subject and "₹12,34,567.50" in rendered.sms
+    if template == COLLECTION_REVERSED:
+        assert "06-02-2026" in rendered.sms and "BLR01-R-2026-000001" in rendered.sms
 
 
 def test_a_missing_value_is_an_error_not_a_gap() -> None:

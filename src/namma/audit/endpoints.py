@@ -3,7 +3,6 @@ entries of their own branch's people."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from namma.audit.queries import AUDIT_LIST_MAX_LIMIT, audit_list
 from namma.audit.schemas import AuditEntryOut, AuditPage
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
+from namma.kit.apitypes import MAX_BIGINT, Moment, QueryText
 from namma.kit.deps import SessionDep
 from namma.models import Role
 
@@ -24,13 +24,14 @@ async def audit_entries(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.AUDIT_READ))],
     actor_id: uuid.UUID | None = None,
-    action: str | None = None,
-    entity_type: str | None = None,
-    entity_id: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    action: Annotated[QueryText | None, Query(max_length=100)] = None,
+    entity_type: Annotated[QueryText | None, Query(max_length=100)] = None,
+    entity_id: Annotated[QueryText | None, Query(max_length=100)] = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     before_id: Annotated[
-        int | None, Query(description="Cursor: `next` of the previous page")
+        int | None,
+        Query(ge=1, le=MAX_BIGINT, description="Cursor: `next` of the previous page"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=AUDIT_LIST_MAX_LIMIT)] = 50,
 ) -> AuditPage:

@@ -194,6 +194,10 @@ async def _csrf_form_field(request: Request) -> str | None:
     return value if isinstance(value, str) else None
 
 
+PERMISSION_MISSING = "This needs the permission %(permission)s, which your account does not have."
+"""A 403's message names what was missing (``details.permission`` too)."""
+
+
 def require(
     permission: Permission, *, limit: RateClass = "reads"
 ) -> Callable[..., Awaitable[Principal]]:
@@ -213,7 +217,10 @@ def require(
         if not principal.can(permission):
             if limit == "money":
                 await _audit_denial(request, principal, permission)
-            raise PermissionDeniedError("You do not have permission to do this.")
+            raise PermissionDeniedError(
+                PERMISSION_MISSING % {"permission": permission.value},
+                details={"permission": permission.value},
+            )
         settings = request_settings(request)
         rule = {
             "reads": settings.rate_limit_reads,

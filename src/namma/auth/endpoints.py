@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from namma.auth import service
@@ -37,6 +37,7 @@ from namma.auth.schemas import (
 )
 from namma.auth.throttle import LoginThrottle, Refusal
 from namma.auth.tokens import ACCESS_TOKEN_LIFETIME, REFRESH_TOKEN_LIFETIME
+from namma.kit.apitypes import RequestModel
 from namma.kit.deps import SessionDep
 from namma.kit.errors import AuthenticationError, error_body
 from namma.kit.openapi import error_responses
@@ -53,20 +54,20 @@ INVALID_LOGIN = "Wrong login or password."
 LOGIN_ERRORS = error_responses(401, 429)
 
 
-class LoginBody(BaseModel):
+class LoginBody(RequestModel):
     login: str = Field(min_length=1, max_length=254, description="Email or mobile number")
     password: str = Field(min_length=1, max_length=1024)
     token_delivery: TokenDelivery = "cookie"
 
 
-class TotpLoginBody(BaseModel):
+class TotpLoginBody(RequestModel):
     challenge: str = Field(min_length=1, max_length=2000)
     code: str | None = Field(default=None, max_length=12)
     recovery_code: str | None = Field(default=None, max_length=32)
     token_delivery: TokenDelivery = "cookie"
 
 
-class ChallengeBody(BaseModel):
+class ChallengeBody(RequestModel):
     challenge: str = Field(min_length=1, max_length=2000)
 
 
@@ -75,15 +76,15 @@ class ChallengeConfirmBody(ChallengeBody):
     token_delivery: TokenDelivery = "cookie"
 
 
-class CodeBody(BaseModel):
+class CodeBody(RequestModel):
     code: str = Field(min_length=6, max_length=12)
 
 
-class RefreshBody(BaseModel):
+class RefreshBody(RequestModel):
     refresh_token: str | None = Field(default=None, max_length=200)
 
 
-class PasswordBody(BaseModel):
+class PasswordBody(RequestModel):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
 

@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
@@ -29,6 +29,7 @@ from namma.capital.schemas import (
 )
 from namma.capital.service import BorrowingTerms
 from namma.finance import Amortization, Frequency, InterestMethod
+from namma.kit.apitypes import RequestModel
 from namma.kit.clock import today_india
 from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.money import Money, Rate
@@ -38,17 +39,20 @@ from namma.models import BorrowingStatus, CapitalMethod
 router = APIRouter(prefix="/api/capital", tags=["capital"])
 
 
-class InvestmentIn(BaseModel):
+class InvestmentIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     amount: Money = Field(description="Rupees, a decimal string")
     source: str = Field(min_length=1, max_length=200, description="Who invested")
     invested_on: dt.date | None = Field(default=None, description="Default: today (India)")
     method: CapitalMethod = CapitalMethod.BANK
+    branch_id: uuid.UUID | None = Field(
+        default=None, description="Cash only: the branch that holds it (default: head office)"
+    )
     reference: str | None = Field(default=None, max_length=100)
     description: str | None = Field(default=None, max_length=2000)
 
 
-class BorrowingIn(BaseModel):
+class BorrowingIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     lender_name: str = Field(min_length=1, max_length=200)
     lender_contact: str | None = Field(default=None, max_length=200)
@@ -68,12 +72,12 @@ class BorrowingIn(BaseModel):
     remarks: str | None = Field(default=None, max_length=2000)
 
 
-class ReverseIn(BaseModel):
+class ReverseIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class RepaymentIn(BaseModel):
+class RepaymentIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     amount: Money
     paid_on: dt.date | None = Field(default=None, description="Default: today (India)")
@@ -88,8 +92,9 @@ async def investment_record(
     principal: Annotated[Principal, Depends(require(Permission.CAPITAL_MANAGE, limit="money"))],
     idempotency: IdempotencyDep,
 ) -> Response:
-    """Record owners' capital: Dr bank (or head-office cash), Cr capital. A retry with the same
-    ``Idempotency-Key`` gets the first answer and records nothing."""
+    """Record owners' capital: Dr bank (or cash, at the head office or ``branch_id``), Cr
+    capital. A retry with the same ``Idempotency-Key`` gets the first answer and records
+    nothing."""
 
     async def produce() -> InvestmentOut:
         investment = await service.investment_record(
@@ -101,6 +106,7 @@ async def investment_record(
             method=body.method,
             reference=body.reference,
             description=body.description,
+            branch_id=body.branch_id,
         )
         await session.refresh(investment)
         return InvestmentOut.of(investment)

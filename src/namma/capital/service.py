@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +44,7 @@ from namma.finance import (
     generate_schedule,
     payoff_quote,
 )
+from namma.kit.apitypes import RequestModel
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, record_reverse
@@ -61,9 +62,11 @@ from namma.models import (
 )
 
 ZERO = Decimal("0.00")
+# ₹10,000 crore: far above any microfinance lender's capital, far below what NUMERIC(20,2) holds.
+MAX_INVESTMENT = Decimal(10) ** 11
 
 
-class BorrowingTerms(BaseModel):
+class BorrowingTerms(RequestModel):
     """How a borrowing's schedule computes: the money core's vocabulary (a subset of a loan
     product's terms; no fees or penalties). Stored as the borrowing's ``terms``."""
 
@@ -130,11 +133,22 @@ def _refresh_balances(borrowing: Borrowing, rows: list[BorrowingInstallment]) ->
 
 
 async def _cash_leg(
-    session: AsyncSession, method: CapitalMethod, *, debit: Decimal = ZERO, credit: Decimal = ZERO
+    session: AsyncSession,
+    method: CapitalMethod,
+    *,
+    debit: Decimal = ZERO,
+    credit: Decimal = ZERO,
+    branch_id: uuid.UUID | None = None,
 ) -> Leg:
-    """The bank, or the head-office branch's cash for method ``cash``."""
+    """The bank, or for method ``cash`` the cash of ``branch_id`` (default: the head office)."""
     if method is CapitalMethod.BANK:
+        if branch_id is not None:
+            raise InvalidInputError("branch_id", "Only cash is held at a branch; leave it out")
         return Leg(AccountKind.BANK, debit=debit, credit=credit)
+    if branch_id is not None:
+        if await session.get(Branch, branch_id) is None:
+            raise InvalidInputError("branch_id", "No such branch")
+        return Leg(AccountKind.BRANCH_CASH, debit=debit, credit=credit, branch_id=branch_id)
     head_office = await session.scalar(
         select(Branch.id).where(Branch.is_head_office.is_(True)).order_by(Branch.code).limit(1)
     )
@@ -167,11 +181,17 @@ async def investment_record(
     method: CapitalMethod,
     reference: str | None,
     description: str | None,
+    branch_id: uuid.UUID | None = None,
 ) -> Investment:
-    """Record owners' money put in: Dr bank (or head-office cash), Cr capital. 422 for an
-    amount not above 0, an empty source or a future date."""
+    """Record owners' money put in: Dr bank (or cash: the head office's, or ``branch_id``'s),
+    Cr capital. 422 for an amount not above 0 or implausibly large, an empty source or a
+    future date."""
     if amount <= 0:
         raise InvalidInputError("amount", "The amount must be greater than 0")
+    if amount > MAX_INVESTMENT:
+        raise InvalidInputError(
+            "amount", f"An investment of more than {MAX_INVESTMENT:f} is not plausible"
+        )
     source = source.strip()
     if not source:
         raise InvalidInputError("source", "Say who invested")
@@ -183,7 +203,7 @@ async def investment_record(
         memo=f"Capital from {source}",
         created_by_id=principal.user_id,
         legs=[
-            await _cash_leg(session, method, debit=amount),
+            await _cash_leg(session, method, debit=amount, branch_id=branch_id),
             Leg(AccountKind.CAPITAL, credit=amount),
         ],
     )

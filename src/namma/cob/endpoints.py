@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 
 from namma.audit.service import audit_record
@@ -18,6 +18,7 @@ from namma.cob.runner import cob_request_check, cob_running_date
 from namma.cob.schemas import CobQueuedOut, CobRunList, CobRunOut
 from namma.cob.tasks import cob_job_defer
 from namma.jobs import job_app
+from namma.kit.apitypes import RequestModel
 from namma.kit.deps import SessionDep
 from namma.kit.openapi import error_responses
 from namma.models import CobRun
@@ -25,7 +26,7 @@ from namma.models import CobRun
 router = APIRouter(prefix="/api/cob", tags=["close of business"])
 
 
-class CobRunIn(BaseModel):
+class CobRunIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     business_date: dt.date = Field(description="The business date to close (not after today)")
     force: bool = Field(

@@ -13,10 +13,12 @@ import datetime as dt
 import json
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
@@ -35,10 +37,13 @@ from namma.collections.schemas import (
     WaiverOut,
     WaiverPosted,
 )
+from namma.kit.apitypes import Day, RequestModel
 from namma.kit.deps import IdempotencyDep, SessionDep
+from namma.kit.errors import NotFoundError
 from namma.kit.idempotency import request_fingerprint
 from namma.kit.money import Money
 from namma.kit.openapi import error_responses
+from namma.loans.numbers import loan_id_by_number
 from namma.loans.service import today_india
 from namma.models import CollectionMethod, Loan, WaiverComponent
 
@@ -49,9 +54,55 @@ JSON = "application/json"
 RECORD_ROUTE = "POST /api/collections"
 
 
-class CollectionIn(BaseModel):
+LOAN_NUMBER = Field(
+    default=None,
+    validate_default=True,
+    min_length=1,
+    max_length=40,
+    description="Instead of loan_id: the loan's number as written (BLR01-2026-000007, "
+    "blr01-2026-7, BLR01 2026 7)",
+    examples=["BLR01-2026-000007"],
+)
+
+
+class LoanByIdOrNumber(RequestModel):
+    """A loan named by its id or by its number (exactly one of the two)."""
+
+    loan_id: uuid.UUID | None = None
+    loan_number: str | None = LOAN_NUMBER
+
+    def fingerprinted(self) -> dict[str, Any]:
+        """The body as its idempotency fingerprint reads it: without ``loan_number`` when the
+        loan is named by id (the fingerprint requests had before numbers were accepted)."""
+        return self.model_dump(
+            mode="json", exclude={"loan_number"} if self.loan_number is None else None
+        )
+
+    @field_validator("loan_number", mode="after")
+    @classmethod
+    def _one_loan(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "loan_id" not in info.data:  # the id did not parse: its own error says so
+            return value
+        if (info.data["loan_id"] is None) == (value is None):
+            raise PydanticCustomError(
+                "loan_reference", "Give the loan_id or the loan_number (one of them)"
+            )
+        return value
+
+
+async def loan_resolve(session: AsyncSession, principal: Principal, body: Any) -> uuid.UUID:
+    """The loan id of ``body`` (a ``LoanByIdOrNumber``): a number out of scope or unknown is a
+    404, as an unknown id is."""
+    if body.loan_id is not None:
+        return cast(uuid.UUID, body.loan_id)
+    found = await loan_id_by_number(session, principal, body.loan_number)
+    if found is None:
+        raise NotFoundError("Loan not found")
+    return found
+
+
+class CollectionIn(LoanByIdOrNumber):
     model_config = ConfigDict(extra="forbid")
-    loan_id: uuid.UUID
     amount: Money = Field(description="Rupees, a decimal string (at most 2 places), > 0")
     collected_on: dt.date | None = Field(
         default=None, description="Default: today (India); never in the future"
@@ -68,7 +119,7 @@ class CollectionIn(BaseModel):
     )
 
 
-class ReverseIn(BaseModel):
+class ReverseIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -92,7 +143,7 @@ async def collection_record(
         result = await service.collection_record(
             session,
             principal=principal,
-            loan_id=body.loan_id,
+            loan_id=await loan_resolve(session, principal, body),
             amount=body.amount,
             collected_on=body.collected_on or today_india(),
             method=body.method,
@@ -105,7 +156,7 @@ async def collection_record(
 
     return await idempotency.run(
         user_id=principal.user_id,
-        body=body.model_dump(mode="json"),
+        body=body.fingerprinted(),
         status=201,
         produce=produce,
         fallback_key=f"client:{body.client_id}" if body.client_id else None,
@@ -118,8 +169,8 @@ async def collections_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
     loan_id: uuid.UUID | None = None,
-    from_date: Annotated[dt.date | None, Query(alias="from")] = None,
-    to_date: Annotated[dt.date | None, Query(alias="to")] = None,
+    from_date: Annotated[Day | None, Query(alias="from")] = None,
+    to_date: Annotated[Day | None, Query(alias="to")] = None,
     after: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="Cursor: `next` of the page")
     ] = None,
@@ -169,7 +220,7 @@ async def loan_preclosure(
     loan_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
-    as_of: dt.date | None = None,
+    as_of: Day | None = None,
 ) -> PreclosureQuote:
     """The pre-closure (payoff) quote as of a date (default today): collecting exactly
     ``total`` on that date closes the loan."""
@@ -187,7 +238,7 @@ async def loan_penalties(
     return await queries.loan_penalties(session, principal, loan_id)
 
 
-class WaiverIn(BaseModel):
+class WaiverIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     component: WaiverComponent
     amount: Money = Field(description="Rupees, a decimal string (at most 2 places), > 0")
@@ -248,12 +299,12 @@ async def loan_waive(
 sheet_router = APIRouter(prefix="/api/collection-sheet", tags=["collections"])
 
 
-class SheetLineIn(BaseModel):
+class SheetLineIn(LoanByIdOrNumber):
     """One collection of a filled-in sheet. ``client_id`` is required: it is the line's
-    idempotency key (the same as a single `POST /api/collections` with that client id)."""
+    idempotency key (the same as a single `POST /api/collections` with that client id). The
+    loan by its id or its number."""
 
     model_config = ConfigDict(extra="forbid")
-    loan_id: uuid.UUID
     amount: Money = Field(description="Rupees, a decimal string (at most 2 places), > 0")
     collected_on: dt.date = Field(description="The day it was collected (India)")
     method: CollectionMethod = CollectionMethod.CASH
@@ -262,7 +313,7 @@ class SheetLineIn(BaseModel):
     client_id: str = Field(min_length=1, max_length=100)
 
 
-class SheetPostIn(BaseModel):
+class SheetPostIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     # A line that does not parse is reported on its own (422) and never blocks the others.
     lines: list[Annotated[SheetLineIn | dict[str, Any], Field(union_mode="left_to_right")]] = Field(
@@ -271,30 +322,28 @@ class SheetPostIn(BaseModel):
 
 
 def _sheet_line(
-    raw: SheetLineIn | dict[str, Any], index: int
+    raw: SheetLineIn | dict[str, Any], index: int, numbers: dict[str, uuid.UUID]
 ) -> sheet.SheetLine | sheet.InvalidLine:
     from pydantic import ValidationError
 
-    from namma.kit.errors import error_body
+    from namma.kit.apitypes import text_problem
+    from namma.kit.errors import error_body, validation_details
 
     if isinstance(raw, dict):
         client_id = raw.get("client_id")
         try:
             raw = SheetLineIn.model_validate(raw)
         except ValidationError as exc:
-            details = [
-                {
-                    "field": ".".join(["lines", str(index), *(str(p) for p in err["loc"])]),
-                    "message": err["msg"],
-                }
-                for err in exc.errors()
-            ]
+            details = validation_details(exc.errors(), prefix=("lines", str(index)))
             return sheet.InvalidLine(
-                client_id if isinstance(client_id, str) else None,
+                client_id
+                if isinstance(client_id, str) and text_problem(client_id) is None
+                else None,
                 error_body("invalid_input", "The line has invalid fields.", details),
             )
     single = CollectionIn(
         loan_id=raw.loan_id,
+        loan_number=raw.loan_number,
         amount=raw.amount,
         collected_on=raw.collected_on,
         method=raw.method,
@@ -302,15 +351,17 @@ def _sheet_line(
         remarks=raw.remarks,
         client_id=raw.client_id,
     )
+    # A number unknown in the caller's scope names no loan: the line's answer is a 404.
+    loan_id = raw.loan_id or numbers.get(raw.loan_number or "") or uuid.uuid4()
     return sheet.SheetLine(
-        loan_id=raw.loan_id,
+        loan_id=loan_id,
         amount=raw.amount,
         collected_on=raw.collected_on,
         method=raw.method,
         reference=raw.reference,
         remarks=raw.remarks,
         client_id=raw.client_id,
-        fingerprint=request_fingerprint(RECORD_ROUTE, single.model_dump(mode="json")),
+        fingerprint=request_fingerprint(RECORD_ROUTE, single.fingerprinted()),
     )
 
 
@@ -318,7 +369,7 @@ def _sheet_line(
 async def collection_sheet(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD))],
-    on: Annotated[dt.date | None, Query(alias="date", description="Default: today")] = None,
+    on: Annotated[Day | None, Query(alias="date", description="Default: today")] = None,
     agent_id: uuid.UUID | None = None,
     branch_id: uuid.UUID | None = None,
 ) -> CollectionSheet:
@@ -341,7 +392,14 @@ async def collection_sheet_post(
     """Post a filled-in sheet: each line on its own, idempotent on its ``client_id`` (a
     duplicate or re-sent line reports its original receipt). Always 200 with one result per
     line (``status``: 201 posted, or the line's error); what succeeded is committed."""
-    lines = [_sheet_line(raw, i) for i, raw in enumerate(body.lines)]
+    numbers: dict[str, uuid.UUID] = {}
+    for raw in body.lines:
+        number = raw.loan_number if isinstance(raw, SheetLineIn) else None
+        if number is not None and number not in numbers:
+            found = await loan_id_by_number(session, principal, number)
+            if found is not None:
+                numbers[number] = found
+    lines = [_sheet_line(raw, i, numbers) for i, raw in enumerate(body.lines)]
 
     async def produce() -> SheetPosted:
         results = await sheet.collection_sheet_post(

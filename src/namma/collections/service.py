@@ -73,6 +73,7 @@ from namma.models import (
     LoanStatus,
     Role,
 )
+from namma.notifications.service import notify_collection_reversed
 
 ZERO = Decimal("0.00")
 COMPONENTS = ("principal", "interest", "fee", "penalty")
@@ -702,6 +703,14 @@ async def collection_reverse(
     )
     loan_changed(session, loan_id=result.loan.id, customer_id=result.loan.customer_id)
     await receipts_after_reversal(session, collection_id=result.collection.id)
+    # The receipt message already went: the customer is told that it no longer counts.
+    await notify_collection_reversed(
+        session,
+        collection=result.collection,
+        loan=result.loan,
+        remaining=loan_outstanding(result.loan),
+        reversed_on=today_india(),
+    )
     return result
 
 

@@ -14,7 +14,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 from sqlalchemy import select
 
 from namma.auth.deps import Principal, request_settings, require
@@ -30,6 +30,7 @@ from namma.customers.schemas import (
     CustomerPage,
     ReassignedOut,
 )
+from namma.kit.apitypes import QueryText, RequestModel
 from namma.kit.cache import cache_get_or_load
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import NotFoundError
@@ -50,16 +51,16 @@ from namma.models import (
 router = APIRouter(prefix="/api", tags=["customers"])
 
 
-class AssignBody(BaseModel):
+class AssignBody(RequestModel):
     agent_id: uuid.UUID
     reason: str | None = Field(default=None, max_length=500)
 
 
-class EndBody(BaseModel):
+class EndBody(RequestModel):
     reason: str | None = Field(default=None, max_length=500)
 
 
-class ReassignBody(BaseModel):
+class ReassignBody(RequestModel):
     to_agent_id: uuid.UUID
     customer_ids: list[uuid.UUID] | None = Field(
         default=None, max_length=1000, description="Omit to move every customer of the agent"
@@ -158,7 +159,7 @@ IsoDate = Annotated[
 """A date as ``YYYY-MM-DD`` (not a timestamp number)."""
 
 
-class CustomerCreateBody(BaseModel):
+class CustomerCreateBody(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     branch_id: uuid.UUID | None = Field(
@@ -184,7 +185,7 @@ class CustomerCreateBody(BaseModel):
     )
 
 
-class CustomerUpdateBody(BaseModel):
+class CustomerUpdateBody(RequestModel):
     """Only the fields sent are changed; ``null`` clears ``email`` or ``address``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -198,14 +199,14 @@ class CustomerUpdateBody(BaseModel):
     preferred_language: Literal["en", "kn"] | None = None
 
 
-class KycDecisionBody(BaseModel):
+class KycDecisionBody(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["verified", "rejected"]
     reason: str | None = Field(default=None, max_length=1000, description="Required to reject")
 
 
-class CloseBody(BaseModel):
+class CloseBody(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000)
@@ -224,15 +225,16 @@ async def customers_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_READ))],
     q: Annotated[
-        str | None,
+        QueryText | None,
         Query(max_length=120, description="Name fragment, phone digits, or a loan number"),
     ] = None,
     kyc_status: KycStatus | None = None,
     status: CustomerStatus | None = None,
     agent_id: uuid.UUID | None = None,
-    village: Annotated[str | None, Query(max_length=120)] = None,
+    village: Annotated[QueryText | None, Query(max_length=120)] = None,
     after: Annotated[
-        str | None, Query(max_length=400, description="The `next` cursor of the previous page")
+        QueryText | None,
+        Query(max_length=400, description="The `next` cursor of the previous page"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most 100 are returned")] = 50,
 ) -> CustomerPage:

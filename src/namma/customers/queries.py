@@ -24,6 +24,7 @@ from namma.finance.owed import owed
 from namma.kit.clock import today_india
 from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.kit.sqltext import expression_of
+from namma.loans.numbers import loan_number_normalise
 from namma.models import (
     AgentAssignment,
     Customer,
@@ -107,7 +108,7 @@ def _like_escape(text: str) -> str:
 
 def _matches(q: str) -> ColumnElement[bool]:
     """Name contains ``q`` (any case), or the phone contains its digits, or a loan of the
-    customer has exactly this number."""
+    customer has this number (written as people type it: ``namma.loans.numbers``)."""
     conditions: list[ColumnElement[bool]] = [
         Customer.name.ilike(f"%{_like_escape(q)}%", escape="\\")
     ]
@@ -116,9 +117,11 @@ def _matches(q: str) -> ColumnElement[bool]:
         digits = full or re.sub(r"\D", "", q)
         if len(digits) >= 3:
             conditions.append(Customer.phone.contains(digits, autoescape=True))
-    conditions.append(
-        Customer.id.in_(select(Loan.customer_id).where(Loan.loan_number == q.upper()))
-    )
+    number = loan_number_normalise(q)
+    if number is not None:  # as typed: "blr01-2026-7", "BLR01 2026 000007"
+        conditions.append(
+            Customer.id.in_(select(Loan.customer_id).where(Loan.loan_number == number))
+        )
     return or_(*conditions)
 
 

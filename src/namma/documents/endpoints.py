@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
@@ -24,6 +24,7 @@ from namma.documents.schemas import (
     DocumentPendingOut,
     StatementRequestedOut,
 )
+from namma.kit.apitypes import QueryText, RequestModel
 from namma.kit.deps import SessionDep
 from namma.kit.errors import ConflictError
 from namma.kit.openapi import error_responses
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/api", tags=["documents"])
 RETRY_AFTER_SECONDS = "2"
 
 
-class StatementIn(BaseModel):
+class StatementIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     month: str = Field(
         pattern=r"^\d{4}-\d{2}$", description='The calendar month, "YYYY-MM"', examples=["2026-10"]
@@ -93,7 +94,9 @@ async def documents_list(
     customer_id: uuid.UUID | None = None,
     kind: DocumentKind | None = None,
     loan_id: uuid.UUID | None = None,
-    after: Annotated[str | None, Query(max_length=200, description="`next` of a page")] = None,
+    after: Annotated[
+        QueryText | None, Query(max_length=200, description="`next` of a page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DocumentPage:
     """Receipts and statements in the caller's scope (a customer: their own), newest first."""

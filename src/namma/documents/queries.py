@@ -245,8 +245,8 @@ WAIVER_NAMES = {"interest": "Interest", "fee": "Fees", "penalty": "Penalties"}
 
 @dataclass
 class _StatementRows:
-    """What a statement reads for its loans: collections up to the period's end, installments
-    from its start, the period's waivers, what pre-closures in it forgave, when loans left."""
+    """What a statement reads for its loans: collections up to the period's end, every
+    installment, the period's waivers, what pre-closures in it forgave, when loans left."""
 
     collections: dict[uuid.UUID, list[Collection]] = field(
         default_factory=lambda: defaultdict(list)
@@ -329,9 +329,9 @@ async def _statement_rows(
     ):
         out.collections[c.loan_id].append(c)
     for i in await session.scalars(
+        # All of them: the next due may be an installment overdue since before the period.
         select(LoanInstallment)
         .where(LoanInstallment.loan_id.in_(ids))
-        .where(LoanInstallment.due_date >= s)
         .order_by(LoanInstallment.loan_id, LoanInstallment.number)
     ):
         out.installments[i.loan_id].append(i)
@@ -393,12 +393,13 @@ def _statement_loan(
     collections = rows.collections[loan.id]
     settled_on = rows.settled.get(loan.id)
     in_period = [c for c in collections if s <= c.collected_on <= e]
-    upcoming = [
-        i
-        for i in rows.installments[loan.id]
-        if i.due_date > e and i.status is not InstallmentStatus.PAID
-    ]
-    next_due = upcoming[0] if upcoming and loan.status is LoanStatus.ACTIVE else None
+    # The next due is the oldest installment still unpaid, overdue ones included (paying the
+    # installment after the period's end first would leave the arrears standing).
+    unpaid = sorted(
+        (i for i in rows.installments[loan.id] if i.status is not InstallmentStatus.PAID),
+        key=lambda i: (i.due_date, i.number),
+    )
+    next_due = unpaid[0] if unpaid and loan.status is LoanStatus.ACTIVE else None
     settled_amount = (
         _outstanding(loan, collections, None, settled_on)
         if settled_on is not None and s <= settled_on <= e
@@ -445,7 +446,7 @@ def _statement_loan(
                 status=i.status.value,
             )
             for i in rows.installments[loan.id]
-            if i.due_date <= e
+            if s <= i.due_date <= e
         ],
         next_due_on=next_due.due_date if next_due else None,
         next_due_amount=owed(next_due) if next_due else None,

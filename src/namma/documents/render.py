@@ -24,6 +24,7 @@ from pathlib import Path
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from namma.kit.clock import INDIA
 from namma.web import i18n
 from namma.web.i18n import N_
 
@@ -400,7 +401,9 @@ class _Pdf(FPDF):
     def footer(self) -> None:
         self.set_y(-15)
         self.set_font(self.family, size=7)
-        generated = self.head.generated_at.strftime("%d %b %Y %H:%M UTC")
+        # India time, like every date on the document (a receipt made at 00:10 in India is
+        # not dated the day before).
+        generated = self.head.generated_at.astimezone(INDIA).strftime("%d %b %Y %H:%M IST")
         self.cell(
             0,
             4,

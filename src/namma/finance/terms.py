@@ -27,6 +27,8 @@ MAX_INSTALLMENTS = (
 )
 # A lakh crore; keeps every sum well inside the 20 significant digits of MONEY_CONTEXT.
 MAX_AMOUNT = Decimal(10) ** 12
+# Installments are rounded to the paisa, the rupee, or a few rupees (5, 10, 100): never more.
+MAX_INSTALLMENT_MULTIPLE = Decimal(1000)
 
 
 class InterestMethod(StrEnum):
@@ -187,7 +189,9 @@ class Fee:
         if not _is_decimal(self.value) or self.value < 0:
             out.append(FieldError("fees", f"{label}: value must be a number of at least 0"))
         elif self.basis is FeeBasis.FLAT:
-            if not _is_money(self.value):
+            if self.value > MAX_AMOUNT:
+                out.append(FieldError("fees", f"{label}: a flat fee cannot exceed {MAX_AMOUNT:f}"))
+            elif not _is_money(self.value):
                 out.append(FieldError("fees", f"{label}: a flat fee has at most 2 decimal places"))
         elif self.value > HUNDRED:
             out.append(FieldError("fees", f"{label}: a percentage cannot exceed 100"))
@@ -221,6 +225,8 @@ class PenaltyTerms:
         out: list[FieldError] = []
         if not _is_decimal(self.value) or self.value < 0:
             out.append(FieldError("penalty", "Penalty value must be a number of at least 0"))
+        elif self.basis is PenaltyBasis.FLAT and self.value > MAX_AMOUNT:
+            out.append(FieldError("penalty", f"A flat penalty cannot exceed {MAX_AMOUNT:f}"))
         elif self.basis is PenaltyBasis.FLAT and not _is_money(self.value):
             out.append(FieldError("penalty", "A flat penalty has at most 2 decimal places"))
         elif self.basis is not PenaltyBasis.FLAT and self.value > HUNDRED:
@@ -229,8 +235,12 @@ class PenaltyTerms:
             out.append(
                 FieldError("penalty", "Penalty grace days must be a whole number of at least 0")
             )
-        if self.cap is not None and (not _is_money(self.cap) or self.cap < 0):
-            out.append(FieldError("penalty", "Penalty cap must be an amount of at least 0"))
+        if self.cap is not None and (
+            not _is_money(self.cap) or self.cap < 0 or self.cap > MAX_AMOUNT
+        ):
+            out.append(
+                FieldError("penalty", f"Penalty cap must be an amount from 0 to {MAX_AMOUNT:f}")
+            )
         return out
 
 
@@ -334,11 +344,13 @@ class LoanTerms:
             not _is_decimal(self.installment_multiple)
             or self.installment_multiple <= 0
             or (self.installment_multiple % CENT != 0)
+            or self.installment_multiple > MAX_INSTALLMENT_MULTIPLE
         ):
             add(
                 FieldError(
                     "installment_multiple",
-                    "Installment multiple must be a positive multiple of 0.01",
+                    "Installment multiple must be a positive multiple of 0.01, "
+                    f"at most {MAX_INSTALLMENT_MULTIPLE}",
                 )
             )
 

@@ -17,12 +17,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.handover import service
 from namma.handover.schemas import HandoverList, HandoverOut
+from namma.kit.apitypes import Day, RequestModel
 from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.money import Money
 from namma.kit.openapi import error_responses
@@ -30,7 +31,7 @@ from namma.kit.openapi import error_responses
 router = APIRouter(prefix="/api/cash-handovers", tags=["cash hand-over"])
 
 
-class HandoverIn(BaseModel):
+class HandoverIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     agent_id: uuid.UUID | None = Field(
         default=None, description="Whose cash; an agent may leave it out (their own)"
@@ -40,7 +41,7 @@ class HandoverIn(BaseModel):
     remarks: str | None = Field(default=None, max_length=1000)
 
 
-class ReverseIn(BaseModel):
+class ReverseIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -115,7 +116,7 @@ async def cash_handover_reverse(
 async def cash_handovers_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.HANDOVER_READ))],
-    business_date: Annotated[dt.date | None, Query(alias="date")] = None,
+    business_date: Annotated[Day | None, Query(alias="date")] = None,
     agent_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> HandoverList:

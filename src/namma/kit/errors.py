@@ -6,6 +6,7 @@ anything unexpected into that body. An unexpected error answers 500 with no inte
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -13,6 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from namma.kit.apitypes import text_printable
 
 log = structlog.get_logger(__name__)
 
@@ -79,12 +82,37 @@ _HTTP_CODES = {
 }
 
 
-def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    # ("body", "amount") -> "amount"; ("query", "page") -> "page"; nested -> "items.0.amount"
-    parts = [str(p) for p in loc]
+def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """("body", "amount") -> "amount"; ("query", "page") -> "page"; nested -> "items.0.amount".
+    An unknown field's name is the client's text: characters JSON cannot carry are replaced."""
+    parts = [text_printable(str(p)) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
     return ".".join(parts) or "body"
+
+
+# Pydantic prefixes the message of a validator's ValueError / AssertionError with its kind.
+_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def field_message(error: Mapping[str, Any]) -> str:
+    """A validation error's message for people: never "Value error, ..."."""
+    message = str(error.get("msg", "invalid"))
+    for prefix in _PREFIXES:
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+            return message[:1].upper() + message[1:]
+    return message
+
+
+def validation_details(
+    errors: Iterable[Mapping[str, Any]], *, prefix: Sequence[str] = ()
+) -> list[dict[str, str]]:
+    """``[{"field", "message"}]`` of Pydantic's errors (``prefix``: where the model sits)."""
+    return [
+        {"field": field_path([*prefix, *err.get("loc", ())]), "message": field_message(err)}
+        for err in errors
+    ]
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:
@@ -98,10 +126,7 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"field": _field_path(err.get("loc", ())), "message": err.get("msg", "invalid")}
-        for err in exc.errors()
-    ]
+    details = validation_details(exc.errors())
     return JSONResponse(
         error_body("invalid_input", "The request has invalid fields.", details), status_code=422
     )

@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-_DECIMAL = re.compile(r"^-?\d{1,18}(\.\d+)?$")
+# ASCII digits only: Python's \d and Decimal() would read "१२३" (Devanagari) as 123.
+_DECIMAL = re.compile(r"^-?[0-9]{1,18}(\.[0-9]+)?$", re.ASCII)
 
 
 def _decimal_from_string(places: int) -> Any:
@@ -21,7 +22,7 @@ def _decimal_from_string(places: int) -> Any:
         if not isinstance(value, str):
             raise ValueError('must be a decimal string such as "12500.00", not a JSON number')
         text = value.strip()
-        if not _DECIMAL.match(text):
+        if not _DECIMAL.fullmatch(text):
             raise ValueError('must be a decimal string such as "12500.00"')
         try:
             number = Decimal(text)

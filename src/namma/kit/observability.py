@@ -54,7 +54,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode()
+        # Header bytes are the client's: any that are not text (not even UTF-8) get a new id.
+        raw = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"")
+        incoming = raw.decode("ascii", errors="replace")
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         status = 500
         started = time.perf_counter()

@@ -7,7 +7,6 @@ trial balance of the journal entries of their branch; anything else answers 404.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Annotated
@@ -17,6 +16,7 @@ from sqlalchemy import ColumnElement, false, select, true
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
+from namma.kit.apitypes import Day
 from namma.kit.deps import SessionDep
 from namma.kit.errors import NotFoundError
 from namma.kit.openapi import error_responses
@@ -82,7 +82,7 @@ async def ledger_accounts(session: SessionDep, principal: LedgerReader) -> Accou
 async def ledger_trial_balance(
     session: SessionDep,
     principal: LedgerReader,
-    as_of: Annotated[dt.date | None, Query(description="Entries dated on or before")] = None,
+    as_of: Annotated[Day | None, Query(description="Entries dated on or before")] = None,
     branch_id: Annotated[
         uuid.UUID | None, Query(description="Only the entries of this branch")
     ] = None,
@@ -109,8 +109,8 @@ async def ledger_account_statement(
     account_id: uuid.UUID,
     session: SessionDep,
     principal: LedgerReader,
-    since: Annotated[dt.date | None, Query(description="From this entry date (inclusive)")] = None,
-    until: Annotated[dt.date | None, Query(description="To this entry date (inclusive)")] = None,
+    since: Annotated[Day | None, Query(description="From this entry date (inclusive)")] = None,
+    until: Annotated[Day | None, Query(description="To this entry date (inclusive)")] = None,
     after_line_id: Annotated[
         int | None, Query(ge=1, le=MAX_BIGINT, description="Cursor: `next` of the previous page")
     ] = None,

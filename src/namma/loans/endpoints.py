@@ -10,16 +10,18 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
+from namma.kit.apitypes import QueryText, RequestModel
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
 from namma.kit.money import Money, Rate
 from namma.kit.openapi import error_responses
 from namma.loans import queries, service
 from namma.loans.schemas import (
+    DisbursementWarning,
     KeyFactsStatement,
     LoanDetail,
     LoanDisbursed,
@@ -35,7 +37,7 @@ from namma.models import (
 router = APIRouter(prefix="/api/loans", tags=["loans"])
 
 
-class ApplyIn(BaseModel):
+class ApplyIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     customer_id: uuid.UUID
     product_id: uuid.UUID
@@ -49,19 +51,19 @@ class ApplyIn(BaseModel):
     )
 
 
-class RejectIn(BaseModel):
+class RejectIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class DisburseIn(BaseModel):
+class DisburseIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     disbursed_on: dt.date
     method: DisbursementMethod
     reference: str | None = Field(default=None, max_length=100)
 
 
-class WriteOffIn(BaseModel):
+class WriteOffIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
     on: dt.date | None = None
@@ -74,7 +76,9 @@ async def loans_list(
     status: LoanStatus | None = None,
     customer_id: uuid.UUID | None = None,
     branch_id: uuid.UUID | None = None,
-    after: Annotated[str | None, Query(description="Cursor: `next` of the previous page")] = None,
+    after: Annotated[
+        QueryText | None, Query(description="Cursor: `next` of the previous page")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> LoanList:
     """Loans in the caller's scope, newest loan number first."""
@@ -182,6 +186,7 @@ async def loan_approval_undo(
 async def loan_disburse(
     loan_id: uuid.UUID,
     body: DisburseIn,
+    request: Request,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_DISBURSE, limit="money"))],
 ) -> LoanDisbursed:
@@ -194,8 +199,18 @@ async def loan_disburse(
         disbursed_on=body.disbursed_on,
         method=body.method,
         reference=body.reference,
+        refuse_below_zero=request.app.state.settings.disbursement_below_zero == "refuse",
     )
-    return LoanDisbursed.with_schedule(disbursed.loan, disbursed.installments)
+    warnings = [
+        DisbursementWarning(
+            code="account_below_zero",
+            message=w.message,
+            account=w.account.value,
+            balance_after=w.balance_after,
+        )
+        for w in disbursed.warnings
+    ]
+    return LoanDisbursed.with_schedule(disbursed.loan, disbursed.installments, warnings)
 
 
 @router.post("/{loan_id}/write-off", response_model=LoanOut, responses=error_responses(409))

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from namma.finance import Schedule
 from namma.finance.owed import due_total
@@ -210,14 +210,35 @@ class ScheduleOut(BaseModel):
     installments: list[InstallmentOut] | list[ProjectedInstallment]
 
 
+class DisbursementWarning(BaseModel):
+    """Something the disbursement did that the manager should look at (it was done)."""
+
+    model_config = ANSWER
+    code: str = Field(examples=["account_below_zero"])
+    message: str
+    account: str = Field(description="branch_cash or bank", examples=["branch_cash"])
+    balance_after: Money
+
+
 class LoanDisbursed(LoanOut):
-    """A disbursed loan with its schedule, written in the same transaction."""
+    """A disbursed loan with its schedule, written in the same transaction; ``warnings``: the
+    account it was paid from is below zero afterwards (setting ``disbursement_below_zero``)."""
 
     schedule: list[InstallmentOut]
+    warnings: list[DisbursementWarning] = Field(default_factory=list)
 
     @classmethod
-    def with_schedule(cls, loan: Loan, installments: Sequence[LoanInstallment]) -> LoanDisbursed:
-        return cls(**cls.fields_of(loan), schedule=[InstallmentOut.of(i) for i in installments])
+    def with_schedule(
+        cls,
+        loan: Loan,
+        installments: Sequence[LoanInstallment],
+        warnings: Sequence[DisbursementWarning] = (),
+    ) -> LoanDisbursed:
+        return cls(
+            **cls.fields_of(loan),
+            schedule=[InstallmentOut.of(i) for i in installments],
+            warnings=list(warnings),
+        )
 
 
 class KfsLender(BaseModel):

@@ -47,7 +47,7 @@ from namma.finance.owed import waived as waived_total
 from namma.finance.terms import LoanTerms
 from namma.kit.clock import today_india as today_india  # re-exported: callers import it from here
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from namma.ledger.service import Leg, journal_post
+from namma.ledger.service import Leg, journal_post, ledger_account_id
 from namma.loans.cache import loan_changed
 from namma.loans.status import LoanMove, loan_move, loan_move_target
 from namma.loans.store import InstallmentLike, loan_locked, number_next
@@ -68,7 +68,7 @@ from namma.models import (
     Role,
 )
 from namma.notifications.service import notify_loan_approved, notify_loan_disbursed
-from namma.products.schemas import loan_terms_from_stored
+from namma.products.schemas import ProductTerms, loan_terms_from_stored
 from namma.products.service import terms_error_to_input
 
 ZERO = Decimal("0.00")
@@ -182,6 +182,14 @@ async def loan_apply(
         )
     if first_due_on is not None and first_due_on <= today_india():
         raise InvalidInputError("first_due_on", "The first due date must be in the future")
+    if first_due_on is not None:
+        latest = ProductTerms.model_validate(version.terms).latest_first_due(today_india())
+        if first_due_on > latest:
+            raise InvalidInputError(
+                "first_due_on",
+                f"The first due date can be at most one period and the product's grace "
+                f"after the disbursement: {latest.isoformat()} if disbursed today",
+            )
     if refinances_id is not None:
         await _refinanceable(session, customer_id=customer.id, loan_id=refinances_id)
     loan = Loan(
@@ -347,10 +355,14 @@ async def loan_disburse(
     disbursed_on: dt.date,
     method: DisbursementMethod,
     reference: str | None,
+    refuse_below_zero: bool = False,
 ) -> Disbursed:
     """Pay the loan out. The loan row is locked first: of two concurrent disbursements one
     wins, the other finds the loan active and gets 409. One transaction: loan, its schedule
-    (the installments, with balances and statuses as of today), charges, journal, audit."""
+    (the installments, with balances and statuses as of today), charges, journal, audit.
+
+    If the account it is paid from (the branch's cash, or the bank) is below zero afterwards,
+    the answer carries a warning; with ``refuse_below_zero`` it is a 409 instead."""
     loan = await loan_locked(session, principal, loan_id)
     active = loan_move_target(loan.status, LoanMove.DISBURSE)
     today = today_india()
@@ -362,6 +374,16 @@ async def loan_disburse(
         raise InvalidInputError("reference", "A bank transfer or UPI payment needs its reference")
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
+    first_due = loan.requested_first_due_on
+    if first_due is not None:
+        latest = ProductTerms.model_validate(loan.terms).latest_first_due(disbursed_on)
+        if first_due > latest:
+            raise InvalidInputError(
+                "disbursed_on",
+                f"The loan's first due date {first_due.isoformat()} is more than one period "
+                f"and the product's grace after this date (at most {latest.isoformat()}); "
+                "disburse later or apply again",
+            )
     loan.disbursed_on = disbursed_on
     schedule = loan_schedule_compute(loan, version)
     loan.status = active
@@ -434,11 +456,22 @@ async def loan_disburse(
             "refinanced_payoff": payoff.total if payoff else None,
         },
     )
+    warnings: list[BelowZero] = []
+    if paid_out > 0:
+        balance = await _balance_after(session, payout, loan.branch_id)
+        if balance < 0:
+            below = BelowZero(payout, balance)
+            if refuse_below_zero:
+                raise ConflictError(
+                    below.message,
+                    details={"account": payout.value, "balance_after": str(balance)},
+                )
+            warnings.append(below)
     await notify_loan_disbursed(session, loan=loan, schedule=schedule)
     loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     if loan.refinances_id is not None:
         loan_changed(session, loan_id=loan.refinances_id, customer_id=loan.customer_id)
-    return Disbursed(loan, installments)
+    return Disbursed(loan, installments, warnings)
 
 
 def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
@@ -457,9 +490,34 @@ def _payoff_legs(quote: PayoffQuote, loan_id: uuid.UUID) -> list[Leg]:
 
 
 @dataclass(frozen=True)
+class BelowZero:
+    """A disbursement left the account it was paid from below zero."""
+
+    account: AccountKind
+    balance_after: Decimal
+
+    @property
+    def message(self) -> str:
+        where = "branch's cash" if self.account is AccountKind.BRANCH_CASH else "bank account"
+        return (
+            f"The {where} is {self.balance_after} after this disbursement, below zero: record "
+            "the money that paid it (a capital investment, a borrowing) or check the books"
+        )
+
+
+@dataclass(frozen=True)
 class Disbursed:
     loan: Loan
     installments: list[LoanInstallment]
+    warnings: list[BelowZero] = field(default_factory=list)
+
+
+async def _balance_after(session: AsyncSession, kind: AccountKind, branch_id: uuid.UUID) -> Decimal:
+    from namma.ledger.queries import account_balances
+
+    account_id = await ledger_account_id(session, kind, branch_id=branch_id)
+    debit, credit = (await account_balances(session, [account_id])).get(account_id, (ZERO, ZERO))
+    return debit - credit
 
 
 async def loan_schedule_write(

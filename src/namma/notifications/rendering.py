@@ -26,7 +26,8 @@ OVERDUE = "overdue_notice"
 RECEIPT = "receipt"
 LOAN_APPROVED = "loan_approved"
 LOAN_DISBURSED = "loan_disbursed"
-TEMPLATES = (REMINDER, OVERDUE, RECEIPT, LOAN_APPROVED, LOAN_DISBURSED)
+COLLECTION_REVERSED = "collection_reversed"
+TEMPLATES = (REMINDER, OVERDUE, RECEIPT, LOAN_APPROVED, LOAN_DISBURSED, COLLECTION_REVERSED)
 LANGUAGES = tuple(language.value for language in Language)
 
 

@@ -9,7 +9,8 @@ rolls back gets none, and the same message (template, installment / loan / colle
 channel) is never recorded twice.
 
 **Events** (called by the endpoints, before their commit): ``notify_loan_approved``,
-``notify_loan_disbursed``, ``notify_receipts``.
+``notify_loan_disbursed``, ``notify_receipts``, ``notify_collection_reversed`` (the receipt
+message already went: the customer is told it no longer counts).
 
 **Daily** (``notifications_daily``, a periodic job): one set-based query picks the unpaid
 installments of active loans due within ``reminder_days_before`` days (repayment reminder) or
@@ -59,6 +60,7 @@ from namma.notifications.providers import (
     sms_provider,
 )
 from namma.notifications.rendering import (
+    COLLECTION_REVERSED,
     LOAN_APPROVED,
     LOAN_DISBURSED,
     OVERDUE,
@@ -288,6 +290,35 @@ async def notify_receipts(
             )
         )
     return await notifications_record(session, drafts)
+
+
+async def notify_collection_reversed(
+    session: AsyncSession,
+    *,
+    collection: Collection,
+    loan: Loan,
+    remaining: Decimal,
+    reversed_on: dt.date,
+) -> list[uuid.UUID]:
+    """The reversal notice of ``collection`` (once per collection and channel): its receipt,
+    amount and loan, the day of the reversal and what the loan owes now."""
+    customer = await _customer(session, loan.customer_id)
+    draft = Draft(
+        contact=_contact(customer),
+        template=COLLECTION_REVERSED,
+        key=f"{COLLECTION_REVERSED}:{collection.id}",
+        loan_id=loan.id,
+        collection_id=collection.id,
+        context={
+            "loan_number": loan.loan_number,
+            "receipt_number": collection.receipt_number,
+            "amount": collection.amount,
+            "collected_on": collection.collected_on,
+            "reversed_on": reversed_on,
+            "remaining": remaining,
+        },
+    )
+    return await notifications_record(session, [draft])
 
 
 # --- the daily reminders and overdue notices ------------------------------------------------

@@ -7,11 +7,12 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import select
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
+from namma.kit.apitypes import RequestModel
 from namma.kit.deps import SessionDep
 from namma.kit.errors import NotFoundError
 from namma.kit.money import Money, Rate
@@ -29,7 +30,7 @@ from namma.products.schemas import (
 router = APIRouter(prefix="/api/products", tags=["products"])
 
 
-class LimitsIn(BaseModel):
+class LimitsIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     min_principal: Money
     max_principal: Money
@@ -45,7 +46,7 @@ class LimitsIn(BaseModel):
         return service.ProductLimits(**dict(self))
 
 
-class ProductIn(BaseModel):
+class ProductIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=2, max_length=20, examples=["JLG-52W"])
     name: str = Field(min_length=1, max_length=120)
@@ -54,7 +55,7 @@ class ProductIn(BaseModel):
     limits: LimitsIn
 
 
-class VersionIn(BaseModel):
+class VersionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     terms: ProductTerms
     limits: LimitsIn

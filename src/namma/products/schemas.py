@@ -6,11 +6,12 @@ Everything of the money core's `LoanTerms` except the three amounts chosen per l
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from namma.finance import (
     AllocationMode,
@@ -33,12 +34,17 @@ from namma.finance import (
     PenaltyTerms,
     RoundingMode,
 )
+from namma.finance.dates import one_period_after
+from namma.kit.apitypes import RequestModel
 from namma.kit.money import Money, Rate
 from namma.kit.schemas import ApiModel, Timestamp
 from namma.models import LoanProductVersion
 
+FIRST_DUE_GRACE_DAYS = 30
+"""A product's default ``first_due_grace_days``."""
 
-class FeeIn(BaseModel):
+
+class FeeIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=60)
     timing: FeeTiming
@@ -46,7 +52,7 @@ class FeeIn(BaseModel):
     value: Rate
 
 
-class PenaltyIn(BaseModel):
+class PenaltyIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     basis: PenaltyBasis
     value: Rate
@@ -55,7 +61,7 @@ class PenaltyIn(BaseModel):
     cap: Money | None = None
 
 
-class AllocationIn(BaseModel):
+class AllocationIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     order: list[Component] = Field(
         default_factory=lambda: [
@@ -71,7 +77,7 @@ class AllocationIn(BaseModel):
     excess: ExcessPolicy = ExcessPolicy.ADVANCE
 
 
-class ProductTerms(BaseModel):
+class ProductTerms(RequestModel):
     """How loans of a product compute. Defaults are DESIGN.md §6 (declining balance, EMI)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -93,6 +99,19 @@ class ProductTerms(BaseModel):
     penalty: PenaltyIn | None = None
     allocation: AllocationIn = Field(default_factory=AllocationIn)
     prepayment_penalty_percent: Rate = Decimal("0")
+    first_due_grace_days: int = Field(
+        default=FIRST_DUE_GRACE_DAYS,
+        ge=0,
+        le=366,
+        description="A loan's first due date is at most one period and this many days after "
+        "its disbursement",
+    )
+
+    def latest_first_due(self, disbursed_on: dt.date) -> dt.date:
+        """The latest first due date a loan disbursed on ``disbursed_on`` may ask for."""
+        return one_period_after(disbursed_on, self.frequency, self.every or 1) + dt.timedelta(
+            days=self.first_due_grace_days
+        )
 
     def stored(self) -> dict[str, Any]:
         """The JSON kept in a product version (and copied into each loan)."""

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
+from namma.kit.apitypes import Day
 from namma.kit.clock import today_india
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError, NotFoundError, PermissionDeniedError
@@ -169,10 +170,10 @@ def report_response(report: Report, fmt: ReportFormat, scope: str) -> ReportOut 
 
 
 FromQ = Annotated[
-    dt.date | None,
+    Day | None,
     Query(alias="from", description="First day of the period (default: 1st of `to`'s month)"),
 ]
-ToQ = Annotated[dt.date | None, Query(alias="to", description="Last day (default: today)")]
+ToQ = Annotated[Day | None, Query(alias="to", description="Last day (default: today)")]
 BranchQ = Annotated[uuid.UUID | None, Query(description="One branch (a Manager: only their own)")]
 AgentQ = Annotated[uuid.UUID | None, Query(description="One agent (their customers' loans)")]
 ProductQ = Annotated[uuid.UUID | None, Query(description="One loan product")]

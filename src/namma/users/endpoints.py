@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import literal, select, tuple_
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.auth.schemas import UserOut
 from namma.auth.scope import staff_scope
+from namma.kit.apitypes import QueryText, RequestModel
 from namma.kit.deps import SessionDep
 from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.kit.openapi import error_responses
@@ -24,13 +25,13 @@ from namma.users.schemas import BranchList, BranchOut, ExtraPermissionsOut, Staf
 router = APIRouter(prefix="/api", tags=["staff"])
 
 
-class BranchBody(BaseModel):
+class BranchBody(RequestModel):
     code: str = Field(min_length=2, max_length=10, examples=["BLR01"])
     name: str = Field(min_length=1, max_length=120)
     is_head_office: bool = False
 
 
-class StaffBody(BaseModel):
+class StaffBody(RequestModel):
     name: str = Field(min_length=1, max_length=120)
     role: Role
     branch_id: uuid.UUID | None = None
@@ -41,16 +42,16 @@ class StaffBody(BaseModel):
     )
 
 
-class PasswordResetBody(BaseModel):
+class PasswordResetBody(RequestModel):
     new_password: str = Field(min_length=1, max_length=1024)
 
 
-class RoleBody(BaseModel):
+class RoleBody(RequestModel):
     role: Role
     branch_id: uuid.UUID | None = None
 
 
-class PermissionsBody(BaseModel):
+class PermissionsBody(RequestModel):
     permissions: list[str] = Field(max_length=32)
 
 
@@ -114,7 +115,7 @@ async def staff_list(
     branch_id: uuid.UUID | None = None,
     active: bool | None = None,
     after: Annotated[
-        str | None, Query(description="Cursor: the last name of the previous page")
+        QueryText | None, Query(description="Cursor: the last name of the previous page")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> StaffPage:

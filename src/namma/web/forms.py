@@ -17,6 +17,7 @@ as hidden fields with ``confirmed=yes``); only the second post acts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -132,6 +133,8 @@ def _message(error: ErrorDetails) -> str:
         return gettext(N_("Too large.")) + f" (≤ {context.get('le', context.get('lt'))})"
     if kind.startswith("date") or kind.startswith("datetime"):
         return gettext(N_("Enter a date."))
+    if kind == "text_refused":
+        return gettext(N_("Remove the invisible or control characters from this text."))
     if kind in ("enum", "literal_error"):
         return gettext(N_("Choose one of the options."))
     return gettext(_INVALID)
@@ -172,6 +175,18 @@ SERVICE_MESSAGES_PLAIN = (
 )
 
 
+# Messages with a value in them, recognised by their pattern: (pattern, catalogue message).
+_SERVICE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"This needs the permission (?P<permission>[a-z:_-]+), "
+            r"which your account does not have\."
+        ),
+        N_("This needs the permission %(permission)s, which your account does not have."),
+    ),
+)
+
+
 def message_translate(message: str) -> str:
     """A service's English message in the person's language (itself if the catalogue lacks
     it: better English than nothing)."""
@@ -179,4 +194,8 @@ def message_translate(message: str) -> str:
     if known is not None:
         text, values = known
         return gettext(text) % dict(values)
+    for pattern, text in _SERVICE_PATTERNS:
+        found = pattern.fullmatch(message)
+        if found is not None:
+            return gettext(text) % found.groupdict()
     return gettext(message)

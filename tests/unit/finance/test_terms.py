@@ -60,11 +60,24 @@ def problems(**kwargs: object) -> list[tuple[str, str]]:
         ),
         (
             {"installment_multiple": D("0.001")},
-            ("installment_multiple", "Installment multiple must be a positive multiple of 0.01"),
+            (
+                "installment_multiple",
+                "Installment multiple must be a positive multiple of 0.01, at most 1000",
+            ),
         ),
         (
             {"installment_multiple": D(0)},
-            ("installment_multiple", "Installment multiple must be a positive multiple of 0.01"),
+            (
+                "installment_multiple",
+                "Installment multiple must be a positive multiple of 0.01, at most 1000",
+            ),
+        ),
+        (
+            {"installment_multiple": D("1000.01")},
+            (
+                "installment_multiple",
+                "Installment multiple must be a positive multiple of 0.01, at most 1000",
+            ),
         ),
         (
             {"grace_principal": -1},
@@ -146,7 +159,7 @@ def test_prepayment_penalty_allowed_when_not_microfinance() -> None:
         ),
         (
             Fee("x", FeeTiming.INSTALLMENT, FeeBasis.FLAT, D("1e13")),
-            "Fee 'x': a flat fee has at most 2 decimal places",
+            "Fee 'x': a flat fee cannot exceed 1000000000000",
         ),
         (
             Fee("x", FeeTiming.DISBURSEMENT, FeeBasis.PERCENT, D(101)),
@@ -199,7 +212,12 @@ def test_fee_parse() -> None:
             "A penalty percentage cannot exceed 100",
         ),
         (PenaltyTerms(grace_days=-1), "Penalty grace days must be a whole number of at least 0"),
-        (PenaltyTerms(cap=D(-5)), "Penalty cap must be an amount of at least 0"),
+        (PenaltyTerms(cap=D(-5)), "Penalty cap must be an amount from 0 to 1000000000000"),
+        (
+            PenaltyTerms(cap=D(10) ** 12 + 1),
+            "Penalty cap must be an amount from 0 to 1000000000000",
+        ),
+        (PenaltyTerms(value=D(10) ** 12 + 1), "A flat penalty cannot exceed 1000000000000"),
     ],
 )
 def test_penalty_problems(penalty: PenaltyTerms, message: str) -> None:

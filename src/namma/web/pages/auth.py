@@ -36,6 +36,7 @@ from namma.auth.endpoints import (
 from namma.auth.permissions import Permission
 from namma.auth.totp import totp_provisioning_uri, totp_qr_svg, totp_secret_decrypt
 from namma.customers.service import customer_update
+from namma.kit.apitypes import RequestModel
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import AppError, AuthenticationError
 from namma.kit.security_headers import cookies_secure, cookies_will_be_refused
@@ -465,7 +466,7 @@ async def totp_confirm(request: Request, session: SessionDep, viewer: SelfWriter
     )
 
 
-class LanguageForm(BaseModel):
+class LanguageForm(RequestModel):
     lang: str = Field(pattern="^(en|kn)$")
 
 
