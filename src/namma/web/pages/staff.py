@@ -1,5 +1,6 @@
-"""``/admin``, ``/manager``, ``/agent``: each staff role's dashboard figures, from the same
-service as ``GET /api/dashboard`` (the back-office and field issues grow these into full pages).
+"""``/admin``, ``/manager``: each office role's dashboard figures, from the same service as
+``GET /api/dashboard`` (the back-office issue grows these into full pages; the agent's pages
+are in ``agent``).
 """
 
 from __future__ import annotations
@@ -82,15 +83,5 @@ async def manager_dashboard(
     session: SessionDep,
     cache: CacheDep,
     viewer: Annotated[Viewer, Depends(viewer_of(Permission.DASHBOARD_READ, roles=(Role.MANAGER,)))],
-) -> Response:
-    return await _dashboard(request, session, cache, viewer)
-
-
-@router.get("/agent")
-async def agent_dashboard(
-    request: Request,
-    session: SessionDep,
-    cache: CacheDep,
-    viewer: Annotated[Viewer, Depends(viewer_of(Permission.DASHBOARD_READ, roles=(Role.AGENT,)))],
 ) -> Response:
     return await _dashboard(request, session, cache, viewer)
