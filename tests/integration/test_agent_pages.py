@@ -8,6 +8,8 @@ served with headers right for them."""
 
 from __future__ import annotations
 
+import datetime as dt
+import gzip
 import re
 import uuid
 from decimal import Decimal
@@ -16,7 +18,16 @@ from sqlalchemy import func, select
 
 from namma.customers.kyc import verhoeff_check_digit
 from namma.kit.db import transaction
-from namma.models import CashHandover, Collection, Customer
+from namma.loans.service import today_india
+from namma.models import (
+    AgentAssignment,
+    CashHandover,
+    Collection,
+    Customer,
+    InstallmentStatus,
+    LoanStatus,
+)
+from tests.factories import loan_row
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
     customer,
     make_loan,
@@ -155,7 +166,8 @@ async def test_onboarding_a_customer_and_applying_with_a_live_preview(  # type: 
     assert missing.status_code == 422 and 'id="f-kyc_number-error"' in missing.text
     assert 'value="Test Borrower"' in missing.text  # what was typed comes back
     created = await client.post(
-        "/agent/customers/new", data={**fields, "kyc_number": "23456789012" + verhoeff_check_digit("23456789012")}
+        "/agent/customers/new",
+        data={**fields, "kyc_number": "23456789012" + verhoeff_check_digit("23456789012")},
     )
     assert created.status_code == 303, created.text
     new_id = created.headers["location"].rsplit("/", 1)[1]
@@ -248,3 +260,47 @@ async def test_the_service_worker_and_manifest_are_served_for_the_agent_app(clie
     assert manifest.status_code == 200
     assert manifest.headers["content-type"].startswith("application/manifest+json")
     assert manifest.json()["scope"] == "/agent"
+
+
+async def test_the_sheet_of_400_loans_downloads_in_under_200_kb_compressed(  # type: ignore[no-untyped-def]
+    app, client, world, bearer
+) -> None:
+    """An agent with 400 customers, each with a loan owing an overdue and today's installment:
+    the sheet page (and the API's sheet) compressed as a proxy would (gzip) stay under 200 KB."""
+    today = today_india()
+    async with transaction(app.state.db) as session:
+        people = [
+            Customer(
+                branch_id=world.branch_a.id,
+                name=f"Borrower {n:03d} Shivakumaraswamy",
+                phone=f"98{n:08d}",
+                village=f"Village {n % 12:02d}",
+            )
+            for n in range(400)
+        ]
+        session.add_all(people)
+        await session.flush()
+        session.add_all(
+            AgentAssignment(customer_id=c.id, agent_id=world.agent_a.id) for c in people
+        )
+        ids = [c.id for c in people]
+    for n, customer_id in enumerate(ids):
+        await loan_row(
+            app,
+            world,
+            customer_id,
+            status=LoanStatus.ACTIVE,
+            number=f"BLR01-2026-{n:06d}",
+            installments=[
+                (today - dt.timedelta(days=7), "650.00", InstallmentStatus.DUE),
+                (today, "650.00", InstallmentStatus.DUE),
+            ],
+        )
+    await sign_in(app, client, world.agent_a)
+    page = await client.get("/agent/sheet")
+    assert page.status_code == 200
+    assert page.text.count('class="card sheet-line"') == 400
+    api = await client.get("/api/collection-sheet", headers=await bearer(world.agent_a))
+    assert api.json()["loans"] == 400
+    for body in (page.content, api.content):
+        assert len(gzip.compress(body, compresslevel=1)) < 200 * 1024, len(body)

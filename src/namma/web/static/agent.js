@@ -404,6 +404,14 @@
         event.preventDefault();
         record(form);
       });
+      // The UPI reference only when UPI is chosen (without script it is always there).
+      const reference = form.querySelector(".reference");
+      const methodShow = () => {
+        const upi = form.querySelector("input[name=method][value=upi]");
+        if (reference) reference.hidden = !(upi && upi.checked);
+      };
+      form.querySelectorAll("input[name=method]").forEach((r) => r.addEventListener("change", methodShow));
+      methodShow();
     });
     const button = document.getElementById("sync-now");
     if (button) button.addEventListener("click", () => flush());
