@@ -13,6 +13,7 @@ user's pages when someone else signs in.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from decimal import Decimal
 from typing import Annotated, Any
@@ -38,6 +39,7 @@ from namma.loans import service as loan_service
 from namma.loans.queries import loan_detail, loan_schedule
 from namma.models import CollectionMethod, KycDocumentType, LoanProduct, Role
 from namma.reports.dashboard import dashboard_cached
+from namma.web import i18n
 from namma.web.forms import Form, empty_form, form_parse
 from namma.web.i18n import N_, gettext
 from namma.web.tables import Column, table_keyset, table_of
@@ -150,7 +152,13 @@ async def agent_sheet(request: Request, session: SessionDep, viewer: Collector) 
         render(
             request,
             "agent/sheet.html",
-            {"sheet": data, "methods": METHODS, "new_id": lambda: str(uuid.uuid4())},
+            {
+                "sheet": data,
+                "methods_shown": _translated(METHODS),
+                "new_id": lambda: str(uuid.uuid4()),
+                # The same amounts recur on a sheet (a group's loans are alike): format each once.
+                "money_of": functools.lru_cache(maxsize=2048)(i18n.money),
+            },
         ),
         viewer,
     )
