@@ -158,11 +158,15 @@ def test_offline_payments_sync_exactly_once_and_the_next_agent_sees_none(
         line(visit, parvathi_daily).locator("button.record").click()
         line(visit, kamala_daily).locator("button.record").click()
         expect(visit.page.locator("#queue-list [data-state=pending]")).to_have_count(4)
-        assert visit.page.text_content("#pending-count") == "4"
+        # And a fifth, far beyond what the weekly loan owes in all.
+        line(visit, weekly).locator("input[name=amount]").fill("999999.00")
+        line(visit, weekly).locator("button.record").click()
+        expect(visit.page.locator("#queue-list [data-state=pending]")).to_have_count(5)
+        assert visit.page.text_content("#pending-count") == "5"
         assert line(visit, flat).locator("[data-state=pending]").count() == 1
         assert "Saved on phone" in line(visit, flat).inner_text()
         client_ids = set(states(visit))
-        assert len(client_ids) == 4
+        assert len(client_ids) == 5
         visit.page.screenshot(path=str(visit_shot("agent-sheet-offline")), full_page=True)
 
         # Meanwhile Kamala's daily loan is paid off from elsewhere.
@@ -200,9 +204,12 @@ def test_offline_payments_sync_exactly_once_and_the_next_agent_sees_none(
         expect(visit.page.locator("#queue-list [data-state=pending]")).to_have_count(0)
         assert len(seen) == 2 and set(seen[0]) == set(seen[1]) == client_ids
         final = states(visit)
-        assert sorted(final.values()) == ["rejected", "synced", "synced", "synced"]
+        assert sorted(final.values()) == ["rejected", "rejected", "synced", "synced", "synced"]
         rejected = visit.page.locator("#queue-list [data-state=rejected]")
-        assert "The loan is closed" in rejected.inner_text()
+        reasons = rejected.all_inner_texts()
+        assert any("The loan is closed" in r for r in reasons), reasons
+        assert any("more than the customer owes" in r for r in reasons), reasons
+        assert line(visit, kamala_daily).locator("[data-state=rejected]").count() == 1
         assert visit.page.locator("#queue-list .queued-receipt").count() == 3
         visit.check("agent-sheet-synced")
 
