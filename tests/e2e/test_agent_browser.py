@@ -6,9 +6,11 @@ against a real `namma serve --demo` on PostgreSQL (issue 19's acceptance):
   the phone; meanwhile the fourth payment's loan is paid off from elsewhere;
 - back online the queue syncs, and the first attempt fails after it reached the server (the
   route answers the page with a network error): the retry sends the same client ids and the
-  office records each payment exactly once; the fourth line shows rejected with the reason;
+  office records each payment exactly once; the fourth line shows rejected with the reason (the
+  loan is closed), as does a fifth beyond what its loan owes;
 - a second agent signing in on the same browser sees none of the first agent's data (pages,
-  IndexedDB, caches); signing out with unsynced payments warns first;
+  IndexedDB, caches); signing out with unsynced payments warns first; a payment for a customer
+  moved to another agent meanwhile is rejected, saying so;
 - every agent page passes axe (no serious or critical violation) with no CSP violation, in
   English and in Kannada; screenshots under var/screenshots/.
 """
@@ -267,7 +269,19 @@ def test_offline_payments_sync_exactly_once_and_the_next_agent_sees_none(
         assert dialogs and "not synced" in dialogs[0]
         assert visit.page.url.endswith("/agent/sheet")  # dismissed: still signed in, kept
         expect(visit.page.locator("#queue-list [data-state=pending]")).to_have_count(1)
+        # Meanwhile the manager moves that customer to agent one: the line is refused, saying so.
+        manager = api_as(server, "manager@example.com")
+        moved = manager.put(
+            f"/api/customers/{customer_id(manager, 'Renuka S.')}/agent",
+            json={"agent_id": agent1_id, "reason": "Route change"},
+        )
+        assert moved.status_code == 200, moved.text
         visit.context.set_offline(False)
+        visit.page.click("#sync-now")
+        refused = visit.page.locator("#queue-list [data-state=rejected]")
+        expect(refused).to_have_count(1)
+        assert "not on your list" in refused.inner_text()
+        visit.check("agent-sheet-rejected")
     finally:
         visit.close()
 

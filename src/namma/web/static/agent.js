@@ -226,7 +226,7 @@
       changed.push(payment);
     }
     await putMany("queue", changed);
-    note(say(words.syncedAt, { time: new Date().toLocaleTimeString() }));
+    note(say(words.syncedAt, { time: new Date().toLocaleTimeString(document.documentElement.lang + "-IN") }));
     await show();
   }
 
