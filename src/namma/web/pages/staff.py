@@ -1,6 +1,5 @@
-"""``/admin``, ``/manager``: each office role's dashboard figures, from the same service as
-``GET /api/dashboard`` (the back-office issue grows these into full pages; the agent's pages
-are in ``agent``).
+"""``/admin``, ``/manager``, ``/agent``: each staff role's dashboard figures, from the same
+service as ``GET /api/dashboard`` (the back-office and field issues grow these into full pages).
 """
 
 from __future__ import annotations
