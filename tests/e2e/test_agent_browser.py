@@ -214,6 +214,28 @@ def test_offline_payments_sync_exactly_once_and_the_next_agent_sees_none(
         assert line(visit, kamala_daily).locator("[data-state=rejected]").count() == 1
         assert visit.page.locator("#queue-list .queued-receipt").count() == 3
         visit.check("agent-sheet-synced")
+        # What the service worker keeps: static files, the manifest and this user's two pages;
+        # never the API's JSON (the sheet's data lives in IndexedDB).
+        cached = visit.page.evaluate(
+            """async () => { const out = []; for (const k of await caches.keys()) {
+                const c = await caches.open(k);
+                for (const r of await c.keys()) out.push([k, new URL(r.url).pathname]); }
+              return out; }"""
+        )
+        assert not any(path.startswith("/api/") for _, path in cached), cached
+        pages = {path for key, path in cached if key.startswith("namma-user-")}
+        assert "/agent/sheet" in pages and pages <= {"/agent", "/agent/sheet"}, cached
+        assert {path for key, path in cached if key.startswith("namma-shell-")} >= {
+            "/agent.webmanifest"
+        }
+        kept = visit.page.evaluate(
+            """() => new Promise((ok, no) => { const r = indexedDB.open(
+                'namma-agent-' + document.body.dataset.user);
+              r.onsuccess = () => { const t = r.result.transaction('sheet');
+                const all = t.objectStore('sheet').getAll();
+                all.onsuccess = () => ok(all.result.map(x => x.loan_id)); }; r.onerror = no; })"""
+        )
+        assert set(kept) >= {weekly, flat}
 
         # Each payment is on the books exactly once, with its client id.
         for loan_id, amount in (
