@@ -367,9 +367,12 @@
     document.querySelectorAll('form[action="/logout"]').forEach((form) => {
       form.addEventListener("submit", async (event) => {
         event.preventDefault();
-        const pending = (await all("queue")).filter((p) => p.state === "pending");
+        let pending = [];
+        try {
+          pending = (await all("queue")).filter((p) => p.state === "pending");
+        } catch (e) { /* no database to read: nothing to warn about */ }
         if (pending.length && !window.confirm(words.signoutWarning)) return;
-        await forgetMine();
+        try { await forgetMine(); } catch (e) { /* the next user's first page clears it */ }
         form.submit();
       });
     });
