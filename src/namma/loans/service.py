@@ -128,31 +128,16 @@ async def _monthly_obligations(
     return total
 
 
-async def loan_apply(
+async def _application_terms(
     session: AsyncSession,
     *,
-    principal: Principal,
-    customer_id: uuid.UUID,
     product_id: uuid.UUID,
     amount: Decimal,
     annual_rate: Decimal | None,
     installments: int,
-    first_due_on: dt.date | None,
-    purpose: str | None,
-    refinances_id: uuid.UUID | None = None,
-) -> Loan:
-    # FOR SHARE: a concurrent close of the customer (which locks the row) waits for us, and
-    # then sees this application as an open loan.
-    customer = await session.scalar(
-        select(Customer)
-        .where(Customer.id == customer_id)
-        .where(customer_scope(principal))
-        .with_for_update(read=True)
-    )
-    if customer is None or principal.role is Role.CUSTOMER:
-        raise NotFoundError("Customer not found")
-    if customer.status is not CustomerStatus.ACTIVE:
-        raise ConflictError("The customer is closed", details={"status": customer.status.value})
+) -> tuple[LoanProduct, LoanProductVersion, Decimal]:
+    """The product's latest version and the rate, with the amount, rate and installments checked
+    against its limits (422 by field)."""
     product = await session.get(LoanProduct, product_id)
     if product is None:
         raise InvalidInputError("product_id", "No such product")
@@ -180,6 +165,41 @@ async def loan_apply(
             f"This product has {version.min_installments} to {version.max_installments} "
             "installments",
         )
+    return product, version, rate
+
+
+async def loan_apply(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_id: uuid.UUID,
+    product_id: uuid.UUID,
+    amount: Decimal,
+    annual_rate: Decimal | None,
+    installments: int,
+    first_due_on: dt.date | None,
+    purpose: str | None,
+    refinances_id: uuid.UUID | None = None,
+) -> Loan:
+    # FOR SHARE: a concurrent close of the customer (which locks the row) waits for us, and
+    # then sees this application as an open loan.
+    customer = await session.scalar(
+        select(Customer)
+        .where(Customer.id == customer_id)
+        .where(customer_scope(principal))
+        .with_for_update(read=True)
+    )
+    if customer is None or principal.role is Role.CUSTOMER:
+        raise NotFoundError("Customer not found")
+    if customer.status is not CustomerStatus.ACTIVE:
+        raise ConflictError("The customer is closed", details={"status": customer.status.value})
+    product, version, rate = await _application_terms(
+        session,
+        product_id=product_id,
+        amount=amount,
+        annual_rate=annual_rate,
+        installments=installments,
+    )
     if first_due_on is not None and first_due_on <= today_india():
         raise InvalidInputError("first_due_on", "The first due date must be in the future")
     if first_due_on is not None:
@@ -256,6 +276,48 @@ async def loan_apply(
     )
     loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
     return loan
+
+
+@dataclass(frozen=True)
+class ApplicationPreview:
+    """What an application would give if disbursed today: the schedule and its APR."""
+
+    schedule: Schedule
+    apr_percent: Decimal
+    annual_rate: Decimal
+
+
+async def loan_application_preview(
+    session: AsyncSession,
+    *,
+    product_id: uuid.UUID,
+    amount: Decimal,
+    annual_rate: Decimal | None,
+    installments: int,
+) -> ApplicationPreview:
+    """The schedule and APR of an application as the KFS would show them (disbursed today),
+    with the same checks as `loan_apply`'s terms; writes nothing."""
+    _, version, rate = await _application_terms(
+        session,
+        product_id=product_id,
+        amount=amount,
+        annual_rate=annual_rate,
+        installments=installments,
+    )
+    loan = Loan(
+        principal=amount,
+        annual_rate=rate,
+        installments=installments,
+        terms=version.terms,
+        requested_first_due_on=None,
+    )
+    try:
+        schedule = loan_schedule_compute(loan, version)
+    except TermsError as exc:
+        raise terms_error_to_input(exc) from None
+    return ApplicationPreview(
+        schedule=schedule, apr_percent=apr_percent(schedule), annual_rate=rate
+    )
 
 
 async def loan_withdraw(session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID) -> Loan:

@@ -85,3 +85,7 @@ charge_timing = _labels(
     }
 )
 interest_method = _labels({"declining": N_("Reducing balance"), "flat": N_("Flat rate")})
+kyc_status = _labels(
+    {"pending": N_("KYC pending"), "verified": N_("KYC verified"), "rejected": N_("KYC rejected")}
+)
+kyc_badge = _labels({"pending": "pending", "verified": "paid", "rejected": "rejected"})

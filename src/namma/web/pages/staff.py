@@ -84,13 +84,3 @@ async def manager_dashboard(
     viewer: Annotated[Viewer, Depends(viewer_of(Permission.DASHBOARD_READ, roles=(Role.MANAGER,)))],
 ) -> Response:
     return await _dashboard(request, session, cache, viewer)
-
-
-@router.get("/agent")
-async def agent_dashboard(
-    request: Request,
-    session: SessionDep,
-    cache: CacheDep,
-    viewer: Annotated[Viewer, Depends(viewer_of(Permission.DASHBOARD_READ, roles=(Role.AGENT,)))],
-) -> Response:
-    return await _dashboard(request, session, cache, viewer)
