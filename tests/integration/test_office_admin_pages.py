@@ -1,0 +1,362 @@
+"""The back office's work pages (issue 18): branches, staff and permissions, customers and their
+agents, products and their versions, capital. Each through HTTP against real PostgreSQL: the
+page answers, shows the services' figures, keeps to the viewer's scope (a Manager never sees
+another branch's staff or customers; a foreign id is the 404 page), and a bad form answers its
+errors by field and changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from namma.kit.db import transaction
+from namma.models import AgentAssignment, Branch, User
+from tests.integration.test_pages import csrf_of, is_html, sign_in
+
+
+async def _count(app, model, *where) -> int:  # type: ignore[no-untyped-def]
+    async with transaction(app.state.db) as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)))
+
+
+# --- branches ------------------------------------------------------------------------------------
+
+
+async def test_the_admin_lists_creates_and_edits_branches(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.admin)
+    page = await client.get("/office/branches")
+    assert page.status_code == 200 and is_html(page)
+    for code in ("HO", "BLR01", "MYS01"):
+        assert f">{code}</a>" in page.text
+    found = await client.get("/office/branches?q=mys")
+    assert "MYS01" in found.text and "BLR01" not in found.text
+    download = await client.get("/office/branches?format=csv&sort=code&dir=asc")
+    assert download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert rows[0][:2] == ["code", "name"] and [r[0] for r in rows[1:]] == ["BLR01", "HO", "MYS01"]
+
+    form = await client.get("/office/branches/new")
+    token = csrf_of(form.text)
+    bad = await client.post(
+        "/office/branches/new", data={"csrf_token": token, "code": "x", "name": ""}
+    )
+    assert bad.status_code == 422
+    assert 'id="f-code-error"' in bad.text and 'id="f-name-error"' in bad.text
+    assert await _count(app, Branch) == 3
+    taken = await client.post(
+        "/office/branches/new", data={"csrf_token": token, "code": "blr01", "name": "Again"}
+    )
+    assert taken.status_code == 422 and "already used" in taken.text
+    assert await _count(app, Branch) == 3
+    made = await client.post(
+        "/office/branches/new", data={"csrf_token": token, "code": "tmk01", "name": "Tumakuru"}
+    )
+    assert made.status_code == 303
+    detail = await client.get(made.headers["location"])
+    assert detail.status_code == 200 and "TMK01 · Tumakuru" in detail.text
+
+    edit_url = made.headers["location"] + "/edit"
+    edit = await client.get(edit_url)
+    assert 'value="Tumakuru"' in edit.text and 'name="is_active" value="yes" checked' in edit.text
+    saved = await client.post(
+        edit_url, data={"csrf_token": token, "name": "Tumakuru Town", "is_active": "yes"}
+    )
+    assert saved.status_code == 303
+    assert "Tumakuru Town" in (await client.get(saved.headers["location"])).text
+    # A branch with active staff cannot be closed: the reason by the field, nothing changed.
+    refused = await client.post(
+        f"/office/branches/{world.branch_a.id}/edit",
+        data={"csrf_token": token, "name": "Renamed"},
+    )
+    assert refused.status_code == 422 and 'id="f-is_active-error"' in refused.text
+    async with transaction(app.state.db) as session:
+        branch_a = await session.get(Branch, world.branch_a.id)
+        assert branch_a is not None and branch_a.name == "Bengaluru East" and branch_a.is_active
+
+
+async def test_branches_are_for_the_admin_only(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.manager_a)
+    assert (await client.get("/office/branches")).status_code == 403
+    assert (await client.get(f"/office/branches/{world.branch_a.id}")).status_code == 403
+
+
+# --- staff ---------------------------------------------------------------------------------------
+
+
+async def test_the_staff_list_is_scoped_and_filtered(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.manager_a)
+    page = await client.get("/office/staff")
+    assert page.status_code == 200
+    assert "Arun Agent" in page.text and "Anita Agent" in page.text
+    assert "Bala Agent" not in page.text and "Meena Manager" not in page.text
+    assert "Kamala Customer" not in page.text  # customers are not staff
+    # Another branch's staff member is the 404 page.
+    foreign = await client.get(f"/office/staff/{world.agent_b.id}")
+    assert foreign.status_code == 404 and is_html(foreign)
+    await sign_in(app, client, world.admin)
+    everyone = await client.get("/office/staff?role=agent&sort=name&dir=asc")
+    names = re.findall(r'href="/office/staff/[0-9a-f-]+">([^<]+)</a>', everyone.text)
+    assert names == ["Anita Agent", "Arun Agent", "Bala Agent"]
+    branch_b = await client.get(f"/office/staff?branch_id={world.branch_b.id}")
+    assert "Bala Agent" in branch_b.text and "Arun Agent" not in branch_b.text
+    download = await client.get("/office/staff?format=csv&role=manager")
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert sorted(r[0] for r in rows[1:]) == ["Manoj Manager", "Meena Manager"]
+
+
+async def test_a_new_agent_must_change_the_password_at_first_sign_in(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.admin)
+    form = await client.get("/office/staff/new")
+    token = csrf_of(form.text)
+    bad = await client.post(
+        "/office/staff/new",
+        data={"csrf_token": token, "name": "", "role": "agent", "password": "x"},
+    )
+    assert bad.status_code == 422 and 'id="f-name-error"' in bad.text
+    before = await _count(app, User)
+    no_branch = await client.post(
+        "/office/staff/new",
+        data={
+            "csrf_token": token,
+            "name": "Ravi Agent",
+            "role": "agent",
+            "email": "ravi@example.com",
+            "password": "a long temporary secret 42",
+        },
+    )
+    assert no_branch.status_code == 422 and 'id="f-branch_id-error"' in no_branch.text
+    assert await _count(app, User) == before
+    made = await client.post(
+        "/office/staff/new",
+        data={
+            "csrf_token": token,
+            "name": "Ravi Agent",
+            "role": "agent",
+            "branch_id": str(world.branch_a.id),
+            "email": "ravi@example.com",
+            "password": "a long temporary secret 42",
+        },
+    )
+    assert made.status_code == 303
+    detail = await client.get(made.headers["location"])
+    assert "Ravi Agent" in detail.text and "must choose their own password" in detail.text
+    async with transaction(app.state.db) as session:
+        ravi = await session.scalar(select(User).where(User.email == "ravi@example.com"))
+        assert ravi is not None and ravi.must_change_password and ravi.role.value == "agent"
+
+
+async def test_a_manager_creates_agents_of_the_branch_only(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.manager_a)
+    form = await client.get("/office/staff/new")
+    assert 'name="role"' not in form.text  # a manager creates agents only
+    made = await client.post(
+        "/office/staff/new",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "name": "Suma Agent",
+            "role": "admin",  # ignored: the page makes it an agent of the manager's branch
+            "branch_id": str(world.branch_b.id),
+            "phone": "9876543210",
+            "password": "a long temporary secret 42",
+        },
+    )
+    assert made.status_code == 303
+    async with transaction(app.state.db) as session:
+        suma = await session.scalar(select(User).where(User.phone == "9876543210"))
+        assert suma is not None and suma.role.value == "agent"
+        assert suma.branch_id == world.branch_a.id
+
+
+async def test_deactivating_an_agent_moves_their_customers_in_the_same_step(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.manager_a)
+    page = await client.get(f"/office/staff/{world.agent_a.id}")
+    assert page.status_code == 200 and "Who takes over their 1 customer" in page.text
+    token = csrf_of(page.text)
+    # Without a successor: refused by the field, the agent still active and still serving.
+    refused = await client.post(
+        f"/office/staff/{world.agent_a.id}/deactivate", data={"csrf_token": token}
+    )
+    assert refused.status_code == 422 and 'id="f-to_agent_id-error"' in refused.text
+    # A successor of another branch: refused, nothing changed.
+    other = await client.post(
+        f"/office/staff/{world.agent_a.id}/deactivate",
+        data={"csrf_token": token, "to_agent_id": str(world.agent_b.id)},
+    )
+    assert other.status_code == 422
+    async with transaction(app.state.db) as session:
+        arun = await session.get(User, world.agent_a.id)
+        assert arun is not None and arun.is_active
+    assert (
+        await _count(
+            app,
+            AgentAssignment,
+            AgentAssignment.agent_id == world.agent_a.id,
+            AgentAssignment.ended_at.is_(None),
+        )
+        == 1
+    )
+    done = await client.post(
+        f"/office/staff/{world.agent_a.id}/deactivate",
+        data={"csrf_token": token, "to_agent_id": str(world.agent_a2.id), "reason": "Left"},
+    )
+    assert done.status_code == 303
+    async with transaction(app.state.db) as session:
+        arun = await session.get(User, world.agent_a.id)
+        assert arun is not None and not arun.is_active
+        current = await session.scalar(
+            select(AgentAssignment.agent_id)
+            .where(AgentAssignment.customer_id == world.customer_a.id)
+            .where(AgentAssignment.ended_at.is_(None))
+        )
+        assert current == world.agent_a2.id
+    after = await client.get(f"/office/staff/{world.agent_a.id}")
+    assert 'action="/office/staff/' in after.text and "/reactivate" in after.text
+    # A manager cannot act on another manager: the page says why, and offers no button.
+    await sign_in(app, client, world.admin)
+    admin_view = await client.get(f"/office/staff/{world.manager_a.id}")
+    assert "/deactivate" in admin_view.text
+    await sign_in(app, client, world.manager_a)
+    own = await client.get(f"/office/staff/{world.manager_a.id}")
+    assert "/deactivate" not in own.text and "This is you" in own.text
+
+
+async def test_the_admin_grants_permissions_and_resets_two_factor(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.admin)
+    page = await client.get(f"/office/staff/{world.manager_a.id}")
+    assert 'value="collection:reverse"' in page.text
+    # No authenticator: the reset button is there, disabled, with the reason.
+    assert "Nothing to reset" in page.text and "disabled" in page.text
+    token = csrf_of(page.text)
+    bad = await client.post(
+        f"/office/staff/{world.manager_a.id}/permissions",
+        data={"csrf_token": token, "permissions": ["staff:grant"]},
+    )
+    assert bad.status_code == 422 and "Not grantable" in bad.text
+    ok = await client.post(
+        f"/office/staff/{world.manager_a.id}/permissions",
+        data={"csrf_token": token, "permissions": ["collection:reverse", "audit:read"]},
+    )
+    assert ok.status_code == 303
+    shown = await client.get(f"/office/staff/{world.manager_a.id}")
+    assert "Reverse collections" in shown.text and "Read the audit log" in shown.text
+    # An agent: nothing grantable, said so.
+    agent = await client.get(f"/office/staff/{world.agent_a.id}")
+    assert "Nothing can be granted to this role" in agent.text
+
+    async with transaction(app.state.db) as session:
+        manoj = await session.get(User, world.manager_a.id)
+        assert manoj is not None
+        manoj.totp_secret_encrypted = "x"
+        manoj.totp_enabled_at = func.now()
+    reset = await client.post(
+        f"/office/staff/{world.manager_a.id}/totp-reset", data={"csrf_token": token}
+    )
+    assert reset.status_code == 303
+    async with transaction(app.state.db) as session:
+        manoj = await session.get(User, world.manager_a.id)
+        assert manoj is not None and manoj.totp_secret_encrypted is None
+        assert manoj.totp_enabled_at is None
+    # A manager has no grants form and cannot post one.
+    await sign_in(app, client, world.manager_a)
+    agent = await client.get(f"/office/staff/{world.agent_a.id}")
+    assert "/permissions" not in agent.text and "/totp-reset" not in agent.text
+    refused = await client.post(
+        f"/office/staff/{world.agent_a.id}/permissions", data={"csrf_token": csrf_of(agent.text)}
+    )
+    assert refused.status_code == 403
+
+
+# --- customers -----------------------------------------------------------------------------------
+
+
+async def test_the_customer_list_is_scoped_searchable_and_downloadable(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.manager_a)
+    page = await client.get("/office/customers")
+    assert page.status_code == 200
+    assert "Kamala Customer" in page.text and "Latha Customer" not in page.text
+    assert (await client.get(f"/office/customers/{world.customer_b.id}")).status_code == 404
+    searched = await client.get("/office/customers?q=9100000001")
+    assert "Kamala Customer" in searched.text
+    none = await client.get("/office/customers?q=latha")
+    assert "No customer matches." in none.text
+    download = await client.get("/office/customers?format=csv")
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert [r[0] for r in rows[1:]] == ["Kamala Customer"] and rows[1][3] == "Arun Agent"
+    await sign_in(app, client, world.admin)
+    both = await client.get("/office/customers?sort=name&dir=asc")
+    assert "Kamala Customer" in both.text and "Latha Customer" in both.text
+    by_agent = await client.get(f"/office/customers?agent_id={world.agent_b.id}")
+    assert "Latha Customer" in by_agent.text and "Kamala Customer" not in by_agent.text
+
+
+async def test_a_customer_page_shows_kyc_history_loans_and_moves_the_customer(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.manager_a)
+    page = await client.get(f"/office/customers/{world.customer_a.id}")
+    assert page.status_code == 200
+    assert "KYC pending" in page.text and "Arun Agent" in page.text
+    assert 'id="assignment-history"' in page.text and "No loans yet." in page.text
+    token = csrf_of(page.text)
+    foreign = await client.post(
+        f"/office/customers/{world.customer_a.id}/agent",
+        data={"csrf_token": token, "agent_id": str(world.agent_b.id)},
+    )
+    assert foreign.status_code == 422 and 'id="f-agent_id-error"' in foreign.text
+    moved = await client.post(
+        f"/office/customers/{world.customer_a.id}/agent",
+        data={"csrf_token": token, "agent_id": str(world.agent_a2.id), "reason": "Closer"},
+    )
+    assert moved.status_code == 303
+    after = await client.get(f"/office/customers/{world.customer_a.id}")
+    history = after.text.split('id="assignment-history"')[1]
+    assert history.index("Anita Agent") < history.index("Arun Agent") and "Closer" in history
+    # Another branch's customer cannot be moved by this manager: 404.
+    other = await client.post(
+        f"/office/customers/{world.customer_b.id}/agent",
+        data={"csrf_token": token, "agent_id": str(world.agent_a2.id)},
+    )
+    assert other.status_code == 404
+
+
+async def test_many_customers_move_at_once_or_none_does(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    await sign_in(app, client, world.admin)
+    page = await client.get("/office/customers")
+    token = csrf_of(page.text)
+    # Kamala (branch A) and Latha (branch B) to an agent of branch A: refused as a whole.
+    mixed = await client.post(
+        "/office/customers/reassign",
+        data={
+            "csrf_token": token,
+            "customer_ids": [str(world.customer_a.id), str(world.customer_b.id)],
+            "agent_id": str(world.agent_a2.id),
+        },
+    )
+    assert mixed.status_code == 422 and 'id="form-errors"' in mixed.text
+    assert f'value="{world.customer_a.id}" id="pick-{world.customer_a.id}" ' in mixed.text
+    async with transaction(app.state.db) as session:
+        current = await session.scalar(
+            select(AgentAssignment.agent_id)
+            .where(AgentAssignment.customer_id == world.customer_a.id)
+            .where(AgentAssignment.ended_at.is_(None))
+        )
+        assert current == world.agent_a.id
+    none = await client.post(
+        "/office/customers/reassign",
+        data={"csrf_token": token, "agent_id": str(world.agent_a2.id)},
+    )
+    assert none.status_code == 422
+    one = await client.post(
+        "/office/customers/reassign",
+        data={
+            "csrf_token": token,
+            "customer_ids": [str(world.customer_a.id)],
+            "agent_id": str(world.agent_a2.id),
+            "back": "/office/customers",
+        },
+    )
+    assert one.status_code == 303 and one.headers["location"] == "/office/customers?moved=1"
+    shown = await client.get(one.headers["location"])
+    assert "Customers moved to their new agent: 1." in shown.text
