@@ -171,7 +171,9 @@ async def test_a_manager_creates_agents_of_the_branch_only(app, client, world) -
         assert suma.branch_id == world.branch_a.id
 
 
-async def test_deactivating_an_agent_moves_their_customers_in_the_same_step(app, client, world) -> None:  # type: ignore[no-untyped-def]
+async def test_deactivating_an_agent_moves_their_customers_in_the_same_step(
+    app, client, world
+) -> None:  # type: ignore[no-untyped-def]
     await sign_in(app, client, world.manager_a)
     page = await client.get(f"/office/staff/{world.agent_a.id}")
     assert page.status_code == 200 and "Who takes over their 1 customer" in page.text
@@ -293,7 +295,9 @@ async def test_the_customer_list_is_scoped_searchable_and_downloadable(app, clie
     assert "Latha Customer" in by_agent.text and "Kamala Customer" not in by_agent.text
 
 
-async def test_a_customer_page_shows_kyc_history_loans_and_moves_the_customer(app, client, world) -> None:  # type: ignore[no-untyped-def]
+async def test_a_customer_page_shows_kyc_history_loans_and_moves_the_customer(
+    app, client, world
+) -> None:  # type: ignore[no-untyped-def]
     await sign_in(app, client, world.manager_a)
     page = await client.get(f"/office/customers/{world.customer_a.id}")
     assert page.status_code == 200
