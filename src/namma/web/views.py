@@ -14,6 +14,7 @@ from namma.web.pages import (
     kfs,
     office_branches,
     office_customers,
+    office_products,
     office_staff,
     staff,
 )
@@ -28,6 +29,7 @@ for module in (
     office_branches,
     office_staff,
     office_customers,
+    office_products,
 ):
     router.include_router(module.router)
 
