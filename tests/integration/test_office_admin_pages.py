@@ -501,3 +501,110 @@ async def test_a_new_version_is_compared_side_by_side_before_it_is_made(app, cli
     assert "Version 2 (current)" in page.text and "usually 22 %" in page.text
     await sign_in(app, client, world.manager_a)
     assert (await client.get("/office/products")).status_code == 403
+
+
+# --- capital -------------------------------------------------------------------------------------
+
+
+async def test_capital_records_an_investment_once_after_its_confirmation(
+    app, client, world
+) -> None:  # type: ignore[no-untyped-def]
+    from namma.models import Investment
+
+    await sign_in(app, client, world.admin)
+    page = await client.get("/office/capital")
+    assert page.status_code == 200 and "No investment recorded yet." in page.text
+    form = await client.get("/office/capital/investments/new")
+    token = csrf_of(form.text)
+    bad = await client.post(
+        "/office/capital/investments/new",
+        data={"csrf_token": token, "amount": "-5", "source": "", "method": "bank"},
+    )
+    assert bad.status_code == 422
+    assert 'id="f-amount-error"' in bad.text and 'id="f-source-error"' in bad.text
+    data = {"csrf_token": token, "amount": "1000000", "source": "Founders", "method": "bank"}
+    step = await client.post("/office/capital/investments/new", data=data)
+    assert step.status_code == 200 and "Record this?" in step.text and "₹10,00,000.00" in step.text
+    assert await _count(app, Investment) == 0
+    key = re.search(r'name="request_key" value="([^"]+)"', step.text)
+    assert key is not None
+    confirmed = {**data, "request_key": key.group(1), "confirmed": "yes"}
+    first = await client.post("/office/capital/investments/new", data=confirmed)
+    again = await client.post("/office/capital/investments/new", data=confirmed)
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    assert await _count(app, Investment) == 1  # the repeated confirmation acted once
+    page = await client.get("/office/capital")
+    assert "₹10,00,000.00" in page.text and "Founders" in page.text
+    download = await client.get("/office/capital?format=investments.csv")
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert rows[1][1:3] == ["Founders", "1000000.00"]
+
+
+async def test_a_borrowing_its_schedule_and_a_repayment(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    from namma.capital.queries import borrowing_detail
+    from namma.models import Borrowing, BorrowingRepayment
+
+    await sign_in(app, client, world.admin)
+    form = await client.get("/office/capital/borrowings/new")
+    token = csrf_of(form.text)
+    data = {
+        "csrf_token": token,
+        "lender_name": "District bank",
+        "principal": "120000",
+        "annual_rate": "12",
+        "installments": "12",
+        "frequency": "monthly",
+        "interest_method": "declining",
+        "amortization": "equal-installments",
+        "method": "bank",
+    }
+    step = await client.post("/office/capital/borrowings/new", data=data)
+    assert step.status_code == 200 and "Record this?" in step.text
+    key = re.search(r'name="request_key" value="([^"]+)"', step.text)
+    assert key is not None
+    made = await client.post(
+        "/office/capital/borrowings/new",
+        data={**data, "request_key": key.group(1), "confirmed": "yes"},
+    )
+    assert made.status_code == 303
+    url = made.headers["location"]
+    page = await client.get(url)
+    assert page.status_code == 200 and page.text.count("<tr>") >= 12
+    async with transaction(app.state.db) as session:
+        borrowing = await session.scalar(select(Borrowing))
+        assert borrowing is not None
+        detail = await borrowing_detail(session, borrowing.id)
+    from namma.web.i18n import money
+
+    assert money(detail.installment_amount) in page.text
+    # Too much: refused by the field, nothing recorded.
+    too_much = await client.post(
+        f"{url}/repay",
+        data={"csrf_token": token, "amount": "999999", "method": "bank", "confirmed": "yes"},
+    )
+    assert too_much.status_code == 422 and 'id="f-amount-error"' in too_much.text
+    assert await _count(app, BorrowingRepayment) == 0
+    amount = str(detail.installment_amount)
+    step = await client.post(
+        f"{url}/repay", data={"csrf_token": token, "amount": amount, "method": "bank"}
+    )
+    assert "Record this repayment?" in step.text
+    key = re.search(r'name="request_key" value="([^"]+)"', step.text)
+    assert key is not None
+    paid = await client.post(
+        f"{url}/repay",
+        data={
+            "csrf_token": token,
+            "amount": amount,
+            "method": "bank",
+            "request_key": key.group(1),
+            "confirmed": "yes",
+        },
+    )
+    assert paid.status_code == 303
+    assert await _count(app, BorrowingRepayment) == 1
+    assert "No repayment yet." not in (await client.get(url)).text
+    assert (await client.get(f"/office/capital/borrowings/{world.admin.id}")).status_code == 404
+    await sign_in(app, client, world.manager_a)
+    assert (await client.get("/office/capital")).status_code == 403

@@ -5,16 +5,26 @@ the page shown)."""
 from __future__ import annotations
 
 import enum
+import json
 import uuid
-from collections.abc import Mapping
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from namma.kit.idempotency import (
+    idempotency_begin,
+    idempotency_complete,
+    json_text,
+    request_fingerprint,
+)
 from namma.kit.pagination import Keyset, SortColumn
 from namma.models import Role
+from namma.web.forms import Form
 from namma.web.tables import table_keyset
+from namma.web.viewer import Viewer
 
 OFFICE = (Role.ADMIN, Role.MANAGER)
 ADMIN = (Role.ADMIN,)
@@ -67,3 +77,42 @@ def csv_url(request: Request) -> str:
     """The current list's address asking for its CSV (filters and sort kept, page dropped)."""
     params = {k: v for k, v in request.query_params.items() if k not in ("after", "format")}
     return f"{request.url.path}?{urlencode(params | {'format': 'csv'})}"
+
+
+def request_key_new(form: Form[Any]) -> None:
+    """Give a money form's confirmation step a key of its own: posting it twice (a double
+    click, a reload) acts once (``act_once``)."""
+    form.values["request_key"] = str(uuid.uuid4())
+
+
+async def act_once(
+    session: AsyncSession,
+    viewer: Viewer,
+    request: Request,
+    form: Form[Any],
+    produce: Callable[[], Awaitable[str]],
+) -> str:
+    """Run ``produce`` (the command; it returns where to go next) once per confirmation key,
+    through the API's idempotency keys: a repeated post goes where the first went."""
+    key = form.values.get("request_key") or ""
+    if not key:
+        return await produce()
+    body = {k: v for k, v in form.values.items() if k != "request_key"}
+    user_id = viewer.principal.user_id
+    stored = await idempotency_begin(
+        session,
+        user_id=user_id,
+        key=f"page:{key}"[:100],
+        fingerprint=request_fingerprint(request.url.path, body),
+    )
+    if stored is not None:
+        return str(json.loads(stored.body)["location"])
+    location = await produce()
+    await idempotency_complete(
+        session,
+        user_id=user_id,
+        key=f"page:{key}"[:100],
+        status=303,
+        body=json_text({"location": location}),
+    )
+    return location

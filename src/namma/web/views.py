@@ -13,6 +13,7 @@ from namma.web.pages import (
     customer,
     kfs,
     office_branches,
+    office_capital,
     office_customers,
     office_products,
     office_staff,
@@ -30,6 +31,7 @@ for module in (
     office_staff,
     office_customers,
     office_products,
+    office_capital,
 ):
     router.include_router(module.router)
 
