@@ -318,7 +318,7 @@ async def product(
     latest = versions[0]
     values = {
         "principal": str(latest.min_principal),
-        "annual_rate": str(latest.default_rate),
+        "annual_rate": _plain(latest.default_rate),
         "installments": str(latest.min_installments),
     }
     return render(
