@@ -608,3 +608,31 @@ async def test_a_borrowing_its_schedule_and_a_repayment(app, client, world) -> N
     assert (await client.get(f"/office/capital/borrowings/{world.admin.id}")).status_code == 404
     await sign_in(app, client, world.manager_a)
     assert (await client.get("/office/capital")).status_code == 403
+
+
+# --- who may see which page ----------------------------------------------------------------------
+
+PAGES = {  # path: may a Manager see it (an Admin sees every one; agents and customers none)
+    "/office/branches": False,
+    "/office/branches/new": False,
+    "/office/staff": True,
+    "/office/staff/new": True,
+    "/office/customers": True,
+    "/office/products": False,
+    "/office/products/new": False,
+    "/office/capital": False,
+    "/office/capital/investments/new": False,
+    "/office/capital/borrowings/new": False,
+}
+
+
+async def test_every_office_page_answers_each_role_as_it_should(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    for path in PAGES:
+        assert (await client.get(path)).status_code != 200, path  # signed out
+    for who in ("admin", "manager_a", "agent_a", "customer_user_a"):
+        await sign_in(app, client, getattr(world, who))
+        for path, manager in PAGES.items():
+            expected = {"admin": 200, "manager_a": 200 if manager else 403}.get(who, 403)
+            response = await client.get(path)
+            assert response.status_code == expected, (who, path, response.status_code)
+            assert is_html(response)
