@@ -636,3 +636,49 @@ async def test_every_office_page_answers_each_role_as_it_should(app, client, wor
             response = await client.get(path)
             assert response.status_code == expected, (who, path, response.status_code)
             assert is_html(response)
+
+
+async def test_no_office_list_sends_more_statements_as_its_rows_grow(app, client, world) -> None:  # type: ignore[no-untyped-def]
+    from namma.models import Customer
+
+    await sign_in(app, client, world.admin)
+    pages = [
+        "/office/branches",
+        "/office/staff",
+        "/office/customers",
+        "/office/customers?sort=village&dir=asc",
+        f"/office/customers/{world.customer_a.id}",
+        f"/office/staff/{world.agent_a.id}",
+    ]
+    from tests.integration.test_pages import statements_of
+
+    for path in pages:  # warm up
+        await statements_of(app, client, path)
+    few = {path: await statements_of(app, client, path) for path in pages}
+    async with transaction(app.state.db) as session:
+        for n in range(30):
+            branch = Branch(code=f"X{n:02d}", name=f"Extra {n}")
+            session.add(branch)
+            await session.flush()
+            agent = User(
+                name=f"Extra Agent {n}",
+                role=world.agent_a.role,
+                branch_id=world.branch_a.id,
+                email=f"extra{n}@example.com",
+                password_hash=world.agent_a.password_hash,
+            )
+            person = Customer(
+                branch_id=world.branch_a.id, name=f"Extra Customer {n}", phone=f"91000010{n:02d}"
+            )
+            session.add_all([agent, person])
+            await session.flush()
+            session.add(AgentAssignment(customer_id=person.id, agent_id=world.agent_a.id))
+            session.add(
+                AgentAssignment(
+                    customer_id=world.customer_a.id,
+                    agent_id=agent.id,
+                    ended_at=func.now(),
+                )
+            )
+    many = {path: await statements_of(app, client, path) for path in pages}
+    assert many == few
