@@ -217,19 +217,25 @@ def test_the_manager_moves_a_customer_to_another_agent(browser: Any, server: str
         assert target in after and after != before
         history = visit.page.inner_text("#assignment-history")
         assert "Closer to the village" in history
-        # Many at once from the list: two customers to one agent.
+        # Many at once from the list: two of Agent One's customers to Agent Two.
         visit.go("/office/customers")
-        boxes = visit.page.locator("#customers tbody input[type=checkbox]")
-        boxes.nth(0).check()
-        boxes.nth(1).check()
-        visit.page.select_option(
-            "#f-agent_id", label=visit.page.locator("#f-agent_id option").nth(1).inner_text()
-        )
+        visit.page.select_option("#q-agent_id", label="Demo Agent One (BLR01)")
+        visit.page.click("form.filters button[type=submit]")
+        visit.page.wait_for_url("**agent_id=**")
+        visit.settle()
+        rows = visit.page.locator("#customers tbody tr")
+        assert rows.count() >= 2
+        chosen = [rows.nth(i).locator("td a").inner_text() for i in (0, 1)]
+        for i in (0, 1):
+            rows.nth(i).locator("input[type=checkbox]").check()
+        visit.page.select_option("#f-agent_id", label="Demo Agent Two (BLR01)")
         _submit(visit, "#reassign-form")
-        visit.page.wait_for_selector(".alert")
+        visit.page.wait_for_selector(".alert-ok")
         _check(visit, "office-customers-moved")
-        text = visit.page.inner_text("main")
-        assert "Customers moved to their new agent: 2." in text or "already serves" in text
+        assert "Customers moved to their new agent: 2." in visit.page.inner_text("main")
+        # Back on the list filtered by Agent One: neither of them is there any more.
+        remaining = visit.page.locator("#customers tbody td a").all_inner_texts()
+        assert not set(chosen) & set(remaining)
         visit.go("/office/staff")
         _check(visit, "office-staff-manager")
     finally:

@@ -6,6 +6,7 @@ transaction: all move or none)."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -127,9 +128,16 @@ async def _list_page(
             "form": form or empty_form(),
             "chosen": set(form.values.get("_chosen", "").split()) if form else set(),
             "moved": request.query_params.get("moved"),
+            "back": _back(request),
         },
         status_code=status_code,
     )
+
+
+def _back(request: Request) -> str:
+    """This list as it is filtered and sorted (where a bulk move comes back to)."""
+    params = {k: v for k, v in request.query_params.items() if k not in ("moved", "after")}
+    return f"/office/customers?{urlencode(params)}" if params else "/office/customers"
 
 
 @router.get("")
