@@ -6,8 +6,8 @@ transaction: all move or none)."""
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
