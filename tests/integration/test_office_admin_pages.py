@@ -499,6 +499,12 @@ async def test_a_new_version_is_compared_side_by_side_before_it_is_made(app, cli
     assert await _count(app, LoanProductVersion) == 2
     page = await client.get(url)
     assert "Version 2 (current)" in page.text and "usually 22 %" in page.text
+    stop = await client.post(f"{url}/active", data={"csrf_token": token, "active": "no"})
+    assert stop.status_code == 303
+    assert "Offer it again" in (await client.get(url)).text
+    inactive = await client.get("/office/products?active=no")
+    assert "JLG-52W" in inactive.text
+    assert "JLG-52W" not in (await client.get("/office/products?active=yes")).text
     await sign_in(app, client, world.manager_a)
     assert (await client.get("/office/products")).status_code == 403
 

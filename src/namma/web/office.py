@@ -23,6 +23,7 @@ from namma.kit.idempotency import (
 from namma.kit.pagination import Keyset, SortColumn
 from namma.models import Role
 from namma.web.forms import Form
+from namma.web.i18n import N_
 from namma.web.tables import table_keyset
 from namma.web.viewer import Viewer
 
@@ -116,3 +117,42 @@ async def act_once(
         body=json_text({"location": location}),
     )
     return location
+
+
+# The services' messages these pages may show, marked for the catalogue (``message_translate``
+# finds them there).
+SERVICE_MESSAGES = (
+    N_("Branch code is 2 to 10 letters or digits, e.g. BLR01"),
+    N_("Branch name is required"),
+    N_("Move or deactivate the branch's staff before closing it"),
+    N_("Branch not found"),
+    N_("Staff member not found"),
+    N_("Managers and Agents belong to a branch"),
+    N_("No such active branch"),
+    N_("Name is required"),
+    N_("Enter a valid email address"),
+    N_("Enter a 10-digit Indian mobile number starting with 6-9"),
+    N_("Give an email or a mobile number to log in with"),
+    N_("Managers can change Agents only."),
+    N_("You cannot deactivate or reactivate yourself."),
+    N_("Only an Admin can reset two-factor authentication."),
+    N_("You cannot reset your own two-factor authentication."),
+    N_("This user has no authenticator to reset."),
+    N_("Choose the agent who takes over this agent's customers"),
+    N_("No such agent"),
+    N_("This agent is deactivated"),
+    N_("The agent works for another branch than the customer"),
+    N_("This agent already serves this customer."),
+    N_("This agent already serves one of the chosen customers"),
+    N_("Choose at least one customer"),
+    N_("Choose a different agent"),
+    N_("Product not found"),
+    N_("Principal must be greater than 0"),
+    N_("The largest principal is below the smallest"),
+    N_("Rates must satisfy 0 ≤ min ≤ default ≤ max ≤ 100"),
+    N_("Installments must satisfy 1 ≤ min ≤ max"),
+    N_("Microfinance products cannot charge a prepayment penalty (RBI)"),
+    N_("2 to 20 capital letters, digits or dashes, e.g. JLG-52W"),
+    N_("Borrowing not found"),
+    N_("The amount must be greater than 0"),
+)

@@ -18,7 +18,7 @@ from namma.auth.permissions import Permission
 from namma.finance import Amortization, FeeBasis, FeeTiming, Frequency, InterestMethod
 from namma.kit.clock import today_india
 from namma.kit.deps import SessionDep
-from namma.kit.errors import AppError, InvalidInputError
+from namma.kit.errors import AppError, ConflictError, InvalidInputError
 from namma.kit.money import Money, Rate
 from namma.models import LoanProductVersion
 from namma.products import queries, service
@@ -440,3 +440,22 @@ async def version_create(
         else:
             return RedirectResponse(f"/office/products/{found.id}", status_code=303)
     return _form_page(request, form, product=found, current=current, status_code=422)
+
+
+@router.post("/{product_id}/active")
+async def product_active(
+    request: Request, product_id: uuid.UUID, session: SessionDep, viewer: Manager
+) -> Response:
+    """Offer the product for new loans again, or stop offering it (loans made keep it)."""
+    found, _ = await queries.product_with_versions(session, product_id)
+    posted = await request.form()
+    try:
+        await service.product_set_active(
+            session,
+            actor=viewer.principal.audit_actor,
+            product_id=found.id,
+            active=posted.get("active") == "yes",
+        )
+    except ConflictError:  # already so (a repeated post): nothing to change
+        await session.rollback()
+    return RedirectResponse(f"/office/products/{found.id}", status_code=303)
