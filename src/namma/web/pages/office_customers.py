@@ -5,6 +5,7 @@ transaction: all move or none)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -26,7 +27,6 @@ from namma.web.forms import Form, empty_form, form_parse
 from namma.web.i18n import N_
 from namma.web.office import (
     OFFICE,
-    csv_url,
     list_keyset,
     param_enum,
     param_text,
@@ -38,6 +38,7 @@ from namma.web.templating import render
 from namma.web.viewer import Viewer, viewer_of
 
 router = APIRouter(prefix="/office/customers", include_in_schema=False)
+LIST = "/office/customers"
 
 Reader = Annotated[Viewer, Depends(viewer_of(Permission.CUSTOMER_READ, roles=OFFICE))]
 Assigner = Annotated[
@@ -115,6 +116,8 @@ async def _list_page(
             ),
         )
     table = table_of(request, COLUMNS, keyset, next_cursor=page.next, after=after, extra=filters)
+    # After a refused bulk move (a POST elsewhere) the links still point at the list.
+    table = dataclasses.replace(table, path=LIST)
     agents = await agents_in_scope(session, viewer.principal)
     return render(
         request,
@@ -123,7 +126,7 @@ async def _list_page(
             "rows": page.rows,
             "table": table,
             "filters": filters,
-            "csv": csv_url(request),
+            "csv": f"{LIST}?{urlencode({**filters_set(filters), **_sorted(request), 'format': 'csv'})}",
             "agents": agents,
             "form": form or empty_form(),
             "chosen": set(form.values.get("_chosen", "").split()) if form else set(),
@@ -132,6 +135,14 @@ async def _list_page(
         },
         status_code=status_code,
     )
+
+
+def filters_set(filters: dict[str, str | None]) -> dict[str, str]:
+    return {k: v for k, v in filters.items() if v}
+
+
+def _sorted(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.query_params.items() if k in ("sort", "dir")}
 
 
 def _back(request: Request) -> str:
