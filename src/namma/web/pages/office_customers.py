@@ -126,7 +126,7 @@ async def _list_page(
             "rows": page.rows,
             "table": table,
             "filters": filters,
-            "csv": f"{LIST}?{urlencode({**filters_set(filters), **_sorted(request), 'format': 'csv'})}",
+            "csv": _csv_link(request, filters),
             "agents": agents,
             "form": form or empty_form(),
             "chosen": set(form.values.get("_chosen", "").split()) if form else set(),
@@ -141,8 +141,10 @@ def filters_set(filters: dict[str, str | None]) -> dict[str, str]:
     return {k: v for k, v in filters.items() if v}
 
 
-def _sorted(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.query_params.items() if k in ("sort", "dir")}
+def _csv_link(request: Request, filters: dict[str, str | None]) -> str:
+    """The list's CSV with its filters and sort (whatever address this page answers)."""
+    sort = {k: v for k, v in request.query_params.items() if k in ("sort", "dir")}
+    return f"{LIST}?{urlencode({**filters_set(filters), **sort, 'format': 'csv'})}"
 
 
 def _back(request: Request) -> str:
