@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
@@ -15,6 +15,7 @@ from namma.auth.scope import customer_scope, staff_scope
 from namma.customers.service import customer_for_update
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import AgentAssignment, Customer, Role, User
+from namma.users.service import staff_for_update, staff_set_active
 
 
 async def _agent_of_branch(
@@ -168,3 +169,70 @@ async def assignment_history(
             )
         ).all()
     )
+
+
+async def agent_deactivate_reassigning(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    agent_id: uuid.UUID,
+    to_agent_id: uuid.UUID | None,
+    reason: str | None,
+) -> list[uuid.UUID]:
+    """Deactivate a staff member; an agent's current customers move to ``to_agent_id`` (an
+    active agent of the same branch) in the same step, so that no customer is left without an
+    agent. All or nothing: the caller's transaction holds both. Returns the customers moved."""
+    user = await staff_for_update(session, principal=principal, user_id=agent_id)
+    moved: list[uuid.UUID] = []
+    if user.role is Role.AGENT and user.is_active:
+        served = await session.scalar(
+            select(func.count())
+            .select_from(AgentAssignment)
+            .where(AgentAssignment.agent_id == agent_id)
+            .where(AgentAssignment.ended_at.is_(None))
+        )
+        if served:
+            if to_agent_id is None:
+                raise InvalidInputError(
+                    "to_agent_id", "Choose the agent who takes over this agent's customers"
+                )
+            moved = await assignments_reassign(
+                session,
+                principal=principal,
+                from_agent_id=agent_id,
+                to_agent_id=to_agent_id,
+                customer_ids=None,
+                reason=reason,
+            )
+    await staff_set_active(session, principal=principal, user_id=agent_id, active=False)
+    return moved
+
+
+async def assignments_set_many(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    customer_ids: list[uuid.UUID],
+    agent_id: uuid.UUID,
+    reason: str | None,
+) -> list[uuid.UUID]:
+    """Make ``agent_id`` the agent of every listed customer (whoever serves them now), in a
+    fixed lock order. All or nothing: a customer out of scope, of another branch than the agent,
+    or already served by that agent refuses the lot (the caller's transaction rolls back)."""
+    if not customer_ids:
+        raise InvalidInputError("customer_ids", "Choose at least one customer")
+    chosen = sorted(set(customer_ids), key=str)
+    for customer_id in chosen:
+        try:
+            await assignment_set(
+                session,
+                principal=principal,
+                customer_id=customer_id,
+                agent_id=agent_id,
+                reason=reason,
+            )
+        except ConflictError:
+            raise InvalidInputError(
+                "agent_id", "This agent already serves one of the chosen customers"
+            ) from None
+    return chosen

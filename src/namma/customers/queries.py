@@ -23,6 +23,7 @@ from namma.customers.service import storable_text
 from namma.finance.owed import owed
 from namma.kit.clock import today_india
 from namma.kit.errors import InvalidInputError, NotFoundError
+from namma.kit.pagination import Keyset, KeysetPage, SortColumn, keyset_page, keyset_select
 from namma.kit.sqltext import expression_of
 from namma.loans.numbers import loan_number_normalise
 from namma.models import (
@@ -268,4 +269,62 @@ async def customer_detail(
         overdue_amount=Decimal(overdue_amount),
         overdue_installments=int(overdue_count),
         counts=counts,
+    )
+
+
+# --- the back office's list (keyset by any sort) -------------------------------------------------
+
+CUSTOMER_SORTS: dict[str, SortColumn] = {
+    "name": SortColumn("name", Customer.name, str),
+    "village": SortColumn("village", func.coalesce(Customer.village, ""), str),
+    "onboarded": SortColumn("onboarded", Customer.created_at, dt.datetime.fromisoformat),
+}
+
+
+async def customers_page(
+    session: AsyncSession,
+    principal: Principal,
+    keyset: Keyset,
+    *,
+    q: str | None = None,
+    kyc_status: KycStatus | None = None,
+    status: CustomerStatus | None = None,
+    agent_id: uuid.UUID | None = None,
+) -> KeysetPage[Any]:
+    """Rows of (customer, agent id, agent name, sort value) in the caller's scope: the same
+    search as ``customers_search`` (name, phone digits, loan number), any sort."""
+    current = _current_agent()
+    query = _with_agent(
+        select(
+            Customer,
+            current.c.agent_id,
+            current.c.agent_name,
+            keyset.sort.column.label("sort_value"),
+        ),
+        current,
+    ).where(customer_scope(principal))
+    text = storable_text("q", q or "").strip()
+    if text:
+        query = query.where(_matches(text[:120]))
+    if kyc_status is not None:
+        query = query.where(Customer.kyc_status == kyc_status)
+    if status is not None:
+        query = query.where(Customer.status == status)
+    if agent_id is not None:
+        query = query.where(current.c.agent_id == agent_id)
+    rows = (await session.execute(keyset_select(query, keyset, Customer.id))).all()
+    return keyset_page(rows, keyset, lambda row: (row.sort_value, row[0].id))
+
+
+async def customers_served(session: AsyncSession, agent_id: uuid.UUID) -> int:
+    """How many customers the agent serves now (the caller has already checked the agent is in
+    their scope)."""
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(AgentAssignment)
+            .where(AgentAssignment.agent_id == agent_id)
+            .where(AgentAssignment.ended_at.is_(None))
+        )
+        or 0
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
-from namma.finance import ExcessPolicy, TermsError
+from namma.finance import ExcessPolicy, Schedule, TermsError, generate_schedule
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import LoanProduct, LoanProductVersion
 from namma.products.schemas import ProductTerms
@@ -202,3 +203,39 @@ def _limits_json(limits: ProductLimits) -> dict[str, object]:
         "microfinance": limits.microfinance,
         "max_obligation_ratio": limits.max_obligation_ratio,
     }
+
+
+def schedule_preview(
+    version: LoanProductVersion,
+    *,
+    principal: Decimal,
+    annual_rate: Decimal,
+    installments: int,
+    disbursed_on: dt.date,
+) -> Schedule:
+    """The schedule a loan of this product version would have for the sample terms, from the
+    money core (nothing is stored). The amounts must lie within the version's limits."""
+    if not (version.min_principal <= principal <= version.max_principal):
+        raise InvalidInputError(
+            "principal",
+            f"Between {version.min_principal} and {version.max_principal} for this product",
+        )
+    if not (version.min_rate <= annual_rate <= version.max_rate):
+        raise InvalidInputError(
+            "annual_rate", f"Between {version.min_rate} and {version.max_rate} for this product"
+        )
+    if not (version.min_installments <= installments <= version.max_installments):
+        raise InvalidInputError(
+            "installments",
+            f"Between {version.min_installments} and {version.max_installments} for this product",
+        )
+    try:
+        terms = ProductTerms.model_validate(version.terms).loan_terms(
+            principal=principal,
+            annual_rate=annual_rate,
+            installments=installments,
+            microfinance=version.microfinance,
+        )
+        return generate_schedule(terms, disbursed_on=disbursed_on)
+    except TermsError as exc:
+        raise terms_error_to_input(exc) from None

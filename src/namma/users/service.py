@@ -10,7 +10,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,7 @@ from namma.auth.scope import staff_scope
 from namma.auth.service import login_normalise, user_sessions_end_all
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.kit.passwords import password_check, password_hash
-from namma.models import Branch, Role, User, UserPermission
+from namma.models import Branch, RecoveryCode, Role, User, UserPermission
 
 STAFF_ROLES = (Role.ADMIN, Role.MANAGER, Role.AGENT)
 
@@ -331,3 +331,80 @@ async def staff_permissions_set(
         after={"permissions": wanted},
     )
     return wanted
+
+
+async def branch_update(
+    session: AsyncSession,
+    *,
+    actor: AuditActor,
+    branch_id: uuid.UUID,
+    name: str,
+    is_head_office: bool,
+    is_active: bool,
+) -> Branch:
+    """Rename a branch, mark it head office or not, open or close it (the code never changes:
+    it prefixes loan and receipt numbers). A branch with active staff cannot be closed."""
+    branch = await session.scalar(select(Branch).where(Branch.id == branch_id).with_for_update())
+    if branch is None:
+        raise NotFoundError("Branch not found")
+    if not name.strip():
+        raise InvalidInputError("name", "Branch name is required")
+    if branch.is_active and not is_active:
+        staffed = await session.scalar(
+            select(func.count())
+            .where(User.branch_id == branch.id)
+            .where(User.is_active)
+            .where(User.role.in_((Role.MANAGER, Role.AGENT)))
+        )
+        if staffed:
+            raise InvalidInputError(
+                "is_active", "Move or deactivate the branch's staff before closing it"
+            )
+    before = {"name": branch.name, "is_head_office": branch.is_head_office}
+    before["is_active"] = branch.is_active
+    branch.name = name.strip()
+    branch.is_head_office = is_head_office
+    branch.is_active = is_active
+    await session.flush()
+    await audit_record(
+        session,
+        actor=actor,
+        action="branch.updated",
+        entity_type="branch",
+        entity_id=str(branch.id),
+        before=before,
+        after={"name": branch.name, "is_head_office": is_head_office, "is_active": is_active},
+    )
+    return branch
+
+
+async def staff_totp_reset(
+    session: AsyncSession, *, principal: Principal, user_id: uuid.UUID
+) -> User:
+    """Admin only: forget the staff member's authenticator (a lost phone). Their sessions end;
+    an Admin enrols again at the next sign-in."""
+    if principal.role is not Role.ADMIN:
+        raise PermissionDeniedError("Only an Admin can reset two-factor authentication.")
+    if user_id == principal.user_id:
+        raise ConflictError("You cannot reset your own two-factor authentication.")
+    user = await staff_for_update(session, principal=principal, user_id=user_id)
+    if user.totp_secret_encrypted is None and user.totp_enabled_at is None:
+        raise ConflictError("This user has no authenticator to reset.")
+    user.totp_secret_encrypted = None
+    user.totp_enabled_at = None
+    user.totp_last_step = None
+    await session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id)
+        .where(RecoveryCode.used_at.is_(None))
+        .values(used_at=func.now())
+    )
+    await user_sessions_end_all(session, user)
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="staff.totp_reset",
+        entity_type="user",
+        entity_id=str(user.id),
+    )
+    return user

@@ -115,6 +115,11 @@ _INVALID = N_("This value is not valid.")
 
 
 def _message(error: ErrorDetails) -> str:
+    return error_message(error)
+
+
+def error_message(error: ErrorDetails) -> str:
+    """A Pydantic error in the person's language, by its kind."""
     kind = error["type"]
     context: Mapping[str, Any] = error.get("ctx") or {}
     if kind == "missing" or (kind == "string_too_short" and context.get("min_length") == 1):

@@ -85,7 +85,31 @@ charge_timing = _labels(
     }
 )
 interest_method = _labels({"declining": N_("Reducing balance"), "flat": N_("Flat rate")})
+# --- the back office (issue 18: branches, staff, customers, products, capital) ------------------
 kyc_status = _labels(
     {"pending": N_("KYC pending"), "verified": N_("KYC verified"), "rejected": N_("KYC rejected")}
 )
 kyc_badge = _labels({"pending": "pending", "verified": "paid", "rejected": "rejected"})
+customer_status = _labels({"active": N_("Active"), "closed": N_("Closed")})
+kyc_document = _labels(
+    {
+        "aadhaar": N_("Aadhaar"),
+        "pan": N_("PAN card"),
+        "voter_id": N_("Voter ID"),
+        "passport": N_("Passport"),
+        "driving_licence": N_("Driving licence"),
+        "ration_card": N_("Ration card"),
+    }
+)
+amortization = _labels(
+    {
+        "equal-installments": N_("Equal installments (EMI)"),
+        "equal-principal": N_("Equal principal"),
+        "interest-only": N_("Interest only, principal at the end"),
+        "bullet": N_("Everything at the end"),
+    }
+)
+capital_method = _labels({"bank": N_("Bank"), "cash": N_("Cash at head office")})
+borrowing_status = _labels(
+    {"active": N_("Active"), "closed": N_("Repaid"), "reversed": N_("Reversed")}
+)

@@ -8,11 +8,33 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from namma.web.errors import page_errors_install
-from namma.web.pages import agent, auth, customer, kfs, staff
+from namma.web.pages import (
+    agent,
+    auth,
+    customer,
+    kfs,
+    office_branches,
+    office_capital,
+    office_customers,
+    office_products,
+    office_staff,
+    staff,
+)
 from namma.web.templating import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, staff, agent, customer, kfs):
+for module in (
+    auth,
+    staff,
+    agent,
+    customer,
+    kfs,
+    office_branches,
+    office_staff,
+    office_customers,
+    office_products,
+    office_capital,
+):
     router.include_router(module.router)
 
 
