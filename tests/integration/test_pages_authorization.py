@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal as D
@@ -29,6 +30,7 @@ from fastapi.routing import APIRoute
 from namma.kit.db import transaction
 from namma.models import Customer, Document, DocumentKind, DocumentStatus, KycStatus, User
 from tests.factories import loan_active
+from tests.integration.test_capital import BORROWING
 from tests.integration.test_collections import collect, product, settings  # noqa: F401
 from tests.integration.test_pages import sign_in
 
@@ -59,7 +61,7 @@ AREAS: tuple[tuple[str, frozenset[Role]], ...] = (
 # Pages anyone may open (sign-in and its steps) or that are not pages (the service worker,
 # the manifest): not in this matrix; the sign-in pages have their own tests.
 PUBLIC = re.compile(
-    r"^/(account|login|logout|password|language|totp|recovery|session|sw\.js|manifest|favicon|static)"
+    r"^/(agent\.webmanifest|account|login|logout|password|language|totp|recovery|session|sw\.js|manifest|favicon|static)"
     r"|^/$"
 )
 
@@ -69,6 +71,12 @@ PUBLIC = re.compile(
 FORWARDS: dict[str, frozenset[Role]] = {
     "/customer/payments/{collection_id}/receipt": frozenset({"customer"}),
     "/profile": frozenset({"customer"}),
+}
+
+
+# Parts of pages (htmx) that need their inputs in the query string.
+QUERIES: dict[str, str] = {
+    "/office/products/{product_id}/preview": "?principal=10000&annual_rate=24&installments=12",
 }
 
 
@@ -195,6 +203,14 @@ async def _document(t: Targets) -> tuple[str, str]:
     return ids[0], ids[1]
 
 
+async def _borrowing(t: Targets) -> tuple[str, str]:
+    # Capital belongs to the institution (Admin only): the same borrowing is "own" and "other".
+    headers = {**await t.bearer(t.world.admin), "Idempotency-Key": str(uuid.uuid4())}
+    made = await t.client.post("/api/capital/borrowings", json=BORROWING, headers=headers)
+    assert made.status_code == 201, made.text
+    return made.json()["id"], made.json()["id"]
+
+
 IDS: dict[str, Callable[[Targets], Awaitable[tuple[str, str]]]] = {
     "loan_id": _loan,
     "customer_id": _customer,
@@ -204,6 +220,7 @@ IDS: dict[str, Callable[[Targets], Awaitable[tuple[str, str]]]] = {
     "product_id": _product,
     "collection_id": _collection,
     "document_id": _document,
+    "borrowing_id": _borrowing,
 }
 PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")
 
@@ -247,6 +264,7 @@ async def test_every_page_answers_each_caller_by_its_rule(  # type: ignore[no-un
                 pair = await targets.ids(name)
                 assert pair is not None, name
                 url = re.sub(r"{" + name + r"(?::\w+)?}", pair[0 if scope == "own" else 1], url)
+            url += QUERIES.get(path, "")
             if scope == "other" and url == path:
                 continue  # no record in the address: nothing to scope
             client.cookies.clear()
