@@ -42,6 +42,7 @@ from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.errors import NotFoundError
 from namma.kit.idempotency import request_fingerprint
 from namma.kit.money import Money
+from namma.kit.openapi import error_responses
 from namma.loans.numbers import loan_id_by_number
 from namma.loans.service import today_india
 from namma.models import CollectionMethod, Loan, WaiverComponent
@@ -127,7 +128,9 @@ def _json_bytes(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-@router.post("", status_code=201, response_model=CollectionPosted)
+@router.post(
+    "", status_code=201, response_model=CollectionPosted, responses=error_responses(404, 409)
+)
 async def collection_record(
     body: CollectionIn,
     request: Request,
@@ -163,7 +166,7 @@ async def collection_record(
     )
 
 
-@router.get("", response_model=CollectionList)
+@router.get("", response_model=CollectionList, responses=error_responses(404))
 async def collections_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
@@ -196,7 +199,11 @@ async def collection_get(
     return await queries.collection_get(session, principal, collection_id)
 
 
-@router.post("/{collection_id}/reverse", response_model=CollectionReversed)
+@router.post(
+    "/{collection_id}/reverse",
+    response_model=CollectionReversed,
+    responses=error_responses(404, 409),
+)
 async def collection_reverse(
     collection_id: uuid.UUID,
     body: ReverseIn,
@@ -212,7 +219,9 @@ async def collection_reverse(
     return CollectionReversed(**detail.model_dump(), loan=LoanBalances.of(result.loan))
 
 
-@preclosure_router.get("/{loan_id}/preclosure", response_model=PreclosureQuote)
+@preclosure_router.get(
+    "/{loan_id}/preclosure", response_model=PreclosureQuote, responses=error_responses(404, 409)
+)
 async def loan_preclosure(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -224,7 +233,9 @@ async def loan_preclosure(
     return await queries.preclosure_quote(session, principal, loan_id=loan_id, as_of=as_of)
 
 
-@preclosure_router.get("/{loan_id}/penalties", response_model=LoanPenalties)
+@preclosure_router.get(
+    "/{loan_id}/penalties", response_model=LoanPenalties, responses=error_responses(404, 409)
+)
 async def loan_penalties(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -257,7 +268,12 @@ async def loan_waivers(
     return await queries.loan_waivers(session, principal, loan_id)
 
 
-@preclosure_router.post("/{loan_id}/waivers", status_code=201, response_model=WaiverPosted)
+@preclosure_router.post(
+    "/{loan_id}/waivers",
+    status_code=201,
+    response_model=WaiverPosted,
+    responses=error_responses(404, 409),
+)
 async def loan_waive(
     loan_id: uuid.UUID,
     body: WaiverIn,
@@ -362,7 +378,7 @@ def _sheet_line(
     )
 
 
-@sheet_router.get("", response_model=CollectionSheet)
+@sheet_router.get("", response_model=CollectionSheet, responses=error_responses(404))
 async def collection_sheet(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD))],
@@ -378,7 +394,7 @@ async def collection_sheet(
     )
 
 
-@sheet_router.post("/post", response_model=SheetPosted)
+@sheet_router.post("/post", response_model=SheetPosted, responses=error_responses(404, 409))
 async def collection_sheet_post(
     body: SheetPostIn,
     request: Request,

@@ -18,6 +18,7 @@ from namma.kit.apitypes import QueryText, RequestModel
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import InvalidInputError
 from namma.kit.money import Money, Rate
+from namma.kit.openapi import error_responses
 from namma.loans import queries, service
 from namma.loans.schemas import (
     DisbursementWarning,
@@ -68,7 +69,7 @@ class WriteOffIn(RequestModel):
     on: dt.date | None = None
 
 
-@router.get("", response_model=LoanList)
+@router.get("", response_model=LoanList, responses=error_responses(404))
 async def loans_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
@@ -114,7 +115,7 @@ async def loan_schedule(
     return await queries.loan_schedule(session, principal, loan_id)
 
 
-@router.post("", status_code=201, response_model=LoanOut)
+@router.post("", status_code=201, response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_apply(
     body: ApplyIn,
     session: SessionDep,
@@ -135,7 +136,7 @@ async def loan_apply(
     return LoanOut.of(loan)
 
 
-@router.post("/{loan_id}/withdraw", response_model=LoanOut)
+@router.post("/{loan_id}/withdraw", response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_withdraw(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -144,7 +145,7 @@ async def loan_withdraw(
     return LoanOut.of(await service.loan_withdraw(session, principal=principal, loan_id=loan_id))
 
 
-@router.post("/{loan_id}/approve", response_model=LoanOut)
+@router.post("/{loan_id}/approve", response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_approve(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -153,7 +154,7 @@ async def loan_approve(
     return LoanOut.of(await service.loan_approve(session, principal=principal, loan_id=loan_id))
 
 
-@router.post("/{loan_id}/reject", response_model=LoanOut)
+@router.post("/{loan_id}/reject", response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_reject(
     loan_id: uuid.UUID,
     body: RejectIn,
@@ -166,7 +167,9 @@ async def loan_reject(
     return LoanOut.of(loan)
 
 
-@router.post("/{loan_id}/approval/undo", response_model=LoanOut)
+@router.post(
+    "/{loan_id}/approval/undo", response_model=LoanOut, responses=error_responses(404, 409)
+)
 async def loan_approval_undo(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -176,7 +179,12 @@ async def loan_approval_undo(
     return LoanOut.of(loan)
 
 
-@router.post("/{loan_id}/disburse", status_code=201, response_model=LoanDisbursed)
+@router.post(
+    "/{loan_id}/disburse",
+    status_code=201,
+    response_model=LoanDisbursed,
+    responses=error_responses(404, 409),
+)
 async def loan_disburse(
     loan_id: uuid.UUID,
     body: DisburseIn,
@@ -207,7 +215,7 @@ async def loan_disburse(
     return LoanDisbursed.with_schedule(disbursed.loan, disbursed.installments, warnings)
 
 
-@router.post("/{loan_id}/write-off", response_model=LoanOut)
+@router.post("/{loan_id}/write-off", response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_write_off(
     loan_id: uuid.UUID,
     body: WriteOffIn,
@@ -223,7 +231,7 @@ async def loan_write_off(
     return LoanOut.of(loan)
 
 
-@router.get("/{loan_id}/kfs", response_model=KeyFactsStatement)
+@router.get("/{loan_id}/kfs", response_model=KeyFactsStatement, responses=error_responses(404, 409))
 async def loan_kfs(
     loan_id: uuid.UUID,
     request: Request,
