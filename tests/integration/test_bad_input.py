@@ -217,6 +217,15 @@ async def test_a_number_is_not_a_date_in_a_query_string(
     assert _fields(response) == ["to"]
 
 
+@pytest.mark.parametrize("value", ["1700000000", "1700000000.5", "0"])
+async def test_a_number_is_not_a_moment_in_a_query_string(
+    app, client, world, bearer, value: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Pydantic reads a number as seconds since 1970: `?since=1700000000` is refused instead."""
+    response = await client.get(f"/api/audit?since={value}", headers=await bearer(world.admin))
+    assert _fields(response) == ["since"]
+
+
 async def test_integers_beyond_bigint_in_query_strings_are_a_422(
     app, client, world, bearer
 ) -> None:  # type: ignore[no-untyped-def]

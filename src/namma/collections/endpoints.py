@@ -128,7 +128,9 @@ def _json_bytes(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-@router.post("", status_code=201, response_model=CollectionPosted, responses=error_responses(409))
+@router.post(
+    "", status_code=201, response_model=CollectionPosted, responses=error_responses(404, 409)
+)
 async def collection_record(
     body: CollectionIn,
     request: Request,
@@ -164,7 +166,7 @@ async def collection_record(
     )
 
 
-@router.get("", response_model=CollectionList)
+@router.get("", response_model=CollectionList, responses=error_responses(404))
 async def collections_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
@@ -198,7 +200,9 @@ async def collection_get(
 
 
 @router.post(
-    "/{collection_id}/reverse", response_model=CollectionReversed, responses=error_responses(409)
+    "/{collection_id}/reverse",
+    response_model=CollectionReversed,
+    responses=error_responses(404, 409),
 )
 async def collection_reverse(
     collection_id: uuid.UUID,
@@ -215,7 +219,9 @@ async def collection_reverse(
     return CollectionReversed(**detail.model_dump(), loan=LoanBalances.of(result.loan))
 
 
-@preclosure_router.get("/{loan_id}/preclosure", response_model=PreclosureQuote)
+@preclosure_router.get(
+    "/{loan_id}/preclosure", response_model=PreclosureQuote, responses=error_responses(404, 409)
+)
 async def loan_preclosure(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -227,7 +233,9 @@ async def loan_preclosure(
     return await queries.preclosure_quote(session, principal, loan_id=loan_id, as_of=as_of)
 
 
-@preclosure_router.get("/{loan_id}/penalties", response_model=LoanPenalties)
+@preclosure_router.get(
+    "/{loan_id}/penalties", response_model=LoanPenalties, responses=error_responses(404, 409)
+)
 async def loan_penalties(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -260,7 +268,12 @@ async def loan_waivers(
     return await queries.loan_waivers(session, principal, loan_id)
 
 
-@preclosure_router.post("/{loan_id}/waivers", status_code=201, response_model=WaiverPosted)
+@preclosure_router.post(
+    "/{loan_id}/waivers",
+    status_code=201,
+    response_model=WaiverPosted,
+    responses=error_responses(404, 409),
+)
 async def loan_waive(
     loan_id: uuid.UUID,
     body: WaiverIn,
@@ -365,7 +378,7 @@ def _sheet_line(
     )
 
 
-@sheet_router.get("", response_model=CollectionSheet)
+@sheet_router.get("", response_model=CollectionSheet, responses=error_responses(404))
 async def collection_sheet(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD))],
@@ -381,7 +394,7 @@ async def collection_sheet(
     )
 
 
-@sheet_router.post("/post", response_model=SheetPosted)
+@sheet_router.post("/post", response_model=SheetPosted, responses=error_responses(404, 409))
 async def collection_sheet_post(
     body: SheetPostIn,
     request: Request,

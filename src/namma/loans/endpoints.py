@@ -69,7 +69,7 @@ class WriteOffIn(RequestModel):
     on: dt.date | None = None
 
 
-@router.get("", response_model=LoanList)
+@router.get("", response_model=LoanList, responses=error_responses(404))
 async def loans_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
@@ -115,7 +115,7 @@ async def loan_schedule(
     return await queries.loan_schedule(session, principal, loan_id)
 
 
-@router.post("", status_code=201, response_model=LoanOut, responses=error_responses(409))
+@router.post("", status_code=201, response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_apply(
     body: ApplyIn,
     session: SessionDep,
@@ -136,7 +136,7 @@ async def loan_apply(
     return LoanOut.of(loan)
 
 
-@router.post("/{loan_id}/withdraw", response_model=LoanOut, responses=error_responses(409))
+@router.post("/{loan_id}/withdraw", response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_withdraw(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -145,7 +145,7 @@ async def loan_withdraw(
     return LoanOut.of(await service.loan_withdraw(session, principal=principal, loan_id=loan_id))
 
 
-@router.post("/{loan_id}/approve", response_model=LoanOut, responses=error_responses(409))
+@router.post("/{loan_id}/approve", response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_approve(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -154,7 +154,7 @@ async def loan_approve(
     return LoanOut.of(await service.loan_approve(session, principal=principal, loan_id=loan_id))
 
 
-@router.post("/{loan_id}/reject", response_model=LoanOut, responses=error_responses(409))
+@router.post("/{loan_id}/reject", response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_reject(
     loan_id: uuid.UUID,
     body: RejectIn,
@@ -167,7 +167,9 @@ async def loan_reject(
     return LoanOut.of(loan)
 
 
-@router.post("/{loan_id}/approval/undo", response_model=LoanOut, responses=error_responses(409))
+@router.post(
+    "/{loan_id}/approval/undo", response_model=LoanOut, responses=error_responses(404, 409)
+)
 async def loan_approval_undo(
     loan_id: uuid.UUID,
     session: SessionDep,
@@ -181,7 +183,7 @@ async def loan_approval_undo(
     "/{loan_id}/disburse",
     status_code=201,
     response_model=LoanDisbursed,
-    responses=error_responses(409),
+    responses=error_responses(404, 409),
 )
 async def loan_disburse(
     loan_id: uuid.UUID,
@@ -213,7 +215,7 @@ async def loan_disburse(
     return LoanDisbursed.with_schedule(disbursed.loan, disbursed.installments, warnings)
 
 
-@router.post("/{loan_id}/write-off", response_model=LoanOut, responses=error_responses(409))
+@router.post("/{loan_id}/write-off", response_model=LoanOut, responses=error_responses(404, 409))
 async def loan_write_off(
     loan_id: uuid.UUID,
     body: WriteOffIn,
@@ -229,7 +231,7 @@ async def loan_write_off(
     return LoanOut.of(loan)
 
 
-@router.get("/{loan_id}/kfs", response_model=KeyFactsStatement)
+@router.get("/{loan_id}/kfs", response_model=KeyFactsStatement, responses=error_responses(404, 409))
 async def loan_kfs(
     loan_id: uuid.UUID,
     request: Request,
