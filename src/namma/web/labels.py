@@ -85,3 +85,10 @@ charge_timing = _labels(
     }
 )
 interest_method = _labels({"declining": N_("Reducing balance"), "flat": N_("Flat rate")})
+waiver_component = _labels(
+    {"interest": N_("Interest"), "fee": N_("Fees"), "penalty": N_("Penalties")}
+)
+handover_status = _labels(
+    {"pending": N_("Waiting to be counted"), "received": N_("Received"), "reversed": N_("Reversed")}
+)
+handover_result = _labels({"exact": N_("Exact"), "short": N_("Short"), "excess": N_("Excess")})
