@@ -310,3 +310,23 @@ async def loan_waivers(
     return LoanWaivers(
         loan_id=loan.id, loan_number=loan.loan_number, waivers=[WaiverOut.of(w) for w in waivers]
     )
+
+
+async def collection_reallocations(
+    session: AsyncSession, collection: CollectionOut
+) -> list[tuple[dt.date, str]]:
+    """When a reversal changed this collection's split (the ``collection.reallocation``
+    entries that name its receipt): (date, memo), oldest first. The caller has checked the
+    collection is in scope."""
+    from namma.models import JournalEntry
+
+    rows = await session.execute(
+        select(JournalEntry.entry_date, JournalEntry.memo)
+        .where(JournalEntry.loan_id == collection.loan_id)
+        .where(JournalEntry.kind == "collection.reallocation")
+        .where(
+            JournalEntry.memo.startswith(f"Receipt {collection.receipt_number} ", autoescape=True)
+        )
+        .order_by(JournalEntry.id)
+    )
+    return [(on, memo or "") for on, memo in rows.all()]

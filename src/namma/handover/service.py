@@ -361,6 +361,23 @@ async def cash_handover_reverse(
     return handover, agent
 
 
+async def cash_handover_get(
+    session: AsyncSession, principal: Principal, handover_id: uuid.UUID
+) -> tuple[CashHandover, User]:
+    """One hand-over in scope (Manager: their branch's; Admin: any; others: their own), with
+    its agent; 404 otherwise."""
+    row = (
+        await session.execute(
+            _handover_query(principal, handover_id)
+            .add_columns(User)
+            .join(User, User.id == CashHandover.agent_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError("Cash hand-over not found")
+    return row[0], row[1]
+
+
 async def cash_handovers_list(
     session: AsyncSession,
     principal: Principal,
