@@ -110,6 +110,24 @@ async def test_the_loans_list_by_status_search_csv_and_scope(
     assert number not in other.text
     missing = await client.get(f"/office/loans/{active}")
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    # Nor can they act on it: every action answers the same 404 page, and nothing changes.
+    csrf_b = await sign_in(app, client, world.manager_b)
+    for action, data in (
+        ("approve", {}),
+        ("reject", {"reason": "x"}),
+        ("waive", {"component": "interest", "amount": "1.00", "reason": "x"}),
+        ("top-up", {"amount": "20000.00", "installments": "12"}),
+    ):
+        target = applied if action in ("approve", "reject") else active
+        refused = await client.post(
+            f"/office/loans/{target}/{action}", data={"csrf_token": csrf_b, **data}
+        )
+        assert refused.status_code == 404, (action, refused.status_code)
+    inbox_refused = await client.post(
+        f"/office/inbox/{applied}/approve", data={"csrf_token": csrf_b}, headers=HX
+    )
+    assert inbox_refused.status_code == 404
+    assert (await loan_row(app, applied)).status is LoanStatus.APPLIED
     # Agents and customers are not back-office people.
     await sign_in(app, client, world.agent_a)
     assert (await client.get("/office/loans")).status_code == 403
@@ -362,6 +380,10 @@ async def test_the_inbox_approves_and_rejects_in_place_and_in_bulk(
     row = await client.post(f"/office/inbox/{first}/approve", data={"csrf_token": csrf}, headers=HX)
     assert row.status_code == 200 and row.text.lstrip().startswith(f'<tr id="row-{first}">')
     assert "Approved" in row.text and "<html" not in row.text
+    # Approved, it waits for its disbursement in the inbox.
+    after = await client.get("/office/inbox")
+    assert 'id="to-disburse"' in after.text
+    assert numbers[0] in after.text.split('id="to-disburse"')[1]
     # Reject in place needs a reason: the error on the row, nothing changed.
     empty = await client.post(
         f"/office/inbox/{second}/reject", data={"csrf_token": csrf, "reason": ""}, headers=HX

@@ -843,9 +843,14 @@ class InboxLoan:
 
 
 async def _inbox_loans(
-    session: SessionDep, viewer: Viewer, *, ids: Sequence[uuid.UUID] | None = None
+    session: SessionDep,
+    viewer: Viewer,
+    *,
+    ids: Sequence[uuid.UUID] | None = None,
+    status: LoanStatus = LoanStatus.APPLIED,
 ) -> list[InboxLoan]:
-    """Applications waiting for a decision in the viewer's scope, oldest first."""
+    """Loans in ``status`` in the viewer's scope (applications waiting for a decision; approved
+    loans waiting to be disbursed), oldest first."""
     from namma.auth.scope import loan_scope
     from namma.models import Customer
 
@@ -854,7 +859,7 @@ async def _inbox_loans(
         .join(Customer, Customer.id == Loan.customer_id)
         .join(User, User.id == Loan.applied_by_id)
         .where(loan_scope(viewer.principal))
-        .where(Loan.status == LoanStatus.APPLIED)
+        .where(Loan.status == status)
         .order_by(Loan.applied_at, Loan.loan_number)
         .limit(200)
     )
@@ -877,6 +882,9 @@ async def _inbox_page(
     status_code: int = 200,
 ) -> Response:
     applications = await _inbox_loans(session, viewer)
+    to_disburse: list[InboxLoan] = []
+    if viewer.principal.can(Permission.LOAN_DISBURSE):
+        to_disburse = await _inbox_loans(session, viewer, status=LoanStatus.APPROVED)
     handovers: list[HandoverOut] = []
     if viewer.principal.can(Permission.HANDOVER_COUNT):
         listed = await cash_handovers_list(
@@ -895,6 +903,7 @@ async def _inbox_page(
         "office/inbox.html",
         {
             "applications": applications,
+            "to_disburse": to_disburse,
             "handovers": handovers,
             "can_decide": viewer.principal.can(Permission.LOAN_DECIDE),
             "errors": errors or {},
@@ -907,8 +916,8 @@ async def _inbox_page(
 
 @router.get("/inbox")
 async def inbox(request: Request, session: SessionDep, viewer: LoanReader) -> Response:
-    """Everything waiting for this person, oldest first: applications they may decide (not
-    their own), cash hand-overs to count (not ones they declared)."""
+    """Everything waiting for this person, oldest first: applications to decide (their own
+    shown, not decidable), approved loans to disburse, cash hand-overs to count."""
     return await _inbox_page(request, session, viewer)
 
 
