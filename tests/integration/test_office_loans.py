@@ -419,3 +419,50 @@ async def test_the_inbox_approves_and_rejects_in_place_and_in_bulk(
     await sign_in(app, client, world.manager_b)
     other = await client.get("/office/inbox")
     assert numbers[3] not in other.text
+
+
+# --- statements per page ---------------------------------------------------------------------
+
+
+async def test_no_back_office_page_sends_more_statements_as_its_rows_grow(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    from tests.integration.test_pages import clone_loans, statements_of
+
+    loan_id = await make_loan(app, client, bearer, world, product)
+    agent = await bearer(world.agent_a)
+    posted = await collect(client, agent, loan_id, "100.00")
+    collection_id = posted.json()["collection"]["id"]
+    applied = await apply(client, bearer, world.agent_a, product, world.customer_a.id)
+    await sign_in(app, client, world.admin)
+    pages = [
+        "/office/loans",
+        "/office/loans?status=active&sort=outstanding&dir=asc",
+        "/office/loans?overdue=1",
+        "/office/inbox",
+        "/office/collections",
+        f"/office/collections/{collection_id}",
+        "/office/handovers?status=",
+        f"/office/loans/{applied}",
+        *(f"/office/loans/{loan_id}?tab={tab}" for tab in (
+            "summary", "schedule", "collections", "charges", "waivers", "journal", "documents",
+            "audit",
+        )),
+    ]  # fmt: skip
+    for path in pages:  # warm up
+        await statements_of(app, client, path)
+    one = {path: await statements_of(app, client, path) for path in pages}
+    await clone_loans(app, loan_id, 30)
+    await clone_loans(app, applied, 20)
+    for _ in range(20):
+        assert (await collect(client, agent, loan_id, "100.00")).status_code == 201
+    async with transaction(app.state.db) as session:
+        applications = await session.scalar(
+            text("SELECT count(*) FROM loans WHERE status = 'applied'")
+        )
+    assert applications == 21
+    many = {path: await statements_of(app, client, path) for path in pages}
+    assert many == one
+    assert (await client.get("/office/inbox")).text.count('form="bulk-approve"') >= 21
