@@ -52,7 +52,6 @@ from namma.loans.endpoints import DisburseIn, RejectIn
 from namma.loans.queries import LOAN_SORTS, loan_detail, loan_in_scope, loan_schedule, loans_page
 from namma.models import (
     CollectionMethod,
-    DisbursementMethod,
     KycStatus,
     Loan,
     LoanProductVersion,
@@ -409,9 +408,6 @@ async def _loan_page(
         "blank": empty_form(),
         "idem": idempotency_new(),
         "today": loans_service.today_india(),
-        "components": [(c.value, c.value) for c in WaiverComponent],
-        "disbursement_methods": [(m.value, m.value) for m in DisbursementMethod],
-        "collection_methods": [(m.value, m.value) for m in CollectionMethod],
     }
     if tab == "schedule":
         context["schedule"] = await loan_schedule(session, viewer.principal, loan_id)
@@ -455,8 +451,6 @@ async def _loan_page(
             else []
         )
         context["actors"] = await _names(session, {e.actor_id for e in context["audit"]})
-    if loan.status is LoanStatus.ACTIVE and "quote" not in context:
-        context["quote"] = None
     return render(request, "office/loan.html", context, block="tab", status_code=status_code)
 
 
