@@ -104,6 +104,13 @@ async def test_the_loans_list_by_status_search_csv_and_scope(
     assert [r[0] for r in rows[1:]] == [number]
     assert rows[1][3] == "100000.00"
 
+    # The Admin filters by branch (another branch: none of these).
+    await sign_in(app, client, world.admin)
+    mine = await client.get("/office/loans", params={"branch": str(world.branch_a.id)})
+    assert number in mine.text and 'id="f-branch"' in mine.text
+    theirs = await client.get("/office/loans", params={"branch": str(world.branch_b.id)})
+    assert number not in theirs.text
+
     # Another branch's manager sees none of it; the loan page is a 404 page.
     await sign_in(app, client, world.manager_b)
     other = await client.get("/office/loans")

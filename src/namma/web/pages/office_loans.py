@@ -51,6 +51,7 @@ from namma.loans import service as loans_service
 from namma.loans.endpoints import DisburseIn, RejectIn
 from namma.loans.queries import LOAN_SORTS, loan_detail, loan_in_scope, loan_schedule, loans_page
 from namma.models import (
+    Branch,
     CollectionMethod,
     KycStatus,
     Loan,
@@ -298,12 +299,19 @@ def _status_filter(request: Request) -> tuple[str, LoanStatus | None, bool]:
 async def loans(request: Request, session: SessionDep, viewer: LoanReader) -> Response:
     status_text, status, overdue = _status_filter(request)
     search = (request.query_params.get("q") or "").strip()[:100]
-    filters = {"status": status_text, "q": search}
+    branches, branch_id = await _branch_filter(request, session, viewer)
+    filters = {"status": status_text, "q": search, "branch": str(branch_id or "")}
     if request.query_params.get("format") == "csv":
-        return await _loans_csv(request, session, viewer, status, overdue, search)
+        return await _loans_csv(request, session, viewer, status, overdue, search, branch_id)
     keyset, after = table_keyset(request, LOAN_SORTS, default="started")
     page = await loans_page(
-        session, viewer.principal, keyset, status=status, overdue=overdue, search=search
+        session,
+        viewer.principal,
+        keyset,
+        status=status,
+        overdue=overdue,
+        search=search,
+        branch_id=branch_id,
     )
     table = table_of(
         request, LOAN_COLUMNS, keyset, next_cursor=page.next, after=after, extra=filters
@@ -317,9 +325,26 @@ async def loans(request: Request, session: SessionDep, viewer: LoanReader) -> Re
             "status": status_text,
             "q": search,
             "statuses": STATUS_FILTERS,
+            "branches": branches,
+            "branch": str(branch_id or ""),
             "csv_query": _query({**filters, "format": "csv"}),
         },
     )
+
+
+async def _branch_filter(
+    request: Request, session: SessionDep, viewer: Viewer
+) -> tuple[list[tuple[str, str]], uuid.UUID | None]:
+    """The Admin's branch filter (a Manager's queries keep to the branch anyway)."""
+    if viewer.role is not Role.ADMIN:
+        return [], None
+    rows = await session.execute(select(Branch.id, Branch.code, Branch.name).order_by(Branch.code))
+    branches = [(str(i), f"{code} {name}") for i, code, name in rows.all()]
+    try:
+        wanted = uuid.UUID(request.query_params.get("branch") or "")
+    except ValueError:
+        return branches, None
+    return branches, wanted if str(wanted) in {b for b, _ in branches} else None
 
 
 def _query(values: Mapping[str, str]) -> str:
@@ -335,12 +360,19 @@ async def _loans_csv(
     status: LoanStatus | None,
     overdue: bool,
     search: str,
+    branch_id: uuid.UUID | None,
 ) -> Response:
     keyset, _ = table_keyset(request, LOAN_SORTS, default="started", limit=500)
     rows: list[Sequence[Any]] = []
     while True:
         page = await loans_page(
-            session, viewer.principal, keyset, status=status, overdue=overdue, search=search
+            session,
+            viewer.principal,
+            keyset,
+            status=status,
+            overdue=overdue,
+            search=search,
+            branch_id=branch_id,
         )
         for loan, customer_name, outstanding, started_on, _sort in page.rows:
             rows.append(
