@@ -164,7 +164,11 @@ class Visit:
     def check(self, name: str) -> None:
         """axe on the page as it is; a full-page screenshot."""
         self.settle()
-        self.page.screenshot(path=str(SHOTS / f"{name}-{self.label}.png"), full_page=True)
+        # caret="initial": Playwright hides the caret with a style it puts in the page, which a
+        # later htmx swap of the page makes the CSP report (not the page's doing).
+        self.page.screenshot(
+            path=str(SHOTS / f"{name}-{self.label}.png"), full_page=True, caret="initial"
+        )
         if not self.page.evaluate("typeof window.axe !== 'undefined'"):
             self.page.evaluate(self.axe + "\n;undefined")
         result = self.page.evaluate(

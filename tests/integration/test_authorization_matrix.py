@@ -1039,6 +1039,28 @@ async def _handover_reverse(ctx: Ctx) -> Req:
         return Req(params={"handover_id": str(handover.id)}, json={"reason": "matrix"})
 
 
+async def _handover_count(ctx: Ctx) -> Req:
+    """A fresh hand-over declared by the target agent itself (own: agent A, other: agent B of
+    MYS01), each on a date of its own, to be counted."""
+    from datetime import timedelta
+
+    from namma.handover.service import cash_handover_record
+    from namma.loans.service import today_india
+    from tests.integration.test_loans import acting
+
+    agent = ctx.pick(ctx.world.agent_a, ctx.world.agent_b)
+    async with transaction(ctx.app.state.db) as session:
+        handover, _ = await cash_handover_record(
+            session,
+            principal=acting(agent),
+            agent_id=agent.id,
+            business_date=today_india() - timedelta(days=next(_handover_days)),
+            amount_deposited=Decimal("10.00"),
+            remarks=None,
+        )
+        return Req(params={"handover_id": str(handover.id)}, json={"amount_counted": "10.00"})
+
+
 async def _investment_reverse(ctx: Ctx) -> Req:
     from namma.capital.service import investment_record
     from namma.loans.service import today_india
@@ -1092,6 +1114,13 @@ REVERSAL_RULES: dict[tuple[str, str], Rule] = {
         admin=allow(),
         manager=(allow(), hidden()),
         agent=deny(),  # no cash_handover:reverse, not even for their own
+        customer=deny(),
+    ),
+    ("POST", "/api/cash-handovers/{handover_id}/count"): Rule(
+        _handover_count,
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=deny(),  # no cash_handover:count: the declarer never counts
         customer=deny(),
     ),
     ("POST", "/api/capital/investments/{investment_id}/reverse"): Rule(

@@ -1,6 +1,7 @@
-"""Agent cash hand-over through HTTP against real PostgreSQL: expected from the day's posted
-cash collections (UPI and reversed ones excluded), exact, short and excess deposits with their
-journal lines, the ledger check, one hand-over per agent and date, scope and the list."""
+"""Agent cash hand-over through HTTP against real PostgreSQL: the agent declares, the branch
+counts (maker-checker: never the declarer); expected from the day's posted cash collections (UPI
+and reversed ones excluded), exact, short and excess counts with their journal lines, the ledger
+check, one hand-over per agent and date, scope and the list."""
 
 from __future__ import annotations
 
@@ -72,6 +73,26 @@ async def _handover(client, headers: dict[str, str], **body: Any):  # type: igno
     return await client.post("/api/cash-handovers", json=body, headers=headers)
 
 
+async def _count(client, headers, handover_id: str, amount: str, key=None, **extra: Any):  # type: ignore[no-untyped-def]
+    more = {"Idempotency-Key": key} if key else {}
+    return await client.post(
+        f"/api/cash-handovers/{handover_id}/count",
+        json={"amount_counted": amount, **extra},
+        headers={**headers, **more},
+    )
+
+
+async def _received(client, declarer, counter, **body: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Declared by ``declarer`` and counted by ``counter`` (the amount declared)."""
+    declared = await _handover(client, declarer, **body)
+    assert declared.status_code == 201, declared.text
+    assert declared.json()["status"] == "pending"
+    counted = await _count(client, counter, declared.json()["id"], body["amount_deposited"])
+    assert counted.status_code == 200, counted.text
+    result: dict[str, Any] = counted.json()
+    return result
+
+
 async def test_exact_hand_over_moves_the_day_cash_to_the_branch(
     app, client, world, bearer, loans
 ) -> None:  # type: ignore[no-untyped-def]
@@ -93,12 +114,33 @@ async def test_exact_hand_over_moves_the_day_cash_to_the_branch(
     assert yesterday.status_code == 201
     assert await _agent_cash(app, world.agent_a.id) == D("2534.56")
 
-    # The agent submits their own hand-over (no agent_id needed).
+    # The agent declares their own hand-over (no agent_id needed): pending, nothing posted.
     response = await _handover(
         client, agent, business_date=today, amount_deposited="2234.56", remarks="counted twice"
     )
     assert response.status_code == 201, response.text
-    h = response.json()
+    d = response.json()
+    assert (d["status"], d["amount_declared"], d["amount_deposited"], d["difference"]) == (
+        "pending",
+        "2234.56",
+        None,
+        None,
+    )
+    assert d["journal_entry_id"] is None and d["result"] is None
+    assert await _agent_cash(app, world.agent_a.id) == D("2534.56")
+    # An agent cannot count (no permission), not even their own.
+    assert (await _count(client, agent, d["id"], "2234.56")).status_code == 403
+    # The manager counts it.
+    manager = await bearer(world.manager_a)
+    counted = await _count(client, manager, d["id"], "2234.56", remarks="two bundles")
+    assert counted.status_code == 200, counted.text
+    h = counted.json()
+    assert (h["status"], h["counted_by_id"], h["count_remarks"], h["recorded_by_id"]) == (
+        "received",
+        str(world.manager_a.id),
+        "two bundles",
+        str(world.agent_a.id),
+    )
     assert (h["expected"], h["amount_deposited"], h["difference"], h["result"]) == (
         "2234.56",
         "2234.56",
@@ -121,6 +163,8 @@ async def test_exact_hand_over_moves_the_day_cash_to_the_branch(
             select(AuditEntry).where(AuditEntry.action == "cash_handover.recorded")
         )
         assert audit is not None and audit.entity_id == h["id"]
+    # Counted once: a second count is a 409.
+    assert (await _count(client, manager, d["id"], "2234.56")).status_code == 409
 
     # A second hand-over of the same agent and date: 409, nothing posted.
     again = await _handover(
@@ -141,26 +185,22 @@ async def test_shortfall_and_excess_are_posted_to_cash_shortage(
     assert (await collect(client, a, loans["a"], "1000.00", on=yesterday)).status_code == 201
     assert (await collect(client, b, loans["b"], "1000.00")).status_code == 201
 
-    # Short: the manager records agent A's deposit of 900 against 1000.
-    short = await _handover(
-        client, await bearer(world.manager_a), agent_id=str(world.agent_a.id),
+    # Short: agent A declares 900 against 1000; the manager counts 900.
+    s = await _received(
+        client, a, await bearer(world.manager_a),
         business_date=yesterday, amount_deposited="900.00", remarks="100 short",
     )  # fmt: skip
-    assert short.status_code == 201, short.text
-    s = short.json()
     assert (s["expected"], s["difference"], s["result"]) == ("1000.00", "-100.00", "short")
     assert await _legs(app, s["journal_entry_id"]) == {
         ("branch_cash", "900.00", "0.00"),
         ("cash_shortage", "100.00", "0.00"),
         ("agent_cash", "0.00", "1000.00"),
     }
-    # Excess: the admin records agent B's deposit of 1050 against 1000.
-    excess = await _handover(
-        client, await bearer(world.admin), agent_id=str(world.agent_b.id),
-        business_date=today, amount_deposited="1050.00",
+    # Excess: the admin declares agent B's 1050 against 1000; B's manager counts it.
+    e = await _received(
+        client, await bearer(world.admin), await bearer(world.manager_b),
+        agent_id=str(world.agent_b.id), business_date=today, amount_deposited="1050.00",
     )  # fmt: skip
-    assert excess.status_code == 201, excess.text
-    e = excess.json()
     assert (e["expected"], e["difference"], e["result"]) == ("1000.00", "50.00", "excess")
     assert await _legs(app, e["journal_entry_id"]) == {
         ("branch_cash", "1050.00", "0.00"),
@@ -236,12 +276,11 @@ async def test_hand_over_scope_and_input(app, client, world, bearer, loans) -> N
     denied = await _handover(client, customer, business_date=today, amount_deposited="1.00")
     assert denied.status_code == 403
     # A deposit with no collections that day is all excess, recorded.
-    response = await _handover(
-        client, manager, agent_id=str(world.agent_a2.id), business_date=today,
-        amount_deposited="20.00",
+    response = await _received(
+        client, manager, await bearer(world.admin), agent_id=str(world.agent_a2.id),
+        business_date=today, amount_deposited="20.00",
     )  # fmt: skip
-    assert response.status_code == 201
-    assert (response.json()["expected"], response.json()["difference"]) == ("0.00", "20.00")
+    assert (response["expected"], response["difference"]) == ("0.00", "20.00")
     await _ledger_ok(app)
 
 
@@ -260,7 +299,7 @@ async def test_two_hand_overs_at_once_one_wins(app, client, world, bearer, loans
         *(client.post("/api/cash-handovers", json=body, headers=manager) for _ in range(4))
     )
     assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
-    assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+    assert await _agent_cash(app, world.agent_a.id) == D("1000.00")  # declared, not counted
     await _ledger_ok(app)
 
 
@@ -283,13 +322,12 @@ async def test_reversal_frees_the_date_for_a_corrected_hand_over(
     agent = await bearer(world.agent_a)
     manager = await bearer(world.manager_a)
     assert (await collect(client, agent, loans["a"], "1000.00")).status_code == 201
-    wrong = await _handover(
-        client, manager, agent_id=str(world.agent_a.id), business_date=today,
+    admin = await bearer(world.admin)
+    w = await _received(
+        client, manager, admin, agent_id=str(world.agent_a.id), business_date=today,
         amount_deposited="900.00",
     )  # fmt: skip
-    assert wrong.status_code == 201, wrong.text
-    w = wrong.json()
-    assert w["status"] == "standing" and w["reversed_at"] is None
+    assert w["status"] == "received" and w["reversed_at"] is None
     assert await _agent_cash(app, world.agent_a.id) == D("0.00")
 
     response = await _reverse(client, manager, w["id"], "  the second bundle was not counted  ")
@@ -321,12 +359,10 @@ async def test_reversal_frees_the_date_for_a_corrected_hand_over(
     assert again.json()["error"]["details"]["reversal_entry_id"] == r["reversal_entry_id"]
 
     # The date is free again (the unique index covers standing hand-overs only) …
-    corrected = await _handover(
-        client, manager, agent_id=str(world.agent_a.id), business_date=today,
+    c = await _received(
+        client, manager, admin, agent_id=str(world.agent_a.id), business_date=today,
         amount_deposited="1000.00",
     )  # fmt: skip
-    assert corrected.status_code == 201, corrected.text
-    c = corrected.json()
     assert (c["expected"], c["difference"], c["result"]) == ("1000.00", "0.00", "exact")
     assert await _agent_cash(app, world.agent_a.id) == D("0.00")
     # … for one standing hand-over: a third is refused, naming the corrected one.
@@ -342,7 +378,7 @@ async def test_reversal_frees_the_date_for_a_corrected_hand_over(
     listed = (await client.get("/api/cash-handovers", headers=manager)).json()
     assert {x["id"]: x["status"] for x in listed["cash_handovers"]} == {
         w["id"]: "reversed",
-        c["id"]: "standing",
+        c["id"]: "received",
     }
     assert (listed["expected"], listed["amount_deposited"], listed["difference"]) == (
         "1000.00",
@@ -384,7 +420,9 @@ async def test_reversal_scope_and_input(app, client, world, bearer, loans) -> No
         assert response.json()["error"]["details"][0]["field"].endswith("reason")
     # Nothing happened so far; the admin reverses another branch's hand-over.
     listed = (await client.get("/api/cash-handovers", headers=admin)).json()
-    assert all(x["status"] == "standing" for x in listed["cash_handovers"])
+    assert all(x["status"] == "pending" for x in listed["cash_handovers"])
+    assert (await _count(client, await bearer(world.manager_b), b_id, "700.00")).status_code == 200
+    assert await _agent_cash(app, world.agent_b.id) == D("0.00")
     assert (await _reverse(client, admin, b_id)).status_code == 200
     assert (await _reverse(client, await bearer(world.manager_b), b_id)).status_code == 409
     assert await _agent_cash(app, world.agent_b.id) == D("700.00")
@@ -419,8 +457,8 @@ async def test_ten_identical_hand_overs_at_once_record_one(
     async with transaction(app.state.db) as session:
         assert await session.scalar(select(func.count()).select_from(CashHandover)) == 1
         kinds = (await session.scalars(select(JournalEntry.kind))).all()
-        assert sorted(kinds).count("cash_handover") == 1
-    assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+        assert sorted(kinds).count("cash_handover") == 0  # declared: nothing posted yet
+    assert await _agent_cash(app, world.agent_a.id) == D("1000.00")
 
     # "1000" and "1000.00" are the same request; another amount under the key is refused.
     same = await client.post(
@@ -456,8 +494,20 @@ async def test_ten_identical_hand_overs_at_once_record_one(
     )  # fmt: skip
     assert accepted.status_code == 201, accepted.text
 
-    # The reversal with a key: ten at once, one reversal, the same answer.
+    # The count with a key: ten at once, one journal, the same answer.
     handover_id = responses[0].json()["id"]
+    ckey = str(uuid.uuid4())
+    counts = await asyncio.gather(
+        *(_count(client, manager, handover_id, "1000.00", key=ckey) for _ in range(10))
+    )
+    assert [r.status_code for r in counts] == [200] * 10, [r.text for r in counts]
+    assert len({r.content for r in counts}) == 1
+    async with transaction(app.state.db) as session:
+        kinds = (await session.scalars(select(JournalEntry.kind))).all()
+        assert kinds.count("cash_handover") == 1
+    assert await _agent_cash(app, world.agent_a.id) == D("0.00")
+
+    # The reversal with a key: ten at once, one reversal, the same answer.
     rkey = str(uuid.uuid4())
     reversals = await asyncio.gather(
         *(_reverse(client, manager, handover_id, "recount", key=rkey) for _ in range(10))
@@ -474,3 +524,84 @@ async def test_ten_identical_hand_overs_at_once_record_one(
     assert changed.status_code == 422
     assert (await _reverse(client, manager, handover_id, "recount")).status_code == 409
     await _ledger_ok(app)
+
+
+# --- the count: maker-checker, scope, input ---------------------------------------------------
+
+
+async def test_the_declarer_never_counts_and_the_count_is_scoped(
+    app, client, world, bearer, loans
+) -> None:  # type: ignore[no-untyped-def]
+    today = today_india()
+    agent = await bearer(world.agent_a)
+    assert (await collect(client, agent, loans["a"], "800.00")).status_code == 201
+    manager = await bearer(world.manager_a)
+    # The manager declares on the agent's behalf: that manager may not count it (403) …
+    declared = await _handover(
+        client, manager, agent_id=str(world.agent_a.id), business_date=today,
+        amount_deposited="800.00",
+    )  # fmt: skip
+    assert declared.status_code == 201, declared.text
+    h = declared.json()
+    refused = await _count(client, manager, h["id"], "750.00")
+    assert refused.status_code == 403, refused.text
+    assert "another officer" in refused.json()["error"]["message"]
+    # … another branch's manager does not see it; an unknown id is the same 404.
+    other = await bearer(world.manager_b)
+    assert (await _count(client, other, h["id"], "750.00")).status_code == 404
+    assert (await _count(client, manager, str(uuid.uuid4()), "750.00")).status_code == 404
+    # Bad amounts: 422 by field, nothing posted.
+    admin = await bearer(world.admin)
+    for amount in ("-1.00", "abc", ""):
+        bad = await _count(client, admin, h["id"], amount)
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["error"]["details"][0]["field"].endswith("amount_counted")
+    assert await _agent_cash(app, world.agent_a.id) == D("800.00")
+    # The admin counts 750: a shortage of 50 on agent A's hand-over, posted to cash_shortage.
+    counted = await _count(client, admin, h["id"], "750.00")
+    assert counted.status_code == 200, counted.text
+    c = counted.json()
+    assert (c["amount_declared"], c["amount_deposited"], c["difference"], c["result"]) == (
+        "800.00",
+        "750.00",
+        "-50.00",
+        "short",
+    )
+    assert c["agent_id"] == str(world.agent_a.id)
+    assert await _legs(app, c["journal_entry_id"]) == {
+        ("branch_cash", "750.00", "0.00"),
+        ("cash_shortage", "50.00", "0.00"),
+        ("agent_cash", "0.00", "800.00"),
+    }
+    await _ledger_ok(app)
+    # Listed by state, with the totals of the received ones.
+    pending = await client.get("/api/cash-handovers", params={"status": "pending"}, headers=admin)
+    assert pending.json()["cash_handovers"] == [] and pending.json()["pending"] == 0
+    received = (
+        await client.get("/api/cash-handovers", params={"status": "received"}, headers=admin)
+    ).json()
+    assert [x["id"] for x in received["cash_handovers"]] == [h["id"]]
+    assert received["difference"] == "-50.00"
+    # A reversed hand-over is never counted.
+    assert (await _reverse(client, admin, h["id"])).status_code == 200
+    assert (await _count(client, manager, h["id"], "800.00")).status_code == 409
+
+
+async def test_the_database_refuses_a_count_by_the_declarer(
+    app, client, world, bearer, loans
+) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    agent = await bearer(world.agent_a)
+    assert (await collect(client, agent, loans["a"], "100.00")).status_code == 201
+    h = await _received(
+        client, agent, await bearer(world.manager_a),
+        business_date=today_india(), amount_deposited="100.00",
+    )  # fmt: skip
+    with pytest.raises(IntegrityError, match="counter_not_declarer"):
+        async with transaction(app.state.db) as session:
+            await session.execute(
+                text("UPDATE cash_handovers SET counted_by_id = recorded_by_id WHERE id = :id"),
+                {"id": h["id"]},
+            )

@@ -43,7 +43,11 @@ from namma.collections.service import collection_record, collection_reverse
 from namma.collections.waivers import loan_waive
 from namma.demo import DEMO_PRODUCTS, _payoff
 from namma.finance import add_months
-from namma.handover.service import cash_handover_record, handover_expected
+from namma.handover.service import (
+    cash_handover_count,
+    cash_handover_record,
+    handover_expected,
+)
 from namma.kit.clock import today_india
 from namma.kit.db import transaction
 from namma.kit.embedded import create_database
@@ -407,9 +411,13 @@ async def _build(app: Any, client: httpx.AsyncClient) -> Portfolio:
         expected, _ = await handover_expected(
             session, agent_id=users["agent_a1"].id, business_date=handover_day
         )
-        await cash_handover_record(
+        declared, _ = await cash_handover_record(
             session, principal=manager_of["A"], agent_id=users["agent_a1"].id,
             business_date=handover_day, amount_deposited=expected - D("100.00"), remarks="short",
+        )  # fmt: skip
+        await cash_handover_count(
+            session, principal=admin, handover_id=declared.id,
+            amount_counted=expected - D("100.00"), remarks=None,
         )  # fmt: skip
     # Tonight's close of business refreshes the loans; L9 is then shown as it would be after
     # months without payment: 95 days past due (the delinquency fields only; no money moves);

@@ -56,6 +56,8 @@ class Permission(enum.StrEnum):
     LOAN_WAIVE = "loan:waive"
     # Agents' cash hand-overs: reverse one so a corrected one can follow.
     HANDOVER_REVERSE = "cash_handover:reverse"
+    # The branch's count of a declared hand-over (never by its declarer).
+    HANDOVER_COUNT = "cash_handover:count"
     # Close of business: run it for a date by hand (it also runs nightly), see its runs.
     COB_RUN = "cob:run"
     COB_READ = "cob:read"
@@ -102,6 +104,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.LEDGER_READ,
             Permission.LOAN_WAIVE,
             Permission.HANDOVER_REVERSE,
+            Permission.HANDOVER_COUNT,
             Permission.REPORT_READ,
             Permission.COB_READ,
         }

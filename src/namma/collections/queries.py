@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
@@ -33,6 +33,7 @@ from namma.loans.service import loan_dues, loan_schedule_compute, today_india
 from namma.models import (
     Collection,
     CollectionAllocation,
+    CollectionStatus,
     Customer,
     InstallmentStatus,
     Loan,
@@ -130,9 +131,15 @@ async def collections_page(
     keyset: Keyset,
     *,
     loan_id: uuid.UUID | None = None,
+    status: CollectionStatus | None = None,
+    from_date: dt.date | None = None,
+    to_date: dt.date | None = None,
+    search: str | None = None,
 ) -> KeysetPage[Any]:
     """Collections in the caller's scope as (collection, loan, sort value) rows, sorted and
-    keyset-paged (for pages; the API's list is ``collections_list``)."""
+    keyset-paged (for pages; the API's list is ``collections_list``). Filters: ``status``,
+    the dates, ``search`` (a receipt or loan number as typed, any case, or a part of the
+    customer's name)."""
     query = (
         select(Collection, Loan, keyset.sort.column.label("sort_value"))
         .join(Loan, Loan.id == Collection.loan_id)
@@ -141,6 +148,21 @@ async def collections_page(
     )
     if loan_id is not None:
         query = query.where(Collection.loan_id == loan_id)
+    if status is not None:
+        query = query.where(Collection.status == status)
+    if from_date is not None:
+        query = query.where(Collection.collected_on >= from_date)
+    if to_date is not None:
+        query = query.where(Collection.collected_on <= to_date)
+    text = (search or "").strip()
+    if text:
+        query = query.where(
+            or_(
+                func.upper(Collection.receipt_number) == text.upper(),
+                func.upper(Loan.loan_number) == text.upper(),
+                Customer.name.icontains(text, autoescape=True),
+            )
+        )
     rows = (await session.execute(keyset_select(query, keyset, Collection.id))).all()
     return keyset_page(rows, keyset, lambda row: (row.sort_value, row[0].id))
 
@@ -288,3 +310,23 @@ async def loan_waivers(
     return LoanWaivers(
         loan_id=loan.id, loan_number=loan.loan_number, waivers=[WaiverOut.of(w) for w in waivers]
     )
+
+
+async def collection_reallocations(
+    session: AsyncSession, collection: CollectionOut
+) -> list[tuple[dt.date, str]]:
+    """When a reversal changed this collection's split (the ``collection.reallocation``
+    entries that name its receipt): (date, memo), oldest first. The caller has checked the
+    collection is in scope."""
+    from namma.models import JournalEntry
+
+    rows = await session.execute(
+        select(JournalEntry.entry_date, JournalEntry.memo)
+        .where(JournalEntry.loan_id == collection.loan_id)
+        .where(JournalEntry.kind == "collection.reallocation")
+        .where(
+            JournalEntry.memo.startswith(f"Receipt {collection.receipt_number} ", autoescape=True)
+        )
+        .order_by(JournalEntry.id)
+    )
+    return [(on, memo or "") for on, memo in rows.all()]

@@ -1,10 +1,11 @@
-"""`/api/cash-handovers`: an agent's daily cash deposited at the branch, reconciled with the
-day's cash collections (a shortfall or an excess is posted, never hidden), and the reversal of
-a mistaken hand-over.
+"""`/api/cash-handovers`: an agent's daily cash deposited at the branch — declared by the agent,
+counted by the branch (someone other than the declarer), reconciled at the count with the day's
+cash collections (a shortfall or an excess is posted, never hidden) — and the reversal of a
+mistaken hand-over.
 
-Recording and reversing accept an ``Idempotency-Key`` header (`namma.kit.idempotency`, as every
-money route): the first answer is stored, byte for byte, in the
-same transaction as the effect; a retry with the same key and body gets it again
+Declaring, counting and reversing accept an ``Idempotency-Key`` header
+(`namma.kit.idempotency`, as every money route): the first answer is stored, byte for byte, in
+the same transaction as the effect; a retry with the same key and body gets it again
 (``Idempotent-Replayed: true``), the same key with another body is a 422. Without a key a
 retry is still harmless, answered 409 (one standing hand-over per agent and date; a reversal
 happens once).
@@ -22,7 +23,7 @@ from pydantic import ConfigDict, Field
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.handover import service
-from namma.handover.schemas import HandoverList, HandoverOut
+from namma.handover.schemas import HandoverList, HandoverOut, HandoverStatus
 from namma.kit.apitypes import Day, RequestModel
 from namma.kit.deps import IdempotencyDep, SessionDep
 from namma.kit.money import Money
@@ -41,6 +42,12 @@ class HandoverIn(RequestModel):
     remarks: str | None = Field(default=None, max_length=1000)
 
 
+class CountIn(RequestModel):
+    model_config = ConfigDict(extra="forbid")
+    amount_counted: Money = Field(description="Rupees counted at the branch, a decimal string")
+    remarks: str | None = Field(default=None, max_length=1000)
+
+
 class ReverseIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=1000)
@@ -51,7 +58,7 @@ class ReverseIn(RequestModel):
     status_code=201,
     response_model=HandoverOut,
     responses={
-        201: {"description": "The hand-over with its expected amount and difference"},
+        201: {"description": "The declared hand-over, pending its count"},
         **error_responses(404, 409),
     },
 )
@@ -61,9 +68,10 @@ async def cash_handover_record(
     principal: Annotated[Principal, Depends(require(Permission.HANDOVER_RECORD, limit="money"))],
     idempotency: IdempotencyDep,
 ) -> Response:
-    """Record the hand-over: expected = the agent's posted cash collections of the date;
-    Dr branch cash (deposited), Cr agent cash (expected), the difference to cash shortage.
-    409 if that agent's cash of that date was already handed over (and not reversed)."""
+    """Declare the hand-over (an agent their own cash; a Manager or Admin on an agent's behalf):
+    ``amount_deposited`` is the amount declared; the hand-over is ``pending`` and nothing is
+    posted until the branch counts it (`POST /api/cash-handovers/{id}/count`). 409 if that
+    agent's cash of that date was already handed over (pending or received, not reversed)."""
 
     async def run() -> HandoverOut:
         handover, agent = await service.cash_handover_record(
@@ -82,6 +90,44 @@ async def cash_handover_record(
 
 
 @router.post(
+    "/{handover_id}/count",
+    response_model=HandoverOut,
+    responses={
+        200: {"description": "The hand-over, received, with its difference and journal"},
+        **error_responses(403, 404, 409),
+    },
+)
+async def cash_handover_count(
+    handover_id: uuid.UUID,
+    body: CountIn,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(Permission.HANDOVER_COUNT, limit="money"))],
+    idempotency: IdempotencyDep,
+) -> Response:
+    """Record the branch's count of a declared hand-over (a Manager their branch's, an Admin
+    any): expected = the agent's posted cash collections of the date; Dr branch cash (counted),
+    Cr agent cash (expected), the difference to cash shortage, kept on the agent's hand-over.
+    403 for the declarer (maker-checker); 409 if already counted or reversed."""
+
+    async def run() -> HandoverOut:
+        handover, agent = await service.cash_handover_count(
+            session,
+            principal=principal,
+            handover_id=handover_id,
+            amount_counted=body.amount_counted,
+            remarks=body.remarks,
+        )
+        return HandoverOut.of(handover, agent)
+
+    return await idempotency.run(
+        user_id=principal.user_id,
+        body={"handover_id": str(handover_id), **body.model_dump(mode="json")},
+        status=200,
+        produce=run,
+    )
+
+
+@router.post(
     "/{handover_id}/reverse",
     response_model=HandoverOut,
     responses={200: {"description": "The hand-over, marked reversed"}, **error_responses(409)},
@@ -94,9 +140,9 @@ async def cash_handover_reverse(
     idempotency: IdempotencyDep,
 ) -> Response:
     """Reverse a mistaken hand-over (a Manager their branch's, an Admin any): the mirror
-    journal puts the cash back on the agent's account; the hand-over stays listed, marked
-    reversed, and a corrected one may be recorded for that agent and date. 409 if already
-    reversed."""
+    journal puts the cash back on the agent's account (a pending one, never posted, is only
+    withdrawn); the hand-over stays listed, marked reversed, and a corrected one may be
+    declared for that agent and date. 409 if already reversed."""
 
     async def run() -> HandoverOut:
         handover, agent = await service.cash_handover_reverse(
@@ -118,9 +164,16 @@ async def cash_handovers_list(
     principal: Annotated[Principal, Depends(require(Permission.HANDOVER_READ))],
     business_date: Annotated[Day | None, Query(alias="date")] = None,
     agent_id: uuid.UUID | None = None,
+    status: HandoverStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> HandoverList:
-    """Hand-overs in scope, newest first, with totals of the standing ones."""
+    """Hand-overs in scope, newest first (``status``: pending, received or reversed only),
+    with totals of the received ones and of the pending declarations."""
     return await service.cash_handovers_list(
-        session, principal, business_date=business_date, agent_id=agent_id, limit=limit
+        session,
+        principal,
+        business_date=business_date,
+        agent_id=agent_id,
+        limit=limit,
+        status=status,
     )

@@ -1,4 +1,6 @@
-"""Cash hand-over: an agent deposits the day's cash at the branch.
+"""Cash hand-over: an agent deposits the day's cash at the branch, in two steps by two people
+(maker-checker): the agent declares (`cash_handover_record`: pending, nothing posted), the
+branch counts (`cash_handover_count`: posted). The declarer never counts.
 
 ``expected`` is the Σ of the agent's posted (not reversed) cash collections dated the business
 date — exactly what those collections debited to the agent's cash account. The journal
@@ -17,16 +19,21 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import staff_scope
-from namma.handover.schemas import HandoverList, HandoverOut
+from namma.handover.schemas import HandoverList, HandoverOut, HandoverStatus
 from namma.kit.clock import today_india
-from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from namma.kit.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from namma.kit.money import money_str
 from namma.ledger.service import Leg, journal_post, record_reverse
 from namma.models import (
@@ -89,9 +96,12 @@ async def cash_handover_record(
     amount_deposited: Decimal,
     remarks: str | None,
 ) -> tuple[CashHandover, User]:
-    """Record the hand-over (see the module docstring). 422: a negative amount, a date in the
-    future, nothing collected and nothing deposited. 404: the agent is unknown or out of scope.
-    409: the agent already handed over that date's cash."""
+    """Declare the hand-over: the agent (or staff on the agent's behalf) says how much cash of
+    ``business_date`` is handed over (``amount_deposited`` becomes ``amount_declared``). The
+    hand-over is pending until someone else counts it (`cash_handover_count`); nothing is
+    posted yet. 422: a negative amount, a date in the future, nothing collected and nothing
+    declared. 404: the agent is unknown or out of scope. 409: the agent already handed over
+    that date's cash (pending or received)."""
     if amount_deposited < 0:
         raise InvalidInputError("amount_deposited", "The amount deposited cannot be negative")
     if business_date > today_india():
@@ -111,24 +121,6 @@ async def cash_handover_record(
             f"{agent.name} collected no cash on {business_date.isoformat()} and nothing is "
             "deposited: there is nothing to hand over",
         )
-    difference = amount_deposited - expected
-    legs = [
-        Leg(AccountKind.BRANCH_CASH, debit=amount_deposited, branch_id=agent.branch_id),
-        Leg(AccountKind.AGENT_CASH, credit=expected, agent_id=agent.id),
-    ]
-    if difference < 0:
-        legs.append(Leg(AccountKind.CASH_SHORTAGE, debit=-difference))
-    elif difference > 0:
-        legs.append(Leg(AccountKind.CASH_SHORTAGE, credit=difference))
-    entry = await journal_post(
-        session,
-        kind="cash_handover",
-        entry_date=business_date,
-        memo=f"Cash hand-over by {agent.name} for {business_date.isoformat()}",
-        branch_id=agent.branch_id,
-        created_by_id=principal.user_id,
-        legs=legs,
-    )
     remarks = remarks.strip() if remarks and remarks.strip() else None
     handover = CashHandover(
         agent_id=agent.id,
@@ -136,10 +128,8 @@ async def cash_handover_record(
         business_date=business_date,
         expected=expected,
         collections_count=count,
-        amount_deposited=amount_deposited,
-        difference=difference,
+        amount_declared=amount_deposited,
         remarks=remarks,
-        journal_entry_id=entry.id,
         recorded_by_id=principal.user_id,
     )
     try:
@@ -155,7 +145,7 @@ async def cash_handover_record(
     await audit_record(
         session,
         actor=principal.audit_actor,
-        action="cash_handover.recorded",
+        action="cash_handover.declared",
         entity_type="cash_handover",
         entity_id=str(handover.id),
         after={
@@ -164,9 +154,111 @@ async def cash_handover_record(
             "business_date": business_date,
             "expected": expected,
             "collections": count,
-            "amount_deposited": amount_deposited,
-            "difference": difference,
+            "amount_declared": amount_deposited,
             "remarks": remarks,
+        },
+    )
+    return handover, agent
+
+
+def _handover_query(principal: Principal, handover_id: uuid.UUID) -> Select[CashHandover]:
+    """The hand-over if in scope (Manager: their branch's; Admin: any; others: their own)."""
+    query = select(CashHandover).where(CashHandover.id == handover_id)
+    if principal.role is Role.MANAGER:
+        query = query.where(CashHandover.branch_id == principal.branch_id)
+    elif principal.role is not Role.ADMIN:
+        query = query.where(CashHandover.agent_id == principal.user_id)
+    return query
+
+
+async def cash_handover_count(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    handover_id: uuid.UUID,
+    amount_counted: Decimal,
+    remarks: str | None,
+) -> tuple[CashHandover, User]:
+    """The branch counts a declared hand-over (a Manager their branch's, an Admin any): expected
+    is set again from the agent's posted cash collections of the date, the journal is posted
+    (``cash_handover``: Dr branch cash with the amount counted, Cr the agent's cash with the
+    amount expected, the difference to ``cash_shortage`` — a shortfall debited, an excess
+    credited) and the difference stays on the agent's hand-over.
+
+    Maker-checker: whoever declared the cash never counts it (403). 404: unknown or out of
+    scope. 409: already counted, or reversed. 422: a negative amount."""
+    if amount_counted < 0:
+        raise InvalidInputError("amount_counted", "The amount counted cannot be negative")
+    handover = await session.scalar(
+        _handover_query(principal, handover_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if handover is None:
+        raise NotFoundError("Cash hand-over not found")
+    if handover.reversed_at is not None:
+        raise ConflictError(
+            "This hand-over was reversed; it cannot be counted",
+            details={"cash_handover_id": str(handover.id), "status": "reversed"},
+        )
+    if handover.counted_at is not None:
+        raise ConflictError(
+            "This hand-over was already counted",
+            details={"cash_handover_id": str(handover.id), "status": "received"},
+        )
+    if handover.recorded_by_id == principal.user_id:
+        raise PermissionDeniedError(
+            "You declared this hand-over; another officer must count the cash."
+        )
+    agent = await session.get(User, handover.agent_id)
+    assert agent is not None
+    expected, count = await handover_expected(
+        session, agent_id=agent.id, business_date=handover.business_date
+    )
+    difference = amount_counted - expected
+    legs = [
+        Leg(AccountKind.BRANCH_CASH, debit=amount_counted, branch_id=handover.branch_id),
+        Leg(AccountKind.AGENT_CASH, credit=expected, agent_id=agent.id),
+    ]
+    if difference < 0:
+        legs.append(Leg(AccountKind.CASH_SHORTAGE, debit=-difference))
+    elif difference > 0:
+        legs.append(Leg(AccountKind.CASH_SHORTAGE, credit=difference))
+    entry = await journal_post(
+        session,
+        kind="cash_handover",
+        entry_date=handover.business_date,
+        memo=f"Cash hand-over by {agent.name} for {handover.business_date.isoformat()}",
+        branch_id=handover.branch_id,
+        created_by_id=principal.user_id,
+        legs=legs,
+    )
+    handover.expected = expected
+    handover.collections_count = count
+    handover.amount_deposited = amount_counted
+    handover.difference = difference
+    handover.journal_entry_id = entry.id
+    handover.counted_by_id = principal.user_id
+    handover.counted_at = dt.datetime.now(dt.UTC)
+    handover.count_remarks = remarks.strip() if remarks and remarks.strip() else None
+    await session.flush()
+    await audit_record(
+        session,
+        actor=principal.audit_actor,
+        action="cash_handover.recorded",
+        entity_type="cash_handover",
+        entity_id=str(handover.id),
+        before={"status": "pending", "amount_declared": handover.amount_declared},
+        after={
+            "status": "received",
+            "agent_id": agent.id,
+            "branch_id": handover.branch_id,
+            "business_date": handover.business_date,
+            "expected": expected,
+            "collections": count,
+            "amount_deposited": amount_counted,
+            "difference": difference,
+            "remarks": handover.count_remarks,
             "journal_entry_id": entry.id,
         },
     )
@@ -187,7 +279,7 @@ async def _standing(
 def _already(existing: CashHandover) -> ConflictError:
     return ConflictError(
         f"The cash of {existing.business_date.isoformat()} was already handed over "
-        f"({money_str(existing.amount_deposited)} deposited against "
+        f"({money_str(existing.amount_declared)} declared against "
         f"{money_str(existing.expected)} expected)",
         details={"cash_handover_id": str(existing.id)},
     )
@@ -208,11 +300,7 @@ async def cash_handover_reverse(
     reason = reason.strip()
     if not reason:
         raise InvalidInputError("reason", "Say why the hand-over is reversed")
-    query = select(CashHandover).where(CashHandover.id == handover_id)
-    if principal.role is Role.MANAGER:
-        query = query.where(CashHandover.branch_id == principal.branch_id)
-    elif principal.role is not Role.ADMIN:
-        query = query.where(CashHandover.agent_id == principal.user_id)
+    query = _handover_query(principal, handover_id)
     # Locked: two reversals at once queue here and the second sees the first.
     handover = await session.scalar(
         query.with_for_update().execution_options(populate_existing=True)
@@ -229,6 +317,22 @@ async def cash_handover_reverse(
         )
     agent = await session.get(User, handover.agent_id)
     assert agent is not None
+    if handover.journal_entry_id is None:
+        # Pending (never counted): nothing was posted, the declaration is withdrawn.
+        handover.reversed_at = dt.datetime.now(dt.UTC)
+        handover.reversed_by_id = principal.user_id
+        handover.reversal_reason = reason
+        await session.flush()
+        await audit_record(
+            session,
+            actor=principal.audit_actor,
+            action="cash_handover.reversed",
+            entity_type="cash_handover",
+            entity_id=str(handover.id),
+            before={"status": "pending"},
+            after={"status": "reversed", "reason": reason},
+        )
+        return handover, agent
     reversal = await record_reverse(
         session,
         handover,
@@ -243,7 +347,7 @@ async def cash_handover_reverse(
         action="cash_handover.reversed",
         entity_type="cash_handover",
         entity_id=str(handover.id),
-        before={"status": "standing"},
+        before={"status": "received"},
         after={
             "status": "reversed",
             "agent_id": handover.agent_id,
@@ -257,6 +361,23 @@ async def cash_handover_reverse(
     return handover, agent
 
 
+async def cash_handover_get(
+    session: AsyncSession, principal: Principal, handover_id: uuid.UUID
+) -> tuple[CashHandover, User]:
+    """One hand-over in scope (Manager: their branch's; Admin: any; others: their own), with
+    its agent; 404 otherwise."""
+    row = (
+        await session.execute(
+            _handover_query(principal, handover_id)
+            .add_columns(User)
+            .join(User, User.id == CashHandover.agent_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError("Cash hand-over not found")
+    return row[0], row[1]
+
+
 async def cash_handovers_list(
     session: AsyncSession,
     principal: Principal,
@@ -264,9 +385,11 @@ async def cash_handovers_list(
     business_date: dt.date | None,
     agent_id: uuid.UUID | None,
     limit: int,
+    status: HandoverStatus | None = None,
 ) -> HandoverList:
     """Hand-overs in scope (Admin: all; Manager: their branch's; Agent: their own), newest
-    first, with totals. Naming an agent out of scope answers 404."""
+    first (``status``: only the pending, received or reversed ones), with the totals of the
+    received ones and of the pending declarations. Naming an agent out of scope answers 404."""
     if agent_id is not None:
         await _agent_in_scope(session, principal, agent_id)
     query = select(CashHandover, User).join(User, User.id == CashHandover.agent_id)
@@ -278,6 +401,14 @@ async def cash_handovers_list(
         query = query.where(CashHandover.agent_id == agent_id)
     if business_date is not None:
         query = query.where(CashHandover.business_date == business_date)
+    if status == "reversed":
+        query = query.where(CashHandover.reversed_at.is_not(None))
+    elif status == "pending":
+        query = query.where(CashHandover.reversed_at.is_(None), CashHandover.counted_at.is_(None))
+    elif status == "received":
+        query = query.where(
+            CashHandover.reversed_at.is_(None), CashHandover.counted_at.is_not(None)
+        )
     rows = (
         await session.execute(
             query.order_by(
@@ -285,10 +416,13 @@ async def cash_handovers_list(
             ).limit(limit)
         )
     ).all()
-    standing = [h for h, _ in rows if h.reversed_at is None]
+    received = [h for h, _ in rows if h.reversed_at is None and h.counted_at is not None]
+    pending = [h for h, _ in rows if h.reversed_at is None and h.counted_at is None]
     return HandoverList(
         cash_handovers=[HandoverOut.of(h, agent) for h, agent in rows],
-        expected=sum((h.expected for h in standing), ZERO),
-        amount_deposited=sum((h.amount_deposited for h in standing), ZERO),
-        difference=sum((h.difference for h in standing), ZERO),
+        expected=sum((h.expected for h in received), ZERO),
+        amount_deposited=sum((h.amount_deposited or ZERO for h in received), ZERO),
+        difference=sum((h.difference or ZERO for h in received), ZERO),
+        pending=len(pending),
+        amount_pending=sum((h.amount_declared for h in pending), ZERO),
     )

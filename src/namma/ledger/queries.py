@@ -628,3 +628,54 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         capital_balance=Decimal(capital_balance),
         borrowing_mismatches=borrowing_mismatches,
     )
+
+
+# --- a loan's journal ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JournalLineRow:
+    account_code: str
+    account_name: str
+    debit: Decimal
+    credit: Decimal
+
+
+@dataclass(frozen=True)
+class JournalEntryRow:
+    entry: JournalEntry
+    lines: list[JournalLineRow]
+
+
+async def loan_journal(
+    session: AsyncSession, loan_id: uuid.UUID, *, limit: int = 200
+) -> list[JournalEntryRow]:
+    """The journal entries of a loan (the caller has checked the loan is in scope), oldest
+    first, each with its lines (two statements for any number of entries)."""
+    entries = list(
+        (
+            await session.scalars(
+                select(JournalEntry)
+                .where(JournalEntry.loan_id == loan_id)
+                .order_by(JournalEntry.id)
+                .limit(limit)
+            )
+        ).all()
+    )
+    lines: dict[int, list[JournalLineRow]] = {}
+    if entries:
+        rows = await session.execute(
+            select(
+                JournalLine.entry_id,
+                LedgerAccount.code,
+                LedgerAccount.name,
+                JournalLine.debit,
+                JournalLine.credit,
+            )
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(JournalLine.entry_id.in_([e.id for e in entries]))
+            .order_by(JournalLine.entry_id, JournalLine.id)
+        )
+        for entry_id, code, name, debit, credit in rows:
+            lines.setdefault(entry_id, []).append(JournalLineRow(code, name, debit, credit))
+    return [JournalEntryRow(e, lines.get(e.id, [])) for e in entries]

@@ -304,7 +304,9 @@ class Reversible(Protocol):
     """A recorded money movement that is reversed, never deleted: a collection, a cash
     hand-over, a capital investment, borrowing or repayment."""
 
-    journal_entry_id: int
+    @property
+    def journal_entry_id(self) -> int | None: ...  # None: never posted (nothing to reverse)
+
     reversed_at: dt.datetime | None
     reversed_by_id: uuid.UUID | None
     reversal_reason: str | None
@@ -325,8 +327,10 @@ async def record_reverse(
     reversed — when, by whom, why (``reason``), by which entry. The caller checks it may be
     reversed (409 when already reversed), changes what else follows (a loan replayed, a
     borrowing re-opened) and audits."""
+    entry_id = record.journal_entry_id
+    assert entry_id is not None, "a record never posted has no journal to reverse"
     reversal = await journal_reverse(
-        session, entry_id=record.journal_entry_id, entry_date=on, reason=memo, created_by_id=by
+        session, entry_id=entry_id, entry_date=on, reason=memo, created_by_id=by
     )
     record.reversed_at = dt.datetime.now(dt.UTC)
     record.reversed_by_id = by

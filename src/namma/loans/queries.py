@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import Date, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
@@ -218,9 +218,15 @@ async def loans_page(
     keyset: Keyset,
     *,
     customer_id: uuid.UUID | None = None,
+    status: LoanStatus | None = None,
+    overdue: bool = False,
+    search: str | None = None,
+    branch_id: uuid.UUID | None = None,
 ) -> KeysetPage[Any]:
     """Loans in the caller's scope as rows of (loan, customer name, outstanding total,
-    started on, sort value), one statement for any page."""
+    started on, sort value), one statement for any page. Filters: ``status``; ``overdue``
+    (active loans with days past due); ``search`` (the loan number — as typed, any case — or
+    a part of the customer's name, or their phone); ``branch_id``."""
     query = (
         select(
             Loan,
@@ -234,5 +240,20 @@ async def loans_page(
     )
     if customer_id is not None:
         query = query.where(Loan.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Loan.status == status)
+    if overdue:
+        query = query.where(Loan.status == LoanStatus.ACTIVE, Loan.days_past_due > 0)
+    if branch_id is not None:
+        query = query.where(Loan.branch_id == branch_id)
+    text = (search or "").strip()
+    if text:
+        query = query.where(
+            or_(
+                func.upper(Loan.loan_number) == text.upper(),
+                Customer.name.icontains(text, autoescape=True),
+                Customer.phone.contains(text, autoescape=True),
+            )
+        )
     rows = (await session.execute(keyset_select(query, keyset, Loan.id))).all()
     return keyset_page(rows, keyset, lambda row: (row.sort_value, row[0].id))

@@ -177,6 +177,15 @@ SERVICE_MESSAGES_PLAIN = (
     N_("Document not found"),
     N_("Customer not found"),
     N_("The Key Facts Statement is available once the loan is approved"),
+    # The back office's loans and cash (issue 18; issue 16 item 11).
+    N_("You applied for this loan; another officer must decide it."),
+    N_("Verify the customer's KYC before approving"),
+    N_("You declared this hand-over; another officer must count the cash."),
+    N_("This hand-over was already counted"),
+    N_("This hand-over was reversed; it cannot be counted"),
+    N_("The amount counted cannot be negative"),
+    N_("Cash hand-over not found"),
+    N_("The amount to settle has changed since the quote; ask for it again."),
 )
 
 

@@ -113,3 +113,10 @@ capital_method = _labels({"bank": N_("Bank"), "cash": N_("Cash at head office")}
 borrowing_status = _labels(
     {"active": N_("Active"), "closed": N_("Repaid"), "reversed": N_("Reversed")}
 )
+waiver_component = _labels(
+    {"interest": N_("Interest"), "fee": N_("Fees"), "penalty": N_("Penalties")}
+)
+handover_status = _labels(
+    {"pending": N_("Waiting to be counted"), "received": N_("Received"), "reversed": N_("Reversed")}
+)
+handover_result = _labels({"exact": N_("Exact"), "short": N_("Short"), "excess": N_("Excess")})

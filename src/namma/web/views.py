@@ -15,7 +15,9 @@ from namma.web.pages import (
     kfs,
     office_branches,
     office_capital,
+    office_cash,
     office_customers,
+    office_loans,
     office_products,
     office_staff,
     staff,
@@ -34,6 +36,8 @@ for module in (
     office_customers,
     office_products,
     office_capital,
+    office_loans,
+    office_cash,
 ):
     router.include_router(module.router)
 
