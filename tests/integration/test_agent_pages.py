@@ -244,7 +244,8 @@ async def test_the_hand_over_declares_the_days_cash_after_a_confirmation(  # typ
     assert done.status_code == 303
     async with transaction(app.state.db) as session:
         [handover] = (await session.scalars(select(CashHandover))).all()
-    assert handover.expected == Decimal("1000.00") and handover.difference == Decimal("0.00")
+    # A declaration: the branch counts it (issue 16 item 11); nothing is posted until then.
+    assert handover.amount_declared == Decimal("1000.00") and handover.difference is None
     twice = await client.post("/agent/handover", data={**data, "confirmed": "yes"})
     assert twice.status_code == 422 and 'id="form-errors"' in twice.text
 
