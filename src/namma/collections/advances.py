@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from psycopg import sql
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
@@ -113,8 +114,12 @@ async def advances_apply(
                 *_income_legs(totals, loan.id),
             ],
         )
+        # The order of collections and applications of a loan: one sequence (taken under the
+        # loan's lock), the order a reversal's replay follows.
+        seq = await session.scalar(select(func.nextval("collections_seq_seq")))
         session.add_all(
             AdvanceApplication(
+                seq=seq,
                 loan_id=loan.id,
                 installment_id=rows[p.number].id,
                 installment_number=p.number,

@@ -216,6 +216,9 @@ class ReceiptData:
     outstanding_principal_after: Decimal | None
     preclosure: bool = False
     waived: Decimal = ZERO  # interest/fees/penalties waived by a pre-closure
+    # Held as an advance for the installments still to fall due (negative: the advance a
+    # pre-closure used).
+    advance: Decimal = ZERO
     reversed_on: dt.date | None = None
     reversal_reason: str | None = None
     note: str | None = None
@@ -540,6 +543,22 @@ def receipt_pdf(data: ReceiptData) -> bytes:
             (
                 N_("Pre-closure"),
                 t("Loan paid off early; %(amount)s waived") % {"amount": pdf.rupees(data.waived)},
+            )
+        )
+    if data.advance > 0:
+        rows.append(
+            (
+                N_("Held as advance"),
+                t("%(amount)s paid in advance: it pays your next installments as they fall due")
+                % {"amount": pdf.rupees(data.advance)},
+            )
+        )
+    elif data.advance < 0:
+        rows.append(
+            (
+                N_("Advance used"),
+                t("%(amount)s held in advance also paid the loan off")
+                % {"amount": pdf.rupees(-data.advance)},
             )
         )
     pdf.pairs(rows)

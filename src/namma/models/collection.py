@@ -27,7 +27,6 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -180,9 +179,8 @@ class AdvanceApplication(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    seq: Mapped[int] = mapped_column(
-        BigInteger, server_default=text("nextval('collections_seq_seq')")
-    )
+    # nextval('collections_seq_seq'), taken by the application under the loan's lock.
+    seq: Mapped[int] = mapped_column(BigInteger)
     loan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loans.id", ondelete="RESTRICT"))
     installment_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("loan_installments.id", ondelete="RESTRICT"), index=True

@@ -6,6 +6,10 @@ business applied to each installment as it fell due) and the ledger account kind
 ``customer_advances`` (2200, "Advances from customers"). A product version's excess policy
 stays in its terms (``terms.allocation.excess``, default ``advance``).
 
+The close of business gains a first step (``advances``): ``cob_runs.steps_done`` now counts to
+6; a completed run has done all 6, and a run left unfinished starts again at step 1 (every step
+is idempotent).
+
 Revision ID: a9b8c7d6e5f4
 Revises: d0e1f2a3b4c5
 Create Date: 2026-12-11 09:00:00
@@ -45,12 +49,7 @@ def upgrade() -> None:
     op.create_table(
         "advance_applications",
         sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "seq",
-            sa.BigInteger(),
-            server_default=sa.text("nextval('collections_seq_seq')"),
-            nullable=False,
-        ),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("loan_id", sa.Uuid(), nullable=False),
         sa.Column("installment_id", sa.Uuid(), nullable=False),
         sa.Column("installment_number", sa.Integer(), nullable=False),
@@ -72,6 +71,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["journal_entry_id"], ["journal_entries.id"], ondelete="RESTRICT"),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.drop_constraint("steps_done_range", "cob_runs", type_="check")
+    op.execute("UPDATE cob_runs SET steps_done = CASE WHEN status = 'completed' THEN 6 ELSE 0 END")
+    op.create_check_constraint("steps_done_range", "cob_runs", "steps_done BETWEEN 0 AND 6")
     op.create_index(
         "ix_advance_applications_loan_id_seq", "advance_applications", ["loan_id", "seq"]
     )
@@ -88,6 +90,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_constraint("steps_done_range", "cob_runs", type_="check")
+    op.execute("UPDATE cob_runs SET steps_done = greatest(steps_done - 1, 0)")
+    op.create_check_constraint("steps_done_range", "cob_runs", "steps_done BETWEEN 0 AND 5")
     op.drop_table("advance_applications")
     op.drop_constraint("parts_add_up", "collections", type_="check")
     op.create_check_constraint(
