@@ -439,6 +439,7 @@ def _statement_loan(
                 parts=_parts(c),
                 reversed=c.status is CollectionStatus.REVERSED,
                 reversal_reason=c.reversal_reason,
+                advance=c.advance,
             )
             for c in in_period
         ],
