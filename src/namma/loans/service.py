@@ -583,6 +583,12 @@ async def loan_schedules_regenerate(
                 "schedule means replaying its collections"
             )
             continue
+        if loan.advance_balance > 0:
+            result.skipped[loan_id] = (
+                "payments held as an advance stand for its installments; moving them to a new "
+                "schedule means replaying its collections"
+            )
+            continue
         before = {
             "installments": len(stored),
             "first_due_on": stored[0].due_date if stored else None,
