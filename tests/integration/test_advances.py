@@ -352,3 +352,41 @@ async def test_reversing_a_collection_after_its_advance_was_applied(
         ).all()
         assert applications == []  # nothing was applied once the advance is gone
     await assert_consistent(app, loan_id)
+
+
+async def test_the_collection_sheet_asks_only_what_the_advance_does_not_cover(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """On installment 2's due date (before the close of business applies the advance) the
+    sheet does not ask the agent to collect again what is already held."""
+    loan_id, rows = await _weekly_loan(app, client, world, bearer)
+    first = rows[0]
+    emi = first.principal_due + first.interest_due
+    agent = await bearer(world.agent_a)
+    paid = await collect(client, agent, loan_id, str(emi + D("100.00")), on=first.due_date)
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["collection"]["advance"] == "100.00"
+
+    sheet = (await client.get("/api/collection-sheet", headers=agent)).json()
+    [line] = [
+        loan
+        for group in sheet["groups"]
+        for person in group["customers"]
+        for loan in person["loans"]
+        if loan["loan_id"] == loan_id
+    ]
+    assert (line["due_today"], line["advance"]) == (str(emi), "100.00")
+    assert line["expected"] == str(emi - D("100.00"))
+
+    # Paid in full in advance: nothing to collect today, the loan is off the sheet.
+    more = await collect(client, agent, loan_id, str(emi - D("100.00")), on=first.due_date)
+    assert more.status_code == 201, more.text
+    sheet = (await client.get("/api/collection-sheet", headers=agent)).json()
+    listed = [
+        loan["loan_id"]
+        for group in sheet["groups"]
+        for person in group["customers"]
+        for loan in person["loans"]
+    ]
+    assert loan_id not in listed
+    await assert_consistent(app, loan_id)

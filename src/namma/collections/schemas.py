@@ -389,7 +389,10 @@ class SheetLoan(BaseModel):
     days_past_due: int
     overdue: Money
     due_today: Money
-    expected: Money
+    advance: Money = Field(
+        description="Held as an advance, which pays these dues at the close of business"
+    )
+    expected: Money = Field(description="What to collect: overdue + due_today − advance")
     installments: list[SheetInstallment]
 
 
