@@ -390,3 +390,18 @@ async def test_the_collection_sheet_asks_only_what_the_advance_does_not_cover(
     ]
     assert loan_id not in listed
     await assert_consistent(app, loan_id)
+
+
+async def test_the_customers_loan_page_shows_the_advance_held(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.test_pages import sign_in
+
+    loan_id = await make_loan(app, client, bearer, world, product)
+    paid = await collect(client, await bearer(world.agent_a), loan_id, "10000.00")
+    assert paid.status_code == 201, paid.text
+    await sign_in(app, client, world.customer_user_a)
+    page = await client.get(f"/customer/loans/{loan_id}")
+    assert page.status_code == 200
+    assert "Paid in advance" in page.text
+    assert '<span class="stat-value" id="advance-balance">₹1,115.12</span>' in page.text
