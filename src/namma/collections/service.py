@@ -578,8 +578,11 @@ async def _collection_write(
         created_by_id=pay.principal.user_id,
         legs=legs,
     )
+    # What the customer still has to pay: an advance held pays its part as installments fall due.
     await collection_receipt_defer(
-        session, collection_id=collection_id, remaining=loan_outstanding(loan)
+        session,
+        collection_id=collection_id,
+        remaining=loan_outstanding(loan) - loan.advance_balance,
     )
     prefix = await receipt_prefix(session, loan.branch_id)
     collection = Collection(

@@ -645,7 +645,10 @@ def statement_pdf(data: StatementData) -> bytes:
             (N_("Opening principal outstanding"), pdf.rupees(totals.opening)),
             (N_("Disbursed"), pdf.rupees(totals.disbursed)),
             (N_("Collected"), pdf.rupees(totals.collected_amount)),
-            (N_("  of which"), _split_text(pdf, totals.collected, totals.collected_amount, totals.advance)),
+            (
+                N_("  of which"),
+                _split_text(pdf, totals.collected, totals.collected_amount, totals.advance),
+            ),
             (N_("Waived"), pdf.rupees(totals.waived)),
             (N_("Closing principal outstanding"), pdf.rupees(totals.closing)),
         ]
