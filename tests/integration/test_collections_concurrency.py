@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from namma.finance import add_months
 from namma.kit.db import transaction
-from namma.loans.service import today_india
 from namma.ledger.queries import ledger_check
+from namma.loans.service import today_india
 from namma.models import (
     Collection,
     CollectionAllocation,

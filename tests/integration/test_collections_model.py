@@ -13,8 +13,9 @@ and replays, and each is in the ledger's memorandum accounts.
 The model (`LoanModel`) is independent of the application: plain Decimal bookkeeping of what
 each installment owes and what each payment pays, per the default allocation (oldest
 installment first; within it penalty, fee, interest, principal; money beyond the dues is held
-as an advance, which a pre-closure uses). Its only input from the application is the schedule (each installment's due
-date, period start, principal, interest and fee as the money core wrote them). The payoff it
+as an advance, which a pre-closure uses). Its only input from the application is the schedule
+(each installment's due date, period start, principal, interest and fee as the money core wrote
+them). The payoff it
 expects on a date: all unpaid principal, what is unpaid on installments due on or before the
 date, and interest accrued pro rata in the current period less interest paid in advance;
 future interest is waived. All collections are dated today (in India) and loans are disbursed
