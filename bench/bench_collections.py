@@ -356,6 +356,7 @@ async def _baseline_one(
                     0,
                     0,
                     0,
+                    0,
                     date.today(),
                     "cash",
                     None,

@@ -805,7 +805,7 @@ async def test_cob_matches_values_computed_independently_and_a_second_run_change
     assert_covers_every_case(portfolio, expected)
 
     outcome = await _cob(app)
-    assert outcome.ran == ("installments", "penalties", "loans", "accrual", "snapshots")
+    assert outcome.ran == ("advances", "installments", "penalties", "loans", "accrual", "snapshots")
     after = state_read(url)
     assert_state_equal(after, expected)
     charged_today = [c for c in expected.charges.values() if c[0] == BUSINESS_DATE]
@@ -818,20 +818,21 @@ async def test_cob_matches_values_computed_independently_and_a_second_run_change
     # Forced: every step runs again, and changes nothing.
     forced = await _cob(app, force=True)
     assert forced.ran == outcome.ran
+    assert forced.counts["advances"]["loans"] == 0
     assert forced.counts["installments"] == {"changed": {}}
     assert forced.counts["penalties"]["installments"] == 0
     assert forced.counts["loans"]["changed"] == 0
     assert (forced.counts["snapshots"]["written"], forced.counts["snapshots"]["removed"]) == (0, 0)
     assert_state_equal(state_read(url), expected)
     run = _query(url, "SELECT status::text, steps_done, attempts FROM cob_runs")
-    assert run == [("completed", 5, 2)]
+    assert run == [("completed", 6, 2)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("stop_at", "steps_done"),
-    [("loan_penalty_charges", 1), ("portfolio_snapshots", 4)],
-    ids=["killed-in-step-2", "killed-in-step-5"],
+    [("loan_penalty_charges", 2), ("portfolio_snapshots", 5)],
+    ids=["killed-in-step-3", "killed-in-step-6"],
 )
 async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
     app, client, world, bearer, portfolio, stop_at, steps_done
@@ -883,7 +884,7 @@ async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
     assert {k: i.status for k, i in halfway.installments.items()} == {
         k: i.status for k, i in expected.installments.items()
     }
-    if steps_done == 1:
+    if steps_done == 2:
         assert halfway.charges == portfolio.charges
     else:
         assert halfway.charges == expected.charges
@@ -912,8 +913,8 @@ async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
         process.terminate()
         process.wait(10)
     [run] = _query(url, "SELECT steps_done, attempts, counts FROM cob_runs")
-    assert run[:2] == (5, 2)
-    assert set(run[2]) == {"installments", "penalties", "loans", "accrual", "snapshots"}
+    assert run[:2] == (6, 2)
+    assert set(run[2]) == {"advances", "installments", "penalties", "loans", "accrual", "snapshots"}
     assert_state_equal(state_read(url), expected)
 
 
@@ -922,7 +923,7 @@ async def test_a_failed_step_is_recorded_and_the_next_run_resumes_there(app, wor
     await portfolio_generate(app, world, loans=60, seed=7)
     before = state_read(url)
     expected = expected_after_cob(before, BUSINESS_DATE)
-    # Bad data that only step 3 trips on: interest waived beyond what was due makes the loan's
+    # Bad data that only step 4 trips on: interest waived beyond what was due makes the loan's
     # outstanding interest negative (a CHECK constraint), on a late installment whose status
     # and penalty it does not change (principal still owed; no penalty on interest).
     target = next(
@@ -941,16 +942,16 @@ async def test_a_failed_step_is_recorded_and_the_next_run_resumes_there(app, wor
     with pytest.raises(Exception, match="outstanding_not_negative"):
         await _cob(app)
     run = _query(url, "SELECT status::text, steps_done, error FROM cob_runs")
-    assert run[0][:2] == ("failed", 2)
-    assert run[0][2].startswith("step 3 (loans): ")
+    assert run[0][:2] == ("failed", 3)
+    assert run[0][2].startswith("step 4 (loans): ")
 
     with psycopg.connect(libpq_url(url)) as conn:
         conn.execute(fix, (target.interest_waived, target.number, target.loan))
     resumed = await _cob(app)
-    assert resumed.resumed_at_step == 2
+    assert resumed.resumed_at_step == 3
     assert resumed.ran == ("loans", "accrual", "snapshots")
     assert _query(url, "SELECT status::text, steps_done, attempts, error FROM cob_runs") == [
-        ("completed", 5, 2, None)
+        ("completed", 6, 2, None)
     ]
     assert_state_equal(state_read(url), expected)
 
@@ -1165,8 +1166,8 @@ async def test_api_queues_a_run_and_refuses_bad_requests(app, client, world, bea
     assert listed.status_code == 200
     assert listed.json()["running"] is False
     [run] = listed.json()["items"]
-    assert (run["business_date"], run["status"], run["steps_done"]) == (day, "completed", 5)
-    assert [s["done"] for s in run["steps"]] == [True] * 5
+    assert (run["business_date"], run["status"], run["steps_done"]) == (day, "completed", 6)
+    assert [s["done"] for s in run["steps"]] == [True] * 6
     customer = await bearer(world.customer_user_a)
     assert (await client.get("/api/cob/runs", headers=customer)).status_code == 403
 

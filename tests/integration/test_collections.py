@@ -20,6 +20,7 @@ from namma.kit.db import transaction
 from namma.loans.service import today_india
 from namma.models import (
     AccountKind,
+    AdvanceApplication,
     AuditEntry,
     Collection,
     Customer,
@@ -129,8 +130,10 @@ async def installments_of(app, loan_id: str) -> list[LoanInstallment]:  # type: 
 
 
 async def assert_consistent(app, loan_id: str) -> None:  # type: ignore[no-untyped-def]
-    """Σ installment paid parts = Σ posted collections = the loan's total collected, each
-    collection's allocation rows add up to it, and the ledger check passes."""
+    """Σ installment paid parts = Σ posted collections less what they hold as an advance, plus
+    the advances applied; Σ posted collections = the loan's total collected; the advance held =
+    Σ held less Σ applied; each collection's allocation rows add up to its amount less its
+    advance; and the ledger check passes."""
     from namma.collections.service import loan_balances_refresh  # noqa: F401
     from namma.ledger.queries import ledger_check
     from namma.models import CollectionAllocation, CollectionStatus
@@ -152,7 +155,16 @@ async def assert_consistent(app, loan_id: str) -> None:  # type: ignore[no-untyp
                 .where(Collection.status == CollectionStatus.POSTED)
             )
         ).all()
-        assert paid == sum((c.amount for c in posted), D(0)) == loan.total_collected
+        applied = (
+            await session.scalars(
+                select(AdvanceApplication).where(AdvanceApplication.loan_id == loan.id)
+            )
+        ).all()
+        applied_total = sum((a.principal + a.interest + a.fee + a.penalty for a in applied), D(0))
+        held = sum((c.advance for c in posted), D(0))
+        assert paid == sum((c.amount for c in posted), D(0)) - held + applied_total
+        assert sum((c.amount for c in posted), D(0)) == loan.total_collected
+        assert loan.advance_balance == held - applied_total
         for c in posted:
             parts = (
                 await session.scalars(
@@ -160,7 +172,7 @@ async def assert_consistent(app, loan_id: str) -> None:  # type: ignore[no-untyp
                 )
             ).all()
             assert sum((a.principal + a.interest + a.fee + a.penalty for a in parts), D(0)) == (
-                c.amount
+                c.amount - c.advance
             )
         assert loan.outstanding_principal == sum(
             (r.principal_due - r.principal_paid for r in rows), D(0)
@@ -274,19 +286,21 @@ async def test_partial_then_advance_payments(app, client, world, bearer, product
         "500.00",
         "partly_paid",
     )
-    # 10000 more: the rest of installment 1 (7384.88), then installment 2 in advance
-    # (interest 921.15 first, then principal 1693.97).
+    # 10000 more: the rest of installment 1 (7384.88); the other 2615.12 is held as an advance
+    # (a liability) for installment 2, which is not touched until it falls due.
     advance = await collect(client, agent, loan_id, "10000.00")
     assert advance.status_code == 201, advance.text
-    lines = advance.json()["allocation"]
+    body = advance.json()
+    lines = body["allocation"]
     assert [(x["installment_number"], x["principal"], x["interest"]) for x in lines] == [
         (1, "7384.88", "0.00"),
-        (2, "1693.97", "921.15"),
     ]
-    assert [x["installment_status"] for x in lines] == ["paid", "partly_paid"]
+    assert [x["installment_status"] for x in lines] == ["paid"]
+    assert body["collection"]["advance"] == "2615.12"
+    assert body["loan"]["advance_balance"] == "2615.12"
     rows = await installments_of(app, loan_id)
-    assert rows[1].principal_paid == D("1693.97") and rows[1].interest_paid == D("921.15")
-    assert advance.json()["loan"]["next_due_on"] == rows[1].due_date.isoformat()
+    assert rows[1].principal_paid == D("0.00") and rows[1].interest_paid == D("0.00")
+    assert body["loan"]["next_due_on"] == rows[1].due_date.isoformat()
     await assert_consistent(app, loan_id)
 
 
@@ -489,9 +503,14 @@ async def test_twenty_concurrent_collections_on_one_loan(
     assert len(set(receipts)) == 20 and receipts[-1].endswith("-000020")
     rows = await installments_of(app, loan_id)
     paid = sum((r.principal_paid + r.interest_paid for r in rows), D(0))
-    assert paid == D("1234.56") * 20
-    # Allocated in order: installments 1 and 2 are paid, 3 partly (24691.20 in total).
-    assert [r.status.value for r in rows[:4]] == ["paid", "paid", "partly_paid", "due"]
+    # Allocated in order: installment 1 (due today) is paid; the rest of the 24691.20 is held
+    # as an advance for the installments still to fall due.
+    assert paid == D("8884.88")
+    assert [r.status.value for r in rows[:3]] == ["paid", "due", "due"]
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None
+        assert loan.advance_balance == D("1234.56") * 20 - D("8884.88")
     await assert_consistent(app, loan_id)
 
 
@@ -507,8 +526,12 @@ async def test_reversing_the_first_payment_reallocates_the_second(
     agent = await bearer(world.agent_a)
     first = (await collect(client, agent, loan_id, "8884.88")).json()
     second = (await collect(client, agent, loan_id, "1000.00")).json()
-    assert [x["installment_number"] for x in second["allocation"]] == [2]
-    assert second["collection"]["interest"] == "921.15"
+    # Installment 2 is not due: the money is held as an advance.
+    assert second["allocation"] == []
+    assert (second["collection"]["advance"], second["loan"]["advance_balance"]) == (
+        "1000.00",
+        "1000.00",
+    )
 
     # Agents cannot reverse; a manager needs the grant; an admin can.
     cid = first["collection"]["id"]
@@ -539,7 +562,11 @@ async def test_reversing_the_first_payment_reallocates_the_second(
     assert [
         (x["installment_number"], x["interest"], x["principal"]) for x in later["allocation"]
     ] == [(1, "1000.00", "0.00")]
-    assert (later["interest"], later["principal"]) == ("1000.00", "0.00")
+    assert (later["interest"], later["principal"], later["advance"]) == (
+        "1000.00",
+        "0.00",
+        "0.00",
+    )
     rows = await installments_of(app, loan_id)
     assert rows[0].interest_paid == D("1000.00") and rows[1].interest_paid == D("0.00")
     # Both stay visible in the list.

@@ -12,9 +12,10 @@ and replays, and each is in the ledger's memorandum accounts.
 
 The model (`LoanModel`) is independent of the application: plain Decimal bookkeeping of what
 each installment owes and what each payment pays, per the default allocation (oldest
-installment first; within it penalty, fee, interest, principal; money beyond the dues pays the
-next installments). Its only input from the application is the schedule (each installment's due
-date, period start, principal, interest and fee as the money core wrote them). The payoff it
+installment first; within it penalty, fee, interest, principal; money beyond the dues is held
+as an advance, which a pre-closure uses). Its only input from the application is the schedule
+(each installment's due date, period start, principal, interest and fee as the money core wrote
+them). The payoff it
 expects on a date: all unpaid principal, what is unpaid on installments due on or before the
 date, and interest accrued pro rata in the current period less interest paid in advance;
 future interest is waived. All collections are dated today (in India) and loans are disbursed
@@ -146,6 +147,8 @@ class LoanModel:
     status: str = "active"
     collections: list[Coll] = field(default_factory=list)
     waivers: list[Decimal] = field(default_factory=list)
+    # Money beyond the dues, held as an advance (a liability) until installments fall due.
+    advance: Decimal = ZERO
     # Days past due and "overdue" are denormalised whenever the loan's money changes, from the
     # schedule's writing on (a back-dated disbursement's late installments start overdue).
     refreshed: bool = True
@@ -186,14 +189,17 @@ class LoanModel:
         return total
 
     # what a payment does
-    def _allocate(self, amount: Decimal) -> None:
+    def _allocate(self, amount: Decimal, on: dt.date) -> None:
+        """Pay what is due by ``on``, oldest first; hold the rest as an advance."""
         left = amount
         for i in self.rows:
+            if i.due_date > on:
+                continue
             for part in PARTS:
                 take = min(left, i.owed(part))
                 i.paid[part] += take
                 left -= take
-        assert left == 0, "the model never allocates more than is owed"
+        self.advance += left
 
     def _settle(self, on: dt.date) -> None:
         accrued = self._accrued(on)
@@ -213,21 +219,22 @@ class LoanModel:
     def _apply(self, c: Coll, on: dt.date) -> bool:
         """Apply one collection; True if it pre-closed the loan."""
         payoff = self.payoff(on)
-        if c.preclosure and c.amount == payoff and payoff < self.scheduled():
-            self._settle(on)
+        if c.preclosure and c.amount + self.advance == payoff and payoff < self.scheduled():
+            self._settle(on)  # the advance held pays its part
+            self.advance = ZERO
             return True
-        if c.amount > payoff:
+        if c.amount + self.advance > payoff:
             raise Refused(409)
-        self._allocate(c.amount)
+        self._allocate(c.amount, on)
         return False
 
     def collect(self, amount: Decimal, on: dt.date, cid: str) -> None:
         if self.status != "active":
             raise Refused(409)
         payoff = self.payoff(on)
-        if amount > payoff:
+        if amount + self.advance > payoff:
             raise Refused(422)
-        preclosure = amount == payoff and payoff < self.scheduled()
+        preclosure = amount + self.advance == payoff and payoff < self.scheduled()
         c = Coll(cid, amount, preclosure)
         self._apply(c, on)
         self.collections.append(c)
@@ -243,6 +250,8 @@ class LoanModel:
             raise Refused(409)
         saved = [(dict(i.paid), dict(i.waived)) for i in self.rows]
         flags = [x.preclosure for x in self.collections]
+        held = self.advance
+        self.advance = ZERO
         for i in self.rows:
             i.paid = dict.fromkeys(PARTS, ZERO)
             i.waived = dict.fromkeys(PARTS, ZERO)
@@ -257,6 +266,7 @@ class LoanModel:
                 i.paid, i.waived = paid, waived
             for x, flag in zip(self.collections, flags, strict=True):
                 x.preclosure = flag
+            self.advance = held
             raise
         c.posted = False
         self.refreshed = True
@@ -296,6 +306,7 @@ class LoanModel:
             "outstanding_fees": sum((i.owed("fee") for i in self.rows), ZERO),
             "outstanding_penalties": sum((i.owed("penalty") for i in self.rows), ZERO),
             "total_collected": sum((c.amount for c in self.collections if c.posted), ZERO),
+            "advance_balance": self.advance,
             "next_due_on": min((i.due_date for i in unpaid), default=None),
             "days_past_due": (today - min(arrears)).days if arrears and self.refreshed else 0,
         }
@@ -435,6 +446,7 @@ async def _observed(h: Harness, model: LoanModel) -> dict[str, Any]:
                 "outstanding_fees": loan.outstanding_fees,
                 "outstanding_penalties": loan.outstanding_penalties,
                 "total_collected": loan.total_collected,
+                "advance_balance": loan.advance_balance,
                 "next_due_on": loan.next_due_on,
                 "days_past_due": loan.days_past_due,
             },
@@ -618,8 +630,13 @@ class CollectionsMachine(RuleBasedStateMachine):
             cash = sum((ledger.get(k, ZERO) for k in CASH_KINDS), ZERO) + loan.net_disbursed
             collected = loan.balances(self.today)["total_collected"]
             assert cash == collected
-            # Conservation: cash collected = reduction in receivables + income.
-            assert cash == (loan.principal - portfolio) + sum(income.values(), ZERO) - deducted
+            # The advance held is a liability tagged with the loan.
+            advance = -ledger.get(AccountKind.CUSTOMER_ADVANCES, ZERO)
+            assert advance == loan.advance
+            # Conservation: cash collected = reduction in receivables + income + advance held.
+            assert cash == (
+                (loan.principal - portfolio) + sum(income.values(), ZERO) - deducted + advance
+            )
             assert sum(ledger.values(), ZERO) == 0
             # Every waiver is in the memorandum pair, tagged with the loan.
             assert ledger.get(AccountKind.WAIVERS_MEMO, ZERO) == sum(loan.waivers, ZERO)

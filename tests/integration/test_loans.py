@@ -591,6 +591,79 @@ async def test_top_up_pays_the_old_loan_off_with_its_interest(
         assert (await ledger_check(session)).ok
 
 
+async def test_a_top_up_uses_the_advance_held_on_the_old_loan(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    """5000.00 paid on the old loan, more than has fallen due: the excess is held as an advance,
+    and the top-up's payoff of the old loan uses it (Dr advances): that much less is kept from
+    the payout."""
+    from namma.ledger.queries import ledger_check
+
+    manager = await bearer(world.manager_a)
+    old = (
+        await _apply(client, bearer, world.agent_a, ready_customer, product, amount="20000.00")
+    ).json()
+    await client.post(f"/api/loans/{old['id']}/approve", headers=manager)
+    fortnight_ago = (today_india() - dt.timedelta(days=14)).isoformat()
+    disbursed = await client.post(
+        f"/api/loans/{old['id']}/disburse",
+        json={"disbursed_on": fortnight_ago, "method": "cash"},
+        headers=manager,
+    )
+    assert disbursed.status_code == 201, disbursed.text
+    paid = await client.post(
+        "/api/collections",
+        json={"loan_id": old["id"], "amount": "5000.00"},
+        headers={**await bearer(world.agent_a), "Idempotency-Key": str(uuid4())},
+    )
+    assert paid.status_code == 201, paid.text
+    advance = Decimal(paid.json()["collection"]["advance"])
+    assert advance > 0
+    top_up = await _apply(
+        client,
+        bearer,
+        world.agent_a,
+        ready_customer,
+        product,
+        amount="50000.00",
+        refinances_id=old["id"],
+    )
+    await client.post(f"/api/loans/{top_up.json()['id']}/approve", headers=manager)
+    done = await client.post(
+        f"/api/loans/{top_up.json()['id']}/disburse",
+        json={"disbursed_on": today_india().isoformat(), "method": "cash"},
+        headers=manager,
+    )
+    assert done.status_code == 201, done.text
+    old_now = (await client.get(f"/api/loans/{old['id']}", headers=manager)).json()
+    assert old_now["status"] == "refinanced" and old_now["advance_balance"] == "0.00"
+    assert old_now["total_collected"] != "0.00"
+    async with transaction(app.state.db) as session:
+        entry = await session.scalar(
+            select(JournalEntry).where(JournalEntry.loan_id == top_up.json()["id"])
+        )
+        assert entry is not None
+        lines = (
+            await session.execute(
+                select(
+                    LedgerAccount.kind, JournalLine.debit, JournalLine.credit, JournalLine.loan_id
+                )
+                .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+                .where(JournalLine.entry_id == entry.id)
+            )
+        ).all()
+        by_kind = {(kind, str(loan_id)): (debit, credit) for kind, debit, credit, loan_id in lines}
+        assert by_kind[(AccountKind.CUSTOMER_ADVANCES, old["id"])] == (advance, Decimal("0.00"))
+        nothing = (Decimal("0.00"), Decimal("0.00"))
+        old_principal = by_kind[(AccountKind.LOAN_PORTFOLIO, old["id"])][1]
+        interest = by_kind.get((AccountKind.INTEREST_INCOME, old["id"]), nothing)[1]
+        cash = by_kind[(AccountKind.BRANCH_CASH, top_up.json()["id"])][1]
+        fee = by_kind[(AccountKind.FEE_INCOME, top_up.json()["id"])][1]
+        assert cash == Decimal("50000.00") - fee - (old_principal + interest - advance)
+        check = await ledger_check(session)
+        assert check.ok, check.problems()
+
+
 async def _set_purpose_behind_the_apps_back(app, loan_id: str, purpose: str) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import update
 

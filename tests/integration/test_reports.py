@@ -339,7 +339,7 @@ async def _build(app: Any, client: httpx.AsyncClient) -> Portfolio:
     await collect("L1", "c1", await due("L1", 1), 21)
     await collect("L1", "c1", await due("L1", 2), 14)
     # L2: monthly by bank transfer; a payment in advance after a mistaken one, reversed below
-    # (the later payment is then re-allocated: more interest, less principal).
+    # (nothing is due yet: both are held as an advance, and the later one stays so).
     await loan("L2", "c2", "MON-12", "50000", 12, 25, DisbursementMethod.BANK_TRANSFER)
     wrong = await collect("L2", "c2", D("500.00"), 4)
     await collect("L2", "c2", D("1000.00"), 2)
@@ -355,10 +355,11 @@ async def _build(app: Any, client: httpx.AsyncClient) -> Portfolio:
         payoff = await _payoff(session, row, TODAY)
     await collect("L4", "c4", payoff, 0)
     # L5: flat weekly; one installment, half of the next, a waiver, and a mistaken collection
-    # that is reversed (a later one is re-allocated).
+    # on the next one's due date that is reversed (the later half is re-allocated: more
+    # interest, less principal).
     await loan("L5", "c5", "FLAT-W", "15000", 26, 21)
     await collect("L5", "c5", await due("L5", 1), 14)
-    mistaken = await collect("L5", "c5", D("500.00"), 10)
+    mistaken = await collect("L5", "c5", D("500.00"), 7)
     half = (await due("L5", 2) / 2).quantize(D("0.01"))
     await collect("L5", "c5", half, 7)
     async with transaction(db) as session:
@@ -714,8 +715,10 @@ async def test_collection_register_against_the_ledger(portfolio: Portfolio) -> N
     # The reversal re-allocated the later receipt on the same loan: a row of its own, today.
     [moved] = [r for r in body["rows"] if r["entry"] == "re-allocation"]
     assert moved["date"] == TODAY.isoformat() and moved["amount"] == "0.00"
-    assert moved["collected_by"] == "Arun Agent" and moved["receipt_number"]
-    assert m(moved["principal"]) == -m(moved["interest"]) < 0  # interest it no longer paid
+    assert moved["collected_by"] == "Anita Agent" and moved["receipt_number"]
+    # More interest (the mistaken one had paid it), less held as an advance.
+    assert m(moved["interest"]) > 0 and m(moved["advance"]) < 0
+    assert m(moved["principal"]) + m(moved["interest"]) + m(moved["advance"]) == 0
     later = next(
         r
         for r in body["rows"]
@@ -1483,9 +1486,9 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     assert m(after["today"]["collected_amount"]) == m(first["today"]["collected_amount"]) + D(
         "700.00"
     )
-    assert m(after["portfolio"]["outstanding_principal"]) < m(
+    assert m(after["portfolio"]["outstanding_principal"]) == m(
         first["portfolio"]["outstanding_principal"]
-    )
+    ) - m(response.json()["collection"]["principal"])
     assert manager.branch_id == p.branches["A"].id
     # Capital moves the Admin's capital panel: an investment invalidates the dashboards too.
     before = await _dashboard(p, "admin")

@@ -49,6 +49,7 @@ StepFn = Callable[[AsyncSession, dt.date, AuditActor], Awaitable[dict[str, Any]]
 
 def _steps() -> tuple[tuple[str, StepFn], ...]:
     return (
+        ("advances", lambda s, d, a: service.cob_advances_apply(s, business_date=d, actor=a)),
         ("installments", lambda s, d, a: service.cob_installments_mark(s, business_date=d)),
         ("penalties", lambda s, d, a: service.cob_penalties_apply(s, business_date=d, actor=a)),
         ("loans", lambda s, d, a: service.cob_loans_refresh(s, business_date=d)),

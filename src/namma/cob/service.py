@@ -2,6 +2,10 @@
 over the whole portfolio (never a loop over loans in Python). Each takes a session and never
 commits: ``namma.cob.runner`` commits each step separately, with the run's progress.
 
+0. ``cob_advances_apply``: money held as an advance pays what has fallen due by ``D``
+   (``namma.collections.advances.advances_apply``: a journal entry per loan; idempotent per
+   date). First, so that an installment an advance pays is never marked overdue nor charged a
+   penalty.
 1. ``cob_installments_mark``: every installment of an active loan gets the status
    ``namma.finance.owed.STATUS_RULES`` give it as of ``D`` (paid / overdue / partly_paid /
    due).
@@ -43,7 +47,14 @@ from namma.finance.owed import (
 )
 from namma.kit.sqltext import SqlText, sql_case, sql_of
 
-STEPS: tuple[str, ...] = ("installments", "penalties", "loans", "accrual", "snapshots")
+STEPS: tuple[str, ...] = (
+    "advances",
+    "installments",
+    "penalties",
+    "loans",
+    "accrual",
+    "snapshots",
+)
 
 # Memory for each step's sorts and hashes (per plan node), set for the step's transaction only:
 # at the server default (4 MB) aggregating a million installments by loan sorts on disk
@@ -295,6 +306,15 @@ ON CONFLICT (business_date, branch_id, agent_id) DO UPDATE
 
 def _params(business_date: dt.date) -> dict[str, Any]:
     return {"d": business_date}
+
+
+async def cob_advances_apply(
+    session: AsyncSession, *, business_date: dt.date, actor: AuditActor
+) -> dict[str, Any]:
+    """Advances held pay the installments fallen due by the date (see the module docstring)."""
+    from namma.collections.advances import advances_apply
+
+    return await advances_apply(session, business_date=business_date, actor=actor)
 
 
 async def cob_installments_mark(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:

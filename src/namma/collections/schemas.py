@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from namma.finance import PayoffQuote
 from namma.kit.apitypes import ANSWER, JsonObject, Timestamp
@@ -87,6 +87,10 @@ class CollectionOut(BaseModel):
     fee: Money
     penalty: Money
     recovery: Money
+    advance: Money = Field(
+        description="Held as an advance for installments still to fall due (applied by the "
+        "close of business as they do); negative: the advance a pre-closure used"
+    )
     collected_on: dt.date
     method: CollectionMethod
     reference: str | None
@@ -123,6 +127,7 @@ class CollectionOut(BaseModel):
             "fee": c.fee,
             "penalty": c.penalty,
             "recovery": c.recovery,
+            "advance": c.advance,
             "collected_on": c.collected_on,
             "method": c.method,
             "reference": c.reference,
@@ -167,6 +172,9 @@ class LoanBalances(BaseModel):
     outstanding_fees: Money
     outstanding_penalties: Money
     total_collected: Money
+    advance_balance: Money = Field(
+        description="Money held as an advance (a liability), applied as installments fall due"
+    )
     next_due_on: dt.date | None
     days_past_due: int
     closed_at: Timestamp | None
@@ -182,6 +190,7 @@ class LoanBalances(BaseModel):
             outstanding_fees=loan.outstanding_fees,
             outstanding_penalties=loan.outstanding_penalties,
             total_collected=loan.total_collected,
+            advance_balance=loan.advance_balance,
             next_due_on=loan.next_due_on,
             days_past_due=loan.days_past_due,
             closed_at=loan.closed_at,
@@ -243,6 +252,8 @@ class PreclosureQuote(BaseModel):
     penalties: Money
     prepayment_penalty: Money
     total: Money
+    advance_held: Money = Field(description="The advance held, which pays its part of the payoff")
+    payable: Money = Field(description="What collecting closes the loan: total less advance_held")
     waived_interest: Money
     waived_fees: Money
     scheduled_remaining: Money
@@ -263,6 +274,8 @@ class PreclosureQuote(BaseModel):
             penalties=o.penalties,
             prepayment_penalty=quote.prepayment_penalty,
             total=quote.total,
+            advance_held=loan.advance_balance,
+            payable=max(ZERO, quote.total - loan.advance_balance),
             waived_interest=sum((w.interest for w in quote.waived), ZERO),
             waived_fees=sum((w.fee for w in quote.waived), ZERO),
             scheduled_remaining=scheduled,
@@ -376,7 +389,10 @@ class SheetLoan(BaseModel):
     days_past_due: int
     overdue: Money
     due_today: Money
-    expected: Money
+    advance: Money = Field(
+        description="Held as an advance, which pays these dues at the close of business"
+    )
+    expected: Money = Field(description="What to collect: overdue + due_today − advance")
     installments: list[SheetInstallment]
 
 

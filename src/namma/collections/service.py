@@ -30,6 +30,7 @@ from namma.finance import (
     PayoffError,
     PayoffQuote,
     Schedule,
+    advance_apply,
     allocate_payment,
     payoff_quote,
 )
@@ -61,6 +62,7 @@ from namma.loans.store import (
 )
 from namma.models import (
     AccountKind,
+    AdvanceApplication,
     Collection,
     CollectionAllocation,
     CollectionMethod,
@@ -77,6 +79,9 @@ from namma.notifications.service import notify_collection_reversed
 
 ZERO = Decimal("0.00")
 COMPONENTS = ("principal", "interest", "fee", "penalty")
+# A collection's split: the components, and what it held as an advance (negative: the advance a
+# pre-closure used).
+SPLIT = (*COMPONENTS, "advance")
 OUTSTANDING = ("principal", "interest", "fees", "penalties")  # the loan's balance columns
 REVERSIBLE_FROM = (LoanStatus.ACTIVE, LoanStatus.CLOSED, LoanStatus.PRECLOSED)
 
@@ -174,8 +179,9 @@ def _totals(placed: Sequence[Placed], *, extra_penalty: Decimal = ZERO) -> dict[
 
 def _allocate(
     amount: Decimal, dues: Sequence[Due], on: dt.date, strategy: AllocationStrategy
-) -> list[Placed]:
-    """The money core's allocation of ``amount`` by the product's strategy, all of it placed."""
+) -> tuple[list[Placed], Decimal]:
+    """The money core's allocation of ``amount`` by the product's strategy: what it places on
+    the installments due by ``on``, and what it holds as an advance."""
     try:
         allocation = allocate_payment(amount=amount, dues=dues, as_of=on, strategy=strategy)
     except AllocationError as exc:
@@ -191,7 +197,7 @@ def _allocate(
         raise InvalidInputError(
             "amount", f"{allocation.unallocated} of the amount could not be allocated"
         )
-    return _from_allocation(allocation.lines)
+    return _from_allocation(allocation.lines), allocation.advance
 
 
 COMPONENT_ACCOUNTS = {
@@ -200,39 +206,50 @@ COMPONENT_ACCOUNTS = {
     "fee": AccountKind.FEE_INCOME,
     "penalty": AccountKind.PENALTY_INCOME,
 }
+# Where each part of a collection's split is credited (an advance used: debited).
+SPLIT_ACCOUNTS = {**COMPONENT_ACCOUNTS, "advance": AccountKind.CUSTOMER_ADVANCES}
 
 
 def _income_legs(totals: dict[str, Decimal], loan_id: uuid.UUID) -> list[Leg]:
-    """The credits of a collection: principal leaves the portfolio, the rest is income."""
-    return [Leg(COMPONENT_ACCOUNTS[c], credit=totals[c], loan_id=loan_id) for c in COMPONENTS]
+    """The credits of a collection: principal leaves the portfolio, the rest is income; money
+    held as an advance is a liability (an advance a pre-closure used: a debit of it)."""
+    legs = [Leg(COMPONENT_ACCOUNTS[c], credit=totals[c], loan_id=loan_id) for c in COMPONENTS]
+    advance = totals.get("advance", ZERO)
+    if advance > 0:
+        legs.append(Leg(AccountKind.CUSTOMER_ADVANCES, credit=advance, loan_id=loan_id))
+    elif advance < 0:
+        legs.append(Leg(AccountKind.CUSTOMER_ADVANCES, debit=-advance, loan_id=loan_id))
+    return legs
 
 
 async def _entry_split(session: AsyncSession, entry_id: int | None) -> dict[str, Decimal]:
-    """What a collection's journal entry credited to each component's account."""
-    split = dict.fromkeys(COMPONENTS, ZERO)
+    """What a collection's journal entry credited (less debited) to each part's account."""
+    split = dict.fromkeys(SPLIT, ZERO)
     if entry_id is None:
         return split
-    component_of = {kind: name for name, kind in COMPONENT_ACCOUNTS.items()}
+    part_of = {kind: name for name, kind in SPLIT_ACCOUNTS.items()}
     rows = await session.execute(
-        select(LedgerAccount.kind, JournalLine.credit)
+        select(LedgerAccount.kind, JournalLine.credit - JournalLine.debit)
         .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
         .where(JournalLine.entry_id == entry_id)
-        .where(LedgerAccount.kind.in_(list(component_of)))
+        .where(LedgerAccount.kind.in_(list(part_of)))
     )
-    for kind, credit in rows:
-        split[component_of[kind]] += credit
+    for kind, net in rows:
+        split[part_of[kind]] += net
     return split
 
 
 def _reclass_legs(delta: dict[str, Decimal], loan_id: uuid.UUID) -> list[Leg]:
-    """Move a re-allocated collection's money between the portfolio and the income accounts:
-    a part that grew is credited, one that shrank debited (the deltas add up to 0)."""
+    """Move a re-allocated collection's (or advance application's) money between the
+    portfolio, the income accounts and the advances held: a part that grew is credited, one
+    that shrank debited (the deltas add up to 0)."""
     legs = []
-    for c in COMPONENTS:
-        if delta[c] > 0:
-            legs.append(Leg(COMPONENT_ACCOUNTS[c], credit=delta[c], loan_id=loan_id))
-        elif delta[c] < 0:
-            legs.append(Leg(COMPONENT_ACCOUNTS[c], debit=-delta[c], loan_id=loan_id))
+    for c in SPLIT:
+        amount = delta.get(c, ZERO)
+        if amount > 0:
+            legs.append(Leg(SPLIT_ACCOUNTS[c], credit=amount, loan_id=loan_id))
+        elif amount < 0:
+            legs.append(Leg(SPLIT_ACCOUNTS[c], debit=-amount, loan_id=loan_id))
     return legs
 
 
@@ -281,6 +298,7 @@ def _balances(loan: Loan) -> dict[str, object]:
         "outstanding_fees": loan.outstanding_fees,
         "outstanding_penalties": loan.outstanding_penalties,
         "total_collected": loan.total_collected,
+        "advance_balance": loan.advance_balance,
         "next_due_on": loan.next_due_on,
         "days_past_due": loan.days_past_due,
     }
@@ -310,6 +328,7 @@ class _Applied:
     rows: Mapping[int, InstallmentLike]
     preclosure: bool
     extra_penalty: Decimal = ZERO
+    advance: Decimal = ZERO  # held (positive), or the advance a pre-closure used (negative)
 
 
 async def collection_record(
@@ -329,8 +348,11 @@ async def collection_record(
 
     422: amount not positive, a date in the future, before the disbursement or beyond the
     back-dating window, a non-cash payment without its reference, an amount above the payoff
-    (the payoff is in the message). 409: the loan is not active. 404: unknown or out of scope.
-    Exactly the payoff amount (when it is less than everything still scheduled) pre-closes.
+    less the advance already held (the most is in the message), money beyond the dues when the
+    product refuses it. 409: the loan is not active. 404: unknown or out of scope. Exactly the
+    payoff less the advance held (when the payoff is less than everything still scheduled)
+    pre-closes, using the advance; money beyond the dues is held as an advance (the product's
+    excess policy `advance`), applied by the close of business as installments fall due.
 
     The steps keep the lock order and the statement order of docs/collections.md: the loan's
     row lock first, the branch's receipt number last.
@@ -359,6 +381,7 @@ async def collection_record(
     payoff = _payoff_limit(loan, version, dues, pay)
     applied = await _payment_apply(session, loan, version, installments, dues, pay, payoff)
     totals = _totals(applied.placed, extra_penalty=applied.extra_penalty)
+    totals["advance"] = applied.advance
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
     collection, allocations = await _collection_write(session, loan, pay, applied, totals)
     await audit_record(
@@ -441,12 +464,15 @@ def _loan_collectable(loan: Loan, collected_on: dt.date) -> None:
 def _payoff_limit(
     loan: Loan, version: LoanProductVersion, dues: Sequence[Due], pay: _Payment
 ) -> Decimal | None:
-    """The payoff the amount is checked against (422 above it), when it could reach it.
+    """The payoff the amount is checked against, when it could reach it: 422 above the payoff
+    less the advance already held (which pays its part of a pre-closure).
 
     The payoff is every unpaid principal plus what is due or accrued (never negative): an
-    amount below the unpaid principal can neither exceed it nor pay it, and needs no quote
-    (building the schedule for one is most of a small collection's arithmetic)."""
-    if pay.amount < sum((d.principal for d in dues), ZERO):
+    amount that with the advance held is below the unpaid principal can neither exceed it nor
+    pay it, and needs no quote (building the schedule for one is most of a small collection's
+    arithmetic)."""
+    held = loan.advance_balance
+    if pay.amount + held < sum((d.principal for d in dues), ZERO):
         return None
     try:
         quote = payoff_quote(
@@ -454,7 +480,21 @@ def _payoff_limit(
         )
     except PayoffError as exc:
         raise ConflictError(exc.message) from None
-    if pay.amount > quote.total:
+    most = quote.total - held
+    if most <= 0:
+        raise InvalidInputError(
+            "amount",
+            f"The advance of {held} already held covers the payoff of {quote.total} as of "
+            f"{pay.collected_on.isoformat()}; nothing more can be collected on this loan",
+        )
+    if pay.amount > most:
+        if held:
+            raise InvalidInputError(
+                "amount",
+                f"The amount {pay.amount} is more than the {most} that closes the loan on "
+                f"{pay.collected_on.isoformat()} (its payoff of {quote.total} less the advance "
+                f"of {held} already held); collect at most {most}",
+            )
         raise InvalidInputError(
             "amount",
             f"The amount {pay.amount} is more than the payoff of {quote.total} as of "
@@ -477,30 +517,39 @@ async def _payment_apply(
     strategy. The changed installments and the loan are written."""
     now = dt.datetime.now(dt.UTC)
     scheduled = sum((d.total for d in dues), ZERO)
-    if payoff is not None and pay.amount == payoff and payoff < scheduled:
-        # Paying the payoff pre-closes: future interest (and per-installment fees) are waived.
+    held = loan.advance_balance
+    if payoff is not None and pay.amount + held == payoff and payoff < scheduled:
+        # Paying the payoff pre-closes: future interest (and per-installment fees) are waived;
+        # an advance held pays its part.
         settled = await loan_payoff_settle(session, loan=loan, on=pay.collected_on)
         loan_move(loan, LoanMove.PRECLOSE)
         loan.closed_at = now
+        loan.total_collected -= held  # the settlement counted the whole payoff
+        loan.advance_balance = ZERO
         states = await installment_states(session, loan.id)  # as settled (flushed)
         return _Applied(
             placed=_from_quote(settled),
             rows={i.number: i for i in states},
             preclosure=True,
             extra_penalty=settled.prepayment_penalty,
+            advance=-held,
         )
     rows = {i.number: i for i in installments}
-    placed = _allocate(pay.amount, dues, pay.collected_on, loan_terms_of(loan, version).allocation)
+    placed, advance = _allocate(
+        pay.amount, dues, pay.collected_on, loan_terms_of(loan, version).allocation
+    )
     unchanged = installment_changes(installments)
     for p in placed:
         _place(rows, p, now)
     balances = loan_balances(installments)
     balances["total_collected"] = loan.total_collected + pay.amount
+    if advance:
+        balances["advance_balance"] = held + advance
     if sum((balances[f"outstanding_{c}"] for c in OUTSTANDING), ZERO) == 0:
         balances.update(status=loan_move_target(loan.status, LoanMove.CLOSE), closed_at=now)
     await installment_states_write(session, installments, unchanged)
     await loan_columns_write(session, loan, balances)
-    return _Applied(placed=placed, rows=rows, preclosure=False)
+    return _Applied(placed=placed, rows=rows, preclosure=False, advance=advance)
 
 
 async def _collection_write(
@@ -530,8 +579,11 @@ async def _collection_write(
         created_by_id=pay.principal.user_id,
         legs=legs,
     )
+    # What the customer still has to pay: an advance held pays its part as installments fall due.
     await collection_receipt_defer(
-        session, collection_id=collection_id, remaining=loan_outstanding(loan)
+        session,
+        collection_id=collection_id,
+        remaining=loan_outstanding(loan) - loan.advance_balance,
     )
     prefix = await receipt_prefix(session, loan.branch_id)
     collection = Collection(
@@ -644,6 +696,7 @@ async def _recovery_record(session: AsyncSession, *, loan: Loan, pay: _Payment) 
         fee=ZERO,
         penalty=ZERO,
         recovery=amount,
+        advance=ZERO,
     )
     receipt = await collection_insert_numbered(session, collection, prefix=prefix)
     await audit_record(
@@ -766,7 +819,7 @@ async def _collection_reverse(
         principal=principal,
         loan=loan,
         on=today,
-        delta={k: posted_split[k] - getattr(collection, k) for k in COMPONENTS},
+        delta={k: posted_split[k] - getattr(collection, k) for k in SPLIT},
         kind="collection.reversal_reallocation",
         memo=f"Receipt {collection.receipt_number}: undo its re-allocations",
     )
@@ -840,16 +893,20 @@ async def _loan_replay(
     on: dt.date,
     reversed_now: uuid.UUID,
 ) -> list[str]:
-    """Rebuild the (locked) loan's installments from its schedule and its posted collections.
+    """Rebuild the (locked) loan's installments from its schedule, its posted collections and
+    its advance applications.
 
     Every payment is taken off the installments, and so are the waivers of the collections
     still applied (the posted ones and ``reversed_now``; earlier reversals took theirs off);
-    then the posted ones are applied again, in the order they were first applied (``seq``), each
-    allocated by the money core as of its own date. A pre-closure whose amount is still exactly
-    the payoff pre-closes again; otherwise it is allocated like any payment. A collection whose
-    split changes gets its allocation rows rewritten and a reclassifying journal entry (between
-    the portfolio and the income accounts: cash does not move). Returns the receipts whose
-    split changed.
+    then the posted collections and the advance applications are applied again, in the order
+    they were first made (``seq``, one sequence for both). A collection is allocated by the
+    money core as of its own date (money beyond its dues held as an advance again); a
+    pre-closure whose amount, with the advance then held, is still exactly the payoff
+    pre-closes again, otherwise it is allocated like any payment. An application applies the
+    advance then held to what was due on its date. A collection or an application whose split
+    changes gets its rows rewritten and a reclassifying journal entry (between the portfolio,
+    the income accounts and the advances held: cash does not move). Returns the receipts
+    whose split changed.
     """
     installments = await _installments(session, loan.id)
     rows = {i.number: i for i in installments}
@@ -868,18 +925,38 @@ async def _loan_replay(
             )
         )
     )
+    applications: dict[int, list[AdvanceApplication]] = {}
+    for application in await session.scalars(
+        select(AdvanceApplication)
+        .where(AdvanceApplication.loan_id == loan.id)
+        .order_by(AdvanceApplication.seq, AdvanceApplication.installment_number)
+    ):
+        applications.setdefault(application.journal_entry_id, []).append(application)
     _replay_reset(installments, rows, collections, allocations, reversed_now=reversed_now)
     schedule = loan_schedule_compute(loan, await loan_version(session, loan))
     previous: dict[uuid.UUID, list[CollectionAllocation]] = {}
     for a in allocations:
         previous.setdefault(a.collection_id, []).append(a)
+    events: list[tuple[int, Collection | list[AdvanceApplication]]] = [
+        (c.seq, c) for c in collections if c.status is CollectionStatus.POSTED
+    ]
+    events += [(group[0].seq, group) for group in applications.values()]
+    events.sort(key=lambda e: e[0])
     reallocated: list[str] = []
-    collected = ZERO
+    collected = held = ZERO
     preclosed = False
-    for c in collections:
-        if c.status is not CollectionStatus.POSTED:
+    for _, event in events:
+        if not isinstance(event, Collection):
+            held = await _replay_application(
+                session, principal=principal, loan=loan, on=on, group=event, held=held,
+                installments=installments, strategy=schedule.terms.allocation,
+            )  # fmt: skip
             continue
-        placed, preclosed, extra_penalty = _replay_placement(c, installments, schedule)
+        c = event
+        placed, preclosed, extra_penalty, advance = _replay_placement(
+            c, installments, schedule, held
+        )
+        held += advance
         for p in placed:
             _place(rows, p, c.created_at)
         collected += c.amount
@@ -888,9 +965,11 @@ async def _loan_replay(
             for a in previous.get(c.id, [])
         }
         new = {(p.number, p.principal, p.interest, p.fee, p.penalty) for p in placed}
-        if old == new and c.preclosure == preclosed:
+        if old == new and c.preclosure == preclosed and c.advance == advance:
             continue
         reallocated.append(c.receipt_number)
+        totals = _totals(placed, extra_penalty=extra_penalty)
+        totals["advance"] = advance
         await _reallocation_write(
             session,
             principal=principal,
@@ -898,15 +977,77 @@ async def _loan_replay(
             on=on,
             collection=c,
             placed=placed,
-            totals=_totals(placed, extra_penalty=extra_penalty),
+            totals=totals,
             preclosure=preclosed,
             previous=previous.get(c.id, []),
             rows=rows,
         )
     loan.total_collected = collected
+    loan.advance_balance = held
     _loan_settle(loan, installments, preclosed=preclosed)
     await session.flush()
     return reallocated
+
+
+async def _replay_application(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    loan: Loan,
+    on: dt.date,
+    group: list[AdvanceApplication],
+    held: Decimal,
+    installments: Sequence[LoanInstallment],
+    strategy: AllocationStrategy,
+) -> Decimal:
+    """Apply the advance ``held`` again as the close of business did on the group's date (one
+    journal entry's rows); if what it pays changed, move the difference between the advances
+    held and the portfolio and income accounts, and rewrite the rows. Returns what stays held."""
+    applied_on = group[0].applied_on
+    allocation = advance_apply(
+        advance=max(held, ZERO), dues=loan_dues(installments), as_of=applied_on, strategy=strategy
+    )
+    placed = _from_allocation(allocation.lines)
+    rows = {i.number: i for i in installments}
+    for p in placed:
+        _place(rows, p, group[0].created_at)
+    old = {(a.installment_number, a.principal, a.interest, a.fee, a.penalty) for a in group}
+    new = {(p.number, p.principal, p.interest, p.fee, p.penalty) for p in placed}
+    if old != new:
+        before = {c: sum((getattr(a, c) for a in group), ZERO) for c in COMPONENTS}
+        after = _totals(placed)
+        delta = {c: after[c] - before[c] for c in COMPONENTS}
+        delta["advance"] = -sum(delta.values(), ZERO)
+        await _reclass_post(
+            session,
+            principal=principal,
+            loan=loan,
+            on=on,
+            delta=delta,
+            kind="advance.reapplication",
+            memo=f"Advance applied on {applied_on.isoformat()} to {loan.loan_number} "
+            "re-applied after a reversal",
+        )
+        seq, entry_id = group[0].seq, group[0].journal_entry_id
+        for a in group:
+            await session.delete(a)
+        await session.flush()
+        session.add_all(
+            AdvanceApplication(
+                seq=seq,
+                loan_id=loan.id,
+                installment_id=rows[p.number].id,
+                installment_number=p.number,
+                applied_on=applied_on,
+                principal=p.principal,
+                interest=p.interest,
+                fee=p.fee,
+                penalty=p.penalty,
+                journal_entry_id=entry_id,
+            )
+            for p in placed
+        )
+    return held - allocation.amount
 
 
 def _replay_reset(
@@ -934,23 +1075,25 @@ def _replay_reset(
 
 
 def _replay_placement(
-    c: Collection, installments: Sequence[LoanInstallment], schedule: Schedule
-) -> tuple[list[Placed], bool, Decimal]:
-    """Where a posted collection goes when the loan is replayed, as of its own date: a
-    pre-closure whose amount is still exactly the payoff pre-closes again (its placement, True,
-    its prepayment penalty); anything else is allocated like any payment (409 if it no longer
-    fits the loan)."""
+    c: Collection, installments: Sequence[LoanInstallment], schedule: Schedule, held: Decimal
+) -> tuple[list[Placed], bool, Decimal, Decimal]:
+    """Where a posted collection goes when the loan is replayed, as of its own date, with the
+    advance ``held`` then: a pre-closure whose amount with the advance is still exactly the
+    payoff pre-closes again (its placement, True, its prepayment penalty, the advance it uses
+    as a negative); anything else is allocated like any payment (the advance it holds); 409
+    if it no longer fits the loan."""
     dues = loan_dues(installments)
     quote = payoff_quote(schedule=schedule, dues=dues, as_of=c.collected_on)
     scheduled = sum((d.total for d in dues), ZERO)
-    if c.preclosure and c.amount == quote.total and quote.total < scheduled:
-        return _from_quote(quote), True, quote.prepayment_penalty
-    if c.amount > quote.total:
+    if c.preclosure and c.amount + held == quote.total and quote.total < scheduled:
+        return _from_quote(quote), True, quote.prepayment_penalty, -held
+    if c.amount + held > quote.total:
         raise ConflictError(
             f"Receipt {c.receipt_number} no longer fits the loan; reverse it first",
             details={"receipt_number": c.receipt_number},
         )
-    return _allocate(c.amount, dues, c.collected_on, schedule.terms.allocation), False, ZERO
+    placed, advance = _allocate(c.amount, dues, c.collected_on, schedule.terms.allocation)
+    return placed, False, ZERO, advance
 
 
 async def _reallocation_write(
@@ -974,11 +1117,11 @@ async def _reallocation_write(
         principal=principal,
         loan=loan,
         on=on,
-        delta={k: totals[k] - getattr(c, k) for k in COMPONENTS},
+        delta={k: totals[k] - getattr(c, k) for k in SPLIT},
         kind="collection.reallocation",
         memo=f"Receipt {c.receipt_number} re-allocated after a reversal",
     )
-    for k in COMPONENTS:
+    for k in SPLIT:
         setattr(c, k, totals[k])
     c.preclosure = preclosure
     for a in previous:

@@ -3,7 +3,8 @@
 **The sheet** (`collection_sheet`): for a date, every installment due on or before it and not
 fully paid, on the active loans of the customers in view — an agent's assigned customers, a
 manager's branch (optionally one agent's customers), anything for an admin — per customer, with
-what is expected (the installment's dues still owed: overdue ones and those due that day),
+what is expected (the installment's dues still owed: overdue ones and those due that day, less
+an advance held, which the close of business applies to them),
 grouped by village (the centre where the agent collects), with totals per group and overall.
 
 **Bulk posting** (`collection_sheet_post`): each line goes through `collection_record` on its
@@ -180,21 +181,27 @@ async def _sheet_installments(
 def _sheet_loan(
     loan: Loan, installments: list[LoanInstallment], *, on: dt.date
 ) -> SheetLoan | None:
-    """What the loan owes by ``on``, per installment (None when nothing)."""
+    """What the loan owes by ``on``, per installment, and what is left to collect once the
+    advance held pays its part (None when nothing: also when the advance covers it all, which
+    the close of business applies that evening)."""
     statuses = {i.number: i.status for i in installments}
     owed = [d for d in loan_dues(installments) if d.due_date <= on and d.total > 0]
     if not owed:
         return None
     overdue = sum((d.total for d in owed if d.due_date < on), ZERO)
-    expected = sum((d.total for d in owed), ZERO)
+    total = sum((d.total for d in owed), ZERO)
+    advance = min(loan.advance_balance, total)
+    if advance == total:
+        return None
     return SheetLoan(
         loan_id=loan.id,
         loan_number=loan.loan_number,
         installment_amount=loan.installment_amount,
         days_past_due=loan.days_past_due,
         overdue=overdue,
-        due_today=expected - overdue,
-        expected=expected,
+        due_today=total - overdue,
+        advance=advance,
+        expected=total - advance,
         installments=[
             SheetInstallment(
                 installment_number=d.number,

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
-from namma.finance.owed import OWED_BY_COMPONENT, owed
+from namma.finance.owed import OWED_BY_COMPONENT, loan_outstanding, owed
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post
 from namma.loans.cache import loan_changed
@@ -164,6 +164,14 @@ async def loan_waive(
         if owed(row) == 0 and row.paid_at is None:
             row.paid_at = now
     loan_balances_refresh(loan, installments)
+    if loan.advance_balance > loan_outstanding(loan):
+        # The advance held could never be applied in full: nothing here refunds it.
+        raise InvalidInputError(
+            "amount",
+            f"The loan holds an advance of {loan.advance_balance}; after this waiver it would "
+            f"owe only {loan_outstanding(loan)}. Waive less, or reverse the collection that "
+            "paid in advance first",
+        )
     if all(owed(i) == 0 for i in installments):
         loan_move(loan, LoanMove.CLOSE)
         loan.closed_at = now

@@ -41,6 +41,7 @@ from namma.finance.owed import due_total, owed, paid, waived
 from namma.kit.clock import INDIA
 from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.models import (
+    AdvanceApplication,
     Branch,
     Collection,
     CollectionAllocation,
@@ -122,7 +123,13 @@ async def receipt_data(
             .where(Collection.status == CollectionStatus.POSTED)
             .where(Collection.seq <= collection.seq)
         )
-        outstanding = loan.principal - (repaid or ZERO)
+        # ... and the principal advances paid as installments fell due before it.
+        applied = await session.scalar(
+            select(func.coalesce(func.sum(AdvanceApplication.principal), ZERO))
+            .where(AdvanceApplication.loan_id == loan.id)
+            .where(AdvanceApplication.seq <= collection.seq)
+        )
+        outstanding = loan.principal - (repaid or ZERO) - (applied or ZERO)
     waived = sum(
         (a.interest_waived + a.fee_waived + a.penalty_waived for a, _ in allocations), ZERO
     )
@@ -148,6 +155,7 @@ async def receipt_data(
         outstanding_principal_after=outstanding,
         preclosure=collection.preclosure,
         waived=waived,
+        advance=collection.advance,
         reversed_on=_india_date(collection.reversed_at) if reversed_ else None,
         reversal_reason=collection.reversal_reason if reversed_ else None,
         note=note,
@@ -432,6 +440,7 @@ def _statement_loan(
                 parts=_parts(c),
                 reversed=c.status is CollectionStatus.REVERSED,
                 reversal_reason=c.reversal_reason,
+                advance=c.advance,
             )
             for c in in_period
         ],

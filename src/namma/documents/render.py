@@ -217,6 +217,9 @@ class ReceiptData:
     outstanding_principal_after: Decimal | None
     preclosure: bool = False
     waived: Decimal = ZERO  # interest/fees/penalties waived by a pre-closure
+    # Held as an advance for the installments still to fall due (negative: the advance a
+    # pre-closure used).
+    advance: Decimal = ZERO
     reversed_on: dt.date | None = None
     reversal_reason: str | None = None
     note: str | None = None
@@ -236,6 +239,7 @@ class StatementCollection:
     parts: Parts
     reversed: bool = False
     reversal_reason: str | None = None
+    advance: Decimal = ZERO  # held as an advance (negative: used by a pre-closure)
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,11 @@ class StatementLoan:
         return sum((c.amount for c in self.counted), ZERO)
 
     @property
+    def collected_advance(self) -> Decimal:
+        """What the collections held as an advance (less what pre-closures used)."""
+        return sum((c.advance for c in self.counted), ZERO)
+
+    @property
     def waived(self) -> Decimal:
         return sum((w.amount for w in self.waivers), ZERO)
 
@@ -317,6 +326,7 @@ class StatementTotals:
     waived: Decimal
     settled: Decimal
     closing: Decimal
+    advance: Decimal = ZERO  # of the amount collected, held as an advance
 
 
 def statement_totals(data: StatementData) -> StatementTotals:
@@ -328,6 +338,7 @@ def statement_totals(data: StatementData) -> StatementTotals:
         waived=sum((loan.waived for loan in data.loans), ZERO),
         settled=sum((loan.settled for loan in data.loans), ZERO),
         closing=sum((loan.closing for loan in data.loans), ZERO),
+        advance=sum((loan.collected_advance for loan in data.loans), ZERO),
     )
 
 
@@ -545,6 +556,22 @@ def receipt_pdf(data: ReceiptData) -> bytes:
                 t("Loan paid off early; %(amount)s waived") % {"amount": pdf.rupees(data.waived)},
             )
         )
+    if data.advance > 0:
+        rows.append(
+            (
+                N_("Held as advance"),
+                t("%(amount)s paid in advance: it pays your next installments as they fall due")
+                % {"amount": pdf.rupees(data.advance)},
+            )
+        )
+    elif data.advance < 0:
+        rows.append(
+            (
+                N_("Advance used"),
+                t("%(amount)s held in advance also paid the loan off")
+                % {"amount": pdf.rupees(-data.advance)},
+            )
+        )
     pdf.pairs(rows)
 
     pdf.section(N_("How the amount was applied"))
@@ -621,7 +648,10 @@ def statement_pdf(data: StatementData) -> bytes:
             (N_("Opening principal outstanding"), pdf.rupees(totals.opening)),
             (N_("Disbursed"), pdf.rupees(totals.disbursed)),
             (N_("Collected"), pdf.rupees(totals.collected_amount)),
-            (N_("  of which"), _split_text(pdf, totals.collected, totals.collected_amount)),
+            (
+                N_("  of which"),
+                _split_text(pdf, totals.collected, totals.collected_amount, totals.advance),
+            ),
             (N_("Waived"), pdf.rupees(totals.waived)),
             (N_("Closing principal outstanding"), pdf.rupees(totals.closing)),
         ]
@@ -637,7 +667,7 @@ def statement_pdf(data: StatementData) -> bytes:
     return _output(pdf)
 
 
-def _split_text(pdf: _Pdf, parts: Parts, amount: Decimal) -> str:
+def _split_text(pdf: _Pdf, parts: Parts, amount: Decimal, advance: Decimal = ZERO) -> str:
     text = pdf.t(
         "principal %(principal)s, interest %(interest)s, fees %(fees)s, penalties %(penalties)s"
     ) % {
@@ -646,9 +676,11 @@ def _split_text(pdf: _Pdf, parts: Parts, amount: Decimal) -> str:
         "fees": pdf.rupees(parts.fee),
         "penalties": pdf.rupees(parts.penalty),
     }
-    if amount != parts.total:
+    if advance:
+        text += pdf.t(", held as advance %(amount)s") % {"amount": pdf.rupees(advance)}
+    if amount != parts.total + advance:
         text += pdf.t(", recovered after write-off %(amount)s") % {
-            "amount": pdf.rupees(amount - parts.total)
+            "amount": pdf.rupees(amount - parts.total - advance)
         }
     return text
 

@@ -5,7 +5,8 @@ Build `LoanTerms` (validated on construction), then:
 - `generate_schedule(terms, disbursed_on=…, first_due_on=…)` → `Schedule` (rows, totals);
 - `installment_amount(terms)`, `total_interest(schedule)`, `apr_percent(schedule)`;
 - `dues_from_schedule(schedule)` → `Due`s; `allocate_payment(amount=…, dues=…, as_of=…,
-  strategy=…)` → `Allocation`; `apply_allocation(dues, allocation)`;
+  strategy=…)` → `Allocation`; `advance_apply(advance=…, dues=…, as_of=…, strategy=…)` →
+  `Allocation`; `apply_allocation(dues, allocation)`;
 - `reschedule_after_prepayment(schedule=…, paid_through=…, balance=…)`;
 - `outstanding_as_of(…)`, `payoff_quote(…)`;
 - `days_past_due(dues=…, as_of=…)`, `overdue_penalties(penalty=…, dues=…, as_of=…)`.
@@ -17,6 +18,7 @@ from namma.finance.allocation import (
     Allocation,
     AllocationLine,
     Due,
+    advance_apply,
     allocate_payment,
     apply_allocation,
     dues_from_schedule,
@@ -120,6 +122,7 @@ __all__ = [
     "ScheduleRow",
     "TermsError",
     "add_months",
+    "advance_apply",
     "allocate_payment",
     "apply_allocation",
     "apr_percent",

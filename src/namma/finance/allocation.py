@@ -73,12 +73,14 @@ class AllocationLine:
 class Allocation:
     """The split of `amount`: `lines` (installment order, only installments that got money),
     principal prepaid beyond the dues (`reduce-term`; reschedule with
-    `reschedule_after_prepayment`), and what could not be allocated (return it or hold it)."""
+    `reschedule_after_prepayment`), money held as an advance for the installments still to
+    fall due (`advance`), and what could not be allocated (return it or hold it)."""
 
     amount: Decimal
     lines: tuple[AllocationLine, ...]
     prepaid_principal: Decimal
     unallocated: Decimal
+    advance: Decimal = ZERO
 
     @property
     def allocated(self) -> Decimal:
@@ -129,10 +131,10 @@ def allocate_payment(
     """Split `amount` over `dues` as of `as_of`.
 
     Dues with `due_date <= as_of` are current and are paid first, in the strategy's order.
-    Money left over follows `strategy.excess`:
-    `advance` pays the future dues (same order), `reduce-term` prepays future principal
-    (`prepaid_principal`), `refuse` raises `AllocationError` (field `amount`).
-    Whatever still remains is `unallocated`.
+    Money left over follows `strategy.excess`: `advance` holds it (`advance`, at most what the
+    future dues ask; `advance_apply` pays them with it as they fall due), `reduce-term` and
+    `reduce-installment` prepay future principal (`prepaid_principal`), `refuse` raises
+    `AllocationError` (field `amount`). Whatever still remains is `unallocated`.
     """
     strategy = strategy or AllocationStrategy()
     _check_money("amount", amount, positive=True)
@@ -150,11 +152,12 @@ def allocate_payment(
         future = [d for d in ordered if d.due_date > as_of]
         paid: dict[int, dict[Component, Decimal]] = {}
         remaining = _pay(amount, current, strategy, paid)
-        prepaid = ZERO
+        prepaid = advance = ZERO
         if remaining:
             if strategy.excess is ExcessPolicy.ADVANCE:
-                remaining = _pay(remaining, future, strategy, paid)
-            elif strategy.excess is ExcessPolicy.REDUCE_TERM:
+                advance = min(remaining, sum((d.total for d in future), ZERO))
+                remaining -= advance
+            elif strategy.excess in (ExcessPolicy.REDUCE_TERM, ExcessPolicy.REDUCE_INSTALLMENT):
                 future_principal = sum((d.principal for d in future), ZERO)
                 prepaid = min(remaining, future_principal)
                 remaining -= prepaid
@@ -174,7 +177,47 @@ def allocate_payment(
             for number, parts in sorted(paid.items())
         )
         return Allocation(
-            amount=amount, lines=lines, prepaid_principal=prepaid, unallocated=remaining
+            amount=amount,
+            lines=lines,
+            prepaid_principal=prepaid,
+            unallocated=remaining,
+            advance=advance,
+        )
+
+
+def advance_apply(
+    *,
+    advance: Decimal,
+    dues: Sequence[Due],
+    as_of: date,
+    strategy: AllocationStrategy | None = None,
+) -> Allocation:
+    """Pay the dues that have fallen due by `as_of` with an advance held (`advance`), in the
+    strategy's order; `advance` of the answer is what stays held. Future dues are not touched."""
+    strategy = strategy or AllocationStrategy()
+    _check_money("advance", advance, positive=False)
+    with decimal.localcontext(MONEY_CONTEXT):
+        current = sorted(
+            (d for d in dues if d.due_date <= as_of), key=lambda d: (d.due_date, d.number)
+        )
+        paid: dict[int, dict[Component, Decimal]] = {}
+        left = _pay(advance, current, strategy, paid) if advance else ZERO
+        lines = tuple(
+            AllocationLine(
+                number=number,
+                principal=parts.get(Component.PRINCIPAL, ZERO),
+                interest=parts.get(Component.INTEREST, ZERO),
+                fee=parts.get(Component.FEE, ZERO),
+                penalty=parts.get(Component.PENALTY, ZERO),
+            )
+            for number, parts in sorted(paid.items())
+        )
+        return Allocation(
+            amount=advance - left,
+            lines=lines,
+            prepaid_principal=ZERO,
+            unallocated=ZERO,
+            advance=left,
         )
 
 

@@ -108,8 +108,11 @@ class AllocationMode(StrEnum):
 
 
 class ExcessPolicy(StrEnum):
-    ADVANCE = "advance"  # money beyond the current dues pays the next installments in order
+    # Money beyond the current dues is held as an advance (a liability) and applied to the next
+    # installments as they fall due (the close of business): the MFI default.
+    ADVANCE = "advance"
     REDUCE_TERM = "reduce-term"  # it prepays future principal; the loan gets shorter
+    REDUCE_INSTALLMENT = "reduce-installment"  # it prepays principal; later installments shrink
     REFUSE = "refuse"  # a payment above the current dues is an error
 
 

@@ -385,6 +385,22 @@ class LoanMismatch:
 
 
 @dataclass(frozen=True)
+class AdvanceMismatch:
+    """A loan whose advance held differs from the advances account's lines tagged with it."""
+
+    loan_number: str
+    advance_balance: Decimal  # what the loan row says
+    ledger_balance: Decimal  # tagged CUSTOMER_ADVANCES lines, Cr − Dr
+
+    def describe(self) -> str:
+        return (
+            f"Loan {self.loan_number}: advance held {self.advance_balance:.2f} on the loan, but "
+            f"{self.ledger_balance:.2f} in advances from customers (difference "
+            f"{self.advance_balance - self.ledger_balance:.2f})."
+        )
+
+
+@dataclass(frozen=True)
 class BorrowingMismatch:
     """A standing borrowing whose outstanding principal is not its principal less the principal
     of its standing repayments."""
@@ -421,6 +437,8 @@ class LedgerCheckResult:
     investments_total: Decimal = ZERO  # Σ standing investments
     capital_balance: Decimal = ZERO  # the CAPITAL account
     borrowing_mismatches: list[BorrowingMismatch] = field(default_factory=list)
+    advance_mismatches: list[AdvanceMismatch] = field(default_factory=list)
+    untagged_advance_lines: int = 0  # advances lines without a loan
 
     @property
     def ok(self) -> bool:
@@ -432,6 +450,8 @@ class LedgerCheckResult:
             and self.borrowings_outstanding == self.borrowings_balance
             and self.investments_total == self.capital_balance
             and not self.borrowing_mismatches
+            and not self.advance_mismatches
+            and self.untagged_advance_lines == 0
         )
 
     def problems(self) -> list[str]:
@@ -448,6 +468,12 @@ class LedgerCheckResult:
                 "portfolio line must carry its loan."
             )
         found.extend(m.describe() for m in self.loan_mismatches)
+        if self.untagged_advance_lines:
+            found.append(
+                f"{self.untagged_advance_lines} advances-from-customers line(s) name no loan; "
+                "every advance line must carry its loan."
+            )
+        found.extend(m.describe() for m in self.advance_mismatches)
         if self.borrowings_outstanding != self.borrowings_balance:
             found.append(
                 f"Borrowings: the standing borrowings owe {self.borrowings_outstanding:.2f} "
@@ -476,7 +502,9 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
     4. Σ ``outstanding_principal`` of the standing borrowings equals the ``BORROWINGS`` account's
        balance (Cr − Dr), and each standing borrowing's outstanding principal is its principal
        less the principal of its standing repayments;
-    5. Σ ``amount`` of the standing investments equals the ``CAPITAL`` account's balance.
+    5. Σ ``amount`` of the standing investments equals the ``CAPITAL`` account's balance;
+    6. every loan's ``advance_balance`` equals the balance (Cr − Dr) of the ``CUSTOMER_ADVANCES``
+       lines tagged with it, and no advances line lacks its loan tag.
 
     Read it in a REPEATABLE READ transaction (as ``namma ledger check`` does) for one snapshot.
     """
@@ -556,6 +584,40 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         ).all()
     ]
 
+    # Advances held: per loan against the liability's tagged lines.
+    is_advance = LedgerAccount.kind == AccountKind.CUSTOMER_ADVANCES
+    untagged_advances = (
+        await session.scalar(
+            select(func.count())
+            .select_from(JournalLine)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(is_advance, JournalLine.loan_id.is_(None))
+        )
+        or 0
+    )
+    advances = (
+        select(
+            JournalLine.loan_id.label("loan_id"),
+            func.sum(JournalLine.credit - JournalLine.debit).label("balance"),
+        )
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(is_advance, JournalLine.loan_id.is_not(None))
+        .group_by(JournalLine.loan_id)
+        .subquery()
+    )
+    advance_held = func.coalesce(advances.c.balance, 0)
+    advance_mismatches = [
+        AdvanceMismatch(loan_number=number, advance_balance=held, ledger_balance=Decimal(ledger))
+        for number, held, ledger in (
+            await session.execute(
+                select(Loan.loan_number, Loan.advance_balance, advance_held)
+                .outerjoin(advances, advances.c.loan_id == Loan.id)
+                .where(Loan.advance_balance != advance_held)
+                .order_by(Loan.loan_number)
+            )
+        ).all()
+    ]
+
     # Capital: one statement for the four totals, one for the borrowings that drifted.
     def account_balance(kind: AccountKind) -> ColumnElement[Decimal]:
         return (
@@ -627,6 +689,8 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         investments_total=Decimal(invested),
         capital_balance=Decimal(capital_balance),
         borrowing_mismatches=borrowing_mismatches,
+        advance_mismatches=advance_mismatches,
+        untagged_advance_lines=untagged_advances,
     )
 
 

@@ -64,6 +64,7 @@ class LoanOut(BaseModel):
     outstanding_fees: Money
     outstanding_penalties: Money
     total_collected: Money
+    advance_balance: Money  # held beyond the dues, applied as installments fall due
     next_due_on: dt.date | None
     days_past_due: int
     write_off_reason: str | None
@@ -101,6 +102,7 @@ class LoanOut(BaseModel):
             "outstanding_fees": loan.outstanding_fees,
             "outstanding_penalties": loan.outstanding_penalties,
             "total_collected": loan.total_collected,
+            "advance_balance": loan.advance_balance,
             "next_due_on": loan.next_due_on,
             "days_past_due": loan.days_past_due,
             "write_off_reason": loan.write_off_reason,

@@ -483,15 +483,21 @@ async def loan_disburse(
                 details={"refinanced_status": old.status.value},
             )
         payoff = await loan_payoff_settle(session, loan=old, on=disbursed_on)
-        if payoff.total >= schedule.net_disbursement:
+        # An advance held on the old loan pays its part of the payoff (the liability goes).
+        advance = old.advance_balance
+        if payoff.total - advance >= schedule.net_disbursement:
             raise ConflictError(
-                f"The old loan's payoff {payoff.total} is not less than this loan's net "
-                f"disbursement {schedule.net_disbursement}",
-                details={"payoff": str(payoff.total)},
+                f"The old loan's payoff {payoff.total - advance} is not less than this loan's "
+                f"net disbursement {schedule.net_disbursement}",
+                details={"payoff": str(payoff.total - advance)},
             )
         loan_move(old, LoanMove.REFINANCE)
-        paid_out = schedule.net_disbursement - payoff.total
+        paid_out = schedule.net_disbursement - (payoff.total - advance)
         legs += _payoff_legs(payoff, old.id)
+        if advance > 0:
+            legs.append(Leg(AccountKind.CUSTOMER_ADVANCES, debit=advance, loan_id=old.id))
+            old.total_collected -= advance  # counted when it was collected
+            old.advance_balance = ZERO
     legs.append(Leg(payout, credit=paid_out, branch_id=loan.branch_id, loan_id=loan.id))
     await journal_post(
         session,
@@ -694,6 +700,12 @@ async def loan_schedules_regenerate(
         if any(paid_total(i) > 0 or waived_total(i) > 0 or i.penalty_due > 0 for i in stored):
             result.skipped[loan_id] = (
                 "payments, waivers or penalties stand on its installments; moving them to a new "
+                "schedule means replaying its collections"
+            )
+            continue
+        if loan.advance_balance > 0:
+            result.skipped[loan_id] = (
+                "payments held as an advance stand for its installments; moving them to a new "
                 "schedule means replaying its collections"
             )
             continue

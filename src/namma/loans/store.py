@@ -250,7 +250,8 @@ async def installment_states_write(
 
 # The loan's columns a payment writes (`loan_columns_write`), by name: never caller input.
 # What a payment that leaves the loan open writes, in the order `collection_record` gives them
-# (`loan_balances`, then the total collected); closing it adds the status and closing time.
+# (`loan_balances`, then the total collected); closing it adds the status and closing time, and
+# money held as an advance the advance balance.
 LOAN_PAYMENT_COLUMNS = (
     "outstanding_principal",
     "outstanding_interest",
@@ -260,7 +261,7 @@ LOAN_PAYMENT_COLUMNS = (
     "days_past_due",
     "total_collected",
 )
-_LOAN_WRITABLE = frozenset((*LOAN_PAYMENT_COLUMNS, "status", "closed_at"))
+_LOAN_WRITABLE = frozenset((*LOAN_PAYMENT_COLUMNS, "advance_balance", "status", "closed_at"))
 _loan_updates: dict[tuple[str, ...], bytes] = {}
 
 
@@ -314,10 +315,10 @@ COLLECTION_NUMBERED_INSERT = (
     # S608 is silenced: constant fragments only; the values are bound parameters.
     "WITH number AS (" + NUMBER_NEXT + "), collection AS ("  # noqa: S608
     "INSERT INTO collections (id, receipt_number, loan_id, branch_id, collected_by_id, amount, "
-    "principal, interest, fee, penalty, recovery, collected_on, method, reference, remarks, "
-    "client_id, preclosure, status, journal_entry_id) VALUES (%s, %s || (SELECT "
+    "principal, interest, fee, penalty, recovery, advance, collected_on, method, reference, "
+    "remarks, client_id, preclosure, status, journal_entry_id) VALUES (%s, %s || (SELECT "
     "lpad(last_value::text, greatest(6, length(last_value::text)), '0') FROM number), "
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "RETURNING receipt_number, seq, created_at)"
 )
 COLLECTION_NUMBERED_SELECT = " SELECT receipt_number, seq, created_at FROM collection"
@@ -369,6 +370,7 @@ async def collection_insert_numbered(
         c.fee,
         c.penalty,
         c.recovery,
+        c.advance,
         c.collected_on,
         c.method.value,
         c.reference,

@@ -13,6 +13,7 @@ from namma.models.capital import (
 )
 from namma.models.cob import AssetClass, CobRun, CobRunStatus, DpdBucket, PortfolioSnapshot
 from namma.models.collection import (
+    AdvanceApplication,
     Collection,
     CollectionAllocation,
     CollectionMethod,
@@ -51,6 +52,7 @@ from namma.models.user import Role, User, UserPermission
 __all__ = [
     "AccountKind",
     "AccountType",
+    "AdvanceApplication",
     "AgentAssignment",
     "AssetClass",
     "AuditEntry",

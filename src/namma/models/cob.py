@@ -62,7 +62,7 @@ class AssetClass(enum.StrEnum):
 
 class CobRun(Base):
     __tablename__ = "cob_runs"
-    __table_args__ = (CheckConstraint("steps_done BETWEEN 0 AND 5", name="steps_done_range"),)
+    __table_args__ = (CheckConstraint("steps_done BETWEEN 0 AND 6", name="steps_done_range"),)
 
     business_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     status: Mapped[CobRunStatus] = mapped_column(value_enum(CobRunStatus, "cob_run_status"))

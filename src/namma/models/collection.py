@@ -57,7 +57,8 @@ class Collection(Base):
             name="parts_not_negative",
         ),
         CheckConstraint(
-            "amount = principal + interest + fee + penalty + recovery", name="parts_add_up"
+            "amount = principal + interest + fee + penalty + recovery + advance",
+            name="parts_add_up",
         ),
         # An offline device's id for the collection, unique per collector (retries are harmless).
         UniqueConstraint("collected_by_id", "client_id"),
@@ -82,6 +83,9 @@ class Collection(Base):
     penalty: Mapped[Decimal] = money_column()
     # Money received on a written-off loan: income (`recovery_income`), not allocated.
     recovery: Mapped[Decimal] = money_column()
+    # Held as an advance (the product's excess policy `advance`): positive, the part of the
+    # amount held for installments still to fall due; negative, the advance a pre-closure used.
+    advance: Mapped[Decimal] = money_column()
     collected_on: Mapped[dt.date] = mapped_column(Date)
     method: Mapped[CollectionMethod] = mapped_column(
         value_enum(CollectionMethod, "collection_method")
@@ -153,4 +157,43 @@ class IdempotencyKey(Base):
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), index=True
+    )
+
+
+class AdvanceApplication(Base):
+    """Advance money applied to one installment as it fell due (the close of business, or a
+    replay after a reversal): one journal entry (Dr `customer_advances`, Cr the portfolio and
+    income accounts) per loan and run, one row per installment it paid on.
+
+    ``seq`` comes from the same sequence as ``collections.seq`` and is taken under the loan's
+    row lock, so collections and applications of a loan have one order: the order a replay
+    follows."""
+
+    __tablename__ = "advance_applications"
+    __table_args__ = (
+        CheckConstraint(
+            "principal >= 0 AND interest >= 0 AND fee >= 0 AND penalty >= 0",
+            name="parts_not_negative",
+        ),
+        Index("ix_advance_applications_loan_id_seq", "loan_id", "seq"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # nextval('collections_seq_seq'), taken by the application under the loan's lock.
+    seq: Mapped[int] = mapped_column(BigInteger)
+    loan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("loans.id", ondelete="RESTRICT"))
+    installment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("loan_installments.id", ondelete="RESTRICT"), index=True
+    )
+    installment_number: Mapped[int] = mapped_column(Integer)
+    applied_on: Mapped[dt.date] = mapped_column(Date)
+    principal: Mapped[Decimal] = money_column()
+    interest: Mapped[Decimal] = money_column()
+    fee: Mapped[Decimal] = money_column()
+    penalty: Mapped[Decimal] = money_column()
+    journal_entry_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
     )

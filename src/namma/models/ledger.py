@@ -58,6 +58,8 @@ class AccountKind(enum.StrEnum):
     WAIVER_EXPENSE = "waiver_expense"
     CASH_SHORTAGE = "cash_shortage"  # agent hand-over differences
     BORROWINGS = "borrowings"
+    # Money received beyond a loan's dues, held until its installments fall due (loan-tagged).
+    CUSTOMER_ADVANCES = "customer_advances"
     INTEREST_EXPENSE = "interest_expense"
     CAPITAL = "capital"
     # Memorandum pair: Dr `waivers_memo`, Cr `waivers_memo_contra` for each waiver (loan-tagged).
@@ -80,6 +82,7 @@ ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
     AccountKind.WAIVER_EXPENSE: AccountType.EXPENSE,
     AccountKind.CASH_SHORTAGE: AccountType.EXPENSE,
     AccountKind.BORROWINGS: AccountType.LIABILITY,
+    AccountKind.CUSTOMER_ADVANCES: AccountType.LIABILITY,
     AccountKind.INTEREST_EXPENSE: AccountType.EXPENSE,
     AccountKind.CAPITAL: AccountType.EQUITY,
     AccountKind.WAIVERS_MEMO: AccountType.MEMO,

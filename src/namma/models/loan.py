@@ -78,6 +78,7 @@ class Loan(Base):
             "AND outstanding_fees >= 0 AND outstanding_penalties >= 0",
             name="outstanding_not_negative",
         ),
+        CheckConstraint("advance_balance >= 0", name="advance_not_negative"),
         Index("ix_loans_branch_id_status", "branch_id", "status"),
     )
 
@@ -130,6 +131,9 @@ class Loan(Base):
     outstanding_fees: Mapped[Decimal] = money_column()
     outstanding_penalties: Mapped[Decimal] = money_column()
     total_collected: Mapped[Decimal] = money_column()
+    # Money received beyond the dues and held for the installments still to fall due (a
+    # liability, `customer_advances`): the close of business applies it as they fall due.
+    advance_balance: Mapped[Decimal] = money_column()
     next_due_on: Mapped[dt.date | None] = mapped_column(Date)
     days_past_due: Mapped[int] = mapped_column(default=0, server_default="0")
     # Set by the close of business (namma.cob): bucket and RBI asset class by days past due,

@@ -325,21 +325,32 @@ async def notify_collection_reversed(
 
 # What an installment still owes: the money core's rule (`namma.finance.owed`), as SQL.
 _OWED = sql_of(owed, "i")
+_OWED_EARLIER = sql_of(owed, "j")
+# What the customer still has to pay on it: less the part of an advance held that the earlier
+# installments do not take (the close of business applies it oldest first as they fall due).
+_UNPAID = f"""
+CASE WHEN l.advance_balance > 0 THEN
+     {_OWED} - LEAST({_OWED}, GREATEST(0, l.advance_balance - COALESCE(
+         (SELECT sum({_OWED_EARLIER}) FROM loan_installments j
+           WHERE j.loan_id = l.id AND j.number < i.number), 0)))
+ELSE {_OWED} END
+"""  # noqa: S608 (constant fragments)
 _DUE_SQL = text(
     f"""
     SELECT s.template, s.stage, i.id AS installment_id, i.number, i.due_date,
            l.id AS loan_id, l.loan_number,
            c.id AS customer_id, c.name, c.phone, c.email, c.preferred_language,
-           {_OWED} AS owed
+           u.unpaid AS owed
       FROM unnest(CAST(:templates AS text[]), CAST(:stages AS int[]),
                   CAST(:froms AS date[]), CAST(:tos AS date[]))
            AS s(template, stage, from_date, to_date)
       JOIN loan_installments i ON i.due_date BETWEEN s.from_date AND s.to_date
       JOIN loans l ON l.id = i.loan_id
       JOIN customers c ON c.id = l.customer_id
+      CROSS JOIN LATERAL (SELECT {_UNPAID} AS unpaid) u
      WHERE l.status = 'active'
        AND i.status <> 'paid'
-       AND {_OWED} > 0
+       AND u.unpaid > 0
        AND NOT EXISTS (
              SELECT 1 FROM notifications n
               WHERE n.dedupe_key IN (

@@ -55,13 +55,14 @@ def _limits_check(limits: ProductLimits, terms: ProductTerms) -> None:
             "terms.prepayment_penalty_percent",
             "Microfinance products cannot charge a prepayment penalty (RBI)",
         )
-    if terms.allocation.excess is ExcessPolicy.REDUCE_TERM:
-        # The money core can allocate it, but servicing cannot yet rewrite a schedule on a
+    if terms.allocation.excess in (ExcessPolicy.REDUCE_TERM, ExcessPolicy.REDUCE_INSTALLMENT):
+        # The money core can allocate them, but servicing cannot yet rewrite a schedule on a
         # prepayment (nor undo that on a reversal): refuse the product rather than its payments.
         raise InvalidInputError(
             "terms.allocation.excess",
-            "The reduce-term excess policy is not offered yet; use advance (extra money pays "
-            "the next installments) or refuse",
+            f"The {terms.allocation.excess.value} excess policy is not offered yet; use advance "
+            "(money beyond the dues is held and applied to the next installments as they fall "
+            "due) or refuse",
         )
     # The terms must make sense at both ends of the limits.
     for principal, rate, count in (

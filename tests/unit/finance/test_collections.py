@@ -21,6 +21,7 @@ from namma.finance import (
     PenaltyBasis,
     PenaltyRecurrence,
     PenaltyTerms,
+    advance_apply,
     allocate_payment,
     apply_allocation,
     apr_percent,
@@ -75,11 +76,26 @@ class TestAllocation:
         assert allocation.total_of(Component.INTEREST) == D("350.00")
         assert allocation.total_of(Component.PRINCIPAL) == D("25.00")
 
-    def test_excess_advances_to_future_installments_by_default(self) -> None:
+    def test_excess_is_held_as_an_advance_by_default(self) -> None:
+        """The future installment is not touched: the excess is held, then applied as it falls
+        due (`advance_apply`), in the strategy's order."""
         allocation = allocate_payment(amount=D("1100.00"), dues=two_dues(), as_of=FEB)
-        assert [line.number for line in allocation.lines] == [1, 2]
-        assert allocation.lines[1].total == D("85.00")
+        assert [line.number for line in allocation.lines] == [1]
+        assert allocation.advance == D("85.00")
+        assert allocation.allocated + allocation.advance == D("1100.00")
         assert allocation.unallocated == 0
+        later = apply_allocation(two_dues(), allocation)
+        early = advance_apply(advance=D("85.00"), dues=later, as_of=FEB)
+        assert early.lines == () and early.advance == D("85.00")
+        applied = advance_apply(advance=D("85.00"), dues=later, as_of=MAR)
+        assert [line.number for line in applied.lines] == [2]
+        assert applied.amount == D("85.00") and applied.advance == 0
+        assert applied.lines[0].total == D("85.00")
+
+    def test_an_advance_beyond_the_future_dues_is_unallocated(self) -> None:
+        allocation = allocate_payment(amount=D("5000.00"), dues=two_dues(), as_of=FEB)
+        assert allocation.advance == sum((d.total for d in two_dues()), D(0)) - D("1015.00")
+        assert allocation.unallocated > 0
 
     def test_excess_reduces_future_principal(self) -> None:
         strategy = AllocationStrategy(excess=ExcessPolicy.REDUCE_TERM)

@@ -30,6 +30,7 @@ from namma.finance import (
     RoundingMode,
     Schedule,
     TermsError,
+    advance_apply,
     allocate_payment,
     apply_allocation,
     days_past_due,
@@ -222,8 +223,16 @@ def test_allocation_conserves_every_paisa(
         assert strategy.excess is ExcessPolicy.REFUSE
         assert amount > current
         return
-    assert allocation.allocated + allocation.prepaid_principal + allocation.unallocated == amount
+    assert (
+        allocation.allocated
+        + allocation.prepaid_principal
+        + allocation.advance
+        + allocation.unallocated
+        == amount
+    )
     assert allocation.unallocated >= 0
+    future_total = sum((d.total for d in dues if d.due_date > as_of), Decimal(0))
+    assert 0 <= allocation.advance <= future_total
     by_number = {d.number: d for d in dues}
     for line in allocation.lines:
         due = by_number[line.number]
@@ -257,26 +266,28 @@ def test_payoff_quote_paid_in_full_closes_the_loan(
     assert quote.total == sum((line.total for line in quote.lines), Decimal(0))
     assert quote.total == quote.outstanding.total
     assert quote.outstanding.principal == sum((d.principal for d in dues), Decimal(0))
-    # Paying the quote as one allocation leaves nothing but the waived amounts.
+    # Paying the quote as one allocation (what is beyond the current dues held as an advance,
+    # then applied as the rest falls due) leaves nothing but the waived amounts.
     if quote.total:
-        remaining = apply_allocation(
-            dues,
-            allocate_payment(
-                amount=quote.total,
-                dues=[
-                    Due(
-                        number=d.number,
-                        due_date=d.due_date,
-                        principal=d.principal,
-                        interest=d.interest - waived[d.number].interest,
-                        fee=d.fee - waived[d.number].fee,
-                        penalty=d.penalty,
-                    )
-                    for d in dues
-                ],
-                as_of=as_of,
-            ),
+        adjusted = [
+            Due(
+                number=d.number,
+                due_date=d.due_date,
+                principal=d.principal,
+                interest=d.interest - waived[d.number].interest,
+                fee=d.fee - waived[d.number].fee,
+                penalty=d.penalty,
+            )
+            for d in dues
+        ]
+        first = allocate_payment(amount=quote.total, dues=adjusted, as_of=as_of)
+        later = advance_apply(
+            advance=first.advance,
+            dues=apply_allocation(adjusted, first),
+            as_of=max(d.due_date for d in dues),
         )
+        assert later.advance == 0
+        remaining = apply_allocation(apply_allocation(dues, first), later)
         assert all(
             d.principal == 0 and d.penalty == 0 and d.interest == waived[d.number].interest
             for d in remaining

@@ -53,6 +53,7 @@ SPLIT_PARTS: dict[str, AccountKind] = {
     "fee": AccountKind.FEE_INCOME,
     "penalty": AccountKind.PENALTY_INCOME,
     "recovery": AccountKind.RECOVERY_INCOME,
+    "advance": AccountKind.CUSTOMER_ADVANCES,  # held for installments still to fall due
 }
 
 
@@ -67,7 +68,8 @@ def collection_entry(entry: Any = JournalEntry) -> ColumnElement[bool]:
 def entry_splits(date_from: dt.date, date_to: dt.date) -> Any:
     """Per collection entry dated in the period: what it moved on each account, in the
     account's normal direction for a collection — cash (debit − credit of cash and bank) and
-    principal, interest, fee, penalty, recovery (credit − debit). A reversal's are negative."""
+    principal, interest, fee, penalty, recovery and advance held (credit − debit). A reversal's
+    are negative."""
     return (
         select(
             JournalLine.entry_id.label("entry_id"),
@@ -257,6 +259,7 @@ async def collection_register(session: AsyncSession, f: ReportFilters) -> Report
             money("fee", "Fees"),
             money("penalty", "Penalties"),
             money("recovery", "Recovery"),
+            money("advance", "Held as advance"),
         ],
         rows=rows,
         totals=totals,
