@@ -8,11 +8,11 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from namma.web.errors import page_errors_install
-from namma.web.pages import auth, customer, kfs, staff
+from namma.web.pages import auth, customer, kfs, office_dashboards, office_desk, staff
 from namma.web.templating import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
-for module in (auth, staff, customer, kfs):
+for module in (auth, staff, office_dashboards, office_desk, customer, kfs):
     router.include_router(module.router)
 
 

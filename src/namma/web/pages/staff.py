@@ -1,5 +1,5 @@
-"""``/admin``, ``/manager``, ``/agent``: each staff role's dashboard figures, from the same
-service as ``GET /api/dashboard`` (the back-office and field issues grow these into full pages).
+"""``/agent``: the agent's dashboard figures, from the same service as ``GET /api/dashboard``
+(the field issue grows it into full pages). ``/admin`` and ``/manager``: ``office_dashboards``.
 """
 
 from __future__ import annotations
@@ -64,26 +64,6 @@ async def _dashboard(
         "staff/dashboard.html",
         {"d": data, "period": period.value, "periods": PERIODS, "chart": chart},
     )
-
-
-@router.get("/admin")
-async def admin_dashboard(
-    request: Request,
-    session: SessionDep,
-    cache: CacheDep,
-    viewer: Annotated[Viewer, Depends(viewer_of(Permission.DASHBOARD_READ, roles=(Role.ADMIN,)))],
-) -> Response:
-    return await _dashboard(request, session, cache, viewer)
-
-
-@router.get("/manager")
-async def manager_dashboard(
-    request: Request,
-    session: SessionDep,
-    cache: CacheDep,
-    viewer: Annotated[Viewer, Depends(viewer_of(Permission.DASHBOARD_READ, roles=(Role.MANAGER,)))],
-) -> Response:
-    return await _dashboard(request, session, cache, viewer)
 
 
 @router.get("/agent")
