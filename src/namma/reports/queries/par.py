@@ -88,8 +88,14 @@ async def par_report(session: AsyncSession, f: ReportFilters) -> Report:
         "at_risk_30": p30,
         "at_risk_60": p60,
         "at_risk_90": p90,
-    } | _par(total, {1: p1, 30: p30, 90: p90})
-    summary["par_60"] = percent(p60, total)
+    }
+    par = _par(total, {1: p1, 30: p30, 90: p90})
+    summary |= {
+        "par_1": par["par_1"],
+        "par_30": par["par_30"],
+        "par_60": percent(p60, total),
+        "par_90": par["par_90"],
+    }
     return Report(
         name="par",
         title="Portfolio at risk by bucket",

@@ -11,6 +11,7 @@ addresses and their parameters).
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -27,7 +28,7 @@ from namma.models import Branch, LoanStatus, Role
 from namma.reports import queries
 from namma.reports.base import ReportFilters, row_json
 from namma.reports.dashboard import DashboardPeriod, branch_desk, dashboard_cached
-from namma.web import i18n
+from namma.web import i18n, labels
 from namma.web.charts import BarChart, LineChart, bar_chart, line_chart
 from namma.web.i18n import N_, gettext
 from namma.web.templating import render
@@ -136,7 +137,13 @@ def _charts(d: dict[str, Any]) -> tuple[BarChart | None, BarChart, LineChart | N
     monthly = None
     if d.get("monthly"):
         items: list[tuple[str, Any, str, str]] = []
-        for m in d["monthly"]:
+        months = list(d["monthly"])
+        # From the first month with any movement (the trend's empty months say nothing).
+        while len(months) > 1 and not any(
+            Decimal(months[0][k]) for k in ("disbursed_amount", "collected_amount")
+        ):
+            months.pop(0)
+        for m in months:
             name = i18n.month(m["month"])
             items.append(
                 (
@@ -157,8 +164,6 @@ def _charts(d: dict[str, Any]) -> tuple[BarChart | None, BarChart, LineChart | N
         monthly = bar_chart(
             gettext(N_("Disbursed and collected by month")), items, chart_id="chart-monthly"
         )
-    from namma.web import labels
-
     by_status = bar_chart(
         gettext(N_("Loans by status")),
         [
