@@ -8,6 +8,7 @@ page: axe (no serious or critical violation), no CSP violation, a screenshot.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -36,16 +37,25 @@ def browser(server: str) -> Iterator[Any]:
 
 
 def _failed_job(server: str) -> int:
-    """A job that used up its retries (no page makes one on purpose)."""
+    """A job that really fails (a malformed notification id), run by the server's worker until
+    it has used up its retries (1 run + 3 retries at +2, +4, +8 s)."""
     with psycopg.connect(libpq_url(DATABASE_OF[server]), autocommit=True) as conn:
         row = conn.execute(
-            "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status, attempts)"
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status)"
             " VALUES ('default', 'notifications:deliver',"
-            " '{\"notification_id\": \"00000000-0000-0000-0000-000000000000\"}', 'failed', 4)"
-            " RETURNING id"
+            " '{\"notification_id\": \"not-a-uuid\"}', 'todo') RETURNING id"
         ).fetchone()
-    assert row is not None
-    return int(row[0])
+        assert row is not None
+        job_id = int(row[0])
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            status = conn.execute(
+                "SELECT status::text FROM procrastinate_jobs WHERE id = %s", (job_id,)
+            ).fetchone()
+            if status and status[0] == "failed":
+                return job_id
+            time.sleep(1)
+    raise AssertionError("the job did not fail in 90 s")
 
 
 def test_the_admin_walks_the_dashboard_reports_cob_audit_and_jobs(
@@ -130,6 +140,8 @@ def test_the_admin_walks_the_dashboard_reports_cob_audit_and_jobs(
         page.wait_for_url(f"{server}/office/jobs/{job_id}")
         visit.settle()
         assert "notifications:deliver" in (page.text_content("main") or "")
+        events = page.locator("#job-history tbody td:nth-child(2)").all_text_contents()
+        assert events[-1] == "failed" and events.count("deferred_for_retry") == 3, events
         visit.check("office-job")
         page.click("form.actions button[type=submit]")
         page.wait_for_selector("#job-retried")

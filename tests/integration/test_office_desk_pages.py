@@ -19,7 +19,15 @@ from sqlalchemy import select, text
 
 from namma.kit.clock import today_india
 from namma.kit.db import transaction
-from namma.models import CobRun, CobRunStatus, Customer, KycStatus, LoanInstallment
+from namma.models import (
+    CobRun,
+    CobRunStatus,
+    Customer,
+    DpdBucket,
+    KycStatus,
+    Loan,
+    LoanInstallment,
+)
 from namma.web import i18n
 from tests.factories import loan_active
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
@@ -57,7 +65,7 @@ async def _due_today(app: Any, loan_id: str) -> Decimal:
 
 
 @pytest.fixture
-async def book(app, client, world, bearer, product, customer) -> dict[str, str]:  # type: ignore[no-untyped-def]  # noqa: F811
+async def book(app, client, world, bearer, product, customer) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Loans in both branches (``tests.factories.loan_active``): branch A two, one repaid in
     part today; branch B one larger, unpaid (a different total, so a leak would show)."""
     async with transaction(app.state.db) as session:
@@ -81,6 +89,13 @@ async def book(app, client, world, bearer, product, customer) -> dict[str, str]:
     assert paid.status_code == 201, paid.text
     part = await collect(client, await bearer(world.agent_b), b1, "777.00")
     assert part.status_code == 201, part.text
+    # a2 as it would be after two months unpaid: 65 days past due (the delinquency fields only,
+    # as the close of business keeps them), so that PAR 1/30/60 and SMA-2 are not all zero.
+    async with transaction(app.state.db) as session:
+        late = await session.get(Loan, uuid.UUID(a2))
+        assert late is not None
+        late.days_past_due = 65
+        late.dpd_bucket = DpdBucket.D61_90
     await app.state.cache.delete_pattern("dashboard:*")
     return {"a1": a1, "a2": a2, "b1": b1}
 
@@ -134,6 +149,11 @@ async def test_the_dashboards_show_the_reports_figures_for_the_same_period_and_b
         scope = {"branch_id": str(branch.id)} if branch else {}
         summary = await _report(client, bearer, world.admin, "portfolio-summary", **span, **scope)
         par = await _report(client, bearer, world.admin, "par", **scope)
+        # PAR60 (the report's): DPD > 60, exactly the buckets 61-90 and 90+.
+        buckets = {r["bucket"]: Decimal(r["outstanding_principal"]) for r in par["rows"]}
+        assert Decimal(par["summary"]["at_risk_60"]) == buckets["61-90"] + buckets["90+"]
+        if branch is None or branch == world.branch_a:
+            assert buckets["61-90"] == Decimal("24000.00")  # a2, nothing repaid
         statement = await _report(client, bearer, world.admin, "income-statement", **span, **scope)
         client.cookies.clear()
         await sign_in(app, client, who)
@@ -313,7 +333,8 @@ async def test_the_cob_page_lists_runs_with_errors_and_queues_a_run(app, client,
             (
                 await session.execute(
                     text(
-                        "SELECT args->>'business_date' FROM procrastinate_jobs WHERE task_name = 'cob:run'"
+                        "SELECT args->>'business_date' FROM procrastinate_jobs"
+                        " WHERE task_name = 'cob:run'"
                     )
                 )
             )

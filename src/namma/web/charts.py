@@ -98,6 +98,9 @@ def line_chart(
     for (label, kind, _, shown), values in zip(series, numbers, strict=True):
         tenth = Decimal("0.1")
         heights = [v * LINE_HEIGHT / largest if largest else Decimal(0) for v in values]
+        if len(heights) == 1:  # one day so far: a level line across the chart
+            heights = heights * 2
+            step = Decimal(LINE_WIDTH)
         points = " ".join(
             f"{(step * k).quantize(tenth, ROUND_HALF_UP)},"
             f"{(LINE_HEIGHT - h).quantize(tenth, ROUND_HALF_UP)}"
