@@ -434,3 +434,41 @@ async def test_the_jobs_page_shows_a_failed_job_and_retries_it(app, client, worl
     assert (await client.get(f"/office/jobs/{job_id}")).status_code == 404
     after = await client.get("/office/jobs")
     assert "is queued again" in after.text or 'id="no-failed-jobs"' in after.text
+
+
+async def test_no_dashboard_or_desk_page_sends_more_statements_as_loans_grow(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, book
+) -> None:
+    from tests.integration.test_pages import clone_loans, statements_of
+
+    pages = {
+        world.admin: [
+            "/admin",
+            f"/admin?branch_id={world.branch_a.id}",
+            "/office/reports/par",
+            "/office/reports/overdue",
+            "/office/reports/portfolio-summary",
+            "/office/reports/collections",
+            "/office/audit",
+            "/office/cob",
+        ],
+        world.manager_a: ["/manager", "/office/reports/agent-performance"],
+    }
+
+    async def counts() -> dict[str, int]:
+        found = {}
+        for who, paths in pages.items():
+            client.cookies.clear()
+            await sign_in(app, client, who)
+            for path in paths:
+                found[path] = await statements_of(app, client, path)
+        return found
+
+    await counts()  # warm up (templates compiled)
+    few = await counts()
+    await clone_loans(app, book["a2"], 40)
+    agent = await bearer(world.agent_a)
+    for _ in range(5):
+        assert (await collect(client, agent, book["a1"], "100.00")).status_code == 201
+    many = await counts()
+    assert many == few
