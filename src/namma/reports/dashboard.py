@@ -885,7 +885,7 @@ async def branch_desk(
         agent_id = row.get("agent_id")
         agents.append(
             {
-                "agent_id": agent_id,
+                "agent_id": str(agent_id) if agent_id else None,
                 "agent_name": row["agent_name"],
                 "due_amount": row["due_amount"],
                 "collected_against_due": row["collected_against_due"],
@@ -909,5 +909,40 @@ async def branch_desk(
         "overdue_loans": len(overdue.rows),
         "overdue_customers": len({r["customer_id"] for r in overdue.rows}),
         "overdue_amount": overdue.totals["overdue_amount"],
-        "overdue": overdue.rows[:overdue_limit],
+        "overdue": [
+            {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in r.items()}
+            for r in overdue.rows[:overdue_limit]
+        ],
     }
+
+
+async def par_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUID | None) -> Any:
+    """The PAR report's buckets and summary (PAR 1/30/60/90, amounts at risk) for the
+    institution or a branch, as JSON, cached like the dashboards (30 s, under ``dashboard:``,
+    so every write that moves a dashboard drops it too)."""
+    key = f"dashboard:par:{branch_id or 'all'}"
+
+    async def load() -> dict[str, Any]:
+        today = today_india()
+        report = await queries.par_report(session, ReportFilters(today, today, branch_id))
+        return {
+            "rows": [row_json(r, report.columns) for r in report.rows],
+            "summary": {
+                k: value_json(v, report.summary_types.get(k, ColumnType.TEXT))
+                for k, v in report.summary.items()
+            },
+        }
+
+    return await cache_get_or_load(cache, key, ttl=DASHBOARD_TTL_SECONDS, load=load)
+
+
+async def branch_desk_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUID) -> Any:
+    """``branch_desk`` as JSON, cached like the dashboards (every collection, hand-over and
+    close of business deletes ``dashboard:*``)."""
+
+    async def load() -> dict[str, Any]:
+        return await branch_desk(session, branch_id=branch_id)
+
+    return await cache_get_or_load(
+        cache, f"dashboard:desk:{branch_id}", ttl=DASHBOARD_TTL_SECONDS, load=load
+    )

@@ -21,13 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.permissions import Permission
-from namma.kit.clock import today_india
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import NotFoundError
 from namma.models import Branch, LoanStatus, Role
-from namma.reports import queries
-from namma.reports.base import ReportFilters, row_json
-from namma.reports.dashboard import DashboardPeriod, branch_desk, dashboard_cached
+from namma.reports.dashboard import (
+    DashboardPeriod,
+    branch_desk_cached,
+    dashboard_cached,
+    par_cached,
+)
 from namma.web import i18n, labels
 from namma.web.charts import BarChart, LineChart, bar_chart, line_chart
 from namma.web.i18n import N_, gettext
@@ -218,21 +220,17 @@ async def _page(
         session, cache, viewer.principal, period, branch_id=branch_id
     )
     scope_branch = branch_id if admin else viewer.principal.branch_id
-    today = today_india()
-    par = await queries.par_report(session, ReportFilters(today, today, scope_branch))
+    par = await par_cached(session, cache, branch_id=scope_branch)
     desk = None
     if not admin and scope_branch is not None:
-        desk = await branch_desk(session, branch_id=scope_branch)
+        desk = await branch_desk_cached(session, cache, branch_id=scope_branch)
     monthly, by_status, trend = _charts(d)
     return render(
         request,
         "office/dashboard.html",
         {
             "d": d,
-            "par": {
-                "rows": [row_json(r, par.columns) for r in par.rows],
-                "summary": {k: (str(v) if v is not None else None) for k, v in par.summary.items()},
-            },
+            "par": par,
             "classes": CLASSES,
             "desk": desk,
             "admin": admin,
