@@ -472,3 +472,20 @@ async def test_no_dashboard_or_desk_page_sends_more_statements_as_loans_grow(  #
         assert (await collect(client, agent, book["a1"], "100.00")).status_code == 201
     many = await counts()
     assert many == few
+
+
+async def test_a_long_report_shows_its_first_rows_and_says_so(  # type: ignore[no-untyped-def]
+    app, client, world, book, monkeypatch
+) -> None:
+    from namma.web.pages import office_desk
+
+    monkeypatch.setattr(office_desk, "REPORT_ROWS_SHOWN", 1)
+    await sign_in(app, client, world.admin)
+    page = await client.get("/office/reports/par")  # five buckets
+    assert page.status_code == 200 and 'id="rows-cut"' in page.text
+    assert "The first 1 of 5 rows are shown" in page.text
+    table = page.text[page.text.index('id="report-table"') :]
+    body = table[table.index("<tbody>") : table.index("</tbody>")]
+    assert body.count("<tr>") == 1
+    csv = await client.get("/office/reports/par?format=csv")
+    assert len(csv.content.decode("utf-8-sig").strip().splitlines()) == 6  # header + 5

@@ -98,6 +98,7 @@ REPORT_TITLES: dict[str, tuple[str, str]] = {
         N_("Own capital, borrowings, loans outstanding and utilisation."),
     ),
 }
+REPORT_ROWS_SHOWN = 500
 # Which filters each report's form offers.
 PERIOD = {
     "portfolio-summary",
@@ -308,9 +309,13 @@ async def report_page(
         context["columns"] = report.columns
         context["labels"] = [gettext(c.label) for c in report.columns]
         context["numeric"] = {c.key for c in report.columns if c.type is not ColumnType.TEXT}
+        # A long report (a defaulter list of thousands) shows its first rows; the files and the
+        # totals keep every row.
         context["rows"] = [
-            [_cell(row.get(c.key), c.type) for c in report.columns] for row in report.rows
+            [_cell(row.get(c.key), c.type) for c in report.columns]
+            for row in report.rows[:REPORT_ROWS_SHOWN]
         ]
+        context["rows_total"] = len(report.rows)
         context["totals"] = (
             [
                 _cell(report.totals[c.key], c.type) if c.key in report.totals else ""
