@@ -47,6 +47,9 @@ PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 VIEWPORTS = {"phone": PHONE, "desktop": DESKTOP}
 SHOTS = Path(os.environ.get("NAMMA_SCREENSHOT_DIR", ROOT / "var" / "screenshots"))
+# A running demo server's database URL, by its base URL (for a test that must set up a state
+# no page can make, such as a failed job).
+DATABASE_OF: dict[str, str] = {}
 
 
 def free_port() -> int:
@@ -107,8 +110,10 @@ def demo_server(
             time.sleep(0.25)
         else:
             raise AssertionError("the server was not ready in 90 s")
+        DATABASE_OF[base] = url
         yield base
     finally:
+        DATABASE_OF.pop(base, None)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(60)
@@ -164,8 +169,9 @@ class Visit:
     def check(self, name: str) -> None:
         """axe on the page as it is; a full-page screenshot."""
         self.settle()
-        # caret="initial": Playwright hides the caret with a style it puts in the page, which a
-        # later htmx swap of the page makes the CSP report (not the page's doing).
+        # caret="initial": Playwright's default caret hiding leaves `style=""` on the inputs it
+        # touched, which htmx's settle then copies onto the swapped-in inputs of the same id —
+        # a blocked inline style (CSP) that only the test harness causes.
         self.page.screenshot(
             path=str(SHOTS / f"{name}-{self.label}.png"), full_page=True, caret="initial"
         )

@@ -204,6 +204,49 @@ async def jobs_failed(app: procrastinate.App, *, limit: int = 100) -> list[Faile
     ]
 
 
+@dataclass(frozen=True)
+class JobEvent:
+    type: str  # procrastinate's: deferred, started, deferred_for_retry, failed, retried, …
+    at: dt.datetime | None
+
+
+async def job_failed_detail(
+    app: procrastinate.App, job_id: int
+) -> tuple[FailedJob, list[JobEvent]] | None:
+    """One failed job and its history (oldest event first), or None if there is no failed job
+    with that id. procrastinate keeps no exception text: the history says when each attempt
+    started and failed; the error itself is in the worker's log under the job's id."""
+    rows = await app.connector.execute_query_all_async(
+        query="""
+        SELECT j.id, j.task_name, j.queue_name, j.attempts, j.args,
+               (SELECT max(e.at) FROM procrastinate_events e
+                 WHERE e.job_id = j.id AND e.type = 'failed') AS failed_at
+          FROM procrastinate_jobs j
+         WHERE j.id = %(job_id)s AND j.status = 'failed'
+        """,
+        job_id=job_id,
+    )
+    if not rows:
+        return None
+    row = rows[0]
+    job = FailedJob(
+        id=row["id"],
+        task_name=row["task_name"],
+        queue=row["queue_name"],
+        attempts=row["attempts"],
+        task_kwargs=dict(row["args"]),
+        failed_at=row["failed_at"],
+    )
+    events = await app.connector.execute_query_all_async(
+        query="""
+        SELECT type::text AS type, at FROM procrastinate_events
+         WHERE job_id = %(job_id)s ORDER BY at, id
+        """,
+        job_id=job_id,
+    )
+    return job, [JobEvent(type=e["type"], at=e["at"]) for e in events]
+
+
 class JobNotFailedError(LookupError):
     """The job does not exist or is not in the failed state."""
 

@@ -46,6 +46,7 @@ from namma.models import (
     AccountType,
     AgentAssignment,
     Branch,
+    CashHandover,
     Collection,
     CollectionStatus,
     Customer,
@@ -122,9 +123,9 @@ def dashboard_key(
     return f"dashboard:{Role(role).value}:{scope}:{DashboardPeriod(period).value}"
 
 
-def dashboard_scope(principal: Principal) -> str:
+def dashboard_scope(principal: Principal, branch_id: uuid.UUID | None = None) -> str:
     if principal.role is Role.ADMIN:
-        return "all"
+        return str(branch_id) if branch_id is not None else "all"
     if principal.role is Role.MANAGER:
         return str(principal.branch_id)
     return str(principal.user_id)
@@ -153,12 +154,18 @@ async def dashboard_cached(
     cache: Cache,
     principal: Principal,
     period: DashboardPeriod = DashboardPeriod.MONTH,
+    *,
+    branch_id: uuid.UUID | None = None,
 ) -> Any:
-    """The caller's dashboard from the cache, or built and cached for 30 s."""
-    key = dashboard_key(principal.role, dashboard_scope(principal), period)
+    """The caller's dashboard from the cache, or built and cached for 30 s. ``branch_id``: an
+    Admin's view of one branch (the Manager's figures for it, under the Admin's key); ignored
+    for other roles, whose scope is fixed."""
+    if principal.role is not Role.ADMIN:
+        branch_id = None
+    key = dashboard_key(principal.role, dashboard_scope(principal, branch_id), period)
 
     async def load() -> dict[str, Any]:
-        return await dashboard_build(session, principal, period)
+        return await dashboard_build(session, principal, period, branch_id=branch_id)
 
     return await cache_get_or_load(cache, key, ttl=DASHBOARD_TTL_SECONDS, load=load)
 
@@ -167,6 +174,8 @@ async def dashboard_build(
     session: AsyncSession,
     principal: Principal,
     period: DashboardPeriod = DashboardPeriod.MONTH,
+    *,
+    branch_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     today = today_india()
     first_day = None
@@ -175,7 +184,9 @@ async def dashboard_build(
     start, end = period_dates(period, today, first_day=first_day)
     span = {"name": period.value, "from": start.isoformat(), "to": end.isoformat()}
     if principal.role is Role.ADMIN:
-        return await _staff_dashboard(session, principal, None, start, span)
+        built = await _staff_dashboard(session, principal, branch_id, start, span)
+        built["scope"] = dashboard_scope(principal, branch_id)
+        return built
     if principal.role is Role.MANAGER:
         return await _staff_dashboard(session, principal, principal.branch_id, start, span)
     if principal.role is Role.AGENT:
@@ -818,3 +829,120 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
             "loan_number": last[1],
         },
     }
+
+
+OVERDUE_TO_VISIT = 10
+
+
+def _by_agent(rows: Any) -> dict[uuid.UUID, Decimal]:
+    return {agent_id: Decimal(amount) for agent_id, amount in rows if agent_id is not None}
+
+
+async def branch_desk(
+    session: AsyncSession, *, branch_id: uuid.UUID, overdue_limit: int = OVERDUE_TO_VISIT
+) -> dict[str, Any]:
+    """A branch's day at the Manager's desk, live (not cached): per agent, today's dues, what
+    was collected against them and in person so far (the agent-performance report for today),
+    the cash each agent holds (their ``agent_cash`` balance: collected, not yet handed over)
+    and what they handed over today; and the overdue customers to visit (the overdue report,
+    the longest overdue first). Money as the reports' ``Decimal``s."""
+    today = today_india()
+    day = ReportFilters(today, today, branch_id)
+    performance = await queries.agent_performance(session, day)
+    overdue = await queries.overdue_list(session, day)
+    in_hand: dict[uuid.UUID, Decimal] = _by_agent(
+        (
+            await session.execute(
+                select(
+                    LedgerAccount.agent_id,
+                    func.coalesce(func.sum(JournalLine.debit - JournalLine.credit), ZERO),
+                )
+                .select_from(LedgerAccount)
+                .join(JournalLine, JournalLine.account_id == LedgerAccount.id)
+                .join(User, User.id == LedgerAccount.agent_id)
+                .where(LedgerAccount.kind == AccountKind.AGENT_CASH)
+                .where(User.branch_id == branch_id)
+                .group_by(LedgerAccount.agent_id)
+            )
+        ).all()
+    )
+    handed: dict[uuid.UUID, Decimal] = _by_agent(
+        (
+            await session.execute(
+                select(
+                    CashHandover.agent_id,
+                    func.coalesce(func.sum(CashHandover.amount_deposited), ZERO),
+                )
+                .where(CashHandover.branch_id == branch_id)
+                .where(CashHandover.business_date == today)
+                .where(CashHandover.reversed_at.is_(None))
+                .group_by(CashHandover.agent_id)
+            )
+        ).all()
+    )
+    agents = []
+    for row in performance.rows:
+        agent_id = row.get("agent_id")
+        agents.append(
+            {
+                "agent_id": str(agent_id) if agent_id else None,
+                "agent_name": row["agent_name"],
+                "due_amount": row["due_amount"],
+                "collected_against_due": row["collected_against_due"],
+                "collection_rate": row["collection_efficiency"],
+                "collections": row["collections"],
+                "collected_amount": row["collected_amount"],
+                "cash_in_hand": Decimal(in_hand.get(agent_id, ZERO) if agent_id else ZERO),
+                "handed_over": Decimal(handed.get(agent_id, ZERO) if agent_id else ZERO),
+            }
+        )
+    totals = performance.totals
+    return {
+        "as_of": today,
+        "agents": agents,
+        "due_amount": totals["due_amount"],
+        "collected_against_due": totals["collected_against_due"],
+        "collection_rate": totals["collection_efficiency"],
+        "collected_amount": totals["collected_amount"],
+        "cash_in_hand": sum((Decimal(v) for v in in_hand.values()), ZERO),
+        "handed_over": sum((Decimal(v) for v in handed.values()), ZERO),
+        "overdue_loans": len(overdue.rows),
+        "overdue_customers": len({r["customer_id"] for r in overdue.rows}),
+        "overdue_amount": overdue.totals["overdue_amount"],
+        "overdue": [
+            {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in r.items()}
+            for r in overdue.rows[:overdue_limit]
+        ],
+    }
+
+
+async def par_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUID | None) -> Any:
+    """The PAR report's buckets and summary (PAR 1/30/60/90, amounts at risk) for the
+    institution or a branch, as JSON, cached like the dashboards (30 s, under ``dashboard:``,
+    so every write that moves a dashboard drops it too)."""
+    key = f"dashboard:par:{branch_id or 'all'}"
+
+    async def load() -> dict[str, Any]:
+        today = today_india()
+        report = await queries.par_report(session, ReportFilters(today, today, branch_id))
+        return {
+            "rows": [row_json(r, report.columns) for r in report.rows],
+            "summary": {
+                k: value_json(v, report.summary_types.get(k, ColumnType.TEXT))
+                for k, v in report.summary.items()
+            },
+        }
+
+    return await cache_get_or_load(cache, key, ttl=DASHBOARD_TTL_SECONDS, load=load)
+
+
+async def branch_desk_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUID) -> Any:
+    """``branch_desk`` as JSON, cached like the dashboards (every collection, hand-over and
+    close of business deletes ``dashboard:*``)."""
+
+    async def load() -> dict[str, Any]:
+        return await branch_desk(session, branch_id=branch_id)
+
+    return await cache_get_or_load(
+        cache, f"dashboard:desk:{branch_id}", ttl=DASHBOARD_TTL_SECONDS, load=load
+    )

@@ -21,6 +21,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from jinja2_fragments.fastapi import Jinja2Blocks
 
+from namma.kit.clock import INDIA
 from namma.web import i18n, labels
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -57,7 +58,7 @@ def static(name: str) -> str:
     return f"/static/{name}?v={_static_version(name)}"
 
 
-environment.globals.update(static=static, LANGUAGES=i18n.LANGUAGES, labels=labels)
+environment.globals.update(static=static, LANGUAGES=i18n.LANGUAGES, labels=labels, india=INDIA)
 
 templates = Jinja2Blocks(env=environment)
 

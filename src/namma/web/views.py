@@ -17,17 +17,19 @@ from namma.web.pages import (
     office_capital,
     office_cash,
     office_customers,
+    office_dashboards,
+    office_desk,
     office_loans,
     office_products,
     office_staff,
-    staff,
 )
 from namma.web.templating import STATIC_DIR
 
 router = APIRouter(include_in_schema=False)
 for module in (
     auth,
-    staff,
+    office_dashboards,
+    office_desk,
     agent,
     customer,
     kfs,

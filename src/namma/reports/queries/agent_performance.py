@@ -132,6 +132,7 @@ async def agent_performance(session: AsyncSession, f: ReportFilters) -> Report:
         against = r.get("collected_against_due", ZERO)
         rows.append(
             {
+                "agent_id": agent_key,  # not a column: the pages' links
                 "agent_name": agent.name if agent else "(unassigned)",
                 "branch_code": branches[agent.branch_id].code
                 if agent and agent.branch_id in branches

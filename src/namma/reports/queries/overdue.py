@@ -69,6 +69,8 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
     result = await session.execute(
         # Columns, not entities: a defaulter list can be long.
         select(
+            Loan.id,
+            Loan.customer_id,
             Loan.loan_number,
             Customer.name,
             Customer.phone,
@@ -97,6 +99,8 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
     )
     rows = []
     for (
+        loan_id,
+        customer_id,
         number,
         name,
         phone,
@@ -113,6 +117,9 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
     ) in result.all():
         rows.append(
             {
+                # Not columns (never in the answer or the files): the pages' links.
+                "loan_id": loan_id,
+                "customer_id": customer_id,
                 "loan_number": number,
                 "customer_name": name,
                 "phone": phone,

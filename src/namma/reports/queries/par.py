@@ -80,12 +80,22 @@ async def par_report(session: AsyncSession, f: ReportFilters) -> Report:
         .where(Loan.status == LoanStatus.ACTIVE)
     )
     p1, p30, p90 = (_dec(v) for v in risk.one())
+    # PAR60 = DPD > 60: exactly the buckets 61-90 and 90+ (as PAR30 is 31-60 and beyond).
+    p60 = sum((found.get(b, (0, ZERO, ZERO))[1] for b in ("61-90", "90+")), ZERO)
     summary: dict[str, Any] = {
         "portfolio_outstanding": total,
         "at_risk_1": p1,
         "at_risk_30": p30,
+        "at_risk_60": p60,
         "at_risk_90": p90,
-    } | _par(total, {1: p1, 30: p30, 90: p90})
+    }
+    par = _par(total, {1: p1, 30: p30, 90: p90})
+    summary |= {
+        "par_1": par["par_1"],
+        "par_30": par["par_30"],
+        "par_60": percent(p60, total),
+        "par_90": par["par_90"],
+    }
     return Report(
         name="par",
         title="Portfolio at risk by bucket",
@@ -111,9 +121,11 @@ async def par_report(session: AsyncSession, f: ReportFilters) -> Report:
             "portfolio_outstanding": ColumnType.MONEY,
             "at_risk_1": ColumnType.MONEY,
             "at_risk_30": ColumnType.MONEY,
+            "at_risk_60": ColumnType.MONEY,
             "at_risk_90": ColumnType.MONEY,
             "par_1": ColumnType.PERCENT,
             "par_30": ColumnType.PERCENT,
+            "par_60": ColumnType.PERCENT,
             "par_90": ColumnType.PERCENT,
         },
         reconciliation=[
