@@ -7,6 +7,7 @@ their content, downloads and actions, scoped as the API."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import re
 import uuid
@@ -224,15 +225,19 @@ async def test_every_figure_links_to_its_list_with_the_filters(  # type: ignore[
     first = today_india().replace(day=1).isoformat()
     branch = f"branch_id={world.branch_a.id}"
     for href in (
-        f"/office/loans?status=active&amp;{branch}",
+        f"/office/loans?status=active&amp;branch={world.branch_a.id}",
         f"/office/reports/disbursements?from={first}&amp;to={today_india().isoformat()}&amp;{branch}",
         f"/office/collections?from={first}&amp;to={today_india().isoformat()}&amp;{branch}",
         f"/office/customers?status=active&amp;{branch}",
         f"/office/reports/overdue?min_dpd=31&amp;{branch}",
     ):
         assert f'href="{href}"' in page.text, href
-    # Each stat is a link.
+    # Each stat is a link, and every link leads to a page that answers.
     assert page.text.count('class="stat-link"') == len(figures(page.text))
+    for href in sorted(set(re.findall(r'href="(/office/[^"]+)"', page.text))):
+        target = html.unescape(href)
+        answer = await client.get(target)
+        assert answer.status_code == 200, (target, answer.status_code)
     assert (await client.get("/admin?branch_id=not-a-branch")).status_code == 404
     assert (await client.get(f"/admin?branch_id={uuid.uuid4()}")).status_code == 404
     # The charts, each with its numbers as a table.

@@ -100,7 +100,9 @@ def _links(d: dict[str, Any], branch_id: uuid.UUID | None, *, admin: bool) -> di
     today = {"from": d["as_of"], "to": d["as_of"]}
 
     def url(path: str, **params: str) -> str:
-        values = {k: v for k, v in (params | branch).items() if v}
+        # The loan list names its branch filter ``branch``; the others ``branch_id``.
+        key = {"/office/loans": "branch"}.get(path, "branch_id")
+        values = {k: v for k, v in (params | {key: v for v in branch.values()}).items() if v}
         return f"{path}?{urlencode(values)}" if values else path
 
     links = {
@@ -114,11 +116,11 @@ def _links(d: dict[str, Any], branch_id: uuid.UUID | None, *, admin: bool) -> di
         "profit": url("/office/reports/income-statement", **period),
         "income": url("/office/reports/income", **period),
         "customers": url("/office/customers", status="active"),
-        "agents": url("/office/staff", role="agent", active="1"),
+        "agents": url("/office/staff", role="agent", active="yes"),
         "today_due": url("/office/reports/demand-collection", **today),
         "today_collected": url("/office/collections", **today),
         "inbox": "/office/inbox",
-        "handovers": url("/office/handovers", business_date=d["as_of"]),
+        "handovers": url("/office/handovers", date=d["as_of"]),
         "capital": "/office/capital",
         "agent_performance": url("/office/reports/agent-performance", **period),
     }
