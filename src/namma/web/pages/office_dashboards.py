@@ -102,7 +102,8 @@ def _links(d: dict[str, Any], branch_id: uuid.UUID | None, *, admin: bool) -> di
     def url(path: str, **params: str) -> str:
         # The loan list names its branch filter ``branch``; the others ``branch_id``.
         key = {"/office/loans": "branch"}.get(path, "branch_id")
-        values = {k: v for k, v in (params | {key: v for v in branch.values()}).items() if v}
+        named = {key: branch["branch_id"]} if branch else {}
+        values = {k: v for k, v in (params | named).items() if v}
         return f"{path}?{urlencode(values)}" if values else path
 
     links = {
