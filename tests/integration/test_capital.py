@@ -580,3 +580,22 @@ async def test_a_retried_investment_or_borrowing_books_once(app, client, world, 
         assert await session.scalar(select(func.count()).select_from(Investment)) == 1
         assert await session.scalar(select(func.count()).select_from(Borrowing)) == 1
     await _ledger_ok(app)
+
+
+async def test_a_repayment_before_the_due_date_pays_the_next_installment_at_once(  # type: ignore[no-untyped-def]
+    app, client, world, bearer
+) -> None:
+    """A borrowing received today: its first installment falls due next month. Repaid now, the
+    money goes onto installment 1 (interest, then principal) — the lender holds no advance."""
+    headers = await bearer(world.admin)
+    b = await _borrow(client, headers, received_on=today_india().isoformat())
+    first = b["schedule"][0]
+    assert dt.date.fromisoformat(first["due_date"]) > today_india()
+    response = await _repay(client, headers, b["id"], {"amount": b["installment_amount"]})
+    assert response.status_code == 201, response.text
+    assert response.json()["allocation"][0]["installment_number"] == 1
+    assert Decimal(response.json()["repayment"]["interest_paid"]) == Decimal(first["interest_due"])
+    assert Decimal(response.json()["repayment"]["principal_paid"]) == Decimal(
+        first["principal_due"]
+    )
+    await _ledger_ok(app)

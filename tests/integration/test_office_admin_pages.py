@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -533,9 +534,9 @@ async def test_capital_records_an_investment_once_after_its_confirmation(
     step = await client.post("/office/capital/investments/new", data=data)
     assert step.status_code == 200 and "Record this?" in step.text and "₹10,00,000.00" in step.text
     assert await _count(app, Investment) == 0
-    key = re.search(r'name="request_key" value="([^"]+)"', step.text)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', step.text)
     assert key is not None
-    confirmed = {**data, "request_key": key.group(1), "confirmed": "yes"}
+    confirmed = {**data, "idempotency_key": key.group(1), "confirmed": "yes"}
     first = await client.post("/office/capital/investments/new", data=confirmed)
     again = await client.post("/office/capital/investments/new", data=confirmed)
     assert first.status_code == again.status_code == 303
@@ -568,11 +569,11 @@ async def test_a_borrowing_its_schedule_and_a_repayment(app, client, world) -> N
     }
     step = await client.post("/office/capital/borrowings/new", data=data)
     assert step.status_code == 200 and "Record this?" in step.text
-    key = re.search(r'name="request_key" value="([^"]+)"', step.text)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', step.text)
     assert key is not None
     made = await client.post(
         "/office/capital/borrowings/new",
-        data={**data, "request_key": key.group(1), "confirmed": "yes"},
+        data={**data, "idempotency_key": key.group(1), "confirmed": "yes"},
     )
     assert made.status_code == 303
     url = made.headers["location"]
@@ -588,7 +589,13 @@ async def test_a_borrowing_its_schedule_and_a_repayment(app, client, world) -> N
     # Too much: refused by the field, nothing recorded.
     too_much = await client.post(
         f"{url}/repay",
-        data={"csrf_token": token, "amount": "999999", "method": "bank", "confirmed": "yes"},
+        data={
+            "csrf_token": token,
+            "amount": "999999",
+            "method": "bank",
+            "idempotency_key": str(uuid.uuid4()),
+            "confirmed": "yes",
+        },
     )
     assert too_much.status_code == 422 and 'id="f-amount-error"' in too_much.text
     assert await _count(app, BorrowingRepayment) == 0
@@ -597,7 +604,7 @@ async def test_a_borrowing_its_schedule_and_a_repayment(app, client, world) -> N
         f"{url}/repay", data={"csrf_token": token, "amount": amount, "method": "bank"}
     )
     assert "Record this repayment?" in step.text
-    key = re.search(r'name="request_key" value="([^"]+)"', step.text)
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', step.text)
     assert key is not None
     paid = await client.post(
         f"{url}/repay",
@@ -605,7 +612,7 @@ async def test_a_borrowing_its_schedule_and_a_repayment(app, client, world) -> N
             "csrf_token": token,
             "amount": amount,
             "method": "bank",
-            "request_key": key.group(1),
+            "idempotency_key": key.group(1),
             "confirmed": "yes",
         },
     )

@@ -2,7 +2,7 @@
 
 Every command posts its journal and its audit entry in the caller's transaction; nothing here
 commits. A borrowing is a loan seen from the other side: its schedule, the split of a repayment
-and the payoff come from the money core (`generate_schedule`, `allocate_payment`,
+and the payoff come from the money core (`generate_schedule`, `advance_apply`,
 `payoff_quote`) — this module only stores and adds up what those return.
 
 Postings (docs/ledger.md): an investment Dr bank (or head-office cash) / Cr capital; a borrowing
@@ -40,7 +40,7 @@ from namma.finance import (
     LoanTerms,
     PayoffError,
     Schedule,
-    allocate_payment,
+    advance_apply,
     generate_schedule,
     payoff_quote,
 )
@@ -407,11 +407,15 @@ def _placement(
             for x in quote.lines
         ]
         return placed, True, quote.total
+    # What is due first, then the next installments at once, oldest first: a lender holds no
+    # advance for us (the money core's `advance` policy is for borrowers; D-158), so an early
+    # repayment is walked over every installment as if all had fallen due.
+    last_due = max((d.due_date for d in dues), default=paid_on)
     try:
-        allocation = allocate_payment(amount=amount, dues=dues, as_of=paid_on)
+        allocation = advance_apply(advance=amount, dues=dues, as_of=max(last_due, paid_on))
     except AllocationError as exc:
         raise InvalidInputError("amount", exc.message) from None
-    assert allocation.unallocated == 0 and allocation.prepaid_principal == 0
+    assert allocation.advance == 0  # the amount is at most the payoff, below the dues' total
     return _placed_from_lines(allocation.lines), False, quote.total
 
 

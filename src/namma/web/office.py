@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from namma.kit.errors import InvalidInputError
 from namma.kit.idempotency import (
     idempotency_begin,
     idempotency_complete,
@@ -80,10 +81,18 @@ def csv_url(request: Request) -> str:
     return f"{request.url.path}?{urlencode(params | {'format': 'csv'})}"
 
 
+# The hidden field of a money form's confirmation step: its key for ``act_once``.
+ONCE_FIELD = "idempotency_key"
+
+
+def once_key_new() -> str:
+    """A fresh key for a money form (made when the form or its confirmation step is shown)."""
+    return str(uuid.uuid4())
+
+
 def request_key_new(form: Form[Any]) -> None:
-    """Give a money form's confirmation step a key of its own: posting it twice (a double
-    click, a reload) acts once (``act_once``)."""
-    form.values["request_key"] = str(uuid.uuid4())
+    """Give a money form's confirmation step a key of its own (``act_once``)."""
+    form.values[ONCE_FIELD] = once_key_new()
 
 
 async def act_once(
@@ -92,19 +101,31 @@ async def act_once(
     request: Request,
     form: Form[Any],
     produce: Callable[[], Awaitable[str]],
+    *,
+    body: Mapping[str, Any] | None = None,
 ) -> str:
-    """Run ``produce`` (the command; it returns where to go next) once per confirmation key,
-    through the API's idempotency keys: a repeated post goes where the first went."""
-    key = form.values.get("request_key") or ""
-    if not key:
-        return await produce()
-    body = {k: v for k, v in form.values.items() if k != "request_key"}
+    """Run ``produce`` (the command; it returns where to go next) once per the form's key,
+    through the API's idempotency keys (``kit.idempotency``): a second submit of the same form
+    (a double click, a reload, a resent request) goes where the first went and changes
+    nothing. The claim and the answer live in the request's transaction, so a refused command
+    rolls both back. ``body``: the values the key stands for (default: the form's). A form
+    without its key did not come from the page and is refused."""
+    key = form.values.get(ONCE_FIELD, "")
+    try:
+        uuid.UUID(key)
+    except ValueError:
+        raise InvalidInputError(
+            ONCE_FIELD, "The form has expired or did not come from this site."
+        ) from None
+    values = (
+        dict(body)
+        if body is not None
+        else {k: v for k, v in form.values.items() if k != ONCE_FIELD}
+    )
+    fingerprint = request_fingerprint(f"PAGE {request.url.path}", json.loads(json_text(values)))
     user_id = viewer.principal.user_id
     stored = await idempotency_begin(
-        session,
-        user_id=user_id,
-        key=f"page:{key}"[:100],
-        fingerprint=request_fingerprint(request.url.path, body),
+        session, user_id=user_id, key=f"page:{key}", fingerprint=fingerprint
     )
     if stored is not None:
         return str(json.loads(stored.body)["location"])
@@ -112,7 +133,7 @@ async def act_once(
     await idempotency_complete(
         session,
         user_id=user_id,
-        key=f"page:{key}"[:100],
+        key=f"page:{key}",
         status=303,
         body=json_text({"location": location}),
     )

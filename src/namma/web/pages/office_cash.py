@@ -40,12 +40,8 @@ from namma.reports.base import ColumnType
 from namma.web import i18n
 from namma.web.forms import Form, empty_form, form_parse
 from namma.web.i18n import N_, gettext
-from namma.web.pages.office_loans import (
-    OFFICE,
-    Confirming,
-    idempotency_new,
-    page_once,
-)
+from namma.web.office import act_once, once_key_new
+from namma.web.pages.office_loans import OFFICE, Confirming
 from namma.web.tables import Column, table_csv, table_keyset, table_of
 from namma.web.templating import render
 from namma.web.viewer import Viewer, viewer_of
@@ -237,7 +233,7 @@ async def _collection_page(
             "reverse_reason": reason,
             "form": form or empty_form(),
             "confirming": confirming,
-            "idem": idempotency_new(),
+            "idem": once_key_new(),
             "note": note,
         },
         status_code=status_code,
@@ -288,8 +284,8 @@ async def collection_reverse(
             return f"/office/collections/{collection_id}"
 
         try:
-            location = await page_once(
-                request, session, viewer, form, {"reason": reason.strip()}, act
+            location = await act_once(
+                session, viewer, request, form, act, body={"reason": reason.strip()}
             )
         except AppError as exc:
             await form.failed(session, exc)
@@ -390,7 +386,7 @@ async def _handover_page(
             "count_reason": reason,
             "form": form or empty_form(),
             "confirming": confirming,
-            "idem": idempotency_new(),
+            "idem": once_key_new(),
         },
         status_code=status_code,
     )
@@ -444,8 +440,8 @@ async def handover_count(
             return f"/office/handovers/{handover_id}"
 
         try:
-            location = await page_once(
-                request, session, viewer, form, data.model_dump(mode="json"), act
+            location = await act_once(
+                session, viewer, request, form, act, body=data.model_dump(mode="json")
             )
         except AppError as exc:
             await form.failed(session, exc)

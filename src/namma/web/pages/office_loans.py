@@ -4,15 +4,14 @@ a 404 page).
 
 Every action calls the service the JSON API calls; a money action goes through the confirmation
 step and carries an idempotency key (a hidden field made when the form is shown): a second
-submit of the same form replays the first answer and posts nothing twice (`page_once`).
+submit of the same form replays the first answer and posts nothing twice (`web.office.act_once`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -37,13 +36,7 @@ from namma.documents.queries import documents_list
 from namma.handover.schemas import HandoverOut
 from namma.handover.service import cash_handovers_list
 from namma.kit.deps import CacheDep, SessionDep
-from namma.kit.errors import AppError, ConflictError, InvalidInputError
-from namma.kit.idempotency import (
-    idempotency_begin,
-    idempotency_complete,
-    json_text,
-    request_fingerprint,
-)
+from namma.kit.errors import AppError, ConflictError
 from namma.kit.money import Money
 from namma.kit.pagination import Keyset
 from namma.ledger.queries import loan_journal
@@ -64,6 +57,7 @@ from namma.models import (
 from namma.reports.base import ColumnType
 from namma.web.forms import FORM_ERROR, Form, empty_form, form_parse
 from namma.web.i18n import N_, gettext
+from namma.web.office import act_once, once_key_new
 from namma.web.tables import Column, table_csv, table_keyset, table_of
 from namma.web.templating import render
 from namma.web.viewer import Viewer, viewer_of
@@ -87,7 +81,6 @@ WriterOff = Annotated[
 ]
 Applier = Annotated[Viewer, Depends(viewer_of(Permission.LOAN_APPLY, roles=OFFICE, limit="writes"))]
 
-IDEMPOTENCY_FIELD = "idempotency_key"
 
 LOAN_COLUMNS = (
     Column("number", N_("Loan number")),
@@ -130,49 +123,6 @@ STATUS_FILTERS: tuple[tuple[str, str], ...] = (
 
 
 # --- idempotent page actions ----------------------------------------------------------------------
-
-
-def idempotency_new() -> str:
-    """The key a money form carries (made when the form is shown)."""
-    return str(uuid.uuid4())
-
-
-async def page_once(
-    request: Request,
-    session: SessionDep,
-    viewer: Viewer,
-    form: Form[Any],
-    body: Mapping[str, Any],
-    act: Callable[[], Awaitable[str]],
-) -> str:
-    """Run ``act`` (the command; it returns the address to go to) once per the form's key: a
-    second submit of the same form (a double click, a resent request) gets the first answer's
-    address and changes nothing. The claim and the answer live in the request's transaction
-    (`namma.kit.idempotency`): a refused command rolls both back. A form without its key is
-    refused (it did not come from the page)."""
-    key = form.values.get(IDEMPOTENCY_FIELD, "")
-    try:
-        uuid.UUID(key)
-    except ValueError:
-        raise InvalidInputError(
-            IDEMPOTENCY_FIELD, "The form has expired or did not come from this site."
-        ) from None
-    route = f"PAGE {request.url.path}"
-    fingerprint = request_fingerprint(route, json.loads(json_text(dict(body))))
-    stored = await idempotency_begin(
-        session, user_id=viewer.principal.user_id, key=f"page:{key}", fingerprint=fingerprint
-    )
-    if stored is not None:
-        return str(json.loads(stored.body)["location"])
-    location = await act()
-    await idempotency_complete(
-        session,
-        user_id=viewer.principal.user_id,
-        key=f"page:{key}",
-        status=303,
-        body=json_text({"location": location}),
-    )
-    return location
 
 
 def _see_other(location: str) -> Response:
@@ -438,7 +388,7 @@ async def _loan_page(
         "forms": forms or {},
         "confirming": confirming,
         "blank": empty_form(),
-        "idem": idempotency_new(),
+        "idem": once_key_new(),
         "today": loans_service.today_india(),
     }
     if tab == "schedule":
@@ -582,8 +532,8 @@ async def loan_disburse(
             return f"/office/loans/{loan_id}?tab=schedule"
 
         try:
-            location = await page_once(
-                request, session, viewer, form, data.model_dump(mode="json"), act
+            location = await act_once(
+                session, viewer, request, form, act, body=data.model_dump(mode="json")
             )
         except AppError as exc:
             await form.failed(session, exc)
@@ -652,8 +602,8 @@ async def loan_preclose(
             return f"/office/loans/{loan_id}?tab=collections"
 
         try:
-            location = await page_once(
-                request, session, viewer, form, data.model_dump(mode="json"), act
+            location = await act_once(
+                session, viewer, request, form, act, body=data.model_dump(mode="json")
             )
         except AppError as exc:
             await form.failed(session, exc)
@@ -694,8 +644,8 @@ async def loan_waive(
             return f"/office/loans/{loan_id}?tab=waivers"
 
         try:
-            location = await page_once(
-                request, session, viewer, form, data.model_dump(mode="json"), act
+            location = await act_once(
+                session, viewer, request, form, act, body=data.model_dump(mode="json")
             )
         except AppError as exc:
             await form.failed(session, exc)
@@ -739,8 +689,8 @@ async def loan_write_off(
             return f"/office/loans/{loan_id}?tab=journal"
 
         try:
-            location = await page_once(
-                request, session, viewer, form, data.model_dump(mode="json"), act
+            location = await act_once(
+                session, viewer, request, form, act, body=data.model_dump(mode="json")
             )
         except AppError as exc:
             await form.failed(session, exc)
@@ -789,8 +739,8 @@ async def loan_recover(
             return f"/office/loans/{loan_id}?tab=collections"
 
         try:
-            location = await page_once(
-                request, session, viewer, form, data.model_dump(mode="json"), act
+            location = await act_once(
+                session, viewer, request, form, act, body=data.model_dump(mode="json")
             )
         except AppError as exc:
             await form.failed(session, exc)
