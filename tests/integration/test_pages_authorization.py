@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from sqlalchemy import text
 
 from namma.kit.clock import today_india
 from namma.kit.db import transaction
@@ -227,6 +228,25 @@ async def _handover(t: Targets) -> tuple[str, str]:
     return ids[0], ids[1]
 
 
+async def _failed_job(t: Targets) -> tuple[str, str]:
+    # Jobs belong to the installation (Admin only): the same failed job is "own" and "other".
+    async with transaction(t.app.state.db) as session:
+        job_id = (
+            await session.execute(
+                text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status,"
+                    " attempts) VALUES ('default', 'notifications:send',"
+                    " '{\"notification_id\": \"x\"}', 'failed', 4) RETURNING id"
+                )
+            )
+        ).scalar_one()
+    return str(job_id), str(job_id)
+
+
+async def _report(t: Targets) -> tuple[str, str]:
+    return "par", "par"
+
+
 IDS: dict[str, Callable[[Targets], Awaitable[tuple[str, str]]]] = {
     "loan_id": _loan,
     "customer_id": _customer,
@@ -238,6 +258,8 @@ IDS: dict[str, Callable[[Targets], Awaitable[tuple[str, str]]]] = {
     "document_id": _document,
     "borrowing_id": _borrowing,
     "handover_id": _handover,
+    "job_id": _failed_job,
+    "name": _report,
 }
 PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")
 
@@ -277,15 +299,17 @@ async def test_every_page_answers_each_caller_by_its_rule(  # type: ignore[no-un
     for path in page_routes(app):
         allowed = area_of(path)
         assert allowed is not None
+        urls = {}
         for scope in ("own", "other"):
             url = path
             for name in PARAMETER.findall(path):
                 pair = await targets.ids(name)
                 assert pair is not None, name
                 url = re.sub(r"{" + name + r"(?::\w+)?}", pair[0 if scope == "own" else 1], url)
-            url += QUERIES.get(path, "")
-            if scope == "other" and url == path:
-                continue  # no record in the address: nothing to scope
+            urls[scope] = url + QUERIES.get(path, "")
+        for scope, url in urls.items():
+            if scope == "other" and url == urls["own"]:
+                continue  # the same record for both (or none): nothing to scope
             client.cookies.clear()
             anonymous = await client.get(url, follow_redirects=False)
             if anonymous.status_code not in expected(None, allowed, scope, path) or not (
