@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
@@ -497,6 +497,29 @@ async def loan_reject(
     return await _failed(request, session, cache, viewer, loan_id, "reject", form)
 
 
+async def _acted(
+    request: Request,
+    session: SessionDep,
+    cache: CacheDep,
+    viewer: Viewer,
+    loan_id: uuid.UUID,
+    action: str,
+    form: Form[Any],
+    act: Callable[[], Awaitable[str]],
+) -> Response:
+    """A confirmed money action: ``act`` once for the form's key (``act_once``, keyed on the
+    validated values), then to where it leads; the service's refusal shows on the form."""
+    assert form.data is not None
+    try:
+        location = await act_once(
+            session, viewer, request, form, act, body=form.data.model_dump(mode="json")
+        )
+    except AppError as exc:
+        await form.failed(session, exc)
+        return await _failed(request, session, cache, viewer, loan_id, action, form)
+    return _see_other(location)
+
+
 @router.post("/loans/{loan_id}/disburse")
 async def loan_disburse(
     request: Request, loan_id: uuid.UUID, session: SessionDep, cache: CacheDep, viewer: Disburser
@@ -531,14 +554,7 @@ async def loan_disburse(
             )
             return f"/office/loans/{loan_id}?tab=schedule"
 
-        try:
-            location = await act_once(
-                session, viewer, request, form, act, body=data.model_dump(mode="json")
-            )
-        except AppError as exc:
-            await form.failed(session, exc)
-        else:
-            return _see_other(location)
+        return await _acted(request, session, cache, viewer, loan_id, "disburse", form, act)
     return await _failed(request, session, cache, viewer, loan_id, "disburse", form)
 
 
@@ -601,14 +617,7 @@ async def loan_preclose(
             )
             return f"/office/loans/{loan_id}?tab=collections"
 
-        try:
-            location = await act_once(
-                session, viewer, request, form, act, body=data.model_dump(mode="json")
-            )
-        except AppError as exc:
-            await form.failed(session, exc)
-        else:
-            return _see_other(location)
+        return await _acted(request, session, cache, viewer, loan_id, "preclose", form, act)
     return await _failed(request, session, cache, viewer, loan_id, "preclose", form)
 
 
@@ -643,14 +652,7 @@ async def loan_waive(
             )
             return f"/office/loans/{loan_id}?tab=waivers"
 
-        try:
-            location = await act_once(
-                session, viewer, request, form, act, body=data.model_dump(mode="json")
-            )
-        except AppError as exc:
-            await form.failed(session, exc)
-        else:
-            return _see_other(location)
+        return await _acted(request, session, cache, viewer, loan_id, "waive", form, act)
     return await _failed(request, session, cache, viewer, loan_id, "waive", form)
 
 
@@ -688,14 +690,7 @@ async def loan_write_off(
             )
             return f"/office/loans/{loan_id}?tab=journal"
 
-        try:
-            location = await act_once(
-                session, viewer, request, form, act, body=data.model_dump(mode="json")
-            )
-        except AppError as exc:
-            await form.failed(session, exc)
-        else:
-            return _see_other(location)
+        return await _acted(request, session, cache, viewer, loan_id, "write_off", form, act)
     return await _failed(request, session, cache, viewer, loan_id, "write_off", form)
 
 
@@ -738,14 +733,7 @@ async def loan_recover(
             )
             return f"/office/loans/{loan_id}?tab=collections"
 
-        try:
-            location = await act_once(
-                session, viewer, request, form, act, body=data.model_dump(mode="json")
-            )
-        except AppError as exc:
-            await form.failed(session, exc)
-        else:
-            return _see_other(location)
+        return await _acted(request, session, cache, viewer, loan_id, "recover", form, act)
     return await _failed(request, session, cache, viewer, loan_id, "recover", form)
 
 
