@@ -25,6 +25,7 @@ from namma.models import (
     JournalLine,
     LedgerAccount,
     Loan,
+    LoanStatus,
 )
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
     MONTHLY_PRODUCT,
@@ -405,3 +406,27 @@ async def test_the_customers_loan_page_shows_the_advance_held(
     assert page.status_code == 200
     assert "Paid in advance" in page.text
     assert '<span class="stat-value" id="advance-balance">₹1,115.12</span>' in page.text
+
+
+async def test_the_office_pre_closure_collects_what_is_payable_when_an_advance_is_held(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """The back office's settle step shows the advance and collects the payoff less it (the
+    most a collection may be while an advance is held), which pre-closes the loan."""
+    from tests.integration.test_pages import sign_in
+
+    loan_id = await make_loan(app, client, bearer, world, product)
+    held = await collect(client, await bearer(world.agent_a), loan_id, "13884.88")
+    assert held.status_code == 201 and held.json()["collection"]["advance"] == "5000.00"
+    csrf = await sign_in(app, client, world.manager_a)
+    settle = {"csrf_token": csrf, "idempotency_key": str(uuid.uuid4()), "method": "cash"}
+    step = await client.post(f"/office/loans/{loan_id}/preclose", data=settle)
+    assert step.status_code == 200
+    assert "Advance used" in step.text and "₹87,115.12" in step.text
+    done = await client.post(
+        f"/office/loans/{loan_id}/preclose", data={**settle, "confirmed": "yes"}
+    )
+    assert done.status_code == 303, done.text
+    loan = await _loan(app, loan_id)
+    assert loan.status is LoanStatus.PRECLOSED and loan.advance_balance == D("0.00")
+    await assert_consistent(app, loan_id)

@@ -9,11 +9,9 @@ submit of the same form replays the first answer and posts nothing twice (`web.o
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -55,6 +53,7 @@ from namma.models import (
     WaiverComponent,
 )
 from namma.reports.base import ColumnType
+from namma.web import i18n, labels
 from namma.web.forms import FORM_ERROR, Form, empty_form, form_parse
 from namma.web.i18n import N_, gettext
 from namma.web.office import act_once, once_key_new
@@ -534,9 +533,9 @@ async def loan_disburse(
             rows = [
                 (gettext(N_("Loan")), detail["loan_number"]),
                 (gettext(N_("Customer")), detail["customer"]["name"]),
-                (gettext(N_("Amount")), _money(detail["principal"])),
-                (gettext(N_("Disbursed on")), _date(data.disbursed_on)),
-                (gettext(N_("Paid by")), gettext(_method_label(data.method.value))),
+                (gettext(N_("Amount")), i18n.money(detail["principal"])),
+                (gettext(N_("Disbursed on")), i18n.date(data.disbursed_on)),
+                (gettext(N_("Paid by")), gettext(labels.method[data.method.value])),
             ]
             confirm = Confirming(
                 "disburse", form, rows, gettext(N_("Disburse")), gettext(N_("Disburse this loan?"))
@@ -563,7 +562,8 @@ async def loan_preclose(
     request: Request, loan_id: uuid.UUID, session: SessionDep, cache: CacheDep, viewer: Collector
 ) -> Response:
     """The pre-closure quote as of today; confirmed, the settlement: a collection of exactly
-    the quote's total (the same service as a payment, which closes the loan as pre-closed)."""
+    what is payable (the quote's total less any advance held; the same service as a payment,
+    which closes the loan as pre-closed)."""
     form = await form_parse(request, SettleIn)
     if form.ok and form.data is not None:
         data = form.data
@@ -578,36 +578,44 @@ async def loan_preclose(
                 await form.failed(session, exc)
                 return await _failed(request, session, cache, viewer, loan_id, "preclose", form)
             rows = [
-                (gettext(N_("Principal")), _money(quote.principal)),
-                (gettext(N_("Interest overdue")), _money(quote.overdue_interest)),
-                (gettext(N_("Interest accrued")), _money(quote.accrued_interest)),
-                (gettext(N_("Fees")), _money(quote.overdue_fees + quote.upfront_fees)),
-                (gettext(N_("Penalties")), _money(quote.penalties)),
-                (gettext(N_("Prepayment charge")), _money(quote.prepayment_penalty)),
-                (gettext(N_("Total to settle today")), _money(quote.total)),
+                (gettext(N_("Principal")), i18n.money(quote.principal)),
+                (gettext(N_("Interest overdue")), i18n.money(quote.overdue_interest)),
+                (gettext(N_("Interest accrued")), i18n.money(quote.accrued_interest)),
+                (gettext(N_("Fees overdue")), i18n.money(quote.overdue_fees)),
+                (gettext(N_("Fees of installment 1, not yet due")), i18n.money(quote.upfront_fees)),
+                (gettext(N_("Penalties")), i18n.money(quote.penalties)),
+                (gettext(N_("Prepayment charge")), i18n.money(quote.prepayment_penalty)),
+                (gettext(N_("Total to settle today")), i18n.money(quote.total)),
             ]
-            form.values["total"] = str(quote.total)  # repeated by the confirmation: checked
+            if quote.advance_held:
+                rows += [
+                    (gettext(N_("Advance used")), i18n.money(quote.advance_held)),
+                    (gettext(N_("To collect today")), i18n.money(quote.payable)),
+                ]
+            form.values["total"] = str(quote.payable)  # repeated by the confirmation: checked
             confirm = Confirming(
                 "preclose",
                 form,
                 rows,
                 gettext(N_("Settle the loan")),
-                gettext(N_("Settle the loan with %(amount)s?")) % {"amount": _money(quote.total)},
+                gettext(N_("Settle the loan with %(amount)s?"))
+                % {"amount": i18n.money(quote.payable)},
             )
             return await _loan_page(request, session, cache, viewer, loan_id, confirming=confirm)
         confirmed_total = data.total
 
         async def act() -> str:
             quote = await preclosure_quote(session, viewer.principal, loan_id=loan_id, as_of=None)
-            if confirmed_total is not None and quote.total != confirmed_total:
+            if confirmed_total is not None and quote.payable != confirmed_total:
                 raise ConflictError(
                     "The amount to settle has changed since the quote; ask for it again."
                 )
+            # What closes the loan: the payoff less the advance it already holds.
             await collections_service.collection_record(
                 session,
                 principal=viewer.principal,
                 loan_id=loan_id,
-                amount=quote.total,
+                amount=quote.payable,
                 collected_on=quote.as_of,
                 method=data.method,
                 reference=data.reference,
@@ -632,8 +640,8 @@ async def loan_waive(
             if form.editing:
                 return await _failed(request, session, cache, viewer, loan_id, "waive", form)
             rows = [
-                (gettext(N_("Waive")), gettext(_component_label(data.component.value))),
-                (gettext(N_("Amount")), _money(data.amount)),
+                (gettext(N_("Waive")), gettext(labels.waiver_component[data.component.value])),
+                (gettext(N_("Amount")), i18n.money(data.amount)),
                 (gettext(N_("Reason")), data.reason),
             ]
             confirm = Confirming(
@@ -668,7 +676,7 @@ async def loan_write_off(
                 return await _failed(request, session, cache, viewer, loan_id, "write_off", form)
             detail: Any = await loan_detail(session, viewer.principal, loan_id, cache=cache)
             rows = [
-                (gettext(N_("Principal outstanding")), _money(detail["outstanding_principal"])),
+                (gettext(N_("Principal outstanding")), i18n.money(detail["outstanding_principal"])),
                 (gettext(N_("Reason")), data.reason),
             ]
             confirm = Confirming(
@@ -706,8 +714,8 @@ async def loan_recover(
             if form.editing:
                 return await _failed(request, session, cache, viewer, loan_id, "recover", form)
             rows = [
-                (gettext(N_("Amount")), _money(data.amount)),
-                (gettext(N_("Paid by")), gettext(_method_label(data.method.value))),
+                (gettext(N_("Amount")), i18n.money(data.amount)),
+                (gettext(N_("Paid by")), gettext(labels.method[data.method.value])),
             ]
             confirm = Confirming(
                 "recover",
@@ -769,30 +777,6 @@ async def loan_top_up(
         else:
             return _see_other(f"/office/loans/{new.id}")
     return await _failed(request, session, cache, viewer, loan_id, "top_up", form)
-
-
-def _money(value: Any) -> str:
-    from namma.web import i18n
-
-    return i18n.money(Decimal(str(value)))
-
-
-def _date(value: dt.date) -> str:
-    from namma.web import i18n
-
-    return i18n.date(value)
-
-
-def _method_label(code: str) -> str:
-    from namma.web import labels
-
-    return labels.method[code]
-
-
-def _component_label(code: str) -> str:
-    return {"interest": N_("Interest"), "fee": N_("Fees"), "penalty": N_("Penalties")}.get(
-        code, code
-    )
 
 
 # --- the checker inbox ----------------------------------------------------------------------------
