@@ -8,7 +8,7 @@ baseline of the same page's main query *function* run directly, in the same proc
    postgresql://postgres@127.0.0.1:5432/test, the maintenance database) and fills it with
    ``bench_cob``'s set-based portfolio (``--loans`` loans of 50 weekly installments over
    branches and agents, collections on the business date); adds an Admin and a Manager of the
-   first branch. The database is dropped at the end.
+   first branch (`bench_pages.people_create`). The database is dropped at the end.
 2. Starts the application in-process (``create_app``, httpx's ASGI transport: no network) and
    signs both in (a real session, as the sign-in form makes).
 3. For every page and role: ``--repeat`` requests with a warm cache (the dashboards' 30 s
@@ -33,41 +33,22 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from bench_cob import SERVER, portfolio_generate, with_database
+from bench_pages import people_create, signed_in_client
 from machine import machine
 
 from namma.audit.queries import audit_list
-from namma.audit.service import AuditActor
 from namma.auth.deps import Principal
 from namma.auth.permissions import permissions_for
-from namma.auth.service import session_issue
 from namma.cob.endpoints import cob_runs_read
 from namma.kit.clock import today_india
-from namma.kit.db import libpq_url, transaction
+from namma.kit.db import transaction
 from namma.kit.embedded import create_database, drop_database
 from namma.kit.migrations import migrate_upgrade
-from namma.models import User
+from namma.models import Role, User
 from namma.reports import queries
 from namma.reports.base import ReportFilters
 from namma.reports.dashboard import DashboardPeriod, dashboard_build
-
-BRANCH_1 = "md5('branch1')::uuid"
-
-
-def people_add(url: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
-    admin, manager = uuid.uuid4(), uuid.uuid4()
-    with psycopg.connect(libpq_url(url)) as conn:
-        branch = conn.execute(f"SELECT {BRANCH_1}").fetchone()[0]  # type: ignore[index]
-        conn.execute(
-            "INSERT INTO users (id, name, role, branch_id, email, password_hash, is_active,"
-            " must_change_password) VALUES (%s, 'Bench Admin', 'admin', %s,"
-            " 'admin@bench.example', '!', true, false), (%s, 'Bench Manager', 'manager', %s,"
-            " 'manager@bench.example', '!', true, false)",
-            (admin, branch, manager, branch),
-        )
-        conn.commit()
-    return admin, manager, branch
 
 
 def principal_of(user: User) -> Principal:
@@ -105,7 +86,6 @@ async def run(url: str, repeat: int, tmp: Path) -> list[tuple[str, ...]]:
     from namma.app import create_app
     from namma.config import Settings
 
-    admin_id, manager_id, branch_id = people_add(url)
     settings = Settings(
         env="test",
         database_url=url,
@@ -119,25 +99,12 @@ async def run(url: str, repeat: int, tmp: Path) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
     async with LifespanManager(app):
         db = app.state.db
-        clients: dict[str, httpx.AsyncClient] = {}
-        principals: dict[str, Principal] = {}
-        for role, user_id in (("admin", admin_id), ("manager", manager_id)):
-            async with transaction(db) as session:
-                user = await session.get(User, user_id)
-                assert user is not None
-                issued = await session_issue(
-                    session,
-                    user=user,
-                    secret_key=settings.secret_key.get_secret_value(),
-                    actor=AuditActor(ip="127.0.0.1"),
-                    method="bench",
-                )
-                principals[role] = principal_of(user)
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://localhost"
-            )
-            client.cookies.set("access_token", issued.access_token)
-            clients[role] = client
+        # The same people and signed-in clients as bench_pages.py: an Admin, and a Manager of
+        # the first generated branch.
+        people = await people_create(app)
+        branch_id = people[Role.MANAGER].branch_id
+        clients = {role.value: await signed_in_client(app, u) for role, u in people.items()}
+        principals = {role.value: principal_of(u) for role, u in people.items()}
         today = today_india()
         month = today.replace(day=1)
 
