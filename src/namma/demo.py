@@ -338,7 +338,8 @@ async def _demo_lending(
         )
 
     async def collect(loan: Loan, index: int, amount: Decimal, days_ago: int) -> None:
-        # As through the API: the customer's receipt message and PDF follow, by the job worker.
+        # As through the API: the customer's receipt message follows, by the job worker (the
+        # receipt's PDF is rendered when it is first downloaded).
         await collection_record(
             session,
             principal=_acting(agent_of[index]),

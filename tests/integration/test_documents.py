@@ -1,15 +1,18 @@
 """Receipts and statements as PDF through HTTP against real PostgreSQL and the real job engine:
-a receipt made by the job after a collection and downloaded by its customer (text read back with
-pypdf: the receipt number and the exact amounts), hidden from everyone out of scope; a reversed
-collection's receipt marked REVERSED; a statement whose figures equal those computed here from
-the rows; jobs run twice leave one document; the monthly run's selection."""
+a receipt rendered on its first download (no job renders it) and kept, downloaded by its
+customer (text read back with pypdf: the receipt number and the exact amounts), hidden from
+everyone out of scope; two first downloads at once make one document; a reversed collection's
+receipt rendered again, marked REVERSED; a statement whose figures equal those computed here
+from the rows; jobs run twice leave one document; the monthly run's selection."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import io
 import re
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -34,6 +37,7 @@ from namma.models import (
     DocumentKind,
     DocumentStatus,
     Loan,
+    Notification,
 )
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
     collect,
@@ -75,8 +79,31 @@ async def download(client, url: str, headers: dict[str, str]):  # type: ignore[n
 # --- receipts ------------------------------------------------------------------------------------
 
 
-async def test_receipt_is_made_by_the_job_and_downloaded_by_its_customer_only(
-    app, client, world, bearer, product, customer
+class RenderCount:
+    """``render.receipt_pdf`` counting its calls (slowed down, to widen a race)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, delay: float = 0.0) -> None:
+        self.calls = 0
+        self.delay = delay
+        self.real = render.receipt_pdf
+        monkeypatch.setattr(render, "receipt_pdf", self)
+
+    def __call__(self, data: Any) -> bytes:
+        self.calls += 1
+        time.sleep(self.delay)  # in the worker thread, as the real rendering
+        return self.real(data)
+
+
+async def jobs_of(prefix: str) -> list[str]:
+    return [
+        job.task_name
+        for job in await job_app.job_manager.list_jobs_async()
+        if job.task_name.startswith(prefix)
+    ]
+
+
+async def test_receipt_is_rendered_on_first_download_and_downloaded_by_its_customer_only(
+    app, client, world, bearer, product, customer, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     loan_id = await make_loan(app, client, bearer, world, product)
     posted = await collect(
@@ -89,14 +116,25 @@ async def test_receipt_is_made_by_the_job_and_downloaded_by_its_customer_only(
     url = f"/api/collections/{collection_id}/receipt.pdf"
     kamala = await bearer(world.customer_user_a)
 
-    # Asked for in the collection's transaction; not made yet.
-    waiting = await client.get(url, headers=kamala)
-    assert waiting.status_code == 202, waiting.text
-    assert waiting.headers["retry-after"] == "2"
-    assert waiting.json()["document"]["status"] == "pending"
-
+    # The collection enqueues its receipt message, and no PDF: no document, no render job.
+    renders = RenderCount(monkeypatch)
     await run_jobs()
+    assert await jobs_of("documents:") == []
+    assert await jobs_of("collections:receipts_send") == ["collections:receipts_send"]
+    assert await documents(app, kind=DocumentKind.RECEIPT) == []
+    assert renders.calls == 0
+    async with transaction(app.state.db) as session:
+        messages = await session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.collection_id == uuid.UUID(collection_id))
+            .where(Notification.template == "receipt")
+        )
+    assert messages == 1
+
+    # The first download renders and stores it.
     response = await download(client, url, kamala)
+    assert renders.calls == 1
     assert (
         response.headers["content-disposition"]
         == f'attachment; filename="receipt-{receipt_number}.pdf"'
@@ -129,12 +167,17 @@ async def test_receipt_is_made_by_the_job_and_downloaded_by_its_customer_only(
     assert meta.json()["sha256"] == hashlib.sha256(response.content).hexdigest()
     assert meta.json()["size"] == len(response.content)
     assert meta.json()["receipt_number"] == receipt_number
+
+    # Later downloads, by either address and by staff, are served from storage: no render.
     same = await download(client, f"/api/documents/{doc.id}/pdf", kamala)
     assert same.content == response.content
-
-    # Staff in scope see it; everyone else gets 404, as for an unknown id.
+    assert (await download(client, url, kamala)).content == response.content
     for who in ("admin", "manager_a", "agent_a"):
         await download(client, url, await bearer(getattr(world, who)))
+    assert renders.calls == 1
+    assert len(await documents(app, kind=DocumentKind.RECEIPT)) == 1
+
+    # Everyone else gets 404, as for an unknown id.
     for who in ("customer_user_b", "manager_b", "agent_b", "agent_a2"):
         headers = await bearer(getattr(world, who))
         for path in (url, f"/api/documents/{doc.id}", f"/api/documents/{doc.id}/pdf"):
@@ -146,6 +189,81 @@ async def test_receipt_is_made_by_the_job_and_downloaded_by_its_customer_only(
     assert [d["id"] for d in mine.json()["documents"]] == [str(doc.id)]
     unknown = await client.get(f"/api/documents/{uuid.uuid4()}/pdf", headers=kamala)
     assert unknown.status_code == 404
+    assert renders.calls == 1
+
+
+async def test_out_of_scope_first_downloads_make_no_receipt(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = await collect(client, await bearer(world.agent_a), loan_id, "500.00")
+    collection_id = posted.json()["collection"]["id"]
+    for who in ("customer_user_b", "manager_b", "agent_b"):
+        response = await client.get(
+            f"/api/collections/{collection_id}/receipt.pdf",
+            headers=await bearer(getattr(world, who)),
+        )
+        assert response.status_code == 404, (who, response.text)
+    assert await documents(app, kind=DocumentKind.RECEIPT) == []
+
+
+async def test_two_first_downloads_at_once_make_one_document_rendered_once(
+    app, client, world, bearer, product, customer, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = await collect(client, await bearer(world.agent_a), loan_id, "8884.88")
+    url = f"/api/collections/{posted.json()['collection']['id']}/receipt.pdf"
+    kamala, arun = await bearer(world.customer_user_a), await bearer(world.agent_a)
+    renders = RenderCount(monkeypatch, delay=0.3)
+
+    first, second = await asyncio.gather(
+        client.get(url, headers=kamala), client.get(url, headers=arun)
+    )
+    assert (first.status_code, second.status_code) == (200, 200), (first.text, second.text)
+    assert first.content == second.content
+    assert renders.calls == 1
+    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
+    assert doc.status is DocumentStatus.READY
+
+
+async def test_two_first_renders_in_their_own_transactions_make_one_document(
+    app, client, world, bearer, product, customer, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The same race below HTTP: two transactions both find no receipt and both try to make it;
+    the unique (kind, collection) row and its lock leave one document, rendered once."""
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = await collect(client, await bearer(world.agent_a), loan_id, "500.00")
+    collection_id = uuid.UUID(posted.json()["collection"]["id"])
+    renders = RenderCount(monkeypatch, delay=0.3)
+
+    async def make() -> uuid.UUID:
+        async with transaction(app.state.db) as session:
+            doc = await service.receipt_ready(
+                session, collection_id=collection_id, lender_name="L", grievance_contact="G"
+            )
+            return doc.id
+
+    ids = await asyncio.gather(make(), make(), make())
+    assert len(set(ids)) == 1
+    assert renders.calls == 1
+    assert len(await documents(app, kind=DocumentKind.RECEIPT)) == 1
+
+
+async def test_a_job_of_the_retired_receipt_task_does_nothing_and_succeeds(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """Jobs enqueued under `documents:receipt_generate` before receipts were rendered on
+    download still run (as no-ops) when a new worker meets them."""
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = await collect(client, await bearer(world.agent_a), loan_id, "500.00")
+    collection_id = posted.json()["collection"]["id"]
+    await job_app.configure_task("documents:receipt_generate").defer_async(
+        collection_id=collection_id, request_id="before-the-upgrade"
+    )
+    await run_jobs()
+    [job] = await job_app.job_manager.list_jobs_async(task="documents:receipt_generate")
+    assert job.status == "succeeded"
+    assert await documents(app, kind=DocumentKind.RECEIPT) == []
 
 
 async def test_a_kannada_speaking_customer_gets_kannada_receipts_and_statements(
@@ -183,19 +301,23 @@ async def test_a_kannada_speaking_customer_gets_kannada_receipts_and_statements(
 
 
 async def test_a_reversed_collection_gets_its_receipt_marked_and_later_ones_remade(
-    app, client, world, bearer, product, customer
+    app, client, world, bearer, product, customer, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     loan_id = await make_loan(app, client, bearer, world, product)
     agent = await bearer(world.agent_a)
     first = (await collect(client, agent, loan_id, "8884.88")).json()
     second = (await collect(client, agent, loan_id, "1000.00")).json()
-    await run_jobs()
+    third = (await collect(client, agent, loan_id, "200.00")).json()
     admin = await bearer(world.admin)
+    first_url = f"/api/collections/{first['collection']['id']}/receipt.pdf"
     second_url = f"/api/collections/{second['collection']['id']}/receipt.pdf"
+    before = pdf_text((await download(client, first_url, admin)).content)
+    assert "REVERSED" not in before
     before = pdf_text((await download(client, second_url, admin)).content)
     # Installment 2 is not due: the 1000.00 is held as an advance, the principal unchanged.
     assert "Principal outstanding after this payment: Rs. 92,115.12" in before
     assert "Held as advance" in before
+    renders = RenderCount(monkeypatch)
 
     reason = "entered on the wrong loan"
     reversed_ = await client.post(
@@ -204,22 +326,114 @@ async def test_a_reversed_collection_gets_its_receipt_marked_and_later_ones_rema
         headers=admin,
     )
     assert reversed_.status_code == 200, reversed_.text
-    first_url = f"/api/collections/{first['collection']['id']}/receipt.pdf"
-    assert (await client.get(first_url, headers=admin)).status_code == 202
+    # The stored receipts it changed are dropped (no job renders them); the third, never
+    # downloaded, still has none.
+    stored = {d.collection_id: d for d in await documents(app, kind=DocumentKind.RECEIPT)}
+    assert set(stored) == {
+        uuid.UUID(first["collection"]["id"]),
+        uuid.UUID(second["collection"]["id"]),
+    }
+    for doc in stored.values():
+        assert (doc.status, doc.sha256, doc.size) == (DocumentStatus.PENDING, None, None)
     await run_jobs()
+    assert await jobs_of("documents:") == []
+    assert renders.calls == 0
 
+    # The next download renders the reversed one anew ...
     text = pdf_text((await download(client, first_url, admin)).content)
     assert "REVERSED" in text and reason in text
     assert first["receipt_number"] in text
     assert "Principal outstanding after" not in text
-    # The second payment now pays installment 1's interest (re-allocated by the reversal).
+    # ... and the later one, which now pays installment 1's interest (re-allocated).
     after = pdf_text((await download(client, second_url, admin)).content)
     assert "0.00 1,000.00 0.00 0.00 1,000.00" in after
     assert "Principal outstanding after this payment: Rs. 1,00,000.00" in after
-    assert len(await documents(app, kind=DocumentKind.RECEIPT)) == 2
+    assert renders.calls == 2
+    # The same rows, ready again; a second download renders nothing.
+    again = {d.collection_id: d for d in await documents(app, kind=DocumentKind.RECEIPT)}
+    assert {c: d.id for c, d in again.items()} == {c: d.id for c, d in stored.items()}
+    assert all(d.status is DocumentStatus.READY for d in again.values())
+    await download(client, first_url, admin)
+    assert renders.calls == 2
+    # The third, never downloaded, is rendered on its first download (after the reversal).
+    third_text = pdf_text(
+        (
+            await download(
+                client, f"/api/collections/{third['collection']['id']}/receipt.pdf", admin
+            )
+        ).content
+    )
+    assert third["receipt_number"] in third_text
 
 
-async def test_sheet_postings_get_receipts_and_a_job_run_twice_makes_one(
+async def test_a_receipt_dropped_by_a_reversal_renders_from_its_document_address(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = (await collect(client, await bearer(world.agent_a), loan_id, "8884.88")).json()
+    kamala, admin = await bearer(world.customer_user_a), await bearer(world.admin)
+    await download(client, f"/api/collections/{posted['collection']['id']}/receipt.pdf", kamala)
+    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
+    reversed_ = await client.post(
+        f"/api/collections/{posted['collection']['id']}/reverse",
+        json={"reason": "counted twice"},
+        headers=admin,
+    )
+    assert reversed_.status_code == 200, reversed_.text
+    meta = await client.get(f"/api/documents/{doc.id}", headers=kamala)
+    assert meta.json()["status"] == "pending"
+    text = pdf_text((await download(client, f"/api/documents/{doc.id}/pdf", kamala)).content)
+    assert "REVERSED" in text and "counted twice" in text
+    assert (await client.get(f"/api/documents/{doc.id}", headers=kamala)).json()["status"] == (
+        "ready"
+    )
+
+
+async def test_the_customer_s_pages_render_a_receipt_on_first_opening_and_after_a_reversal(
+    app, client, world, bearer, product, customer, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.test_pages import sign_in
+
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = (await collect(client, await bearer(world.agent_a), loan_id, "8884.88")).json()
+    collection_id = posted["collection"]["id"]
+    renders = RenderCount(monkeypatch)
+    await sign_in(app, client, world.customer_user_a)
+    empty = await client.get("/customer/documents")
+    assert "The receipt of each payment opens from the Payments page." in empty.text
+
+    # Payments → the receipt: made on this first opening, then its page, ready at once.
+    opened = await client.get(f"/customer/payments/{collection_id}/receipt")
+    assert opened.status_code == 303, opened.text
+    assert renders.calls == 1
+    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
+    assert opened.headers["location"] == f"/customer/documents/{doc.id}"
+    page = await client.get(opened.headers["location"])
+    assert page.status_code == 200 and 'id="download"' in page.text
+    assert "every 2s" not in page.text  # nothing to wait for
+    pdf = await client.get(f"/customer/documents/{doc.id}/pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert renders.calls == 1
+
+    # Reversed: the list says it is made when opened; opening it renders it, marked REVERSED.
+    reversed_ = await client.post(
+        f"/api/collections/{collection_id}/reverse",
+        json={"reason": "counted twice"},
+        headers=await bearer(world.admin),
+    )
+    assert reversed_.status_code == 200, reversed_.text
+    await sign_in(app, client, world.customer_user_a)
+    listed = await client.get("/customer/documents")
+    assert "Made when opened" in listed.text and f"/customer/documents/{doc.id}/pdf" in listed.text
+    again = await client.get(f"/customer/documents/{doc.id}/pdf")
+    assert again.status_code == 200 and again.headers["content-type"] == "application/pdf"
+    assert "REVERSED" in pdf_text(again.content)
+    assert renders.calls == 2
+    ready = await client.get(f"/customer/documents/{doc.id}")
+    assert 'id="download"' in ready.text
+
+
+async def test_sheet_postings_get_receipt_messages_and_their_receipts_on_download(
     app, client, world, bearer, product, customer
 ) -> None:  # type: ignore[no-untyped-def]
     loan_id = await make_loan(app, client, bearer, world, product)
@@ -238,32 +452,31 @@ async def test_sheet_postings_get_receipts_and_a_job_run_twice_makes_one(
         headers=await bearer(world.agent_a),
     )
     assert response.status_code == 200 and response.json()["posted"] == 1, response.text
-    receipt_number = response.json()["lines"][0]["receipt_number"]
-    # Asked for by the receipts job the posting enqueued, which then has it made.
-    assert await documents(app, kind=DocumentKind.RECEIPT) == []
+    line = response.json()["lines"][0]
+    receipt_number = line["receipt_number"]
     await run_jobs()
-    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
-    assert doc.status is DocumentStatus.READY
-    # The same jobs again (a retry, a stalled worker's requeue): still one document.
-    for _ in range(2):
-        await job_app.configure_task("documents:receipt_generate").defer_async(
-            collection_id=str(doc.collection_id)
-        )
-    [sent] = [
-        job for job in await job_app.job_manager.list_jobs_async(task="collections:receipts_send")
-    ]
+    # The receipts job again (a retry, a stalled worker's requeue): still no document.
+    [sent] = await job_app.job_manager.list_jobs_async(task="collections:receipts_send")
     await job_app.configure_task("collections:receipts_send").defer_async(**sent.task_kwargs)
     await run_jobs()
-    [made] = await documents(app, kind=DocumentKind.RECEIPT)
-    assert made.id == doc.id and made.status is DocumentStatus.READY
+    assert await documents(app, kind=DocumentKind.RECEIPT) == []
+    assert await jobs_of("documents:") == []
+    async with transaction(app.state.db) as session:
+        collection_id = await session.scalar(
+            select(Collection.id).where(Collection.receipt_number == receipt_number)
+        )
     text = pdf_text(
         (
             await download(
-                client, f"/api/documents/{doc.id}/pdf", await bearer(world.customer_user_a)
+                client,
+                f"/api/collections/{collection_id}/receipt.pdf",
+                await bearer(world.customer_user_a),
             )
         ).content
     )
     assert receipt_number in text and "Amount received Rs. 500.00" in text
+    [made] = await documents(app, kind=DocumentKind.RECEIPT)
+    assert made.status is DocumentStatus.READY
 
 
 # --- statements ----------------------------------------------------------------------------------
@@ -499,29 +712,36 @@ def test_month_bounds(month: str) -> None:
     assert first == start and (last + dt.timedelta(days=1)).day == 1 and last.month == start.month
 
 
-async def test_a_receipt_that_cannot_be_made_records_why_and_fails_on_the_last_attempt(
+async def test_a_statement_that_cannot_be_made_records_why_and_fails_on_the_last_attempt(
     app, client, world, bearer, product, customer, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     from namma.documents import service as documents_service
     from namma.documents import tasks as document_tasks
 
-    loan_id = await make_loan(app, client, bearer, world, product)
-    posted = await collect(client, await bearer(world.agent_a), loan_id, "500.00")
-    assert posted.status_code == 201, posted.text
+    kamala = await bearer(world.customer_user_a)
+    asked = await client.post(
+        f"/api/customers/{world.customer_a.id}/statements",
+        json={"month": "2025-01"},
+        headers=kamala,
+    )
+    assert asked.status_code == 202, asked.text
+    document_id = asked.json()["document_id"]
 
     async def broken(session, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("font missing")
 
-    monkeypatch.setattr(documents_service, "receipt_generate", broken)
+    monkeypatch.setattr(documents_service, "statement_generate", broken)
     # First attempt: the error is recorded, the document stays pending (a retry will come).
     await run_jobs()
-    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
+    [doc] = await documents(app, kind=DocumentKind.STATEMENT)
     assert (doc.status, doc.error) == (DocumentStatus.PENDING, "RuntimeError: font missing")
-    # The last attempt: the document is failed, with the reason.
+    # The last attempt: the document is failed, with the reason; its PDF answers 409.
     monkeypatch.setattr(document_tasks, "_last_attempt", lambda context: True)
-    await job_app.configure_task("documents:receipt_generate").defer_async(
-        collection_id=str(doc.collection_id)
+    await job_app.configure_task("documents:statement_generate").defer_async(
+        document_id=document_id
     )
     await run_jobs()
-    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
+    [doc] = await documents(app, kind=DocumentKind.STATEMENT)
     assert (doc.status, doc.error) == (DocumentStatus.FAILED, "RuntimeError: font missing")
+    failed = await client.get(f"/api/documents/{document_id}/pdf", headers=kamala)
+    assert failed.status_code == 409, failed.text

@@ -111,7 +111,7 @@ async def test_documents_are_dated_in_india_time(
     posted = await collect(client, await bearer(world.agent_a), loan_id, "500.00")
     assert posted.status_code == 201, posted.text
     async with transaction(app.state.db) as session:
-        document = await documents.receipt_generate(
+        document = await documents.receipt_ready(
             session,
             collection_id=uuid.UUID(posted.json()["collection"]["id"]),
             lender_name="Lender",

@@ -63,15 +63,10 @@ async def test_the_collections_list_search_csv_and_scope(
     assert rows[0][:4] == ["receipt_number", "loan_number", "collected_on", "amount"]
     assert sorted(r[3] for r in rows[1:]) == ["1000.00", "2000.00"]
 
-    # The receipt's PDF: made by a job; until it is ready the page says so (never raw JSON).
+    # The receipt's PDF: rendered on this first download (no job ran).
     receipt = await client.get(f"/office/collections/{first['id']}/receipt")
-    if receipt.status_code == 200:
-        assert receipt.headers["content-type"] == "application/pdf"
-    else:
-        assert receipt.status_code == 202 and receipt.headers["content-type"].startswith(
-            "text/html"
-        )
-        assert "The receipt is being made" in receipt.text
+    assert receipt.status_code == 200, receipt.text
+    assert receipt.headers["content-type"] == "application/pdf"
 
     await sign_in(app, client, world.manager_b)
     assert first["receipt_number"] not in (await client.get("/office/collections")).text

@@ -76,9 +76,6 @@ FORWARDS: dict[str, frozenset[Role]] = {
 }
 
 
-# Documents made by a job answer 202 (a "being made" page) until the job has run; the test
-# runs no job worker.
-MADE_BY_A_JOB = frozenset({"/office/collections/{collection_id}/receipt"})
 # Parts of pages (htmx) that need their inputs in the query string.
 QUERIES: dict[str, str] = {
     "/office/products/{product_id}/preview": "?principal=10000&annual_rate=24&installments=12",
@@ -288,7 +285,7 @@ def expected(role: Role | None, allowed: frozenset[Role], scope: str, path: str)
         return {404}
     if role in FORWARDS.get(path, ()):
         return {303}
-    return {200, 202} if path in MADE_BY_A_JOB else {200}
+    return {200}
 
 
 async def test_every_page_answers_each_caller_by_its_rule(  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """Collection jobs: what follows a posted collection outside its request — the customer's
-receipt message and the receipt PDF. Enqueued in the collection's own transaction, so they
-happen exactly when the collection commits, and the request holds its locks (the loan row, the
-branch's receipt sequence) only for the posting itself."""
+receipt message (the receipt's PDF is rendered on its first download, not here). Enqueued in
+the collection's own transaction, so it happens exactly when the collection commits, and the
+request holds its locks (the loan row, the branch's receipt sequence) only for the posting
+itself."""
 
 from __future__ import annotations
 
@@ -30,13 +31,11 @@ async def collection_receipt_defer(
 
 @job_task(blueprint, name="receipts_send")
 async def receipts_send(balances: dict[str, str], session: AsyncSession) -> None:
-    """Record the receipt messages (with their delivery jobs) and ask for the receipt PDFs.
-    Idempotent: a message is recorded once per collection and channel, a receipt document once
-    per collection."""
-    # Both enqueue jobs of this application, which imports this module: imported when run.
-    from namma.documents.service import receipts_request
+    """Record the receipt messages (with their delivery jobs). Idempotent: a message is
+    recorded once per collection and channel. No PDF: a receipt is rendered on its first
+    download (``namma.documents.service.receipt_ready``)."""
+    # It enqueues jobs of this application, which imports this module: imported when run.
     from namma.notifications.service import notify_receipts
 
     remaining = {uuid.UUID(c): Decimal(amount) for c, amount in balances.items()}
     await notify_receipts(session, remaining=remaining)
-    await receipts_request(session, remaining)

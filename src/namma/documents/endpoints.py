@@ -1,9 +1,10 @@
 """`/api/documents` (list, metadata, the PDF), `/api/collections/{id}/receipt.pdf` and
 `POST /api/customers/{id}/statements`.
 
-Documents are made by jobs: while one is being made its PDF answers 202 (try again shortly,
-``Retry-After``); one that could not be made answers 409 with the reason. Scope is the
-customer's (see ``namma.documents.queries``): out of scope is 404.
+A receipt's PDF is rendered by the request that first downloads it and kept (later downloads
+are served from storage). A statement is made by a job: while it is being made its PDF answers
+202 (try again shortly, ``Retry-After``); one that could not be made answers 409 with the
+reason. Scope is the customer's (see ``namma.documents.queries``): out of scope is 404.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ConfigDict, Field
 
@@ -64,12 +65,7 @@ def document_pdf_response(
         return _pending(doc, customer_name, receipt_number)
     if doc.status is DocumentStatus.FAILED:
         raise ConflictError(
-            "The document could not be made"
-            + (
-                "; ask for it again"
-                if doc.kind is DocumentKind.STATEMENT
-                else "; open the receipt from its collection to try again"
-            ),
+            "The document could not be made; ask for it again",
             details={"status": doc.status.value, "error": doc.error},
         )
     assert doc.content is not None
@@ -123,7 +119,7 @@ async def document_get(
 
 PENDING_202 = {
     "model": DocumentPendingOut,
-    "description": "Still being made; ask again after Retry-After seconds",
+    "description": "A statement still being made; ask again after Retry-After seconds",
     "headers": {
         "Retry-After": {"schema": {"type": "integer"}, "required": True},
         "Location": {"schema": {"type": "string"}, "required": True},
@@ -142,12 +138,15 @@ PDF_200 = {"content": {"application/pdf": {"schema": {"type": "string", "format"
     },
 )
 async def document_pdf(
+    request: Request,
     document_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.DOCUMENT_READ))],
 ) -> Response:
-    doc, name, receipt = await queries.document_get(
-        session, principal, document_id, with_content=True
+    """The PDF. A receipt is rendered now if it never was (or a reversal changed it); a
+    statement answers 202 while its job has not made it, 409 if it could not be made."""
+    doc, name, receipt = await service.document_with_content(
+        session, principal, document_id, settings=request.app.state.settings
     )
     return document_pdf_response(doc, name, receipt)
 
@@ -155,23 +154,20 @@ async def document_pdf(
 @router.get(
     "/collections/{collection_id}/receipt.pdf",
     response_class=Response,
-    responses={200: {**PDF_200, "description": "The receipt"}, 202: PENDING_202},
+    responses={200: {**PDF_200, "description": "The receipt"}},
 )
 async def collection_receipt_pdf(
+    request: Request,
     collection_id: uuid.UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(Permission.DOCUMENT_READ))],
 ) -> Response:
-    """The collection's receipt. A collection without one yet (recorded before receipts were
-    made, or whose receipt failed) gets it asked for now: 202."""
-    doc = await queries.receipt_document_of(session, principal, collection_id)
-    if doc is None or doc.status is DocumentStatus.FAILED:
-        await service.receipt_request(session, collection_id=collection_id)
-    doc = await queries.receipt_document_of(session, principal, collection_id)
-    assert doc is not None
-    found, name, receipt = await queries.document_get(
-        session, principal, doc.id, with_content=doc.status is DocumentStatus.READY
+    """The collection's receipt: rendered and kept on its first download (and on the first
+    after a reversal changed it), served from storage after that."""
+    doc = await service.receipt_for(
+        session, principal, collection_id, settings=request.app.state.settings
     )
+    found, name, receipt = await queries.document_get(session, principal, doc.id, with_content=True)
     return document_pdf_response(found, name, receipt)
 
 

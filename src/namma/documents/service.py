@@ -1,9 +1,13 @@
-"""Documents: ask for one (a ``pending`` row and its job, in the caller's transaction), and make
-one (the job's work: read the rows, render, store). Nothing here commits.
+"""Documents: a receipt is rendered on its first download and kept (``receipt_ready``); a
+statement is asked for (a ``pending`` row and its job, in the caller's transaction) and made by
+its job. Nothing here commits.
 
-Asking again for a document that exists sets it ``pending`` and enqueues its job again; making
-it replaces the content of the same row. So every job is idempotent: run twice, it leaves one
-document with the same figures.
+A receipt's row is written by the request that first asks for its PDF, rendered there and
+stored; later downloads are served from the row. A reversal marks the receipts it changed as
+``pending`` again (their bytes dropped), and the next download renders them anew. Asking again
+for a statement sets it ``pending`` and enqueues its job again; making it replaces the content
+of the same row. So every job is idempotent: run twice, it leaves one document with the same
+figures.
 """
 
 from __future__ import annotations
@@ -11,21 +15,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
 import structlog
-from sqlalchemy import Date, func, literal, select
+from sqlalchemy import Date, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
+from namma.config import Settings
 from namma.documents import queries, render
 from namma.kit.clock import today_india
 from namma.kit.db import raw_connection
-from namma.kit.errors import InvalidInputError
+from namma.kit.errors import InvalidInputError, NotFoundError
 from namma.kit.jobs import REQUEST_ID_KWARG
 from namma.models import (
     Collection,
@@ -38,7 +43,6 @@ from namma.models import (
 
 log = structlog.get_logger(__name__)
 
-RECEIPT_GENERATE = "documents:receipt_generate"
 STATEMENT_GENERATE = "documents:statement_generate"
 DEFER_BATCH = 1000
 ERROR_MAX = 2000
@@ -61,72 +65,34 @@ async def _defer(session: AsyncSession, task_name: str, jobs: Sequence[dict[str,
 # --- asking --------------------------------------------------------------------------------
 
 
-async def receipts_request(session: AsyncSession, collection_ids: Iterable[uuid.UUID]) -> None:
-    """A receipt for each collection: its row (``pending``) and its job, in this transaction.
-    Called after a collection is recorded (single or on a sheet) and after a reversal."""
-    ids = sorted(set(collection_ids))
-    if not ids:
-        return
-    rows = (
-        await session.execute(
-            select(Collection.id, Collection.loan_id, Loan.customer_id)
-            .join(Loan, Loan.id == Collection.loan_id)
-            .where(Collection.id.in_(ids))
-            .order_by(Collection.id)
-        )
-    ).all()
-    if not rows:
-        return
-    statement = pg_insert(Document).values(
-        [
-            {
-                "id": uuid.uuid4(),
-                "kind": DocumentKind.RECEIPT,
-                "customer_id": customer_id,
-                "loan_id": loan_id,
-                "collection_id": collection_id,
-                "status": DocumentStatus.PENDING,
-            }
-            for collection_id, loan_id, customer_id in rows
-        ]
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            constraint="uq_documents_kind_collection_id",
-            set_={"status": DocumentStatus.PENDING, "error": None},
-        )
-    )
-    await _defer(
-        session,
-        RECEIPT_GENERATE,
-        [{"collection_id": str(collection_id)} for collection_id, _, _ in rows],
-    )
-
-
-async def receipt_request(session: AsyncSession, *, collection_id: uuid.UUID) -> None:
-    await receipts_request(session, [collection_id])
-
-
 async def receipts_after_reversal(session: AsyncSession, *, collection_id: uuid.UUID) -> None:
-    """The reversed collection's receipt (now marked REVERSED), and the receipts already made
-    of the loan's later collections: the reversal re-allocated them, so their split and the
-    principal outstanding after them changed."""
+    """The reversed collection's receipt (to show REVERSED) and those of the loan's later
+    collections (the reversal re-allocated them: their split and the principal outstanding
+    after them changed) are dropped back to ``pending``: the next download renders them as the
+    rows are then. One UPDATE; receipts never downloaded have no row and need nothing."""
     collection = await session.get(Collection, collection_id)
     if collection is None:
         return
     later = (
-        await session.scalars(
-            select(Collection.id)
-            .join(
-                Document,
-                (Document.collection_id == Collection.id) & (Document.kind == DocumentKind.RECEIPT),
-            )
-            .where(Collection.loan_id == collection.loan_id)
-            .where(Collection.seq > collection.seq)
-            .where(Collection.status == CollectionStatus.POSTED)
+        select(Collection.id)
+        .where(Collection.loan_id == collection.loan_id)
+        .where(Collection.seq > collection.seq)
+        .where(Collection.status == CollectionStatus.POSTED)
+    )
+    await session.execute(
+        update(Document)
+        .where(Document.kind == DocumentKind.RECEIPT)
+        .where((Document.collection_id == collection_id) | Document.collection_id.in_(later))
+        .values(
+            status=DocumentStatus.PENDING,
+            content=None,
+            sha256=None,
+            size=None,
+            error=None,
+            generated_at=None,
         )
-    ).all()
-    await receipts_request(session, [collection_id, *later])
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def statement_request(
@@ -229,7 +195,7 @@ def _store(document: Document, content: bytes, *, now: dt.datetime) -> None:
     document.generated_at = now
 
 
-async def receipt_generate(
+async def receipt_ready(
     session: AsyncSession,
     *,
     collection_id: uuid.UUID,
@@ -237,38 +203,91 @@ async def receipt_generate(
     grievance_contact: str,
     now: dt.datetime | None = None,
 ) -> Document:
-    """Render the collection's receipt from its rows into its document (made if missing)."""
-    now = now or dt.datetime.now(dt.UTC)
-    data, collection, loan = await queries.receipt_data(
-        session,
-        collection_id=collection_id,
-        lender_name=lender_name,
-        grievance_contact=grievance_contact,
-        generated_at=now,
+    """The collection's receipt, ready: rendered from its rows and stored now unless it already
+    is (no scope check: callers check it, see ``receipt_for``).
+
+    Two first downloads at once make one document and render it once: the row is inserted
+    ``ON CONFLICT DO NOTHING`` on ``uq_documents_kind_collection_id``, so the second waits for
+    the first's transaction, then finds the row ``ready`` under its lock and renders nothing.
+    The loan is held ``FOR SHARE`` first (a reversal holds it ``FOR UPDATE``), so a reversal
+    either commits before the rows are read or marks the stored receipt ``pending`` after it
+    commits: a receipt never keeps the state before a reversal."""
+    loan_id = await session.scalar(select(Collection.loan_id).where(Collection.id == collection_id))
+    if loan_id is None:
+        raise NotFoundError("Collection not found")
+    customer_id = await session.scalar(
+        select(Loan.customer_id).where(Loan.id == loan_id).with_for_update(read=True)
     )
+    assert customer_id is not None
     await session.execute(
         pg_insert(Document)
         .values(
             id=uuid.uuid4(),
             kind=DocumentKind.RECEIPT,
-            customer_id=loan.customer_id,
-            loan_id=loan.id,
-            collection_id=collection.id,
+            customer_id=customer_id,
+            loan_id=loan_id,
+            collection_id=collection_id,
+            status=DocumentStatus.PENDING,
         )
         .on_conflict_do_nothing(constraint="uq_documents_kind_collection_id")
     )
     document = await session.scalar(
         select(Document)
         .where(Document.kind == DocumentKind.RECEIPT)
-        .where(Document.collection_id == collection.id)
+        .where(Document.collection_id == collection_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
     assert document is not None
+    if document.status is DocumentStatus.READY:
+        return document
+    now = now or dt.datetime.now(dt.UTC)
+    data, _, _ = await queries.receipt_data(
+        session,
+        collection_id=collection_id,
+        lender_name=lender_name,
+        grievance_contact=grievance_contact,
+        generated_at=now,
+    )
     content = await anyio.to_thread.run_sync(render.receipt_pdf, data)
     _store(document, content, now=now)
     await session.flush()
+    log.info("documents.receipt_rendered", document_id=str(document.id), size=document.size)
     return document
+
+
+async def receipt_for(
+    session: AsyncSession, principal: Principal, collection_id: uuid.UUID, *, settings: Settings
+) -> Document:
+    """The receipt of a collection in the caller's scope (404 otherwise), rendered now if this
+    is its first download (or the first since a reversal changed it)."""
+    document = await queries.receipt_document_of(session, principal, collection_id)
+    if document is not None and document.status is DocumentStatus.READY:
+        return document
+    return await receipt_ready(
+        session,
+        collection_id=collection_id,
+        lender_name=settings.lender_name,
+        grievance_contact=settings.grievance_contact,
+    )
+
+
+async def document_with_content(
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID, *, settings: Settings
+) -> tuple[Document, str, str | None]:
+    """A document in scope with its bytes, its customer's name and receipt number; a receipt
+    not yet rendered (or dropped by a reversal) is rendered now. A statement is as its job
+    left it (``pending``, ``ready`` or ``failed``)."""
+    document, _, _ = await queries.document_get(session, principal, document_id)
+    if document.kind is DocumentKind.RECEIPT and document.status is not DocumentStatus.READY:
+        assert document.collection_id is not None
+        await receipt_ready(
+            session,
+            collection_id=document.collection_id,
+            lender_name=settings.lender_name,
+            grievance_contact=settings.grievance_contact,
+        )
+    return await queries.document_get(session, principal, document_id, with_content=True)
 
 
 async def statement_generate(
@@ -308,22 +327,12 @@ async def statement_generate(
 
 
 async def document_failed(
-    session: AsyncSession,
-    *,
-    error: str,
-    final: bool,
-    document_id: uuid.UUID | None = None,
-    collection_id: uuid.UUID | None = None,
+    session: AsyncSession, *, error: str, final: bool, document_id: uuid.UUID
 ) -> None:
-    """Record why making a document failed; after the last attempt it is ``failed``."""
-    query = select(Document).with_for_update()
-    if document_id is not None:
-        query = query.where(Document.id == document_id)
-    else:
-        query = query.where(Document.kind == DocumentKind.RECEIPT).where(
-            Document.collection_id == collection_id
-        )
-    document = await session.scalar(query)
+    """Record why making a statement failed; after the last attempt it is ``failed``."""
+    document = await session.scalar(
+        select(Document).where(Document.id == document_id).with_for_update()
+    )
     if document is None or document.status is DocumentStatus.READY:
         return
     document.error = error[:ERROR_MAX]

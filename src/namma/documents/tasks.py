@@ -1,5 +1,7 @@
-"""Document jobs: a collection's receipt, a customer's monthly statement, and the monthly run
-that asks for every statement. Each is idempotent (it fills the same document row again).
+"""Document jobs: a customer's monthly statement, and the monthly run that asks for every
+statement. Each is idempotent (it fills the same document row again). Receipts are rendered on
+their first download, not by a job (``service.receipt_ready``); ``receipt_generate`` stays only
+so that jobs enqueued under that name before the change finish (as no-ops) instead of failing.
 
 On the ``documents`` queue, so rendering can be given workers of its own
 (``namma worker --queue documents``); a worker started without ``--queue`` runs them too.
@@ -41,11 +43,10 @@ def previous_month(timestamp: int) -> dt.date:
 async def _make_or_record_failure(
     context: procrastinate.JobContext,
     make: Callable[[AsyncSession], Awaitable[Document | None]],
-    **which: uuid.UUID,
+    document_id: uuid.UUID,
 ) -> Document | None:
-    """Run ``make`` in a transaction; if it fails, record the failure on the document
-    (``which``: its collection or its id) in a transaction of its own, then re-raise so the job
-    is retried (and finally kept failed)."""
+    """Run ``make`` in a transaction; if it fails, record the failure on the document in a
+    transaction of its own, then re-raise so the job is retried (and finally kept failed)."""
     from namma.documents import service
     from namma.jobs import job_database
 
@@ -55,30 +56,20 @@ async def _make_or_record_failure(
     except Exception as exc:
         async with transaction(job_database()) as session:
             await service.document_failed(
-                session, error=f"{type(exc).__name__}: {exc}", final=_last_attempt(context), **which
+                session,
+                error=f"{type(exc).__name__}: {exc}",
+                final=_last_attempt(context),
+                document_id=document_id,
             )
         raise
 
 
-@job_task(blueprint, name="receipt_generate", queue=QUEUE, pass_context=True)
-async def receipt_generate(context: procrastinate.JobContext, collection_id: str) -> None:
-    """Render a collection's receipt (again, after a reversal)."""
-    from namma.documents import service
-
-    settings = get_settings()
-    collection = uuid.UUID(collection_id)
-    document = await _make_or_record_failure(
-        context,
-        lambda session: service.receipt_generate(
-            session,
-            collection_id=collection,
-            lender_name=settings.lender_name,
-            grievance_contact=settings.grievance_contact,
-        ),
-        collection_id=collection,
-    )
-    assert document is not None
-    log.info("documents.receipt_ready", document_id=str(document.id), size=document.size)
+@job_task(blueprint, name="receipt_generate", queue=QUEUE)
+async def receipt_generate(collection_id: str) -> None:
+    """Retired: receipts are rendered on their first download. A job of this name enqueued
+    before that change does nothing but say so; its receipt, left ``pending``, is rendered when
+    it is first downloaded."""
+    log.info("documents.receipt_generate_retired", collection_id=collection_id)
 
 
 @job_task(blueprint, name="statement_generate", queue=QUEUE, pass_context=True)
@@ -96,7 +87,7 @@ async def statement_generate(context: procrastinate.JobContext, document_id: str
             lender_name=settings.lender_name,
             grievance_contact=settings.grievance_contact,
         ),
-        document_id=ident,
+        ident,
     )
     if document is None:
         log.warning("documents.statement_missing", document_id=document_id)

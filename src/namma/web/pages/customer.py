@@ -20,7 +20,7 @@ from namma.documents.endpoints import StatementIn, document_pdf_response
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import AppError, NotFoundError
 from namma.loans.queries import LOAN_SORTS, loan_detail, loan_schedule, loans_page
-from namma.models import DocumentStatus, Role
+from namma.models import DocumentKind, DocumentStatus, Role
 from namma.reports.dashboard import dashboard_cached
 from namma.web import i18n
 from namma.web.charts import bar_chart
@@ -175,15 +175,13 @@ async def payments(
 
 @router.get("/payments/{collection_id}/receipt")
 async def receipt(
-    collection_id: uuid.UUID, session: SessionDep, viewer: DocumentReader
+    request: Request, collection_id: uuid.UUID, session: SessionDep, viewer: DocumentReader
 ) -> Response:
-    """The payment's receipt: asked for now if it was never made or failed (as the API does),
+    """The payment's receipt: rendered now if this is its first download (as the API does),
     then its document page."""
-    doc = await documents.receipt_document_of(session, viewer.principal, collection_id)
-    if doc is None or doc.status is DocumentStatus.FAILED:
-        await documents_service.receipt_request(session, collection_id=collection_id)
-        doc = await documents.receipt_document_of(session, viewer.principal, collection_id)
-    assert doc is not None
+    doc = await documents_service.receipt_for(
+        session, viewer.principal, collection_id, settings=request.app.state.settings
+    )
     return RedirectResponse(f"/customer/documents/{doc.id}", status_code=303)
 
 
@@ -249,9 +247,13 @@ async def statement_request(
 async def document(
     request: Request, document_id: uuid.UUID, session: SessionDep, viewer: DocumentReader
 ) -> Response:
-    """A receipt or statement: its state (the page asks again every 2 s while it is being
-    made) and the download."""
+    """A receipt or statement: its state (the page asks again every 2 s while a statement is
+    being made) and the download. A receipt that a reversal changed is rendered again now."""
     doc, _, receipt_number = await documents.document_get(session, viewer.principal, document_id)
+    if doc.kind is DocumentKind.RECEIPT and doc.status is not DocumentStatus.READY:
+        doc, _, receipt_number = await documents_service.document_with_content(
+            session, viewer.principal, document_id, settings=request.app.state.settings
+        )
     return render(
         request,
         "customer/document.html",
@@ -264,8 +266,8 @@ async def document(
 async def document_pdf(
     request: Request, document_id: uuid.UUID, session: SessionDep, viewer: DocumentReader
 ) -> Response:
-    doc, name, receipt_number = await documents.document_get(
-        session, viewer.principal, document_id, with_content=True
+    doc, name, receipt_number = await documents_service.document_with_content(
+        session, viewer.principal, document_id, settings=request.app.state.settings
     )
     if doc.status is not DocumentStatus.READY:
         return RedirectResponse(f"/customer/documents/{doc.id}", status_code=303)

@@ -35,7 +35,7 @@ from namma.kit.deps import SessionDep
 from namma.kit.errors import AppError
 from namma.kit.money import Money
 from namma.kit.pagination import Keyset
-from namma.models import CollectionStatus, Customer, DocumentStatus, User
+from namma.models import CollectionStatus, Customer, User
 from namma.reports.base import ColumnType
 from namma.web import i18n
 from namma.web.forms import Form, empty_form, form_parse
@@ -209,7 +209,6 @@ async def _collection_page(
     *,
     form: Form[Any] | None = None,
     confirming: Confirming | None = None,
-    note: str | None = None,
     status_code: int = 200,
 ) -> Response:
     found = await collection_get(session, viewer.principal, collection_id)
@@ -234,7 +233,6 @@ async def _collection_page(
             "form": form or empty_form(),
             "confirming": confirming,
             "idem": once_key_new(),
-            "note": note,
         },
         status_code=status_code,
     )
@@ -300,26 +298,14 @@ async def collection_reverse(
 async def collection_receipt(
     request: Request, collection_id: uuid.UUID, session: SessionDep, viewer: ReceiptReader
 ) -> Response:
-    """The receipt's PDF (from documents); while it is being made, the collection's page
-    says so."""
-    doc = await documents.receipt_document_of(session, viewer.principal, collection_id)
-    if doc is None or doc.status is DocumentStatus.FAILED:
-        await documents_service.receipt_request(session, collection_id=collection_id)
-        doc = await documents.receipt_document_of(session, viewer.principal, collection_id)
-    assert doc is not None
-    if doc.status is DocumentStatus.READY:
-        found, name, receipt = await documents.document_get(
-            session, viewer.principal, doc.id, with_content=True
-        )
-        return document_pdf_response(found, name, receipt)
-    return await _collection_page(
-        request,
-        session,
-        viewer,
-        collection_id,
-        note=gettext(N_("The receipt is being made; try again in a moment.")),
-        status_code=202,
+    """The receipt's PDF: rendered and kept on its first download, from storage after that."""
+    doc = await documents_service.receipt_for(
+        session, viewer.principal, collection_id, settings=request.app.state.settings
     )
+    found, name, receipt = await documents.document_get(
+        session, viewer.principal, doc.id, with_content=True
+    )
+    return document_pdf_response(found, name, receipt)
 
 
 # --- cash hand-overs --------------------------------------------------------------------------
