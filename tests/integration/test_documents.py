@@ -366,6 +366,39 @@ async def test_a_reversed_collection_gets_its_receipt_marked_and_later_ones_rema
     assert third["receipt_number"] in third_text
 
 
+async def test_a_first_download_during_a_reversal_waits_for_it_and_shows_it_reversed(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """A reversal in flight (the collection and loan FOR UPDATE) is waited for by the new
+    receipt row's foreign keys, so the receipt stored is the reversed one, not one its reversal
+    could no longer mark (the row did not exist when the reversal ran)."""
+    from namma.collections.service import collection_reverse
+
+    loan_id = await make_loan(app, client, bearer, world, product)
+    posted = (await collect(client, await bearer(world.agent_a), loan_id, "8884.88")).json()
+    collection_id = uuid.UUID(posted["collection"]["id"])
+
+    async def first_download() -> bytes:
+        async with transaction(app.state.db) as session:
+            doc = await service.receipt_ready(
+                session, collection_id=collection_id, lender_name="L", grievance_contact="G"
+            )
+            assert doc.content is not None
+            return doc.content
+
+    async with transaction(app.state.db) as session:
+        await collection_reverse(
+            session, principal=acting(world.admin), collection_id=collection_id, reason="twice"
+        )
+        rendering = asyncio.create_task(first_download())
+        await asyncio.sleep(0.5)
+        assert not rendering.done()  # waiting for the reversal's locks
+    text = pdf_text(await rendering)
+    assert "REVERSED" in text and "twice" in text
+    [doc] = await documents(app, kind=DocumentKind.RECEIPT)
+    assert doc.status is DocumentStatus.READY
+
+
 async def test_a_receipt_dropped_by_a_reversal_renders_from_its_document_address(
     app, client, world, bearer, product, customer
 ) -> None:  # type: ignore[no-untyped-def]

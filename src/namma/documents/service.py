@@ -209,16 +209,21 @@ async def receipt_ready(
     Two first downloads at once make one document and render it once: the row is inserted
     ``ON CONFLICT DO NOTHING`` on ``uq_documents_kind_collection_id``, so the second waits for
     the first's transaction, then finds the row ``ready`` under its lock and renders nothing.
-    The loan is held ``FOR SHARE`` first (a reversal holds it ``FOR UPDATE``), so a reversal
-    either commits before the rows are read or marks the stored receipt ``pending`` after it
-    commits: a receipt never keeps the state before a reversal."""
-    loan_id = await session.scalar(select(Collection.loan_id).where(Collection.id == collection_id))
-    if loan_id is None:
+
+    A reversal in flight is waited for, so a receipt never keeps the state before a reversal:
+    a new row's foreign keys lock the collection and the loan ``FOR KEY SHARE``, which waits
+    for the reversal's ``FOR UPDATE`` on both; an existing row is locked here, and the reversal
+    updates it (back to ``pending``) after this transaction or before it is read here."""
+    found = (
+        await session.execute(
+            select(Collection.loan_id, Loan.customer_id)
+            .join(Loan, Loan.id == Collection.loan_id)
+            .where(Collection.id == collection_id)
+        )
+    ).one_or_none()
+    if found is None:
         raise NotFoundError("Collection not found")
-    customer_id = await session.scalar(
-        select(Loan.customer_id).where(Loan.id == loan_id).with_for_update(read=True)
-    )
-    assert customer_id is not None
+    loan_id, customer_id = found
     await session.execute(
         pg_insert(Document)
         .values(
