@@ -108,6 +108,17 @@ def plain_http_warning(host: str, settings: Settings) -> str | None:
     )
 
 
+def processes_warning(processes: int, settings: Settings) -> str | None:
+    """Why several server processes without Redis serve stale data, or None."""
+    if processes == 1 or settings.redis_url:
+        return None
+    return (
+        f"Warning: {processes} server processes without NAMMA_REDIS_URL: each keeps its own "
+        "cache and rate limits, so one process may answer from data another has changed. "
+        "Set NAMMA_REDIS_URL, or run one process."
+    )
+
+
 def _checkout_data_dir() -> Path | None:
     """``var/`` of the source checkout this package runs from (``dev.py run``'s data), if any."""
     root = Path(__file__).resolve().parents[2]
@@ -212,21 +223,29 @@ def main(
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on [default: NAMMA_HOST or 127.0.0.1].")
+        str | None, typer.Option(help="Address to listen on (default: NAMMA_HOST or 127.0.0.1).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port to listen on [default: NAMMA_PORT or 8000].")
+        int | None, typer.Option(help="Port to listen on (default: NAMMA_PORT or 8000).")
     ] = None,
     demo: Annotated[
         bool, typer.Option("--demo", help="Load the demo data (idempotent) before serving.")
     ] = False,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="HTTP worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="HTTP server processes (default: NAMMA_SERVER_PROCESSES; unset, one per CPU "
+            "core (at most 4) with NAMMA_DATABASE_URL and NAMMA_REDIS_URL set, else 1).",
+        ),
+    ] = None,
     job_worker: Annotated[
         bool | None,
         typer.Option(
             "--job-worker/--no-job-worker",
-            help="Run a job worker inside the server [default: yes on the embedded database, "
-            "no with NAMMA_DATABASE_URL; then run `namma worker`].",
+            help="Run a job worker inside the server (default: yes on the embedded database, "
+            "no with NAMMA_DATABASE_URL; then run `namma worker`).",
         ),
     ] = None,
 ) -> None:
@@ -257,15 +276,20 @@ def serve(
         bind_port = port or settings.port
         scheme = "https" if settings.serves_tls else "http"
         typer.echo(f"Namma Finance {__version__} on {scheme}://{bind_host}:{bind_port}", err=True)
-        warning = plain_http_warning(bind_host, settings)
-        if warning:
-            typer.secho(warning, err=True, fg="yellow")
+        processes = workers or settings.server_processes_default
+        typer.echo(f"{processes} server process{'es' if processes > 1 else ''}", err=True)
+        for warning in (
+            plain_http_warning(bind_host, settings),
+            processes_warning(processes, settings),
+        ):
+            if warning:
+                typer.secho(warning, err=True, fg="yellow")
         uvicorn.run(
             "namma.app:create_app",
             factory=True,
             host=bind_host,
             port=bind_port,
-            workers=workers,
+            workers=processes,
             log_config=None,
             proxy_headers=False,
             ssl_certfile=settings.tls_certfile,
@@ -288,10 +312,14 @@ async def _demo_load(url: str) -> None:
 def worker(
     concurrency: Annotated[
         int | None,
-        typer.Option(min=1, max=64, help="Jobs run at once [default: NAMMA_WORKER_CONCURRENCY]."),
+        typer.Option(
+            min=1,
+            max=64,
+            help="Jobs run at once, in this one process (default: NAMMA_WORKER_CONCURRENCY, 2).",
+        ),
     ] = None,
     queue: Annotated[
-        list[str] | None, typer.Option(help="Only these queues (repeatable) [default: all].")
+        list[str] | None, typer.Option(help="Only these queues, repeatable (default: all).")
     ] = None,
 ) -> None:
     """Run a job worker. Start as many as you like, on any hosts that reach the database."""

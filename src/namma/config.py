@@ -5,6 +5,7 @@ Every setting is documented in README.md ("Configuration"); keep the two in step
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,19 @@ DEFAULT_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"
 
 class SettingsError(Exception):
     """The configuration cannot be used as it is; the message says what to change."""
+
+
+# The default number of server processes stops here: each holds up to 2 × NAMMA_DB_POOL_SIZE
+# connections (pool and overflow, 20 by default), and four of them (80) plus the job workers stay
+# under PostgreSQL's default max_connections of 100. More cores: set NAMMA_SERVER_PROCESSES.
+SERVER_PROCESSES_MAX = 4
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 class Settings(BaseSettings):
@@ -46,9 +60,14 @@ class Settings(BaseSettings):
     # TLS served by `namma serve` itself (both or neither); usually a proxy terminates TLS.
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
+    # HTTP server processes of `namma serve` (its `--workers`). Unset: one per CPU core, at most
+    # SERVER_PROCESSES_MAX, once the processes share their state (an external database and
+    # Redis); otherwise 1. See docs/decisions.md D-174.
+    server_processes: int | None = Field(default=None, ge=1, le=64)
     # Run a job worker inside `namma serve` (default: only on the embedded database).
     inprocess_worker: bool | None = None
-    worker_concurrency: int = Field(default=4, ge=1, le=64)
+    # Jobs a worker runs at once, in its one process (D-175): they overlap only their waits.
+    worker_concurrency: int = Field(default=2, ge=1, le=64)
     # Seconds between polls for scheduled jobs (retries); the default 5 s of the job
     # engine would make retry delays drift, see docs/decisions.md.
     job_poll_interval: float = Field(default=0.5, gt=0, le=10)
@@ -162,6 +181,19 @@ class Settings(BaseSettings):
     @property
     def serves_metrics(self) -> bool:
         return self.metrics_token is not None or self.env != "production"
+
+    @property
+    def server_processes_default(self) -> int:
+        """``server_processes`` if set; else one per usable CPU core (at most
+        SERVER_PROCESSES_MAX) when the processes can share state — an external database and
+        Redis for the cache and rate limits — and 1 when they cannot (the embedded database
+        runs the job worker inside the server; without Redis each process would keep its own
+        cache and limits)."""
+        if self.server_processes is not None:
+            return self.server_processes
+        if self.uses_embedded_database or not self.redis_url:
+            return 1
+        return min(cpu_cores(), SERVER_PROCESSES_MAX)
 
     @property
     def runs_inprocess_worker(self) -> bool:

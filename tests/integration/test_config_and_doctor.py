@@ -160,9 +160,45 @@ def test_help_texts_describe_every_command() -> None:
     assert result.returncode == 0
     for command in ("serve", "worker", "migrate", "doctor", "create-admin", "jobs", "schedule"):
         assert command in result.stdout
-    serve_help = namma("serve", "--help", env={})
+    serve_help = namma("serve", "--help", env={"COLUMNS": "200"})
     for option in ("--host", "--port", "--demo", "--workers", "--no-job-worker"):
         assert option in serve_help.stdout
+    # The defaults are in the help (brackets would be eaten as rich markup).
+    for default in ("NAMMA_SERVER_PROCESSES", "one per CPU core (at most 4)", "NAMMA_PORT or 8000"):
+        assert default in serve_help.stdout, serve_help.stdout
+    worker_help = namma("worker", "--help", env={"COLUMNS": "200"})
+    assert "(default: NAMMA_WORKER_CONCURRENCY, 2)" in worker_help.stdout, worker_help.stdout
+
+
+def test_server_processes_and_worker_concurrency_are_chosen_for_the_cores(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One server process per core (at most 4) once the processes share their state (an
+    external database and Redis), else one; the job worker runs 2 jobs at once."""
+    from namma import config
+    from namma.cli import processes_warning
+
+    assert config.cpu_cores() >= 1
+    for name in ("DATABASE_URL", "REDIS_URL", "SERVER_PROCESSES", "WORKER_CONCURRENCY"):
+        monkeypatch.delenv(f"NAMMA_{name}", raising=False)
+    monkeypatch.setattr(config, "cpu_cores", lambda: 2)
+    shared = {"database_url": "postgresql://namma@db/namma", "redis_url": "redis://cache/0"}
+    assert Settings(_env_file=None, **shared).server_processes_default == 2
+    assert Settings(_env_file=None).server_processes_default == 1  # the embedded database
+    no_redis = Settings(_env_file=None, database_url=shared["database_url"])
+    assert no_redis.server_processes_default == 1
+    assert Settings(_env_file=None, server_processes=3).server_processes_default == 3
+    monkeypatch.setattr(config, "cpu_cores", lambda: 16)
+    assert (
+        Settings(_env_file=None, **shared).server_processes_default == config.SERVER_PROCESSES_MAX
+    )
+    monkeypatch.setenv("NAMMA_SERVER_PROCESSES", "5")
+    assert Settings(_env_file=None, **shared).server_processes_default == 5
+    assert Settings(_env_file=None).worker_concurrency == 2
+    # Several processes without Redis: each would keep its own cache; said at start.
+    assert processes_warning(2, no_redis) is not None
+    assert processes_warning(1, no_redis) is None
+    assert processes_warning(2, Settings(_env_file=None, **shared)) is None
 
 
 @pytest.mark.parametrize(
