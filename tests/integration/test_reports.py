@@ -1464,10 +1464,15 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     # A second call is served from the cache: a marker planted in the cached value comes back.
     await cache.set(key, {**first, "served_from": "cache"}, 30)
     assert (await _dashboard(p, "manager_a"))["served_from"] == "cache"
-    # A collection through the API invalidates every dashboard after its commit.
+    # A collection through the API invalidates, after its commit, the dashboards showing its
+    # branch's figures: the branch's and the institution's — not the other branch's.
     admin_key = dashboard_key(Role.ADMIN, "all")
     await _dashboard(p, "admin")
     assert await cache.get(admin_key) is not None
+    other_key = dashboard_key(Role.MANAGER, str(p.branches["B"].id))
+    await _dashboard(p, "manager_b")
+    other = await cache.get(other_key)
+    assert other is not None
     response = await p.client.post(
         "/api/collections",
         json={
@@ -1481,6 +1486,7 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     assert response.status_code == 201, response.text
     assert await cache.get(key) is None and await cache.get(admin_key) is None
     assert await cache.get(year_key) is None
+    assert await cache.get(other_key) == other
     after = await _dashboard(p, "manager_a")
     assert "served_from" not in after
     assert m(after["today"]["collected_amount"]) == m(first["today"]["collected_amount"]) + D(

@@ -130,7 +130,9 @@ async def advances_apply(
             for p in placed
         )
         await session.flush()
-        loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+        loan_changed(
+            session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id
+        )
         counts["loans"] += 1
         counts["installments"] += len(placed)
         counts["applied"] += allocation.amount

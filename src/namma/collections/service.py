@@ -402,7 +402,7 @@ async def collection_record(
             "loan": _balances(loan),
         },
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     return CollectionResult(collection, loan, applied.placed, applied.rows, payoff, allocations)
 
 
@@ -714,7 +714,7 @@ async def _recovery_record(session: AsyncSession, *, loan: Loan, pay: _Payment) 
             "recovery_headroom_after": headroom - amount,
         },
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     return CollectionResult(collection, loan, [], {})
 
 
@@ -754,7 +754,12 @@ async def collection_reverse(
     result = await _collection_reverse(
         session, principal=principal, collection_id=collection_id, reason=reason
     )
-    loan_changed(session, loan_id=result.loan.id, customer_id=result.loan.customer_id)
+    loan_changed(
+        session,
+        loan_id=result.loan.id,
+        customer_id=result.loan.customer_id,
+        branch_id=result.loan.branch_id,
+    )
     await receipts_after_reversal(session, collection_id=result.collection.id)
     # The receipt message already went: the customer is told that it no longer counts.
     await notify_collection_reversed(

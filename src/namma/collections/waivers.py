@@ -222,7 +222,7 @@ async def loan_waive(
             ),
         },
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     await session.refresh(waiver)  # its created_at, for the answer
     return waiver
 

@@ -33,6 +33,9 @@ class Cache(Protocol):
     async def set(self, key: str, value: Any, ttl: int) -> None: ...
     async def delete(self, *keys: str) -> int: ...
     async def delete_pattern(self, pattern: str, *, also: Sequence[str] = ()) -> int: ...
+    async def delete_matching(
+        self, patterns: Sequence[str], *, also: Sequence[str] = ()
+    ) -> int: ...
     async def ping(self) -> bool: ...
     async def close(self) -> None: ...
 
@@ -92,10 +95,25 @@ class RedisCache:
     async def delete_pattern(self, pattern: str, *, also: Sequence[str] = ()) -> int:
         """Delete the keys matching ``pattern`` and the keys ``also`` (with the family's index,
         in the same round trip: every collection invalidates its loan and the dashboards)."""
-        family, separator, _ = pattern.partition(":")
-        if separator and not any(c in family for c in "*?[\\"):
-            return await self._delete_indexed(INDEX_PREFIX + family, pattern, also)
+        return await self.delete_matching((pattern,), also=also)
+
+    async def delete_matching(self, patterns: Sequence[str], *, also: Sequence[str] = ()) -> int:
+        """Delete the keys matching any of ``patterns`` and the keys ``also``. Patterns of one
+        family (``dashboard:<branch>:*`` and ``dashboard:all:*``: a write's dashboards) cost two
+        round trips together, whatever their number."""
+        families = {p.partition(":")[0] for p in patterns}
+        indexed = all(":" in p for p in patterns) and not any(
+            c in family for family in families for c in "*?[\\"
+        )
+        if indexed and len(families) == 1:
+            return await self._delete_indexed(INDEX_PREFIX + families.pop(), patterns, also)
         deleted = await self.delete(*also)
+        for pattern in patterns:
+            deleted += await self._delete_scanned(pattern)
+        return deleted
+
+    async def _delete_scanned(self, pattern: str) -> int:
+        deleted = 0
         batch: list[str] = []
         async for key in self._redis.scan_iter(match=KEY_PREFIX + pattern, count=500):
             batch.append(key)
@@ -106,7 +124,9 @@ class RedisCache:
             deleted += int(await self._redis.unlink(*batch))
         return deleted
 
-    async def _delete_indexed(self, index: str, pattern: str, also: Sequence[str]) -> int:
+    async def _delete_indexed(
+        self, index: str, patterns: Sequence[str], also: Sequence[str]
+    ) -> int:
         async with self._redis.pipeline(transaction=False) as pipe:
             if also:
                 pipe.unlink(*(KEY_PREFIX + key for key in also))
@@ -114,7 +134,11 @@ class RedisCache:
             *unlinked, members = await pipe.execute()
         deleted = int(unlinked[0]) if unlinked else 0
         # The client decodes responses: members are str.
-        matching = [str(key) for key in members if fnmatch.fnmatchcase(str(key), pattern)]
+        matching = [
+            str(key)
+            for key in members
+            if any(fnmatch.fnmatchcase(str(key), pattern) for pattern in patterns)
+        ]
         if not matching:
             return deleted
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -156,7 +180,10 @@ class MemoryCache:
         return sum(1 for k in keys if self._entries.pop(k, None) is not None)
 
     async def delete_pattern(self, pattern: str, *, also: Sequence[str] = ()) -> int:
-        matching = [k for k in self._entries if fnmatch.fnmatchcase(k, pattern)]
+        return await self.delete_matching((pattern,), also=also)
+
+    async def delete_matching(self, patterns: Sequence[str], *, also: Sequence[str] = ()) -> int:
+        matching = [k for k in self._entries if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
         for key in matching:
             del self._entries[key]
         return len(matching) + await self.delete(*also)

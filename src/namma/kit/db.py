@@ -157,6 +157,10 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
+            # PostgreSQL's JIT compiles a plan when its estimated cost is high: a report's
+            # aggregate over many rows spent 100-340 ms compiling to save less than it cost
+            # (bench/bench_pages.py); our statements are short-lived, so it stays off.
+            connect_args={"options": "-c jit=off"},
         )
         return cls(
             url=url,

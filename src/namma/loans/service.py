@@ -274,7 +274,7 @@ async def loan_apply(
         entity_id=str(loan.id),
         after={**_snapshot(loan), "loan_number": loan.loan_number, "product": product.code},
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     return loan
 
 
@@ -331,7 +331,7 @@ async def loan_withdraw(session: AsyncSession, *, principal: Principal, loan_id:
         entity_type="loan",
         entity_id=str(loan.id),
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     return loan
 
 
@@ -363,7 +363,7 @@ async def loan_approve(session: AsyncSession, *, principal: Principal, loan_id: 
         entity_id=str(loan.id),
     )
     await notify_loan_approved(session, loan=loan)
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     return loan
 
 
@@ -386,7 +386,7 @@ async def loan_reject(
         entity_id=str(loan.id),
         after={"reason": loan.rejection_reason},
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     return loan
 
 
@@ -405,7 +405,7 @@ async def loan_approval_undo(
         entity_type="loan",
         entity_id=str(loan.id),
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     return loan
 
 
@@ -536,9 +536,14 @@ async def loan_disburse(
                 )
             warnings.append(below)
     await notify_loan_disbursed(session, loan=loan, schedule=schedule)
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     if loan.refinances_id is not None:
-        loan_changed(session, loan_id=loan.refinances_id, customer_id=loan.customer_id)
+        loan_changed(
+            session,
+            loan_id=loan.refinances_id,
+            customer_id=loan.customer_id,
+            branch_id=loan.branch_id,
+        )
     return Disbursed(loan, installments, warnings)
 
 
@@ -735,7 +740,9 @@ async def loan_schedules_regenerate(
                 "total_interest": schedule.total_interest,
             },
         )
-        loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+        loan_changed(
+            session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id
+        )
         result.regenerated.append(loan_id)
     return result
 
@@ -783,7 +790,7 @@ async def loan_write_off(
             "reason": loan.write_off_reason,
         },
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id)
+    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
     return loan
 
 

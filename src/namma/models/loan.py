@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -168,6 +169,14 @@ class LoanInstallment(Base):
     __table_args__ = (
         UniqueConstraint("loan_id", "number"),
         Index("ix_loan_installments_due_date_status", "due_date", "status"),
+        # The arrears of a loan, found without reading its paid installments: what overdue,
+        # PAR and the dashboards sum (`reports.queries.blocks.overdue_by_loan`).
+        Index(
+            "ix_loan_installments_unpaid",
+            "loan_id",
+            "due_date",
+            postgresql_where=text("status <> 'paid'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

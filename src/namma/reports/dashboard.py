@@ -12,11 +12,12 @@ The period of the flow figures is chosen with ``period`` (``DashboardPeriod``: t
 days, the month, quarter, half-year or financial year to date — India's year starts on 1 April —
 or everything); the default is the month to date. "Today" is the Indian day. Admins and
 Managers also get a 12-month trend from the ledger (the original app's analytics chart). Each
-answer is cached 30 s under ``dashboard:{role}:{scope}:{period}`` (scope: ``all``, the branch
-id, the user id);
-every loan mutation deletes ``dashboard:*`` after its commit (``namma.loans.cache``), and so do
-writes to capital, cash hand-overs, staff and branches (``dashboards_stale_after_writes``) and
-the close of business.
+answer is cached 30 s under ``dashboard:{branch}:{role}:{scope}:{period}`` (``dashboard_key``;
+branch: the branch whose figures it shows, ``all`` for the institution's; scope: ``all``, the
+branch id, the user id). After its commit, a loan mutation (``namma.loans.cache``) drops only
+the dashboards its branch's figures appear on — that branch's and the institution's
+(``namma.loans.cache.dashboard_patterns``); writes to capital, cash hand-overs, staff and
+branches (``dashboards_stale_after_writes``) drop them all, as does the close of business.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from namma.kit.clock import today_india
 from namma.kit.db import after_commit
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.money import money_str
+from namma.loans.cache import dashboard_patterns
 from namma.models import (
     AccountKind,
     AccountType,
@@ -118,9 +120,22 @@ def period_dates(
 
 
 def dashboard_key(
-    role: Role | str, scope: str, period: DashboardPeriod | str = DashboardPeriod.MONTH
+    role: Role | str,
+    scope: str,
+    period: DashboardPeriod | str = DashboardPeriod.MONTH,
+    *,
+    branch: str | None = None,
 ) -> str:
-    return f"dashboard:{Role(role).value}:{scope}:{DashboardPeriod(period).value}"
+    """The cache key of a dashboard. ``branch``: the branch whose writes move it (its id, or
+    ``all``); by default the scope, which is the branch for Admins and Managers."""
+    return f"dashboard:{branch or scope}:{Role(role).value}:{scope}:{DashboardPeriod(period).value}"
+
+
+def dashboard_branch(principal: Principal, branch_id: uuid.UUID | None = None) -> str:
+    """The branch whose figures the caller's dashboard shows (``all``: the institution's)."""
+    if principal.role is Role.ADMIN:
+        return str(branch_id) if branch_id is not None else "all"
+    return str(principal.branch_id) if principal.branch_id is not None else "all"
 
 
 def dashboard_scope(principal: Principal, branch_id: uuid.UUID | None = None) -> str:
@@ -138,13 +153,15 @@ async def dashboards_stale_after_writes(
     through a loan (capital: the Admin's capital panel; cash hand-overs: an agent's cash in
     hand; staff and branches: agent counts and per-agent rows). A write (any method but
     GET/HEAD/OPTIONS) deletes every cached dashboard once its transaction commits (nothing if
-    it rolls back). Loan and collection routes do this
-    themselves (``namma.loans.cache``), the close of business too."""
+    it rolls back): such writes are few in a day (a hand-over per agent, a capital movement, a
+    staff change), and a staff transfer or a branch edit moves two branches' figures. Loan and
+    collection routes drop only their branch's dashboards (``namma.loans.cache``); the close of
+    business drops them all."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
 
     async def invalidate() -> None:
-        await cache.delete_pattern("dashboard:*")
+        await cache.delete_matching(dashboard_patterns(None))
 
     after_commit(session, invalidate)
 
@@ -162,7 +179,12 @@ async def dashboard_cached(
     for other roles, whose scope is fixed."""
     if principal.role is not Role.ADMIN:
         branch_id = None
-    key = dashboard_key(principal.role, dashboard_scope(principal, branch_id), period)
+    key = dashboard_key(
+        principal.role,
+        dashboard_scope(principal, branch_id),
+        period,
+        branch=dashboard_branch(principal, branch_id),
+    )
 
     async def load() -> dict[str, Any]:
         return await dashboard_build(session, principal, period, branch_id=branch_id)
@@ -660,8 +682,12 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
         }
     i = LoanInstallment
     owed = queries.installment_owed(i)
+    # Every aggregate reads this customer's loans' installments only (index on loan_id), never
+    # the institution's.
+    mine = select(Loan.id.label("loan_id")).where(Loan.customer_id == customer.id).cte("mine")
     next_due = (
         select(i.loan_id.label("loan_id"), func.min(i.due_date).label("due_date"))
+        .join(mine, mine.c.loan_id == i.loan_id)
         .where(owed > 0)
         .group_by(i.loan_id)
         .subquery("next_due")
@@ -672,7 +698,7 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
         .group_by(i.loan_id)
         .subquery("next_amount")
     )
-    overdue = queries.overdue_by_loan(today)
+    overdue = queries.overdue_by_loan(today, mine)
     rows = (
         await session.execute(
             select(
@@ -920,7 +946,7 @@ async def par_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUI
     """The PAR report's buckets and summary (PAR 1/30/60/90, amounts at risk) for the
     institution or a branch, as JSON, cached like the dashboards (30 s, under ``dashboard:``,
     so every write that moves a dashboard drops it too)."""
-    key = f"dashboard:par:{branch_id or 'all'}"
+    key = f"dashboard:{branch_id or 'all'}:par"
 
     async def load() -> dict[str, Any]:
         today = today_india()
@@ -944,5 +970,5 @@ async def branch_desk_cached(session: AsyncSession, cache: Cache, *, branch_id: 
         return await branch_desk(session, branch_id=branch_id)
 
     return await cache_get_or_load(
-        cache, f"dashboard:desk:{branch_id}", ttl=DASHBOARD_TTL_SECONDS, load=load
+        cache, f"dashboard:{branch_id}:desk", ttl=DASHBOARD_TTL_SECONDS, load=load
     )

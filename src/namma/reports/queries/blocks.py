@@ -41,6 +41,7 @@ from namma.models import (
     Collection,
     CollectionAllocation,
     CollectionStatus,
+    InstallmentStatus,
     JournalEntry,
     JournalLine,
     LedgerAccount,
@@ -126,9 +127,10 @@ def installment_owed(i: Any = LoanInstallment) -> ColumnElement[Decimal]:
     return expression_of(owed, i)
 
 
-def overdue_by_loan(today: dt.date) -> Any:
-    """Per active loan: what its installments that fell due before ``today`` still owe."""
-    return (
+def overdue_by_loan(today: dt.date, sl: CTE | None = None) -> Any:
+    """Per active loan (of ``sl``, the loans in scope, when given): what its installments that
+    fell due before ``today`` still owe."""
+    query = (
         select(
             LoanInstallment.loan_id.label("loan_id"),
             _sum(installment_owed()).label("overdue"),
@@ -136,9 +138,17 @@ def overdue_by_loan(today: dt.date) -> Any:
         .join(Loan, Loan.id == LoanInstallment.loan_id)
         .where(Loan.status == LoanStatus.ACTIVE)
         .where(LoanInstallment.due_date < today)
+        # A paid installment owes nothing (its status says so, `loans.service.loan_balances`):
+        # leaving it out lets the partial index of unpaid installments answer, in proportion
+        # to the arrears rather than to every installment ever due.
+        .where(LoanInstallment.status != InstallmentStatus.PAID)
         .group_by(LoanInstallment.loan_id)
-        .subquery("overdue_by_loan")
     )
+    if sl is not None:
+        # The scope inside the aggregate: a branch's overdue reads its loans' installments,
+        # not the institution's.
+        query = query.join(sl, sl.c.loan_id == LoanInstallment.loan_id)
+    return query.subquery("overdue_by_loan")
 
 
 def loan_end_date() -> ColumnElement[dt.date]:
@@ -196,6 +206,7 @@ def installment_demand(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
         )
         .join(Collection, Collection.id == CollectionAllocation.collection_id)
         .join(LoanInstallment, LoanInstallment.id == CollectionAllocation.installment_id)
+        .join(sl, sl.c.loan_id == LoanInstallment.loan_id)  # the scope's installments only
         .where(Collection.status == CollectionStatus.POSTED)
         .where(Collection.collected_on <= date_to)
         # Only the installments of the period: the aggregate never scans the whole history.

@@ -44,7 +44,7 @@ async def par_report(session: AsyncSession, f: ReportFilters) -> Report:
     """Active loans by days-past-due bucket, with PAR1/PAR30/PAR90."""
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_by_loan(today)
+    overdue = overdue_by_loan(today, sl)
     bucket = bucket_of(Loan.days_past_due.expression)
     result = await session.execute(
         select(

@@ -52,7 +52,7 @@ async def portfolio_summary(session: AsyncSession, f: ReportFilters) -> Report:
     rate, collected)."""
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_by_loan(today)
+    overdue = overdue_by_loan(today, sl)
     stock = await session.execute(
         select(
             sl.c.branch_id,
