@@ -2,6 +2,7 @@
 generated portfolio, against each page's main query run directly, in the same run.
 
     .venv/bin/python bench/bench_pages.py [--loans 100000] [--warm 40] [--cold 8]
+        [--keep | --database NAME]
 
 1. Creates its own database on the server of NAMMA_BENCH_DATABASE_URL (default
    postgresql://postgres@127.0.0.1:5432/test, the maintenance database), migrates it and
@@ -42,7 +43,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from bench_cob import portfolio_generate, with_database
 from machine import machine
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 
 from namma.app import create_app
 from namma.audit.service import AuditActor
@@ -86,8 +87,16 @@ def p(values: list[float], q: float) -> float:
 
 async def people_create(app: Any) -> dict[Role, User]:
     """An Admin, and a Manager of the generated portfolio's first branch (the bench's portfolio
-    has agents and customers only)."""
+    has agents and customers only); the ones of an earlier run on a kept database, if any."""
     async with transaction(app.state.db) as session:
+        earlier = {
+            user.role: user
+            for user in await session.scalars(
+                select(User).where(User.email.in_(("admin@bench.example", "manager@bench.example")))
+            )
+        }
+        if len(earlier) == 2:
+            return earlier
         branch_id = (
             await session.execute(text("SELECT id FROM branches WHERE code = 'B00001'"))
         ).scalar_one()
@@ -240,19 +249,28 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=100_000)
     parser.add_argument("--warm", type=int, default=40, help="warm requests per page")
     parser.add_argument("--cold", type=int, default=8, help="requests per page, cache emptied")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    parser.add_argument(
+        "--database", help="a database kept by an earlier run (--keep): no generation"
+    )
     args = parser.parse_args()
     print(f"{machine()}\nloans {args.loans:,}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
-    name = f"namma_bench_pages_{uuid.uuid4().hex[:8]}"
-    create_database(SERVER, name)
+    name = args.database or f"namma_bench_pages_{uuid.uuid4().hex[:8]}"
     url = with_database(SERVER, name)
+    if args.database is None:
+        create_database(SERVER, name)
     try:
         started = time.perf_counter()
-        migrate_upgrade(url)
-        portfolio_generate(url, args.loans)
-        print(f"portfolio generated in {time.perf_counter() - started:.0f} s")
+        migrate_upgrade(url)  # a kept database gets this checkout's migrations
+        if args.database is None:
+            portfolio_generate(url, args.loans)
+            print(f"portfolio generated in {time.perf_counter() - started:.0f} s")
         results = asyncio.run(run(url, args.warm, args.cold))
     finally:
-        drop_database(SERVER, name)
+        if args.keep or args.database:
+            print(f"database kept: {name}")
+        else:
+            drop_database(SERVER, name)
     measured = [r for r in results if r.status == 200]
     over = [r for r in measured if not line(r).endswith("ok")]
     print(

@@ -4,6 +4,7 @@ errors.
 
     .venv/bin/python bench/load_day.py [--loans 100000] [--rates 10,20,35,50,75,100]
         [--seconds 60] [--workers 2] [--url URL --database-url URL --secret-key KEY]
+        [--keep | --database NAME]
 
 1. Without ``--url``: creates a database on NAMMA_BENCH_DATABASE_URL's server (default
    postgresql://postgres@127.0.0.1:5432/test), migrates it, generates the close-of-business
@@ -362,6 +363,9 @@ def main() -> None:
     parser.add_argument("--database-url", help="with --url: its database")
     parser.add_argument("--secret-key", help="with --url: its NAMMA_SECRET_KEY")
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    parser.add_argument(
+        "--database", help="a database kept by an earlier run (--keep): no generation"
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     print(f"{machine()}\nloans {args.loans:,}, {args.seconds:.0f} s per rate, mix {MIX}")
@@ -373,17 +377,19 @@ def main() -> None:
             parser.error("--url needs --database-url and --secret-key")
         base, url, key = args.url.rstrip("/"), args.database_url, args.secret_key
     else:
-        name = f"namma_bench_day_{uuid.uuid4().hex[:8]}"
-        create_database(SERVER, name)
+        name = args.database or f"namma_bench_day_{uuid.uuid4().hex[:8]}"
+        if args.database is None:
+            create_database(SERVER, name)
         url, key = with_database(SERVER, name), BENCH_SECRET_KEY
     try:
         if name is not None:
             started = time.perf_counter()
-            migrate_upgrade(url)
-            portfolio_generate(url, args.loans)
-            people_add(url)
-            ledger_open(url)
-            print(f"portfolio generated in {time.perf_counter() - started:.0f} s")
+            migrate_upgrade(url)  # a kept database gets this checkout's migrations
+            if args.database is None:
+                portfolio_generate(url, args.loans)
+                people_add(url)
+                ledger_open(url)
+                print(f"portfolio generated in {time.perf_counter() - started:.0f} s")
             workdir = Path(tempfile.mkdtemp(prefix="namma-day-"))
             env = {"NAMMA_SECRET_KEY": key}
             server, base = start_server(
@@ -442,8 +448,10 @@ def main() -> None:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
-        if name is not None and not args.keep:
+        if name is not None and not (args.keep or args.database):
             drop_database(SERVER, name)
+        elif name is not None:
+            print(f"database kept: {name}")
 
 
 if __name__ == "__main__":
