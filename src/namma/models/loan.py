@@ -169,6 +169,9 @@ class LoanInstallment(Base):
     __table_args__ = (
         UniqueConstraint("loan_id", "number"),
         Index("ix_loan_installments_due_date_status", "due_date", "status"),
+        # A scope's dues of a period, found per loan (`reports.queries.blocks.installment_demand`)
+        # rather than among every loan's installments of those days.
+        Index("ix_loan_installments_loan_id_due_date", "loan_id", "due_date"),
         # The arrears of a loan, found without reading its paid installments: what overdue,
         # PAR and the dashboards sum (`reports.queries.blocks.overdue_by_loan`).
         Index(

@@ -108,7 +108,10 @@ def scoped_loans(f: ReportFilters, *, by_agent: bool = True) -> CTE:
         query = query.where(AgentAssignment.agent_id == f.agent_id)
     if f.product_id is not None:
         query = query.where(LoanProductVersion.product_id == f.product_id)
-    return query.cte("scoped_loans")
+    # Not materialized: a statement that reads it twice would otherwise compute every loan of
+    # the scope first and join it by hashing, where the planner, seeing through it, reads the
+    # branch's loans by index (3-4x faster at 100,000 loans; D-177).
+    return query.cte("scoped_loans").prefix_with("NOT MATERIALIZED")
 
 
 def bucket_of(dpd: ColumnElement[int]) -> ColumnElement[str]:
