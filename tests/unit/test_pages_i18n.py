@@ -82,6 +82,16 @@ def test_dates_are_day_month_year_with_the_month_named_in_the_language() -> None
     assert i18n.date(None) == "—" and i18n.money(None) == "—"
 
 
+def test_a_moment_is_shown_as_its_day_in_india() -> None:
+    """20:00 UTC on 25 November is 01:30 on the 26th in India: the day shown is the 26th."""
+    late = dt.datetime(2026, 11, 25, 20, 0, tzinfo=dt.UTC)
+    assert i18n.date(late, "en") == "26-Nov-2026"
+    assert i18n.date(late.isoformat(), "en") == "26-Nov-2026"  # as the API writes it
+    assert i18n.date("2026-11-25T20:00:00Z", "en") == "26-Nov-2026"
+    assert i18n.date(dt.datetime(2026, 11, 25, 20, 0), "en") == "26-Nov-2026"  # naive: UTC
+    assert i18n.date(dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC), "en") == "25-Nov-2026"
+
+
 @pytest.mark.parametrize(
     ("header", "lang"),
     [

@@ -30,6 +30,8 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
 
+from namma.kit.clock import INDIA
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"
 DEFAULT_LANGUAGE = "en"
@@ -157,11 +159,17 @@ def percent(value: Decimal | str | None, lang: str | None = None) -> str:
 
 
 def _as_date(value: dt.date | str) -> dt.date:
+    """The Indian day of ``value``: a moment (a datetime, or an ISO text with a time, as the
+    API writes timestamps) is a day in India, not in UTC — 20:00 UTC is already the next
+    morning there. A naive moment is taken as UTC (the database's timestamps are)."""
+    if isinstance(value, str):
+        if len(value) <= 10:
+            return dt.date.fromisoformat(value)
+        value = dt.datetime.fromisoformat(value)
     if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value[:10])
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return moment.astimezone(INDIA).date()
+    return value
 
 
 def date(value: dt.date | str | None, lang: str | None = None) -> str:
