@@ -8,9 +8,11 @@ import re
 from decimal import Decimal
 
 import pytest
+from starlette.requests import Request
 
 from namma.web import i18n
 from namma.web.catalogue import catalogue_extract
+from namma.web.templating import page_path
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 
@@ -107,3 +109,22 @@ def test_a_moment_is_shown_as_its_day_in_india() -> None:
 )
 def test_accept_language_picks_kannada_or_english(header: str | None, lang: str) -> None:
     assert i18n.language_negotiate(header) == lang
+
+
+def _request(method: str, path: str, referer: str | None = None) -> Request:
+    headers = [(b"host", b"namma.test")]
+    if referer is not None:
+        headers.append((b"referer", referer.encode()))
+    return Request(
+        {"type": "http", "method": method, "path": path, "headers": headers, "query_string": b""}
+    )
+
+
+def test_the_language_switch_returns_to_the_page_the_form_was_on() -> None:
+    """After a form's answer (a POST showing its errors), switching the language must not send
+    the person to the form's address, which may answer only POST (it did: 405)."""
+    assert page_path(_request("GET", "/agent/sheet")) == "/agent/sheet"
+    shown_again = _request("POST", "/agent/collect", referer="http://namma.test/agent/loans/7")
+    assert page_path(shown_again) == "/agent/loans/7"
+    assert page_path(_request("POST", "/agent/collect", referer="http://elsewhere.test/x")) == "/"
+    assert page_path(_request("POST", "/agent/collect")) == "/"

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import Request
@@ -68,6 +69,19 @@ def is_partial(request: Request) -> bool:
     return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") is None
 
 
+def page_path(request: Request) -> str:
+    """The address of the page shown, for the language switch to come back to: the request's
+    path, or for a form's answer (a POST that shows the form again with its errors) the page
+    the form was on, from the Referer on this site — the form's own address may answer only
+    POST. Without a Referer: home."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/"):
+        return referer.path
+    return "/"
+
+
 def render(
     request: Request,
     name: str,
@@ -83,7 +97,7 @@ def render(
     values.setdefault("viewer", getattr(request.state, "viewer", None))
     values.setdefault("csrf_token", getattr(request.state, "csrf_token", ""))
     values["lang"] = i18n.language_current()
-    values["path"] = request.url.path
+    values["path"] = page_path(request)
     kwargs: dict[str, Any] = {}
     if block is not None and is_partial(request):
         kwargs["block_name"] = block
