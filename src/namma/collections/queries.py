@@ -29,7 +29,7 @@ from namma.finance import PayoffError, payoff_quote
 from namma.finance.owed import owed_penalty
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.pagination import Keyset, KeysetPage, SortColumn, keyset_page, keyset_select
-from namma.loans.service import loan_dues, loan_schedule_compute, today_india
+from namma.loans.service import loan_dues, loan_schedule_stored, today_india
 from namma.models import (
     Collection,
     CollectionAllocation,
@@ -210,7 +210,6 @@ async def preclosure_quote(
         )
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
-    schedule = loan_schedule_compute(loan, version)
     installments = (
         await session.scalars(
             select(LoanInstallment)
@@ -218,6 +217,7 @@ async def preclosure_quote(
             .order_by(LoanInstallment.number)
         )
     ).all()
+    schedule = loan_schedule_stored(loan, version, installments)
     dues = loan_dues(installments)
     try:
         quote = payoff_quote(schedule=schedule, dues=dues, as_of=on)

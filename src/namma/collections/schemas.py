@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +27,7 @@ from namma.models import (
     CollectionStatus,
     InstallmentStatus,
     Loan,
+    LoanScheduleRevision,
     LoanStatus,
     LoanWaiver,
     WaiverComponent,
@@ -91,6 +92,10 @@ class CollectionOut(BaseModel):
         description="Held as an advance for installments still to fall due (applied by the "
         "close of business as they do); negative: the advance a pre-closure used"
     )
+    prepaid_principal: Money = Field(
+        description="Part of `principal` prepaid beyond the dues (excess policy reduce-term or "
+        "reduce-installment): it rescheduled the installments still to fall due"
+    )
     collected_on: dt.date
     method: CollectionMethod
     reference: str | None
@@ -128,6 +133,7 @@ class CollectionOut(BaseModel):
             "penalty": c.penalty,
             "recovery": c.recovery,
             "advance": c.advance,
+            "prepaid_principal": c.prepaid_principal,
             "collected_on": c.collected_on,
             "method": c.method,
             "reference": c.reference,
@@ -203,14 +209,43 @@ class PostedAllocation(AllocationOut):
     installment_status: InstallmentStatus
 
 
+class Rescheduled(BaseModel):
+    """What a prepayment did to the installments still to fall due (the product's excess
+    policy): reduce-term keeps the installment and shortens the loan, reduce-installment keeps
+    the number of installments and lowers each."""
+
+    model_config = ANSWER
+    policy: Literal["reduce-term", "reduce-installment"]
+    prepaid_principal: Money
+    installments_before: int
+    installments_after: int
+    installment_before: Money
+    installment_after: Money
+
+    @classmethod
+    def of(cls, revision: LoanScheduleRevision | None) -> Rescheduled | None:
+        if revision is None:
+            return None
+        return cls(
+            policy=revision.policy,  # a check constraint holds it to the two
+            prepaid_principal=revision.prepaid_principal,
+            installments_before=revision.installments_before,
+            installments_after=revision.installments_after,
+            installment_before=revision.installment_before,
+            installment_after=revision.installment_after,
+        )
+
+
 class CollectionPosted(BaseModel):
-    """The 201 of a recorded collection: receipt, collection, allocation, the loan after it."""
+    """The 201 of a recorded collection: receipt, collection, allocation, the loan after it,
+    and what a prepayment did to its schedule (null when none)."""
 
     model_config = ANSWER
     receipt_number: str
     collection: CollectionOut
     allocation: list[PostedAllocation]
     loan: LoanBalances
+    rescheduled: Rescheduled | None = None
 
     @classmethod
     def of(cls, result: CollectionResult) -> CollectionPosted:
@@ -226,6 +261,7 @@ class CollectionPosted(BaseModel):
                 for a, i in result.allocations
             ],
             loan=LoanBalances.of(result.loan),
+            rescheduled=Rescheduled.of(result.revision),
         )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
-from namma.finance import ExcessPolicy, Schedule, TermsError, generate_schedule
+from namma.finance import Schedule, TermsError, generate_schedule
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import LoanProduct, LoanProductVersion
 from namma.products.schemas import ProductTerms
@@ -54,15 +54,6 @@ def _limits_check(limits: ProductLimits, terms: ProductTerms) -> None:
         raise InvalidInputError(
             "terms.prepayment_penalty_percent",
             "Microfinance products cannot charge a prepayment penalty (RBI)",
-        )
-    if terms.allocation.excess in (ExcessPolicy.REDUCE_TERM, ExcessPolicy.REDUCE_INSTALLMENT):
-        # The money core can allocate them, but servicing cannot yet rewrite a schedule on a
-        # prepayment (nor undo that on a reversal): refuse the product rather than its payments.
-        raise InvalidInputError(
-            "terms.allocation.excess",
-            f"The {terms.allocation.excess.value} excess policy is not offered yet; use advance "
-            "(money beyond the dues is held and applied to the next installments as they fall "
-            "due) or refuse",
         )
     # The terms must make sense at both ends of the limits.
     for principal, rate, count in (
