@@ -129,7 +129,7 @@ async def test_reduce_term_keeps_the_installment_and_shortens_the_loan(
     assert D(collection["interest"]) == first.interest_due
     assert D(collection["advance"]) == 0
     assert [a["installment_number"] for a in body["allocation"]] == [1]
-    assert body["rescheduled"] == {
+    assert body["collection"]["rescheduled"] == {
         "policy": "reduce-term",
         "prepaid_principal": "20000.00",
         "installments_before": 12,
@@ -173,7 +173,7 @@ async def test_reduce_term_keeps_the_installment_and_shortens_the_loan(
     # Paying again after the reversal rewrites it again, the same way.
     again = await collect(client, agent, loan_id, str(EMI + D("20000.00")))
     assert again.status_code == 201, again.text
-    assert again.json()["rescheduled"]["installments_after"] == len(expected.rows)
+    assert again.json()["collection"]["rescheduled"]["installments_after"] == len(expected.rows)
     await assert_consistent(app, loan_id)
 
 
@@ -187,7 +187,7 @@ async def test_reduce_installment_keeps_the_count_and_lowers_each(
     expected = await _expected(app, loan_id, 1, balance, ExcessPolicy.REDUCE_INSTALLMENT)
     lower = expected.installment_amount
     assert lower < EMI
-    assert body["rescheduled"] == {
+    assert body["collection"]["rescheduled"] == {
         "policy": "reduce-installment",
         "prepaid_principal": "20000.00",
         "installments_before": 12,
@@ -235,7 +235,7 @@ async def test_reversing_an_earlier_payment_replays_a_later_prepayment(
     agent = await bearer(world.agent_a)
     a = (await collect(client, agent, loan_id, str(EMI))).json()
     b = (await collect(client, agent, loan_id, str(EMI + D("10000.00")))).json()
-    assert b["rescheduled"]["prepaid_principal"] == "10000.00"
+    assert b["collection"]["rescheduled"]["prepaid_principal"] == "10000.00"
     await assert_consistent(app, loan_id)
 
     manager = await bearer(world.admin)
@@ -295,3 +295,94 @@ def _months_before(day: dt.date, months: int) -> dt.date:
     from namma.finance import add_months
 
     return add_months(day, -months)
+
+
+async def test_the_receipt_the_agents_receipt_and_the_schedule_say_what_it_did(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.test_documents import download, pdf_text, run_jobs
+    from tests.integration.test_pages import sign_in
+
+    loan_id, _, body, agent = await _one_prepayment(
+        app, client, world, bearer, ExcessPolicy.REDUCE_TERM
+    )
+    count = body["collection"]["rescheduled"]["installments_after"]
+    said = f"prepaid: term reduced to {count} installments"
+    # The receipt (PDF), as the customer downloads it.
+    await run_jobs()
+    url = f"/api/collections/{body['collection']['id']}/receipt.pdf"
+    text = " ".join(
+        pdf_text((await download(client, url, await bearer(world.customer_user_a))).content).split()
+    )
+    assert f"Rs. 20,000.00 {said}" in text, text
+    # The collection as the API gives it, and the loan's schedule.
+    shown = await client.get(f"/api/collections/{body['collection']['id']}", headers=agent)
+    assert shown.json()["rescheduled"]["installments_after"] == count
+    schedule = (await client.get(f"/api/loans/{loan_id}/schedule", headers=agent)).json()
+    revisions = [
+        (r["receipt_number"], r["policy"], r["prepaid_principal"]) for r in schedule["rescheduled"]
+    ]
+    assert revisions == [(body["receipt_number"], "reduce-term", "20000.00")]
+    assert len(schedule["installments"]) == count
+    # The agent's on-screen receipt and the loan's schedule, on the pages.
+    await sign_in(app, client, world.agent_a)
+    receipt = await client.get(f"/agent/collections/{body['collection']['id']}")
+    assert receipt.status_code == 200 and 'id="prepaid"' in receipt.text
+    assert f"₹20,000.00 {said}" in receipt.text
+    loan_page = await client.get(f"/agent/loans/{loan_id}")
+    assert 'id="rescheduled"' in loan_page.text and said in loan_page.text
+    await sign_in(app, client, world.manager_a)
+    office = await client.get(f"/office/loans/{loan_id}?tab=schedule")
+    assert office.status_code == 200 and said in office.text
+    office_receipt = await client.get(f"/office/collections/{body['collection']['id']}")
+    assert said in office_receipt.text
+
+
+async def test_the_admin_offers_a_policy_on_the_product_page_and_its_preview_shows_it(
+    app, client, world
+) -> None:  # type: ignore[no-untyped-def]
+    from namma.finance import generate_schedule
+    from namma.kit.clock import today_india as clock_today
+    from namma.products.schemas import ProductTerms
+    from tests.integration.test_office_admin_pages import PRODUCT_FORM
+    from tests.integration.test_pages import csrf_of, sign_in
+
+    await sign_in(app, client, world.admin)
+    form = await client.get("/office/products/new")
+    assert 'name="excess"' in form.text and "reduce-installment" in form.text
+    made = await client.post(
+        "/office/products/new",
+        data={"csrf_token": csrf_of(form.text), **PRODUCT_FORM, "excess": "reduce-installment"},
+    )
+    assert made.status_code == 303, made.text
+    url = str(made.headers["location"])
+    page = await client.get(url)
+    assert "Prepays principal: the same installments, each lower" in page.text
+    preview = await client.get(f"{url}/preview?principal=10000&annual_rate=24&installments=26")
+    assert preview.status_code == 200, preview.text
+    terms = ProductTerms.model_validate(
+        {
+            "frequency": "weekly",
+            "fees": [
+                {
+                    "name": "Processing fee",
+                    "timing": "disbursement",
+                    "basis": "percent",
+                    "value": "1",
+                }
+            ],
+            "allocation": {"excess": "reduce-installment"},
+        }
+    ).loan_terms(principal=D("10000"), annual_rate=D("24"), installments=26, microfinance=True)
+    schedule = generate_schedule(terms, disbursed_on=clock_today())
+    example = reschedule_after_prepayment(
+        schedule=schedule,
+        paid_through=1,
+        balance=schedule.rows[0].balance - schedule.installment_amount,
+        policy=ExcessPolicy.REDUCE_INSTALLMENT,
+    )
+    assert 'id="preview-excess"' in preview.text
+    assert f"26 installments of ₹{example.installment_amount:,.2f}" in preview.text, preview.text
+    # A new version may change it; the comparison names it.
+    new = await client.get(f"{url}/versions/new")
+    assert 'name="excess"' in new.text

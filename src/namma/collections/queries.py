@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, loan_scope
+from namma.collections.prepayments import collection_revisions
 from namma.collections.schemas import (
     CollectionList,
     CollectionOut,
@@ -88,7 +89,10 @@ async def collection_get(
         raise NotFoundError("Collection not found")
     collection, loan = row
     allocations = await allocations_of(session, [collection.id])
-    return CollectionOut.of(collection, loan, allocations.get(collection.id, []))
+    revisions = await collection_revisions(session, [collection.id])
+    return CollectionOut.of(
+        collection, loan, allocations.get(collection.id, []), revisions.get(collection.id)
+    )
 
 
 async def collections_list(

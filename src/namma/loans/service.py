@@ -66,6 +66,7 @@ from namma.models import (
     LoanInstallment,
     LoanProduct,
     LoanProductVersion,
+    LoanScheduleRevision,
     LoanStatus,
     Role,
 )
@@ -769,6 +770,17 @@ async def loan_schedules_regenerate(
             result.skipped[loan_id] = (
                 "payments, waivers or penalties stand on its installments; moving them to a new "
                 "schedule means replaying its collections"
+            )
+            continue
+        rescheduled = await session.scalar(
+            select(func.count())
+            .select_from(LoanScheduleRevision)
+            .where(LoanScheduleRevision.loan_id == loan.id)
+        )
+        if rescheduled:
+            result.skipped[loan_id] = (
+                "a prepayment rescheduled its installments; moving them to a new schedule means "
+                "replaying its collections"
             )
             continue
         if loan.advance_balance > 0:
