@@ -386,3 +386,33 @@ async def test_the_admin_offers_a_policy_on_the_product_page_and_its_preview_sho
     # A new version may change it; the comparison names it.
     new = await client.get(f"{url}/versions/new")
     assert 'name="excess"' in new.text
+
+
+async def test_a_sheet_line_beyond_the_dues_prepays_through_the_same_service(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """The bulk sheet post goes through the same collection service: its line prepays and
+    rewrites the schedule, and a re-sent sheet replays the line without a second rewrite."""
+    product = await _product(client, world, bearer, "reduce-installment")
+    loan_id = await make_loan(app, client, bearer, world, product)
+    agent = await bearer(world.agent_a)
+    line = {
+        "loan_id": loan_id,
+        "amount": str(EMI + D("5000.00")),
+        "collected_on": today_india().isoformat(),
+        "method": "cash",
+        "client_id": str(uuid.uuid4()),
+    }
+    for _ in range(2):
+        response = await client.post(
+            "/api/collection-sheet/post", json={"lines": [line]}, headers=agent
+        )
+        assert response.status_code == 200, response.text
+        posted = response.json()["lines"][0]
+        assert posted["status"] == 201, posted
+        assert posted["body"]["collection"]["rescheduled"]["prepaid_principal"] == "5000.00"
+    assert len(await _revisions(app, loan_id)) == 1
+    rows = await installments_of(app, loan_id)
+    assert len(rows) == 12
+    assert rows[1].principal_due + rows[1].interest_due < EMI
+    await assert_consistent(app, loan_id)

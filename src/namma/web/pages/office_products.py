@@ -447,7 +447,9 @@ async def version_create(
         if form.editing:
             return _form_page(request, form, product=found, current=current)
         if not form.confirmed:
-            diff = _diff(_values_of(current), form.values)
+            # What the new version will hold: a field not sent takes the form's default.
+            proposed = {"excess": form.data.excess.value, **form.values}
+            diff = _diff(_values_of(current), proposed)
             return _form_page(request, form, product=found, current=current, diff=diff)
         try:
             await service.product_revise(
