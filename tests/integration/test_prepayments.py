@@ -416,3 +416,54 @@ async def test_a_sheet_line_beyond_the_dues_prepays_through_the_same_service(
     assert len(rows) == 12
     assert rows[1].principal_due + rows[1].interest_due < EMI
     await assert_consistent(app, loan_id)
+
+
+async def test_two_prepayments_chain_and_a_pre_closure_uses_the_new_rows(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """P1 pays installment 1 and prepays; P2 (the same day, nothing due any more) prepays all of
+    it, on P1's rows. Reversing P1 restores the original rows and replays P2 on them: P2 now pays
+    installment 1 first and prepays the rest. The pre-closure quote then follows the rewritten
+    rows, and paying it closes the loan with the books balanced."""
+    product = await _product(client, world, bearer, "reduce-term")
+    loan_id = await make_loan(app, client, bearer, world, product)
+    original = await installments_of(app, loan_id)
+    agent = await bearer(world.agent_a)
+    p1 = (await collect(client, agent, loan_id, str(EMI + D("10000.00")))).json()
+    p2 = (await collect(client, agent, loan_id, "15000.00")).json()
+    assert p2["collection"]["prepaid_principal"] == "15000.00"
+    assert (
+        p2["collection"]["rescheduled"]["installments_before"]
+        == (p1["collection"]["rescheduled"]["installments_after"])
+    )
+    assert D(p2["loan"]["outstanding_principal"]) == original[0].balance_after - D("25000.00")
+    assert len(await _revisions(app, loan_id)) == 2
+    await assert_consistent(app, loan_id)
+
+    reversed_ = await client.post(
+        f"/api/collections/{p1['collection']['id']}/reverse",
+        json={"reason": "wrong customer"},
+        headers=await bearer(world.admin),
+    )
+    assert reversed_.status_code == 200, reversed_.text
+    prepaid = D("15000.00") - EMI
+    revisions = await _revisions(app, loan_id)
+    assert [r.prepaid_principal for r in revisions] == [prepaid]
+    expected = await _expected(
+        app, loan_id, 1, original[0].balance_after - prepaid, ExcessPolicy.REDUCE_TERM
+    )
+    rows = await installments_of(app, loan_id)
+    assert [(r.number, r.principal_due, r.interest_due, r.balance_after) for r in rows] == [
+        (r.number, r.principal, r.interest, r.balance) for r in expected.rows
+    ]
+    assert rows[0].principal_paid == original[0].principal_due
+    await assert_consistent(app, loan_id)
+
+    quote = await client.get(f"/api/loans/{loan_id}/preclosure", headers=agent)
+    assert quote.status_code == 200, quote.text
+    assert D(quote.json()["principal"]) == original[0].balance_after - prepaid
+    closing = await collect(client, agent, loan_id, quote.json()["payable"])
+    assert closing.status_code == 201, closing.text
+    assert closing.json()["loan"]["status"] == "preclosed"
+    assert closing.json()["collection"]["rescheduled"] is None
+    await assert_consistent(app, loan_id)
