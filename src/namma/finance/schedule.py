@@ -309,7 +309,8 @@ def reschedule_after_prepayment(
     - `reduce-term` (the default): the same installment amount, so the loan ends earlier (its
       last row takes what is left, and is smaller); equal-principal keeps its principal part;
     - `reduce-installment`: the same number of installments, each lower — the installment is
-      worked out again on `balance` over the amortising periods left, as `installment_amount`
+      worked out again on `balance` over the amortising periods left (up to the schedule's
+      last row: it never gets longer than it now is), as `installment_amount`
       does for a new loan (declining: the annuity; flat: interest stays on the original
       principal; equal-principal: `balance` ÷ periods), rounded to the installment multiple.
       The last row absorbs the residue, so rounding up to a multiple can end it a row early.
@@ -338,10 +339,17 @@ def reschedule_after_prepayment(
         installment = schedule.installment_amount
         if terms.amortization is Amortization.BULLET:
             rebuilt = _bullet(terms, plan, schedule.upfront_fees_in_first_installment, balance)
+            if policy is ExcessPolicy.REDUCE_INSTALLMENT:  # its one installment is lower
+                installment = rebuilt[0].principal + rebuilt[0].interest
         else:
             per_principal: Decimal | None = None
+            # The loan never gets longer than it now is (a rounded-up installment, or an earlier
+            # reduce-term, can have ended it before the terms' last period).
+            last = rows[-1].number
             if policy is ExcessPolicy.REDUCE_INSTALLMENT:
-                installment, per_principal = _reduced_installment(terms, paid_through, balance)
+                installment, per_principal = _reduced_installment(
+                    terms, paid_through, balance, last
+                )
             elif terms.amortization is Amortization.EQUAL_PRINCIPAL:
                 per_principal = _principal_part_kept(terms, rows[paid_through:])
             deferred = sum((r.interest_for_period - r.interest for r in kept), ZERO)
@@ -354,6 +362,7 @@ def reschedule_after_prepayment(
                 deferred=deferred,
                 upfront=schedule.upfront_fees_in_first_installment,
                 per_principal=per_principal,
+                last_number=last,
             )
             if (
                 policy is ExcessPolicy.REDUCE_INSTALLMENT
@@ -367,12 +376,12 @@ def reschedule_after_prepayment(
 
 
 def _reduced_installment(
-    terms: LoanTerms, paid_through: int, balance: Decimal
+    terms: LoanTerms, paid_through: int, balance: Decimal, last: int
 ) -> tuple[Decimal, Decimal | None]:
     """`reduce-installment`: the installment (and, for equal-principal, the principal part)
-    that amortises `balance` over the periods left after the principal grace. Runs inside
-    MONEY_CONTEXT."""
-    periods = terms.installments - max(paid_through, terms.grace_principal)
+    that amortises `balance` over the periods left after the principal grace, up to row
+    `last`. Runs inside MONEY_CONTEXT."""
+    periods = max(1, last - max(paid_through, terms.grace_principal))
     if terms.amortization is Amortization.EQUAL_PRINCIPAL:
         part = round_to_multiple(
             balance / periods, terms.installment_multiple, terms.installment_rounding
@@ -437,13 +446,14 @@ def _amortize(
     deferred: Decimal,
     upfront: Decimal,
     per_principal: Decimal | None = None,
+    last_number: int | None = None,
 ) -> list[ScheduleRow]:
     """The row loop for every amortization except bullet. Runs inside MONEY_CONTEXT.
 
     This is the hot path (bench/bench_schedule.py): locals instead of attribute lookups, and
     positional construction of rows.
     """
-    n = terms.installments
+    n = terms.installments if last_number is None else last_number
     amortization = terms.amortization
     equal_installments = amortization is Amortization.EQUAL_INSTALLMENTS
     equal_principal = amortization is Amortization.EQUAL_PRINCIPAL

