@@ -1,8 +1,8 @@
 """Money beyond today's dues (issue 19 item 3), through HTTP against real PostgreSQL: held as an
 advance (a liability, ``customer_advances``), applied by the close of business as installments
 fall due, shown on the collection, the loan, the pre-closure quote and the receipt (English and
-Kannada); the limits (the payoff less the advance held; a product that refuses excess; the
-policies not offered yet); a pre-closure that uses the advance; reversals before and after the
+Kannada); the limits (the payoff less the advance held; a product that refuses excess); a
+pre-closure that uses the advance; reversals before and after the
 advance was applied. The ledger check passes after each."""
 
 from __future__ import annotations
@@ -250,9 +250,7 @@ async def test_limits_the_payoff_less_the_advance_and_a_preclosure_uses_the_adva
     await assert_consistent(app, loan_id)
 
 
-async def test_a_product_that_refuses_excess_and_policies_not_offered_yet(
-    app, client, world, bearer, customer
-) -> None:  # type: ignore[no-untyped-def]
+async def test_a_product_that_refuses_excess(app, client, world, bearer, customer) -> None:  # type: ignore[no-untyped-def]
     refusing = await _product(
         client,
         world,
@@ -266,20 +264,6 @@ async def test_a_product_that_refuses_excess_and_policies_not_offered_yet(
     assert more.json()["error"]["details"][0]["field"] == "amount"
     assert "excess is refused" in more.json()["error"]["message"]
     assert (await collect(client, agent, loan_id, "8884.88")).status_code == 201
-    for policy in ("reduce-term", "reduce-installment"):
-        response = await client.post(
-            "/api/products",
-            json={
-                **MONTHLY_PRODUCT,
-                "code": f"X-{policy[:9].upper()}",
-                "terms": {"allocation": {"excess": policy}},
-            },
-            headers=await bearer(world.admin),
-        )
-        assert response.status_code == 422, response.text
-        error = response.json()["error"]
-        assert error["details"][0]["field"] == "terms.allocation.excess"
-        assert f"{policy} excess policy is not offered yet" in error["message"]
     await assert_consistent(app, loan_id)
 
 

@@ -130,10 +130,10 @@ async def installments_of(app, loan_id: str) -> list[LoanInstallment]:  # type: 
 
 
 async def assert_consistent(app, loan_id: str) -> None:  # type: ignore[no-untyped-def]
-    """Σ installment paid parts = Σ posted collections less what they hold as an advance, plus
-    the advances applied; Σ posted collections = the loan's total collected; the advance held =
-    Σ held less Σ applied; each collection's allocation rows add up to its amount less its
-    advance; and the ledger check passes."""
+    """Σ installment paid parts = Σ posted collections less what they hold as an advance and the
+    principal they prepaid, plus the advances applied; Σ posted collections = the loan's total
+    collected; the advance held = Σ held less Σ applied; each collection's allocation rows add
+    up to its amount less its advance and its prepaid principal; and the ledger check passes."""
     from namma.collections.service import loan_balances_refresh  # noqa: F401
     from namma.ledger.queries import ledger_check
     from namma.models import CollectionAllocation, CollectionStatus
@@ -162,7 +162,8 @@ async def assert_consistent(app, loan_id: str) -> None:  # type: ignore[no-untyp
         ).all()
         applied_total = sum((a.principal + a.interest + a.fee + a.penalty for a in applied), D(0))
         held = sum((c.advance for c in posted), D(0))
-        assert paid == sum((c.amount for c in posted), D(0)) - held + applied_total
+        prepaid = sum((c.prepaid_principal for c in posted), D(0))
+        assert paid == sum((c.amount for c in posted), D(0)) - held - prepaid + applied_total
         assert sum((c.amount for c in posted), D(0)) == loan.total_collected
         assert loan.advance_balance == held - applied_total
         for c in posted:
@@ -172,7 +173,7 @@ async def assert_consistent(app, loan_id: str) -> None:  # type: ignore[no-untyp
                 )
             ).all()
             assert sum((a.principal + a.interest + a.fee + a.penalty for a in parts), D(0)) == (
-                c.amount - c.advance
+                c.amount - c.advance - c.prepaid_principal
             )
         assert loan.outstanding_principal == sum(
             (r.principal_due - r.principal_paid for r in rows), D(0)

@@ -35,6 +35,7 @@ COLLECTION_KEYS = [
     "penalty",
     "recovery",
     "advance",
+    "prepaid_principal",
     "collected_on",
     "method",
     "reference",
@@ -49,6 +50,7 @@ COLLECTION_KEYS = [
     "reversal_entry_id",
     "created_at",
     "allocation",
+    "rescheduled",
 ]
 LOAN_BALANCE_KEYS = [
     "id",

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, loan_scope
+from namma.collections.prepayments import collection_revisions
 from namma.collections.schemas import (
     CollectionList,
     CollectionOut,
@@ -29,7 +30,7 @@ from namma.finance import PayoffError, payoff_quote
 from namma.finance.owed import owed_penalty
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.kit.pagination import Keyset, KeysetPage, SortColumn, keyset_page, keyset_select
-from namma.loans.service import loan_dues, loan_schedule_compute, today_india
+from namma.loans.service import loan_dues, loan_schedule_stored, today_india
 from namma.models import (
     Collection,
     CollectionAllocation,
@@ -88,7 +89,10 @@ async def collection_get(
         raise NotFoundError("Collection not found")
     collection, loan = row
     allocations = await allocations_of(session, [collection.id])
-    return CollectionOut.of(collection, loan, allocations.get(collection.id, []))
+    revisions = await collection_revisions(session, [collection.id])
+    return CollectionOut.of(
+        collection, loan, allocations.get(collection.id, []), revisions.get(collection.id)
+    )
 
 
 async def collections_list(
@@ -210,7 +214,6 @@ async def preclosure_quote(
         )
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
-    schedule = loan_schedule_compute(loan, version)
     installments = (
         await session.scalars(
             select(LoanInstallment)
@@ -218,6 +221,7 @@ async def preclosure_quote(
             .order_by(LoanInstallment.number)
         )
     ).all()
+    schedule = loan_schedule_stored(loan, version, installments)
     dues = loan_dues(installments)
     try:
         quote = payoff_quote(schedule=schedule, dues=dues, as_of=on)

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +27,7 @@ from namma.models import (
     CollectionStatus,
     InstallmentStatus,
     Loan,
+    LoanScheduleRevision,
     LoanStatus,
     LoanWaiver,
     WaiverComponent,
@@ -70,6 +71,33 @@ class AllocationOut(BaseModel):
         }
 
 
+class Rescheduled(BaseModel):
+    """What a prepayment did to the installments still to fall due (the product's excess
+    policy): reduce-term keeps the installment and shortens the loan, reduce-installment keeps
+    the number of installments and lowers each."""
+
+    model_config = ANSWER
+    policy: Literal["reduce-term", "reduce-installment"]
+    prepaid_principal: Money
+    installments_before: int
+    installments_after: int
+    installment_before: Money
+    installment_after: Money
+
+    @classmethod
+    def of(cls, revision: LoanScheduleRevision | None) -> Rescheduled | None:
+        if revision is None:
+            return None
+        return cls(
+            policy=revision.policy,  # a check constraint holds it to the two
+            prepaid_principal=revision.prepaid_principal,
+            installments_before=revision.installments_before,
+            installments_after=revision.installments_after,
+            installment_before=revision.installment_before,
+            installment_after=revision.installment_after,
+        )
+
+
 class CollectionOut(BaseModel):
     """A collection (reversed ones stay, marked) with its allocation per installment."""
 
@@ -91,6 +119,10 @@ class CollectionOut(BaseModel):
         description="Held as an advance for installments still to fall due (applied by the "
         "close of business as they do); negative: the advance a pre-closure used"
     )
+    prepaid_principal: Money = Field(
+        description="Part of `principal` prepaid beyond the dues (excess policy reduce-term or "
+        "reduce-installment): it rescheduled the installments still to fall due"
+    )
     collected_on: dt.date
     method: CollectionMethod
     reference: str | None
@@ -105,6 +137,11 @@ class CollectionOut(BaseModel):
     reversal_entry_id: int | None
     created_at: Timestamp | None
     allocation: list[AllocationOut]
+    rescheduled: Rescheduled | None = Field(
+        default=None,
+        description="What its prepaid principal did to the schedule (the 201 and a single "
+        "collection; null in lists, and once reversed)",
+    )
 
     @classmethod
     def fields_of(
@@ -112,6 +149,7 @@ class CollectionOut(BaseModel):
         c: Collection,
         loan: Loan,
         allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
+        revision: LoanScheduleRevision | None = None,
     ) -> dict[str, Any]:
         return {
             "id": c.id,
@@ -128,6 +166,7 @@ class CollectionOut(BaseModel):
             "penalty": c.penalty,
             "recovery": c.recovery,
             "advance": c.advance,
+            "prepaid_principal": c.prepaid_principal,
             "collected_on": c.collected_on,
             "method": c.method,
             "reference": c.reference,
@@ -142,6 +181,7 @@ class CollectionOut(BaseModel):
             "reversal_entry_id": c.reversal_entry_id,
             "created_at": c.created_at,
             "allocation": [AllocationOut(**AllocationOut.fields_of(a, i)) for a, i in allocations],
+            "rescheduled": Rescheduled.of(revision),
         }
 
     @classmethod
@@ -150,8 +190,9 @@ class CollectionOut(BaseModel):
         c: Collection,
         loan: Loan,
         allocations: Sequence[tuple[CollectionAllocation, InstallmentLike]] = (),
+        revision: LoanScheduleRevision | None = None,
     ) -> CollectionOut:
-        return cls(**cls.fields_of(c, loan, allocations))
+        return cls(**cls.fields_of(c, loan, allocations, revision))
 
 
 class CollectionList(BaseModel):
@@ -204,7 +245,8 @@ class PostedAllocation(AllocationOut):
 
 
 class CollectionPosted(BaseModel):
-    """The 201 of a recorded collection: receipt, collection, allocation, the loan after it."""
+    """The 201 of a recorded collection: receipt, collection (with what a prepayment did to the
+    schedule), allocation, the loan after it."""
 
     model_config = ANSWER
     receipt_number: str
@@ -217,7 +259,7 @@ class CollectionPosted(BaseModel):
         c = result.collection
         return cls(
             receipt_number=c.receipt_number,
-            collection=CollectionOut.of(c, result.loan, result.allocations),
+            collection=CollectionOut.of(c, result.loan, result.allocations, result.revision),
             allocation=[
                 PostedAllocation(
                     **AllocationOut.fields_of(a, i),

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
+from namma.collections.prepayments import prepayment_reschedule, schedule_restore
 from namma.collections.tasks import collection_receipt_defer
 from namma.documents.service import receipts_after_reversal
 from namma.finance import (
@@ -27,6 +28,7 @@ from namma.finance import (
     AllocationLine,
     AllocationStrategy,
     Due,
+    ExcessPolicy,
     PayoffError,
     PayoffQuote,
     Schedule,
@@ -39,11 +41,13 @@ from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, ledger_account_id, record_reverse
 from namma.loans.cache import loan_changed
 from namma.loans.service import (
+    installment_rows,
     loan_balances,
     loan_balances_refresh,
     loan_dues,
     loan_payoff_settle,
-    loan_schedule_compute,
+    loan_schedule_current,
+    loan_schedule_stored,
     loan_terms_of,
     today_india,
 )
@@ -72,6 +76,7 @@ from namma.models import (
     Loan,
     LoanInstallment,
     LoanProductVersion,
+    LoanScheduleRevision,
     LoanStatus,
     Role,
 )
@@ -116,6 +121,8 @@ class CollectionResult:
     payoff: Decimal | None = None  # the payoff the amount was checked against
     # The allocation rows written, with their installments (a newly posted collection).
     allocations: list[tuple[CollectionAllocation, InstallmentLike]] = field(default_factory=list)
+    # The schedule a prepayment rewrote (excess policy reduce-term or reduce-installment).
+    revision: LoanScheduleRevision | None = None
 
 
 async def _installments(session: AsyncSession, loan_id: uuid.UUID) -> list[LoanInstallment]:
@@ -179,25 +186,20 @@ def _totals(placed: Sequence[Placed], *, extra_penalty: Decimal = ZERO) -> dict[
 
 def _allocate(
     amount: Decimal, dues: Sequence[Due], on: dt.date, strategy: AllocationStrategy
-) -> tuple[list[Placed], Decimal]:
+) -> tuple[list[Placed], Decimal, Decimal]:
     """The money core's allocation of ``amount`` by the product's strategy: what it places on
-    the installments due by ``on``, and what it holds as an advance."""
+    the installments due by ``on``, what it holds as an advance (excess policy ``advance``) and
+    what principal it prepays (``reduce-term``, ``reduce-installment``: the caller reschedules,
+    `namma.collections.prepayments`)."""
     try:
         allocation = allocate_payment(amount=amount, dues=dues, as_of=on, strategy=strategy)
     except AllocationError as exc:
         raise InvalidInputError("amount", exc.message) from None
-    if allocation.prepaid_principal > 0:
-        raise InvalidInputError(
-            "amount",
-            "This product reduces the term with money beyond the dues, which is not supported "
-            f"yet: pay at most the {sum((d.total for d in dues if d.due_date <= on), ZERO)} due "
-            "now, or the payoff amount",
-        )
     if allocation.unallocated > 0:
         raise InvalidInputError(
             "amount", f"{allocation.unallocated} of the amount could not be allocated"
         )
-    return _from_allocation(allocation.lines), allocation.advance
+    return _from_allocation(allocation.lines), allocation.advance, allocation.prepaid_principal
 
 
 COMPONENT_ACCOUNTS = {
@@ -329,6 +331,8 @@ class _Applied:
     preclosure: bool
     extra_penalty: Decimal = ZERO
     advance: Decimal = ZERO  # held (positive), or the advance a pre-closure used (negative)
+    prepaid: Decimal = ZERO  # principal prepaid beyond the dues (part of the principal)
+    revision: LoanScheduleRevision | None = None  # the schedule the prepayment rewrote
 
 
 async def collection_record(
@@ -378,12 +382,18 @@ async def collection_record(
     installments = await installment_states(session, loan.id)
     dues = loan_dues(installments)
     before = _balances(loan)
-    payoff = _payoff_limit(loan, version, dues, pay)
+    payoff = await _payoff_limit(session, loan, version, installments, dues, pay)
     applied = await _payment_apply(session, loan, version, installments, dues, pay, payoff)
     totals = _totals(applied.placed, extra_penalty=applied.extra_penalty)
+    totals["principal"] += applied.prepaid
     totals["advance"] = applied.advance
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
     collection, allocations = await _collection_write(session, loan, pay, applied, totals)
+    revision = applied.revision
+    if revision is not None:
+        revision.collection_id = collection.id
+        session.add(revision)
+        await session.flush()
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -399,11 +409,27 @@ async def collection_record(
             "method": method.value,
             "preclosure": applied.preclosure,
             **totals,
+            **_revision_audit(revision),
             "loan": _balances(loan),
         },
     )
     loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
-    return CollectionResult(collection, loan, applied.placed, applied.rows, payoff, allocations)
+    return CollectionResult(
+        collection, loan, applied.placed, applied.rows, payoff, allocations, revision
+    )
+
+
+def _revision_audit(revision: LoanScheduleRevision | None) -> dict[str, object]:
+    if revision is None:
+        return {}
+    return {
+        "prepaid_principal": revision.prepaid_principal,
+        "rescheduled": {
+            "policy": revision.policy,
+            "installments": [revision.installments_before, revision.installments_after],
+            "installment_amount": [revision.installment_before, revision.installment_after],
+        },
+    }
 
 
 def _payment_checked(
@@ -461,8 +487,13 @@ def _loan_collectable(loan: Loan, collected_on: dt.date) -> None:
         )
 
 
-def _payoff_limit(
-    loan: Loan, version: LoanProductVersion, dues: Sequence[Due], pay: _Payment
+async def _payoff_limit(
+    session: AsyncSession,
+    loan: Loan,
+    version: LoanProductVersion,
+    installments: Sequence[InstallmentState],
+    dues: Sequence[Due],
+    pay: _Payment,
 ) -> Decimal | None:
     """The payoff the amount is checked against, when it could reach it: 422 above the payoff
     less the advance already held (which pays its part of a pre-closure).
@@ -475,9 +506,8 @@ def _payoff_limit(
     if pay.amount + held < sum((d.principal for d in dues), ZERO):
         return None
     try:
-        quote = payoff_quote(
-            schedule=loan_schedule_compute(loan, version), dues=dues, as_of=pay.collected_on
-        )
+        schedule = await loan_schedule_current(session, loan, version, installments)
+        quote = payoff_quote(schedule=schedule, dues=dues, as_of=pay.collected_on)
     except PayoffError as exc:
         raise ConflictError(exc.message) from None
     most = quote.total - held
@@ -534,13 +564,30 @@ async def _payment_apply(
             extra_penalty=settled.prepayment_penalty,
             advance=-held,
         )
-    rows = {i.number: i for i in installments}
-    placed, advance = _allocate(
-        pay.amount, dues, pay.collected_on, loan_terms_of(loan, version).allocation
-    )
+    rows: Mapping[int, InstallmentLike] = {i.number: i for i in installments}
+    strategy = loan_terms_of(loan, version).allocation
+    placed, advance, prepaid = _allocate(pay.amount, dues, pay.collected_on, strategy)
     unchanged = installment_changes(installments)
     for p in placed:
         _place(rows, p, now)
+    revision = None
+    if prepaid:
+        # The installments paid now are written first; the ones still to fall due are then
+        # rewritten for the prepaid principal, and read again for the loan's balances.
+        await installment_states_write(session, installments, unchanged)
+        revision, _ = await prepayment_reschedule(
+            session,
+            loan=loan,
+            version=version,
+            installments=await installment_rows(session, loan.id),
+            on=pay.collected_on,
+            prepaid=prepaid,
+            policy=strategy.excess,
+            payoff=payoff,
+        )
+        installments = await installment_states(session, loan.id)
+        rows = {i.number: i for i in installments}
+        unchanged = installment_changes(installments)
     balances = loan_balances(installments)
     balances["total_collected"] = loan.total_collected + pay.amount
     if advance:
@@ -549,7 +596,14 @@ async def _payment_apply(
         balances.update(status=loan_move_target(loan.status, LoanMove.CLOSE), closed_at=now)
     await installment_states_write(session, installments, unchanged)
     await loan_columns_write(session, loan, balances)
-    return _Applied(placed=placed, rows=rows, preclosure=False, advance=advance)
+    return _Applied(
+        placed=placed,
+        rows=rows,
+        preclosure=False,
+        advance=advance,
+        prepaid=prepaid,
+        revision=revision,
+    )
 
 
 async def _collection_write(
@@ -601,6 +655,7 @@ async def _collection_write(
         preclosure=applied.preclosure,
         status=CollectionStatus.POSTED,
         journal_entry_id=entry.id,
+        prepaid_principal=applied.prepaid,
         **totals,
     )
     allocations = _allocation_rows(collection.id, applied.placed, applied.rows)
@@ -697,6 +752,7 @@ async def _recovery_record(session: AsyncSession, *, loan: Loan, pay: _Payment) 
         penalty=ZERO,
         recovery=amount,
         advance=ZERO,
+        prepaid_principal=ZERO,
     )
     receipt = await collection_insert_numbered(session, collection, prefix=prefix)
     await audit_record(
@@ -913,7 +969,11 @@ async def _loan_replay(
     the income accounts and the advances held: cash does not move). Returns the receipts
     whose split changed.
     """
-    installments = await _installments(session, loan.id)
+    # A prepayment among them rewrote the schedule: put it back as it was before the first one
+    # (each prepayment replayed below rewrites it again).
+    installments = await schedule_restore(
+        session, loan=loan, installments=await _installments(session, loan.id)
+    )
     rows = {i.number: i for i in installments}
     collections = list(
         await session.scalars(
@@ -938,7 +998,8 @@ async def _loan_replay(
     ):
         applications.setdefault(application.journal_entry_id, []).append(application)
     _replay_reset(installments, rows, collections, allocations, reversed_now=reversed_now)
-    schedule = loan_schedule_compute(loan, await loan_version(session, loan))
+    version = await loan_version(session, loan)
+    strategy = loan_terms_of(loan, version).allocation
     previous: dict[uuid.UUID, list[CollectionAllocation]] = {}
     for a in allocations:
         previous.setdefault(a.collection_id, []).append(a)
@@ -954,27 +1015,41 @@ async def _loan_replay(
         if not isinstance(event, Collection):
             held = await _replay_application(
                 session, principal=principal, loan=loan, on=on, group=event, held=held,
-                installments=installments, strategy=schedule.terms.allocation,
+                installments=installments, strategy=strategy,
             )  # fmt: skip
             continue
         c = event
-        placed, preclosed, extra_penalty, advance = _replay_placement(
+        schedule = loan_schedule_stored(loan, version, installments)
+        placed, preclosed, extra_penalty, advance, prepaid = _replay_placement(
             c, installments, schedule, held
         )
         held += advance
         for p in placed:
             _place(rows, p, c.created_at)
+        if prepaid:
+            installments = await _replay_reschedule(
+                session, loan=loan, version=version, installments=installments, collection=c,
+                prepaid=prepaid, policy=strategy.excess,
+            )  # fmt: skip
+            rows = {i.number: i for i in installments}
         collected += c.amount
         old = {
             (a.installment_number, a.principal, a.interest, a.fee, a.penalty)
             for a in previous.get(c.id, [])
         }
         new = {(p.number, p.principal, p.interest, p.fee, p.penalty) for p in placed}
-        if old == new and c.preclosure == preclosed and c.advance == advance:
+        if (
+            old == new
+            and c.preclosure == preclosed
+            and c.advance == advance
+            and c.prepaid_principal == prepaid
+        ):
             continue
         reallocated.append(c.receipt_number)
         totals = _totals(placed, extra_penalty=extra_penalty)
+        totals["principal"] += prepaid
         totals["advance"] = advance
+        c.prepaid_principal = prepaid
         await _reallocation_write(
             session,
             principal=principal,
@@ -992,6 +1067,39 @@ async def _loan_replay(
     _loan_settle(loan, installments, preclosed=preclosed)
     await session.flush()
     return reallocated
+
+
+async def _replay_reschedule(
+    session: AsyncSession,
+    *,
+    loan: Loan,
+    version: LoanProductVersion,
+    installments: list[LoanInstallment],
+    collection: Collection,
+    prepaid: Decimal,
+    policy: ExcessPolicy,
+) -> list[LoanInstallment]:
+    """A replayed collection's prepayment rewrites the schedule again (and keeps a new
+    revision); 409 when it no longer can."""
+    try:
+        revision, installments = await prepayment_reschedule(
+            session,
+            loan=loan,
+            version=version,
+            installments=installments,
+            on=collection.collected_on,
+            prepaid=prepaid,
+            policy=policy,
+        )
+    except InvalidInputError as exc:
+        raise ConflictError(
+            f"Receipt {collection.receipt_number} no longer fits the loan ({exc.message}); "
+            "reverse it first",
+            details={"receipt_number": collection.receipt_number},
+        ) from None
+    revision.collection_id = collection.id
+    session.add(revision)
+    return installments
 
 
 async def _replay_application(
@@ -1081,24 +1189,24 @@ def _replay_reset(
 
 def _replay_placement(
     c: Collection, installments: Sequence[LoanInstallment], schedule: Schedule, held: Decimal
-) -> tuple[list[Placed], bool, Decimal, Decimal]:
+) -> tuple[list[Placed], bool, Decimal, Decimal, Decimal]:
     """Where a posted collection goes when the loan is replayed, as of its own date, with the
     advance ``held`` then: a pre-closure whose amount with the advance is still exactly the
     payoff pre-closes again (its placement, True, its prepayment penalty, the advance it uses
-    as a negative); anything else is allocated like any payment (the advance it holds); 409
-    if it no longer fits the loan."""
+    as a negative); anything else is allocated like any payment (the advance it holds, the
+    principal it prepays); 409 if it no longer fits the loan."""
     dues = loan_dues(installments)
     quote = payoff_quote(schedule=schedule, dues=dues, as_of=c.collected_on)
     scheduled = sum((d.total for d in dues), ZERO)
     if c.preclosure and c.amount + held == quote.total and quote.total < scheduled:
-        return _from_quote(quote), True, quote.prepayment_penalty, -held
+        return _from_quote(quote), True, quote.prepayment_penalty, -held, ZERO
     if c.amount + held > quote.total:
         raise ConflictError(
             f"Receipt {c.receipt_number} no longer fits the loan; reverse it first",
             details={"receipt_number": c.receipt_number},
         )
-    placed, advance = _allocate(c.amount, dues, c.collected_on, schedule.terms.allocation)
-    return placed, False, ZERO, advance
+    placed, advance, prepaid = _allocate(c.amount, dues, c.collected_on, schedule.terms.allocation)
+    return placed, False, ZERO, advance, prepaid
 
 
 async def _reallocation_write(

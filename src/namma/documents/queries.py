@@ -30,6 +30,7 @@ from namma.documents.render import (
     Parts,
     ReceiptData,
     ReceiptLine,
+    ReceiptReschedule,
     StatementCollection,
     StatementData,
     StatementInstallment,
@@ -55,6 +56,7 @@ from namma.models import (
     LoanInstallment,
     LoanProduct,
     LoanProductVersion,
+    LoanScheduleRevision,
     LoanStatus,
     LoanWaiver,
     User,
@@ -156,11 +158,32 @@ async def receipt_data(
         preclosure=collection.preclosure,
         waived=waived,
         advance=collection.advance,
+        rescheduled=await _receipt_reschedule(session, collection),
         reversed_on=_india_date(collection.reversed_at) if reversed_ else None,
         reversal_reason=collection.reversal_reason if reversed_ else None,
         note=note,
     )
     return data, collection, loan
+
+
+async def _receipt_reschedule(
+    session: AsyncSession, collection: Collection
+) -> ReceiptReschedule | None:
+    """What the collection's prepayment did to the schedule (its revision; a reversed
+    collection's is gone, and its receipt says it was reversed)."""
+    if not collection.prepaid_principal:
+        return None
+    revision = await session.scalar(
+        select(LoanScheduleRevision).where(LoanScheduleRevision.collection_id == collection.id)
+    )
+    if revision is None:
+        return None
+    return ReceiptReschedule(
+        policy=revision.policy,
+        prepaid=revision.prepaid_principal,
+        installments_after=revision.installments_after,
+        installment_after=revision.installment_after,
+    )
 
 
 # --- statements ------------------------------------------------------------------------------

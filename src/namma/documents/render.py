@@ -200,6 +200,16 @@ class ReceiptLine:
 
 
 @dataclass(frozen=True)
+class ReceiptReschedule:
+    """What the collection's prepaid principal did to the schedule (excess policy)."""
+
+    policy: str  # reduce-term or reduce-installment
+    prepaid: Decimal
+    installments_after: int
+    installment_after: Decimal
+
+
+@dataclass(frozen=True)
 class ReceiptData:
     head: Letterhead
     receipt_number: str
@@ -220,6 +230,8 @@ class ReceiptData:
     # Held as an advance for the installments still to fall due (negative: the advance a
     # pre-closure used).
     advance: Decimal = ZERO
+    # Principal prepaid beyond the dues, and what it did to the schedule (None: nothing).
+    rescheduled: ReceiptReschedule | None = None
     reversed_on: dt.date | None = None
     reversal_reason: str | None = None
     note: str | None = None
@@ -572,6 +584,8 @@ def receipt_pdf(data: ReceiptData) -> bytes:
                 % {"amount": pdf.rupees(-data.advance)},
             )
         )
+    if data.rescheduled is not None:
+        rows.append((N_("Prepaid"), _rescheduled_text(pdf, data.rescheduled)))
     pdf.pairs(rows)
 
     pdf.section(N_("How the amount was applied"))
@@ -589,6 +603,9 @@ def receipt_pdf(data: ReceiptData) -> bytes:
         ]
         for line in data.lines
     ]
+    if data.rescheduled is not None:
+        prepaid = group_indian(data.rescheduled.prepaid)
+        lines.append([t("Prepaid"), "", prepaid, "", "", "", prepaid])
     pdf.grid(
         (
             N_("Installment"),
@@ -623,6 +640,19 @@ def receipt_pdf(data: ReceiptData) -> bytes:
     if data.note:
         pdf.text_line(data.note)
     return _output(pdf)
+
+
+def _rescheduled_text(pdf: _Pdf, r: ReceiptReschedule) -> str:
+    """ "₹X prepaid: term reduced to N installments" / "… installment reduced to ₹Y"."""
+    if r.policy == "reduce-term":
+        return pdf.t("%(amount)s prepaid: term reduced to %(count)s installments") % {
+            "amount": pdf.rupees(r.prepaid),
+            "count": r.installments_after,
+        }
+    return pdf.t("%(amount)s prepaid: installment reduced to %(installment)s") % {
+        "amount": pdf.rupees(r.prepaid),
+        "installment": pdf.rupees(r.installment_after),
+    }
 
 
 def statement_pdf(data: StatementData) -> bytes:

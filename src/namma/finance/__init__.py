@@ -7,7 +7,8 @@ Build `LoanTerms` (validated on construction), then:
 - `dues_from_schedule(schedule)` → `Due`s; `allocate_payment(amount=…, dues=…, as_of=…,
   strategy=…)` → `Allocation`; `advance_apply(advance=…, dues=…, as_of=…, strategy=…)` →
   `Allocation`; `apply_allocation(dues, allocation)`;
-- `reschedule_after_prepayment(schedule=…, paid_through=…, balance=…)`;
+- `reschedule_after_prepayment(schedule=…, paid_through=…, balance=…, policy=…)` (reduce the
+  term or the installment), `schedule_as_stored(schedule, rows, installment_amount=…)`;
 - `outstanding_as_of(…)`, `payoff_quote(…)`;
 - `days_past_due(dues=…, as_of=…)`, `overdue_penalties(penalty=…, dues=…, as_of=…)`.
 
@@ -58,6 +59,7 @@ from namma.finance.schedule import (
     periodic_rate,
     periods_per_year,
     reschedule_after_prepayment,
+    schedule_as_stored,
     schedule_fee_amounts,
     total_interest,
 )
@@ -147,6 +149,7 @@ __all__ = [
     "reschedule_after_prepayment",
     "round_money",
     "round_to_multiple",
+    "schedule_as_stored",
     "schedule_fee_amounts",
     "total_interest",
 ]

@@ -72,7 +72,7 @@ class AllocationLine:
 @dataclass(frozen=True, slots=True)
 class Allocation:
     """The split of `amount`: `lines` (installment order, only installments that got money),
-    principal prepaid beyond the dues (`reduce-term`; reschedule with
+    principal prepaid beyond the dues (`reduce-term`, `reduce-installment`; reschedule with
     `reschedule_after_prepayment`), money held as an advance for the installments still to
     fall due (`advance`), and what could not be allocated (return it or hold it)."""
 

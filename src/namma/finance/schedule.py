@@ -10,6 +10,7 @@ interest (not installment × n − principal).
 from __future__ import annotations
 
 import decimal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -34,6 +35,7 @@ from namma.finance.rounding import (
 )
 from namma.finance.terms import (
     Amortization,
+    ExcessPolicy,
     Fee,
     FeeTiming,
     Frequency,
@@ -293,14 +295,30 @@ def total_interest(schedule: Schedule) -> Decimal:
 
 
 def reschedule_after_prepayment(
-    *, schedule: Schedule, paid_through: int, balance: Decimal
+    *,
+    schedule: Schedule,
+    paid_through: int,
+    balance: Decimal,
+    policy: ExcessPolicy = ExcessPolicy.REDUCE_TERM,
 ) -> Schedule:
-    """The schedule after principal was prepaid: same installment, fewer installments.
+    """The schedule after principal was prepaid, by the product's excess policy.
 
     Rows 1..`paid_through` are kept; from the next one on, rows are rebuilt on the new principal
-    `balance` with the same installment amount and due dates, so the loan ends earlier (the
-    `reduce-term` excess policy). The next row's interest is computed on the new balance for its
-    whole period. A zero balance closes the schedule at `paid_through`.
+    `balance` on the same due dates, with the same interest method, rounding and grace:
+
+    - `reduce-term` (the default): the same installment amount, so the loan ends earlier (its
+      last row takes what is left, and is smaller); equal-principal keeps its principal part;
+    - `reduce-installment`: the same number of installments, each lower — the installment is
+      worked out again on `balance` over the amortising periods left (up to the schedule's
+      last row: it never gets longer than it now is), as `installment_amount`
+      does for a new loan (declining: the annuity; flat: interest stays on the original
+      principal; equal-principal: `balance` ÷ periods), rounded to the installment multiple.
+      The last row absorbs the residue, so rounding up to a multiple can end it a row early.
+
+    Interest-only and bullet loans have no installment to keep or lower: both policies rebuild
+    their rows on `balance`. The next row's interest is computed on the new balance for its
+    whole period. A zero balance closes the schedule at `paid_through`. `schedule` may be a
+    rescheduled one (`schedule_as_stored`): its kept rows and installment amount are used.
     """
     rows = schedule.rows
     if not 0 <= paid_through <= len(rows):
@@ -310,34 +328,107 @@ def reschedule_after_prepayment(
         raise TermsError.single(
             "balance", f"The new balance must be an amount between 0 and {before}"
         )
+    if policy not in (ExcessPolicy.REDUCE_TERM, ExcessPolicy.REDUCE_INSTALLMENT):
+        raise TermsError.single("policy", "A prepayment reduces the term or the installment")
     kept = rows[:paid_through]
     if balance == 0 or paid_through == len(rows):
         return _replace_rows(schedule, kept)
     terms = schedule.terms
     with decimal.localcontext(MONEY_CONTEXT):
         plan = _plan(terms, schedule.disbursed_on, schedule.first_due_on)
+        installment = schedule.installment_amount
         if terms.amortization is Amortization.BULLET:
             rebuilt = _bullet(terms, plan, schedule.upfront_fees_in_first_installment, balance)
+            if policy is ExcessPolicy.REDUCE_INSTALLMENT:  # its one installment is lower
+                installment = rebuilt[0].principal + rebuilt[0].interest
         else:
+            per_principal: Decimal | None = None
+            # The loan never gets longer than it now is (a rounded-up installment, or an earlier
+            # reduce-term, can have ended it before the terms' last period).
+            last = rows[-1].number
+            if policy is ExcessPolicy.REDUCE_INSTALLMENT:
+                installment, per_principal = _reduced_installment(
+                    terms, paid_through, balance, last
+                )
+            elif terms.amortization is Amortization.EQUAL_PRINCIPAL:
+                per_principal = _principal_part_kept(terms, rows[paid_through:])
             deferred = sum((r.interest_for_period - r.interest for r in kept), ZERO)
             rebuilt = _amortize(
                 terms,
                 plan,
                 start_number=paid_through + 1,
                 balance=balance,
-                installment=schedule.installment_amount,
+                installment=installment,
                 deferred=deferred,
                 upfront=schedule.upfront_fees_in_first_installment,
+                per_principal=per_principal,
+                last_number=last,
             )
-    return _replace_rows(schedule, (*kept, *rebuilt))
+            if (
+                policy is ExcessPolicy.REDUCE_INSTALLMENT
+                and terms.amortization is not Amortization.EQUAL_INSTALLMENTS
+            ):
+                # The regular installment of these shapes: the first amortising row's principal
+                # and interest (what `installment_amount` gives a new loan).
+                first = next((r for r in rebuilt if r.number > terms.grace_principal), rebuilt[0])
+                installment = first.principal + first.interest
+    return _replace_rows(schedule, (*kept, *rebuilt), installment_amount=installment)
 
 
-def _replace_rows(schedule: Schedule, rows: tuple[ScheduleRow, ...]) -> Schedule:
+def _reduced_installment(
+    terms: LoanTerms, paid_through: int, balance: Decimal, last: int
+) -> tuple[Decimal, Decimal | None]:
+    """`reduce-installment`: the installment (and, for equal-principal, the principal part)
+    that amortises `balance` over the periods left after the principal grace, up to row
+    `last`. Runs inside MONEY_CONTEXT."""
+    periods = max(1, last - max(paid_through, terms.grace_principal))
+    if terms.amortization is Amortization.EQUAL_PRINCIPAL:
+        part = round_to_multiple(
+            balance / periods, terms.installment_multiple, terms.installment_rounding
+        )
+        return part, part
+    if terms.amortization is not Amortization.EQUAL_INSTALLMENTS:
+        return ZERO, None  # interest-only: no installment drives its rows
+    rate = periodic_rate(terms)
+    if terms.interest_method is InterestMethod.FLAT:
+        raw = balance / periods + terms.principal * rate
+    else:
+        raw = _annuity(balance, rate, periods)
+    return (
+        round_to_multiple(raw, terms.installment_multiple, terms.installment_rounding),
+        None,
+    )
+
+
+def _principal_part_kept(terms: LoanTerms, future: Sequence[ScheduleRow]) -> Decimal:
+    """`reduce-term` on equal principal: the principal part the next amortising row asks (it
+    may have been lowered by an earlier `reduce-installment`); the product's part otherwise."""
+    amortising = [r for r in future[:-1] if r.number > terms.grace_principal]
+    return amortising[0].principal if amortising else _equal_principal_part(terms)
+
+
+def schedule_as_stored(
+    schedule: Schedule, rows: Sequence[ScheduleRow], *, installment_amount: Decimal
+) -> Schedule:
+    """`schedule` (built from the terms) with the rows a loan really has — after a prepayment
+    rescheduled it — and its regular installment as it now is (for payoff quotes and the next
+    reschedule)."""
+    return _replace_rows(schedule, tuple(rows), installment_amount=installment_amount)
+
+
+def _replace_rows(
+    schedule: Schedule,
+    rows: tuple[ScheduleRow, ...],
+    *,
+    installment_amount: Decimal | None = None,
+) -> Schedule:
     return Schedule(
         terms=schedule.terms,
         disbursed_on=schedule.disbursed_on,
         first_due_on=schedule.first_due_on,
-        installment_amount=schedule.installment_amount,
+        installment_amount=(
+            schedule.installment_amount if installment_amount is None else installment_amount
+        ),
         rows=rows,
         deducted_fees=schedule.deducted_fees,
         upfront_fees_in_first_installment=schedule.upfront_fees_in_first_installment,
@@ -354,18 +445,21 @@ def _amortize(
     installment: Decimal,
     deferred: Decimal,
     upfront: Decimal,
+    per_principal: Decimal | None = None,
+    last_number: int | None = None,
 ) -> list[ScheduleRow]:
     """The row loop for every amortization except bullet. Runs inside MONEY_CONTEXT.
 
     This is the hot path (bench/bench_schedule.py): locals instead of attribute lookups, and
     positional construction of rows.
     """
-    n = terms.installments
+    n = terms.installments if last_number is None else last_number
     amortization = terms.amortization
     equal_installments = amortization is Amortization.EQUAL_INSTALLMENTS
     equal_principal = amortization is Amortization.EQUAL_PRINCIPAL
     interest_only = amortization is Amortization.INTEREST_ONLY
-    per_principal = _equal_principal_part(terms) if equal_principal else ZERO
+    if per_principal is None:
+        per_principal = _equal_principal_part(terms) if equal_principal else ZERO
     unrounded = terms.interest_rounding is InterestRounding.NONE
     rounding = DECIMAL_ROUNDING[terms.interest_rounding]
     half_up = decimal.ROUND_HALF_UP

@@ -34,16 +34,19 @@ from namma.loans.schemas import (
     LoanOut,
     ProjectedInstallment,
     ScheduleOut,
+    ScheduleRevisionOut,
 )
 from namma.loans.service import loan_schedule_compute
 from namma.models import (
     Branch,
+    Collection,
     Customer,
     Loan,
     LoanCharge,
     LoanInstallment,
     LoanProduct,
     LoanProductVersion,
+    LoanScheduleRevision,
     LoanStatus,
 )
 
@@ -138,11 +141,42 @@ async def loan_schedule(
             .where(LoanInstallment.loan_id == loan.id)
             .order_by(LoanInstallment.number)
         )
-        return ScheduleOut(projected=False, installments=[InstallmentOut.of(i) for i in rows])
+        return ScheduleOut(
+            projected=False,
+            installments=[InstallmentOut.of(i) for i in rows],
+            rescheduled=await loan_schedule_revisions(session, loan.id),
+        )
     version = await session.get(LoanProductVersion, loan.product_version_id)
     assert version is not None
     schedule = loan_schedule_compute(loan, version)
     return ScheduleOut(projected=True, installments=ProjectedInstallment.rows(schedule))
+
+
+async def loan_schedule_revisions(
+    session: AsyncSession, loan_id: uuid.UUID
+) -> list[ScheduleRevisionOut]:
+    """The prepayments that rewrote the loan's schedule (their collections posted; a reversal
+    drops its own), oldest first."""
+    rows = await session.execute(
+        select(LoanScheduleRevision, Collection.receipt_number, Collection.collected_on)
+        .join(Collection, Collection.id == LoanScheduleRevision.collection_id)
+        .where(LoanScheduleRevision.loan_id == loan_id)
+        .order_by(Collection.seq)
+    )
+    return [
+        ScheduleRevisionOut(
+            collection_id=r.collection_id,
+            receipt_number=receipt_number,
+            collected_on=collected_on,
+            policy=r.policy,  # a check constraint holds it to the two
+            prepaid_principal=r.prepaid_principal,
+            installments_before=r.installments_before,
+            installments_after=r.installments_after,
+            installment_before=r.installment_before,
+            installment_after=r.installment_after,
+        )
+        for r, receipt_number, collected_on in rows
+    ]
 
 
 async def loan_kfs(

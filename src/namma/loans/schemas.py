@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -204,12 +204,31 @@ class ProjectedInstallment(BaseModel):
         ]
 
 
+class ScheduleRevisionOut(BaseModel):
+    """A posted collection's prepayment that rewrote the installments still to fall due (the
+    product's excess policy): reduce-term kept the installment and shortened the loan,
+    reduce-installment kept the number of installments and lowered each."""
+
+    model_config = ANSWER
+    collection_id: uuid.UUID
+    receipt_number: str
+    collected_on: dt.date
+    policy: Literal["reduce-term", "reduce-installment"]
+    prepaid_principal: Money
+    installments_before: int
+    installments_after: int
+    installment_before: Money
+    installment_after: Money
+
+
 class ScheduleOut(BaseModel):
-    """The loan's installments; ``projected``: computed as if disbursed today (not written)."""
+    """The loan's installments; ``projected``: computed as if disbursed today (not written);
+    ``rescheduled``: the prepayments that rewrote them, oldest first."""
 
     model_config = ANSWER
     projected: bool
     installments: list[InstallmentOut] | list[ProjectedInstallment]
+    rescheduled: list[ScheduleRevisionOut] = Field(default_factory=list)
 
 
 class DisbursementWarning(BaseModel):

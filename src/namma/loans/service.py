@@ -26,11 +26,13 @@ from namma.finance import (
     Due,
     PayoffQuote,
     Schedule,
+    ScheduleRow,
     TermsError,
     apr_percent,
     generate_schedule,
     monthly_repayment,
     payoff_quote,
+    schedule_as_stored,
     schedule_fee_amounts,
 )
 from namma.finance.owed import (
@@ -64,6 +66,7 @@ from namma.models import (
     LoanInstallment,
     LoanProduct,
     LoanProductVersion,
+    LoanScheduleRevision,
     LoanStatus,
     Role,
 )
@@ -94,6 +97,72 @@ def loan_schedule_compute(loan: Loan, version: LoanProductVersion) -> Schedule:
         first_due = None
     return generate_schedule(
         loan_terms_of(loan, version), disbursed_on=disbursed_on, first_due_on=first_due
+    )
+
+
+def _row(i: LoanInstallment) -> ScheduleRow:
+    return ScheduleRow(
+        number=i.number,
+        due_date=i.due_date,
+        principal=i.principal_due,
+        interest=i.interest_due,
+        fees=i.fee_due,
+        total=i.principal_due + i.interest_due + i.fee_due,
+        balance=i.balance_after,
+        period_start=i.period_start,
+        interest_for_period=i.interest_for_period,
+    )
+
+
+def _as_computed(schedule: Schedule, installments: Sequence[InstallmentLike]) -> bool:
+    """Whether the stored installments are still the schedule the terms give (no prepayment
+    rewrote them): same rows, same amounts."""
+    if len(installments) != len(schedule.rows):
+        return False
+    return all(
+        (i.number, i.principal_due, i.interest_due, i.fee_due)
+        == (r.number, r.principal, r.interest, r.fees)
+        for i, r in zip(installments, schedule.rows, strict=True)
+    )
+
+
+def loan_schedule_stored(
+    loan: Loan, version: LoanProductVersion, installments: Sequence[LoanInstallment]
+) -> Schedule:
+    """The loan's schedule as it now stands: the terms' schedule, or — after a prepayment
+    rescheduled it — the stored installments with the loan's current regular installment (what
+    a payoff quote and the next reschedule must use)."""
+    schedule = loan_schedule_compute(loan, version)
+    if _as_computed(schedule, installments):
+        return schedule
+    return schedule_as_stored(
+        schedule,
+        [_row(i) for i in installments],
+        installment_amount=loan.installment_amount or schedule.installment_amount,
+    )
+
+
+async def loan_schedule_current(
+    session: AsyncSession,
+    loan: Loan,
+    version: LoanProductVersion,
+    installments: Sequence[InstallmentLike],
+) -> Schedule:
+    """`loan_schedule_stored` for the posting path's plain installment states: the full rows
+    are read only when a prepayment rescheduled the loan."""
+    schedule = loan_schedule_compute(loan, version)
+    if _as_computed(schedule, installments):
+        return schedule
+    return loan_schedule_stored(loan, version, await installment_rows(session, loan.id))
+
+
+async def installment_rows(session: AsyncSession, loan_id: uuid.UUID) -> list[LoanInstallment]:
+    return list(
+        await session.scalars(
+            select(LoanInstallment)
+            .where(LoanInstallment.loan_id == loan_id)
+            .order_by(LoanInstallment.number)
+        )
     )
 
 
@@ -708,6 +777,17 @@ async def loan_schedules_regenerate(
                 "schedule means replaying its collections"
             )
             continue
+        rescheduled = await session.scalar(
+            select(func.count())
+            .select_from(LoanScheduleRevision)
+            .where(LoanScheduleRevision.loan_id == loan.id)
+        )
+        if rescheduled:
+            result.skipped[loan_id] = (
+                "a prepayment rescheduled its installments; moving them to a new schedule means "
+                "replaying its collections"
+            )
+            continue
         if loan.advance_balance > 0:
             result.skipped[loan_id] = (
                 "payments held as an advance stand for its installments; moving them to a new "
@@ -858,7 +938,9 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
         ).all()
     )
     quote = payoff_quote(
-        schedule=loan_schedule_compute(loan, version), dues=loan_dues(installments), as_of=on
+        schedule=loan_schedule_stored(loan, version, installments),
+        dues=loan_dues(installments),
+        as_of=on,
     )
     by_number = {i.number: i for i in installments}
     now = dt.datetime.now(dt.UTC)

@@ -315,10 +315,10 @@ COLLECTION_NUMBERED_INSERT = (
     # S608 is silenced: constant fragments only; the values are bound parameters.
     "WITH number AS (" + NUMBER_NEXT + "), collection AS ("  # noqa: S608
     "INSERT INTO collections (id, receipt_number, loan_id, branch_id, collected_by_id, amount, "
-    "principal, interest, fee, penalty, recovery, advance, collected_on, method, reference, "
-    "remarks, client_id, preclosure, status, journal_entry_id) VALUES (%s, %s || (SELECT "
-    "lpad(last_value::text, greatest(6, length(last_value::text)), '0') FROM number), "
-    "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "principal, interest, fee, penalty, recovery, advance, prepaid_principal, collected_on, "
+    "method, reference, remarks, client_id, preclosure, status, journal_entry_id) VALUES (%s, "
+    "%s || (SELECT lpad(last_value::text, greatest(6, length(last_value::text)), '0') FROM "
+    "number), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "RETURNING receipt_number, seq, created_at)"
 )
 COLLECTION_NUMBERED_SELECT = " SELECT receipt_number, seq, created_at FROM collection"
@@ -371,6 +371,7 @@ async def collection_insert_numbered(
         c.penalty,
         c.recovery,
         c.advance,
+        c.prepaid_principal,
         c.collected_on,
         c.method.value,
         c.reference,

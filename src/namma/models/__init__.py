@@ -46,7 +46,12 @@ from namma.models.notification import (
     NotificationStatus,
 )
 from namma.models.product import LoanProduct, LoanProductVersion
-from namma.models.servicing import LoanPenaltyCharge, LoanWaiver, WaiverComponent
+from namma.models.servicing import (
+    LoanPenaltyCharge,
+    LoanScheduleRevision,
+    LoanWaiver,
+    WaiverComponent,
+)
 from namma.models.user import Role, User, UserPermission
 
 __all__ = [
@@ -91,6 +96,7 @@ __all__ = [
     "LoanPenaltyCharge",
     "LoanProduct",
     "LoanProductVersion",
+    "LoanScheduleRevision",
     "LoanStatus",
     "LoanWaiver",
     "Notification",

@@ -60,6 +60,10 @@ class Collection(Base):
             "amount = principal + interest + fee + penalty + recovery + advance",
             name="parts_add_up",
         ),
+        CheckConstraint(
+            "prepaid_principal >= 0 AND prepaid_principal <= principal",
+            name="prepaid_within_principal",
+        ),
         # An offline device's id for the collection, unique per collector (retries are harmless).
         UniqueConstraint("collected_by_id", "client_id"),
         Index("ix_collections_loan_id_seq", "loan_id", "seq"),
@@ -86,6 +90,10 @@ class Collection(Base):
     # Held as an advance (the product's excess policy `advance`): positive, the part of the
     # amount held for installments still to fall due; negative, the advance a pre-closure used.
     advance: Mapped[Decimal] = money_column()
+    # The part of `principal` prepaid beyond the dues (the product's excess policy
+    # `reduce-term` or `reduce-installment`): it rescheduled the installments still to fall due
+    # (`LoanScheduleRevision`).
+    prepaid_principal: Mapped[Decimal] = money_column()
     collected_on: Mapped[dt.date] = mapped_column(Date)
     method: Mapped[CollectionMethod] = mapped_column(
         value_enum(CollectionMethod, "collection_method")

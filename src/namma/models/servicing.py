@@ -1,4 +1,5 @@
-"""Servicing events on a loan after disbursement: overdue penalties charged, and waivers."""
+"""Servicing events on a loan after disbursement: overdue penalties charged, waivers, and
+schedules rewritten by a prepayment."""
 
 from __future__ import annotations
 
@@ -88,6 +89,45 @@ class LoanWaiver(Base):
     journal_entry_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("journal_entries.id", ondelete="RESTRICT")
     )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class LoanScheduleRevision(Base):
+    """A collection's prepayment rewriting the installments still to fall due (the product's
+    excess policy `reduce-term` or `reduce-installment`).
+
+    ``replaced`` keeps those installments as they were (number, dates and the scheduled
+    amounts, as strings), so that a reversal can put the schedule back exactly before it
+    replays the loan's remaining collections (`namma.collections.prepayments`). The receipt and
+    the loan's schedule tab say what it did: the installments before and after, the regular
+    installment before and after.
+    """
+
+    __tablename__ = "loan_schedule_revisions"
+    __table_args__ = (
+        CheckConstraint("prepaid_principal > 0", name="prepaid_positive"),
+        CheckConstraint(
+            "policy IN ('reduce-term', 'reduce-installment')", name="policy_reschedules"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    loan_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("loans.id", ondelete="RESTRICT"), index=True
+    )
+    collection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("collections.id", ondelete="RESTRICT"), unique=True
+    )
+    policy: Mapped[str] = mapped_column(Text)
+    prepaid_principal: Mapped[Decimal] = mapped_column(MONEY)
+    from_number: Mapped[int]  # the first installment rewritten
+    installments_before: Mapped[int]
+    installments_after: Mapped[int]
+    installment_before: Mapped[Decimal] = mapped_column(MONEY)
+    installment_after: Mapped[Decimal] = mapped_column(MONEY)
+    replaced: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -12,7 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
-from namma.finance import ExcessPolicy, Schedule, TermsError, generate_schedule
+from namma.finance import (
+    CENT,
+    ExcessPolicy,
+    Schedule,
+    TermsError,
+    generate_schedule,
+    reschedule_after_prepayment,
+)
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.models import LoanProduct, LoanProductVersion
 from namma.products.schemas import ProductTerms
@@ -54,15 +61,6 @@ def _limits_check(limits: ProductLimits, terms: ProductTerms) -> None:
         raise InvalidInputError(
             "terms.prepayment_penalty_percent",
             "Microfinance products cannot charge a prepayment penalty (RBI)",
-        )
-    if terms.allocation.excess in (ExcessPolicy.REDUCE_TERM, ExcessPolicy.REDUCE_INSTALLMENT):
-        # The money core can allocate them, but servicing cannot yet rewrite a schedule on a
-        # prepayment (nor undo that on a reversal): refuse the product rather than its payments.
-        raise InvalidInputError(
-            "terms.allocation.excess",
-            f"The {terms.allocation.excess.value} excess policy is not offered yet; use advance "
-            "(money beyond the dues is held and applied to the next installments as they fall "
-            "due) or refuse",
         )
     # The terms must make sense at both ends of the limits.
     for principal, rate, count in (
@@ -240,3 +238,22 @@ def schedule_preview(
         return generate_schedule(terms, disbursed_on=disbursed_on)
     except TermsError as exc:
         raise terms_error_to_input(exc) from None
+
+
+def excess_example(schedule: Schedule) -> Schedule | None:
+    """What the product's excess policy does with one installment paid beyond the first one's
+    dues, on the preview's schedule (the money core's rescheduling; None for the policies that
+    do not reschedule — an advance is held and applied as installments fall due)."""
+    terms = schedule.terms
+    policy = terms.allocation.excess
+    if policy not in (ExcessPolicy.REDUCE_TERM, ExcessPolicy.REDUCE_INSTALLMENT):
+        return None
+    if len(schedule.rows) < 2:
+        return None
+    left = schedule.rows[0].balance
+    prepaid = min(schedule.installment_amount, left - CENT)
+    if prepaid <= 0:
+        return None
+    return reschedule_after_prepayment(
+        schedule=schedule, paid_through=1, balance=left - prepaid, policy=policy
+    )

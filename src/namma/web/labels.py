@@ -109,6 +109,15 @@ amortization = _labels(
         "bullet": N_("Everything at the end"),
     }
 )
+# A product's excess policy: what money beyond the dues does (D-163).
+excess_policy = _labels(
+    {
+        "advance": N_("Held as an advance, applied as installments fall due"),
+        "reduce-term": N_("Prepays principal: the same installment, the loan ends sooner"),
+        "reduce-installment": N_("Prepays principal: the same installments, each lower"),
+        "refuse": N_("Refused: collect at most what is due"),
+    }
+)
 capital_method = _labels({"bank": N_("Bank"), "cash": N_("Cash at head office")})
 borrowing_status = _labels(
     {"active": N_("Active"), "closed": N_("Repaid"), "reversed": N_("Reversed")}

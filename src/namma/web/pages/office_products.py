@@ -15,7 +15,14 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from namma.auth.permissions import Permission
-from namma.finance import Amortization, FeeBasis, FeeTiming, Frequency, InterestMethod
+from namma.finance import (
+    Amortization,
+    ExcessPolicy,
+    FeeBasis,
+    FeeTiming,
+    Frequency,
+    InterestMethod,
+)
 from namma.kit.clock import today_india
 from namma.kit.deps import SessionDep
 from namma.kit.errors import AppError, ConflictError, InvalidInputError
@@ -57,6 +64,7 @@ class VersionForm(BaseModel):
     frequency: Frequency = Frequency.MONTHLY
     interest_method: InterestMethod = InterestMethod.DECLINING
     amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
+    excess: ExcessPolicy = ExcessPolicy.ADVANCE
     processing_fee_percent: Rate | None = None
     min_principal: Money
     max_principal: Money
@@ -97,6 +105,7 @@ class VersionForm(BaseModel):
                 "frequency": self.frequency,
                 "interest_method": self.interest_method,
                 "amortization": self.amortization,
+                "allocation": terms.allocation.model_copy(update={"excess": self.excess}),
                 "fees": fees,
             }
         )
@@ -121,6 +130,11 @@ def _fee_percent(terms: dict[str, Any]) -> Decimal | None:
     return None
 
 
+def _excess_of(terms: dict[str, Any]) -> str:
+    """A version's excess policy (what money beyond the dues does)."""
+    return str((terms.get("allocation") or {}).get("excess", ExcessPolicy.ADVANCE.value))
+
+
 def _plain(rate: Decimal) -> str:
     """A rate as typed (24, 26.5), not as stored (24.0000)."""
     return format(rate.normalize(), "f")
@@ -133,6 +147,7 @@ def _values_of(version: LoanProductVersion) -> dict[str, str]:
         "frequency": str(version.terms.get("frequency", "monthly")),
         "interest_method": str(version.terms.get("interest_method", "declining")),
         "amortization": str(version.terms.get("amortization", "equal-installments")),
+        "excess": _excess_of(version.terms),
         "processing_fee_percent": "" if fee is None else _plain(fee),
         "min_principal": str(version.min_principal),
         "max_principal": str(version.max_principal),
@@ -161,6 +176,8 @@ def _shown(key: str, value: Any) -> str:
         return gettext(labels.interest_method[str(value)])
     if key == "amortization":
         return gettext(labels.amortization[str(value)])
+    if key == "excess":
+        return gettext(labels.excess_policy[str(value)])
     if key == "microfinance":
         return gettext(N_("Yes")) if value in (True, "yes", "on", "true") else gettext(N_("No"))
     return str(value)
@@ -170,6 +187,7 @@ DIFF_FIELDS: tuple[tuple[str, str], ...] = (
     ("frequency", N_("Repayment")),
     ("interest_method", N_("Interest method")),
     ("amortization", N_("Installments")),
+    ("excess", N_("Money beyond the dues")),
     ("processing_fee_percent", N_("Processing fee (percent of the amount)")),
     ("min_principal", N_("Smallest amount")),
     ("max_principal", N_("Largest amount")),
@@ -274,6 +292,7 @@ def _form_page(
             "frequencies": [f.value for f in Frequency if f is not Frequency.DAYS],
             "methods": [m.value for m in InterestMethod],
             "amortizations": [a.value for a in Amortization],
+            "excess_policies": [e.value for e in ExcessPolicy],
         },
         status_code=status_code,
     )
@@ -329,8 +348,10 @@ async def product(
             "versions": versions,
             "latest": latest,
             "fee_percent": _fee_percent(latest.terms),
+            "excess": _excess_of(latest.terms),
             "preview_form": Form(values=values),
             "schedule": None,
+            "excess_example": None,
         },
     )
 
@@ -372,8 +393,10 @@ async def product_preview(
             "versions": versions,
             "latest": latest,
             "fee_percent": _fee_percent(latest.terms),
+            "excess": _excess_of(latest.terms),
             "preview_form": form,
             "schedule": schedule,
+            "excess_example": service.excess_example(schedule) if schedule else None,
         },
         block="preview",
         status_code=200 if schedule is not None else 422,
@@ -424,7 +447,9 @@ async def version_create(
         if form.editing:
             return _form_page(request, form, product=found, current=current)
         if not form.confirmed:
-            diff = _diff(_values_of(current), form.values)
+            # What the new version will hold: a field not sent takes the form's default.
+            proposed = {"excess": form.data.excess.value, **form.values}
+            diff = _diff(_values_of(current), proposed)
             return _form_page(request, form, product=found, current=current, diff=diff)
         try:
             await service.product_revise(
