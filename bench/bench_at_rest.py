@@ -46,7 +46,7 @@ import httpx
 import psycopg
 from asgi_lifespan import LifespanManager
 from bench_cob import with_database
-from bench_collections import REDIS, collection_baseline, server_cpu_seconds
+from bench_collections import AMOUNT, REDIS, collection_baseline, server_cpu_seconds
 from bench_pages import Statement, main_query_times, p
 from load_day import (
     BENCH_SECRET_KEY,
@@ -188,7 +188,8 @@ async def read_baselines(
 
 async def collection_baselines(url: str, people: People, repeat: int) -> list[float]:
     """One collection's statements straight through the driver, ``repeat`` times, as the agent
-    on the agent's loans (after the HTTP requests: the agent's cash account exists)."""
+    on those of the agent's loans with an installment still owing 1.00 of interest (what the
+    baseline pays; after the HTTP requests: the agent's cash account exists)."""
     agent = people.agents[0]
     times = []
     async with await psycopg.AsyncConnection.connect(libpq_url(url)) as conn:
@@ -200,14 +201,24 @@ async def collection_baselines(url: str, people: People, repeat: int) -> list[fl
                 (agent.user_id,),
             )
         ).fetchone()
-        await conn.commit()
         assert found is not None and None not in found, "the HTTP collections come first"
         accounts = (str(found[0]), str(found[1]))
-        for n in range(repeat):
-            started = time.perf_counter()
-            await collection_baseline(
-                conn, agent.user_id, agent.loans[n % len(agent.loans)], accounts
+        # Each loan as many times as its installments owe whole rupees of interest.
+        owing = await (
+            await conn.execute(
+                "SELECT loan_id::text, sum(floor(interest_due - interest_paid - interest_waived))"
+                " FROM loan_installments WHERE loan_id = ANY(%s)"
+                " AND interest_due - interest_paid - interest_waived >= %s GROUP BY loan_id",
+                ([uuid.UUID(i) for i in agent.loans], AMOUNT),
             )
+        ).fetchall()
+        await conn.commit()
+        loans = [loan for loan, units in owing for _ in range(int(units))][:repeat]
+        assert len(loans) == repeat, "the agent's loans owe too little interest"
+        random.Random(23).shuffle(loans)
+        for loan in loans:
+            started = time.perf_counter()
+            await collection_baseline(conn, agent.user_id, loan, accounts)
             times.append(time.perf_counter() - started)
     return times
 
@@ -279,6 +290,12 @@ def main() -> None:
         latencies, cpu = asyncio.run(
             http_measure(base, people, args.warm_up, args.requests, args.sheets, processes[0].pid)
         )
+        for kind in CLASSES:
+            print(
+                f"  {kind:11} HTTP p50 {p(latencies[kind], 0.5):8.2f}  "
+                f"p95 {p(latencies[kind], 0.95):8.2f} ms  server CPU {cpu[kind] * 1000:7.2f} ms",
+                flush=True,
+            )
         collection = asyncio.run(collection_baselines(url, people, args.requests))
         reads = asyncio.run(in_process(url, key, people, args.requests, args.profile))
     finally:
