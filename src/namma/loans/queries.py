@@ -78,7 +78,8 @@ async def loan_in_scope(
 
 # --- the API's reads: Core statements, rows mapped straight into the answers ---------------------
 # A read answers rows, not ORM objects: no identity map, no unit of work, nothing loaded lazily
-# (D-170). Each is one statement, or two where the loan's charges or installments follow it.
+# (D-170). Each is one statement; two for a loan not in the cache (its scope, then the loan with
+# its charges) and for a schedule not written yet (projected from the ORM loan and version).
 
 _LOANS = table_of(Loan)
 _CUSTOMERS = table_of(Customer)
