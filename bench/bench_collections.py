@@ -261,7 +261,7 @@ LOAN_LOCK = SQL.loan_lock(Role.AGENT)
 LOAN = SimpleNamespace(**LOAN_COLUMNS)
 
 
-async def _baseline_one(
+async def collection_baseline(
     conn: psycopg.AsyncConnection, agent_id: str, loan_id: str, accounts: tuple[str, str]
 ) -> None:
     """One collection's statements, in the order the server sends them (see the docstring);
@@ -442,7 +442,7 @@ async def run_baseline(url: str, workers: list[Worker], count: int) -> Result:
                 await conn.close()
                 return None
             try:
-                await _baseline_one(conn, agent_id, loan_id, accounts)
+                await collection_baseline(conn, agent_id, loan_id, accounts)
             except Exception as exc:  # counted and shown, never hidden
                 return repr(exc)
             return None

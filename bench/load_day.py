@@ -82,6 +82,7 @@ MIX: dict[str, tuple[float, str]] = {
 @dataclass
 class Person:
     token: str
+    user_id: str = ""
     loans: list[str] = field(default_factory=list)  # an agent's active loans
 
 
@@ -210,7 +211,7 @@ async def people_sign_in(url: str, secret_key: str, limit: int) -> People:
                     actor=AuditActor(ip="127.0.0.1"),
                     method="bench",
                 )
-                person = Person(issued.access_token, list(loans))
+                person = Person(issued.access_token, str(user_id), list(loans))
                 {"agent": people.agents, "manager": people.managers, "customer": people.customers}[
                     role
                 ].append(person)
@@ -351,6 +352,54 @@ def report(result: RateResult) -> None:
         print(f"      {count:5} × {error}")
 
 
+def portfolio_prepare(url: str, loans: int) -> None:
+    """Migrate the new database at ``url`` and generate the portfolio, its managers, customers'
+    sign-ins and opening balances (step 1 of the docstring)."""
+    started = time.perf_counter()
+    migrate_upgrade(url)
+    portfolio_generate(url, loans)
+    people_add(url)
+    ledger_open(url)
+    print(f"portfolio generated in {time.perf_counter() - started:.0f} s")
+
+
+def deployment_start(
+    url: str, key: str, workers: int, pool_size: int, processes: list[subprocess.Popen[bytes]]
+) -> str:
+    """`namma serve --workers N` and one `namma worker` on ``url`` (appended to ``processes``,
+    the server first, so that the caller stops them even if this fails half way); the server's
+    address."""
+    workdir = Path(tempfile.mkdtemp(prefix="namma-day-"))
+    server, base = start_server(
+        url,
+        workdir,
+        workers,
+        pool_size,
+        serve=[sys.executable, "-m", "namma", "serve", "--no-job-worker"],
+        extra_env={"NAMMA_SECRET_KEY": key},
+    )
+    processes.append(server)
+    worker_env = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
+    worker_env.update(NAMMA_DATABASE_URL=url, NAMMA_SECRET_KEY=key, NAMMA_REDIS_URL=REDIS)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "namma", "worker"],
+        env=worker_env,
+        cwd=workdir,
+        stdout=(workdir / "worker.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    processes.append(worker)
+    return base
+
+
+def process_stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started in a session of its own (the server with its workers)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--loans", type=int, default=100_000)
@@ -383,36 +432,11 @@ def main() -> None:
         url, key = with_database(SERVER, name), BENCH_SECRET_KEY
     try:
         if name is not None:
-            started = time.perf_counter()
-            migrate_upgrade(url)  # a kept database gets this checkout's migrations
             if args.database is None:
-                portfolio_generate(url, args.loans)
-                people_add(url)
-                ledger_open(url)
-                print(f"portfolio generated in {time.perf_counter() - started:.0f} s")
-            workdir = Path(tempfile.mkdtemp(prefix="namma-day-"))
-            env = {"NAMMA_SECRET_KEY": key}
-            server, base = start_server(
-                url,
-                workdir,
-                args.workers,
-                args.db_pool_size,
-                serve=[sys.executable, "-m", "namma", "serve", "--no-job-worker"],
-                extra_env=env,
-            )
-            processes.append(server)
-            worker_env = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
-            worker_env.update(NAMMA_DATABASE_URL=url, NAMMA_SECRET_KEY=key)
-            worker_env["NAMMA_REDIS_URL"] = REDIS
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "namma", "worker"],
-                env=worker_env,
-                cwd=workdir,
-                stdout=(workdir / "worker.log").open("w"),
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            processes.append(worker)
+                portfolio_prepare(url, args.loans)
+            else:
+                migrate_upgrade(url)  # a kept database gets this checkout's migrations
+            base = deployment_start(url, key, args.workers, args.db_pool_size, processes)
         people = asyncio.run(people_sign_in(url, key, args.customers))
         print(
             f"{len(people.agents)} agents, {len(people.managers)} managers, "
@@ -445,9 +469,7 @@ def main() -> None:
         print("ledger check:", "ok" if check.returncode == 0 else check.stdout + check.stderr)
     finally:
         for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
+            process_stop(process)
         if name is not None and not (args.keep or args.database):
             drop_database(SERVER, name)
         elif name is not None:

@@ -319,6 +319,67 @@ async def test_reading_a_loan_never_writes(
         assert await session.scalar(stamp, {"id": loan["id"]}) == before
 
 
+async def test_the_api_reads_a_loan_in_one_or_two_statements_without_orm_objects(
+    app, client, world, bearer, product, ready_customer
+) -> None:  # type: ignore[no-untyped-def]
+    """The lean read path (D-170): the list, a loan and its schedule each send one statement
+    through the engine (two for a loan not in the cache: its scope, then the loan with its
+    charges; two for a schedule not written yet), whoever asks, and load no ORM object. (The
+    caller's own query goes straight to the driver: `principal_authenticate`.)"""
+    from namma.kit.db import Base
+
+    manager = await bearer(world.manager_a)
+    loan = (await _apply(client, bearer, world.agent_a, ready_customer, product)).json()
+    await client.post(f"/api/loans/{loan['id']}/approve", headers=manager)
+    callers = [await bearer(u) for u in (world.agent_a, world.manager_a, world.customer_user_a)]
+    admin = await bearer(world.admin)
+    statements: list[str] = []
+    loaded: list[object] = []
+
+    def sent(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    def load(target, context) -> None:  # type: ignore[no-untyped-def]
+        loaded.append(target)
+
+    async def read(path: str, headers: dict[str, str]) -> tuple[int, bool]:
+        statements.clear()
+        loaded.clear()
+        got = await client.get(path, headers=headers)
+        assert got.status_code == 200, (path, got.text)
+        return len(statements), bool(loaded)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", sent)
+    event.listen(Base, "load", load, propagate=True)
+    try:
+        url = f"/api/loans/{loan['id']}"
+        assert await read(f"{url}/schedule", manager) == (2, True)  # projected: the money core
+        await client.post(
+            f"{url}/disburse",
+            json={"disbursed_on": today_india().isoformat(), "method": "cash"},
+            headers=manager,
+        )
+        await app.state.cache.delete_pattern("*")
+        assert await read(url, admin) == (2, False)  # the scope, the loan with its charges
+        for headers in [*callers, admin]:
+            assert await read("/api/loans", headers) == (1, False)
+            assert await read(f"/api/loans?customer_id={ready_customer.id}", headers) == (1, False)
+            assert await read(url, headers) == (1, False)  # cached: the scope only
+            assert await read(f"{url}/schedule", headers) == (1, False)
+    finally:
+        event.remove(engine, "before_cursor_execute", sent)
+        event.remove(Base, "load", load)
+    listed = (await client.get(f"/api/loans?customer_id={ready_customer.id}", headers=admin)).json()
+    assert listed["loans"][0]["customer"]["name"] == ready_customer.name
+    assert listed["loans"][0]["frequency"] == "weekly"
+    detail = (await client.get(url, headers=admin)).json()
+    assert [c["name"] for c in detail["charges"]] == ["processing"]
+    assert Decimal(detail["charges"][0]["amount"]) == Decimal("400.00")
+    schedule = (await client.get(f"{url}/schedule", headers=admin)).json()
+    assert [i["number"] for i in schedule["installments"]] == list(range(1, 53))
+
+
 async def test_schedules_are_regenerated_in_bulk_by_a_job(
     app, client, world, bearer, product, ready_customer
 ) -> None:  # type: ignore[no-untyped-def]

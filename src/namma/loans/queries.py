@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, cast, func, or_, select
+from sqlalchemy import Date, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
@@ -17,6 +17,7 @@ from namma.config import Settings
 from namma.finance import apr_percent, periods_per_year, schedule_fee_amounts
 from namma.finance.owed import loan_outstanding
 from namma.kit.cache import Cache, cache_get_or_load
+from namma.kit.db import table_of
 from namma.kit.errors import ConflictError, NotFoundError
 from namma.kit.pagination import Keyset, KeysetPage, SortColumn, keyset_page, keyset_select
 from namma.kit.sqltext import expression_of
@@ -78,6 +79,82 @@ async def loan_in_scope(
     return row[0], row[1]
 
 
+# --- the API's reads: Core statements, rows mapped straight into the answers ---------------------
+# A read answers rows, not ORM objects: no identity map, no unit of work, nothing loaded lazily
+# (D-170). Each is one statement; two for a loan not in the cache (its scope, then the loan with
+# its charges) and for a schedule not written yet (projected from the ORM loan and version).
+
+_LOANS = table_of(Loan)
+_CUSTOMERS = table_of(Customer)
+_INSTALLMENTS = table_of(LoanInstallment)
+_CHARGES = table_of(LoanCharge)
+
+# The columns `LoanOut.fields_of` reads, named as the `Loan` attributes. Of the terms only the
+# frequency is answered: the row carries that one key, not the whole JSON document.
+LOAN_ROW_COLUMNS = (
+    *(
+        _LOANS.c[name]
+        for name in (
+            "id",
+            "loan_number",
+            "status",
+            "customer_id",
+            "branch_id",
+            "product_version_id",
+            "principal",
+            "annual_rate",
+            "installments",
+            "purpose",
+            "applied_by_id",
+            "applied_at",
+            "decided_by_id",
+            "decided_at",
+            "rejection_reason",
+            "disbursed_on",
+            "disbursement_method",
+            "disbursement_reference",
+            "net_disbursed",
+            "installment_amount",
+            "total_interest",
+            "apr_percent",
+            "outstanding_principal",
+            "outstanding_interest",
+            "outstanding_fees",
+            "outstanding_penalties",
+            "total_collected",
+            "advance_balance",
+            "next_due_on",
+            "days_past_due",
+            "write_off_reason",
+            "refinances_id",
+        )
+    ),
+    func.jsonb_build_object("frequency", _LOANS.c.terms["frequency"]).label("terms"),
+    _CUSTOMERS.c.name.label("customer_name"),
+)
+_LOAN_ROWS = select(*LOAN_ROW_COLUMNS).select_from(
+    _LOANS.join(_CUSTOMERS, _CUSTOMERS.c.id == _LOANS.c.customer_id)
+)
+_CHARGE_COLUMNS = tuple(_CHARGES.c[name] for name in ("name", "timing", "basis", "value", "amount"))
+_INSTALLMENT_COLUMNS = tuple(
+    _INSTALLMENTS.c[name]
+    for name in (
+        "number",
+        "due_date",
+        "principal_due",
+        "interest_due",
+        "fee_due",
+        "penalty_due",
+        "balance_after",
+        "principal_paid",
+        "interest_paid",
+        "fee_paid",
+        "penalty_paid",
+        "status",
+    )
+)
+
+
 async def loans_list(
     session: AsyncSession,
     principal: Principal,
@@ -88,24 +165,21 @@ async def loans_list(
     after: str | None,
     limit: int,
 ) -> LoanList:
-    """Loans in the caller's scope, newest loan number first; ``next`` is the cursor."""
-    query = (
-        select(Loan, Customer)
-        .join(Customer, Customer.id == Loan.customer_id)
-        .where(loan_scope(principal))
-    )
+    """Loans in the caller's scope, newest loan number first; ``next`` is the cursor. One
+    statement."""
+    query = _LOAN_ROWS.where(loan_scope(principal, _LOANS.c))
     if status is not None:
-        query = query.where(Loan.status == status)
+        query = query.where(_LOANS.c.status == status)
     if customer_id is not None:
-        query = query.where(Loan.customer_id == customer_id)
+        query = query.where(_LOANS.c.customer_id == customer_id)
     if branch_id is not None:
-        query = query.where(Loan.branch_id == branch_id)
+        query = query.where(_LOANS.c.branch_id == branch_id)
     if after is not None:
-        query = query.where(Loan.loan_number < after)
-    rows = (await session.execute(query.order_by(Loan.loan_number.desc()).limit(limit))).all()
+        query = query.where(_LOANS.c.loan_number < after)
+    rows = (await session.execute(query.order_by(_LOANS.c.loan_number.desc()).limit(limit))).all()
     return LoanList(
-        loans=[LoanOut.of(loan, customer) for loan, customer in rows],
-        next=rows[-1][0].loan_number if len(rows) == limit else None,
+        loans=[LoanOut.of(row, row.customer_name) for row in rows],
+        next=rows[-1].loan_number if len(rows) == limit else None,
     )
 
 
@@ -113,18 +187,35 @@ async def loan_detail(
     session: AsyncSession, principal: Principal, loan_id: uuid.UUID, *, cache: Cache
 ) -> dict[str, Any]:
     """The loan with its charges (`LoanDetail`, cached for a minute as JSON; the scope is
-    checked on every call)."""
-    loan, customer = await loan_in_scope(session, principal, loan_id)
+    checked on every call). One statement when cached (the scope), two when not (the loan
+    with its charges, one row per charge)."""
+    found = await session.scalar(
+        select(_LOANS.c.id).where(_LOANS.c.id == loan_id, loan_scope(principal, _LOANS.c))
+    )
+    if found is None:
+        raise NotFoundError("Loan not found")
 
     async def load() -> dict[str, Any]:
-        charges = await session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id))
-        detail = LoanDetail(
-            **LoanOut.fields_of(loan, customer), charges=[ChargeOut.of(c) for c in charges]
-        )
+        rows = (
+            await session.execute(
+                select(*LOAN_ROW_COLUMNS, *_CHARGE_COLUMNS)
+                .select_from(
+                    _LOANS.join(_CUSTOMERS, _CUSTOMERS.c.id == _LOANS.c.customer_id).outerjoin(
+                        _CHARGES, _CHARGES.c.loan_id == _LOANS.c.id
+                    )
+                )
+                .where(_LOANS.c.id == loan_id)
+            )
+        ).all()
+        if not rows:  # gone since the scope's statement
+            raise NotFoundError("Loan not found")
+        charges = [ChargeOut.of(row) for row in rows if row.name is not None]
+        loan = rows[0]
+        detail = LoanDetail(**LoanOut.fields_of(loan, loan.customer_name), charges=charges)
         return detail.model_dump(mode="json")
 
     result: dict[str, Any] = await cache_get_or_load(
-        cache, loan_key(loan.id), ttl=LOAN_TTL_SECONDS, load=load
+        cache, loan_key(loan_id), ttl=LOAN_TTL_SECONDS, load=load
     )
     return result
 
@@ -132,22 +223,40 @@ async def loan_detail(
 async def loan_schedule(
     session: AsyncSession, principal: Principal, loan_id: uuid.UUID
 ) -> ScheduleOut:
-    """The installments (written with the disbursement). Before disbursement: the projected
-    schedule (as if disbursed today). Reads only."""
-    loan, _ = await loan_in_scope(session, principal, loan_id)
-    if loan.disbursed_on is not None:
-        rows = await session.scalars(
-            select(LoanInstallment)
-            .where(LoanInstallment.loan_id == loan.id)
-            .order_by(LoanInstallment.number)
+    """The installments (written with the disbursement): one statement, the loan in scope
+    with its installments. Before disbursement: the projected schedule (as if disbursed
+    today), from the loan and its product version. Reads only."""
+    rows = (
+        await session.execute(
+            select(
+                _LOANS.c.disbursed_on,
+                exists().where(LoanScheduleRevision.loan_id == _LOANS.c.id).label("rescheduled"),
+                *_INSTALLMENT_COLUMNS,
+            )
+            .select_from(_LOANS.outerjoin(_INSTALLMENTS, _INSTALLMENTS.c.loan_id == _LOANS.c.id))
+            .where(_LOANS.c.id == loan_id, loan_scope(principal, _LOANS.c))
+            .order_by(_INSTALLMENTS.c.number)
         )
+    ).all()
+    if not rows:
+        raise NotFoundError("Loan not found")
+    if rows[0].disbursed_on is not None:
         return ScheduleOut(
             projected=False,
-            installments=[InstallmentOut.of(i) for i in rows],
-            rescheduled=await loan_schedule_revisions(session, loan.id),
+            installments=[InstallmentOut.of(row) for row in rows if row.number is not None],
+            # A second statement only for a loan a prepayment rescheduled (few are).
+            rescheduled=(
+                await loan_schedule_revisions(session, loan_id) if rows[0].rescheduled else []
+            ),
         )
-    version = await session.get(LoanProductVersion, loan.product_version_id)
-    assert version is not None
+    # Not disbursed yet (an application): the money core projects it from the loan's terms.
+    loan, version = (
+        await session.execute(
+            select(Loan, LoanProductVersion)
+            .join(LoanProductVersion, LoanProductVersion.id == Loan.product_version_id)
+            .where(Loan.id == loan_id)
+        )
+    ).one()
     schedule = loan_schedule_compute(loan, version)
     return ScheduleOut(projected=True, installments=ProjectedInstallment.rows(schedule))
 
@@ -233,16 +342,16 @@ async def loan_kfs(
 
 
 # What the loan still owes, every component: the money core's one definition, read as SQL.
-OUTSTANDING_TOTAL = expression_of(loan_outstanding, Loan)
+OUTSTANDING_TOTAL = expression_of(loan_outstanding, _LOANS.c)
 # A loan starts on its disbursement; one not disbursed yet, on its application.
-STARTED_ON = func.coalesce(Loan.disbursed_on, cast(Loan.applied_at, Date))
+STARTED_ON = func.coalesce(_LOANS.c.disbursed_on, cast(_LOANS.c.applied_at, Date))
 
 LOAN_SORTS: dict[str, SortColumn] = {
-    "number": SortColumn("number", Loan.loan_number, str),
-    "principal": SortColumn("principal", Loan.principal, Decimal),
+    "number": SortColumn("number", _LOANS.c.loan_number, str),
+    "principal": SortColumn("principal", _LOANS.c.principal, Decimal),
     "outstanding": SortColumn("outstanding", OUTSTANDING_TOTAL, Decimal),
     "started": SortColumn("started", STARTED_ON, dt.date.fromisoformat),
-    "status": SortColumn("status", Loan.status, LoanStatus),
+    "status": SortColumn("status", _LOANS.c.status, LoanStatus),
 }
 
 
@@ -257,37 +366,45 @@ async def loans_page(
     search: str | None = None,
     branch_id: uuid.UUID | None = None,
 ) -> KeysetPage[Any]:
-    """Loans in the caller's scope as rows of (loan, customer name, outstanding total,
-    started on, sort value), one statement for any page. Filters: ``status``; ``overdue``
-    (active loans with days past due); ``search`` (the loan number — as typed, any case — or
-    a part of the customer's name, or their phone); ``branch_id``."""
+    """Loans in the caller's scope as rows (id, loan_number, principal, annual_rate,
+    frequency, status, days_past_due, customer_name, outstanding_total, started_on,
+    sort_value), one statement for any page. Filters: ``status``; ``overdue`` (active loans
+    with days past due); ``search`` (the loan number — as typed, any case — or a part of the
+    customer's name, or their phone); ``branch_id``."""
+    loans, customers = _LOANS.c, _CUSTOMERS.c
     query = (
         select(
-            Loan,
-            Customer.name,
+            loans.id,
+            loans.loan_number,
+            loans.principal,
+            loans.annual_rate,
+            loans.terms["frequency"].astext.label("frequency"),
+            loans.status,
+            loans.days_past_due,
+            customers.name.label("customer_name"),
             OUTSTANDING_TOTAL.label("outstanding_total"),
             STARTED_ON.label("started_on"),
             keyset.sort.column.label("sort_value"),
         )
-        .join(Customer, Customer.id == Loan.customer_id)
-        .where(loan_scope(principal))
+        .select_from(_LOANS.join(_CUSTOMERS, customers.id == loans.customer_id))
+        .where(loan_scope(principal, loans))
     )
     if customer_id is not None:
-        query = query.where(Loan.customer_id == customer_id)
+        query = query.where(loans.customer_id == customer_id)
     if status is not None:
-        query = query.where(Loan.status == status)
+        query = query.where(loans.status == status)
     if overdue:
-        query = query.where(Loan.status == LoanStatus.ACTIVE, Loan.days_past_due > 0)
+        query = query.where(loans.status == LoanStatus.ACTIVE, loans.days_past_due > 0)
     if branch_id is not None:
-        query = query.where(Loan.branch_id == branch_id)
+        query = query.where(loans.branch_id == branch_id)
     text = (search or "").strip()
     if text:
         query = query.where(
             or_(
-                func.upper(Loan.loan_number) == text.upper(),
-                Customer.name.icontains(text, autoescape=True),
-                Customer.phone.contains(text, autoescape=True),
+                func.upper(loans.loan_number) == text.upper(),
+                customers.name.icontains(text, autoescape=True),
+                customers.phone.contains(text, autoescape=True),
             )
         )
-    rows = (await session.execute(keyset_select(query, keyset, Loan.id))).all()
-    return keyset_page(rows, keyset, lambda row: (row.sort_value, row[0].id))
+    rows = (await session.execute(keyset_select(query, keyset, loans.id))).all()
+    return keyset_page(rows, keyset, lambda row: (row.sort_value, row.id))

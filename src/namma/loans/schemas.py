@@ -9,13 +9,13 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy import Row
 
 from namma.finance import Schedule
 from namma.finance.owed import due_total
 from namma.kit.apitypes import ANSWER, DecimalText, JsonObject, Timestamp
 from namma.kit.money import Money
 from namma.models import (
-    Customer,
     DisbursementMethod,
     InstallmentStatus,
     Loan,
@@ -23,6 +23,10 @@ from namma.models import (
     LoanInstallment,
     LoanStatus,
 )
+
+# A row of a loan read selected by `namma.loans.queries` (Core, no ORM object): its columns are
+# named as the `Loan` attributes the answers read.
+LoanRow = Row[Any]
 
 
 class LoanCustomer(BaseModel):
@@ -71,12 +75,14 @@ class LoanOut(BaseModel):
     refinances_id: uuid.UUID | None
 
     @classmethod
-    def fields_of(cls, loan: Loan, customer: Customer | None = None) -> dict[str, Any]:
+    def fields_of(cls, loan: Loan | LoanRow, customer_name: str | None = None) -> dict[str, Any]:
+        """The fields of ``loan``: the mapped object (a command's answer) or a row of
+        `LOAN_ROW_COLUMNS` (the reads of `namma.loans.queries`), which has the same names."""
         return {
             "id": loan.id,
             "loan_number": loan.loan_number,
             "status": loan.status,
-            "customer": LoanCustomer(id=loan.customer_id, name=customer.name if customer else None),
+            "customer": LoanCustomer(id=loan.customer_id, name=customer_name),
             "branch_id": loan.branch_id,
             "product_version_id": loan.product_version_id,
             "principal": loan.principal,
@@ -110,8 +116,8 @@ class LoanOut(BaseModel):
         }
 
     @classmethod
-    def of(cls, loan: Loan, customer: Customer | None = None) -> LoanOut:
-        return cls(**cls.fields_of(loan, customer))
+    def of(cls, loan: Loan | LoanRow, customer_name: str | None = None) -> LoanOut:
+        return cls(**cls.fields_of(loan, customer_name))
 
 
 class LoanList(BaseModel):
@@ -129,7 +135,7 @@ class ChargeOut(BaseModel):
     amount: Money | None
 
     @classmethod
-    def of(cls, c: LoanCharge) -> ChargeOut:
+    def of(cls, c: LoanCharge | Row[Any]) -> ChargeOut:
         return cls(name=c.name, timing=c.timing, basis=c.basis, value=c.value, amount=c.amount)
 
 
@@ -158,7 +164,7 @@ class InstallmentOut(BaseModel):
     status: InstallmentStatus
 
     @classmethod
-    def of(cls, i: LoanInstallment) -> InstallmentOut:
+    def of(cls, i: LoanInstallment | Row[Any]) -> InstallmentOut:
         return cls(
             number=i.number,
             due_date=i.due_date,

@@ -323,16 +323,16 @@ async def _loans_csv(
             search=search,
             branch_id=branch_id,
         )
-        for loan, customer_name, outstanding, started_on, _sort in page.rows:
+        for row in page.rows:
             rows.append(
                 (
-                    loan.loan_number,
-                    customer_name,
-                    loan.status.value,
-                    loan.principal,
-                    outstanding,
-                    loan.days_past_due,
-                    started_on,
+                    row.loan_number,
+                    row.customer_name,
+                    row.status.value,
+                    row.principal,
+                    row.outstanding_total,
+                    row.days_past_due,
+                    row.started_on,
                 )
             )
         if page.next is None:
@@ -341,7 +341,7 @@ async def _loans_csv(
         keyset = Keyset(
             sort=keyset.sort,
             descending=keyset.descending,
-            after=(last.sort_value, last[0].id),
+            after=(last.sort_value, last.id),
             limit=keyset.limit,
         )
     return table_csv(
