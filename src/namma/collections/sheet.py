@@ -46,6 +46,8 @@ from namma.collections.schemas import (
 )
 from namma.collections.service import CollectionResult, collection_record
 from namma.finance.owed import owed, owed_fee, owed_interest, owed_penalty, owed_principal
+from namma.kit.cache import Cache
+from namma.kit.clock import today_india
 from namma.kit.errors import AppError, InvalidInputError, NotFoundError, error_body
 from namma.kit.idempotency import (
     answer_text,
@@ -54,6 +56,7 @@ from namma.kit.idempotency import (
     idempotency_release,
 )
 from namma.kit.sqltext import expression_of
+from namma.loans.cache import SHEET_TTL_SECONDS, sheet_key, sheet_version_key
 from namma.models import (
     AgentAssignment,
     Branch,
@@ -175,6 +178,43 @@ async def collection_sheet(
         loans=sum(g.loans for g in groups),
         expected=sum((g.expected for g in groups), ZERO),
     )
+
+
+async def collection_sheet_cached(
+    session: AsyncSession,
+    cache: Cache,
+    principal: Principal,
+    *,
+    on: dt.date,
+    agent_id: uuid.UUID | None,
+    branch_id: uuid.UUID | None,
+) -> CollectionSheet:
+    """`collection_sheet`, kept per agent and day for an agent's own sheet of today (the phone's
+    sheet, asked again after every sync); kept until the agent's sheet version changes
+    (`namma.loans.cache`: a collection, a reversal or any other change of one of their loans,
+    an assignment, the close of business) or for `SHEET_TTL_SECONDS`. Any other sheet (a
+    manager's, another date) is read afresh."""
+    if (
+        principal.role is not Role.AGENT
+        or agent_id not in (None, principal.user_id)
+        or branch_id not in (None, principal.branch_id)
+        or on != today_india()
+    ):
+        return await collection_sheet(
+            session, principal, on=on, agent_id=agent_id, branch_id=branch_id
+        )
+    # The version first: a change committed after this read gives a new one, so the sheet
+    # stored below (read before that change, perhaps) is never served once it has.
+    version = await cache.get(sheet_version_key(principal.user_id))
+    key = sheet_key(principal.user_id, on)
+    kept = await cache.get(key)
+    if kept is not None and kept.get("version") == version:
+        return CollectionSheet.model_validate(kept["sheet"])
+    sheet = await collection_sheet(session, principal, on=on, agent_id=None, branch_id=None)
+    await cache.set(
+        key, {"version": version, "sheet": sheet.model_dump(mode="json")}, SHEET_TTL_SECONDS
+    )
+    return sheet
 
 
 def _sheet_select(

@@ -141,12 +141,14 @@ async def agent_dashboard(
 
 
 @router.get("/agent/sheet")
-async def agent_sheet(request: Request, session: SessionDep, viewer: Collector) -> Response:
-    """Today's sheet (the same query as ``GET /api/collection-sheet``), by village; each line
-    a form that records the payment (offline: agent.js queues it)."""
+async def agent_sheet(
+    request: Request, session: SessionDep, cache: CacheDep, viewer: Collector
+) -> Response:
+    """Today's sheet (the same kept sheet as ``GET /api/collection-sheet``), by village; each
+    line a form that records the payment (offline: agent.js queues it)."""
     today = loan_service.today_india()
-    data = await sheet_service.collection_sheet(
-        session, viewer.principal, on=today, agent_id=None, branch_id=None
+    data = await sheet_service.collection_sheet_cached(
+        session, cache, viewer.principal, on=today, agent_id=None, branch_id=None
     )
     return _agent_page(
         render(
