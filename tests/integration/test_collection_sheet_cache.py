@@ -8,6 +8,7 @@ while a change was committing) is never served."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -73,7 +74,7 @@ async def test_a_collection_shows_in_the_next_sheet_and_page(  # type: ignore[no
     first = await _sheet(client, agent)
     assert _lines(first)[loan_id]["expected"] == "8884.88"
     kept = await app.state.cache.get(sheet_key(world.agent_a.id, today_india()))
-    assert kept is not None and _lines(kept["sheet"])[loan_id]["expected"] == "8884.88"
+    assert kept is not None and _lines(json.loads(kept["sheet"]))[loan_id]["expected"] == "8884.88"
     # Kept: a change made behind the application's back is not seen...
     await _behind_the_back(app, loan_id, "100.00")
     assert _lines(await _sheet(client, agent))[loan_id]["expected"] == "8884.88"
@@ -162,7 +163,7 @@ async def test_a_sheet_kept_under_an_older_version_is_not_served(  # type: ignor
     cache = app.state.cache
     await cache.set(sheet_version_key(world.agent_a.id), "after-the-change", 60)
     key = sheet_key(world.agent_a.id, today_india())
-    await cache.set(key, {"version": "before-the-change", "sheet": stale}, 60)
+    await cache.set(key, {"version": "before-the-change", "sheet": json.dumps(stale)}, 60)
     assert (await _sheet(client, agent))["expected"] == "8884.88"
     assert (await cache.get(key))["version"] == "after-the-change"
 

@@ -386,13 +386,14 @@ async def collection_sheet(
     on: Annotated[Day | None, Query(alias="date", description="Default: today")] = None,
     agent_id: uuid.UUID | None = None,
     branch_id: uuid.UUID | None = None,
-) -> CollectionSheet:
+) -> Response:
     """Every installment due on or before the date and still owed, on active loans, per
     customer, grouped by village: an Agent's own customers; a Manager's branch (``agent_id``:
     one agent's); Admin any branch or agent."""
-    return await sheet.collection_sheet_cached(
+    text = await sheet.collection_sheet_text(
         session, cache, principal, on=on or today_india(), agent_id=agent_id, branch_id=branch_id
     )
+    return Response(content=text, media_type="application/json")
 
 
 @sheet_router.post("/post", response_model=SheetPosted, responses=error_responses(404, 409))

@@ -180,7 +180,7 @@ async def collection_sheet(
     )
 
 
-async def collection_sheet_cached(
+async def collection_sheet_text(
     session: AsyncSession,
     cache: Cache,
     principal: Principal,
@@ -188,33 +188,36 @@ async def collection_sheet_cached(
     on: dt.date,
     agent_id: uuid.UUID | None,
     branch_id: uuid.UUID | None,
-) -> CollectionSheet:
-    """`collection_sheet`, kept per agent and day for an agent's own sheet of today (the phone's
-    sheet, asked again after every sync); kept until the agent's sheet version changes
-    (`namma.loans.cache`: a collection, a reversal or any other change of one of their loans,
-    an assignment, the close of business) or for `SHEET_TTL_SECONDS`. Any other sheet (a
-    manager's, another date) is read afresh."""
+) -> str:
+    """`collection_sheet` as the JSON text the API answers, kept per agent and day for an
+    agent's own sheet of today (the phone's sheet, asked again after every sync) until the
+    agent's sheet version changes (`namma.loans.cache`: a collection, a reversal or any other
+    change of one of their loans, an assignment, the close of business) or for
+    `SHEET_TTL_SECONDS`. Any other sheet (a manager's, another date) is read afresh. Text, so
+    that a kept sheet is sent as it is, without being parsed into models and written again."""
     if (
         principal.role is not Role.AGENT
         or agent_id not in (None, principal.user_id)
         or branch_id not in (None, principal.branch_id)
         or on != today_india()
     ):
-        return await collection_sheet(
+        sheet = await collection_sheet(
             session, principal, on=on, agent_id=agent_id, branch_id=branch_id
         )
+        return sheet.model_dump_json()
     # The version first: a change committed after this read gives a new one, so the sheet
     # stored below (read before that change, perhaps) is never served once it has.
     version = await cache.get(sheet_version_key(principal.user_id))
     key = sheet_key(principal.user_id, on)
     kept = await cache.get(key)
-    if kept is not None and kept.get("version") == version:
-        return CollectionSheet.model_validate(kept["sheet"])
+    if isinstance(kept, dict) and kept.get("version") == version:
+        text = kept.get("sheet")
+        if isinstance(text, str):
+            return text
     sheet = await collection_sheet(session, principal, on=on, agent_id=None, branch_id=None)
-    await cache.set(
-        key, {"version": version, "sheet": sheet.model_dump(mode="json")}, SHEET_TTL_SECONDS
-    )
-    return sheet
+    text = sheet.model_dump_json()
+    await cache.set(key, {"version": version, "sheet": text}, SHEET_TTL_SECONDS)
+    return text
 
 
 def _sheet_select(
