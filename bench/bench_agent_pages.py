@@ -9,7 +9,7 @@ weekly loan owing two installments (`collections_setup.py`, through the real ser
 ANALYZE (what autovacuum does soon after such a load on a running system: without statistics the
 planner chooses nested loops over the new rows), signs in as that agent (cookies, as the phone
 does) and asks each agent page ``--requests`` times, one after another (a phone asks one page at
-a time). The sheet is kept per agent (`collections.sheet.collection_sheet_text`), so it is also
+a time). The sheet is kept per agent (`collections.sheet.collection_sheet_kept`), so it is also
 measured read afresh: "sheet, after a collection" times the page right after a `POST
 /api/collections` of 1.00 on one of the agent's loans (the collection itself not timed), which
 is what the phone asks after each sync. Prints p50 / p95 / max per page, and the sheet's size

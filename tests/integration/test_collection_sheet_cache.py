@@ -1,4 +1,4 @@
-"""The agent's kept collection sheet (`collections.sheet.collection_sheet_cached`), with the
+"""The agent's kept collection sheet (`collections.sheet.collection_sheet_kept`), with the
 memory cache and with Redis: it is kept (a change made behind the application's back is not
 seen), and whatever changes the agent's sheet through the application shows in the next one —
 a collection (API sheet and page), a reversal, a reassignment (both agents), the close of

@@ -390,10 +390,10 @@ async def collection_sheet(
     """Every installment due on or before the date and still owed, on active loans, per
     customer, grouped by village: an Agent's own customers; a Manager's branch (``agent_id``:
     one agent's); Admin any branch or agent."""
-    text = await sheet.collection_sheet_text(
+    kept = await sheet.collection_sheet_kept(
         session, cache, principal, on=on or today_india(), agent_id=agent_id, branch_id=branch_id
     )
-    return Response(content=text, media_type="application/json")
+    return Response(content=kept.text, media_type="application/json")
 
 
 @sheet_router.post("/post", response_model=SheetPosted, responses=error_responses(404, 409))

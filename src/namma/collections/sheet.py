@@ -180,7 +180,16 @@ async def collection_sheet(
     )
 
 
-async def collection_sheet_text(
+@dataclass(frozen=True)
+class KeptSheet:
+    """A sheet as the JSON text the API answers, and as models when it was just read (None when
+    it came from the cache: parse ``text`` if the models are needed)."""
+
+    text: str
+    sheet: CollectionSheet | None
+
+
+async def collection_sheet_kept(
     session: AsyncSession,
     cache: Cache,
     principal: Principal,
@@ -188,13 +197,13 @@ async def collection_sheet_text(
     on: dt.date,
     agent_id: uuid.UUID | None,
     branch_id: uuid.UUID | None,
-) -> str:
-    """`collection_sheet` as the JSON text the API answers, kept per agent and day for an
-    agent's own sheet of today (the phone's sheet, asked again after every sync) until the
-    agent's sheet version changes (`namma.loans.cache`: a collection, a reversal or any other
-    change of one of their loans, an assignment, the close of business) or for
-    `SHEET_TTL_SECONDS`. Any other sheet (a manager's, another date) is read afresh. Text, so
-    that a kept sheet is sent as it is, without being parsed into models and written again."""
+) -> KeptSheet:
+    """`collection_sheet`, kept per agent and day for an agent's own sheet of today (the
+    phone's sheet, asked again after every sync) until the agent's sheet version changes
+    (`namma.loans.cache`: a collection, a reversal or any other change of one of their loans, an
+    assignment, the close of business) or for `SHEET_TTL_SECONDS`. Any other sheet (a
+    manager's, another date) is read afresh. Kept as text, so that the API sends a kept sheet
+    as it is, without parsing it into models and writing it again."""
     if (
         principal.role is not Role.AGENT
         or agent_id not in (None, principal.user_id)
@@ -204,7 +213,7 @@ async def collection_sheet_text(
         sheet = await collection_sheet(
             session, principal, on=on, agent_id=agent_id, branch_id=branch_id
         )
-        return sheet.model_dump_json()
+        return KeptSheet(sheet.model_dump_json(), sheet)
     # The version first: a change committed after this read gives a new one, so the sheet
     # stored below (read before that change, perhaps) is never served once it has.
     version = await cache.get(sheet_version_key(principal.user_id))
@@ -213,11 +222,11 @@ async def collection_sheet_text(
     if isinstance(kept, dict) and kept.get("version") == version:
         text = kept.get("sheet")
         if isinstance(text, str):
-            return text
+            return KeptSheet(text, None)
     sheet = await collection_sheet(session, principal, on=on, agent_id=None, branch_id=None)
     text = sheet.model_dump_json()
     await cache.set(key, {"version": version, "sheet": text}, SHEET_TTL_SECONDS)
-    return text
+    return KeptSheet(text, sheet)
 
 
 def _sheet_select(
@@ -272,9 +281,11 @@ def _sheet_loan(rows: Sequence[Row[Any]], *, on: dt.date) -> SheetLoan | None:
     `_sheet_select`), per installment, and what is left to collect once the advance held pays
     its part (None when the advance covers it all, which the close of business applies that
     evening)."""
+    # The per-line models are built without validation (``model_construct``): every value comes
+    # typed from the database or from Decimal arithmetic on it, and a big sheet has over 1,000.
     loan = rows[0]
     installments = [
-        SheetInstallment(
+        SheetInstallment.model_construct(
             installment_number=row.number,
             due_date=row.due_date,
             status=row.status,
@@ -292,7 +303,7 @@ def _sheet_loan(rows: Sequence[Row[Any]], *, on: dt.date) -> SheetLoan | None:
     advance = min(loan.advance_balance, total)
     if advance == total:
         return None
-    return SheetLoan(
+    return SheetLoan.model_construct(
         loan_id=loan.loan_id,
         loan_number=loan.loan_number,
         installment_amount=loan.installment_amount,
@@ -316,7 +327,7 @@ class _CustomerOnSheet:
     loans: list[SheetLoan] = field(default_factory=list)
 
     def out(self) -> SheetCustomer:
-        return SheetCustomer(
+        return SheetCustomer.model_construct(  # values typed already (see `_sheet_loan`)
             customer_id=self.id,
             name=self.name,
             phone=self.phone,

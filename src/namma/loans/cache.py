@@ -6,7 +6,7 @@ Every loan mutation invalidates, after its commit, the loan, its customer and th
 process sees the invalidation. (The seed's per-customer loan lists are not cached: the list
 query is cheap and scoped.)
 
-**Collection sheets** (`namma.collections.sheet.collection_sheet_cached`): an agent's sheet of
+**Collection sheets** (`namma.collections.sheet.collection_sheet_kept`): an agent's sheet of
 the day is kept under ``sheet:<agent>:<date>`` with the agent's *sheet version* at the time it
 was read (``sheetversion:<agent>``, a random token; none until the first change). Whatever
 changes an agent's sheet gives that agent a new version once it commits; a kept sheet of another

@@ -148,11 +148,10 @@ async def agent_sheet(
     """Today's sheet (the same kept sheet as ``GET /api/collection-sheet``), by village; each
     line a form that records the payment (offline: agent.js queues it)."""
     today = loan_service.today_india()
-    data = CollectionSheet.model_validate_json(
-        await sheet_service.collection_sheet_text(
-            session, cache, viewer.principal, on=today, agent_id=None, branch_id=None
-        )
+    kept = await sheet_service.collection_sheet_kept(
+        session, cache, viewer.principal, on=today, agent_id=None, branch_id=None
     )
+    data = kept.sheet or CollectionSheet.model_validate_json(kept.text)
     return _agent_page(
         render(
             request,
