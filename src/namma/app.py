@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -105,6 +106,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 stack.push_async_callback(_stop_worker, worker)
 
+            if settings.env != "test":
+                # What start-up made (modules, models, routes: most of the heap) leaves the
+                # cyclic collector's generations, so that a full collection walks only what the
+                # requests made, not the whole heap: a big page's objects set one off every few
+                # requests, ~190 ms of CPU each (docs/benchmarks.md, the agent's pages). Tests
+                # start an application per test: not there.
+                gc.collect()
+                gc.freeze()
             log.info("app.started", version=__version__, redis=bool(settings.redis_url))
             yield
         runtime.db = None

@@ -14,7 +14,7 @@ import re
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from namma.customers.kyc import verhoeff_check_digit
 from namma.kit.db import transaction
@@ -25,6 +25,7 @@ from namma.models import (
     Collection,
     Customer,
     InstallmentStatus,
+    Loan,
     LoanStatus,
 )
 from tests.factories import loan_row
@@ -63,6 +64,22 @@ async def test_the_sheet_lists_todays_dues_by_village_with_the_expected_amount_p
     assert other.status_code == 200 and loan_id not in other.text
     await sign_in(app, client, world.manager_a)
     assert (await client.get("/agent/sheet")).status_code == 403
+
+
+async def test_a_late_line_says_how_late_in_the_readers_language(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, customer
+) -> None:
+    """The badge is made once per number of days late for the whole sheet (not per line)."""
+    loan_id = await make_loan(app, client, bearer, world, product)
+    async with transaction(app.state.db) as session:
+        await session.execute(
+            update(Loan).where(Loan.id == uuid.UUID(loan_id)).values(days_past_due=3)
+        )
+    await sign_in(app, client, world.agent_a)
+    page = await client.get("/agent/sheet", headers={"Accept-Language": "en"})
+    assert '<span class="badge badge-overdue">3 days late</span>' in page.text
+    kannada = await client.get("/agent/sheet", headers={"Accept-Language": "kn"})
+    assert '<span class="badge badge-overdue">3 ದಿನಗಳು ತಡವಾಗಿದೆ</span>' in kannada.text
 
 
 async def test_a_payment_recorded_with_the_form_posts_once_and_shows_its_receipt(  # type: ignore[no-untyped-def]

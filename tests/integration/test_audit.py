@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from namma.audit import AuditActor, audit_list, audit_record, audit_verify
 from namma.audit.cli import audit_app
 from namma.audit.service import GENESIS_HASH
-from namma.kit.db import Database, libpq_url, transaction
+from namma.kit.db import Database, before_commit, libpq_url, transaction
 from namma.models import AuditEntry, Role, User
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +124,26 @@ async def test_entry_commits_with_the_transaction(db: Database) -> None:
             entry.hash,
         )
     ]
+
+
+async def test_the_chain_is_appended_after_every_other_step_before_the_commit(
+    db: Database,
+) -> None:
+    """The chain's lock is held for the commit only: a step asked for after the entry (the
+    collection sheets' agent lookup) still runs before the append."""
+    seen: list[int] = []
+
+    async def count_entries(session: Any) -> None:
+        seen.append(int(await session.scalar(text("SELECT count(*) FROM audit_log"))))
+
+    async with transaction(db) as session:
+        await audit_record(
+            session, actor=AuditActor.system(), action="user.created", entity_type="user",
+            entity_id="u-1",
+        )  # fmt: skip
+        before_commit(session, "count", count_entries)
+    assert seen == [0]
+    assert _sql(db.url, "SELECT count(*) FROM audit_log") == [(1,)]
 
 
 async def test_entry_is_rolled_back_with_its_transaction(db: Database) -> None:

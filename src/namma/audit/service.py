@@ -341,7 +341,7 @@ async def audit_record(
     sync = session.sync_session
     where = sync.get_nested_transaction() or sync.get_transaction()
     session.info.setdefault(_PENDING, []).append((entry, where))
-    before_commit(session, "audit", _pending_write)
+    before_commit(session, "audit", _pending_write, last=True)
     return entry
 
 

@@ -37,7 +37,8 @@ from namma.kit.cache import Cache
 from namma.kit.clock import today_india
 from namma.kit.db import Database, after_commit, libpq_url, transaction
 from namma.kit.errors import ConflictError, InvalidInputError
-from namma.models import CobRun, CobRunStatus
+from namma.loans.cache import sheets_changed
+from namma.models import CobRun, CobRunStatus, Role, User
 
 log = structlog.get_logger(__name__)
 
@@ -329,6 +330,9 @@ async def _execute_locked(
         )
         if cache is not None:
             after_commit(session, lambda: _dashboards_invalidate(cache))
+            # Days past due, penalties, advances applied: every agent's sheet may have changed.
+            agents = await session.scalars(select(User.id).where(User.role == Role.AGENT))
+            sheets_changed(session, agents.all(), cache)
         outcome = CobOutcome(
             business_date=business_date,
             status=run.status,

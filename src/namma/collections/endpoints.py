@@ -38,7 +38,7 @@ from namma.collections.schemas import (
     WaiverPosted,
 )
 from namma.kit.apitypes import Day, RequestModel
-from namma.kit.deps import IdempotencyDep, SessionDep
+from namma.kit.deps import CacheDep, IdempotencyDep, SessionDep
 from namma.kit.errors import NotFoundError
 from namma.kit.idempotency import request_fingerprint
 from namma.kit.money import Money
@@ -381,17 +381,19 @@ def _sheet_line(
 @sheet_router.get("", response_model=CollectionSheet, responses=error_responses(404))
 async def collection_sheet(
     session: SessionDep,
+    cache: CacheDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_RECORD))],
     on: Annotated[Day | None, Query(alias="date", description="Default: today")] = None,
     agent_id: uuid.UUID | None = None,
     branch_id: uuid.UUID | None = None,
-) -> CollectionSheet:
+) -> Response:
     """Every installment due on or before the date and still owed, on active loans, per
     customer, grouped by village: an Agent's own customers; a Manager's branch (``agent_id``:
     one agent's); Admin any branch or agent."""
-    return await sheet.collection_sheet(
-        session, principal, on=on or today_india(), agent_id=agent_id, branch_id=branch_id
+    kept = await sheet.collection_sheet_kept(
+        session, cache, principal, on=on or today_india(), agent_id=agent_id, branch_id=branch_id
     )
+    return Response(content=kept.text, media_type="application/json")
 
 
 @sheet_router.post("/post", response_model=SheetPosted, responses=error_responses(404, 409))

@@ -21,14 +21,16 @@ dates (then as sent), whatever order they arrived in.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
@@ -43,6 +45,9 @@ from namma.collections.schemas import (
     SheetLoan,
 )
 from namma.collections.service import CollectionResult, collection_record
+from namma.finance.owed import owed, owed_fee, owed_interest, owed_penalty, owed_principal
+from namma.kit.cache import Cache
+from namma.kit.clock import today_india
 from namma.kit.errors import AppError, InvalidInputError, NotFoundError, error_body
 from namma.kit.idempotency import (
     answer_text,
@@ -50,7 +55,8 @@ from namma.kit.idempotency import (
     idempotency_complete,
     idempotency_release,
 )
-from namma.loans.service import loan_dues
+from namma.kit.sqltext import expression_of
+from namma.loans.cache import SHEET_TTL_SECONDS, sheet_key, sheet_version_key
 from namma.models import (
     AgentAssignment,
     Branch,
@@ -68,11 +74,27 @@ NO_VILLAGE = "(no village)"
 
 
 # --- the sheet ---------------------------------------------------------------------------------
+# A lean read (issue 20): the agent's check and one statement of plain rows (a row per installment
+# owed by the date, with its loan, customer and current agent); no ORM entities, no unit of work.
+# What an installment owes is computed in SQL by the money core's own rules (`finance.owed`).
+
+_INSTALLMENT_OWED = (
+    expression_of(owed_principal, LoanInstallment).label("principal"),
+    expression_of(owed_interest, LoanInstallment).label("interest"),
+    expression_of(owed_fee, LoanInstallment).label("fee"),
+    expression_of(owed_penalty, LoanInstallment).label("penalty"),
+)
+
+
+@dataclass(frozen=True)
+class _SheetAgent:
+    id: uuid.UUID
+    name: str
 
 
 async def _sheet_agent(
     session: AsyncSession, principal: Principal, agent_id: uuid.UUID | None
-) -> User | None:
+) -> _SheetAgent | None:
     """The agent whose customers the sheet is for (None: everyone in view). An agent sees only
     their own sheet; a manager their branch's agents; another id answers 404."""
     if principal.role is Role.AGENT:
@@ -81,15 +103,17 @@ async def _sheet_agent(
         agent_id = principal.user_id
     if agent_id is None:
         return None
-    agent = await session.scalar(
-        select(User)
-        .where(User.id == agent_id)
-        .where(User.role == Role.AGENT)
-        .where(staff_scope(principal))
-    )
-    if agent is None:
+    found = (
+        await session.execute(
+            select(User.id, User.name)
+            .where(User.id == agent_id)
+            .where(User.role == Role.AGENT)
+            .where(staff_scope(principal))
+        )
+    ).first()
+    if found is None:
         raise NotFoundError("Agent not found")
-    return agent
+    return _SheetAgent(found.id, found.name)
 
 
 async def _sheet_branch(
@@ -99,7 +123,10 @@ async def _sheet_branch(
         if branch_id is not None and branch_id != principal.branch_id:
             raise NotFoundError("Branch not found")
         return principal.branch_id
-    if branch_id is not None and await session.get(Branch, branch_id) is None:
+    if (
+        branch_id is not None
+        and await session.scalar(select(Branch.id).where(Branch.id == branch_id)) is None
+    ):
         raise NotFoundError("Branch not found")
     return branch_id
 
@@ -116,14 +143,29 @@ async def collection_sheet(
     the date, per customer, grouped by village."""
     agent = await _sheet_agent(session, principal, agent_id)
     branch = await _sheet_branch(session, principal, branch_id)
-    rows = await _sheet_loans(session, principal, branch=branch, agent=agent)
-    installments = await _sheet_installments(session, [loan.id for loan, _, _ in rows], on=on)
+    rows = (
+        await session.execute(
+            _sheet_select(principal, on=on, branch=branch, agent_id=agent.id if agent else None)
+        )
+    ).all()
     customers: dict[uuid.UUID, _CustomerOnSheet] = {}
-    for loan, customer, served_by in rows:
-        sheet_loan = _sheet_loan(loan, installments.get(loan.id, []), on=on)
+    # Rows come by loan, then installment: one loan's rows are consecutive.
+    for _, owed_rows in itertools.groupby(rows, key=operator.attrgetter("loan_id")):
+        loan_rows = list(owed_rows)
+        sheet_loan = _sheet_loan(loan_rows, on=on)
         if sheet_loan is None:
-            continue  # nothing owed by the date
-        entry = customers.setdefault(customer.id, _CustomerOnSheet(customer, served_by))
+            continue  # the advance held covers it all
+        first = loan_rows[0]
+        entry = customers.get(first.customer_id)
+        if entry is None:
+            entry = customers[first.customer_id] = _CustomerOnSheet(
+                first.customer_id,
+                first.customer_name,
+                first.phone,
+                first.village,
+                first.agent_id,
+                first.agent_name,
+            )
         entry.loans.append(sheet_loan)
     groups = _sheet_groups(customers.values())
     return CollectionSheet(
@@ -138,63 +180,131 @@ async def collection_sheet(
     )
 
 
-async def _sheet_loans(
-    session: AsyncSession, principal: Principal, *, branch: uuid.UUID | None, agent: User | None
-) -> list[Any]:
-    """The active loans in view, with their customer and the customer's current agent."""
+@dataclass(frozen=True)
+class KeptSheet:
+    """A sheet as the JSON text the API answers, and as models when it was just read (None when
+    it came from the cache: parse ``text`` if the models are needed)."""
+
+    text: str
+    sheet: CollectionSheet | None
+
+
+async def collection_sheet_kept(
+    session: AsyncSession,
+    cache: Cache,
+    principal: Principal,
+    *,
+    on: dt.date,
+    agent_id: uuid.UUID | None,
+    branch_id: uuid.UUID | None,
+) -> KeptSheet:
+    """`collection_sheet`, kept per agent and day for an agent's own sheet of today (the
+    phone's sheet, asked again after every sync) until the agent's sheet version changes
+    (`namma.loans.cache`: a collection, a reversal or any other change of one of their loans, an
+    assignment, the close of business) or for `SHEET_TTL_SECONDS`. Any other sheet (a
+    manager's, another date) is read afresh. Kept as text, so that the API sends a kept sheet
+    as it is, without parsing it into models and writing it again."""
+    if (
+        principal.role is not Role.AGENT
+        or agent_id not in (None, principal.user_id)
+        or branch_id not in (None, principal.branch_id)
+        or on != today_india()
+    ):
+        sheet = await collection_sheet(
+            session, principal, on=on, agent_id=agent_id, branch_id=branch_id
+        )
+        return KeptSheet(sheet.model_dump_json(), sheet)
+    # The version first: a change committed after this read gives a new one, so the sheet
+    # stored below (read before that change, perhaps) is never served once it has.
+    version = await cache.get(sheet_version_key(principal.user_id))
+    key = sheet_key(principal.user_id, on)
+    kept = await cache.get(key)
+    if isinstance(kept, dict) and kept.get("version") == version:
+        text = kept.get("sheet")
+        if isinstance(text, str):
+            return KeptSheet(text, None)
+    sheet = await collection_sheet(session, principal, on=on, agent_id=None, branch_id=None)
+    text = sheet.model_dump_json()
+    await cache.set(key, {"version": version, "sheet": text}, SHEET_TTL_SECONDS)
+    return KeptSheet(text, sheet)
+
+
+def _sheet_select(
+    principal: Principal, *, on: dt.date, branch: uuid.UUID | None, agent_id: uuid.UUID | None
+) -> Select[*tuple[Any, ...]]:
+    """Every installment due by ``on`` and still owing, on the active loans in view, with its
+    loan, the loan's customer and the customer's current agent; by loan, then installment."""
     current = (
         select(AgentAssignment.customer_id, AgentAssignment.agent_id)
         .where(AgentAssignment.ended_at.is_(None))
         .subquery()
     )
-    query = (
-        select(Loan, Customer, User)
+    installment = LoanInstallment
+    query: Select[*tuple[Any, ...]] = (
+        select(
+            Loan.id.label("loan_id"),
+            Loan.loan_number,
+            Loan.installment_amount,
+            Loan.days_past_due,
+            Loan.advance_balance,
+            Customer.id.label("customer_id"),
+            Customer.name.label("customer_name"),
+            Customer.phone,
+            Customer.village,
+            User.id.label("agent_id"),
+            User.name.label("agent_name"),
+            installment.number,
+            installment.due_date,
+            installment.status,
+            *_INSTALLMENT_OWED,
+        )
+        .select_from(Loan)
         .join(Customer, Customer.id == Loan.customer_id)
+        .join(installment, installment.loan_id == Loan.id)
         .outerjoin(current, current.c.customer_id == Customer.id)
         .outerjoin(User, User.id == current.c.agent_id)
         .where(customer_scope(principal))
         .where(Loan.status == LoanStatus.ACTIVE)
+        .where(installment.due_date <= on)
+        .where(expression_of(owed, installment) > 0)
+        .order_by(Loan.id, installment.number)
     )
     if branch is not None:
         query = query.where(Loan.branch_id == branch)
-    if agent is not None:
-        query = query.where(current.c.agent_id == agent.id)
-    return list((await session.execute(query)).all())
+    if agent_id is not None:
+        query = query.where(current.c.agent_id == agent_id)
+    return query
 
 
-async def _sheet_installments(
-    session: AsyncSession, loan_ids: list[uuid.UUID], *, on: dt.date
-) -> dict[uuid.UUID, list[LoanInstallment]]:
-    """The loans' installments due on or before ``on``, in number order."""
-    installments: dict[uuid.UUID, list[LoanInstallment]] = {}
-    if loan_ids:
-        for row in await session.scalars(
-            select(LoanInstallment)
-            .where(LoanInstallment.loan_id.in_(loan_ids))
-            .where(LoanInstallment.due_date <= on)
-            .order_by(LoanInstallment.loan_id, LoanInstallment.number)
-        ):
-            installments.setdefault(row.loan_id, []).append(row)
-    return installments
-
-
-def _sheet_loan(
-    loan: Loan, installments: list[LoanInstallment], *, on: dt.date
-) -> SheetLoan | None:
-    """What the loan owes by ``on``, per installment, and what is left to collect once the
-    advance held pays its part (None when nothing: also when the advance covers it all, which
-    the close of business applies that evening)."""
-    statuses = {i.number: i.status for i in installments}
-    owed = [d for d in loan_dues(installments) if d.due_date <= on and d.total > 0]
-    if not owed:
-        return None
-    overdue = sum((d.total for d in owed if d.due_date < on), ZERO)
-    total = sum((d.total for d in owed), ZERO)
+def _sheet_loan(rows: Sequence[Row[Any]], *, on: dt.date) -> SheetLoan | None:
+    """What the loan owes by ``on`` (``rows``: its installments still owing, from
+    `_sheet_select`), per installment, and what is left to collect once the advance held pays
+    its part (None when the advance covers it all, which the close of business applies that
+    evening)."""
+    # The per-line models are built without validation (``model_construct``): every value comes
+    # typed from the database or from Decimal arithmetic on it, and a big sheet has over 1,000.
+    loan = rows[0]
+    installments = [
+        SheetInstallment.model_construct(
+            installment_number=row.number,
+            due_date=row.due_date,
+            status=row.status,
+            overdue=row.due_date < on,
+            principal=row.principal,
+            interest=row.interest,
+            fee=row.fee,
+            penalty=row.penalty,
+            amount=row.principal + row.interest + row.fee + row.penalty,
+        )
+        for row in rows
+    ]
+    overdue = sum((i.amount for i in installments if i.overdue), ZERO)
+    total = sum((i.amount for i in installments), ZERO)
     advance = min(loan.advance_balance, total)
     if advance == total:
         return None
-    return SheetLoan(
-        loan_id=loan.id,
+    return SheetLoan.model_construct(
+        loan_id=loan.loan_id,
         loan_number=loan.loan_number,
         installment_amount=loan.installment_amount,
         days_past_due=loan.days_past_due,
@@ -202,37 +312,28 @@ def _sheet_loan(
         due_today=total - overdue,
         advance=advance,
         expected=total - advance,
-        installments=[
-            SheetInstallment(
-                installment_number=d.number,
-                due_date=d.due_date,
-                status=statuses[d.number],
-                overdue=d.due_date < on,
-                principal=d.principal,
-                interest=d.interest,
-                fee=d.fee,
-                penalty=d.penalty,
-                amount=d.total,
-            )
-            for d in owed
-        ],
+        installments=installments,
     )
 
 
 @dataclass
 class _CustomerOnSheet:
-    customer: Customer
-    agent: User | None
+    id: uuid.UUID
+    name: str
+    phone: str | None
+    village: str | None
+    agent_id: uuid.UUID | None
+    agent_name: str | None
     loans: list[SheetLoan] = field(default_factory=list)
 
     def out(self) -> SheetCustomer:
-        return SheetCustomer(
-            customer_id=self.customer.id,
-            name=self.customer.name,
-            phone=self.customer.phone,
-            village=self.customer.village,
-            agent_id=self.agent.id if self.agent else None,
-            agent_name=self.agent.name if self.agent else None,
+        return SheetCustomer.model_construct(  # values typed already (see `_sheet_loan`)
+            customer_id=self.id,
+            name=self.name,
+            phone=self.phone,
+            village=self.village,
+            agent_id=self.agent_id,
+            agent_name=self.agent_name,
             loans=sorted(self.loans, key=lambda loan: loan.loan_number),
             expected=sum((loan.expected for loan in self.loans), ZERO),
         )
@@ -241,8 +342,8 @@ class _CustomerOnSheet:
 def _sheet_groups(customers: Iterable[_CustomerOnSheet]) -> list[SheetGroup]:
     """Customers by name within villages; villages by name, customers without one last."""
     by_village: dict[str, list[SheetCustomer]] = {}
-    for entry in sorted(customers, key=lambda c: (c.customer.name, str(c.customer.id))):
-        village = (entry.customer.village or "").strip() or NO_VILLAGE
+    for entry in sorted(customers, key=lambda c: (c.name, str(c.id))):
+        village = (entry.village or "").strip() or NO_VILLAGE
         by_village.setdefault(village, []).append(entry.out())
     return [
         SheetGroup(

@@ -14,6 +14,7 @@ from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, staff_scope
 from namma.customers.service import customer_for_update
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
+from namma.loans.cache import sheets_changed
 from namma.models import AgentAssignment, Customer, Role, User
 from namma.users.service import staff_for_update, staff_set_active
 
@@ -67,6 +68,8 @@ async def assignment_set(
     )
     session.add(assignment)
     await session.flush()
+    # The customer's loans leave one agent's sheet for the other's.
+    sheets_changed(session, [agent_id, *([current.agent_id] if current else [])])
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -87,6 +90,7 @@ async def assignment_end(
     if current is None:
         raise ConflictError("This customer has no agent.")
     current.ended_at = dt.datetime.now(dt.UTC)
+    sheets_changed(session, [current.agent_id])
     await audit_record(
         session,
         actor=principal.audit_actor,

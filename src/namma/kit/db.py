@@ -185,17 +185,33 @@ def transaction_cache(session: AsyncSession) -> Any:
 BEFORE_COMMIT = "namma.before_commit"
 
 
+BEFORE_COMMIT_LAST = "namma.before_commit_last"
+
+
 def before_commit(
-    session: AsyncSession, key: str, callback: Callable[[AsyncSession], Awaitable[object]]
+    session: AsyncSession,
+    key: str,
+    callback: Callable[[AsyncSession], Awaitable[object]],
+    *,
+    last: bool = False,
 ) -> None:
     """Run ``callback(session)`` once (per ``key``), as the last step of the session's
-    transaction, just before it commits.
+    transaction, just before it commits; those registered with ``last`` after all the others.
 
-    For writes that take a lock every other writer waits for (the audit chain's append): done
-    last, the lock is held only for the commit itself, whatever the command did after asking
-    for the write.
+    For writes that take a lock every other writer waits for (the audit chain's append, with
+    ``last``): done last, the lock is held only for the commit itself, whatever the command
+    did after asking for the write — and whatever other callbacks read before the commit.
     """
-    session.info.setdefault(BEFORE_COMMIT, {}).setdefault(key, callback)
+    slot = BEFORE_COMMIT_LAST if last else BEFORE_COMMIT
+    session.info.setdefault(slot, {}).setdefault(key, callback)
+
+
+async def _run_before_commit(session: AsyncSession) -> None:
+    for slot in (BEFORE_COMMIT, BEFORE_COMMIT_LAST):
+        # A callback may ask for another (of the later slot): read the slot only when its turn
+        # comes.
+        for callback in session.info.pop(slot, {}).values():
+            await callback(session)
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[object]]) -> None:
@@ -226,11 +242,11 @@ async def transaction(db: Database) -> AsyncIterator[AsyncSession]:
             session.info[CACHE] = db.cache
         try:
             yield session
-            for callback in session.info.pop(BEFORE_COMMIT, {}).values():
-                await callback(session)
+            await _run_before_commit(session)
             await session.commit()
         except BaseException:
             session.info.pop(BEFORE_COMMIT, None)
+            session.info.pop(BEFORE_COMMIT_LAST, None)
             session.info.pop(AFTER_COMMIT, None)
             await session.rollback()
             raise

@@ -1,26 +1,44 @@
 """Cache-aside for loans and customers (the seed's keys and TTLs): a loan's detail for 1 minute,
-a customer's for 5.
+a customer's for 5; and the version of each agent's collection sheet.
 
 Every loan mutation invalidates, after its commit, the loan, its customer and the dashboards its
 branch's figures appear on (`dashboard_patterns`: the branch's and the institution's, never the
 other branches'), through the platform cache — Redis when configured, so that every server
 process sees the invalidation. (The seed's per-customer loan lists are not cached: the list
 query is cheap and scoped.)
+
+**Collection sheets** (`namma.collections.sheet.collection_sheet_kept`): an agent's sheet of
+the day is kept under ``sheet:<agent>:<date>`` with the agent's *sheet version* at the time it
+was read (``sheetversion:<agent>``, a random token; none until the first change). Whatever
+changes an agent's sheet gives that agent a new version once it commits; a kept sheet of another
+version is not used. A version, not a delete, so that a sheet read while a change was committing
+and stored after it is never served: it carries the version from before the change. Who gets a
+new version: the current agent of each customer whose loan changed (`loan_changed`, looked up
+in one statement just before the commit) or whose details changed (`customer_changed`); both
+agents of an assignment that changed (`sheets_changed`, from `namma.customers.assignments`);
+every agent after the close of business. One key per agent, never a pattern.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.cache import Cache
-from namma.kit.db import after_commit, transaction_cache
-from namma.models import Loan
+from namma.kit.db import after_commit, before_commit, transaction_cache
+from namma.models import AgentAssignment, Loan
 
 LOAN_TTL_SECONDS = 60
 CUSTOMER_TTL_SECONDS = 300
+# A kept sheet: long enough to serve an agent's working hours' repeated loads, short enough to
+# bound what a change made outside this application (by hand in the database) leaves stale.
+SHEET_TTL_SECONDS = 900
+# A version outlives every sheet kept under it (an expired version reads as "none").
+SHEET_VERSION_TTL_SECONDS = 2 * SHEET_TTL_SECONDS
 
 
 def dashboard_patterns(branch_id: uuid.UUID | str | None) -> tuple[str, ...]:
@@ -39,6 +57,64 @@ def loan_key(loan_id: uuid.UUID | str) -> str:
 
 def customer_key(customer_id: uuid.UUID | str) -> str:
     return f"customer:{customer_id}"
+
+
+def sheet_key(agent_id: uuid.UUID | str, day: dt.date) -> str:
+    return f"sheet:{agent_id}:{day.isoformat()}"
+
+
+def sheet_version_key(agent_id: uuid.UUID | str) -> str:
+    return f"sheetversion:{agent_id}"
+
+
+async def sheet_versions_new(cache: Cache, agent_ids: Iterable[uuid.UUID]) -> None:
+    """Give each agent's sheet a new version: a sheet kept under an older one is not used."""
+    for agent_id in sorted(set(agent_ids)):
+        await cache.set(sheet_version_key(agent_id), uuid.uuid4().hex, SHEET_VERSION_TTL_SECONDS)
+
+
+def sheets_changed(
+    session: AsyncSession, agent_ids: Iterable[uuid.UUID], cache: Cache | None = None
+) -> None:
+    """The agents' sheets get new versions once this transaction commits."""
+    target: Cache | None = cache if cache is not None else transaction_cache(session)
+    agents = set(agent_ids)
+    if target is None or not agents:
+        return
+
+    async def invalidate() -> None:
+        assert target is not None
+        await sheet_versions_new(target, agents)
+
+    after_commit(session, invalidate)
+
+
+_SHEET_CUSTOMERS = "namma.sheet_customers"
+_SHEET_CACHE = "namma.sheet_cache"
+
+
+def _customer_sheets_changed(
+    session: AsyncSession, customer_id: uuid.UUID, cache: Cache | None
+) -> None:
+    """The sheet of the customer's current agent changes: note the customer; their agents are
+    looked up once for the whole transaction, just before it commits (after every change, and
+    before the audit chain's append, which stays the last step)."""
+    session.info.setdefault(_SHEET_CUSTOMERS, set()).add(customer_id)
+    if cache is not None:
+        session.info.setdefault(_SHEET_CACHE, cache)
+
+    async def agents_find(session: AsyncSession) -> None:
+        customers: set[uuid.UUID] = session.info.pop(_SHEET_CUSTOMERS, set())
+        given: Cache | None = session.info.pop(_SHEET_CACHE, None)
+        if customers:
+            agents = await session.scalars(
+                select(AgentAssignment.agent_id)
+                .where(AgentAssignment.customer_id.in_(customers))
+                .where(AgentAssignment.ended_at.is_(None))
+            )
+            sheets_changed(session, agents.all(), given)
+
+    before_commit(session, "sheets", agents_find)
 
 
 async def loan_cache_invalidate(
@@ -76,6 +152,7 @@ def loan_changed(
         )
 
     after_commit(session, invalidate)
+    _customer_sheets_changed(session, customer_id, cache)
 
 
 def customer_changed(
@@ -100,6 +177,7 @@ def customer_changed(
         )
 
     after_commit(session, invalidate)
+    _customer_sheets_changed(session, customer_id, cache)  # the name, phone, village shown
 
 
 async def customer_and_loans_changed(

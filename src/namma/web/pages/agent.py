@@ -27,6 +27,7 @@ from namma.auth.permissions import Permission
 from namma.collections import sheet as sheet_service
 from namma.collections.endpoints import RECORD_ROUTE, CollectionIn
 from namma.collections.queries import COLLECTION_SORTS, collection_get, collections_page
+from namma.collections.schemas import CollectionSheet
 from namma.customers import queries as customer_queries
 from namma.customers import service as customer_service
 from namma.customers.endpoints import CustomerCreateBody
@@ -41,7 +42,7 @@ from namma.models import CollectionMethod, KycDocumentType, LoanProduct, Role
 from namma.reports.dashboard import dashboard_cached
 from namma.web import i18n
 from namma.web.forms import Form, empty_form, form_parse
-from namma.web.i18n import N_, gettext
+from namma.web.i18n import N_, gettext, ngettext
 from namma.web.tables import Column, table_keyset, table_of
 from namma.web.templating import STATIC_DIR, render
 from namma.web.viewer import Viewer, viewer_of
@@ -141,13 +142,16 @@ async def agent_dashboard(
 
 
 @router.get("/agent/sheet")
-async def agent_sheet(request: Request, session: SessionDep, viewer: Collector) -> Response:
-    """Today's sheet (the same query as ``GET /api/collection-sheet``), by village; each line
-    a form that records the payment (offline: agent.js queues it)."""
+async def agent_sheet(
+    request: Request, session: SessionDep, cache: CacheDep, viewer: Collector
+) -> Response:
+    """Today's sheet (the same kept sheet as ``GET /api/collection-sheet``), by village; each
+    line a form that records the payment (offline: agent.js queues it)."""
     today = loan_service.today_india()
-    data = await sheet_service.collection_sheet(
-        session, viewer.principal, on=today, agent_id=None, branch_id=None
+    kept = await sheet_service.collection_sheet_kept(
+        session, cache, viewer.principal, on=today, agent_id=None, branch_id=None
     )
+    data = kept.sheet or CollectionSheet.model_validate_json(kept.text)
     return _agent_page(
         render(
             request,
@@ -158,10 +162,15 @@ async def agent_sheet(request: Request, session: SessionDep, viewer: Collector) 
                 "new_id": lambda: str(uuid.uuid4()),
                 # The same amounts recur on a sheet (a group's loans are alike): format each once.
                 "money_of": functools.lru_cache(maxsize=2048)(i18n.money),
+                "days_late": functools.lru_cache(maxsize=512)(_days_late),
             },
         ),
         viewer,
     )
+
+
+def _days_late(days: int) -> str:
+    return ngettext("%(num)d day late", "%(num)d days late", days) % {"num": days}
 
 
 class CollectForm(BaseModel):
