@@ -2,7 +2,7 @@
 `namma serve` over HTTP, per request class, each next to a baseline measured in the same run.
 
     .venv/bin/python bench/bench_at_rest.py [--loans 20000] [--requests 200] [--warm-up 20]
-        [--workers 2] [--profile]
+        [--workers 2] [--profile] [--database NAME]
 
 1. Generates the day-load bench's portfolio in a database of its own and starts the same
    deployment (`load_day.portfolio_prepare`, `load_day.deployment_start`: `namma serve
@@ -66,6 +66,7 @@ from namma.app import create_app
 from namma.config import Settings
 from namma.kit.db import libpq_url
 from namma.kit.embedded import create_database, drop_database
+from namma.kit.migrations import migrate_upgrade
 
 CLASSES = ("loan list", "loan", "schedule", "collection", "dashboard", "sheet")
 
@@ -273,14 +274,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--db-pool-size", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="cProfile, in this process")
+    parser.add_argument(
+        "--database", help="a database kept by `load_day.py --keep`: no generation, kept"
+    )
     args = parser.parse_args()
     print(f"{machine()}\nloans {args.loans:,}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
-    name = f"namma_bench_rest_{uuid.uuid4().hex[:8]}"
-    create_database(SERVER, name)
+    name = args.database or f"namma_bench_rest_{uuid.uuid4().hex[:8]}"
+    if args.database is None:
+        create_database(SERVER, name)
     url, key = with_database(SERVER, name), BENCH_SECRET_KEY
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        portfolio_prepare(url, args.loans)
+        if args.database is None:
+            portfolio_prepare(url, args.loans)
+        else:
+            migrate_upgrade(url)  # a kept database gets this checkout's migrations
         base = deployment_start(url, key, args.workers, args.db_pool_size, processes)
         people = one_each(asyncio.run(people_sign_in(url, key, 0)))
         agent = people.agents[0]
@@ -301,7 +309,8 @@ def main() -> None:
     finally:
         for process in processes:
             process_stop(process)
-        drop_database(SERVER, name)
+        if args.database is None:
+            drop_database(SERVER, name)
 
     print(f"\nload average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
