@@ -72,6 +72,8 @@ from namma.models.collection import CollectionMethod
 from namma.models.servicing import WaiverComponent
 from namma.products.schemas import ProductTerms
 from namma.products.service import product_create
+from namma.reports import queries
+from namma.reports.base import ReportFilters
 from namma.reports.dashboard import DashboardPeriod, dashboard_key, period_dates
 from tests.conftest import drop_at_session_end
 from tests.integration.conftest import bearer_for
@@ -1272,6 +1274,21 @@ async def test_admin_and_manager_dashboards_use_the_one_definitions(portfolio: P
     assert m(manager["flows"]["profit"]) == income_a - expenses_a
     assert {r["agent_name"] for r in manager["agents"]} == {"Arun Agent", "Anita Agent"}
     assert "capital" not in manager and "branches" not in manager
+
+
+async def test_the_dashboards_reports_leave_out_the_ledger_reconciliation_only_when_asked(
+    portfolio: Portfolio,
+) -> None:
+    """The dashboards call the reports with ``reconcile=False`` (D-177): the same figures, without
+    the statements that read the scope's journal lines; the reports keep their check."""
+    month = ReportFilters(TODAY.replace(day=1), TODAY)
+    async with transaction(portfolio.app.state.db) as session:
+        for report in (queries.portfolio_summary, queries.agent_performance, queries.par_report):
+            checked = await report(session, month)
+            figures = await report(session, month, reconcile=False)
+            assert checked.reconciliation and all(r.ok for r in checked.reconciliation)
+            assert figures.reconciliation == []
+            assert figures.rows == checked.rows and figures.totals == checked.totals
 
 
 async def test_a_dashboard_period_and_the_monthly_trend_come_from_the_ledger(

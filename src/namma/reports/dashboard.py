@@ -417,7 +417,7 @@ async def _staff_dashboard(
 ) -> dict[str, Any]:
     today = today_india()
     month = ReportFilters(start, today, branch_id)
-    summary = await queries.portfolio_summary(session, month)
+    summary = await queries.portfolio_summary(session, month, reconcile=False)
     totals = _totals(summary)
     money_flow = await queries.income_and_expenses(session, month)
     if branch_id is not None:
@@ -540,7 +540,7 @@ async def _staff_dashboard(
         }
         result["capital"] = await capital_summary(session)
     else:
-        agents = await queries.agent_performance(session, month)
+        agents = await queries.agent_performance(session, month, reconcile=False)
         result["agents"] = [row_json(r, agents.columns) for r in agents.rows]
     return result
 
@@ -552,7 +552,7 @@ async def _agent_dashboard(
     me = principal.user_id
     month = ReportFilters(start, today, agent_id=me)
     day = ReportFilters(today, today, agent_id=me)
-    summary = await queries.portfolio_summary(session, month)
+    summary = await queries.portfolio_summary(session, month, reconcile=False)
     totals = _totals(summary)
     overdue = await queries.overdue_list(session, day)
     customers = await session.scalar(
@@ -874,7 +874,7 @@ async def branch_desk(
     the longest overdue first). Money as the reports' ``Decimal``s."""
     today = today_india()
     day = ReportFilters(today, today, branch_id)
-    performance = await queries.agent_performance(session, day)
+    performance = await queries.agent_performance(session, day, reconcile=False)
     overdue = await queries.overdue_list(session, day)
     in_hand: dict[uuid.UUID, Decimal] = _by_agent(
         (
@@ -950,7 +950,9 @@ async def par_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUI
 
     async def load() -> dict[str, Any]:
         today = today_india()
-        report = await queries.par_report(session, ReportFilters(today, today, branch_id))
+        report = await queries.par_report(
+            session, ReportFilters(today, today, branch_id), reconcile=False
+        )
         return {
             "rows": [row_json(r, report.columns) for r in report.rows],
             "summary": {

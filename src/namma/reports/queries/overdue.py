@@ -54,6 +54,7 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
     last_paid = (
         select(Collection.loan_id.label("loan_id"), func.max(Collection.collected_on).label("on"))
         .join(Loan, Loan.id == Collection.loan_id)
+        .join(sl, sl.c.loan_id == Collection.loan_id)  # the scope's loans only
         .where(Loan.status == LoanStatus.ACTIVE)
         .where(Loan.days_past_due >= max(min_dpd, 1))
         .where(Collection.status == CollectionStatus.POSTED)
