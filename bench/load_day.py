@@ -64,6 +64,7 @@ from namma.models import User
 SERVER = os.environ.get("NAMMA_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 P99_TARGET_MS = 250.0
 TIMEOUT_SECONDS = 5.0
+KEEP_ALIVE_REUSE_SECONDS = 4.0  # under the server's 5 s keep-alive
 BENCH_SECRET_KEY = "load-day-bench-signing-key-" + "x" * 32  # a bench database only
 
 # class → (share of arrivals, who sends it)
@@ -198,6 +199,8 @@ async def people_sign_in(url: str, secret_key: str, limit: int) -> People:
         people = People([], [], [])
         async with transaction(db) as session:
             for user_id, role, loans in rows:
+                if role not in ("agent", "manager", "customer"):
+                    continue  # an Admin another bench added to a kept database
                 if role == "agent" and not loans:
                     continue
                 if role == "customer" and len(people.customers) >= limit:
@@ -255,22 +258,33 @@ class Connections:
     def __init__(self, base: str) -> None:
         parts = urlsplit(base)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.idle: list[HttpConnection] = []
+        # (connection, when it went idle): the server closes a connection idle for 5 s
+        # (uvicorn's keep-alive), so one idle longer is not reused — as HTTP clients do.
+        self.idle: list[tuple[HttpConnection, float]] = []
 
     async def send(
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes]:
-        connection = self.idle.pop() if self.idle else HttpConnection(self.host, self.port)
+        now = time.monotonic()
+        connection = None
+        while self.idle:
+            candidate, since = self.idle.pop()
+            if now - since < KEEP_ALIVE_REUSE_SECONDS:
+                connection = candidate
+                break
+            await candidate.close()
+        if connection is None:
+            connection = HttpConnection(self.host, self.port)
         try:
             answer = await connection.request(method, path, body, headers)
         except BaseException:
             await connection.close()
             raise
-        self.idle.append(connection)
+        self.idle.append((connection, time.monotonic()))
         return answer
 
     async def close(self) -> None:
-        for connection in self.idle:
+        for connection, _ in self.idle:
             await connection.close()
 
 
