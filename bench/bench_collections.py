@@ -356,7 +356,8 @@ async def collection_baseline(
                     0,
                     0,
                     0,
-                    0,
+                    0,  # advance
+                    0,  # prepaid principal
                     date.today(),
                     "cash",
                     None,
