@@ -26,7 +26,7 @@ from namma.finance import ExcessPolicy, TermsError, reschedule_after_prepayment
 from namma.finance.owed import paid as paid_total
 from namma.finance.owed import waived as waived_total
 from namma.kit.errors import ConflictError, InvalidInputError
-from namma.loans.service import loan_schedule_stored
+from namma.loans.service import INSTALLMENT_SCHEDULED, loan_schedule_stored
 from namma.models import (
     AdvanceApplication,
     Collection,
@@ -42,15 +42,7 @@ from namma.models import (
 ZERO = Decimal("0.00")
 RESCHEDULING = (ExcessPolicy.REDUCE_TERM, ExcessPolicy.REDUCE_INSTALLMENT)
 # An installment's scheduled columns: what a revision replaces and restores.
-SCHEDULED = (
-    "due_date",
-    "period_start",
-    "principal_due",
-    "interest_due",
-    "fee_due",
-    "interest_for_period",
-    "balance_after",
-)
+SCHEDULED = INSTALLMENT_SCHEDULED
 
 
 def _snapshot(i: LoanInstallment) -> dict[str, Any]:

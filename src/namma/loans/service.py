@@ -690,9 +690,9 @@ async def loan_schedule_write(
     return written
 
 
-# What a stored installment keeps of its schedule row (compared by the regeneration).
-_SCHEDULED = (
-    "number",
+# What a stored installment keeps of its schedule row besides its number (compared by the
+# regeneration; what a prepayment's revision replaces and restores, `collections.prepayments`).
+INSTALLMENT_SCHEDULED = (
     "due_date",
     "period_start",
     "principal_due",
@@ -704,7 +704,7 @@ _SCHEDULED = (
 
 
 def _scheduled(i: LoanInstallment) -> tuple[object, ...]:
-    return tuple(getattr(i, name) for name in _SCHEDULED)
+    return tuple(getattr(i, name) for name in ("number", *INSTALLMENT_SCHEDULED))
 
 
 def _schedule_rows(schedule: Schedule) -> list[tuple[object, ...]]:
