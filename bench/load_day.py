@@ -32,8 +32,8 @@ Results and the machine go to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import json
 import os
 import random
