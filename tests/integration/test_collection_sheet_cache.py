@@ -184,3 +184,16 @@ async def test_the_close_of_business_renews_every_agents_sheet(  # type: ignore[
     for agent_id, version in before.items():
         assert await cache.get(sheet_version_key(agent_id)) not in (None, version)
     assert _lines(await _sheet(client, await bearer(world.agent_a)))[loan_id]
+
+
+async def test_a_managers_collection_renews_the_customers_agents_sheet(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, customer
+) -> None:
+    """An agent's own collection names their sheet directly (their scope makes them the
+    customer's agent); anyone else's looks the customer's agent up before the commit."""
+    loan_id = await make_loan(app, client, bearer, world, product)
+    agent = await bearer(world.agent_a)
+    assert _lines(await _sheet(client, agent))[loan_id]["expected"] == "8884.88"
+    paid = await collect(client, await bearer(world.manager_a), loan_id, "1000.00")
+    assert paid.status_code == 201, paid.text
+    assert _lines(await _sheet(client, agent))[loan_id]["expected"] == "7884.88"

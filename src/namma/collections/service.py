@@ -413,7 +413,13 @@ async def collection_record(
             "loan": _balances(loan),
         },
     )
-    loan_changed(session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id)
+    loan_changed(
+        session,
+        loan_id=loan.id,
+        customer_id=loan.customer_id,
+        branch_id=loan.branch_id,
+        agent_id=principal.user_id if principal.role is Role.AGENT else None,
+    )
     return CollectionResult(
         collection, loan, applied.placed, applied.rows, payoff, allocations, revision
     )

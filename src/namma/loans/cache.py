@@ -137,10 +137,15 @@ def loan_changed(
     loan_id: uuid.UUID,
     customer_id: uuid.UUID,
     branch_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
 ) -> None:
     """Invalidate the loan's cached reads once this transaction commits (through ``cache``, by
     default the transaction's own: `namma.kit.db.transaction_cache`); ``branch_id``, the loan's
-    branch, limits the dashboards dropped to the ones showing it (all of them without it)."""
+    branch, limits the dashboards dropped to the ones showing it (all of them without it).
+    ``agent_id``: the customer's current agent when the caller knows it — an agent acting on a
+    loan is, by their scope, its customer's one current agent — so that their sheet's new
+    version needs no lookup of the customer's agents before the commit (a collection's hot
+    path)."""
     target: Cache | None = cache if cache is not None else transaction_cache(session)
     if target is None:
         return  # nothing is cached in this process
@@ -152,7 +157,10 @@ def loan_changed(
         )
 
     after_commit(session, invalidate)
-    _customer_sheets_changed(session, customer_id, cache)
+    if agent_id is not None:
+        sheets_changed(session, (agent_id,), cache)
+    else:
+        _customer_sheets_changed(session, customer_id, cache)
 
 
 def customer_changed(
