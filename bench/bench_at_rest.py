@@ -47,7 +47,7 @@ import psycopg
 from asgi_lifespan import LifespanManager
 from bench_cob import with_database
 from bench_collections import AMOUNT, REDIS, collection_baseline, server_cpu_seconds
-from bench_pages import Statement, main_query_times, p
+from bench_pages import Statement, main_query_times, p, statements_recorded
 from load_day import (
     BENCH_SECRET_KEY,
     SERVER,
@@ -60,7 +60,6 @@ from load_day import (
     request_for,
 )
 from machine import machine
-from sqlalchemy import event
 
 from namma.app import create_app
 from namma.config import Settings
@@ -140,26 +139,10 @@ async def statements_sent(
     app: Any, client: httpx.AsyncClient, request: tuple[str, str, bytes | None, dict[str, str]]
 ) -> list[Statement]:
     """The statements one request sends through the application's engine, each timed."""
-    engine = app.state.db.engine.sync_engine
-    seen: list[Statement] = []
-    started: dict[int, float] = {}
-
-    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        started[id(cursor)] = time.perf_counter()
-
-    def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        elapsed = time.perf_counter() - started.pop(id(cursor), time.perf_counter())
-        seen.append(Statement(statement, parameters, elapsed))
-
     method, path, body, headers = with_content_type(request)
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "after_cursor_execute", after)
-    try:
+    with statements_recorded(app) as seen:
         response = await client.request(method, path, content=body, headers=headers)
         assert response.status_code < 400, (path, response.status_code, response.text[:200])
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-        event.remove(engine, "after_cursor_execute", after)
     return seen
 
 

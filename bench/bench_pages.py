@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -36,6 +37,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,8 +144,10 @@ async def timed_get(client: httpx.AsyncClient, path: str) -> tuple[int, float]:
     return response.status_code, time.perf_counter() - started
 
 
-async def statements_of(app: Any, client: httpx.AsyncClient, path: str) -> list[Statement]:
-    """The SQL statements one request of ``path`` sends, each with its parameters and time."""
+@contextlib.contextmanager
+def statements_recorded(app: Any) -> Iterator[list[Statement]]:
+    """The SQL statements the application sends through its engine while the block runs, each
+    with its parameters and time (appended to the list it yields)."""
     engine = app.state.db.engine.sync_engine
     seen: list[Statement] = []
     started: dict[int, float] = {}
@@ -158,10 +162,16 @@ async def statements_of(app: Any, client: httpx.AsyncClient, path: str) -> list[
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
     try:
-        await client.get(path)
+        yield seen
     finally:
         event.remove(engine, "before_cursor_execute", before)
         event.remove(engine, "after_cursor_execute", after)
+
+
+async def statements_of(app: Any, client: httpx.AsyncClient, path: str) -> list[Statement]:
+    """The SQL statements one request of ``path`` sends, each with its parameters and time."""
+    with statements_recorded(app) as seen:
+        await client.get(path)
     return seen
 
 
