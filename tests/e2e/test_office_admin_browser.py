@@ -124,6 +124,8 @@ def test_the_admin_builds_a_branch_its_staff_and_a_product(browser: Any, server:
         }.items():
             visit.page.fill(f"#f-{field}", value)
         visit.page.select_option("#f-frequency", "weekly")
+        # Money beyond the dues shortens the loan (the installment stays).
+        visit.page.select_option("#f-excess", "reduce-term")
         _submit(visit, "#product-form")
         visit.page.wait_for_selector("#product-terms")
         assert "SHG-26W" in visit.page.inner_text("h1")
@@ -132,6 +134,7 @@ def test_the_admin_builds_a_branch_its_staff_and_a_product(browser: Any, server:
         visit.page.wait_for_selector("#preview-schedule")
         assert visit.page.locator("#preview-schedule tbody tr").count() == 26
         assert "₹9,900.00" in visit.page.inner_text("#preview-totals")
+        assert "installments instead of 26" in visit.page.inner_text("#preview-excess")
         _check(visit, "office-product")
         visit.page.click("text=New version")
         visit.page.wait_for_selector("#product-form")
