@@ -13,13 +13,14 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from namma.finance import PayoffQuote
 from namma.kit.apitypes import ANSWER, JsonObject, Timestamp
 from namma.kit.money import Money
+from namma.loans.schemas import Rescheduled
 from namma.models import (
     Collection,
     CollectionAllocation,
@@ -69,33 +70,6 @@ class AllocationOut(BaseModel):
             "fee_waived": a.fee_waived,
             "penalty_waived": a.penalty_waived,
         }
-
-
-class Rescheduled(BaseModel):
-    """What a prepayment did to the installments still to fall due (the product's excess
-    policy): reduce-term keeps the installment and shortens the loan, reduce-installment keeps
-    the number of installments and lowers each."""
-
-    model_config = ANSWER
-    policy: Literal["reduce-term", "reduce-installment"]
-    prepaid_principal: Money
-    installments_before: int
-    installments_after: int
-    installment_before: Money
-    installment_after: Money
-
-    @classmethod
-    def of(cls, revision: LoanScheduleRevision | None) -> Rescheduled | None:
-        if revision is None:
-            return None
-        return cls(
-            policy=revision.policy,  # a check constraint holds it to the two
-            prepaid_principal=revision.prepaid_principal,
-            installments_before=revision.installments_before,
-            installments_after=revision.installments_after,
-            installment_before=revision.installment_before,
-            installment_after=revision.installment_after,
-        )
 
 
 class CollectionOut(BaseModel):

@@ -21,6 +21,7 @@ from namma.models import (
     Loan,
     LoanCharge,
     LoanInstallment,
+    LoanScheduleRevision,
     LoanStatus,
 )
 
@@ -210,21 +211,41 @@ class ProjectedInstallment(BaseModel):
         ]
 
 
-class ScheduleRevisionOut(BaseModel):
-    """A posted collection's prepayment that rewrote the installments still to fall due (the
-    product's excess policy): reduce-term kept the installment and shortened the loan,
-    reduce-installment kept the number of installments and lowered each."""
+class Rescheduled(BaseModel):
+    """What a prepayment did to the installments still to fall due (the product's excess
+    policy): reduce-term keeps the installment and shortens the loan, reduce-installment keeps
+    the number of installments and lowers each."""
 
     model_config = ANSWER
-    collection_id: uuid.UUID
-    receipt_number: str
-    collected_on: dt.date
     policy: Literal["reduce-term", "reduce-installment"]
     prepaid_principal: Money
     installments_before: int
     installments_after: int
     installment_before: Money
     installment_after: Money
+
+    @classmethod
+    def of(cls, revision: LoanScheduleRevision | None) -> Rescheduled | None:
+        if revision is None:
+            return None
+        return cls(
+            policy=revision.policy,  # a check constraint holds it to the two
+            prepaid_principal=revision.prepaid_principal,
+            installments_before=revision.installments_before,
+            installments_after=revision.installments_after,
+            installment_before=revision.installment_before,
+            installment_after=revision.installment_after,
+        )
+
+
+class ScheduleRevisionOut(Rescheduled):
+    """A posted collection's prepayment that rewrote the installments still to fall due (the
+    product's excess policy): reduce-term kept the installment and shortened the loan,
+    reduce-installment kept the number of installments and lowered each."""
+
+    collection_id: uuid.UUID
+    receipt_number: str
+    collected_on: dt.date
 
 
 class ScheduleOut(BaseModel):
