@@ -10,10 +10,13 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
+from namma.collections import prepayments
 from namma.finance import ExcessPolicy, generate_schedule, reschedule_after_prepayment
 from namma.kit.db import transaction
+from namma.kit.errors import ConflictError
 from namma.loans.service import loan_terms_of, today_india
 from namma.models import (
     AccountKind,
@@ -467,3 +470,17 @@ async def test_two_prepayments_chain_and_a_pre_closure_uses_the_new_rows(
     assert closing.json()["loan"]["status"] == "preclosed"
     assert closing.json()["collection"]["rescheduled"] is None
     await assert_consistent(app, loan_id)
+
+
+async def test_an_installment_named_by_history_cannot_be_dropped_by_a_shorter_term(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """A reduce-term prepayment deletes the installments it no longer needs, unless a payment,
+    an advance or a penalty names one (history stays): then 409, in one statement for all."""
+    loan_id, _, _, _ = await _one_prepayment(app, client, world, bearer, ExcessPolicy.REDUCE_TERM)
+    rows = await installments_of(app, loan_id)
+    paid, last = rows[0], rows[-1]  # installment 1 carries the collection's allocation
+    async with transaction(app.state.db) as session:
+        await prepayments._dropped_check(session, [last])  # nothing names it: may go
+        with pytest.raises(ConflictError, match="named by an earlier"):
+            await prepayments._dropped_check(session, [last, paid])

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.finance import ExcessPolicy, TermsError, reschedule_after_prepayment
@@ -136,14 +136,16 @@ async def _dropped_check(session: AsyncSession, dropped: Sequence[LoanInstallmen
     if not dropped:
         return
     ids = [i.id for i in dropped]
-    named = 0
-    for model in (CollectionAllocation, AdvanceApplication, LoanPenaltyCharge):
-        named += (
-            await session.scalar(
-                select(func.count()).select_from(model).where(model.installment_id.in_(ids))
+    named = await session.scalar(
+        select(
+            or_(
+                *(
+                    exists().where(model.installment_id.in_(ids))
+                    for model in (CollectionAllocation, AdvanceApplication, LoanPenaltyCharge)
+                )
             )
-            or 0
         )
+    )
     if named:
         raise ConflictError(
             "An installment this prepayment would drop is named by an earlier (reversed) "

@@ -83,6 +83,7 @@ _INSTALLMENT_OWED = (
     expression_of(owed_interest, LoanInstallment).label("interest"),
     expression_of(owed_fee, LoanInstallment).label("fee"),
     expression_of(owed_penalty, LoanInstallment).label("penalty"),
+    expression_of(owed, LoanInstallment).label("amount"),
 )
 
 
@@ -294,7 +295,7 @@ def _sheet_loan(rows: Sequence[Row[Any]], *, on: dt.date) -> SheetLoan | None:
             interest=row.interest,
             fee=row.fee,
             penalty=row.penalty,
-            amount=row.principal + row.interest + row.fee + row.penalty,
+            amount=row.amount,
         )
         for row in rows
     ]

@@ -164,24 +164,15 @@ def loan_changed(
 
 
 def customer_changed(
-    session: AsyncSession,
-    cache: Cache,
-    *,
-    customer_id: uuid.UUID,
-    loan_ids: list[uuid.UUID],
-    branch_ids: frozenset[uuid.UUID] | None = None,
+    session: AsyncSession, cache: Cache, *, customer_id: uuid.UUID, loan_ids: list[uuid.UUID]
 ) -> None:
     """Invalidate the customer's cached reads (and their loans', which show the customer) and
-    the dashboards of ``branch_ids`` (every dashboard without them)."""
-    patterns = (
-        ("dashboard:*",)
-        if branch_ids is None
-        else tuple(dict.fromkeys(p for b in sorted(branch_ids) for p in dashboard_patterns(b)))
-    )
+    every dashboard (an edit can move the customer between agents or branches)."""
 
     async def invalidate() -> None:
         await cache.delete_matching(
-            patterns, also=(customer_key(customer_id), *(loan_key(i) for i in loan_ids))
+            dashboard_patterns(None),
+            also=(customer_key(customer_id), *(loan_key(i) for i in loan_ids)),
         )
 
     after_commit(session, invalidate)

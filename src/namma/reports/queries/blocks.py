@@ -130,15 +130,18 @@ def installment_owed(i: Any = LoanInstallment) -> ColumnElement[Decimal]:
     return expression_of(owed, i)
 
 
-def overdue_by_loan(today: dt.date, sl: CTE | None = None) -> Any:
-    """Per active loan (of ``sl``, the loans in scope, when given): what its installments that
-    fell due before ``today`` still owe."""
-    query = (
+def overdue_by_loan(today: dt.date, sl: CTE) -> Any:
+    """Per active loan of ``sl`` (the loans in scope): what its installments that fell due
+    before ``today`` still owe."""
+    return (
         select(
             LoanInstallment.loan_id.label("loan_id"),
             _sum(installment_owed()).label("overdue"),
         )
         .join(Loan, Loan.id == LoanInstallment.loan_id)
+        # The scope inside the aggregate: a branch's overdue reads its loans' installments,
+        # not the institution's.
+        .join(sl, sl.c.loan_id == LoanInstallment.loan_id)
         .where(Loan.status == LoanStatus.ACTIVE)
         .where(LoanInstallment.due_date < today)
         # A paid installment owes nothing (its status says so, `loans.service.loan_balances`):
@@ -146,12 +149,8 @@ def overdue_by_loan(today: dt.date, sl: CTE | None = None) -> Any:
         # to the arrears rather than to every installment ever due.
         .where(LoanInstallment.status != InstallmentStatus.PAID)
         .group_by(LoanInstallment.loan_id)
+        .subquery("overdue_by_loan")
     )
-    if sl is not None:
-        # The scope inside the aggregate: a branch's overdue reads its loans' installments,
-        # not the institution's.
-        query = query.join(sl, sl.c.loan_id == LoanInstallment.loan_id)
-    return query.subquery("overdue_by_loan")
 
 
 def loan_end_date() -> ColumnElement[dt.date]:
