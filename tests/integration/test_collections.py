@@ -30,6 +30,7 @@ from namma.models import (
     LedgerAccount,
     Loan,
     LoanInstallment,
+    LoanStatus,
 )
 from tests.factories import loan_active
 
@@ -178,6 +179,21 @@ async def assert_consistent(app, loan_id: str) -> None:  # type: ignore[no-untyp
         assert loan.outstanding_principal == sum(
             (r.principal_due - r.principal_paid for r in rows), D(0)
         )
+        # The overdue amount kept with the balances: what the installments due before the day
+        # they are for still owe, every component (D-179).
+        if loan.status is LoanStatus.ACTIVE:
+            assert loan.balances_as_of is not None
+            assert loan.overdue_amount == sum(
+                (
+                    (r.principal_due - r.principal_paid)
+                    + (r.interest_due - r.interest_paid - r.interest_waived)
+                    + (r.fee_due - r.fee_paid - r.fee_waived)
+                    + (r.penalty_due - r.penalty_paid - r.penalty_waived)
+                    for r in rows
+                    if r.due_date < loan.balances_as_of
+                ),
+                D(0),
+            ), (loan.overdue_amount, loan.balances_as_of)
         check = await ledger_check(session)
         assert check.ok, check.problems()
 

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
 from namma.auth.deps import Principal
 from namma.auth.permissions import permissions_for
@@ -65,6 +65,7 @@ from namma.models import (
     KycStatus,
     Loan,
     LoanInstallment,
+    LoanStatus,
     Role,
     User,
 )
@@ -588,6 +589,126 @@ async def test_par_report_against_the_ledger(portfolio: Portfolio) -> None:
     assert m(s["at_risk_30"]) == rows["31-60"] + rows["61-90"] + rows["90+"]
     assert m(s["at_risk_90"]) == rows["90+"] > 0
     assert rows["1-30"] > 0 and rows["current"] > 0
+
+
+async def _overdue_by_installments(p: Portfolio) -> dict[uuid.UUID, Decimal]:
+    """Per active loan, what its installments due before today still owe, summed here."""
+    async with transaction(p.app.state.db) as session:
+        rows = (
+            await session.execute(
+                select(LoanInstallment)
+                .join(Loan, Loan.id == LoanInstallment.loan_id)
+                .where(Loan.status == LoanStatus.ACTIVE)
+            )
+        ).scalars()
+        owed: dict[uuid.UUID, Decimal] = {}
+        for r in rows:
+            owed.setdefault(r.loan_id, ZERO)
+            if r.due_date < TODAY:
+                owed[r.loan_id] += (
+                    (r.principal_due - r.principal_paid)
+                    + (r.interest_due - r.interest_paid - r.interest_waived)
+                    + (r.fee_due - r.fee_paid - r.fee_waived)
+                    + (r.penalty_due - r.penalty_paid - r.penalty_waived)
+                )
+        return owed
+
+
+async def test_the_overdue_amount_is_the_installments_whatever_the_loans_kept(
+    portfolio: Portfolio,
+) -> None:
+    """The reports read a loan's overdue amount from what its balances keep (D-179): kept for
+    today; kept for yesterday plus what fell due yesterday; or, kept for another day or not at
+    all, from its installments. In each case the portfolio summary's and the PAR report's
+    overdue amount is what the installments due before today still owe."""
+    p = portfolio
+    db = p.app.state.db
+    yesterday = TODAY - dt.timedelta(days=1)
+
+    async def reported() -> tuple[Decimal, Decimal]:
+        summary = await p.report("portfolio-summary")
+        par = await p.report("par")
+        return m(summary["totals"]["overdue_amount"]), m(par["totals"]["overdue_amount"])
+
+    truth = await _overdue_by_installments(p)
+    async with transaction(db) as session:
+        kept = dict(
+            (
+                await session.execute(
+                    select(Loan.id, Loan.overdue_amount)
+                    .where(Loan.status == LoanStatus.ACTIVE)
+                    .where(Loan.balances_as_of == TODAY)
+                )
+            ).all()
+        )
+    assert kept == truth and sum(truth.values(), ZERO) > 0
+    assert await reported() == (sum(truth.values(), ZERO),) * 2
+
+    # An installment of an active loan that falls due later is moved to yesterday; the loans'
+    # balances are then kept as of yesterday (a close of business for yesterday): the kept
+    # amounts leave it out, and the reports add it as fallen due since.
+    async with transaction(db) as session:
+        moved = (
+            await session.execute(
+                select(LoanInstallment)
+                .join(Loan, Loan.id == LoanInstallment.loan_id)
+                .where(Loan.status == LoanStatus.ACTIVE)
+                .where(Loan.disbursed_on <= yesterday)
+                .where(LoanInstallment.due_date > TODAY)
+                .order_by(LoanInstallment.due_date, LoanInstallment.loan_id)
+                .limit(1)
+            )
+        ).scalar_one()
+        moved_id, moved_on = moved.id, moved.due_date
+    try:
+        async with transaction(db) as session:
+            await session.execute(
+                update(LoanInstallment)
+                .where(LoanInstallment.id == moved_id)
+                .values(due_date=yesterday)
+            )
+        async with transaction(db) as session:
+            await cob_loans_refresh(session, business_date=yesterday)
+        truth = await _overdue_by_installments(p)
+        async with transaction(db) as session:
+            kept_as_of = set(
+                (
+                    await session.scalars(
+                        select(Loan.balances_as_of).where(Loan.status == LoanStatus.ACTIVE)
+                    )
+                ).all()
+            )
+            kept_total = await session.scalar(
+                select(func.sum(Loan.overdue_amount)).where(Loan.status == LoanStatus.ACTIVE)
+            )
+        assert yesterday in kept_as_of
+        assert kept_total < sum(truth.values(), ZERO)  # yesterday's due is not in what is kept
+        assert await reported() == (sum(truth.values(), ZERO),) * 2
+
+        # Kept for an older day, or not kept: from the installments.
+        for kept_on in (TODAY - dt.timedelta(days=5), None):
+            async with transaction(db) as session:
+                await session.execute(
+                    update(Loan)
+                    .where(Loan.status == LoanStatus.ACTIVE)
+                    .values(balances_as_of=kept_on, overdue_amount=D("1.00"))
+                )
+            assert await reported() == (sum(truth.values(), ZERO),) * 2, kept_on
+    finally:
+        async with transaction(db) as session:
+            await session.execute(
+                update(LoanInstallment)
+                .where(LoanInstallment.id == moved_id)
+                .values(due_date=moved_on)
+            )
+        async with transaction(db) as session:
+            await cob_loans_refresh(session, business_date=TODAY)
+        async with transaction(db) as session:
+            await session.execute(
+                update(Loan)
+                .where(Loan.id == p.loans["L9"])
+                .values(days_past_due=95, dpd_bucket=DpdBucket.D90_PLUS)
+            )
 
 
 async def test_par_counts_more_than_30_and_90_days_as_the_buckets_do(portfolio: Portfolio) -> None:

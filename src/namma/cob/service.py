@@ -136,7 +136,8 @@ WITH balances AS (
                CAST(:d AS date)
                - min(i.due_date) FILTER (WHERE {PAST_DUE}),
                0
-           ) AS dpd
+           ) AS dpd,
+           COALESCE(sum({OWED}) FILTER (WHERE i.due_date < CAST(:d AS date)), 0) AS overdue
       FROM loans l
       JOIN loan_installments i ON i.loan_id = l.id
      WHERE {ACTIVE_LOAN}
@@ -166,15 +167,18 @@ WITH balances AS (
            dpd_bucket = CAST(t.bucket AS dpd_bucket),
            asset_class = CAST(t.class AS asset_class),
            npa_since = t.npa_since,
+           overdue_amount = t.overdue,
+           balances_as_of = CAST(:d AS date),
            updated_at = now()
       FROM target t
      WHERE l.id = t.loan_id
        AND (l.outstanding_principal, l.outstanding_interest, l.outstanding_fees,
             l.outstanding_penalties, l.next_due_on, l.days_past_due,
-            CAST(l.dpd_bucket AS text), CAST(l.asset_class AS text), l.npa_since)
+            CAST(l.dpd_bucket AS text), CAST(l.asset_class AS text), l.npa_since,
+            l.overdue_amount, l.balances_as_of)
            IS DISTINCT FROM
            (t.principal, t.interest, t.fees, t.penalties, t.next_due_on, t.dpd,
-            t.bucket, t.class, t.npa_since)
+            t.bucket, t.class, t.npa_since, t.overdue, CAST(:d AS date))
     RETURNING 1
 )
 SELECT count(*) FROM changed

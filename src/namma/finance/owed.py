@@ -206,6 +206,9 @@ class LoanBalances:
     penalties: Decimal
     next_due_on: date | None
     days_past_due: int
+    # What the installments that fell due before ``today`` still owe, every component (the
+    # reports' "overdue amount"; kept on the loan row, `loans.overdue_amount`).
+    overdue: Decimal
     statuses: tuple[str, ...]
 
     @property
@@ -224,7 +227,7 @@ def loan_balances(installments: Sequence[InstallmentAmounts], today: date) -> Lo
     """Σ of what the installments owe per component; the next due date is the earliest
     installment still owing anything (`is_unpaid`); days past due count from the earliest
     `counts_past_due` installment."""
-    principal = interest = fees = penalties = ZERO
+    principal = interest = fees = penalties = overdue = ZERO
     next_due: date | None = None
     oldest_arrear: date | None = None
     statuses = []
@@ -240,6 +243,8 @@ def loan_balances(installments: Sequence[InstallmentAmounts], today: date) -> Lo
         penalties += y
         if owing > 0 and (next_due is None or i.due_date < next_due):
             next_due = i.due_date
+        if i.due_date < today:
+            overdue += owing
         if (
             i.due_date < today
             and arrears(p, n, f)
@@ -254,5 +259,6 @@ def loan_balances(installments: Sequence[InstallmentAmounts], today: date) -> Lo
         penalties=penalties,
         next_due_on=next_due,
         days_past_due=0 if oldest_arrear is None else (today - oldest_arrear).days,
+        overdue=overdue,
         statuses=tuple(statuses),
     )

@@ -965,6 +965,8 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
     loan.outstanding_penalties = ZERO
     loan.next_due_on = None
     loan.days_past_due = 0
+    loan.overdue_amount = ZERO
+    loan.balances_as_of = today_india()
     loan.closed_at = now
     await session.flush()
     return quote
@@ -972,9 +974,10 @@ async def loan_payoff_settle(session: AsyncSession, *, loan: Loan, on: dt.date) 
 
 def loan_balances(installments: Sequence[InstallmentLike]) -> dict[str, Any]:
     """The loan's denormalised balances from its installments as of today (column → value,
-    by the money core's `loan_balances`); sets each installment's status (and clears
-    ``paid_at`` of one no longer paid) on the way."""
-    balances = owed_balances(installments, today_india())
+    by the money core's `loan_balances`, with the date they are for: ``balances_as_of``); sets
+    each installment's status (and clears ``paid_at`` of one no longer paid) on the way."""
+    today = today_india()
+    balances = owed_balances(installments, today)
     # Assigned only where they change: an assignment marks an ORM row for the flush to examine,
     # and a collection changes one or two installments of fifty.
     for row, name in zip(installments, balances.statuses, strict=True):
@@ -990,6 +993,8 @@ def loan_balances(installments: Sequence[InstallmentLike]) -> dict[str, Any]:
         "outstanding_penalties": balances.penalties,
         "next_due_on": balances.next_due_on,
         "days_past_due": balances.days_past_due,
+        "overdue_amount": balances.overdue,
+        "balances_as_of": today,
     }
 
 

@@ -259,6 +259,8 @@ LOAN_PAYMENT_COLUMNS = (
     "outstanding_penalties",
     "next_due_on",
     "days_past_due",
+    "overdue_amount",
+    "balances_as_of",
     "total_collected",
 )
 _LOAN_WRITABLE = frozenset((*LOAN_PAYMENT_COLUMNS, "advance_balance", "status", "closed_at"))

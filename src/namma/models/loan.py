@@ -81,6 +81,8 @@ class Loan(Base):
         ),
         CheckConstraint("advance_balance >= 0", name="advance_not_negative"),
         Index("ix_loans_branch_id_status", "branch_id", "status"),
+        # The dashboards' recent loans: the newest five, read from the end of the index.
+        Index("ix_loans_applied_at", "applied_at", "loan_number"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -137,6 +139,12 @@ class Loan(Base):
     advance_balance: Mapped[Decimal] = money_column()
     next_due_on: Mapped[dt.date | None] = mapped_column(Date)
     days_past_due: Mapped[int] = mapped_column(default=0, server_default="0")
+    # What the installments due before ``balances_as_of`` still owed on that day (every
+    # component), kept with the balances by every write to the installments and by the close of
+    # business; ``balances_as_of``: the Indian date those balances were computed for (NULL: not
+    # kept yet). The reports' overdue amount adds what fell due since (D-179).
+    overdue_amount: Mapped[Decimal] = money_column()
+    balances_as_of: Mapped[dt.date | None] = mapped_column(Date)
     # Set by the close of business (namma.cob): bucket and RBI asset class by days past due,
     # and the date the loan became a non-performing asset (NPA).
     dpd_bucket: Mapped[DpdBucket] = mapped_column(
@@ -168,12 +176,29 @@ class LoanInstallment(Base):
     __tablename__ = "loan_installments"
     __table_args__ = (
         UniqueConstraint("loan_id", "number"),
-        Index("ix_loan_installments_due_date_status", "due_date", "status"),
+        # A period's dues, read from the index alone (`reports.queries.blocks.
+        # installment_demand`: what each installment demands and its loan) — and the
+        # installments of a day with their status (the close of business, what fell due).
+        Index(
+            "ix_loan_installments_due_date_status",
+            "due_date",
+            "status",
+            postgresql_include=[
+                "id",
+                "loan_id",
+                "principal_due",
+                "interest_due",
+                "fee_due",
+                "interest_waived",
+                "fee_waived",
+            ],
+        ),
         # A scope's dues of a period, found per loan (`reports.queries.blocks.installment_demand`)
         # rather than among every loan's installments of those days.
         Index("ix_loan_installments_loan_id_due_date", "loan_id", "due_date"),
-        # The arrears of a loan, found without reading its paid installments: what overdue,
-        # PAR and the dashboards sum (`reports.queries.blocks.overdue_by_loan`).
+        # The arrears of a loan, found without reading its paid installments: a loan's overdue
+        # amount when its kept balances are stale, and what fell due yesterday
+        # (`reports.queries.blocks.overdue_now`).
         Index(
             "ix_loan_installments_unpaid",
             "loan_id",

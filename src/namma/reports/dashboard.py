@@ -313,8 +313,7 @@ async def _flows(
     """Dues of the period, collected against them, the collection rate, and what was received
     (collections of the period net of its reversals, ``queries.collections_received``; with
     ``collector_id``: collected by them)."""
-    sl = queries.scoped_loans(f)
-    demand = queries.installment_demand(sl, f.date_from, f.date_to)
+    demand = queries.installment_demand(f, f.date_from, f.date_to)
     due, against = (
         await session.execute(
             select(
@@ -397,13 +396,13 @@ async def _trend(
 
 
 async def _overdue_loans(session: AsyncSession, f: ReportFilters) -> int:
-    sl = queries.scoped_loans(f)
     n = await session.scalar(
-        select(func.count(Loan.id))
-        .select_from(sl)
-        .join(Loan, Loan.id == sl.c.loan_id)
-        .where(Loan.status == LoanStatus.ACTIVE)
-        .where(Loan.days_past_due >= 1)
+        queries.loans_in_scope(
+            select(func.count(Loan.id))
+            .where(Loan.status == LoanStatus.ACTIVE)
+            .where(Loan.days_past_due >= 1),
+            f,
+        )
     )
     return int(n or 0)
 
@@ -698,18 +697,18 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
         .group_by(i.loan_id)
         .subquery("next_amount")
     )
-    overdue = queries.overdue_by_loan(today, mine)
+    overdue = queries.overdue_now(today)
     rows = (
         await session.execute(
             select(
                 Loan,
                 next_due.c.due_date,
                 func.coalesce(next_amount.c.amount, ZERO),
-                func.coalesce(overdue.c.overdue, ZERO),
+                overdue.amount,
             )
             .outerjoin(next_due, next_due.c.loan_id == Loan.id)
             .outerjoin(next_amount, next_amount.c.loan_id == Loan.id)
-            .outerjoin(overdue, overdue.c.loan_id == Loan.id)
+            .outerjoin(overdue.fell_due, overdue.fell_due.c.loan_id == Loan.id)
             .where(Loan.customer_id == customer.id)
             .where(Loan.status.not_in((LoanStatus.REJECTED, LoanStatus.WITHDRAWN)))
             .order_by(Loan.applied_at.desc())

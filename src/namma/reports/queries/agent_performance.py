@@ -105,7 +105,7 @@ async def agent_performance(
             outstanding_principal=_dec(op),
             _risk={1: _dec(p1), 30: _dec(p30), 90: _dec(p90)},
         )
-    demand = installment_demand(sl, f.date_from, f.date_to)
+    demand = installment_demand(f, f.date_from, f.date_to)
     for agent_id, due, against in (
         await session.execute(
             select(demand.c.agent_id, _sum(demand.c.due), _sum(demand.c.collected)).group_by(

@@ -41,7 +41,7 @@ async def demand_collection(session: AsyncSession, f: ReportFilters) -> Report:
     them (by the period's end), the shortfall and the collection rate; and the money received
     that day on the agent's loans."""
     sl = scoped_loans(f)
-    demand = installment_demand(sl, f.date_from, f.date_to)
+    demand = installment_demand(f, f.date_from, f.date_to)
     key: dict[tuple[dt.date, uuid.UUID, uuid.UUID | None], dict[str, Any]] = defaultdict(dict)
     for due_date, branch_id, agent_id, loans, due, against in (
         await session.execute(

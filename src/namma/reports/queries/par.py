@@ -35,7 +35,8 @@ from namma.reports.queries.blocks import (
     _sum,
     bucket_of,
     ledger_portfolio,
-    overdue_by_loan,
+    loans_in_scope,
+    overdue_now,
     scoped_loans,
 )
 
@@ -49,20 +50,22 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
     """
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_by_loan(today, sl)
+    overdue = overdue_now(today)
     bucket = bucket_of(Loan.days_past_due.expression)
     result = await session.execute(
-        select(
-            bucket,
-            func.count(Loan.id),
-            _sum(Loan.outstanding_principal),
-            _sum(func.coalesce(overdue.c.overdue, ZERO)),
+        loans_in_scope(
+            select(
+                bucket,
+                func.count(Loan.id),
+                _sum(Loan.outstanding_principal),
+                _sum(overdue.amount),
+            )
+            .select_from(Loan)
+            .outerjoin(overdue.fell_due, overdue.fell_due.c.loan_id == Loan.id)
+            .where(Loan.status == LoanStatus.ACTIVE)
+            .group_by(bucket),
+            f,
         )
-        .select_from(sl)
-        .join(Loan, Loan.id == sl.c.loan_id)
-        .outerjoin(overdue, overdue.c.loan_id == Loan.id)
-        .where(Loan.status == LoanStatus.ACTIVE)
-        .group_by(bucket)
     )
     found = {b: (n, _dec(p), _dec(o)) for b, n, p, o in result.all()}
     total = sum((v[1] for v in found.values()), ZERO)
@@ -79,10 +82,12 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
             }
         )
     risk = await session.execute(
-        select(*_par_sums(Loan.outstanding_principal, Loan.days_past_due))
-        .select_from(sl)
-        .join(Loan, Loan.id == sl.c.loan_id)
-        .where(Loan.status == LoanStatus.ACTIVE)
+        loans_in_scope(
+            select(*_par_sums(Loan.outstanding_principal, Loan.days_past_due)).where(
+                Loan.status == LoanStatus.ACTIVE
+            ),
+            f,
+        )
     )
     p1, p30, p90 = (_dec(v) for v in risk.one())
     # PAR60 = DPD > 60: exactly the buckets 61-90 and 90+ (as PAR30 is 31-60 and beyond).

@@ -41,7 +41,8 @@ from namma.reports.queries.blocks import (
     installment_demand,
     ledger_disbursed,
     ledger_portfolio,
-    overdue_by_loan,
+    loans_in_scope,
+    overdue_now,
     scoped_loans,
 )
 
@@ -59,24 +60,26 @@ async def portfolio_summary(
     """
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_by_loan(today, sl)
+    overdue = overdue_now(today)
     stock = await session.execute(
-        select(
-            sl.c.branch_id,
-            func.count(Loan.id),
-            func.count(distinct(Loan.customer_id)),
-            _sum(Loan.outstanding_principal),
-            _sum(Loan.outstanding_interest),
-            _sum(Loan.outstanding_fees),
-            _sum(Loan.outstanding_penalties),
-            _sum(func.coalesce(overdue.c.overdue, ZERO)),
-            *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
+        loans_in_scope(
+            select(
+                Loan.branch_id,
+                func.count(Loan.id),
+                func.count(distinct(Loan.customer_id)),
+                _sum(Loan.outstanding_principal),
+                _sum(Loan.outstanding_interest),
+                _sum(Loan.outstanding_fees),
+                _sum(Loan.outstanding_penalties),
+                _sum(overdue.amount),
+                *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
+            )
+            .select_from(Loan)
+            .outerjoin(overdue.fell_due, overdue.fell_due.c.loan_id == Loan.id)
+            .where(Loan.status == LoanStatus.ACTIVE)
+            .group_by(Loan.branch_id),
+            f,
         )
-        .select_from(sl)
-        .join(Loan, Loan.id == sl.c.loan_id)
-        .outerjoin(overdue, overdue.c.loan_id == Loan.id)
-        .where(Loan.status == LoanStatus.ACTIVE)
-        .group_by(sl.c.branch_id)
     )
     rows: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
     for branch_id, loans, customers, op, oi, of, opn, od, p1, p30, p90 in stock.all():
@@ -91,16 +94,17 @@ async def portfolio_summary(
             _risk={1: _dec(p1), 30: _dec(p30), 90: _dec(p90)},
         )
     disbursed = await session.execute(
-        select(sl.c.branch_id, func.count(Loan.id), _sum(Loan.principal))
-        .select_from(sl)
-        .join(Loan, Loan.id == sl.c.loan_id)
-        .where(Loan.status.in_(DISBURSED_STATUSES))
-        .where(Loan.disbursed_on.between(f.date_from, f.date_to))
-        .group_by(sl.c.branch_id)
+        loans_in_scope(
+            select(Loan.branch_id, func.count(Loan.id), _sum(Loan.principal))
+            .where(Loan.status.in_(DISBURSED_STATUSES))
+            .where(Loan.disbursed_on.between(f.date_from, f.date_to))
+            .group_by(Loan.branch_id),
+            f,
+        )
     )
     for branch_id, n, amount in disbursed.all():
         rows[branch_id].update(disbursed_count=n, disbursed_amount=_dec(amount))
-    demand = installment_demand(sl, f.date_from, f.date_to)
+    demand = installment_demand(f, f.date_from, f.date_to)
     for branch_id, due, against in (
         await session.execute(
             select(demand.c.branch_id, _sum(demand.c.due), _sum(demand.c.collected)).group_by(
