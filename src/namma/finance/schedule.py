@@ -37,6 +37,7 @@ from namma.finance.rounding import (
     ONE,
     ZERO,
     InterestRounding,
+    RoundingMode,
     round_money,
     round_to_multiple,
 )
@@ -310,16 +311,22 @@ def _progressive_installment(
     terms: LoanTerms, plan: _Plan, balance: Decimal, first: int, last: int
 ) -> Decimal:
     """`fineract-progressive`: the installment that repays `balance` over rows `first`..`last`
-    (1-based) with their own factors, rounded to the installment multiple."""
+    (1-based) with their own factors, rounded to the installment multiple — or to the paisa
+    when the multiple would round it to nothing."""
     raw = _annuity_over(
         balance, plan.numerators[first - 1 : last], plan.denominators[first - 1 : last]
     )
-    return round_to_multiple(raw, terms.installment_multiple, terms.installment_rounding)
+    rounded = round_to_multiple(raw, terms.installment_multiple, terms.installment_rounding)
+    if rounded == 0 and raw > 0:
+        return round_money(raw, terms.installment_rounding)
+    return rounded
 
 
 # The `fineract-progressive` convention tries at most this many times to even out a last
-# installment that differs from the others.
+# installment that differs from the others, sharing the difference rounded to the paisa
+# half-even (Fineract's default rounding of money).
 _EVEN_OUT_ATTEMPTS = 3
+EVEN_OUT_ROUNDING = RoundingMode.HALF_EVEN
 
 
 def _evened_out(
@@ -332,7 +339,8 @@ def _evened_out(
 
     When the last row's principal + interest differs from the installment by more than half
     as many paise as there are amortising rows (rounded down), the installment moves by that
-    difference shared over those rows (rounded to the paisa, then to the multiple) and the rows
+    difference shared over those rows (rounded to the paisa half-even, then to the multiple and
+    by the installment rounding) and the rows
     are built again; the new installment is kept only if the last row's difference shrinks.
     At most three tries. Runs inside MONEY_CONTEXT.
     """
@@ -343,7 +351,7 @@ def _evened_out(
         difference = last.principal + last.interest - installment
         if threshold == 0 or abs(difference) <= threshold:
             break
-        share = round_money(difference / amortising, terms.installment_rounding)
+        share = round_money(difference / amortising, EVEN_OUT_ROUNDING)
         candidate = round_to_multiple(
             installment + share, terms.installment_multiple, terms.installment_rounding
         )
