@@ -271,7 +271,7 @@ def _progressive_30_day_factors(
     actual days otherwise (every N days, weeks). A regular period is exactly its months × 30; a
     broken first month-based period is its whole months from the disbursement plus the share of
     the next month it covers (`months_as_30_days`)."""
-    step_days, step_months = period_step(terms.frequency, terms.every or 1)
+    step_months = period_step(terms.frequency, terms.every or 1)[1]
     year = 100 * int(terms.days_in_year.value)
     rate = terms.annual_rate
     numerators: list[Decimal] = []
