@@ -129,3 +129,64 @@ async def test_the_convention_is_ours_unless_chosen_and_refused_where_undefined(
     )
     assert unknown.status_code == 422
     assert unknown.json()["error"]["details"][0]["field"] == "terms.schedule_convention"
+
+
+async def test_the_product_page_names_the_convention_and_a_new_version_keeps_it(
+    app, client, world, bearer
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.test_pages import csrf_of, sign_in
+
+    made = await client.post(
+        "/api/products",
+        json={
+            "code": "FIN-15D",
+            "name": "Every 15 days, Fineract's schedule",
+            "terms": {**FIFTEEN_DAYS, "schedule_convention": "fineract-progressive"},
+            "limits": LIMITS,
+        },
+        headers=await bearer(world.admin),
+    )
+    assert made.status_code == 201, made.text
+    url = f"/office/products/{made.json()['id']}"
+    await sign_in(app, client, world.admin)
+    page = await client.get(url)
+    assert page.status_code == 200
+    assert (
+        '<dt>Schedule convention</dt><dd id="product-convention">Apache Fineract\'s '
+        "progressive: interest by each period's days, the installment over those periods</dd>"
+        in page.text
+    )
+
+    # The page edits a few terms; a new version made there keeps the convention.
+    form = await client.get(f"{url}/versions/new")
+    values = {
+        "frequency": "days",
+        "interest_method": "declining",
+        "amortization": "equal-installments",
+        "excess": "advance",
+        **LIMITS,
+        "min_installments": "3",
+        "max_installments": "24",
+        "default_rate": "20",
+        "confirmed": "yes",
+    }
+    revised = await client.post(
+        f"{url}/versions/new", data={"csrf_token": csrf_of(form.text), **values}
+    )
+    assert revised.status_code == 303, revised.text
+    detail = (
+        await client.get(f"/api/products/{made.json()['id']}", headers=await bearer(world.admin))
+    ).json()
+    assert [v["terms"]["schedule_convention"] for v in detail["versions"]] == [
+        "fineract-progressive",
+        "fineract-progressive",
+    ]
+
+    switched = await client.post(
+        "/language", data={"csrf_token": csrf_of(page.text), "lang": "kn", "next": url}
+    )
+    assert switched.status_code == 303
+    kannada = await client.get(url)
+    assert '<html lang="kn">' in kannada.text
+    assert "ವೇಳಾಪಟ್ಟಿಯ ಪದ್ಧತಿ" in kannada.text
+    assert "Apache Fineract ನ ಪ್ರಗತಿಶೀಲ ಪದ್ಧತಿ" in kannada.text
