@@ -1,7 +1,8 @@
 """The `fineract-progressive` schedule convention against Apache Fineract's published numbers.
 
 Issue 22, point 5: Fineract's progressive (EMI) calculator and ours disagreed by a paisa on an
-every-N-days loan on a 360-day year, and more on a broken first period on a 30/360 product.
+every-N-days loan on a 360-day year and on a two-weekly loan on a 364-day year (Fineract evens
+out the last installment), and by more on a broken first period on a 30/360 product.
 Each case below is typed in from a test in the apache/fineract repository (module
 fineract-progressive-loan; the expected values are those the test asserts). Each is first
 shown to differ under our default convention, then matched exactly — every installment's
