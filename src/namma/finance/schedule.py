@@ -185,7 +185,9 @@ def installment_amount(terms: LoanTerms) -> Decimal:
     - interest-only: P·r; bullet: P + n·(P·r).
 
     Actual rows can differ: a broken first period, daily interest, grace, and the last row,
-    which always absorbs the residue.
+    which always absorbs the residue. Under the `fineract-progressive` convention the
+    schedule's installment is worked out over its periods' own factors instead
+    (`generate_schedule`); this stays the nominal one.
     """
     with decimal.localcontext(MONEY_CONTEXT):
         rate = periodic_rate(terms)
