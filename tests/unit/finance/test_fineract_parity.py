@@ -27,6 +27,7 @@ from namma.finance import (
     ExcessPolicy,
     Frequency,
     InterestPeriod,
+    InterestRounding,
     RoundingMode,
     ScheduleConvention,
     TermsError,
@@ -49,7 +50,7 @@ def rows_of(schedule: object) -> list[Row]:
 #   ProgressiveEMICalculatorTest.java,
 #   test_disbursedAmt100_dayInYears360_daysInMonthDoesntMatter_repayEvery15Days:
 # 100 disbursed 2024-01-01 at 9.4822 % a year, 6 repayments every 15 days, 360-day year;
-# EMI 16.90, rate factor 0.003950916667, and per period (interest, principal, balance):
+# EMI 16.90, rate factor 0.003950916667, and per period (principal, interest, balance):
 EVERY_15_DAYS: list[Row] = [
     ("16.50", "0.40", "83.50"),
     ("16.57", "0.33", "66.93"),
@@ -75,8 +76,22 @@ def test_every_15_days_on_360_differs_by_a_paisa_under_our_default() -> None:
     assert rows_of(ours)[0] == ("16.49", "0.40", "83.51")
 
 
-def test_every_15_days_on_360_matches_fineract() -> None:
-    schedule = build("100", "9.4822", 6, schedule_convention=FINERACT, **EVERY_15)
+HALF_WAYS = pytest.mark.parametrize(
+    "rounding",
+    [
+        {},
+        {
+            "interest_rounding": InterestRounding.HALF_EVEN,
+            "installment_rounding": RoundingMode.HALF_EVEN,
+        },
+    ],
+    ids=["half-up", "half-even"],
+)  # ours, and a Fineract installation's default
+
+
+@HALF_WAYS
+def test_every_15_days_on_360_matches_fineract(rounding: dict[str, object]) -> None:
+    schedule = build("100", "9.4822", 6, schedule_convention=FINERACT, **EVERY_15, **rounding)
     assert schedule.installment_amount == D("16.90")
     assert rows_of(schedule) == EVERY_15_DAYS
     assert schedule.rows[-1].principal + schedule.rows[-1].interest == D("16.89")
@@ -94,7 +109,10 @@ def test_every_15_days_on_360_matches_fineract() -> None:
 # fineract-progressive-loan/src/test/java/org/apache/fineract/portfolio/loanaccount/
 #   loanschedule/domain/LoanScheduleGeneratorTest.java, testGenerateLoanSchedule:
 # 192.22 at 9.99 % a year, 6 monthly repayments, 30-day months on a 360-day year, disbursed
-# 2024-01-15 into a first period that ends 2024-02-01; (principal, interest, balance):
+# 2024-01-15 into a first period that ends 2024-02-01 (Fineract's test lays its periods from
+# 2024-01-01 and pays the money out on the 15th: interest runs Jan 15 – Feb 1, 17/31 of that
+# month, as for our loan paid out Jan 15 with its first due date Feb 1);
+# (principal, interest, balance):
 BROKEN_FIRST_PERIOD: list[Row] = [
     ("31.97", "0.88", "160.25"),
     ("31.52", "1.33", "128.73"),
@@ -126,7 +144,8 @@ def test_broken_first_period_on_30_360_differs_under_our_default() -> None:
     assert rows_of(ours) != BROKEN_FIRST_PERIOD
 
 
-def test_broken_first_period_on_30_360_matches_fineract() -> None:
+@HALF_WAYS
+def test_broken_first_period_on_30_360_matches_fineract(rounding: dict[str, object]) -> None:
     schedule = build(
         "192.22",
         "9.99",
@@ -135,6 +154,7 @@ def test_broken_first_period_on_30_360_matches_fineract() -> None:
         first_due_on=date(2024, 2, 1),
         schedule_convention=FINERACT,
         **THIRTY_360,
+        **rounding,
     )
     assert schedule.installment_amount == D("32.85")
     assert rows_of(schedule) == BROKEN_FIRST_PERIOD
@@ -174,8 +194,16 @@ def test_every_2_weeks_on_364_differs_by_a_paisa_under_our_default() -> None:
     assert _paisa(100 * r * growth / (growth - 1)) == Fraction(3358, 100)
 
 
-def test_every_2_weeks_on_364_matches_fineract() -> None:
-    schedule = build("100", "9.4822", 3, schedule_convention=FINERACT, **EVERY_2_WEEKS_TERMS)
+@HALF_WAYS
+def test_every_2_weeks_on_364_matches_fineract(rounding: dict[str, object]) -> None:
+    schedule = build(
+        "100",
+        "9.4822",
+        3,
+        schedule_convention=FINERACT,
+        **EVERY_2_WEEKS_TERMS,
+        **rounding,
+    )
     assert schedule.installment_amount == D("33.57")
     assert rows_of(schedule) == EVERY_2_WEEKS
     assert schedule.rows[-1].total == D("33.58")
@@ -194,11 +222,12 @@ AFTER_DOWN_PAYMENT: list[Row] = [
 ]
 
 
+@HALF_WAYS
 @pytest.mark.parametrize("convention", list(ScheduleConvention))
 def test_regular_months_on_30_360_match_fineract_either_way(
-    convention: ScheduleConvention,
+    convention: ScheduleConvention, rounding: dict[str, object]
 ) -> None:
-    schedule = build("75", "9.99", 6, schedule_convention=convention, **THIRTY_360)
+    schedule = build("75", "9.99", 6, schedule_convention=convention, **THIRTY_360, **rounding)
     assert schedule.installment_amount == D("12.87")
     assert rows_of(schedule) == AFTER_DOWN_PAYMENT
 
