@@ -371,3 +371,26 @@ def test_progressive_rows_pay_the_installment(terms: LoanTerms, disbursed_on: da
         elif row.principal:
             assert row.principal + row.interest == schedule.installment_amount
     assert sum(r.principal for r in rows) == terms.principal
+
+
+@PROPERTY
+@given(
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31)),
+    st.integers(0, 24),
+    st.integers(0, 40),
+)
+def test_months_as_30_days_counts_whole_months_as_30(start: date, months: int, extra: int) -> None:
+    from fractions import Fraction
+
+    from namma.finance import add_months
+    from namma.finance.dates import months_as_30_days
+
+    whole = add_months(start, months)
+    assume(months or extra)
+    if months:
+        assert Fraction(*months_as_30_days(start, whole)) == 30 * months
+    end = whole + timedelta(days=extra)
+    days = Fraction(*months_as_30_days(start, end))
+    # Never fewer than the whole months before `end`, never as many as the next one.
+    before = max(k for k in range(months + 3) if add_months(start, k) <= end)
+    assert 30 * before <= days < 30 * (before + 1)
