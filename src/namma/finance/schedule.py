@@ -328,7 +328,7 @@ def _progressive_installment(
 # installment that differs from the others, sharing the difference rounded to the paisa
 # half-even (Fineract's default rounding of money).
 _EVEN_OUT_ATTEMPTS = 3
-EVEN_OUT_ROUNDING = RoundingMode.HALF_EVEN
+_EVEN_OUT_ROUNDING = RoundingMode.HALF_EVEN
 
 
 def _evened_out(
@@ -341,10 +341,9 @@ def _evened_out(
 
     When the last row's principal + interest differs from the installment by more than half
     as many paise as there are amortising rows (rounded down), the installment moves by that
-    difference shared over those rows (rounded to the paisa half-even, then to the multiple and
-    by the installment rounding) and the rows
-    are built again; the new installment is kept only if the last row's difference shrinks.
-    At most three tries. Runs inside MONEY_CONTEXT.
+    difference shared over those rows (rounded to the paisa half-even, then to the multiple by
+    the installment rounding) and the rows are built again; the new installment is kept only
+    if the last row's difference shrinks. At most three tries. Runs inside MONEY_CONTEXT.
     """
     rows = build(installment)
     threshold = CENT * (amortising // 2)
@@ -353,7 +352,7 @@ def _evened_out(
         difference = last.principal + last.interest - installment
         if threshold == 0 or abs(difference) <= threshold:
             break
-        share = round_money(difference / amortising, EVEN_OUT_ROUNDING)
+        share = round_money(difference / amortising, _EVEN_OUT_ROUNDING)
         candidate = round_to_multiple(
             installment + share, terms.installment_multiple, terms.installment_rounding
         )
