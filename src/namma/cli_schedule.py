@@ -28,6 +28,7 @@ from namma.finance import (
     LoanTerms,
     RoundingMode,
     Schedule,
+    ScheduleConvention,
     apr_percent,
     generate_schedule,
 )
@@ -48,6 +49,7 @@ OPTION_OF_FIELD = {
     "grace_interest": "--grace-interest",
     "interest_free": "--interest-free",
     "fees": "--fee",
+    "schedule_convention": "--schedule-convention",
     "disbursed_on": "--disbursed-on",
     "first_due_on": "--first-due-on",
 }
@@ -239,14 +241,31 @@ def schedule(
     ] = InterestPeriod.INSTALLMENT,
     days_in_year: Annotated[
         DaysInYear,
-        typer.Option("--days-in-year", help="Year length for daily interest."),
+        typer.Option(
+            "--days-in-year",
+            help="Year length for daily interest (and for every period's interest under "
+            "--schedule-convention fineract-progressive).",
+        ),
     ] = DaysInYear.ACTUAL,
     days_in_month: Annotated[
         DaysInMonth,
         typer.Option(
-            "--days-in-month", help="Month length for daily interest (30 = 30E/360 day count)."
+            "--days-in-month",
+            help="Month length for daily interest (30 = 30E/360 day count; under "
+            "fineract-progressive, whole months of 30 days).",
         ),
     ] = DaysInMonth.ACTUAL,
+    schedule_convention: Annotated[
+        ScheduleConvention,
+        typer.Option(
+            "--schedule-convention",
+            help="namma: the periodic rate and the annuity at it. fineract-progressive (Apache "
+            "Fineract's progressive schedule): each period's interest by its days (30 a month "
+            "with --days-in-month 30, a broken first period by its share of a month), the "
+            "installment over those periods, a last installment far off evened out; needs "
+            "--interest-period daily and --days-in-year 360, 364 or 365.",
+        ),
+    ] = ScheduleConvention.NAMMA,
     installment_multiple: Annotated[
         str,
         typer.Option(
@@ -364,6 +383,7 @@ def schedule(
             grace_interest=grace_interest,
             interest_free=interest_free,
             fees=tuple(Fee.parse(spec) for spec in fee or ()),
+            schedule_convention=schedule_convention,
         )
         built = generate_schedule(
             terms, disbursed_on=disbursed, first_due_on=_date("--first-due-on", first_due_on)

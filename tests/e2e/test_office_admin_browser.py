@@ -129,6 +129,10 @@ def test_the_admin_builds_a_branch_its_staff_and_a_product(browser: Any, server:
         _submit(visit, "#product-form")
         visit.page.wait_for_selector("#product-terms")
         assert "SHG-26W" in visit.page.inner_text("h1")
+        # A product made on the page has our schedule convention (D-180).
+        assert visit.page.inner_text("#product-convention") == (
+            "Ours: a rate per period, the installment at that rate"
+        )
         visit.page.fill("#f-principal", "10000")
         visit.page.click("#preview-form button[type=submit]")
         visit.page.wait_for_selector("#preview-schedule")

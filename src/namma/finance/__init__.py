@@ -83,6 +83,7 @@ from namma.finance.terms import (
     PenaltyBasis,
     PenaltyRecurrence,
     PenaltyTerms,
+    ScheduleConvention,
 )
 
 __all__ = [
@@ -121,6 +122,7 @@ __all__ = [
     "PenaltyTerms",
     "RoundingMode",
     "Schedule",
+    "ScheduleConvention",
     "ScheduleRow",
     "TermsError",
     "add_months",

@@ -89,6 +89,25 @@ def due_dates(
     return out
 
 
+def months_as_30_days(start: date, end: date) -> tuple[int, int]:
+    """The days from `start` to `end` counted as months of 30 days, as an exact fraction
+    (numerator, denominator): the whole months stepped from `start` (its day, clamped) that fit
+    before `end`, plus the days left over as a share of the month that would follow.
+
+    Jan 15 → Feb 1 is 17/31 of a month: 30 × 17 / 31 days; Dec 20 → Feb 1 is one month and
+    12/31 of the next. The `fineract-progressive` convention's count for a broken period.
+    """
+    whole = 0
+    while add_months(start, whole + 1) <= end:
+        whole += 1
+    left_from = add_months(start, whole)
+    left = (end - left_from).days
+    if left == 0:
+        return 30 * whole, 1
+    month = (add_months(start, whole + 1) - left_from).days
+    return 30 * (whole * month + left), month
+
+
 def day_count(start: date, end: date, days_in_month_rule: DaysInMonth) -> int:
     """Days from `start` to `end`: actual, or 30E/360 (each month 30 days, day 31 counts as 30)."""
     if days_in_month_rule is DaysInMonth.ACTUAL:

@@ -10,7 +10,7 @@ interest (not installment × n − principal).
 from __future__ import annotations
 
 import decimal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -21,7 +21,14 @@ from namma.finance.charges import (
     first_installment_fees,
     installment_fees,
 )
-from namma.finance.dates import due_dates, one_period_after, one_period_before, year_fraction
+from namma.finance.dates import (
+    due_dates,
+    months_as_30_days,
+    one_period_after,
+    one_period_before,
+    period_step,
+    year_fraction,
+)
 from namma.finance.errors import TermsError
 from namma.finance.rounding import (
     CENT,
@@ -30,11 +37,13 @@ from namma.finance.rounding import (
     ONE,
     ZERO,
     InterestRounding,
+    RoundingMode,
     round_money,
     round_to_multiple,
 )
 from namma.finance.terms import (
     Amortization,
+    DaysInMonth,
     ExcessPolicy,
     Fee,
     FeeTiming,
@@ -42,6 +51,7 @@ from namma.finance.terms import (
     InterestMethod,
     InterestPeriod,
     LoanTerms,
+    ScheduleConvention,
 )
 
 _BASE_PERIODS_PER_YEAR: dict[Frequency, int] = {
@@ -175,7 +185,9 @@ def installment_amount(terms: LoanTerms) -> Decimal:
     - interest-only: P·r; bullet: P + n·(P·r).
 
     Actual rows can differ: a broken first period, daily interest, grace, and the last row,
-    which always absorbs the residue.
+    which always absorbs the residue. Under the `fineract-progressive` convention the
+    schedule's installment is worked out over its periods' own factors instead
+    (`generate_schedule`); this stays the nominal one.
     """
     with decimal.localcontext(MONEY_CONTEXT):
         rate = periodic_rate(terms)
@@ -233,6 +245,11 @@ def _plan(terms: LoanTerms, disbursed_on: date, first_due_on: date | None) -> _P
             # Broken first period: pro rata for the actual days.
             numerators[0] = rate * actual_days
             denominators[0] = regular_days
+    elif (
+        terms.schedule_convention is ScheduleConvention.FINERACT_PROGRESSIVE
+        and terms.days_in_month is DaysInMonth.D30
+    ):
+        numerators, denominators = _progressive_30_day_factors(terms, starts, dues, fraction)
     else:
         numerators = []
         denominators = []
@@ -246,6 +263,107 @@ def _plan(terms: LoanTerms, disbursed_on: date, first_due_on: date | None) -> _P
             numerators.append(terms.annual_rate * days)
             denominators.append(100 * year_days)
     return _Plan(dues, starts, numerators, denominators, fraction)
+
+
+def _progressive_30_day_factors(
+    terms: LoanTerms, starts: list[date], dues: list[date], first_fraction: Decimal
+) -> tuple[list[Decimal], list[int]]:
+    """`fineract-progressive` with 30-day months: a period's factor is annual × days / (100 ×
+    days in year), its days counted as 30 a month for month-based frequencies and as the
+    actual days otherwise (every N days, weeks). A regular period is exactly its months × 30; a
+    broken first month-based period is its whole months from the disbursement plus the share of
+    the next month it covers (`months_as_30_days`)."""
+    step_months = period_step(terms.frequency, terms.every or 1)[1]
+    year = 100 * int(terms.days_in_year.value)
+    rate = terms.annual_rate
+    numerators: list[Decimal] = []
+    denominators: list[int] = []
+    for k, (start, end) in enumerate(zip(starts, dues, strict=True)):
+        if not step_months:
+            numerators.append(rate * (end - start).days)
+            denominators.append(year)
+        elif k or first_fraction == ONE:
+            numerators.append(rate * 30 * step_months)
+            denominators.append(year)
+        else:
+            days, share = months_as_30_days(start, end)
+            numerators.append(rate * days)
+            denominators.append(year * share)
+    return numerators, denominators
+
+
+def _annuity_over(
+    principal: Decimal, numerators: Sequence[Decimal], denominators: Sequence[int]
+) -> Decimal:
+    """The unrounded equal installment that repays `principal` over periods of these factors
+    (each factor = numerator / denominator), interest on the declining balance: principal × Π(1
+    + fₖ) / (1 + Σⱼ Πₖ₍ₖ>ⱼ₎ (1 + fₖ)) — the annuity when the factors are all equal, and exact for
+    a broken first period or months of different lengths. Runs inside MONEY_CONTEXT."""
+    growth = ONE
+    later = ONE  # 1 + Σⱼ Πₖ₍ₖ>ⱼ₎ (1 + fₖ), built period by period from the second
+    for k, (numerator, denominator) in enumerate(zip(numerators, denominators, strict=True)):
+        factor = ONE + numerator / denominator
+        growth *= factor
+        if k:
+            later = ONE + later * factor
+    return principal * growth / later
+
+
+def _progressive_installment(
+    terms: LoanTerms, plan: _Plan, balance: Decimal, first: int, last: int
+) -> Decimal:
+    """`fineract-progressive`: the installment that repays `balance` over rows `first`..`last`
+    (1-based) with their own factors, rounded to the installment multiple — or to the paisa
+    when the multiple would round it to nothing."""
+    raw = _annuity_over(
+        balance, plan.numerators[first - 1 : last], plan.denominators[first - 1 : last]
+    )
+    rounded = round_to_multiple(raw, terms.installment_multiple, terms.installment_rounding)
+    if rounded == 0 and raw > 0:
+        return round_money(raw, terms.installment_rounding)
+    return rounded
+
+
+# The `fineract-progressive` convention tries at most this many times to even out a last
+# installment that differs from the others, sharing the difference rounded to the paisa
+# half-even (Fineract's default rounding of money).
+_EVEN_OUT_ATTEMPTS = 3
+_EVEN_OUT_ROUNDING = RoundingMode.HALF_EVEN
+
+
+def _evened_out(
+    terms: LoanTerms,
+    installment: Decimal,
+    amortising: int,
+    build: Callable[[Decimal], list[ScheduleRow]],
+) -> tuple[Decimal, list[ScheduleRow]]:
+    """`fineract-progressive`: the rows for `installment`, its last installment evened out.
+
+    When the last row's principal + interest differs from the installment by more than half
+    as many paise as there are amortising rows (rounded down), the installment moves by that
+    difference shared over those rows (rounded to the paisa half-even, then to the multiple by
+    the installment rounding) and the rows are built again; the new installment is kept only
+    if the last row's difference shrinks. At most three tries. Runs inside MONEY_CONTEXT.
+    """
+    rows = build(installment)
+    threshold = CENT * (amortising // 2)
+    for _ in range(_EVEN_OUT_ATTEMPTS):
+        last = rows[-1]
+        difference = last.principal + last.interest - installment
+        if threshold == 0 or abs(difference) <= threshold:
+            break
+        share = round_money(difference / amortising, _EVEN_OUT_ROUNDING)
+        candidate = round_to_multiple(
+            installment + share, terms.installment_multiple, terms.installment_rounding
+        )
+        if candidate == installment or candidate <= 0:
+            break
+        candidate_rows = build(candidate)
+        tail = candidate_rows[-1]
+        if abs(tail.principal + tail.interest - candidate) >= abs(difference):
+            break
+        installment, rows = candidate, candidate_rows
+    return installment, rows
 
 
 def generate_schedule(
@@ -263,16 +381,34 @@ def generate_schedule(
         )
     with decimal.localcontext(MONEY_CONTEXT):
         plan = _plan(terms, disbursed_on, first_due_on)
-        amount = installment_amount(terms)
         upfront = first_installment_fees(terms)
-        if terms.amortization is Amortization.BULLET:
+        principal = terms.principal.quantize(CENT)
+        if terms.schedule_convention is ScheduleConvention.FINERACT_PROGRESSIVE:
+            first = terms.grace_principal + 1
+            amount, rows = _evened_out(
+                terms,
+                _progressive_installment(terms, plan, principal, first, terms.installments),
+                terms.installments - terms.grace_principal,
+                lambda installment: _amortize(
+                    terms,
+                    plan,
+                    start_number=1,
+                    balance=principal,
+                    installment=installment,
+                    deferred=ZERO,
+                    upfront=upfront,
+                ),
+            )
+        elif terms.amortization is Amortization.BULLET:
+            amount = installment_amount(terms)
             rows = _bullet(terms, plan, upfront)
         else:
+            amount = installment_amount(terms)
             rows = _amortize(
                 terms,
                 plan,
                 start_number=1,
-                balance=terms.principal.quantize(CENT),
+                balance=principal,
                 installment=amount,
                 deferred=ZERO,
                 upfront=upfront,
@@ -348,22 +484,33 @@ def reschedule_after_prepayment(
             last = rows[-1].number
             if policy is ExcessPolicy.REDUCE_INSTALLMENT:
                 installment, per_principal = _reduced_installment(
-                    terms, paid_through, balance, last
+                    terms, plan, paid_through, balance, last
                 )
             elif terms.amortization is Amortization.EQUAL_PRINCIPAL:
                 per_principal = _principal_part_kept(terms, rows[paid_through:])
             deferred = sum((r.interest_for_period - r.interest for r in kept), ZERO)
-            rebuilt = _amortize(
-                terms,
-                plan,
-                start_number=paid_through + 1,
-                balance=balance,
-                installment=installment,
-                deferred=deferred,
-                upfront=schedule.upfront_fees_in_first_installment,
-                per_principal=per_principal,
-                last_number=last,
-            )
+
+            def build(amount: Decimal) -> list[ScheduleRow]:
+                return _amortize(
+                    terms,
+                    plan,
+                    start_number=paid_through + 1,
+                    balance=balance,
+                    installment=amount,
+                    deferred=deferred,
+                    upfront=schedule.upfront_fees_in_first_installment,
+                    per_principal=per_principal,
+                    last_number=last,
+                )
+
+            if (
+                policy is ExcessPolicy.REDUCE_INSTALLMENT
+                and terms.schedule_convention is ScheduleConvention.FINERACT_PROGRESSIVE
+            ):
+                amortising = last - max(paid_through, terms.grace_principal)
+                installment, rebuilt = _evened_out(terms, installment, amortising, build)
+            else:
+                rebuilt = build(installment)
             if (
                 policy is ExcessPolicy.REDUCE_INSTALLMENT
                 and terms.amortization is not Amortization.EQUAL_INSTALLMENTS
@@ -376,12 +523,14 @@ def reschedule_after_prepayment(
 
 
 def _reduced_installment(
-    terms: LoanTerms, paid_through: int, balance: Decimal, last: int
+    terms: LoanTerms, plan: _Plan, paid_through: int, balance: Decimal, last: int
 ) -> tuple[Decimal, Decimal | None]:
     """`reduce-installment`: the installment (and, for equal-principal, the principal part)
     that amortises `balance` over the periods left after the principal grace, up to row
-    `last`. Runs inside MONEY_CONTEXT."""
+    `last` (`fineract-progressive`: over those rows' own factors). Runs inside MONEY_CONTEXT."""
     periods = max(1, last - max(paid_through, terms.grace_principal))
+    if terms.schedule_convention is ScheduleConvention.FINERACT_PROGRESSIVE:
+        return _progressive_installment(terms, plan, balance, last - periods + 1, last), None
     if terms.amortization is Amortization.EQUAL_PRINCIPAL:
         part = round_to_multiple(
             balance / periods, terms.installment_multiple, terms.installment_rounding

@@ -71,6 +71,20 @@ class DaysInMonth(StrEnum):
     D30 = "30"  # 30E/360 day count: day 31 counts as 30
 
 
+class ScheduleConvention(StrEnum):
+    """How each period's interest factor and the equal installment are worked out.
+
+    `namma` (the default, DESIGN.md §6): a nominal periodic rate; the installment is the
+    annuity at that rate. `fineract-progressive`: each period's factor comes from its day
+    count (the product's days in year and days in month), and the installment is the one that
+    repays the principal over those very factors, broken first period included; a last
+    installment far from the others is evened out (docs/money.md §3, D-180).
+    """
+
+    NAMMA = "namma"
+    FINERACT_PROGRESSIVE = "fineract-progressive"
+
+
 class FeeTiming(StrEnum):
     DISBURSEMENT = "disbursement"  # charged at disbursement, deducted from the amount paid out
     FIRST_INSTALLMENT = "first-installment"  # charged at disbursement, collected with installment 1
@@ -301,6 +315,7 @@ class LoanTerms:
     allocation: AllocationStrategy = field(default_factory=AllocationStrategy)
     microfinance: bool = True  # RBI: no prepayment penalty on microfinance loans
     prepayment_penalty_percent: Decimal = Decimal(0)
+    schedule_convention: ScheduleConvention = ScheduleConvention.NAMMA
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -342,6 +357,7 @@ class LoanTerms:
             add(FieldError("installments", f"Tenure cannot exceed {MAX_INSTALLMENTS} installments"))
 
         out.extend(self._frequency_problems())
+        out.extend(self._convention_problems())
 
         if (
             not _is_decimal(self.installment_multiple)
@@ -438,6 +454,57 @@ class LoanTerms:
                         "Periods per year ⌊365/N⌋ applies only to the every-N-days frequency",
                     )
                 )
+        return out
+
+    def _convention_problems(self) -> list[FieldError]:
+        """`fineract-progressive` is a day-counted, reducing-balance EMI schedule: the options it
+        does not define are refused rather than guessed."""
+        if self.schedule_convention is not ScheduleConvention.FINERACT_PROGRESSIVE:
+            return []
+        out: list[FieldError] = []
+        name = "schedule_convention"
+        if self.interest_period is not InterestPeriod.DAILY:
+            out.append(
+                FieldError(
+                    name,
+                    "The fineract-progressive convention counts each period's interest by its "
+                    "days: choose the daily interest period",
+                )
+            )
+        if self.days_in_year is DaysInYear.ACTUAL:
+            out.append(
+                FieldError(
+                    name,
+                    "The fineract-progressive convention needs a year of 360, 364 or 365 days",
+                )
+            )
+        if (
+            self.amortization is not Amortization.EQUAL_INSTALLMENTS
+            or self.interest_method is not InterestMethod.DECLINING
+        ):
+            out.append(
+                FieldError(
+                    name,
+                    "The fineract-progressive convention is for equal installments on the "
+                    "declining balance",
+                )
+            )
+        if self.grace_interest or self.interest_free:
+            out.append(
+                FieldError(
+                    name,
+                    "The fineract-progressive convention takes no interest grace or "
+                    "interest-free periods",
+                )
+            )
+        if self.periods_per_year_floor:
+            out.append(
+                FieldError(
+                    name,
+                    "The fineract-progressive convention counts days: periods per year ⌊365/N⌋ "
+                    "does not apply",
+                )
+            )
         return out
 
     def _disbursement_fee(self, fee: Fee) -> Decimal:

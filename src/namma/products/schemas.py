@@ -33,6 +33,7 @@ from namma.finance import (
     PenaltyRecurrence,
     PenaltyTerms,
     RoundingMode,
+    ScheduleConvention,
 )
 from namma.finance.dates import one_period_after
 from namma.kit.apitypes import RequestModel
@@ -99,6 +100,13 @@ class ProductTerms(RequestModel):
     penalty: PenaltyIn | None = None
     allocation: AllocationIn = Field(default_factory=AllocationIn)
     prepayment_penalty_percent: Rate = Decimal("0")
+    schedule_convention: ScheduleConvention = Field(
+        default=ScheduleConvention.NAMMA,
+        description="namma (the default): a nominal periodic rate and the annuity at it; "
+        "fineract-progressive: each period's interest by its days and the installment over "
+        "those periods (Apache Fineract's progressive schedule; needs interest_period daily, "
+        "days_in_year 360, 364 or 365, equal installments on the declining balance)",
+    )
     first_due_grace_days: int = Field(
         default=FIRST_DUE_GRACE_DAYS,
         ge=0,
@@ -158,6 +166,7 @@ class ProductTerms(RequestModel):
             ),
             microfinance=microfinance,
             prepayment_penalty_percent=self.prepayment_penalty_percent,
+            schedule_convention=self.schedule_convention,
         )
 
 

@@ -118,6 +118,16 @@ excess_policy = _labels(
         "refuse": N_("Refused: collect at most what is due"),
     }
 )
+# A product's schedule convention: whose rules work out the interest and the installment (D-180).
+schedule_convention = _labels(
+    {
+        "namma": N_("Ours: a rate per period, the installment at that rate"),
+        "fineract-progressive": N_(
+            "Apache Fineract's progressive: interest by each period's days, the installment "
+            "over those periods"
+        ),
+    }
+)
 capital_method = _labels({"bank": N_("Bank"), "cash": N_("Cash at head office")})
 borrowing_status = _labels(
     {"active": N_("Active"), "closed": N_("Repaid"), "reversed": N_("Reversed")}

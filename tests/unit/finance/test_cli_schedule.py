@@ -187,6 +187,11 @@ def test_disbursement_defaults_to_today_in_india() -> None:
             ["--installment-multiple", "x"],
             "--installment-multiple: Installment multiple must be a positive multiple of 0.01",
         ),
+        (
+            ["--schedule-convention", "fineract-progressive"],
+            "--schedule-convention: The fineract-progressive convention counts each period's "
+            "interest by its days",
+        ),
     ],
 )
 def test_invalid_options_exit_2_with_the_message(args: list[str], message: str) -> None:
@@ -195,6 +200,45 @@ def test_invalid_options_exit_2_with_the_message(args: list[str], message: str) 
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert result.stdout == ""
+
+
+def test_the_fineract_progressive_convention() -> None:
+    # Fineract's published 15-day schedule (tests/unit/finance/test_fineract_parity.py): 100 at
+    # 9.4822 % on a 360-day year, EMI 16.90, the last 16.89; our default's installment is 16.89.
+    args = [
+        "schedule",
+        "--principal",
+        "100",
+        "--rate",
+        "9.4822",
+        "--installments",
+        "6",
+        "--frequency",
+        "days",
+        "--every",
+        "15",
+        "--interest-period",
+        "daily",
+        "--days-in-year",
+        "360",
+        "--disbursed-on",
+        "2024-01-01",
+        "--json",
+    ]
+    ours = json.loads(runner.invoke(app, args).stdout)
+    assert ours["installment_amount"] == "16.89"
+    result = runner.invoke(app, [*args, "--schedule-convention", "fineract-progressive"])
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    assert document["installment_amount"] == "16.90"
+    assert [(r["principal"], r["interest"]) for r in document["installments"]] == [
+        ("16.50", "0.40"),
+        ("16.57", "0.33"),
+        ("16.64", "0.26"),
+        ("16.70", "0.20"),
+        ("16.77", "0.13"),
+        ("16.82", "0.07"),
+    ]
 
 
 def test_unknown_choice_is_a_usage_error() -> None:
@@ -228,6 +272,7 @@ def test_help_names_every_public_option() -> None:
         "--fee",
         "--json",
         "--periods-per-year-floor",
+        "--schedule-convention",
     ):
         assert option in result.stdout
 

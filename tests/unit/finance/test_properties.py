@@ -29,6 +29,7 @@ from namma.finance import (
     LoanTerms,
     RoundingMode,
     Schedule,
+    ScheduleConvention,
     TermsError,
     advance_apply,
     allocate_payment,
@@ -116,8 +117,39 @@ def loan_terms(draw: st.DrawFn) -> LoanTerms:
 
 
 @st.composite
+def progressive_terms(draw: st.DrawFn) -> LoanTerms:
+    """Terms under the `fineract-progressive` convention (what it defines: equal installments
+    on the declining balance, day-counted on a fixed year, principal grace allowed)."""
+    n = draw(st.integers(1, 60))
+    frequency = draw(st.sampled_from(Frequency))
+    every = (
+        draw(st.integers(1, 120))
+        if frequency is Frequency.DAYS
+        else draw(st.one_of(st.none(), st.integers(1, 3)))
+    )
+    return LoanTerms(
+        principal=draw(money(100, 5_000_000)),
+        annual_rate=Decimal(draw(st.integers(0, 100_000))) / 1000,
+        installments=n,
+        frequency=frequency,
+        every=every,
+        interest_period=InterestPeriod.DAILY,
+        days_in_year=draw(st.sampled_from([DaysInYear.D360, DaysInYear.D364, DaysInYear.D365])),
+        days_in_month=draw(st.sampled_from(DaysInMonth)),
+        installment_multiple=Decimal(draw(st.sampled_from(["0.01", "0.05", "1", "5", "10"]))),
+        installment_rounding=draw(st.sampled_from(RoundingMode)),
+        interest_rounding=draw(st.sampled_from(InterestRounding)),
+        grace_principal=draw(st.integers(0, n - 1)),
+        fees=draw(fees()),
+        schedule_convention=ScheduleConvention.FINERACT_PROGRESSIVE,
+    )
+
+
+@st.composite
 def schedules(draw: st.DrawFn) -> Schedule:
-    terms = draw(loan_terms())
+    # A quarter of the loans follow the fineract-progressive convention: every property below
+    # holds for both.
+    terms = draw(st.one_of(loan_terms(), loan_terms(), loan_terms(), progressive_terms()))
     disbursed_on = draw(st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31)))
     first_due_on = draw(
         st.one_of(st.none(), st.integers(1, 90).map(lambda d: disbursed_on + timedelta(days=d)))
@@ -322,3 +354,43 @@ def test_prepayment_shortens_and_keeps_principal(schedule: Schedule, data: st.Da
     assert len(new.rows) <= len(schedule.rows) or schedule.terms.amortization is Amortization.BULLET
     if prepaid != before and paid_through < len(schedule.rows):
         assert new.rows[-1].balance == 0
+
+
+@PROPERTY
+@given(progressive_terms(), st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31)))
+def test_progressive_rows_pay_the_installment(terms: LoanTerms, disbursed_on: date) -> None:
+    """Under fineract-progressive every row before the last that repays principal pays
+    exactly the installment (rows in principal grace pay interest only), and the installment is
+    never nothing while principal is owed."""
+    schedule = generate_schedule(terms, disbursed_on=disbursed_on)
+    rows = schedule.rows
+    assert schedule.installment_amount > 0
+    for row in rows[:-1]:
+        if row.number <= terms.grace_principal:
+            assert row.principal == 0
+        elif row.principal:
+            assert row.principal + row.interest == schedule.installment_amount
+    assert sum(r.principal for r in rows) == terms.principal
+
+
+@PROPERTY
+@given(
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2040, 12, 31)),
+    st.integers(0, 24),
+    st.integers(0, 40),
+)
+def test_months_as_30_days_counts_whole_months_as_30(start: date, months: int, extra: int) -> None:
+    from fractions import Fraction
+
+    from namma.finance import add_months
+    from namma.finance.dates import months_as_30_days
+
+    whole = add_months(start, months)
+    assume(months or extra)
+    if months:
+        assert Fraction(*months_as_30_days(start, whole)) == 30 * months
+    end = whole + timedelta(days=extra)
+    days = Fraction(*months_as_30_days(start, end))
+    # Never fewer than the whole months before `end`, never as many as the next one.
+    before = max(k for k in range(months + 3) if add_months(start, k) <= end)
+    assert 30 * before <= days < 30 * (before + 1)
