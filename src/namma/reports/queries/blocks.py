@@ -176,18 +176,22 @@ class OverdueNow:
     amount: ColumnElement[Decimal]
 
 
-def overdue_now(today: dt.date) -> OverdueNow:
+def overdue_now(today: dt.date, branch_id: uuid.UUID | None = None) -> OverdueNow:
+    """``branch_id``: the statement reads only this branch's loans (what fell due yesterday is
+    then read for its loans only)."""
     yesterday = today - dt.timedelta(days=1)
     i = aliased(LoanInstallment)
     # A paid installment owes nothing (its status says so, `loans.service.loan_balances`):
     # leaving it out lets the partial index of unpaid installments answer.
-    fell_due = (
+    day = (
         select(i.loan_id.label("loan_id"), _sum(installment_owed(i)).label("owed"))
         .where(i.due_date == yesterday)
         .where(i.status != InstallmentStatus.PAID)
         .group_by(i.loan_id)
-        .subquery("fell_due_yesterday")
     )
+    if branch_id is not None:
+        day = day.where(i.loan_id.in_(select(Loan.id).where(Loan.branch_id == branch_id)))
+    fell_due = day.subquery("fell_due_yesterday")
     live = (
         select(_sum(installment_owed(i)))
         .where(i.loan_id == Loan.id)

@@ -49,7 +49,7 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
     """Active loans at least ``min_dpd`` days past due, the longest overdue first."""
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_now(today)
+    overdue = overdue_now(today, f.branch_id)
     agent = aliased(User)
     last_paid = (
         select(Collection.loan_id.label("loan_id"), func.max(Collection.collected_on).label("on"))

@@ -50,7 +50,7 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
     """
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_now(today)
+    overdue = overdue_now(today, f.branch_id)
     bucket = bucket_of(Loan.days_past_due.expression)
     result = await session.execute(
         loans_in_scope(

@@ -60,7 +60,7 @@ async def portfolio_summary(
     """
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_now(today)
+    overdue = overdue_now(today, f.branch_id)
     stock = await session.execute(
         loans_in_scope(
             select(
