@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
+from namma.calendars.tasks import calendar_moves_defer
 from namma.finance import WEEKDAYS
 from namma.kit.clock import today_india
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from namma.loans.tasks import schedules_regenerate_defer
 from namma.models import Branch, Holiday, Role, WorkingWeek
 
 # Loans per regeneration job: one job's transaction locks this many loans.
@@ -82,9 +82,7 @@ async def _moves_defer(
     number of jobs."""
     jobs = 0
     for start in range(0, len(loan_ids), BATCH):
-        await schedules_regenerate_defer(
-            session, list(loan_ids[start : start + BATCH]), calendar=True, holiday=holiday
-        )
+        await calendar_moves_defer(session, list(loan_ids[start : start + BATCH]), holiday=holiday)
         jobs += 1
     return jobs
 
