@@ -374,3 +374,83 @@ async def test_story_a_holiday_added_after_disbursement_moves_next_weeks_install
     await _run_jobs()
     assert await _dates(app, a_next) == regular
     assert await _dates(app, a_prev) == regular
+
+
+# --- the back-office page -------------------------------------------------------------------
+
+
+async def test_the_calendar_page_adds_and_removes_holidays_and_sets_weekdays(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, ready_customer
+) -> None:
+    from tests.integration.test_pages import csrf_of, is_html, sign_in
+
+    today = today_india()
+    loan_id = await _disbursed(
+        client,
+        bearer,
+        agent=world.agent_a,
+        manager=world.manager_a,
+        customer=ready_customer,
+        product=product,
+    )
+    await sign_in(app, client, world.manager_a)
+    page = await client.get("/office/calendar")
+    assert page.status_code == 200 and is_html(page)
+    assert "BLR01" in page.text and "No holiday ahead." in page.text
+    assert 'id="q-branch"' not in page.text  # a Manager has their branch's calendar only
+    token = csrf_of(page.text)
+    # Bad input: the reasons by field, nothing kept.
+    bad = await client.post(
+        "/office/calendar/holidays",
+        data={"csrf_token": token, "on_date": (today - DAY).isoformat(), "name": "Old"},
+    )
+    assert bad.status_code == 422 and 'id="f-on_date-error"' in bad.text
+    assert "A holiday must be today or later" in bad.text
+    # A holiday on next week's due date: the loan moves (the job), the page says so.
+    added = await client.post(
+        "/office/calendar/holidays",
+        data={"csrf_token": token, "on_date": (today + WEEK).isoformat(), "name": "Karaga"},
+    )
+    assert added.status_code == 303 and added.headers["location"].endswith("moved=1")
+    shown = await client.get(added.headers["location"])
+    assert "1 loan is being moved" in shown.text and "Karaga" in shown.text
+    await _run_jobs()
+    assert (await _dates(app, loan_id))[0] == today + WEEK + DAY
+    # The weekdays: every one closed is refused; Sunday closed is kept.
+    days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    every = {"csrf_token": token, "weekday": days}
+    refused = await client.post("/office/calendar/weekdays", data=every)
+    assert refused.status_code == 422
+    assert "At least one weekday must be a working day" in refused.text
+    saved = await client.post(
+        "/office/calendar/weekdays", data={"csrf_token": token, "weekday": "sunday"}
+    )
+    assert saved.status_code == 303
+    assert 'value="sunday" checked' in (await client.get("/office/calendar")).text
+    # Removing the holiday puts the installment back.
+    async with transaction(app.state.db) as session:
+        from namma.models import Holiday
+
+        holiday_id = await session.scalar(select(Holiday.id))
+    removed = await client.post(
+        f"/office/calendar/holidays/{holiday_id}/delete", data={"csrf_token": token}
+    )
+    assert removed.status_code == 303
+    await _run_jobs()
+    first = (await _dates(app, loan_id))[0]
+    expected = today + WEEK if (today + WEEK).weekday() != 6 else today + WEEK + DAY
+    assert first == expected
+    # In Kannada.
+    switched = await client.post(
+        "/language", data={"csrf_token": token, "lang": "kn", "next": "/office/calendar"}
+    )
+    assert switched.status_code == 303
+    kn = await client.get("/office/calendar")
+    assert kn.status_code == 200 and "ಕೆಲಸದ ಕ್ಯಾಲೆಂಡರ್" in kn.text and "ಭಾನುವಾರ" in kn.text
+    client.cookies.delete("lang")
+    # The Admin chooses whose calendar; an agent may not open the page.
+    await sign_in(app, client, world.admin)
+    admin_page = await client.get(f"/office/calendar?branch_id={world.branch_b.id}")
+    assert admin_page.status_code == 200 and "MYS01" in admin_page.text
+    await sign_in(app, client, world.agent_a)
+    assert (await client.get("/office/calendar")).status_code == 403

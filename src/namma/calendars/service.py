@@ -109,8 +109,8 @@ async def holiday_create(
     )
     if existing is not None:
         raise ConflictError(
-            f"{on_date.isoformat()} is already a holiday: {existing.name}",
-            details={"holiday_id": str(existing.id)},
+            "That day is already a holiday",
+            details={"holiday_id": str(existing.id), "name": existing.name},
         )
     holiday = Holiday(
         branch_id=branch_id, on_date=on_date, name=cleaned, created_by_id=principal.user_id
