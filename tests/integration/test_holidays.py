@@ -454,3 +454,17 @@ async def test_the_calendar_page_adds_and_removes_holidays_and_sets_weekdays(  #
     assert admin_page.status_code == 200 and "MYS01" in admin_page.text
     await sign_in(app, client, world.agent_a)
     assert (await client.get("/office/calendar")).status_code == 403
+
+
+async def test_the_product_page_and_form_carry_the_rule(  # type: ignore[no-untyped-def]
+    app, client, world, previous_day_product
+) -> None:
+    from tests.integration.test_pages import sign_in
+
+    await sign_in(app, client, world.admin)
+    page = await client.get(f"/office/products/{previous_day_product['id']}")
+    assert page.status_code == 200
+    assert 'id="product-holiday-rule">Moves to the working day before<' in page.text
+    form = await client.get(f"/office/products/{previous_day_product['id']}/versions/new")
+    assert '<option value="previous-working-day" selected>' in form.text
+    assert '<option value="extend-term">' in form.text
