@@ -468,3 +468,38 @@ async def test_the_product_page_and_form_carry_the_rule(  # type: ignore[no-unty
     form = await client.get(f"/office/products/{previous_day_product['id']}/versions/new")
     assert '<option value="previous-working-day" selected>' in form.text
     assert '<option value="extend-term">' in form.text
+    # A new version that skips holiday due dates (extends the term): compared, then made.
+    from tests.integration.test_pages import csrf_of
+
+    values = {
+        "csrf_token": csrf_of(form.text),
+        "frequency": "weekly",
+        "interest_method": "declining",
+        "amortization": "equal-installments",
+        "excess": "advance",
+        "due_on_holiday": "extend-term",
+        "processing_fee_percent": "1",
+        "min_principal": "5000.00",
+        "max_principal": "60000.00",
+        "min_rate": "12",
+        "default_rate": "24",
+        "max_rate": "26",
+        "min_installments": "12",
+        "max_installments": "104",
+    }
+    url = f"/office/products/{previous_day_product['id']}/versions/new"
+    compared = await client.post(url, data=values)
+    assert compared.status_code == 200
+    assert '<th scope="row">A due date on a holiday' in compared.text
+    made = await client.post(url, data={**values, "confirmed": "yes"})
+    assert made.status_code == 303, made.text
+    async with transaction(app.state.db) as session:
+        from namma.models import LoanProductVersion
+
+        terms = await session.scalar(
+            select(LoanProductVersion.terms)
+            .where(LoanProductVersion.product_id == uuid.UUID(previous_day_product["id"]))
+            .where(LoanProductVersion.version == 2)
+        )
+    assert terms is not None
+    assert (terms["non_working_day"], terms["extend_term"]) == ("next-working-day", True)

@@ -473,7 +473,11 @@ async def version_create(
             return _form_page(request, form, product=found, current=current)
         if not form.confirmed:
             # What the new version will hold: a field not sent takes the form's default.
-            proposed = {"excess": form.data.excess.value, **form.values}
+            proposed = {
+                "excess": form.data.excess.value,
+                "due_on_holiday": form.data.due_on_holiday,
+                **form.values,
+            }
             diff = _diff(_values_of(current), proposed)
             return _form_page(request, form, product=found, current=current, diff=diff)
         try:
