@@ -210,6 +210,8 @@ async def test_a_disbursement_uses_the_branchs_calendar(  # type: ignore[no-unty
     dates = await _dates(app, loan_id)
     assert dates[0] == holiday + DAY
     assert dates[1:] == [today + WEEK * k for k in range(2, 13)]
+    kfs = (await client.get(f"/api/loans/{loan_id}/kfs", headers=manager)).json()
+    assert kfs["first_due_on"] == (holiday + DAY).isoformat()
     # The branch closes on the weekday of the disbursement: every later loan's dates move on.
     weekday = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][
         today.weekday()

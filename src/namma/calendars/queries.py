@@ -6,7 +6,8 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import Date, SmallInteger, Uuid, literal, or_, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
@@ -20,26 +21,27 @@ async def branch_calendar(
 ) -> WorkingCalendar:
     """The calendar a branch's loans use from ``since`` on: every institution-wide holiday and
     the branch's own, and the branch's non-working weekdays if it has set them, else the
-    institution's (D-185). Two statements."""
-    holidays = (
-        await session.scalars(
-            select(Holiday.on_date)
-            .where(or_(Holiday.branch_id.is_(None), Holiday.branch_id == branch_id))
-            .where(Holiday.on_date >= since)
-        )
-    ).all()
-    weeks = {
-        row.branch_id: row.non_working_weekdays
-        for row in (
-            await session.execute(
-                select(WorkingWeek.branch_id, WorkingWeek.non_working_weekdays).where(
-                    or_(WorkingWeek.branch_id.is_(None), WorkingWeek.branch_id == branch_id)
-                )
-            )
-        ).all()
-    }
-    weekdays = weeks.get(branch_id, weeks.get(None, []))
-    return WorkingCalendar.of(holidays=holidays, non_working_weekdays=weekdays)
+    institution's (D-185). One statement."""
+    holidays = select(
+        literal("h").label("kind"),
+        Holiday.on_date.label("on_date"),
+        literal(None, Uuid).label("branch_id"),
+        literal(None, ARRAY(SmallInteger)).label("weekdays"),
+    ).where(
+        or_(Holiday.branch_id.is_(None), Holiday.branch_id == branch_id), Holiday.on_date >= since
+    )
+    weeks = select(
+        literal("w"),
+        literal(None, Date),
+        WorkingWeek.branch_id,
+        WorkingWeek.non_working_weekdays,
+    ).where(or_(WorkingWeek.branch_id.is_(None), WorkingWeek.branch_id == branch_id))
+    rows = (await session.execute(union_all(holidays, weeks))).all()
+    weekdays = {row.branch_id: row.weekdays for row in rows if row.kind == "w"}
+    return WorkingCalendar.of(
+        holidays=[row.on_date for row in rows if row.kind == "h"],
+        non_working_weekdays=weekdays.get(branch_id, weekdays.get(None, [])),
+    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ non-working days by the product's `NonWorkingDayRule`:
   `next-working-day`, forward;
 - with `extend_term`, a due date on a non-working day is skipped instead: it and every later
   installment move on by whole periods (the regular dates after it) until it falls on a working
-  day, so the count of installments stays and the loan ends later.
+  day, so the count of installments stays and the loan ends later. A date no regular date
+  within a year can replace (a weekly loan on a weekday the branch is closed) is moved by the
+  rule instead.
 
 Dates never go backwards: the adjusted dates are non-decreasing (two installments can share a
 day: a daily loan whose Sunday installment moves to Monday).
@@ -29,6 +31,7 @@ from namma.finance.terms import NonWorkingDayRule
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _ONE_DAY = timedelta(days=1)
+_A_YEAR = timedelta(days=366)
 # A search for a working day gives up after this many days (a calendar closed for a year is a
 # mistake, not a plan).
 MAX_CLOSED_DAYS = 366
@@ -97,21 +100,22 @@ def calendar_due_dates(
     shift = 0  # periods skipped so far (extend_term)
     for k in range(count):
         day = nominal(k + shift)
-        if extend_term:
-            skipped = 0
-            while not calendar.is_working(day):
+        if extend_term and not calendar.is_working(day):
+            # Skip whole periods while a regular date within a year works; a date that never
+            # does (a weekly loan on a closed weekday) is moved by the rule instead.
+            skipped = 1
+            while nominal(k + shift + skipped) - day <= _A_YEAR:
+                if calendar.is_working(nominal(k + shift + skipped)):
+                    shift += skipped
+                    day = nominal(k + shift)
+                    break
                 skipped += 1
-                if skipped > MAX_CLOSED_DAYS:
-                    raise TermsError.single(
-                        "calendar", "No working day on the loan's regular due dates"
-                    )
-                shift += 1
-                day = nominal(k + shift)
-        elif rule is NonWorkingDayRule.PREVIOUS_WORKING_DAY:
-            earlier = calendar.previous_working_day(day)
-            day = earlier if earlier > previous else calendar.next_working_day(day)
-        else:
-            day = calendar.next_working_day(day)
+        if not calendar.is_working(day):
+            if rule is NonWorkingDayRule.PREVIOUS_WORKING_DAY:
+                earlier = calendar.previous_working_day(day)
+                day = earlier if earlier > previous else calendar.next_working_day(day)
+            else:
+                day = calendar.next_working_day(day)
         day = max(day, previous) if out else day
         out.append(day)
         previous = day

@@ -530,7 +530,10 @@ async def loan_disburse(
             )
     loan.disbursed_on = disbursed_on
     calendar = await branch_calendar(session, loan.branch_id, since=disbursed_on)
-    schedule = loan_schedule_compute(loan, version, calendar)
+    try:
+        schedule = loan_schedule_compute(loan, version, calendar)
+    except TermsError as exc:  # a calendar with no working day within a year of a date
+        raise terms_error_to_input(exc) from None
     loan.status = active
     loan.disbursed_by_id = principal.user_id
     loan.disbursed_at = dt.datetime.now(dt.UTC)

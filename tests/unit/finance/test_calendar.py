@@ -196,3 +196,75 @@ def test_extending_needs_a_rule_that_moves() -> None:
     with pytest.raises(TermsError) as raised:
         weekly(NonWorkingDayRule.SAME_DAY, extend=True)
     assert raised.value.errors[0].field == "extend_term"
+
+
+# --- properties, on random loans and calendars --------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(
+    n=st.integers(1, 40),
+    frequency=st.sampled_from([Frequency.DAILY, Frequency.WEEKLY, Frequency.MONTHLY]),
+    closed=st.frozensets(st.integers(0, 6), max_size=5),
+    offsets=st.frozensets(st.integers(1, 400), max_size=30),
+    rule=st.sampled_from(
+        [NonWorkingDayRule.NEXT_WORKING_DAY, NonWorkingDayRule.PREVIOUS_WORKING_DAY]
+    ),
+    extend=st.booleans(),
+)
+def test_moved_dates_are_working_days_in_order_and_the_money_is_whole(
+    n: int,
+    frequency: Frequency,
+    closed: frozenset[int],
+    offsets: frozenset[int],
+    rule: NonWorkingDayRule,
+    extend: bool,
+) -> None:
+    cal = WorkingCalendar(frozenset(MON + timedelta(days=d) for d in offsets), closed)
+    terms = LoanTerms(
+        principal=Decimal("25000"),
+        annual_rate=Decimal("24"),
+        installments=n,
+        frequency=frequency,
+        non_working_day=rule,
+        extend_term=extend,
+    )
+    plain = generate_schedule(terms, disbursed_on=MON)
+    moved = generate_schedule(terms, disbursed_on=MON, calendar=cal)
+    due = [r.due_date for r in moved.rows]
+    assert all(cal.is_working(d) for d in due)
+    assert due == sorted(due) and due[0] > MON
+    assert sum((r.principal for r in moved.rows), Decimal(0)) == Decimal("25000")
+    # Per-installment interest: the amounts are those of the loan without a calendar.
+    assert [(r.principal, r.interest) for r in moved.rows] == [
+        (r.principal, r.interest) for r in plain.rows
+    ]
+    if extend and (frequency is not Frequency.WEEKLY or MON.weekday() not in closed):
+        # Skipped, never moved: every date is one of the loan's regular dates.
+        regular = {
+            r.due_date
+            for r in generate_schedule(
+                LoanTerms(
+                    principal=Decimal("25000"),
+                    annual_rate=Decimal("24"),
+                    installments=n + 500,
+                    frequency=frequency,
+                ),
+                disbursed_on=MON,
+            ).rows
+        }
+        assert set(due) <= regular and len(set(due)) == n
+    elif not extend:  # a regular date that works stays
+        for got, regular_date in zip(due, (r.due_date for r in plain.rows), strict=True):
+            if cal.is_working(regular_date):
+                assert got == regular_date
+
+
+def test_extending_a_weekly_loan_on_a_closed_weekday_moves_it_instead() -> None:
+    # Every regular date is a Monday and Mondays are closed: no skip can help, so the dates
+    # move to Tuesday by the rule.
+    cal = WorkingCalendar.of(non_working_weekdays=[0])
+    got = dates(weekly(NonWorkingDayRule.NEXT_WORKING_DAY, extend=True, n=2), cal)
+    assert got == [date(2026, 12, 15), date(2026, 12, 22)]
