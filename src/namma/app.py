@@ -15,6 +15,7 @@ from fastapi import Depends, FastAPI
 from namma import __version__
 from namma.audit.endpoints import router as audit_router
 from namma.auth.endpoints import router as auth_router
+from namma.calendars.endpoints import router as calendar_router
 from namma.capital.endpoints import router as capital_router
 from namma.cob.endpoints import router as cob_router
 from namma.collections.endpoints import preclosure_router as loan_preclosure_router
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard_router)
     app.include_router(audit_router)
     app.include_router(notifications_router)
+    app.include_router(calendar_router)
     pages_install(app)
     return app
 

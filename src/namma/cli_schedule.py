@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -26,9 +27,11 @@ from namma.finance import (
     InterestPeriod,
     InterestRounding,
     LoanTerms,
+    NonWorkingDayRule,
     RoundingMode,
     Schedule,
     ScheduleConvention,
+    WorkingCalendar,
     apr_percent,
     generate_schedule,
 )
@@ -52,7 +55,20 @@ OPTION_OF_FIELD = {
     "schedule_convention": "--schedule-convention",
     "disbursed_on": "--disbursed-on",
     "first_due_on": "--first-due-on",
+    "extend_term": "--extend-term",
+    "non_working_weekdays": "--non-working-weekday",
+    "calendar": "--holiday",
 }
+
+
+class Weekday(StrEnum):
+    MONDAY = "monday"
+    TUESDAY = "tuesday"
+    WEDNESDAY = "wednesday"
+    THURSDAY = "thursday"
+    FRIDAY = "friday"
+    SATURDAY = "saturday"
+    SUNDAY = "sunday"
 
 
 class UsageProblem(Exception):
@@ -145,8 +161,17 @@ def schedule_as_table(schedule: Schedule, apr: Decimal) -> str:
         f"Disbursed {schedule.disbursed_on.isoformat()}, "
         f"paid out {format_indian(schedule.net_disbursement)}; "
         f"installment {format_indian(schedule.installment_amount)}; APR {apr}%",
-        "",
     ]
+    calendar = schedule.calendar
+    if calendar:
+        closed = ", ".join(list(Weekday)[d].value for d in sorted(calendar.non_working_weekdays))
+        holidays = ", ".join(d.isoformat() for d in sorted(calendar.holidays))
+        rule = terms.non_working_day.value + (", extending the term" if terms.extend_term else "")
+        lines.append(
+            f"Calendar: closed {closed or 'no weekday'}; holidays {holidays or 'none'}; "
+            f"a due date on them: {rule}"
+        )
+    lines.append("")
     header = ("No", "Due date", "Principal", "Interest", "Fees", "Total", "Balance")
     body = [
         (
@@ -319,6 +344,40 @@ def schedule(
             "date is a broken first period with pro-rata interest.",
         ),
     ] = None,
+    holiday: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--holiday",
+            metavar="DATE",
+            help="A holiday, YYYY-MM-DD (repeatable): a due date on it moves by --on-holiday.",
+        ),
+    ] = None,
+    non_working_weekday: Annotated[
+        list[Weekday] | None,
+        typer.Option(
+            "--non-working-weekday",
+            metavar="DAY",
+            help="A weekday the branch is closed (repeatable): monday … sunday. A due date on "
+            "it moves by --on-holiday.",
+        ),
+    ] = None,
+    on_holiday: Annotated[
+        NonWorkingDayRule,
+        typer.Option(
+            "--on-holiday",
+            help="Where a due date on a holiday or non-working weekday goes: the next working "
+            "day, the working day before (never onto the disbursement or the installment before "
+            "it), or it stays (same-day).",
+        ),
+    ] = NonWorkingDayRule.NEXT_WORKING_DAY,
+    extend_term: Annotated[
+        bool,
+        typer.Option(
+            "--extend-term",
+            help="Skip a due date on a non-working day instead: it and every later installment "
+            "move on by whole periods until it is a working day, so the loan ends later.",
+        ),
+    ] = False,
     fee: Annotated[
         list[str] | None,
         typer.Option(
@@ -356,6 +415,10 @@ def schedule(
 
     Example: namma schedule --principal 100000 --rate 12 --installments 12
 
+    With a calendar (--holiday, --non-working-weekday), due dates on its
+    non-working days move by --on-holiday (or, with --extend-term, the
+    loan ends later); see docs/money.md.
+
     Invalid options print the reason, naming the option, and exit with 2.
     """
     try:
@@ -384,9 +447,18 @@ def schedule(
             interest_free=interest_free,
             fees=tuple(Fee.parse(spec) for spec in fee or ()),
             schedule_convention=schedule_convention,
+            non_working_day=on_holiday,
+            extend_term=extend_term,
+        )
+        calendar = WorkingCalendar.of(
+            holidays=[d for d in (_date("--holiday", h) for h in holiday or ()) if d is not None],
+            non_working_weekdays=[list(Weekday).index(w) for w in non_working_weekday or ()],
         )
         built = generate_schedule(
-            terms, disbursed_on=disbursed, first_due_on=_date("--first-due-on", first_due_on)
+            terms,
+            disbursed_on=disbursed,
+            first_due_on=_date("--first-due-on", first_due_on),
+            calendar=calendar or None,
         )
         apr = apr_percent(built, convention=apr_convention)
     except UsageProblem as problem:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -35,7 +35,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from psycopg import sql
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, customer_scope_sql
@@ -99,6 +99,7 @@ class Req:
     params: dict[str, str] = field(default_factory=dict)
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)  # extra, e.g. Idempotency-Key
+    query: dict[str, str] = field(default_factory=dict)  # the query string
 
 
 @dataclass
@@ -1287,6 +1288,61 @@ BACKGROUND_RULES.update(
 RULES.update(BACKGROUND_RULES)
 
 
+# --- working calendars: the institution's is the Admin's; a branch's the Admin's or its Manager's
+
+
+def _calendar_branch(json: dict[str, Any] | None = None) -> Builder:
+    """The target branch's calendar (own: BLR01, other: MYS01): as a query, or in the body."""
+
+    async def build(ctx: Ctx) -> Req:
+        branch = ctx.pick(ctx.world.branch_a, ctx.world.branch_b)
+        if json is None:
+            return Req(query={"branch_id": str(branch.id)})
+        return Req(json={**json, "branch_id": str(branch.id)})
+
+    return build
+
+
+async def _holiday(ctx: Ctx) -> Req:
+    """A holiday of the target branch, a new one for each case."""
+    from namma.models import Holiday
+
+    branch = ctx.pick(ctx.world.branch_a, ctx.world.branch_b)
+    async with transaction(ctx.app.state.db) as session:
+        taken = await session.scalar(select(func.count()).select_from(Holiday))
+        on = date(2099, 1, 1) + timedelta(days=int(taken or 0))
+        holiday = Holiday(branch_id=branch.id, on_date=on, name="Sankranti")
+        session.add(holiday)
+        await session.flush()
+        return Req(params={"holiday_id": str(holiday.id)})
+
+
+_CALENDAR_MANAGERS: dict[str, Cell] = {
+    "admin": allow(),
+    "manager": (allow(), hidden()),
+    "agent": deny(),
+    "customer": deny(),
+}
+CALENDAR_RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/api/calendar"): Rule(
+        _calendar_branch(),
+        admin=allow(),
+        manager=(allow(), hidden()),
+        agent=(allow(), hidden()),
+        customer=deny(),
+    ),
+    ("POST", "/api/calendar/holidays"): Rule(
+        _calendar_branch({"on_date": "2099-01-15", "name": "Pongal"}),
+        **{**_CALENDAR_MANAGERS, "admin": allow(201), "manager": (allow(201), hidden())},
+    ),
+    ("DELETE", "/api/calendar/holidays/{holiday_id}"): Rule(_holiday, **_CALENDAR_MANAGERS),
+    ("PUT", "/api/calendar/working-week"): Rule(
+        _calendar_branch({"non_working_weekdays": ["sunday"]}), **_CALENDAR_MANAGERS
+    ),
+}
+RULES.update(CALENDAR_RULES)
+
+
 PUBLIC_ROUTES = {
     ("POST", "/api/auth/login"),
     ("POST", "/api/auth/login/totp"),
@@ -1397,7 +1453,11 @@ async def _send(
     ctx = Ctx(app=app, client=client, world=world, caller=caller, scope=scope, headers=headers)
     req = await RULES[key].build(ctx)
     return await client.request(
-        method, template.format(**req.params), json=req.json, headers={**headers, **req.headers}
+        method,
+        template.format(**req.params),
+        json=req.json,
+        params=req.query,
+        headers={**headers, **req.headers},
     )
 
 

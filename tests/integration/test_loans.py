@@ -324,7 +324,8 @@ async def test_the_api_reads_a_loan_in_one_or_two_statements_without_orm_objects
 ) -> None:  # type: ignore[no-untyped-def]
     """The lean read path (D-170): the list, a loan and its schedule each send one statement
     through the engine (two for a loan not in the cache: its scope, then the loan with its
-    charges; two for a schedule not written yet), whoever asks, and load no ORM object. (The
+    charges; three for a schedule not written yet: with its branch's calendar), whoever asks,
+    and load no ORM object but a projected schedule's loan. (The
     caller's own query goes straight to the driver: `principal_authenticate`.)"""
     from namma.kit.db import Base
 
@@ -354,7 +355,8 @@ async def test_the_api_reads_a_loan_in_one_or_two_statements_without_orm_objects
     event.listen(Base, "load", load, propagate=True)
     try:
         url = f"/api/loans/{loan['id']}"
-        assert await read(f"{url}/schedule", manager) == (2, True)  # projected: the money core
+        # Projected by the money core: the scope, the loan, its branch's calendar (D-186).
+        assert await read(f"{url}/schedule", manager) == (3, True)
         await client.post(
             f"{url}/disburse",
             json={"disbursed_on": today_india().isoformat(), "method": "cash"},

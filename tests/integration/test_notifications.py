@@ -40,6 +40,7 @@ from namma.models import (
 from namma.notifications import providers
 from namma.notifications.rendering import (
     COLLECTION_REVERSED,
+    DUE_DATE_MOVED,
     OVERDUE,
     RECEIPT,
     REMINDER,
@@ -745,6 +746,11 @@ def test_every_template_renders_in_english_and_kannada(template: str, language: 
         "installment_number": 3,
         "due_date": dt.date(2026, 4, 5),
         "days_overdue": 7,
+        "holiday": "Ugadi",
+        "moves": [
+            {"number": 3, "old": dt.date(2026, 4, 5), "new": dt.date(2026, 4, 6)},
+            {"number": 4, "old": dt.date(2026, 5, 5), "new": dt.date(2026, 5, 6)},
+        ],
     }
     rendered = message_render(template, language, context)
     assert rendered.subject and rendered.sms and rendered.email.endswith("\n")
@@ -756,6 +762,9 @@ def test_every_template_renders_in_english_and_kannada(template: str, language: 
         assert "₹12,34,567.50" in rendered.subject and "₹12,34,567.50" in rendered.sms
     if template == COLLECTION_REVERSED:
         assert "06-02-2026" in rendered.sms and "BLR01-R-2026-000001" in rendered.sms
+    if template == DUE_DATE_MOVED:
+        assert "05-04-2026" in rendered.sms and "06-04-2026" in rendered.sms
+        assert "Ugadi" in rendered.sms and "06-05-2026" in rendered.email
 
 
 def test_a_missing_value_is_an_error_not_a_gap() -> None:

@@ -68,6 +68,10 @@ class Permission(enum.StrEnum):
     DOCUMENT_READ = "document:read"
     # Messages sent to customers (reminders, receipts, notices) and their delivery status.
     NOTIFICATION_READ = "notification:read"
+    # Working calendars: holidays and non-working weekdays (the institution's: Admin only; a
+    # branch's: the Admin or that branch's Manager — checked by the service).
+    CALENDAR_READ = "calendar:read"
+    CALENDAR_MANAGE = "calendar:manage"
 
 
 _STAFF_COMMON = {
@@ -87,6 +91,7 @@ _STAFF_COMMON = {
     Permission.DASHBOARD_READ,
     Permission.DOCUMENT_READ,
     Permission.NOTIFICATION_READ,
+    Permission.CALENDAR_READ,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -107,6 +112,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.HANDOVER_COUNT,
             Permission.REPORT_READ,
             Permission.COB_READ,
+            Permission.CALENDAR_MANAGE,
         }
     ),
     Role.AGENT: frozenset(_STAFF_COMMON),

@@ -2,7 +2,9 @@
 
 Build `LoanTerms` (validated on construction), then:
 
-- `generate_schedule(terms, disbursed_on=…, first_due_on=…)` → `Schedule` (rows, totals);
+- `generate_schedule(terms, disbursed_on=…, first_due_on=…, calendar=…)` → `Schedule` (rows,
+  totals); a `WorkingCalendar` (holidays, non-working weekdays) moves due dates by the terms'
+  `NonWorkingDayRule`;
 - `installment_amount(terms)`, `total_interest(schedule)`, `apr_percent(schedule)`;
 - `dues_from_schedule(schedule)` → `Due`s; `allocate_payment(amount=…, dues=…, as_of=…,
   strategy=…)` → `Allocation`; `advance_apply(advance=…, dues=…, as_of=…, strategy=…)` →
@@ -25,6 +27,7 @@ from namma.finance.allocation import (
     dues_from_schedule,
 )
 from namma.finance.apr import AprConvention, apr_percent, cash_flows, periodic_irr
+from namma.finance.calendar import WEEKDAYS, WorkingCalendar, calendar_due_dates
 from namma.finance.charges import deducted_fees, first_installment_fees, installment_fees
 from namma.finance.dates import add_months, due_dates
 from namma.finance.errors import (
@@ -80,6 +83,7 @@ from namma.finance.terms import (
     InterestMethod,
     InterestPeriod,
     LoanTerms,
+    NonWorkingDayRule,
     PenaltyBasis,
     PenaltyRecurrence,
     PenaltyTerms,
@@ -91,6 +95,7 @@ __all__ = [
     "DEFAULT_ORDER",
     "INTEREST_BEFORE_PRINCIPAL",
     "MONEY_CONTEXT",
+    "WEEKDAYS",
     "Allocation",
     "AllocationError",
     "AllocationLine",
@@ -113,6 +118,7 @@ __all__ = [
     "InterestPeriod",
     "InterestRounding",
     "LoanTerms",
+    "NonWorkingDayRule",
     "Outstanding",
     "PayoffError",
     "PayoffQuote",
@@ -125,11 +131,13 @@ __all__ = [
     "ScheduleConvention",
     "ScheduleRow",
     "TermsError",
+    "WorkingCalendar",
     "add_months",
     "advance_apply",
     "allocate_payment",
     "apply_allocation",
     "apr_percent",
+    "calendar_due_dates",
     "cash_flows",
     "days_overdue",
     "days_past_due",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from namma.finance.calendar import WorkingCalendar, calendar_due_dates
 from namma.finance.charges import (
     deducted_fees,
     disbursement_fee_amount,
@@ -93,6 +94,9 @@ class Schedule:
     `installment_amount` is the regular installment (see `installment_amount`); `deducted_fees`
     are kept from the payout; `upfront_fees_in_first_installment` are included in row 1's fees;
     `first_period_fraction` is the first period's length over a regular period (1 when regular).
+    `calendar` is the working calendar the dates were moved by (None: none), and
+    `nominal_first_due_on` the first regular due date before the calendar moved it (None: the
+    same as `first_due_on`) — what a reschedule builds on.
     """
 
     terms: LoanTerms
@@ -103,6 +107,8 @@ class Schedule:
     deducted_fees: Decimal
     upfront_fees_in_first_installment: Decimal
     first_period_fraction: Decimal
+    calendar: WorkingCalendar | None = None
+    nominal_first_due_on: date | None = None
 
     @property
     def net_disbursement(self) -> Decimal:
@@ -217,19 +223,64 @@ class _Plan:
     numerators: list[Decimal]
     denominators: list[int]
     first_period_fraction: Decimal
+    nominal_first_due: date
 
 
-def _plan(terms: LoanTerms, disbursed_on: date, first_due_on: date | None) -> _Plan:
+def _nominal_dates(
+    terms: LoanTerms, disbursed_on: date, first_due_on: date | None
+) -> tuple[list[date], Callable[[int], date]]:
+    """The terms' regular due dates, and the k-th of them for any k (past the term too: a
+    calendar that extends the term needs them)."""
     every = terms.every or 1
-    dues = due_dates(
+    known = due_dates(
         frequency=terms.frequency,
         every=every,
         count=terms.installments,
         disbursed_on=disbursed_on,
         first_due_on=first_due_on,
     )
+    extended = list(known)
+
+    def at(k: int) -> date:
+        if k >= len(extended):
+            extended[:] = due_dates(
+                frequency=terms.frequency,
+                every=every,
+                count=max(k + 1, 2 * len(extended)),
+                disbursed_on=disbursed_on,
+                first_due_on=first_due_on,
+            )
+        return extended[k]
+
+    return known, at
+
+
+def _plan(
+    terms: LoanTerms,
+    disbursed_on: date,
+    first_due_on: date | None,
+    calendar: WorkingCalendar | None = None,
+    dates: Sequence[date] = (),
+) -> _Plan:
+    """The plan of the terms' dates, moved by the calendar; `dates`, if given, replace the
+    first due dates (a reschedule keeps the dates the loan has)."""
+    every = terms.every or 1
+    nominal, at = _nominal_dates(terms, disbursed_on, first_due_on)
+    first_due = nominal[0]
+    if calendar:
+        dues = calendar_due_dates(
+            at,
+            terms.installments,
+            calendar=calendar,
+            rule=terms.non_working_day,
+            extend_term=terms.extend_term,
+            disbursed_on=disbursed_on,
+        )
+    else:
+        dues = nominal
+    if dates:
+        dues = [*dates, *dues[len(dates) :]]
     starts = [disbursed_on, *dues[:-1]]
-    first_due = dues[0]
     fraction = ONE
     actual_days = regular_days = 1
     if first_due != one_period_after(disbursed_on, terms.frequency, every):
@@ -262,7 +313,7 @@ def _plan(terms: LoanTerms, disbursed_on: date, first_due_on: date | None) -> _P
             )
             numerators.append(terms.annual_rate * days)
             denominators.append(100 * year_days)
-    return _Plan(dues, starts, numerators, denominators, fraction)
+    return _Plan(dues, starts, numerators, denominators, fraction, first_due)
 
 
 def _progressive_30_day_factors(
@@ -367,20 +418,29 @@ def _evened_out(
 
 
 def generate_schedule(
-    terms: LoanTerms, *, disbursed_on: date, first_due_on: date | None = None
+    terms: LoanTerms,
+    *,
+    disbursed_on: date,
+    first_due_on: date | None = None,
+    calendar: WorkingCalendar | None = None,
 ) -> Schedule:
     """Build the schedule of a loan disbursed on `disbursed_on`.
 
     `first_due_on` defaults to one period after disbursement; any other date makes a broken
     first period whose interest is pro rata for its actual days. Raises `TermsError` (field
     `first_due_on`) if the first due date is not after the disbursement.
+
+    With a `calendar`, due dates on its non-working days move by the terms' `non_working_day`
+    rule (and `extend_term`), see `namma.finance.calendar`. Interest per installment stays one
+    period's (the broken first period is judged on the regular date); daily interest counts
+    the actual days between the moved dates.
     """
     if first_due_on is not None and first_due_on <= disbursed_on:
         raise TermsError.single(
             "first_due_on", "First due date must be after the disbursement date"
         )
     with decimal.localcontext(MONEY_CONTEXT):
-        plan = _plan(terms, disbursed_on, first_due_on)
+        plan = _plan(terms, disbursed_on, first_due_on, calendar)
         upfront = first_installment_fees(terms)
         principal = terms.principal.quantize(CENT)
         if terms.schedule_convention is ScheduleConvention.FINERACT_PROGRESSIVE:
@@ -422,6 +482,8 @@ def generate_schedule(
             deducted_fees=deducted_fees(terms),
             upfront_fees_in_first_installment=upfront,
             first_period_fraction=plan.first_period_fraction,
+            calendar=calendar or None,
+            nominal_first_due_on=plan.nominal_first_due,
         )
 
 
@@ -471,7 +533,14 @@ def reschedule_after_prepayment(
         return _replace_rows(schedule, kept)
     terms = schedule.terms
     with decimal.localcontext(MONEY_CONTEXT):
-        plan = _plan(terms, schedule.disbursed_on, schedule.first_due_on)
+        plan = _plan(
+            terms,
+            schedule.disbursed_on,
+            schedule.nominal_first_due_on or schedule.first_due_on,
+            schedule.calendar,
+            # the rows keep the dates the loan has (a calendar may have moved them)
+            () if terms.amortization is Amortization.BULLET else [r.due_date for r in rows],
+        )
         installment = schedule.installment_amount
         if terms.amortization is Amortization.BULLET:
             rebuilt = _bullet(terms, plan, schedule.upfront_fees_in_first_installment, balance)
@@ -582,6 +651,8 @@ def _replace_rows(
         deducted_fees=schedule.deducted_fees,
         upfront_fees_in_first_installment=schedule.upfront_fees_in_first_installment,
         first_period_fraction=schedule.first_period_fraction,
+        calendar=schedule.calendar,
+        nominal_first_due_on=schedule.nominal_first_due_on,
     )
 
 

@@ -121,6 +121,14 @@ class AllocationMode(StrEnum):
     BY_COMPONENT = "component"  # each component across all dues, oldest first, then the next
 
 
+class NonWorkingDayRule(StrEnum):
+    """Where a due date that falls on a holiday or a non-working weekday goes (docs/money.md §3)."""
+
+    SAME_DAY = "same-day"  # stays where it is: the calendar is ignored
+    NEXT_WORKING_DAY = "next-working-day"
+    PREVIOUS_WORKING_DAY = "previous-working-day"
+
+
 class ExcessPolicy(StrEnum):
     # Money beyond the current dues is held as an advance (a liability) and applied to the next
     # installments as they fall due (the close of business): the MFI default.
@@ -316,6 +324,11 @@ class LoanTerms:
     microfinance: bool = True  # RBI: no prepayment penalty on microfinance loans
     prepayment_penalty_percent: Decimal = Decimal(0)
     schedule_convention: ScheduleConvention = ScheduleConvention.NAMMA
+    # A due date on a non-working day (of the calendar given to the schedule) moves by this
+    # rule; with `extend_term` it is skipped instead: it and every later installment move on
+    # by whole periods until it falls on a working day, so the loan ends later.
+    non_working_day: NonWorkingDayRule = NonWorkingDayRule.NEXT_WORKING_DAY
+    extend_term: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -406,6 +419,13 @@ class LoanTerms:
             if deducted >= self.principal:
                 add(FieldError("fees", "Charges cannot exceed principal amount"))
 
+        if self.extend_term and self.non_working_day is NonWorkingDayRule.SAME_DAY:
+            add(
+                FieldError(
+                    "extend_term",
+                    "Extending the term needs a non-working-day rule other than same-day",
+                )
+            )
         if self.penalty is not None:
             out.extend(self.penalty.problems())
         out.extend(self.allocation.problems())

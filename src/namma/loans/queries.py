@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
 from namma.auth.scope import loan_scope
+from namma.calendars.queries import branch_calendar
 from namma.config import Settings
 from namma.finance import apr_percent, periods_per_year, schedule_fee_amounts
 from namma.finance.owed import loan_outstanding
@@ -37,7 +38,7 @@ from namma.loans.schemas import (
     ScheduleOut,
     ScheduleRevisionOut,
 )
-from namma.loans.service import loan_schedule_compute
+from namma.loans.service import loan_schedule_compute, today_india
 from namma.models import (
     Branch,
     Collection,
@@ -257,7 +258,8 @@ async def loan_schedule(
             .where(Loan.id == loan_id)
         )
     ).one()
-    schedule = loan_schedule_compute(loan, version)
+    calendar = await branch_calendar(session, loan.branch_id, since=today_india())
+    schedule = loan_schedule_compute(loan, version, calendar)
     return ScheduleOut(projected=True, installments=ProjectedInstallment.rows(schedule))
 
 
@@ -303,7 +305,11 @@ async def loan_kfs(
     product = await session.get(LoanProduct, version.product_id)
     branch = await session.get(Branch, loan.branch_id)
     assert product is not None and branch is not None
-    schedule = loan_schedule_compute(loan, version)
+    # On the branch's working calendar, as the disbursement writes it (D-186).
+    calendar = await branch_calendar(
+        session, loan.branch_id, since=loan.disbursed_on or today_india()
+    )
+    schedule = loan_schedule_compute(loan, version, calendar)
     terms = schedule.terms
     return KeyFactsStatement(
         lender=KfsLender(name=settings.lender_name, branch=f"{branch.code} {branch.name}"),

@@ -22,12 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.audit.service import AuditActor, audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope
+from namma.calendars.queries import branch_calendar
 from namma.finance import (
     Due,
     PayoffQuote,
     Schedule,
     ScheduleRow,
     TermsError,
+    WorkingCalendar,
     apr_percent,
     generate_schedule,
     monthly_repayment,
@@ -70,7 +72,12 @@ from namma.models import (
     LoanStatus,
     Role,
 )
-from namma.notifications.service import notify_loan_approved, notify_loan_disbursed
+from namma.notifications.service import (
+    DueDateMove,
+    notify_due_dates_moved,
+    notify_loan_approved,
+    notify_loan_disbursed,
+)
 from namma.products.schemas import ProductTerms, loan_terms_from_stored
 from namma.products.service import terms_error_to_input
 
@@ -88,15 +95,21 @@ def loan_terms_of(loan: Loan, version: LoanProductVersion) -> LoanTerms:
     )
 
 
-def loan_schedule_compute(loan: Loan, version: LoanProductVersion) -> Schedule:
+def loan_schedule_compute(
+    loan: Loan, version: LoanProductVersion, calendar: WorkingCalendar | None = None
+) -> Schedule:
     """The loan's schedule from its disbursement date (or, before disbursement, as if disbursed
-    today — what the KFS shows)."""
+    today — what the KFS shows), its due dates moved by ``calendar`` (its branch's, from
+    `calendars.queries.branch_calendar`) if given."""
     disbursed_on = loan.disbursed_on or today_india()
     first_due = loan.requested_first_due_on
     if first_due is not None and first_due <= disbursed_on:
         first_due = None
     return generate_schedule(
-        loan_terms_of(loan, version), disbursed_on=disbursed_on, first_due_on=first_due
+        loan_terms_of(loan, version),
+        disbursed_on=disbursed_on,
+        first_due_on=first_due,
+        calendar=calendar,
     )
 
 
@@ -116,12 +129,12 @@ def _row(i: LoanInstallment) -> ScheduleRow:
 
 def _as_computed(schedule: Schedule, installments: Sequence[InstallmentLike]) -> bool:
     """Whether the stored installments are still the schedule the terms give (no prepayment
-    rewrote them): same rows, same amounts."""
+    rewrote them, no calendar moved them): same rows, same dates, same amounts."""
     if len(installments) != len(schedule.rows):
         return False
     return all(
-        (i.number, i.principal_due, i.interest_due, i.fee_due)
-        == (r.number, r.principal, r.interest, r.fees)
+        (i.number, i.due_date, i.principal_due, i.interest_due, i.fee_due)
+        == (r.number, r.due_date, r.principal, r.interest, r.fees)
         for i, r in zip(installments, schedule.rows, strict=True)
     )
 
@@ -130,8 +143,8 @@ def loan_schedule_stored(
     loan: Loan, version: LoanProductVersion, installments: Sequence[LoanInstallment]
 ) -> Schedule:
     """The loan's schedule as it now stands: the terms' schedule, or — after a prepayment
-    rescheduled it — the stored installments with the loan's current regular installment (what
-    a payoff quote and the next reschedule must use)."""
+    rescheduled it, or a calendar moved its dates — the stored installments with the loan's
+    current regular installment (what a payoff quote and the next reschedule must use)."""
     schedule = loan_schedule_compute(loan, version)
     if _as_computed(schedule, installments):
         return schedule
@@ -516,7 +529,11 @@ async def loan_disburse(
                 "disburse later or apply again",
             )
     loan.disbursed_on = disbursed_on
-    schedule = loan_schedule_compute(loan, version)
+    calendar = await branch_calendar(session, loan.branch_id, since=disbursed_on)
+    try:
+        schedule = loan_schedule_compute(loan, version, calendar)
+    except TermsError as exc:  # a calendar with no working day within a year of a date
+        raise terms_error_to_input(exc) from None
     loan.status = active
     loan.disbursed_by_id = principal.user_id
     loan.disbursed_at = dt.datetime.now(dt.UTC)
@@ -760,7 +777,9 @@ async def loan_schedules_regenerate(
             continue
         version = await session.get(LoanProductVersion, loan.product_version_id)
         assert version is not None
-        schedule = loan_schedule_compute(loan, version)
+        assert loan.disbursed_on is not None
+        calendar = await branch_calendar(session, loan.branch_id, since=loan.disbursed_on)
+        schedule = loan_schedule_compute(loan, version, calendar)
         stored = list(
             await session.scalars(
                 select(LoanInstallment)
@@ -824,6 +843,101 @@ async def loan_schedules_regenerate(
             session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id
         )
         result.regenerated.append(loan_id)
+    return result
+
+
+@dataclass
+class DueDatesMoved:
+    """What a calendar's move did, per loan id: the loans whose dates moved (with the moves),
+    those already on their calendar, and those skipped with the reason."""
+
+    regenerated: dict[uuid.UUID, list[DueDateMove]] = field(default_factory=dict)
+    unchanged: list[uuid.UUID] = field(default_factory=list)
+    skipped: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+async def loan_due_dates_move(
+    session: AsyncSession,
+    *,
+    loan_ids: Sequence[uuid.UUID],
+    actor: AuditActor,
+    holiday: str | None = None,
+) -> DueDatesMoved:
+    """Move the unpaid installments of many active loans to the due dates their branch's
+    calendar gives now (a holiday added or removed, the working weekdays changed: the EMI Gen
+    job in calendar mode). Only installments not yet paid and not yet fallen due (due today or
+    later, to a date today or later) move; amounts never change — the interest was set at
+    disbursement (D-187). The loans are locked in id order; a loan already on its calendar is
+    left alone (a second run changes nothing). Each moved loan is audited
+    (`loan.due_dates_moved`), its balances (next due date) refreshed and its customer sent the
+    notice (`due_date_moved`, naming ``holiday`` if given)."""
+    result = DueDatesMoved()
+    today = today_india()
+    wanted = sorted(set(loan_ids))
+    loans = {
+        loan.id: loan
+        for loan in await session.scalars(
+            select(Loan).where(Loan.id.in_(wanted)).order_by(Loan.id).with_for_update()
+        )
+    }
+    calendars: dict[uuid.UUID, WorkingCalendar] = {}
+    for loan_id in wanted:
+        loan = loans.get(loan_id)
+        if loan is None:
+            result.skipped[loan_id] = "no such loan"
+            continue
+        if loan.status is not LoanStatus.ACTIVE or loan.disbursed_on is None:
+            result.skipped[loan_id] = f"the loan is {loan.status.value}"
+            continue
+        if loan.branch_id not in calendars:
+            calendars[loan.branch_id] = await branch_calendar(session, loan.branch_id, since=today)
+        version = await session.get(LoanProductVersion, loan.product_version_id)
+        assert version is not None
+        try:
+            target = {
+                r.number: r.due_date
+                for r in loan_schedule_compute(loan, version, calendars[loan.branch_id]).rows
+            }
+        except TermsError as exc:
+            result.skipped[loan_id] = exc.errors[0].message
+            continue
+        stored = await installment_rows(session, loan.id)
+        moves: list[DueDateMove] = []
+        previous = loan.disbursed_on
+        for i in stored:
+            new = target.get(i.number)
+            if (
+                new is not None
+                and new != i.due_date
+                and i.status is not InstallmentStatus.PAID
+                and i.due_date >= today
+                and new >= today
+            ):
+                moves.append(DueDateMove(i.number, i.due_date, new))
+                i.due_date = new
+                i.period_start = previous
+            elif moves and i.status is not InstallmentStatus.PAID:
+                i.period_start = previous  # the installment after a moved one starts there
+            previous = i.due_date
+        if not moves:
+            result.unchanged.append(loan_id)
+            continue
+        await session.flush()
+        loan_balances_refresh(loan, stored)
+        await audit_record(
+            session,
+            actor=actor,
+            action="loan.due_dates_moved",
+            entity_type="loan",
+            entity_id=str(loan.id),
+            before={"due_dates": {str(m.number): m.old for m in moves}},
+            after={"due_dates": {str(m.number): m.new for m in moves}, "holiday": holiday},
+        )
+        await notify_due_dates_moved(session, loan=loan, moves=moves, holiday=holiday)
+        loan_changed(
+            session, loan_id=loan.id, customer_id=loan.customer_id, branch_id=loan.branch_id
+        )
+        result.regenerated[loan_id] = moves
     return result
 
 

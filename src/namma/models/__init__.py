@@ -3,6 +3,7 @@
 from namma.models.audit import AuditEntry
 from namma.models.auth import RecoveryCode, RefreshToken
 from namma.models.branch import Branch
+from namma.models.calendar import Holiday, WorkingWeek
 from namma.models.capital import (
     Borrowing,
     BorrowingInstallment,
@@ -81,6 +82,7 @@ __all__ = [
     "DocumentKind",
     "DocumentStatus",
     "DpdBucket",
+    "Holiday",
     "IdempotencyKey",
     "InstallmentStatus",
     "Investment",
@@ -110,4 +112,5 @@ __all__ = [
     "User",
     "UserPermission",
     "WaiverComponent",
+    "WorkingWeek",
 ]

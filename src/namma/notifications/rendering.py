@@ -27,7 +27,16 @@ RECEIPT = "receipt"
 LOAN_APPROVED = "loan_approved"
 LOAN_DISBURSED = "loan_disbursed"
 COLLECTION_REVERSED = "collection_reversed"
-TEMPLATES = (REMINDER, OVERDUE, RECEIPT, LOAN_APPROVED, LOAN_DISBURSED, COLLECTION_REVERSED)
+DUE_DATE_MOVED = "due_date_moved"
+TEMPLATES = (
+    REMINDER,
+    OVERDUE,
+    RECEIPT,
+    LOAN_APPROVED,
+    LOAN_DISBURSED,
+    COLLECTION_REVERSED,
+    DUE_DATE_MOVED,
+)
 LANGUAGES = tuple(language.value for language in Language)
 
 

@@ -27,6 +27,7 @@ for good (an unknown mailbox) is ``failed`` at once, and its job is not retried.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ from namma.notifications.providers import (
 )
 from namma.notifications.rendering import (
     COLLECTION_REVERSED,
+    DUE_DATE_MOVED,
     LOAN_APPROVED,
     LOAN_DISBURSED,
     OVERDUE,
@@ -316,6 +318,39 @@ async def notify_collection_reversed(
             "collected_on": collection.collected_on,
             "reversed_on": reversed_on,
             "remaining": remaining,
+        },
+    )
+    return await notifications_record(session, [draft])
+
+
+@dataclass(frozen=True)
+class DueDateMove:
+    """One installment whose due date a calendar moved."""
+
+    number: int
+    old: dt.date
+    new: dt.date
+
+
+async def notify_due_dates_moved(
+    session: AsyncSession, *, loan: Loan, moves: Sequence[DueDateMove], holiday: str | None
+) -> list[uuid.UUID]:
+    """The notice that ``loan``'s due dates moved — by the holiday named ``holiday``, or (None)
+    a change of the branch's working days: each installment's old and new date, amounts
+    unchanged. Once per loan, moves and channel."""
+    if not moves:
+        return []
+    customer = await _customer(session, loan.customer_id)
+    signature = ",".join(f"{m.number}:{m.old.isoformat()}:{m.new.isoformat()}" for m in moves)
+    draft = Draft(
+        contact=_contact(customer),
+        template=DUE_DATE_MOVED,
+        key=f"{DUE_DATE_MOVED}:{loan.id}:{hashlib.sha256(signature.encode()).hexdigest()[:32]}",
+        loan_id=loan.id,
+        context={
+            "loan_number": loan.loan_number,
+            "holiday": holiday or "",
+            "moves": [{"number": m.number, "old": m.old, "new": m.new} for m in moves],
         },
     )
     return await notifications_record(session, [draft])

@@ -29,6 +29,7 @@ from namma.finance import (
     InterestPeriod,
     InterestRounding,
     LoanTerms,
+    NonWorkingDayRule,
     PenaltyBasis,
     PenaltyRecurrence,
     PenaltyTerms,
@@ -107,6 +108,15 @@ class ProductTerms(RequestModel):
         "those periods (Apache Fineract's progressive schedule; needs interest_period daily, "
         "days_in_year 360, 364 or 365, equal installments on the declining balance)",
     )
+    non_working_day: NonWorkingDayRule = Field(
+        default=NonWorkingDayRule.NEXT_WORKING_DAY,
+        description="Where a due date on a holiday or a non-working weekday of the branch goes",
+    )
+    extend_term: bool = Field(
+        default=False,
+        description="Skip such a due date instead: it and every later installment move on by "
+        "whole periods, so the loan ends later",
+    )
     first_due_grace_days: int = Field(
         default=FIRST_DUE_GRACE_DAYS,
         ge=0,
@@ -167,6 +177,8 @@ class ProductTerms(RequestModel):
             microfinance=microfinance,
             prepayment_penalty_percent=self.prepayment_penalty_percent,
             schedule_convention=self.schedule_convention,
+            non_working_day=self.non_working_day,
+            extend_term=self.extend_term,
         )
 
 

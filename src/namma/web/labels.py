@@ -128,6 +128,14 @@ schedule_convention = _labels(
         ),
     }
 )
+due_on_holiday = _labels(
+    {
+        "next-working-day": N_("Moves to the next working day"),
+        "previous-working-day": N_("Moves to the working day before"),
+        "same-day": N_("Stays on the holiday"),
+        "extend-term": N_("Skipped: it and the later installments move on a period"),
+    }
+)
 capital_method = _labels({"bank": N_("Bank"), "cash": N_("Cash at head office")})
 borrowing_status = _labels(
     {"active": N_("Active"), "closed": N_("Repaid"), "reversed": N_("Reversed")}

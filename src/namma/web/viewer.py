@@ -72,6 +72,7 @@ _OFFICE_SHARED: tuple[NavItem, ...] = (
     NavItem("/office/handovers", N_("Hand-overs")),
     NavItem("/office/staff", N_("Staff")),
     NavItem("/office/reports", N_("Reports")),
+    NavItem("/office/calendar", N_("Calendar")),
 )
 NAVIGATION: dict[Role, tuple[NavItem, ...]] = {
     Role.ADMIN: (

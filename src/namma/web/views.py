@@ -14,6 +14,7 @@ from namma.web.pages import (
     customer,
     kfs,
     office_branches,
+    office_calendar,
     office_capital,
     office_cash,
     office_customers,
@@ -40,6 +41,7 @@ for module in (
     office_capital,
     office_loans,
     office_cash,
+    office_calendar,
 ):
     router.include_router(module.router)
 

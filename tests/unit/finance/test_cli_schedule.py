@@ -290,3 +290,61 @@ def test_help_names_every_public_option() -> None:
 )
 def test_indian_grouping(amount: str, text: str) -> None:
     assert format_indian(D(amount)) == text
+
+
+# --- the calendar: --holiday, --non-working-weekday, --on-holiday, --extend-term ---------------
+
+
+def _dates(out: str) -> list[str]:
+    return [row["due_date"] for row in json.loads(out)["installments"]]
+
+
+def test_a_holiday_and_sundays_move_due_dates_by_the_rule() -> None:
+    # Disbursed Monday 1 Jan 2024, monthly: 1 Feb (Thu), 1 Mar (Fri), 1 Apr (Mon). 1 Mar is a
+    # holiday; with Fridays closed too, the next working day is Saturday 2 Mar.
+    args = ("--installments", "3", "--holiday", "2024-03-01", "--json")
+    code, out, _ = run(*args)
+    assert code == 0
+    assert _dates(out) == ["2024-02-01", "2024-03-02", "2024-04-01"]
+    code, out, _ = run(*args, "--on-holiday", "previous-working-day")
+    assert _dates(out) == ["2024-02-01", "2024-02-29", "2024-04-01"]
+    code, out, _ = run(*args, "--non-working-weekday", "thursday")
+    assert _dates(out) == ["2024-02-02", "2024-03-02", "2024-04-01"]
+    code, out, _ = run(*args, "--on-holiday", "same-day")
+    assert _dates(out) == ["2024-02-01", "2024-03-01", "2024-04-01"]
+
+
+def test_extending_the_term_ends_the_loan_a_period_later() -> None:
+    code, out, _ = run("--installments", "3", "--holiday", "2024-03-01", "--extend-term", "--json")
+    assert code == 0
+    assert _dates(out) == ["2024-02-01", "2024-04-01", "2024-05-01"]
+    # Per-installment interest: the amounts are those of the loan without a holiday.
+    assert (
+        json.loads(out)["installments"][1]["interest"]
+        == json.loads(run("--installments", "3", "--json")[1])["installments"][1]["interest"]
+    )
+
+
+def test_the_table_names_the_calendar_and_bad_values_exit_2() -> None:
+    code, out, _ = run("--holiday", "2024-03-01", "--non-working-weekday", "sunday")
+    assert code == 0
+    assert (
+        "Calendar: closed sunday; holidays 2024-03-01; a due date on them: next-working-day" in out
+    )
+    code, _, err = run("--holiday", "2024-02-30")
+    assert code == 2 and "--holiday: '2024-02-30' is not a date" in err
+    code, _, err = run("--extend-term", "--on-holiday", "same-day")
+    assert code == 2 and "--extend-term:" in err
+    every_day = [
+        a
+        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        for a in ("--non-working-weekday", d)
+    ]
+    code, _, err = run(*every_day)
+    assert code == 2 and "--non-working-weekday: At least one weekday must be a working day" in err
+
+
+def test_help_names_the_calendar_options() -> None:
+    result = runner.invoke(app, ["schedule", "--help"], env={"COLUMNS": "200"})
+    for option in ("--holiday", "--non-working-weekday", "--on-holiday", "--extend-term"):
+        assert option in result.stdout

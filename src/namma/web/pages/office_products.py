@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -22,6 +22,7 @@ from namma.finance import (
     FeeTiming,
     Frequency,
     InterestMethod,
+    NonWorkingDayRule,
 )
 from namma.kit.clock import today_india
 from namma.kit.deps import SessionDep
@@ -58,6 +59,18 @@ COLUMNS = (
 FEE_NAME = "Processing fee"
 
 
+DueOnHoliday = Literal["next-working-day", "previous-working-day", "same-day", "extend-term"]
+DUE_ON_HOLIDAY: tuple[str, ...] = get_args(DueOnHoliday)
+"""A due date on a holiday, as the form offers it: the product's `non_working_day` rule, or
+`extend-term` (the next working day's rule with `extend_term`)."""
+
+
+def _due_on_holiday(terms: dict[str, Any]) -> str:
+    if terms.get("extend_term"):
+        return "extend-term"
+    return str(terms.get("non_working_day", NonWorkingDayRule.NEXT_WORKING_DAY.value))
+
+
 class VersionForm(BaseModel):
     """The terms a page edits (the rest of a version's terms are kept as they are)."""
 
@@ -65,6 +78,7 @@ class VersionForm(BaseModel):
     interest_method: InterestMethod = InterestMethod.DECLINING
     amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
     excess: ExcessPolicy = ExcessPolicy.ADVANCE
+    due_on_holiday: DueOnHoliday = "next-working-day"
     processing_fee_percent: Rate | None = None
     min_principal: Money
     max_principal: Money
@@ -107,6 +121,10 @@ class VersionForm(BaseModel):
                 "amortization": self.amortization,
                 "allocation": terms.allocation.model_copy(update={"excess": self.excess}),
                 "fees": fees,
+                "non_working_day": NonWorkingDayRule.NEXT_WORKING_DAY
+                if self.due_on_holiday == "extend-term"
+                else NonWorkingDayRule(self.due_on_holiday),
+                "extend_term": self.due_on_holiday == "extend-term",
             }
         )
 
@@ -148,6 +166,7 @@ def _values_of(version: LoanProductVersion) -> dict[str, str]:
         "interest_method": str(version.terms.get("interest_method", "declining")),
         "amortization": str(version.terms.get("amortization", "equal-installments")),
         "excess": _excess_of(version.terms),
+        "due_on_holiday": _due_on_holiday(version.terms),
         "processing_fee_percent": "" if fee is None else _plain(fee),
         "min_principal": str(version.min_principal),
         "max_principal": str(version.max_principal),
@@ -178,6 +197,8 @@ def _shown(key: str, value: Any) -> str:
         return gettext(labels.amortization[str(value)])
     if key == "excess":
         return gettext(labels.excess_policy[str(value)])
+    if key == "due_on_holiday":
+        return gettext(labels.due_on_holiday[str(value)])
     if key == "microfinance":
         return gettext(N_("Yes")) if value in (True, "yes", "on", "true") else gettext(N_("No"))
     return str(value)
@@ -188,6 +209,7 @@ DIFF_FIELDS: tuple[tuple[str, str], ...] = (
     ("interest_method", N_("Interest method")),
     ("amortization", N_("Installments")),
     ("excess", N_("Money beyond the dues")),
+    ("due_on_holiday", N_("A due date on a holiday")),
     ("processing_fee_percent", N_("Processing fee (percent of the amount)")),
     ("min_principal", N_("Smallest amount")),
     ("max_principal", N_("Largest amount")),
@@ -293,6 +315,7 @@ def _form_page(
             "methods": [m.value for m in InterestMethod],
             "amortizations": [a.value for a in Amortization],
             "excess_policies": [e.value for e in ExcessPolicy],
+            "holiday_rules": list(DUE_ON_HOLIDAY),
         },
         status_code=status_code,
     )
@@ -349,6 +372,7 @@ async def product(
             "latest": latest,
             "fee_percent": _fee_percent(latest.terms),
             "excess": _excess_of(latest.terms),
+            "due_on_holiday": _due_on_holiday(latest.terms),
             "preview_form": Form(values=values),
             "schedule": None,
             "excess_example": None,
@@ -394,6 +418,7 @@ async def product_preview(
             "latest": latest,
             "fee_percent": _fee_percent(latest.terms),
             "excess": _excess_of(latest.terms),
+            "due_on_holiday": _due_on_holiday(latest.terms),
             "preview_form": form,
             "schedule": schedule,
             "excess_example": service.excess_example(schedule) if schedule else None,
@@ -448,7 +473,11 @@ async def version_create(
             return _form_page(request, form, product=found, current=current)
         if not form.confirmed:
             # What the new version will hold: a field not sent takes the form's default.
-            proposed = {"excess": form.data.excess.value, **form.values}
+            proposed = {
+                "excess": form.data.excess.value,
+                "due_on_holiday": form.data.due_on_holiday,
+                **form.values,
+            }
             diff = _diff(_values_of(current), proposed)
             return _form_page(request, form, product=found, current=current, diff=diff)
         try:

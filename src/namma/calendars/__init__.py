@@ -1,0 +1,1 @@
+"""Working calendars: holidays and non-working weekdays, institution-wide and per branch."""
