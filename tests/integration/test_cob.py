@@ -1184,7 +1184,7 @@ async def test_api_queues_a_run_and_refuses_bad_requests(app, client, world, bea
     assert listed.json()["running"] is False
     [run] = listed.json()["items"]
     assert (run["business_date"], run["status"], run["steps_done"]) == (day, "completed", 7)
-    assert [s["done"] for s in run["steps"]] == [True] * 6
+    assert [s["done"] for s in run["steps"]] == [True] * 7
     customer = await bearer(world.customer_user_a)
     assert (await client.get("/api/cob/runs", headers=customer)).status_code == 403
 

@@ -212,13 +212,13 @@ async def test_cob_provides_each_class_once_and_a_rate_change_applies_at_the_nex
         "/api/provisioning/rates/standard", json={"rate": "1.00"}, headers=admin
     )
     assert changed.status_code == 200, changed.text
-    assert changed.json()["rate"] == "1.00"
+    assert changed.json()["rate"] == "1.0000"
     async with transaction(app.state.db) as session:
         audit = await session.scalar(
             select(AuditEntry).where(AuditEntry.action == "provisioning.rate_changed")
         )
         assert audit is not None and audit.entity_id == "standard"
-        assert audit.before == {"rate": "0.4000"} and audit.after == {"rate": "1.00"}
+        assert audit.before == {"rate": "0.4000"} and audit.after == {"rate": "1.0000"}
     assert [v[1] for v in (await _loans(app, ids)).values()] == [expected[n] for n in LOANS]
     rates["standard"] = D("1.00")
     now_needed = {name: provision(p, rates[klass]) for name, (_, p, _, klass) in LOANS.items()}

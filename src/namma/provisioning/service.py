@@ -45,6 +45,7 @@ from namma.models import AccountKind, ProvisionClass, ProvisioningRate
 
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
+RATE_PLACES = Decimal("0.0001")
 
 # HOOK (issue 22, item 2): whether a loan was restructured, as SQL over the loan row `l`. No
 # loan carries such a flag yet, so none is; when restructuring records one (e.g.
@@ -155,8 +156,9 @@ async def provisioning_rate_set(
     the ledger holds changes only there. The same rate again changes nothing."""
     if rate < 0 or rate > HUNDRED:
         raise InvalidInputError("rate", "A provisioning rate is a percent between 0 and 100.")
-    if rate != rate.quantize(Decimal("0.0001")):
+    if rate != rate.quantize(RATE_PLACES):
         raise InvalidInputError("rate", "A provisioning rate has at most 4 decimal places.")
+    rate = rate.quantize(RATE_PLACES)  # as the column keeps it (the answer and the audit too)
     await provisioning_rates_ensure(session)
     row = await session.scalar(
         select(ProvisioningRate)
