@@ -11,7 +11,7 @@
   ``cob_runs.steps_done`` now counts to 7. A completed run stays completed (7); a run left
   unfinished keeps its steps up to the accrual and resumes at the provisions.
 
-Revision ID: c7d8e9f0a1b2
+Revision ID: 913f04a8266a
 Revises: b1c2d3e4f5a6
 Create Date: 2026-12-13 10:00:00
 """
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "c7d8e9f0a1b2"
+revision: str = "913f04a8266a"
 down_revision: str | None = "b1c2d3e4f5a6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
