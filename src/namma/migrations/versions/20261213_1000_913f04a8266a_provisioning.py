@@ -12,7 +12,7 @@
   unfinished keeps its steps up to the accrual and resumes at the provisions.
 
 Revision ID: 913f04a8266a
-Revises: b1c2d3e4f5a6
+Revises: c7d8e9f0a1b2
 Create Date: 2026-12-13 10:00:00
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "913f04a8266a"
-down_revision: str | None = "b1c2d3e4f5a6"
+down_revision: str | None = "c7d8e9f0a1b2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
