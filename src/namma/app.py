@@ -42,6 +42,7 @@ from namma.ledger.endpoints import router as ledger_router
 from namma.loans.endpoints import router as loans_router
 from namma.notifications.endpoints import router as notifications_router
 from namma.products.endpoints import router as products_router
+from namma.provisioning.endpoints import router as provisioning_router
 from namma.reports.dashboard import dashboards_stale_after_writes
 from namma.reports.endpoints import dashboard_router
 from namma.reports.endpoints import router as reports_router
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cob_router)
     app.include_router(ledger_router)
     app.include_router(reports_router)
+    app.include_router(provisioning_router)
     app.include_router(dashboard_router)
     app.include_router(audit_router)
     app.include_router(notifications_router)

@@ -117,6 +117,17 @@ def test_the_admin_walks_the_dashboard_reports_cob_audit_and_jobs(
         page.wait_for_selector("#cob-queued")
         visit.check("office-cob-queued")
 
+        # Provisioning: the rates by class, one changed (applies at the next close).
+        visit.go("/office/provisioning")
+        assert "Sub-standard" in (page.text_content("#rate-sub_standard") or "")
+        visit.check("office-provisioning")
+        page.select_option("#f-asset_class", "sub_standard")
+        page.fill("#f-rate", "12.5")
+        page.click("#rate-form button[type=submit]")
+        page.wait_for_selector("#rate-saved")
+        assert "12.5 %" in (page.text_content("#rate-sub_standard") or "")
+        visit.check("office-provisioning-saved")
+
         # The audit log: a filter, then the chain verified in place (htmx).
         visit.go("/office/audit")
         visit.check("office-audit")
@@ -156,6 +167,10 @@ def test_the_admin_walks_the_dashboard_reports_cob_audit_and_jobs(
         visit.check("office-admin-dashboard")
         visit.go("/office/reports/portfolio-summary")
         visit.check("office-report-portfolio-summary")
+        visit.go("/office/provisioning")
+        visit.check("office-provisioning")
+        visit.go("/office/reports/provisioning")
+        visit.check("office-report-provisioning")
         visit.language("en")
     finally:
         visit.close()

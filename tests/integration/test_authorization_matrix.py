@@ -1223,7 +1223,13 @@ REPORT_PATHS = (
     "income",
     "trial-balance",
     "income-statement",
+    "provisioning",
 )
+
+
+async def _provisioning_rate(ctx: Ctx) -> Req:
+    return Req(params={"asset_class": "standard"}, json={"rate": "0.40"})
+
 
 BACKGROUND_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/cob/runs"): Rule(_nothing, **_report_readers()),
@@ -1276,6 +1282,12 @@ BACKGROUND_RULES: dict[tuple[str, str], Rule] = {
         customer=(allow(), hidden()),
     ),
     ("GET", "/api/reports"): Rule(_nothing, **_report_readers()),
+    # Provisioning rates: read with the reports, changed by the Admin (the same rate again:
+    # nothing changes, so one world serves every case).
+    ("GET", "/api/provisioning/rates"): Rule(_nothing, **_report_readers()),
+    ("PUT", "/api/provisioning/rates/{asset_class}"): Rule(
+        _provisioning_rate, **_admin_only(), mutates=False
+    ),
     # Capital utilisation needs capital:read as well (Admin).
     ("GET", "/api/reports/capital-utilisation"): Rule(_nothing, **_admin_only()),
     ("GET", "/api/dashboard"): Rule(

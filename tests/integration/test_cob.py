@@ -805,7 +805,15 @@ async def test_cob_matches_values_computed_independently_and_a_second_run_change
     assert_covers_every_case(portfolio, expected)
 
     outcome = await _cob(app)
-    assert outcome.ran == ("advances", "installments", "penalties", "loans", "accrual", "snapshots")
+    assert outcome.ran == (
+        "advances",
+        "installments",
+        "penalties",
+        "loans",
+        "accrual",
+        "provisions",
+        "snapshots",
+    )
     after = state_read(url)
     assert_state_equal(after, expected)
     charged_today = [c for c in expected.charges.values() if c[0] == BUSINESS_DATE]
@@ -825,14 +833,15 @@ async def test_cob_matches_values_computed_independently_and_a_second_run_change
     assert (forced.counts["snapshots"]["written"], forced.counts["snapshots"]["removed"]) == (0, 0)
     assert_state_equal(state_read(url), expected)
     run = _query(url, "SELECT status::text, steps_done, attempts FROM cob_runs")
-    assert run == [("completed", 6, 2)]
+    assert forced.counts["provisions"]["entries"] == 0
+    assert run == [("completed", 7, 2)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("stop_at", "steps_done"),
-    [("loan_penalty_charges", 2), ("portfolio_snapshots", 5)],
-    ids=["killed-in-step-3", "killed-in-step-6"],
+    [("loan_penalty_charges", 2), ("portfolio_snapshots", 6)],
+    ids=["killed-in-step-3", "killed-in-step-7"],
 )
 async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
     app, client, world, bearer, portfolio, stop_at, steps_done
@@ -913,8 +922,16 @@ async def test_a_worker_killed_halfway_and_restarted_gives_the_identical_result(
         process.terminate()
         process.wait(10)
     [run] = _query(url, "SELECT steps_done, attempts, counts FROM cob_runs")
-    assert run[:2] == (6, 2)
-    assert set(run[2]) == {"advances", "installments", "penalties", "loans", "accrual", "snapshots"}
+    assert run[:2] == (7, 2)
+    assert set(run[2]) == {
+        "advances",
+        "installments",
+        "penalties",
+        "loans",
+        "accrual",
+        "provisions",
+        "snapshots",
+    }
     assert_state_equal(state_read(url), expected)
 
 
@@ -949,9 +966,9 @@ async def test_a_failed_step_is_recorded_and_the_next_run_resumes_there(app, wor
         conn.execute(fix, (target.interest_waived, target.number, target.loan))
     resumed = await _cob(app)
     assert resumed.resumed_at_step == 3
-    assert resumed.ran == ("loans", "accrual", "snapshots")
+    assert resumed.ran == ("loans", "accrual", "provisions", "snapshots")
     assert _query(url, "SELECT status::text, steps_done, attempts, error FROM cob_runs") == [
-        ("completed", 6, 2, None)
+        ("completed", 7, 2, None)
     ]
     assert_state_equal(state_read(url), expected)
 
@@ -1166,8 +1183,8 @@ async def test_api_queues_a_run_and_refuses_bad_requests(app, client, world, bea
     assert listed.status_code == 200
     assert listed.json()["running"] is False
     [run] = listed.json()["items"]
-    assert (run["business_date"], run["status"], run["steps_done"]) == (day, "completed", 6)
-    assert [s["done"] for s in run["steps"]] == [True] * 6
+    assert (run["business_date"], run["status"], run["steps_done"]) == (day, "completed", 7)
+    assert [s["done"] for s in run["steps"]] == [True] * 7
     customer = await bearer(world.customer_user_a)
     assert (await client.get("/api/cob/runs", headers=customer)).status_code == 403
 

@@ -845,7 +845,8 @@ async def test_ledger_check_command(app: Any, world: World, clean_database: str)
     assert result.exit_code == 0, result.output
     assert (
         result.output.strip()
-        == "Ledger OK: 2 entries, debits = credits = 110000.00, 1 loans reconciled"
+        == "Ledger OK: 2 entries, debits = credits = 110000.00, 1 loans reconciled, "
+        "provision for loan losses 0.00"
     )
 
     await anyio.to_thread.run_sync(

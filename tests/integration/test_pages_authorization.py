@@ -48,7 +48,7 @@ CALLER = {
 # Who may open the pages under each prefix (the first that matches wins). D-149: the back
 # office is one set of pages for Admin and Manager, scoped by the queries; some areas are the
 # Admin's alone.
-ADMIN_ONLY_OFFICE = ("branches", "products", "capital", "cob", "audit", "jobs")
+ADMIN_ONLY_OFFICE = ("branches", "products", "capital", "provisioning", "cob", "audit", "jobs")
 AREAS: tuple[tuple[str, frozenset[Role]], ...] = (
     *((f"/office/{area}", frozenset({"admin"})) for area in ADMIN_ONLY_OFFICE),
     ("/office/", frozenset({"admin", "manager"})),

@@ -61,6 +61,8 @@ class Permission(enum.StrEnum):
     # Close of business: run it for a date by hand (it also runs nightly), see its runs.
     COB_RUN = "cob:run"
     COB_READ = "cob:read"
+    # Provisioning rates per prudential class (reading them is `report:read`): Admin.
+    PROVISIONING_MANAGE = "provisioning:manage"
     # Portfolio reports and dashboards (Admin: all branches; Manager: their branch).
     REPORT_READ = "report:read"
     DASHBOARD_READ = "dashboard:read"

@@ -30,8 +30,9 @@ def cob(
         ),
     ] = False,
 ) -> None:
-    """Close of business for a date: installment statuses, penalties, days past due and
-    classes, portfolio snapshots. Resumes a run that died halfway; exit 3 if one is running."""
+    """Close of business for a date: advances applied, installment statuses, penalties, days
+    past due and classes, provisions for loan losses, portfolio snapshots. Resumes a run that
+    died halfway; exit 3 if one is running."""
     # Imported here: namma.cli imports this module to register the command.
     from namma.audit.service import AuditActor
     from namma.cli import cli_database_url, cli_settings

@@ -55,6 +55,7 @@ def _steps() -> tuple[tuple[str, StepFn], ...]:
         ("penalties", lambda s, d, a: service.cob_penalties_apply(s, business_date=d, actor=a)),
         ("loans", lambda s, d, a: service.cob_loans_refresh(s, business_date=d)),
         ("accrual", lambda s, d, a: service.cob_interest_accrue(s, business_date=d)),
+        ("provisions", lambda s, d, a: service.cob_provisions_post(s, business_date=d, actor=a)),
         ("snapshots", lambda s, d, a: service.cob_snapshots_store(s, business_date=d)),
     )
 

@@ -15,7 +15,10 @@ commits: ``namma.cob.runner`` commits each step separately, with the run's progr
    due from its installments (the money core's ``loan_balances`` rules, as of ``D``), its DPD
    bucket, RBI asset class and NPA date.
 4. ``cob_interest_accrue``: not applicable: every product accounts on cash basis.
-5. ``cob_snapshots_store``: the portfolio per branch and per agent as of ``D``
+5. ``cob_provisions_post``: each loan's prudential class and the provision it needs; the
+   difference from what the ledger holds posted per branch (``namma.provisioning.service``:
+   idempotent per date).
+6. ``cob_snapshots_store``: the portfolio per branch and per agent as of ``D``
    (``portfolio_snapshots``), upserted.
 
 Every step is idempotent: run twice for the same date (or resumed after a crash) it changes
@@ -53,6 +56,7 @@ STEPS: tuple[str, ...] = (
     "penalties",
     "loans",
     "accrual",
+    "provisions",
     "snapshots",
 )
 
@@ -368,8 +372,17 @@ async def cob_interest_accrue(session: AsyncSession, *, business_date: dt.date) 
     return {"status": ACCRUAL_NOT_APPLICABLE}
 
 
+async def cob_provisions_post(
+    session: AsyncSession, *, business_date: dt.date, actor: AuditActor
+) -> dict[str, Any]:
+    """Step 5: provisions for loan losses as of the date (see the module docstring)."""
+    from namma.provisioning.service import provisions_post
+
+    return await provisions_post(session, business_date=business_date, actor=actor)
+
+
 async def cob_snapshots_store(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:
-    """Step 5: the day's portfolio snapshot per branch and per agent (upsert; rows of the date
+    """Step 6: the day's portfolio snapshot per branch and per agent (upsert; rows of the date
     that no longer apply, e.g. an agent whose customers were all reassigned, are removed)."""
     params = _params(business_date)
     await session.execute(text("DROP TABLE IF EXISTS cob_snapshot"))

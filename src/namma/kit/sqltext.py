@@ -126,16 +126,18 @@ class SqlColumns:
         return SqlText(f"{self._alias}.{name}")
 
 
-def sql_of(rule: Callable[..., object], alias: str, *args: SqlText) -> str:
+def sql_of(rule: Callable[..., object], alias: str | SqlColumns, *args: SqlText) -> str:
     """The SQL text of ``rule`` over the columns of ``alias`` (further arguments, e.g. the
-    date a status is taken on, as `SqlText` such as ``SqlText("CAST(:d AS date)")``)."""
-    return str(rule(cast(Any, SqlColumns(alias)), *args))
+    date a status is taken on, as `SqlText` such as ``SqlText("CAST(:d AS date)")``). An
+    `SqlColumns` instead of an alias may give some columns as expressions of their own."""
+    columns = alias if isinstance(alias, SqlColumns) else SqlColumns(alias)
+    return str(rule(cast(Any, columns), *args))
 
 
 def sql_case(
     rules: Iterable[tuple[str, Callable[..., object]]],
     otherwise: str,
-    alias: str,
+    alias: str | SqlColumns,
     *args: SqlText,
 ) -> str:
     """An ordered table of ``(value, condition)`` rules as ``CASE WHEN … THEN … ELSE … END``:

@@ -17,8 +17,10 @@ def ledger_callback() -> None:
 
 @ledger_app.command("check")
 def ledger_check_command() -> None:
-    """Verify that every journal entry balances, that all debits equal all credits, and that
-    each disbursed loan's outstanding principal equals its loan-portfolio balance."""
+    """Verify that every journal entry balances, that all debits equal all credits, that each
+    disbursed loan's outstanding principal equals its loan-portfolio balance, that capital and
+    borrowings agree with their records, and that each loan's advance held and provision held
+    equal their ledger balances."""
     # Imported here: namma.cli imports this module to register the sub-app.
     from namma.cli import cli_database_url, cli_settings
     from namma.kit.db import Database
@@ -41,7 +43,8 @@ def ledger_check_command() -> None:
     if result.ok:
         typer.echo(
             f"Ledger OK: {result.entries} entries, debits = credits = "
-            f"{result.total_debit:.2f}, {result.loans_reconciled} loans reconciled"
+            f"{result.total_debit:.2f}, {result.loans_reconciled} loans reconciled, "
+            f"provision for loan losses {result.provision_balance:.2f}"
         )
         return
     problems = result.problems()

@@ -401,6 +401,22 @@ class AdvanceMismatch:
 
 
 @dataclass(frozen=True)
+class ProvisionMismatch:
+    """A loan whose provision held differs from the provision account's lines tagged with it."""
+
+    loan_number: str
+    provision_held: Decimal  # what the loan row says
+    ledger_balance: Decimal  # tagged LOAN_LOSS_PROVISION lines, Cr − Dr
+
+    def describe(self) -> str:
+        return (
+            f"Loan {self.loan_number}: provision held {self.provision_held:.2f} on the loan, "
+            f"but {self.ledger_balance:.2f} in the provision for loan losses (difference "
+            f"{self.provision_held - self.ledger_balance:.2f})."
+        )
+
+
+@dataclass(frozen=True)
 class BorrowingMismatch:
     """A standing borrowing whose outstanding principal is not its principal less the principal
     of its standing repayments."""
@@ -439,6 +455,9 @@ class LedgerCheckResult:
     borrowing_mismatches: list[BorrowingMismatch] = field(default_factory=list)
     advance_mismatches: list[AdvanceMismatch] = field(default_factory=list)
     untagged_advance_lines: int = 0  # advances lines without a loan
+    provision_mismatches: list[ProvisionMismatch] = field(default_factory=list)
+    untagged_provision_lines: int = 0  # provision lines without a loan
+    provision_balance: Decimal = ZERO  # the LOAN_LOSS_PROVISION account, Cr − Dr
 
     @property
     def ok(self) -> bool:
@@ -452,6 +471,8 @@ class LedgerCheckResult:
             and not self.borrowing_mismatches
             and not self.advance_mismatches
             and self.untagged_advance_lines == 0
+            and not self.provision_mismatches
+            and self.untagged_provision_lines == 0
         )
 
     def problems(self) -> list[str]:
@@ -474,6 +495,12 @@ class LedgerCheckResult:
                 "every advance line must carry its loan."
             )
         found.extend(m.describe() for m in self.advance_mismatches)
+        if self.untagged_provision_lines:
+            found.append(
+                f"{self.untagged_provision_lines} provision-for-loan-losses line(s) name no "
+                "loan; every provision line must carry its loan."
+            )
+        found.extend(m.describe() for m in self.provision_mismatches)
         if self.borrowings_outstanding != self.borrowings_balance:
             found.append(
                 f"Borrowings: the standing borrowings owe {self.borrowings_outstanding:.2f} "
@@ -504,7 +531,10 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
        less the principal of its standing repayments;
     5. Σ ``amount`` of the standing investments equals the ``CAPITAL`` account's balance;
     6. every loan's ``advance_balance`` equals the balance (Cr − Dr) of the ``CUSTOMER_ADVANCES``
-       lines tagged with it, and no advances line lacks its loan tag.
+       lines tagged with it, and no advances line lacks its loan tag;
+    7. every loan's ``provision_held`` equals the balance (Cr − Dr) of the
+       ``LOAN_LOSS_PROVISION`` lines tagged with it, and no provision line lacks its loan tag
+       (so the account's balance is the sum of the loans' provisions, never a debit).
 
     Read it in a REPEATABLE READ transaction (as ``namma ledger check`` does) for one snapshot.
     """
@@ -618,6 +648,40 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         ).all()
     ]
 
+    # Provisions held: per loan against the contra-asset's tagged lines.
+    is_provision = LedgerAccount.kind == AccountKind.LOAN_LOSS_PROVISION
+    untagged_provisions = (
+        await session.scalar(
+            select(func.count())
+            .select_from(JournalLine)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(is_provision, JournalLine.loan_id.is_(None))
+        )
+        or 0
+    )
+    provisions = (
+        select(
+            JournalLine.loan_id.label("loan_id"),
+            func.sum(JournalLine.credit - JournalLine.debit).label("balance"),
+        )
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(is_provision, JournalLine.loan_id.is_not(None))
+        .group_by(JournalLine.loan_id)
+        .subquery()
+    )
+    provision_in_ledger = func.coalesce(provisions.c.balance, 0)
+    provision_mismatches = [
+        ProvisionMismatch(loan_number=number, provision_held=held, ledger_balance=Decimal(ledger))
+        for number, held, ledger in (
+            await session.execute(
+                select(Loan.loan_number, Loan.provision_held, provision_in_ledger)
+                .outerjoin(provisions, provisions.c.loan_id == Loan.id)
+                .where(Loan.provision_held != provision_in_ledger)
+                .order_by(Loan.loan_number)
+            )
+        ).all()
+    ]
+
     # Capital: one statement for the four totals, one for the borrowings that drifted.
     def account_balance(kind: AccountKind) -> ColumnElement[Decimal]:
         return (
@@ -627,7 +691,7 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
             .scalar_subquery()
         )
 
-    owed, borrowings_balance, invested, capital_balance = (
+    owed, borrowings_balance, invested, capital_balance, provision_balance = (
         await session.execute(
             select(
                 select(func.coalesce(func.sum(Borrowing.outstanding_principal), 0))
@@ -638,6 +702,7 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
                 .where(Investment.reversed_at.is_(None))
                 .scalar_subquery(),
                 account_balance(AccountKind.CAPITAL),
+                account_balance(AccountKind.LOAN_LOSS_PROVISION),
             )
         )
     ).one()
@@ -691,6 +756,9 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         borrowing_mismatches=borrowing_mismatches,
         advance_mismatches=advance_mismatches,
         untagged_advance_lines=untagged_advances,
+        provision_mismatches=provision_mismatches,
+        untagged_provision_lines=untagged_provisions,
+        provision_balance=Decimal(provision_balance),
     )
 
 

@@ -45,6 +45,7 @@ ACCOUNT_NUMBERS: dict[AccountKind, str] = {
     AccountKind.LOAN_PORTFOLIO: "1100",
     AccountKind.INTEREST_RECEIVABLE: "1110",
     AccountKind.FEE_RECEIVABLE: "1120",
+    AccountKind.LOAN_LOSS_PROVISION: "1190",
     AccountKind.BORROWINGS: "2100",
     AccountKind.CUSTOMER_ADVANCES: "2200",
     AccountKind.CAPITAL: "3100",
@@ -56,6 +57,7 @@ ACCOUNT_NUMBERS: dict[AccountKind, str] = {
     AccountKind.WAIVER_EXPENSE: "5200",
     AccountKind.CASH_SHORTAGE: "5300",
     AccountKind.INTEREST_EXPENSE: "5400",
+    AccountKind.PROVISION_EXPENSE: "5500",
     # Memorandum (off-balance-sheet) accounts: 9xxx.
     AccountKind.WAIVERS_MEMO: "9100",
     AccountKind.WAIVERS_MEMO_CONTRA: "9110",
@@ -68,6 +70,7 @@ ACCOUNT_NAMES: dict[AccountKind, str] = {
     AccountKind.LOAN_PORTFOLIO: "Loan portfolio (principal outstanding)",
     AccountKind.INTEREST_RECEIVABLE: "Interest receivable",
     AccountKind.FEE_RECEIVABLE: "Fees receivable",
+    AccountKind.LOAN_LOSS_PROVISION: "Provision for loan losses (contra-asset)",
     AccountKind.BORROWINGS: "Borrowings",
     AccountKind.CUSTOMER_ADVANCES: "Advances from customers",
     AccountKind.CAPITAL: "Owners' capital",
@@ -79,6 +82,7 @@ ACCOUNT_NAMES: dict[AccountKind, str] = {
     AccountKind.WAIVER_EXPENSE: "Waivers",
     AccountKind.CASH_SHORTAGE: "Cash shortages and excesses",
     AccountKind.INTEREST_EXPENSE: "Interest on borrowings",
+    AccountKind.PROVISION_EXPENSE: "Provision for loan losses (expense)",
     AccountKind.WAIVERS_MEMO: "Memo: interest, fees and penalties waived",
     AccountKind.WAIVERS_MEMO_CONTRA: "Memo: waivers (contra)",
 }
@@ -247,6 +251,7 @@ JOURNAL_LINE_INSERT = (
     "INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id) VALUES "
 )
 JOURNAL_LINE_ROW = "(%s, %s, %s, %s, %s)"
+LINES_PER_STATEMENT = 10_000
 
 
 async def journal_post(
@@ -289,10 +294,18 @@ async def journal_post(
     row = await cursor.fetchone()
     assert row is not None
     entry_id, posted_at = row
-    lines: list[object] = []
-    for leg, account_id in zip(legs, accounts, strict=True):
-        lines += (entry_id, account_id, leg.debit, leg.credit, leg.loan_id)
-    await connection.execute(JOURNAL_LINE_INSERT + sql_values(JOURNAL_LINE_ROW, len(legs)), lines)
+    # One statement for the lines (a few, for every request); a journal of many lines (the
+    # close of business's provisions: a line per loan) in statements of at most
+    # LINES_PER_STATEMENT, under the driver's 65,535 parameters.
+    pairs = list(zip(legs, accounts, strict=True))
+    for start in range(0, len(pairs), LINES_PER_STATEMENT):
+        chunk = pairs[start : start + LINES_PER_STATEMENT]
+        lines: list[object] = []
+        for leg, account_id in chunk:
+            lines += (entry_id, account_id, leg.debit, leg.credit, leg.loan_id)
+        await connection.execute(
+            JOURNAL_LINE_INSERT + sql_values(JOURNAL_LINE_ROW, len(chunk)), lines
+        )
     entry = JournalEntry(id=entry_id, posted_at=posted_at, **values)
     # Known to the session as if it had been loaded (a reversal in this transaction finds it).
     session_adopt(session, entry)

@@ -80,6 +80,7 @@ from namma.notifications.service import (
 )
 from namma.products.schemas import ProductTerms, loan_terms_from_stored
 from namma.products.service import terms_error_to_input
+from namma.provisioning.service import provision_release_legs
 
 ZERO = Decimal("0.00")
 BACKDATE_LIMIT = dt.timedelta(days=30)
@@ -952,7 +953,10 @@ async def loan_write_off(
     written_off = loan_move_target(loan.status, LoanMove.WRITE_OFF)
     before = _snapshot(loan)
     amount = loan.outstanding_principal
-    if amount > 0:
+    # The provision held for the loan is released in the same entry (D-193): the write-off's
+    # expense stays the principal written off, and the provision already charged comes back.
+    provision = loan.provision_held
+    if amount > 0 or provision > 0:
         await journal_post(
             session,
             kind="loan.write_off",
@@ -964,8 +968,10 @@ async def loan_write_off(
             legs=[
                 Leg(AccountKind.WRITE_OFF_EXPENSE, debit=amount, loan_id=loan.id),
                 Leg(AccountKind.LOAN_PORTFOLIO, credit=amount, loan_id=loan.id),
+                *provision_release_legs(loan.id, provision),
             ],
         )
+    loan.provision_held = ZERO
     loan.status = written_off
     loan.written_off_at = dt.datetime.now(dt.UTC)
     loan.write_off_reason = reason.strip()
@@ -981,6 +987,7 @@ async def loan_write_off(
         after={
             "status": loan.status.value,
             "written_off_principal": amount,
+            "provision_released": provision,
             "reason": loan.write_off_reason,
         },
     )

@@ -12,7 +12,15 @@ from namma.models.capital import (
     CapitalMethod,
     Investment,
 )
-from namma.models.cob import AssetClass, CobRun, CobRunStatus, DpdBucket, PortfolioSnapshot
+from namma.models.cob import (
+    AssetClass,
+    CobRun,
+    CobRunStatus,
+    DpdBucket,
+    PortfolioSnapshot,
+    ProvisionClass,
+    ProvisioningRate,
+)
 from namma.models.collection import (
     AdvanceApplication,
     Collection,
@@ -106,6 +114,8 @@ __all__ = [
     "NotificationStatus",
     "NumberSequence",
     "PortfolioSnapshot",
+    "ProvisionClass",
+    "ProvisioningRate",
     "RecoveryCode",
     "RefreshToken",
     "Role",

@@ -5,6 +5,9 @@ the daily portfolio snapshots per branch and per agent.
   a run that died halfway resumes at the next step (docs/cob.md).
 - ``DpdBucket`` / ``AssetClass``: the values of ``loans.dpd_bucket`` and ``loans.asset_class``
   (RBI: SMA-0 1–30 days past due, SMA-1 31–60, SMA-2 61–90, NPA beyond 90).
+- ``ProvisionClass``: the values of ``loans.provision_class``, the RBI prudential asset class a
+  loan is provided for (standard, sub-standard, doubtful, loss; docs/ledger.md "Provisioning");
+  ``provisioning_rates``: the rate provided per class, set by the Admin.
 - ``portfolio_snapshots``: the portfolio as of each business date, per branch (``agent_id``
   NULL) and per agent (the customer's current agent). Reports and dashboards read these names.
 """
@@ -60,13 +63,45 @@ class AssetClass(enum.StrEnum):
     NPA = "npa"  # more than 90; back to standard only when all arrears are cleared
 
 
+class ProvisionClass(enum.StrEnum):
+    """RBI's prudential classes (income recognition and asset classification norms), as this
+    system draws them (D-190): standard (not NPA: SMA-0/1/2 included), sub-standard (NPA for up
+    to 12 months, or a standard loan restructured), doubtful (NPA for more than 12 months), loss
+    (NPA for more than 36 months, in place of "identified as loss")."""
+
+    STANDARD = "standard"
+    SUB_STANDARD = "sub_standard"
+    DOUBTFUL = "doubtful"
+    LOSS = "loss"
+
+
+class ProvisioningRate(Base):
+    """The share of a loan's outstanding principal provided for, per class (percent). Read by
+    the close of business; changed by the Admin (audited), taking effect at the next close."""
+
+    __tablename__ = "provisioning_rates"
+    __table_args__ = (CheckConstraint("rate >= 0 AND rate <= 100", name="rate_range"),)
+
+    asset_class: Mapped[ProvisionClass] = mapped_column(
+        value_enum(ProvisionClass, "provision_class"), primary_key=True
+    )
+    rate: Mapped[Decimal] = mapped_column(Numeric(7, 4))
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+
+
 class CobRun(Base):
     __tablename__ = "cob_runs"
-    __table_args__ = (CheckConstraint("steps_done BETWEEN 0 AND 6", name="steps_done_range"),)
+    __table_args__ = (CheckConstraint("steps_done BETWEEN 0 AND 7", name="steps_done_range"),)
 
     business_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     status: Mapped[CobRunStatus] = mapped_column(value_enum(CobRunStatus, "cob_run_status"))
-    # Steps committed, in order (1 installments, 2 penalties, 3 loans, 4 accrual, 5 snapshots).
+    # Steps committed, in order (1 advances, 2 installments, 3 penalties, 4 loans, 5 accrual,
+    # 6 provisions, 7 snapshots).
     steps_done: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()

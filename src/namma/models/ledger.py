@@ -65,6 +65,10 @@ class AccountKind(enum.StrEnum):
     # Memorandum pair: Dr `waivers_memo`, Cr `waivers_memo_contra` for each waiver (loan-tagged).
     WAIVERS_MEMO = "waivers_memo"
     WAIVERS_MEMO_CONTRA = "waivers_memo_contra"
+    # Provisioning (docs/ledger.md): the contra-asset that holds the provision for loan losses
+    # (credit-normal, loan-tagged), and the expense the close of business charges it from.
+    LOAN_LOSS_PROVISION = "loan_loss_provision"
+    PROVISION_EXPENSE = "provision_expense"
 
 
 ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
@@ -87,6 +91,9 @@ ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
     AccountKind.CAPITAL: AccountType.EQUITY,
     AccountKind.WAIVERS_MEMO: AccountType.MEMO,
     AccountKind.WAIVERS_MEMO_CONTRA: AccountType.MEMO,
+    # A contra-asset: an asset account whose balance is a credit (shown negative, as "less").
+    AccountKind.LOAN_LOSS_PROVISION: AccountType.ASSET,
+    AccountKind.PROVISION_EXPENSE: AccountType.EXPENSE,
 }
 
 MONEY = Numeric(20, 2)

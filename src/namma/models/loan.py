@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from namma.kit.db import Base, value_enum
-from namma.models.cob import AssetClass, DpdBucket
+from namma.models.cob import AssetClass, DpdBucket, ProvisionClass
 from namma.models.product import RATE
 
 MONEY = Numeric(20, 2)
@@ -80,6 +80,7 @@ class Loan(Base):
             name="outstanding_not_negative",
         ),
         CheckConstraint("advance_balance >= 0", name="advance_not_negative"),
+        CheckConstraint("provision_held >= 0", name="provision_not_negative"),
         Index("ix_loans_branch_id_status", "branch_id", "status"),
         # The dashboards' recent loans: the newest five, read from the end of the index.
         Index("ix_loans_applied_at", "applied_at", "loan_number"),
@@ -156,6 +157,15 @@ class Loan(Base):
         server_default="standard",
     )
     npa_since: Mapped[dt.date | None] = mapped_column(Date)
+    # Set by the close of business's provisioning step: the prudential class the loan is
+    # provided for, and the provision held for it — equal to the balance of the
+    # `loan_loss_provision` lines tagged with the loan (`namma ledger check`).
+    provision_class: Mapped[ProvisionClass] = mapped_column(
+        value_enum(ProvisionClass, "provision_class"),
+        default=ProvisionClass.STANDARD,
+        server_default="standard",
+    )
+    provision_held: Mapped[Decimal] = money_column()
 
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     written_off_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

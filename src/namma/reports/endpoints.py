@@ -90,6 +90,11 @@ REPORTS: dict[str, tuple[ReportFunction, str]] = {
         queries.income_statement,
         "Income and expenses of the period from the ledger, and profit.",
     ),
+    "provisioning": (
+        queries.provisioning_report,
+        "Provisioning for loan losses per branch and asset class: rates, provision required "
+        "and held.",
+    ),
     "capital-utilisation": (
         queries.capital_utilisation,
         "Own capital, borrowings, loans outstanding and utilisation (Admin only).",

@@ -147,3 +147,11 @@ handover_status = _labels(
     {"pending": N_("Waiting to be counted"), "received": N_("Received"), "reversed": N_("Reversed")}
 )
 handover_result = _labels({"exact": N_("Exact"), "short": N_("Short"), "excess": N_("Excess")})
+provision_class = _labels(
+    {
+        "standard": N_("Standard"),
+        "sub_standard": N_("Sub-standard"),
+        "doubtful": N_("Doubtful"),
+        "loss": N_("Loss"),
+    }
+)

@@ -81,6 +81,7 @@ NAVIGATION: dict[Role, tuple[NavItem, ...]] = {
         NavItem("/office/branches", N_("Branches")),
         NavItem("/office/products", N_("Products")),
         NavItem("/office/capital", N_("Capital")),
+        NavItem("/office/provisioning", N_("Provisioning")),
         NavItem("/office/cob", N_("Close of business")),
         NavItem("/office/audit", N_("Audit log")),
         NavItem("/office/jobs", N_("Jobs")),

@@ -22,6 +22,7 @@ from namma.web.pages import (
     office_desk,
     office_loans,
     office_products,
+    office_provisioning,
     office_staff,
 )
 from namma.web.templating import STATIC_DIR
@@ -39,6 +40,7 @@ for module in (
     office_customers,
     office_products,
     office_capital,
+    office_provisioning,
     office_loans,
     office_cash,
     office_calendar,

@@ -1,6 +1,7 @@
 """The portfolio reports: one module per report (``portfolio``, ``par``, ``demand``,
 ``collection_register``, ``disbursement_register``, ``agent_performance``, ``overdue``,
-``aging``, ``income``, ``trial_balance``, ``income_statement``, ``capital_utilisation``), each
+``aging``, ``income``, ``trial_balance``, ``income_statement``, ``capital_utilisation``,
+``provisioning``), each
 a few set-based SQL statements (no per-loan Python loop), money as ``Decimal``.
 docs/reports.md defines every report, its columns and how it reconciles with the ledger. This
 package answers every report and building block by name (``queries.portfolio_summary``).
@@ -53,6 +54,7 @@ from namma.reports.queries.income_statement import income_statement
 from namma.reports.queries.overdue import overdue_list
 from namma.reports.queries.par import par_report
 from namma.reports.queries.portfolio import portfolio_summary
+from namma.reports.queries.provisioning import provisioning_report
 from namma.reports.queries.trial_balance import trial_balance_report
 
 __all__ = [
@@ -86,6 +88,7 @@ __all__ = [
     "overdue_now",
     "par_report",
     "portfolio_summary",
+    "provisioning_report",
     "scoped_loans",
     "trial_balance_report",
 ]

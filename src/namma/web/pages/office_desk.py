@@ -43,7 +43,7 @@ from namma.reports.endpoints import (
     report_response,
 )
 from namma.reports.queries import overdue_list
-from namma.web import i18n, report_labels
+from namma.web import i18n, labels, report_labels
 from namma.web.charts import BarChart, bar_chart
 from namma.web.forms import FORM_ERROR, Form, message_translate
 from namma.web.i18n import N_, gettext
@@ -93,6 +93,10 @@ REPORT_TITLES: dict[str, tuple[str, str]] = {
         N_("Income statement"),
         N_("Income and expenses of the period from the ledger, and profit."),
     ),
+    "provisioning": (
+        N_("Provisioning"),
+        N_("Provision for loan losses per branch and asset class: required and held."),
+    ),
     "capital-utilisation": (
         N_("Capital utilisation"),
         N_("Own capital, borrowings, loans outstanding and utilisation."),
@@ -110,7 +114,7 @@ PERIOD = {
     "income-statement",
 }
 AS_OF = {"trial-balance"}
-BY_LOANS = PERIOD - {"income-statement"} | {"par", "overdue", "loan-aging"}
+BY_LOANS = PERIOD - {"income-statement"} | {"par", "overdue", "loan-aging", "provisioning"}
 HEAD_OFFICE = {"capital-utilisation"}
 # A chart where it helps: (row label key, value key, colour).
 CHARTS: dict[str, tuple[str, str, str]] = {
@@ -120,6 +124,10 @@ CHARTS: dict[str, tuple[str, str, str]] = {
     "loan-aging": ("bucket", "amount", "interest"),
     "income": ("branch_code", "total", "paid"),
 }
+
+
+# Code cells shown as words (the API and the files keep the codes).
+CELL_LABELS = {"asset_class": labels.provision_class}
 
 
 def _report_names(viewer: Viewer) -> list[str]:
@@ -312,7 +320,12 @@ async def report_page(
         # A long report (a defaulter list of thousands) shows its first rows; the files and the
         # totals keep every row.
         context["rows"] = [
-            [_cell(row.get(c.key), c.type) for c in report.columns]
+            [
+                gettext(CELL_LABELS[c.key][row[c.key]])
+                if c.key in CELL_LABELS and row.get(c.key)
+                else _cell(row.get(c.key), c.type)
+                for c in report.columns
+            ]
             for row in report.rows[:REPORT_ROWS_SHOWN]
         ]
         context["rows_total"] = len(report.rows)
@@ -460,8 +473,6 @@ async def audit_page(request: Request, session: SessionDep, viewer: AuditViewer)
 
 
 def _role_label(role: Role) -> str:
-    from namma.web import labels
-
     return str(labels.role[role.value])
 
 

@@ -1,0 +1,1 @@
+"""Provisioning for loan losses: rates per prudential class and the close of business journal."""

@@ -1,0 +1,277 @@
+"""Provisioning for loan losses (docs/ledger.md "Provisioning", D-190 to D-193).
+
+- ``provisioning_rates`` / ``provisioning_rate_set``: the rate (percent of outstanding
+  principal) per prudential class; the Admin changes one, audited; the next close of business
+  uses it.
+- ``provisions_post``: the close of business's provisioning step for a business date ``D``.
+  Every loan the close maintains gets its prudential class (`namma.finance.provisioning`, read
+  as SQL) and the provision it needs, ``round(outstanding principal × rate / 100, 2)``; a loan
+  that left the portfolio (closed, pre-closed, refinanced) needs none. The difference from what
+  the ledger already holds for each loan (``loans.provision_held``) is posted as one journal
+  entry per branch (``provision``): per loan a ``loan_loss_provision`` line (credit: more
+  provided; debit: released), and the net to ``provision_expense``. Idempotent per date: a
+  second run finds every loan provided for exactly and posts nothing.
+- ``provision_release_legs``: what a write-off adds to its entry — the loan's provision is
+  released (Dr ``loan_loss_provision``, Cr ``provision_expense``), so the write-off's expense
+  is borne net of what was already provided (D-193).
+
+The restructured flag does not exist yet (issue 22, item 2): ``RESTRUCTURED_SQL`` is the hook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from namma.audit.service import AuditActor, audit_record
+from namma.finance.provisioning import (
+    CLASSES,
+    DEFAULT_RATES,
+    PROVISION_CLASS_RULES,
+    STANDARD_OTHERWISE,
+    class_boundaries,
+)
+from namma.kit.errors import InvalidInputError, NotFoundError
+from namma.kit.sqltext import SqlColumns, SqlText, sql_case
+from namma.ledger.service import Leg, journal_post
+from namma.models import AccountKind, ProvisionClass, ProvisioningRate
+
+ZERO = Decimal("0.00")
+HUNDRED = Decimal(100)
+RATE_PLACES = Decimal("0.0001")
+
+# HOOK (issue 22, item 2): whether a loan was restructured, as SQL over the loan row `l`. No
+# loan carries such a flag yet, so none is; when restructuring records one (e.g.
+# `loans.restructured_on`), this becomes `(l.restructured_on IS NOT NULL)` and a restructured
+# standard loan is provided for as sub-standard (RBI), with no other change here. The Python
+# reading (`finance.provisioning.provision_class(restructured=…)`) already takes it.
+RESTRUCTURED_SQL = "false"
+
+
+class _LoanColumns(SqlColumns):
+    """The loan row `l` as the class rules read it: its columns, and `restructured` (the hook)."""
+
+    restructured = SqlText(RESTRUCTURED_SQL)
+
+
+# The prudential class of loan `l` on :d (`namma.finance.provisioning.PROVISION_CLASS_RULES`).
+PROVISION_CLASS_SQL = sql_case(
+    PROVISION_CLASS_RULES,
+    STANDARD_OTHERWISE,
+    _LoanColumns("l"),
+    SqlText("CAST(:doubtful_from AS date)"),
+    SqlText("CAST(:loss_from AS date)"),
+)
+
+# The loans the step touches: active ones, and those still holding a provision (a loan closed,
+# pre-closed or refinanced since the last close: its provision is released). Locked in id order
+# as every step of the close and a collection do.
+LOCK_PROVISION_LOANS = """
+SELECT count(*) FROM (
+    SELECT 1 FROM loans l WHERE l.status = 'active' OR l.provision_held <> 0
+     ORDER BY l.id FOR UPDATE
+) locked
+"""
+
+# Per loan: its class and the provision it needs as of :d (a loan the close does not maintain
+# — not active, or disbursed after :d — keeps its class and needs none).
+PROVISIONS_COMPUTE = f"""
+CREATE TEMP TABLE cob_provision ON COMMIT DROP AS
+WITH classed AS (
+    SELECT l.id AS loan_id, l.branch_id, l.outstanding_principal, l.provision_held AS held,
+           CAST(l.provision_class AS text) AS old_class,
+           (l.status = 'active' AND l.disbursed_on <= CAST(:d AS date)) AS maintained,
+           {PROVISION_CLASS_SQL} AS class
+      FROM loans l
+     WHERE l.status = 'active' OR l.provision_held <> 0
+)
+SELECT c.loan_id, c.branch_id, c.held, c.maintained,
+       CASE WHEN c.maintained THEN c.class ELSE c.old_class END AS class,
+       CASE WHEN c.maintained THEN round(c.outstanding_principal * r.rate / 100, 2)
+            ELSE 0 END AS required
+  FROM classed c
+  JOIN provisioning_rates r ON CAST(r.asset_class AS text) = c.class
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+PROVISIONS_CHANGED = """
+SELECT loan_id, branch_id, required - held AS delta
+  FROM cob_provision WHERE required <> held
+ ORDER BY branch_id, loan_id
+"""
+
+PROVISIONS_WRITE = """
+WITH changed AS (
+    UPDATE loans l
+       SET provision_held = p.required,
+           provision_class = CAST(p.class AS provision_class),
+           updated_at = now()
+      FROM cob_provision p
+     WHERE l.id = p.loan_id
+       AND (l.provision_held, CAST(l.provision_class AS text))
+           IS DISTINCT FROM (p.required, p.class)
+    RETURNING 1
+)
+SELECT count(*) FROM changed
+"""
+
+PROVISIONS_SUMMARY = """
+SELECT class, count(*), COALESCE(sum(required), 0)
+  FROM cob_provision WHERE maintained GROUP BY class
+"""
+
+
+async def provisioning_rates_ensure(session: AsyncSession) -> None:
+    """Every class has its row: the migration seeds them with the defaults; a class whose row
+    is missing (a table emptied by hand) gets its default again, never a silent 0."""
+    await session.execute(
+        insert(ProvisioningRate)
+        .values([{"asset_class": ProvisionClass(c), "rate": DEFAULT_RATES[c]} for c in CLASSES])
+        .on_conflict_do_nothing()
+    )
+
+
+async def provisioning_rates(session: AsyncSession) -> list[ProvisioningRate]:
+    """The rate of every class, in the classes' order (standard … loss)."""
+    await provisioning_rates_ensure(session)
+    rows = {r.asset_class: r for r in await session.scalars(select(ProvisioningRate))}
+    return [rows[ProvisionClass(c)] for c in CLASSES]
+
+
+async def provisioning_rate_set(
+    session: AsyncSession,
+    *,
+    actor: AuditActor,
+    asset_class: ProvisionClass,
+    rate: Decimal,
+) -> ProvisioningRate:
+    """Set the rate of one class (percent of outstanding principal, 0–100, at most 4 places);
+    audited (``provisioning.rate_changed``). It applies from the next close of business: what
+    the ledger holds changes only there. The same rate again changes nothing."""
+    if rate < 0 or rate > HUNDRED:
+        raise InvalidInputError("rate", "A provisioning rate is a percent between 0 and 100.")
+    if rate != rate.quantize(RATE_PLACES):
+        raise InvalidInputError("rate", "A provisioning rate has at most 4 decimal places.")
+    rate = rate.quantize(RATE_PLACES)  # as the column keeps it (the answer and the audit too)
+    await provisioning_rates_ensure(session)
+    row = await session.scalar(
+        select(ProvisioningRate)
+        .where(ProvisioningRate.asset_class == asset_class)
+        .with_for_update()
+    )
+    if row is None:
+        raise NotFoundError(f"No provisioning rate for {asset_class.value}.")
+    if row.rate == rate:
+        return row
+    before = {"rate": row.rate}
+    row.rate = rate
+    row.updated_by_id = actor.actor_id
+    row.updated_at = dt.datetime.now(dt.UTC)
+    await session.flush()
+    await audit_record(
+        session,
+        actor=actor,
+        action="provisioning.rate_changed",
+        entity_type="provisioning_rate",
+        entity_id=asset_class.value,
+        before=before,
+        after={"rate": rate},
+    )
+    return row
+
+
+def provision_release_legs(loan_id: uuid.UUID, held: Decimal) -> list[Leg]:
+    """The legs that release a loan's whole provision (a write-off): Dr provision, Cr expense.
+    Zero legs are dropped by ``journal_post``."""
+    return [
+        Leg(AccountKind.LOAN_LOSS_PROVISION, debit=held, loan_id=loan_id),
+        Leg(AccountKind.PROVISION_EXPENSE, credit=held, loan_id=loan_id),
+    ]
+
+
+def provision_legs(deltas: list[tuple[uuid.UUID, Decimal]]) -> list[Leg]:
+    """One branch's provision journal from each loan's difference (needed − held): a credit to
+    the provision per loan that needs more, a debit per loan that needs less, and the net to
+    the expense (debit: charged; credit: written back)."""
+    legs: list[Leg] = []
+    for loan_id, delta in deltas:
+        if delta > 0:
+            legs.append(Leg(AccountKind.LOAN_LOSS_PROVISION, credit=delta, loan_id=loan_id))
+        elif delta < 0:
+            legs.append(Leg(AccountKind.LOAN_LOSS_PROVISION, debit=-delta, loan_id=loan_id))
+    net = sum((delta for _, delta in deltas), ZERO)
+    if net > 0:
+        legs.append(Leg(AccountKind.PROVISION_EXPENSE, debit=net))
+    elif net < 0:
+        legs.append(Leg(AccountKind.PROVISION_EXPENSE, credit=-net))
+    return legs
+
+
+async def provisions_post(
+    session: AsyncSession, *, business_date: dt.date, actor: AuditActor
+) -> dict[str, Any]:
+    """The close of business's provisioning step (see the module docstring). Returns what it
+    did: entries posted, loans changed, provided and released, and the portfolio's provision by
+    class after the step."""
+    await provisioning_rates_ensure(session)
+    doubtful_from, loss_from = class_boundaries(business_date)
+    params = {"d": business_date, "doubtful_from": doubtful_from, "loss_from": loss_from}
+    await session.execute(text(LOCK_PROVISION_LOANS))
+    await session.execute(text("DROP TABLE IF EXISTS cob_provision"))
+    await session.execute(text(PROVISIONS_COMPUTE), params)
+
+    by_branch: dict[uuid.UUID, list[tuple[uuid.UUID, Decimal]]] = defaultdict(list)
+    for loan_id, branch_id, delta in (await session.execute(text(PROVISIONS_CHANGED))).all():
+        by_branch[branch_id].append((loan_id, Decimal(delta)))
+    provided = released = ZERO
+    entries = 0
+    for branch_id, deltas in by_branch.items():
+        up = sum((d for _, d in deltas if d > 0), ZERO)
+        down = -sum((d for _, d in deltas if d < 0), ZERO)
+        entry = await journal_post(
+            session,
+            kind="provision",
+            entry_date=business_date,
+            memo=f"Provision for loan losses as of {business_date.isoformat()}: "
+            f"{len(deltas)} loan(s), provided {up:.2f}, released {down:.2f}",
+            branch_id=branch_id,
+            created_by_id=actor.actor_id,
+            legs=provision_legs(deltas),
+        )
+        await audit_record(
+            session,
+            actor=actor,
+            action="provision.posted",
+            entity_type="journal_entry",
+            entity_id=str(entry.id),
+            after={
+                "business_date": business_date,
+                "branch_id": branch_id,
+                "loans": len(deltas),
+                "provided": up,
+                "released": down,
+                "net": up - down,
+            },
+        )
+        provided += up
+        released += down
+        entries += 1
+    changed = int((await session.scalar(text(PROVISIONS_WRITE))) or 0)
+    by_class = {
+        name: {"loans": int(n), "provision": str(Decimal(amount).quantize(Decimal("0.01")))}
+        for name, n, amount in (await session.execute(text(PROVISIONS_SUMMARY))).all()
+    }
+    await session.execute(text("DROP TABLE cob_provision"))
+    return {
+        "entries": entries,
+        "loans": changed,
+        "provided": str(provided),
+        "released": str(released),
+        "by_class": dict(sorted(by_class.items())),
+    }
