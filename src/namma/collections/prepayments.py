@@ -79,6 +79,11 @@ async def prepayment_reschedule(
     422 when an installment still to fall due already carries a payment or a waiver (a
     collection back-dated behind a later one), or when the prepayment would take all the
     principal left (that is a pre-closure: collect the payoff)."""
+    if loan.restructured_on is not None:
+        raise ConflictError(
+            "This loan was restructured: money beyond its dues cannot shorten or lower its "
+            "restructured schedule; collect up to the dues, or the payoff amount to close it"
+        )
     kept = [i for i in installments if i.due_date <= on]
     future = [i for i in installments if i.due_date > on]
     if any(paid_total(i) > 0 or waived_total(i) > 0 or i.penalty_due > 0 for i in future):
@@ -115,7 +120,7 @@ async def prepayment_reschedule(
     )
     rebuilt = {r.number: r for r in new.rows[len(kept) :]}
     dropped = [i for i in future if i.number not in rebuilt]
-    await _dropped_check(session, dropped)
+    await dropped_check(session, dropped)
     for i in future:
         row = rebuilt.get(i.number)
         if row is None:
@@ -130,7 +135,7 @@ async def prepayment_reschedule(
     return revision, [i for i in installments if i not in dropped]
 
 
-async def _dropped_check(session: AsyncSession, dropped: Sequence[LoanInstallment]) -> None:
+async def dropped_check(session: AsyncSession, dropped: Sequence[LoanInstallment]) -> None:
     """409 when an installment a shorter term drops is named by history (a reversed
     collection's allocation): it cannot be deleted, and the history must stay."""
     if not dropped:
@@ -169,6 +174,19 @@ async def schedule_restore(
     if not revisions:
         return installments
     first = revisions[0]
+    restructured_after = await session.scalar(
+        select(
+            exists().where(
+                LoanScheduleRevision.loan_id == loan.id,
+                LoanScheduleRevision.restructure_id.is_not(None),
+                LoanScheduleRevision.created_at >= first.created_at,
+            )
+        )
+    )
+    if restructured_after:
+        raise ConflictError(
+            "The loan was restructured after this prepayment: its schedule cannot be put back"
+        )
     rows = {i.number: i for i in installments}
     for saved in first.replaced:
         row = rows.get(saved["number"])
@@ -191,7 +209,9 @@ async def schedule_restore(
         _restore(row, saved)
     loan.installment_amount = first.installment_before
     await session.execute(
-        delete(LoanScheduleRevision).where(LoanScheduleRevision.loan_id == loan.id)
+        delete(LoanScheduleRevision)
+        .where(LoanScheduleRevision.loan_id == loan.id)
+        .where(LoanScheduleRevision.collection_id.is_not(None))
     )
     await session.flush()
     return [rows[n] for n in sorted(rows)]
@@ -208,4 +228,4 @@ async def collection_revisions(
             LoanScheduleRevision.collection_id.in_(list(collection_ids))
         )
     )
-    return {r.collection_id: r for r in rows}
+    return {r.collection_id: r for r in rows if r.collection_id is not None}

@@ -42,6 +42,13 @@ from namma.finance.penalties import (
     overdue_penalties,
     penalty_for_installment,
 )
+from namma.finance.restructure import (
+    MoratoriumInterest,
+    Restructure,
+    Restructured,
+    RestructureKind,
+    restructure_schedule,
+)
 from namma.finance.rounding import (
     CENT,
     MONEY_CONTEXT,
@@ -112,6 +119,7 @@ __all__ = [
     "InterestPeriod",
     "InterestRounding",
     "LoanTerms",
+    "MoratoriumInterest",
     "Outstanding",
     "PayoffError",
     "PayoffQuote",
@@ -119,6 +127,9 @@ __all__ = [
     "PenaltyLine",
     "PenaltyRecurrence",
     "PenaltyTerms",
+    "Restructure",
+    "RestructureKind",
+    "Restructured",
     "RoundingMode",
     "Schedule",
     "ScheduleRow",
@@ -147,6 +158,7 @@ __all__ = [
     "periodic_rate",
     "periods_per_year",
     "reschedule_after_prepayment",
+    "restructure_schedule",
     "round_money",
     "round_to_multiple",
     "schedule_as_stored",

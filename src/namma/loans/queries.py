@@ -122,6 +122,8 @@ LOAN_ROW_COLUMNS = (
             "outstanding_fees",
             "outstanding_penalties",
             "total_collected",
+            "restructured_on",
+            "restructure_reason",
             "advance_balance",
             "next_due_on",
             "days_past_due",

@@ -48,8 +48,10 @@ from namma.models.notification import (
 from namma.models.product import LoanProduct, LoanProductVersion
 from namma.models.servicing import (
     LoanPenaltyCharge,
+    LoanRestructureRequest,
     LoanScheduleRevision,
     LoanWaiver,
+    RestructureStatus,
     WaiverComponent,
 )
 from namma.models.user import Role, User, UserPermission
@@ -96,6 +98,7 @@ __all__ = [
     "LoanPenaltyCharge",
     "LoanProduct",
     "LoanProductVersion",
+    "LoanRestructureRequest",
     "LoanScheduleRevision",
     "LoanStatus",
     "LoanWaiver",
@@ -106,6 +109,7 @@ __all__ = [
     "PortfolioSnapshot",
     "RecoveryCode",
     "RefreshToken",
+    "RestructureStatus",
     "Role",
     "User",
     "UserPermission",

@@ -27,7 +27,16 @@ RECEIPT = "receipt"
 LOAN_APPROVED = "loan_approved"
 LOAN_DISBURSED = "loan_disbursed"
 COLLECTION_REVERSED = "collection_reversed"
-TEMPLATES = (REMINDER, OVERDUE, RECEIPT, LOAN_APPROVED, LOAN_DISBURSED, COLLECTION_REVERSED)
+LOAN_RESTRUCTURED = "loan_restructured"
+TEMPLATES = (
+    REMINDER,
+    OVERDUE,
+    RECEIPT,
+    LOAN_APPROVED,
+    LOAN_DISBURSED,
+    COLLECTION_REVERSED,
+    LOAN_RESTRUCTURED,
+)
 LANGUAGES = tuple(language.value for language in Language)
 
 

@@ -29,6 +29,7 @@ from namma.finance import (
     InterestPeriod,
     InterestRounding,
     LoanTerms,
+    MoratoriumInterest,
     PenaltyBasis,
     PenaltyRecurrence,
     PenaltyTerms,
@@ -99,6 +100,11 @@ class ProductTerms(RequestModel):
     penalty: PenaltyIn | None = None
     allocation: AllocationIn = Field(default_factory=AllocationIn)
     prepayment_penalty_percent: Rate = Decimal("0")
+    moratorium_interest: MoratoriumInterest = Field(
+        default=MoratoriumInterest.CARRY,
+        description="A restructuring's moratorium: its interest is capitalised (added to the "
+        "principal), carried (paid with the first installment after it) or waived",
+    )
     first_due_grace_days: int = Field(
         default=FIRST_DUE_GRACE_DAYS,
         ge=0,
