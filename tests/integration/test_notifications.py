@@ -745,6 +745,10 @@ def test_every_template_renders_in_english_and_kannada(template: str, language: 
         "installment_number": 3,
         "due_date": dt.date(2026, 4, 5),
         "days_overdue": 7,
+        "installments_left": 9,
+        "next_due_on": dt.date(2026, 11, 5),
+        "next_due_amount": D("10429.64"),
+        "last_due_on": dt.date(2027, 4, 5),
     }
     rendered = message_render(template, language, context)
     assert rendered.subject and rendered.sms and rendered.email.endswith("\n")
@@ -756,6 +760,8 @@ def test_every_template_renders_in_english_and_kannada(template: str, language: 
         assert "₹12,34,567.50" in rendered.subject and "₹12,34,567.50" in rendered.sms
     if template == COLLECTION_REVERSED:
         assert "06-02-2026" in rendered.sms and "BLR01-R-2026-000001" in rendered.sms
+    if template == "loan_restructured":
+        assert "₹10,429.64" in rendered.sms and "05-11-2026" in rendered.sms
 
 
 def test_a_missing_value_is_an_error_not_a_gap() -> None:

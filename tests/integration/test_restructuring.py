@@ -51,7 +51,10 @@ def annuity(principal: D, rate: D, n: int) -> D:
         return (principal * rate * growth / (growth - 1)).quantize(CENT, decimal.ROUND_HALF_UP)
 
 
-def interest(balance: D, rate: D = D("0.01")) -> D:
+MONTHLY_1 = D("0.01")
+
+
+def interest(balance: D, rate: D = MONTHLY_1) -> D:
     return (balance * rate).quantize(CENT, decimal.ROUND_HALF_UP)
 
 
