@@ -332,3 +332,45 @@ async def test_bad_requests_say_which_field(app, client, world, bearer, customer
     assert field in answer.text
     async with transaction(app.state.db) as session:
         assert await session.scalar(select(func.count()).select_from(LoanScheduleRevision)) == 0
+
+
+async def test_a_village_approval_writes_every_loan_or_none(app, client, world, bearer, customer):  # type: ignore[no-untyped-def]
+    """One loan of the village changes after the request (it is written off): the approval is
+    a 409 naming it, and no loan of the village is restructured."""
+    product = await _product(client, world, bearer, code="IGL-ALL")
+    second = await _villager(app, world, name="Savitri", phone="9100000103", village="Hosur")
+    first_loan = await make_loan(app, client, bearer, world, product)
+    second_loan = await loan_active(
+        app, client, bearer, product, customer_id=second, agent=world.agent_a,
+        manager=world.manager_a,
+    )  # fmt: skip
+    before = {k: _row_tuples(await installments_of(app, k)) for k in (first_loan, second_loan)}
+    asked = await client.post(
+        "/api/restructurings",
+        json={"village": "Hosur", "kind": "term", "installments": 20, "reason": "Drought"},
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    assert asked.json()["loan_count"] == 2
+    admin = await bearer(world.admin)
+    gone = await client.post(
+        f"/api/loans/{second_loan}/write-off", json={"reason": "Deceased"}, headers=admin
+    )
+    assert gone.status_code == 200, gone.text
+    async with transaction(app.state.db) as session:
+        number = await session.scalar(
+            select(Loan.loan_number).where(Loan.id == uuid.UUID(second_loan))
+        )
+    approved = await client.post(f"/api/restructurings/{asked.json()['id']}/approve", headers=admin)
+    assert approved.status_code == 409, approved.text
+    assert number in approved.text and "nothing was restructured" in approved.text
+    assert _row_tuples(await installments_of(app, first_loan)) == before[first_loan]
+    async with transaction(app.state.db) as session:
+        assert await session.scalar(select(func.count()).select_from(LoanScheduleRevision)) == 0
+        flagged = await session.scalar(
+            select(func.count()).where(Loan.restructured_on.is_not(None))
+        )
+        assert flagged == 0
+    pending = await client.get("/api/restructurings", headers=admin)
+    assert [r["status"] for r in pending.json()["requests"]] == ["pending"]
+    await _ledger_ok(app)
