@@ -21,6 +21,7 @@ from namma.web.pages import (
     office_desk,
     office_loans,
     office_products,
+    office_restructure,
     office_staff,
 )
 from namma.web.templating import STATIC_DIR
@@ -39,6 +40,7 @@ for module in (
     office_products,
     office_capital,
     office_loans,
+    office_restructure,
     office_cash,
 ):
     router.include_router(module.router)
