@@ -118,6 +118,13 @@ excess_policy = _labels(
         "refuse": N_("Refused: collect at most what is due"),
     }
 )
+moratorium_interest = _labels(
+    {
+        "carry": N_("Carried: paid with the first installment after it"),
+        "capitalise": N_("Capitalised: added to the principal"),
+        "waive": N_("Waived: not charged"),
+    }
+)
 capital_method = _labels({"bank": N_("Bank"), "cash": N_("Cash at head office")})
 borrowing_status = _labels(
     {"active": N_("Active"), "closed": N_("Repaid"), "reversed": N_("Reversed")}

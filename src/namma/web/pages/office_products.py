@@ -22,6 +22,7 @@ from namma.finance import (
     FeeTiming,
     Frequency,
     InterestMethod,
+    MoratoriumInterest,
 )
 from namma.kit.clock import today_india
 from namma.kit.deps import SessionDep
@@ -65,6 +66,7 @@ class VersionForm(BaseModel):
     interest_method: InterestMethod = InterestMethod.DECLINING
     amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
     excess: ExcessPolicy = ExcessPolicy.ADVANCE
+    moratorium_interest: MoratoriumInterest = MoratoriumInterest.CARRY
     processing_fee_percent: Rate | None = None
     min_principal: Money
     max_principal: Money
@@ -106,6 +108,7 @@ class VersionForm(BaseModel):
                 "interest_method": self.interest_method,
                 "amortization": self.amortization,
                 "allocation": terms.allocation.model_copy(update={"excess": self.excess}),
+                "moratorium_interest": self.moratorium_interest,
                 "fees": fees,
             }
         )
@@ -130,6 +133,11 @@ def _fee_percent(terms: dict[str, Any]) -> Decimal | None:
     return None
 
 
+def _moratorium_of(terms: dict[str, Any]) -> str:
+    """What a restructuring's moratorium does with its interest under a version."""
+    return str(terms.get("moratorium_interest", MoratoriumInterest.CARRY.value))
+
+
 def _excess_of(terms: dict[str, Any]) -> str:
     """A version's excess policy (what money beyond the dues does)."""
     return str((terms.get("allocation") or {}).get("excess", ExcessPolicy.ADVANCE.value))
@@ -148,6 +156,7 @@ def _values_of(version: LoanProductVersion) -> dict[str, str]:
         "interest_method": str(version.terms.get("interest_method", "declining")),
         "amortization": str(version.terms.get("amortization", "equal-installments")),
         "excess": _excess_of(version.terms),
+        "moratorium_interest": _moratorium_of(version.terms),
         "processing_fee_percent": "" if fee is None else _plain(fee),
         "min_principal": str(version.min_principal),
         "max_principal": str(version.max_principal),
@@ -178,6 +187,8 @@ def _shown(key: str, value: Any) -> str:
         return gettext(labels.amortization[str(value)])
     if key == "excess":
         return gettext(labels.excess_policy[str(value)])
+    if key == "moratorium_interest":
+        return gettext(labels.moratorium_interest[str(value)])
     if key == "microfinance":
         return gettext(N_("Yes")) if value in (True, "yes", "on", "true") else gettext(N_("No"))
     return str(value)
@@ -188,6 +199,7 @@ DIFF_FIELDS: tuple[tuple[str, str], ...] = (
     ("interest_method", N_("Interest method")),
     ("amortization", N_("Installments")),
     ("excess", N_("Money beyond the dues")),
+    ("moratorium_interest", N_("Interest of a restructuring's moratorium")),
     ("processing_fee_percent", N_("Processing fee (percent of the amount)")),
     ("min_principal", N_("Smallest amount")),
     ("max_principal", N_("Largest amount")),
@@ -293,6 +305,7 @@ def _form_page(
             "methods": [m.value for m in InterestMethod],
             "amortizations": [a.value for a in Amortization],
             "excess_policies": [e.value for e in ExcessPolicy],
+            "moratorium_rules": [m.value for m in MoratoriumInterest],
         },
         status_code=status_code,
     )
@@ -349,6 +362,7 @@ async def product(
             "latest": latest,
             "fee_percent": _fee_percent(latest.terms),
             "excess": _excess_of(latest.terms),
+            "moratorium": _moratorium_of(latest.terms),
             "preview_form": Form(values=values),
             "schedule": None,
             "excess_example": None,
@@ -394,6 +408,7 @@ async def product_preview(
             "latest": latest,
             "fee_percent": _fee_percent(latest.terms),
             "excess": _excess_of(latest.terms),
+            "moratorium": _moratorium_of(latest.terms),
             "preview_form": form,
             "schedule": schedule,
             "excess_example": service.excess_example(schedule) if schedule else None,
@@ -448,7 +463,11 @@ async def version_create(
             return _form_page(request, form, product=found, current=current)
         if not form.confirmed:
             # What the new version will hold: a field not sent takes the form's default.
-            proposed = {"excess": form.data.excess.value, **form.values}
+            proposed = {
+                "excess": form.data.excess.value,
+                "moratorium_interest": form.data.moratorium_interest.value,
+                **form.values,
+            }
             diff = _diff(_values_of(current), proposed)
             return _form_page(request, form, product=found, current=current, diff=diff)
         try:
