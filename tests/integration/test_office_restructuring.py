@@ -96,3 +96,20 @@ async def test_village_relief_form_and_kannada(app, client, world, bearer, produ
     page = await client.get(asked.headers["location"], headers={"Accept-Language": "kn"})
     assert page.status_code == 200
     assert any("\u0c80" <= ch <= "\u0cff" for ch in page.text)
+
+
+async def test_a_moratorium_row_says_nothing_is_due(app, client, world, bearer, product, customer):  # type: ignore[no-untyped-def]
+    loan_id = await make_loan(app, client, bearer, world, product)
+    asked = await client.post(
+        "/api/restructurings",
+        json={"loan_id": loan_id, "kind": "moratorium", "periods": 2, "reason": "Flood"},
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await client.post(
+        f"/api/restructurings/{asked.json()['id']}/approve", headers=await bearer(world.admin)
+    )
+    assert approved.status_code == 200, approved.text
+    await sign_in(app, client, world.manager_a)
+    page = await client.get(f"/office/loans/{loan_id}?tab=schedule")
+    assert page.text.count("Nothing due (moratorium)") == 2
