@@ -374,3 +374,76 @@ async def test_a_village_approval_writes_every_loan_or_none(app, client, world, 
     pending = await client.get("/api/restructurings", headers=admin)
     assert [r["status"] for r in pending.json()["requests"]] == ["pending"]
     await _ledger_ok(app)
+
+
+async def _capitalised_loan(app, client, world, bearer):  # type: ignore[no-untyped-def]
+    """An active loan (100000 at 12 % × 12, installment 1 paid) given a two-month moratorium
+    whose interest is capitalised; returns (loan id, interest capitalised)."""
+    product = await _product(client, world, bearer, code="IGL-REL", moratorium="capitalise")
+    loan_id = await make_loan(app, client, bearer, world, product)
+    paid = await collect(client, await bearer(world.agent_a), loan_id, str(EMI))
+    assert paid.status_code == 201, paid.text
+    asked = await client.post(
+        "/api/restructurings",
+        json={"loan_id": loan_id, "kind": "moratorium", "periods": 2, "reason": "Crop failure"},
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await client.post(
+        f"/api/restructurings/{asked.json()['id']}/approve", headers=await bearer(world.admin)
+    )
+    assert approved.status_code == 200, approved.text
+    return loan_id, 2 * interest(BALANCE_AFTER_1)
+
+
+async def _balances(app, loan_id: str):  # type: ignore[no-untyped-def]
+    async with transaction(app.state.db) as session:
+        return await loan_ledger_balances(session, uuid.UUID(loan_id))
+
+
+async def test_capitalised_interest_is_income_when_the_loan_is_paid_off(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, customer
+):
+    """Repaid last: a pre-closure today takes the whole principal, capitalised part included;
+    the liability goes to interest income. Reversing the pre-closure books it back."""
+    loan_id, capitalised = await _capitalised_loan(app, client, world, bearer)
+    agent = await bearer(world.agent_a)
+    quote = await client.get(f"/api/loans/{loan_id}/preclosure", headers=agent)
+    assert quote.status_code == 200, quote.text
+    payable = D(quote.json()["payable"])
+    income_before = (await _balances(app, loan_id))[AccountKind.INTEREST_INCOME]
+    closed = await collect(client, agent, loan_id, str(payable))
+    assert closed.status_code == 201, closed.text
+    after = await _balances(app, loan_id)
+    assert after.get(AccountKind.INTEREST_CAPITALISED, D(0)) == 0
+    assert after[AccountKind.LOAN_PORTFOLIO] == 0
+    collected_interest = D(closed.json()["collection"]["interest"])
+    assert after[AccountKind.INTEREST_INCOME] == income_before + collected_interest + capitalised
+    await _ledger_ok(app)
+    reversed_ = await client.post(
+        f"/api/collections/{closed.json()['collection']['id']}/reverse",
+        json={"reason": "Cheque bounced"},
+        headers=await bearer(world.admin),
+    )
+    assert reversed_.status_code == 200, reversed_.text
+    again = await _balances(app, loan_id)
+    assert again[AccountKind.INTEREST_CAPITALISED] == capitalised
+    assert again[AccountKind.INTEREST_INCOME] == income_before
+    await _ledger_ok(app)
+
+
+async def test_a_write_off_releases_capitalised_interest_against_the_loss(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, customer
+):
+    loan_id, _capitalised = await _capitalised_loan(app, client, world, bearer)
+    gone = await client.post(
+        f"/api/loans/{loan_id}/write-off",
+        json={"reason": "Migrated"},
+        headers=await bearer(world.admin),
+    )
+    assert gone.status_code == 200, gone.text
+    after = await _balances(app, loan_id)
+    assert after.get(AccountKind.INTEREST_CAPITALISED, D(0)) == 0
+    # Only the money lent and not repaid is a loss: 92115.12, not 92115.12 + capitalised.
+    assert after[AccountKind.WRITE_OFF_EXPENSE] == BALANCE_AFTER_1
+    await _ledger_ok(app)

@@ -51,6 +51,7 @@ from namma.kit.clock import today_india as today_india  # re-exported: callers i
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post, ledger_account_id
 from namma.loans.cache import loan_changed
+from namma.loans.capitalised import capitalised_settle
 from namma.loans.status import LoanMove, loan_move, loan_move_target
 from namma.loans.store import InstallmentLike, loan_locked, number_next
 from namma.models import (
@@ -540,6 +541,7 @@ async def loan_disburse(
     ]
     paid_out = schedule.net_disbursement
     payoff: PayoffQuote | None = None
+    old: Loan | None = None
     if loan.refinances_id is not None:
         # A top-up: its disbursement first pays the old loan off, interest and all.
         old = await session.scalar(
@@ -578,6 +580,10 @@ async def loan_disburse(
         created_by_id=principal.user_id,
         legs=legs,
     )
+    if payoff is not None and old is not None:
+        await capitalised_settle(
+            session, loan=old, on=disbursed_on, created_by_id=principal.user_id
+        )
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -857,6 +863,14 @@ async def loan_write_off(
     loan.write_off_reason = reason.strip()
     loan.outstanding_principal = ZERO
     loan.next_due_on = None
+    # Capitalised interest in the principal written off was never money lent (D-196).
+    await capitalised_settle(
+        session,
+        loan=loan,
+        on=on,
+        created_by_id=principal.user_id,
+        against=AccountKind.WRITE_OFF_EXPENSE,
+    )
     await audit_record(
         session,
         actor=principal.audit_actor,
