@@ -447,3 +447,25 @@ async def test_a_write_off_releases_capitalised_interest_against_the_loss(  # ty
     # Only the money lent and not repaid is a loss: 92115.12, not 92115.12 + capitalised.
     assert after[AccountKind.WRITE_OFF_EXPENSE] == BALANCE_AFTER_1
     await _ledger_ok(app)
+
+
+async def test_the_key_facts_statement_stays_the_signed_one(app, client, world, bearer, customer):  # type: ignore[no-untyped-def]
+    product = await _product(client, world, bearer, code="IGL-KFS")
+    loan_id = await make_loan(app, client, bearer, world, product)
+    headers = await bearer(world.manager_a)
+    before = (await client.get(f"/api/loans/{loan_id}/kfs", headers=headers)).json()
+    asked = await client.post(
+        "/api/restructurings",
+        json={"loan_id": loan_id, "kind": "rate", "annual_rate": "9", "reason": "Hardship"},
+        headers=headers,
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await client.post(
+        f"/api/restructurings/{asked.json()['id']}/approve", headers=await bearer(world.admin)
+    )
+    assert approved.status_code == 200, approved.text
+    after = (await client.get(f"/api/loans/{loan_id}/kfs", headers=headers)).json()
+    assert after == before
+    assert D(after["annual_rate_percent"]) == 12
+    loan = (await client.get(f"/api/loans/{loan_id}", headers=headers)).json()
+    assert D(loan["annual_rate"]) == 9

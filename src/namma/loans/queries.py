@@ -305,7 +305,12 @@ async def loan_kfs(
     product = await session.get(LoanProduct, version.product_id)
     branch = await session.get(Branch, loan.branch_id)
     assert product is not None and branch is not None
-    schedule = loan_schedule_compute(loan, version)
+    # A restructured loan's KFS stays the one it was signed with (its first restructuring's
+    # "before"); the restructured schedule is the loan's schedule.
+    from namma.loans.restructure import loan_contract_terms
+
+    contract = await loan_contract_terms(session, loan)
+    schedule = loan_schedule_compute(loan, version, contract=contract)
     terms = schedule.terms
     return KeyFactsStatement(
         lender=KfsLender(name=settings.lender_name, branch=f"{branch.code} {branch.name}"),
@@ -319,7 +324,7 @@ async def loan_kfs(
         ],
         deducted_at_disbursement=schedule.deducted_fees,
         net_disbursed=schedule.net_disbursement,
-        annual_rate_percent=loan.annual_rate,
+        annual_rate_percent=terms.annual_rate,
         interest_method=terms.interest_method.value,
         apr_percent=apr_percent(schedule),
         installments=len(schedule.rows),

@@ -152,6 +152,10 @@ async def _compute(
         "from_number": result.from_number,
         "principal_restructured": str(balance),
         "capitalised_interest": str(result.capitalised_interest),
+        # The loan's rate and count as they stood (the first restructuring's are the contract's,
+        # what its Key Facts Statement keeps showing).
+        "contract_rate": str(loan.annual_rate),
+        "contract_installments": loan.installments,
         "annual_rate_before": str(loan.annual_rate),
         "annual_rate_after": str(result.annual_rate),
         "installment_before": str(loan.installment_amount or schedule.installment_amount),
@@ -543,6 +547,23 @@ async def restructure_reject(
         after={"reason": request.rejection_reason},
     )
     return request
+
+
+async def loan_contract_terms(session: AsyncSession, loan: Loan) -> tuple[Decimal, int] | None:
+    """A restructured loan's rate and number of installments as signed (before its first
+    restructuring), or None if it was never restructured."""
+    if loan.restructured_on is None:
+        return None
+    first = await session.scalar(
+        select(LoanRestructureRequest.preview["loans"][str(loan.id)])
+        .where(LoanRestructureRequest.status == RestructureStatus.APPROVED.value)
+        .where(LoanRestructureRequest.preview["loans"].has_key(str(loan.id)))
+        .order_by(LoanRestructureRequest.decided_at)
+        .limit(1)
+    )
+    if not first:
+        return None
+    return Decimal(first["contract_rate"]), int(first["contract_installments"])
 
 
 async def restructure_pending(

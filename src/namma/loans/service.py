@@ -79,25 +79,37 @@ ZERO = Decimal("0.00")
 BACKDATE_LIMIT = dt.timedelta(days=30)
 
 
-def loan_terms_of(loan: Loan, version: LoanProductVersion) -> LoanTerms:
+def loan_terms_of(
+    loan: Loan,
+    version: LoanProductVersion,
+    *,
+    contract: tuple[Decimal, int] | None = None,
+) -> LoanTerms:
+    """The loan's money-core terms; ``contract`` (rate, installments) replaces the loan's
+    current ones (a restructured loan's terms as signed, for its KFS)."""
+    rate, count = contract or (loan.annual_rate, loan.installments)
     return loan_terms_from_stored(
         loan.terms,
         principal=loan.principal,
-        annual_rate=loan.annual_rate,
-        installments=loan.installments,
+        annual_rate=rate,
+        installments=count,
         microfinance=version.microfinance,
     )
 
 
-def loan_schedule_compute(loan: Loan, version: LoanProductVersion) -> Schedule:
+def loan_schedule_compute(
+    loan: Loan, version: LoanProductVersion, *, contract: tuple[Decimal, int] | None = None
+) -> Schedule:
     """The loan's schedule from its disbursement date (or, before disbursement, as if disbursed
-    today — what the KFS shows)."""
+    today — what the KFS shows); ``contract``: see `loan_terms_of`."""
     disbursed_on = loan.disbursed_on or today_india()
     first_due = loan.requested_first_due_on
     if first_due is not None and first_due <= disbursed_on:
         first_due = None
     return generate_schedule(
-        loan_terms_of(loan, version), disbursed_on=disbursed_on, first_due_on=first_due
+        loan_terms_of(loan, version, contract=contract),
+        disbursed_on=disbursed_on,
+        first_due_on=first_due,
     )
 
 
