@@ -469,3 +469,31 @@ async def test_the_key_facts_statement_stays_the_signed_one(app, client, world, 
     assert D(after["annual_rate_percent"]) == 12
     loan = (await client.get(f"/api/loans/{loan_id}", headers=headers)).json()
     assert D(loan["annual_rate"]) == 9
+
+
+async def test_the_overdue_report_shows_the_restructuring(app, client, world, bearer, customer):  # type: ignore[no-untyped-def]
+    """Disbursed two months ago, nothing paid: installments 1 and 2 stay owed (overdue) after
+    a restructuring of the rest; the defaulter list shows the loan with its restructuring
+    day."""
+    product = await _product(client, world, bearer, code="IGL-OD")
+    loan_id = await make_loan(
+        app, client, bearer, world, product, disbursed_on=add_months(today_india(), -2)
+    )
+    asked = await client.post(
+        "/api/restructurings",
+        json={"loan_id": loan_id, "kind": "term", "installments": 15, "reason": "Illness"},
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    assert asked.json()["preview"]["loans"][loan_id]["from_number"] == 3
+    approved = await client.post(
+        f"/api/restructurings/{asked.json()['id']}/approve", headers=await bearer(world.admin)
+    )
+    assert approved.status_code == 200, approved.text
+    number = approved.json()["preview"]["loans"][loan_id]["loan_number"]
+    report = await client.get("/api/reports/overdue", headers=await bearer(world.admin))
+    assert report.status_code == 200, report.text
+    [row] = [r for r in report.json()["rows"] if r["loan_number"] == number]
+    assert row["restructured_on"] == today_india().isoformat()
+    assert row["days_past_due"] > 0
+    await _ledger_ok(app)
