@@ -19,22 +19,19 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.finance import ExcessPolicy, TermsError, reschedule_after_prepayment
 from namma.finance.owed import paid as paid_total
 from namma.finance.owed import waived as waived_total
 from namma.kit.errors import ConflictError, InvalidInputError
-from namma.loans.service import INSTALLMENT_SCHEDULED, loan_schedule_stored
+from namma.loans.service import INSTALLMENT_SCHEDULED, dropped_check, loan_schedule_stored
 from namma.models import (
-    AdvanceApplication,
     Collection,
-    CollectionAllocation,
     InstallmentStatus,
     Loan,
     LoanInstallment,
-    LoanPenaltyCharge,
     LoanProductVersion,
     LoanScheduleRevision,
 )
@@ -133,29 +130,6 @@ async def prepayment_reschedule(
     loan.installment_amount = new.installment_amount
     await session.flush()
     return revision, [i for i in installments if i not in dropped]
-
-
-async def dropped_check(session: AsyncSession, dropped: Sequence[LoanInstallment]) -> None:
-    """409 when an installment a shorter term drops is named by history (a reversed
-    collection's allocation): it cannot be deleted, and the history must stay."""
-    if not dropped:
-        return
-    ids = [i.id for i in dropped]
-    named = await session.scalar(
-        select(
-            or_(
-                *(
-                    exists().where(model.installment_id.in_(ids))
-                    for model in (CollectionAllocation, AdvanceApplication, LoanPenaltyCharge)
-                )
-            )
-        )
-    )
-    if named:
-        raise ConflictError(
-            "An installment this prepayment would drop is named by an earlier (reversed) "
-            "payment; the term cannot be reduced on this loan"
-        )
 
 
 async def schedule_restore(

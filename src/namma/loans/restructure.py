@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import loan_scope
-from namma.collections.prepayments import dropped_check
 from namma.finance import (
     Restructure,
     Restructured,
@@ -46,6 +45,7 @@ from namma.ledger.service import Leg, journal_post
 from namma.loans.cache import loan_changed
 from namma.loans.service import (
     INSTALLMENT_SCHEDULED,
+    dropped_check,
     installment_rows,
     loan_balances_refresh,
     loan_schedule_stored,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
@@ -56,7 +56,9 @@ from namma.loans.status import LoanMove, loan_move, loan_move_target
 from namma.loans.store import InstallmentLike, loan_locked, number_next
 from namma.models import (
     AccountKind,
+    AdvanceApplication,
     Branch,
+    CollectionAllocation,
     Customer,
     CustomerStatus,
     DisbursementMethod,
@@ -65,6 +67,7 @@ from namma.models import (
     Loan,
     LoanCharge,
     LoanInstallment,
+    LoanPenaltyCharge,
     LoanProduct,
     LoanProductVersion,
     LoanScheduleRevision,
@@ -843,6 +846,29 @@ async def loan_schedules_regenerate(
         )
         result.regenerated.append(loan_id)
     return result
+
+
+async def dropped_check(session: AsyncSession, dropped: Sequence[LoanInstallment]) -> None:
+    """409 when an installment a shorter term drops is named by history (a reversed
+    collection's allocation): it cannot be deleted, and the history must stay."""
+    if not dropped:
+        return
+    ids = [i.id for i in dropped]
+    named = await session.scalar(
+        select(
+            or_(
+                *(
+                    exists().where(model.installment_id.in_(ids))
+                    for model in (CollectionAllocation, AdvanceApplication, LoanPenaltyCharge)
+                )
+            )
+        )
+    )
+    if named:
+        raise ConflictError(
+            "An installment this change would drop is named by an earlier (reversed) "
+            "payment; the term cannot be reduced on this loan"
+        )
 
 
 async def loan_write_off(
