@@ -497,3 +497,30 @@ async def test_the_overdue_report_shows_the_restructuring(app, client, world, be
     assert row["restructured_on"] == today_india().isoformat()
     assert row["days_past_due"] > 0
     await _ledger_ok(app)
+
+
+async def test_a_village_request_leaves_out_what_cannot_be_restructured(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, customer
+):
+    """A new rate of 12 % for the village: the loan already at 12 % is left out with why, the
+    14 % one is in."""
+    product = await _product(client, world, bearer, code="IGL-SK")
+    second = await _villager(app, world, name="Savitri", phone="9100000104", village="Hosur")
+    at_12 = await make_loan(app, client, bearer, world, product)
+    at_14 = await loan_active(
+        app, client, bearer, product, customer_id=second, agent=world.agent_a,
+        manager=world.manager_a, rate="14",
+    )  # fmt: skip
+    asked = await client.post(
+        "/api/restructurings",
+        json={"village": "Hosur", "kind": "rate", "annual_rate": "12", "reason": "Relief"},
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    preview = asked.json()["preview"]
+    assert list(preview["loans"]) == [at_14]
+    [(number, why)] = preview["skipped"].items()
+    assert "already is 12" in why
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(at_12))
+        assert loan is not None and loan.loan_number == number

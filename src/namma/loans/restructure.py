@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import audit_record
@@ -181,17 +182,18 @@ def _params_clean(kind: RestructureKind, params: dict[str, Any]) -> dict[str, An
 
 
 async def _pending_for(session: AsyncSession, loan_ids: Sequence[uuid.UUID]) -> str | None:
-    """The loan number of one of these loans already in a pending request, if any."""
-    for loan_id in loan_ids:
-        found = await session.scalar(
-            select(func.count())
-            .select_from(LoanRestructureRequest)
-            .where(LoanRestructureRequest.status == RestructureStatus.PENDING.value)
-            .where(LoanRestructureRequest.preview["loans"].has_key(str(loan_id)))
-        )
-        if found:
-            number = await session.scalar(select(Loan.loan_number).where(Loan.id == loan_id))
-            return number
+    """The loan number of one of these loans already in a pending request, if any (one
+    statement for a whole village)."""
+    keys = [str(i) for i in loan_ids]
+    previews = await session.scalars(
+        select(LoanRestructureRequest.preview["loans"])
+        .where(LoanRestructureRequest.status == RestructureStatus.PENDING.value)
+        .where(LoanRestructureRequest.preview["loans"].has_any(postgresql.array(keys)))
+    )
+    for loans in previews:
+        for key in keys:
+            if key in loans:
+                return str(loans[key]["loan_number"])
     return None
 
 
