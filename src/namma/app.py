@@ -40,6 +40,7 @@ from namma.kit.ratelimit import RateLimiter
 from namma.kit.security_headers import SecurityHeadersMiddleware
 from namma.ledger.endpoints import router as ledger_router
 from namma.loans.endpoints import router as loans_router
+from namma.loans.restructure_endpoints import router as restructure_router
 from namma.notifications.endpoints import router as notifications_router
 from namma.products.endpoints import router as products_router
 from namma.provisioning.endpoints import router as provisioning_router
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(products_router)
     app.include_router(loans_router)
+    app.include_router(restructure_router)
     app.include_router(loan_preclosure_router)
     app.include_router(collections_router)
     app.include_router(collection_sheet_router)

@@ -649,6 +649,41 @@ def _deciders(status: int = 200) -> dict[str, Cell]:
     }
 
 
+def _restructure_ask() -> Builder:
+    async def build(ctx: Ctx) -> Req:
+        loan_id = await _loan_id(ctx, "active")
+        return Req(
+            json={"loan_id": loan_id, "kind": "moratorium", "periods": 1, "reason": "matrix"}
+        )
+
+    return build
+
+
+def _restructuring(json: Any = None) -> Builder:
+    """A pending restructuring of the target loan, asked by that customer's agent (so that
+    neither the Admin nor the Manager is its maker)."""
+
+    async def build(ctx: Ctx) -> Req:
+        from namma.finance import RestructureKind
+        from namma.loans.restructure import restructure_request
+        from tests.integration.test_loans import acting
+
+        loan_id = await _loan_id(ctx, "active")
+        async with transaction(ctx.app.state.db) as session:
+            made = await restructure_request(
+                session,
+                principal=acting(ctx.pick(ctx.world.agent_a, ctx.world.agent_b)),
+                kind=RestructureKind.MORATORIUM,
+                params={"periods": 1},
+                reason="matrix",
+                loan_id=uuid.UUID(loan_id),
+            )
+            request_id = str(made.id)
+        return Req(params={"request_id": request_id}, json=json)
+
+    return build
+
+
 LENDING_RULES: dict[tuple[str, str], Rule] = {
     # Products: staff read; only Admin defines.
     ("GET", "/api/products"): Rule(
@@ -720,6 +755,22 @@ LENDING_RULES: dict[tuple[str, str], Rule] = {
         manager=deny(),  # needs the loan:write_off grant
         agent=deny(),
         customer=deny(),
+    ),
+    # Restructuring: a Manager (their branch) or Admin asks; another decides (maker-checker).
+    ("POST", "/api/restructurings"): Rule(
+        _restructure_ask(),
+        admin=allow(201),
+        manager=(allow(201), hidden()),
+        agent=deny(),
+        customer=deny(),
+    ),
+    ("GET", "/api/restructurings"): Rule(
+        _nothing, admin=allow(), manager=allow(), agent=deny(), customer=deny(), scoped=False
+    ),
+    ("GET", "/api/restructurings/{request_id}"): Rule(_restructuring(), **_deciders()),
+    ("POST", "/api/restructurings/{request_id}/approve"): Rule(_restructuring(), **_deciders()),
+    ("POST", "/api/restructurings/{request_id}/reject"): Rule(
+        _restructuring({"reason": "matrix"}), **_deciders()
     ),
     # Ledger: Admin all; a Manager their branch's cash and entries.
     ("GET", "/api/ledger/accounts"): Rule(

@@ -751,6 +751,10 @@ def test_every_template_renders_in_english_and_kannada(template: str, language: 
             {"number": 3, "old": dt.date(2026, 4, 5), "new": dt.date(2026, 4, 6)},
             {"number": 4, "old": dt.date(2026, 5, 5), "new": dt.date(2026, 5, 6)},
         ],
+        "installments_left": 9,
+        "next_due_on": dt.date(2026, 11, 5),
+        "next_due_amount": D("10429.64"),
+        "last_due_on": dt.date(2027, 4, 5),
     }
     rendered = message_render(template, language, context)
     assert rendered.subject and rendered.sms and rendered.email.endswith("\n")
@@ -765,6 +769,8 @@ def test_every_template_renders_in_english_and_kannada(template: str, language: 
     if template == DUE_DATE_MOVED:
         assert "05-04-2026" in rendered.sms and "06-04-2026" in rendered.sms
         assert "Ugadi" in rendered.sms and "06-05-2026" in rendered.email
+    if template == "loan_restructured":
+        assert "₹10,429.64" in rendered.sms and "05-11-2026" in rendered.sms
 
 
 def test_a_missing_value_is_an_error_not_a_gap() -> None:

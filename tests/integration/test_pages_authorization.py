@@ -240,6 +240,21 @@ async def _failed_job(t: Targets) -> tuple[str, str]:
     return str(job_id), str(job_id)
 
 
+async def _restructuring(t: Targets) -> tuple[str, str]:
+    """A pending restructuring of each branch's loan, asked by its manager."""
+    own_loan, other_loan = await t.loans()
+    ids = []
+    for manager, loan in ((t.world.manager_a, own_loan), (t.world.manager_b, other_loan)):
+        made = await t.client.post(
+            "/api/restructurings",
+            json={"loan_id": loan, "kind": "moratorium", "periods": 1, "reason": "Flood"},
+            headers=await t.bearer(manager),
+        )
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    return ids[0], ids[1]
+
+
 async def _report(t: Targets) -> tuple[str, str]:
     return "par", "par"
 
@@ -257,6 +272,7 @@ IDS: dict[str, Callable[[Targets], Awaitable[tuple[str, str]]]] = {
     "handover_id": _handover,
     "job_id": _failed_job,
     "name": _report,
+    "request_id": _restructuring,
 }
 PARAMETER = re.compile(r"{(\w+)(?::\w+)?}")
 

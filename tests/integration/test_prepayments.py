@@ -481,6 +481,6 @@ async def test_an_installment_named_by_history_cannot_be_dropped_by_a_shorter_te
     rows = await installments_of(app, loan_id)
     paid, last = rows[0], rows[-1]  # installment 1 carries the collection's allocation
     async with transaction(app.state.db) as session:
-        await prepayments._dropped_check(session, [last])  # nothing names it: may go
+        await prepayments.dropped_check(session, [last])  # nothing names it: may go
         with pytest.raises(ConflictError, match="named by an earlier"):
-            await prepayments._dropped_check(session, [last, paid])
+            await prepayments.dropped_check(session, [last, paid])

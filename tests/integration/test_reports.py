@@ -966,6 +966,7 @@ async def test_overdue_list_against_the_ledger(portfolio: Portfolio) -> None:
     assert body["rows"][0]["bucket"] == "90+" and body["rows"][-1]["bucket"] == "1-30"
     l1 = next(r for r in body["rows"] if r["customer_name"] == "Customer C1")
     assert l1["last_payment_on"] == TODAY.isoformat() and l1["village"] == "Hosur"
+    assert all(r["restructured_on"] is None for r in body["rows"])  # none restructured here
     assert all(d >= 1 for d in dpd)
     long_overdue = await p.report("overdue", min_dpd=31)
     assert [r["days_past_due"] for r in long_overdue["rows"]] == [95]

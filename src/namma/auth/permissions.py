@@ -36,6 +36,9 @@ class Permission(enum.StrEnum):
     LOAN_DECIDE = "loan:decide"  # approve, reject, undo an approval
     LOAN_DISBURSE = "loan:disburse"
     LOAN_WRITE_OFF = "loan:write_off"
+    # Ask for a loan's (or a village's loans') restructuring; another officer with
+    # `loan:decide` approves it (maker-checker).
+    LOAN_RESTRUCTURE = "loan:restructure"
     # Ledger.
     LEDGER_READ = "ledger:read"
     # Audit log.
@@ -110,6 +113,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.LOAN_DISBURSE,
             Permission.LEDGER_READ,
             Permission.LOAN_WAIVE,
+            Permission.LOAN_RESTRUCTURE,
             Permission.HANDOVER_REVERSE,
             Permission.HANDOVER_COUNT,
             Permission.REPORT_READ,

@@ -36,6 +36,7 @@ from namma.kit.db import raw_connection
 from namma.kit.sqltext import sql_of
 from namma.ledger.service import Leg, journal_post
 from namma.loans.cache import loan_changed
+from namma.loans.capitalised import capitalised_settle
 from namma.loans.service import loan_balances, loan_dues, loan_terms_of
 from namma.loans.status import LoanMove, loan_move_target
 from namma.loans.store import (
@@ -114,6 +115,7 @@ async def advances_apply(
                 *_income_legs(totals, loan.id),
             ],
         )
+        await capitalised_settle(session, loan=loan, on=business_date, created_by_id=created_by_id)
         # The order of collections and applications of a loan: one sequence (taken under the
         # loan's lock), the order a reversal's replay follows.
         seq = await session.scalar(select(func.nextval("collections_seq_seq")))

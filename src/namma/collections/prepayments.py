@@ -19,22 +19,19 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.finance import ExcessPolicy, TermsError, reschedule_after_prepayment
 from namma.finance.owed import paid as paid_total
 from namma.finance.owed import waived as waived_total
 from namma.kit.errors import ConflictError, InvalidInputError
-from namma.loans.service import INSTALLMENT_SCHEDULED, loan_schedule_stored
+from namma.loans.service import INSTALLMENT_SCHEDULED, dropped_check, loan_schedule_stored
 from namma.models import (
-    AdvanceApplication,
     Collection,
-    CollectionAllocation,
     InstallmentStatus,
     Loan,
     LoanInstallment,
-    LoanPenaltyCharge,
     LoanProductVersion,
     LoanScheduleRevision,
 )
@@ -79,6 +76,11 @@ async def prepayment_reschedule(
     422 when an installment still to fall due already carries a payment or a waiver (a
     collection back-dated behind a later one), or when the prepayment would take all the
     principal left (that is a pre-closure: collect the payoff)."""
+    if loan.restructured_on is not None:
+        raise ConflictError(
+            "This loan was restructured: money beyond its dues cannot shorten or lower its "
+            "restructured schedule; collect up to the dues, or the payoff amount to close it"
+        )
     kept = [i for i in installments if i.due_date <= on]
     future = [i for i in installments if i.due_date > on]
     if any(paid_total(i) > 0 or waived_total(i) > 0 or i.penalty_due > 0 for i in future):
@@ -115,7 +117,7 @@ async def prepayment_reschedule(
     )
     rebuilt = {r.number: r for r in new.rows[len(kept) :]}
     dropped = [i for i in future if i.number not in rebuilt]
-    await _dropped_check(session, dropped)
+    await dropped_check(session, dropped)
     for i in future:
         row = rebuilt.get(i.number)
         if row is None:
@@ -128,29 +130,6 @@ async def prepayment_reschedule(
     loan.installment_amount = new.installment_amount
     await session.flush()
     return revision, [i for i in installments if i not in dropped]
-
-
-async def _dropped_check(session: AsyncSession, dropped: Sequence[LoanInstallment]) -> None:
-    """409 when an installment a shorter term drops is named by history (a reversed
-    collection's allocation): it cannot be deleted, and the history must stay."""
-    if not dropped:
-        return
-    ids = [i.id for i in dropped]
-    named = await session.scalar(
-        select(
-            or_(
-                *(
-                    exists().where(model.installment_id.in_(ids))
-                    for model in (CollectionAllocation, AdvanceApplication, LoanPenaltyCharge)
-                )
-            )
-        )
-    )
-    if named:
-        raise ConflictError(
-            "An installment this prepayment would drop is named by an earlier (reversed) "
-            "payment; the term cannot be reduced on this loan"
-        )
 
 
 async def schedule_restore(
@@ -169,6 +148,19 @@ async def schedule_restore(
     if not revisions:
         return installments
     first = revisions[0]
+    restructured_after = await session.scalar(
+        select(
+            exists().where(
+                LoanScheduleRevision.loan_id == loan.id,
+                LoanScheduleRevision.restructure_id.is_not(None),
+                LoanScheduleRevision.created_at >= first.created_at,
+            )
+        )
+    )
+    if restructured_after:
+        raise ConflictError(
+            "The loan was restructured after this prepayment: its schedule cannot be put back"
+        )
     rows = {i.number: i for i in installments}
     for saved in first.replaced:
         row = rows.get(saved["number"])
@@ -191,7 +183,9 @@ async def schedule_restore(
         _restore(row, saved)
     loan.installment_amount = first.installment_before
     await session.execute(
-        delete(LoanScheduleRevision).where(LoanScheduleRevision.loan_id == loan.id)
+        delete(LoanScheduleRevision)
+        .where(LoanScheduleRevision.loan_id == loan.id)
+        .where(LoanScheduleRevision.collection_id.is_not(None))
     )
     await session.flush()
     return [rows[n] for n in sorted(rows)]
@@ -208,4 +202,4 @@ async def collection_revisions(
             LoanScheduleRevision.collection_id.in_(list(collection_ids))
         )
     )
-    return {r.collection_id: r for r in rows}
+    return {r.collection_id: r for r in rows if r.collection_id is not None}

@@ -40,6 +40,7 @@ from namma.finance.owed import loan_outstanding, owed
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, ledger_account_id, record_reverse
 from namma.loans.cache import loan_changed
+from namma.loans.capitalised import capitalised_settle
 from namma.loans.service import (
     installment_rows,
     loan_balances,
@@ -389,6 +390,9 @@ async def collection_record(
     totals["advance"] = applied.advance
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
     collection, allocations = await _collection_write(session, loan, pay, applied, totals)
+    await capitalised_settle(
+        session, loan=loan, on=pay.collected_on, created_by_id=principal.user_id
+    )
     revision = applied.revision
     if revision is not None:
         revision.collection_id = collection.id
@@ -895,6 +899,7 @@ async def _collection_reverse(
     reallocated = await _loan_replay(
         session, principal=principal, loan=loan, on=today, reversed_now=collection.id
     )
+    await capitalised_settle(session, loan=loan, on=today, created_by_id=principal.user_id)
     await audit_record(
         session,
         actor=principal.audit_actor,

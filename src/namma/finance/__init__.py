@@ -45,6 +45,13 @@ from namma.finance.penalties import (
     overdue_penalties,
     penalty_for_installment,
 )
+from namma.finance.restructure import (
+    MoratoriumInterest,
+    Restructure,
+    Restructured,
+    RestructureKind,
+    restructure_schedule,
+)
 from namma.finance.rounding import (
     CENT,
     MONEY_CONTEXT,
@@ -118,6 +125,7 @@ __all__ = [
     "InterestPeriod",
     "InterestRounding",
     "LoanTerms",
+    "MoratoriumInterest",
     "NonWorkingDayRule",
     "Outstanding",
     "PayoffError",
@@ -126,6 +134,9 @@ __all__ = [
     "PenaltyLine",
     "PenaltyRecurrence",
     "PenaltyTerms",
+    "Restructure",
+    "RestructureKind",
+    "Restructured",
     "RoundingMode",
     "Schedule",
     "ScheduleConvention",
@@ -157,6 +168,7 @@ __all__ = [
     "periodic_rate",
     "periods_per_year",
     "reschedule_after_prepayment",
+    "restructure_schedule",
     "round_money",
     "round_to_multiple",
     "schedule_as_stored",

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, case, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.errors import InvalidInputError, NotFoundError
@@ -417,6 +417,25 @@ class ProvisionMismatch:
 
 
 @dataclass(frozen=True)
+class CapitalisedMismatch:
+    """A loan whose capitalised-interest liability is not min(capitalised, outstanding
+    principal) (D-196)."""
+
+    loan_number: str
+    capitalised: Decimal  # credited by its restructurings
+    outstanding_principal: Decimal
+    ledger_balance: Decimal  # tagged INTEREST_CAPITALISED lines, Cr − Dr
+
+    def describe(self) -> str:
+        expected = min(self.capitalised, self.outstanding_principal)
+        return (
+            f"Loan {self.loan_number}: interest capitalised {self.capitalised:.2f}, outstanding "
+            f"principal {self.outstanding_principal:.2f}, so {expected:.2f} should be held as "
+            f"capitalised interest, but the ledger holds {self.ledger_balance:.2f}."
+        )
+
+
+@dataclass(frozen=True)
 class BorrowingMismatch:
     """A standing borrowing whose outstanding principal is not its principal less the principal
     of its standing repayments."""
@@ -458,6 +477,7 @@ class LedgerCheckResult:
     provision_mismatches: list[ProvisionMismatch] = field(default_factory=list)
     untagged_provision_lines: int = 0  # provision lines without a loan
     provision_balance: Decimal = ZERO  # the LOAN_LOSS_PROVISION account, Cr − Dr
+    capitalised_mismatches: list[CapitalisedMismatch] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -473,6 +493,7 @@ class LedgerCheckResult:
             and self.untagged_advance_lines == 0
             and not self.provision_mismatches
             and self.untagged_provision_lines == 0
+            and not self.capitalised_mismatches
         )
 
     def problems(self) -> list[str]:
@@ -501,6 +522,7 @@ class LedgerCheckResult:
                 "loan; every provision line must carry its loan."
             )
         found.extend(m.describe() for m in self.provision_mismatches)
+        found.extend(m.describe() for m in self.capitalised_mismatches)
         if self.borrowings_outstanding != self.borrowings_balance:
             found.append(
                 f"Borrowings: the standing borrowings owe {self.borrowings_outstanding:.2f} "
@@ -535,6 +557,8 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
     7. every loan's ``provision_held`` equals the balance (Cr − Dr) of the
        ``LOAN_LOSS_PROVISION`` lines tagged with it, and no provision line lacks its loan tag
        (so the account's balance is the sum of the loans' provisions, never a debit).
+    8. every loan's ``INTEREST_CAPITALISED`` balance (Cr − Dr) is min(the interest its
+       restructurings capitalised, its outstanding principal) (D-196).
 
     Read it in a REPEATABLE READ transaction (as ``namma ledger check`` does) for one snapshot.
     """
@@ -682,6 +706,50 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         ).all()
     ]
 
+    # Capitalised interest: per loan, min(capitalised, outstanding principal) (D-196).
+    capitalised_lines = (
+        select(
+            JournalLine.loan_id.label("loan_id"),
+            func.sum(
+                case((JournalEntry.kind == "loan.restructure", JournalLine.credit), else_=0)
+            ).label("capitalised"),
+            func.sum(JournalLine.credit - JournalLine.debit).label("balance"),
+        )
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .where(LedgerAccount.kind == AccountKind.INTEREST_CAPITALISED)
+        .group_by(JournalLine.loan_id)
+        .subquery()
+    )
+    capitalised_mismatches = [
+        CapitalisedMismatch(
+            loan_number=number or "(no loan)",
+            capitalised=Decimal(capitalised),
+            outstanding_principal=Decimal(outstanding),
+            ledger_balance=Decimal(balance),
+        )
+        for number, capitalised, outstanding, balance in (
+            await session.execute(
+                select(
+                    Loan.loan_number,
+                    capitalised_lines.c.capitalised,
+                    func.coalesce(Loan.outstanding_principal, 0),
+                    capitalised_lines.c.balance,
+                )
+                .select_from(capitalised_lines)
+                .outerjoin(Loan, Loan.id == capitalised_lines.c.loan_id)
+                .where(
+                    capitalised_lines.c.balance
+                    != func.least(
+                        capitalised_lines.c.capitalised,
+                        func.coalesce(Loan.outstanding_principal, 0),
+                    )
+                )
+                .order_by(Loan.loan_number)
+            )
+        ).all()
+    ]
+
     # Capital: one statement for the four totals, one for the borrowings that drifted.
     def account_balance(kind: AccountKind) -> ColumnElement[Decimal]:
         return (
@@ -759,6 +827,7 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         provision_mismatches=provision_mismatches,
         untagged_provision_lines=untagged_provisions,
         provision_balance=Decimal(provision_balance),
+        capitalised_mismatches=capitalised_mismatches,
     )
 
 

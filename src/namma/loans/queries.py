@@ -123,6 +123,8 @@ LOAN_ROW_COLUMNS = (
             "outstanding_fees",
             "outstanding_penalties",
             "total_collected",
+            "restructured_on",
+            "restructure_reason",
             "advance_balance",
             "next_due_on",
             "days_past_due",
@@ -305,11 +307,16 @@ async def loan_kfs(
     product = await session.get(LoanProduct, version.product_id)
     branch = await session.get(Branch, loan.branch_id)
     assert product is not None and branch is not None
-    # On the branch's working calendar, as the disbursement writes it (D-186).
+    # On the branch's working calendar, as the disbursement writes it (D-186). A restructured
+    # loan's KFS stays the one it was signed with (its first restructuring's "before"); the
+    # restructured schedule is the loan's schedule.
+    from namma.loans.restructure import loan_contract_terms
+
     calendar = await branch_calendar(
         session, loan.branch_id, since=loan.disbursed_on or today_india()
     )
-    schedule = loan_schedule_compute(loan, version, calendar)
+    contract = await loan_contract_terms(session, loan)
+    schedule = loan_schedule_compute(loan, version, calendar, contract=contract)
     terms = schedule.terms
     return KeyFactsStatement(
         lender=KfsLender(name=settings.lender_name, branch=f"{branch.code} {branch.name}"),
@@ -323,7 +330,7 @@ async def loan_kfs(
         ],
         deducted_at_disbursement=schedule.deducted_fees,
         net_disbursed=schedule.net_disbursement,
-        annual_rate_percent=loan.annual_rate,
+        annual_rate_percent=terms.annual_rate,
         interest_method=terms.interest_method.value,
         apr_percent=apr_percent(schedule),
         installments=len(schedule.rows),

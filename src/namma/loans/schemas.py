@@ -74,6 +74,10 @@ class LoanOut(BaseModel):
     days_past_due: int
     write_off_reason: str | None
     refinances_id: uuid.UUID | None
+    # The day of the latest approved restructuring (RBI: a restructured standard asset is
+    # downgraded; asset classification and provisioning read it) and its reason.
+    restructured_on: dt.date | None
+    restructure_reason: str | None
 
     @classmethod
     def fields_of(cls, loan: Loan | LoanRow, customer_name: str | None = None) -> dict[str, Any]:
@@ -114,6 +118,8 @@ class LoanOut(BaseModel):
             "days_past_due": loan.days_past_due,
             "write_off_reason": loan.write_off_reason,
             "refinances_id": loan.refinances_id,
+            "restructured_on": loan.restructured_on,
+            "restructure_reason": loan.restructure_reason,
         }
 
     @classmethod

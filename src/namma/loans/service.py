@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
@@ -53,11 +53,14 @@ from namma.kit.clock import today_india as today_india  # re-exported: callers i
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.ledger.service import Leg, journal_post, ledger_account_id
 from namma.loans.cache import loan_changed
+from namma.loans.capitalised import capitalised_settle
 from namma.loans.status import LoanMove, loan_move, loan_move_target
 from namma.loans.store import InstallmentLike, loan_locked, number_next
 from namma.models import (
     AccountKind,
+    AdvanceApplication,
     Branch,
+    CollectionAllocation,
     Customer,
     CustomerStatus,
     DisbursementMethod,
@@ -66,6 +69,7 @@ from namma.models import (
     Loan,
     LoanCharge,
     LoanInstallment,
+    LoanPenaltyCharge,
     LoanProduct,
     LoanProductVersion,
     LoanScheduleRevision,
@@ -86,28 +90,40 @@ ZERO = Decimal("0.00")
 BACKDATE_LIMIT = dt.timedelta(days=30)
 
 
-def loan_terms_of(loan: Loan, version: LoanProductVersion) -> LoanTerms:
+def loan_terms_of(
+    loan: Loan,
+    version: LoanProductVersion,
+    *,
+    contract: tuple[Decimal, int] | None = None,
+) -> LoanTerms:
+    """The loan's money-core terms; ``contract`` (rate, installments) replaces the loan's
+    current ones (a restructured loan's terms as signed, for its KFS)."""
+    rate, count = contract or (loan.annual_rate, loan.installments)
     return loan_terms_from_stored(
         loan.terms,
         principal=loan.principal,
-        annual_rate=loan.annual_rate,
-        installments=loan.installments,
+        annual_rate=rate,
+        installments=count,
         microfinance=version.microfinance,
     )
 
 
 def loan_schedule_compute(
-    loan: Loan, version: LoanProductVersion, calendar: WorkingCalendar | None = None
+    loan: Loan,
+    version: LoanProductVersion,
+    calendar: WorkingCalendar | None = None,
+    *,
+    contract: tuple[Decimal, int] | None = None,
 ) -> Schedule:
     """The loan's schedule from its disbursement date (or, before disbursement, as if disbursed
     today — what the KFS shows), its due dates moved by ``calendar`` (its branch's, from
-    `calendars.queries.branch_calendar`) if given."""
+    `calendars.queries.branch_calendar`) if given; ``contract``: see `loan_terms_of`."""
     disbursed_on = loan.disbursed_on or today_india()
     first_due = loan.requested_first_due_on
     if first_due is not None and first_due <= disbursed_on:
         first_due = None
     return generate_schedule(
-        loan_terms_of(loan, version),
+        loan_terms_of(loan, version, contract=contract),
         disbursed_on=disbursed_on,
         first_due_on=first_due,
         calendar=calendar,
@@ -558,6 +574,7 @@ async def loan_disburse(
     ]
     paid_out = schedule.net_disbursement
     payoff: PayoffQuote | None = None
+    old: Loan | None = None
     if loan.refinances_id is not None:
         # A top-up: its disbursement first pays the old loan off, interest and all.
         old = await session.scalar(
@@ -596,6 +613,10 @@ async def loan_disburse(
         created_by_id=principal.user_id,
         legs=legs,
     )
+    if payoff is not None and old is not None:
+        await capitalised_settle(
+            session, loan=old, on=disbursed_on, created_by_id=principal.user_id
+        )
     await audit_record(
         session,
         actor=principal.audit_actor,
@@ -942,6 +963,29 @@ async def loan_due_dates_move(
     return result
 
 
+async def dropped_check(session: AsyncSession, dropped: Sequence[LoanInstallment]) -> None:
+    """409 when an installment a shorter term drops is named by history (a reversed
+    collection's allocation): it cannot be deleted, and the history must stay."""
+    if not dropped:
+        return
+    ids = [i.id for i in dropped]
+    named = await session.scalar(
+        select(
+            or_(
+                *(
+                    exists().where(model.installment_id.in_(ids))
+                    for model in (CollectionAllocation, AdvanceApplication, LoanPenaltyCharge)
+                )
+            )
+        )
+    )
+    if named:
+        raise ConflictError(
+            "An installment this change would drop is named by an earlier (reversed) "
+            "payment; the term cannot be reduced on this loan"
+        )
+
+
 async def loan_write_off(
     session: AsyncSession, *, principal: Principal, loan_id: uuid.UUID, reason: str, on: dt.date
 ) -> Loan:
@@ -977,6 +1021,14 @@ async def loan_write_off(
     loan.write_off_reason = reason.strip()
     loan.outstanding_principal = ZERO
     loan.next_due_on = None
+    # Capitalised interest in the principal written off was never money lent (D-196).
+    await capitalised_settle(
+        session,
+        loan=loan,
+        on=on,
+        created_by_id=principal.user_id,
+        against=AccountKind.WRITE_OFF_EXPENSE,
+    )
     await audit_record(
         session,
         actor=principal.audit_actor,

@@ -57,8 +57,10 @@ from namma.models.notification import (
 from namma.models.product import LoanProduct, LoanProductVersion
 from namma.models.servicing import (
     LoanPenaltyCharge,
+    LoanRestructureRequest,
     LoanScheduleRevision,
     LoanWaiver,
+    RestructureStatus,
     WaiverComponent,
 )
 from namma.models.user import Role, User, UserPermission
@@ -106,6 +108,7 @@ __all__ = [
     "LoanPenaltyCharge",
     "LoanProduct",
     "LoanProductVersion",
+    "LoanRestructureRequest",
     "LoanScheduleRevision",
     "LoanStatus",
     "LoanWaiver",
@@ -118,6 +121,7 @@ __all__ = [
     "ProvisioningRate",
     "RecoveryCode",
     "RefreshToken",
+    "RestructureStatus",
     "Role",
     "User",
     "UserPermission",

@@ -60,6 +60,9 @@ class AccountKind(enum.StrEnum):
     BORROWINGS = "borrowings"
     # Money received beyond a loan's dues, held until its installments fall due (loan-tagged).
     CUSTOMER_ADVANCES = "customer_advances"
+    # Interest a restructuring's moratorium capitalised into principal, not yet received
+    # (cash basis: not income until collected; loan-tagged).
+    INTEREST_CAPITALISED = "interest_capitalised"
     INTEREST_EXPENSE = "interest_expense"
     CAPITAL = "capital"
     # Memorandum pair: Dr `waivers_memo`, Cr `waivers_memo_contra` for each waiver (loan-tagged).
@@ -87,6 +90,7 @@ ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
     AccountKind.CASH_SHORTAGE: AccountType.EXPENSE,
     AccountKind.BORROWINGS: AccountType.LIABILITY,
     AccountKind.CUSTOMER_ADVANCES: AccountType.LIABILITY,
+    AccountKind.INTEREST_CAPITALISED: AccountType.LIABILITY,
     AccountKind.INTEREST_EXPENSE: AccountType.EXPENSE,
     AccountKind.CAPITAL: AccountType.EQUITY,
     AccountKind.WAIVERS_MEMO: AccountType.MEMO,

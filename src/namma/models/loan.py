@@ -166,6 +166,10 @@ class Loan(Base):
         server_default="standard",
     )
     provision_held: Mapped[Decimal] = money_column()
+    # Set when a restructuring is approved (the latest one): RBI downgrades a restructured
+    # standard asset, so asset classification and provisioning read this.
+    restructured_on: Mapped[dt.date | None] = mapped_column(Date)
+    restructure_reason: Mapped[str | None] = mapped_column(Text)
 
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     written_off_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -95,30 +95,37 @@ class LoanWaiver(Base):
 
 
 class LoanScheduleRevision(Base):
-    """A collection's prepayment rewriting the installments still to fall due (the product's
-    excess policy `reduce-term` or `reduce-installment`).
+    """A rewrite of the installments still to fall due: a collection's prepayment (the
+    product's excess policy `reduce-term` or `reduce-installment`), or an approved
+    restructuring (`restructure`, with its request).
 
     ``replaced`` keeps those installments as they were (number, dates and the scheduled
-    amounts, as strings), so that a reversal can put the schedule back exactly before it
-    replays the loan's remaining collections (`namma.collections.prepayments`). The receipt and
-    the loan's schedule tab say what it did: the installments before and after, the regular
-    installment before and after.
+    amounts, as strings): a prepayment's reversal puts the schedule back exactly before it
+    replays the loan's remaining collections (`namma.collections.prepayments`); a
+    restructuring's is the loan's old schedule, kept for history. The receipt and the loan's
+    schedule tab say what it did: the installments before and after, the regular installment
+    before and after.
     """
 
     __tablename__ = "loan_schedule_revisions"
     __table_args__ = (
-        CheckConstraint("prepaid_principal > 0", name="prepaid_positive"),
+        CheckConstraint("prepaid_principal > 0 OR policy = 'restructure'", name="prepaid_positive"),
         CheckConstraint(
-            "policy IN ('reduce-term', 'reduce-installment')", name="policy_reschedules"
+            "policy IN ('reduce-term', 'reduce-installment', 'restructure')",
+            name="policy_reschedules",
         ),
+        CheckConstraint("(collection_id IS NULL) <> (restructure_id IS NULL)", name="one_cause"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     loan_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("loans.id", ondelete="RESTRICT"), index=True
     )
-    collection_id: Mapped[uuid.UUID] = mapped_column(
+    collection_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("collections.id", ondelete="RESTRICT"), unique=True
+    )
+    restructure_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("loan_restructure_requests.id", ondelete="RESTRICT"), index=True
     )
     policy: Mapped[str] = mapped_column(Text)
     prepaid_principal: Mapped[Decimal] = mapped_column(MONEY)
@@ -131,3 +138,54 @@ class LoanScheduleRevision(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class RestructureStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class LoanRestructureRequest(Base):
+    """A restructuring asked by a maker and decided by a checker (never the same person): one
+    loan, or every active loan of a village of a branch (natural-calamity relief), under one
+    change (`namma.finance.RestructureKind`, its value in ``params``).
+
+    ``preview`` is what the checker sees and approves, per loan id: the rebuilt rows and the
+    figures before and after. An approval recomputes each loan and writes it only if it still
+    equals the preview; otherwise nothing is written (409, ask again).
+    """
+
+    __tablename__ = "loan_restructure_requests"
+    __table_args__ = (
+        CheckConstraint("(loan_id IS NULL) <> (village IS NULL)", name="one_scope"),
+        CheckConstraint(
+            "kind IN ('next-due-date', 'moratorium', 'rate', 'term', 'installment')",
+            name="kind_known",
+        ),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+        Index("ix_loan_restructure_requests_branch_id_status", "branch_id", "status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    branch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("branches.id", ondelete="RESTRICT"))
+    loan_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("loans.id", ondelete="RESTRICT"), index=True
+    )
+    village: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="pending", server_default="pending")
+    preview: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    loan_count: Mapped[int]
+    requested_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    requested_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT")
+    )
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_on: Mapped[dt.date | None] = mapped_column(Date)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)

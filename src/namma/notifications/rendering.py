@@ -28,6 +28,7 @@ LOAN_APPROVED = "loan_approved"
 LOAN_DISBURSED = "loan_disbursed"
 COLLECTION_REVERSED = "collection_reversed"
 DUE_DATE_MOVED = "due_date_moved"
+LOAN_RESTRUCTURED = "loan_restructured"
 TEMPLATES = (
     REMINDER,
     OVERDUE,
@@ -36,6 +37,7 @@ TEMPLATES = (
     LOAN_DISBURSED,
     COLLECTION_REVERSED,
     DUE_DATE_MOVED,
+    LOAN_RESTRUCTURED,
 )
 LANGUAGES = tuple(language.value for language in Language)
 

@@ -65,6 +65,7 @@ from namma.notifications.rendering import (
     DUE_DATE_MOVED,
     LOAN_APPROVED,
     LOAN_DISBURSED,
+    LOAN_RESTRUCTURED,
     OVERDUE,
     RECEIPT,
     REMINDER,
@@ -351,6 +352,37 @@ async def notify_due_dates_moved(
             "loan_number": loan.loan_number,
             "holiday": holiday or "",
             "moves": [{"number": m.number, "old": m.old, "new": m.new} for m in moves],
+        },
+    )
+    return await notifications_record(session, [draft])
+
+
+async def notify_loan_restructured(
+    session: AsyncSession,
+    *,
+    loan: Loan,
+    request_id: uuid.UUID,
+    schedule: Schedule,
+    from_number: int,
+) -> list[uuid.UUID]:
+    """The notice of an approved restructuring of ``loan`` (once per request, loan and
+    channel): the new installment, the next due date, the installments left and the last
+    due date."""
+    customer = await _customer(session, loan.customer_id)
+    rows = schedule.rows[from_number - 1 :]
+    payable = [r for r in rows if r.total > 0]
+    draft = Draft(
+        contact=_contact(customer),
+        template=LOAN_RESTRUCTURED,
+        key=f"{LOAN_RESTRUCTURED}:{request_id}:{loan.id}",
+        loan_id=loan.id,
+        context={
+            "loan_number": loan.loan_number,
+            "installment_amount": schedule.installment_amount,
+            "installments_left": len(payable),
+            "next_due_on": payable[0].due_date if payable else rows[-1].due_date,
+            "next_due_amount": payable[0].total if payable else ZERO,
+            "last_due_on": rows[-1].due_date,
         },
     )
     return await notifications_record(session, [draft])

@@ -29,6 +29,7 @@ from namma.finance import (
     InterestPeriod,
     InterestRounding,
     LoanTerms,
+    MoratoriumInterest,
     NonWorkingDayRule,
     PenaltyBasis,
     PenaltyRecurrence,
@@ -116,6 +117,11 @@ class ProductTerms(RequestModel):
         default=False,
         description="Skip such a due date instead: it and every later installment move on by "
         "whole periods, so the loan ends later",
+    )
+    moratorium_interest: MoratoriumInterest = Field(
+        default=MoratoriumInterest.CARRY,
+        description="A restructuring's moratorium: its interest is capitalised (added to the "
+        "principal), carried (paid with the first installment after it) or waived",
     )
     first_due_grace_days: int = Field(
         default=FIRST_DUE_GRACE_DAYS,

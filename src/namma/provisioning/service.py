@@ -15,7 +15,8 @@
   released (Dr ``loan_loss_provision``, Cr ``provision_expense``), so the write-off's expense
   is borne net of what was already provided (D-193).
 
-The restructured flag does not exist yet (issue 22, item 2): ``RESTRUCTURED_SQL`` is the hook.
+A restructured loan (``loans.restructured_on``, issue 22 item 2) is provided for as
+sub-standard at least (``RESTRUCTURED_SQL``).
 """
 
 from __future__ import annotations
@@ -47,12 +48,11 @@ ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 RATE_PLACES = Decimal("0.0001")
 
-# HOOK (issue 22, item 2): whether a loan was restructured, as SQL over the loan row `l`. No
-# loan carries such a flag yet, so none is; when restructuring records one (e.g.
-# `loans.restructured_on`), this becomes `(l.restructured_on IS NOT NULL)` and a restructured
-# standard loan is provided for as sub-standard (RBI), with no other change here. The Python
-# reading (`finance.provisioning.provision_class(restructured=…)`) already takes it.
-RESTRUCTURED_SQL = "false"
+# Whether a loan was restructured, as SQL over the loan row `l` (`loans.restructured_on`, set
+# by an approved restructuring): a restructured standard loan is provided for as sub-standard
+# (RBI). The Python reading (`finance.provisioning.provision_class(restructured=…)`) takes the
+# same flag. Not yet: the upgrade after a year of satisfactory payment.
+RESTRUCTURED_SQL = "(l.restructured_on IS NOT NULL)"
 
 
 class _LoanColumns(SqlColumns):

@@ -136,6 +136,13 @@ due_on_holiday = _labels(
         "extend-term": N_("Skipped: it and the later installments move on a period"),
     }
 )
+moratorium_interest = _labels(
+    {
+        "carry": N_("Carried: paid with the first installment after it"),
+        "capitalise": N_("Capitalised: added to the principal"),
+        "waive": N_("Waived: not charged"),
+    }
+)
 capital_method = _labels({"bank": N_("Bank"), "cash": N_("Cash at head office")})
 borrowing_status = _labels(
     {"active": N_("Active"), "closed": N_("Repaid"), "reversed": N_("Reversed")}

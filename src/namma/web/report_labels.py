@@ -53,6 +53,7 @@ COLUMNS = (
     N_("Net disbursed"),
     N_("Old loan paid off"),
     N_("Oldest unpaid due"),
+    N_("Restructured on"),
     N_("Outstanding fees"),
     N_("Outstanding interest"),
     N_("Outstanding penalties"),

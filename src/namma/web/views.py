@@ -23,6 +23,7 @@ from namma.web.pages import (
     office_loans,
     office_products,
     office_provisioning,
+    office_restructure,
     office_staff,
 )
 from namma.web.templating import STATIC_DIR
@@ -42,6 +43,7 @@ for module in (
     office_capital,
     office_provisioning,
     office_loans,
+    office_restructure,
     office_cash,
     office_calendar,
 ):

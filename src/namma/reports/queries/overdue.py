@@ -85,6 +85,7 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
             outstanding_total,
             Loan.next_due_on,
             last_paid.c.on,
+            Loan.restructured_on,
         )
         .select_from(sl)
         .join(Loan, Loan.id == sl.c.loan_id)
@@ -115,6 +116,7 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
         total,
         next_due,
         last_on,
+        restructured_on,
     ) in result.all():
         rows.append(
             {
@@ -135,6 +137,8 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
                 "outstanding_total": _dec(total),
                 "next_due_on": next_due,
                 "last_payment_on": last_on,
+                # RBI: a restructured standard asset is downgraded (D-198).
+                "restructured_on": restructured_on,
             }
         )
     keys = ("overdue_amount", "outstanding_principal", "outstanding_total")
@@ -173,6 +177,7 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
             money("outstanding_total", "Outstanding total"),
             day("next_due_on", "Oldest unpaid due"),
             day("last_payment_on", "Last payment"),
+            day("restructured_on", "Restructured on"),
         ],
         rows=rows,
         totals=totals,

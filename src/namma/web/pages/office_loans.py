@@ -79,6 +79,9 @@ WriterOff = Annotated[
     Viewer, Depends(viewer_of(Permission.LOAN_WRITE_OFF, roles=OFFICE, limit="money"))
 ]
 Applier = Annotated[Viewer, Depends(viewer_of(Permission.LOAN_APPLY, roles=OFFICE, limit="writes"))]
+Restructurer = Annotated[
+    Viewer, Depends(viewer_of(Permission.LOAN_RESTRUCTURE, roles=OFFICE, limit="writes"))
+]
 
 
 LOAN_COLUMNS = (
@@ -175,6 +178,7 @@ def loan_actions(viewer: Viewer, loan: Loan, *, kyc: KycStatus) -> list[Action]:
             ("waive", N_("Waive"), Permission.LOAN_WAIVE),
             ("write_off", N_("Write off"), Permission.LOAN_WRITE_OFF),
             ("top_up", N_("Top-up"), Permission.LOAN_APPLY),
+            ("restructure", N_("Restructure"), Permission.LOAN_RESTRUCTURE),
         ):
             reason = _needs(viewer, permission)
             out.append(Action(name, label, reason is None, reason))
@@ -664,6 +668,23 @@ async def loan_waive(
     return await _failed(request, session, cache, viewer, loan_id, "waive", form)
 
 
+@router.post("/loans/{loan_id}/restructure")
+async def loan_restructure(
+    request: Request,
+    loan_id: uuid.UUID,
+    session: SessionDep,
+    cache: CacheDep,
+    viewer: Restructurer,
+) -> Response:
+    """Ask for a restructuring: its page shows the preview and waits for a checker."""
+    from namma.web.pages.office_restructure import restructure_from_loan_page
+
+    form, done = await restructure_from_loan_page(request, session, viewer, loan_id)
+    if done is not None:
+        return done
+    return await _failed(request, session, cache, viewer, loan_id, "restructure", form)
+
+
 @router.post("/loans/{loan_id}/write-off")
 async def loan_write_off(
     request: Request, loan_id: uuid.UUID, session: SessionDep, cache: CacheDep, viewer: WriterOff
@@ -846,10 +867,15 @@ async def _inbox_page(
         handovers = sorted(
             listed.cash_handovers, key=lambda h: (h.business_date, h.created_at or "")
         )
+    from namma.loans.restructure import restructure_pending
+
+    restructurings = await restructure_pending(session, viewer.principal)
     return render(
         request,
         "office/inbox.html",
         {
+            "restructurings": restructurings,
+            "restructure_by": await _names(session, {r.requested_by_id for r in restructurings}),
             "applications": applications,
             "to_disburse": to_disburse,
             "handovers": handovers,

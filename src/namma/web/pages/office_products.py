@@ -22,6 +22,7 @@ from namma.finance import (
     FeeTiming,
     Frequency,
     InterestMethod,
+    MoratoriumInterest,
     NonWorkingDayRule,
 )
 from namma.kit.clock import today_india
@@ -79,6 +80,7 @@ class VersionForm(BaseModel):
     amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
     excess: ExcessPolicy = ExcessPolicy.ADVANCE
     due_on_holiday: DueOnHoliday = "next-working-day"
+    moratorium_interest: MoratoriumInterest = MoratoriumInterest.CARRY
     processing_fee_percent: Rate | None = None
     min_principal: Money
     max_principal: Money
@@ -120,6 +122,7 @@ class VersionForm(BaseModel):
                 "interest_method": self.interest_method,
                 "amortization": self.amortization,
                 "allocation": terms.allocation.model_copy(update={"excess": self.excess}),
+                "moratorium_interest": self.moratorium_interest,
                 "fees": fees,
                 "non_working_day": NonWorkingDayRule.NEXT_WORKING_DAY
                 if self.due_on_holiday == "extend-term"
@@ -148,6 +151,11 @@ def _fee_percent(terms: dict[str, Any]) -> Decimal | None:
     return None
 
 
+def _moratorium_of(terms: dict[str, Any]) -> str:
+    """What a restructuring's moratorium does with its interest under a version."""
+    return str(terms.get("moratorium_interest", MoratoriumInterest.CARRY.value))
+
+
 def _excess_of(terms: dict[str, Any]) -> str:
     """A version's excess policy (what money beyond the dues does)."""
     return str((terms.get("allocation") or {}).get("excess", ExcessPolicy.ADVANCE.value))
@@ -167,6 +175,7 @@ def _values_of(version: LoanProductVersion) -> dict[str, str]:
         "amortization": str(version.terms.get("amortization", "equal-installments")),
         "excess": _excess_of(version.terms),
         "due_on_holiday": _due_on_holiday(version.terms),
+        "moratorium_interest": _moratorium_of(version.terms),
         "processing_fee_percent": "" if fee is None else _plain(fee),
         "min_principal": str(version.min_principal),
         "max_principal": str(version.max_principal),
@@ -199,6 +208,8 @@ def _shown(key: str, value: Any) -> str:
         return gettext(labels.excess_policy[str(value)])
     if key == "due_on_holiday":
         return gettext(labels.due_on_holiday[str(value)])
+    if key == "moratorium_interest":
+        return gettext(labels.moratorium_interest[str(value)])
     if key == "microfinance":
         return gettext(N_("Yes")) if value in (True, "yes", "on", "true") else gettext(N_("No"))
     return str(value)
@@ -210,6 +221,7 @@ DIFF_FIELDS: tuple[tuple[str, str], ...] = (
     ("amortization", N_("Installments")),
     ("excess", N_("Money beyond the dues")),
     ("due_on_holiday", N_("A due date on a holiday")),
+    ("moratorium_interest", N_("Interest of a restructuring's moratorium")),
     ("processing_fee_percent", N_("Processing fee (percent of the amount)")),
     ("min_principal", N_("Smallest amount")),
     ("max_principal", N_("Largest amount")),
@@ -316,6 +328,7 @@ def _form_page(
             "amortizations": [a.value for a in Amortization],
             "excess_policies": [e.value for e in ExcessPolicy],
             "holiday_rules": list(DUE_ON_HOLIDAY),
+            "moratorium_rules": [m.value for m in MoratoriumInterest],
         },
         status_code=status_code,
     )
@@ -373,6 +386,7 @@ async def product(
             "fee_percent": _fee_percent(latest.terms),
             "excess": _excess_of(latest.terms),
             "due_on_holiday": _due_on_holiday(latest.terms),
+            "moratorium": _moratorium_of(latest.terms),
             "preview_form": Form(values=values),
             "schedule": None,
             "excess_example": None,
@@ -419,6 +433,7 @@ async def product_preview(
             "fee_percent": _fee_percent(latest.terms),
             "excess": _excess_of(latest.terms),
             "due_on_holiday": _due_on_holiday(latest.terms),
+            "moratorium": _moratorium_of(latest.terms),
             "preview_form": form,
             "schedule": schedule,
             "excess_example": service.excess_example(schedule) if schedule else None,
@@ -476,6 +491,7 @@ async def version_create(
             proposed = {
                 "excess": form.data.excess.value,
                 "due_on_holiday": form.data.due_on_holiday,
+                "moratorium_interest": form.data.moratorium_interest.value,
                 **form.values,
             }
             diff = _diff(_values_of(current), proposed)
