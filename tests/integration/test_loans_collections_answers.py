@@ -101,6 +101,8 @@ LOAN_KEYS = [
     "days_past_due",
     "write_off_reason",
     "refinances_id",
+    "restructured_on",
+    "restructure_reason",
 ]
 
 
