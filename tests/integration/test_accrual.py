@@ -385,3 +385,110 @@ async def test_the_ledger_check_names_a_receivable_that_drifted(
         f"ledger has {accrued:.2f} accrued − 0.00 settled − 0.00 reversed = {accrued:.2f} "
         "(difference 0.01)."
     ]
+
+
+async def test_the_close_of_business_sql_earns_what_the_money_core_earns(app) -> None:  # type: ignore[no-untyped-def]
+    """The step's SQL reading of the daily rule (`INTEREST_EARNED`) equals the money core's
+    `interest_earned_to` row for row, on random periods, amounts and dates around them."""
+    import random
+
+    from sqlalchemy import text
+
+    from namma.cob.service import INTEREST_EARNED
+    from namma.finance.accrual import interest_earned_to
+
+    rng = random.Random(22)
+    on = dt.date(2026, 12, 1)
+    rows = []
+    for _ in range(300):
+        start = on + dt.timedelta(days=rng.randint(-60, 30))
+        due = start + dt.timedelta(days=rng.choice([0, 1, 7, 14, 28, 30, 31, 91, 365]))
+        interest = D(rng.randint(0, 5_000_000)) / 100
+        waived = (interest * D(rng.choice([0, 0, 0, 10, 50, 100])) / 100).quantize(D("0.01"))
+        rows.append((start, due, interest, waived))
+    values_sql = ", ".join(
+        f"(CAST(:s{n} AS date), CAST(:e{n} AS date), CAST(:i{n} AS numeric), "
+        f"CAST(:w{n} AS numeric))"
+        for n in range(len(rows))
+    )
+    params: dict[str, Any] = {"d": on}
+    for n, (start, due, interest, waived) in enumerate(rows):
+        params |= {f"s{n}": start, f"e{n}": due, f"i{n}": interest, f"w{n}": waived}
+    query = (
+        f"SELECT {INTEREST_EARNED} FROM (VALUES {values_sql}) "
+        "AS i(period_start, due_date, interest_due, interest_waived)"
+    )
+    async with transaction(app.state.db) as session:
+        found = (await session.execute(text(query), params)).scalars().all()
+    partial = 0
+    for (start, due, interest, waived), sql_value in zip(rows, found, strict=True):
+        python = interest_earned_to(interest - waived, period_start=start, due_date=due, as_of=on)
+        assert D(sql_value) == python, (start, due, interest, waived)
+        partial += ZERO < python < interest - waived
+    assert partial > 50  # the pro-rata branch was exercised, not only the whole or nothing
+
+
+async def test_the_product_page_says_the_basis_and_a_new_version_keeps_it(
+    app, client, world, bearer
+) -> None:  # type: ignore[no-untyped-def]
+    """The back office's product page shows how interest becomes income (English and
+    Kannada); a version made from the page keeps the accrual basis (the page does not edit it);
+    a product made without saying is on cash basis."""
+    from tests.integration.test_pages import csrf_of, sign_in
+
+    accrual = await _product(client, world, bearer, ACCRUAL_PRODUCT)
+    plain = await _product(client, world, bearer, MONTHLY_PRODUCT)
+    assert plain["latest_version"]["terms"]["interest_accounting"] == "cash"
+    unknown = await client.post(
+        "/api/products",
+        json={
+            **MONTHLY_PRODUCT,
+            "code": "IGL-X",
+            "terms": {"interest_accounting": "deferred"},
+        },
+        headers=await bearer(world.admin),
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["details"][0]["field"] == "terms.interest_accounting"
+    await sign_in(app, client, world.admin)
+    url = f"/office/products/{accrual['id']}"
+    page = await client.get(url)
+    assert page.status_code == 200
+    assert (
+        '<dt>Interest accounting</dt><dd id="product-accounting">Accrual basis: interest is '
+        "income as it is earned, day by day</dd>" in page.text
+    )
+    cash_page = await client.get(f"/office/products/{plain['id']}")
+    assert "Cash basis: interest is income when collected" in cash_page.text
+
+    form = await client.get(f"{url}/versions/new")
+    limits = {k: str(v) for k, v in MONTHLY_PRODUCT["limits"].items()}  # type: ignore[attr-defined]
+    revised = await client.post(
+        f"{url}/versions/new",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "frequency": "monthly",
+            "interest_method": "declining",
+            "amortization": "equal-installments",
+            "excess": "advance",
+            **limits,
+            "default_rate": "14",
+            "confirmed": "yes",
+        },
+    )
+    assert revised.status_code == 303, revised.text
+    detail = (
+        await client.get(f"/api/products/{accrual['id']}", headers=await bearer(world.admin))
+    ).json()
+    assert [v["terms"]["interest_accounting"] for v in detail["versions"]] == [
+        "accrual",
+        "accrual",
+    ]
+
+    switched = await client.post(
+        "/language", data={"csrf_token": csrf_of(page.text), "lang": "kn", "next": url}
+    )
+    assert switched.status_code == 303
+    kannada = await client.get(url)
+    assert "ಬಡ್ಡಿಯ ಲೆಕ್ಕ ಪದ್ಧತಿ" in kannada.text
+    assert "ಸಂಚಯ ಆಧಾರ: ಬಡ್ಡಿ ದಿನದಿಂದ ದಿನಕ್ಕೆ ಗಳಿಸಿದಂತೆ ಆದಾಯ" in kannada.text
