@@ -232,6 +232,16 @@ async def test_a_collection_settles_the_receivable_and_a_reversal_restores_it(
     )
     assert (await _loan(app, loan_id)).interest_receivable == ZERO
     await assert_consistent(app, loan_id)
+    # The collection register shows the interest collected (receivable settled + income) and
+    # its reconciliation with the ledger holds.
+    register = await client.get(
+        "/api/reports/collections",
+        params={"from": today.isoformat(), "to": today.isoformat()},
+        headers=await bearer(world.admin),
+    )
+    assert register.status_code == 200, register.text
+    assert [D(r["interest"]) for r in register.json()["rows"]] == [first.interest_due]
+    assert all(r["ok"] for r in register.json()["reconciliation"])
 
     # The cash-basis loan: the journal of a cash-basis collection, nothing receivable.
     cash_first = (await installments_of(app, cash_id))[0]
@@ -492,3 +502,102 @@ async def test_the_product_page_says_the_basis_and_a_new_version_keeps_it(
     kannada = await client.get(url)
     assert "ಬಡ್ಡಿಯ ಲೆಕ್ಕ ಪದ್ಧತಿ" in kannada.text
     assert "ಸಂಚಯ ಆಧಾರ: ಬಡ್ಡಿ ದಿನದಿಂದ ದಿನಕ್ಕೆ ಗಳಿಸಿದಂತೆ ಆದಾಯ" in kannada.text
+
+
+async def test_interest_waived_after_it_was_accrued_is_reversed_by_the_next_close(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """Installment 1 fell due a month ago unpaid, installment 2 falls due today; the close of
+    business ran yesterday. Waiving installment 1's interest and 10.00 of installment 2's: the
+    next close of business reverses what is no longer earned (`interest.accrual_reversal`)."""
+    accrual = await _product(client, world, bearer, ACCRUAL_PRODUCT)
+    today = today_india()
+    loan_id = await make_loan(
+        app, client, bearer, world, accrual, disbursed_on=add_months(today, -2)
+    )
+    rows = await installments_of(app, loan_id)
+    first, second = rows[0], rows[1]
+    assert second.due_date == today
+    yesterday = today - dt.timedelta(days=1)
+    await cob_execute(app.state.db, business_date=yesterday)
+    second_days = (second.due_date - second.period_start).days
+    second_share = (second.interest_due * (second_days - 1) / second_days).quantize(
+        D("0.01"), ROUND_HALF_UP
+    )
+    held = first.interest_due + second_share
+    assert (await _loan(app, loan_id)).interest_receivable == held
+
+    waived = await client.post(
+        f"/api/loans/{loan_id}/waivers",
+        json={
+            "component": "interest",
+            "amount": str(first.interest_due + D("10.00")),
+            "reason": "Flood in the village",
+        },
+        headers={**await bearer(world.manager_a), "Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert waived.status_code == 201, waived.text
+    outcome = await cob_execute(app.state.db, business_date=today)
+    target = second.interest_due - D("10.00")  # installment 2 is wholly earned today
+    assert outcome.counts["accrual"]["entries"] == {
+        "interest.accrual_reversal": {"loans": 1, "amount": str(held - target)}
+    }
+    assert (await _loan(app, loan_id)).interest_receivable == target
+    await _ledger_ok(app)
+
+
+async def test_an_advance_applied_to_accrued_interest_is_not_income_twice(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """A weekly accrual loan: two installments paid on the first due date (the second held as
+    an advance), then the close of business every day. Interest paid ahead is not accrued
+    again; installment 2's interest accrues over its week and, when the advance pays it on its
+    due date (step 0 credits income), step 4 reverses the receivable: over the two weeks the
+    loan's interest income is the two installments' interest, once."""
+    weekly = await _product(client, world, bearer, WEEKLY_ACCRUAL_PRODUCT)
+    today = today_india()
+    disbursed_on = today - dt.timedelta(days=14)
+    loan_id = await make_loan(
+        app,
+        client,
+        bearer,
+        world,
+        weekly,
+        amount="10000.00",
+        installments=10,
+        disbursed_on=disbursed_on,
+    )
+    rows = await installments_of(app, loan_id)
+    first, second = rows[0], rows[1]
+    assert second.due_date == today
+    emi = first.principal_due + first.interest_due
+    agent = await bearer(world.agent_a)
+    posted = await collect(client, agent, loan_id, str(emi * 2), on=first.due_date)
+    assert posted.status_code == 201, posted.text
+    assert D(posted.json()["collection"]["advance"]) == emi
+
+    for n in range(1, 15):
+        await cob_execute(app.state.db, business_date=disbursed_on + dt.timedelta(days=n))
+    entries = await _entries(app, loan_id)
+    # Nothing accrues in week 1 (its interest was collected); week 2 accrues day by day until
+    # the advance pays installment 2 on its due date, when the receivable is reversed.
+    accrued_week2 = earned(second, today - dt.timedelta(days=1))
+    assert [e["kind"] for e in entries] == ["interest.accrual"] * 6 + ["interest.accrual_reversal"]
+    assert [e["date"] for e in entries] == [
+        first.due_date + dt.timedelta(days=n) for n in range(1, 8)
+    ]
+    assert (
+        sum((e["lines"][AccountKind.INTEREST_RECEIVABLE.value][0] for e in entries[:-1]), ZERO)
+        == accrued_week2
+    )
+    assert entries[-1]["lines"][AccountKind.INTEREST_RECEIVABLE.value] == (ZERO, accrued_week2)
+    assert (await _loan(app, loan_id)).interest_receivable == ZERO
+    async with transaction(app.state.db) as session:
+        income = await session.scalar(
+            select(func.sum(JournalLine.credit - JournalLine.debit))
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(LedgerAccount.kind == AccountKind.INTEREST_INCOME)
+            .where(JournalLine.loan_id == uuid.UUID(loan_id))
+        )
+    assert income == first.interest_due + second.interest_due
+    await assert_consistent(app, loan_id)
