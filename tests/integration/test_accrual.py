@@ -24,6 +24,7 @@ from namma.ledger.queries import ledger_check
 from namma.loans.service import today_india
 from namma.models import (
     AccountKind,
+    AuditEntry,
     JournalEntry,
     JournalLine,
     LedgerAccount,
@@ -183,6 +184,19 @@ async def test_a_month_of_daily_close_of_business_accrues_the_installment_intere
     month = (disbursed_on + dt.timedelta(days=1), first.due_date)
     assert await _interest_income(client, bearer, world, *month) == D("1000.00")
     await _ledger_ok(app)
+    # Audited per branch and day, with what moved.
+    async with transaction(app.state.db) as session:
+        audited = (
+            await session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.action == "interest.accrued")
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [(a.entity_type, a.entity_id) for a in audited] == [
+        ("branch", str(loan.branch_id))
+    ] * days
+    assert [a.after["interest.accrual"]["amount"] for a in audited] == [str(e) for e in expected]
 
     # The same day again (forced): nothing more is accrued.
     again = await cob_execute(app.state.db, business_date=first.due_date, force=True)

@@ -248,13 +248,13 @@ WITH target AS (
       FROM target t
      WHERE t.target <> t.held
 ), entries AS (
-    INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id)
+    INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, created_by_id)
     SELECT CAST(:d AS date), m.kind,
            CASE m.kind WHEN 'interest.accrual' THEN 'Interest accrued on '
                        WHEN 'interest.npa_reversal' THEN 'Accrued interest reversed (NPA) on '
                        ELSE 'Accrued interest reversed on '
            END || m.loan_number,
-           m.branch_id, m.loan_id
+           m.branch_id, m.loan_id, CAST(:actor AS uuid)
       FROM moved m
     RETURNING id, loan_id
 ), lines AS (
@@ -274,10 +274,10 @@ WITH target AS (
      WHERE l.id = m.loan_id
     RETURNING 1
 )
-SELECT m.kind, count(*), sum(abs(m.delta))
+SELECT m.branch_id, m.kind, count(*), sum(abs(m.delta))
   FROM moved m
- GROUP BY m.kind
- ORDER BY m.kind
+ GROUP BY m.branch_id, m.kind
+ ORDER BY m.branch_id, m.kind
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
 # --- step 5: portfolio snapshots --------------------------------------------------------------
@@ -447,7 +447,9 @@ async def cob_loans_refresh(session: AsyncSession, *, business_date: dt.date) ->
     }
 
 
-async def cob_interest_accrue(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:
+async def cob_interest_accrue(
+    session: AsyncSession, *, business_date: dt.date, actor: AuditActor
+) -> dict[str, Any]:
     """Step 4: interest accrual on the loans of accrual-basis products (docs/ledger.md,
     "Accrual accounting"). Each such loan's receivable is brought to its target as of the
     date — earned and not collected while active and not NPA, else nothing — by one journal
@@ -455,18 +457,37 @@ async def cob_interest_accrue(session: AsyncSession, *, business_date: dt.date) 
     income), ``interest.npa_reversal`` (the accrued interest of a loan that became NPA reversed
     out of income) or ``interest.accrual_reversal`` (a receivable that shrank otherwise: a
     waiver, a loan closed or written off). Idempotent: a second run finds every receivable at
-    its target. Returns the entries and amounts by kind."""
+    its target. Each branch whose loans moved gets one audit entry (``interest.accrued``) with
+    its entries by kind. Returns the entries and amounts by kind."""
+    from namma.audit.service import audit_record
     from namma.ledger.service import ledger_account_id
 
     params = {
         **_params(business_date),
         "receivable": await ledger_account_id(session, AccountKind.INTEREST_RECEIVABLE),
         "income": await ledger_account_id(session, AccountKind.INTEREST_INCOME),
+        "actor": actor.actor_id,
     }
     loans = int(await session.scalar(text(LOCK_ACCRUAL_LOANS)) or 0)
+    by_branch: dict[Any, dict[str, dict[str, Any]]] = {}
+    totals: dict[str, dict[str, Any]] = {}
+    for branch_id, kind, n, amount in (await session.execute(text(INTEREST_ACCRUE), params)).all():
+        by_branch.setdefault(branch_id, {})[kind] = {"loans": int(n), "amount": Decimal(amount)}
+        total = totals.setdefault(kind, {"loans": 0, "amount": Decimal("0.00")})
+        total["loans"] += int(n)
+        total["amount"] += Decimal(amount)
+    for branch_id, kinds in by_branch.items():
+        await audit_record(
+            session,
+            actor=actor,
+            action="interest.accrued",
+            entity_type="branch",
+            entity_id=str(branch_id),
+            after={"business_date": business_date, **kinds},
+        )
     moved = {
-        kind: {"loans": int(n), "amount": str(Decimal(amount))}
-        for kind, n, amount in (await session.execute(text(INTEREST_ACCRUE), params)).all()
+        kind: {"loans": t["loans"], "amount": str(t["amount"])}
+        for kind, t in sorted(totals.items())
     }
     return {"accrual_loans": loans, "entries": moved}
 
