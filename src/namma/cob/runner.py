@@ -54,7 +54,7 @@ def _steps() -> tuple[tuple[str, StepFn], ...]:
         ("installments", lambda s, d, a: service.cob_installments_mark(s, business_date=d)),
         ("penalties", lambda s, d, a: service.cob_penalties_apply(s, business_date=d, actor=a)),
         ("loans", lambda s, d, a: service.cob_loans_refresh(s, business_date=d)),
-        ("accrual", lambda s, d, a: service.cob_interest_accrue(s, business_date=d)),
+        ("accrual", lambda s, d, a: service.cob_interest_accrue(s, business_date=d, actor=a)),
         ("provisions", lambda s, d, a: service.cob_provisions_post(s, business_date=d, actor=a)),
         ("snapshots", lambda s, d, a: service.cob_snapshots_store(s, business_date=d)),
     )

@@ -14,7 +14,10 @@ commits: ``namma.cob.runner`` commits each step separately, with the run's progr
 3. ``cob_loans_refresh``: each active loan's outstanding balances, next due date and days past
    due from its installments (the money core's ``loan_balances`` rules, as of ``D``), its DPD
    bucket, RBI asset class and NPA date.
-4. ``cob_interest_accrue``: not applicable: every product accounts on cash basis.
+4. ``cob_interest_accrue``: on loans of accrual-basis products, interest earned by ``D`` and
+   not collected is carried as interest receivable: one journal entry per loan whose receivable
+   changes (an accrual, or a reversal when the loan became NPA or is no longer active);
+   idempotent per date (``namma.finance.accrual``).
 5. ``cob_provisions_post``: each loan's prudential class and the provision it needs; the
    difference from what the ledger holds posted per branch (``namma.provisioning.service``:
    idempotent per date).
@@ -49,6 +52,7 @@ from namma.finance.owed import (
     owed_principal,
 )
 from namma.kit.sqltext import SqlText, sql_case, sql_of
+from namma.models.ledger import AccountKind
 
 STEPS: tuple[str, ...] = (
     "advances",
@@ -192,6 +196,88 @@ LOANS_SUMMARY = f"""
 SELECT CAST(l.asset_class AS text), CAST(l.dpd_bucket AS text), count(*)
   FROM loans l WHERE {ACTIVE_LOAN}
  GROUP BY 1, 2
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+# --- step 4: interest accrual (accrual-basis products) ------------------------------------------
+
+# A loan of a product that accounts on accrual basis (its terms' `interest_accounting`).
+ACCRUAL_LOAN = "l.terms ->> 'interest_accounting' = 'accrual'"
+# The loans the step looks at: active ones, and any other still carrying a receivable (closed,
+# pre-closed, refinanced or written off since: their receivable is reversed).
+ACCRUAL_SCOPE = f"{ACCRUAL_LOAN} AND (l.status = 'active' OR l.interest_receivable <> 0)"
+
+LOCK_ACCRUAL_LOANS = f"""
+SELECT count(*) FROM (
+    SELECT 1 FROM loans l WHERE {ACCRUAL_SCOPE} ORDER BY l.id FOR UPDATE
+) locked
+"""  # noqa: S608 (constant fragments; values are bound parameters)
+
+# An installment's interest (what it asks, less what was waived) earned by the end of :d —
+# `namma.finance.accrual.interest_earned_to`: evenly over the days of its period, cumulative
+# to date and rounded once to the paisa half-up (PostgreSQL rounds numeric half away from zero).
+INSTALLMENT_INTEREST = "(i.interest_due - i.interest_waived)"
+INTEREST_EARNED = f"""
+CASE WHEN CAST(:d AS date) >= i.due_date THEN {INSTALLMENT_INTEREST}
+     WHEN i.due_date <= i.period_start OR CAST(:d AS date) <= i.period_start THEN 0
+     ELSE ROUND({INSTALLMENT_INTEREST} * (CAST(:d AS date) - i.period_start)
+                / (i.due_date - i.period_start), 2)
+END
+"""
+
+# Per loan: the receivable it should carry (`namma.finance.accrual.receivable_target`), the
+# difference from what it carries, one journal entry with its two lines per loan that moves,
+# and the loan's receivable set to the target.
+INTEREST_ACCRUE = f"""
+WITH target AS (
+    SELECT l.id AS loan_id, l.branch_id, l.loan_number, l.interest_receivable AS held,
+           CAST(l.asset_class AS text) = 'npa' AS npa,
+           CASE WHEN {ACTIVE_LOAN} AND CAST(l.asset_class AS text) <> 'npa'
+                THEN GREATEST(sum({INTEREST_EARNED}) - sum(i.interest_paid), 0)
+                ELSE 0
+           END AS target
+      FROM loans l
+      JOIN loan_installments i ON i.loan_id = l.id
+     WHERE {ACCRUAL_SCOPE}
+     GROUP BY l.id
+), moved AS (
+    SELECT t.*, t.target - t.held AS delta,
+           CASE WHEN t.target > t.held THEN 'interest.accrual'
+                WHEN t.npa THEN 'interest.npa_reversal'
+                ELSE 'interest.accrual_reversal'
+           END AS kind
+      FROM target t
+     WHERE t.target <> t.held
+), entries AS (
+    INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, created_by_id)
+    SELECT CAST(:d AS date), m.kind,
+           CASE m.kind WHEN 'interest.accrual' THEN 'Interest accrued on '
+                       WHEN 'interest.npa_reversal' THEN 'Accrued interest reversed (NPA) on '
+                       ELSE 'Accrued interest reversed on '
+           END || m.loan_number,
+           m.branch_id, m.loan_id, CAST(:actor AS uuid)
+      FROM moved m
+    RETURNING id, loan_id
+), lines AS (
+    INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id)
+    SELECT e.id, x.account_id, x.debit, x.credit, e.loan_id
+      FROM entries e
+      JOIN moved m ON m.loan_id = e.loan_id
+     CROSS JOIN LATERAL (VALUES
+         (CAST(:receivable AS uuid), GREATEST(m.delta, 0), GREATEST(-m.delta, 0)),
+         (CAST(:income AS uuid), GREATEST(-m.delta, 0), GREATEST(m.delta, 0))
+     ) AS x (account_id, debit, credit)
+    RETURNING 1
+), updated AS (
+    UPDATE loans l
+       SET interest_receivable = m.target, updated_at = now()
+      FROM moved m
+     WHERE l.id = m.loan_id
+    RETURNING 1
+)
+SELECT m.branch_id, m.kind, count(*), sum(abs(m.delta))
+  FROM moved m
+ GROUP BY m.branch_id, m.kind
+ ORDER BY m.branch_id, m.kind
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
 # --- step 5: portfolio snapshots --------------------------------------------------------------
@@ -361,15 +447,49 @@ async def cob_loans_refresh(session: AsyncSession, *, business_date: dt.date) ->
     }
 
 
-ACCRUAL_NOT_APPLICABLE = (
-    "not applicable: every product accounts on cash basis (interest is income when collected)"
-)
+async def cob_interest_accrue(
+    session: AsyncSession, *, business_date: dt.date, actor: AuditActor
+) -> dict[str, Any]:
+    """Step 4: interest accrual on the loans of accrual-basis products (docs/ledger.md,
+    "Accrual accounting"). Each such loan's receivable is brought to its target as of the
+    date — earned and not collected while active and not NPA, else nothing — by one journal
+    entry per loan that moves: ``interest.accrual`` (Dr interest receivable, Cr interest
+    income), ``interest.npa_reversal`` (the accrued interest of a loan that became NPA reversed
+    out of income) or ``interest.accrual_reversal`` (a receivable that shrank otherwise: a
+    waiver, a loan closed or written off). Idempotent: a second run finds every receivable at
+    its target. Each branch whose loans moved gets one audit entry (``interest.accrued``) with
+    its entries by kind. Returns the entries and amounts by kind."""
+    from namma.audit.service import audit_record
+    from namma.ledger.service import ledger_account_id
 
-
-async def cob_interest_accrue(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:
-    """Step 4: interest accrual. Every product accounts on cash basis today (docs/ledger.md),
-    so there is nothing to post; the step is recorded as not applicable."""
-    return {"status": ACCRUAL_NOT_APPLICABLE}
+    params = {
+        **_params(business_date),
+        "receivable": await ledger_account_id(session, AccountKind.INTEREST_RECEIVABLE),
+        "income": await ledger_account_id(session, AccountKind.INTEREST_INCOME),
+        "actor": actor.actor_id,
+    }
+    loans = int(await session.scalar(text(LOCK_ACCRUAL_LOANS)) or 0)
+    by_branch: dict[Any, dict[str, dict[str, Any]]] = {}
+    totals: dict[str, dict[str, Any]] = {}
+    for branch_id, kind, n, amount in (await session.execute(text(INTEREST_ACCRUE), params)).all():
+        by_branch.setdefault(branch_id, {})[kind] = {"loans": int(n), "amount": Decimal(amount)}
+        total = totals.setdefault(kind, {"loans": 0, "amount": Decimal("0.00")})
+        total["loans"] += int(n)
+        total["amount"] += Decimal(amount)
+    for branch_id, kinds in by_branch.items():
+        await audit_record(
+            session,
+            actor=actor,
+            action="interest.accrued",
+            entity_type="branch",
+            entity_id=str(branch_id),
+            after={"business_date": business_date, **kinds},
+        )
+    moved = {
+        kind: {"loans": t["loans"], "amount": str(t["amount"])}
+        for kind, t in sorted(totals.items())
+    }
+    return {"accrual_loans": loans, "entries": moved}
 
 
 async def cob_provisions_post(

@@ -36,6 +36,7 @@ from namma.finance import (
     allocate_payment,
     payoff_quote,
 )
+from namma.finance.accrual import InterestAccounting, receivable_settlement
 from namma.finance.owed import loan_outstanding, owed
 from namma.kit.errors import ConflictError, InvalidInputError, NotFoundError
 from namma.ledger.service import Leg, journal_post, ledger_account_id, record_reverse
@@ -213,10 +214,19 @@ COMPONENT_ACCOUNTS = {
 SPLIT_ACCOUNTS = {**COMPONENT_ACCOUNTS, "advance": AccountKind.CUSTOMER_ADVANCES}
 
 
-def _income_legs(totals: dict[str, Decimal], loan_id: uuid.UUID) -> list[Leg]:
+def _income_legs(
+    totals: dict[str, Decimal], loan_id: uuid.UUID, *, receivable: Decimal = ZERO
+) -> list[Leg]:
     """The credits of a collection: principal leaves the portfolio, the rest is income; money
-    held as an advance is a liability (an advance a pre-closure used: a debit of it)."""
+    held as an advance is a liability (an advance a pre-closure used: a debit of it). On an
+    accrual-basis loan, ``receivable`` of the interest settles the interest receivable (it was
+    income when accrued) and only the rest is income now."""
     legs = [Leg(COMPONENT_ACCOUNTS[c], credit=totals[c], loan_id=loan_id) for c in COMPONENTS]
+    if receivable > 0:
+        legs[COMPONENTS.index("interest")] = Leg(
+            AccountKind.INTEREST_INCOME, credit=totals["interest"] - receivable, loan_id=loan_id
+        )
+        legs.append(Leg(AccountKind.INTEREST_RECEIVABLE, credit=receivable, loan_id=loan_id))
     advance = totals.get("advance", ZERO)
     if advance > 0:
         legs.append(Leg(AccountKind.CUSTOMER_ADVANCES, credit=advance, loan_id=loan_id))
@@ -231,6 +241,8 @@ async def _entry_split(session: AsyncSession, entry_id: int | None) -> dict[str,
     if entry_id is None:
         return split
     part_of = {kind: name for name, kind in SPLIT_ACCOUNTS.items()}
+    # An accrual-basis loan's collection settles the receivable with part of its interest.
+    part_of[AccountKind.INTEREST_RECEIVABLE] = "interest"
     rows = await session.execute(
         select(LedgerAccount.kind, JournalLine.credit - JournalLine.debit)
         .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
@@ -279,6 +291,39 @@ async def _reclass_post(
             created_by_id=principal.user_id,
             legs=legs,
         )
+
+
+def _accrual_basis(loan: Loan) -> bool:
+    """The loan's product accounts for interest on accrual basis (D-200): read from the terms
+    the loan row carries, so a cash-basis collection asks nothing more."""
+    return bool(loan.terms.get("interest_accounting") == InterestAccounting.ACCRUAL)
+
+
+def _receivable_settle(loan: Loan, interest: Decimal) -> Decimal:
+    """On an accrual-basis loan holding interest receivable, the part of a collection's
+    ``interest`` that settles it (`namma.finance.accrual.receivable_settlement`), taken off the
+    loan's receivable (written with the loan at the next flush); 0 otherwise."""
+    if loan.interest_receivable <= 0 or interest <= 0 or not _accrual_basis(loan):
+        return ZERO
+    settled, _ = receivable_settlement(interest=interest, receivable=loan.interest_receivable)
+    loan.interest_receivable -= settled
+    return settled
+
+
+async def _receivable_restore(session: AsyncSession, loan: Loan, entry_id: int | None) -> None:
+    """A reversed collection's receivable settlement is mirrored by its reversal: the loan
+    carries that receivable again (accrual basis only; the next close of business brings it to
+    its target)."""
+    if entry_id is None or not _accrual_basis(loan):
+        return
+    settled = await session.scalar(
+        select(func.coalesce(func.sum(JournalLine.credit - JournalLine.debit), 0))
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(JournalLine.entry_id == entry_id)
+        .where(LedgerAccount.kind == AccountKind.INTEREST_RECEIVABLE)
+    )
+    if settled:
+        loan.interest_receivable += Decimal(settled)
 
 
 def _cash_leg(principal: Principal, loan: Loan, method: CollectionMethod, amount: Decimal) -> Leg:
@@ -389,7 +434,10 @@ async def collection_record(
     totals["principal"] += applied.prepaid
     totals["advance"] = applied.advance
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
-    collection, allocations = await _collection_write(session, loan, pay, applied, totals)
+    settled = _receivable_settle(loan, totals["interest"])
+    collection, allocations = await _collection_write(
+        session, loan, pay, applied, totals, receivable=settled
+    )
     await capitalised_settle(
         session, loan=loan, on=pay.collected_on, created_by_id=principal.user_id
     )
@@ -414,6 +462,7 @@ async def collection_record(
             "preclosure": applied.preclosure,
             **totals,
             **_revision_audit(revision),
+            **({"interest_receivable_settled": settled} if settled else {}),
             "loan": _balances(loan),
         },
     )
@@ -622,10 +671,16 @@ async def _collection_write(
     pay: _Payment,
     applied: _Applied,
     totals: dict[str, Decimal],
+    *,
+    receivable: Decimal = ZERO,
 ) -> tuple[Collection, list[tuple[CollectionAllocation, InstallmentLike]]]:
     """The journal entry, the receipts job, then the receipt number with the collection and its
-    allocation rows — last, because the branch's sequence row stays locked to the commit."""
-    legs = [_cash_leg(pay.principal, loan, pay.method, pay.amount), *_income_legs(totals, loan.id)]
+    allocation rows — last, because the branch's sequence row stays locked to the commit.
+    ``receivable``: the interest receivable the collection settles (accrual basis)."""
+    legs = [
+        _cash_leg(pay.principal, loan, pay.method, pay.amount),
+        *_income_legs(totals, loan.id, receivable=receivable),
+    ]
     for leg in legs:
         if leg.debit > 0 or leg.credit > 0:  # journal_post drops the zero legs
             await ledger_account_id(
@@ -894,6 +949,7 @@ async def _collection_reverse(
         kind="collection.reversal_reallocation",
         memo=f"Receipt {collection.receipt_number}: undo its re-allocations",
     )
+    await _receivable_restore(session, loan, collection.journal_entry_id)
     collection.status = CollectionStatus.REVERSED
     await session.flush()
     reallocated = await _loan_replay(

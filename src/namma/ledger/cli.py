@@ -19,8 +19,9 @@ def ledger_callback() -> None:
 def ledger_check_command() -> None:
     """Verify that every journal entry balances, that all debits equal all credits, that each
     disbursed loan's outstanding principal equals its loan-portfolio balance, that capital and
-    borrowings agree with their records, and that each loan's advance held and provision held
-    equal their ledger balances."""
+    borrowings agree with their records, and that each loan's advance held, provision held and
+    interest receivable (accrual basis: accrued − settled − reversed) equal their ledger
+    balances."""
     # Imported here: namma.cli imports this module to register the sub-app.
     from namma.cli import cli_database_url, cli_settings
     from namma.kit.db import Database

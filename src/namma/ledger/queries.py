@@ -436,6 +436,27 @@ class CapitalisedMismatch:
 
 
 @dataclass(frozen=True)
+class ReceivableMismatch:
+    """An accrual-basis loan whose interest receivable differs from the interest receivable
+    lines tagged with it: accrued (debits) − settled by collections − reversed (credits)."""
+
+    loan_number: str
+    interest_receivable: Decimal  # what the loan row says
+    accrued: Decimal  # Σ debits of the close of business's accruals
+    settled: Decimal  # Σ (Cr − Dr) of collection entries (net of reversed collections)
+    reversed: Decimal  # Σ credits of the accrual reversals (NPA, waivers, loans closed)
+
+    def describe(self) -> str:
+        ledger = self.accrued - self.settled - self.reversed
+        return (
+            f"Loan {self.loan_number}: interest receivable {self.interest_receivable:.2f} on "
+            f"the loan, but the ledger has {self.accrued:.2f} accrued − {self.settled:.2f} "
+            f"settled − {self.reversed:.2f} reversed = {ledger:.2f} (difference "
+            f"{self.interest_receivable - ledger:.2f})."
+        )
+
+
+@dataclass(frozen=True)
 class BorrowingMismatch:
     """A standing borrowing whose outstanding principal is not its principal less the principal
     of its standing repayments."""
@@ -478,6 +499,8 @@ class LedgerCheckResult:
     untagged_provision_lines: int = 0  # provision lines without a loan
     provision_balance: Decimal = ZERO  # the LOAN_LOSS_PROVISION account, Cr − Dr
     capitalised_mismatches: list[CapitalisedMismatch] = field(default_factory=list)
+    receivable_mismatches: list[ReceivableMismatch] = field(default_factory=list)
+    untagged_receivable_lines: int = 0  # interest receivable lines without a loan
 
     @property
     def ok(self) -> bool:
@@ -494,6 +517,8 @@ class LedgerCheckResult:
             and not self.provision_mismatches
             and self.untagged_provision_lines == 0
             and not self.capitalised_mismatches
+            and not self.receivable_mismatches
+            and self.untagged_receivable_lines == 0
         )
 
     def problems(self) -> list[str]:
@@ -523,6 +548,12 @@ class LedgerCheckResult:
             )
         found.extend(m.describe() for m in self.provision_mismatches)
         found.extend(m.describe() for m in self.capitalised_mismatches)
+        if self.untagged_receivable_lines:
+            found.append(
+                f"{self.untagged_receivable_lines} interest receivable line(s) name no loan; "
+                "every receivable line must carry its loan."
+            )
+        found.extend(m.describe() for m in self.receivable_mismatches)
         if self.borrowings_outstanding != self.borrowings_balance:
             found.append(
                 f"Borrowings: the standing borrowings owe {self.borrowings_outstanding:.2f} "
@@ -558,7 +589,11 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
        ``LOAN_LOSS_PROVISION`` lines tagged with it, and no provision line lacks its loan tag
        (so the account's balance is the sum of the loans' provisions, never a debit).
     8. every loan's ``INTEREST_CAPITALISED`` balance (Cr − Dr) is min(the interest its
-       restructurings capitalised, its outstanding principal) (D-196).
+       restructurings capitalised, its outstanding principal) (D-196);
+    9. every loan's ``interest_receivable`` (accrual basis) equals its ``INTEREST_RECEIVABLE``
+       lines: accrued (Dr of accruals) − settled (Cr − Dr of collection entries: settlements
+       less reversed ones) − reversed (Cr of accrual reversals); no receivable line lacks its
+       loan tag.
 
     Read it in a REPEATABLE READ transaction (as ``namma ledger check`` does) for one snapshot.
     """
@@ -750,6 +785,54 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         ).all()
     ]
 
+    # Interest receivable (accrual basis): per loan against its tagged lines, by what moved it.
+    is_receivable = LedgerAccount.kind == AccountKind.INTEREST_RECEIVABLE
+    untagged_receivable = (
+        await session.scalar(
+            select(func.count())
+            .select_from(JournalLine)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(is_receivable, JournalLine.loan_id.is_(None))
+        )
+        or 0
+    )
+    by_collection = or_(JournalEntry.kind == "collection", JournalEntry.kind.like("collection.%"))
+    receivable = (
+        select(
+            JournalLine.loan_id.label("loan_id"),
+            func.sum(case((by_collection, 0), else_=JournalLine.debit)).label("accrued"),
+            func.sum(case((by_collection, JournalLine.credit - JournalLine.debit), else_=0)).label(
+                "settled"
+            ),
+            func.sum(case((by_collection, 0), else_=JournalLine.credit)).label("reversed"),
+        )
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
+        .where(is_receivable, JournalLine.loan_id.is_not(None))
+        .group_by(JournalLine.loan_id)
+        .subquery()
+    )
+    accrued = func.coalesce(receivable.c.accrued, 0)
+    settled = func.coalesce(receivable.c.settled, 0)
+    reversed_ = func.coalesce(receivable.c.reversed, 0)
+    receivable_mismatches = [
+        ReceivableMismatch(
+            loan_number=number,
+            interest_receivable=held,
+            accrued=Decimal(a),
+            settled=Decimal(s_),
+            reversed=Decimal(r),
+        )
+        for number, held, a, s_, r in (
+            await session.execute(
+                select(Loan.loan_number, Loan.interest_receivable, accrued, settled, reversed_)
+                .outerjoin(receivable, receivable.c.loan_id == Loan.id)
+                .where(Loan.interest_receivable != accrued - settled - reversed_)
+                .order_by(Loan.loan_number)
+            )
+        ).all()
+    ]
+
     # Capital: one statement for the four totals, one for the borrowings that drifted.
     def account_balance(kind: AccountKind) -> ColumnElement[Decimal]:
         return (
@@ -828,6 +911,8 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         untagged_provision_lines=untagged_provisions,
         provision_balance=Decimal(provision_balance),
         capitalised_mismatches=capitalised_mismatches,
+        receivable_mismatches=receivable_mismatches,
+        untagged_receivable_lines=untagged_receivable,
     )
 
 

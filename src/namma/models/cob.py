@@ -107,7 +107,7 @@ class CobRun(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    # What each step did, by step name (rows changed, amounts charged, "not applicable").
+    # What each step did, by step name (rows changed, amounts charged or accrued).
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     # How many times a run for this date was started (a resumed or forced run adds one).
     attempts: Mapped[int] = mapped_column(default=1, server_default="1")

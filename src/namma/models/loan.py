@@ -81,6 +81,7 @@ class Loan(Base):
         ),
         CheckConstraint("advance_balance >= 0", name="advance_not_negative"),
         CheckConstraint("provision_held >= 0", name="provision_not_negative"),
+        CheckConstraint("interest_receivable >= 0", name="interest_receivable_not_negative"),
         Index("ix_loans_branch_id_status", "branch_id", "status"),
         # The dashboards' recent loans: the newest five, read from the end of the index.
         Index("ix_loans_applied_at", "applied_at", "loan_number"),
@@ -138,6 +139,10 @@ class Loan(Base):
     # Money received beyond the dues and held for the installments still to fall due (a
     # liability, `customer_advances`): the close of business applies it as they fall due.
     advance_balance: Mapped[Decimal] = money_column()
+    # Accrual accounting (a product's `interest_accounting`): interest earned and not yet
+    # collected, recognised as income by the close of business (`interest_receivable`, an
+    # asset); 0 on cash-basis loans. Reconciled by `namma ledger check` (D-200).
+    interest_receivable: Mapped[Decimal] = money_column()
     next_due_on: Mapped[dt.date | None] = mapped_column(Date)
     days_past_due: Mapped[int] = mapped_column(default=0, server_default="0")
     # What the installments due before ``balances_as_of`` still owed on that day (every

@@ -37,6 +37,7 @@ from namma.finance import (
     RoundingMode,
     ScheduleConvention,
 )
+from namma.finance.accrual import InterestAccounting
 from namma.finance.dates import one_period_after
 from namma.kit.apitypes import RequestModel
 from namma.kit.money import Money, Rate
@@ -122,6 +123,13 @@ class ProductTerms(RequestModel):
         default=MoratoriumInterest.CARRY,
         description="A restructuring's moratorium: its interest is capitalised (added to the "
         "principal), carried (paid with the first installment after it) or waived",
+    )
+    interest_accounting: InterestAccounting = Field(
+        default=InterestAccounting.CASH,
+        description="cash (the default): interest is income when collected; accrual: the close "
+        "of business accrues it daily into interest receivable, collections settle the "
+        "receivable, and an NPA's accrued interest is reversed out of income "
+        "(docs/ledger.md, D-200). Not a money-core term: schedules are the same either way",
     )
     first_due_grace_days: int = Field(
         default=FIRST_DUE_GRACE_DAYS,

@@ -143,6 +143,13 @@ moratorium_interest = _labels(
         "waive": N_("Waived: not charged"),
     }
 )
+# When a product's interest becomes income (D-200).
+interest_accounting = _labels(
+    {
+        "cash": N_("Cash basis: interest is income when collected"),
+        "accrual": N_("Accrual basis: interest is income as it is earned, day by day"),
+    }
+)
 capital_method = _labels({"bank": N_("Bank"), "cash": N_("Cash at head office")})
 borrowing_status = _labels(
     {"active": N_("Active"), "closed": N_("Repaid"), "reversed": N_("Reversed")}

@@ -55,6 +55,12 @@ SPLIT_PARTS: dict[str, AccountKind] = {
     "recovery": AccountKind.RECOVERY_INCOME,
     "advance": AccountKind.CUSTOMER_ADVANCES,  # held for installments still to fall due
 }
+# On an accrual-basis loan a collection's interest first settles the interest receivable
+# (docs/ledger.md, "Accrual accounting"): that credit is interest collected too.
+PART_KINDS: dict[str, tuple[AccountKind, ...]] = {
+    part: (kind, AccountKind.INTEREST_RECEIVABLE) if part == "interest" else (kind,)
+    for part, kind in SPLIT_PARTS.items()
+}
 
 
 def collection_entry(entry: Any = JournalEntry) -> ColumnElement[bool]:
@@ -82,11 +88,11 @@ def entry_splits(date_from: dt.date, date_to: dt.date) -> Any:
             *(
                 _sum(
                     case(
-                        (LedgerAccount.kind == kind, JournalLine.credit - JournalLine.debit),
+                        (LedgerAccount.kind.in_(kinds), JournalLine.credit - JournalLine.debit),
                         else_=ZERO,
                     )
                 ).label(part)
-                for part, kind in SPLIT_PARTS.items()
+                for part, kinds in PART_KINDS.items()
             ),
         )
         .join(JournalEntry, JournalEntry.id == JournalLine.entry_id)
