@@ -12,7 +12,7 @@ write-off or a principal waiver releases it against the loss instead (Cr ``write
 ``waiver_expense``), since that part of the principal was never money lent. A reversal that
 raises the outstanding principal again books it back. `capitalised_settle` brings the liability
 to that amount; every command that changes a restructured loan's outstanding principal calls it
-in its transaction, and `namma ledger check` verifies it (check 7). Loans never restructured
+in its transaction, and `namma ledger check` verifies it (check 8). Loans never restructured
 cost nothing (no query).
 """
 
