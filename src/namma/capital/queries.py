@@ -98,11 +98,15 @@ async def borrowing_detail(session: AsyncSession, borrowing_id: uuid.UUID) -> Bo
     )
 
 
-async def capital_summary(session: AsyncSession) -> dict[str, Any]:
+async def capital_summary(
+    session: AsyncSession, *, disbursed_outstanding: Decimal | None = None
+) -> dict[str, Any]:
     """Own capital (Σ standing investments), borrowings outstanding (Σ unpaid principal of active
     borrowings), total capital, disbursed outstanding (Σ outstanding principal of active loans),
     utilisation % = disbursed outstanding / total capital × 100 (2 places, half-up; null when
-    total capital is 0 — a ratio to nothing is undefined, not 0), surplus (negative: deficit)."""
+    total capital is 0 — a ratio to nothing is undefined, not 0), surplus (negative: deficit).
+    ``disbursed_outstanding``: that sum when the caller has just read it (the Admin's dashboard,
+    from the portfolio summary of the same transaction), instead of reading every loan again."""
     own = Decimal(
         await session.scalar(
             select(func.coalesce(func.sum(Investment.amount), ZERO)).where(
@@ -119,14 +123,16 @@ async def capital_summary(session: AsyncSession) -> dict[str, Any]:
         )
         or 0
     )
-    disbursed = Decimal(
-        await session.scalar(
-            select(func.coalesce(func.sum(Loan.outstanding_principal), ZERO)).where(
-                Loan.status == LoanStatus.ACTIVE
+    disbursed = disbursed_outstanding
+    if disbursed is None:
+        disbursed = Decimal(
+            await session.scalar(
+                select(func.coalesce(func.sum(Loan.outstanding_principal), ZERO)).where(
+                    Loan.status == LoanStatus.ACTIVE
+                )
             )
+            or 0
         )
-        or 0
-    )
     total = own + borrowed
     utilisation = (
         None

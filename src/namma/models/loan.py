@@ -195,9 +195,9 @@ class LoanInstallment(Base):
     __tablename__ = "loan_installments"
     __table_args__ = (
         UniqueConstraint("loan_id", "number"),
-        # A period's dues, read from the index alone (`reports.queries.blocks.
-        # installment_demand`: what each installment demands and its loan) — and the
-        # installments of a day with their status (the close of business, what fell due).
+        # A period's dues and what a day's installments still owe, read from the index alone
+        # (`reports.queries.blocks.installment_demand`, `overdue_now`): each installment's
+        # loan and every amount of the money core's `demanded` and `owed`.
         Index(
             "ix_loan_installments_due_date_status",
             "due_date",
@@ -210,6 +210,12 @@ class LoanInstallment(Base):
                 "fee_due",
                 "interest_waived",
                 "fee_waived",
+                "principal_paid",
+                "interest_paid",
+                "fee_paid",
+                "penalty_due",
+                "penalty_paid",
+                "penalty_waived",
             ],
         ),
         # A scope's dues of a period, found per loan (`reports.queries.blocks.installment_demand`)

@@ -313,7 +313,7 @@ async def _flows(
     """Dues of the period, collected against them, the collection rate, and what was received
     (collections of the period net of its reversals, ``queries.collections_received``; with
     ``collector_id``: collected by them)."""
-    demand = queries.installment_demand(f, f.date_from, f.date_to)
+    demand = queries.installment_demand(f, f.date_from, f.date_to, by_agent=False)
     due, against = (
         await session.execute(
             select(
@@ -537,7 +537,9 @@ async def _staff_dashboard(
         result["head_office"] = {
             "profit": _m(profit(*money_flow.get(None, (ZERO, ZERO)))),
         }
-        result["capital"] = await capital_summary(session)
+        result["capital"] = await capital_summary(
+            session, disbursed_outstanding=summary.totals["outstanding_principal"]
+        )
     else:
         agents = await queries.agent_performance(session, month, reconcile=False)
         result["agents"] = [row_json(r, agents.columns) for r in agents.rows]

@@ -8,8 +8,8 @@ reports' overdue amount is read from the loan rows plus what fell due since (D-1
 loans start with ``balances_as_of`` NULL: their overdue amount is computed from the
 installments until their next write or close of business.
 
-``ix_loan_installments_due_date_status`` carries what an installment demands and its loan
-(INCLUDE), so that a period's dues are read from the index alone; ``ix_loans_applied_at``
+``ix_loan_installments_due_date_status`` carries an installment's loan and amounts (INCLUDE),
+so that a period's dues and what a day's installments still owe are read from the index alone; ``ix_loans_applied_at``
 answers the dashboards' newest loans.
 
 Revision ID: c7d8e9f0a1b2
@@ -29,7 +29,7 @@ down_revision: str | None = "b1c2d3e4f5a6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-DEMAND_COLUMNS = (
+AMOUNT_COLUMNS = (
     "id",
     "loan_id",
     "principal_due",
@@ -37,6 +37,12 @@ DEMAND_COLUMNS = (
     "fee_due",
     "interest_waived",
     "fee_waived",
+    "principal_paid",
+    "interest_paid",
+    "fee_paid",
+    "penalty_due",
+    "penalty_paid",
+    "penalty_waived",
 )
 
 
@@ -51,7 +57,7 @@ def upgrade() -> None:
         "ix_loan_installments_due_date_status",
         "loan_installments",
         ["due_date", "status"],
-        postgresql_include=[*DEMAND_COLUMNS],
+        postgresql_include=[*AMOUNT_COLUMNS],
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    null,
     or_,
     select,
     union_all,
@@ -246,7 +247,9 @@ def loan_end_date() -> ColumnElement[dt.date]:
     )
 
 
-def installment_demand(f: ReportFilters, date_from: dt.date, date_to: dt.date) -> Any:
+def installment_demand(
+    f: ReportFilters, date_from: dt.date, date_to: dt.date, *, by_agent: bool = True
+) -> Any:
     """The dues of the period and what was collected against them, one row per installment.
 
     Dues: installments falling due in [from, to] of loans in scope that were still in the
@@ -255,8 +258,9 @@ def installment_demand(f: ReportFilters, date_from: dt.date, date_to: dt.date) -
     them: the principal, interest and fees that standing (not reversed) collections dated on or
     before ``to`` allocated to those installments, whenever they were paid (in advance, on
     time or late within the period). Loans: those ``scoped_loans(f)`` selects, read once
-    (``loans_in_scope``). Columns: loan_id, branch_id, agent_id (the loan's current agent),
-    due_date, due, collected.
+    (``loans_in_scope``). Columns: loan_id, branch_id, agent_id (the loan's current agent;
+    NULL with ``by_agent=False``, for a caller that sums by branch: the assignments are then not
+    read), due_date, due, collected.
     """
     paid_by_installment = (
         select(
@@ -278,24 +282,25 @@ def installment_demand(f: ReportFilters, date_from: dt.date, date_to: dt.date) -
     )
     paid = loans_in_scope(paid_by_installment, f).subquery("paid_against")
     end = loan_end_date()
-    dues: Select[Any] = (
-        select(
-            Loan.id.label("loan_id"),
-            Loan.branch_id.label("branch_id"),
-            AgentAssignment.agent_id.label("agent_id"),
-            LoanInstallment.due_date.label("due_date"),
-            expression_of(demanded, LoanInstallment).label("due"),
-            func.coalesce(paid.c.paid, ZERO).label("collected"),
-        )
-        .select_from(Loan)
-        .outerjoin(
+    agent_id = AgentAssignment.agent_id if by_agent else null().cast(AgentAssignment.agent_id.type)
+    dues: Select[Any] = select(
+        Loan.id.label("loan_id"),
+        Loan.branch_id.label("branch_id"),
+        agent_id.label("agent_id"),
+        LoanInstallment.due_date.label("due_date"),
+        expression_of(demanded, LoanInstallment).label("due"),
+        func.coalesce(paid.c.paid, ZERO).label("collected"),
+    ).select_from(Loan)
+    if by_agent:
+        dues = dues.outerjoin(
             AgentAssignment,
             and_(
                 AgentAssignment.customer_id == Loan.customer_id,
                 AgentAssignment.ended_at.is_(None),
             ),
         )
-        .join(LoanInstallment, LoanInstallment.loan_id == Loan.id)
+    dues = (
+        dues.join(LoanInstallment, LoanInstallment.loan_id == Loan.id)
         .outerjoin(paid, paid.c.installment_id == LoanInstallment.id)
         .where(LoanInstallment.due_date.between(date_from, date_to))
         .where(Loan.status.in_(DISBURSED_STATUSES))

@@ -104,7 +104,7 @@ async def portfolio_summary(
     )
     for branch_id, n, amount in disbursed.all():
         rows[branch_id].update(disbursed_count=n, disbursed_amount=_dec(amount))
-    demand = installment_demand(f, f.date_from, f.date_to)
+    demand = installment_demand(f, f.date_from, f.date_to, by_agent=False)
     for branch_id, due, against in (
         await session.execute(
             select(demand.c.branch_id, _sum(demand.c.due), _sum(demand.c.collected)).group_by(
