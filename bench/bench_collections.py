@@ -307,6 +307,8 @@ async def collection_baseline(
                 loan[LOAN.outstanding_penalties],
                 loan[LOAN.next_due_on],
                 loan[LOAN.days_past_due],
+                loan[LOAN.overdue_amount],
+                date.today(),
                 loan[LOAN.total_collected] + AMOUNT,
                 loan_id,
             ),

@@ -456,8 +456,9 @@ async def test_the_product_page_says_the_basis_and_a_new_version_keeps_it(
     app, client, world, bearer
 ) -> None:  # type: ignore[no-untyped-def]
     """The back office's product page shows how interest becomes income (English and
-    Kannada); a version made from the page keeps the accrual basis (the page does not edit it);
-    a product made without saying is on cash basis."""
+    Kannada); the new-version form starts from the current basis, so a version made from the
+    page keeps accrual unless the basis is changed there; a product made without saying is on
+    cash basis."""
     from tests.integration.test_pages import csrf_of, sign_in
 
     accrual = await _product(client, world, bearer, ACCRUAL_PRODUCT)
@@ -486,6 +487,7 @@ async def test_the_product_page_says_the_basis_and_a_new_version_keeps_it(
     assert "Cash basis: interest is income when collected" in cash_page.text
 
     form = await client.get(f"{url}/versions/new")
+    assert '<option value="accrual" selected>' in form.text
     limits = {k: str(v) for k, v in MONTHLY_PRODUCT["limits"].items()}  # type: ignore[attr-defined]
     revised = await client.post(
         f"{url}/versions/new",
@@ -495,6 +497,7 @@ async def test_the_product_page_says_the_basis_and_a_new_version_keeps_it(
             "interest_method": "declining",
             "amortization": "equal-installments",
             "excess": "advance",
+            "interest_accounting": "accrual",
             **limits,
             "default_rate": "14",
             "confirmed": "yes",

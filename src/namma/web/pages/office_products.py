@@ -25,6 +25,7 @@ from namma.finance import (
     MoratoriumInterest,
     NonWorkingDayRule,
 )
+from namma.finance.accrual import InterestAccounting
 from namma.kit.clock import today_india
 from namma.kit.deps import SessionDep
 from namma.kit.errors import AppError, ConflictError, InvalidInputError
@@ -81,6 +82,7 @@ class VersionForm(BaseModel):
     excess: ExcessPolicy = ExcessPolicy.ADVANCE
     due_on_holiday: DueOnHoliday = "next-working-day"
     moratorium_interest: MoratoriumInterest = MoratoriumInterest.CARRY
+    interest_accounting: InterestAccounting = InterestAccounting.CASH
     processing_fee_percent: Rate | None = None
     min_principal: Money
     max_principal: Money
@@ -123,6 +125,7 @@ class VersionForm(BaseModel):
                 "amortization": self.amortization,
                 "allocation": terms.allocation.model_copy(update={"excess": self.excess}),
                 "moratorium_interest": self.moratorium_interest,
+                "interest_accounting": self.interest_accounting,
                 "fees": fees,
                 "non_working_day": NonWorkingDayRule.NEXT_WORKING_DAY
                 if self.due_on_holiday == "extend-term"
@@ -156,6 +159,11 @@ def _moratorium_of(terms: dict[str, Any]) -> str:
     return str(terms.get("moratorium_interest", MoratoriumInterest.CARRY.value))
 
 
+def _accounting_of(terms: dict[str, Any]) -> str:
+    """When a version's interest becomes income (D-200; versions made before it: cash)."""
+    return str(terms.get("interest_accounting", InterestAccounting.CASH.value))
+
+
 def _excess_of(terms: dict[str, Any]) -> str:
     """A version's excess policy (what money beyond the dues does)."""
     return str((terms.get("allocation") or {}).get("excess", ExcessPolicy.ADVANCE.value))
@@ -176,6 +184,7 @@ def _values_of(version: LoanProductVersion) -> dict[str, str]:
         "excess": _excess_of(version.terms),
         "due_on_holiday": _due_on_holiday(version.terms),
         "moratorium_interest": _moratorium_of(version.terms),
+        "interest_accounting": _accounting_of(version.terms),
         "processing_fee_percent": "" if fee is None else _plain(fee),
         "min_principal": str(version.min_principal),
         "max_principal": str(version.max_principal),
@@ -210,6 +219,8 @@ def _shown(key: str, value: Any) -> str:
         return gettext(labels.due_on_holiday[str(value)])
     if key == "moratorium_interest":
         return gettext(labels.moratorium_interest[str(value)])
+    if key == "interest_accounting":
+        return gettext(labels.interest_accounting[str(value)])
     if key == "microfinance":
         return gettext(N_("Yes")) if value in (True, "yes", "on", "true") else gettext(N_("No"))
     return str(value)
@@ -222,6 +233,7 @@ DIFF_FIELDS: tuple[tuple[str, str], ...] = (
     ("excess", N_("Money beyond the dues")),
     ("due_on_holiday", N_("A due date on a holiday")),
     ("moratorium_interest", N_("Interest of a restructuring's moratorium")),
+    ("interest_accounting", N_("Interest accounting")),
     ("processing_fee_percent", N_("Processing fee (percent of the amount)")),
     ("min_principal", N_("Smallest amount")),
     ("max_principal", N_("Largest amount")),
@@ -329,6 +341,7 @@ def _form_page(
             "excess_policies": [e.value for e in ExcessPolicy],
             "holiday_rules": list(DUE_ON_HOLIDAY),
             "moratorium_rules": [m.value for m in MoratoriumInterest],
+            "accounting_bases": [a.value for a in InterestAccounting],
         },
         status_code=status_code,
     )
@@ -492,6 +505,7 @@ async def version_create(
                 "excess": form.data.excess.value,
                 "due_on_holiday": form.data.due_on_holiday,
                 "moratorium_interest": form.data.moratorium_interest.value,
+                "interest_accounting": form.data.interest_accounting.value,
                 **form.values,
             }
             diff = _diff(_values_of(current), proposed)
