@@ -26,10 +26,14 @@ from namma.finance import ExcessPolicy, TermsError, reschedule_after_prepayment
 from namma.finance.owed import paid as paid_total
 from namma.finance.owed import waived as waived_total
 from namma.kit.errors import ConflictError, InvalidInputError
-from namma.loans.service import INSTALLMENT_SCHEDULED, dropped_check, loan_schedule_stored
+from namma.loans.service import (
+    INSTALLMENT_SCHEDULED,
+    dropped_check,
+    installment_blank,
+    loan_schedule_stored,
+)
 from namma.models import (
     Collection,
-    InstallmentStatus,
     Loan,
     LoanInstallment,
     LoanProductVersion,
@@ -165,19 +169,7 @@ async def schedule_restore(
     for saved in first.replaced:
         row = rows.get(saved["number"])
         if row is None:
-            row = LoanInstallment(
-                loan_id=loan.id,
-                number=saved["number"],
-                penalty_due=ZERO,
-                principal_paid=ZERO,
-                interest_paid=ZERO,
-                fee_paid=ZERO,
-                penalty_paid=ZERO,
-                interest_waived=ZERO,
-                fee_waived=ZERO,
-                penalty_waived=ZERO,
-                status=InstallmentStatus.DUE,
-            )
+            row = installment_blank(loan.id, saved["number"])
             session.add(row)
             rows[row.number] = row
         _restore(row, saved)

@@ -47,6 +47,7 @@ from namma.loans.cache import loan_changed
 from namma.loans.service import (
     INSTALLMENT_SCHEDULED,
     dropped_check,
+    installment_blank,
     installment_rows,
     loan_balances_refresh,
     loan_schedule_stored,
@@ -55,7 +56,6 @@ from namma.loans.store import loan_locked
 from namma.models import (
     AccountKind,
     Customer,
-    InstallmentStatus,
     Loan,
     LoanInstallment,
     LoanProductVersion,
@@ -398,19 +398,7 @@ async def _loan_rewrite(
     for number, row in rebuilt.items():
         i = by_number.get(number)
         if i is None:
-            i = LoanInstallment(
-                loan_id=loan.id,
-                number=number,
-                penalty_due=ZERO,
-                principal_paid=ZERO,
-                interest_paid=ZERO,
-                fee_paid=ZERO,
-                penalty_paid=ZERO,
-                interest_waived=ZERO,
-                fee_waived=ZERO,
-                penalty_waived=ZERO,
-                status=InstallmentStatus.DUE,
-            )
+            i = installment_blank(loan.id, number)
             session.add(i)
         i.due_date, i.period_start = row.due_date, row.period_start
         i.principal_due, i.interest_due, i.fee_due = row.principal, row.interest, row.fees

@@ -729,6 +729,24 @@ async def loan_schedule_write(
     return written
 
 
+def installment_blank(loan_id: uuid.UUID, number: int) -> LoanInstallment:
+    """A new installment row of a loan, nothing paid, waived or charged on it (a rewritten
+    schedule that is longer than the one it replaces: the caller sets its schedule columns)."""
+    return LoanInstallment(
+        loan_id=loan_id,
+        number=number,
+        penalty_due=ZERO,
+        principal_paid=ZERO,
+        interest_paid=ZERO,
+        fee_paid=ZERO,
+        penalty_paid=ZERO,
+        interest_waived=ZERO,
+        fee_waived=ZERO,
+        penalty_waived=ZERO,
+        status=InstallmentStatus.DUE,
+    )
+
+
 # What a stored installment keeps of its schedule row besides its number (compared by the
 # regeneration; what a prepayment's revision replaces and restores, `collections.prepayments`).
 INSTALLMENT_SCHEDULED = (
