@@ -28,6 +28,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -570,6 +571,45 @@ class LedgerCheckResult:
         return found
 
 
+async def _held_against_tagged_lines(
+    session: AsyncSession, kind: AccountKind, held: Any
+) -> tuple[int, list[tuple[str, Decimal, Decimal]]]:
+    """A loan column that says what the loan holds on a credit-balance account (an advance, a
+    provision) against the balance (Cr − Dr) of that account's lines tagged with the loan: how
+    many of the account's lines name no loan, and the loans where the two differ (number, held,
+    ledger), by loan number."""
+    of_kind = LedgerAccount.kind == kind
+    untagged = (
+        await session.scalar(
+            select(func.count())
+            .select_from(JournalLine)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(of_kind, JournalLine.loan_id.is_(None))
+        )
+        or 0
+    )
+    tagged = (
+        select(
+            JournalLine.loan_id.label("loan_id"),
+            func.sum(JournalLine.credit - JournalLine.debit).label("balance"),
+        )
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(of_kind, JournalLine.loan_id.is_not(None))
+        .group_by(JournalLine.loan_id)
+        .subquery()
+    )
+    in_ledger = func.coalesce(tagged.c.balance, 0)
+    rows = (
+        await session.execute(
+            select(Loan.loan_number, held, in_ledger)
+            .outerjoin(tagged, tagged.c.loan_id == Loan.id)
+            .where(held != in_ledger)
+            .order_by(Loan.loan_number)
+        )
+    ).all()
+    return int(untagged), [(number, h, Decimal(ledger)) for number, h, ledger in rows]
+
+
 async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
     """Verify the ledger's invariants with a few set-based queries (no per-row Python loop):
 
@@ -673,72 +713,20 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         ).all()
     ]
 
-    # Advances held: per loan against the liability's tagged lines.
-    is_advance = LedgerAccount.kind == AccountKind.CUSTOMER_ADVANCES
-    untagged_advances = (
-        await session.scalar(
-            select(func.count())
-            .select_from(JournalLine)
-            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
-            .where(is_advance, JournalLine.loan_id.is_(None))
-        )
-        or 0
+    # Advances and provisions held: per loan against their account's tagged lines.
+    untagged_advances, advance_rows = await _held_against_tagged_lines(
+        session, AccountKind.CUSTOMER_ADVANCES, Loan.advance_balance
     )
-    advances = (
-        select(
-            JournalLine.loan_id.label("loan_id"),
-            func.sum(JournalLine.credit - JournalLine.debit).label("balance"),
-        )
-        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
-        .where(is_advance, JournalLine.loan_id.is_not(None))
-        .group_by(JournalLine.loan_id)
-        .subquery()
-    )
-    advance_held = func.coalesce(advances.c.balance, 0)
     advance_mismatches = [
-        AdvanceMismatch(loan_number=number, advance_balance=held, ledger_balance=Decimal(ledger))
-        for number, held, ledger in (
-            await session.execute(
-                select(Loan.loan_number, Loan.advance_balance, advance_held)
-                .outerjoin(advances, advances.c.loan_id == Loan.id)
-                .where(Loan.advance_balance != advance_held)
-                .order_by(Loan.loan_number)
-            )
-        ).all()
+        AdvanceMismatch(loan_number=number, advance_balance=held, ledger_balance=ledger)
+        for number, held, ledger in advance_rows
     ]
-
-    # Provisions held: per loan against the contra-asset's tagged lines.
-    is_provision = LedgerAccount.kind == AccountKind.LOAN_LOSS_PROVISION
-    untagged_provisions = (
-        await session.scalar(
-            select(func.count())
-            .select_from(JournalLine)
-            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
-            .where(is_provision, JournalLine.loan_id.is_(None))
-        )
-        or 0
+    untagged_provisions, provision_rows = await _held_against_tagged_lines(
+        session, AccountKind.LOAN_LOSS_PROVISION, Loan.provision_held
     )
-    provisions = (
-        select(
-            JournalLine.loan_id.label("loan_id"),
-            func.sum(JournalLine.credit - JournalLine.debit).label("balance"),
-        )
-        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
-        .where(is_provision, JournalLine.loan_id.is_not(None))
-        .group_by(JournalLine.loan_id)
-        .subquery()
-    )
-    provision_in_ledger = func.coalesce(provisions.c.balance, 0)
     provision_mismatches = [
-        ProvisionMismatch(loan_number=number, provision_held=held, ledger_balance=Decimal(ledger))
-        for number, held, ledger in (
-            await session.execute(
-                select(Loan.loan_number, Loan.provision_held, provision_in_ledger)
-                .outerjoin(provisions, provisions.c.loan_id == Loan.id)
-                .where(Loan.provision_held != provision_in_ledger)
-                .order_by(Loan.loan_number)
-            )
-        ).all()
+        ProvisionMismatch(loan_number=number, provision_held=held, ledger_balance=ledger)
+        for number, held, ledger in provision_rows
     ]
 
     # Capitalised interest: per loan, min(capitalised, outstanding principal) (D-196).
