@@ -160,7 +160,10 @@ class Visit:
         SHOTS.mkdir(parents=True, exist_ok=True)
 
     def go(self, path: str) -> None:
-        self.page.goto(self.base + path)
+        """Open ``path``; a server error fails the story there (its error page would otherwise
+        pass the axe check and be screenshotted as if it were the page)."""
+        response = self.page.goto(self.base + path)
+        assert response is None or response.status < 500, f"{path}: {response.status}"
         self.settle()
 
     def settle(self) -> None:

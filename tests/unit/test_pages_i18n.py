@@ -15,6 +15,9 @@ from namma.web.catalogue import catalogue_extract
 from namma.web.templating import page_path
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+# What is left of a string once its named placeholders and escaped percent signs are gone: a
+# ``%`` there is a bare one.
+FORMATTING = re.compile(r"%\(\w+\)[sd]|%%")
 
 
 def _ids(message_id: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -43,6 +46,40 @@ def test_every_page_string_is_translated_into_kannada() -> None:
     assert not missing, f"untranslated in Kannada (python -m namma.web.catalogue): {missing}"
     assert not fuzzy, f"fuzzy in Kannada: {fuzzy}"
     assert not wrong_placeholders, f"placeholders differ: {wrong_placeholders}"
+
+
+def test_a_page_string_formats_as_the_templates_format_it_in_both_languages() -> None:
+    """Jinja's new-style gettext %-formats every template string, even with no variables, so a
+    bare ``%`` in one (English or Kannada) makes that page fail to render: a template string
+    writes ``%%`` or words. A Python string is formatted by its caller, so there the Kannada
+    must only keep the English's bare signs."""
+    from babel.messages.pofile import read_po
+    from markupsafe import Markup
+
+    with i18n.catalogue_path("kn").open("rb") as po:
+        kannada = read_po(po, locale="kn_IN")
+    unformattable, bare_differs = [], []
+    for message in catalogue_extract():
+        found = kannada.get(message.id) if message.id else None
+        if found is None:
+            continue  # the test above reports it
+        english, translated = _ids(message.id), _ids(found.string)
+        if any(path.startswith("templates/") for path, _line in message.locations):
+            values = {p: "1" for text in english for p in PLACEHOLDER.findall(text)}
+            for text in english + translated:
+                # "% a" formats without an error (as the dict's repr): no bare sign at all.
+                if "%" in FORMATTING.sub("", text):
+                    unformattable.append(f"{text!r}: a bare %")
+                    continue
+                try:
+                    Markup(text) % values
+                except (ValueError, TypeError, KeyError) as error:
+                    unformattable.append(f"{text!r}: {error}")
+        bare = {FORMATTING.sub("", text).count("%") for text in english + translated}
+        if len(bare) > 1:
+            bare_differs.append(message.id)
+    assert not unformattable, f"template strings that do not format: {unformattable}"
+    assert not bare_differs, f"bare % signs differ between English and Kannada: {bare_differs}"
 
 
 def test_a_kannada_page_string_is_kannada_and_english_is_the_source() -> None:

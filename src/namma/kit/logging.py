@@ -21,10 +21,20 @@ def logging_configure(*, json_lines: bool, level: str = "INFO") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
+    colors = sys.stderr.isatty()
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if json_lines
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=colors,
+            # Never the frames' local variables: they may hold a password or a token, and
+            # rendering them for a page's deep stack took 24 s, which the request waited for.
+            exception_formatter=(
+                structlog.dev.RichTracebackFormatter(show_locals=False)
+                if colors
+                else structlog.dev.plain_traceback
+            ),
+        )
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
