@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -64,6 +65,11 @@ def chromium_required() -> None:
         if IN_CI:
             pytest.fail("CI must have Debian's chromium at /usr/bin/chromium")
         pytest.skip("no /usr/bin/chromium (apt-get install chromium)")
+
+
+SERVER_ERROR = re.compile(
+    r"\bstatus\"?[=:] ?5\d\d\b|page\.unhandled_error|Exception in ASGI application"
+)
 
 
 @contextlib.contextmanager
@@ -121,6 +127,10 @@ def demo_server(
             process.kill()
             process.wait(10)
         drop_database(postgres_server_url, name)
+    # Any server error during the story fails it, also one answered to an htmx request or a
+    # form post that the story did not look at.
+    failures = [line for line in log.read_text().splitlines() if SERVER_ERROR.search(line)]
+    assert not failures, "the server answered errors:\n" + "\n".join(failures[:10])
 
 
 @contextlib.contextmanager

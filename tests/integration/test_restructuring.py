@@ -6,6 +6,7 @@ annuity formula, not by the money core."""
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import uuid
 from decimal import Decimal
@@ -13,6 +14,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from namma.cob.runner import cob_execute
 from namma.finance import add_months
 from namma.kit.db import transaction
 from namma.ledger.queries import ledger_check, loan_ledger_balances
@@ -276,6 +278,45 @@ async def test_the_preview_is_what_the_approval_writes(app, client, world, beare
         assert [r["interest_due"] for r in revision.replaced] == [
             str(r.interest_due) for r in before[1:]
         ]
+    await _ledger_ok(app)
+
+
+async def test_a_restructured_standard_loan_is_provided_for_as_sub_standard(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, customer
+):
+    """RBI: a restructured standard asset is downgraded. The close of business before the
+    restructuring provides 0.40 % (standard); the one after, 10 % (sub-standard), posting the
+    difference; the loan's delinquency class stays what its days past due make it."""
+    product = await _product(client, world, bearer, code="IGL-PR")
+    loan_id = await make_loan(app, client, bearer, world, product)
+    yesterday = today_india() - dt.timedelta(days=1)
+    await cob_execute(app.state.db, business_date=yesterday)
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None
+        assert (loan.provision_class.value, loan.provision_held) == ("standard", D("400.00"))
+
+    asked = await client.post(
+        "/api/restructurings",
+        json={"loan_id": loan_id, "kind": "rate", "annual_rate": "10", "reason": "Hardship"},
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await client.post(
+        f"/api/restructurings/{asked.json()['id']}/approve", headers=await bearer(world.admin)
+    )
+    assert approved.status_code == 200, approved.text
+    outcome = await cob_execute(app.state.db, business_date=yesterday, force=True)
+    assert D(outcome.counts["provisions"]["provided"]) == D("9600.00")  # 10000.00 − 400.00
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None
+        assert loan.outstanding_principal == D("100000.00")
+        assert (loan.provision_class.value, loan.provision_held) == (
+            "sub_standard",
+            D("10000.00"),
+        )
+        assert loan.asset_class.value == "standard"
     await _ledger_ok(app)
 
 
