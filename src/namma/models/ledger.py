@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -133,6 +134,15 @@ class LedgerAccount(Base):
 
 class JournalEntry(Base):
     __tablename__ = "journal_entries"
+    __table_args__ = (
+        # A loan is paid out once: "loans disbursed" adds up across partial reads (D-204).
+        Index(
+            "uq_journal_entries_loan_disbursement",
+            "loan_id",
+            unique=True,
+            postgresql_where=text("kind = 'loan.disbursement'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     entry_date: Mapped[dt.date] = mapped_column(Date, index=True)
@@ -154,6 +164,13 @@ class JournalEntry(Base):
     )
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
+    )
+    # The transaction that posted the entry (its 64-bit id, set by the database; NULL for
+    # entries older than the column). Sums kept with the snapshot they were read in are brought
+    # up to date with exactly the entries that snapshot could not see (D-204,
+    # ``namma.reports.monthly``).
+    posted_xact: Mapped[int | None] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id())::text::bigint"), index=True
     )
 
 

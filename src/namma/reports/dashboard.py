@@ -11,7 +11,9 @@
 The period of the flow figures is chosen with ``period`` (``DashboardPeriod``: today, the last 7
 days, the month, quarter, half-year or financial year to date — India's year starts on 1 April —
 or everything); the default is the month to date. "Today" is the Indian day. Admins and
-Managers also get a 12-month trend from the ledger (the original app's analytics chart). Each
+Managers also get a 12-month trend from the ledger (the original app's analytics chart), whose
+sums are kept between builds and brought up to date with the entries posted since
+(``namma.reports.monthly``, D-204). Each
 answer is cached 30 s under ``dashboard:{branch}:{role}:{scope}:{period}`` (``dashboard_key``;
 branch: the branch whose figures it shows, ``all`` for the institution's; scope: ``all``, the
 branch id, the user id). After its commit, a loan mutation (``namma.loans.cache``) drops only
@@ -30,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Date, and_, case, cast, distinct, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
@@ -75,6 +77,7 @@ from namma.reports.base import (
     row_json,
     value_json,
 )
+from namma.reports.monthly import monthly_trend
 
 DASHBOARD_TTL_SECONDS = 30
 TREND_DAYS = 30
@@ -82,7 +85,6 @@ UPCOMING_DAYS = 7
 UPCOMING_INSTALLMENTS = 6  # the customer's list of installments to come
 
 
-MONTHS_IN_TREND = 12
 FINANCIAL_YEAR_START_MONTH = 4  # India: 1 April
 
 
@@ -187,7 +189,7 @@ async def dashboard_cached(
     )
 
     async def load() -> dict[str, Any]:
-        return await dashboard_build(session, principal, period, branch_id=branch_id)
+        return await dashboard_build(session, principal, period, branch_id=branch_id, cache=cache)
 
     return await cache_get_or_load(cache, key, ttl=DASHBOARD_TTL_SECONDS, load=load)
 
@@ -198,7 +200,10 @@ async def dashboard_build(
     period: DashboardPeriod = DashboardPeriod.MONTH,
     *,
     branch_id: uuid.UUID | None = None,
+    cache: Cache | None = None,
 ) -> dict[str, Any]:
+    """The dashboard's figures. ``cache``: where the 12-month trend's sums are kept between
+    builds (``namma.reports.monthly``); without it they are read in full."""
     today = today_india()
     first_day = None
     if period is DashboardPeriod.ALL:
@@ -206,11 +211,11 @@ async def dashboard_build(
     start, end = period_dates(period, today, first_day=first_day)
     span = {"name": period.value, "from": start.isoformat(), "to": end.isoformat()}
     if principal.role is Role.ADMIN:
-        built = await _staff_dashboard(session, principal, branch_id, start, span)
+        built = await _staff_dashboard(session, principal, branch_id, start, span, cache)
         built["scope"] = dashboard_scope(principal, branch_id)
         return built
     if principal.role is Role.MANAGER:
-        return await _staff_dashboard(session, principal, principal.branch_id, start, span)
+        return await _staff_dashboard(session, principal, principal.branch_id, start, span, cache)
     if principal.role is Role.AGENT:
         return await _agent_dashboard(session, principal, start, span)
     return await _customer_dashboard(session, principal)
@@ -223,88 +228,6 @@ def _m(value: Decimal | None) -> str | None:
 def _pct(value: Decimal | None) -> str | None:
     shown: str | None = value_json(value, ColumnType.PERCENT)
     return shown
-
-
-async def _monthly(
-    session: AsyncSession, *, branch_id: uuid.UUID | None, today: dt.date
-) -> list[dict[str, Any]]:
-    """The last 12 calendar months (this one to date) from the ledger, one grouped query:
-    loans disbursed and principal disbursed (portfolio debits of disbursements), collected (cash
-    and bank movement of collection entries, net of reversals), income, expenses and profit —
-    the same definitions as the reports. A branch: its entries only."""
-    first = add_months(today.replace(day=1), -(MONTHS_IN_TREND - 1))
-    e, line, account = JournalEntry, JournalLine, LedgerAccount
-    month = cast(func.date_trunc("month", e.entry_date), Date)
-    disbursement = e.kind == "loan.disbursement"
-    collection = or_(e.kind == "collection", e.kind.like("collection.%"))
-    query = (
-        select(
-            month,
-            func.count(distinct(case((disbursement, e.loan_id)))),
-            func.coalesce(
-                func.sum(
-                    case(
-                        (
-                            and_(disbursement, account.kind == AccountKind.LOAN_PORTFOLIO),
-                            line.debit,
-                        ),
-                        else_=ZERO,
-                    )
-                ),
-                ZERO,
-            ),
-            func.coalesce(
-                func.sum(
-                    case(
-                        (
-                            and_(collection, account.kind.in_(queries.CASH_KINDS)),
-                            line.debit - line.credit,
-                        ),
-                        else_=ZERO,
-                    )
-                ),
-                ZERO,
-            ),
-            func.coalesce(
-                func.sum(
-                    case((account.type == AccountType.INCOME, line.credit - line.debit), else_=ZERO)
-                ),
-                ZERO,
-            ),
-            func.coalesce(
-                func.sum(
-                    case(
-                        (account.type == AccountType.EXPENSE, line.debit - line.credit), else_=ZERO
-                    )
-                ),
-                ZERO,
-            ),
-        )
-        .select_from(line)
-        .join(e, e.id == line.entry_id)
-        .join(account, account.id == line.account_id)
-        .where(e.entry_date.between(first, today))
-        .group_by(month)
-    )
-    if branch_id is not None:
-        query = query.where(e.branch_id == branch_id)
-    found = {row[0]: row[1:] for row in (await session.execute(query)).all()}
-    out = []
-    for k in range(MONTHS_IN_TREND):
-        on = add_months(first, k)
-        loans, disbursed, collected, income, expenses = found.get(on, (0, ZERO, ZERO, ZERO, ZERO))
-        out.append(
-            {
-                "month": on.strftime("%Y-%m"),
-                "loans_disbursed": int(loans),
-                "disbursed_amount": _m(Decimal(disbursed)),
-                "collected_amount": _m(Decimal(collected)),
-                "income": _m(Decimal(income)),
-                "expenses": _m(Decimal(expenses)),
-                "profit": _m(profit(Decimal(income), Decimal(expenses))),
-            }
-        )
-    return out
 
 
 async def _flows(
@@ -413,6 +336,7 @@ async def _staff_dashboard(
     branch_id: uuid.UUID | None,
     start: dt.date,
     span: dict[str, str],
+    cache: Cache | None,
 ) -> dict[str, Any]:
     today = today_india()
     month = ReportFilters(start, today, branch_id)
@@ -515,7 +439,7 @@ async def _staff_dashboard(
         },
         "recent_loans": recent,
         "trend": await _trend(session, branch_id=branch_id, agent_id=None),
-        "monthly": await _monthly(session, branch_id=branch_id, today=today),
+        "monthly": await monthly_trend(session, cache, branch_id=branch_id, today=today),
     }
     if branch_id is None:
         branch_rows = []
