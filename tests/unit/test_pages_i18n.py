@@ -116,6 +116,10 @@ def test_dates_are_day_month_year_with_the_month_named_in_the_language() -> None
     assert i18n.date(day, "en") == "25-Nov-2026"
     assert i18n.date("2026-11-25", "en") == "25-Nov-2026"
     assert i18n.date(day, "kn") == "25-ನವೆಂ-2026"
+    # Three letters for every English month (en_IN's own abbreviation of September is "Sept").
+    assert [i18n.date(dt.date(2026, m, 7), "en")[3:-5] for m in range(1, 13)] == [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+    ]  # fmt: skip
     assert i18n.month("2026-10", "en") == "October 2026"
     assert i18n.month("2026-10", "kn") == "ಅಕ್ಟೋಬರ್ 2026"
     assert i18n.date(None) == "—" and i18n.money(None) == "—"

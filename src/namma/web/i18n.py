@@ -38,6 +38,9 @@ DEFAULT_LANGUAGE = "en"
 # The languages a person can choose, in their own script (shown as such in the switch).
 LANGUAGES: dict[str, str] = {"en": "English", "kn": "ಕನ್ನಡ"}
 _LOCALES = {"en": "en_IN", "kn": "kn_IN"}
+# Dates name the month in three letters (25-Nov-2026); en_IN's abbreviation of September is
+# "Sept", so English dates take the months of plain English (the same names otherwise).
+_DATE_LOCALES = {"en": "en", "kn": "kn_IN"}
 INDIAN_CURRENCY_PATTERN = "¤#,##,##0.00"
 DATE_PATTERN = "dd-MMM-yyyy"
 
@@ -85,6 +88,11 @@ def language_current() -> str:
 
 def locale_of(lang: str | None = None) -> Locale:
     return _locale(lang or language_current())
+
+
+@functools.cache
+def _date_locale(lang: str) -> Locale:
+    return Locale.parse(_DATE_LOCALES.get(lang, _DATE_LOCALES[DEFAULT_LANGUAGE]))
 
 
 @functools.cache
@@ -176,7 +184,9 @@ def date(value: dt.date | str | None, lang: str | None = None) -> str:
     """``25-Nov-2026`` (``25-ನವೆಂ-2026`` in Kannada)."""
     if value is None or value == "":
         return "—"
-    return format_date(_as_date(value), DATE_PATTERN, locale=locale_of(lang))
+    return format_date(
+        _as_date(value), DATE_PATTERN, locale=_date_locale(lang or language_current())
+    )
 
 
 def month(value: dt.date | str | None, lang: str | None = None) -> str:
