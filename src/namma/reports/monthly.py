@@ -63,6 +63,11 @@ MonthSums = tuple[int, Decimal, Decimal, Decimal, Decimal]
 NO_SUMS: MonthSums = (0, ZERO, ZERO, ZERO, ZERO)
 
 
+def _first_month(today: dt.date) -> dt.date:
+    """The first day of the trend's first month: 12 calendar months with this one."""
+    return add_months(today.replace(day=1), -(MONTHS_IN_TREND - 1))
+
+
 def monthly_key(branch_id: uuid.UUID | None) -> str:
     return f"trend:monthly:{branch_id or 'all'}"
 
@@ -232,7 +237,7 @@ async def monthly_sums(
     """Each of the last 12 calendar months' sums (this one to date; a month without entries is
     absent) for a branch's entries, or every entry (``branch_id`` None). With ``cache``: the
     kept sums plus the entries their snapshot could not see, kept again."""
-    first = add_months(today.replace(day=1), -(MONTHS_IN_TREND - 1))
+    first = _first_month(today)
     key = monthly_key(branch_id)
     kept = _kept_decode(await cache.get(key), today=today) if cache is not None else None
     read = await _sums_read(
@@ -273,7 +278,7 @@ async def monthly_trend(
     of collection entries, net of reversals), income, expenses and profit — the same
     definitions as the reports. A branch: its entries only."""
     months = await monthly_sums(session, cache, branch_id=branch_id, today=today)
-    first = add_months(today.replace(day=1), -(MONTHS_IN_TREND - 1))
+    first = _first_month(today)
     out = []
     for k in range(MONTHS_IN_TREND):
         on = add_months(first, k)
