@@ -218,7 +218,9 @@ class Visit:
         if self.page.evaluate("document.documentElement.lang") == lang:
             return
         self.page.click(f".language-switch button[value={lang}]")
-        self.page.wait_for_function(f"document.documentElement.lang === '{lang}'")
+        # The switch is a form post and a redirect: while the next document loads there is
+        # a moment with no documentElement, and a predicate that throws fails the wait.
+        self.page.wait_for_function(f"document.documentElement?.lang === '{lang}'")
         self.settle()
 
     def close(self) -> None:

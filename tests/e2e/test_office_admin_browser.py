@@ -218,7 +218,7 @@ def test_the_manager_moves_a_customer_to_another_agent(browser: Any, server: str
         visit.page.fill("#f-reason", "Closer to the village")
         _submit(visit, "#reassign-form")
         visit.page.wait_for_function(
-            "t => document.querySelector('#customer-facts').innerText.includes(t)", arg=target
+            "t => document.querySelector('#customer-facts')?.innerText.includes(t)", arg=target
         )
         after = visit.page.inner_text("#customer-facts")
         assert target in after and after != before
