@@ -591,8 +591,10 @@ async def test_par_report_against_the_ledger(portfolio: Portfolio) -> None:
     assert rows["1-30"] > 0 and rows["current"] > 0
 
 
-async def _overdue_by_installments(p: Portfolio) -> dict[uuid.UUID, Decimal]:
-    """Per active loan, what its installments due before today still owe, summed here."""
+async def _overdue_by_installments(
+    p: Portfolio, before: dt.date = TODAY
+) -> dict[uuid.UUID, Decimal]:
+    """Per active loan, what its installments due before ``before`` still owe, summed here."""
     async with transaction(p.app.state.db) as session:
         rows = (
             await session.execute(
@@ -604,7 +606,7 @@ async def _overdue_by_installments(p: Portfolio) -> dict[uuid.UUID, Decimal]:
         owed: dict[uuid.UUID, Decimal] = {}
         for r in rows:
             owed.setdefault(r.loan_id, ZERO)
-            if r.due_date < TODAY:
+            if r.due_date < before:
                 owed[r.loan_id] += (
                     (r.principal_due - r.principal_paid)
                     + (r.interest_due - r.interest_paid - r.interest_waived)
@@ -617,36 +619,45 @@ async def _overdue_by_installments(p: Portfolio) -> dict[uuid.UUID, Decimal]:
 async def test_the_overdue_amount_is_the_installments_whatever_the_loans_kept(
     portfolio: Portfolio,
 ) -> None:
-    """The reports read a loan's overdue amount from what its balances keep (D-179): kept for
-    today; kept for yesterday plus what fell due yesterday; or, kept for another day or not at
-    all, from its installments. In each case the portfolio summary's and the PAR report's
-    overdue amount is what the installments due before today still owe."""
+    """The reports read a loan's overdue amount from what its balances keep (D-179, D-205):
+    kept for today; for tomorrow (this evening's close has run) less what falls due today; for
+    yesterday (last night's close has not run) plus what fell due yesterday; or, kept for
+    another day or not at all, from its installments. In each case the portfolio summary's and
+    the PAR report's overdue amount is what the installments due before today still owe."""
     p = portfolio
     db = p.app.state.db
-    yesterday = TODAY - dt.timedelta(days=1)
+    yesterday, tomorrow = TODAY - dt.timedelta(days=1), TODAY + dt.timedelta(days=1)
 
     async def reported() -> tuple[Decimal, Decimal]:
         summary = await p.report("portfolio-summary")
         par = await p.report("par")
         return m(summary["totals"]["overdue_amount"]), m(par["totals"]["overdue_amount"])
 
-    truth = await _overdue_by_installments(p)
-    async with transaction(db) as session:
-        kept = dict(
-            (
+    async def kept(as_of: dt.date) -> dict[uuid.UUID, Decimal]:
+        """The kept amounts of the active loans kept for ``as_of`` (a close for yesterday
+        leaves out the loans disbursed today: they are kept for the day of their writes)."""
+        async with transaction(db) as session:
+            rows = (
                 await session.execute(
-                    select(Loan.id, Loan.overdue_amount)
-                    .where(Loan.status == LoanStatus.ACTIVE)
-                    .where(Loan.balances_as_of == TODAY)
+                    select(Loan.id, Loan.overdue_amount, Loan.balances_as_of).where(
+                        Loan.status == LoanStatus.ACTIVE
+                    )
                 )
             ).all()
-        )
-    assert kept == truth and sum(truth.values(), ZERO) > 0
+        assert {r[2] for r in rows} <= {as_of, tomorrow}, rows
+        return {r[0]: r[1] for r in rows if r[2] == as_of}
+
+    # The portfolio's close of business ran this evening: kept for tomorrow, today's dues in.
+    truth = await _overdue_by_installments(p)
+    amounts = await kept(tomorrow)
+    assert amounts == await _overdue_by_installments(p, tomorrow) != truth
+    assert sum(truth.values(), ZERO) > 0
     assert await reported() == (sum(truth.values(), ZERO),) * 2
 
-    # An installment of an active loan that falls due later is moved to yesterday; the loans'
-    # balances are then kept as of yesterday (a close of business for yesterday): the kept
-    # amounts leave it out, and the reports add it as fallen due since.
+    # An installment of an active loan that falls due later is moved to yesterday. The close
+    # for yesterday keeps the balances for this morning, that installment in; the close for
+    # the day before keeps them for yesterday (as before last night's close): the kept amounts
+    # leave it out, and the reports add it as fallen due since.
     async with transaction(db) as session:
         moved = (
             await session.execute(
@@ -670,22 +681,20 @@ async def test_the_overdue_amount_is_the_installments_whatever_the_loans_kept(
         async with transaction(db) as session:
             await cob_loans_refresh(session, business_date=yesterday)
         truth = await _overdue_by_installments(p)
-        async with transaction(db) as session:
-            kept_as_of = set(
-                (
-                    await session.scalars(
-                        select(Loan.balances_as_of).where(Loan.status == LoanStatus.ACTIVE)
-                    )
-                ).all()
-            )
-            kept_total = await session.scalar(
-                select(func.sum(Loan.overdue_amount)).where(Loan.status == LoanStatus.ACTIVE)
-            )
-        assert yesterday in kept_as_of
-        assert kept_total < sum(truth.values(), ZERO)  # yesterday's due is not in what is kept
+        amounts = await kept(TODAY)
+        assert len(amounts) > len(truth) / 2
+        assert amounts == {loan: truth[loan] for loan in amounts}
         assert await reported() == (sum(truth.values(), ZERO),) * 2
 
-        # Kept for an older day, or not kept: from the installments.
+        async with transaction(db) as session:
+            await cob_loans_refresh(session, business_date=yesterday - dt.timedelta(days=1))
+        amounts = await kept(yesterday)
+        assert len(amounts) > len(truth) / 2
+        # yesterday's due is left out
+        assert sum(amounts.values(), ZERO) < sum(truth[loan] for loan in amounts)
+        assert await reported() == (sum(truth.values(), ZERO),) * 2
+
+        # Kept for an older day, or not at all: from the installments.
         for kept_on in (TODAY - dt.timedelta(days=5), None):
             async with transaction(db) as session:
                 await session.execute(

@@ -13,7 +13,9 @@ commits: ``namma.cob.runner`` commits each step separately, with the run's progr
    (``namma.collections.penalties.penalties_apply``: idempotent per date).
 3. ``cob_loans_refresh``: each active loan's outstanding balances, next due date and days past
    due from its installments (the money core's ``loan_balances`` rules, as of ``D``), its DPD
-   bucket, RBI asset class and NPA date.
+   bucket, RBI asset class and NPA date; and its overdue amount for the morning after
+   (``balances_as_of`` = ``D`` + 1: what fell due by ``D`` and is unpaid), which the reports
+   then read as it is all day (D-205).
 4. ``cob_interest_accrue``: on loans of accrual-basis products, interest earned by ``D`` and
    not collected is carried as interest receivable: one journal entry per loan whose receivable
    changes (an accrual, or a reversal when the loan became NPA or is no longer active);
@@ -145,7 +147,9 @@ WITH balances AS (
                - min(i.due_date) FILTER (WHERE {PAST_DUE}),
                0
            ) AS dpd,
-           COALESCE(sum({OWED}) FILTER (WHERE i.due_date < CAST(:d AS date)), 0) AS overdue
+           -- For the morning after D (`balances_as_of` = D + 1): what fell due on D and is
+           -- unpaid at the close is overdue from then (D-205).
+           COALESCE(sum({OWED}) FILTER (WHERE i.due_date <= CAST(:d AS date)), 0) AS overdue
       FROM loans l
       JOIN loan_installments i ON i.loan_id = l.id
      WHERE {ACTIVE_LOAN}
@@ -176,7 +180,7 @@ WITH balances AS (
            asset_class = CAST(t.class AS asset_class),
            npa_since = t.npa_since,
            overdue_amount = t.overdue,
-           balances_as_of = CAST(:d AS date),
+           balances_as_of = CAST(:d AS date) + 1,
            updated_at = now()
       FROM target t
      WHERE l.id = t.loan_id
@@ -186,7 +190,7 @@ WITH balances AS (
             l.overdue_amount, l.balances_as_of)
            IS DISTINCT FROM
            (t.principal, t.interest, t.fees, t.penalties, t.next_due_on, t.dpd,
-            t.bucket, t.class, t.npa_since, t.overdue, CAST(:d AS date))
+            t.bucket, t.class, t.npa_since, t.overdue, CAST(:d AS date) + 1)
     RETURNING 1
 )
 SELECT count(*) FROM changed

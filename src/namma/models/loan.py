@@ -147,8 +147,9 @@ class Loan(Base):
     days_past_due: Mapped[int] = mapped_column(default=0, server_default="0")
     # What the installments due before ``balances_as_of`` still owed on that day (every
     # component), kept with the balances by every write to the installments and by the close of
-    # business; ``balances_as_of``: the Indian date those balances were computed for (NULL: not
-    # kept yet). The reports' overdue amount adds what fell due since (D-179).
+    # business (for the morning after its date); ``balances_as_of``: the Indian date those
+    # balances are for (NULL: not kept yet). The reports' overdue amount corrects a day's
+    # difference from today (D-179, D-205).
     overdue_amount: Mapped[Decimal] = money_column()
     balances_as_of: Mapped[dt.date | None] = mapped_column(Date)
     # Set by the close of business (namma.cob): bucket and RBI asset class by days past due,

@@ -630,11 +630,10 @@ async def _customer_dashboard(session: AsyncSession, principal: Principal) -> di
                 Loan,
                 next_due.c.due_date,
                 func.coalesce(next_amount.c.amount, ZERO),
-                overdue.amount,
+                overdue,
             )
             .outerjoin(next_due, next_due.c.loan_id == Loan.id)
             .outerjoin(next_amount, next_amount.c.loan_id == Loan.id)
-            .outerjoin(overdue.fell_due, overdue.fell_due.c.loan_id == Loan.id)
             .where(Loan.customer_id == customer.id)
             .where(Loan.status.not_in((LoanStatus.REJECTED, LoanStatus.WITHDRAWN)))
             .order_by(Loan.applied_at.desc())

@@ -160,58 +160,41 @@ def installment_owed(i: Any = LoanInstallment) -> ColumnElement[Decimal]:
     return expression_of(owed, i)
 
 
-@dataclasses.dataclass(frozen=True)
-class OverdueNow:
-    """A loan's overdue amount as of a day — what its installments that fell due before that
-    day still owe — read from the loan row: the amount kept with its balances
-    (``loans.overdue_amount`` as of ``loans.balances_as_of``, written by every write to its
-    installments and by the close of business) plus, when those balances are the day before's,
-    what fell due that day (``fell_due``, outer-joined on the loan); otherwise, from its unpaid
-    installments. Exact in every case, and in proportion to a day's dues rather than to every
-    loan's arrears (D-179).
-
-    Use: ``select(..., ov.amount).select_from(Loan)…outerjoin(ov.fell_due,
-    ov.fell_due.c.loan_id == Loan.id)``. 0 for a loan that is not active."""
-
-    fell_due: Any
-    amount: ColumnElement[Decimal]
-
-
-def overdue_now(today: dt.date, branch_id: uuid.UUID | None = None) -> OverdueNow:
-    """``branch_id``: the statement reads only this branch's loans (what fell due yesterday is
-    then read for its loans only)."""
-    yesterday = today - dt.timedelta(days=1)
+def overdue_now(today: dt.date) -> ColumnElement[Decimal]:
+    """A loan's overdue amount as of ``today`` — what its installments that fell due before
+    today still owe — read from the loan row: the amount kept with its balances
+    (``loans.overdue_amount``, what the installments due before ``loans.balances_as_of`` still
+    owed), written by every write to its installments and by the close of business, which
+    keeps it for the morning after its business date (D-179, D-205). Kept for today: read as
+    it is, all day after a close. Kept for yesterday (last night's close has not run): plus
+    what fell due yesterday. Kept for tomorrow (this evening's close has run): less what falls
+    due today. Those two read one day's unpaid installments of that loan only; kept for
+    another day or not at all, its unpaid installments. Exact in every case. 0 for a loan that
+    is not active. An expression over ``Loan``."""
     i = aliased(LoanInstallment)
     # A paid installment owes nothing (its status says so, `loans.service.loan_balances`):
     # leaving it out lets the partial index of unpaid installments answer.
-    day = (
-        select(i.loan_id.label("loan_id"), _sum(installment_owed(i)).label("owed"))
-        .where(i.due_date == yesterday)
-        .where(i.status != InstallmentStatus.PAID)
-        .group_by(i.loan_id)
-    )
-    if branch_id is not None:
-        day = day.where(i.loan_id.in_(select(Loan.id).where(Loan.branch_id == branch_id)))
-    fell_due = day.subquery("fell_due_yesterday")
-    live = (
+    unpaid = (
         select(_sum(installment_owed(i)))
         .where(i.loan_id == Loan.id)
-        .where(i.due_date < today)
         .where(i.status != InstallmentStatus.PAID)
-        .scalar_subquery()
     )
-    amount = case(
+    yesterday, tomorrow = today - dt.timedelta(days=1), today + dt.timedelta(days=1)
+    # Correlated subqueries inside the CASE: PostgreSQL evaluates one only for a loan whose
+    # branch of the CASE is taken, so a loan kept for today costs its row and nothing more.
+    return case(
         (Loan.status != LoanStatus.ACTIVE, ZERO),
         (Loan.balances_as_of == today, Loan.overdue_amount),
         (
             Loan.balances_as_of == yesterday,
-            Loan.overdue_amount + func.coalesce(fell_due.c.owed, ZERO),
+            Loan.overdue_amount + unpaid.where(i.due_date == yesterday).scalar_subquery(),
         ),
-        # Not kept, or kept for another day (the close of business missed a day, the clock
-        # went back): from the installments — only such loans pay for the subquery.
-        else_=live,
+        (
+            Loan.balances_as_of == tomorrow,
+            Loan.overdue_amount - unpaid.where(i.due_date == today).scalar_subquery(),
+        ),
+        else_=unpaid.where(i.due_date < today).scalar_subquery(),
     )
-    return OverdueNow(fell_due=fell_due, amount=amount)
 
 
 def loan_end_date() -> ColumnElement[dt.date]:

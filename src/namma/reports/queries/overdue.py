@@ -49,7 +49,7 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
     """Active loans at least ``min_dpd`` days past due, the longest overdue first."""
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_now(today, f.branch_id)
+    overdue = overdue_now(today)
     agent = aliased(User)
     last_paid = (
         select(Collection.loan_id.label("loan_id"), func.max(Collection.collected_on).label("on"))
@@ -80,7 +80,7 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
             agent.name,
             LoanProduct.code,
             Loan.days_past_due,
-            overdue.amount,
+            overdue,
             Loan.outstanding_principal,
             outstanding_total,
             Loan.next_due_on,
@@ -93,7 +93,6 @@ async def overdue_list(session: AsyncSession, f: ReportFilters, *, min_dpd: int 
         .join(Branch, Branch.id == Loan.branch_id)
         .join(LoanProduct, LoanProduct.id == sl.c.product_id)
         .outerjoin(agent, agent.id == sl.c.agent_id)
-        .outerjoin(overdue.fell_due, overdue.fell_due.c.loan_id == Loan.id)
         .outerjoin(last_paid, last_paid.c.loan_id == Loan.id)
         .where(Loan.status == LoanStatus.ACTIVE)
         .where(Loan.days_past_due >= max(min_dpd, 1))

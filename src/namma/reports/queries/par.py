@@ -50,7 +50,7 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
     """
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_now(today, f.branch_id)
+    overdue = overdue_now(today)
     bucket = bucket_of(Loan.days_past_due.expression)
     result = await session.execute(
         loans_in_scope(
@@ -58,10 +58,9 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
                 bucket,
                 func.count(Loan.id),
                 _sum(Loan.outstanding_principal),
-                _sum(overdue.amount),
+                _sum(overdue),
             )
             .select_from(Loan)
-            .outerjoin(overdue.fell_due, overdue.fell_due.c.loan_id == Loan.id)
             .where(Loan.status == LoanStatus.ACTIVE)
             .group_by(bucket),
             f,

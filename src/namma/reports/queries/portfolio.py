@@ -60,7 +60,7 @@ async def portfolio_summary(
     """
     today = today_india()
     sl = scoped_loans(f)
-    overdue = overdue_now(today, f.branch_id)
+    overdue = overdue_now(today)
     stock = await session.execute(
         loans_in_scope(
             select(
@@ -71,11 +71,10 @@ async def portfolio_summary(
                 _sum(Loan.outstanding_interest),
                 _sum(Loan.outstanding_fees),
                 _sum(Loan.outstanding_penalties),
-                _sum(overdue.amount),
+                _sum(overdue),
                 *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
             )
             .select_from(Loan)
-            .outerjoin(overdue.fell_due, overdue.fell_due.c.loan_id == Loan.id)
             .where(Loan.status == LoanStatus.ACTIVE)
             .group_by(Loan.branch_id),
             f,
