@@ -64,7 +64,7 @@ async def test_the_kept_trend_equals_a_full_read_after_every_kind_of_write(  # t
     cache = MemoryCache()
     branches: list[uuid.UUID | None] = [world.branch_a.id, world.branch_b.id, None]
     await _both_agree(app, cache, branches)  # nothing yet; the empty sums are kept
-    assert (await cache.get(monthly_key(world.branch_a.id)))["months"] == {}
+    assert (await cache.get(monthly_key(world.branch_a.id)))["value"] == {}
 
     # Two disbursements (the factory pays out today, then back-dates the loan, not the ledger).
     today = today_india()
@@ -146,17 +146,17 @@ async def test_kept_sums_of_another_database_or_an_earlier_moment_are_not_used( 
     wrong = {today.replace(day=1).isoformat(): [0, "0.00", "0.00", "0.00", "999.00"]}
 
     # Another database (its oid), the same transaction ids.
-    await cache.set(key, kept | {"database": "1", "months": wrong}, 60)
+    await cache.set(key, kept | {"database": "1", "value": wrong}, 60)
     assert (await _kept(app, cache, branch))[today.replace(day=1)][4] == D("300.00")
 
     # This database restored to an earlier moment: the kept snapshot is ahead of it.
     xmax = kept["snapshot"].split(":")[1]
     ahead = f"{int(xmax) + 10**6}:{int(xmax) + 10**6}:"
-    await cache.set(key, kept | {"snapshot": ahead, "months": wrong}, 60)
+    await cache.set(key, kept | {"snapshot": ahead, "value": wrong}, 60)
     assert (await _kept(app, cache, branch))[today.replace(day=1)][4] == D("300.00")
 
     # Kept for another day: read in full.
-    await cache.set(key, kept | {"day": "2000-01-01", "months": wrong}, 60)
+    await cache.set(key, kept | {"day": "2000-01-01", "value": wrong}, 60)
     assert (await _kept(app, cache, branch))[today.replace(day=1)][4] == D("300.00")
 
 

@@ -1,0 +1,132 @@
+"""Sums over the journal kept with the PostgreSQL snapshot they were read in, and brought up to
+date with exactly the entries that snapshot could not see (D-204).
+
+A sum over journal entries (the 12-month trend, a scope's portfolio balance) grows with the
+book. Read once in full, it is kept in the cache together with the snapshot of the statement
+that read it (``pg_current_snapshot()``, in the same statement); a later read adds only the
+entries that snapshot could not see: every journal entry records the transaction that posted it
+(``journal_entries.posted_xact``, a column default), and ``pg_visible_in_snapshot`` says whether
+the kept read saw it. Exact whatever order transactions commit in — an entry with a lower id
+that commits after the kept read is still added, which a watermark on entry ids would miss —
+with no lock and nothing in the posting path. Entries are never updated or deleted (a
+correction is a new entry), so every figure adds up across reads.
+
+What is kept is for one Indian day (the first read of a day reads in full, which also bounds
+how long a figure can go unchecked against a full read) and is replaced by each read, which is
+exact for its own snapshot whichever of two concurrent reads writes last. Not used: kept by
+another database (its oid), or by this one before it went back in time (a restore: its
+snapshot is ahead of today's). A read inside a transaction that has written anything keeps
+nothing: its own uncommitted entries would be in the sums while its snapshot calls them in
+progress, so they would be added twice.
+
+Use: a statement built by ``read(unseen_by)`` that sums the entries, restricted with
+``entries_unseen_by(unseen_by)`` when it is given, and selects ``snapshot_columns()`` beside
+the sums (``with_snapshot``); ``kept_sums`` does the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, TextClause, literal_column, select, text, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Subquery
+
+from namma.kit.cache import Cache
+
+# Kept at most a day and a bit: a read on another Indian day reads in full anyway.
+KEPT_TTL_SECONDS = 26 * 3600
+
+T = TypeVar("T")
+
+
+def entries_unseen_by(snapshot: str) -> TextClause:
+    """The journal entries the snapshot (``pg_snapshot`` as text) could not see. Transactions
+    below its xmin had ended when it was taken: the index on ``posted_xact`` finds the few
+    entries at or above it, the visibility test the rest."""
+    return text(
+        "journal_entries.posted_xact >= "
+        "pg_snapshot_xmin(CAST(:unseen_by AS pg_snapshot))::text::bigint "
+        "AND NOT pg_visible_in_snapshot("
+        "journal_entries.posted_xact::text::xid8, CAST(:unseen_by AS pg_snapshot))"
+    ).bindparams(unseen_by=snapshot)
+
+
+def with_snapshot(sums: Subquery) -> Select[Any]:
+    """``snapshot``, ``read_only``, ``database`` and every column of ``sums``, one row per row
+    of ``sums`` (one with NULLs when it has none) — the snapshot of this very statement (READ
+    COMMITTED takes one per statement), whether this transaction has written anything, and the
+    database's oid."""
+    now = select(
+        literal_column("pg_current_snapshot()::text").label("snapshot"),
+        literal_column("pg_current_xact_id_if_assigned() IS NULL").label("read_only"),
+        literal_column(
+            "(SELECT oid FROM pg_database WHERE datname = current_database())::text"
+        ).label("database"),
+    ).subquery("now")
+    return select(now.c.snapshot, now.c.read_only, now.c.database, *sums.c).select_from(
+        now.outerjoin(sums, true())
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class SnapshotRead(Generic[T]):
+    """What one statement of ``with_snapshot`` read."""
+
+    snapshot: str  # pg_snapshot as text: "xmin:xmax:xip,…"
+    database: str
+    read_only: bool
+    value: T
+
+    @classmethod
+    def of(cls, row: Any, value: T) -> SnapshotRead[T]:
+        return cls(str(row.snapshot), str(row.database), bool(row.read_only), value)
+
+
+def _xmax(snapshot: str) -> int:
+    return int(snapshot.split(":")[1])
+
+
+async def kept_sums(
+    session: AsyncSession,
+    cache: Cache | None,
+    key: str,
+    *,
+    today: dt.date,
+    read: Callable[[str | None], Awaitable[SnapshotRead[T]]],
+    add: Callable[[T, T], T],
+    encode: Callable[[T], Any],
+    decode: Callable[[Any], T],
+) -> T:
+    """The sums ``read(None)`` reads in full, from what ``key`` keeps plus ``read(snapshot)``
+    (the entries the kept snapshot could not see), kept again. Without ``cache``: in full."""
+    kept = await cache.get(key) if cache is not None else None
+    if not isinstance(kept, dict) or kept.get("day") != today.isoformat():
+        kept = None
+    fresh = await read(str(kept["snapshot"]) if kept is not None else None)
+    value = fresh.value
+    if kept is not None:
+        if str(kept["database"]) != fresh.database or _xmax(str(kept["snapshot"])) > _xmax(
+            fresh.snapshot
+        ):
+            # Another database, or this one restored to an earlier moment (its transaction ids
+            # went back): the kept sums are not its.
+            fresh = await read(None)
+            value = fresh.value
+        else:
+            value = add(decode(kept["value"]), fresh.value)
+    if cache is not None and fresh.read_only:
+        await cache.set(
+            key,
+            {
+                "day": today.isoformat(),
+                "snapshot": fresh.snapshot,
+                "database": fresh.database,
+                "value": encode(value),
+            },
+            KEPT_TTL_SECONDS,
+        )
+    return value
