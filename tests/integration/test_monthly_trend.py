@@ -16,7 +16,9 @@ from namma.kit.clock import today_india
 from namma.kit.db import transaction
 from namma.ledger.service import Leg, journal_post
 from namma.models import AccountKind
+from namma.reports.base import ReportFilters
 from namma.reports.monthly import monthly_key, monthly_sums, monthly_trend
+from namma.reports.queries import ledger_portfolio
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
     collect,
     customer,
@@ -202,3 +204,63 @@ async def test_the_dashboards_keep_the_trend_between_builds(  # type: ignore[no-
 async def _trend_full(app: Any, branch_id: uuid.UUID | None) -> Any:
     async with transaction(app.state.db) as session:
         return await monthly_trend(session, None, branch_id=branch_id, today=today_india())
+
+
+# --- a scope's portfolio balance, the reports' reconciliation (namma.reports.kept) -----------
+
+
+async def _portfolio_both(app: Any, f: ReportFilters) -> tuple[Decimal, Decimal]:
+    """(kept through the transaction's cache, read in full without one)."""
+    async with transaction(app.state.db) as session:
+        kept = await ledger_portfolio(session, f)
+    async with app.state.db.sessionmaker() as session:
+        full = await ledger_portfolio(session, f)
+    return kept, full
+
+
+async def test_the_kept_portfolio_balance_equals_a_full_read_after_writes(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, customer
+):
+    """The PAR report's reconciliation reads the portfolio balance of a branch (or the
+    institution) kept with its snapshot: after a disbursement, collections and a reversal it
+    equals a full read and the report's own outstanding principal; an agent's scope is read in
+    full and never kept."""
+    cache = app.state.db.cache
+    today = today_india()
+    branch_a = ReportFilters(today, today, world.branch_a.id)
+    everyone = ReportFilters(today, today, None)
+    first = await make_loan(app, client, bearer, world, product)
+    for f in (branch_a, everyone):
+        kept, full = await _portfolio_both(app, f)
+        assert kept == full > 0
+    assert await cache.get(f"kept:portfolio:{world.branch_a.id}") is not None
+
+    manager = await bearer(world.manager_a)
+    await make_loan(app, client, bearer, world, product, amount="50000.00")
+    paid = await collect(client, manager, first, "8884.88")
+    assert paid.status_code == 201, paid.text
+    reversed_ = await client.post(
+        f"/api/collections/{paid.json()['collection']['id']}/reverse",
+        json={"reason": "Counted twice"},
+        headers=await bearer(world.admin),
+    )
+    assert reversed_.status_code == 200, reversed_.text
+    await collect(client, manager, first, "1000.00")
+    for f in (branch_a, everyone):
+        kept, full = await _portfolio_both(app, f)
+        assert kept == full, f
+    # Through the API: the report's outstanding principal and the kept ledger figure agree.
+    par = (await client.get("/api/reports/par", headers=manager)).json()
+    (check,) = par["reconciliation"]
+    kept, full = await _portfolio_both(app, branch_a)
+    assert check["report_amount"] == check["ledger_amount"] == str(kept) == str(full)
+
+    # An agent's scope is read in full and never kept: a wrong figure kept for the branch is
+    # neither used nor replaced by it.
+    key = f"kept:portfolio:{world.branch_a.id}"
+    planted = (await cache.get(key)) | {"value": "1.00"}
+    await cache.set(key, planted, 60)
+    agent = ReportFilters(today, today, world.branch_a.id, agent_id=world.agent_a.id)
+    agent_kept, agent_full = await _portfolio_both(app, agent)
+    assert agent_kept == agent_full > D("1.00")
+    assert await cache.get(key) == planted

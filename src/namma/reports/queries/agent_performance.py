@@ -196,7 +196,7 @@ async def agent_performance(
                     "outstanding_principal",
                     "loan_portfolio balance",
                     totals["outstanding_principal"],
-                    await ledger_portfolio(session, sl),
+                    await ledger_portfolio(session, f),
                 )
             ]
             if reconcile

@@ -124,7 +124,7 @@ async def loan_aging(session: AsyncSession, f: ReportFilters) -> Report:
                 "principal",
                 "loan_portfolio balance",
                 totals["principal"],
-                await ledger_portfolio(session, sl),
+                await ledger_portfolio(session, f),
             )
         ],
     )

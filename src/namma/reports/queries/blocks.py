@@ -33,6 +33,8 @@ from namma.finance.owed import (
     demanded,
     owed,
 )
+from namma.kit.clock import today_india
+from namma.kit.db import transaction_cache
 from namma.kit.sqltext import expression_of
 from namma.ledger.queries import DISBURSED_STATUSES, normal_balance
 from namma.models import (
@@ -60,6 +62,7 @@ from namma.reports.base import (
     ReportFilters,
     percent,
 )
+from namma.reports.kept import SnapshotRead, entries_unseen_by, kept_sums, with_snapshot
 
 CASH_KINDS = (AccountKind.BRANCH_CASH, AccountKind.AGENT_CASH, AccountKind.BANK)
 COLLECTION_KINDS = ("collection", "collection.recovery")
@@ -328,16 +331,43 @@ def collections_received(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
     return union_all(posted, reversed_).subquery("received")
 
 
-async def ledger_portfolio(session: AsyncSession, sl: CTE) -> Decimal:
-    """The ``loan_portfolio`` balance (Dr − Cr) of the lines tagged with the loans in scope."""
-    value = await session.scalar(
-        select(_sum(JournalLine.debit - JournalLine.credit))
-        .select_from(JournalLine)
-        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
-        .join(sl, sl.c.loan_id == JournalLine.loan_id)
-        .where(LedgerAccount.kind == AccountKind.LOAN_PORTFOLIO)
+async def ledger_portfolio(session: AsyncSession, f: ReportFilters) -> Decimal:
+    """The ``loan_portfolio`` balance (Dr − Cr) of the lines tagged with the loans in scope
+    (``scoped_loans(f)``). A branch's or the institution's is a sum over every entry since the
+    first: it is kept with its snapshot in the transaction's cache and brought up to date with
+    the entries that snapshot could not see (``namma.reports.kept``; a loan never changes
+    branch, so an entry once counted stays in its scope). A narrower scope (an agent's
+    customers move between agents; a product) is read in full."""
+    sl = scoped_loans(f)
+
+    async def read(unseen_by: str | None) -> SnapshotRead[Decimal]:
+        lines = (
+            select(_sum(JournalLine.debit - JournalLine.credit).label("balance"))
+            .select_from(JournalLine)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .join(sl, sl.c.loan_id == JournalLine.loan_id)
+            .where(LedgerAccount.kind == AccountKind.LOAN_PORTFOLIO)
+        )
+        if unseen_by is not None:
+            lines = lines.join(JournalEntry, JournalEntry.id == JournalLine.entry_id).where(
+                entries_unseen_by(unseen_by)
+            )
+        row = (await session.execute(with_snapshot(lines.subquery("lines")))).one()
+        return SnapshotRead.of(row, _dec(row.balance))
+
+    cache = transaction_cache(session)
+    if f.agent_id is not None or f.product_id is not None:
+        cache = None
+    return await kept_sums(
+        session,
+        cache,
+        f"kept:portfolio:{f.branch_id or 'all'}",
+        today=today_india(),
+        read=read,
+        add=lambda kept, new: kept + new,
+        encode=str,
+        decode=Decimal,
     )
-    return _dec(value)
 
 
 async def ledger_disbursed(session: AsyncSession, sl: CTE, f: ReportFilters) -> Decimal:

@@ -37,7 +37,6 @@ from namma.reports.queries.blocks import (
     ledger_portfolio,
     loans_in_scope,
     overdue_now,
-    scoped_loans,
 )
 
 
@@ -49,7 +48,6 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
     own page and the tests run.
     """
     today = today_india()
-    sl = scoped_loans(f)
     overdue = overdue_now(today)
     bucket = bucket_of(Loan.days_past_due.expression)
     result = await session.execute(
@@ -143,7 +141,7 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
                     "outstanding_principal",
                     "loan_portfolio balance",
                     total,
-                    await ledger_portfolio(session, sl),
+                    await ledger_portfolio(session, f),
                 )
             ]
             if reconcile

@@ -188,7 +188,7 @@ async def portfolio_summary(
                     "outstanding_principal",
                     "loan_portfolio balance",
                     totals["outstanding_principal"],
-                    await ledger_portfolio(session, sl),
+                    await ledger_portfolio(session, f),
                 ),
                 Reconciliation(
                     "disbursed_amount",
