@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -31,7 +32,6 @@ from namma.reports.base import (
 from namma.reports.queries.blocks import (
     _dec,
     _par,
-    _par_sums,
     _sum,
     bucket_of,
     ledger_portfolio,
@@ -78,17 +78,15 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
                 "overdue_amount": od,
             }
         )
-    risk = await session.execute(
-        loans_in_scope(
-            select(*_par_sums(Loan.outstanding_principal, Loan.days_past_due)).where(
-                Loan.status == LoanStatus.ACTIVE
-            ),
-            f,
-        )
-    )
-    p1, p30, p90 = (_dec(v) for v in risk.one())
-    # PAR60 = DPD > 60: exactly the buckets 61-90 and 90+ (as PAR30 is 31-60 and beyond).
-    p60 = sum((found.get(b, (0, ZERO, ZERO))[1] for b in ("61-90", "90+")), ZERO)
+
+    # PAR1 / PAR30 / PAR60 / PAR90 are exactly bucket sums (base.PAR_THRESHOLDS: DPD ≥ 1 is
+    # every bucket but current, DPD > 30 the buckets from 31-60, and so on), so the one
+    # statement over the loans gives them all.
+    def at_risk(first_bucket: str) -> Decimal:
+        start = BUCKETS.index(first_bucket)
+        return sum((found.get(b, (0, ZERO, ZERO))[1] for b in BUCKETS[start:]), ZERO)
+
+    p1, p30, p60, p90 = (at_risk(b) for b in ("1-30", "31-60", "61-90", "90+"))
     summary: dict[str, Any] = {
         "portfolio_outstanding": total,
         "at_risk_1": p1,
