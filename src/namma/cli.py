@@ -277,7 +277,11 @@ def serve(
         scheme = "https" if settings.serves_tls else "http"
         typer.echo(f"Namma Finance {__version__} on {scheme}://{bind_host}:{bind_port}", err=True)
         processes = workers or settings.server_processes_default
-        typer.echo(f"{processes} server process{'es' if processes > 1 else ''}", err=True)
+        typer.echo(
+            f"{processes} server process{'es' if processes > 1 else ''}, "
+            f"{settings.server_concurrency} connections each at most",
+            err=True,
+        )
         for warning in (
             plain_http_warning(bind_host, settings),
             processes_warning(processes, settings),
@@ -292,6 +296,7 @@ def serve(
             workers=processes,
             log_config=None,
             proxy_headers=False,
+            limit_concurrency=settings.server_concurrency,
             ssl_certfile=settings.tls_certfile,
             ssl_keyfile=settings.tls_keyfile,
         )

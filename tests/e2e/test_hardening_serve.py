@@ -10,6 +10,7 @@ import os
 import pty
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ from tests.e2e.test_serve_embedded import _free_port, _postgres_processes, _wait
 
 pytestmark = pytest.mark.slow
 SERVE = [sys.executable, "-m", "namma", "serve"]
+CONCURRENCY = 6  # the module's server: connections it takes at once (one process)
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -61,6 +63,7 @@ def server(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory) -
     env = _clean_env(
         NAMMA_DATABASE_URL=_with_database(postgres_server_url, name),
         NAMMA_TRUSTED_PROXIES='["127.0.0.1"]',
+        NAMMA_SERVER_CONCURRENCY=str(CONCURRENCY),
     )
     process = subprocess.Popen(
         [*SERVE, "--demo", "--host", "0.0.0.0", "--port", str(port), "--no-job-worker"],
@@ -133,6 +136,27 @@ def test_login_throttling_over_http(server: Server) -> None:
     for _ in range(12):
         assert _login(server.base, "agent2@example.com", DEMO_PASSWORD, office).status_code == 200
     assert _login(server.base, "agent1@example.com", DEMO_PASSWORD, elsewhere).status_code == 200
+
+
+def test_a_process_past_its_bound_answers_503_at_once_and_recovers(server: Server) -> None:
+    """NAMMA_SERVER_CONCURRENCY (D-206): with as many connections open as the bound, a request
+    is refused with 503 straight away, not queued; once they close, it is served."""
+    port = int(server.base.rsplit(":", 1)[1])
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONCURRENCY - 1)]
+    try:
+        time.sleep(0.2)  # the server has accepted them
+        started = time.monotonic()
+        refused = httpx.get(f"{server.base}/health", timeout=10)
+        assert refused.status_code == 503
+        assert time.monotonic() - started < 1.0
+    finally:
+        for connection in held:
+            connection.close()
+    deadline = time.monotonic() + 5
+    while (answer := httpx.get(f"{server.base}/health", timeout=10)).status_code == 503:
+        assert time.monotonic() < deadline, "still refusing after the connections closed"
+        time.sleep(0.1)
+    assert answer.status_code == 200
 
 
 def test_serve_warns_when_sign_in_cannot_work_over_plain_http(server: Server) -> None:
