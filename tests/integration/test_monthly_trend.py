@@ -161,6 +161,14 @@ async def test_kept_sums_of_another_database_or_an_earlier_moment_are_not_used( 
     await cache.set(key, kept | {"day": "2000-01-01", "value": wrong}, 60)
     assert (await _kept(app, cache, branch))[today.replace(day=1)][4] == D("300.00")
 
+    # Kept by an earlier version in another shape (its sums under "months"), or unreadable:
+    # read in full and replaced, never an error (a cache outlives an upgrade).
+    earlier = {k: v for k, v in kept.items() if k != "value"} | {"months": wrong}
+    for shape in (earlier, kept | {"value": {"2026-13-01": [0]}}, kept | {"snapshot": "x"}):
+        await cache.set(key, shape, 60)
+        assert (await _kept(app, cache, branch))[today.replace(day=1)][4] == D("300.00")
+        assert (await cache.get(key)).keys() == kept.keys()
+
 
 async def test_a_transaction_that_has_written_keeps_nothing(app, world):  # type: ignore[no-untyped-def]
     cache = MemoryCache()

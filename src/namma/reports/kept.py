@@ -90,6 +90,20 @@ def _xmax(snapshot: str) -> int:
     return int(snapshot.split(":")[1])
 
 
+def _kept_valid(kept: Any, today: dt.date, decode: Callable[[Any], T]) -> tuple[str, str, T] | None:
+    """(snapshot, database, value) of what is kept for ``today``, or None: nothing kept, kept
+    for another day, or in a shape this version does not read (an earlier version's entry
+    after an upgrade: it is read in full and replaced, never an error)."""
+    if not isinstance(kept, dict) or kept.get("day") != today.isoformat():
+        return None
+    try:
+        snapshot, database = str(kept["snapshot"]), str(kept["database"])
+        _xmax(snapshot)
+        return snapshot, database, decode(kept["value"])
+    except (KeyError, IndexError, TypeError, ValueError, ArithmeticError):
+        return None
+
+
 async def kept_sums(
     session: AsyncSession,
     cache: Cache | None,
@@ -103,21 +117,18 @@ async def kept_sums(
 ) -> T:
     """The sums ``read(None)`` reads in full, from what ``key`` keeps plus ``read(snapshot)``
     (the entries the kept snapshot could not see), kept again. Without ``cache``: in full."""
-    kept = await cache.get(key) if cache is not None else None
-    if not isinstance(kept, dict) or kept.get("day") != today.isoformat():
-        kept = None
-    fresh = await read(str(kept["snapshot"]) if kept is not None else None)
+    kept = _kept_valid(await cache.get(key) if cache is not None else None, today, decode)
+    fresh = await read(kept[0] if kept is not None else None)
     value = fresh.value
     if kept is not None:
-        if str(kept["database"]) != fresh.database or _xmax(str(kept["snapshot"])) > _xmax(
-            fresh.snapshot
-        ):
+        snapshot, database, kept_value = kept
+        if database != fresh.database or _xmax(snapshot) > _xmax(fresh.snapshot):
             # Another database, or this one restored to an earlier moment (its transaction ids
             # went back): the kept sums are not its.
             fresh = await read(None)
             value = fresh.value
         else:
-            value = add(decode(kept["value"]), fresh.value)
+            value = add(kept_value, fresh.value)
     if cache is not None and fresh.read_only:
         await cache.set(
             key,
