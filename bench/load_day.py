@@ -274,10 +274,24 @@ class Connections:
                 connection = candidate
                 break
             await candidate.close()
+        reused = connection is not None
         if connection is None:
             connection = HttpConnection(self.host, self.port)
         try:
             answer = await connection.request(method, path, body, headers)
+        except (IndexError, ConnectionError, asyncio.IncompleteReadError):
+            await connection.close()
+            if not reused:
+                raise
+            # The server closed the idle connection before reading the request (no status
+            # line): sent again on a new one, as HTTP clients do with a stale keep-alive
+            # connection (a collection carries its idempotency key anyway).
+            connection = HttpConnection(self.host, self.port)
+            try:
+                answer = await connection.request(method, path, body, headers)
+            except BaseException:
+                await connection.close()
+                raise
         except BaseException:
             await connection.close()
             raise
