@@ -26,6 +26,7 @@ from namma.customers.endpoints import router as customers_router
 from namma.documents.endpoints import router as documents_router
 from namma.handover.endpoints import router as handover_router
 from namma.jobs import job_app, runtime
+from namma.kit.admission import AdmissionLimit
 from namma.kit.cache import cache_from_url
 from namma.kit.db import Database
 from namma.kit.embedded import EmbeddedPostgres
@@ -135,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     errors_install(app)
     openapi_install(app)
+    # Innermost of the three (added first): a refused request is still logged with its id and
+    # answered with the security headers.
+    app.add_middleware(AdmissionLimit, limit=settings.server_concurrency)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(SecurityHeadersMiddleware, trusted_proxies=settings.trusted_proxies)
     if settings.serves_api_docs:

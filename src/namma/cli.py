@@ -279,7 +279,7 @@ def serve(
         processes = workers or settings.server_processes_default
         typer.echo(
             f"{processes} server process{'es' if processes > 1 else ''}, "
-            f"{settings.server_concurrency} connections each at most",
+            f"{settings.server_concurrency} requests at once each at most",
             err=True,
         )
         for warning in (
@@ -296,7 +296,6 @@ def serve(
             workers=processes,
             log_config=None,
             proxy_headers=False,
-            limit_concurrency=settings.server_concurrency,
             ssl_certfile=settings.tls_certfile,
             ssl_keyfile=settings.tls_keyfile,
         )

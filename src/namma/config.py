@@ -64,10 +64,9 @@ class Settings(BaseSettings):
     # SERVER_PROCESSES_MAX, once the processes share their state (an external database and
     # Redis); otherwise 1. See docs/decisions.md D-174.
     server_processes: int | None = Field(default=None, ge=1, le=64)
-    # Connections (and requests in progress) one server process takes at once; past that it
-    # answers 503 at once instead of queueing work its clients give up on (uvicorn's
-    # `limit_concurrency`; D-206). Behind a proxy, keep its upstream keep-alive pool below this.
-    server_concurrency: int = Field(default=100, ge=2, le=10_000)
+    # HTTP requests one server process works on at once; past that it answers 503 at once
+    # instead of queueing work its clients give up on (`kit/admission.py`, D-206).
+    server_concurrency: int = Field(default=32, ge=2, le=10_000)
     # Run a job worker inside `namma serve` (default: only on the embedded database).
     inprocess_worker: bool | None = None
     # Jobs a worker runs at once, in its one process (D-175): they overlap only their waits.

@@ -139,22 +139,37 @@ def test_login_throttling_over_http(server: Server) -> None:
 
 
 def test_a_process_past_its_bound_answers_503_at_once_and_recovers(server: Server) -> None:
-    """NAMMA_SERVER_CONCURRENCY (D-206): with as many connections open as the bound, a request
-    is refused with 503 straight away, not queued; once they close, it is served."""
+    """NAMMA_SERVER_CONCURRENCY (D-206): with as many requests in progress as the bound (each
+    waiting for the rest of its body), another is refused with 503 and Retry-After straight
+    away, not queued, while /health still answers; once they end, requests are served. Idle
+    keep-alive connections do not count."""
     port = int(server.base.rsplit(":", 1)[1])
-    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONCURRENCY - 1)]
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONCURRENCY * 2)]
+    with httpx.Client(base_url=server.base, timeout=10) as client:
+        assert client.get("/login").status_code == 200  # idle connections are not requests
+    held = []
+    for _ in range(CONCURRENCY):
+        connection = socket.create_connection(("127.0.0.1", port))
+        connection.sendall(
+            b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n{"
+        )
+        held.append(connection)
     try:
-        time.sleep(0.2)  # the server has accepted them
+        time.sleep(0.3)  # the server is in each request, waiting for its body
         started = time.monotonic()
-        refused = httpx.get(f"{server.base}/health", timeout=10)
+        refused = httpx.get(f"{server.base}/login", timeout=10)
         assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["error"]["code"] == "busy"
         assert time.monotonic() - started < 1.0
+        assert httpx.get(f"{server.base}/health", timeout=10).status_code == 200
     finally:
-        for connection in held:
+        for connection in held + idle:
             connection.close()
     deadline = time.monotonic() + 5
-    while (answer := httpx.get(f"{server.base}/health", timeout=10)).status_code == 503:
-        assert time.monotonic() < deadline, "still refusing after the connections closed"
+    while (answer := httpx.get(f"{server.base}/login", timeout=10)).status_code == 503:
+        assert time.monotonic() < deadline, "still refusing after the requests ended"
         time.sleep(0.1)
     assert answer.status_code == 200
 
