@@ -14,6 +14,9 @@ errors.
    NAMMA_BENCH_REDIS, rate limits raised). With ``--url`` it drives a running deployment (the
    scale-out's nginx) whose database is ``--database-url`` and whose signing key is
    ``--secret-key``; the portfolio must be there already.
+   Then the morning's state: without last night's close for every loan (a generated
+   portfolio, or a kept one closed for a later date), the close for yesterday runs first
+   (``business_morning``); the worker's scheduled close is off during the run.
 2. People sign in by sessions issued through `namma.auth.service.session_issue` (the server's
    own code; password hashing is measured by the login bench, not here).
 3. The mix (issue 20): 80 % agents — their collection sheet, a loan, its schedule, a collection
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import random
@@ -409,7 +413,11 @@ def deployment_start(
     )
     processes.append(server)
     worker_env = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
-    worker_env.update(NAMMA_DATABASE_URL=url, NAMMA_SECRET_KEY=key, NAMMA_REDIS_URL=REDIS)
+    # No scheduled close of business in the middle of a measurement (it runs at 20:00 India
+    # time): it would compete for the cores, and move the loans to the evening's state.
+    worker_env.update(
+        NAMMA_DATABASE_URL=url, NAMMA_SECRET_KEY=key, NAMMA_REDIS_URL=REDIS, NAMMA_COB_HOUR="-1"
+    )
     worker = subprocess.Popen(
         [sys.executable, "-m", "namma", "worker"],
         env=worker_env,
@@ -439,6 +447,34 @@ def process_stop(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def business_morning(url: str, key: str) -> None:
+    """The database as on a working day's morning: last night's close of business has run, so
+    every active loan's balances are kept for today (D-205). A generated portfolio has never
+    been closed, and a kept one may have been closed for a later date (the scheduled close runs
+    at 20:00 India time): then the close for yesterday is run (forced), then VACUUM ANALYZE."""
+    today = today_india()
+    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+        stale = connection.execute(
+            "SELECT count(*) FROM loans WHERE status = 'active' "
+            "AND balances_as_of IS DISTINCT FROM %s",
+            (today,),
+        ).fetchone()
+        if stale is None or stale[0] == 0:
+            return
+        print(f"{stale[0]:,} active loans not kept for today: the close for yesterday runs")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
+        env.update(NAMMA_DATABASE_URL=url, NAMMA_SECRET_KEY=key)
+        yesterday = (today - dt.timedelta(days=1)).isoformat()
+        subprocess.run(
+            [sys.executable, "-m", "namma", "cob", "--date", yesterday, "--force"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        connection.execute("VACUUM ANALYZE")
 
 
 def main() -> None:
@@ -477,6 +513,7 @@ def main() -> None:
                 portfolio_prepare(url, args.loans)
             else:
                 migrate_upgrade(url)  # a kept database gets this checkout's migrations
+            business_morning(url, key)
             base = deployment_start(url, key, args.workers, args.db_pool_size, processes)
         people = asyncio.run(people_sign_in(url, key, args.customers))
         print(
