@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 
 from namma.auth.deps import Principal
 from namma.auth.permissions import permissions_for
