@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
+from playwright.sync_api import expect
 
 from namma.demo import DEMO_ADMIN_TOTP_SECRET, DEMO_PASSWORD
 from namma.kit.embedded import create_database, drop_database
@@ -218,9 +219,11 @@ class Visit:
         if self.page.evaluate("document.documentElement.lang") == lang:
             return
         self.page.click(f".language-switch button[value={lang}]")
-        # The switch is a form post and a redirect: while the next document loads there is
-        # a moment with no documentElement, and a predicate that throws fails the wait.
-        self.page.wait_for_function(f"document.documentElement?.lang === '{lang}'")
+        # The switch is a form post and a redirect. Playwright's own assertion waits across
+        # the navigation; a wait_for_function predicate is a string the page evaluates, which
+        # threw between the two documents (no documentElement) or was refused by the CSP
+        # (no 'unsafe-eval') — CI failed on both.
+        expect(self.page.locator("html")).to_have_attribute("lang", lang, timeout=30_000)
         self.settle()
 
     def close(self) -> None:

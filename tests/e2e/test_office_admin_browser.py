@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.support import DESKTOP, Visit, chromium, demo_server
 
@@ -217,9 +218,7 @@ def test_the_manager_moves_a_customer_to_another_agent(browser: Any, server: str
         visit.page.select_option("#f-agent_id", label=target)
         visit.page.fill("#f-reason", "Closer to the village")
         _submit(visit, "#reassign-form")
-        visit.page.wait_for_function(
-            "t => document.querySelector('#customer-facts')?.innerText.includes(t)", arg=target
-        )
+        expect(visit.page.locator("#customer-facts")).to_contain_text(target, timeout=30_000)
         after = visit.page.inner_text("#customer-facts")
         assert target in after and after != before
         history = visit.page.inner_text("#assignment-history")
