@@ -1414,12 +1414,18 @@ async def test_the_dashboards_reports_leave_out_the_ledger_reconciliation_only_w
     the statements that read the scope's journal lines; the reports keep their check."""
     month = ReportFilters(TODAY.replace(day=1), TODAY)
     async with transaction(portfolio.app.state.db) as session:
-        for report in (queries.portfolio_summary, queries.agent_performance, queries.par_report):
+        for report in (
+            queries.portfolio_summary,
+            queries.agent_performance,
+            queries.par_report,
+            queries.overdue_list,  # the Manager's desk and the agent's dashboard
+        ):
             checked = await report(session, month)
             figures = await report(session, month, reconcile=False)
             assert checked.reconciliation and all(r.ok for r in checked.reconciliation)
             assert figures.reconciliation == []
             assert figures.rows == checked.rows and figures.totals == checked.totals
+            assert figures.rows or report is not queries.overdue_list
 
 
 async def test_a_dashboard_period_and_the_monthly_trend_come_from_the_ledger(

@@ -479,7 +479,7 @@ async def _agent_dashboard(
     day = ReportFilters(today, today, agent_id=me)
     summary = await queries.portfolio_summary(session, month, reconcile=False)
     totals = _totals(summary)
-    overdue = await queries.overdue_list(session, day)
+    overdue = await queries.overdue_list(session, day, reconcile=False)
     customers = await session.scalar(
         select(func.count(AgentAssignment.customer_id))
         .where(AgentAssignment.agent_id == me)
@@ -799,7 +799,7 @@ async def branch_desk(
     today = today_india()
     day = ReportFilters(today, today, branch_id)
     performance = await queries.agent_performance(session, day, reconcile=False)
-    overdue = await queries.overdue_list(session, day)
+    overdue = await queries.overdue_list(session, day, reconcile=False)
     in_hand: dict[uuid.UUID, Decimal] = _by_agent(
         (
             await session.execute(
