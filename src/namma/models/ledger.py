@@ -168,7 +168,7 @@ class JournalEntry(Base):
     # The transaction that posted the entry (its 64-bit id, set by the database; NULL for
     # entries older than the column). Sums kept with the snapshot they were read in are brought
     # up to date with exactly the entries that snapshot could not see (D-204,
-    # ``namma.reports.monthly``).
+    # ``namma.reports.kept``).
     posted_xact: Mapped[int | None] = mapped_column(
         BigInteger, server_default=text("(pg_current_xact_id())::text::bigint"), index=True
     )

@@ -19,9 +19,9 @@ snapshot is ahead of today's). A read inside a transaction that has written anyt
 nothing: its own uncommitted entries would be in the sums while its snapshot calls them in
 progress, so they would be added twice.
 
-Use: a statement built by ``read(unseen_by)`` that sums the entries, restricted with
-``entries_unseen_by(unseen_by)`` when it is given, and selects ``snapshot_columns()`` beside
-the sums (``with_snapshot``); ``kept_sums`` does the rest.
+Use: ``read(unseen_by)`` runs a statement that sums the entries — restricted with
+``entries_unseen_by(unseen_by)`` when it is given — wrapped by ``with_snapshot``, and returns a
+``SnapshotRead``; ``kept_sums`` does the rest.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, TextClause, literal_column, select, text, true
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Subquery
 
 from namma.kit.cache import Cache
@@ -105,7 +104,6 @@ def _kept_valid(kept: Any, today: dt.date, decode: Callable[[Any], T]) -> tuple[
 
 
 async def kept_sums(
-    session: AsyncSession,
     cache: Cache | None,
     key: str,
     *,

@@ -185,7 +185,6 @@ async def monthly_sums(
         )
 
     return await kept_sums(
-        session,
         cache,
         monthly_key(branch_id),
         today=today,

@@ -355,12 +355,9 @@ async def ledger_portfolio(session: AsyncSession, f: ReportFilters) -> Decimal:
         row = (await session.execute(with_snapshot(lines.subquery("lines")))).one()
         return SnapshotRead.of(row, _dec(row.balance))
 
-    cache = transaction_cache(session)
-    if f.agent_id is not None or f.product_id is not None:
-        cache = None
+    narrower = f.agent_id is not None or f.product_id is not None
     return await kept_sums(
-        session,
-        cache,
+        None if narrower else transaction_cache(session),
         f"kept:portfolio:{f.branch_id or 'all'}",
         today=today_india(),
         read=read,
