@@ -7,16 +7,18 @@ is a 404 page)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from namma.kit.db import transaction
 from namma.ledger.queries import ledger_check
+from namma.loans.queries import STARTED_ON
 from namma.loans.service import today_india
 from namma.models import Collection, JournalEntry, Loan, LoanStatus, LoanWaiver
 from tests.factories import loan_active
@@ -138,6 +140,39 @@ async def test_the_loans_list_by_status_search_csv_and_scope(
     # Agents and customers are not back-office people.
     await sign_in(app, client, world.agent_a)
     assert (await client.get("/office/loans")).status_code == 403
+
+
+async def test_a_loan_started_on_its_day_in_india_and_the_lists_order_by_the_index(
+    app, client, world, bearer, product, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """An application made at 01:30 in India (20:00 UTC the day before) started on the Indian
+    day; and the lists' default order is read from ``ix_loans_started_on`` (the query's
+    expression is the index's, else every page sorts every loan: 330 ms at 100,000 loans)."""
+    applied = await apply(client, bearer, world.agent_a, product, world.customer_a.id)
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(applied))
+        assert loan is not None
+        loan.applied_at = dt.datetime(2026, 12, 7, 20, 0, tzinfo=dt.UTC)
+        number = loan.loan_number
+    await sign_in(app, client, world.manager_a)
+    download = await client.get("/office/loans", params={"format": "csv", "status": "applied"})
+    rows = list(csv.reader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert [(r[0], r[6]) for r in rows[1:]] == [(number, "2026-12-08")]
+
+    newest_first = select(Loan.id).order_by(STARTED_ON.desc(), Loan.id.desc()).limit(21)
+    async with transaction(app.state.db) as session:
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(
+            (
+                await session.execute(
+                    text(
+                        "EXPLAIN "
+                        + str(newest_first.compile(compile_kwargs={"literal_binds": True}))
+                    )
+                )
+            ).scalars()
+        )
+    assert "ix_loans_started_on" in plan and "Sort" not in plan, plan
 
 
 async def test_the_loans_csv_runs_over_every_page(

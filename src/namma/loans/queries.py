@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, cast, exists, func, or_, select
+from sqlalchemy import Date, cast, exists, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
@@ -357,7 +357,12 @@ async def loan_kfs(
 # What the loan still owes, every component: the money core's one definition, read as SQL.
 OUTSTANDING_TOTAL = expression_of(loan_outstanding, _LOANS.c)
 # A loan starts on its disbursement; one not disbursed yet, on its application.
-STARTED_ON = func.coalesce(_LOANS.c.disbursed_on, cast(_LOANS.c.applied_at, Date))
+# ``models.loan.STARTED_ON_SQL`` (its index serves the lists' default order): the zone is a
+# literal, not a parameter, so that a prepared statement's generic plan still matches the index.
+STARTED_ON = func.coalesce(
+    _LOANS.c.disbursed_on,
+    cast(func.timezone(literal_column("'Asia/Kolkata'"), _LOANS.c.applied_at), Date),
+)
 
 LOAN_SORTS: dict[str, SortColumn] = {
     "number": SortColumn("number", _LOANS.c.loan_number, str),
