@@ -551,6 +551,12 @@ async def test_portfolio_summary_against_the_ledger(portfolio: Portfolio) -> Non
     )
     assert {r["branch_code"] for r in body["rows"]} == {"BLR01", "MYS01"}
     assert totals["active_loans"] == 5  # L1, L2, L5, L8, L9
+    async with transaction(p.app.state.db) as session:
+        late = await session.scalar(
+            text("SELECT count(*) FROM loans WHERE status = 'active' AND days_past_due >= 1")
+        )
+    assert totals["overdue_loans"] == late and late >= 1
+    assert sum(r["overdue_loans"] for r in body["rows"]) == late
     # PAR from the ledger: the portfolio balance of active loans at least n days past due.
     for n, key in ((1, "par_1"), (31, "par_30"), (91, "par_90")):
         at_risk = await ledger_sum(

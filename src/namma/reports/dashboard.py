@@ -318,18 +318,6 @@ async def _trend(
     return out
 
 
-async def _overdue_loans(session: AsyncSession, f: ReportFilters) -> int:
-    n = await session.scalar(
-        queries.loans_in_scope(
-            select(func.count(Loan.id))
-            .where(Loan.status == LoanStatus.ACTIVE)
-            .where(Loan.days_past_due >= 1),
-            f,
-        )
-    )
-    return int(n or 0)
-
-
 async def _staff_dashboard(
     session: AsyncSession,
     principal: Principal,
@@ -408,12 +396,12 @@ async def _staff_dashboard(
                 "outstanding_fees",
                 "outstanding_penalties",
                 "overdue_amount",
+                "overdue_loans",
                 "par_1",
                 "par_30",
                 "par_90",
             )
-        }
-        | {"overdue_loans": await _overdue_loans(session, month)},
+        },
         "flows": {
             key: totals[key]
             for key in (

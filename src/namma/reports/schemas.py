@@ -227,6 +227,7 @@ class BranchRow(_Part):
     outstanding_fees: Money
     outstanding_penalties: Money
     overdue_amount: Money
+    overdue_loans: int
     par_1: Percent | None
     par_30: Percent | None
     par_90: Percent | None

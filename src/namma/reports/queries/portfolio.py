@@ -72,6 +72,7 @@ async def portfolio_summary(
                 _sum(Loan.outstanding_fees),
                 _sum(Loan.outstanding_penalties),
                 _sum(overdue),
+                func.count(Loan.id).filter(Loan.days_past_due >= 1),
                 *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
             )
             .select_from(Loan)
@@ -81,7 +82,7 @@ async def portfolio_summary(
         )
     )
     rows: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
-    for branch_id, loans, customers, op, oi, of, opn, od, p1, p30, p90 in stock.all():
+    for branch_id, loans, customers, op, oi, of, opn, od, late, p1, p30, p90 in stock.all():
         rows[branch_id].update(
             active_loans=loans,
             active_customers=customers,
@@ -90,6 +91,7 @@ async def portfolio_summary(
             outstanding_fees=_dec(of),
             outstanding_penalties=_dec(opn),
             overdue_amount=_dec(od),
+            overdue_loans=late,
             _risk={1: _dec(p1), 30: _dec(p30), 90: _dec(p90)},
         )
     disbursed = await session.execute(
@@ -131,7 +133,7 @@ async def portfolio_summary(
         "collected_against_due",
         "collected_amount",
     )
-    count_keys = ("active_loans", "active_customers", "disbursed_count")
+    count_keys = ("active_loans", "active_customers", "overdue_loans", "disbursed_count")
     branches = await _branches(session, rows)
     out: list[dict[str, Any]] = []
     totals: dict[str, Any] = {k: ZERO for k in money_keys} | dict.fromkeys(count_keys, 0)
@@ -170,6 +172,7 @@ async def portfolio_summary(
             money("outstanding_fees", "Outstanding fees"),
             money("outstanding_penalties", "Outstanding penalties"),
             money("overdue_amount", "Overdue amount"),
+            count("overdue_loans", "Overdue loans"),
             pct("par_1", "PAR1 %"),
             pct("par_30", "PAR30 %"),
             pct("par_90", "PAR90 %"),
