@@ -1434,6 +1434,26 @@ async def test_the_dashboards_reports_leave_out_the_ledger_reconciliation_only_w
             assert figures.rows or report is not queries.overdue_list
 
 
+async def test_the_desks_agent_flows_leave_out_the_portfolios_and_nothing_else(
+    portfolio: Portfolio,
+) -> None:
+    """The Manager's desk asks agent performance without the agents' portfolios
+    (``stock=False``): the same dues, collections and rates per agent, and no loans counted."""
+    month = ReportFilters(TODAY.replace(day=1), TODAY)
+    flows = ("due_amount", "collected_against_due", "collection_efficiency", "collections")
+    async with transaction(portfolio.app.state.db) as session:
+        whole = await queries.agent_performance(session, month, reconcile=False)
+        desk = await queries.agent_performance(session, month, reconcile=False, stock=False)
+    assert [r["agent_name"] for r in desk.rows] == [r["agent_name"] for r in whole.rows]
+    for row, full in zip(desk.rows, whole.rows, strict=True):
+        assert {k: row[k] for k in (*flows, "collected_amount")} == {
+            k: full[k] for k in (*flows, "collected_amount")
+        }
+        assert (row["active_loans"], row["customers"]) == (0, 0)
+    assert any(r["active_loans"] for r in whole.rows)
+    assert any(r["due_amount"] for r in desk.rows)
+
+
 async def test_a_dashboard_period_and_the_monthly_trend_come_from_the_ledger(
     portfolio: Portfolio,
 ) -> None:

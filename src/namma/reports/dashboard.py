@@ -786,7 +786,7 @@ async def branch_desk(
     the longest overdue first). Money as the reports' ``Decimal``s."""
     today = today_india()
     day = ReportFilters(today, today, branch_id)
-    performance = await queries.agent_performance(session, day, reconcile=False)
+    performance = await queries.agent_performance(session, day, reconcile=False, stock=False)
     overdue = await queries.overdue_list(session, day, reconcile=False)
     in_hand: dict[uuid.UUID, Decimal] = _by_agent(
         (

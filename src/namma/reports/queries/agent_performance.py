@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import (
+    and_,
     distinct,
     func,
     select,
@@ -43,12 +44,13 @@ from namma.reports.queries.blocks import (
     collections_received,
     installment_demand,
     ledger_portfolio,
+    loans_in_scope,
     scoped_loans,
 )
 
 
 async def agent_performance(
-    session: AsyncSession, f: ReportFilters, *, reconcile: bool = True
+    session: AsyncSession, f: ReportFilters, *, reconcile: bool = True, stock: bool = True
 ) -> Report:
     """Per agent: customers, active loans, outstanding principal, PAR of their portfolio, the
     period's dues and what was collected against them (collection efficiency), and what they
@@ -57,10 +59,11 @@ async def agent_performance(
 
     ``reconcile=False`` leaves out the reconciliation with the ledger (its statements read the
     scope's journal lines): the dashboards show the figures, not the check, which the report's
-    own page and the tests run.
+    own page and the tests run. ``stock=False`` leaves out the agents' portfolios (customers,
+    active loans, outstanding, PAR: zero and none) and their two statements over the scope's
+    loans and assignments: the Manager's desk shows only the day's dues and collections.
     """
     today = today_india()
-    sl = scoped_loans(f)
     by_agent: dict[uuid.UUID | None, dict[str, Any]] = defaultdict(dict)
 
     staff = select(User.id).where(User.role == Role.AGENT).where(User.is_active.is_(True))
@@ -82,29 +85,41 @@ async def agent_performance(
         customers_q = customers_q.where(Customer.branch_id == f.branch_id)
     if f.agent_id is not None:
         customers_q = customers_q.where(AgentAssignment.agent_id == f.agent_id)
-    if f.product_id is None:
+    if stock and f.product_id is None:
         for agent_id, n in (await session.execute(customers_q)).all():
             by_agent[agent_id]["customers"] = n
-    stock = await session.execute(
-        select(
-            sl.c.agent_id,
-            func.count(Loan.id),
-            func.count(distinct(Loan.customer_id)),
-            _sum(Loan.outstanding_principal),
-            *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
+    if stock:
+        # The scope's loans read once, each with its customer's current agent: joining
+        # ``scoped_loans`` back to the loans probed every loan a second time (D-179).
+        portfolios = await session.execute(
+            loans_in_scope(
+                select(
+                    AgentAssignment.agent_id,
+                    func.count(Loan.id),
+                    func.count(distinct(Loan.customer_id)),
+                    _sum(Loan.outstanding_principal),
+                    *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
+                )
+                .select_from(Loan)
+                .outerjoin(
+                    AgentAssignment,
+                    and_(
+                        AgentAssignment.customer_id == Loan.customer_id,
+                        AgentAssignment.ended_at.is_(None),
+                    ),
+                )
+                .where(Loan.status == LoanStatus.ACTIVE)
+                .group_by(AgentAssignment.agent_id),
+                f,
+            )
         )
-        .select_from(sl)
-        .join(Loan, Loan.id == sl.c.loan_id)
-        .where(Loan.status == LoanStatus.ACTIVE)
-        .group_by(sl.c.agent_id)
-    )
-    for agent_id, loans, borrowers, op, p1, p30, p90 in stock.all():
-        by_agent[agent_id].update(
-            active_loans=loans,
-            active_customers=borrowers,
-            outstanding_principal=_dec(op),
-            _risk={1: _dec(p1), 30: _dec(p30), 90: _dec(p90)},
-        )
+        for agent_id, loans, borrowers, op, p1, p30, p90 in portfolios.all():
+            by_agent[agent_id].update(
+                active_loans=loans,
+                active_customers=borrowers,
+                outstanding_principal=_dec(op),
+                _risk={1: _dec(p1), 30: _dec(p30), 90: _dec(p90)},
+            )
     demand = installment_demand(f, f.date_from, f.date_to)
     for agent_id, due, against in (
         await session.execute(
