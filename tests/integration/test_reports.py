@@ -1384,6 +1384,23 @@ async def test_admin_and_manager_dashboards_use_the_one_definitions(portfolio: P
     )
     assert admin["loan_counts"]["active"] == 5
     assert admin["loan_counts"]["written_off"] == 1
+    # Today's flows come from the month's statements: they are the report's for today alone.
+    day = await p.report(
+        "portfolio-summary", **{"from": TODAY.isoformat(), "to": TODAY.isoformat()}
+    )
+    for key in ("due_amount", "collected_against_due", "collection_rate", "collected_amount"):
+        assert admin["today"][key] == day["totals"][key], key
+    async with transaction(p.app.state.db) as session:
+        made_today = await session.scalar(
+            text(
+                "SELECT (SELECT count(*) FROM collections WHERE collected_on = :d)"
+                " - (SELECT count(*) FROM collections c JOIN journal_entries e"
+                " ON e.id = c.reversal_entry_id WHERE e.entry_date = :d)"
+            ),
+            {"d": TODAY},
+        )
+    assert admin["today"]["collections"] == made_today
+    assert m(admin["today"]["collected_amount"]) > 0 and m(admin["today"]["due_amount"]) > 0
     assert {b["branch_code"] for b in admin["branches"]} == {"BLR01", "MYS01"}
     # The trend comes from the close of business's snapshots (tonight's was taken when the
     # portfolio was built, and nothing has moved since).
@@ -1404,6 +1421,11 @@ async def test_admin_and_manager_dashboards_use_the_one_definitions(portfolio: P
     assert manager["scope"] == str(a.id)
     assert manager["portfolio"]["outstanding_principal"] == mine["totals"]["outstanding_principal"]
     assert manager["flows"]["collection_rate"] == mine["totals"]["collection_rate"]
+    mine_today = await p.report(
+        "portfolio-summary", who="manager_a", **{"from": TODAY.isoformat(), "to": TODAY.isoformat()}
+    )
+    for key in ("due_amount", "collected_against_due", "collected_amount"):
+        assert manager["today"][key] == mine_today["totals"][key], key
     income_a = await ledger_sum(
         p, INCOME, normal="credit", date_from=first, date_to=TODAY, entry_branch=a.id
     )

@@ -24,7 +24,6 @@ branches (``dashboards_stale_after_writes``) drop them all, as does the close of
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import enum
 import uuid
@@ -328,8 +327,9 @@ async def _staff_dashboard(
 ) -> dict[str, Any]:
     today = today_india()
     month = ReportFilters(start, today, branch_id)
-    summary = await queries.portfolio_summary(session, month, reconcile=False)
+    summary = await queries.portfolio_summary(session, month, reconcile=False, last_day=True)
     totals = _totals(summary)
+    day = summary.summary
     money_flow = await queries.income_and_expenses(session, month)
     if branch_id is not None:
         income, expenses = money_flow.get(branch_id, (ZERO, ZERO))
@@ -419,7 +419,16 @@ async def _staff_dashboard(
             "profit": _m(profit(income, expenses)),
             "penalties_collected": _m(penalties),
         },
-        "today": await _flows(session, dataclasses.replace(month, date_from=today)),
+        # Today's flows, from the period's statements (the period ends today).
+        "today": {
+            "due_amount": _m(day["last_day_due_amount"]),
+            "collected_against_due": _m(day["last_day_collected_against_due"]),
+            "collection_rate": _pct(
+                collection_rate(day["last_day_collected_against_due"], day["last_day_due_amount"])
+            ),
+            "collections": day["last_day_collections"],
+            "collected_amount": _m(day["last_day_collected_amount"]),
+        },
         "loan_counts": status_counts,
         "people": {
             "customers": int(await session.scalar(customers_query) or 0),

@@ -22,6 +22,7 @@ from namma.models import (
 )
 from namma.reports.base import (
     ZERO,
+    ColumnType,
     Reconciliation,
     Report,
     ReportFilters,
@@ -48,7 +49,7 @@ from namma.reports.queries.blocks import (
 
 
 async def portfolio_summary(
-    session: AsyncSession, f: ReportFilters, *, reconcile: bool = True
+    session: AsyncSession, f: ReportFilters, *, reconcile: bool = True, last_day: bool = False
 ) -> Report:
     """Per branch: the active portfolio now (loans, customers, outstanding by component,
     overdue, PAR) and the period's flows (disbursed, due, collected against dues, collection
@@ -56,10 +57,14 @@ async def portfolio_summary(
 
     ``reconcile=False`` leaves out the reconciliation with the ledger (its statements read the
     scope's journal lines): the dashboards show the figures, not the check, which the report's
-    own page and the tests run.
+    own page and the tests run. ``last_day=True`` also gives the flows of the period's last day
+    (its dues, collected against them, collections and what they brought in) in ``summary``,
+    from the period's own statements: the dashboards' "today" without reading the day's dues
+    and collections a second time.
     """
     today = today_india()
     sl = scoped_loans(f)
+    day: dict[str, Any] = {"due": ZERO, "against": ZERO, "collections": 0, "amount": ZERO}
     overdue = overdue_now(today)
     stock = await session.execute(
         loans_in_scope(
@@ -106,21 +111,36 @@ async def portfolio_summary(
     for branch_id, n, amount in disbursed.all():
         rows[branch_id].update(disbursed_count=n, disbursed_amount=_dec(amount))
     demand = installment_demand(f, f.date_from, f.date_to, by_agent=False)
-    for branch_id, due, against in (
+    due_that_day = demand.c.due_date == f.date_to
+    for branch_id, due, against, day_due, day_against in (
         await session.execute(
-            select(demand.c.branch_id, _sum(demand.c.due), _sum(demand.c.collected)).group_by(
-                demand.c.branch_id
-            )
+            select(
+                demand.c.branch_id,
+                _sum(demand.c.due),
+                _sum(demand.c.collected),
+                func.coalesce(func.sum(demand.c.due).filter(due_that_day), ZERO),
+                func.coalesce(func.sum(demand.c.collected).filter(due_that_day), ZERO),
+            ).group_by(demand.c.branch_id)
         )
     ).all():
         rows[branch_id].update(due_amount=_dec(due), collected_against_due=_dec(against))
+        day["due"] += _dec(day_due)
+        day["against"] += _dec(day_against)
     received = collections_received(sl, f.date_from, f.date_to)
-    for branch_id, amount in (
+    received_that_day = received.c.collected_on == f.date_to
+    for branch_id, amount, day_n, day_amount in (
         await session.execute(
-            select(received.c.branch_id, _sum(received.c.amount)).group_by(received.c.branch_id)
+            select(
+                received.c.branch_id,
+                _sum(received.c.amount),
+                func.coalesce(func.sum(received.c.n).filter(received_that_day), 0),
+                func.coalesce(func.sum(received.c.amount).filter(received_that_day), ZERO),
+            ).group_by(received.c.branch_id)
         )
     ).all():
         rows[branch_id]["collected_amount"] = _dec(amount)
+        day["collections"] += int(day_n)
+        day["amount"] += _dec(day_amount)
 
     money_keys = (
         "outstanding_principal",
@@ -185,6 +205,26 @@ async def portfolio_summary(
         ],
         rows=out,
         totals=totals,
+        summary=(
+            {
+                "last_day_due_amount": day["due"],
+                "last_day_collected_against_due": day["against"],
+                "last_day_collections": day["collections"],
+                "last_day_collected_amount": day["amount"],
+            }
+            if last_day
+            else {}
+        ),
+        summary_types=(
+            {
+                "last_day_due_amount": ColumnType.MONEY,
+                "last_day_collected_against_due": ColumnType.MONEY,
+                "last_day_collections": ColumnType.INT,
+                "last_day_collected_amount": ColumnType.MONEY,
+            }
+            if last_day
+            else {}
+        ),
         reconciliation=(
             [
                 Reconciliation(
