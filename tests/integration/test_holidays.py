@@ -549,6 +549,113 @@ async def test_a_restructuring_moves_its_new_dates_off_holidays(  # type: ignore
     assert await _dates(app, loan_id) == expected
 
 
+# --- previews (D-209) ----------------------------------------------------------------------------
+
+
+async def test_the_application_preview_is_the_kfs_schedule_on_a_holiday(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, ready_customer
+) -> None:
+    """The branch's holiday falls on the first due date of a weekly loan paid out today: the
+    agent's preview and the Key Facts Statement of the loan applied for both put installment 1
+    on the day after, row for row the same schedule."""
+    from namma.loans.service import loan_application_preview
+
+    today = today_india()
+    holiday = today + WEEK
+    made = await client.post(
+        "/api/calendar/holidays",
+        json={"branch_id": str(world.branch_a.id), "on_date": holiday.isoformat(), "name": "Ugadi"},
+        headers=await bearer(world.manager_a),
+    )
+    assert made.status_code == 201, made.text
+    async with transaction(app.state.db) as session:
+        preview = await loan_application_preview(
+            session,
+            customer_id=ready_customer.id,
+            product_id=uuid.UUID(product["id"]),
+            amount=D("10000.00"),
+            annual_rate=None,
+            installments=12,
+        )
+    applied = await client.post(
+        "/api/loans",
+        json={
+            "customer_id": str(ready_customer.id),
+            "product_id": product["id"],
+            "amount": "10000.00",
+            "installments": 12,
+        },
+        headers=await bearer(world.agent_a),
+    )
+    assert applied.status_code == 201, applied.text
+    loan_id = applied.json()["id"]
+    manager = await bearer(world.manager_a)
+    assert (await client.post(f"/api/loans/{loan_id}/approve", headers=manager)).status_code == 200
+    kfs = (await client.get(f"/api/loans/{loan_id}/kfs", headers=manager)).json()
+    shown = [
+        (r.number, r.due_date.isoformat(), str(r.principal), str(r.interest), str(r.total))
+        for r in preview.schedule.rows
+    ]
+    assert shown[0][1] == (holiday + DAY).isoformat()
+    assert shown == [
+        (r["number"], r["due_date"], r["principal"], r["interest"], r["total"])
+        for r in kfs["schedule"]
+    ]
+    assert kfs["first_due_on"] == (holiday + DAY).isoformat()
+
+
+async def test_the_product_preview_uses_the_institutions_calendar(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product
+) -> None:
+    """An institution-wide holiday on the first due date moves it in the product page's
+    preview; a branch's own holiday on the second does not (a product belongs to no branch);
+    the page says which calendar it shows."""
+    from namma.models import LoanProductVersion
+    from namma.products.service import schedule_preview
+
+    today = today_india()
+    admin = await bearer(world.admin)
+    for body in (
+        {"on_date": (today + WEEK).isoformat(), "name": "Republic Day"},
+        {
+            "on_date": (today + 2 * WEEK).isoformat(),
+            "name": "Karaga",
+            "branch_id": str(world.branch_a.id),
+        },
+    ):
+        made = await client.post("/api/calendar/holidays", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+    async with transaction(app.state.db) as session:
+        version = await session.scalar(
+            select(LoanProductVersion).where(
+                LoanProductVersion.product_id == uuid.UUID(product["id"])
+            )
+        )
+        assert version is not None
+        schedule = await schedule_preview(
+            session,
+            version,
+            principal=D("10000.00"),
+            annual_rate=D("24"),
+            installments=12,
+            disbursed_on=today,
+        )
+    assert [r.due_date for r in schedule.rows[:3]] == [
+        today + WEEK + DAY,
+        today + 2 * WEEK,
+        today + 3 * WEEK,
+    ]
+    from tests.integration.test_pages import sign_in
+
+    await sign_in(app, client, world.admin)
+    page = await client.get(
+        f"/office/products/{product['id']}/preview",
+        params={"principal": "10000.00", "annual_rate": "24", "installments": "12"},
+    )
+    assert page.status_code == 200, page.text
+    assert "its due dates on the institution" in page.text
+
+
 # --- the back-office page -------------------------------------------------------------------
 
 

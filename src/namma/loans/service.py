@@ -390,13 +390,18 @@ class ApplicationPreview:
 async def loan_application_preview(
     session: AsyncSession,
     *,
+    customer_id: uuid.UUID,
     product_id: uuid.UUID,
     amount: Decimal,
     annual_rate: Decimal | None,
     installments: int,
 ) -> ApplicationPreview:
-    """The schedule and APR of an application as the KFS would show them (disbursed today),
-    with the same checks as `loan_apply`'s terms; writes nothing."""
+    """The schedule and APR of an application as the KFS would show them (disbursed today, on
+    the customer's branch's calendar, D-209), with the same checks as `loan_apply`'s terms;
+    writes nothing. The caller has checked the customer is in its scope."""
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFoundError("Customer not found")
     _, version, rate = await _application_terms(
         session,
         product_id=product_id,
@@ -411,8 +416,10 @@ async def loan_application_preview(
         terms=version.terms,
         requested_first_due_on=None,
     )
+    # The calendar the KFS reads (`loans.queries.loan_kfs`): the same schedule, to the day.
+    calendar = await branch_calendar(session, customer.branch_id, since=today_india())
     try:
-        schedule = loan_schedule_compute(loan, version)
+        schedule = loan_schedule_compute(loan, version, calendar)
     except TermsError as exc:
         raise terms_error_to_input(exc) from None
     return ApplicationPreview(

@@ -419,7 +419,8 @@ async def product_preview(
     schedule = None
     if data is not None:
         try:
-            schedule = service.schedule_preview(
+            schedule = await service.schedule_preview(
+                session,
                 latest,
                 principal=data.principal,
                 annual_rate=data.annual_rate,
