@@ -432,6 +432,8 @@ async def _loan_rewrite(
     loan.total_interest = result.schedule.total_interest
     loan.restructured_on = on
     loan.restructure_reason = request.reason
+    # A new restructuring starts a new year of probation (D-210).
+    loan.restructure_upgraded_on = None
     loan_balances_refresh(loan, rows)
     capitalised = result.capitalised_interest
     if capitalised > 0:
