@@ -385,6 +385,63 @@ async def test_an_npa_stops_accrual_and_reverses_what_was_accrued(
     await _ledger_ok(app)
 
 
+async def test_a_restructured_loan_stops_accruing_until_it_is_upgraded(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """RBI: a restructured standard asset is sub-standard, an NPA, so its interest is income only
+    when collected (D-210). The close of yesterday accrued installment 1's interest; after a
+    restructuring approved today the close (run again) reverses all of it as an NPA's and
+    accrues nothing, though the loan's days past due make it standard. Once upgraded, the close
+    accrues again what its installments earned."""
+    accrual = await _product(client, world, bearer, ACCRUAL_PRODUCT)
+    today = today_india()
+    yesterday = today - dt.timedelta(days=1)
+    loan_id = await make_loan(app, client, bearer, world, accrual)
+    rows = await installments_of(app, loan_id)
+    await cob_execute(app.state.db, business_date=yesterday)
+    accrued = earned(rows[0], yesterday)
+    assert accrued > 0 and (await _loan(app, loan_id)).interest_receivable == accrued
+
+    asked = await client.post(
+        "/api/restructurings",
+        json={"loan_id": loan_id, "kind": "rate", "annual_rate": "10", "reason": "Drought"},
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await client.post(
+        f"/api/restructurings/{asked.json()['id']}/approve", headers=await bearer(world.admin)
+    )
+    assert approved.status_code == 200, approved.text
+    await cob_execute(app.state.db, business_date=yesterday, force=True)
+    loan = await _loan(app, loan_id)
+    assert loan.asset_class.value == "standard" and loan.provision_class.value == "sub_standard"
+    assert loan.interest_receivable == ZERO
+    reversed_ = [e for e in await _entries(app, loan_id) if e["kind"] != "interest.accrual"]
+    assert [(e["kind"], e["lines"]) for e in reversed_] == [
+        (
+            "interest.npa_reversal",
+            {
+                AccountKind.INTEREST_RECEIVABLE.value: (ZERO, accrued),
+                AccountKind.INTEREST_INCOME.value: (accrued, ZERO),
+            },
+        )
+    ]
+    await _ledger_ok(app)
+
+    # Upgraded (as the close does after a year of satisfactory performance): it accrues again,
+    # what its installments as restructured earned by the day.
+    async with transaction(app.state.db) as session:
+        row = await session.get(Loan, uuid.UUID(loan_id))
+        assert row is not None
+        row.restructure_upgraded_on = yesterday
+    await cob_execute(app.state.db, business_date=yesterday, force=True)
+    loan = await _loan(app, loan_id)
+    assert loan.provision_class.value == "standard"
+    assert loan.interest_receivable == earned_loan(await installments_of(app, loan_id), yesterday)
+    assert loan.interest_receivable == accrued  # only installment 1's period had begun
+    await _ledger_ok(app)
+
+
 async def test_the_ledger_check_names_a_receivable_that_drifted(
     app, client, world, bearer, customer
 ) -> None:  # type: ignore[no-untyped-def]

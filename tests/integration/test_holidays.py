@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from namma.cob.runner import cob_execute
 from namma.jobs import job_app
@@ -376,6 +376,284 @@ async def test_story_a_holiday_added_after_disbursement_moves_next_weeks_install
     await _run_jobs()
     assert await _dates(app, a_next) == regular
     assert await _dates(app, a_prev) == regular
+
+
+# --- restructured loans (D-208) ------------------------------------------------------------------
+
+
+async def _restructured(  # type: ignore[no-untyped-def]
+    client, bearer, world, loan_id: str, next_due_on: dt.date
+) -> dict[str, Any]:
+    """The loan restructured to a new next due date: asked by the Manager, approved by the
+    Admin. Returns the loan's preview."""
+    asked = await client.post(
+        "/api/restructurings",
+        json={
+            "loan_id": loan_id,
+            "kind": "next-due-date",
+            "next_due_on": next_due_on.isoformat(),
+            "reason": "Crop failure",
+        },
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await client.post(
+        f"/api/restructurings/{asked.json()['id']}/approve", headers=await bearer(world.admin)
+    )
+    assert approved.status_code == 200, approved.text
+    return dict(asked.json()["preview"]["loans"][loan_id])
+
+
+async def _rows(app, loan_id: str) -> list[tuple[int, dt.date, Decimal, Decimal, Decimal]]:  # type: ignore[no-untyped-def]
+    async with transaction(app.state.db) as session:
+        return [
+            (i.number, i.due_date, i.principal_due, i.interest_due, i.fee_due)
+            for i in await session.scalars(
+                select(LoanInstallment)
+                .where(LoanInstallment.loan_id == uuid.UUID(loan_id))
+                .order_by(LoanInstallment.number)
+            )
+        ]
+
+
+async def test_a_holiday_on_a_restructured_date_moves_that_date_only(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, ready_customer
+) -> None:
+    """A weekly loan restructured to fall due 10 days from today (then weekly from there): a
+    holiday later declared on its second restructured date moves that installment to the day
+    after (the product's rule), and nothing else — not back to the dates of the original
+    terms — and the restructured amounts stay."""
+    today = today_india()
+    loan_id = await _disbursed(
+        client,
+        bearer,
+        agent=world.agent_a,
+        manager=world.manager_a,
+        customer=ready_customer,
+        product=product,
+    )
+    first = today + dt.timedelta(days=10)
+    await _restructured(client, bearer, world, loan_id, first)
+    restructured = await _rows(app, loan_id)
+    assert [r[1] for r in restructured] == [first + WEEK * k for k in range(12)]
+
+    holiday = first + WEEK
+    made = await client.post(
+        "/api/calendar/holidays",
+        json={"branch_id": str(world.branch_a.id), "on_date": holiday.isoformat(), "name": "Ugadi"},
+        headers=await bearer(world.manager_a),
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["loans_to_move"] == 1
+    await _run_jobs()
+
+    after = await _rows(app, loan_id)
+    assert [r[1] for r in after] == [
+        first,
+        holiday + DAY,
+        *(first + WEEK * k for k in range(2, 12)),
+    ]
+    assert [(r[0], *r[2:]) for r in after] == [(r[0], *r[2:]) for r in restructured]
+    async with transaction(app.state.db) as session:
+        moved = (
+            await session.scalars(
+                select(AuditEntry.after).where(
+                    AuditEntry.action == "loan.due_dates_moved",
+                    AuditEntry.entity_id == loan_id,
+                )
+            )
+        ).all()
+        notices = (
+            await session.scalars(
+                select(Notification.body).where(
+                    Notification.template == "due_date_moved",
+                    Notification.loan_id == uuid.UUID(loan_id),
+                )
+            )
+        ).all()
+    assert [m["due_dates"] for m in moved] == [{"2": (holiday + DAY).isoformat()}]
+    assert len(notices) == 1 and (holiday + DAY).strftime("%d-%m-%Y") in notices[0]
+
+
+async def test_a_weekday_closed_leaves_a_restructured_loans_dates_alone(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, ready_customer
+) -> None:
+    """The branch closes on the weekday the loans were paid out on. A loan on its original
+    terms moves every installment to the day after; a loan restructured onto another weekday
+    keeps every date (none is on the closed day) and its customer hears nothing."""
+    today = today_india()
+    plain, restructured = [
+        await _disbursed(
+            client,
+            bearer,
+            agent=world.agent_a,
+            manager=world.manager_a,
+            customer=ready_customer,
+            product=product,
+        )
+        for _ in range(2)
+    ]
+    first = today + dt.timedelta(days=10)
+    await _restructured(client, bearer, world, restructured, first)
+    before = await _rows(app, restructured)
+    weekday = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"][
+        today.weekday()
+    ]
+    changed = await client.put(
+        "/api/calendar/working-week",
+        json={"branch_id": str(world.branch_a.id), "non_working_weekdays": [weekday]},
+        headers=await bearer(world.manager_a),
+    )
+    assert changed.status_code == 200, changed.text
+    await _run_jobs()
+
+    assert await _dates(app, plain) == [today + WEEK * k + DAY for k in range(1, 13)]
+    assert await _rows(app, restructured) == before
+    async with transaction(app.state.db) as session:
+        told = await session.scalar(
+            select(func.count()).where(
+                Notification.template == "due_date_moved",
+                Notification.loan_id == uuid.UUID(restructured),
+            )
+        )
+    assert told == 0
+
+
+async def test_a_restructuring_moves_its_new_dates_off_holidays(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, ready_customer
+) -> None:
+    """A holiday already declared on the third date a restructuring would give: the preview
+    and the installments written have that installment on the next working day, the others on
+    their weekly dates."""
+    today = today_india()
+    loan_id = await _disbursed(
+        client,
+        bearer,
+        agent=world.agent_a,
+        manager=world.manager_a,
+        customer=ready_customer,
+        product=product,
+    )
+    first = today + dt.timedelta(days=10)
+    holiday = first + 2 * WEEK
+    made = await client.post(
+        "/api/calendar/holidays",
+        json={"branch_id": str(world.branch_a.id), "on_date": holiday.isoformat(), "name": "Holi"},
+        headers=await bearer(world.manager_a),
+    )
+    assert made.status_code == 201, made.text
+    await _run_jobs()
+    preview = await _restructured(client, bearer, world, loan_id, first)
+    expected = [first, first + WEEK, holiday + DAY, *(first + WEEK * k for k in range(3, 12))]
+    assert [dt.date.fromisoformat(r["due_date"]) for r in preview["rows"]] == expected
+    assert await _dates(app, loan_id) == expected
+
+
+# --- previews (D-209) ----------------------------------------------------------------------------
+
+
+async def test_the_application_preview_is_the_kfs_schedule_on_a_holiday(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, ready_customer
+) -> None:
+    """The branch's holiday falls on the first due date of a weekly loan paid out today: the
+    agent's preview and the Key Facts Statement of the loan applied for both put installment 1
+    on the day after, row for row the same schedule."""
+    from namma.loans.service import loan_application_preview
+
+    today = today_india()
+    holiday = today + WEEK
+    made = await client.post(
+        "/api/calendar/holidays",
+        json={"branch_id": str(world.branch_a.id), "on_date": holiday.isoformat(), "name": "Ugadi"},
+        headers=await bearer(world.manager_a),
+    )
+    assert made.status_code == 201, made.text
+    async with transaction(app.state.db) as session:
+        preview = await loan_application_preview(
+            session,
+            customer_id=ready_customer.id,
+            product_id=uuid.UUID(product["id"]),
+            amount=D("10000.00"),
+            annual_rate=None,
+            installments=12,
+        )
+    applied = await client.post(
+        "/api/loans",
+        json={
+            "customer_id": str(ready_customer.id),
+            "product_id": product["id"],
+            "amount": "10000.00",
+            "installments": 12,
+        },
+        headers=await bearer(world.agent_a),
+    )
+    assert applied.status_code == 201, applied.text
+    loan_id = applied.json()["id"]
+    manager = await bearer(world.manager_a)
+    assert (await client.post(f"/api/loans/{loan_id}/approve", headers=manager)).status_code == 200
+    kfs = (await client.get(f"/api/loans/{loan_id}/kfs", headers=manager)).json()
+    shown = [
+        (r.number, r.due_date.isoformat(), str(r.principal), str(r.interest), str(r.total))
+        for r in preview.schedule.rows
+    ]
+    assert shown[0][1] == (holiday + DAY).isoformat()
+    assert shown == [
+        (r["number"], r["due_date"], r["principal"], r["interest"], r["total"])
+        for r in kfs["schedule"]
+    ]
+    assert kfs["first_due_on"] == (holiday + DAY).isoformat()
+
+
+async def test_the_product_preview_uses_the_institutions_calendar(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product
+) -> None:
+    """An institution-wide holiday on the first due date moves it in the product page's
+    preview; a branch's own holiday on the second does not (a product belongs to no branch);
+    the page says which calendar it shows."""
+    from namma.models import LoanProductVersion
+    from namma.products.service import schedule_preview
+
+    today = today_india()
+    admin = await bearer(world.admin)
+    for body in (
+        {"on_date": (today + WEEK).isoformat(), "name": "Republic Day"},
+        {
+            "on_date": (today + 2 * WEEK).isoformat(),
+            "name": "Karaga",
+            "branch_id": str(world.branch_a.id),
+        },
+    ):
+        made = await client.post("/api/calendar/holidays", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+    async with transaction(app.state.db) as session:
+        version = await session.scalar(
+            select(LoanProductVersion).where(
+                LoanProductVersion.product_id == uuid.UUID(product["id"])
+            )
+        )
+        assert version is not None
+        schedule = await schedule_preview(
+            session,
+            version,
+            principal=D("10000.00"),
+            annual_rate=D("24"),
+            installments=12,
+            disbursed_on=today,
+        )
+    assert [r.due_date for r in schedule.rows[:3]] == [
+        today + WEEK + DAY,
+        today + 2 * WEEK,
+        today + 3 * WEEK,
+    ]
+    from tests.integration.test_pages import sign_in
+
+    await sign_in(app, client, world.admin)
+    page = await client.get(
+        f"/office/products/{product['id']}/preview",
+        params={"principal": "10000.00", "annual_rate": "24", "installments": "12"},
+    )
+    assert page.status_code == 200, page.text
+    assert "its due dates on the institution" in page.text
 
 
 # --- the back-office page -------------------------------------------------------------------

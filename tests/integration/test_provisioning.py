@@ -414,6 +414,109 @@ async def test_the_pages_show_the_rates_change_one_and_the_report_for_a_manager(
     assert "Sub-standard" in report.text
 
 
+async def _restructured_a_year_ago(  # type: ignore[no-untyped-def]
+    app, client, bearer, world, product, *, late: dict[int, int]
+) -> tuple[str, dt.date]:
+    """A monthly loan paid out 14 months before BUSINESS_DATE, restructured (the flag) on its
+    first due date, with every installment due by BUSINESS_DATE paid in full 2 days after its
+    due date, or ``late[number]`` days after. Returns its id and the restructuring's date."""
+    from zoneinfo import ZoneInfo
+
+    from namma.models import InstallmentStatus, LoanInstallment
+
+    disbursed = add_months(BUSINESS_DATE, -14)
+    loan_id = await loan_active(
+        app, client, bearer, product, customer_id=world.customer_a.id, agent=world.agent_a,
+        manager=world.manager_a, amount="20000.00", installments=24, disbursed_on=disbursed,
+    )  # fmt: skip
+    india = ZoneInfo("Asia/Kolkata")
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None
+        rows = list(
+            await session.scalars(
+                select(LoanInstallment)
+                .where(LoanInstallment.loan_id == loan.id)
+                .order_by(LoanInstallment.number)
+            )
+        )
+        loan.restructured_on = rows[0].due_date
+        for row in rows:
+            if row.due_date > BUSINESS_DATE:
+                break
+            row.principal_paid, row.interest_paid = row.principal_due, row.interest_due
+            row.fee_paid, row.status = row.fee_due, InstallmentStatus.PAID
+            paid_on = row.due_date + dt.timedelta(days=late.get(row.number, 2))
+            row.paid_at = dt.datetime.combine(paid_on, dt.time(11), tzinfo=india)
+        return loan_id, rows[0].due_date
+
+
+async def test_a_restructured_loan_is_upgraded_after_a_year_of_satisfactory_performance(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, customer
+):
+    """D-210: a year after the restructuring, every installment due in it paid and none more
+    than 30 days past due, the close of business upgrades the loan (audited) and provides for it
+    as standard. Installment 6 paid 31 days after its due date (30 days past due at most) does
+    not stop it; 32 days after (31 days past due on one day) does. Before the year is out,
+    nothing is upgraded."""
+    loans = {
+        name: await _restructured_a_year_ago(app, client, bearer, world, product, late=late)
+        for name, late in (("on_time", {}), ("dpd_30", {6: 31}), ("dpd_31", {6: 32}))
+    }
+    restructured_on = loans["on_time"][1]
+    year_end = add_months(restructured_on, 12)
+    assert year_end <= BUSINESS_DATE
+
+    await cob_execute(app.state.db, business_date=year_end - dt.timedelta(days=1))
+    async with transaction(app.state.db) as session:
+        early = {
+            name: await session.get(Loan, uuid.UUID(loan_id))
+            for name, (loan_id, _) in loans.items()
+        }
+    assert all(
+        loan is not None
+        and loan.restructure_upgraded_on is None
+        and loan.provision_class.value == "sub_standard"
+        for loan in early.values()
+    )
+
+    outcome = await _cob(app)
+    assert outcome.counts["loans"]["restructured_upgraded"] == 2
+    async with transaction(app.state.db) as session:
+        after = {
+            name: await session.get(Loan, uuid.UUID(loan_id))
+            for name, (loan_id, _) in loans.items()
+        }
+        audited = (
+            await session.execute(
+                select(AuditEntry.entity_id, AuditEntry.after).where(
+                    AuditEntry.action == "loan.restructure_upgraded"
+                )
+            )
+        ).all()
+    on_time, dpd_30, dpd_31 = after["on_time"], after["dpd_30"], after["dpd_31"]
+    assert on_time is not None and dpd_30 is not None and dpd_31 is not None
+    assert on_time.restructure_upgraded_on == dpd_30.restructure_upgraded_on == BUSINESS_DATE
+    assert dpd_31.restructure_upgraded_on is None
+    assert (on_time.provision_class.value, on_time.provision_held) == (
+        "standard",
+        provision(on_time.outstanding_principal, DEFAULT_RATES["standard"]),
+    )
+    assert (dpd_31.provision_class.value, dpd_31.provision_held) == (
+        "sub_standard",
+        provision(dpd_31.outstanding_principal, DEFAULT_RATES["sub_standard"]),
+    )
+    assert sorted(entity for entity, _ in audited) == sorted(
+        [loans["on_time"][0], loans["dpd_30"][0]]
+    )
+    assert {after_["performed_through"] for _, after_ in audited} == {year_end.isoformat()}
+
+    # A second run of the same close upgrades nothing more; a new restructuring would start a
+    # new year (the flag cleared by the approval, tested with the restructurings).
+    again = await _cob(app, force=True)
+    assert again.counts["loans"]["restructured_upgraded"] == 0
+
+
 async def test_the_class_rules_read_as_sql_agree_with_python(app) -> None:  # type: ignore[no-untyped-def]
     """The close of business's CASE (and its rounding) against the money core's Python reading,
     over generated loans — the restructured flag too, through a column of its own (the hook)."""

@@ -565,3 +565,32 @@ async def test_a_village_request_leaves_out_what_cannot_be_restructured(  # type
     async with transaction(app.state.db) as session:
         loan = await session.get(Loan, uuid.UUID(at_12))
         assert loan is not None and loan.loan_number == number
+
+
+async def test_a_new_restructuring_starts_a_new_year_of_probation(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, customer
+):
+    """A loan restructured before and upgraded since (D-210) is restructured again: the
+    approval clears the upgrade, so the loan is sub-standard again until a new year performs."""
+    product = await _product(client, world, bearer, code="IGL-AGAIN")
+    loan_id = await make_loan(app, client, bearer, world, product)
+    today = today_india()
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None
+        loan.restructured_on = add_months(today, -14)
+        loan.restructure_upgraded_on = add_months(today, -2)
+    asked = await client.post(
+        "/api/restructurings",
+        json={"loan_id": loan_id, "kind": "rate", "annual_rate": "10", "reason": "Flood"},
+        headers=await bearer(world.manager_a),
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await client.post(
+        f"/api/restructurings/{asked.json()['id']}/approve", headers=await bearer(world.admin)
+    )
+    assert approved.status_code == 200, approved.text
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None
+        assert (loan.restructured_on, loan.restructure_upgraded_on) == (today, None)

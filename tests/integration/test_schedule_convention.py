@@ -159,6 +159,9 @@ async def test_the_product_page_names_the_convention_and_a_new_version_keeps_it(
 
     # The page edits a few terms; a new version made there keeps the convention.
     form = await client.get(f"{url}/versions/new")
+    assert '<select id="f-schedule_convention" name="schedule_convention">' in form.text
+    assert '<option value="fineract-progressive" selected>' in form.text
+    assert '<option value="namma">' in form.text
     values = {
         "frequency": "days",
         "interest_method": "declining",
@@ -182,6 +185,54 @@ async def test_the_product_page_names_the_convention_and_a_new_version_keeps_it(
         "fineract-progressive",
     ]
 
+    # The form chooses the convention (D-211): back to ours, compared before it is made.
+    form = await client.get(f"{url}/versions/new")
+    ours = {**values, "schedule_convention": "namma"}
+    del ours["confirmed"]
+    compared = await client.post(
+        f"{url}/versions/new", data={"csrf_token": csrf_of(form.text), **ours}
+    )
+    assert compared.status_code == 200, compared.text
+    assert (
+        '<th scope="row">Schedule convention <span class="badge badge-due">Changed</span></th>'
+        in compared.text
+    )
+    assert (
+        "<td><strong>Ours: a rate per period, the installment at that rate</strong></td>"
+        in compared.text
+    )
+    made_ours = await client.post(
+        f"{url}/versions/new",
+        data={"csrf_token": csrf_of(form.text), **ours, "confirmed": "yes"},
+    )
+    assert made_ours.status_code == 303, made_ours.text
+    detail = (
+        await client.get(f"/api/products/{made.json()['id']}", headers=await bearer(world.admin))
+    ).json()
+    assert detail["versions"][0]["terms"]["schedule_convention"] == "namma"
+
+    # A new product on Fineract's convention with terms it is not defined for (monthly, interest
+    # per installment): refused on the field, nothing made.
+    new_form = await client.get("/office/products/new")
+    assert '<option value="namma" selected>' in new_form.text
+    refused = await client.post(
+        "/office/products/new",
+        data={
+            "csrf_token": csrf_of(new_form.text),
+            "code": "FIN-M",
+            "name": "Monthly on Fineract's convention",
+            "frequency": "monthly",
+            "interest_method": "declining",
+            "amortization": "equal-installments",
+            "schedule_convention": "fineract-progressive",
+            **LIMITS,
+        },
+    )
+    assert refused.status_code == 422
+    assert 'id="f-schedule_convention-error"' in refused.text
+    listed = (await client.get("/api/products", headers=await bearer(world.admin))).json()
+    assert "FIN-M" not in str(listed)
+
     switched = await client.post(
         "/language", data={"csrf_token": csrf_of(page.text), "lang": "kn", "next": url}
     )
@@ -189,4 +240,7 @@ async def test_the_product_page_names_the_convention_and_a_new_version_keeps_it(
     kannada = await client.get(url)
     assert '<html lang="kn">' in kannada.text
     assert "ವೇಳಾಪಟ್ಟಿಯ ಪದ್ಧತಿ" in kannada.text
-    assert "Apache Fineract ನ ಪ್ರಗತಿಶೀಲ ಪದ್ಧತಿ" in kannada.text
+    kannada_form = await client.get(f"{url}/versions/new")
+    assert '<label for="f-schedule_convention">ವೇಳಾಪಟ್ಟಿಯ ಪದ್ಧತಿ</label>' in kannada_form.text
+    assert "ನಮ್ಮದು: ಪ್ರತಿ ಅವಧಿಗೆ ಒಂದು ದರ, ಆ ದರದಲ್ಲಿ ಕಂತು" in kannada_form.text
+    assert "Apache Fineract ನ ಪ್ರಗತಿಶೀಲ ವೇಳಾಪಟ್ಟಿ ದೈನಂದಿನ ಬಡ್ಡಿ" in kannada_form.text

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Date, SmallInteger, Uuid, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from namma.auth.deps import Principal
 from namma.finance import WorkingCalendar
@@ -22,20 +23,36 @@ async def branch_calendar(
     """The calendar a branch's loans use from ``since`` on: every institution-wide holiday and
     the branch's own, and the branch's non-working weekdays if it has set them, else the
     institution's (D-185). One statement."""
+    return await _calendar(session, branch_id, since=since)
+
+
+async def institution_calendar(session: AsyncSession, *, since: dt.date) -> WorkingCalendar:
+    """The institution-wide calendar from ``since`` on: its holidays and non-working weekdays,
+    without any branch's own (what a schedule shown for no branch in particular uses: the
+    product page's preview, D-209). One statement."""
+    return await _calendar(session, None, since=since)
+
+
+async def _calendar(
+    session: AsyncSession, branch_id: uuid.UUID | None, *, since: dt.date
+) -> WorkingCalendar:
+    own_holiday: ColumnElement[bool] = Holiday.branch_id.is_(None)
+    own_week: ColumnElement[bool] = WorkingWeek.branch_id.is_(None)
+    if branch_id is not None:
+        own_holiday = or_(own_holiday, Holiday.branch_id == branch_id)
+        own_week = or_(own_week, WorkingWeek.branch_id == branch_id)
     holidays = select(
         literal("h").label("kind"),
         Holiday.on_date.label("on_date"),
         literal(None, Uuid).label("branch_id"),
         literal(None, ARRAY(SmallInteger)).label("weekdays"),
-    ).where(
-        or_(Holiday.branch_id.is_(None), Holiday.branch_id == branch_id), Holiday.on_date >= since
-    )
+    ).where(own_holiday, Holiday.on_date >= since)
     weeks = select(
         literal("w"),
         literal(None, Date),
         WorkingWeek.branch_id,
         WorkingWeek.non_working_weekdays,
-    ).where(or_(WorkingWeek.branch_id.is_(None), WorkingWeek.branch_id == branch_id))
+    ).where(own_week)
     rows = (await session.execute(union_all(holidays, weeks))).all()
     weekdays = {row.branch_id: row.weekdays for row in rows if row.kind == "w"}
     return WorkingCalendar.of(

@@ -53,7 +53,7 @@ def _steps() -> tuple[tuple[str, StepFn], ...]:
         ("advances", lambda s, d, a: service.cob_advances_apply(s, business_date=d, actor=a)),
         ("installments", lambda s, d, a: service.cob_installments_mark(s, business_date=d)),
         ("penalties", lambda s, d, a: service.cob_penalties_apply(s, business_date=d, actor=a)),
-        ("loans", lambda s, d, a: service.cob_loans_refresh(s, business_date=d)),
+        ("loans", lambda s, d, a: service.cob_loans_refresh(s, business_date=d, actor=a)),
         ("accrual", lambda s, d, a: service.cob_interest_accrue(s, business_date=d, actor=a)),
         ("provisions", lambda s, d, a: service.cob_provisions_post(s, business_date=d, actor=a)),
         ("snapshots", lambda s, d, a: service.cob_snapshots_store(s, business_date=d)),

@@ -15,11 +15,13 @@ commits: ``namma.cob.runner`` commits each step separately, with the run's progr
    due from its installments (the money core's ``loan_balances`` rules, as of ``D``), its DPD
    bucket, RBI asset class and NPA date; and its overdue amount for the morning after
    (``balances_as_of`` = ``D`` + 1: what fell due by ``D`` and is unpaid), which the reports
-   then read as it is all day (D-205).
+   then read as it is all day (D-205). Then a restructured loan whose year after the
+   restructuring performed is upgraded (D-210).
 4. ``cob_interest_accrue``: on loans of accrual-basis products, interest earned by ``D`` and
    not collected is carried as interest receivable: one journal entry per loan whose receivable
-   changes (an accrual, or a reversal when the loan became NPA or is no longer active);
-   idempotent per date (``namma.finance.accrual``).
+   changes (an accrual, or a reversal when the loan became non-performing — NPA, or restructured
+   and not upgraded — or is no longer active); idempotent per date
+   (``namma.finance.accrual``).
 5. ``cob_provisions_post``: each loan's prudential class and the provision it needs; the
    difference from what the ledger holds posted per branch (``namma.provisioning.service``:
    idempotent per date).
@@ -55,6 +57,7 @@ from namma.finance.owed import (
 )
 from namma.kit.sqltext import SqlText, sql_case, sql_of
 from namma.models.ledger import AccountKind
+from namma.provisioning.service import NON_PERFORMING_SQL
 
 STEPS: tuple[str, ...] = (
     "advances",
@@ -230,12 +233,13 @@ END
 
 # Per loan: the receivable it should carry (`namma.finance.accrual.receivable_target`), the
 # difference from what it carries, one journal entry with its two lines per loan that moves,
-# and the loan's receivable set to the target.
+# and the loan's receivable set to the target. A non-performing loan — NPA, or restructured and
+# not yet upgraded (`NON_PERFORMING_SQL`, D-210) — carries none: its reversal is an NPA's.
 INTEREST_ACCRUE = f"""
 WITH target AS (
     SELECT l.id AS loan_id, l.branch_id, l.loan_number, l.interest_receivable AS held,
-           CAST(l.asset_class AS text) = 'npa' AS npa,
-           CASE WHEN {ACTIVE_LOAN} AND CAST(l.asset_class AS text) <> 'npa'
+           {NON_PERFORMING_SQL} AS npa,
+           CASE WHEN {ACTIVE_LOAN} AND NOT {NON_PERFORMING_SQL}
                 THEN GREATEST(sum({INTEREST_EARNED}) - sum(i.interest_paid), 0)
                 ELSE 0
            END AS target
@@ -432,11 +436,21 @@ async def cob_penalties_apply(
     return {"installments": run.installments, "loans": run.loans, "amount": str(run.amount)}
 
 
-async def cob_loans_refresh(session: AsyncSession, *, business_date: dt.date) -> dict[str, Any]:
+async def cob_loans_refresh(
+    session: AsyncSession, *, business_date: dt.date, actor: AuditActor | None = None
+) -> dict[str, Any]:
     """Step 3: balances, next due date, days past due, DPD bucket and asset class of every
-    active loan. Returns how many loans changed and the portfolio by class and bucket."""
+    active loan; then the restructured loans that performed for a year since their
+    restructuring are upgraded (`namma.provisioning.service.restructured_upgrade`, D-210), so
+    that the accrual and provisioning steps after it see them upgraded. Returns how many loans
+    changed, how many were upgraded and the portfolio by class and bucket."""
+    from namma.provisioning.service import restructured_upgrade
+
     await session.execute(text(LOCK_ACTIVE_LOANS))
     changed = int((await session.scalar(text(LOANS_REFRESH), _params(business_date))) or 0)
+    upgraded = await restructured_upgrade(
+        session, business_date=business_date, actor=actor or AuditActor.system()
+    )
     classes: dict[str, int] = {}
     buckets: dict[str, int] = {}
     for asset_class, bucket, n in (
@@ -446,6 +460,7 @@ async def cob_loans_refresh(session: AsyncSession, *, business_date: dt.date) ->
         buckets[bucket] = buckets.get(bucket, 0) + int(n)
     return {
         "changed": changed,
+        "restructured_upgraded": upgraded,
         "asset_classes": dict(sorted(classes.items())),
         "dpd_buckets": dict(sorted(buckets.items())),
     }

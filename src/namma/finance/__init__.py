@@ -70,6 +70,7 @@ from namma.finance.schedule import (
     periods_per_year,
     reschedule_after_prepayment,
     schedule_as_stored,
+    schedule_dates,
     schedule_fee_amounts,
     total_interest,
 )
@@ -172,6 +173,7 @@ __all__ = [
     "round_money",
     "round_to_multiple",
     "schedule_as_stored",
+    "schedule_dates",
     "schedule_fee_amounts",
     "total_interest",
 ]

@@ -14,8 +14,10 @@ loan (`namma.collections.service`). Pure: no I/O.
   the day they make up and a period's days add up to its interest exactly (on its due date the
   whole interest is earned). A period of no days is earned whole on its due date.
 - A loan's receivable target is what was earned and not collected, ``max(earned − collected,
-  0)``, and nothing while the loan is a non-performing asset (NPA) or no longer active (RBI
-  income recognition: interest on an NPA is income only when collected). The close of business
+  0)``, and nothing while the loan is a non-performing asset or no longer active (RBI income
+  recognition: interest on an NPA is income only when collected). Non-performing: NPA by days
+  past due, or restructured and not yet upgraded — a restructured standard asset is
+  sub-standard (`namma.finance.provisioning.non_performing`, D-210). The close of business
   posts the difference between the target and the receivable held: an accrual when it grows, a
   reversal when it shrinks (a waiver, an NPA, interest collected another way).
 - A collection's interest settles the receivable first (what was already recognised) and is
@@ -59,7 +61,8 @@ def interest_earned_to(
 
 def receivable_target(*, earned: Decimal, collected: Decimal, accruing: bool) -> Decimal:
     """The interest receivable a loan should carry: earned and not collected while it accrues
-    (standard or SMA, active); nothing otherwise (an NPA, a loan closed or written off)."""
+    (active and performing: standard or SMA, not restructured or upgraded since); nothing
+    otherwise (an NPA, a restructured loan not yet upgraded, a loan closed or written off)."""
     if not accruing:
         return ZERO
     return max(earned - collected, ZERO)

@@ -93,9 +93,35 @@ def calendar_due_dates(
 ) -> list[date]:
     """The `count` due dates after the calendar: `nominal(k)` is the k-th regular due date
     (0-based, for any k ≥ 0 — the term may extend beyond `count`)."""
+    return [
+        due
+        for _, due in calendar_dates(
+            nominal,
+            count,
+            calendar=calendar,
+            rule=rule,
+            extend_term=extend_term,
+            disbursed_on=disbursed_on,
+        )
+    ]
+
+
+def calendar_dates(
+    nominal: Callable[[int], date],
+    count: int,
+    *,
+    calendar: WorkingCalendar | None,
+    rule: NonWorkingDayRule,
+    extend_term: bool = False,
+    disbursed_on: date,
+) -> list[tuple[date, date]]:
+    """`calendar_due_dates` with each installment's regular date beside its due date: the
+    regular date it took (after any periods `extend_term` skipped) before the rule moved it off
+    a non-working day. A reschedule that rebuilds the installments from one of them on starts
+    its regular dates there, not on a date a holiday moved."""
     if not calendar or rule is NonWorkingDayRule.SAME_DAY:
-        return [nominal(k) for k in range(count)]
-    out: list[date] = []
+        return [(nominal(k), nominal(k)) for k in range(count)]
+    out: list[tuple[date, date]] = []
     previous = disbursed_on
     shift = 0  # periods skipped so far (extend_term)
     for k in range(count):
@@ -110,6 +136,7 @@ def calendar_due_dates(
                     day = nominal(k + shift)
                     break
                 skipped += 1
+        regular = day
         if not calendar.is_working(day):
             if rule is NonWorkingDayRule.PREVIOUS_WORKING_DAY:
                 earlier = calendar.previous_working_day(day)
@@ -117,6 +144,6 @@ def calendar_due_dates(
             else:
                 day = calendar.next_working_day(day)
         day = max(day, previous) if out else day
-        out.append(day)
+        out.append((regular, day))
         previous = day
     return out

@@ -13,8 +13,15 @@ until every arrear is paid), the day it became NPA (``npa_since``), whether it w
 - **doubtful**: NPA since more than ``DOUBTFUL_AFTER_MONTHS`` months (RBI: remained
   sub-standard for 12 months);
 - **sub-standard**: any other NPA (NPA for up to 12 months), or a loan restructured while
-  standard (RBI: a restructured standard asset is downgraded to sub-standard);
+  standard (RBI: a restructured standard asset is downgraded to sub-standard) and not yet
+  upgraded;
 - **standard**: the rest (current and SMA-0/1/2 loans).
+
+A loan that is NPA or restructured-and-not-upgraded is a non-performing asset
+(`non_performing`): its interest is income only when collected, so accrual stops for it
+(`namma.finance.accrual`). A restructured loan is upgraded after a year of satisfactory
+performance (`restructure_upgrade_due`, D-210): every installment due by the year's end paid,
+none more than ``PROBATION_MAX_DAYS_PAST_DUE`` days past due on a day of that year.
 
 The provision is the class's rate (percent) of the loan's outstanding principal, rounded to the
 paisa half-up (`provision_required`). Interest and fees are not provided for: on cash basis they
@@ -23,9 +30,9 @@ were never recognised (docs/ledger.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -36,6 +43,10 @@ HUNDRED = Decimal(100)
 
 DOUBTFUL_AFTER_MONTHS = 12
 LOSS_AFTER_MONTHS = 36
+# A restructured loan's specified period of satisfactory performance (D-210): a year from the
+# restructuring, in which no installment may be more than 30 days past due.
+RESTRUCTURE_PROBATION_MONTHS = 12
+PROBATION_MAX_DAYS_PAST_DUE = 30
 
 STANDARD = "standard"
 SUB_STANDARD = "sub_standard"
@@ -68,8 +79,16 @@ def _doubtful(loan: Any, doubtful_from: Any, loss_from: Any) -> Any:
     return _npa(loan) & (loan.npa_since < doubtful_from)
 
 
-def _sub_standard(loan: Any, doubtful_from: Any, loss_from: Any) -> Any:
+def non_performing(loan: Any) -> Any:
+    """A non-performing asset under RBI's income recognition and asset classification norms:
+    NPA by its days past due, or restructured (``restructured``: and not yet upgraded) — a
+    restructured standard asset is downgraded to sub-standard, which is an NPA. Its interest is
+    income only when collected (read as SQL by the close's accrual step, D-210)."""
     return _npa(loan) | loan.restructured
+
+
+def _sub_standard(loan: Any, doubtful_from: Any, loss_from: Any) -> Any:
+    return non_performing(loan)
 
 
 # A loan's prudential class: the first rule that holds, else `STANDARD_OTHERWISE`.
@@ -114,3 +133,53 @@ def provision_required(outstanding_principal: Decimal, rate_percent: Decimal) ->
     if outstanding_principal < 0 or not (0 <= rate_percent <= HUNDRED):
         raise ValueError("the principal is never negative and a rate is between 0 and 100")
     return (outstanding_principal * rate_percent / HUNDRED).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def restructure_probation_end(restructured_on: date) -> date:
+    """The last day of the year of satisfactory performance a restructured loan must show."""
+    return add_months(restructured_on, RESTRUCTURE_PROBATION_MONTHS)
+
+
+@dataclass(frozen=True)
+class ProbationInstallment:
+    """What the upgrade rule reads of an installment: its due date, whether it asks any money
+    (a moratorium's rows may ask none), whether it still owes any, and the day it was paid in
+    full (None if it never owed anything or still owes)."""
+
+    due_date: date
+    asks: bool
+    owes: bool
+    paid_on: date | None
+
+
+def restructure_upgrade_due(
+    *,
+    restructured_on: date,
+    as_of: date,
+    npa: bool,
+    installments: Sequence[ProbationInstallment],
+) -> bool:
+    """Whether a restructured loan is upgraded on ``as_of`` (D-210): a year has passed since
+    the restructuring (``as_of`` on or after `restructure_probation_end`); the loan is not NPA;
+    at least one installment asking money fell due in the year (a year of moratorium shows no
+    performance); every installment due by the year's end is paid; and none was more than
+    ``PROBATION_MAX_DAYS_PAST_DUE`` days past due on any day of the year (an arrear kept from
+    before the restructuring counts from its own due date)."""
+    end = restructure_probation_end(restructured_on)
+    if as_of < end or npa:
+        return False
+    in_year = [i for i in installments if i.due_date <= end]
+    if not any(i.asks and i.due_date > restructured_on for i in in_year):
+        return False
+    late_from = timedelta(days=PROBATION_MAX_DAYS_PAST_DUE + 1)
+    for i in in_year:
+        if i.owes:
+            return False
+        if i.paid_on is None:
+            continue
+        # Unpaid on the days due_date … paid_on − 1: late on those of the year from the 31st.
+        first_late = max(i.due_date + late_from, restructured_on + timedelta(days=1))
+        last_unpaid = min(i.paid_on - timedelta(days=1), end)
+        if first_late <= last_unpaid:
+            return False
+    return True

@@ -21,7 +21,10 @@ The installment of the rebuilt part is worked out again as `installment_amount` 
 loan (declining: the annuity of ``B`` — ``B`` plus the capitalised interest — over the
 amortising rows; flat: interest on ``B``), rounded to the installment multiple. Interest
 deferred by the original terms and not yet paid (interest grace) is added to the first rebuilt
-row that charges interest. Pure: no I/O. Conventions: docs/money.md §3.
+row that charges interest. The rebuilt rows' regular dates run from the regular date of the
+first one (or the new next due date) by the frequency, and the branch's calendar, if given,
+moves those on non-working days by the terms' rule (D-208). Pure: no I/O. Conventions:
+docs/money.md §3.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from namma.finance.calendar import WorkingCalendar
 from namma.finance.charges import installment_fees
 from namma.finance.errors import FieldError, TermsError
 from namma.finance.rounding import CENT, MONEY_CONTEXT, ZERO, round_money
@@ -91,6 +95,9 @@ class Restructured:
     annual_rate: Decimal
     installments_left: int
     capitalised_interest: Decimal
+    # The rebuilt rows' first regular due date, before a calendar moved it: the later ones
+    # follow it by the frequency, and a calendar changed later moves them from there (D-208).
+    regular_first_due_on: date
 
     @property
     def rows(self) -> tuple[ScheduleRow, ...]:
@@ -128,10 +135,22 @@ def _count_for_installment(terms: LoanTerms, balance: Decimal, amount: Decimal, 
 
 
 def restructure_schedule(
-    *, schedule: Schedule, paid_through: int, balance: Decimal, change: Restructure
+    *,
+    schedule: Schedule,
+    paid_through: int,
+    balance: Decimal,
+    change: Restructure,
+    calendar: WorkingCalendar | None = None,
+    regular_next_due_on: date | None = None,
 ) -> Restructured:
     """The schedule after ``change`` (see the module docstring). Raises `TermsError` naming the
-    field of ``change`` that cannot be applied."""
+    field of ``change`` that cannot be applied.
+
+    The rebuilt rows' regular dates start from ``regular_next_due_on`` — the regular date of
+    the first row rebuilt, before any calendar moved it (default: its due date) — or from the
+    new next due date, and ``calendar`` (the branch's) moves those on non-working days by the
+    terms' rule, as at disbursement: a restructuring neither lands on a holiday nor carries a
+    date a holiday moved into its later rows (D-208)."""
     rows = schedule.rows
     if not 0 <= paid_through < len(rows):
         raise _fail("paid_through", "There is no installment left to restructure")
@@ -140,7 +159,12 @@ def restructure_schedule(
     terms = schedule.terms
     future = rows[paid_through:]
     start = rows[paid_through - 1].due_date if paid_through else schedule.disbursed_on
-    first_due: date = future[0].due_date
+    first_due: date = regular_next_due_on or future[0].due_date
+    if first_due <= start:
+        raise _fail(
+            "regular_next_due_on",
+            f"The first installment rebuilt must fall due after {start.isoformat()}",
+        )
     left = len(future)
     rate = terms.annual_rate
     moratorium = 0
@@ -206,7 +230,7 @@ def restructure_schedule(
             interest_free=moratorium if treatment is MoratoriumInterest.WAIVE else 0,
             fees=tuple(f for f in terms.fees if f.timing is FeeTiming.INSTALLMENT),
         )
-        plan = _plan(base, start, first_due)
+        plan = _plan(base, start, first_due, calendar)
         deferred = sum((r.interest_for_period - r.interest for r in rows[:paid_through]), ZERO)
         capitalised = ZERO
         built: list[ScheduleRow] = []
@@ -265,4 +289,5 @@ def restructure_schedule(
         annual_rate=rate,
         installments_left=len(rebuilt),
         capitalised_interest=capitalised,
+        regular_first_due_on=first_due,
     )

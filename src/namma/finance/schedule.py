@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from namma.finance.calendar import WorkingCalendar, calendar_due_dates
+from namma.finance.calendar import WorkingCalendar, calendar_dates, calendar_due_dates
 from namma.finance.charges import (
     deducted_fees,
     disbursement_fee_amount,
@@ -227,15 +227,16 @@ class _Plan:
 
 
 def _nominal_dates(
-    terms: LoanTerms, disbursed_on: date, first_due_on: date | None
+    terms: LoanTerms, disbursed_on: date, first_due_on: date | None, count: int | None = None
 ) -> tuple[list[date], Callable[[int], date]]:
-    """The terms' regular due dates, and the k-th of them for any k (past the term too: a
-    calendar that extends the term needs them)."""
+    """The terms' regular due dates (``count`` of them, the terms' installments if None), and
+    the k-th of them for any k (past the term too: a calendar that extends the term needs
+    them)."""
     every = terms.every or 1
     known = due_dates(
         frequency=terms.frequency,
         every=every,
-        count=terms.installments,
+        count=terms.installments if count is None else count,
         disbursed_on=disbursed_on,
         first_due_on=first_due_on,
     )
@@ -253,6 +254,32 @@ def _nominal_dates(
         return extended[k]
 
     return known, at
+
+
+def schedule_dates(
+    terms: LoanTerms,
+    *,
+    period_start: date,
+    first_due_on: date | None,
+    count: int,
+    calendar: WorkingCalendar | None,
+) -> list[tuple[date, date]]:
+    """(regular date, due date) of ``count`` installments whose first period starts on
+    ``period_start`` and whose first regular due date is ``first_due_on`` (None: one period
+    later): the regular dates follow by the terms' frequency, and the calendar moves them by the
+    terms' rule (`namma.finance.calendar.calendar_dates`). The dates `generate_schedule` gives a
+    loan from its disbursement and `restructure_schedule` its rebuilt rows from their first
+    period's start; a loan already out takes them again when its calendar changes (D-187,
+    D-208)."""
+    _, at = _nominal_dates(terms, period_start, first_due_on, count)
+    return calendar_dates(
+        at,
+        count,
+        calendar=calendar,
+        rule=terms.non_working_day,
+        extend_term=terms.extend_term,
+        disbursed_on=period_start,
+    )
 
 
 def _plan(

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.auth.scope import loan_scope
+from namma.calendars.queries import branch_calendar
 from namma.finance import (
     Restructure,
     Restructured,
@@ -50,7 +51,10 @@ from namma.loans.service import (
     installment_blank,
     installment_rows,
     loan_balances_refresh,
+    loan_dates_on_calendar,
+    loan_due_dates_basis,
     loan_schedule_stored,
+    loan_terms_of,
 )
 from namma.loans.store import loan_locked
 from namma.models import (
@@ -139,9 +143,23 @@ async def _compute(
     kept = len(installments) - len(future)
     balance = sum((i.principal_due for i in future), ZERO)
     schedule = loan_schedule_stored(loan, version, installments)
+    # The rebuilt dates go on the branch's calendar, from the regular date of the first row
+    # rebuilt (not a date a holiday moved it to), as the loan's own dates do (D-208).
+    calendar = await branch_calendar(session, loan.branch_id, since=on)
     try:
+        regular, _ = loan_dates_on_calendar(
+            loan_terms_of(loan, version),
+            await loan_due_dates_basis(session, loan, installments),
+            last_number=future[0].number,
+            calendar=calendar,
+        ).get(future[0].number, (future[0].due_date, future[0].due_date))
         result = restructure_schedule(
-            schedule=schedule, paid_through=kept, balance=balance, change=change
+            schedule=schedule,
+            paid_through=kept,
+            balance=balance,
+            change=change,
+            calendar=calendar,
+            regular_next_due_on=regular,
         )
     except TermsError as exc:
         first = exc.errors[0]
@@ -388,6 +406,7 @@ async def _loan_rewrite(
             installment_before=loan.installment_amount or ZERO,
             installment_after=result.schedule.installment_amount,
             replaced=[_snapshot(i) for i in future],
+            regular_first_due_on=result.regular_first_due_on,
         )
     )
     dropped = [i for i in future if i.number not in rebuilt]
@@ -413,6 +432,8 @@ async def _loan_rewrite(
     loan.total_interest = result.schedule.total_interest
     loan.restructured_on = on
     loan.restructure_reason = request.reason
+    # A new restructuring starts a new year of probation (D-210).
+    loan.restructure_upgraded_on = None
     loan_balances_refresh(loan, rows)
     capitalised = result.capitalised_interest
     if capitalised > 0:

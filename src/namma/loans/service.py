@@ -35,6 +35,7 @@ from namma.finance import (
     monthly_repayment,
     payoff_quote,
     schedule_as_stored,
+    schedule_dates,
     schedule_fee_amounts,
 )
 from namma.finance.owed import (
@@ -389,13 +390,18 @@ class ApplicationPreview:
 async def loan_application_preview(
     session: AsyncSession,
     *,
+    customer_id: uuid.UUID,
     product_id: uuid.UUID,
     amount: Decimal,
     annual_rate: Decimal | None,
     installments: int,
 ) -> ApplicationPreview:
-    """The schedule and APR of an application as the KFS would show them (disbursed today),
-    with the same checks as `loan_apply`'s terms; writes nothing."""
+    """The schedule and APR of an application as the KFS would show them (disbursed today, on
+    the customer's branch's calendar, D-209), with the same checks as `loan_apply`'s terms;
+    writes nothing. The caller has checked the customer is in its scope."""
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFoundError("Customer not found")
     _, version, rate = await _application_terms(
         session,
         product_id=product_id,
@@ -410,8 +416,10 @@ async def loan_application_preview(
         terms=version.terms,
         requested_first_due_on=None,
     )
+    # The calendar the KFS reads (`loans.queries.loan_kfs`): the same schedule, to the day.
+    calendar = await branch_calendar(session, customer.branch_id, since=today_india())
     try:
-        schedule = loan_schedule_compute(loan, version)
+        schedule = loan_schedule_compute(loan, version, calendar)
     except TermsError as exc:
         raise terms_error_to_input(exc) from None
     return ApplicationPreview(
@@ -886,6 +894,67 @@ async def loan_schedules_regenerate(
     return result
 
 
+@dataclass(frozen=True)
+class DueDatesBasis:
+    """Where a loan's regular due dates run from: installment ``from_number``'s period starts on
+    ``period_start`` and its regular due date is ``first_due_on`` (None: one period later); the
+    later installments follow by the terms' frequency. A loan's basis is its disbursement, or
+    after a restructuring the installments it rebuilt (D-208)."""
+
+    from_number: int
+    period_start: dt.date
+    first_due_on: dt.date | None
+
+
+async def loan_due_dates_basis(
+    session: AsyncSession, loan: Loan, installments: Sequence[InstallmentLike]
+) -> DueDatesBasis:
+    """The basis of an active loan's due dates (`DueDatesBasis`): its latest restructuring's
+    rebuilt installments if it was restructured, else its disbursement (and the first due date
+    asked for)."""
+    assert loan.disbursed_on is not None
+    if loan.restructured_on is not None:
+        revision = await session.scalar(
+            select(LoanScheduleRevision)
+            .where(LoanScheduleRevision.loan_id == loan.id)
+            .where(LoanScheduleRevision.policy == "restructure")
+            .order_by(LoanScheduleRevision.created_at.desc(), LoanScheduleRevision.id.desc())
+            .limit(1)
+        )
+        if revision is not None and revision.regular_first_due_on is not None:
+            before = [i.due_date for i in installments if i.number == revision.from_number - 1]
+            return DueDatesBasis(
+                from_number=revision.from_number,
+                period_start=before[0] if before else loan.disbursed_on,
+                first_due_on=revision.regular_first_due_on,
+            )
+    first_due = loan.requested_first_due_on
+    return DueDatesBasis(
+        from_number=1,
+        period_start=loan.disbursed_on,
+        first_due_on=first_due if first_due is not None and first_due > loan.disbursed_on else None,
+    )
+
+
+def loan_dates_on_calendar(
+    terms: LoanTerms, basis: DueDatesBasis, *, last_number: int, calendar: WorkingCalendar | None
+) -> dict[int, tuple[dt.date, dt.date]]:
+    """Installment number → (regular date, due date) under ``calendar`` for the installments
+    ``basis.from_number`` … ``last_number`` (the money core's `schedule_dates`; those before
+    the basis are not its business: they had fallen due when the loan was restructured)."""
+    count = last_number - basis.from_number + 1
+    if count <= 0:
+        return {}
+    dates = schedule_dates(
+        terms,
+        period_start=basis.period_start,
+        first_due_on=basis.first_due_on,
+        count=count,
+        calendar=calendar,
+    )
+    return {basis.from_number + k: pair for k, pair in enumerate(dates)}
+
+
 @dataclass
 class DueDatesMoved:
     """What a calendar's move did, per loan id: the loans whose dates moved (with the moves),
@@ -907,10 +976,11 @@ async def loan_due_dates_move(
     calendar gives now (a holiday added or removed, the working weekdays changed: the EMI Gen
     job in calendar mode). Only installments not yet paid and not yet fallen due (due today or
     later, to a date today or later) move; amounts never change — the interest was set at
-    disbursement (D-187). The loans are locked in id order; a loan already on its calendar is
-    left alone (a second run changes nothing). Each moved loan is audited
-    (`loan.due_dates_moved`), its balances (next due date) refreshed and its customer sent the
-    notice (`due_date_moved`, naming ``holiday`` if given)."""
+    disbursement (D-187). The dates are worked out from the loan's basis: its disbursement, or
+    for a restructured loan its latest restructuring (D-208). The loans are locked in id order;
+    a loan already on its calendar is left alone (a second run changes nothing). Each moved loan
+    is audited (`loan.due_dates_moved`), its balances (next due date) refreshed and its customer
+    sent the notice (`due_date_moved`, naming ``holiday`` if given)."""
     result = DueDatesMoved()
     today = today_india()
     wanted = sorted(set(loan_ids))
@@ -933,15 +1003,26 @@ async def loan_due_dates_move(
             calendars[loan.branch_id] = await branch_calendar(session, loan.branch_id, since=today)
         version = await session.get(LoanProductVersion, loan.product_version_id)
         assert version is not None
+        stored = await installment_rows(session, loan.id)
+        if not stored:
+            result.unchanged.append(loan_id)
+            continue
+        # From the loan's current schedule: a restructured loan's dates run from the
+        # installments its restructuring rebuilt, never from its original terms (D-208).
+        basis = await loan_due_dates_basis(session, loan, stored)
         try:
             target = {
-                r.number: r.due_date
-                for r in loan_schedule_compute(loan, version, calendars[loan.branch_id]).rows
+                number: due
+                for number, (_, due) in loan_dates_on_calendar(
+                    loan_terms_of(loan, version),
+                    basis,
+                    last_number=stored[-1].number,
+                    calendar=calendars[loan.branch_id],
+                ).items()
             }
         except TermsError as exc:
             result.skipped[loan_id] = exc.errors[0].message
             continue
-        stored = await installment_rows(session, loan.id)
         moves: list[DueDateMove] = []
         previous = loan.disbursed_on
         for i in stored:

@@ -184,6 +184,10 @@ class Loan(Base):
     # standard asset, so asset classification and provisioning read this.
     restructured_on: Mapped[dt.date | None] = mapped_column(Date)
     restructure_reason: Mapped[str | None] = mapped_column(Text)
+    # Set by the close of business that found a year of satisfactory performance after the
+    # latest restructuring (D-210): the loan is standard again if nothing else keeps it down, and
+    # accrues. Cleared by a new restructuring.
+    restructure_upgraded_on: Mapped[dt.date | None] = mapped_column(Date)
 
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     written_off_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -135,6 +135,10 @@ class LoanScheduleRevision(Base):
     installment_before: Mapped[Decimal] = mapped_column(MONEY)
     installment_after: Mapped[Decimal] = mapped_column(MONEY)
     replaced: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    # A restructuring's: the first rebuilt installment's regular due date before a calendar
+    # moved it (the later ones follow it by the frequency); a calendar changed afterwards moves
+    # the rebuilt installments from there (D-208). NULL for a prepayment.
+    regular_first_due_on: Mapped[dt.date | None] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

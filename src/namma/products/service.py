@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
+from namma.calendars.queries import institution_calendar
 from namma.finance import (
     CENT,
     ExcessPolicy,
@@ -204,7 +205,8 @@ def _limits_json(limits: ProductLimits) -> dict[str, object]:
     }
 
 
-def schedule_preview(
+async def schedule_preview(
+    session: AsyncSession,
     version: LoanProductVersion,
     *,
     principal: Decimal,
@@ -213,7 +215,9 @@ def schedule_preview(
     disbursed_on: dt.date,
 ) -> Schedule:
     """The schedule a loan of this product version would have for the sample terms, from the
-    money core (nothing is stored). The amounts must lie within the version's limits."""
+    money core (nothing is stored). The amounts must lie within the version's limits. A
+    product belongs to no branch, so its due dates go on the institution-wide calendar (D-209):
+    a branch's own holidays and weekdays can move a loan's dates further."""
     if not (version.min_principal <= principal <= version.max_principal):
         raise InvalidInputError(
             "principal",
@@ -235,7 +239,8 @@ def schedule_preview(
             installments=installments,
             microfinance=version.microfinance,
         )
-        return generate_schedule(terms, disbursed_on=disbursed_on)
+        calendar = await institution_calendar(session, since=disbursed_on)
+        return generate_schedule(terms, disbursed_on=disbursed_on, calendar=calendar)
     except TermsError as exc:
         raise terms_error_to_input(exc) from None
 

@@ -16,7 +16,9 @@
   is borne net of what was already provided (D-193).
 
 A restructured loan (``loans.restructured_on``, issue 22 item 2) is provided for as
-sub-standard at least (``RESTRUCTURED_SQL``).
+sub-standard at least (``RESTRUCTURED_SQL``) until the close of business upgrades it after a year
+of satisfactory performance (``restructured_upgrade``, D-210); until then it is non-performing
+and accrues no interest (``NON_PERFORMING_SQL``, read by the close's accrual step).
 """
 
 from __future__ import annotations
@@ -32,15 +34,19 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
+from namma.finance.owed import owed
 from namma.finance.provisioning import (
     CLASSES,
     DEFAULT_RATES,
+    PROBATION_MAX_DAYS_PAST_DUE,
     PROVISION_CLASS_RULES,
+    RESTRUCTURE_PROBATION_MONTHS,
     STANDARD_OTHERWISE,
     class_boundaries,
+    non_performing,
 )
 from namma.kit.errors import InvalidInputError, NotFoundError
-from namma.kit.sqltext import SqlColumns, SqlText, sql_case
+from namma.kit.sqltext import SqlColumns, SqlText, sql_case, sql_of
 from namma.ledger.service import Leg, journal_post
 from namma.models import AccountKind, ProvisionClass, ProvisioningRate
 
@@ -48,17 +54,60 @@ ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 RATE_PLACES = Decimal("0.0001")
 
-# Whether a loan was restructured, as SQL over the loan row `l` (`loans.restructured_on`, set
-# by an approved restructuring): a restructured standard loan is provided for as sub-standard
+# Whether a loan counts as restructured, as SQL over the loan row `l`: restructured
+# (`loans.restructured_on`, set by an approved restructuring) and not upgraded since
+# (`restructure_upgraded_on`, set by the close after a year of satisfactory performance, D-210;
+# a new restructuring clears it). A restructured standard loan is provided for as sub-standard
 # (RBI). The Python reading (`finance.provisioning.provision_class(restructured=…)`) takes the
-# same flag. Not yet: the upgrade after a year of satisfactory payment.
-RESTRUCTURED_SQL = "(l.restructured_on IS NOT NULL)"
+# same flag.
+RESTRUCTURED_SQL = "(l.restructured_on IS NOT NULL AND l.restructure_upgraded_on IS NULL)"
 
 
 class _LoanColumns(SqlColumns):
     """The loan row `l` as the class rules read it: its columns, and `restructured` (the hook)."""
 
     restructured = SqlText(RESTRUCTURED_SQL)
+
+
+# Whether loan `l` is a non-performing asset (NPA, or restructured and not upgraded): the
+# close's accrual step recognises no interest on it (`finance.provisioning.non_performing`).
+NON_PERFORMING_SQL = sql_of(non_performing, _LoanColumns("l"))
+
+# The restructured loans the close of :d upgrades (`finance.provisioning.
+# restructure_upgrade_due`, the same rule on Python values): a year has passed since the
+# restructuring (:months months, month ends clamped as `add_months` does); not NPA; an
+# installment asking money fell due in the year; and no installment due by the year's end still
+# owes, or was more than :max_dpd days past due on a day of the year — unpaid from its due date
+# to the day before it was paid in full (`paid_at`, in India). Locked with the loans by step 3.
+RESTRUCTURE_UPGRADE = f"""
+WITH probation AS (
+    SELECT l.id AS loan_id, l.restructured_on AS restructured_on,
+           CAST(l.restructured_on + make_interval(months => :months) AS date) AS year_end
+      FROM loans l
+     WHERE l.status = 'active' AND l.restructured_on IS NOT NULL
+       AND l.restructure_upgraded_on IS NULL AND CAST(l.asset_class AS text) <> 'npa'
+), performed AS (
+    SELECT p.* FROM probation p
+     WHERE p.year_end <= CAST(:d AS date)
+       AND EXISTS (
+           SELECT 1 FROM loan_installments i
+            WHERE i.loan_id = p.loan_id
+              AND i.due_date > p.restructured_on AND i.due_date <= p.year_end
+              AND i.principal_due + i.interest_due + i.fee_due > 0)
+       AND NOT EXISTS (
+           SELECT 1 FROM loan_installments i
+            WHERE i.loan_id = p.loan_id AND i.due_date <= p.year_end
+              AND ({sql_of(owed, "i")} > 0
+                   OR GREATEST(i.due_date + :max_dpd + 1, p.restructured_on + 1)
+                      <= LEAST(CAST(i.paid_at AT TIME ZONE 'Asia/Kolkata' AS date) - 1,
+                               p.year_end)))
+)
+UPDATE loans l
+   SET restructure_upgraded_on = CAST(:d AS date), updated_at = now()
+  FROM performed p
+ WHERE l.id = p.loan_id
+RETURNING l.id, l.branch_id, p.restructured_on, p.year_end
+"""  # noqa: S608 (constant fragments; values are bound parameters)
 
 
 # The prudential class of loan `l` on :d (`namma.finance.provisioning.PROVISION_CLASS_RULES`).
@@ -275,3 +324,42 @@ async def provisions_post(
         "released": str(released),
         "by_class": dict(sorted(by_class.items())),
     }
+
+
+async def restructured_upgrade(
+    session: AsyncSession, *, business_date: dt.date, actor: AuditActor
+) -> int:
+    """Upgrade the restructured loans whose year after the restructuring performed
+    (`RESTRUCTURE_UPGRADE`, D-210) as of the close of ``business_date``: each is marked
+    (`loans.restructure_upgraded_on`) and audited (`loan.restructure_upgraded`); the same close
+    then accrues its interest and provides for it by its days past due. Run by the close's step
+    3, which has locked the active loans. Returns how many were upgraded."""
+    rows = (
+        await session.execute(
+            text(RESTRUCTURE_UPGRADE),
+            {
+                "d": business_date,
+                "months": RESTRUCTURE_PROBATION_MONTHS,
+                "max_dpd": PROBATION_MAX_DAYS_PAST_DUE,
+            },
+        )
+    ).all()
+    for loan_id, _, restructured_on, year_end in rows:
+        await audit_record(
+            session,
+            actor=actor,
+            action="loan.restructure_upgraded",
+            entity_type="loan",
+            entity_id=str(loan_id),
+            before={"restructured_on": restructured_on, "restructure_upgraded_on": None},
+            after={
+                "restructure_upgraded_on": business_date,
+                "performed_through": year_end,
+                "rule": (
+                    f"{RESTRUCTURE_PROBATION_MONTHS} months after the restructuring, every "
+                    "installment due paid, none more than "
+                    f"{PROBATION_MAX_DAYS_PAST_DUE} days past due"
+                ),
+            },
+        )
+    return len(rows)

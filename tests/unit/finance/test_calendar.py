@@ -21,6 +21,7 @@ from namma.finance import (
     WorkingCalendar,
     generate_schedule,
     reschedule_after_prepayment,
+    schedule_dates,
 )
 from namma.finance.terms import DaysInYear
 
@@ -268,3 +269,40 @@ def test_extending_a_weekly_loan_on_a_closed_weekday_moves_it_instead() -> None:
     cal = WorkingCalendar.of(non_working_weekdays=[0])
     got = dates(weekly(NonWorkingDayRule.NEXT_WORKING_DAY, extend=True, n=2), cal)
     assert got == [date(2026, 12, 15), date(2026, 12, 22)]
+
+
+def test_schedule_dates_give_each_installment_its_regular_date_and_its_due_date() -> None:
+    """Weekly from 7 December, 21 December a holiday: moved, its regular date stays the 21st;
+    with the term extended, the installment takes the next regular date (28th), which is both.
+    A run may start anywhere: from 14 December, its first regular date one week later."""
+    holiday = WorkingCalendar.of(holidays=[date(2026, 12, 21)])
+    week = timedelta(days=7)
+    moved = schedule_dates(
+        weekly(NonWorkingDayRule.NEXT_WORKING_DAY),
+        period_start=MON,
+        first_due_on=None,
+        count=4,
+        calendar=holiday,
+    )
+    assert moved == [
+        (MON + week, MON + week),
+        (MON + 2 * week, MON + 2 * week + timedelta(days=1)),
+        (MON + 3 * week, MON + 3 * week),
+        (MON + 4 * week, MON + 4 * week),
+    ]
+    skipped = schedule_dates(
+        weekly(NonWorkingDayRule.NEXT_WORKING_DAY, extend=True),
+        period_start=MON,
+        first_due_on=None,
+        count=4,
+        calendar=holiday,
+    )
+    assert skipped == [(d, d) for d in (MON + week, MON + 3 * week, MON + 4 * week, MON + 5 * week)]
+    later = schedule_dates(
+        weekly(NonWorkingDayRule.NEXT_WORKING_DAY),
+        period_start=MON + week,
+        first_due_on=None,
+        count=2,
+        calendar=holiday,
+    )
+    assert later == [(MON + 2 * week, MON + 2 * week + timedelta(days=1)), (MON + 3 * week,) * 2]

@@ -11,9 +11,12 @@ import pytest
 
 from namma.finance.provisioning import (
     DEFAULT_RATES,
+    ProbationInstallment,
     class_boundaries,
+    non_performing,
     provision_class,
     provision_required,
+    restructure_upgrade_due,
 )
 
 D = Decimal
@@ -83,3 +86,83 @@ def test_the_defaults_are_rbi_style() -> None:
         "doubtful": D("100"),
         "loss": D("100"),
     } == DEFAULT_RATES
+
+
+# --- a restructured loan: non-performing until upgraded after a year (D-210) ---------------------
+
+RESTRUCTURED_ON = dt.date(2025, 11, 10)  # its year ends on 10 November 2026
+YEAR_END = dt.date(2026, 11, 10)
+
+
+def _monthly(
+    late: dict[int, int | None], *, first: dt.date = dt.date(2025, 12, 10)
+) -> list[ProbationInstallment]:
+    """Installments due on the 10th from ``first`` through November 2026, each paid 3 days
+    after its due date, or ``late[k]`` days after (None: still owing)."""
+    rows = []
+    for k in range(12):
+        due = dt.date(first.year + (first.month - 1 + k) // 12, (first.month - 1 + k) % 12 + 1, 10)
+        days = late.get(k + 1, 3)
+        rows.append(
+            ProbationInstallment(
+                due_date=due,
+                asks=True,
+                owes=days is None,
+                paid_on=None if days is None else due + dt.timedelta(days=days),
+            )
+        )
+    return rows
+
+
+def _due(
+    installments: list[ProbationInstallment], *, as_of: dt.date = AS_OF, npa: bool = False
+) -> bool:
+    return restructure_upgrade_due(
+        restructured_on=RESTRUCTURED_ON, as_of=as_of, npa=npa, installments=installments
+    )
+
+
+class _Loan:
+    def __init__(self, asset_class: str, restructured: bool) -> None:
+        self.asset_class, self.restructured = asset_class, restructured
+
+
+def test_a_restructured_or_npa_loan_is_non_performing() -> None:
+    assert non_performing(_Loan("npa", False)) and non_performing(_Loan("sma_1", True))
+    assert not non_performing(_Loan("standard", False))
+
+
+def test_a_year_paid_on_time_upgrades_from_its_last_day() -> None:
+    paid = _monthly({})
+    assert _due(paid)
+    assert _due(paid, as_of=YEAR_END)
+    assert not _due(paid, as_of=YEAR_END - dt.timedelta(days=1))
+    assert not _due(paid, npa=True)
+
+
+def test_thirty_days_past_due_is_allowed_thirty_one_is_not() -> None:
+    # Paid 31 days after its due date: unpaid on days 0…30, at most 30 days past due.
+    assert _due(_monthly({4: 31}))
+    assert not _due(_monthly({4: 32}))
+    assert not _due(_monthly({12: None}))  # the year's last installment still owes
+
+
+def test_an_arrear_from_before_the_restructuring_counts_from_its_own_due_date() -> None:
+    """Due 1 October 2025, before the restructuring (10 November): paid 12 November, it was
+    unpaid and 41 days past due on the year's first day (11 November); paid 11 November, it
+    was never unpaid in the year."""
+    arrear = dt.date(2025, 10, 1)
+
+    def with_arrear(paid_on: dt.date) -> list[ProbationInstallment]:
+        return [ProbationInstallment(arrear, True, False, paid_on), *_monthly({})]
+
+    assert not _due(with_arrear(dt.date(2025, 11, 12)))
+    assert _due(with_arrear(dt.date(2025, 11, 11)))
+
+
+def test_a_year_of_moratorium_shows_no_performance() -> None:
+    nothing_asked = [ProbationInstallment(i.due_date, False, False, None) for i in _monthly({})]
+    assert not _due(nothing_asked)
+    # After the year, installments not yet due are not its business.
+    later = [*_monthly({}), ProbationInstallment(dt.date(2026, 12, 10), True, True, None)]
+    assert _due(later, as_of=dt.date(2026, 12, 20))

@@ -4,6 +4,7 @@ core."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 from decimal import Decimal
@@ -16,8 +17,10 @@ from namma.finance import (
     Restructure,
     RestructureKind,
     TermsError,
+    WorkingCalendar,
     generate_schedule,
     restructure_schedule,
+    schedule_as_stored,
 )
 
 D = Decimal
@@ -137,3 +140,90 @@ def test_bad_changes_name_their_field(change: Restructure, field: str) -> None:
     with pytest.raises(TermsError) as caught:
         run(change)
     assert caught.value.field == field
+
+
+# --- the branch's calendar (D-208) ---------------------------------------------------------------
+
+WEEKENDS_CLOSED = WorkingCalendar.of(non_working_weekdays=[5, 6])  # Saturday, Sunday
+
+
+def test_a_holiday_on_a_rebuilt_date_moves_that_row_only() -> None:
+    """1 October 2026 (a Thursday) is a holiday: the rebuilt row due then falls due on the 2nd,
+    the others keep the 1st, and no amount changes (interest is one period's per installment)."""
+    change = Restructure(RestructureKind.RATE, annual_rate=D("10"))
+    plain = run(change)
+    moved = restructure_schedule(
+        schedule=SCHEDULE,
+        paid_through=6,
+        balance=LEFT,
+        change=change,
+        calendar=WorkingCalendar.of(holidays=[dt.date(2026, 10, 1)]),
+    )
+    assert [r.due_date for r in moved.rows] == [
+        dt.date(2026, 8, 1),
+        dt.date(2026, 9, 1),
+        dt.date(2026, 10, 2),
+        dt.date(2026, 11, 1),
+        dt.date(2026, 12, 1),
+        dt.date(2027, 1, 1),
+    ]
+    assert [(r.principal, r.interest, r.total) for r in moved.rows] == [
+        (r.principal, r.interest, r.total) for r in plain.rows
+    ]
+    assert moved.rows[3].period_start == dt.date(2026, 10, 2)
+    assert moved.regular_first_due_on == dt.date(2026, 8, 1)
+
+
+def test_a_new_next_due_date_on_a_closed_day_moves_to_the_next_working_day() -> None:
+    """15 August 2026 is a Saturday and the branch closes at weekends: the first installment
+    falls due on Monday the 17th; the later ones keep the 15th unless it is a weekend too (15
+    November is a Sunday). The broken first period is judged on the date asked for: 1 July →
+    15 August is 45 days of a regular 31."""
+    result = restructure_schedule(
+        schedule=SCHEDULE,
+        paid_through=6,
+        balance=LEFT,
+        change=Restructure(RestructureKind.NEXT_DUE_DATE, next_due_on=dt.date(2026, 8, 15)),
+        calendar=WEEKENDS_CLOSED,
+    )
+    assert [r.due_date for r in result.rows] == [
+        dt.date(2026, 8, 17),
+        dt.date(2026, 9, 15),
+        dt.date(2026, 10, 15),
+        dt.date(2026, 11, 16),
+        dt.date(2026, 12, 15),
+        dt.date(2027, 1, 15),
+    ]
+    assert all(r.due_date.weekday() < 5 for r in result.rows)
+    assert result.rows[0].interest == half_up(LEFT * D("0.01") * 45 / 31)
+    assert result.regular_first_due_on == dt.date(2026, 8, 15)
+
+
+def test_the_rebuilt_rows_run_from_the_regular_date_not_the_moved_one() -> None:
+    """Row 7 was moved from Saturday 1 August to Monday the 3rd by the weekend. Rebuilt from its
+    regular date, the rows keep the 1st of the month (a weekend one moved to the Monday);
+    rebuilt from the moved date, every later row would fall on the 3rd."""
+    rows = list(SCHEDULE.rows)
+    rows[6] = dataclasses.replace(rows[6], due_date=dt.date(2026, 8, 3))
+    stored = schedule_as_stored(SCHEDULE, rows, installment_amount=SCHEDULE.installment_amount)
+    change = Restructure(RestructureKind.RATE, annual_rate=D("10"))
+    result = restructure_schedule(
+        schedule=stored,
+        paid_through=6,
+        balance=LEFT,
+        change=change,
+        calendar=WEEKENDS_CLOSED,
+        regular_next_due_on=dt.date(2026, 8, 1),
+    )
+    assert [r.due_date for r in result.rows] == [
+        dt.date(2026, 8, 3),
+        dt.date(2026, 9, 1),
+        dt.date(2026, 10, 1),
+        dt.date(2026, 11, 2),
+        dt.date(2026, 12, 1),
+        dt.date(2027, 1, 1),
+    ]
+    drifted = restructure_schedule(
+        schedule=stored, paid_through=6, balance=LEFT, change=change, calendar=WEEKENDS_CLOSED
+    )
+    assert drifted.rows[1].due_date == dt.date(2026, 9, 3)

@@ -422,6 +422,7 @@ async def agent_apply_preview(
         try:
             preview = await loan_service.loan_application_preview(
                 session,
+                customer_id=customer_id,
                 product_id=form.data.product_id,
                 amount=form.data.amount,
                 annual_rate=form.data.annual_rate,

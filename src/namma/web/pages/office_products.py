@@ -24,6 +24,7 @@ from namma.finance import (
     InterestMethod,
     MoratoriumInterest,
     NonWorkingDayRule,
+    ScheduleConvention,
 )
 from namma.finance.accrual import InterestAccounting
 from namma.kit.clock import today_india
@@ -79,6 +80,8 @@ class VersionForm(BaseModel):
     frequency: Frequency = Frequency.MONTHLY
     interest_method: InterestMethod = InterestMethod.DECLINING
     amortization: Amortization = Amortization.EQUAL_INSTALLMENTS
+    # None (not sent): the convention the version is made from, else ours (D-211).
+    schedule_convention: ScheduleConvention | None = None
     excess: ExcessPolicy = ExcessPolicy.ADVANCE
     due_on_holiday: DueOnHoliday = "next-working-day"
     moratorium_interest: MoratoriumInterest = MoratoriumInterest.CARRY
@@ -123,6 +126,7 @@ class VersionForm(BaseModel):
                 "frequency": self.frequency,
                 "interest_method": self.interest_method,
                 "amortization": self.amortization,
+                "schedule_convention": self.schedule_convention or terms.schedule_convention,
                 "allocation": terms.allocation.model_copy(update={"excess": self.excess}),
                 "moratorium_interest": self.moratorium_interest,
                 "interest_accounting": self.interest_accounting,
@@ -159,6 +163,11 @@ def _moratorium_of(terms: dict[str, Any]) -> str:
     return str(terms.get("moratorium_interest", MoratoriumInterest.CARRY.value))
 
 
+def _convention_of(terms: dict[str, Any]) -> str:
+    """How a version's schedule is worked out (D-180; versions that say nothing: ours)."""
+    return str(terms.get("schedule_convention", ScheduleConvention.NAMMA.value))
+
+
 def _accounting_of(terms: dict[str, Any]) -> str:
     """When a version's interest becomes income (D-200; versions made before it: cash)."""
     return str(terms.get("interest_accounting", InterestAccounting.CASH.value))
@@ -181,6 +190,7 @@ def _values_of(version: LoanProductVersion) -> dict[str, str]:
         "frequency": str(version.terms.get("frequency", "monthly")),
         "interest_method": str(version.terms.get("interest_method", "declining")),
         "amortization": str(version.terms.get("amortization", "equal-installments")),
+        "schedule_convention": _convention_of(version.terms),
         "excess": _excess_of(version.terms),
         "due_on_holiday": _due_on_holiday(version.terms),
         "moratorium_interest": _moratorium_of(version.terms),
@@ -213,6 +223,8 @@ def _shown(key: str, value: Any) -> str:
         return gettext(labels.interest_method[str(value)])
     if key == "amortization":
         return gettext(labels.amortization[str(value)])
+    if key == "schedule_convention":
+        return gettext(labels.schedule_convention[str(value)])
     if key == "excess":
         return gettext(labels.excess_policy[str(value)])
     if key == "due_on_holiday":
@@ -230,6 +242,7 @@ DIFF_FIELDS: tuple[tuple[str, str], ...] = (
     ("frequency", N_("Repayment")),
     ("interest_method", N_("Interest method")),
     ("amortization", N_("Installments")),
+    ("schedule_convention", N_("Schedule convention")),
     ("excess", N_("Money beyond the dues")),
     ("due_on_holiday", N_("A due date on a holiday")),
     ("moratorium_interest", N_("Interest of a restructuring's moratorium")),
@@ -314,6 +327,7 @@ _NEW_DEFAULTS = {
     "frequency": "weekly",
     "interest_method": "declining",
     "amortization": "equal-installments",
+    "schedule_convention": ScheduleConvention.NAMMA.value,
     "microfinance": "yes",
 }
 
@@ -338,6 +352,7 @@ def _form_page(
             "frequencies": [f.value for f in Frequency if f is not Frequency.DAYS],
             "methods": [m.value for m in InterestMethod],
             "amortizations": [a.value for a in Amortization],
+            "conventions": [c.value for c in ScheduleConvention],
             "excess_policies": [e.value for e in ExcessPolicy],
             "holiday_rules": list(DUE_ON_HOLIDAY),
             "moratorium_rules": [m.value for m in MoratoriumInterest],
@@ -419,7 +434,8 @@ async def product_preview(
     schedule = None
     if data is not None:
         try:
-            schedule = service.schedule_preview(
+            schedule = await service.schedule_preview(
+                session,
                 latest,
                 principal=data.principal,
                 annual_rate=data.annual_rate,
@@ -500,8 +516,13 @@ async def version_create(
         if form.editing:
             return _form_page(request, form, product=found, current=current)
         if not form.confirmed:
-            # What the new version will hold: a field not sent takes the form's default.
+            # What the new version will hold: a field not sent takes the form's default (the
+            # convention: the current version's).
             proposed = {
+                "schedule_convention": (
+                    form.data.schedule_convention
+                    or ScheduleConvention(_convention_of(current.terms))
+                ).value,
                 "excess": form.data.excess.value,
                 "due_on_holiday": form.data.due_on_holiday,
                 "moratorium_interest": form.data.moratorium_interest.value,
