@@ -6,8 +6,8 @@ every loan in scope: the Admin's first page of 100,000 loans took 330 ms, of whi
 the reads of 100,000 rows were nearly all.
 
 Revision ID: a3f9c2e7d1b4
-Revises: d5e8f1a2b3c4
-Create Date: 2026-12-15 09:00:00
+Revises: b8c2e5f1d4a7
+Create Date: 2026-12-15 11:00:00
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "a3f9c2e7d1b4"
-down_revision: str | None = "d5e8f1a2b3c4"
+down_revision: str | None = "b8c2e5f1d4a7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
