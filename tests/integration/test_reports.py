@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from namma.auth.deps import Principal
 from namma.auth.permissions import permissions_for
@@ -1454,6 +1454,50 @@ async def test_the_dashboards_reports_leave_out_the_ledger_reconciliation_only_w
             assert figures.reconciliation == []
             assert figures.rows == checked.rows and figures.totals == checked.totals
             assert figures.rows or report is not queries.overdue_list
+
+
+async def test_a_page_of_summary_and_par_reads_the_loans_stock_once(
+    portfolio: Portfolio,
+) -> None:
+    """The portfolio summary and the PAR report take their stock from one statement over the
+    loans (``loan_stock``: grouping sets per branch and per bucket); inside
+    ``loan_stock_shared`` (the dashboards' page) the second report reuses the first's read,
+    outside it each reads afresh. Same figures either way."""
+    month = ReportFilters(TODAY.replace(day=1), TODAY)
+    engine = portfolio.app.state.db.engine.sync_engine
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with transaction(portfolio.app.state.db) as session:
+            alone = (
+                await queries.portfolio_summary(session, month, reconcile=False),
+                await queries.par_report(session, month, reconcile=False),
+            )
+            reads_alone = sum("GROUPING SETS" in s for s in seen)
+            seen.clear()
+            with queries.loan_stock_shared(session):
+                shared = (
+                    await queries.portfolio_summary(session, month, reconcile=False),
+                    await queries.par_report(session, month, reconcile=False),
+                )
+            reads_shared = sum("GROUPING SETS" in s for s in seen)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert (reads_alone, reads_shared) == (2, 1)
+    for one, other in zip(alone, shared, strict=True):
+        assert one.rows == other.rows and one.totals == other.totals
+    summary, par = shared
+    # The two groupings of the one read agree with each other.
+    assert summary.totals["active_loans"] == par.totals["loans"] == 5
+    assert summary.totals["outstanding_principal"] == par.totals["outstanding_principal"]
+    assert summary.totals["overdue_amount"] == par.totals["overdue_amount"]
+    assert summary.totals["overdue_loans"] == sum(
+        r["loans"] for r in par.rows if r["bucket"] != "current"
+    )
 
 
 async def test_the_desks_agent_flows_leave_out_the_portfolios_and_nothing_else(

@@ -4,10 +4,11 @@ ledger's portfolio and period totals."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -198,6 +199,108 @@ def overdue_now(today: dt.date) -> ColumnElement[Decimal]:
         ),
         else_=unpaid.where(i.due_date < today).scalar_subquery(),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class BranchStock:
+    """A branch's active loans now (the portfolio summary's stock columns)."""
+
+    loans: int
+    customers: int
+    outstanding_principal: Decimal
+    outstanding_interest: Decimal
+    outstanding_fees: Decimal
+    outstanding_penalties: Decimal
+    overdue_amount: Decimal
+    overdue_loans: int  # days past due >= 1
+    at_risk: dict[int, Decimal]  # principal at risk by PAR threshold (base.PAR_THRESHOLDS)
+
+
+@dataclasses.dataclass(frozen=True)
+class BucketStock:
+    """The active loans of one DPD bucket now (the PAR report's rows)."""
+
+    loans: int
+    outstanding_principal: Decimal
+    overdue_amount: Decimal
+
+
+@dataclasses.dataclass(frozen=True)
+class LoanStock:
+    by_branch: dict[uuid.UUID, BranchStock]
+    by_bucket: dict[str, BucketStock]
+
+
+_LOAN_STOCK = "namma.reports.loan_stock"
+
+
+@contextlib.contextmanager
+def loan_stock_shared(session: AsyncSession) -> Iterator[None]:
+    """Within the block, the reports read each scope's loan stock once (``loan_stock``): for a
+    page that shows several reports of the same moment and writes nothing (the dashboards'
+    summary and PAR)."""
+    session.info[_LOAN_STOCK] = {}
+    try:
+        yield
+    finally:
+        session.info.pop(_LOAN_STOCK, None)
+
+
+async def loan_stock(session: AsyncSession, f: ReportFilters) -> LoanStock:
+    """The active loans of the scope now, per branch and per DPD bucket, in one pass over them
+    (``GROUPING SETS``): the portfolio summary's stock and the PAR report's rows. Inside
+    ``loan_stock_shared`` a second report of the same scope reuses the first one's read (the
+    stock does not depend on the period: the key is the scope and the day)."""
+    today = today_india()
+    key = (f.branch_id, f.agent_id, f.product_id, today)
+    kept: dict[Any, LoanStock] | None = session.info.get(_LOAN_STOCK)
+    if kept is not None and key in kept:
+        return kept[key]
+    overdue = overdue_now(today)
+    bucket = bucket_of(Loan.days_past_due.expression)
+    rows = await session.execute(
+        loans_in_scope(
+            select(
+                func.grouping(Loan.branch_id),
+                Loan.branch_id,
+                bucket,
+                func.count(Loan.id),
+                func.count(func.distinct(Loan.customer_id)),
+                _sum(Loan.outstanding_principal),
+                _sum(Loan.outstanding_interest),
+                _sum(Loan.outstanding_fees),
+                _sum(Loan.outstanding_penalties),
+                _sum(overdue),
+                func.count(Loan.id).filter(Loan.days_past_due >= 1),
+                *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
+            )
+            .select_from(Loan)
+            .where(Loan.status == LoanStatus.ACTIVE)
+            .group_by(func.grouping_sets(Loan.branch_id, bucket)),
+            f,
+        )
+    )
+    by_branch: dict[uuid.UUID, BranchStock] = {}
+    by_bucket: dict[str, BucketStock] = {}
+    for per_bucket, branch_id, b, n, customers, op, oi, of, opn, od, late, *risk in rows.all():
+        if per_bucket:
+            by_bucket[b] = BucketStock(n, _dec(op), _dec(od))
+        else:
+            by_branch[branch_id] = BranchStock(
+                loans=n,
+                customers=customers,
+                outstanding_principal=_dec(op),
+                outstanding_interest=_dec(oi),
+                outstanding_fees=_dec(of),
+                outstanding_penalties=_dec(opn),
+                overdue_amount=_dec(od),
+                overdue_loans=late,
+                at_risk={t: _dec(v) for t, v in zip(PAR_THRESHOLDS, risk, strict=True)},
+            )
+    stock = LoanStock(by_branch, by_bucket)
+    if kept is not None:
+        kept[key] = stock
+    return stock
 
 
 def loan_end_date() -> ColumnElement[dt.date]:

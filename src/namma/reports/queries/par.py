@@ -5,17 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    func,
-    select,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.clock import today_india
-from namma.models import (
-    Loan,
-    LoanStatus,
-)
 from namma.reports.base import (
     BUCKETS,
     ZERO,
@@ -30,13 +22,9 @@ from namma.reports.base import (
     text,
 )
 from namma.reports.queries.blocks import (
-    _dec,
     _par,
-    _sum,
-    bucket_of,
     ledger_portfolio,
-    loans_in_scope,
-    overdue_now,
+    loan_stock,
 )
 
 
@@ -48,25 +36,12 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
     own page and the tests run.
     """
     today = today_india()
-    overdue = overdue_now(today)
-    bucket = bucket_of(Loan.days_past_due.expression)
-    result = await session.execute(
-        loans_in_scope(
-            select(
-                bucket,
-                func.count(Loan.id),
-                _sum(Loan.outstanding_principal),
-                _sum(overdue),
-            )
-            .select_from(Loan)
-            .where(Loan.status == LoanStatus.ACTIVE)
-            .group_by(bucket),
-            f,
-        )
-    )
-    found = {b: (n, _dec(p), _dec(o)) for b, n, p, o in result.all()}
+    found = {
+        b: (v.loans, v.outstanding_principal, v.overdue_amount)
+        for b, v in (await loan_stock(session, f)).by_bucket.items()
+    }
     total = sum((v[1] for v in found.values()), ZERO)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for b in BUCKETS:
         n, principal, od = found.get(b, (0, ZERO, ZERO))
         rows.append(

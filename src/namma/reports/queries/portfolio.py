@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    distinct,
     func,
     select,
 )
@@ -18,7 +17,6 @@ from namma.kit.clock import today_india
 from namma.ledger.queries import DISBURSED_STATUSES
 from namma.models import (
     Loan,
-    LoanStatus,
 )
 from namma.reports.base import (
     ZERO,
@@ -36,14 +34,13 @@ from namma.reports.queries.blocks import (
     _branches,
     _dec,
     _par,
-    _par_sums,
     _sum,
     collections_received,
     installment_demand,
     ledger_disbursed,
     ledger_portfolio,
+    loan_stock,
     loans_in_scope,
-    overdue_now,
     scoped_loans,
 )
 
@@ -65,39 +62,18 @@ async def portfolio_summary(
     today = today_india()
     sl = scoped_loans(f)
     day: dict[str, Any] = {"due": ZERO, "against": ZERO, "collections": 0, "amount": ZERO}
-    overdue = overdue_now(today)
-    stock = await session.execute(
-        loans_in_scope(
-            select(
-                Loan.branch_id,
-                func.count(Loan.id),
-                func.count(distinct(Loan.customer_id)),
-                _sum(Loan.outstanding_principal),
-                _sum(Loan.outstanding_interest),
-                _sum(Loan.outstanding_fees),
-                _sum(Loan.outstanding_penalties),
-                _sum(overdue),
-                func.count(Loan.id).filter(Loan.days_past_due >= 1),
-                *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
-            )
-            .select_from(Loan)
-            .where(Loan.status == LoanStatus.ACTIVE)
-            .group_by(Loan.branch_id),
-            f,
-        )
-    )
     rows: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
-    for branch_id, loans, customers, op, oi, of, opn, od, late, p1, p30, p90 in stock.all():
+    for branch_id, b in (await loan_stock(session, f)).by_branch.items():
         rows[branch_id].update(
-            active_loans=loans,
-            active_customers=customers,
-            outstanding_principal=_dec(op),
-            outstanding_interest=_dec(oi),
-            outstanding_fees=_dec(of),
-            outstanding_penalties=_dec(opn),
-            overdue_amount=_dec(od),
-            overdue_loans=late,
-            _risk={1: _dec(p1), 30: _dec(p30), 90: _dec(p90)},
+            active_loans=b.loans,
+            active_customers=b.customers,
+            outstanding_principal=b.outstanding_principal,
+            outstanding_interest=b.outstanding_interest,
+            outstanding_fees=b.outstanding_fees,
+            outstanding_penalties=b.outstanding_penalties,
+            overdue_amount=b.overdue_amount,
+            overdue_loans=b.overdue_loans,
+            _risk=b.at_risk,
         )
     disbursed = await session.execute(
         loans_in_scope(

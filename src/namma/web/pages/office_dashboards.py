@@ -30,6 +30,7 @@ from namma.reports.dashboard import (
     dashboard_cached,
     par_cached,
 )
+from namma.reports.queries import loan_stock_shared
 from namma.web import i18n, labels
 from namma.web.charts import BarChart, LineChart, bar_chart, line_chart
 from namma.web.i18n import N_, gettext
@@ -219,11 +220,12 @@ async def _page(
 ) -> Response:
     period = _period(request)
     admin = viewer.role is Role.ADMIN
-    d: dict[str, Any] = await dashboard_cached(
-        session, cache, viewer.principal, period, branch_id=branch_id
-    )
     scope_branch = branch_id if admin else viewer.principal.branch_id
-    par = await par_cached(session, cache, branch_id=scope_branch)
+    with loan_stock_shared(session):  # the summary and PAR read the loans' stock once
+        d: dict[str, Any] = await dashboard_cached(
+            session, cache, viewer.principal, period, branch_id=branch_id
+        )
+        par = await par_cached(session, cache, branch_id=scope_branch)
     desk = None
     if not admin and scope_branch is not None:
         desk = await branch_desk_cached(session, cache, branch_id=scope_branch)
