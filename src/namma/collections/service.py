@@ -330,7 +330,9 @@ def _suspense_release(loan: Loan, interest: Decimal) -> Decimal:
     return released
 
 
-async def _receivable_restore(session: AsyncSession, loan: Loan, entry_id: int | None) -> None:
+async def _receivable_and_suspense_restore(
+    session: AsyncSession, loan: Loan, entry_id: int | None
+) -> None:
     """A reversed collection's receivable settlement and suspense release are mirrored by its
     reversal: the loan carries that receivable and that suspense again (accrual basis only;
     the next close of business brings both to their targets)."""
@@ -982,7 +984,7 @@ async def _collection_reverse(
         kind="collection.reversal_reallocation",
         memo=f"Receipt {collection.receipt_number}: undo its re-allocations",
     )
-    await _receivable_restore(session, loan, collection.journal_entry_id)
+    await _receivable_and_suspense_restore(session, loan, collection.journal_entry_id)
     collection.status = CollectionStatus.REVERSED
     await session.flush()
     reallocated = await _loan_replay(
