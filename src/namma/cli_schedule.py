@@ -367,7 +367,8 @@ def schedule(
             "--on-holiday",
             help="Where a due date on a holiday or non-working weekday goes: the next working "
             "day, the working day before (never onto the disbursement or the installment before "
-            "it), or it stays (same-day).",
+            "it), the next meeting (the loan's next regular due date that is a working day, "
+            "collected with that installment; for group loans), or it stays (same-day).",
         ),
     ] = NonWorkingDayRule.NEXT_WORKING_DAY,
     extend_term: Annotated[

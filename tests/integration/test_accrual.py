@@ -302,14 +302,26 @@ async def test_a_collection_settles_the_receivable_and_a_reversal_restores_it(
     assert income == first.interest_due  # accrued, collected, reversed, recognised: once
 
 
+async def _memo(app, loan_id: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The loan's entries that move its interest in suspense (the close's and collections')."""
+    return [
+        e
+        for e in await _entries(app, loan_id, kind_prefix="")
+        if AccountKind.INTEREST_SUSPENSE.value in e["lines"]
+    ]
+
+
 async def test_an_npa_stops_accrual_and_reverses_what_was_accrued(
     app, client, world, bearer, customer
 ) -> None:  # type: ignore[no-untyped-def]
-    """A weekly accrual loan that pays nothing. The close of business runs every day of a month
-    in which the loan becomes NPA (91 days past due): until then each day accrues, on that day
-    the whole receivable is reversed out of income (`interest.npa_reversal`), and afterwards
-    nothing accrues. The income statement for the month is the sum of the daily accruals less
-    the reversal. A collection on the NPA is income when collected (no receivable to settle)."""
+    """A weekly accrual loan that pays nothing until it is NPA. The close of business runs every
+    day of a month in which the loan becomes NPA (91 days past due): until then each day
+    accrues; on that day the whole receivable is reversed out of income
+    (`interest.npa_reversal`) and goes into suspense, with the day's interest; afterwards each
+    day's interest goes into suspense instead of income. Interest the borrower pays while NPA is
+    income when collected and comes out of suspense. Over the month: income = Σ daily accruals
+    − the reversal + the interest collected; suspense = the reversal + Σ the daily interest
+    while NPA − the interest collected (D-202, D-215)."""
     weekly = await _product(client, world, bearer, WEEKLY_ACCRUAL_PRODUCT)
     today = today_india()
     disbursed_on = today - dt.timedelta(days=7 * 17)
@@ -328,23 +340,34 @@ async def test_an_npa_stops_accrual_and_reverses_what_was_accrued(
     npa_day = first_due + dt.timedelta(days=91)
     start = npa_day - dt.timedelta(days=15)
     end = start + dt.timedelta(days=29)
-    assert end < today
+    # A payment while NPA on the month's last day (a collection is dated at most 7 days back).
+    paid_on = end
+    assert end < today and paid_on >= today - dt.timedelta(days=7)
 
     # The day before the month: what was earned so far (installments 1.. fell due, unpaid).
     before = start - dt.timedelta(days=1)
     await cob_execute(app.state.db, business_date=before)
     held = earned_loan(rows, before)
     assert (await _loan(app, loan_id)).interest_receivable == held
+    assert (await _loan(app, loan_id)).interest_suspense == ZERO
 
-    daily: list[Decimal] = []
+    agent = await bearer(world.agent_a)
+    daily: list[Decimal] = []  # accrued into income, before the NPA
+    daily_npa: list[Decimal] = []  # the interest of each day while NPA
+    collected = ZERO
     previous = held
     for n in range(30):
         on = start + dt.timedelta(days=n)
+        if on == paid_on:
+            posted = await collect(client, agent, loan_id, "100.00", on=paid_on)
+            assert posted.status_code == 201, posted.text
+            collected = D(posted.json()["collection"]["interest"])
+            # Oldest installment first, its interest before its principal.
+            assert collected == min(D("100.00"), rows[0].interest_due)
         await cob_execute(app.state.db, business_date=on)
-        if on < npa_day:
-            now = earned_loan(rows, on)
-            daily.append(now - previous)
-            previous = now
+        now = earned_loan(rows, on)
+        (daily if on < npa_day else daily_npa).append(now - previous)
+        previous = now
     loan = await _loan(app, loan_id)
     assert loan.asset_class.value == "npa" and loan.npa_since == npa_day
     assert loan.interest_receivable == ZERO
@@ -358,30 +381,75 @@ async def test_an_npa_stops_accrual_and_reverses_what_was_accrued(
     assert [e["lines"][AccountKind.INTEREST_RECEIVABLE.value][0] for e in accruals] == [
         d for d in daily if d != 0
     ]
-    suspense = previous  # everything accrued and not collected, reversed on the NPA day
+    reversed_ = held + sum(daily, ZERO)  # everything accrued and not collected
     assert [(e["date"], e["lines"]) for e in reversals] == [
         (
             npa_day,
             {
-                AccountKind.INTEREST_RECEIVABLE.value: (ZERO, suspense),
-                AccountKind.INTEREST_INCOME.value: (suspense, ZERO),
+                AccountKind.INTEREST_RECEIVABLE.value: (ZERO, reversed_),
+                AccountKind.INTEREST_INCOME.value: (reversed_, ZERO),
             },
         )
     ]
-    assert await _interest_income(client, bearer, world, start, end) == sum(daily, ZERO) - suspense
+    income = await _interest_income(client, bearer, world, start, end)
+    assert income == sum(daily, ZERO) - reversed_ + collected
+
+    # Suspense: the reversal and each day's interest in, the interest collected out.
+    suspense = reversed_ + sum(daily_npa, ZERO) - collected
+    assert suspense == earned_loan(rows, end) - collected  # the schedule's unpaid interest
+    assert loan.interest_suspense == suspense
+    shown = (await client.get(f"/api/loans/{loan_id}", headers=await bearer(world.admin))).json()
+    assert (shown["interest_receivable"], shown["interest_suspense"]) == ("0.00", str(suspense))
+    memo = await _memo(app, loan_id)
+    S, C = AccountKind.INTEREST_SUSPENSE.value, AccountKind.INTEREST_SUSPENSE_CONTRA.value
+    into = [e for e in memo if e["kind"] == "interest_suspense"]
+    # The NPA evening puts in the amount reversed and that day's interest.
+    assert (into[0]["date"], into[0]["lines"]) == (
+        npa_day,
+        {S: (reversed_ + daily_npa[0], ZERO), C: (ZERO, reversed_ + daily_npa[0])},
+    )
+    assert [e["lines"][S][0] for e in into[1:]] == [d for d in daily_npa[1:] if d != 0]
+    released = [e for e in memo if e["kind"] == "collection"]
+    assert [(e["date"], e["lines"][S], e["lines"][C]) for e in released] == [
+        (paid_on, (ZERO, collected), (collected, ZERO))
+    ]
+    assert [e for e in memo if e["kind"] == "interest_suspense.release"] == []
     await _ledger_ok(app)
 
-    # Interest collected on the NPA is income when collected: nothing receivable to settle.
-    agent = await bearer(world.agent_a)
-    posted = await collect(client, agent, loan_id, "100.00", on=today)
+    # Interest collected on the NPA is income when collected: nothing receivable to settle; it
+    # leaves suspense at once (the collection's memorandum lines).
+    # What installment 1 still owes and installment 2's interest (oldest first).
+    first, second = rows[0], rows[1]
+    amount = first.principal_due + first.interest_due - D("100.00") + second.interest_due
+    posted = await collect(client, agent, loan_id, str(amount), on=today)
     assert posted.status_code == 201, posted.text
     collection = posted.json()["collection"]
+    interest_now = D(collection["interest"])
+    assert interest_now == first.interest_due - collected + second.interest_due
     lines = await _entry_lines(app, collection["journal_entry_id"])
     assert AccountKind.INTEREST_RECEIVABLE.value not in [k for k, _, _ in lines]
-    assert (AccountKind.INTEREST_INCOME.value, ZERO, D(collection["interest"])) in lines
+    assert (AccountKind.INTEREST_INCOME.value, ZERO, interest_now) in lines
+    assert (S, ZERO, interest_now) in lines and (C, interest_now, ZERO) in lines
+    assert (await _loan(app, loan_id)).interest_suspense == suspense - interest_now
+    await _ledger_ok(app)
     await cob_execute(app.state.db, business_date=today)
-    assert (await _loan(app, loan_id)).interest_receivable == ZERO
+    loan = await _loan(app, loan_id)
+    assert loan.interest_receivable == ZERO
+    assert loan.interest_suspense == earned_loan(rows, today) - collected - interest_now
     assert [e["kind"] for e in await _entries(app, loan_id) if e["date"] > end] == []
+    await _ledger_ok(app)
+
+    # A reversed collection puts its interest back in suspense (and the close keeps it there).
+    reversed_collection = await client.post(
+        f"/api/collections/{collection['id']}/reverse",
+        json={"reason": "Cheque bounced"},
+        headers=await bearer(world.admin),
+    )
+    assert reversed_collection.status_code == 200, reversed_collection.text
+    assert (await _loan(app, loan_id)).interest_suspense == earned_loan(rows, today) - collected
+    await _ledger_ok(app)
+    await cob_execute(app.state.db, business_date=today, force=True)
+    assert (await _loan(app, loan_id)).interest_suspense == earned_loan(rows, today) - collected
     await _ledger_ok(app)
 
 
@@ -426,7 +494,23 @@ async def test_a_restructured_loan_stops_accruing_until_it_is_upgraded(
             },
         )
     ]
+    # What its installments as restructured earned by the day is in suspense instead (D-215).
+    in_suspense = earned_loan(await installments_of(app, loan_id), yesterday)
+    assert in_suspense > 0 and loan.interest_suspense == in_suspense
+    S, C = AccountKind.INTEREST_SUSPENSE.value, AccountKind.INTEREST_SUSPENSE_CONTRA.value
+    assert [(e["kind"], e["lines"]) for e in await _memo(app, loan_id)] == [
+        ("interest_suspense", {S: (in_suspense, ZERO), C: (ZERO, in_suspense)})
+    ]
     await _ledger_ok(app)
+    # The loan's page shows it where the receivable is (an accrual-basis loan only).
+    from namma.web.i18n import money
+    from tests.integration.test_pages import sign_in
+
+    await sign_in(app, client, world.admin)
+    page = await client.get(f"/office/loans/{loan_id}")
+    assert page.status_code == 200
+    assert f'id="interest-suspense">{money(in_suspense)}<' in page.text
+    assert f'id="interest-receivable">{money(ZERO)}<' in page.text
 
     # Upgraded (as the close does after a year of satisfactory performance): it accrues again,
     # what its installments as restructured earned by the day.
@@ -439,6 +523,11 @@ async def test_a_restructured_loan_stops_accruing_until_it_is_upgraded(
     assert loan.provision_class.value == "standard"
     assert loan.interest_receivable == earned_loan(await installments_of(app, loan_id), yesterday)
     assert loan.interest_receivable == accrued  # only installment 1's period had begun
+    # Upgraded, its earned and unpaid interest is income again: the suspense is released whole.
+    assert loan.interest_suspense == ZERO
+    assert [(e["kind"], e["lines"]) for e in await _memo(app, loan_id)][1:] == [
+        ("interest_suspense.release", {S: (ZERO, in_suspense), C: (in_suspense, ZERO)})
+    ]
     await _ledger_ok(app)
 
 
@@ -465,6 +554,27 @@ async def test_the_ledger_check_names_a_receivable_that_drifted(
         f"Loan {number}: interest receivable {accrued + D('0.01'):.2f} on the loan, but the "
         f"ledger has {accrued:.2f} accrued − 0.00 settled − 0.00 reversed = {accrued:.2f} "
         "(difference 0.01)."
+    ]
+
+
+async def test_the_ledger_check_names_a_suspense_that_drifted(
+    app, client, world, bearer, customer
+) -> None:  # type: ignore[no-untyped-def]
+    """A loan whose interest in suspense no longer matches its memorandum lines is named, with
+    what was put in and released; a contra line that does not mirror them is named too."""
+    accrual = await _product(client, world, bearer, ACCRUAL_PRODUCT)
+    loan_id = await make_loan(app, client, bearer, world, accrual)
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None
+        loan.interest_suspense = D("12.34")
+        number = loan.loan_number
+    async with transaction(app.state.db) as session:
+        result = await ledger_check(session)
+    assert not result.ok
+    assert result.problems() == [
+        f"Loan {number}: interest in suspense 12.34 on the loan, but the memorandum has 0.00 "
+        "put in − 0.00 released = 0.00."
     ]
 
 

@@ -378,6 +378,109 @@ async def test_story_a_holiday_added_after_disbursement_moves_next_weeks_install
     assert await _dates(app, a_prev) == regular
 
 
+@pytest.fixture
+async def meeting_day_product(client, world, bearer) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The weekly (group) product, but a due date on a holiday waits for the next meeting."""
+    body = {
+        **WEEKLY_PRODUCT,
+        "code": "JLG-MEET",
+        "terms": {**WEEKLY_PRODUCT["terms"], "non_working_day": "next-meeting-day"},
+    }
+    response = await client.post("/api/products", json=body, headers=await bearer(world.admin))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def test_a_holiday_on_a_group_meeting_puts_two_installments_on_the_next_meeting(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, meeting_day_product, ready_customer
+) -> None:
+    """A weekly group loan on the next-meeting-day rule (D-214) disbursed today; next week's
+    meeting is then declared a holiday. The EMI Gen job puts installment 1 on the meeting
+    after (two weeks from today) beside installment 2, amounts unchanged; that day's collection
+    sheet asks for both, nothing is late in between, and the close of business that day counts
+    both as the day's demand."""
+    today = today_india()
+    holiday = today + WEEK
+    loan_id = await _disbursed(
+        client,
+        bearer,
+        agent=world.agent_a,
+        manager=world.manager_a,
+        customer=ready_customer,
+        product=meeting_day_product,
+    )
+    regular = [today + WEEK * k for k in range(1, 13)]
+    assert await _dates(app, loan_id) == regular
+    rows_before = await _rows(app, loan_id)
+
+    made = await client.post(
+        "/api/calendar/holidays",
+        json={"branch_id": str(world.branch_a.id), "on_date": holiday.isoformat(), "name": "Ugadi"},
+        headers=await bearer(world.manager_a),
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["loans_to_move"] == 1
+    await _run_jobs()
+
+    meeting = today + 2 * WEEK
+    assert await _dates(app, loan_id) == [meeting, meeting, *regular[2:]]
+    rows_after = await _rows(app, loan_id)
+    assert [r[2:] for r in rows_after] == [r[2:] for r in rows_before]  # amounts stay
+    async with transaction(app.state.db) as session:
+        moved = await session.scalar(
+            select(AuditEntry.after)
+            .where(AuditEntry.action == "loan.due_dates_moved")
+            .where(AuditEntry.entity_id == loan_id)
+        )
+    assert moved is not None and moved["due_dates"] == {"1": meeting.isoformat()}
+
+    def sheet_line(sheet: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            loan
+            for group in sheet["groups"]
+            for person in group["customers"]
+            for loan in person["loans"]
+            if loan["loan_id"] == loan_id
+        ]
+
+    agent = await bearer(world.agent_a)
+    on_holiday = await client.get(
+        "/api/collection-sheet", params={"date": holiday.isoformat()}, headers=agent
+    )
+    assert on_holiday.status_code == 200, on_holiday.text
+    assert sheet_line(on_holiday.json()) == []  # nothing falls due on the holiday
+    at_meeting = await client.get(
+        "/api/collection-sheet", params={"date": meeting.isoformat()}, headers=agent
+    )
+    [line] = sheet_line(at_meeting.json())
+    first, second = rows_after[0], rows_after[1]
+    # (number, due date, principal, interest, fee): what each installment asks.
+    both = first[2] + first[3] + first[4] + second[2] + second[3] + second[4]
+    assert [(i["installment_number"], i["due_date"]) for i in line["installments"]] == [
+        (1, meeting.isoformat()),
+        (2, meeting.isoformat()),
+    ]
+    assert (line["due_today"], line["overdue"], line["expected"]) == (str(both), "0.00", str(both))
+
+    # The close of business the day after the holiday finds nothing late; at the meeting, the
+    # day's demand is both installments.
+    await cob_execute(app.state.db, business_date=holiday + DAY, today=holiday + DAY)
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None and loan.days_past_due == 0
+    await cob_execute(app.state.db, business_date=meeting, today=meeting)
+    async with transaction(app.state.db) as session:
+        loan = await session.get(Loan, uuid.UUID(loan_id))
+        assert loan is not None and loan.days_past_due == 0
+        snapshot = await session.scalar(
+            select(PortfolioSnapshot)
+            .where(PortfolioSnapshot.business_date == meeting)
+            .where(PortfolioSnapshot.branch_id == world.branch_a.id)
+            .where(PortfolioSnapshot.agent_id.is_(None))
+        )
+    assert snapshot is not None and snapshot.due_amount == both
+
+
 # --- restructured loans (D-208) ------------------------------------------------------------------
 
 
@@ -748,6 +851,7 @@ async def test_the_product_page_and_form_carry_the_rule(  # type: ignore[no-unty
     form = await client.get(f"/office/products/{previous_day_product['id']}/versions/new")
     assert '<option value="previous-working-day" selected>' in form.text
     assert '<option value="extend-term">' in form.text
+    assert '<option value="next-meeting-day">' in form.text
     # A new version that skips holiday due dates (extends the term): compared, then made.
     from tests.integration.test_pages import csrf_of
 

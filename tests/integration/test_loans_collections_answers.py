@@ -97,6 +97,8 @@ LOAN_KEYS = [
     "outstanding_penalties",
     "total_collected",
     "advance_balance",
+    "interest_receivable",
+    "interest_suspense",
     "next_due_on",
     "days_past_due",
     "write_off_reason",

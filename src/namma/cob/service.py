@@ -20,7 +20,8 @@ commits: ``namma.cob.runner`` commits each step separately, with the run's progr
 4. ``cob_interest_accrue``: on loans of accrual-basis products, interest earned by ``D`` and
    not collected is carried as interest receivable: one journal entry per loan whose receivable
    changes (an accrual, or a reversal when the loan became non-performing — NPA, or restructured
-   and not upgraded — or is no longer active); idempotent per date
+   and not upgraded — or is no longer active); a non-performing loan's earned and unpaid
+   interest is kept in suspense, a memorandum (D-215); idempotent per date
    (``namma.finance.accrual``).
 5. ``cob_provisions_post``: each loan's prudential class and the provision it needs; the
    difference from what the ledger holds posted per branch (``namma.provisioning.service``:
@@ -209,9 +210,12 @@ SELECT CAST(l.asset_class AS text), CAST(l.dpd_bucket AS text), count(*)
 
 # A loan of a product that accounts on accrual basis (its terms' `interest_accounting`).
 ACCRUAL_LOAN = "l.terms ->> 'interest_accounting' = 'accrual'"
-# The loans the step looks at: active ones, and any other still carrying a receivable (closed,
-# pre-closed, refinanced or written off since: their receivable is reversed).
-ACCRUAL_SCOPE = f"{ACCRUAL_LOAN} AND (l.status = 'active' OR l.interest_receivable <> 0)"
+# The loans the step looks at: active ones, and any other still carrying a receivable or
+# interest in suspense (closed, pre-closed, refinanced or written off since: it is cleared).
+ACCRUAL_SCOPE = (
+    f"{ACCRUAL_LOAN} AND (l.status = 'active' OR l.interest_receivable <> 0 "
+    "OR l.interest_suspense <> 0)"
+)
 
 LOCK_ACCRUAL_LOANS = f"""
 SELECT count(*) FROM (
@@ -231,22 +235,28 @@ CASE WHEN CAST(:d AS date) >= i.due_date THEN {INSTALLMENT_INTEREST}
 END
 """
 
-# Per loan: the receivable it should carry (`namma.finance.accrual.receivable_target`), the
-# difference from what it carries, one journal entry with its two lines per loan that moves,
-# and the loan's receivable set to the target. A non-performing loan — NPA, or restructured and
-# not yet upgraded (`NON_PERFORMING_SQL`, D-210) — carries none: its reversal is an NPA's.
+# Per loan: the interest it has earned and not been paid, which is in exactly one place — its
+# receivable (income) while it performs (`namma.finance.accrual.receivable_target`), in
+# suspense (a memorandum, not income) while it is active and non-performing — NPA, or
+# restructured and not yet upgraded (`NON_PERFORMING_SQL`, D-210; `suspense_target`, D-215) —
+# and neither once it is closed or written off. For each of the two, the difference from what
+# the loan carries is posted, one journal entry per loan that moves with its two lines, and the
+# loan's columns are set to the targets (one UPDATE: a row is written once per statement).
 INTEREST_ACCRUE = f"""
-WITH target AS (
+WITH earned AS (
     SELECT l.id AS loan_id, l.branch_id, l.loan_number, l.interest_receivable AS held,
-           {NON_PERFORMING_SQL} AS npa,
-           CASE WHEN {ACTIVE_LOAN} AND NOT {NON_PERFORMING_SQL}
-                THEN GREATEST(sum({INTEREST_EARNED}) - sum(i.interest_paid), 0)
-                ELSE 0
-           END AS target
+           l.interest_suspense AS suspended,
+           {NON_PERFORMING_SQL} AS npa, {ACTIVE_LOAN} AS active,
+           GREATEST(sum({INTEREST_EARNED}) - sum(i.interest_paid), 0) AS unpaid
       FROM loans l
       JOIN loan_installments i ON i.loan_id = l.id
      WHERE {ACCRUAL_SCOPE}
      GROUP BY l.id
+), target AS (
+    SELECT e.*,
+           CASE WHEN e.active AND NOT e.npa THEN e.unpaid ELSE 0 END AS target,
+           CASE WHEN e.active AND e.npa THEN e.unpaid ELSE 0 END AS suspense_target
+      FROM earned e
 ), moved AS (
     SELECT t.*, t.target - t.held AS delta,
            CASE WHEN t.target > t.held THEN 'interest.accrual'
@@ -275,17 +285,47 @@ WITH target AS (
          (CAST(:income AS uuid), GREATEST(-m.delta, 0), GREATEST(m.delta, 0))
      ) AS x (account_id, debit, credit)
     RETURNING 1
+), suspense_moved AS (
+    SELECT t.*, t.suspense_target - t.suspended AS delta,
+           CASE WHEN t.suspense_target > t.suspended THEN 'interest_suspense'
+                ELSE 'interest_suspense.release'
+           END AS kind
+      FROM target t
+     WHERE t.suspense_target <> t.suspended
+), suspense_entries AS (
+    INSERT INTO journal_entries (entry_date, kind, memo, branch_id, loan_id, created_by_id)
+    SELECT CAST(:d AS date), m.kind,
+           CASE m.kind WHEN 'interest_suspense' THEN 'Interest in suspense (non-performing) on '
+                       ELSE 'Interest in suspense released on '
+           END || m.loan_number,
+           m.branch_id, m.loan_id, CAST(:actor AS uuid)
+      FROM suspense_moved m
+    RETURNING id, loan_id
+), suspense_lines AS (
+    INSERT INTO journal_lines (entry_id, account_id, debit, credit, loan_id)
+    SELECT e.id, x.account_id, x.debit, x.credit, e.loan_id
+      FROM suspense_entries e
+      JOIN suspense_moved m ON m.loan_id = e.loan_id
+     CROSS JOIN LATERAL (VALUES
+         (CAST(:suspense AS uuid), GREATEST(m.delta, 0), GREATEST(-m.delta, 0)),
+         (CAST(:suspense_contra AS uuid), GREATEST(-m.delta, 0), GREATEST(m.delta, 0))
+     ) AS x (account_id, debit, credit)
+    RETURNING 1
 ), updated AS (
     UPDATE loans l
-       SET interest_receivable = m.target, updated_at = now()
-      FROM moved m
-     WHERE l.id = m.loan_id
+       SET interest_receivable = t.target, interest_suspense = t.suspense_target,
+           updated_at = now()
+      FROM target t
+     WHERE l.id = t.loan_id
+       AND (t.target <> t.held OR t.suspense_target <> t.suspended)
     RETURNING 1
 )
-SELECT m.branch_id, m.kind, count(*), sum(abs(m.delta))
-  FROM moved m
- GROUP BY m.branch_id, m.kind
- ORDER BY m.branch_id, m.kind
+SELECT branch_id, kind, count(*), sum(abs(delta))
+  FROM (SELECT branch_id, kind, delta FROM moved
+        UNION ALL
+        SELECT branch_id, kind, delta FROM suspense_moved) AS m
+ GROUP BY branch_id, kind
+ ORDER BY branch_id, kind
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
 # --- step 5: portfolio snapshots --------------------------------------------------------------
@@ -475,9 +515,13 @@ async def cob_interest_accrue(
     entry per loan that moves: ``interest.accrual`` (Dr interest receivable, Cr interest
     income), ``interest.npa_reversal`` (the accrued interest of a loan that became NPA reversed
     out of income) or ``interest.accrual_reversal`` (a receivable that shrank otherwise: a
-    waiver, a loan closed or written off). Idempotent: a second run finds every receivable at
-    its target. Each branch whose loans moved gets one audit entry (``interest.accrued``) with
-    its entries by kind. Returns the entries and amounts by kind."""
+    waiver, a loan closed or written off). A non-performing loan's earned and unpaid interest
+    is kept in suspense instead (D-215): ``interest_suspense`` (Dr the memorandum, Cr its
+    contra) as it grows — the evening it is classified, the amount reversed and the day's
+    interest — and ``interest_suspense.release`` as it shrinks (collected, waived, the loan
+    upgraded, closed or written off). Idempotent: a second run finds every receivable and
+    suspense at its target. Each branch whose loans moved gets one audit entry
+    (``interest.accrued``) with its entries by kind. Returns the entries and amounts by kind."""
     from namma.audit.service import audit_record
     from namma.ledger.service import ledger_account_id
 
@@ -485,6 +529,8 @@ async def cob_interest_accrue(
         **_params(business_date),
         "receivable": await ledger_account_id(session, AccountKind.INTEREST_RECEIVABLE),
         "income": await ledger_account_id(session, AccountKind.INTEREST_INCOME),
+        "suspense": await ledger_account_id(session, AccountKind.INTEREST_SUSPENSE),
+        "suspense_contra": await ledger_account_id(session, AccountKind.INTEREST_SUSPENSE_CONTRA),
         "actor": actor.actor_id,
     }
     loans = int(await session.scalar(text(LOCK_ACCRUAL_LOANS)) or 0)

@@ -215,18 +215,26 @@ SPLIT_ACCOUNTS = {**COMPONENT_ACCOUNTS, "advance": AccountKind.CUSTOMER_ADVANCES
 
 
 def _income_legs(
-    totals: dict[str, Decimal], loan_id: uuid.UUID, *, receivable: Decimal = ZERO
+    totals: dict[str, Decimal],
+    loan_id: uuid.UUID,
+    *,
+    receivable: Decimal = ZERO,
+    suspense: Decimal = ZERO,
 ) -> list[Leg]:
     """The credits of a collection: principal leaves the portfolio, the rest is income; money
     held as an advance is a liability (an advance a pre-closure used: a debit of it). On an
     accrual-basis loan, ``receivable`` of the interest settles the interest receivable (it was
-    income when accrued) and only the rest is income now."""
+    income when accrued) and only the rest is income now; on a non-performing one ``suspense``
+    of it comes out of the interest-suspense memorandum (income now, no longer held there)."""
     legs = [Leg(COMPONENT_ACCOUNTS[c], credit=totals[c], loan_id=loan_id) for c in COMPONENTS]
     if receivable > 0:
         legs[COMPONENTS.index("interest")] = Leg(
             AccountKind.INTEREST_INCOME, credit=totals["interest"] - receivable, loan_id=loan_id
         )
         legs.append(Leg(AccountKind.INTEREST_RECEIVABLE, credit=receivable, loan_id=loan_id))
+    if suspense > 0:
+        legs.append(Leg(AccountKind.INTEREST_SUSPENSE_CONTRA, debit=suspense, loan_id=loan_id))
+        legs.append(Leg(AccountKind.INTEREST_SUSPENSE, credit=suspense, loan_id=loan_id))
     advance = totals.get("advance", ZERO)
     if advance > 0:
         legs.append(Leg(AccountKind.CUSTOMER_ADVANCES, credit=advance, loan_id=loan_id))
@@ -310,20 +318,43 @@ def _receivable_settle(loan: Loan, interest: Decimal) -> Decimal:
     return settled
 
 
-async def _receivable_restore(session: AsyncSession, loan: Loan, entry_id: int | None) -> None:
-    """A reversed collection's receivable settlement is mirrored by its reversal: the loan
-    carries that receivable again (accrual basis only; the next close of business brings it to
-    its target)."""
+def _suspense_release(loan: Loan, interest: Decimal) -> Decimal:
+    """On an accrual-basis loan holding interest in suspense (non-performing, D-215), the part
+    of the ``interest`` a collection makes income that leaves suspense — all of it, up to what
+    is held (the split `receivable_settlement` makes for the receivable) — taken off the loan's
+    suspense; 0 otherwise."""
+    if loan.interest_suspense <= 0 or interest <= 0 or not _accrual_basis(loan):
+        return ZERO
+    released, _ = receivable_settlement(interest=interest, receivable=loan.interest_suspense)
+    loan.interest_suspense -= released
+    return released
+
+
+async def _receivable_and_suspense_restore(
+    session: AsyncSession, loan: Loan, entry_id: int | None
+) -> None:
+    """A reversed collection's receivable settlement and suspense release are mirrored by its
+    reversal: the loan carries that receivable and that suspense again (accrual basis only;
+    the next close of business brings both to their targets)."""
     if entry_id is None or not _accrual_basis(loan):
         return
-    settled = await session.scalar(
-        select(func.coalesce(func.sum(JournalLine.credit - JournalLine.debit), 0))
-        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
-        .where(JournalLine.entry_id == entry_id)
-        .where(LedgerAccount.kind == AccountKind.INTEREST_RECEIVABLE)
+    by_kind = dict(
+        (
+            await session.execute(
+                select(LedgerAccount.kind, func.sum(JournalLine.credit - JournalLine.debit))
+                .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+                .where(JournalLine.entry_id == entry_id)
+                .where(
+                    LedgerAccount.kind.in_(
+                        [AccountKind.INTEREST_RECEIVABLE, AccountKind.INTEREST_SUSPENSE]
+                    )
+                )
+                .group_by(LedgerAccount.kind)
+            )
+        ).all()
     )
-    if settled:
-        loan.interest_receivable += Decimal(settled)
+    loan.interest_receivable += Decimal(by_kind.get(AccountKind.INTEREST_RECEIVABLE, 0))
+    loan.interest_suspense += Decimal(by_kind.get(AccountKind.INTEREST_SUSPENSE, 0))
 
 
 def _cash_leg(principal: Principal, loan: Loan, method: CollectionMethod, amount: Decimal) -> Leg:
@@ -435,8 +466,9 @@ async def collection_record(
     totals["advance"] = applied.advance
     assert sum(totals.values(), ZERO) == amount, (totals, amount)
     settled = _receivable_settle(loan, totals["interest"])
+    released = _suspense_release(loan, totals["interest"] - settled)
     collection, allocations = await _collection_write(
-        session, loan, pay, applied, totals, receivable=settled
+        session, loan, pay, applied, totals, receivable=settled, suspense=released
     )
     await capitalised_settle(
         session, loan=loan, on=pay.collected_on, created_by_id=principal.user_id
@@ -463,6 +495,7 @@ async def collection_record(
             **totals,
             **_revision_audit(revision),
             **({"interest_receivable_settled": settled} if settled else {}),
+            **({"interest_suspense_released": released} if released else {}),
             "loan": _balances(loan),
         },
     )
@@ -673,13 +706,15 @@ async def _collection_write(
     totals: dict[str, Decimal],
     *,
     receivable: Decimal = ZERO,
+    suspense: Decimal = ZERO,
 ) -> tuple[Collection, list[tuple[CollectionAllocation, InstallmentLike]]]:
     """The journal entry, the receipts job, then the receipt number with the collection and its
     allocation rows — last, because the branch's sequence row stays locked to the commit.
-    ``receivable``: the interest receivable the collection settles (accrual basis)."""
+    ``receivable``: the interest receivable the collection settles (accrual basis);
+    ``suspense``: the interest in suspense it releases (a non-performing accrual loan)."""
     legs = [
         _cash_leg(pay.principal, loan, pay.method, pay.amount),
-        *_income_legs(totals, loan.id, receivable=receivable),
+        *_income_legs(totals, loan.id, receivable=receivable, suspense=suspense),
     ]
     for leg in legs:
         if leg.debit > 0 or leg.credit > 0:  # journal_post drops the zero legs
@@ -949,7 +984,7 @@ async def _collection_reverse(
         kind="collection.reversal_reallocation",
         memo=f"Receipt {collection.receipt_number}: undo its re-allocations",
     )
-    await _receivable_restore(session, loan, collection.journal_entry_id)
+    await _receivable_and_suspense_restore(session, loan, collection.journal_entry_id)
     collection.status = CollectionStatus.REVERSED
     await session.flush()
     reallocated = await _loan_replay(

@@ -22,6 +22,13 @@ loan (`namma.collections.service`). Pure: no I/O.
   reversal when it shrinks (a waiver, an NPA, interest collected another way).
 - A collection's interest settles the receivable first (what was already recognised) and is
   income only beyond it.
+- Interest in suspense (D-215): what a non-performing loan has earned and not collected is not
+  income but is still owed; it is kept in a memorandum, ``max(earned − collected, 0)`` while
+  the loan is active and non-performing and nothing otherwise — the receivable's target with
+  the opposite condition, so a loan's unpaid earned interest is always in exactly one of the
+  two. Interest collected on a non-performing loan is income (cash) and comes out of suspense
+  up to what it holds (`receivable_settlement`'s split, the suspense in place of the
+  receivable).
 """
 
 from __future__ import annotations
@@ -64,6 +71,17 @@ def receivable_target(*, earned: Decimal, collected: Decimal, accruing: bool) ->
     (active and performing: standard or SMA, not restructured or upgraded since); nothing
     otherwise (an NPA, a restructured loan not yet upgraded, a loan closed or written off)."""
     if not accruing:
+        return ZERO
+    return max(earned - collected, ZERO)
+
+
+def suspense_target(
+    *, earned: Decimal, collected: Decimal, active: bool, non_performing: bool
+) -> Decimal:
+    """The interest in suspense a loan should carry: earned and not collected while it is
+    active and non-performing (not income: RBI income recognition); nothing otherwise — a
+    performing loan carries it as receivable, a loan closed or written off carries neither."""
+    if not (active and non_performing):
         return ZERO
     return max(earned - collected, ZERO)
 

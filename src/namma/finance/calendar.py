@@ -10,6 +10,11 @@ non-working days by the product's `NonWorkingDayRule`:
 - `previous-working-day`: to the last working day before it — but never onto or before the
   disbursement or the installment before it (a long closure right after it); then, like
   `next-working-day`, forward;
+- `next-meeting-day` (group loans, whose schedule is their meeting cycle): to the loan's next
+  regular due date that is a working day — the next meeting — where it is collected with that
+  installment; the last installment, with no next one, goes to the regular date a period after
+  it (and on, while closed). Where no regular date within a year works (a weekly loan on a
+  weekday the branch is closed) it goes to the next working day instead;
 - with `extend_term`, a due date on a non-working day is skipped instead: it and every later
   installment move on by whole periods (the regular dates after it) until it falls on a working
   day, so the count of installments stays and the loan ends later. A date no regular date
@@ -138,7 +143,9 @@ def calendar_dates(
                 skipped += 1
         regular = day
         if not calendar.is_working(day):
-            if rule is NonWorkingDayRule.PREVIOUS_WORKING_DAY:
+            if rule is NonWorkingDayRule.NEXT_MEETING_DAY:
+                day = _next_meeting(nominal, k + shift, calendar)
+            elif rule is NonWorkingDayRule.PREVIOUS_WORKING_DAY:
                 earlier = calendar.previous_working_day(day)
                 day = earlier if earlier > previous else calendar.next_working_day(day)
             else:
@@ -147,3 +154,15 @@ def calendar_dates(
         out.append((regular, day))
         previous = day
     return out
+
+
+def _next_meeting(nominal: Callable[[int], date], k: int, calendar: WorkingCalendar) -> date:
+    """The first regular date after `nominal(k)` that is a working day (the loan's next
+    meeting); the next working day if none within a year is."""
+    day = nominal(k)
+    later = 1
+    while nominal(k + later) - day <= _A_YEAR:
+        if calendar.is_working(nominal(k + later)):
+            return nominal(k + later)
+        later += 1
+    return calendar.next_working_day(day)

@@ -127,6 +127,9 @@ class NonWorkingDayRule(StrEnum):
     SAME_DAY = "same-day"  # stays where it is: the calendar is ignored
     NEXT_WORKING_DAY = "next-working-day"
     PREVIOUS_WORKING_DAY = "previous-working-day"
+    # A group's schedule is its meeting cycle: the installment waits for the next meeting (the
+    # loan's next regular due date) and is collected with that one (D-214).
+    NEXT_MEETING_DAY = "next-meeting-day"
 
 
 class ExcessPolicy(StrEnum):

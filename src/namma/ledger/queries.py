@@ -458,6 +458,29 @@ class ReceivableMismatch:
 
 
 @dataclass(frozen=True)
+class SuspenseMismatch:
+    """A loan whose interest in suspense differs from its memorandum lines: put in (debits of
+    `interest_suspense`) − released (its credits), or whose contra lines do not mirror them."""
+
+    loan_number: str
+    interest_suspense: Decimal  # what the loan row says
+    put_in: Decimal  # Σ debits of its interest-suspense lines
+    released: Decimal  # Σ credits of its interest-suspense lines
+    contra: Decimal  # Σ (Cr − Dr) of its contra lines
+
+    def describe(self) -> str:
+        ledger = self.put_in - self.released
+        text = (
+            f"Loan {self.loan_number}: interest in suspense {self.interest_suspense:.2f} on the "
+            f"loan, but the memorandum has {self.put_in:.2f} put in − {self.released:.2f} "
+            f"released = {ledger:.2f}"
+        )
+        if self.contra != ledger:
+            text += f" and its contra {self.contra:.2f}"
+        return text + "."
+
+
+@dataclass(frozen=True)
 class BorrowingMismatch:
     """A standing borrowing whose outstanding principal is not its principal less the principal
     of its standing repayments."""
@@ -502,6 +525,8 @@ class LedgerCheckResult:
     capitalised_mismatches: list[CapitalisedMismatch] = field(default_factory=list)
     receivable_mismatches: list[ReceivableMismatch] = field(default_factory=list)
     untagged_receivable_lines: int = 0  # interest receivable lines without a loan
+    suspense_mismatches: list[SuspenseMismatch] = field(default_factory=list)
+    untagged_suspense_lines: int = 0  # interest-suspense (or contra) lines without a loan
 
     @property
     def ok(self) -> bool:
@@ -520,6 +545,8 @@ class LedgerCheckResult:
             and not self.capitalised_mismatches
             and not self.receivable_mismatches
             and self.untagged_receivable_lines == 0
+            and not self.suspense_mismatches
+            and self.untagged_suspense_lines == 0
         )
 
     def problems(self) -> list[str]:
@@ -555,6 +582,12 @@ class LedgerCheckResult:
                 "every receivable line must carry its loan."
             )
         found.extend(m.describe() for m in self.receivable_mismatches)
+        if self.untagged_suspense_lines:
+            found.append(
+                f"{self.untagged_suspense_lines} interest-in-suspense line(s) name no loan; "
+                "every suspense line must carry its loan."
+            )
+        found.extend(m.describe() for m in self.suspense_mismatches)
         if self.borrowings_outstanding != self.borrowings_balance:
             found.append(
                 f"Borrowings: the standing borrowings owe {self.borrowings_outstanding:.2f} "
@@ -634,6 +667,11 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
        lines: accrued (Dr of accruals) − settled (Cr − Dr of collection entries: settlements
        less reversed ones) − reversed (Cr of accrual reversals); no receivable line lacks its
        loan tag.
+    10. every loan's ``interest_suspense`` (D-215) equals its ``INTEREST_SUSPENSE`` lines: put
+       in (Dr) − released (Cr), and its ``INTEREST_SUSPENSE_CONTRA`` lines mirror them (Cr −
+       Dr, the memorandum pair balances per loan); no suspense or contra line lacks its loan
+       tag. (That the suspense is the schedule's earned and unpaid interest of a
+       non-performing loan is what the close of business sets it to: docs/ledger.md.)
 
     Read it in a REPEATABLE READ transaction (as ``namma ledger check`` does) for one snapshot.
     """
@@ -821,6 +859,58 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         ).all()
     ]
 
+    # Interest in suspense (a memorandum pair, D-215): per loan against its tagged lines.
+    is_suspense = LedgerAccount.kind == AccountKind.INTEREST_SUSPENSE
+    is_contra = LedgerAccount.kind == AccountKind.INTEREST_SUSPENSE_CONTRA
+    untagged_suspense = (
+        await session.scalar(
+            select(func.count())
+            .select_from(JournalLine)
+            .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+            .where(or_(is_suspense, is_contra), JournalLine.loan_id.is_(None))
+        )
+        or 0
+    )
+    memo_lines = (
+        select(
+            JournalLine.loan_id.label("loan_id"),
+            func.sum(case((is_suspense, JournalLine.debit), else_=0)).label("put_in"),
+            func.sum(case((is_suspense, JournalLine.credit), else_=0)).label("released"),
+            func.sum(case((is_contra, JournalLine.credit - JournalLine.debit), else_=0)).label(
+                "contra"
+            ),
+        )
+        .join(LedgerAccount, LedgerAccount.id == JournalLine.account_id)
+        .where(or_(is_suspense, is_contra), JournalLine.loan_id.is_not(None))
+        .group_by(JournalLine.loan_id)
+        .subquery()
+    )
+    put_in = func.coalesce(memo_lines.c.put_in, 0)
+    released = func.coalesce(memo_lines.c.released, 0)
+    contra = func.coalesce(memo_lines.c.contra, 0)
+    suspense_mismatches = [
+        SuspenseMismatch(
+            loan_number=number,
+            interest_suspense=held,
+            put_in=Decimal(p),
+            released=Decimal(r),
+            contra=Decimal(c),
+        )
+        for number, held, p, r, c in (
+            await session.execute(
+                select(Loan.loan_number, Loan.interest_suspense, put_in, released, contra)
+                .outerjoin(memo_lines, memo_lines.c.loan_id == Loan.id)
+                .where(
+                    or_(
+                        Loan.interest_suspense != put_in - released,
+                        contra != put_in - released,
+                    )
+                )
+                .order_by(Loan.loan_number)
+            )
+        ).all()
+    ]
+
     # Capital: one statement for the four totals, one for the borrowings that drifted.
     def account_balance(kind: AccountKind) -> ColumnElement[Decimal]:
         return (
@@ -901,6 +991,8 @@ async def ledger_check(session: AsyncSession) -> LedgerCheckResult:
         capitalised_mismatches=capitalised_mismatches,
         receivable_mismatches=receivable_mismatches,
         untagged_receivable_lines=untagged_receivable,
+        suspense_mismatches=suspense_mismatches,
+        untagged_suspense_lines=untagged_suspense,
     )
 
 

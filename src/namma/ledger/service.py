@@ -62,6 +62,8 @@ ACCOUNT_NUMBERS: dict[AccountKind, str] = {
     # Memorandum (off-balance-sheet) accounts: 9xxx.
     AccountKind.WAIVERS_MEMO: "9100",
     AccountKind.WAIVERS_MEMO_CONTRA: "9110",
+    AccountKind.INTEREST_SUSPENSE: "9200",
+    AccountKind.INTEREST_SUSPENSE_CONTRA: "9210",
 }
 
 ACCOUNT_NAMES: dict[AccountKind, str] = {
@@ -87,6 +89,8 @@ ACCOUNT_NAMES: dict[AccountKind, str] = {
     AccountKind.PROVISION_EXPENSE: "Provision for loan losses (expense)",
     AccountKind.WAIVERS_MEMO: "Memo: interest, fees and penalties waived",
     AccountKind.WAIVERS_MEMO_CONTRA: "Memo: waivers (contra)",
+    AccountKind.INTEREST_SUSPENSE: "Memo: interest in suspense (non-performing loans)",
+    AccountKind.INTEREST_SUSPENSE_CONTRA: "Memo: interest in suspense (contra)",
 }
 
 

@@ -126,6 +126,8 @@ LOAN_ROW_COLUMNS = (
             "restructured_on",
             "restructure_reason",
             "advance_balance",
+            "interest_receivable",
+            "interest_suspense",
             "next_due_on",
             "days_past_due",
             "write_off_reason",

@@ -70,6 +70,14 @@ class LoanOut(BaseModel):
     outstanding_penalties: Money
     total_collected: Money
     advance_balance: Money  # held beyond the dues, applied as installments fall due
+    interest_receivable: Money = Field(
+        description="Accrual basis: interest earned and not yet collected, recognised as income "
+        "(0 on cash basis and while the loan is non-performing)"
+    )
+    interest_suspense: Money = Field(
+        description="Accrual basis, a non-performing loan: interest earned and not collected, "
+        "held in suspense — owed but not income until collected (D-215)"
+    )
     next_due_on: dt.date | None
     days_past_due: int
     write_off_reason: str | None
@@ -114,6 +122,8 @@ class LoanOut(BaseModel):
             "outstanding_penalties": loan.outstanding_penalties,
             "total_collected": loan.total_collected,
             "advance_balance": loan.advance_balance,
+            "interest_receivable": loan.interest_receivable,
+            "interest_suspense": loan.interest_suspense,
             "next_due_on": loan.next_due_on,
             "days_past_due": loan.days_past_due,
             "write_off_reason": loan.write_off_reason,

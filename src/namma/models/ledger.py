@@ -38,7 +38,8 @@ class AccountType(enum.StrEnum):
     INCOME = "income"
     EXPENSE = "expense"
     # Off-balance-sheet memorandum accounts: a self-balancing pair that records events with no
-    # effect on the books (waivers of interest, fees and penalties never recognised: cash basis).
+    # effect on the books (waivers of interest, fees and penalties never recognised: cash basis;
+    # interest in suspense on non-performing loans).
     MEMO = "memo"
 
 
@@ -69,6 +70,11 @@ class AccountKind(enum.StrEnum):
     # Memorandum pair: Dr `waivers_memo`, Cr `waivers_memo_contra` for each waiver (loan-tagged).
     WAIVERS_MEMO = "waivers_memo"
     WAIVERS_MEMO_CONTRA = "waivers_memo_contra"
+    # Memorandum pair for interest in suspense (D-215): interest a non-performing accrual-basis
+    # loan owes that is not recognised as income — Dr `interest_suspense`, Cr its contra, as it
+    # goes in; the mirror as it is collected or cleared (loan-tagged).
+    INTEREST_SUSPENSE = "interest_suspense"
+    INTEREST_SUSPENSE_CONTRA = "interest_suspense_contra"
     # Provisioning (docs/ledger.md): the contra-asset that holds the provision for loan losses
     # (credit-normal, loan-tagged), and the expense the close of business charges it from.
     LOAN_LOSS_PROVISION = "loan_loss_provision"
@@ -96,6 +102,8 @@ ACCOUNT_TYPES: dict[AccountKind, AccountType] = {
     AccountKind.CAPITAL: AccountType.EQUITY,
     AccountKind.WAIVERS_MEMO: AccountType.MEMO,
     AccountKind.WAIVERS_MEMO_CONTRA: AccountType.MEMO,
+    AccountKind.INTEREST_SUSPENSE: AccountType.MEMO,
+    AccountKind.INTEREST_SUSPENSE_CONTRA: AccountType.MEMO,
     # A contra-asset: an asset account whose balance is a credit (shown negative, as "less").
     AccountKind.LOAN_LOSS_PROVISION: AccountType.ASSET,
     AccountKind.PROVISION_EXPENSE: AccountType.EXPENSE,

@@ -87,6 +87,7 @@ class Loan(Base):
         CheckConstraint("advance_balance >= 0", name="advance_not_negative"),
         CheckConstraint("provision_held >= 0", name="provision_not_negative"),
         CheckConstraint("interest_receivable >= 0", name="interest_receivable_not_negative"),
+        CheckConstraint("interest_suspense >= 0", name="interest_suspense_not_negative"),
         Index("ix_loans_branch_id_status", "branch_id", "status"),
         # The dashboards' recent loans: the newest five, read from the end of the index.
         Index("ix_loans_applied_at", "applied_at", "loan_number"),
@@ -151,6 +152,10 @@ class Loan(Base):
     # collected, recognised as income by the close of business (`interest_receivable`, an
     # asset); 0 on cash-basis loans. Reconciled by `namma ledger check` (D-200).
     interest_receivable: Mapped[Decimal] = money_column()
+    # Interest in suspense (D-215): what a non-performing accrual-basis loan has earned on its
+    # schedule and not paid, kept off the books (the memorandum `interest_suspense`) because it
+    # is income only when collected; 0 while it performs (the receivable holds it then).
+    interest_suspense: Mapped[Decimal] = money_column()
     next_due_on: Mapped[dt.date | None] = mapped_column(Date)
     days_past_due: Mapped[int] = mapped_column(default=0, server_default="0")
     # What the installments due before ``balances_as_of`` still owed on that day (every

@@ -112,7 +112,9 @@ class ProductTerms(RequestModel):
     )
     non_working_day: NonWorkingDayRule = Field(
         default=NonWorkingDayRule.NEXT_WORKING_DAY,
-        description="Where a due date on a holiday or a non-working weekday of the branch goes",
+        description="Where a due date on a holiday or a non-working weekday of the branch goes: "
+        "next-working-day, previous-working-day, next-meeting-day (group loans: the loan's next "
+        "regular due date that is a working day, collected with that installment) or same-day",
     )
     extend_term: bool = Field(
         default=False,

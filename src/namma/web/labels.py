@@ -132,6 +132,9 @@ due_on_holiday = _labels(
     {
         "next-working-day": N_("Moves to the next working day"),
         "previous-working-day": N_("Moves to the working day before"),
+        "next-meeting-day": N_(
+            "Moves to the next meeting (group loans): collected with the next installment"
+        ),
         "same-day": N_("Stays on the holiday"),
         "extend-term": N_("Skipped: it and the later installments move on a period"),
     }

@@ -15,6 +15,7 @@ from namma.finance.accrual import (
     interest_earned_to,
     receivable_settlement,
     receivable_target,
+    suspense_target,
 )
 
 D = Decimal
@@ -90,6 +91,34 @@ def test_the_receivable_target() -> None:
     assert receivable_target(earned=D("100.00"), collected=D("300.00"), accruing=True) == ZERO
     # An NPA, or a loan no longer active: nothing.
     assert receivable_target(earned=D("700.00"), collected=ZERO, accruing=False) == ZERO
+
+
+def test_the_suspense_target_is_the_receivable_of_a_non_performing_loan() -> None:
+    # Earned 700, collected 200: 500 in suspense while active and non-performing.
+    assert suspense_target(
+        earned=D("700.00"), collected=D("200.00"), active=True, non_performing=True
+    ) == D("500.00")
+    # Paid ahead: nothing (never negative).
+    assert (
+        suspense_target(earned=D("100.00"), collected=D("300.00"), active=True, non_performing=True)
+        == ZERO
+    )
+    # Performing (the receivable holds it), or no longer active (closed, written off): nothing.
+    for active, non_performing in ((True, False), (False, True), (False, False)):
+        assert (
+            suspense_target(
+                earned=D("700.00"), collected=ZERO, active=active, non_performing=non_performing
+            )
+            == ZERO
+        )
+    # Unpaid earned interest is in exactly one of the two, whatever the loan's state.
+    for non_performing in (True, False):
+        both = receivable_target(
+            earned=D("700.00"), collected=D("200.00"), accruing=not non_performing
+        ) + suspense_target(
+            earned=D("700.00"), collected=D("200.00"), active=True, non_performing=non_performing
+        )
+        assert both == D("500.00")
 
 
 def test_a_collection_settles_the_receivable_first() -> None:

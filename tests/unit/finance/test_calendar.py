@@ -199,6 +199,113 @@ def test_extending_needs_a_rule_that_moves() -> None:
     assert raised.value.errors[0].field == "extend_term"
 
 
+# --- next meeting day (group loans, D-214) -------------------------------------------------------
+
+MEETING = NonWorkingDayRule.NEXT_MEETING_DAY
+
+
+def test_next_meeting_day_collects_the_installment_with_the_next_one() -> None:
+    # Regular meetings: Mon 14, 21, 28 Dec, 4 Jan. The 21st is a holiday: its installment
+    # waits for the meeting of the 28th (not Tuesday the 22nd).
+    cal = WorkingCalendar.of(holidays=[date(2026, 12, 21)])
+    assert dates(weekly(MEETING), cal) == [
+        date(2026, 12, 14),
+        date(2026, 12, 28),
+        date(2026, 12, 28),
+        date(2027, 1, 4),
+    ]
+
+
+def test_next_meeting_day_passes_a_closed_meeting_too() -> None:
+    # The 21st and the 28th are both closed: installments 2 and 3 go to the meeting of 4 Jan,
+    # where installment 4 falls due too.
+    cal = WorkingCalendar.of(holidays=[date(2026, 12, 21), date(2026, 12, 28)])
+    assert dates(weekly(MEETING), cal) == [date(2026, 12, 14)] + [date(2027, 1, 4)] * 3
+
+
+def test_the_last_installment_goes_to_the_meeting_a_period_after_it() -> None:
+    # The last regular date (4 Jan) is a holiday and has no next installment: the regular date
+    # a week later (11 Jan); with the 11th closed as well, the 18th.
+    assert dates(weekly(MEETING), WorkingCalendar.of(holidays=[date(2027, 1, 4)])) == [
+        date(2026, 12, 14),
+        date(2026, 12, 21),
+        date(2026, 12, 28),
+        date(2027, 1, 11),
+    ]
+    both = WorkingCalendar.of(holidays=[date(2027, 1, 4), date(2027, 1, 11)])
+    assert dates(weekly(MEETING), both)[-1] == date(2027, 1, 18)
+
+
+def test_next_meeting_day_on_a_closed_meeting_weekday_falls_back_to_the_next_working_day() -> None:
+    # Every meeting is a Monday and Mondays are closed: no meeting ever works, so Tuesday.
+    cal = WorkingCalendar.of(non_working_weekdays=[0])
+    assert dates(weekly(MEETING, n=2), cal) == [date(2026, 12, 15), date(2026, 12, 22)]
+
+
+def test_next_meeting_day_keeps_per_installment_amounts() -> None:
+    # 10 000 at 26 % weekly × 4: EMI and rows from the annuity formula at 0.26 / 52 = 0.005 a
+    # week; the rows keep their amounts when installment 2 moves to the 28th.
+    cal = WorkingCalendar.of(holidays=[date(2026, 12, 21)])
+    rows = generate_schedule(weekly(MEETING), disbursed_on=MON, calendar=cal).rows
+    r = Decimal("0.005")
+    with localcontext() as ctx:
+        ctx.prec = 28
+        emi = (Decimal(10000) * r * (1 + r) ** 4 / ((1 + r) ** 4 - 1)).quantize(CENT, ROUND_HALF_UP)
+    balance = Decimal(10000)
+    for row in rows[:3]:
+        interest = (balance * r).quantize(CENT, ROUND_HALF_UP)
+        assert (row.interest, row.principal) == (interest, emi - interest)
+        balance -= emi - interest
+    assert rows[3].principal == balance
+    assert rows[3].interest == (balance * r).quantize(CENT, ROUND_HALF_UP)
+    assert [row.due_date for row in rows[1:3]] == [date(2026, 12, 28)] * 2
+
+
+def test_next_meeting_day_with_daily_interest_counts_the_days_to_the_meeting() -> None:
+    # 10 000 at 36.5 % on a 365-day year (1.00 a day per 1 000), weekly × 3, the 14th a
+    # holiday: installment 1 falls due at the meeting of the 21st after 14 days; installment 2
+    # shares that day and its period has no days (no interest); installment 3 runs 7 days.
+    terms = LoanTerms(
+        principal=Decimal("10000"),
+        annual_rate=Decimal("36.5"),
+        installments=3,
+        frequency=Frequency.WEEKLY,
+        interest_period=InterestPeriod.DAILY,
+        days_in_year=DaysInYear.D365,
+        non_working_day=MEETING,
+    )
+    cal = WorkingCalendar.of(holidays=[date(2026, 12, 14)])
+    rows = generate_schedule(terms, disbursed_on=MON, calendar=cal).rows
+    with localcontext() as ctx:
+        ctx.prec = 28
+        r = Decimal("36.5") / 100 / 52
+        emi = (Decimal(10000) * r * (1 + r) ** 3 / ((1 + r) ** 3 - 1)).quantize(CENT, ROUND_HALF_UP)
+    assert emi == Decimal("3380.24")
+    assert [row.due_date for row in rows] == [date(2026, 12, 21)] * 2 + [date(2026, 12, 28)]
+    assert (rows[0].interest, rows[0].principal) == (Decimal("140.00"), emi - Decimal("140.00"))
+    assert (rows[1].interest, rows[1].principal) == (Decimal("0.00"), emi)
+    balance = Decimal(10000) - (emi - Decimal("140.00")) - emi
+    assert rows[2].principal == balance
+    assert rows[2].interest == (balance * Decimal("0.365") * 7 / 365).quantize(CENT, ROUND_HALF_UP)
+
+
+def test_schedule_dates_under_next_meeting_day_keep_the_regular_date() -> None:
+    week = timedelta(days=7)
+    got = schedule_dates(
+        weekly(MEETING),
+        period_start=MON,
+        first_due_on=None,
+        count=4,
+        calendar=WorkingCalendar.of(holidays=[date(2026, 12, 21)]),
+    )
+    assert got == [
+        (MON + week, MON + week),
+        (MON + 2 * week, MON + 3 * week),
+        (MON + 3 * week, MON + 3 * week),
+        (MON + 4 * week, MON + 4 * week),
+    ]
+
+
 # --- properties, on random loans and calendars --------------------------------------------------
 
 from hypothesis import given  # noqa: E402
@@ -211,7 +318,11 @@ from hypothesis import strategies as st  # noqa: E402
     closed=st.frozensets(st.integers(0, 6), max_size=5),
     offsets=st.frozensets(st.integers(1, 400), max_size=30),
     rule=st.sampled_from(
-        [NonWorkingDayRule.NEXT_WORKING_DAY, NonWorkingDayRule.PREVIOUS_WORKING_DAY]
+        [
+            NonWorkingDayRule.NEXT_WORKING_DAY,
+            NonWorkingDayRule.PREVIOUS_WORKING_DAY,
+            NonWorkingDayRule.NEXT_MEETING_DAY,
+        ]
     ),
     extend=st.booleans(),
 )
@@ -242,8 +353,10 @@ def test_moved_dates_are_working_days_in_order_and_the_money_is_whole(
     assert [(r.principal, r.interest) for r in moved.rows] == [
         (r.principal, r.interest) for r in plain.rows
     ]
-    if extend and (frequency is not Frequency.WEEKLY or MON.weekday() not in closed):
-        # Skipped, never moved: every date is one of the loan's regular dates.
+    meets = frequency is not Frequency.WEEKLY or MON.weekday() not in closed
+    if (extend or rule is NonWorkingDayRule.NEXT_MEETING_DAY) and meets:
+        # Skipped, or waiting for a later meeting, never moved off the cycle: every date is
+        # one of the loan's regular dates (unless no regular date ever works).
         regular = {
             r.due_date
             for r in generate_schedule(
@@ -256,8 +369,10 @@ def test_moved_dates_are_working_days_in_order_and_the_money_is_whole(
                 disbursed_on=MON,
             ).rows
         }
-        assert set(due) <= regular and len(set(due)) == n
-    elif not extend:  # a regular date that works stays
+        assert set(due) <= regular
+        if extend:
+            assert len(set(due)) == n
+    if not extend:  # a regular date that works stays
         for got, regular_date in zip(due, (r.due_date for r in plain.rows), strict=True):
             if cal.is_working(regular_date):
                 assert got == regular_date

@@ -314,6 +314,25 @@ def test_a_holiday_and_sundays_move_due_dates_by_the_rule() -> None:
     assert _dates(out) == ["2024-02-01", "2024-03-01", "2024-04-01"]
 
 
+def test_next_meeting_day_collects_a_closed_installment_with_the_next_one() -> None:
+    # 1 Mar 2024 is a holiday: installment 2 waits for the next regular date, 1 Apr, where
+    # installment 3 falls due too; the amounts are those without the holiday.
+    args = ("--installments", "3", "--holiday", "2024-03-01", "--json")
+    code, out, _ = run(*args, "--on-holiday", "next-meeting-day")
+    assert code == 0
+    assert _dates(out) == ["2024-02-01", "2024-04-01", "2024-04-01"]
+    plain = json.loads(run("--installments", "3", "--json")[1])["installments"]
+    assert [(r["principal"], r["interest"]) for r in json.loads(out)["installments"]] == [
+        (r["principal"], r["interest"]) for r in plain
+    ]
+    # The last one, with no next installment, goes to the regular date a month after it.
+    code, out, _ = run(
+        "--installments", "3", "--holiday", "2024-04-01", "--on-holiday", "next-meeting-day",
+        "--json",
+    )  # fmt: skip
+    assert _dates(out) == ["2024-02-01", "2024-03-01", "2024-05-01"]
+
+
 def test_extending_the_term_ends_the_loan_a_period_later() -> None:
     code, out, _ = run("--installments", "3", "--holiday", "2024-03-01", "--extend-term", "--json")
     assert code == 0

@@ -14,6 +14,7 @@ import pytest
 from namma.finance import (
     LoanTerms,
     MoratoriumInterest,
+    NonWorkingDayRule,
     Restructure,
     RestructureKind,
     TermsError,
@@ -227,3 +228,32 @@ def test_the_rebuilt_rows_run_from_the_regular_date_not_the_moved_one() -> None:
         schedule=stored, paid_through=6, balance=LEFT, change=change, calendar=WEEKENDS_CLOSED
     )
     assert drifted.rows[1].due_date == dt.date(2026, 9, 3)
+
+
+def test_a_group_loan_rebuilt_over_a_holiday_meets_at_the_next_meeting() -> None:
+    """Under the next-meeting-day rule (D-214) the rebuilt row due on the holiday (1 October)
+    is collected with the next one on 1 November; the amounts are those without a calendar."""
+    change = Restructure(RestructureKind.RATE, annual_rate=D("10"))
+    group_terms = dataclasses.replace(TERMS, non_working_day=NonWorkingDayRule.NEXT_MEETING_DAY)
+    group = generate_schedule(group_terms, disbursed_on=dt.date(2026, 1, 1))
+    plain = restructure_schedule(schedule=group, paid_through=6, balance=LEFT, change=change)
+    moved = restructure_schedule(
+        schedule=group,
+        paid_through=6,
+        balance=LEFT,
+        change=change,
+        calendar=WorkingCalendar.of(holidays=[dt.date(2026, 10, 1)]),
+    )
+    assert [r.due_date for r in moved.rows] == [
+        dt.date(2026, 8, 1),
+        dt.date(2026, 9, 1),
+        dt.date(2026, 11, 1),
+        dt.date(2026, 11, 1),
+        dt.date(2026, 12, 1),
+        dt.date(2027, 1, 1),
+    ]
+    assert [(r.principal, r.interest, r.total) for r in moved.rows] == [
+        (r.principal, r.interest, r.total) for r in plain.rows
+    ]
+    # The rate is 10 % a year: row 7's interest is the principal left at 10/12 % a month.
+    assert moved.rows[0].interest == half_up(LEFT * D("10") / 1200)

@@ -384,6 +384,8 @@ async def _loan_page(
     detail: Any = await loan_detail(session, viewer.principal, loan_id, cache=cache)
     context: dict[str, Any] = {
         "loan": detail,
+        # Receivable and suspense mean something only where interest is accrued (D-200, D-215).
+        "accrual": loan.terms.get("interest_accounting") == "accrual",
         "customer": customer,
         "tab": tab,
         "tabs": LOAN_TABS,

@@ -62,7 +62,9 @@ COLUMNS = (
 FEE_NAME = "Processing fee"
 
 
-DueOnHoliday = Literal["next-working-day", "previous-working-day", "same-day", "extend-term"]
+DueOnHoliday = Literal[
+    "next-working-day", "previous-working-day", "next-meeting-day", "same-day", "extend-term"
+]
 DUE_ON_HOLIDAY: tuple[str, ...] = get_args(DueOnHoliday)
 """A due date on a holiday, as the form offers it: the product's `non_working_day` rule, or
 `extend-term` (the next working day's rule with `extend_term`)."""
