@@ -1678,9 +1678,10 @@ async def test_dashboards_are_cached_in_redis_too(portfolio: Portfolio, redis_ur
         await cache.delete(key)
         async with transaction(p.app.state.db) as session:
             first = await dashboard_cached(session, cache, principal)
-        assert await cache.get(key) == first
+        stored = await cache.get(key)
+        assert stored == {"shape": stored["shape"], "value": first}
         assert 0 < await cache._redis.ttl(KEY_PREFIX + key) <= 30
-        await cache.set(key, {**first, "served_from": "redis"}, 30)
+        await cache.set(key, {**stored, "value": {**first, "served_from": "redis"}}, 30)
         async with transaction(p.app.state.db) as session:
             assert (await dashboard_cached(session, cache, principal))["served_from"] == "redis"
         await loan_cache_invalidate(cache, loan_id=p.loans["L1"], customer_id=p.customers["c1"].id)
@@ -1688,6 +1689,26 @@ async def test_dashboards_are_cached_in_redis_too(portfolio: Portfolio, redis_ur
     finally:
         await cache.delete_pattern("dashboard:*")
         await cache.close()
+
+
+async def test_a_loan_cached_by_code_of_another_answer_shape_is_read_afresh(
+    portfolio: Portfolio,
+) -> None:
+    """After an upgrade that adds a field to the loan's answer, an entry the old code cached
+    (without the field, in the old unwrapped form) is loaded afresh instead of failing the
+    answer's model with a 500 until it expires."""
+    from namma.loans.cache import loan_key
+
+    p = portfolio
+    loan_id = p.loans["L1"]
+    path = f"/api/loans/{loan_id}"
+    fresh = await p.get("manager_a", path)
+    assert fresh.status_code == 200
+    old = {k: v for k, v in fresh.json().items() if k != "interest_suspense"}
+    await p.app.state.cache.set(loan_key(loan_id), old, 60)
+    again = await p.get("manager_a", path)
+    assert again.status_code == 200, again.text
+    assert again.json() == fresh.json()
 
 
 async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Portfolio) -> None:
@@ -1702,14 +1723,22 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     # Each period has its own entry.
     await p.get("manager_a", "/api/dashboard", period="year")
     year_key = dashboard_key(Role.MANAGER, str(p.branches["A"].id), DashboardPeriod.YEAR)
-    assert (await cache.get(year_key))["period"]["name"] == "year"
-    assert await cache.get(key) == first
+    assert (await cache.get(year_key))["value"]["period"]["name"] == "year"
+    stored = await cache.get(key)
+    assert stored["value"] == first
     if cache.backend == "memory":  # the entry lives 30 s (Redis: SET … EX 30, same call)
         expires_at, _ = cache._entries[key]
         assert 0 < expires_at - time.monotonic() <= 30
     # A second call is served from the cache: a marker planted in the cached value comes back.
-    await cache.set(key, {**first, "served_from": "cache"}, 30)
+    await cache.set(key, {**stored, "value": {**first, "served_from": "cache"}}, 30)
     assert (await _dashboard(p, "manager_a"))["served_from"] == "cache"
+    # An entry written by code of another answer shape (before an upgrade) is built afresh,
+    # not served (it would fail the answer's model): here, the old unwrapped form with a field
+    # the model does not have.
+    await cache.set(key, {**first, "served_from": "old code"}, 30)
+    rebuilt = await _dashboard(p, "manager_a")
+    assert "served_from" not in rebuilt and rebuilt == first
+    assert (await cache.get(key))["value"] == first
     # A collection through the API invalidates, after its commit, the dashboards showing its
     # branch's figures: the branch's and the institution's — not the other branch's.
     admin_key = dashboard_key(Role.ADMIN, "all")
@@ -1761,7 +1790,7 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
         headers=await p.headers("admin"),
     )
     assert refused.status_code == 422
-    assert await cache.get(admin_key) == after
+    assert (await cache.get(admin_key))["value"] == after
     # Staff: deactivating an agent changes the agent count at once.
     agent = p.users["agent_a2"]
     done = await p.client.post(

@@ -31,7 +31,7 @@ from namma.customers.schemas import (
     ReassignedOut,
 )
 from namma.kit.apitypes import QueryText, RequestModel
-from namma.kit.cache import cache_get_or_load
+from namma.kit.cache import cache_get_or_load, shape_of
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.errors import NotFoundError
 from namma.kit.money import Money
@@ -49,6 +49,7 @@ from namma.models import (
 )
 
 router = APIRouter(prefix="/api", tags=["customers"])
+_CUSTOMER_DETAIL_SHAPE = shape_of(CustomerDetailOut)
 
 
 class AssignBody(RequestModel):
@@ -306,7 +307,11 @@ async def customers_get(
         return (await _detail(session, principal, customer_id)).model_dump(mode="json")
 
     cached = await cache_get_or_load(
-        cache, customer_key(customer_id), ttl=CUSTOMER_TTL_SECONDS, load=load
+        cache,
+        customer_key(customer_id),
+        ttl=CUSTOMER_TTL_SECONDS,
+        load=load,
+        shape=_CUSTOMER_DETAIL_SHAPE,
     )
     return CustomerDetailOut.model_validate(cached)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import redis.asyncio as redis_asyncio
+from pydantic import TypeAdapter
 
 KEY_PREFIX = "namma:"
 # The set of the keys cached in a family: namma:index:<family> (see the module's docstring).
@@ -199,17 +201,36 @@ def cache_from_url(redis_url: str | None) -> Cache:
     return RedisCache.from_url(redis_url) if redis_url else MemoryCache()
 
 
+def shape_of(*types: Any) -> str:
+    """A short fingerprint of the JSON shape of ``types`` (response models, or any type pydantic
+    can describe), for ``cache_get_or_load``'s ``shape``."""
+    schemas = [TypeAdapter(t).json_schema() for t in types]
+    return hashlib.sha256(json.dumps(schemas, sort_keys=True).encode()).hexdigest()[:12]
+
+
 async def cache_get_or_load(
-    cache: Cache, key: str, *, ttl: int, load: Callable[[], Awaitable[Any]]
+    cache: Cache,
+    key: str,
+    *,
+    ttl: int,
+    load: Callable[[], Awaitable[Any]],
+    shape: str | None = None,
 ) -> Any:
     """Cache-aside read: the cached value, or ``load()`` stored for ``ttl`` seconds.
 
     Either way the caller gets the JSON form (Decimals as strings), so a hit and a miss look
-    the same.
+    the same. ``shape`` (``shape_of`` the answer's model): stored with the value, and a value
+    stored with another shape is a miss — after an upgrade that adds a field to an answer, the
+    entries the old code wrote are loaded afresh instead of failing the new model's validation
+    (a 500 until they expired).
     """
     cached = await cache.get(key)
     if cached is not None:
-        return cached
+        if shape is None:
+            return cached
+        if isinstance(cached, dict) and cached.get("shape") == shape and "value" in cached:
+            return cached["value"]
     encoded = _encode(await load())
-    await cache.set(key, json.loads(encoded), ttl)
-    return json.loads(encoded)
+    value = json.loads(encoded)
+    await cache.set(key, value if shape is None else {"shape": shape, "value": value}, ttl)
+    return value

@@ -17,7 +17,7 @@ from namma.calendars.queries import branch_calendar
 from namma.config import Settings
 from namma.finance import apr_percent, periods_per_year, schedule_fee_amounts
 from namma.finance.owed import loan_outstanding
-from namma.kit.cache import Cache, cache_get_or_load
+from namma.kit.cache import Cache, cache_get_or_load, shape_of
 from namma.kit.db import table_of
 from namma.kit.errors import ConflictError, NotFoundError
 from namma.kit.pagination import Keyset, KeysetPage, SortColumn, keyset_page, keyset_select
@@ -188,6 +188,9 @@ async def loans_list(
     )
 
 
+_LOAN_DETAIL_SHAPE = shape_of(LoanDetail)
+
+
 async def loan_detail(
     session: AsyncSession, principal: Principal, loan_id: uuid.UUID, *, cache: Cache
 ) -> dict[str, Any]:
@@ -220,7 +223,7 @@ async def loan_detail(
         return detail.model_dump(mode="json")
 
     result: dict[str, Any] = await cache_get_or_load(
-        cache, loan_key(loan_id), ttl=LOAN_TTL_SECONDS, load=load
+        cache, loan_key(loan_id), ttl=LOAN_TTL_SECONDS, load=load, shape=_LOAN_DETAIL_SHAPE
     )
     return result
 
