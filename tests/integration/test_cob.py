@@ -55,6 +55,7 @@ from namma.models import (
     Loan,
     LoanInstallment,
     LoanProductVersion,
+    LoanTermsSnapshot,
 )
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
     MONTHLY_PRODUCT,
@@ -155,6 +156,7 @@ async def portfolio_generate(app, world, *, loans: int = 260, seed: int = 202612
 
         loan_rows: list[dict[str, Any]] = []
         installment_rows: list[dict[str, Any]] = []
+        terms_rows: list[dict[str, Any]] = []
         for n in range(loans):
             key = "A" if rng.random() < 0.7 else "B"
             branch = world.branch_a if key == "A" else world.branch_b
@@ -261,6 +263,7 @@ async def portfolio_generate(app, world, *, loans: int = 260, seed: int = 202612
             npa_since = (
                 day - dt.timedelta(days=rng.randint(10, 200)) if previous_class == "npa" else None
             )
+            terms_rows.append({"loan_id": loan_id, "terms": version.terms})
             loan_rows.append(
                 {
                     "id": loan_id,
@@ -272,7 +275,7 @@ async def portfolio_generate(app, world, *, loans: int = 260, seed: int = 202612
                     "principal": principal,
                     "annual_rate": D("24"),
                     "installments": count,
-                    "terms": version.terms,
+                    "frequency": version.terms.get("frequency"),
                     "applied_by_id": world.agent_a.id,
                     "disbursed_on": disbursed,
                     # Stale balances, except the unpaid loan's (as set at disbursement).
@@ -285,6 +288,7 @@ async def portfolio_generate(app, world, *, loans: int = 260, seed: int = 202612
                 }
             )
         await session.execute(insert(Loan.__table__), loan_rows)
+        await session.execute(insert(LoanTermsSnapshot.__table__), terms_rows)
         await session.execute(insert(LoanInstallment.__table__), installment_rows)
 
 
@@ -441,11 +445,12 @@ def state_read(url: str) -> State:
         loans = {}
         for row in conn.execute(
             """SELECT l.loan_number, b.code, u.email, l.customer_id, l.status::text,
-                      l.disbursed_on, l.principal, l.terms -> 'penalty',
+                      l.disbursed_on, l.principal, t.terms -> 'penalty',
                       l.outstanding_principal, l.outstanding_interest, l.outstanding_fees,
                       l.outstanding_penalties, l.next_due_on, l.days_past_due,
                       l.dpd_bucket::text, l.asset_class::text, l.npa_since
                  FROM loans l JOIN branches b ON b.id = l.branch_id
+                 JOIN loan_terms t ON t.loan_id = l.id
                  LEFT JOIN agent_assignments a
                         ON a.customer_id = l.customer_id AND a.ended_at IS NULL
                  LEFT JOIN users u ON u.id = a.agent_id"""

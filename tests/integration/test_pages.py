@@ -485,7 +485,8 @@ async def test_a_statement_is_asked_for_with_the_form_and_the_month_checked(  # 
 
 
 async def clone_loans(app, loan_id: str, copies: int) -> None:  # type: ignore[no-untyped-def]
-    """``copies`` more loans of the same customer like ``loan_id``, with their installments."""
+    """``copies`` more loans of the same customer like ``loan_id``, with their terms and
+    installments."""
     loan_columns = [c.name for c in Loan.__table__.columns]
     installment_columns = [c.name for c in LoanInstallment.__table__.columns]
     async with transaction(app.state.db) as session:
@@ -505,6 +506,13 @@ async def clone_loans(app, loan_id: str, copies: int) -> None:  # type: ignore[n
                     f"SELECT {', '.join(pick(c) for c in loan_columns)} FROM loans WHERE id = :id"
                 ),
                 {"id": loan_id},
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO loan_terms (loan_id, terms) "
+                    "SELECT CAST(:new AS uuid), terms FROM loan_terms WHERE loan_id = :id"
+                ),
+                {"id": loan_id, "new": str(new_id)},
             )
 
             def pick_row(column: str, new: uuid.UUID = new_id) -> str:

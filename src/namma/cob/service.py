@@ -208,8 +208,10 @@ SELECT CAST(l.asset_class AS text), CAST(l.dpd_bucket AS text), count(*)
 
 # --- step 4: interest accrual (accrual-basis products) ------------------------------------------
 
+# The loans with their terms (`loan_terms`, D-212), for the conditions below.
+LOANS_WITH_TERMS = "loans l JOIN loan_terms t ON t.loan_id = l.id"
 # A loan of a product that accounts on accrual basis (its terms' `interest_accounting`).
-ACCRUAL_LOAN = "l.terms ->> 'interest_accounting' = 'accrual'"
+ACCRUAL_LOAN = "t.terms ->> 'interest_accounting' = 'accrual'"
 # The loans the step looks at: active ones, and any other still carrying a receivable or
 # interest in suspense (closed, pre-closed, refinanced or written off since: it is cleared).
 ACCRUAL_SCOPE = (
@@ -219,7 +221,7 @@ ACCRUAL_SCOPE = (
 
 LOCK_ACCRUAL_LOANS = f"""
 SELECT count(*) FROM (
-    SELECT 1 FROM loans l WHERE {ACCRUAL_SCOPE} ORDER BY l.id FOR UPDATE
+    SELECT 1 FROM {LOANS_WITH_TERMS} WHERE {ACCRUAL_SCOPE} ORDER BY l.id FOR UPDATE OF l
 ) locked
 """  # noqa: S608 (constant fragments; values are bound parameters)
 
@@ -248,7 +250,7 @@ WITH earned AS (
            l.interest_suspense AS suspended,
            {NON_PERFORMING_SQL} AS npa, {ACTIVE_LOAN} AS active,
            GREATEST(sum({INTEREST_EARNED}) - sum(i.interest_paid), 0) AS unpaid
-      FROM loans l
+      FROM {LOANS_WITH_TERMS}
       JOIN loan_installments i ON i.loan_id = l.id
      WHERE {ACCRUAL_SCOPE}
      GROUP BY l.id

@@ -41,6 +41,7 @@ from namma.loans.service import loan_balances, loan_dues, loan_terms_of
 from namma.loans.status import LoanMove, loan_move_target
 from namma.loans.store import (
     LOAN_ROWS,
+    LOANS_WITH_TERMS,
     installment_changes,
     installment_states,
     installment_states_write,
@@ -53,11 +54,11 @@ from namma.models import AccountKind, AdvanceApplication
 # id order (the order every close-of-business step and a collection lock loans in).
 ADVANCE_LOANS = (
     sql.SQL(
-        "SELECT {} FROM loans l WHERE l.status = 'active' AND l.advance_balance > 0 "
+        "SELECT {} FROM {} WHERE l.status = 'active' AND l.advance_balance > 0 "
         "AND l.disbursed_on <= %s AND EXISTS (SELECT 1 FROM loan_installments i "
         "WHERE i.loan_id = l.id AND i.due_date <= %s AND {} > 0) ORDER BY l.id FOR UPDATE OF l"
     )
-    .format(LOAN_ROWS.columns, sql.SQL(sql_of(owed, "i")))
+    .format(LOAN_ROWS.columns, sql.SQL(LOANS_WITH_TERMS), sql.SQL(sql_of(owed, "i")))
     .as_bytes()
 )
 

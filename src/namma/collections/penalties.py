@@ -38,10 +38,10 @@ ZERO = Decimal("0.00")
 # run that touched installments first could deadlock with one.
 _LOCK = """
 SELECT count(*) FROM (
-    SELECT 1 FROM loans l
-    WHERE l.status = 'active' AND jsonb_typeof(l.terms -> 'penalty') = 'object'
+    SELECT 1 FROM loans l JOIN loan_terms t ON t.loan_id = l.id
+    WHERE l.status = 'active' AND jsonb_typeof(t.terms -> 'penalty') = 'object'
       AND (CAST(:loan_id AS uuid) IS NULL OR l.id = CAST(:loan_id AS uuid))
-    ORDER BY l.id FOR UPDATE
+    ORDER BY l.id FOR UPDATE OF l
 ) locked
 """
 
@@ -54,10 +54,11 @@ WITH arrears AS (
            CAST(:as_of AS date) - i.due_date AS days_late,
            {sql_of(owed_principal, "i")} AS overdue_principal,
            {sql_of(owed_interest, "i")} AS overdue_interest,
-           l.terms -> 'penalty' AS rule
+           t.terms -> 'penalty' AS rule
     FROM loan_installments i
     JOIN loans l ON l.id = i.loan_id
-    WHERE l.status = 'active' AND jsonb_typeof(l.terms -> 'penalty') = 'object'
+    JOIN loan_terms t ON t.loan_id = l.id
+    WHERE l.status = 'active' AND jsonb_typeof(t.terms -> 'penalty') = 'object'
       AND (CAST(:loan_id AS uuid) IS NULL OR l.id = CAST(:loan_id AS uuid))
       -- Due before the date and in arrears: penalties alone do not put an installment in
       -- arrears, only what the schedule demanded.

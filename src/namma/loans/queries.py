@@ -91,7 +91,7 @@ _INSTALLMENTS = table_of(LoanInstallment)
 _CHARGES = table_of(LoanCharge)
 
 # The columns `LoanOut.fields_of` reads, named as the `Loan` attributes. Of the terms only the
-# frequency is answered: the row carries that one key, not the whole JSON document.
+# frequency is answered, from its own column: no list or loan read joins the terms (D-212).
 LOAN_ROW_COLUMNS = (
     *(
         _LOANS.c[name]
@@ -105,6 +105,7 @@ LOAN_ROW_COLUMNS = (
             "principal",
             "annual_rate",
             "installments",
+            "frequency",
             "purpose",
             "applied_by_id",
             "applied_at",
@@ -134,7 +135,6 @@ LOAN_ROW_COLUMNS = (
             "refinances_id",
         )
     ),
-    func.jsonb_build_object("frequency", _LOANS.c.terms["frequency"]).label("terms"),
     _CUSTOMERS.c.name.label("customer_name"),
 )
 _LOAN_ROWS = select(*LOAN_ROW_COLUMNS).select_from(
@@ -401,7 +401,7 @@ async def loans_page(
             loans.loan_number,
             loans.principal,
             loans.annual_rate,
-            loans.terms["frequency"].astext.label("frequency"),
+            loans.frequency,
             loans.status,
             loans.days_past_due,
             customers.name.label("customer_name"),

@@ -101,7 +101,7 @@ class LoanOut(BaseModel):
             "principal": loan.principal,
             "annual_rate": loan.annual_rate,
             "installments": loan.installments,
-            "frequency": loan.terms.get("frequency"),
+            "frequency": loan.frequency,
             "purpose": loan.purpose,
             "applied_by_id": loan.applied_by_id,
             "applied_at": loan.applied_at,

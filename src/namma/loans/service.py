@@ -586,7 +586,7 @@ async def loan_disburse(
     if loan.refinances_id is not None:
         # A top-up: its disbursement first pays the old loan off, interest and all.
         old = await session.scalar(
-            select(Loan).where(Loan.id == loan.refinances_id).with_for_update()
+            select(Loan).where(Loan.id == loan.refinances_id).with_for_update(of=Loan)
         )
         assert old is not None
         if old.status is not LoanStatus.ACTIVE:
@@ -812,7 +812,7 @@ async def loan_schedules_regenerate(
     loans = {
         loan.id: loan
         for loan in await session.scalars(
-            select(Loan).where(Loan.id.in_(wanted)).order_by(Loan.id).with_for_update()
+            select(Loan).where(Loan.id.in_(wanted)).order_by(Loan.id).with_for_update(of=Loan)
         )
     }
     for loan_id in wanted:
@@ -987,7 +987,7 @@ async def loan_due_dates_move(
     loans = {
         loan.id: loan
         for loan in await session.scalars(
-            select(Loan).where(Loan.id.in_(wanted)).order_by(Loan.id).with_for_update()
+            select(Loan).where(Loan.id.in_(wanted)).order_by(Loan.id).with_for_update(of=Loan)
         )
     }
     calendars: dict[uuid.UUID, WorkingCalendar] = {}

@@ -59,6 +59,7 @@ from namma.models import (
     Loan,
     LoanInstallment,
     LoanProductVersion,
+    LoanTermsSnapshot,
     Role,
 )
 
@@ -85,20 +86,46 @@ async def number_next(session: AsyncSession, *, branch_id: uuid.UUID, kind: str,
 
 # --- the loan and its product version ------------------------------------------------------
 
-LOAN_ROWS = RowLoader(Loan, "l")
+# A loan read straight from the driver comes with its terms (`Loan.terms`, a table of their
+# own: D-212): select `LOAN_ROWS.columns` from `LOANS_WITH_TERMS`.
+LOANS_WITH_TERMS = "loans l JOIN loan_terms t ON t.loan_id = l.id"
+
+
+class LoanRowLoader:
+    """`RowLoader` of loans with their terms: ``columns`` are the loan's every column (qualified
+    by ``l``), then its terms' (by ``t``); `adopt` makes such a row the session's loan with its
+    terms loaded, as the ORM's joined load does, so `loan.terms` never has to read them (which
+    an async session cannot do on attribute access)."""
+
+    def __init__(self) -> None:
+        self._loans = RowLoader(Loan, "l")
+        self._terms = RowLoader(LoanTermsSnapshot, "t")
+        self.keys = self._loans.keys  # the loan's columns, first in the row
+        self.columns = sql.SQL(", ").join((self._loans.columns, self._terms.columns))
+
+    def adopt(self, session: AsyncSession, row: Sequence[Any]) -> Loan:
+        split = len(self.keys)
+        loan = self._loans.adopt(session, row[:split])
+        set_committed_value(loan, "terms_snapshot", self._terms.adopt(session, row[split:]))
+        return loan
+
+
+LOAN_ROWS = LoanRowLoader()
 
 
 def loan_for_update_query(scope: LiteralString) -> bytes:
-    """The locking read of a loan in a scope (`loan_scope_sql`): the loan's columns."""
+    """The locking read of a loan in a scope (`loan_scope_sql`): the loan's columns and its
+    terms'; only the loan's row is locked."""
     return (
-        sql.SQL("SELECT {} FROM loans l WHERE l.id = %s AND ({}) FOR UPDATE OF l")
-        .format(LOAN_ROWS.columns, sql.SQL(scope))
+        sql.SQL("SELECT {} FROM {} WHERE l.id = %s AND ({}) FOR UPDATE OF l")
+        .format(LOAN_ROWS.columns, sql.SQL(LOANS_WITH_TERMS), sql.SQL(scope))
         .as_bytes()
     )
 
 
 async def loan_locked(session: AsyncSession, principal: Principal, loan_id: uuid.UUID) -> Loan:
-    """The loan, its row locked to the commit, if it is in the caller's scope (else 404).
+    """The loan with its terms, its row locked to the commit, if it is in the caller's scope
+    (else 404).
 
     Every change to a loan's money starts here, every collection too: one statement straight
     to the driver (`RowLoader`)."""

@@ -46,6 +46,7 @@ from namma.models.loan import (
     LoanCharge,
     LoanInstallment,
     LoanStatus,
+    LoanTermsSnapshot,
     NumberSequence,
 )
 from namma.models.notification import (
@@ -111,6 +112,7 @@ __all__ = [
     "LoanRestructureRequest",
     "LoanScheduleRevision",
     "LoanStatus",
+    "LoanTermsSnapshot",
     "LoanWaiver",
     "Notification",
     "NotificationChannel",

@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from namma.kit.db import Base, value_enum
 from namma.models.cob import AssetClass, DpdBucket, ProvisionClass
@@ -110,8 +110,9 @@ class Loan(Base):
     principal: Mapped[Decimal] = mapped_column(MONEY)
     annual_rate: Mapped[Decimal] = mapped_column(RATE)
     installments: Mapped[int]
-    # The complete money-core terms of this loan (product version + the amounts chosen).
-    terms: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The terms' repayment frequency, which every list shows: a list then reads no terms
+    # (`loan_terms`). Set with them (`terms`), never on its own (D-212).
+    frequency: Mapped[str | None] = mapped_column(String(20))
     requested_first_due_on: Mapped[dt.date | None] = mapped_column(Date)
     purpose: Mapped[str | None] = mapped_column(Text)
 
@@ -207,6 +208,41 @@ class Loan(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+    # Loaded with the loan in the same statement whenever a query selects the loan itself (an
+    # async session cannot load it later); a statement over loans' columns never joins it.
+    terms_snapshot: Mapped[LoanTermsSnapshot] = relationship(
+        lazy="joined", innerjoin=True, cascade="all, delete-orphan"
+    )
+
+    @property
+    def terms(self) -> dict[str, Any]:
+        """The complete money-core terms of this loan (its product version's, as applied for);
+        kept in their own table, out of the rows every report scans (D-212)."""
+        return self.terms_snapshot.terms
+
+    @terms.setter
+    def terms(self, value: dict[str, Any]) -> None:
+        # A new loan has no snapshot yet; a loaded one has it loaded (joined), so this never
+        # reads the database.
+        if self.terms_snapshot is None:
+            self.terms_snapshot = LoanTermsSnapshot(terms=value)
+        else:
+            self.terms_snapshot.terms = value
+        self.frequency = value.get("frequency")
+
+
+class LoanTermsSnapshot(Base):
+    """One loan's terms (`Loan.terms`), a row of their own: the JSON is most of a loan's
+    bytes, read for one loan at a time when its money is computed, and never by the reports
+    that scan every loan of a branch (D-212)."""
+
+    __tablename__ = "loan_terms"
+
+    loan_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("loans.id", ondelete="RESTRICT"), primary_key=True
+    )
+    terms: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
 class LoanInstallment(Base):
