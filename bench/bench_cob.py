@@ -132,13 +132,18 @@ GENERATE = [
     """,
     """
     INSERT INTO loans (id, loan_number, branch_id, customer_id, product_version_id, status,
-                       principal, annual_rate, installments, terms, applied_by_id, disbursed_on,
-                       disbursed_at)
+                       principal, annual_rate, installments, frequency, applied_by_id,
+                       disbursed_on, disbursed_at)
     SELECT p.loan_id, 'L' || lpad(p.n::text, 9, '0'), p.branch_id, p.customer_id, v.id,
            CAST(CASE WHEN p.closed THEN 'closed' ELSE 'active' END AS loan_status),
-           %(per_loan)s * 1000.00, 24, %(per_loan)s, v.terms, md5('agent1')::uuid,
-           p.disbursed_on, p.disbursed_on
+           %(per_loan)s * 1000.00, 24, %(per_loan)s, v.terms ->> 'frequency',
+           md5('agent1')::uuid, p.disbursed_on, p.disbursed_on
       FROM plan2 p JOIN loan_product_versions v ON v.id = p.version_id
+    """,
+    # Each loan's terms, as `loan_apply` copies them from its product version (D-212).
+    """
+    INSERT INTO loan_terms (loan_id, terms)
+    SELECT p.loan_id, v.terms FROM plan2 p JOIN loan_product_versions v ON v.id = p.version_id
     """,
     # Installments: paid in full up to the borrower's arrears, the next one partly paid.
     """
@@ -266,11 +271,12 @@ BASELINE: list[tuple[str, str]] = [
         f"""
         WITH due AS (
             SELECT i.id, i.loan_id, i.number, i.penalty_due, %(d)s - i.due_date AS late,
-                   l.terms -> 'penalty' AS r,
+                   t.terms -> 'penalty' AS r,
                    i.principal_due - i.principal_paid AS p,
                    i.interest_due - i.interest_paid - i.interest_waived AS it
               FROM loan_installments i JOIN loans l ON l.id = i.loan_id
-             WHERE l.status = 'active' AND jsonb_typeof(l.terms -> 'penalty') = 'object'
+              JOIN loan_terms t ON t.loan_id = l.id
+             WHERE l.status = 'active' AND jsonb_typeof(t.terms -> 'penalty') = 'object'
                AND i.due_date < %(d)s AND {_ARREARS}
         ), run AS (
             SELECT d.*, LEAST(
