@@ -190,3 +190,75 @@ async def test_schedules_still_pending_are_written_by_the_migration(
         columns = {c["name"] for c in inspect(conn).get_columns("loans")}
         assert "schedule_status" not in columns
     engine.dispose()
+
+
+def test_loan_terms_move_to_their_table_and_back(empty_database_url: str) -> None:
+    """The upgrade copies every loan's terms into `loan_terms` and its frequency into
+    `loans.frequency`, and drops `loans.terms`; the downgrade puts the terms back in the loans
+    row, each loan's own."""
+    import json
+    import uuid
+
+    url = empty_database_url
+    migrate_upgrade(url)
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    terms = {
+        "weekly": {"frequency": "weekly", "penalty": {"basis": "flat", "value": "50"}},
+        "monthly": {"frequency": "monthly", "interest_accounting": "accrual"},
+        "none": {},
+    }
+    ids = {name: uuid.uuid4() for name in terms}
+    with engine.connect() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "c5d1e8a4f2b7")  # the revision before loan_terms
+        conn.execute(
+            text(
+                "INSERT INTO branches (id, code, name, is_head_office, is_active) VALUES "
+                "(md5('b')::uuid, 'BLR01', 'B', false, true);"
+                "INSERT INTO users (id, name, role, branch_id, email, password_hash, is_active, "
+                "must_change_password) VALUES (md5('u')::uuid, 'Agent', 'agent', "
+                "md5('b')::uuid, 'a@example.com', 'x', true, false);"
+                "INSERT INTO customers (id, branch_id, name, phone) VALUES "
+                "(md5('c')::uuid, md5('b')::uuid, 'Kamala', '9100000001');"
+                "INSERT INTO loan_products (id, code, name, is_active, latest_version) VALUES "
+                "(md5('p')::uuid, 'MG-W', 'Weekly', true, 1);"
+                "INSERT INTO loan_product_versions (id, product_id, version, terms, "
+                "min_principal, max_principal, min_rate, max_rate, default_rate, "
+                "min_installments, max_installments, microfinance, max_obligation_ratio) VALUES "
+                "(md5('v')::uuid, md5('p')::uuid, 1, '{}', 1000, 50000, 0, 26, 24, 1, 52, "
+                "false, 0.5)"
+            )
+        )
+        for n, (name, value) in enumerate(terms.items()):
+            conn.execute(
+                text(
+                    "INSERT INTO loans (id, loan_number, branch_id, customer_id, "
+                    "product_version_id, status, principal, annual_rate, installments, terms, "
+                    "applied_by_id) VALUES (:id, :number, md5('b')::uuid, md5('c')::uuid, "
+                    "md5('v')::uuid, 'applied', 10000, 24, 12, CAST(:terms AS jsonb), "
+                    "md5('u')::uuid)"
+                ),
+                {"id": ids[name], "number": f"BLR01-2026-{n:06d}", "terms": json.dumps(value)},
+            )
+        conn.commit()
+
+        command.upgrade(config, "head")
+        conn.commit()
+        copied = dict(conn.execute(text("SELECT loan_id, terms FROM loan_terms")).all())
+        assert copied == {ids[name]: value for name, value in terms.items()}
+        frequencies = dict(conn.execute(text("SELECT id, frequency FROM loans")).all())
+        assert frequencies == {
+            ids["weekly"]: "weekly",
+            ids["monthly"]: "monthly",
+            ids["none"]: None,
+        }
+        assert "terms" not in {c["name"] for c in inspect(conn).get_columns("loans")}
+
+        command.downgrade(config, "c5d1e8a4f2b7")
+        conn.commit()
+        restored = dict(conn.execute(text("SELECT id, terms FROM loans")).all())
+        assert restored == {ids[name]: value for name, value in terms.items()}
+        assert "loan_terms" not in inspect(conn).get_table_names()
+        assert "frequency" not in {c["name"] for c in inspect(conn).get_columns("loans")}
+    engine.dispose()
