@@ -8,9 +8,9 @@ baseline, which replays exactly these):
 
 1. the caller (`namma.auth.deps`), 2. the idempotency claim (`namma.kit.idempotency`),
 3. `loan_locked` — the loan row ``FOR UPDATE`` in the caller's scope (`loan_scope_sql`,
-   compiled from the ORM's `loan_scope`), with its terms (`loan_terms`), 4. `loan_version`, 5. `installment_states`,
-6. `installment_states_write` (only the installments the payment changed),
-7. `loan_columns_write` (the loan's balances), 8. the journal entry and its lines
+   compiled from the ORM's `loan_scope`), with its terms (`loan_terms`), 4. `loan_version`,
+5. `installment_states`, 6. `installment_states_write` (only the installments the payment
+changed), 7. `loan_columns_write` (the loan's balances), 8. the journal entry and its lines
 (`namma.ledger.service.journal_post`), 9. the receipts job, 10. `receipt_prefix` (the branch's
 code), 11. `collection_insert_numbered` — the receipt number, the collection and its allocation
 rows in one statement (the branch's sequence row stays locked from here to the commit, so it
