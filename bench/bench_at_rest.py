@@ -261,7 +261,8 @@ def main() -> None:
         "--database", help="a database kept by `load_day.py --keep`: no generation, kept"
     )
     args = parser.parse_args()
-    print(f"{machine()}\nloans {args.loans:,}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+    generated = f"loans {args.loans:,}" if args.database is None else f"database {args.database}"
+    print(f"{machine()}\n{generated}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
     name = args.database or f"namma_bench_rest_{uuid.uuid4().hex[:8]}"
     if args.database is None:
         create_database(SERVER, name)
