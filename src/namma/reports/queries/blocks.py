@@ -458,9 +458,8 @@ async def ledger_portfolio(session: AsyncSession, f: ReportFilters) -> Decimal:
         row = (await session.execute(with_snapshot(lines.subquery("lines")))).one()
         return SnapshotRead.of(row, _dec(row.balance))
 
-    narrower = f.agent_id is not None or f.product_id is not None
     return await kept_sums(
-        None if narrower else transaction_cache(session),
+        None if f.narrows_loans else transaction_cache(session),
         f"kept:portfolio:{f.branch_id or 'all'}",
         today=today_india(),
         read=read,

@@ -22,6 +22,7 @@ from namma.reports.base import (
     text,
 )
 from namma.reports.queries.blocks import (
+    BucketStock,
     _par,
     ledger_portfolio,
     loan_stock,
@@ -36,30 +37,26 @@ async def par_report(session: AsyncSession, f: ReportFilters, *, reconcile: bool
     own page and the tests run.
     """
     today = today_india()
-    found = {
-        b: (v.loans, v.outstanding_principal, v.overdue_amount)
-        for b, v in (await loan_stock(session, f)).by_bucket.items()
-    }
-    total = sum((v[1] for v in found.values()), ZERO)
-    rows: list[dict[str, Any]] = []
-    for b in BUCKETS:
-        n, principal, od = found.get(b, (0, ZERO, ZERO))
-        rows.append(
-            {
-                "bucket": b,
-                "loans": n,
-                "outstanding_principal": principal,
-                "share": percent(principal, total),
-                "overdue_amount": od,
-            }
-        )
+    found = (await loan_stock(session, f)).by_bucket
+    buckets = {b: found.get(b, BucketStock(0, ZERO, ZERO)) for b in BUCKETS}
+    total = sum((v.outstanding_principal for v in buckets.values()), ZERO)
+    rows: list[dict[str, Any]] = [
+        {
+            "bucket": b,
+            "loans": v.loans,
+            "outstanding_principal": v.outstanding_principal,
+            "share": percent(v.outstanding_principal, total),
+            "overdue_amount": v.overdue_amount,
+        }
+        for b, v in buckets.items()
+    ]
 
     # PAR1 / PAR30 / PAR60 / PAR90 are exactly bucket sums (base.PAR_THRESHOLDS: DPD ≥ 1 is
     # every bucket but current, DPD > 30 the buckets from 31-60, and so on), so the one
     # statement over the loans gives them all.
     def at_risk(first_bucket: str) -> Decimal:
         start = BUCKETS.index(first_bucket)
-        return sum((found.get(b, (0, ZERO, ZERO))[1] for b in BUCKETS[start:]), ZERO)
+        return sum((buckets[b].outstanding_principal for b in BUCKETS[start:]), ZERO)
 
     p1, p30, p60, p90 = (at_risk(b) for b in ("1-30", "31-60", "61-90", "90+"))
     summary: dict[str, Any] = {

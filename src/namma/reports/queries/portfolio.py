@@ -44,6 +44,14 @@ from namma.reports.queries.blocks import (
     scoped_loans,
 )
 
+# ``portfolio_summary(last_day=True)``'s summary: the flows of the period's last day.
+LAST_DAY_TYPES = {
+    "last_day_due_amount": ColumnType.MONEY,
+    "last_day_collected_against_due": ColumnType.MONEY,
+    "last_day_collections": ColumnType.INT,
+    "last_day_collected_amount": ColumnType.MONEY,
+}
+
 
 async def portfolio_summary(
     session: AsyncSession, f: ReportFilters, *, reconcile: bool = True, last_day: bool = False
@@ -61,7 +69,12 @@ async def portfolio_summary(
     """
     today = today_india()
     sl = scoped_loans(f)
-    day: dict[str, Any] = {"due": ZERO, "against": ZERO, "collections": 0, "amount": ZERO}
+    day: dict[str, Any] = {
+        "due_amount": ZERO,
+        "collected_against_due": ZERO,
+        "collections": 0,
+        "collected_amount": ZERO,
+    }
     rows: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
     for branch_id, b in (await loan_stock(session, f)).by_branch.items():
         rows[branch_id].update(
@@ -100,8 +113,8 @@ async def portfolio_summary(
         )
     ).all():
         rows[branch_id].update(due_amount=_dec(due), collected_against_due=_dec(against))
-        day["due"] += _dec(day_due)
-        day["against"] += _dec(day_against)
+        day["due_amount"] += _dec(day_due)
+        day["collected_against_due"] += _dec(day_against)
     received = collections_received(sl, f.date_from, f.date_to)
     received_that_day = received.c.collected_on == f.date_to
     for branch_id, amount, day_n, day_amount in (
@@ -116,7 +129,7 @@ async def portfolio_summary(
     ).all():
         rows[branch_id]["collected_amount"] = _dec(amount)
         day["collections"] += int(day_n)
-        day["amount"] += _dec(day_amount)
+        day["collected_amount"] += _dec(day_amount)
 
     money_keys = (
         "outstanding_principal",
@@ -181,26 +194,8 @@ async def portfolio_summary(
         ],
         rows=out,
         totals=totals,
-        summary=(
-            {
-                "last_day_due_amount": day["due"],
-                "last_day_collected_against_due": day["against"],
-                "last_day_collections": day["collections"],
-                "last_day_collected_amount": day["amount"],
-            }
-            if last_day
-            else {}
-        ),
-        summary_types=(
-            {
-                "last_day_due_amount": ColumnType.MONEY,
-                "last_day_collected_against_due": ColumnType.MONEY,
-                "last_day_collections": ColumnType.INT,
-                "last_day_collected_amount": ColumnType.MONEY,
-            }
-            if last_day
-            else {}
-        ),
+        summary={f"last_day_{k}": v for k, v in day.items()} if last_day else {},
+        summary_types=LAST_DAY_TYPES if last_day else {},
         reconciliation=(
             [
                 Reconciliation(
