@@ -4,14 +4,18 @@
   PostgreSQL in a temporary directory.
 - NAMMA_TEST_REDIS_URL: a Redis for the Redis-backend tests. Unset: those tests are skipped,
   except in CI (CI=true), where a missing service is an error, never a skip.
+- NAMMA_TEST_MIDNIGHT_MARGIN_MINUTES (15): a run starting this close to the Indian midnight waits
+  for it first (0: never wait).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -23,6 +27,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from namma.kit.clock import INDIA
 from namma.kit.db import libpq_url
 from namma.kit.embedded import EmbeddedPostgres, create_database
 from namma.kit.passwords import password_hashing_configure
@@ -91,6 +96,31 @@ def _drop_detached(server_url: str, names: list[str]) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+# A run that crosses the Indian midnight would see "today" change under it: a portfolio built on one
+# day, read as the next (dates kept at import, the server's default periods, PostgreSQL's clock).
+# A run that would start within this margin of midnight waits until the day has turned.
+MIDNIGHT_MARGIN = dt.timedelta(
+    minutes=int(os.environ.get("NAMMA_TEST_MIDNIGHT_MARGIN_MINUTES", "15"))
+)
+
+
+def seconds_until_clear_of_midnight(now: dt.datetime, margin: dt.timedelta) -> float:
+    """Seconds to wait at ``now`` (aware) so that the next ``margin`` holds no Indian midnight."""
+    local = now.astimezone(INDIA)
+    midnight = dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), INDIA)
+    left = midnight - local
+    return left.total_seconds() + 5 if left < margin else 0.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):  # an xdist worker: its controller has already waited
+        return
+    wait = seconds_until_clear_of_midnight(dt.datetime.now(dt.UTC), MIDNIGHT_MARGIN)
+    if wait:
+        print(f"\nThe Indian day turns in {wait - 5:.0f} s: waiting for it before the run starts.")
+        time.sleep(wait)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -40,6 +40,7 @@ from sqlalchemy import func, select, update
 from namma.auth.deps import Principal
 from namma.auth.scope import customer_scope, customer_scope_sql
 from namma.auth.totp import totp_secret_encrypt
+from namma.kit.clock import today_india
 from namma.kit.db import raw_connection, transaction
 from namma.models import AgentAssignment, Customer, Role, User
 from tests.integration.conftest import _HASH, PASSWORD, World
@@ -746,7 +747,7 @@ LENDING_RULES: dict[tuple[str, str], Rule] = {
     ),
     ("POST", "/api/loans/{loan_id}/approval/undo"): Rule(_loan("approved"), **_deciders()),
     ("POST", "/api/loans/{loan_id}/disburse"): Rule(
-        _loan("approved", {"disbursed_on": date.today().isoformat(), "method": "cash"}),
+        _loan("approved", {"disbursed_on": today_india().isoformat(), "method": "cash"}),
         **_deciders(201),
     ),
     ("POST", "/api/loans/{loan_id}/write-off"): Rule(

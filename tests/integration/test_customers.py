@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from namma.customers.kyc import verhoeff_check_digit
+from namma.kit.clock import today_india
 from namma.kit.db import transaction
 from namma.models import (
     AgentAssignment,
@@ -219,7 +220,7 @@ async def test_bad_input_names_the_field(client, world, bearer, overrides, field
 
 async def test_age_bounds_are_inclusive(client, world, bearer) -> None:  # type: ignore[no-untyped-def]
     agent = await bearer(world.agent_a)
-    today = dt.date.today()
+    today = today_india()
     eighteen = today.replace(year=today.year - 18) - dt.timedelta(days=1)
     assert (await create(client, agent, date_of_birth=eighteen.isoformat())).status_code == 201
     young = today.replace(year=today.year - 17)
@@ -369,7 +370,7 @@ async def test_keyset_pagination_walks_everything_once(app, client, world, beare
 
 
 async def test_detail_shows_loans_next_due_and_overdue(app, client, world, bearer) -> None:  # type: ignore[no-untyped-def]
-    today = dt.date.today()
+    today = today_india()
     week = dt.timedelta(days=7)
     customer = world.customer_a.id
     await make_loan(
