@@ -92,7 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.database_replica_url:
                 # Dashboards, reports and lists read there (`kit/replica.py`, D-219).
                 replica_db = Database.connect(
-                    settings.database_replica_url, pool_size=settings.db_pool_size
+                    settings.database_replica_url,
+                    pool_size=settings.db_pool_size,
+                    connect_timeout=5,
                 )
                 stack.push_async_callback(replica_db.dispose)
                 app.state.replica = ReplicaRouter(

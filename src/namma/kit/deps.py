@@ -12,7 +12,7 @@ from namma.kit.cache import Cache
 from namma.kit.db import db_session
 from namma.kit.idempotency import Idempotency, IdempotencyKeyHeader, route_of
 from namma.kit.ratelimit import RateLimiter
-from namma.kit.replica import READS_REPLICA, ReplicaCache, replica_router
+from namma.kit.replica import ReplicaCache, replica_router
 
 # scope="function": the session is committed (or rolled back) before the response is sent, so a
 # failed commit becomes an error response instead of a 200 for work that was never saved.
@@ -37,9 +37,7 @@ async def _reads_replica(request: Request) -> bool:
     """Whether this request's read routes read the replica (decided once per request: FastAPI
     caches a dependency's value within the request). Never without NAMMA_DATABASE_REPLICA_URL."""
     router = replica_router(request)
-    chosen = router is not None and await router.serves(request)
-    setattr(request.state, READS_REPLICA, chosen)
-    return chosen
+    return router is not None and await router.serves(request)
 
 
 async def _read_session(

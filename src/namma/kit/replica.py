@@ -39,10 +39,10 @@ log = structlog.get_logger(__name__)
 
 # Marks a session opened on the standby (``session.info``): `reads_standby`.
 STANDBY = "namma.reads_standby"
-# The request's choice (``request.state``): True when its read routes use the replica.
-READS_REPLICA = "reads_replica"
 # How often a process measures the replica's lag, at most.
 LAG_CHECK_SECONDS = 1.0
+# A measurement that takes longer counts as no answer (reads go to the primary meanwhile).
+MEASURE_TIMEOUT_SECONDS = 2.0
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 # The replay delay: the age of the last transaction replayed, while WAL received is still
@@ -88,11 +88,18 @@ class ReplicaState:
 
 
 async def replica_measure(db: Database, *, max_lag: float) -> ReplicaState:
-    """Ask the replica how far behind it is (one short statement)."""
+    """Ask the replica how far behind it is (one short statement, at most
+    ``MEASURE_TIMEOUT_SECONDS``: a replica that does not answer is not waited for)."""
     now = time.monotonic()
-    try:
+
+    async def ask() -> Any:
         async with db.engine.connect() as conn:
-            row = (await conn.execute(LAG_SQL)).one()
+            return (await conn.execute(LAG_SQL)).one()
+
+    try:
+        row = await asyncio.wait_for(ask(), MEASURE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return ReplicaState(False, None, f"no answer within {MEASURE_TIMEOUT_SECONDS} s", now)
     except Exception as exc:
         return ReplicaState(False, None, f"no answer ({type(exc).__name__})", now)
     if not row.standby:
@@ -132,10 +139,13 @@ class ReplicaRouter:
         self._lock = asyncio.Lock()
 
     async def state(self) -> ReplicaState:
-        """The last measurement, measured again when older than ``LAG_CHECK_SECONDS`` (one
-        request measures; those arriving meanwhile use the previous one or wait for it)."""
+        """The last measurement, measured again when older than ``LAG_CHECK_SECONDS``: one
+        request measures; those arriving meanwhile use the previous measurement (the first
+        ones of the process wait for the first)."""
         held = self._state
-        if held is not None and time.monotonic() - held.measured_at < LAG_CHECK_SECONDS:
+        if held is not None and (
+            time.monotonic() - held.measured_at < LAG_CHECK_SECONDS or self._lock.locked()
+        ):
             return held
         async with self._lock:
             held = self._state
