@@ -24,16 +24,18 @@ from pathlib import Path
 
 import psycopg
 
-PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin")
+# Debian's server package (postgresql-15 here and in CI); any other installed version next.
+PG_BIN_CANDIDATES = ("/usr/lib/postgresql/15/bin",)
 SYSTEM_USER = "postgres"
 
 
 def pg_bin() -> Path | None:
     """The folder of initdb, pg_ctl and pg_basebackup, or None when there is none."""
     given = os.environ.get("NAMMA_TEST_PG_BIN")
-    for folder in (given,) if given else PG_BIN_CANDIDATES:
-        if folder and (Path(folder) / "pg_basebackup").is_file():
-            return Path(folder)
+    installed = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for folder in [Path(given)] if given else [*map(Path, PG_BIN_CANDIDATES), *installed]:
+        if (folder / "pg_basebackup").is_file() and (folder / "initdb").is_file():
+            return folder
     return None
 
 
