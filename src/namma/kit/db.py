@@ -151,7 +151,9 @@ class Database:
     cache: Any = None
 
     @classmethod
-    def connect(cls, url: str, *, pool_size: int = 10) -> Database:
+    def connect(
+        cls, url: str, *, pool_size: int = 10, connect_timeout: int | None = None
+    ) -> Database:
         engine = create_async_engine(
             sqlalchemy_url(url),
             pool_size=pool_size,
@@ -163,7 +165,11 @@ class Database:
             # page read is priced as on SSD, where the working set lives in memory anyway (the
             # default 4 is a spinning disk's): a branch's dashboard then reads its loans by
             # index instead of hashing the whole table, a quarter faster at 100,000 loans (D-177).
-            connect_args={"options": "-c jit=off -c random_page_cost=1.1 -c work_mem=16MB"},
+            connect_args={
+                "options": "-c jit=off -c random_page_cost=1.1 -c work_mem=16MB",
+                # A server that may be away (the read replica): fail a connection in time.
+                **({"connect_timeout": connect_timeout} if connect_timeout else {}),
+            },
         )
         return cls(
             url=url,
