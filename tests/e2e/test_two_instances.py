@@ -1,5 +1,6 @@
-"""Two app instances behind nginx, one PostgreSQL and one Redis, two job workers (issue 21,
-point 3): what a person does holds whichever instance answers.
+"""Two app instances behind nginx, a PostgreSQL primary with a streaming hot standby (the
+instances' read replica), one Redis, two job workers (issue 21, point 3): what a person does
+holds whichever instance answers.
 
 - a session opened on one instance works on the other (the signing key is the deployment's, not
   the process's);
@@ -11,8 +12,9 @@ point 3): what a person does holds whichever instance answers.
 - a job worker killed mid-job loses no job: the other worker's stalled-job recovery puts it back
   and runs it.
 
-The processes are the real ones (`namma serve`, nginx from Debian's package, the job worker), on
-loopback ports; nginx is skipped outside CI when it is not installed (`.ci/run` installs it).
+The processes are the real ones (`namma serve`, nginx and PostgreSQL from Debian's packages, the
+job worker), on loopback ports; outside CI the module is skipped when nginx or PostgreSQL's server
+binaries are not installed (`.ci/run` installs nginx).
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ from namma.jobs import job_app
 from namma.kit.db import libpq_url
 from namma.kit.embedded import create_database
 from namma.kit.jobs import job_app_opened
-from tests.conftest import IN_CI, drop_at_session_end
+from tests.conftest import IN_CI
 from tests.e2e.support import free_port
 from tests.integration.job_tasks import PROBE_TABLE_SQL  # (also registers the test tasks)
+from tests.streaming_pair import StreamingPair, pg_bin
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +111,7 @@ class Process:
 
 @dataclass
 class Cluster:
+    pair: StreamingPair
     database_url: str
     redis_url: str
     instances: dict[str, str]  # name -> base URL
@@ -173,9 +177,7 @@ http {{
 
 
 @pytest.fixture(scope="module")
-def cluster(
-    postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if not Path(NGINX).exists():
         if IN_CI:
             pytest.fail("CI must have nginx (.ci/run installs Debian's package)")
@@ -188,16 +190,25 @@ def cluster(
     redis_url = make_url(base_redis).set(database=str(REDIS_DB)).render_as_string(False)
     redis.Redis.from_url(redis_url).flushdb()
 
+    bin_dir = pg_bin()
+    if bin_dir is None:
+        if IN_CI:
+            pytest.fail("CI needs PostgreSQL's server binaries (postgresql-15) for the replica")
+        pytest.skip("no PostgreSQL server binaries (postgresql-15) to start a streaming replica")
     workdir = tmp_path_factory.mktemp("two-instances")
-    name = f"namma_two_{uuid.uuid4().hex[:8]}"
-    create_database(postgres_server_url, name)
-    url = make_url(postgres_server_url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
-        conn.execute(PROBE_TABLE_SQL)  # the test job's record of its runs
-
+    # The database on a primary with a streaming hot standby: lists, dashboards and reports
+    # read the standby (D-219).
+    pair = StreamingPair(bin_dir).start()
+    try:
+        create_database(pair.url(), "namma")
+    except BaseException:
+        pair.stop()
+        raise
+    url = pair.url(database="namma")
     env = {k: v for k, v in os.environ.items() if not k.startswith("NAMMA_")}
     env.update(
         NAMMA_DATABASE_URL=url,
+        NAMMA_DATABASE_REPLICA_URL=pair.url(standby=True, database="namma"),
         NAMMA_REDIS_URL=redis_url,
         NAMMA_SERVER_PROCESSES="1",
         NAMMA_TRUSTED_PROXIES='["127.0.0.1"]',
@@ -207,12 +218,15 @@ def cluster(
     )
     ports = {"a": free_port(), "b": free_port()}
     cluster = Cluster(
+        pair=pair,
         database_url=url,
         redis_url=redis_url,
         instances={k: f"http://127.0.0.1:{p}" for k, p in ports.items()},
         nginx="",
     )
     try:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute(PROBE_TABLE_SQL)  # the test job's record of its runs
         # Instance a loads the demo data before serving; b starts once it is there.
         for key, extra in (("a", ["--demo"]), ("b", [])):
             process = Process(
@@ -258,7 +272,7 @@ def cluster(
     finally:
         for process in cluster.processes.values():
             process.stop()
-        drop_at_session_end(name)
+        pair.stop()
 
 
 def _login(base: str, login: str, *, delivery: str = "body") -> httpx.Response:
@@ -303,6 +317,10 @@ def test_nginx_spreads_requests_over_both_instances(cluster: Cluster) -> None:
     log = cluster.processes["nginx"].workdir / "nginx-access.log"
     upstreams = {line.split()[-1] for line in log.read_text().splitlines() if "/ready" in line}
     assert upstreams == {base.removeprefix("http://") for base in cluster.instances.values()}
+    # Both instances read from the standby, which is streaming.
+    for base in cluster.instances.values():
+        replica = httpx.get(f"{base}/ready", timeout=10).json()["checks"]["replica"]
+        assert replica["reads"] == "replica", replica
 
 
 def test_a_session_opened_on_one_instance_works_on_the_other(cluster: Cluster) -> None:
@@ -372,6 +390,9 @@ def test_a_dashboard_cached_by_one_instance_is_dropped_by_a_write_on_the_other(
     key = str(uuid.uuid4())
     recorded = _collect(b, agent, {"loan_id": loan_id, "amount": "17.00", "remarks": key}, key)
     assert recorded.status_code == 201, recorded.text
+    # The Manager has not written: the dashboard is rebuilt on the standby, once it has replayed
+    # the collection (milliseconds; D-219 on a rebuild in between).
+    cluster.pair.caught_up()
     assert collected_today() == before + Decimal("17.00")
 
 
