@@ -147,10 +147,11 @@ GENERATE = [
     """,
     # Installments: paid in full up to the borrower's arrears, the next one partly paid.
     """
-    INSERT INTO loan_installments (id, loan_id, number, due_date, period_start, principal_due,
-        interest_due, fee_due, interest_for_period, balance_after, principal_paid,
+    INSERT INTO loan_installments (id, loan_id, branch_id, number, due_date, period_start,
+        principal_due, interest_due, fee_due, interest_for_period, balance_after, principal_paid,
         interest_paid, fee_paid, status)
-    SELECT gen_random_uuid(), p.loan_id, k, p.disbursed_on + 7 * k, p.disbursed_on + 7 * (k - 1),
+    SELECT gen_random_uuid(), p.loan_id, p.branch_id, k,
+           p.disbursed_on + 7 * k, p.disbursed_on + 7 * (k - 1),
            1000.00, x.interest, x.fee, x.interest, (%(per_loan)s - k) * 1000.00,
            CASE WHEN x.paid THEN 1000.00 WHEN x.part THEN 400.00 ELSE 0 END,
            CASE WHEN x.paid OR x.part THEN x.interest ELSE 0 END,

@@ -149,6 +149,7 @@ async def loan_row(
             session.add(
                 LoanInstallment(
                     loan_id=loan.id,
+                    branch_id=loan.branch_id,
                     number=i,
                     due_date=due,
                     period_start=due - dt.timedelta(days=7),

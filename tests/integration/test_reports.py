@@ -1461,7 +1461,7 @@ async def test_a_page_of_summary_and_par_reads_the_loans_stock_once(
 ) -> None:
     """The portfolio summary and the PAR report take their stock from one statement over the
     loans (``loan_stock``: grouping sets per branch and per bucket); inside
-    ``loan_stock_shared`` (the dashboards' page) the second report reuses the first's read,
+    ``report_reads_shared`` (the dashboards' page) the second report reuses the first's read,
     outside it each reads afresh. Same figures either way."""
     month = ReportFilters(TODAY.replace(day=1), TODAY)
     engine = portfolio.app.state.db.engine.sync_engine
@@ -1477,14 +1477,14 @@ async def test_a_page_of_summary_and_par_reads_the_loans_stock_once(
                 await queries.portfolio_summary(session, month, reconcile=False),
                 await queries.par_report(session, month, reconcile=False),
             )
-            reads_alone = sum("GROUPING SETS" in s for s in seen)
+            reads_alone = sum(STOCK_READ in s for s in seen)
             seen.clear()
-            with queries.loan_stock_shared(session):
+            with queries.report_reads_shared(session):
                 shared = (
                     await queries.portfolio_summary(session, month, reconcile=False),
                     await queries.par_report(session, month, reconcile=False),
                 )
-            reads_shared = sum("GROUPING SETS" in s for s in seen)
+            reads_shared = sum(STOCK_READ in s for s in seen)
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert (reads_alone, reads_shared) == (2, 1)
@@ -1498,6 +1498,60 @@ async def test_a_page_of_summary_and_par_reads_the_loans_stock_once(
     assert summary.totals["overdue_loans"] == sum(
         r["loans"] for r in par.rows if r["bucket"] != "current"
     )
+
+
+STOCK_READ = "grouping(loans.branch_id)"  # loan_stock's statement
+DUES_READ = "grouping(demand.branch_id)"  # period_dues'
+RECEIVED_READ = "grouping(received.branch_id)"  # period_received'
+
+
+@pytest.mark.parametrize("branch", [True, False], ids=["branch", "institution"])
+async def test_a_dashboard_reads_stock_dues_and_receipts_once_per_branch_and_agent(
+    portfolio: Portfolio, branch: bool
+) -> None:
+    """A branch's dashboard shows the portfolio summary and agent performance: inside
+    ``report_reads_shared(by_agent=True)`` the loans' stock, the period's dues and its receipts
+    are each read once, grouped per branch and per agent in the same statement (D-220), and
+    both reports' figures equal what each reads alone."""
+    branch_id = portfolio.branches["B"].id if branch else None
+    month = ReportFilters(TODAY.replace(day=1), TODAY, branch_id)
+    engine = portfolio.app.state.db.engine.sync_engine
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with transaction(portfolio.app.state.db) as session:
+            alone = (
+                await queries.portfolio_summary(session, month, reconcile=False, last_day=True),
+                await queries.agent_performance(session, month, reconcile=False),
+            )
+            reads_alone = [
+                sum(r in s for s in seen) for r in (STOCK_READ, DUES_READ, RECEIVED_READ)
+            ]
+            seen.clear()
+            with queries.report_reads_shared(session, by_agent=True):
+                shared = (
+                    await queries.portfolio_summary(session, month, reconcile=False, last_day=True),
+                    await queries.agent_performance(session, month, reconcile=False),
+                )
+            reads_shared = [
+                sum(r in s for s in seen) for r in (STOCK_READ, DUES_READ, RECEIVED_READ)
+            ]
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert reads_alone == [2, 2, 2]
+    assert reads_shared == [1, 1, 1]
+    for one, other in zip(alone, shared, strict=True):
+        assert one.rows == other.rows and one.totals == other.totals
+        assert one.summary == other.summary
+    summary, agents = shared
+    # The branch and agent groupings of each read agree with each other.
+    for key in ("outstanding_principal", "due_amount", "collected_against_due", "active_loans"):
+        assert summary.totals[key] == agents.totals[key], key
+    assert summary.totals["due_amount"] > 0 and summary.totals["outstanding_principal"] > 0
 
 
 async def test_the_desks_agent_flows_leave_out_the_portfolios_and_nothing_else(

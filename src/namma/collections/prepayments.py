@@ -169,7 +169,7 @@ async def schedule_restore(
     for saved in first.replaced:
         row = rows.get(saved["number"])
         if row is None:
-            row = installment_blank(loan.id, saved["number"])
+            row = installment_blank(loan, saved["number"])
             session.add(row)
             rows[row.number] = row
         _restore(row, saved)

@@ -417,7 +417,7 @@ async def _loan_rewrite(
     for number, row in rebuilt.items():
         i = by_number.get(number)
         if i is None:
-            i = installment_blank(loan.id, number)
+            i = installment_blank(loan, number)
             session.add(i)
         i.due_date, i.period_start = row.due_date, row.period_start
         i.principal_due, i.interest_due, i.fee_due = row.principal, row.interest, row.fees

@@ -718,6 +718,7 @@ async def loan_schedule_write(
     written = [
         LoanInstallment(
             loan_id=loan.id,
+            branch_id=loan.branch_id,
             number=row.number,
             due_date=row.due_date,
             period_start=row.period_start,
@@ -737,11 +738,12 @@ async def loan_schedule_write(
     return written
 
 
-def installment_blank(loan_id: uuid.UUID, number: int) -> LoanInstallment:
+def installment_blank(loan: Loan, number: int) -> LoanInstallment:
     """A new installment row of a loan, nothing paid, waived or charged on it (a rewritten
     schedule that is longer than the one it replaces: the caller sets its schedule columns)."""
     return LoanInstallment(
-        loan_id=loan_id,
+        loan_id=loan.id,
+        branch_id=loan.branch_id,
         number=number,
         penalty_due=ZERO,
         principal_paid=ZERO,

@@ -333,6 +333,21 @@ async def _staff_dashboard(
 ) -> dict[str, Any]:
     today = today_india()
     month = ReportFilters(start, today, branch_id)
+    # A branch's dashboard shows its agents too: the summary and agent performance read the
+    # loans' stock, the period's dues and its receipts once, per branch and per agent (D-220).
+    with queries.report_reads_shared(session, by_agent=branch_id is not None):
+        return await _staff_figures(session, principal, branch_id, month, span, cache)
+
+
+async def _staff_figures(
+    session: AsyncSession,
+    principal: Principal,
+    branch_id: uuid.UUID | None,
+    month: ReportFilters,
+    span: dict[str, str],
+    cache: Cache | None,
+) -> dict[str, Any]:
+    today = month.date_to
     summary = await queries.portfolio_summary(session, month, reconcile=False, last_day=True)
     totals = _totals(summary)
     day = summary.summary

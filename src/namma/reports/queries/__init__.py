@@ -37,9 +37,9 @@ from namma.reports.queries.blocks import (
     ledger_portfolio,
     loan_end_date,
     loan_stock,
-    loan_stock_shared,
     loans_in_scope,
     overdue_now,
+    report_reads_shared,
     scoped_loans,
 )
 from namma.reports.queries.capital_utilisation import capital_utilisation
@@ -84,13 +84,13 @@ __all__ = [
     "loan_aging",
     "loan_end_date",
     "loan_stock",
-    "loan_stock_shared",
     "loans_in_scope",
     "overdue_list",
     "overdue_now",
     "par_report",
     "portfolio_summary",
     "provisioning_report",
+    "report_reads_shared",
     "scoped_loans",
     "trial_balance_report",
 ]

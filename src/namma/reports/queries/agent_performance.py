@@ -7,7 +7,6 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import (
-    and_,
     distinct,
     func,
     select,
@@ -18,8 +17,6 @@ from namma.kit.clock import today_india
 from namma.models import (
     AgentAssignment,
     Customer,
-    Loan,
-    LoanStatus,
     Role,
     User,
 )
@@ -38,14 +35,11 @@ from namma.reports.queries.blocks import (
     _branches,
     _dec,
     _par,
-    _par_sums,
-    _sum,
     _users,
-    collections_received,
-    installment_demand,
     ledger_portfolio,
-    loans_in_scope,
-    scoped_loans,
+    loan_stock,
+    period_dues,
+    period_received,
 )
 
 
@@ -89,58 +83,30 @@ async def agent_performance(
         for agent_id, n in (await session.execute(customers_q)).all():
             by_agent[agent_id]["customers"] = n
     if stock:
-        # The scope's loans read once, each with its customer's current agent: joining
-        # ``scoped_loans`` back to the loans probed every loan a second time (D-179).
-        portfolios = await session.execute(
-            loans_in_scope(
-                select(
-                    AgentAssignment.agent_id,
-                    func.count(Loan.id),
-                    func.count(distinct(Loan.customer_id)),
-                    _sum(Loan.outstanding_principal),
-                    *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
-                )
-                .select_from(Loan)
-                .outerjoin(
-                    AgentAssignment,
-                    and_(
-                        AgentAssignment.customer_id == Loan.customer_id,
-                        AgentAssignment.ended_at.is_(None),
-                    ),
-                )
-                .where(Loan.status == LoanStatus.ACTIVE)
-                .group_by(AgentAssignment.agent_id),
-                f,
+        # The scope's loans read once, each with its customer's current agent (``loan_stock``,
+        # shared with the portfolio summary and PAR inside ``report_reads_shared``).
+        portfolios = (await loan_stock(session, f, by_agent=True)).by_agent or {}
+        for holder, a in portfolios.items():
+            by_agent[holder].update(
+                active_loans=a.loans,
+                active_customers=a.customers,
+                outstanding_principal=a.outstanding_principal,
+                _risk=a.at_risk,
             )
-        )
-        for agent_id, loans, borrowers, op, p1, p30, p90 in portfolios.all():
-            by_agent[agent_id].update(
-                active_loans=loans,
-                active_customers=borrowers,
-                outstanding_principal=_dec(op),
-                _risk={1: _dec(p1), 30: _dec(p30), 90: _dec(p90)},
-            )
-    demand = installment_demand(f, f.date_from, f.date_to)
-    for agent_id, due, against in (
-        await session.execute(
-            select(demand.c.agent_id, _sum(demand.c.due), _sum(demand.c.collected)).group_by(
-                demand.c.agent_id
-            )
-        )
-    ).all():
-        by_agent[agent_id].update(due_amount=_dec(due), collected_against_due=_dec(against))
+    dues = (await period_dues(session, f, by_agent=True)).by_agent or {}
+    for holder, (due, against) in dues.items():
+        by_agent[holder].update(due_amount=due, collected_against_due=against)
     # What each agent collected in person (any loan in scope), standing collections.
-    received = collections_received(scoped_loans(f, by_agent=False), f.date_from, f.date_to)
-    collected_q = select(
-        received.c.collected_by_id, func.sum(received.c.n), _sum(received.c.amount)
-    ).group_by(received.c.collected_by_id)
-    if f.agent_id is not None:
-        collected_q = collected_q.where(received.c.collected_by_id == f.agent_id)
-    collected_rows = (await session.execute(collected_q)).all()
+    received = await period_received(session, f, by_collector=True, agent_scope=False)
+    collected_rows = [
+        (collector_id, n, amount)
+        for collector_id, (n, amount) in (received.by_agent or {}).items()
+        if f.agent_id is None or collector_id == f.agent_id
+    ]
     collectors = await _users(session, [r[0] for r in collected_rows])
     for collector_id, n, amount in collected_rows:
         if collectors[collector_id].role is Role.AGENT:
-            by_agent[collector_id].update(collections=n, collected_amount=_dec(amount))
+            by_agent[collector_id].update(collections=n, collected_amount=amount)
     agents = await _users(session, by_agent)
     branches = await _branches(session, (a.branch_id for a in agents.values()))
     rows = []

@@ -227,66 +227,150 @@ class BucketStock:
 
 
 @dataclasses.dataclass(frozen=True)
+class AgentStock:
+    """The active loans of one agent's customers now (agent performance's portfolio columns)."""
+
+    loans: int
+    customers: int
+    outstanding_principal: Decimal
+    at_risk: dict[int, Decimal]
+
+
+@dataclasses.dataclass(frozen=True)
 class LoanStock:
     by_branch: dict[uuid.UUID, BranchStock]
     by_bucket: dict[str, BucketStock]
+    # Per current agent (None: customers with no agent); None when not read.
+    by_agent: dict[uuid.UUID | None, AgentStock] | None = None
 
 
-_LOAN_STOCK = "namma.reports.loan_stock"
+_SHARED = "namma.reports.shared_reads"
+
+
+@dataclasses.dataclass
+class _SharedReads:
+    by_agent: bool  # read per agent too: a report of the block will show agent performance
+    reads: dict[Any, Any]
 
 
 @contextlib.contextmanager
-def loan_stock_shared(session: AsyncSession) -> Iterator[None]:
-    """Within the block, the reports read each scope's loan stock once (``loan_stock``): for a
-    page that shows several reports of the same moment and writes nothing (the dashboards'
-    summary and PAR)."""
-    session.info[_LOAN_STOCK] = {}
+def report_reads_shared(session: AsyncSession, *, by_agent: bool = False) -> Iterator[None]:
+    """Within the block, reports of the same moment read each scope's loan stock
+    (``loan_stock``), the period's dues (``period_dues``) and what it received
+    (``period_received``) once: for a page that shows several reports and writes nothing (the
+    dashboards: the summary, PAR, agent performance). ``by_agent=True``: a report in the block
+    will show them per agent, so the first read groups by agent as well as by branch, in the same
+    statement (``GROUPING SETS``), rather than each report reading the branch again. Blocks
+    nest: an inner one only widens what is read."""
+    outer: _SharedReads | None = session.info.get(_SHARED)
+    if outer is not None:
+        before = outer.by_agent
+        outer.by_agent = before or by_agent
+        try:
+            yield
+        finally:
+            outer.by_agent = before
+        return
+    session.info[_SHARED] = _SharedReads(by_agent=by_agent, reads={})
     try:
         yield
     finally:
-        session.info.pop(_LOAN_STOCK, None)
+        session.info.pop(_SHARED, None)
 
 
-async def loan_stock(session: AsyncSession, f: ReportFilters) -> LoanStock:
-    """The active loans of the scope now, per branch and per DPD bucket, in one pass over them
-    (``GROUPING SETS``): the portfolio summary's stock and the PAR report's rows. Inside
-    ``loan_stock_shared`` a second report of the same scope reuses the first one's read (the
+def _shared_read(session: AsyncSession, key: Any, by_agent: bool) -> tuple[Any, bool]:
+    """(what the block already read for ``key`` with the per-agent part if it is needed — or
+    None, whether to read per agent)."""
+    shared: _SharedReads | None = session.info.get(_SHARED)
+    if shared is None:
+        return None, by_agent
+    kept = shared.reads.get(key)
+    if kept is not None and (kept.by_agent is not None or not by_agent):
+        return kept, by_agent
+    return None, by_agent or shared.by_agent
+
+
+def _shared_keep(session: AsyncSession, key: Any, value: Any) -> None:
+    shared: _SharedReads | None = session.info.get(_SHARED)
+    if shared is not None:
+        shared.reads[key] = value
+
+
+def _current_agent(query: Select[Any]) -> Select[Any]:
+    """``query`` (over ``Loan``) joined to each loan's customer's current agent, if any (a
+    customer has at most one current assignment: the join adds no row)."""
+    return query.outerjoin(
+        AgentAssignment,
+        and_(
+            AgentAssignment.customer_id == Loan.customer_id,
+            AgentAssignment.ended_at.is_(None),
+        ),
+    )
+
+
+async def loan_stock(
+    session: AsyncSession, f: ReportFilters, *, by_agent: bool = False
+) -> LoanStock:
+    """The active loans of the scope now, per branch and per DPD bucket (and per current agent
+    with ``by_agent``), in one pass over them (``GROUPING SETS``): the portfolio summary's
+    stock, the PAR report's rows, agent performance's portfolios. Inside
+    ``report_reads_shared`` a second report of the same scope reuses the first one's read (the
     stock does not depend on the period: the key is the scope and the day)."""
     today = today_india()
-    key = (f.branch_id, f.agent_id, f.product_id, today)
-    kept: dict[Any, LoanStock] | None = session.info.get(_LOAN_STOCK)
-    if kept is not None and key in kept:
-        return kept[key]
+    key = ("stock", f.branch_id, f.agent_id, f.product_id, today)
+    kept, by_agent = _shared_read(session, key, by_agent)
+    if kept is not None:
+        found: LoanStock = kept
+        return found
     overdue = overdue_now(today)
     bucket = bucket_of(Loan.days_past_due.expression)
+    agent = AgentAssignment.agent_id if by_agent else null().cast(AgentAssignment.agent_id.type)
+    sets = [Loan.branch_id, bucket, *([AgentAssignment.agent_id] if by_agent else [])]
+    query = select(
+        func.grouping(Loan.branch_id),
+        func.grouping(bucket),
+        Loan.branch_id,
+        bucket,
+        agent,
+        func.count(Loan.id),
+        func.count(func.distinct(Loan.customer_id)),
+        _sum(Loan.outstanding_principal),
+        _sum(Loan.outstanding_interest),
+        _sum(Loan.outstanding_fees),
+        _sum(Loan.outstanding_penalties),
+        _sum(overdue),
+        func.count(Loan.id).filter(Loan.days_past_due >= 1),
+        *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
+    ).select_from(Loan)
+    if by_agent:
+        query = _current_agent(query)
     rows = await session.execute(
         loans_in_scope(
-            select(
-                func.grouping(Loan.branch_id),
-                Loan.branch_id,
-                bucket,
-                func.count(Loan.id),
-                func.count(func.distinct(Loan.customer_id)),
-                _sum(Loan.outstanding_principal),
-                _sum(Loan.outstanding_interest),
-                _sum(Loan.outstanding_fees),
-                _sum(Loan.outstanding_penalties),
-                _sum(overdue),
-                func.count(Loan.id).filter(Loan.days_past_due >= 1),
-                *_par_sums(Loan.outstanding_principal, Loan.days_past_due),
-            )
-            .select_from(Loan)
-            .where(Loan.status == LoanStatus.ACTIVE)
-            .group_by(func.grouping_sets(Loan.branch_id, bucket)),
+            query.where(Loan.status == LoanStatus.ACTIVE).group_by(func.grouping_sets(*sets)),
             f,
         )
     )
     by_branch: dict[uuid.UUID, BranchStock] = {}
     by_bucket: dict[str, BucketStock] = {}
-    for per_bucket, branch_id, b, n, customers, op, oi, of, opn, od, late, *risk in rows.all():
-        if per_bucket:
-            by_bucket[b] = BucketStock(n, _dec(op), _dec(od))
-        else:
+    agents: dict[uuid.UUID | None, AgentStock] = {}
+    for (
+        not_branch,
+        not_bucket,
+        branch_id,
+        b,
+        agent_id,
+        n,
+        customers,
+        op,
+        oi,
+        of,
+        opn,
+        od,
+        late,
+        *risk,
+    ) in rows.all():
+        at_risk = {t: _dec(v) for t, v in zip(PAR_THRESHOLDS, risk, strict=True)}
+        if not not_branch:
             by_branch[branch_id] = BranchStock(
                 loans=n,
                 customers=customers,
@@ -296,11 +380,14 @@ async def loan_stock(session: AsyncSession, f: ReportFilters) -> LoanStock:
                 outstanding_penalties=_dec(opn),
                 overdue_amount=_dec(od),
                 overdue_loans=late,
-                at_risk={t: _dec(v) for t, v in zip(PAR_THRESHOLDS, risk, strict=True)},
+                at_risk=at_risk,
             )
-    stock = LoanStock(by_branch, by_bucket)
-    if kept is not None:
-        kept[key] = stock
+        elif not not_bucket:
+            by_bucket[b] = BucketStock(n, _dec(op), _dec(od))
+        else:
+            agents[agent_id] = AgentStock(n, customers, _dec(op), at_risk)
+    stock = LoanStock(by_branch, by_bucket, agents if by_agent else None)
+    _shared_keep(session, key, stock)
     return stock
 
 
@@ -370,6 +457,10 @@ def installment_demand(
         .where(LoanInstallment.due_date.between(date_from, date_to))
         .group_by(CollectionAllocation.installment_id)
     )
+    if f.branch_id is not None:
+        # The branch's installments only, by their own index (D-220): the loans' branch alone
+        # leaves the planner reading every branch's installments of those days.
+        paid_by_installment = paid_by_installment.where(LoanInstallment.branch_id == f.branch_id)
     paid = loans_in_scope(paid_by_installment, f).subquery("paid_against")
     end = loan_end_date()
     agent_id = AgentAssignment.agent_id if by_agent else null().cast(AgentAssignment.agent_id.type)
@@ -396,6 +487,8 @@ def installment_demand(
         .where(Loan.status.in_(DISBURSED_STATUSES))
         .where(or_(end.is_(None), LoanInstallment.due_date <= end))
     )
+    if f.branch_id is not None:
+        dues = dues.where(LoanInstallment.branch_id == f.branch_id)
     return loans_in_scope(dues, f).subquery("demand")
 
 
@@ -433,6 +526,104 @@ def collections_received(sl: CTE, date_from: dt.date, date_to: dt.date) -> Any:
         .where(reversal.entry_date.between(date_from, date_to))
     )
     return union_all(posted, reversed_).subquery("received")
+
+
+@dataclasses.dataclass(frozen=True)
+class PeriodDues:
+    """A period's dues and what was collected against them (``installment_demand``): per
+    branch, per current agent (None when not read) and on the period's last day."""
+
+    by_branch: dict[uuid.UUID, tuple[Decimal, Decimal]]  # (due, collected against)
+    by_agent: dict[uuid.UUID | None, tuple[Decimal, Decimal]] | None
+    last_day: tuple[Decimal, Decimal]
+
+
+async def period_dues(session: AsyncSession, f: ReportFilters, *, by_agent: bool) -> PeriodDues:
+    """The dues of ``f``'s period, summed per branch (and per agent), in one statement;
+    shared inside ``report_reads_shared``."""
+    key = ("dues", f.branch_id, f.agent_id, f.product_id, f.date_from, f.date_to)
+    kept, by_agent = _shared_read(session, key, by_agent)
+    if kept is not None:
+        found: PeriodDues = kept
+        return found
+    demand = installment_demand(f, f.date_from, f.date_to, by_agent=by_agent)
+    last_day = demand.c.due_date == f.date_to
+    sets = [demand.c.branch_id, *([demand.c.agent_id] if by_agent else [])]
+    rows = await session.execute(
+        select(
+            func.grouping(demand.c.branch_id),
+            demand.c.branch_id,
+            demand.c.agent_id if by_agent else null(),
+            _sum(demand.c.due),
+            _sum(demand.c.collected),
+            func.coalesce(func.sum(demand.c.due).filter(last_day), ZERO),
+            func.coalesce(func.sum(demand.c.collected).filter(last_day), ZERO),
+        ).group_by(func.grouping_sets(*sets))
+    )
+    by_branch: dict[uuid.UUID, tuple[Decimal, Decimal]] = {}
+    agents: dict[uuid.UUID | None, tuple[Decimal, Decimal]] = {}
+    day_due, day_against = ZERO, ZERO
+    for not_branch, branch_id, agent_id, due, against, d_due, d_against in rows.all():
+        if not not_branch:
+            by_branch[branch_id] = (_dec(due), _dec(against))
+            day_due += _dec(d_due)
+            day_against += _dec(d_against)
+        else:
+            agents[agent_id] = (_dec(due), _dec(against))
+    dues = PeriodDues(by_branch, agents if by_agent else None, (day_due, day_against))
+    _shared_keep(session, key, dues)
+    return dues
+
+
+@dataclasses.dataclass(frozen=True)
+class PeriodReceived:
+    """What a period's collections brought in, net of its reversals (``collections_received``):
+    per branch, per collector (None when not read) and on the period's last day."""
+
+    by_branch: dict[uuid.UUID, Decimal]
+    by_agent: dict[uuid.UUID, tuple[int, Decimal]] | None  # per collector: (count, amount)
+    last_day: tuple[int, Decimal]
+
+
+async def period_received(
+    session: AsyncSession, f: ReportFilters, *, by_collector: bool, agent_scope: bool
+) -> PeriodReceived:
+    """What ``f``'s period received on the scope's loans, per branch (and per collector), in
+    one statement; shared inside ``report_reads_shared``. ``agent_scope=False``: ``f.agent_id``
+    does not narrow the loans (a register by collector, ``scoped_loans(by_agent=False)``)."""
+    narrowed = agent_scope and f.agent_id is not None
+    key = ("received", f.branch_id, f.agent_id, f.product_id, f.date_from, f.date_to, narrowed)
+    kept, by_collector = _shared_read(session, key, by_collector)
+    if kept is not None:
+        found: PeriodReceived = kept
+        return found
+    received = collections_received(scoped_loans(f, by_agent=agent_scope), f.date_from, f.date_to)
+    last_day = received.c.collected_on == f.date_to
+    sets = [received.c.branch_id, *([received.c.collected_by_id] if by_collector else [])]
+    rows = await session.execute(
+        select(
+            func.grouping(received.c.branch_id),
+            received.c.branch_id,
+            received.c.collected_by_id if by_collector else null(),
+            func.sum(received.c.n),
+            _sum(received.c.amount),
+            func.coalesce(func.sum(received.c.n).filter(last_day), 0),
+            func.coalesce(func.sum(received.c.amount).filter(last_day), ZERO),
+        ).group_by(func.grouping_sets(*sets))
+    )
+    by_branch: dict[uuid.UUID, Decimal] = {}
+    collectors: dict[uuid.UUID, tuple[int, Decimal]] = {}
+    day_n, day_amount = 0, ZERO
+    for not_branch, branch_id, collector_id, n, amount, d_n, d_amount in rows.all():
+        if not not_branch:
+            by_branch[branch_id] = _dec(amount)
+            day_n += int(d_n)
+            day_amount += _dec(d_amount)
+        else:
+            collectors[collector_id] = (int(n), _dec(amount))
+    got = PeriodReceived(by_branch, collectors if by_collector else None, (day_n, day_amount))
+    _shared_keep(session, key, got)
+    return got
 
 
 async def ledger_portfolio(session: AsyncSession, f: ReportFilters) -> Decimal:

@@ -35,12 +35,12 @@ from namma.reports.queries.blocks import (
     _dec,
     _par,
     _sum,
-    collections_received,
-    installment_demand,
     ledger_disbursed,
     ledger_portfolio,
     loan_stock,
     loans_in_scope,
+    period_dues,
+    period_received,
     scoped_loans,
 )
 
@@ -99,37 +99,14 @@ async def portfolio_summary(
     )
     for branch_id, n, amount in disbursed.all():
         rows[branch_id].update(disbursed_count=n, disbursed_amount=_dec(amount))
-    demand = installment_demand(f, f.date_from, f.date_to, by_agent=False)
-    due_that_day = demand.c.due_date == f.date_to
-    for branch_id, due, against, day_due, day_against in (
-        await session.execute(
-            select(
-                demand.c.branch_id,
-                _sum(demand.c.due),
-                _sum(demand.c.collected),
-                func.coalesce(func.sum(demand.c.due).filter(due_that_day), ZERO),
-                func.coalesce(func.sum(demand.c.collected).filter(due_that_day), ZERO),
-            ).group_by(demand.c.branch_id)
-        )
-    ).all():
-        rows[branch_id].update(due_amount=_dec(due), collected_against_due=_dec(against))
-        day["due_amount"] += _dec(day_due)
-        day["collected_against_due"] += _dec(day_against)
-    received = collections_received(sl, f.date_from, f.date_to)
-    received_that_day = received.c.collected_on == f.date_to
-    for branch_id, amount, day_n, day_amount in (
-        await session.execute(
-            select(
-                received.c.branch_id,
-                _sum(received.c.amount),
-                func.coalesce(func.sum(received.c.n).filter(received_that_day), 0),
-                func.coalesce(func.sum(received.c.amount).filter(received_that_day), ZERO),
-            ).group_by(received.c.branch_id)
-        )
-    ).all():
-        rows[branch_id]["collected_amount"] = _dec(amount)
-        day["collections"] += int(day_n)
-        day["collected_amount"] += _dec(day_amount)
+    dues = await period_dues(session, f, by_agent=False)
+    for branch_id, (due, against) in dues.by_branch.items():
+        rows[branch_id].update(due_amount=due, collected_against_due=against)
+    day["due_amount"], day["collected_against_due"] = dues.last_day
+    received = await period_received(session, f, by_collector=False, agent_scope=True)
+    for branch_id, amount in received.by_branch.items():
+        rows[branch_id]["collected_amount"] = amount
+    day["collections"], day["collected_amount"] = received.last_day
 
     money_keys = (
         "outstanding_principal",

@@ -30,7 +30,7 @@ from namma.reports.dashboard import (
     dashboard_cached,
     par_cached,
 )
-from namma.reports.queries import loan_stock_shared
+from namma.reports.queries import report_reads_shared
 from namma.web import i18n, labels
 from namma.web.charts import BarChart, LineChart, bar_chart, line_chart
 from namma.web.i18n import N_, gettext
@@ -221,7 +221,7 @@ async def _page(
     period = _period(request)
     admin = viewer.role is Role.ADMIN
     scope_branch = branch_id if admin else viewer.principal.branch_id
-    with loan_stock_shared(session):  # the summary and PAR read the loans' stock once
+    with report_reads_shared(session):  # the summary and PAR read the loans' stock once
         d: dict[str, Any] = await dashboard_cached(
             session, cache, viewer.principal, period, branch_id=branch_id
         )
