@@ -98,6 +98,17 @@ def doctor_run(*, echo: Echo) -> bool:
             except Exception as exc:
                 bad("database", _explain_postgres(exc, url))
                 url = None
+        direct = settings.database_direct_url
+        if direct and direct != settings.database_url:
+            # Workers and migrations connect here, past the pooler (D-218).
+            try:
+                with psycopg.connect(
+                    libpq_url(direct), connect_timeout=_CONNECT_TIMEOUT_SECONDS
+                ) as conn:
+                    conn.execute("SELECT 1")
+                good("direct database", f"answers at {redact_url(direct)} (workers, migrations)")
+            except Exception as exc:
+                bad("direct database", _explain_postgres(exc, direct))
 
         if url:
             from namma.kit.migrations import migration_state
