@@ -264,7 +264,10 @@ def serve(
         from namma.kit.migrations import migrate_upgrade
 
         try:
-            migrate_upgrade(url)
+            # NAMMA_MIGRATE_ON_START=false: `namma migrate` ran before (several instances
+            # behind a balancer, a deployment's own step; docs/operations.md).
+            if settings.migrate_on_start:
+                migrate_upgrade(url)
         except Exception as exc:
             typer.secho(f"Could not migrate the database: {_first_line(exc)}", err=True, fg="red")
             raise typer.Exit(1) from None
