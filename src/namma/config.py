@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     # NAMMA_DATABASE_URL goes through a pooler in transaction mode (pgBouncer): a server
     # connection is the client's only for one transaction, so the application sends no
     # server-side prepared statements and no per-connection `options` (the pooler sets those
-    # on its server connections; D-218). "none": a direct connection.
+    # on its server connections; D-218). "none": a direct connection. A replica's URL through
+    # the same pooler (deploy/: pgBouncer's pool `namma_replica`) takes the same arguments
+    # (`kit.db.connect_arguments`).
     database_pooler: Literal["none", "transaction"] = "none"
     # A URL straight to the primary, for what needs a connection of its own for longer than a
     # transaction: the job workers (LISTEN/NOTIFY), migrations and the close of business
