@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 
 from namma import __version__
 from namma.audit.endpoints import router as audit_router
+from namma.auth.deps import token_subject
 from namma.auth.endpoints import router as auth_router
 from namma.calendars.endpoints import router as calendar_router
 from namma.capital.endpoints import router as capital_router
@@ -38,6 +39,7 @@ from namma.kit.observability import Metrics, RequestContextMiddleware
 from namma.kit.openapi import openapi_install
 from namma.kit.passwords import password_hashing_configure
 from namma.kit.ratelimit import RateLimiter
+from namma.kit.replica import ReplicaRouter
 from namma.kit.security_headers import SecurityHeadersMiddleware
 from namma.ledger.endpoints import router as ledger_router
 from namma.loans.endpoints import router as loans_router
@@ -88,6 +90,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             runtime.cache = cache
             db.cache = cache  # every transaction invalidates through it after its commit
             app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
+
+            app.state.replica = None
+            if settings.database_replica_url:
+                # Dashboards, reports and lists read there (`kit/replica.py`, D-219).
+                replica_db = Database.connect(
+                    settings.database_replica_url,
+                    pool_size=settings.db_pool_size,
+                    connect_timeout=5,
+                    # Through the same pooler as the primary's (deploy/: a pool of its own).
+                    pooled=pooled,
+                )
+                stack.push_async_callback(replica_db.dispose)
+                app.state.replica = ReplicaRouter(
+                    replica_db,
+                    cache=cache,
+                    max_lag_seconds=settings.replica_max_lag_seconds,
+                    sticky_seconds=settings.replica_sticky_seconds,
+                    person=token_subject,
+                )
 
             await stack.enter_async_context(
                 # Enqueuing, the failed jobs' pages and /ready: one transaction at a time, so

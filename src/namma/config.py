@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # transaction: the job workers (LISTEN/NOTIFY), migrations and the close of business
     # (session advisory locks) and the other `namma` commands. Unset: NAMMA_DATABASE_URL.
     database_direct_url: str | None = None
+    # A streaming replica (hot standby) of that database: dashboards, reports and lists read
+    # from it while its lag is under replica_max_lag_seconds, except for a person's reads in
+    # the replica_sticky_seconds after their last write (D-219, docs/operations.md).
+    database_replica_url: str | None = None
+    replica_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
+    replica_sticky_seconds: int = Field(default=5, ge=0, le=3600)
     data_dir: Path = Path("var")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # Apply pending migrations when the server starts (under an advisory lock).
@@ -157,6 +163,29 @@ class Settings(BaseSettings):
     def _tls_files_in_pairs(self) -> Settings:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise SettingsError("set both NAMMA_TLS_CERTFILE and NAMMA_TLS_KEYFILE, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _replica_of_a_server(self) -> Settings:
+        if not self.database_replica_url:
+            return self
+        if not self.database_url:
+            raise SettingsError(
+                "NAMMA_DATABASE_REPLICA_URL needs NAMMA_DATABASE_URL: a replica is a copy of a "
+                "PostgreSQL server's database, not of the embedded one"
+            )
+        from sqlalchemy.engine import make_url
+
+        try:
+            backend = make_url(self.database_replica_url).get_backend_name()
+        except Exception as exc:
+            raise SettingsError(
+                f"NAMMA_DATABASE_REPLICA_URL is not a usable PostgreSQL URL ({exc})"
+            ) from None
+        if backend not in ("postgresql", "postgres"):
+            raise SettingsError(
+                f"NAMMA_DATABASE_REPLICA_URL must be a PostgreSQL URL, not {backend!r}"
+            )
         return self
 
     @model_validator(mode="after")

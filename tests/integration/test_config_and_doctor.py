@@ -33,6 +33,22 @@ def test_production_refuses_a_short_secret() -> None:
         )
 
 
+def test_a_replica_needs_a_server_and_a_postgresql_url() -> None:
+    with pytest.raises(SettingsError, match="NAMMA_DATABASE_REPLICA_URL needs NAMMA_DATABASE_URL"):
+        Settings(_env_file=None, database_replica_url="postgresql://replica/x")
+    with pytest.raises(SettingsError, match="must be a PostgreSQL URL, not 'mysql'"):
+        Settings(
+            _env_file=None,
+            database_url="postgresql://db/x",
+            database_replica_url="mysql://replica/x",
+        )
+    settings = Settings(
+        _env_file=None, database_url="postgresql://db/x", database_replica_url="postgresql://r/x"
+    )
+    assert settings.replica_max_lag_seconds == 5.0
+    assert settings.replica_sticky_seconds == 5
+
+
 def test_production_accepts_explicit_settings() -> None:
     settings = Settings(
         _env_file=None,

@@ -29,8 +29,9 @@ from namma.auth.permissions import Permission, permissions_for
 from namma.auth.tokens import TokenError, access_token_verify, csrf_token_valid
 from namma.config import Settings
 from namma.kit.client import client_address, user_agent
-from namma.kit.db import db_session, raw_connection
+from namma.kit.db import after_commit, db_session, raw_connection
 from namma.kit.errors import AppError, AuthenticationError, PermissionDeniedError
+from namma.kit.replica import replica_router
 from namma.models import Role
 
 ACCESS_COOKIE = "access_token"
@@ -186,6 +187,22 @@ async def principal_authenticate(request: Request, session: AsyncSession) -> Pri
     )
 
 
+def token_subject(request: Request) -> str | None:
+    """The user the request's access token names, if it is ours and unexpired — read from the
+    token alone, without the database (whether the session still stands is for
+    `principal_authenticate`). The key of a person's read-your-writes mark (D-219)."""
+    token = _bearer_token(request) or request.cookies.get(ACCESS_COOKIE)
+    if not token:
+        return None
+    try:
+        claims = access_token_verify(
+            token, secret_key=request_settings(request).secret_key.get_secret_value()
+        )
+    except TokenError:
+        return None
+    return str(claims.user_id)
+
+
 async def _csrf_form_field(request: Request) -> str | None:
     """The CSRF token a page's form carries in its hidden ``csrf_token`` field."""
     if not request.headers.get("content-type", "").startswith(_FORM_TYPES):
@@ -210,6 +227,12 @@ def require(
         _cookie: Annotated[str | None, Depends(COOKIE_SCHEME)],
     ) -> Principal:
         principal = await principal_authenticate(request, session)
+        router = replica_router(request)
+        if router is not None and request.method in UNSAFE_METHODS:
+            # Once this request's writes are committed, the person's reads go to the primary
+            # for the next seconds, on every instance (D-219). Nothing if it rolls back.
+            person = str(principal.user_id)
+            after_commit(session, lambda: router.wrote(person))
         if permission is not Permission.SELF and principal.must_change_password:
             raise PasswordChangeRequiredError(
                 "Change your password first (POST /api/auth/password)."

@@ -38,7 +38,7 @@ from namma.collections.schemas import (
     WaiverPosted,
 )
 from namma.kit.apitypes import Day, RequestModel
-from namma.kit.deps import CacheDep, IdempotencyDep, SessionDep
+from namma.kit.deps import CacheDep, IdempotencyDep, ReadSessionDep, SessionDep
 from namma.kit.errors import NotFoundError
 from namma.kit.idempotency import request_fingerprint
 from namma.kit.money import Money
@@ -168,7 +168,7 @@ async def collection_record(
 
 @router.get("", response_model=CollectionList, responses=error_responses(404))
 async def collections_list(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Annotated[Principal, Depends(require(Permission.COLLECTION_READ))],
     loan_id: uuid.UUID | None = None,
     from_date: Annotated[Day | None, Query(alias="from")] = None,

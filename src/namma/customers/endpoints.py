@@ -32,7 +32,7 @@ from namma.customers.schemas import (
 )
 from namma.kit.apitypes import QueryText, RequestModel
 from namma.kit.cache import cache_get_or_load, shape_of
-from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.deps import CacheDep, ReadSessionDep, SessionDep
 from namma.kit.errors import NotFoundError
 from namma.kit.money import Money
 from namma.kit.openapi import error_responses
@@ -223,7 +223,7 @@ async def _detail(
 
 @router.get("/customers")
 async def customers_list(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Annotated[Principal, Depends(require(Permission.CUSTOMER_READ))],
     q: Annotated[
         QueryText | None,

@@ -25,7 +25,7 @@ from namma.auth.permissions import Permission
 from namma.handover import service
 from namma.handover.schemas import HandoverList, HandoverOut, HandoverStatus
 from namma.kit.apitypes import Day, RequestModel
-from namma.kit.deps import IdempotencyDep, SessionDep
+from namma.kit.deps import IdempotencyDep, ReadSessionDep, SessionDep
 from namma.kit.money import Money
 from namma.kit.openapi import error_responses
 
@@ -160,7 +160,7 @@ async def cash_handover_reverse(
 
 @router.get("", responses=error_responses(404))
 async def cash_handovers_list(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Annotated[Principal, Depends(require(Permission.HANDOVER_READ))],
     business_date: Annotated[Day | None, Query(alias="date")] = None,
     agent_id: uuid.UUID | None = None,

@@ -175,7 +175,14 @@ class Database:
     cache: Any = None
 
     @classmethod
-    def connect(cls, url: str, *, pool_size: int = 10, pooled: bool = False) -> Database:
+    def connect(
+        cls,
+        url: str,
+        *,
+        pool_size: int = 10,
+        connect_timeout: int | None = None,
+        pooled: bool = False,
+    ) -> Database:
         """``pooled``: ``url`` reaches PostgreSQL through a pooler in transaction mode
         (pgBouncer), see `connect_arguments`."""
         engine = create_async_engine(
@@ -183,7 +190,11 @@ class Database:
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
-            connect_args=connect_arguments(pooled=pooled),
+            connect_args={
+                **connect_arguments(pooled=pooled),
+                # A server that may be away (the read replica): fail a connection in time.
+                **({"connect_timeout": connect_timeout} if connect_timeout else {}),
+            },
         )
         return cls(
             url=url,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,7 @@ from namma.kit.cache import Cache
 from namma.kit.db import db_session
 from namma.kit.idempotency import Idempotency, IdempotencyKeyHeader, route_of
 from namma.kit.ratelimit import RateLimiter
+from namma.kit.replica import ReplicaCache, replica_router
 
 # scope="function": the session is committed (or rolled back) before the response is sent, so a
 # failed commit becomes an error response instead of a 200 for work that was never saved.
@@ -29,6 +31,40 @@ def _rate_limiter(request: Request) -> RateLimiter:
 
 CacheDep = Annotated[Cache, Depends(_cache)]
 RateLimiterDep = Annotated[RateLimiter, Depends(_rate_limiter)]
+
+
+async def _reads_replica(request: Request) -> bool:
+    """Whether this request's read routes read the replica (decided once per request: FastAPI
+    caches a dependency's value within the request). Never without NAMMA_DATABASE_REPLICA_URL."""
+    router = replica_router(request)
+    return router is not None and await router.serves(request)
+
+
+async def _read_session(
+    request: Request,
+    primary: SessionDep,
+    replica: Annotated[bool, Depends(_reads_replica)],
+) -> AsyncIterator[AsyncSession]:
+    router = replica_router(request)
+    if not replica or router is None:
+        # The request's own session on the primary (the one authentication used).
+        yield primary
+        return
+    async with router.session() as session:
+        yield session
+
+
+async def _read_cache(request: Request, replica: Annotated[bool, Depends(_reads_replica)]) -> Cache:
+    cache: Cache = request.app.state.cache
+    return ReplicaCache(cache) if replica else cache
+
+
+# The session of a route that only reads — dashboards, reports, lists (D-219): the replica's
+# when one is configured, healthy and the person has not written in the last seconds; else the
+# primary's ``SessionDep``. Such a route must never write (the standby refuses it), and uses
+# ``ReadCacheDep`` for what it caches from what it read.
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+ReadCacheDep = Annotated[Cache, Depends(_read_cache)]
 
 
 async def _idempotency(

@@ -118,6 +118,9 @@ def doctor_run(*, echo: Echo) -> bool:
             except Exception as exc:
                 bad("direct database", _explain_postgres(exc, direct))
 
+        if settings.database_replica_url:
+            _check_replica(settings, good, bad, note)
+
         if url:
             from namma.kit.migrations import migration_state
 
@@ -164,6 +167,56 @@ def doctor_run(*, echo: Echo) -> bool:
 
     echo("No problems found." if problems == 0 else f"{problems} problem(s) found.")
     return problems == 0
+
+
+def _check_replica(
+    settings: Settings,
+    good: Callable[[str, str], None],
+    bad: Callable[[str, str], None],
+    note: Callable[[str, str], None],
+) -> None:
+    """The replica answers, is a standby, streams from the primary, and how far behind it is
+    (D-219). Above NAMMA_REPLICA_MAX_LAG_SECONDS the application reads the primary instead:
+    a note, not a failure."""
+    from decimal import Decimal
+
+    from namma.kit.replica import LAG_QUERY
+
+    url = settings.database_replica_url
+    assert url is not None
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=_CONNECT_TIMEOUT_SECONDS) as conn:
+            row = conn.execute(LAG_QUERY).fetchone()
+    except Exception as exc:
+        bad("replica", _explain_postgres(exc, url) + "; reads go to the primary meanwhile")
+        return
+    assert row is not None
+    standby, streaming, lag = row
+    where = redact_url(url)
+    if not standby:
+        bad(
+            "replica",
+            f"{where} is not a standby (pg_is_in_recovery() is false): it was promoted, or the "
+            "URL names a primary; reads go to the primary",
+        )
+        return
+    limit = Decimal(str(settings.replica_max_lag_seconds))
+    lag_text = "unknown" if lag is None else f"{Decimal(lag).quantize(Decimal('0.001'))} s"
+    if not streaming and lag != 0:
+        bad(
+            "replica",
+            f"{where} does not stream from the primary (no WAL receiver; lag {lag_text}): "
+            "check primary_conninfo and the primary's pg_hba.conf; reads go to the primary",
+        )
+        return
+    if lag is None or Decimal(lag) > limit:
+        note(
+            "replica",
+            f"lag {lag_text} at {where}, above NAMMA_REPLICA_MAX_LAG_SECONDS={limit}: "
+            "dashboards, reports and lists read the primary until it catches up",
+        )
+        return
+    good("replica", f"standby at {where}, lag {lag_text} (limit {limit} s)")
 
 
 def _check_jobs(

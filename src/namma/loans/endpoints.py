@@ -15,7 +15,7 @@ from pydantic import ConfigDict, Field
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.kit.apitypes import QueryText, RequestModel
-from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.deps import CacheDep, ReadSessionDep, SessionDep
 from namma.kit.errors import InvalidInputError
 from namma.kit.money import Money, Rate
 from namma.kit.openapi import error_responses
@@ -71,7 +71,7 @@ class WriteOffIn(RequestModel):
 
 @router.get("", response_model=LoanList, responses=error_responses(404))
 async def loans_list(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Annotated[Principal, Depends(require(Permission.LOAN_READ))],
     status: LoanStatus | None = None,
     customer_id: uuid.UUID | None = None,

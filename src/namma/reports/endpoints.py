@@ -23,7 +23,7 @@ from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.kit.apitypes import Day
 from namma.kit.clock import today_india
-from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.deps import ReadCacheDep, ReadSessionDep
 from namma.kit.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.kit.openapi import error_responses
 from namma.models import Branch, LoanProduct, Role, User
@@ -199,7 +199,7 @@ async def reports_index(principal: ReportReader) -> ReportIndex:
 
 def _report_route(name: str, function: ReportFunction, summary: str) -> Callable[..., Any]:
     async def endpoint(
-        session: SessionDep,
+        session: ReadSessionDep,
         principal: ReportReader,
         date_from: FromQ = None,
         date_to: ToQ = None,
@@ -258,7 +258,7 @@ for _name, (_function, _summary) in REPORTS.items():
     responses=REPORT_RESPONSES,
 )
 async def report_overdue(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: ReportReader,
     branch_id: BranchQ = None,
     agent_id: AgentQ = None,
@@ -287,8 +287,8 @@ dashboard_router = APIRouter(prefix="/api/dashboard", tags=["dashboard"])
 
 @dashboard_router.get("", response_model=Dashboard)
 async def dashboard(
-    session: SessionDep,
-    cache: CacheDep,
+    session: ReadSessionDep,
+    cache: ReadCacheDep,
     principal: Annotated[Principal, Depends(require(Permission.DASHBOARD_READ))],
     period: Annotated[
         DashboardPeriod,

@@ -19,6 +19,15 @@ snapshot is ahead of today's). A read inside a transaction that has written anyt
 nothing: its own uncommitted entries would be in the sums while its snapshot calls them in
 progress, so they would be added twice.
 
+Never on a hot standby (a read replica, D-219): there ``pg_current_snapshot()`` lists no
+transaction in progress — the standby keeps the primary's running transactions apart from the
+snapshot's list (PostgreSQL 15: its ``xip`` is empty; tests/integration/test_replica.py shows
+it) —, so a snapshot taken there claims to have seen entries still being posted, and they would
+never be added. A primary's snapshot is not combined with a standby's read either: the standby
+is the primary as it was a moment ago, not a later snapshot of it. A read on a standby reads in
+full and keeps nothing (``with_snapshot``'s ``standby``; the callers pass no cache there:
+`namma.kit.replica.reads_standby`).
+
 Use: ``read(unseen_by)`` runs a statement that sums the entries — restricted with
 ``entries_unseen_by(unseen_by)`` when it is given — wrapped by ``with_snapshot``, and returns a
 ``SnapshotRead``; ``kept_sums`` does the rest.
@@ -55,20 +64,21 @@ def entries_unseen_by(snapshot: str) -> TextClause:
 
 
 def with_snapshot(sums: Subquery) -> Select[Any]:
-    """``snapshot``, ``read_only``, ``database`` and every column of ``sums``, one row per row
-    of ``sums`` (one with NULLs when it has none) — the snapshot of this very statement (READ
-    COMMITTED takes one per statement), whether this transaction has written anything, and the
-    database's oid."""
+    """``snapshot``, ``read_only``, ``standby``, ``database`` and every column of ``sums``, one
+    row per row of ``sums`` (one with NULLs when it has none) — the snapshot of this very
+    statement (READ COMMITTED takes one per statement), whether this transaction has written
+    anything, whether the server is a hot standby, and the database's oid."""
     now = select(
         literal_column("pg_current_snapshot()::text").label("snapshot"),
         literal_column("pg_current_xact_id_if_assigned() IS NULL").label("read_only"),
+        literal_column("pg_is_in_recovery()").label("standby"),
         literal_column(
             "(SELECT oid FROM pg_database WHERE datname = current_database())::text"
         ).label("database"),
     ).subquery("now")
-    return select(now.c.snapshot, now.c.read_only, now.c.database, *sums.c).select_from(
-        now.outerjoin(sums, true())
-    )
+    return select(
+        now.c.snapshot, now.c.read_only, now.c.standby, now.c.database, *sums.c
+    ).select_from(now.outerjoin(sums, true()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +89,13 @@ class SnapshotRead(Generic[T]):
     database: str
     read_only: bool
     value: T
+    standby: bool = False  # read on a hot standby: neither combined with a kept read nor kept
 
     @classmethod
     def of(cls, row: Any, value: T) -> SnapshotRead[T]:
-        return cls(str(row.snapshot), str(row.database), bool(row.read_only), value)
+        return cls(
+            str(row.snapshot), str(row.database), bool(row.read_only), value, bool(row.standby)
+        )
 
 
 def _xmax(snapshot: str) -> int:
@@ -118,6 +131,9 @@ async def kept_sums(
     kept = _kept_valid(await cache.get(key) if cache is not None else None, today, decode)
     fresh = await read(kept[0] if kept is not None else None)
     value = fresh.value
+    if fresh.standby:
+        # A standby's snapshot is neither added to what a primary kept nor kept (module doc).
+        return (await read(None)).value if kept is not None else value
     if kept is not None:
         snapshot, database, kept_value = kept
         if database != fresh.database or _xmax(snapshot) > _xmax(fresh.snapshot):

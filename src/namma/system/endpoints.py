@@ -14,6 +14,7 @@ from sqlalchemy import text
 from namma import __version__
 from namma.kit.errors import AuthenticationError, NotFoundError
 from namma.kit.migrations import migration_state
+from namma.kit.replica import replica_measure
 from namma.system.schemas import HealthOut, ReadyCheck, ReadyOut
 
 router = APIRouter(tags=["system"])
@@ -31,7 +32,8 @@ async def health() -> HealthOut:
     responses={503: {"model": ReadyOut, "description": "Something it depends on does not answer"}},
 )
 async def ready(request: Request) -> JSONResponse:
-    """Everything the application depends on answers: database, migrations, Redis, job engine."""
+    """Everything the application depends on answers: database, migrations, Redis, job engine;
+    and, when one is configured, the replica's lag and where reads go (not counted)."""
     state = request.app.state
     checks: dict[str, dict[str, Any]] = {}
 
@@ -68,6 +70,13 @@ async def ready(request: Request) -> JSONResponse:
         checks["jobs"] = {"ok": False, "error": type(exc).__name__}
 
     ok = all(check["ok"] for check in checks.values())
+    router = getattr(state, "replica", None)
+    if router is not None:
+        # Shown, never counted: without the replica every read goes to the primary, so an
+        # instance is as ready as it was (taking every instance out of the load balancer for a
+        # replica's trouble would turn a slower primary into an outage). Measured now.
+        measured = await replica_measure(router.db, max_lag=router.max_lag_seconds)
+        checks["replica"] = measured.as_check(router.max_lag_seconds)
     answer = ReadyOut(
         status="ready" if ok else "not_ready",
         checks={name: ReadyCheck(**check) for name, check in checks.items()},

@@ -36,6 +36,7 @@ from namma.finance.owed import (
 )
 from namma.kit.clock import today_india
 from namma.kit.db import transaction_cache
+from namma.kit.replica import reads_standby
 from namma.kit.sqltext import expression_of
 from namma.ledger.queries import DISBURSED_STATUSES, normal_balance
 from namma.models import (
@@ -459,7 +460,7 @@ async def ledger_portfolio(session: AsyncSession, f: ReportFilters) -> Decimal:
         return SnapshotRead.of(row, _dec(row.balance))
 
     return await kept_sums(
-        None if f.narrows_loans else transaction_cache(session),
+        None if f.narrows_loans or reads_standby(session) else transaction_cache(session),
         f"kept:portfolio:{f.branch_id or 'all'}",
         today=today_india(),
         read=read,

@@ -31,7 +31,7 @@ from namma.documents import service as documents_service
 from namma.documents.endpoints import document_pdf_response
 from namma.handover import service as handover_service
 from namma.handover.schemas import HandoverOut, HandoverStatus
-from namma.kit.deps import SessionDep
+from namma.kit.deps import ReadSessionDep, SessionDep
 from namma.kit.errors import AppError
 from namma.kit.money import Money
 from namma.kit.pagination import Keyset
@@ -92,7 +92,9 @@ def _date_param(request: Request, name: str) -> dt.date | None:
 
 
 @router.get("/collections")
-async def collections(request: Request, session: SessionDep, viewer: CollectionReader) -> Response:
+async def collections(
+    request: Request, session: ReadSessionDep, viewer: CollectionReader
+) -> Response:
     status_text = request.query_params.get("status", "")
     status = (
         CollectionStatus(status_text)
@@ -318,7 +320,7 @@ class CountIn(BaseModel):
 
 
 @router.get("/handovers")
-async def handovers(request: Request, session: SessionDep, viewer: HandoverReader) -> Response:
+async def handovers(request: Request, session: ReadSessionDep, viewer: HandoverReader) -> Response:
     """Hand-overs by state (pending first), with the totals of the received ones."""
     text = request.query_params.get("status", "pending")
     status: HandoverStatus | None = (

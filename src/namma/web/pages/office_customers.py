@@ -18,7 +18,7 @@ from sqlalchemy import select
 from namma.auth.permissions import Permission
 from namma.customers import assignments, queries
 from namma.customers.endpoints import AssignBody
-from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.deps import CacheDep, ReadSessionDep, SessionDep
 from namma.kit.errors import AppError
 from namma.loans.cache import customer_and_loans_changed
 from namma.models import CustomerStatus, KycStatus, User
@@ -155,7 +155,7 @@ def _back(request: Request) -> str:
 
 
 @router.get("")
-async def customers(request: Request, session: SessionDep, viewer: Reader) -> Response:
+async def customers(request: Request, session: ReadSessionDep, viewer: Reader) -> Response:
     return await _list_page(request, session, viewer)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.permissions import Permission
-from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.deps import ReadCacheDep, ReadSessionDep
 from namma.kit.errors import NotFoundError
 from namma.models import Branch, LoanStatus, Role
 from namma.reports.dashboard import (
@@ -253,7 +253,7 @@ async def _page(
 
 @router.get("/admin")
 async def admin_dashboard(
-    request: Request, session: SessionDep, cache: CacheDep, viewer: AdminViewer
+    request: Request, session: ReadSessionDep, cache: ReadCacheDep, viewer: AdminViewer
 ) -> Response:
     branch_id, branches = await _branch_choice(request, session)
     return await _page(request, session, cache, viewer, branch_id=branch_id, branches=branches)
@@ -261,6 +261,6 @@ async def admin_dashboard(
 
 @router.get("/manager")
 async def manager_dashboard(
-    request: Request, session: SessionDep, cache: CacheDep, viewer: ManagerViewer
+    request: Request, session: ReadSessionDep, cache: ReadCacheDep, viewer: ManagerViewer
 ) -> Response:
     return await _page(request, session, cache, viewer, branch_id=None, branches=None)

@@ -29,7 +29,7 @@ from namma.audit.service import audit_record, audit_verify
 from namma.auth.permissions import Permission
 from namma.cob.endpoints import cob_queue, cob_runs_read
 from namma.kit.clock import INDIA, today_india
-from namma.kit.deps import SessionDep
+from namma.kit.deps import ReadSessionDep, SessionDep
 from namma.kit.errors import AppError, InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.kit.jobs import JobNotFailedError, job_failed_detail, job_retry, jobs_failed
 from namma.models import CobRun, LoanProduct, Notification, Role, User
@@ -241,7 +241,7 @@ async def reports_index(request: Request, viewer: ReportViewer) -> Response:
 
 @router.get("/reports/{name}")
 async def report_page(
-    request: Request, name: str, session: SessionDep, viewer: ReportViewer
+    request: Request, name: str, session: ReadSessionDep, viewer: ReportViewer
 ) -> Response:
     if name not in REPORT_TITLES:
         raise NotFoundError("No such report.")

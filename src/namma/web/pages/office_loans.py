@@ -33,7 +33,7 @@ from namma.collections.queries import (
 from namma.documents.queries import documents_list
 from namma.handover.schemas import HandoverOut
 from namma.handover.service import cash_handovers_list
-from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.deps import CacheDep, ReadSessionDep, SessionDep
 from namma.kit.errors import AppError, ConflictError
 from namma.kit.money import Money
 from namma.kit.pagination import Keyset
@@ -249,7 +249,7 @@ def _status_filter(request: Request) -> tuple[str, LoanStatus | None, bool]:
 
 
 @router.get("/loans")
-async def loans(request: Request, session: SessionDep, viewer: LoanReader) -> Response:
+async def loans(request: Request, session: ReadSessionDep, viewer: LoanReader) -> Response:
     status_text, status, overdue = _status_filter(request)
     search = (request.query_params.get("q") or "").strip()[:100]
     branches, branch_id = await _branch_filter(request, session, viewer)
