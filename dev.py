@@ -94,9 +94,10 @@ def main(argv: list[str]) -> int:
         os.execv(BIN / command[0], command)
     status = 0
     for command in (
-        ("ruff", "check", "src", "tests", "bench", "dev.py"),
-        ("ruff", "format", "--check", "src", "tests", "bench", "dev.py"),
+        ("ruff", "check", "src", "tests", "bench", "dev.py", "deploy/local-cluster"),
+        ("ruff", "format", "--check", "src", "tests", "bench", "dev.py", "deploy/local-cluster"),
         ("mypy",),
+        ("mypy", "--strict", "--scripts-are-modules", "deploy/local-cluster"),
         ("lint-imports",),  # the layers and no cycles: [tool.importlinter] in pyproject.toml
     ):
         print("$", " ".join(command), flush=True)

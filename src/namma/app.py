@@ -74,9 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack.callback(embedded.stop)
                 log.info("database.embedded_started", data_dir=str(embedded.pgdata))
             if settings.migrate_on_start:
-                await anyio.to_thread.run_sync(migrate_upgrade, url)
+                # Under a session advisory lock: straight to the primary, never through a
+                # transaction pooler.
+                await anyio.to_thread.run_sync(migrate_upgrade, settings.database_direct_url or url)
 
-            db = Database.connect(url, pool_size=settings.db_pool_size)
+            pooled = settings.behind_transaction_pooler
+            db = Database.connect(url, pool_size=settings.db_pool_size, pooled=pooled)
             stack.push_async_callback(db.dispose)
             app.state.db = db
             runtime.db = db
@@ -95,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     settings.database_replica_url,
                     pool_size=settings.db_pool_size,
                     connect_timeout=5,
+                    # Through the same pooler as the primary's (deploy/: a pool of its own).
+                    pooled=pooled,
                 )
                 stack.push_async_callback(replica_db.dispose)
                 app.state.replica = ReplicaRouter(
@@ -106,7 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
 
             await stack.enter_async_context(
-                job_app_opened(job_app, url, max_size=settings.worker_concurrency + 2)
+                # Enqueuing, the failed jobs' pages and /ready: one transaction at a time, so
+                # through the pooler too (no worker here behind one: Settings refuses it).
+                job_app_opened(
+                    job_app, url, max_size=settings.worker_concurrency + 2, pooled=pooled
+                )
             )
             app.state.job_app = job_app
 

@@ -153,11 +153,16 @@ def _existing_data_dir(settings: Settings) -> Path:
 def cli_database_url(settings: Settings, *, existing_only: bool = False) -> Iterator[str]:
     """The configured database URL, or the embedded server's (started here, stopped on exit;
     or attached to, when another process runs it). ``existing_only``: for commands that read
-    (checks, listings): never create a database, and refuse one without our tables."""
-    if settings.database_url:
+    (checks, listings): never create a database, and refuse one without our tables.
+
+    Configured: the direct URL when there is one (NAMMA_DATABASE_DIRECT_URL), not the pooler's:
+    a command holds its connection as long as it runs (the worker LISTENs, migrations and the
+    close of business take session advisory locks)."""
+    direct = settings.session_database_url
+    if direct:
         if existing_only:
-            _require_schema(settings.database_url)
-        yield settings.database_url
+            _require_schema(direct)
+        yield direct
         return
     from namma.kit.embedded import EmbeddedPostgres
 
@@ -259,15 +264,19 @@ def serve(
         from namma.kit.migrations import migrate_upgrade
 
         try:
-            migrate_upgrade(url)
+            # NAMMA_MIGRATE_ON_START=false: `namma migrate` ran before (several instances
+            # behind a balancer, a deployment's own step; docs/operations.md).
+            if settings.migrate_on_start:
+                migrate_upgrade(url)
         except Exception as exc:
             typer.secho(f"Could not migrate the database: {_first_line(exc)}", err=True, fg="red")
             raise typer.Exit(1) from None
         if demo or settings.demo:
             # Once, here, rather than racing in each of several server processes.
             asyncio.run(_demo_load(url))
-        # The server processes read their settings from the environment.
-        os.environ["NAMMA_DATABASE_URL"] = url
+        # The server processes read their settings from the environment; they serve through
+        # NAMMA_DATABASE_URL (a pooler's, perhaps), not the direct URL used above.
+        os.environ["NAMMA_DATABASE_URL"] = settings.database_url or url
         os.environ["NAMMA_INPROCESS_WORKER"] = "true" if inprocess_worker else "false"
         os.environ["NAMMA_MIGRATE_ON_START"] = "false"
         os.environ["NAMMA_DEMO"] = "false"

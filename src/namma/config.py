@@ -44,6 +44,17 @@ class Settings(BaseSettings):
 
     # Database: an explicit URL, or (when unset) an embedded PostgreSQL under data_dir.
     database_url: str | None = None
+    # NAMMA_DATABASE_URL goes through a pooler in transaction mode (pgBouncer): a server
+    # connection is the client's only for one transaction, so the application sends no
+    # server-side prepared statements and no per-connection `options` (the pooler sets those
+    # on its server connections; D-218). "none": a direct connection. A replica's URL through
+    # the same pooler (deploy/: pgBouncer's pool `namma_replica`) takes the same arguments
+    # (`kit.db.connect_arguments`).
+    database_pooler: Literal["none", "transaction"] = "none"
+    # A URL straight to the primary, for what needs a connection of its own for longer than a
+    # transaction: the job workers (LISTEN/NOTIFY), migrations and the close of business
+    # (session advisory locks) and the other `namma` commands. Unset: NAMMA_DATABASE_URL.
+    database_direct_url: str | None = None
     # A streaming replica (hot standby) of that database: dashboards, reports and lists read
     # from it while its lag is under replica_max_lag_seconds, except for a person's reads in
     # the replica_sticky_seconds after their last write (D-219, docs/operations.md).
@@ -194,9 +205,46 @@ class Settings(BaseSettings):
             raise SettingsError("production configuration refused: " + "; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _pooler_needs_a_direct_url(self) -> Settings:
+        if self.database_direct_url and not self.database_url:
+            raise SettingsError(
+                "NAMMA_DATABASE_DIRECT_URL is set without NAMMA_DATABASE_URL; set both (or "
+                "neither, for the embedded database)"
+            )
+        if self.database_pooler == "none":
+            return self
+        if not self.database_url:
+            raise SettingsError(
+                "NAMMA_DATABASE_POOLER=transaction needs NAMMA_DATABASE_URL (the pooler's "
+                "address); the embedded database has no pooler"
+            )
+        if not self.database_direct_url:
+            raise SettingsError(
+                "NAMMA_DATABASE_POOLER=transaction needs NAMMA_DATABASE_DIRECT_URL, straight to "
+                "the primary: job workers (LISTEN/NOTIFY) and migrations (advisory locks) cannot "
+                "work through a transaction pooler"
+            )
+        if self.inprocess_worker:
+            raise SettingsError(
+                "NAMMA_INPROCESS_WORKER=true cannot run behind NAMMA_DATABASE_POOLER=transaction: "
+                "run `namma worker` (it connects by NAMMA_DATABASE_DIRECT_URL)"
+            )
+        return self
+
     @property
     def uses_embedded_database(self) -> bool:
         return not self.database_url
+
+    @property
+    def session_database_url(self) -> str | None:
+        """The URL for a connection that holds session state (LISTEN, session advisory locks):
+        NAMMA_DATABASE_DIRECT_URL, else NAMMA_DATABASE_URL; None on the embedded database."""
+        return self.database_direct_url or self.database_url
+
+    @property
+    def behind_transaction_pooler(self) -> bool:
+        return self.database_pooler == "transaction"
 
     @property
     def logs_as_json(self) -> bool:

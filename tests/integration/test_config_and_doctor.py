@@ -69,6 +69,46 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.redis_url == "redis://cache:6379/2"
 
 
+def test_a_transaction_pooler_needs_a_direct_url_for_sessions() -> None:
+    # Workers LISTEN and migrations hold advisory locks: neither passes a transaction pooler.
+    with pytest.raises(SettingsError, match="needs NAMMA_DATABASE_DIRECT_URL"):
+        Settings(
+            _env_file=None,
+            database_url="postgresql://namma@pooler:6432/namma",
+            database_pooler="transaction",
+        )
+    with pytest.raises(SettingsError, match="needs NAMMA_DATABASE_URL"):
+        Settings(_env_file=None, database_pooler="transaction")
+    with pytest.raises(SettingsError, match="without NAMMA_DATABASE_URL"):
+        Settings(_env_file=None, database_direct_url="postgresql://namma@db:5432/namma")
+    with pytest.raises(SettingsError, match="NAMMA_INPROCESS_WORKER=true"):
+        Settings(
+            _env_file=None,
+            database_url="postgresql://namma@pooler:6432/namma",
+            database_direct_url="postgresql://namma@db:5432/namma",
+            database_pooler="transaction",
+            inprocess_worker=True,
+        )
+    settings = Settings(
+        _env_file=None,
+        database_url="postgresql://namma@pooler:6432/namma",
+        database_direct_url="postgresql://namma@db:5432/namma",
+        database_pooler="transaction",
+    )
+    assert settings.behind_transaction_pooler
+    assert settings.session_database_url == "postgresql://namma@db:5432/namma"
+    assert Settings(_env_file=None, database_url="postgresql://db/x").session_database_url == (
+        "postgresql://db/x"
+    )
+
+
+def test_connections_through_a_pooler_prepare_nothing_and_send_no_options() -> None:
+    from namma.kit.db import SESSION_OPTIONS, connect_arguments
+
+    assert connect_arguments(pooled=False) == {"options": SESSION_OPTIONS}
+    assert connect_arguments(pooled=True) == {"prepare_threshold": None}
+
+
 def namma(
     *args: str, env: dict[str, str], cwd: str | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:

@@ -139,6 +139,30 @@ def redact_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
+# PostgreSQL's JIT compiles a plan when its estimated cost is high: a report's aggregate over
+# many rows spent 100-340 ms compiling to save less than it cost (bench/bench_pages.py); our
+# statements are short-lived, so it stays off. A random page read is priced as on SSD, where the
+# working set lives in memory anyway (the default 4 is a spinning disk's): a branch's dashboard
+# then reads its loans by index instead of hashing the whole table, a quarter faster at 100,000
+# loans (D-177). work_mem: D-179.
+SESSION_OPTIONS = "-c jit=off -c random_page_cost=1.1 -c work_mem=16MB"
+
+
+def connect_arguments(*, pooled: bool) -> dict[str, Any]:
+    """psycopg's connection arguments for the application's connections.
+
+    Direct: the planner settings above, sent at connect. Through a transaction pooler
+    (pgBouncer, D-218): neither of the two things that outlive a transaction — pgBouncer 1.18
+    refuses the ``options`` startup parameter (the pooler sets these on its own server
+    connections: deploy/pgbouncer), and a server-side prepared statement made on one server
+    connection is missing on (or collides with another client's on) the next one, so psycopg
+    must not prepare (``prepare_threshold=None``).
+    """
+    if pooled:
+        return {"prepare_threshold": None}
+    return {"options": SESSION_OPTIONS}
+
+
 @dataclass
 class Database:
     """The application's engine and session factory."""
@@ -152,21 +176,22 @@ class Database:
 
     @classmethod
     def connect(
-        cls, url: str, *, pool_size: int = 10, connect_timeout: int | None = None
+        cls,
+        url: str,
+        *,
+        pool_size: int = 10,
+        connect_timeout: int | None = None,
+        pooled: bool = False,
     ) -> Database:
+        """``pooled``: ``url`` reaches PostgreSQL through a pooler in transaction mode
+        (pgBouncer), see `connect_arguments`."""
         engine = create_async_engine(
             sqlalchemy_url(url),
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
-            # PostgreSQL's JIT compiles a plan when its estimated cost is high: a report's
-            # aggregate over many rows spent 100-340 ms compiling to save less than it cost
-            # (bench/bench_pages.py); our statements are short-lived, so it stays off. A random
-            # page read is priced as on SSD, where the working set lives in memory anyway (the
-            # default 4 is a spinning disk's): a branch's dashboard then reads its loans by
-            # index instead of hashing the whole table, a quarter faster at 100,000 loans (D-177).
             connect_args={
-                "options": "-c jit=off -c random_page_cost=1.1 -c work_mem=16MB",
+                **connect_arguments(pooled=pooled),
                 # A server that may be away (the read replica): fail a connection in time.
                 **({"connect_timeout": connect_timeout} if connect_timeout else {}),
             },

@@ -10,7 +10,7 @@ import redis
 from pydantic import ValidationError
 
 from namma.config import Settings, SettingsError, get_settings
-from namma.kit.db import libpq_url, redact_url
+from namma.kit.db import connect_arguments, libpq_url, redact_url
 
 Echo = Callable[[str], object]
 
@@ -29,6 +29,11 @@ def _explain_postgres(exc: Exception, url: str) -> str:
         return f"the database in {where} does not exist: create it (createdb) or fix the URL"
     if "timeout" in lowered or "timed out" in lowered:
         return f"PostgreSQL at {where} did not answer within {_CONNECT_TIMEOUT_SECONDS} s"
+    if "unsupported startup parameter" in lowered:
+        return (
+            f"{where} is a connection pooler that refuses the connection's settings ({text}): "
+            "set NAMMA_DATABASE_POOLER=transaction (and NAMMA_DATABASE_DIRECT_URL), D-218"
+        )
     if "could not translate host name" in lowered or "name or service not known" in lowered:
         return f"the host name in {where} cannot be resolved"
     return f"cannot use PostgreSQL at {where}: {text}"
@@ -88,8 +93,11 @@ def doctor_run(*, echo: Echo) -> bool:
     try:
         if url:
             try:
+                # As the server's engine connects (its options, or none behind a pooler).
                 with psycopg.connect(
-                    libpq_url(url), connect_timeout=_CONNECT_TIMEOUT_SECONDS
+                    libpq_url(url),
+                    connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+                    **connect_arguments(pooled=settings.behind_transaction_pooler),
                 ) as conn:
                     version = conn.execute("SHOW server_version").fetchone()
                 good(
@@ -98,6 +106,17 @@ def doctor_run(*, echo: Echo) -> bool:
             except Exception as exc:
                 bad("database", _explain_postgres(exc, url))
                 url = None
+        direct = settings.database_direct_url
+        if direct and direct != settings.database_url:
+            # Workers and migrations connect here, past the pooler (D-218).
+            try:
+                with psycopg.connect(
+                    libpq_url(direct), connect_timeout=_CONNECT_TIMEOUT_SECONDS
+                ) as conn:
+                    conn.execute("SELECT 1")
+                good("direct database", f"answers at {redact_url(direct)} (workers, migrations)")
+            except Exception as exc:
+                bad("direct database", _explain_postgres(exc, direct))
 
         if settings.database_replica_url:
             _check_replica(settings, good, bad, note)

@@ -126,14 +126,17 @@ async def job_defer(
 
 @asynccontextmanager
 async def job_app_opened(
-    app: procrastinate.App, url: str, *, max_size: int = 10
+    app: procrastinate.App, url: str, *, max_size: int = 10, pooled: bool = False
 ) -> AsyncIterator[procrastinate.App]:
     """Open ``app`` on a connection pool to ``url`` for the duration of the block.
 
     The app object is global (tasks refer to it); each opening gets a connector of its own, so
     an app can be closed and opened again on another database (tests, CLI commands).
+    ``pooled``: ``url`` is a transaction pooler's; psycopg then prepares no statements (D-218).
+    A worker must not be opened so: it LISTENs, which needs a connection of its own.
     """
-    connector = PsycopgConnector(conninfo=libpq_url(url), min_size=1, max_size=max_size)
+    extra: dict[str, Any] = {"kwargs": {"prepare_threshold": None}} if pooled else {}
+    connector = PsycopgConnector(conninfo=libpq_url(url), min_size=1, max_size=max_size, **extra)
     with app.replace_connector(connector):
         async with app.open_async():
             yield app

@@ -35,7 +35,8 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     run_migrations(connection)
 else:
-    url = get_settings().database_url
+    # Straight to the primary when there is a pooler in front of it (D-218).
+    url = get_settings().session_database_url
     if not url:
         raise SystemExit(
             "NAMMA_DATABASE_URL is not set. Use `namma migrate` (which can start the embedded "
