@@ -193,6 +193,7 @@ async def portfolio_generate(app, world, *, loans: int = 260, seed: int = 202612
                 row = {
                     "id": uuid.uuid4(),
                     "loan_id": loan_id,
+                    "branch_id": branch.id,
                     "number": number,
                     "due_date": due,
                     "period_start": start,
