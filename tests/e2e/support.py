@@ -17,18 +17,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pyotp
 import pytest
 from playwright.sync_api import expect
 
 from namma.demo import DEMO_ADMIN_TOTP_SECRET, DEMO_PASSWORD
+from namma.kit.db import libpq_url
 from namma.kit.embedded import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -240,3 +243,31 @@ def fresh_code(secret: str = DEMO_ADMIN_TOTP_SECRET) -> str:
         time.sleep(1)
     _last_step.append(totp.timecode(time.time()))  # type: ignore[arg-type]
     return totp.now()
+
+
+@contextlib.contextmanager
+def request_held_at_loan_lock(
+    database_url: str, loan_id: str, send: Callable[[], None]
+) -> Iterator[threading.Thread]:
+    """Hold ``loan_id``'s row lock from a connection of our own, start ``send`` (a request that
+    posts to that loan) in a thread, and enter the block once the request waits for the lock
+    inside its transaction (seen in ``pg_stat_activity``): its idempotency key is claimed and
+    nothing is committed — the moment to kill the server. The lock is released at the end."""
+    with psycopg.connect(libpq_url(database_url)) as blocker:
+        blocker.execute("SELECT id FROM loans WHERE id = %s FOR UPDATE", (loan_id,))
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 30
+        waiting = 0
+        while time.monotonic() < deadline and not waiting:
+            with psycopg.connect(libpq_url(database_url), autocommit=True) as probe:
+                row = probe.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> %s",
+                    (blocker.info.backend_pid,),
+                ).fetchone()
+                waiting = row[0] if row else 0
+            time.sleep(0.05)
+        assert waiting == 1, "the request never reached the loan lock"
+        yield sender
+        blocker.rollback()

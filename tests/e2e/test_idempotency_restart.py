@@ -22,7 +22,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,14 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
 from namma.demo import DEMO_PASSWORD
-from namma.kit.db import libpq_url
 from namma.kit.embedded import create_database
 from tests.conftest import drop_at_session_end
+from tests.e2e.support import request_held_at_loan_lock
 
 pytestmark = pytest.mark.slow
 SERVE = [sys.executable, "-m", "namma", "serve", "--demo", "--no-job-worker"]
@@ -178,28 +176,12 @@ def test_a_collection_survives_a_kill_between_attempts_and_mid_request(server: S
         except httpx.HTTPError as exc:
             outcome["error"] = exc
 
-    with psycopg.connect(libpq_url(server.url)) as blocker:
-        blocker.execute("SELECT id FROM loans WHERE id = %s FOR UPDATE", (loan_id,))
-        sender = threading.Thread(target=send)
-        sender.start()
-        deadline = time.monotonic() + 30
-        waiting = 0
-        while time.monotonic() < deadline and not waiting:
-            with psycopg.connect(libpq_url(server.url), autocommit=True) as probe:
-                row = probe.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> %s",
-                    (blocker.info.backend_pid,),
-                ).fetchone()
-                waiting = row[0] if row else 0
-            time.sleep(0.05)
-        assert waiting == 1, "the collection request never reached the loan lock"
+    with request_held_at_loan_lock(server.url, loan_id, send) as sender:
         # The request has claimed its key and is inside its transaction: crash now.
         server.kill()
         sender.join(30)
         assert not sender.is_alive()
         assert "response" not in outcome, outcome  # the client never got an answer
-        blocker.rollback()
 
     server.start()
     agent = _agent(server.base)

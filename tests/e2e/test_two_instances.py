@@ -25,7 +25,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -46,7 +45,7 @@ from namma.kit.db import libpq_url
 from namma.kit.embedded import create_database
 from namma.kit.jobs import job_app_opened
 from tests.conftest import IN_CI
-from tests.e2e.support import free_port
+from tests.e2e.support import free_port, request_held_at_loan_lock
 from tests.integration.job_tasks import PROBE_TABLE_SQL  # (also registers the test tasks)
 from tests.streaming_pair import StreamingPair, pg_bin
 
@@ -410,29 +409,13 @@ def test_an_instance_killed_mid_request_loses_no_money(cluster: Cluster) -> None
         except httpx.HTTPError as exc:
             outcome["error"] = exc
 
-    # Hold the loan's row lock so that a's request waits inside its transaction (key claimed,
-    # nothing committed), then kill instance a.
-    with psycopg.connect(libpq_url(cluster.database_url)) as blocker:
-        blocker.execute("SELECT id FROM loans WHERE id = %s FOR UPDATE", (loan_id,))
-        sender = threading.Thread(target=send)
-        sender.start()
-        deadline = time.monotonic() + 30
-        waiting = 0
-        while time.monotonic() < deadline and not waiting:
-            with psycopg.connect(libpq_url(cluster.database_url), autocommit=True) as probe:
-                row = probe.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> %s",
-                    (blocker.info.backend_pid,),
-                ).fetchone()
-                waiting = row[0] if row else 0
-            time.sleep(0.05)
-        assert waiting == 1, "the collection request never reached the loan lock"
+    # a's request waits at the loan's lock inside its transaction (key claimed, nothing
+    # committed): kill instance a then.
+    with request_held_at_loan_lock(cluster.database_url, loan_id, send) as sender:
         cluster.processes["instance-a"].kill()
         sender.join(30)
         assert not sender.is_alive()
         assert "response" not in outcome, outcome  # the client never got an answer
-        blocker.rollback()
 
     assert _collections_with(cluster.database_url, body["remarks"]) == 0
     # The phone retries with the same key, through nginx: a is gone, b answers, once.
