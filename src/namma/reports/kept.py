@@ -25,8 +25,8 @@ snapshot's list (PostgreSQL 15: its ``xip`` is empty; tests/integration/test_rep
 it) —, so a snapshot taken there claims to have seen entries still being posted, and they would
 never be added. A primary's snapshot is not combined with a standby's read either: the standby
 is the primary as it was a moment ago, not a later snapshot of it. A read on a standby reads in
-full and keeps nothing (``with_snapshot``'s ``standby``; the callers pass no cache there:
-`namma.kit.replica.reads_standby`).
+full and keeps nothing (``kept_sums`` asks the session, `namma.kit.replica.reads_standby`, and
+checks ``with_snapshot``'s ``standby``).
 
 Use: ``read(unseen_by)`` runs a statement that sums the entries — restricted with
 ``entries_unseen_by(unseen_by)`` when it is given — wrapped by ``with_snapshot``, and returns a
@@ -41,9 +41,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, TextClause, literal_column, select, text, true
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Subquery
 
 from namma.kit.cache import Cache
+from namma.kit.replica import reads_standby
 
 # Kept at most a day and a bit: a read on another Indian day reads in full anyway.
 KEPT_TTL_SECONDS = 26 * 3600
@@ -117,6 +119,7 @@ def _kept_valid(kept: Any, today: dt.date, decode: Callable[[Any], T]) -> tuple[
 
 
 async def kept_sums(
+    session: AsyncSession,
     cache: Cache | None,
     key: str,
     *,
@@ -127,12 +130,16 @@ async def kept_sums(
     decode: Callable[[Any], T],
 ) -> T:
     """The sums ``read(None)`` reads in full, from what ``key`` keeps plus ``read(snapshot)``
-    (the entries the kept snapshot could not see), kept again. Without ``cache``: in full."""
+    (the entries the kept snapshot could not see), kept again. Without ``cache``, or on a
+    session that reads a hot standby: in full."""
+    if reads_standby(session):
+        cache = None
     kept = _kept_valid(await cache.get(key) if cache is not None else None, today, decode)
     fresh = await read(kept[0] if kept is not None else None)
     value = fresh.value
     if fresh.standby:
-        # A standby's snapshot is neither added to what a primary kept nor kept (module doc).
+        # The statement itself says it ran on a standby (a session not marked as reading one):
+        # its snapshot is neither added to what a primary kept nor kept (module doc).
         return (await read(None)).value if kept is not None else value
     if kept is not None:
         snapshot, database, kept_value = kept

@@ -36,7 +36,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.finance import add_months
 from namma.kit.cache import Cache
 from namma.kit.money import money_str
-from namma.kit.replica import reads_standby
 from namma.models import AccountKind, AccountType, JournalEntry, JournalLine, LedgerAccount
 from namma.reports import queries
 from namma.reports.base import ZERO, profit
@@ -186,7 +185,8 @@ async def monthly_sums(
         )
 
     return await kept_sums(
-        None if reads_standby(session) else cache,
+        session,
+        cache,
         monthly_key(branch_id),
         today=today,
         read=read,

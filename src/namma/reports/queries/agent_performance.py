@@ -100,7 +100,7 @@ async def agent_performance(
     received = await period_received(session, f, by_collector=True, agent_scope=False)
     collected_rows = [
         (collector_id, n, amount)
-        for collector_id, (n, amount) in (received.by_agent or {}).items()
+        for collector_id, (n, amount) in (received.by_collector or {}).items()
         if f.agent_id is None or collector_id == f.agent_id
     ]
     collectors = await _users(session, [r[0] for r in collected_rows])

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
     CTE,
@@ -36,7 +36,6 @@ from namma.finance.owed import (
 )
 from namma.kit.clock import today_india
 from namma.kit.db import transaction_cache
-from namma.kit.replica import reads_standby
 from namma.kit.sqltext import expression_of
 from namma.ledger.queries import DISBURSED_STATUSES, normal_balance
 from namma.models import (
@@ -85,29 +84,35 @@ def _dec(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(value)
 
 
+_Row = TypeVarTuple("_Row")  # a statement's column types
+
 # --- building blocks -----------------------------------------------------------------------------
+
+
+def _current_agent(query: Select[*_Row]) -> Select[*_Row]:
+    """``query`` (over ``Loan``) joined to each loan's customer's current agent, if any (a
+    customer has at most one current assignment: the join adds no row)."""
+    return query.outerjoin(
+        AgentAssignment,
+        and_(
+            AgentAssignment.customer_id == Loan.customer_id,
+            AgentAssignment.ended_at.is_(None),
+        ),
+    )
 
 
 def scoped_loans(f: ReportFilters, *, by_agent: bool = True) -> CTE:
     """Every loan the filters select, with its branch, customer, current agent and product.
 
     ``by_agent=False`` ignores ``f.agent_id`` (a register that filters by the collector)."""
-    query = (
+    query = _current_agent(
         select(
             Loan.id.label("loan_id"),
             Loan.branch_id.label("branch_id"),
             Loan.customer_id.label("customer_id"),
             AgentAssignment.agent_id.label("agent_id"),
             LoanProductVersion.product_id.label("product_id"),
-        )
-        .join(LoanProductVersion, LoanProductVersion.id == Loan.product_version_id)
-        .outerjoin(
-            AgentAssignment,
-            and_(
-                AgentAssignment.customer_id == Loan.customer_id,
-                AgentAssignment.ended_at.is_(None),
-            ),
-        )
+        ).join(LoanProductVersion, LoanProductVersion.id == Loan.product_version_id)
     )
     if f.branch_id is not None:
         query = query.where(Loan.branch_id == f.branch_id)
@@ -296,18 +301,6 @@ def _shared_keep(session: AsyncSession, key: Any, value: Any) -> None:
         shared.reads[key] = value
 
 
-def _current_agent(query: Select[Any]) -> Select[Any]:
-    """``query`` (over ``Loan``) joined to each loan's customer's current agent, if any (a
-    customer has at most one current assignment: the join adds no row)."""
-    return query.outerjoin(
-        AgentAssignment,
-        and_(
-            AgentAssignment.customer_id == Loan.customer_id,
-            AgentAssignment.ended_at.is_(None),
-        ),
-    )
-
-
 async def loan_stock(
     session: AsyncSession, f: ReportFilters, *, by_agent: bool = False
 ) -> LoanStock:
@@ -473,13 +466,7 @@ def installment_demand(
         func.coalesce(paid.c.paid, ZERO).label("collected"),
     ).select_from(Loan)
     if by_agent:
-        dues = dues.outerjoin(
-            AgentAssignment,
-            and_(
-                AgentAssignment.customer_id == Loan.customer_id,
-                AgentAssignment.ended_at.is_(None),
-            ),
-        )
+        dues = _current_agent(dues)
     dues = (
         dues.join(LoanInstallment, LoanInstallment.loan_id == Loan.id)
         .outerjoin(paid, paid.c.installment_id == LoanInstallment.id)
@@ -581,8 +568,13 @@ class PeriodReceived:
     per branch, per collector (None when not read) and on the period's last day."""
 
     by_branch: dict[uuid.UUID, Decimal]
-    by_agent: dict[uuid.UUID, tuple[int, Decimal]] | None  # per collector: (count, amount)
+    by_collector: dict[uuid.UUID, tuple[int, Decimal]] | None  # (count, amount)
     last_day: tuple[int, Decimal]
+
+    @property
+    def by_agent(self) -> dict[uuid.UUID, tuple[int, Decimal]] | None:
+        """The per-agent part ``report_reads_shared`` asks for: per collecting agent here."""
+        return self.by_collector
 
 
 async def period_received(
@@ -651,7 +643,8 @@ async def ledger_portfolio(session: AsyncSession, f: ReportFilters) -> Decimal:
         return SnapshotRead.of(row, _dec(row.balance))
 
     return await kept_sums(
-        None if f.narrows_loans or reads_standby(session) else transaction_cache(session),
+        session,
+        None if f.narrows_loans else transaction_cache(session),
         f"kept:portfolio:{f.branch_id or 'all'}",
         today=today_india(),
         read=read,
