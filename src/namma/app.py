@@ -28,6 +28,7 @@ from namma.documents.endpoints import router as documents_router
 from namma.handover.endpoints import router as handover_router
 from namma.jobs import job_app, runtime
 from namma.kit.admission import AdmissionLimit
+from namma.kit.background import background_settle
 from namma.kit.cache import cache_from_url
 from namma.kit.db import Database
 from namma.kit.embedded import EmbeddedPostgres
@@ -39,6 +40,7 @@ from namma.kit.observability import Metrics, RequestContextMiddleware
 from namma.kit.openapi import openapi_install
 from namma.kit.passwords import password_hashing_configure
 from namma.kit.ratelimit import RateLimiter
+from namma.kit.recent_writes import RecentWriters
 from namma.kit.replica import ReplicaRouter
 from namma.kit.security_headers import SecurityHeadersMiddleware
 from namma.ledger.endpoints import router as ledger_router
@@ -91,6 +93,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.cache = cache  # every transaction invalidates through it after its commit
             app.state.rate_limiter = RateLimiter.from_url(settings.redis_url)
 
+            # Who wrote in the last seconds (read your writes): their reads skip the replica
+            # and the dashboards' kept answers (D-219, D-221).
+            writers = RecentWriters(
+                cache, seconds=settings.replica_sticky_seconds, person=token_subject
+            )
+            app.state.writers = writers
+            # A kept answer's refresh still running when the application stops is waited for
+            # (a few seconds) before the pools close.
+            stack.push_async_callback(background_settle)
+
             app.state.replica = None
             if settings.database_replica_url:
                 # Dashboards, reports and lists read there (`kit/replica.py`, D-219).
@@ -104,10 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack.push_async_callback(replica_db.dispose)
                 app.state.replica = ReplicaRouter(
                     replica_db,
-                    cache=cache,
                     max_lag_seconds=settings.replica_max_lag_seconds,
-                    sticky_seconds=settings.replica_sticky_seconds,
-                    person=token_subject,
+                    writers=writers,
                 )
 
             await stack.enter_async_context(

@@ -9,17 +9,28 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import openpyxl  # type: ignore[import-untyped]
 import psycopg
 import pytest
+from playwright.sync_api import expect
 
+from namma.demo import DEMO_PASSWORD
 from namma.kit.db import libpq_url
 from namma.reports.endpoints import REPORTS
-from tests.e2e.support import DATABASE_OF, DESKTOP, PHONE, Visit, chromium, demo_server
+from tests.e2e.support import (
+    DATABASE_OF,
+    DESKTOP,
+    PHONE,
+    Visit,
+    chromium,
+    demo_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -211,3 +222,50 @@ def test_the_manager_walks_the_branch_dashboard_and_reports(browser: Any, server
         visit.language("en")
     finally:
         visit.close()
+
+
+def _rupees(shown: str | None) -> Decimal:
+    return Decimal((shown or "").replace("₹", "").replace(",", ""))
+
+
+def test_the_managers_dashboard_shows_a_kept_copy_then_updates_itself(
+    browser: Any, server: str
+) -> None:
+    """D-221: after an agent's collection, the Manager's dashboard answers at once with the
+    figures it had, says they are being updated, and replaces itself with the new ones."""
+    agent = httpx.Client(base_url=server, timeout=30)
+    signed = agent.post(
+        "/api/auth/login",
+        json={"login": "agent1@example.com", "password": DEMO_PASSWORD, "token_delivery": "body"},
+    )
+    assert signed.status_code == 200, signed.text
+    agent.headers["Authorization"] = f"Bearer {signed.json()['access_token']}"
+    visit = Visit(browser, server, DESKTOP, "en-desktop")
+    page = visit.page
+    try:
+        visit.sign_in("manager@example.com")
+        assert page.url == f"{server}/manager"
+        assert page.locator("#figures-updating").count() == 0
+        assert re.fullmatch(r"Figures at \d\d:\d\d", page.text_content("#figures-at") or "")
+        before = _rupees(page.text_content("#fig-collected_amount"))
+
+        [loan] = agent.get("/api/loans", params={"status": "active", "limit": 1}).json()["loans"]
+        paid = agent.post(
+            "/api/collections",
+            json={"loan_id": loan["id"], "amount": "100.00"},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert paid.status_code == 201, paid.text
+
+        visit.go("/manager")
+        # The figures from before the collection, at once, said to be updating.
+        assert page.locator("#figures-updating").is_visible()
+        assert _rupees(page.text_content("#fig-collected_amount")) == before
+        visit.check("office-manager-dashboard-updating")
+        # Three seconds later the page asks again and shows the new figures.
+        expect(page.locator("#figures-updating")).to_have_count(0, timeout=15_000)
+        assert _rupees(page.text_content("#fig-collected_amount")) == before + Decimal("100.00")
+        visit.check("office-manager-dashboard-updated")
+    finally:
+        visit.close()
+        agent.close()

@@ -6,17 +6,22 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
 
+from namma.kit.background import background_settle
 from namma.kit.cache import (
     INDEX_PREFIX,
+    KEPT_PREFIX,
     KEY_PREFIX,
+    REFRESHING_PREFIX,
     Cache,
     MemoryCache,
     RedisCache,
     cache_get_or_load,
+    cache_get_or_refresh,
 )
 from namma.kit.ratelimit import RateLimiter
 
@@ -52,6 +57,61 @@ async def test_set_get_delete(cache: Cache) -> None:
     assert await cache.get(f"{ns}:loan:1") == {"outstanding": "8884.88", "status": "active"}
     assert await cache.delete(f"{ns}:loan:1", f"{ns}:loan:missing") == 1
     assert await cache.get(f"{ns}:loan:1") is None
+
+
+async def test_add_sets_only_an_absent_key_until_it_expires(cache: Cache) -> None:
+    """The mark of a kept answer's refresh (D-221): one caller wins, on every instance."""
+    ns = _ns()
+    assert await cache.add(f"{ns}:refreshing", 1, 1) is True
+    assert await cache.add(f"{ns}:refreshing", 2, 1) is False
+    assert await cache.get(f"{ns}:refreshing") == 1
+    await asyncio.sleep(1.2)
+    assert await cache.add(f"{ns}:refreshing", 3, 60) is True
+    assert await cache.get(f"{ns}:refreshing") == 3
+
+
+@pytest.mark.redis
+async def test_a_kept_answer_is_refreshed_once_whichever_instance_asks(
+    request: pytest.FixtureRequest,
+) -> None:
+    """Two processes' caches on one Redis: a dropped answer's kept copy is answered by both,
+    and only one of them builds the new one (``cache_get_or_refresh``, D-221)."""
+    url = request.getfixturevalue("redis_url")
+    first, second = RedisCache.from_url(url), RedisCache.from_url(url)
+    key = f"{_ns()}:dashboard:b:manager:b:month"
+    builds: list[str] = []
+
+    def builder(who: str) -> Any:
+        async def build() -> dict[str, str]:
+            builds.append(who)
+            return {"figures": str(len(builds))}
+
+        return build
+
+    try:
+        for instance, name in ((first, "first"), (second, "second")):
+            answer = await cache_get_or_refresh(
+                instance, key, ttl=30, keep=600, load=builder(name), refresh=builder(name)
+            )
+            if name == "first":
+                assert answer.stale is False and builds == ["first"]
+                await first.delete(key)  # a write drops it
+            else:
+                assert answer.stale is True and answer.value == {"figures": "1"}
+        again = await cache_get_or_refresh(
+            first, key, ttl=30, keep=600, load=builder("first"), refresh=builder("first")
+        )
+        assert again.stale is True
+        await background_settle()
+        assert builds == ["first", "second"]  # one refresh, by the instance that marked it
+        latest = await cache_get_or_refresh(
+            first, key, ttl=30, keep=600, load=builder("first"), refresh=builder("first")
+        )
+        assert latest.stale is False and latest.value == {"figures": "2"}
+    finally:
+        await first.delete(key, KEPT_PREFIX + key, REFRESHING_PREFIX + key)
+        await first.close()
+        await second.close()
 
 
 async def test_entries_expire_after_their_ttl(cache: Cache) -> None:

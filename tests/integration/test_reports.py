@@ -48,6 +48,8 @@ from namma.handover.service import (
     cash_handover_record,
     handover_expected,
 )
+from namma.kit.background import background_settle
+from namma.kit.cache import KEPT_PREFIX
 from namma.kit.clock import today_india
 from namma.kit.db import transaction
 from namma.kit.embedded import create_database
@@ -1358,6 +1360,12 @@ async def _dashboard(p: Portfolio, who: str) -> dict[str, Any]:
     return body
 
 
+def _figures(dashboard: dict[str, Any]) -> dict[str, Any]:
+    """A dashboard's figures, without when they were read and whether they are a kept copy (as
+    the cache stores them)."""
+    return {k: v for k, v in dashboard.items() if k not in ("figures_at", "stale")}
+
+
 async def test_admin_and_manager_dashboards_use_the_one_definitions(portfolio: Portfolio) -> None:
     p = portfolio
     await p.app.state.cache.delete_pattern("dashboard:*")
@@ -1733,9 +1741,13 @@ async def test_dashboards_are_cached_in_redis_too(portfolio: Portfolio, redis_ur
         async with transaction(p.app.state.db) as session:
             first = await dashboard_cached(session, cache, principal)
         stored = await cache.get(key)
-        assert stored == {"shape": stored["shape"], "value": first}
+        assert stored == {
+            "shape": stored["shape"],
+            "value": _figures(first),
+            "built_at": stored["built_at"],
+        }
         assert 0 < await cache._redis.ttl(KEY_PREFIX + key) <= 30
-        await cache.set(key, {**stored, "value": {**first, "served_from": "redis"}}, 30)
+        await cache.set(key, {**stored, "value": {**stored["value"], "served_from": "redis"}}, 30)
         async with transaction(p.app.state.db) as session:
             assert (await dashboard_cached(session, cache, principal))["served_from"] == "redis"
         await loan_cache_invalidate(cache, loan_id=p.loans["L1"], customer_id=p.customers["c1"].id)
@@ -1772,6 +1784,7 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     manager = p.users["manager_a"]
     key = dashboard_key(Role.MANAGER, str(p.branches["A"].id))
     await cache.delete_pattern("dashboard:*")
+    await cache.delete_pattern(KEPT_PREFIX + "dashboard:*")
     assert await cache.get(key) is None
     first = await _dashboard(p, "manager_a")
     # Each period has its own entry.
@@ -1779,20 +1792,23 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     year_key = dashboard_key(Role.MANAGER, str(p.branches["A"].id), DashboardPeriod.YEAR)
     assert (await cache.get(year_key))["value"]["period"]["name"] == "year"
     stored = await cache.get(key)
-    assert stored["value"] == first
+    assert stored["value"] == _figures(first) and first["stale"] is False
     if cache.backend == "memory":  # the entry lives 30 s (Redis: SET … EX 30, same call)
         expires_at, _ = cache._entries[key]
         assert 0 < expires_at - time.monotonic() <= 30
     # A second call is served from the cache: a marker planted in the cached value comes back.
-    await cache.set(key, {**stored, "value": {**first, "served_from": "cache"}}, 30)
+    await cache.set(key, {**stored, "value": {**stored["value"], "served_from": "cache"}}, 30)
     assert (await _dashboard(p, "manager_a"))["served_from"] == "cache"
     # An entry written by code of another answer shape (before an upgrade) is built afresh,
     # not served (it would fail the answer's model): here, the old unwrapped form with a field
     # the model does not have.
-    await cache.set(key, {**first, "served_from": "old code"}, 30)
+    # (Without the copy kept to answer while a new one is built, D-221: see below.)
+    await cache.set(key, {**_figures(first), "served_from": "old code"}, 30)
+    await cache.delete(KEPT_PREFIX + key)
     rebuilt = await _dashboard(p, "manager_a")
-    assert "served_from" not in rebuilt and rebuilt == first
-    assert (await cache.get(key))["value"] == first
+    assert "served_from" not in rebuilt and _figures(rebuilt) == _figures(first)
+    assert rebuilt["stale"] is False and rebuilt["figures_at"] >= first["figures_at"]
+    assert (await cache.get(key))["value"] == _figures(first)
     # A collection through the API invalidates, after its commit, the dashboards showing its
     # branch's figures: the branch's and the institution's — not the other branch's.
     admin_key = dashboard_key(Role.ADMIN, "all")
@@ -1816,7 +1832,14 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     assert await cache.get(key) is None and await cache.get(admin_key) is None
     assert await cache.get(year_key) is None
     assert await cache.get(other_key) == other
+    # The Manager did not write: the last dashboard built is answered at once, marked stale
+    # with the time of its figures, and a new one is built in the background (D-221).
+    kept = await _dashboard(p, "manager_a")
+    assert kept["stale"] is True and _figures(kept) == _figures(rebuilt)
+    assert kept["figures_at"] == rebuilt["figures_at"]
+    assert await background_settle() == 1
     after = await _dashboard(p, "manager_a")
+    assert after["stale"] is False and after["figures_at"] >= kept["figures_at"]
     assert "served_from" not in after
     assert m(after["today"]["collected_amount"]) == m(first["today"]["collected_amount"]) + D(
         "700.00"
@@ -1826,8 +1849,10 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     ) - m(response.json()["collection"]["principal"])
     assert manager.branch_id == p.branches["A"].id
     # Capital moves the Admin's capital panel: an investment invalidates the dashboards too.
+    assert (await _dashboard(p, "admin"))["stale"] is True  # the collection moved it too
+    await background_settle()
     before = await _dashboard(p, "admin")
-    assert await cache.get(admin_key) is not None
+    assert before["stale"] is False and await cache.get(admin_key) is not None
     invested = await p.client.post(
         "/api/capital/investments",
         json={"amount": "25000.00", "source": "Founders"},
@@ -1844,7 +1869,7 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
         headers=await p.headers("admin"),
     )
     assert refused.status_code == 422
-    assert (await cache.get(admin_key))["value"] == after
+    assert (await cache.get(admin_key))["value"] == _figures(after)
     # Staff: deactivating an agent changes the agent count at once.
     agent = p.users["agent_a2"]
     done = await p.client.post(

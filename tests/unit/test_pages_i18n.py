@@ -135,6 +135,16 @@ def test_a_moment_is_shown_as_its_day_in_india() -> None:
     assert i18n.date(dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC), "en") == "25-Nov-2026"
 
 
+def test_a_moment_of_the_day_is_its_hour_and_minute_in_india() -> None:
+    """When a dashboard's figures were read (D-221): 16:35 UTC is 22:05 in India."""
+    moment = dt.datetime(2026, 12, 7, 16, 35, 42, tzinfo=dt.UTC)
+    for lang in ("en", "kn"):
+        assert i18n.time_of_day(moment, lang) == "22:05"
+        assert i18n.time_of_day("2026-12-07T22:05:42+05:30", lang) == "22:05"
+    assert i18n.time_of_day(dt.datetime(2026, 12, 7, 16, 35), "en") == "22:05"  # naive: UTC
+    assert i18n.time_of_day(None) == "—"
+
+
 @pytest.mark.parametrize(
     ("header", "lang"),
     [

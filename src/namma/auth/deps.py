@@ -31,7 +31,7 @@ from namma.config import Settings
 from namma.kit.client import client_address, user_agent
 from namma.kit.db import after_commit, db_session, raw_connection
 from namma.kit.errors import AppError, AuthenticationError, PermissionDeniedError
-from namma.kit.replica import replica_router
+from namma.kit.recent_writes import recent_writers
 from namma.models import Role
 
 ACCESS_COOKIE = "access_token"
@@ -227,12 +227,13 @@ def require(
         _cookie: Annotated[str | None, Depends(COOKIE_SCHEME)],
     ) -> Principal:
         principal = await principal_authenticate(request, session)
-        router = replica_router(request)
-        if router is not None and request.method in UNSAFE_METHODS:
-            # Once this request's writes are committed, the person's reads go to the primary
-            # for the next seconds, on every instance (D-219). Nothing if it rolls back.
+        writers = recent_writers(request)
+        if writers is not None and request.method in UNSAFE_METHODS:
+            # Once this request's writes are committed, the person's reads see them for the
+            # next seconds, on every instance: the primary's, not the replica's (D-219), and
+            # dashboards built now, not kept copies (D-221). Nothing if it rolls back.
             person = str(principal.user_id)
-            after_commit(session, lambda: router.wrote(person))
+            after_commit(session, lambda: writers.wrote(person))
         if permission is not Permission.SELF and principal.must_change_password:
             raise PasswordChangeRequiredError(
                 "Change your password first (POST /api/auth/password)."

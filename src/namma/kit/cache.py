@@ -17,11 +17,14 @@ import hashlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
 import redis.asyncio as redis_asyncio
 from pydantic import TypeAdapter
+
+from namma.kit.background import background_spawn
 
 KEY_PREFIX = "namma:"
 # The set of the keys cached in a family: namma:index:<family> (see the module's docstring).
@@ -33,6 +36,7 @@ class Cache(Protocol):
 
     async def get(self, key: str) -> Any | None: ...
     async def set(self, key: str, value: Any, ttl: int) -> None: ...
+    async def add(self, key: str, value: Any, ttl: int) -> bool: ...
     async def delete(self, *keys: str) -> int: ...
     async def delete_pattern(self, pattern: str, *, also: Sequence[str] = ()) -> int: ...
     async def delete_matching(
@@ -88,6 +92,11 @@ class RedisCache:
             pipe.expire(index, ttl, nx=True)
             pipe.expire(index, ttl, gt=True)
             await pipe.execute()
+
+    async def add(self, key: str, value: Any, ttl: int) -> bool:
+        """Set ``key`` only if it is absent (``SET NX EX``): whether it was set. A mark between
+        instances ("one of us refreshes this"), not a cached value: not in its family's index."""
+        return bool(await self._redis.set(KEY_PREFIX + key, _encode(value), ex=ttl, nx=True))
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -178,6 +187,12 @@ class MemoryCache:
     async def set(self, key: str, value: Any, ttl: int) -> None:
         self._entries[key] = (self._clock() + ttl, _encode(value))
 
+    async def add(self, key: str, value: Any, ttl: int) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
     async def delete(self, *keys: str) -> int:
         return sum(1 for k in keys if self._entries.pop(k, None) is not None)
 
@@ -234,3 +249,94 @@ async def cache_get_or_load(
     value = json.loads(encoded)
     await cache.set(key, value if shape is None else {"shape": shape, "value": value}, ttl)
     return value
+
+
+# A kept answer's copy, served while a new one is built (`cache_get_or_refresh`): its own key
+# family, so the invalidation patterns of the answers (``dashboard:<branch>:*``) leave it.
+KEPT_PREFIX = "kept:"
+# The mark of a refresh under way or just done ("refreshing:<key>"), shared by every instance.
+REFRESHING_PREFIX = "refreshing:"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer from `cache_get_or_refresh`."""
+
+    value: Any  # the JSON form, as `cache_get_or_load` gives it
+    built_at: float  # when it was built, seconds since the epoch
+    stale: bool  # a kept copy: what was written after ``built_at`` may be missing from it
+
+
+async def cache_get_or_refresh(
+    cache: Cache,
+    key: str,
+    *,
+    ttl: int,
+    keep: int,
+    load: Callable[[], Awaitable[Any]],
+    refresh: Callable[[], Awaitable[Any]],
+    shape: str | None = None,
+    fresh: bool = False,
+    usable: Callable[[Any], bool] = lambda value: True,
+    refresh_every: int = 10,
+    clock: Callable[[], float] = time.time,
+) -> Answer:
+    """Cache-aside that answers at once with a kept copy while a new answer is built (the idea
+    of HTTP's ``stale-while-revalidate``, RFC 5861) — for answers that cost a lot to build and
+    may be slightly behind, the dashboards (D-221):
+
+    1. The entry under ``key``, stored for ``ttl`` seconds and deleted by the writes that move
+       it (the caller's invalidation), is served as it is: nothing was written since.
+    2. Else, unless ``fresh`` (the caller must see their own writes), a copy of the last answer
+       built, kept under ``kept:<key>`` for ``keep`` seconds and left by the invalidation, is
+       served at once, marked stale; and ``refresh()`` — a build in its own session, since the
+       request's ends with its answer — is started in the background to store a new answer,
+       at most once every ``refresh_every`` seconds per key, on whichever instance marks it
+       first.
+    3. Else ``load()`` is built now and stored under both keys.
+
+    ``usable(value)``: whether a stored answer may be served at all (not built on another
+    day). ``shape`` as for `cache_get_or_load`."""
+
+    def unpacked(stored: Any) -> tuple[Any, float] | None:
+        if not isinstance(stored, dict) or "value" not in stored or "built_at" not in stored:
+            return None  # another format (an older release's)
+        if stored.get("shape") != shape or not usable(stored["value"]):
+            return None
+        return stored["value"], int(stored["built_at"]) / 1000
+
+    current = unpacked(await cache.get(key))
+    if current is not None:
+        return Answer(current[0], current[1], stale=False)
+    if not fresh:
+        kept = unpacked(await cache.get(KEPT_PREFIX + key))
+        if kept is not None and clock() - kept[1] <= keep:
+            if await cache.add(REFRESHING_PREFIX + key, 1, refresh_every):
+                background_spawn(
+                    _answer_store(
+                        cache, key, refresh, ttl=ttl, keep=keep, shape=shape, clock=clock
+                    ),
+                    name=f"refresh {key}",
+                )
+            return Answer(kept[0], kept[1], stale=True)
+    return await _answer_store(cache, key, load, ttl=ttl, keep=keep, shape=shape, clock=clock)
+
+
+async def _answer_store(
+    cache: Cache,
+    key: str,
+    build: Callable[[], Awaitable[Any]],
+    *,
+    ttl: int,
+    keep: int,
+    shape: str | None,
+    clock: Callable[[], float],
+) -> Answer:
+    # The time before the build: a write committed during the build may be missing from it.
+    built_at = clock()
+    value = json.loads(_encode(await build()))
+    # Milliseconds: the cache takes no floats.
+    stored = {"shape": shape, "value": value, "built_at": round(built_at * 1000)}
+    await cache.set(key, stored, ttl)
+    await cache.set(KEPT_PREFIX + key, stored, keep)
+    return Answer(value, built_at, stale=False)

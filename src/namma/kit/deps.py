@@ -12,6 +12,7 @@ from namma.kit.cache import Cache
 from namma.kit.db import db_session
 from namma.kit.idempotency import Idempotency, IdempotencyKeyHeader, route_of
 from namma.kit.ratelimit import RateLimiter
+from namma.kit.recent_writes import recent_writers
 from namma.kit.replica import ReplicaCache, replica_router
 
 # scope="function": the session is committed (or rolled back) before the response is sent, so a
@@ -65,6 +66,16 @@ async def _read_cache(request: Request, replica: Annotated[bool, Depends(_reads_
 # ``ReadCacheDep`` for what it caches from what it read.
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 ReadCacheDep = Annotated[Cache, Depends(_read_cache)]
+
+
+async def _asked_by_recent_writer(request: Request) -> bool:
+    writers = recent_writers(request)
+    return writers is not None and await writers.asked_by_recent_writer(request)
+
+
+# Whether the person asking wrote something in the last seconds: they are answered with a
+# dashboard built now, never a kept copy that may not show their write (D-221).
+AskedByRecentWriterDep = Annotated[bool, Depends(_asked_by_recent_writer)]
 
 
 async def _idempotency(

@@ -7,8 +7,7 @@ primary's ``SessionDep``. A read route is answered from the primary instead when
 
 - the request is not a GET or HEAD (a request that writes reads its own writes where it wrote);
 - the person asking wrote something in the last ``NAMMA_REPLICA_STICKY_SECONDS`` (read your
-  writes): a committed request with an unsafe method marks its person in the shared cache
-  (`ReplicaRouter.wrote`), so every instance behind the load balancer sees the mark;
+  writes, `namma.kit.recent_writes`: every instance behind the load balancer sees the mark);
 - the replica is behind by more than ``NAMMA_REPLICA_MAX_LAG_SECONDS``, does not answer, or is
   not a standby. The lag is measured at most once a second per process (`ReplicaRouter.state`),
   never per request.
@@ -22,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.db import AFTER_COMMIT, BEFORE_COMMIT, BEFORE_COMMIT_LAST, Database
+from namma.kit.recent_writes import RecentWriters
 
 log = structlog.get_logger(__name__)
 
@@ -122,19 +122,13 @@ class ReplicaRouter:
         self,
         db: Database,
         *,
-        cache: Any,
         max_lag_seconds: float,
-        sticky_seconds: int,
-        person: Callable[[Request], str | None],
+        writers: RecentWriters,
     ) -> None:
         self.db = db
-        self.cache = cache
         self.max_lag_seconds = max_lag_seconds
-        self.sticky_seconds = sticky_seconds
-        # Who is asking, from the request alone (the access token's subject; no database):
-        # the key of the read-your-writes mark. Given by the application (the kit knows no
-        # authentication).
-        self.person = person
+        # Who wrote in the last seconds: their reads stay on the primary.
+        self.writers = writers
         self._state: ReplicaState | None = None
         self._lock = asyncio.Lock()
 
@@ -160,31 +154,11 @@ class ReplicaRouter:
                 self._state = held = fresh
             return held
 
-    @staticmethod
-    def _key(person: str) -> str:
-        return f"wrote:{person}"
-
-    async def wrote(self, person: str) -> None:
-        """``person`` has just committed a write: their reads go to the primary for the next
-        ``sticky_seconds``."""
-        if self.sticky_seconds > 0:
-            await self.cache.set(self._key(person), 1, self.sticky_seconds)
-
-    async def recently_wrote(self, person: str) -> bool:
-        try:
-            return await self.cache.get(self._key(person)) is not None
-        except Exception:
-            # The shared cache is down: the person's last write cannot be known, so their
-            # reads are not risked on the replica.
-            log.warning("replica.sticky_unknown", exc_info=True)
-            return True
-
     async def serves(self, request: Request) -> bool:
         """Whether this request's read routes read from the replica."""
         if request.method not in SAFE_METHODS:
             return False
-        person = self.person(request)
-        if person is not None and await self.recently_wrote(person):
+        if await self.writers.asked_by_recent_writer(request):
             return False
         return (await self.state()).usable
 
@@ -224,6 +198,9 @@ class ReplicaCache:
     async def set(self, key: str, value: Any, ttl: int) -> None:
         await self._cache.set(key + self.SUFFIX, value, ttl)
 
+    async def add(self, key: str, value: Any, ttl: int) -> bool:
+        return bool(await self._cache.add(key + self.SUFFIX, value, ttl))
+
     async def delete(self, *keys: str) -> int:
         return int(await self._cache.delete(*keys, *(k + self.SUFFIX for k in keys)))
 
@@ -242,6 +219,20 @@ class ReplicaCache:
 
     async def close(self) -> None:  # the process's cache is closed by its owner
         return None
+
+
+@asynccontextmanager
+async def read_session_like(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """A new session reading the same database as ``session`` (the primary or the standby), for
+    a read that outlives ``session``'s request (a kept answer's refresh in the background).
+    It only reads: rolled back at its end."""
+    async with AsyncSession(bind=session.bind, expire_on_commit=False) as other:
+        if reads_standby(session):
+            other.info[STANDBY] = True
+        try:
+            yield other
+        finally:
+            await other.rollback()
 
 
 def replica_router(request: Request) -> ReplicaRouter | None:

@@ -13,13 +13,18 @@ days, the month, quarter, half-year or financial year to date — India's year s
 or everything); the default is the month to date. "Today" is the Indian day. Admins and
 Managers also get a 12-month trend from the ledger (the original app's analytics chart), whose
 sums are kept between builds and brought up to date with the entries posted since
-(``namma.reports.monthly``, D-204). Each
-answer is cached 30 s under ``dashboard:{branch}:{role}:{scope}:{period}`` (``dashboard_key``;
+(``namma.reports.monthly``, D-204).
+
+Each answer is cached under ``dashboard:{branch}:{role}:{scope}:{period}`` (``dashboard_key``;
 branch: the branch whose figures it shows, ``all`` for the institution's; scope: ``all``, the
-branch id, the user id). After its commit, a loan mutation (``namma.loans.cache``) drops only
-the dashboards its branch's figures appear on — that branch's and the institution's
+branch id, the user id) for 30 s. After its commit, a loan mutation (``namma.loans.cache``)
+drops only the dashboards its branch's figures appear on — that branch's and the institution's
 (``namma.loans.cache.dashboard_patterns``); writes to capital, cash hand-overs, staff and
 branches (``dashboards_stale_after_writes``) drop them all, as does the close of business.
+Dropped, a staff or agent dashboard is not built while its reader waits: the last one built
+(kept 10 minutes) is answered at once, marked ``stale`` with the time of its figures, and a new
+one is built in the background for the next request (D-221) — unless the reader wrote in the
+last seconds (they see their own write) or it is a customer's (a few cheap statements).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -38,11 +44,12 @@ from namma.auth.deps import Principal
 from namma.capital.queries import capital_summary
 from namma.finance import add_months
 from namma.finance.owed import loan_outstanding
-from namma.kit.cache import Cache, cache_get_or_load, shape_of
-from namma.kit.clock import today_india
+from namma.kit.cache import Cache, cache_get_or_refresh, shape_of
+from namma.kit.clock import INDIA, today_india
 from namma.kit.db import after_commit
 from namma.kit.deps import CacheDep, SessionDep
 from namma.kit.money import money_str
+from namma.kit.replica import read_session_like
 from namma.loans.cache import dashboard_patterns
 from namma.models import (
     AccountKind,
@@ -80,8 +87,11 @@ from namma.reports.monthly import monthly_trend
 from namma.reports.schemas import Dashboard
 
 DASHBOARD_TTL_SECONDS = 30
+# How long the last answer built is kept to be served, marked stale, while a new one is built
+# after a write (D-221): a dashboard opened again within this time answers at once.
+DASHBOARD_KEEP_SECONDS = 600
 # The dashboards' answers as the API validates them (``reports.schemas.Dashboard``): a cached
-# answer of another shape, written before an upgrade, is built afresh (``cache_get_or_load``).
+# answer of another shape, written before an upgrade, is built afresh (``cache_get_or_refresh``).
 _DASHBOARD_SHAPE = shape_of(Dashboard)
 TREND_DAYS = 30
 UPCOMING_DAYS = 7
@@ -178,12 +188,18 @@ async def dashboard_cached(
     period: DashboardPeriod = DashboardPeriod.MONTH,
     *,
     branch_id: uuid.UUID | None = None,
+    fresh: bool = False,
 ) -> Any:
-    """The caller's dashboard from the cache, or built and cached for 30 s. ``branch_id``: an
-    Admin's view of one branch (the Manager's figures for it, under the Admin's key); ignored
-    for other roles, whose scope is fixed."""
+    """The caller's dashboard: built within the last 30 s with no write in its branch since,
+    else the last one built (at most ``DASHBOARD_KEEP_SECONDS`` old) while a new one is built
+    in the background, else built now (D-221, `answer_kept_or_built`). ``fresh``: the caller
+    wrote in the last seconds and must see it — built now unless nothing was written since.
+    ``branch_id``: an Admin's view of one branch (the Manager's figures for it, under the
+    Admin's key); ignored for other roles, whose scope is fixed."""
     if principal.role is not Role.ADMIN:
         branch_id = None
+    if principal.role is Role.CUSTOMER:
+        fresh = True  # a few statements over their own loans: never a copy that may be behind
     key = dashboard_key(
         principal.role,
         dashboard_scope(principal, branch_id),
@@ -191,12 +207,52 @@ async def dashboard_cached(
         branch=dashboard_branch(principal, branch_id),
     )
 
-    async def load() -> dict[str, Any]:
-        return await dashboard_build(session, principal, period, branch_id=branch_id, cache=cache)
+    async def build(s: AsyncSession) -> dict[str, Any]:
+        return await dashboard_build(s, principal, period, branch_id=branch_id, cache=cache)
 
-    return await cache_get_or_load(
-        cache, key, ttl=DASHBOARD_TTL_SECONDS, load=load, shape=_DASHBOARD_SHAPE
+    return await answer_kept_or_built(
+        session, cache, key, build, fresh=fresh, shape=_DASHBOARD_SHAPE
     )
+
+
+async def answer_kept_or_built(
+    session: AsyncSession,
+    cache: Cache,
+    key: str,
+    build: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
+    *,
+    fresh: bool,
+    shape: str | None = None,
+) -> dict[str, Any]:
+    """A dashboard's answer (``build``'s JSON) through `cache_get_or_refresh`, with when its
+    figures were read (``figures_at``, Indian time) and whether they may miss writes since
+    (``stale``: a kept copy, served while a new one is built). An answer built on another
+    Indian day is never served. A refresh reads in a session of its own on the same database
+    (the request's ends with its answer)."""
+    today = today_india().isoformat()
+
+    async def refresh() -> dict[str, Any]:
+        async with read_session_like(session) as own:
+            return await build(own)
+
+    answer = await cache_get_or_refresh(
+        cache,
+        key,
+        ttl=DASHBOARD_TTL_SECONDS,
+        keep=DASHBOARD_KEEP_SECONDS,
+        load=lambda: build(session),
+        refresh=refresh,
+        shape=shape,
+        fresh=fresh,
+        usable=lambda value: isinstance(value, dict) and value.get("as_of") == today,
+        # At most one rebuild per answer in the seed's 30 s of tolerated staleness, whatever
+        # the rate of writes and requests: a copy is then at most ~30 s behind while people
+        # keep asking.
+        refresh_every=DASHBOARD_TTL_SECONDS,
+    )
+    figures_at = dt.datetime.fromtimestamp(answer.built_at, INDIA).replace(microsecond=0)
+    value: dict[str, Any] = answer.value
+    return value | {"figures_at": figures_at.isoformat(), "stale": answer.stale}
 
 
 async def dashboard_build(
@@ -884,18 +940,21 @@ async def branch_desk(
     }
 
 
-async def par_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUID | None) -> Any:
+async def par_cached(
+    session: AsyncSession, cache: Cache, *, branch_id: uuid.UUID | None, fresh: bool = False
+) -> Any:
     """The PAR report's buckets and summary (PAR 1/30/60/90, amounts at risk) for the
-    institution or a branch, as JSON, cached like the dashboards (30 s, under ``dashboard:``,
-    so every write that moves a dashboard drops it too)."""
+    institution or a branch, as JSON, kept like the dashboards (under ``dashboard:``, so every
+    write that moves a dashboard moves it too)."""
     key = f"dashboard:{branch_id or 'all'}:par"
 
-    async def load() -> dict[str, Any]:
+    async def build(s: AsyncSession) -> dict[str, Any]:
         today = today_india()
         report = await queries.par_report(
-            session, ReportFilters(today, today, branch_id), reconcile=False
+            s, ReportFilters(today, today, branch_id), reconcile=False
         )
         return {
+            "as_of": today.isoformat(),
             "rows": [row_json(r, report.columns) for r in report.rows],
             "summary": {
                 k: value_json(v, report.summary_types.get(k, ColumnType.TEXT))
@@ -903,16 +962,18 @@ async def par_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUI
             },
         }
 
-    return await cache_get_or_load(cache, key, ttl=DASHBOARD_TTL_SECONDS, load=load)
+    return await answer_kept_or_built(session, cache, key, build, fresh=fresh)
 
 
-async def branch_desk_cached(session: AsyncSession, cache: Cache, *, branch_id: uuid.UUID) -> Any:
-    """``branch_desk`` as JSON, cached like the dashboards (every collection, hand-over and
-    close of business deletes ``dashboard:*``)."""
+async def branch_desk_cached(
+    session: AsyncSession, cache: Cache, *, branch_id: uuid.UUID, fresh: bool = False
+) -> Any:
+    """``branch_desk`` as JSON, kept like the dashboards (every collection, hand-over and close
+    of business moves ``dashboard:*``)."""
 
-    async def load() -> dict[str, Any]:
-        return await branch_desk(session, branch_id=branch_id)
+    async def build(s: AsyncSession) -> dict[str, Any]:
+        return await branch_desk(s, branch_id=branch_id)
 
-    return await cache_get_or_load(
-        cache, f"dashboard:{branch_id}:desk", ttl=DASHBOARD_TTL_SECONDS, load=load
+    return await answer_kept_or_built(
+        session, cache, f"dashboard:{branch_id}:desk", build, fresh=fresh
     )

@@ -23,7 +23,7 @@ from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
 from namma.kit.apitypes import Day
 from namma.kit.clock import today_india
-from namma.kit.deps import ReadCacheDep, ReadSessionDep
+from namma.kit.deps import AskedByRecentWriterDep, ReadCacheDep, ReadSessionDep
 from namma.kit.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from namma.kit.openapi import error_responses
 from namma.models import Branch, LoanProduct, Role, User
@@ -290,6 +290,7 @@ async def dashboard(
     session: ReadSessionDep,
     cache: ReadCacheDep,
     principal: Annotated[Principal, Depends(require(Permission.DASHBOARD_READ))],
+    wrote_recently: AskedByRecentWriterDep,
     period: Annotated[
         DashboardPeriod,
         Query(
@@ -299,5 +300,7 @@ async def dashboard(
     ] = DashboardPeriod.MONTH,
 ) -> Any:
     """The caller's dashboard: Admin the institution (per branch), Manager their branch (per
-    agent), Agent their portfolio and cash in hand, Customer their loans. Cached 30 s."""
-    return await dashboard_cached(session, cache, principal, period)
+    agent), Agent their portfolio and cash in hand, Customer their loans. Cached 30 s; after a
+    write by someone else in its scope, the last one built is answered (`stale`, with
+    `figures_at`) while a new one is built for the next request."""
+    return await dashboard_cached(session, cache, principal, period, fresh=wrote_recently)

@@ -262,7 +262,18 @@ class AgentRow(_Part):
     collected_amount: Money
 
 
-class _StaffDashboard(_Part):
+class _Kept(_Part):
+    """When a dashboard's figures were read, and whether they may miss writes since (D-221)."""
+
+    figures_at: dt.datetime = Field(description="When the figures were read (Indian time)")
+    stale: bool = Field(
+        description="A copy of the last dashboard built, answered while a new one is built "
+        "after a write in its scope: what was written since `figures_at` may be missing; ask "
+        "again in a few seconds for the new one"
+    )
+
+
+class _StaffDashboard(_Kept):
     role: Literal["admin", "manager"]
     scope: str = Field(description="`all`, or the manager's branch id")
     as_of: dt.date
@@ -321,7 +332,7 @@ class AgentRecentLoan(_Part):
     disbursed_on: dt.date | None
 
 
-class AgentDashboard(_Part):
+class AgentDashboard(_Kept):
     role: Literal["agent"]
     scope: str = Field(description="The agent's user id")
     as_of: dt.date
@@ -396,7 +407,7 @@ class LastPayment(_Part):
     loan_number: str
 
 
-class CustomerDashboard(_Part):
+class CustomerDashboard(_Kept):
     role: Literal["customer"]
     scope: str = Field(description="The customer's user id")
     as_of: dt.date

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.core import negotiate_locale
-from babel.dates import format_date
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
@@ -187,6 +187,16 @@ def date(value: dt.date | str | None, lang: str | None = None) -> str:
     return format_date(
         _as_date(value), DATE_PATTERN, locale=_date_locale(lang or language_current())
     )
+
+
+def time_of_day(value: dt.datetime | str | None, lang: str | None = None) -> str:
+    """A moment's hour and minute in India (``14:05``): when a dashboard's figures were read."""
+    if value is None or value == "":
+        return "—"
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return format_time(moment.astimezone(INDIA), "HH:mm", locale=locale_of(lang))
 
 
 def month(value: dt.date | str | None, lang: str | None = None) -> str:

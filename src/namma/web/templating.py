@@ -45,6 +45,7 @@ environment.filters.update(
     number=i18n.number,
     percent=i18n.percent,
     date=i18n.date,
+    time_of_day=i18n.time_of_day,
     month=i18n.month,
 )
 

@@ -32,7 +32,7 @@ from namma.customers import queries as customer_queries
 from namma.customers import service as customer_service
 from namma.customers.endpoints import CustomerCreateBody
 from namma.handover import service as handover_service
-from namma.kit.deps import CacheDep, SessionDep
+from namma.kit.deps import AskedByRecentWriterDep, CacheDep, SessionDep
 from namma.kit.errors import AppError, ConflictError
 from namma.kit.idempotency import request_fingerprint
 from namma.kit.money import Money
@@ -129,12 +129,16 @@ async def manifest() -> Response:
 
 @router.get("/agent")
 async def agent_dashboard(
-    request: Request, session: SessionDep, cache: CacheDep, viewer: DashboardReader
+    request: Request,
+    session: SessionDep,
+    cache: CacheDep,
+    viewer: DashboardReader,
+    wrote_recently: AskedByRecentWriterDep,
 ) -> Response:
     """Today's demand, collected so far, overdue to visit, cash in hand (from the dashboard
     service, as ``GET /api/dashboard``); the phone's unsynced payments are counted by
     agent.js."""
-    data: Any = await dashboard_cached(session, cache, viewer.principal)
+    data: Any = await dashboard_cached(session, cache, viewer.principal, fresh=wrote_recently)
     return _agent_page(render(request, "agent/dashboard.html", {"d": data}), viewer)
 
 
