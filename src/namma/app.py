@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     pooled=pooled,
                 )
                 stack.push_async_callback(replica_db.dispose)
+                replica_db.cache = cache  # what a primary kept, read there (D-222)
                 app.state.replica = ReplicaRouter(
                     replica_db,
                     max_lag_seconds=settings.replica_max_lag_seconds,

@@ -17,6 +17,7 @@ from namma.kit.db import Database
 from namma.kit.jobs import job_connector, job_runtime
 from namma.loans import tasks as loan_tasks
 from namma.notifications import tasks as notification_tasks
+from namma.reports import tasks as report_tasks
 from namma.system import tasks as system_tasks
 
 job_app = procrastinate.App(connector=job_connector())
@@ -26,6 +27,7 @@ job_app.add_tasks_from(collection_tasks.blueprint, namespace="collections")
 job_app.add_tasks_from(document_tasks.blueprint, namespace="documents")
 job_app.add_tasks_from(notification_tasks.blueprint, namespace="notifications")
 job_app.add_tasks_from(cob_tasks.blueprint, namespace="cob")
+job_app.add_tasks_from(report_tasks.blueprint, namespace="reports")
 
 
 # What running jobs get from this process (`namma.kit.jobs.job_runtime`): set at start-up.

@@ -14,7 +14,7 @@ import redis.asyncio as redis_asyncio
 from namma.kit.background import background_settle
 from namma.kit.cache import (
     INDEX_PREFIX,
-    KEPT_PREFIX,
+    COPY_PREFIX,
     KEY_PREFIX,
     REFRESHING_PREFIX,
     Cache,
@@ -109,7 +109,7 @@ async def test_a_kept_answer_is_refreshed_once_whichever_instance_asks(
         )
         assert latest.stale is False and latest.value == {"figures": "2"}
     finally:
-        await first.delete(key, KEPT_PREFIX + key, REFRESHING_PREFIX + key)
+        await first.delete(key, COPY_PREFIX + key, REFRESHING_PREFIX + key)
         await first.close()
         await second.close()
 

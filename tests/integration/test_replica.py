@@ -472,3 +472,135 @@ async def test_kept_sums_are_neither_used_nor_kept_on_a_standby(replica: Streami
         await check(marked=False)
     finally:
         await standby.dispose()
+
+
+async def test_a_standby_adds_to_what_a_primary_kept_once_it_has_replayed_past_it(
+    replica: StreamingPair,
+) -> None:
+    """D-222: the reports' kept sums (here: a count of journal entries) read on the standby are
+    what the primary kept plus what the standby sees beyond it — once the standby has replayed
+    past the primary's WAL position of the kept read; before that, and for an entry kept
+    without a position, a full read. The standby never keeps."""
+    from sqlalchemy import func, select
+
+    from namma.kit.cache import MemoryCache
+    from namma.kit.clock import today_india
+    from namma.kit.db import Database
+    from namma.kit.replica import STANDBY
+    from namma.models import JournalEntry
+    from namma.reports.kept import SnapshotRead, entries_unseen_by, kept_sums, with_snapshot
+
+    primary_url = replica.url(database="namma")
+    primary = Database.connect(primary_url, pool_size=1)
+    standby = Database.connect(replica.url(standby=True, database="namma"), pool_size=1)
+    cache = MemoryCache()
+    today = today_india()
+    reads: list[str | None] = []
+
+    def post(n: int) -> None:
+        """``n`` balanced entries (bank to bank), each in its own transaction."""
+        for _ in range(n):
+            with psycopg.connect(primary_url) as conn:
+                entry = conn.execute(
+                    "INSERT INTO journal_entries (entry_date, kind) "
+                    "VALUES (current_date, 'test') RETURNING id"
+                ).fetchone()
+                assert entry is not None
+                conn.execute(
+                    "INSERT INTO journal_lines (entry_id, account_id, debit, credit) "
+                    "SELECT %(e)s, id, 1, 0 FROM ledger_accounts WHERE code = 'TEST-BANK' "
+                    "UNION ALL "
+                    "SELECT %(e)s, id, 0, 1 FROM ledger_accounts WHERE code = 'TEST-BANK'",
+                    {"e": entry[0]},
+                )
+
+    _sql(
+        primary_url,
+        "INSERT INTO ledger_accounts (id, code, name, kind, type) "
+        "VALUES (gen_random_uuid(), 'TEST-BANK', 'Test bank', 'bank', 'asset') RETURNING 1",
+    )
+
+    async def counted(db: Database, *, on_standby: bool) -> int:
+        async with db.sessionmaker() as session:
+            session.info[STANDBY] = on_standby
+
+            async def read(unseen_by: str | None) -> SnapshotRead[int]:
+                reads.append(unseen_by)
+                entries = select(func.count().label("n")).select_from(JournalEntry)
+                if unseen_by is not None:
+                    entries = entries.where(entries_unseen_by(unseen_by))
+                row = (await session.execute(with_snapshot(entries.subquery("e")))).one()
+                return SnapshotRead.of(row, int(row.n))
+
+            value: int = await kept_sums(
+                session,
+                cache,
+                "kept:test",
+                today=today,
+                read=read,
+                add=int.__add__,
+                encode=str,
+                decode=int,
+            )
+            return value
+
+    try:
+        post(3)
+        assert await counted(primary, on_standby=False) == 3
+        kept = await cache.get("kept:test")
+        assert kept["value"] == "3" and kept["lsn"]  # the primary's position with its snapshot
+        post(2)
+        replica.caught_up()
+        reads.clear()
+        assert await counted(standby, on_standby=True) == 5
+        assert reads == [kept["snapshot"]]  # only what the kept snapshot could not see
+        assert await cache.get("kept:test") == kept  # the standby keeps nothing
+
+        # The standby behind the primary's latest kept read: its own full read.
+        _pause(replica)
+        post(4)
+        assert await counted(primary, on_standby=False) == 9
+        later = await cache.get("kept:test")
+        reads.clear()
+        assert await counted(standby, on_standby=True) == 5  # the 4 are not replayed there
+        assert reads == [None]
+        _sql(replica.url(standby=True), "SELECT pg_wal_replay_resume()")
+        replica.caught_up()
+        reads.clear()
+        assert await counted(standby, on_standby=True) == 9
+        assert reads == [later["snapshot"]]
+
+        # Kept by a version without the position: a full read on the standby.
+        await cache.set("kept:test", {k: v for k, v in later.items() if k != "lsn"}, 60)
+        reads.clear()
+        assert await counted(standby, on_standby=True) == 9
+        assert reads == [None]
+    finally:
+        await primary.dispose()
+        await standby.dispose()
+
+
+async def test_the_worker_keeps_each_scopes_sums_on_the_primary_for_the_replica(
+    replica: StreamingPair, app: Any, world: World
+) -> None:
+    """`reports:keep_sums` (D-222): every branch's and the institution's portfolio balance and
+    12-month sums, kept on the primary with its WAL position; a report on the replica then
+    reconciles from them, as the primary's would."""
+    from namma.reports.monthly import monthly_key
+    from namma.reports.tasks import report_sums_keep
+
+    cache = app.state.cache
+    async with transaction(app.state.db) as session:
+        assert await report_sums_keep(session, cache) == 4  # the institution and 3 branches
+    for branch in (None, world.head_office, world.branch_a, world.branch_b):
+        scope = "all" if branch is None else str(branch.id)
+        portfolio = await cache.get(f"kept:portfolio:{scope}")
+        assert portfolio is not None and portfolio["lsn"], scope
+        assert (await cache.get(monthly_key(None if branch is None else branch.id)))["lsn"]
+    replica.caught_up()
+    admin = await bearer_for(app, world.admin)
+    http: httpx.AsyncClient = app.state.http
+    on_replica = await http.get("/api/reports/par", headers=admin)
+    assert on_replica.status_code == 200, on_replica.text
+    reconciled = on_replica.json()["reconciliation"]
+    assert reconciled and all(r["ok"] and r["difference"] == "0.00" for r in reconciled)

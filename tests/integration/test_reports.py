@@ -49,7 +49,7 @@ from namma.handover.service import (
     handover_expected,
 )
 from namma.kit.background import background_settle
-from namma.kit.cache import KEPT_PREFIX
+from namma.kit.cache import COPY_PREFIX
 from namma.kit.clock import today_india
 from namma.kit.db import transaction
 from namma.kit.embedded import create_database
@@ -1784,7 +1784,7 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     manager = p.users["manager_a"]
     key = dashboard_key(Role.MANAGER, str(p.branches["A"].id))
     await cache.delete_pattern("dashboard:*")
-    await cache.delete_pattern(KEPT_PREFIX + "dashboard:*")
+    await cache.delete_pattern(COPY_PREFIX + "dashboard:*")
     assert await cache.get(key) is None
     first = await _dashboard(p, "manager_a")
     # Each period has its own entry.
@@ -1804,7 +1804,7 @@ async def test_dashboard_is_cached_and_a_collection_invalidates_it(portfolio: Po
     # the model does not have.
     # (Without the copy kept to answer while a new one is built, D-221: see below.)
     await cache.set(key, {**_figures(first), "served_from": "old code"}, 30)
-    await cache.delete(KEPT_PREFIX + key)
+    await cache.delete(COPY_PREFIX + key)
     rebuilt = await _dashboard(p, "manager_a")
     assert "served_from" not in rebuilt and _figures(rebuilt) == _figures(first)
     assert rebuilt["stale"] is False and rebuilt["figures_at"] >= first["figures_at"]

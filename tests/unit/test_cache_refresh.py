@@ -9,7 +9,7 @@ from typing import Any
 
 from namma.kit.background import background_settle
 from namma.kit.cache import (
-    KEPT_PREFIX,
+    COPY_PREFIX,
     REFRESHING_PREFIX,
     Answer,
     MemoryCache,
@@ -97,7 +97,7 @@ async def test_an_entry_is_answered_until_a_write_drops_it_then_the_kept_copy() 
     assert builds.refreshes == 1
     refreshed = await _get(cache, builds, clock)
     assert refreshed == Answer({"as_of": "2026-12-07", "figures": 2}, clock.now, stale=False)
-    assert (await cache.get(KEPT_PREFIX + KEY))["value"] == refreshed.value
+    assert (await cache.get(COPY_PREFIX + KEY))["value"] == refreshed.value
 
 
 async def test_a_refresh_at_most_every_few_seconds_and_a_writer_gets_a_build_now() -> None:
@@ -137,8 +137,8 @@ async def test_no_copy_older_than_its_keep_or_unusable_or_of_another_shape() -> 
 
     # A copy stored by code of another answer shape (before an upgrade) is not answered either.
     await cache.delete(KEY)
-    copy = await cache.get(KEPT_PREFIX + KEY)
-    await cache.set(KEPT_PREFIX + KEY, {**copy, "shape": "v0"}, 600)
+    copy = await cache.get(COPY_PREFIX + KEY)
+    await cache.set(COPY_PREFIX + KEY, {**copy, "shape": "v0"}, 600)
     assert (await _get(cache, builds, clock)).stale is False and builds.loads == 4
     assert await background_settle() == 0 and builds.refreshes == 0
 

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.audit.service import AuditActor, audit_record
 from namma.cob import service
-from namma.kit.cache import KEPT_PREFIX, Cache
+from namma.kit.cache import COPY_PREFIX, Cache
 from namma.kit.clock import today_india
 from namma.kit.db import Database, after_commit, libpq_url, transaction
 from namma.kit.errors import ConflictError, InvalidInputError
@@ -350,7 +350,7 @@ async def _dashboards_invalidate(cache: Cache) -> None:
     # Every dashboard figure may have changed (days past due, PAR, snapshots): the kept copies
     # too, which would otherwise be answered while new ones are built (D-221).
     await cache.delete_pattern("dashboard:*")
-    await cache.delete_pattern(KEPT_PREFIX + "dashboard:*")
+    await cache.delete_pattern(COPY_PREFIX + "dashboard:*")
 
 
 async def _mark_failed(db: Database, business_date: dt.date, error: str) -> None:

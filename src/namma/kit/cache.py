@@ -253,7 +253,7 @@ async def cache_get_or_load(
 
 # A kept answer's copy, served while a new one is built (`cache_get_or_refresh`): its own key
 # family, so the invalidation patterns of the answers (``dashboard:<branch>:*``) leave it.
-KEPT_PREFIX = "kept:"
+COPY_PREFIX = "copy:"
 # The mark of a refresh under way or just done ("refreshing:<key>"), shared by every instance.
 REFRESHING_PREFIX = "refreshing:"
 
@@ -288,7 +288,7 @@ async def cache_get_or_refresh(
     1. The entry under ``key``, stored for ``ttl`` seconds and deleted by the writes that move
        it (the caller's invalidation), is served as it is: nothing was written since.
     2. Else, unless ``fresh`` (the caller must see their own writes), a copy of the last answer
-       built, kept under ``kept:<key>`` for ``keep`` seconds and left by the invalidation, is
+       built, kept under ``copy:<key>`` for ``keep`` seconds and left by the invalidation, is
        served at once, marked stale; and ``refresh()`` — a build in its own session, since the
        request's ends with its answer — is started in the background to store a new answer,
        at most once every ``refresh_every`` seconds per key, on whichever instance marks it
@@ -309,7 +309,7 @@ async def cache_get_or_refresh(
     if current is not None:
         return Answer(current[0], current[1], stale=False)
     if not fresh:
-        kept = unpacked(await cache.get(KEPT_PREFIX + key))
+        kept = unpacked(await cache.get(COPY_PREFIX + key))
         if kept is not None and clock() - kept[1] <= keep:
             if await cache.add(REFRESHING_PREFIX + key, 1, refresh_every):
                 background_spawn(
@@ -338,5 +338,5 @@ async def _answer_store(
     # Milliseconds: the cache takes no floats.
     stored = {"shape": shape, "value": value, "built_at": round(built_at * 1000)}
     await cache.set(key, stored, ttl)
-    await cache.set(KEPT_PREFIX + key, stored, keep)
+    await cache.set(COPY_PREFIX + key, stored, keep)
     return Answer(value, built_at, stale=False)

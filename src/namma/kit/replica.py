@@ -32,7 +32,7 @@ from fastapi import Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from namma.kit.db import AFTER_COMMIT, BEFORE_COMMIT, BEFORE_COMMIT_LAST, Database
+from namma.kit.db import AFTER_COMMIT, BEFORE_COMMIT, BEFORE_COMMIT_LAST, CACHE, Database
 from namma.kit.recent_writes import RecentWriters
 
 log = structlog.get_logger(__name__)
@@ -167,6 +167,10 @@ class ReplicaRouter:
         """A session on the standby for one request; nothing to commit there."""
         async with self.db.sessionmaker() as session:
             session.info[STANDBY] = True
+            if self.db.cache is not None:
+                # The process's cache, for what a primary kept (`reports/kept.py`); nothing is
+                # invalidated through it from here (no commit).
+                session.info[CACHE] = self.db.cache
             try:
                 yield session
                 hooks = (BEFORE_COMMIT, BEFORE_COMMIT_LAST, AFTER_COMMIT)
@@ -220,6 +224,17 @@ class ReplicaCache:
     async def close(self) -> None:  # the process's cache is closed by its owner
         return None
 
+    @property
+    def primary(self) -> Any:
+        """The cache as the primary's readers see it."""
+        return self._cache
+
+
+def primary_cache(cache: Any) -> Any:
+    """The shared cache under the keys the primary's readers use: what was read on the primary
+    and may be combined with a standby's read (the reports' kept sums, D-222)."""
+    return cache.primary if isinstance(cache, ReplicaCache) else cache
+
 
 @asynccontextmanager
 async def read_session_like(session: AsyncSession) -> AsyncIterator[AsyncSession]:
@@ -227,8 +242,9 @@ async def read_session_like(session: AsyncSession) -> AsyncIterator[AsyncSession
     a read that outlives ``session``'s request (a kept answer's refresh in the background).
     It only reads: rolled back at its end."""
     async with AsyncSession(bind=session.bind, expire_on_commit=False) as other:
-        if reads_standby(session):
-            other.info[STANDBY] = True
+        for kept in (STANDBY, CACHE):
+            if kept in session.info:
+                other.info[kept] = session.info[kept]
         try:
             yield other
         finally:

@@ -19,14 +19,19 @@ snapshot is ahead of today's). A read inside a transaction that has written anyt
 nothing: its own uncommitted entries would be in the sums while its snapshot calls them in
 progress, so they would be added twice.
 
-Never on a hot standby (a read replica, D-219): there ``pg_current_snapshot()`` lists no
+Never kept on a hot standby (a read replica, D-219): there ``pg_current_snapshot()`` lists no
 transaction in progress — the standby keeps the primary's running transactions apart from the
 snapshot's list (PostgreSQL 15: its ``xip`` is empty; tests/integration/test_replica.py shows
 it) —, so a snapshot taken there claims to have seen entries still being posted, and they would
-never be added. A primary's snapshot is not combined with a standby's read either: the standby
-is the primary as it was a moment ago, not a later snapshot of it. A read on a standby reads in
-full and keeps nothing (``kept_sums`` asks the session, `namma.kit.replica.reads_standby`, and
-checks ``with_snapshot``'s ``standby``).
+never be added. But a standby may add to what a *primary* kept (D-222): the primary keeps, with
+its snapshot, its WAL insert position at that moment; every transaction that snapshot saw as
+committed wrote its commit record before that position. A standby that has replayed past it
+(checked before its read, so that the read's own snapshot comes after) sees everything the kept
+snapshot saw, and the entries it sees beyond them are exactly those the kept snapshot could not
+see — ``pg_visible_in_snapshot`` with the primary's snapshot answers that on the standby as on
+the primary. Not yet replayed that far (the replica lags), or kept before this rule (no
+position): the standby reads in full. ``kept_sums`` asks the session
+(`namma.kit.replica.reads_standby`) and checks ``with_snapshot``'s ``standby``.
 
 Use: ``read(unseen_by)`` runs a statement that sums the entries — restricted with
 ``entries_unseen_by(unseen_by)`` when it is given — wrapped by ``with_snapshot``, and returns a
@@ -45,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Subquery
 
 from namma.kit.cache import Cache
-from namma.kit.replica import reads_standby
+from namma.kit.replica import primary_cache, reads_standby
 
 # Kept at most a day and a bit: a read on another Indian day reads in full anyway.
 KEPT_TTL_SECONDS = 26 * 3600
@@ -66,20 +71,25 @@ def entries_unseen_by(snapshot: str) -> TextClause:
 
 
 def with_snapshot(sums: Subquery) -> Select[Any]:
-    """``snapshot``, ``read_only``, ``standby``, ``database`` and every column of ``sums``, one
-    row per row of ``sums`` (one with NULLs when it has none) — the snapshot of this very
-    statement (READ COMMITTED takes one per statement), whether this transaction has written
-    anything, whether the server is a hot standby, and the database's oid."""
+    """``snapshot``, ``read_only``, ``standby``, ``database``, ``lsn`` and every column of
+    ``sums``, one row per row of ``sums`` (one with NULLs when it has none) — the snapshot of
+    this very statement (READ COMMITTED takes one per statement), whether this transaction has
+    written anything, whether the server is a hot standby, the database's oid, and on a primary
+    its WAL insert position (read after the snapshot was taken: at or past every commit it
+    saw)."""
     now = select(
         literal_column("pg_current_snapshot()::text").label("snapshot"),
         literal_column("pg_current_xact_id_if_assigned() IS NULL").label("read_only"),
         literal_column("pg_is_in_recovery()").label("standby"),
         literal_column(
+            "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END"
+        ).label("lsn"),
+        literal_column(
             "(SELECT oid FROM pg_database WHERE datname = current_database())::text"
         ).label("database"),
     ).subquery("now")
     return select(
-        now.c.snapshot, now.c.read_only, now.c.standby, now.c.database, *sums.c
+        now.c.snapshot, now.c.read_only, now.c.standby, now.c.database, now.c.lsn, *sums.c
     ).select_from(now.outerjoin(sums, true()))
 
 
@@ -91,31 +101,57 @@ class SnapshotRead(Generic[T]):
     database: str
     read_only: bool
     value: T
-    standby: bool = False  # read on a hot standby: neither combined with a kept read nor kept
+    standby: bool = False  # read on a hot standby: never kept
+    lsn: str | None = None  # on a primary: its WAL insert position (the module's doc)
 
     @classmethod
     def of(cls, row: Any, value: T) -> SnapshotRead[T]:
         return cls(
-            str(row.snapshot), str(row.database), bool(row.read_only), value, bool(row.standby)
+            str(row.snapshot),
+            str(row.database),
+            bool(row.read_only),
+            value,
+            bool(row.standby),
+            None if row.lsn is None else str(row.lsn),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kept(Generic[T]):
+    snapshot: str
+    database: str
+    value: T
+    lsn: str | None  # None: kept before D-222, not usable on a standby
 
 
 def _xmax(snapshot: str) -> int:
     return int(snapshot.split(":")[1])
 
 
-def _kept_valid(kept: Any, today: dt.date, decode: Callable[[Any], T]) -> tuple[str, str, T] | None:
-    """(snapshot, database, value) of what is kept for ``today``, or None: nothing kept, kept
-    for another day, or in a shape this version does not read (an earlier version's entry
-    after an upgrade: it is read in full and replaced, never an error)."""
+def _kept_valid(kept: Any, today: dt.date, decode: Callable[[Any], T]) -> _Kept[T] | None:
+    """What is kept for ``today``, or None: nothing kept, kept for another day, or in a shape
+    this version does not read (an earlier version's entry after an upgrade: it is read in full
+    and replaced, never an error)."""
     if not isinstance(kept, dict) or kept.get("day") != today.isoformat():
         return None
     try:
         snapshot, database = str(kept["snapshot"]), str(kept["database"])
         _xmax(snapshot)
-        return snapshot, database, decode(kept["value"])
+        lsn = kept.get("lsn")
+        return _Kept(snapshot, database, decode(kept["value"]), None if lsn is None else str(lsn))
     except (KeyError, IndexError, TypeError, ValueError, ArithmeticError):
         return None
+
+
+async def _replayed_past(session: AsyncSession, lsn: str) -> bool:
+    """Whether this standby has replayed the primary's WAL up to ``lsn`` (asked before the read
+    that relies on it: that statement's snapshot is taken afterwards)."""
+    replayed = await session.scalar(
+        text(
+            "SELECT pg_is_in_recovery() AND pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"
+        ).bindparams(lsn=lsn)
+    )
+    return bool(replayed)
 
 
 async def kept_sums(
@@ -130,26 +166,28 @@ async def kept_sums(
     decode: Callable[[Any], T],
 ) -> T:
     """The sums ``read(None)`` reads in full, from what ``key`` keeps plus ``read(snapshot)``
-    (the entries the kept snapshot could not see), kept again. Without ``cache``, or on a
-    session that reads a hot standby: in full."""
+    (the entries the kept snapshot could not see), kept again. Without ``cache``: in full. On a
+    session that reads a hot standby: what a primary kept plus what the standby sees beyond it,
+    once it has replayed that far, else in full; kept never (the module's doc)."""
     if reads_standby(session):
-        cache = None
+        return await _standby_sums(
+            session, cache, key, today=today, read=read, add=add, decode=decode
+        )
     kept = _kept_valid(await cache.get(key) if cache is not None else None, today, decode)
-    fresh = await read(kept[0] if kept is not None else None)
+    fresh = await read(kept.snapshot if kept is not None else None)
     value = fresh.value
     if fresh.standby:
         # The statement itself says it ran on a standby (a session not marked as reading one):
         # its snapshot is neither added to what a primary kept nor kept (module doc).
         return (await read(None)).value if kept is not None else value
     if kept is not None:
-        snapshot, database, kept_value = kept
-        if database != fresh.database or _xmax(snapshot) > _xmax(fresh.snapshot):
+        if kept.database != fresh.database or _xmax(kept.snapshot) > _xmax(fresh.snapshot):
             # Another database, or this one restored to an earlier moment (its transaction ids
             # went back): the kept sums are not its.
             fresh = await read(None)
             value = fresh.value
         else:
-            value = add(kept_value, fresh.value)
+            value = add(kept.value, fresh.value)
     if cache is not None and fresh.read_only:
         await cache.set(
             key,
@@ -157,8 +195,30 @@ async def kept_sums(
                 "day": today.isoformat(),
                 "snapshot": fresh.snapshot,
                 "database": fresh.database,
+                "lsn": fresh.lsn,
                 "value": encode(value),
             },
             KEPT_TTL_SECONDS,
         )
     return value
+
+
+async def _standby_sums(
+    session: AsyncSession,
+    cache: Cache | None,
+    key: str,
+    *,
+    today: dt.date,
+    read: Callable[[str | None], Awaitable[SnapshotRead[T]]],
+    add: Callable[[T, T], T],
+    decode: Callable[[Any], T],
+) -> T:
+    # What a primary kept is under the key the primary's readers use, not the replica's own.
+    shared = primary_cache(cache) if cache is not None else None
+    kept = _kept_valid(await shared.get(key) if shared is not None else None, today, decode)
+    if kept is None or kept.lsn is None or not await _replayed_past(session, kept.lsn):
+        return (await read(None)).value
+    fresh = await read(kept.snapshot)
+    if kept.database != fresh.database or _xmax(kept.snapshot) > _xmax(fresh.snapshot):
+        return (await read(None)).value
+    return add(kept.value, fresh.value)
