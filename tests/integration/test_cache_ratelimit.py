@@ -13,8 +13,8 @@ import redis.asyncio as redis_asyncio
 
 from namma.kit.background import background_settle
 from namma.kit.cache import (
-    INDEX_PREFIX,
     COPY_PREFIX,
+    INDEX_PREFIX,
     KEY_PREFIX,
     REFRESHING_PREFIX,
     Cache,
