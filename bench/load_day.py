@@ -4,7 +4,7 @@ errors.
 
     .venv/bin/python bench/load_day.py [--loans 100000] [--rates 10,20,35,50,75,100]
         [--seconds 60] [--workers 2] [--url URL --database-url URL --secret-key KEY]
-        [--keep | --database NAME]
+        [--keep | --database NAME] [--pages]
 
 1. Without ``--url``: creates a database on NAMMA_BENCH_DATABASE_URL's server (default
    postgresql://postgres@127.0.0.1:5432/test), migrates it, generates the close-of-business
@@ -23,8 +23,9 @@ errors.
    (1.00 on one of their loans, a fresh Idempotency-Key) in the ratio 2:2:2:2; 10 % managers — the
    dashboard and the loan list; 5 % customers — their dashboard; 5 % a report (PAR, JSON). Each
    arrival is a request at its scheduled time (Poisson arrivals at the offered rate), sent on an
-   idle keep-alive connection or a new one; its latency counts from the scheduled time, so a
-   server that falls behind shows it. A request not answered in 5 s is a failure.
+   idle keep-alive connection or a new one (``--pages``: half of the reads to the web pages
+   the same people use instead, ``MIX_WITH_PAGES``); its latency counts from the scheduled
+   time, so a server that falls behind shows it. A request not answered in 5 s is a failure.
 4. For each rate, ``--seconds`` long: offered, completed, failed, p50/p95/p99 overall and per
    class, and CPU seconds per request of the server, the worker and PostgreSQL (all postgres
    processes of the machine: run it on a quiet one). Then `namma ledger check` on the database.
@@ -82,6 +83,30 @@ MIX: dict[str, tuple[float, str]] = {
     "loan list": (0.05, "manager"),
     "customer": (0.05, "customer"),
     "report": (0.05, "manager"),
+}
+# ``--pages`` (issue 21, point 4): half of each person's reads go to the pages they use instead
+# of the API — the agent's sheet and loan pages, the Manager's dashboard and loan list pages,
+# the customer's home page; collections, schedules and reports stay API requests (the agent's
+# phone posts its payments to the API, D-170).
+MIX_WITH_PAGES: dict[str, tuple[float, str]] = {
+    "sheet": (0.10, "agent"),
+    "sheet page": (0.10, "agent"),
+    "loan": (0.10, "agent"),
+    "loan page": (0.10, "agent"),
+    "schedule": (0.20, "agent"),
+    "collection": (0.20, "agent"),
+    "dashboard": (0.025, "manager"),
+    "dashboard page": (0.025, "manager"),
+    "loan list": (0.025, "manager"),
+    "loan list page": (0.025, "manager"),
+    "customer page": (0.05, "customer"),
+    "report": (0.05, "manager"),
+}
+PAGES = {
+    "sheet page": "/agent/sheet",
+    "dashboard page": "/manager",
+    "loan list page": "/office/loans",
+    "customer page": "/customer",
 }
 
 
@@ -232,13 +257,18 @@ async def people_sign_in(url: str, secret_key: str, limit: int) -> People:
 
 
 def request_for(
-    kind: str, people: People, rng: random.Random
+    kind: str, people: People, rng: random.Random, mix: dict[str, tuple[float, str]]
 ) -> tuple[str, str, bytes | None, dict[str, str]]:
-    """(method, path, body, headers) of one arrival of ``kind``."""
-    _, who = MIX[kind]
+    """(method, path, body, headers) of one arrival of ``kind``; a page is asked for with the
+    same bearer token (the pages take it as the API does)."""
+    _, who = mix[kind]
     pool = {"agent": people.agents, "manager": people.managers, "customer": people.customers}[who]
     person = rng.choice(pool)
     headers = {"Authorization": f"Bearer {person.token}"}
+    if kind in PAGES:
+        return "GET", PAGES[kind], None, headers
+    if kind == "loan page":
+        return "GET", f"/agent/loans/{rng.choice(person.loans)}", None, headers
     if kind == "sheet":
         return "GET", f"/api/collection-sheet?date={today_india().isoformat()}", None, headers
     if kind == "loan":
@@ -307,10 +337,17 @@ class Connections:
             await connection.close()
 
 
-async def drive(base: str, people: People, rate: float, seconds: float, seed: int) -> RateResult:
+async def drive(
+    base: str,
+    people: People,
+    rate: float,
+    seconds: float,
+    seed: int,
+    mix: dict[str, tuple[float, str]],
+) -> RateResult:
     rng = random.Random(seed)
-    kinds = list(MIX)
-    weights = [MIX[k][0] for k in kinds]
+    kinds = list(mix)
+    weights = [mix[k][0] for k in kinds]
     result = RateResult(rate)
     connections = Connections(base)
     tasks: list[asyncio.Task[None]] = []
@@ -319,7 +356,7 @@ async def drive(base: str, people: People, rate: float, seconds: float, seed: in
     at = 0.0
 
     async def one(kind: str, scheduled: float) -> None:
-        method, path, body, headers = request_for(kind, people, rng)
+        method, path, body, headers = request_for(kind, people, rng, mix)
         await asyncio.sleep(max(0.0, scheduled - loop.time()))
         try:
             status, data = await asyncio.wait_for(
@@ -329,7 +366,7 @@ async def drive(base: str, people: People, rate: float, seconds: float, seed: in
             result.failed += 1
             result.errors[f"{kind}: {type(exc).__name__}"] += 1
             return
-        if status >= 400:
+        if status >= 300:  # a page redirecting to the sign-in is not an answer either
             result.failed += 1
             result.errors[f"{kind}: {status} {data[:80]!r}"] += 1
             return
@@ -364,7 +401,7 @@ def postgres_cpu_seconds() -> float:
     return total / tick
 
 
-def report(result: RateResult) -> None:
+def report(result: RateResult, mix: dict[str, tuple[float, str]]) -> None:
     every = result.all_latencies()
     print(
         f"  {result.rate:6.1f}/s offered {result.offered:6}  completed {result.completed:6}  "
@@ -372,10 +409,10 @@ def report(result: RateResult) -> None:
         f"p95 {percentile(every, 0.95):7.1f}  p99 {percentile(every, 0.99):7.1f} ms  "
         f"{'PASS' if result.passed else 'fail'}"
     )
-    for kind in MIX:
+    for kind in mix:
         values = result.latencies.get(kind, [])
         print(
-            f"      {kind:10} n {len(values):6}  p50 {percentile(values, 0.5):7.1f}  "
+            f"      {kind:14} n {len(values):6}  p50 {percentile(values, 0.5):7.1f}  "
             f"p99 {percentile(values, 0.99):7.1f} ms"
         )
     if result.cpu and result.completed:
@@ -492,9 +529,15 @@ def main() -> None:
     parser.add_argument(
         "--database", help="a database kept by an earlier run (--keep): no generation"
     )
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="half of the reads to the web pages instead of the API (MIX_WITH_PAGES)",
+    )
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
-    print(f"{machine()}\nloans {args.loans:,}, {args.seconds:.0f} s per rate, mix {MIX}")
+    mix = MIX_WITH_PAGES if args.pages else MIX
+    print(f"{machine()}\nloans {args.loans:,}, {args.seconds:.0f} s per rate, mix {mix}")
 
     processes: list[subprocess.Popen[bytes]] = []
     name = None
@@ -527,14 +570,14 @@ def main() -> None:
                 "worker": server_cpu_seconds(processes[1].pid) if processes else 0.0,
                 "postgres": postgres_cpu_seconds(),
             }
-            result = asyncio.run(drive(base, people, rate, args.seconds, seed))
+            result = asyncio.run(drive(base, people, rate, args.seconds, seed, mix))
             if processes:
                 result.cpu = {
                     "server": server_cpu_seconds(processes[0].pid) - cpu_before["server"],
                     "worker": server_cpu_seconds(processes[1].pid) - cpu_before["worker"],
                 }
             result.cpu["postgres"] = postgres_cpu_seconds() - cpu_before["postgres"]
-            report(result)
+            report(result, mix)
             if result.passed:
                 best = rate
         print(f"highest rate with p99 ≤ {P99_TARGET_MS:.0f} ms and no errors: {best}")
