@@ -383,6 +383,24 @@ def test_the_primary_named_as_replica_is_refused(replica: StreamingPair, tmp_pat
 # --- the reports' kept sums on a standby (D-204, D-207, D-219) ------------------------------------
 
 
+async def _kept_count(session: Any, cache: Any, read: Any) -> int:
+    """`kept_sums` of a count under the test's key, for today."""
+    from namma.kit.clock import today_india
+    from namma.reports.kept import kept_sums
+
+    counted: int = await kept_sums(
+        session,
+        cache,
+        "kept:test",
+        today=today_india(),
+        read=read,
+        add=int.__add__,
+        encode=str,
+        decode=int,
+    )
+    return counted
+
+
 def test_a_standby_snapshot_lists_no_transaction_in_progress(replica: StreamingPair) -> None:
     """Why kept sums are never kept on a standby: PostgreSQL 15's ``pg_current_snapshot()``
     there has an empty in-progress list, so a transaction still open on the primary counts as
@@ -418,7 +436,7 @@ async def test_kept_sums_are_neither_used_nor_kept_on_a_standby(replica: Streami
     from namma.kit.clock import today_india
     from namma.kit.db import Database
     from namma.kit.replica import STANDBY, reads_standby
-    from namma.reports.kept import SnapshotRead, kept_sums, with_snapshot
+    from namma.reports.kept import SnapshotRead, with_snapshot
 
     standby = Database.connect(replica.url(standby=True, database="namma"), pool_size=1)
     cache = MemoryCache()
@@ -444,16 +462,7 @@ async def test_kept_sums_are_neither_used_nor_kept_on_a_standby(replica: Streami
                 return SnapshotRead.of(row, int(row.n))
 
             def kept() -> Any:
-                return kept_sums(
-                    session,
-                    cache,
-                    "kept:test",
-                    today=today,
-                    read=read,
-                    add=int.__add__,
-                    encode=str,
-                    decode=int,
-                )
+                return _kept_count(session, cache, read)
 
             value = await kept()
             # The kept read was not added to; the full read answered; nothing was kept.
@@ -484,17 +493,15 @@ async def test_a_standby_adds_to_what_a_primary_kept_once_it_has_replayed_past_i
     from sqlalchemy import func, select
 
     from namma.kit.cache import MemoryCache
-    from namma.kit.clock import today_india
     from namma.kit.db import Database
     from namma.kit.replica import STANDBY
     from namma.models import JournalEntry
-    from namma.reports.kept import SnapshotRead, entries_unseen_by, kept_sums, with_snapshot
+    from namma.reports.kept import SnapshotRead, entries_unseen_by, with_snapshot
 
     primary_url = replica.url(database="namma")
     primary = Database.connect(primary_url, pool_size=1)
     standby = Database.connect(replica.url(standby=True, database="namma"), pool_size=1)
     cache = MemoryCache()
-    today = today_india()
     reads: list[str | None] = []
 
     def post(n: int) -> None:
@@ -532,17 +539,7 @@ async def test_a_standby_adds_to_what_a_primary_kept_once_it_has_replayed_past_i
                 row = (await session.execute(with_snapshot(entries.subquery("e")))).one()
                 return SnapshotRead.of(row, int(row.n))
 
-            value: int = await kept_sums(
-                session,
-                cache,
-                "kept:test",
-                today=today,
-                read=read,
-                add=int.__add__,
-                encode=str,
-                decode=int,
-            )
-            return value
+            return await _kept_count(session, cache, read)
 
     try:
         post(3)

@@ -143,6 +143,13 @@ def _kept_valid(kept: Any, today: dt.date, decode: Callable[[Any], T]) -> _Kept[
         return None
 
 
+def _kept_here(kept: _Kept[Any], fresh: SnapshotRead[Any]) -> bool:
+    """Whether what is kept was read in the database ``fresh`` read, and not in its future: not
+    another database, nor this one restored to an earlier moment (its transaction ids went
+    back)."""
+    return kept.database == fresh.database and _xmax(kept.snapshot) <= _xmax(fresh.snapshot)
+
+
 async def _replayed_past(session: AsyncSession, lsn: str) -> bool:
     """Whether this standby has replayed the primary's WAL up to ``lsn`` (asked before the read
     that relies on it: that statement's snapshot is taken afterwards)."""
@@ -181,9 +188,7 @@ async def kept_sums(
         # its snapshot is neither added to what a primary kept nor kept (module doc).
         return (await read(None)).value if kept is not None else value
     if kept is not None:
-        if kept.database != fresh.database or _xmax(kept.snapshot) > _xmax(fresh.snapshot):
-            # Another database, or this one restored to an earlier moment (its transaction ids
-            # went back): the kept sums are not its.
+        if not _kept_here(kept, fresh):
             fresh = await read(None)
             value = fresh.value
         else:
@@ -219,6 +224,6 @@ async def _standby_sums(
     if kept is None or kept.lsn is None or not await _replayed_past(session, kept.lsn):
         return (await read(None)).value
     fresh = await read(kept.snapshot)
-    if kept.database != fresh.database or _xmax(kept.snapshot) > _xmax(fresh.snapshot):
+    if not _kept_here(kept, fresh):
         return (await read(None)).value
     return add(kept.value, fresh.value)
