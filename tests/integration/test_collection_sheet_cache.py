@@ -7,8 +7,11 @@ while a change was committing) is never served."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
+import re
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +20,7 @@ from sqlalchemy import update
 
 from namma.cob.runner import cob_execute
 from namma.kit.db import transaction
-from namma.loans.cache import sheet_key, sheet_version_key
+from namma.loans.cache import sheet_key, sheet_page_key, sheet_version_key
 from namma.loans.service import today_india
 from namma.models import LoanInstallment
 from tests.integration.test_collections import (  # noqa: F401  (fixtures)
@@ -92,6 +95,51 @@ async def test_a_collection_shows_in_the_next_sheet_and_page(  # type: ignore[no
     rest = await collect(client, agent, loan_id, "7784.88")
     assert rest.status_code == 201, rest.text
     assert loan_id not in _lines(await _sheet(client, agent))
+
+
+async def test_the_sheet_pages_lines_are_kept_per_version_and_language_with_fresh_keys(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, customer
+) -> None:
+    """The page's lines are rendered once per sheet version and language; each request still
+    gets its session's CSRF token and a new client id per form."""
+    loan_id = await make_loan(app, client, bearer, world, product)
+    csrf = await sign_in(app, client, world.agent_a)
+    today, cache = today_india(), app.state.cache
+
+    def forms(html: str) -> tuple[set[str], list[str]]:
+        tokens = set(re.findall(r'name="csrf_token" value="([^"]*)"', html))
+        return tokens, re.findall(r'name="client_id" value="([^"]*)"', html)
+
+    first = await client.get("/agent/sheet", headers={"Accept-Language": "en"})
+    assert first.status_code == 200 and 'value="8884.88"' in first.text
+    kept = await cache.get(sheet_page_key(world.agent_a.id, today, "en"))
+    assert kept is not None and kept["version"] == await cache.get(
+        sheet_version_key(world.agent_a.id)
+    )
+    # Kept: a change behind the application's back is not seen; the forms' keys are new.
+    await _behind_the_back(app, loan_id, "100.00")
+    second = await client.get("/agent/sheet", headers={"Accept-Language": "en"})
+    assert 'value="8884.88"' in second.text and "<!--" not in second.text
+    (tokens_1, ids_1), (tokens_2, ids_2) = forms(first.text), forms(second.text)
+    assert tokens_1 == tokens_2 == {csrf}
+    assert len(ids_2) == 1 and set(ids_1).isdisjoint(ids_2)
+    # Another language is rendered on its own (from the same kept sheet).
+    kannada = await client.get("/agent/sheet", headers={"Accept-Language": "kn"})
+    assert "<dt>ನಿರೀಕ್ಷಿತ</dt>" in kannada.text and 'value="8884.88"' in kannada.text
+    assert await cache.get(sheet_page_key(world.agent_a.id, today, "kn")) is not None
+    # A collection renews the version: the next page is rendered from the sheet read afresh.
+    paid = await collect(client, await bearer(world.agent_a), loan_id, "1000.00")
+    assert paid.status_code == 201, paid.text
+    third = await client.get("/agent/sheet", headers={"Accept-Language": "en"})
+    assert 'value="7784.88"' in third.text and 'value="8884.88"' not in third.text
+    # Lines kept under an older version (rendered while a change was committing) are not served.
+    key = sheet_page_key(world.agent_a.id, today, "en")
+    stale = base64.b64encode(zlib.compress(b"<p>stale lines</p>")).decode()
+    await cache.set(key, {"version": "before-the-change", "lines": stale}, 60)
+    await cache.set(sheet_version_key(world.agent_a.id), "after-the-change", 60)
+    fourth = await client.get("/agent/sheet", headers={"Accept-Language": "en"})
+    assert 'value="7784.88"' in fourth.text and "stale lines" not in fourth.text
+    assert (await cache.get(key))["version"] == "after-the-change"
 
 
 async def test_a_reversal_puts_the_dues_back_on_the_sheet(  # type: ignore[no-untyped-def]

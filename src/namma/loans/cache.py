@@ -16,7 +16,8 @@ and stored after it is never served: it carries the version from before the chan
 new version: the current agent of each customer whose loan changed (`loan_changed`, looked up
 in one statement just before the commit) or whose details changed (`customer_changed`); both
 agents of an assignment that changed (`sheets_changed`, from `namma.customers.assignments`);
-every agent after the close of business. One key per agent, never a pattern.
+every agent after the close of business. One key per agent, never a pattern. The sheet page's
+rendered lines are kept the same way (``sheetpage:<agent>:<date>:<language>``, with the version).
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def customer_key(customer_id: uuid.UUID | str) -> str:
 
 def sheet_key(agent_id: uuid.UUID | str, day: dt.date) -> str:
     return f"sheet:{agent_id}:{day.isoformat()}"
+
+
+def sheet_page_key(agent_id: uuid.UUID | str, day: dt.date, language: str) -> str:
+    """The sheet page's lines as rendered in ``language`` (`namma.web.pages.agent`), kept under
+    the same sheet version as the sheet."""
+    return f"sheetpage:{agent_id}:{day.isoformat()}:{language}"
 
 
 def sheet_version_key(agent_id: uuid.UUID | str) -> str:

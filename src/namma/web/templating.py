@@ -83,6 +83,12 @@ def page_path(request: Request) -> str:
     return "/"
 
 
+def render_text(name: str, context: Mapping[str, Any]) -> str:
+    """The template ``name`` as text in the current language, for a part of a page kept between
+    requests: it gets no request, viewer or CSRF token, so what it shows cannot depend on them."""
+    return environment.get_template(name).render({**context, "lang": i18n.language_current()})
+
+
 def render(
     request: Request,
     name: str,
