@@ -70,6 +70,39 @@ async def test_add_sets_only_an_absent_key_until_it_expires(cache: Cache) -> Non
     assert await cache.get(f"{ns}:refreshing") == 3
 
 
+async def test_set_if_sets_its_entries_only_while_the_guard_holds_the_value(cache: Cache) -> None:
+    """The kept sheet's patch (D-223): its new version and sheet together, or nothing."""
+    ns = _ns()
+    guard, other = f"{ns}:version", f"{ns}:sheet"
+    entries = {guard: ("v2", 60), other: ({"version": "v2", "lines": ["a"]}, 60)}
+    assert await cache.set_if(guard, "v1", entries) is False  # absent, not "v1"
+    assert await cache.get(other) is None
+    assert await cache.set_if(guard, None, entries) is True  # absent, as expected
+    assert await cache.get(guard) == "v2"
+    assert await cache.get(other) == {"version": "v2", "lines": ["a"]}
+    # Another writer read "v2" too: only the first of them sets anything.
+    first = {guard: ("v3", 60), other: ({"version": "v3"}, 60)}
+    second = {guard: ("v4", 60), other: ({"version": "v4"}, 60)}
+    assert await cache.set_if(guard, "v2", first) is True
+    assert await cache.set_if(guard, "v2", second) is False
+    assert (await cache.get(guard), await cache.get(other)) == ("v3", {"version": "v3"})
+    # Each entry with its own TTL.
+    assert await cache.set_if(guard, "v3", {guard: ("v5", 60), other: ("short", 1)}) is True
+    await asyncio.sleep(1.2)
+    assert (await cache.get(guard), await cache.get(other)) == ("v5", None)
+
+
+async def test_set_if_through_the_replicas_cache_keeps_to_its_own_entries() -> None:
+    from namma.kit.replica import ReplicaCache
+
+    shared = MemoryCache()
+    replica = ReplicaCache(shared)
+    await shared.set("version", "primary", 60)
+    assert await replica.set_if("version", "primary", {"version": ("r2", 60)}) is False
+    assert await replica.set_if("version", None, {"version": ("r2", 60)}) is True
+    assert (await shared.get("version"), await replica.get("version")) == ("primary", "r2")
+
+
 @pytest.mark.redis
 async def test_a_kept_answer_is_refreshed_once_whichever_instance_asks(
     request: pytest.FixtureRequest,

@@ -142,6 +142,51 @@ async def test_the_sheet_pages_lines_are_kept_per_version_and_language_with_fres
     assert (await cache.get(key))["version"] == "after-the-change"
 
 
+async def test_an_agents_collection_puts_its_line_into_the_kept_sheet(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, customer
+) -> None:
+    """D-223: not read afresh — a change behind the application's back on another loan stays
+    unseen — yet the collected loan's line and every total are what a fresh read gives."""
+    collected = await make_loan(app, client, bearer, world, product)
+    other = await make_loan(app, client, bearer, world, product)
+    agent, cache = await bearer(world.agent_a), app.state.cache
+    version_key = sheet_version_key(world.agent_a.id)
+    before = await _sheet(client, agent)
+    assert (before["loans"], before["expected"]) == (2, "17769.76")
+    version = await cache.get(version_key)
+    await _behind_the_back(app, other, "100.00")
+    paid = await collect(client, agent, collected, "1000.00")
+    assert paid.status_code == 201, paid.text
+    assert await cache.get(version_key) != version
+    after = await _sheet(client, agent)
+    lines = _lines(after)
+    assert (lines[collected]["expected"], lines[other]["expected"]) == ("7884.88", "8884.88")
+    assert after["expected"] == "16769.76" and after["groups"][0]["expected"] == "16769.76"
+    # The same as a fresh read (once the change behind the back is undone).
+    await _behind_the_back(app, other, "0.00")
+    await cache.set(version_key, "read-afresh", 60)
+    assert await _sheet(client, agent) == after
+    # Paid in full: the line goes, as a fresh read would drop it.
+    rest = await collect(client, agent, collected, "7884.88")
+    assert rest.status_code == 201, rest.text
+    last = await _sheet(client, agent)
+    assert list(_lines(last)) == [other] and (last["loans"], last["expected"]) == (1, "8884.88")
+
+
+async def test_a_managers_collection_renews_the_sheet_by_a_full_read(  # type: ignore[no-untyped-def]
+    app, client, world, bearer, product, customer
+) -> None:
+    collected = await make_loan(app, client, bearer, world, product)
+    other = await make_loan(app, client, bearer, world, product)
+    agent = await bearer(world.agent_a)
+    await _sheet(client, agent)
+    await _behind_the_back(app, other, "100.00")
+    paid = await collect(client, await bearer(world.manager_a), collected, "1000.00")
+    assert paid.status_code == 201, paid.text
+    lines = _lines(await _sheet(client, agent))
+    assert (lines[collected]["expected"], lines[other]["expected"]) == ("7884.88", "8784.88")
+
+
 async def test_a_reversal_puts_the_dues_back_on_the_sheet(  # type: ignore[no-untyped-def]
     app, client, world, bearer, product, customer
 ) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal, require
 from namma.auth.permissions import Permission
-from namma.collections import queries, service, sheet, waivers
+from namma.collections import queries, service, sheet, sheet_post, waivers
 from namma.collections.schemas import (
     CollectionList,
     CollectionOut,
@@ -307,7 +307,7 @@ async def loan_waive(
     )
 
 
-# --- the collection sheet and bulk posting (namma.collections.sheet) -----------------------------
+# --- the collection sheet and bulk posting (namma.collections.sheet, .sheet_post) ----------------
 
 sheet_router = APIRouter(prefix="/api/collection-sheet", tags=["collections"])
 
@@ -336,7 +336,7 @@ class SheetPostIn(RequestModel):
 
 def _sheet_line(
     raw: SheetLineIn | dict[str, Any], index: int, numbers: dict[str, uuid.UUID]
-) -> sheet.SheetLine | sheet.InvalidLine:
+) -> sheet_post.SheetLine | sheet_post.InvalidLine:
     from pydantic import ValidationError
 
     from namma.kit.apitypes import text_problem
@@ -348,7 +348,7 @@ def _sheet_line(
             raw = SheetLineIn.model_validate(raw)
         except ValidationError as exc:
             details = validation_details(exc.errors(), prefix=("lines", str(index)))
-            return sheet.InvalidLine(
+            return sheet_post.InvalidLine(
                 client_id
                 if isinstance(client_id, str) and text_problem(client_id) is None
                 else None,
@@ -366,7 +366,7 @@ def _sheet_line(
     )
     # A number unknown in the caller's scope names no loan: the line's answer is a 404.
     loan_id = raw.loan_id or numbers.get(raw.loan_number or "") or uuid.uuid4()
-    return sheet.SheetLine(
+    return sheet_post.SheetLine(
         loan_id=loan_id,
         amount=raw.amount,
         collected_on=raw.collected_on,
@@ -417,7 +417,7 @@ async def collection_sheet_post(
     lines = [_sheet_line(raw, i, numbers) for i, raw in enumerate(body.lines)]
 
     async def produce() -> SheetPosted:
-        results = await sheet.collection_sheet_post(
+        results = await sheet_post.collection_sheet_post(
             session,
             principal=principal,
             lines=lines,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from namma.audit.service import audit_record
 from namma.auth.deps import Principal
 from namma.collections.prepayments import prepayment_reschedule, schedule_restore
+from namma.collections.sheet import sheet_line_renew
 from namma.collections.tasks import collection_receipt_defer
 from namma.documents.service import receipts_after_reversal
 from namma.finance import (
@@ -499,13 +500,16 @@ async def collection_record(
             "loan": _balances(loan),
         },
     )
+    agent_id = principal.user_id if principal.role is Role.AGENT else None
     loan_changed(
         session,
         loan_id=loan.id,
         customer_id=loan.customer_id,
         branch_id=loan.branch_id,
-        agent_id=principal.user_id if principal.role is Role.AGENT else None,
+        agent_id=agent_id,
     )
+    if agent_id is not None:
+        sheet_line_renew(session, agent_id=agent_id, loan_id=loan.id)
     return CollectionResult(
         collection, loan, applied.placed, applied.rows, payoff, allocations, revision
     )

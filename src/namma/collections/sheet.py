@@ -7,15 +7,7 @@ what is expected (the installment's dues still owed: overdue ones and those due 
 an advance held, which the close of business applies to them),
 grouped by village (the centre where the agent collects), with totals per group and overall.
 
-**Bulk posting** (`collection_sheet_post`): each line goes through `collection_record` on its
-own savepoint, idempotent on its ``client_id`` (the same key, ``client:<id>``, that a single
-`POST /api/collections` without a header uses), so a duplicate line, a re-sent sheet or a line
-already posted alone reports the original receipt and changes nothing. One bad line rolls back
-only its savepoint. Locks are taken in one fixed order for the whole request — idempotency keys
-(sorted), then loans (sorted by id), then per line the receipt sequence and accounts — so two
-sheets, or a sheet and single collections, never deadlock; the same line arriving twice at once
-waits on its key and then replays the first answer. Lines are applied in the order of their
-dates (then as sent), whatever order they arrived in.
+Bulk posting of a filled-in sheet is `namma.collections.sheet_post`.
 """
 
 from __future__ import annotations
@@ -24,8 +16,9 @@ import datetime as dt
 import itertools
 import json
 import operator
+import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,33 +27,32 @@ from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.auth.deps import Principal
-from namma.auth.scope import customer_scope, loan_scope, staff_scope
+from namma.auth.scope import customer_scope, staff_scope
 from namma.collections.schemas import (
-    CollectionPosted,
     CollectionSheet,
     SheetCustomer,
     SheetGroup,
     SheetInstallment,
-    SheetLineResult,
     SheetLoan,
 )
-from namma.collections.service import CollectionResult, collection_record
 from namma.finance.owed import owed, owed_fee, owed_interest, owed_penalty, owed_principal
 from namma.kit.cache import Cache
 from namma.kit.clock import today_india
-from namma.kit.errors import AppError, InvalidInputError, NotFoundError, error_body
-from namma.kit.idempotency import (
-    answer_text,
-    idempotency_begin,
-    idempotency_complete,
-    idempotency_release,
-)
+from namma.kit.db import before_commit
+from namma.kit.errors import NotFoundError
+from namma.kit.money import money_text
 from namma.kit.sqltext import expression_of
-from namma.loans.cache import SHEET_TTL_SECONDS, sheet_key, sheet_version_key
+from namma.loans.cache import (
+    SHEET_TTL_SECONDS,
+    SHEET_VERSION_TTL_SECONDS,
+    SheetPatcher,
+    sheet_key,
+    sheet_patch_offer,
+    sheet_version_key,
+)
 from namma.models import (
     AgentAssignment,
     Branch,
-    CollectionMethod,
     Customer,
     Loan,
     LoanInstallment,
@@ -226,15 +218,127 @@ async def collection_sheet_kept(
             return KeptSheet(text, None)
     sheet = await collection_sheet(session, principal, on=on, agent_id=None, branch_id=None)
     text = sheet.model_dump_json()
-    await cache.set(key, {"version": version, "sheet": text}, SHEET_TTL_SECONDS)
+    # When it goes, kept with it: patching its lines (below) does not make the rest live longer.
+    expires = int(time.time()) + SHEET_TTL_SECONDS
+    await cache.set(key, {"version": version, "sheet": text, "expires": expires}, SHEET_TTL_SECONDS)
     return KeptSheet(text, sheet)
 
 
+# --- a collection's line put into the kept sheet -----------------------------------------------
+# A collection changes one line of its agent's sheet, and the phone asks for the sheet after
+# every sync. Reading the whole sheet afresh for that (the statement over every loan of the
+# agent, then the models) is most of a day's sheet reads' cost. Instead, for an agent's own
+# collection, the loan's new line is read just before the commit (inside the transaction: it is
+# exactly what commits) and, once committed, put into the kept sheet with a new version, in one
+# step that holds only if the version is still the one the kept sheet was read under
+# (`Cache.set_if`). Otherwise — another change renewed the version meanwhile, no sheet is kept,
+# the loan comes onto the sheet (its line is not there to replace) — the agent's sheet gets a
+# plain new version as before, and the next read is afresh (`namma.loans.cache.sheets_changed`).
+
+_RENEWED_LOANS = "namma.sheet_renewed_loans"
+
+
+def sheet_line_renew(session: AsyncSession, *, agent_id: uuid.UUID, loan_id: uuid.UUID) -> None:
+    """``agent_id`` collected on ``loan_id``: at the commit, put its new line into the agent's
+    kept sheet (see above)."""
+    session.info.setdefault(_RENEWED_LOANS, {}).setdefault(agent_id, set()).add(loan_id)
+    before_commit(session, "sheet-lines", _sheet_lines_read)
+
+
+async def _sheet_lines_read(session: AsyncSession) -> None:
+    on = today_india()
+    renewed: dict[uuid.UUID, set[uuid.UUID]] = session.info.pop(_RENEWED_LOANS, {})
+    for agent_id, loan_ids in renewed.items():
+        select_lines = _sheet_select(None, on=on, branch=None, agent_id=agent_id, loan_ids=loan_ids)
+        rows = (await session.execute(select_lines)).all()
+        lines: dict[str, dict[str, Any] | None] = {str(loan_id): None for loan_id in loan_ids}
+        for loan_id, loan_rows in itertools.groupby(rows, key=operator.attrgetter("loan_id")):
+            line = _sheet_loan(list(loan_rows), on=on)
+            lines[str(loan_id)] = None if line is None else line.model_dump(mode="json")
+        sheet_patch_offer(session, agent_id, _sheet_patcher(agent_id, on, lines))
+
+
+def _sheet_patcher(
+    agent_id: uuid.UUID, on: dt.date, lines: Mapping[str, dict[str, Any] | None]
+) -> SheetPatcher:
+    done = False
+
+    async def patch(cache: Cache) -> bool:
+        nonlocal done
+        if done:  # the sheet is renewed once per commit, however many changes asked for it
+            return True
+        version_key, key = sheet_version_key(agent_id), sheet_key(agent_id, on)
+        version = await cache.get(version_key)
+        kept = await cache.get(key)
+        if not (isinstance(kept, dict) and kept.get("version") == version):
+            return False
+        text, expires = kept.get("sheet"), kept.get("expires")
+        left = expires - int(time.time()) if isinstance(expires, int) else 0
+        patched = sheet_text_patched(text, lines) if isinstance(text, str) else None
+        if patched is None or left < 1:
+            return False
+        new = uuid.uuid4().hex
+        entry = {"version": new, "sheet": patched, "expires": expires}
+        done = await cache.set_if(
+            version_key,
+            version,
+            {version_key: (new, SHEET_VERSION_TTL_SECONDS), key: (entry, left)},
+        )
+        return done
+
+    return patch
+
+
+def sheet_text_patched(text: str, lines: Mapping[str, dict[str, Any] | None]) -> str | None:
+    """The kept sheet ``text`` (`CollectionSheet` as JSON) with the loans' ``lines`` (by loan
+    id, as `SheetLoan` JSON; None: off the sheet) put in place and every total made again; None
+    when a line is not on the sheet to be replaced (where it goes is for a full read)."""
+    sheet = json.loads(text)
+    left = dict(lines)
+    groups = []
+    for group in sheet["groups"]:
+        customers = []
+        for person in group["customers"]:
+            loans = []
+            for loan in person["loans"]:
+                if loan["loan_id"] not in left:
+                    loans.append(loan)
+                elif (line := left.pop(loan["loan_id"])) is not None:
+                    loans.append(line)
+            if loans:
+                person["loans"] = loans
+                person["expected"] = _money_total(loan["expected"] for loan in loans)
+                customers.append(person)
+        if customers:
+            group["customers"] = customers
+            group["loans"] = sum(len(person["loans"]) for person in customers)
+            group["expected"] = _money_total(person["expected"] for person in customers)
+            groups.append(group)
+    if any(line is not None for line in left.values()):
+        return None
+    sheet["groups"] = groups
+    sheet["customers"] = sum(len(group["customers"]) for group in groups)
+    sheet["loans"] = sum(group["loans"] for group in groups)
+    sheet["expected"] = _money_total(group["expected"] for group in groups)
+    # As pydantic writes it (`model_dump_json`): compact, non-ASCII as it is.
+    return json.dumps(sheet, ensure_ascii=False, separators=(",", ":"))
+
+
+def _money_total(amounts: Iterable[str]) -> str:
+    return money_text(sum((Decimal(amount) for amount in amounts), ZERO))
+
+
 def _sheet_select(
-    principal: Principal, *, on: dt.date, branch: uuid.UUID | None, agent_id: uuid.UUID | None
+    principal: Principal | None,
+    *,
+    on: dt.date,
+    branch: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    loan_ids: Collection[uuid.UUID] | None = None,
 ) -> Select[*tuple[Any, ...]]:
-    """Every installment due by ``on`` and still owing, on the active loans in view, with its
-    loan, the loan's customer and the customer's current agent; by loan, then installment."""
+    """Every installment due by ``on`` and still owing, on the active loans in view (None: a
+    collection's own loans, ``loan_ids``, read inside its transaction), with its loan, the
+    loan's customer and the customer's current agent; by loan, then installment."""
     current = (
         select(AgentAssignment.customer_id, AgentAssignment.agent_id)
         .where(AgentAssignment.ended_at.is_(None))
@@ -264,12 +368,15 @@ def _sheet_select(
         .join(installment, installment.loan_id == Loan.id)
         .outerjoin(current, current.c.customer_id == Customer.id)
         .outerjoin(User, User.id == current.c.agent_id)
-        .where(customer_scope(principal))
         .where(Loan.status == LoanStatus.ACTIVE)
         .where(installment.due_date <= on)
         .where(expression_of(owed, installment) > 0)
         .order_by(Loan.id, installment.number)
     )
+    if principal is not None:
+        query = query.where(customer_scope(principal))
+    if loan_ids is not None:
+        query = query.where(Loan.id.in_(loan_ids))
     if branch is not None:
         query = query.where(Loan.branch_id == branch)
     if agent_id is not None:
@@ -355,221 +462,3 @@ def _sheet_groups(customers: Iterable[_CustomerOnSheet]) -> list[SheetGroup]:
         )
         for village, people in sorted(by_village.items(), key=lambda g: (g[0] == NO_VILLAGE, g[0]))
     ]
-
-
-# --- bulk posting --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SheetLine:
-    """One valid line of a posted sheet, with the fingerprint its single-collection request
-    would have (so a line and a `POST /api/collections` of the same collection agree)."""
-
-    loan_id: uuid.UUID
-    amount: Decimal
-    collected_on: dt.date
-    method: CollectionMethod
-    reference: str | None
-    remarks: str | None
-    client_id: str
-    fingerprint: str
-
-    @property
-    def key(self) -> str:
-        return f"client:{self.client_id}"
-
-
-@dataclass(frozen=True)
-class InvalidLine:
-    """A line that did not parse: reported as 422, never posted."""
-
-    client_id: str | None
-    body: dict[str, Any]
-
-
-@dataclass
-class LineResult:
-    index: int
-    client_id: str | None
-    loan_id: str | None
-    status: int
-    body: dict[str, Any]
-    receipt_number: str | None = None
-    replayed: bool = False
-    duplicate_of: int | None = None
-    posted: CollectionResult | None = field(default=None, repr=False)
-
-    def out(self) -> SheetLineResult:
-        return SheetLineResult(
-            index=self.index,
-            client_id=self.client_id,
-            loan_id=self.loan_id,
-            status=self.status,
-            receipt_number=self.receipt_number,
-            replayed=self.replayed,
-            duplicate_of=self.duplicate_of,
-            body=self.body,
-        )
-
-
-def _error(exc: AppError) -> dict[str, Any]:
-    return error_body(exc.code, exc.message, exc.details)
-
-
-def _receipt_in(status: int, body: dict[str, Any]) -> str | None:
-    if status == 201:
-        receipt = body.get("receipt_number")
-        return receipt if isinstance(receipt, str) else None
-    details = body.get("error", {}).get("details")
-    if isinstance(details, dict) and isinstance(details.get("receipt_number"), str):
-        return str(details["receipt_number"])
-    return None
-
-
-async def collection_sheet_post(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    lines: Sequence[SheetLine | InvalidLine],
-    backdate_days: int,
-) -> list[LineResult]:
-    """Post every valid line (see the module docstring); one result per line, in order."""
-    results: dict[int, LineResult] = {}
-    first: dict[str, int] = {}
-    duplicates: list[int] = []
-    for index, line in enumerate(lines):
-        if isinstance(line, InvalidLine):
-            results[index] = LineResult(index, line.client_id, None, 422, line.body)
-        elif line.key in first:
-            duplicates.append(index)
-        else:
-            first[line.key] = index
-
-    def valid(index: int) -> SheetLine:
-        line = lines[index]
-        assert isinstance(line, SheetLine)
-        return line
-
-    # 1. Claim every key, in sorted order. A key another request is using makes us wait for
-    # its commit, then we replay its answer: the same line never posts twice.
-    todo: list[int] = []
-    for key in sorted(first):
-        index = first[key]
-        line = valid(index)
-        try:
-            async with session.begin_nested():
-                stored = await idempotency_begin(
-                    session, user_id=principal.user_id, key=key, fingerprint=line.fingerprint
-                )
-        except InvalidInputError:
-            results[index] = _result_error(
-                index,
-                line,
-                InvalidInputError(
-                    "client_id",
-                    f"Client id {line.client_id} was already used for a different collection",
-                ),
-            )
-            continue
-        except AppError as exc:
-            results[index] = _result_error(index, line, exc)
-            continue
-        if stored is None:
-            todo.append(index)
-            continue
-        body = json.loads(stored.body)
-        results[index] = LineResult(
-            index,
-            line.client_id,
-            str(line.loan_id),
-            stored.status,
-            body,
-            receipt_number=_receipt_in(stored.status, body),
-            replayed=True,
-        )
-
-    # 2. Lock the loans in scope in one order (unknown or out-of-scope ones answer 404 later).
-    loan_ids = sorted({valid(i).loan_id for i in todo})
-    if loan_ids:
-        await session.execute(
-            select(Loan.id)
-            .where(Loan.id.in_(loan_ids))
-            .where(loan_scope(principal))
-            .order_by(Loan.id)
-            .with_for_update(of=Loan)
-        )
-
-    # 3. Post, by date then as sent, each on its own savepoint.
-    for index in sorted(todo, key=lambda i: (valid(i).collected_on, i)):
-        line = valid(index)
-        try:
-            async with session.begin_nested():
-                posted = await collection_record(
-                    session,
-                    principal=principal,
-                    loan_id=line.loan_id,
-                    amount=line.amount,
-                    collected_on=line.collected_on,
-                    method=line.method,
-                    reference=line.reference,
-                    remarks=line.remarks,
-                    client_id=line.client_id,
-                    backdate_days=backdate_days,
-                )
-                answer = answer_text(CollectionPosted.of(posted))
-                await idempotency_complete(
-                    session, user_id=principal.user_id, key=line.key, status=201, body=answer
-                )
-        except AppError as exc:
-            results[index] = _result_error(index, line, exc)
-            # Free the key: a corrected line may be sent again with the same client id.
-            await idempotency_release(session, user_id=principal.user_id, key=line.key)
-            continue
-        results[index] = LineResult(
-            index,
-            line.client_id,
-            str(line.loan_id),
-            201,
-            json.loads(answer),
-            receipt_number=posted.collection.receipt_number,
-            posted=posted,
-        )
-
-    # 4. A line repeated in the same sheet: the first one's answer if it is the same collection.
-    for index in duplicates:
-        line = valid(index)
-        original = results[first[line.key]]
-        if valid(original.index).fingerprint != line.fingerprint:
-            results[index] = _result_error(
-                index,
-                line,
-                InvalidInputError(
-                    "client_id",
-                    f"Client id {line.client_id} is used by line {original.index} for a "
-                    "different collection",
-                ),
-            )
-            continue
-        results[index] = LineResult(
-            index,
-            line.client_id,
-            str(line.loan_id),
-            original.status,
-            original.body,
-            receipt_number=original.receipt_number,
-            replayed=original.status == 201,
-            duplicate_of=original.index,
-        )
-    return [results[i] for i in range(len(lines))]
-
-
-def _result_error(index: int, line: SheetLine, exc: AppError) -> LineResult:
-    body = json.loads(json.dumps(_error(exc), default=str))
-    return LineResult(
-        index,
-        line.client_id,
-        str(line.loan_id),
-        exc.status_code,
-        body,
-        receipt_number=_receipt_in(exc.status_code, body),
-    )

@@ -16,7 +16,7 @@ import fnmatch
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -37,6 +37,9 @@ class Cache(Protocol):
     async def get(self, key: str) -> Any | None: ...
     async def set(self, key: str, value: Any, ttl: int) -> None: ...
     async def add(self, key: str, value: Any, ttl: int) -> bool: ...
+    async def set_if(
+        self, guard: str, expected: Any | None, entries: Mapping[str, tuple[Any, int]]
+    ) -> bool: ...
     async def delete(self, *keys: str) -> int: ...
     async def delete_pattern(self, pattern: str, *, also: Sequence[str] = ()) -> int: ...
     async def delete_matching(
@@ -69,6 +72,22 @@ def _encode(value: Any) -> str:
     return json.dumps(value, default=_default, separators=(",", ":"))
 
 
+# `RedisCache.set_if` in one step: KEYS[1] the guard, ARGV[1] the value it must hold ("": absent);
+# then for each further key KEYS[i] its value ARGV[2i-2] and TTL ARGV[2i-1].
+_SET_IF = """
+local held = redis.call('GET', KEYS[1])
+if ARGV[1] == '' then
+  if held then return 0 end
+elseif held ~= ARGV[1] then
+  return 0
+end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ARGV[2 * i - 1])
+end
+return 1
+"""
+
+
 class RedisCache:
     backend = "redis"
 
@@ -97,6 +116,19 @@ class RedisCache:
         """Set ``key`` only if it is absent (``SET NX EX``): whether it was set. A mark between
         instances ("one of us refreshes this"), not a cached value: not in its family's index."""
         return bool(await self._redis.set(KEY_PREFIX + key, _encode(value), ex=ttl, nx=True))
+
+    async def set_if(
+        self, guard: str, expected: Any | None, entries: Mapping[str, tuple[Any, int]]
+    ) -> bool:
+        """Set each of ``entries`` (key: (value, TTL)) only if ``guard`` holds ``expected``
+        (None: absent) at that moment — one atomic step (a Lua script), so that two writers
+        that read the same ``guard`` cannot both set it: whether they were set. The keys are
+        not put in their family's index (see `add`)."""
+        keys = [KEY_PREFIX + guard, *(KEY_PREFIX + key for key in entries)]
+        args: list[str | int] = ["" if expected is None else _encode(expected)]
+        for value, ttl in entries.values():
+            args += (_encode(value), ttl)
+        return bool(await self._redis.eval(_SET_IF, len(keys), *keys, *args))
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -191,6 +223,16 @@ class MemoryCache:
         if await self.get(key) is not None:
             return False
         await self.set(key, value, ttl)
+        return True
+
+    async def set_if(
+        self, guard: str, expected: Any | None, entries: Mapping[str, tuple[Any, int]]
+    ) -> bool:
+        held = await self.get(guard)
+        if held != expected:
+            return False
+        for key, (value, ttl) in entries.items():
+            await self.set(key, value, ttl)
         return True
 
     async def delete(self, *keys: str) -> int:

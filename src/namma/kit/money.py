@@ -36,14 +36,15 @@ def _decimal_from_string(places: int) -> Any:
     return parse
 
 
-def _money_out(value: Decimal) -> str:
+def money_text(value: Decimal) -> str:
+    """An amount as the API writes it (``Money``): two decimals."""
     return str(value.quantize(Decimal("0.01")))
 
 
 Money = Annotated[
     Decimal,
     BeforeValidator(_decimal_from_string(2)),
-    PlainSerializer(_money_out, return_type=str),
+    PlainSerializer(money_text, return_type=str),
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$", "examples": ["12500.00"]}),
 ]
 """An amount in rupees with at most 2 decimals, as a string."""
@@ -58,4 +59,4 @@ Rate = Annotated[
 
 
 def money_str(value: Decimal | None) -> str | None:
-    return None if value is None else _money_out(value)
+    return None if value is None else money_text(value)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -204,6 +204,12 @@ class ReplicaCache:
 
     async def add(self, key: str, value: Any, ttl: int) -> bool:
         return bool(await self._cache.add(key + self.SUFFIX, value, ttl))
+
+    async def set_if(
+        self, guard: str, expected: Any | None, entries: Mapping[str, tuple[Any, int]]
+    ) -> bool:
+        suffixed = {key + self.SUFFIX: entry for key, entry in entries.items()}
+        return bool(await self._cache.set_if(guard + self.SUFFIX, expected, suffixed))
 
     async def delete(self, *keys: str) -> int:
         return int(await self._cache.delete(*keys, *(k + self.SUFFIX for k in keys)))

@@ -24,14 +24,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from namma.kit.cache import Cache
 from namma.kit.db import after_commit, before_commit, transaction_cache
 from namma.models import AgentAssignment, Loan
+
+log = structlog.get_logger(__name__)
 
 LOAN_TTL_SECONDS = 60
 CUSTOMER_TTL_SECONDS = 300
@@ -80,6 +83,19 @@ async def sheet_versions_new(cache: Cache, agent_ids: Iterable[uuid.UUID]) -> No
         await cache.set(sheet_version_key(agent_id), uuid.uuid4().hex, SHEET_VERSION_TTL_SECONDS)
 
 
+# Renews an agent's kept sheet after the commit by putting the changed lines into it, with a
+# new version (`namma.collections.sheet.sheet_line_renew`): whether it did; if not, the plain new
+# version follows.
+SheetPatcher = Callable[[Cache], Awaitable[bool]]
+_SHEET_PATCHERS = "namma.sheet_patchers"
+
+
+def sheet_patch_offer(session: AsyncSession, agent_id: uuid.UUID, patcher: SheetPatcher) -> None:
+    """After this transaction commits, renew ``agent_id``'s sheet with ``patcher`` rather than
+    with a plain new version (which follows if the patcher declines or fails)."""
+    session.info.setdefault(_SHEET_PATCHERS, {})[agent_id] = patcher
+
+
 def sheets_changed(
     session: AsyncSession, agent_ids: Iterable[uuid.UUID], cache: Cache | None = None
 ) -> None:
@@ -91,9 +107,19 @@ def sheets_changed(
 
     async def invalidate() -> None:
         assert target is not None
-        await sheet_versions_new(target, agents)
+        patchers: dict[uuid.UUID, SheetPatcher] = session.info.get(_SHEET_PATCHERS, {})
+        plain = [a for a in agents if a not in patchers or not await _patched(patchers[a], target)]
+        await sheet_versions_new(target, plain)
 
     after_commit(session, invalidate)
+
+
+async def _patched(patcher: SheetPatcher, cache: Cache) -> bool:
+    try:
+        return await patcher(cache)
+    except Exception:
+        log.exception("sheet.patch_failed")  # committed: the plain new version follows
+        return False
 
 
 _SHEET_CUSTOMERS = "namma.sheet_customers"

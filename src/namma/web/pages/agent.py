@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from namma.auth.deps import request_settings
 from namma.auth.permissions import Permission
 from namma.collections import sheet as sheet_service
+from namma.collections import sheet_post
 from namma.collections.endpoints import RECORD_ROUTE, CollectionIn
 from namma.collections.queries import COLLECTION_SORTS, collection_get, collections_page
 from namma.collections.schemas import CollectionSheet
@@ -242,7 +243,7 @@ async def agent_collect(
             reference=data.reference,
             client_id=data.client_id,
         )
-        line = sheet_service.SheetLine(
+        line = sheet_post.SheetLine(
             loan_id=data.loan_id,
             amount=data.amount,
             collected_on=on,
@@ -252,7 +253,7 @@ async def agent_collect(
             client_id=data.client_id,
             fingerprint=request_fingerprint(RECORD_ROUTE, single.model_dump(mode="json")),
         )
-        [result] = await sheet_service.collection_sheet_post(
+        [result] = await sheet_post.collection_sheet_post(
             session,
             principal=viewer.principal,
             lines=[line],
