@@ -4,7 +4,7 @@ errors.
 
     .venv/bin/python bench/load_day.py [--loans 100000] [--rates 10,20,35,50,75,100]
         [--seconds 60] [--workers 2] [--url URL --database-url URL --secret-key KEY]
-        [--keep | --database NAME] [--pages]
+        [--keep | --database NAME] [--pages] [--warm-up SECONDS]
 
 1. Without ``--url``: creates a database on NAMMA_BENCH_DATABASE_URL's server (default
    postgresql://postgres@127.0.0.1:5432/test), migrates it, generates the close-of-business
@@ -26,9 +26,12 @@ errors.
    idle keep-alive connection or a new one (``--pages``: half of the reads to the web pages
    the same people use instead, ``MIX_WITH_PAGES``); its latency counts from the scheduled
    time, so a server that falls behind shows it. A request not answered in 5 s is a failure.
-4. For each rate, ``--seconds`` long: offered, completed, failed, p50/p95/p99 overall and per
-   class, and CPU seconds per request of the server, the worker and PostgreSQL (all postgres
-   processes of the machine: run it on a quiet one). Then `namma ledger check` on the database.
+4. With ``--warm-up``, that many seconds of the mix at the first rate first, not counted: the
+   agents' first sheets of the day and the dashboards' first builds, which a run that starts
+   cold pays at its first rate. Then for each rate, ``--seconds`` long: offered, completed,
+   failed, p50/p95/p99 overall and per class, and CPU seconds per request of the server, the
+   worker and PostgreSQL (all postgres processes of the machine: run it on a quiet one). Then
+   `namma ledger check` on the database.
 
 Results and the machine go to docs/benchmarks.md.
 """
@@ -519,6 +522,13 @@ def main() -> None:
     parser.add_argument("--loans", type=int, default=100_000)
     parser.add_argument("--rates", default="10,20,35,50,75,100")
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument(
+        "--warm-up",
+        type=float,
+        default=0,
+        help="seconds of the mix at the first rate before measuring, not counted (each "
+        "agent's first sheet, each dashboard's first build)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--db-pool-size", type=int, default=5)
     parser.add_argument("--customers", type=int, default=2000, help="customers signed in")
@@ -563,6 +573,9 @@ def main() -> None:
             f"{len(people.agents)} agents, {len(people.managers)} managers, "
             f"{len(people.customers)} customers signed in; target {base}"
         )
+        if args.warm_up > 0:
+            warm = asyncio.run(drive(base, people, rates[0], args.warm_up, len(rates), mix))
+            print(f"warm-up: {args.warm_up:.0f} s at {rates[0]:g}/s, {warm.completed} requests")
         best = None
         for seed, rate in enumerate(rates):
             cpu_before = {
