@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import operator
 import time
 import uuid
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -293,7 +293,7 @@ def sheet_text_patched(text: str, lines: Mapping[str, dict[str, Any] | None]) ->
     """The kept sheet ``text`` (`CollectionSheet` as JSON) with the loans' ``lines`` (by loan
     id, as `SheetLoan` JSON; None: off the sheet) put in place and every total made again; None
     when a line is not on the sheet to be replaced (where it goes is for a full read)."""
-    sheet = json.loads(text)
+    sheet = orjson.loads(text)
     left = dict(lines)
     groups = []
     for group in sheet["groups"]:
@@ -320,8 +320,8 @@ def sheet_text_patched(text: str, lines: Mapping[str, dict[str, Any] | None]) ->
     sheet["customers"] = sum(len(group["customers"]) for group in groups)
     sheet["loans"] = sum(group["loans"] for group in groups)
     sheet["expected"] = _money_total(group["expected"] for group in groups)
-    # As pydantic writes it (`model_dump_json`): compact, non-ASCII as it is.
-    return json.dumps(sheet, ensure_ascii=False, separators=(",", ":"))
+    # As pydantic writes it (`model_dump_json`): compact, UTF-8, non-ASCII as it is.
+    return orjson.dumps(sheet).decode()
 
 
 def _money_total(amounts: Iterable[str]) -> str:
