@@ -100,8 +100,9 @@ async def test_a_collection_shows_in_the_next_sheet_and_page(  # type: ignore[no
 async def test_the_sheet_pages_lines_are_kept_per_version_and_language_with_fresh_keys(  # type: ignore[no-untyped-def]
     app, client, world, bearer, product, customer
 ) -> None:
-    """The page's lines are rendered once per sheet version and language; each request still
-    gets its session's CSRF token and a new client id per form."""
+    """The page's lines are rendered once per sheet version and language, and each village once
+    per content (D-223); each request still gets its session's CSRF token and a new client id
+    per form."""
     loan_id = await make_loan(app, client, bearer, world, product)
     csrf = await sign_in(app, client, world.agent_a)
     today, cache = today_india(), app.state.cache
@@ -127,19 +128,23 @@ async def test_the_sheet_pages_lines_are_kept_per_version_and_language_with_fres
     kannada = await client.get("/agent/sheet", headers={"Accept-Language": "kn"})
     assert "<dt>ನಿರೀಕ್ಷಿತ</dt>" in kannada.text and 'value="8884.88"' in kannada.text
     assert await cache.get(sheet_page_key(world.agent_a.id, today, "kn")) is not None
-    # A collection renews the version: the next page is rendered from the sheet read afresh.
+    # A page not kept (here: kept under another version) is made again from its villages,
+    # each kept by its content: an unchanged village is not rendered again...
+    key = sheet_page_key(world.agent_a.id, today, "en")
+    entry = await cache.get(key)
+    [village_key] = entry["villages"]
+    kept_village = base64.b64encode(zlib.compress(b"<section>kept village</section>")).decode()
+    await cache.set(village_key, kept_village, 60)
+    await cache.set(key, {**entry, "version": "before-the-change"}, 60)
+    third = await client.get("/agent/sheet", headers={"Accept-Language": "en"})
+    assert "<section>kept village</section>" in third.text and "line-" not in third.text
+    assert (await cache.get(key))["version"] == entry["version"]
+    # ...a changed one is: the collection's new line, whatever was kept for the old one.
     paid = await collect(client, await bearer(world.agent_a), loan_id, "1000.00")
     assert paid.status_code == 201, paid.text
-    third = await client.get("/agent/sheet", headers={"Accept-Language": "en"})
-    assert 'value="7784.88"' in third.text and 'value="8884.88"' not in third.text
-    # Lines kept under an older version (rendered while a change was committing) are not served.
-    key = sheet_page_key(world.agent_a.id, today, "en")
-    stale = base64.b64encode(zlib.compress(b"<p>stale lines</p>")).decode()
-    await cache.set(key, {"version": "before-the-change", "lines": stale}, 60)
-    await cache.set(sheet_version_key(world.agent_a.id), "after-the-change", 60)
     fourth = await client.get("/agent/sheet", headers={"Accept-Language": "en"})
-    assert 'value="7784.88"' in fourth.text and "stale lines" not in fourth.text
-    assert (await cache.get(key))["version"] == "after-the-change"
+    assert 'value="7784.88"' in fourth.text and 'value="8884.88"' not in fourth.text
+    assert "kept village" not in fourth.text and (await cache.get(key))["villages"] != [village_key]
 
 
 async def test_an_agents_collection_puts_its_line_into_the_kept_sheet(  # type: ignore[no-untyped-def]

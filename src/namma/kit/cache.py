@@ -35,6 +35,7 @@ class Cache(Protocol):
     backend: str
 
     async def get(self, key: str) -> Any | None: ...
+    async def get_many(self, keys: Sequence[str]) -> list[Any | None]: ...
     async def set(self, key: str, value: Any, ttl: int) -> None: ...
     async def add(self, key: str, value: Any, ttl: int) -> bool: ...
     async def set_if(
@@ -101,6 +102,13 @@ class RedisCache:
     async def get(self, key: str) -> Any | None:
         raw = await self._redis.get(KEY_PREFIX + key)
         return None if raw is None else json.loads(raw)
+
+    async def get_many(self, keys: Sequence[str]) -> list[Any | None]:
+        """``get`` of each key, in one round trip (``MGET``)."""
+        if not keys:
+            return []
+        raws = await self._redis.mget([KEY_PREFIX + key for key in keys])
+        return [None if raw is None else json.loads(raw) for raw in raws]
 
     async def set(self, key: str, value: Any, ttl: int) -> None:
         index = INDEX_PREFIX + key.split(":", 1)[0]
@@ -215,6 +223,9 @@ class MemoryCache:
             del self._entries[key]
             return None
         return json.loads(raw)
+
+    async def get_many(self, keys: Sequence[str]) -> list[Any | None]:
+        return [await self.get(key) for key in keys]
 
     async def set(self, key: str, value: Any, ttl: int) -> None:
         self._entries[key] = (self._clock() + ttl, _encode(value))

@@ -17,7 +17,8 @@ new version: the current agent of each customer whose loan changed (`loan_change
 in one statement just before the commit) or whose details changed (`customer_changed`); both
 agents of an assignment that changed (`sheets_changed`, from `namma.customers.assignments`);
 every agent after the close of business. One key per agent, never a pattern. The sheet page's
-rendered lines are kept the same way (``sheetpage:<agent>:<date>:<language>``, with the version).
+rendered lines are kept the same way (``sheetpage:<agent>:<date>:<language>``, with the version),
+and each of its villages by its content (``sheetvillage:…``).
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ def sheet_page_key(agent_id: uuid.UUID | str, day: dt.date, language: str) -> st
     """The sheet page's lines as rendered in ``language`` (`namma.web.pages.agent`), kept under
     the same sheet version as the sheet."""
     return f"sheetpage:{agent_id}:{day.isoformat()}:{language}"
+
+
+def sheet_village_key(language: str, index: int, digest: str) -> str:
+    """One village of a sheet page as rendered in ``language`` (`namma.web.pages.agent`), as
+    the ``index``-th village: named by the digest of its part of the sheet, so never stale."""
+    return f"sheetvillage:{language}:{index}:{digest}"
 
 
 def sheet_version_key(agent_id: uuid.UUID | str) -> str:
