@@ -123,8 +123,11 @@ GENERATE = [
       FROM generate_series(1, %(branches)s * %(per_branch)s) a
     """,
     """
-    INSERT INTO customers (id, branch_id, name, phone)
-    SELECT customer_id, branch_id, 'Customer ' || n, '6' || lpad(n::text, 9, '0') FROM plan
+    INSERT INTO customers (id, branch_id, name, phone, village)
+    SELECT customer_id, branch_id, 'Customer ' || n, '6' || lpad(n::text, 9, '0'),
+           -- an agent's ~400 customers in 20 villages (the centres they visit) of ~20 each
+           'Village ' || (n / (%(branches)s * %(per_branch)s)) %% 20 + 1
+      FROM plan
     """,
     """
     INSERT INTO agent_assignments (id, customer_id, agent_id)
