@@ -26,12 +26,14 @@ errors.
    idle keep-alive connection or a new one (``--pages``: half of the reads to the web pages
    the same people use instead, ``MIX_WITH_PAGES``); its latency counts from the scheduled
    time, so a server that falls behind shows it. A request not answered in 5 s is a failure.
-4. With ``--warm-up``, that many seconds of the mix at the first rate first, not counted: the
-   agents' first sheets of the day and the dashboards' first builds, which a run that starts
-   cold pays at its first rate. Then for each rate, ``--seconds`` long: offered, completed,
-   failed, p50/p95/p99 overall and per class, and CPU seconds per request of the server, the
-   worker and PostgreSQL (all postgres processes of the machine: run it on a quiet one). Then
-   `namma ledger check` on the database.
+4. With ``--warm-up``, first and not counted: each person's first opening of the app (every
+   agent's sheet, every Manager's dashboard, every customer's home; and their pages with
+   ``--pages``), four at a time, then that many seconds of the mix at the first rate — what a
+   run that starts cold pays at its first rate (the morning's first builds). Then for each
+   rate, ``--seconds`` long: offered, completed, failed, p50/p95/p99 overall and per class,
+   and CPU seconds per request of the server, the worker and PostgreSQL (all postgres
+   processes of the machine: run it on a quiet one). Then `namma ledger check` on the
+   database.
 
 Results and the machine go to docs/benchmarks.md.
 """
@@ -340,6 +342,36 @@ class Connections:
             await connection.close()
 
 
+async def prime(base: str, people: People, mix: dict[str, tuple[float, str]]) -> int:
+    """The morning's first opening of the app, four people at a time: each agent's sheet (and
+    sheet page, with ``--pages``), each Manager's dashboard (and page), each customer's own
+    dashboard (or page) — what a day's first minute would otherwise build while measured. How
+    many requests."""
+    today = today_india().isoformat()
+    asks: list[tuple[str, str]] = []
+    for person in people.agents:
+        asks.append((f"/api/collection-sheet?date={today}", person.token))
+        if "sheet page" in mix:
+            asks.append(("/agent/sheet", person.token))
+    for person in people.managers:
+        asks.append(("/api/dashboard?period=month", person.token))
+        if "dashboard page" in mix:
+            asks.append(("/manager", person.token))
+    for person in people.customers:
+        asks.append(("/customer" if "customer page" in mix else "/api/dashboard", person.token))
+    connections = Connections(base)
+    queue = list(reversed(asks))
+
+    async def asker() -> None:
+        while queue:
+            path, token = queue.pop()
+            await connections.send("GET", path, None, {"Authorization": f"Bearer {token}"})
+
+    await asyncio.gather(*(asker() for _ in range(4)))
+    await connections.close()
+    return len(asks)
+
+
 async def drive(
     base: str,
     people: People,
@@ -526,8 +558,9 @@ def main() -> None:
         "--warm-up",
         type=float,
         default=0,
-        help="seconds of the mix at the first rate before measuring, not counted (each "
-        "agent's first sheet, each dashboard's first build)",
+        help="before measuring, not counted: each person's first opening of the app (the "
+        "agent's sheet, the Manager's dashboard, the customer's home), then this many seconds "
+        "of the mix at the first rate",
     )
     parser.add_argument("--workers", type=int, default=2, help="server processes")
     parser.add_argument("--db-pool-size", type=int, default=5)
@@ -574,8 +607,12 @@ def main() -> None:
             f"{len(people.customers)} customers signed in; target {base}"
         )
         if args.warm_up > 0:
+            primed = asyncio.run(prime(base, people, mix))
             warm = asyncio.run(drive(base, people, rates[0], args.warm_up, len(rates), mix))
-            print(f"warm-up: {args.warm_up:.0f} s at {rates[0]:g}/s, {warm.completed} requests")
+            print(
+                f"warm-up: {primed} first openings, then {args.warm_up:.0f} s at "
+                f"{rates[0]:g}/s ({warm.completed} requests)"
+            )
         best = None
         for seed, rate in enumerate(rates):
             cpu_before = {
