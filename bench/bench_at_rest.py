@@ -50,6 +50,7 @@ from bench_collections import AMOUNT, REDIS, collection_baseline, server_cpu_sec
 from bench_pages import Statement, main_query_times, p, statements_recorded
 from load_day import (
     BENCH_SECRET_KEY,
+    MIX,
     SERVER,
     Connections,
     People,
@@ -93,7 +94,7 @@ async def http_measure(
                     cpu_before = server_cpu_seconds(server)
                 if kind == "sheet" and n >= warm_up + sheets:
                     break
-                method, path, body, headers = request_for(kind, people, rng)
+                method, path, body, headers = request_for(kind, people, rng, MIX)
                 started = time.perf_counter()
                 status, data = await connections.send(method, path, body, headers)
                 elapsed = time.perf_counter() - started
@@ -156,7 +157,7 @@ async def read_baselines(
     for kind in CLASSES:
         if kind == "collection":
             continue
-        request = request_for(kind, people, rng)
+        request = request_for(kind, people, rng, MIX)
         await statements_sent(app, client, request)  # as warm as the server's
         statements = await statements_sent(app, client, request)
         cold = ""
@@ -213,7 +214,9 @@ async def profile(app: Any, client: httpx.AsyncClient, people: People, requests:
     functions (and the framework's request handling) by cumulative time."""
     rng = random.Random(22)
     for kind in ("loan list", "loan", "collection"):
-        batch = [with_content_type(request_for(kind, people, rng)) for _ in range(requests + 5)]
+        batch = [
+            with_content_type(request_for(kind, people, rng, MIX)) for _ in range(requests + 5)
+        ]
         for method, path, body, headers in batch[:5]:  # warm
             await client.request(method, path, content=body, headers=headers)
         profiler = cProfile.Profile()
