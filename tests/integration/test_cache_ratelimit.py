@@ -76,9 +76,9 @@ async def test_set_if_sets_its_entries_only_while_the_guard_holds_the_value(cach
     guard, other = f"{ns}:version", f"{ns}:sheet"
     entries = {guard: ("v2", 60), other: ({"version": "v2", "lines": ["a"]}, 60)}
     assert await cache.set_if(guard, "v1", entries) is False  # absent, not "v1"
-    assert await cache.get(other) is None
+    assert await cache.get(other) is None and not await cache.exists(other)
     assert await cache.set_if(guard, None, entries) is True  # absent, as expected
-    assert await cache.get(guard) == "v2"
+    assert await cache.get(guard) == "v2" and await cache.exists(guard)
     assert await cache.get(other) == {"version": "v2", "lines": ["a"]}
     # Another writer read "v2" too: only the first of them sets anything.
     first = {guard: ("v3", 60), other: ({"version": "v3"}, 60)}

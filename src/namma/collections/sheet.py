@@ -38,7 +38,7 @@ from namma.collections.schemas import (
 from namma.finance.owed import owed, owed_fee, owed_interest, owed_penalty, owed_principal
 from namma.kit.cache import Cache
 from namma.kit.clock import today_india
-from namma.kit.db import before_commit
+from namma.kit.db import before_commit, transaction_cache
 from namma.kit.errors import NotFoundError
 from namma.kit.money import money_text
 from namma.kit.sqltext import expression_of
@@ -248,7 +248,10 @@ def sheet_line_renew(session: AsyncSession, *, agent_id: uuid.UUID, loan_id: uui
 async def _sheet_lines_read(session: AsyncSession) -> None:
     on = today_india()
     renewed: dict[uuid.UUID, set[uuid.UUID]] = session.info.pop(_RENEWED_LOANS, {})
+    cache: Cache | None = transaction_cache(session)
     for agent_id, loan_ids in renewed.items():
+        if cache is None or not await cache.exists(sheet_key(agent_id, on)):
+            continue  # no sheet kept to put the lines in (the agent has not asked for it today)
         select_lines = _sheet_select(None, on=on, branch=None, agent_id=agent_id, loan_ids=loan_ids)
         rows = (await session.execute(select_lines)).all()
         lines: dict[str, dict[str, Any] | None] = {str(loan_id): None for loan_id in loan_ids}

@@ -36,6 +36,7 @@ class Cache(Protocol):
 
     async def get(self, key: str) -> Any | None: ...
     async def get_many(self, keys: Sequence[str]) -> list[Any | None]: ...
+    async def exists(self, key: str) -> bool: ...
     async def set(self, key: str, value: Any, ttl: int) -> None: ...
     async def add(self, key: str, value: Any, ttl: int) -> bool: ...
     async def set_if(
@@ -109,6 +110,10 @@ class RedisCache:
             return []
         raws = await self._redis.mget([KEY_PREFIX + key for key in keys])
         return [None if raw is None else json.loads(raw) for raw in raws]
+
+    async def exists(self, key: str) -> bool:
+        """Whether ``key`` is cached, without reading its value."""
+        return bool(await self._redis.exists(KEY_PREFIX + key))
 
     async def set(self, key: str, value: Any, ttl: int) -> None:
         index = INDEX_PREFIX + key.split(":", 1)[0]
@@ -226,6 +231,9 @@ class MemoryCache:
 
     async def get_many(self, keys: Sequence[str]) -> list[Any | None]:
         return [await self.get(key) for key in keys]
+
+    async def exists(self, key: str) -> bool:
+        return await self.get(key) is not None
 
     async def set(self, key: str, value: Any, ttl: int) -> None:
         self._entries[key] = (self._clock() + ttl, _encode(value))

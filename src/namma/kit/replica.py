@@ -202,6 +202,9 @@ class ReplicaCache:
     async def get_many(self, keys: Sequence[str]) -> list[Any | None]:
         return list(await self._cache.get_many([key + self.SUFFIX for key in keys]))
 
+    async def exists(self, key: str) -> bool:
+        return bool(await self._cache.exists(key + self.SUFFIX))
+
     async def set(self, key: str, value: Any, ttl: int) -> None:
         await self._cache.set(key + self.SUFFIX, value, ttl)
 
