@@ -276,16 +276,16 @@ def _sheet_patcher(
         if not (isinstance(kept, dict) and kept.get("version") == version):
             return False
         text, expires = kept.get("sheet"), kept.get("expires")
-        left = expires - int(time.time()) if isinstance(expires, int) else 0
+        seconds_left = expires - int(time.time()) if isinstance(expires, int) else 0
         patched = sheet_text_patched(text, lines) if isinstance(text, str) else None
-        if patched is None or left < 1:
+        if patched is None or seconds_left < 1:
             return False
         new = uuid.uuid4().hex
         entry = {"version": new, "sheet": patched, "expires": expires}
         done = await cache.set_if(
             version_key,
             version,
-            {version_key: (new, SHEET_VERSION_TTL_SECONDS), key: (entry, left)},
+            {version_key: (new, SHEET_VERSION_TTL_SECONDS), key: (entry, seconds_left)},
         )
         return done
 
