@@ -46,6 +46,7 @@ from namma.loans.cache import (
     SHEET_TTL_SECONDS,
     SHEET_VERSION_TTL_SECONDS,
     SheetPatcher,
+    sheet_kept_read,
     sheet_key,
     sheet_patch_offer,
     sheet_version_key,
@@ -207,15 +208,10 @@ async def collection_sheet_kept(
             session, principal, on=on, agent_id=agent_id, branch_id=branch_id
         )
         return KeptSheet(sheet.model_dump_json(), sheet)
-    # The version first: a change committed after this read gives a new one, so the sheet
-    # stored below (read before that change, perhaps) is never served once it has.
-    version = await cache.get(sheet_version_key(principal.user_id))
     key = sheet_key(principal.user_id, on)
-    kept = await cache.get(key)
-    if isinstance(kept, dict) and kept.get("version") == version:
-        text = kept.get("sheet")
-        if isinstance(text, str):
-            return KeptSheet(text, None)
+    version, kept = await sheet_kept_read(cache, principal.user_id, key)
+    if kept is not None and isinstance(kept.get("sheet"), str):
+        return KeptSheet(kept["sheet"], None)
     sheet = await collection_sheet(session, principal, on=on, agent_id=None, branch_id=None)
     text = sheet.model_dump_json()
     # When it goes, kept with it: patching its lines (below) does not make the rest live longer.
@@ -271,9 +267,8 @@ def _sheet_patcher(
         if done:  # the sheet is renewed once per commit, however many changes asked for it
             return True
         version_key, key = sheet_version_key(agent_id), sheet_key(agent_id, on)
-        version = await cache.get(version_key)
-        kept = await cache.get(key)
-        if not (isinstance(kept, dict) and kept.get("version") == version):
+        version, kept = await sheet_kept_read(cache, agent_id, key)
+        if kept is None:
             return False
         text, expires = kept.get("sheet"), kept.get("expires")
         seconds_left = expires - int(time.time()) if isinstance(expires, int) else 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -82,6 +83,20 @@ def sheet_village_key(language: str, index: int, digest: str) -> str:
 
 def sheet_version_key(agent_id: uuid.UUID | str) -> str:
     return f"sheetversion:{agent_id}"
+
+
+async def sheet_kept_read(
+    cache: Cache, agent_id: uuid.UUID, key: str
+) -> tuple[Any, dict[str, Any] | None]:
+    """The agent's sheet version, and the entry kept under ``key`` if it was kept under that
+    version (None otherwise). The version is read first: a change committed after this read
+    gives a new one, so whatever the caller stores with this version — read before that change,
+    perhaps — is never served once it has."""
+    version = await cache.get(sheet_version_key(agent_id))
+    kept = await cache.get(key)
+    if isinstance(kept, dict) and kept.get("version") == version:
+        return version, kept
+    return version, None
 
 
 async def sheet_versions_new(cache: Cache, agent_ids: Iterable[uuid.UUID]) -> None:

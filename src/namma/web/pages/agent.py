@@ -45,8 +45,8 @@ from namma.kit.money import Money
 from namma.loans import service as loan_service
 from namma.loans.cache import (
     SHEET_TTL_SECONDS,
+    sheet_kept_read,
     sheet_page_key,
-    sheet_version_key,
     sheet_village_key,
 )
 from namma.loans.queries import loan_detail, loan_schedule
@@ -204,15 +204,10 @@ async def _sheet_lines_kept(
 ) -> str:
     agent_id, language = viewer.principal.user_id, i18n.language_current()
     key = sheet_page_key(agent_id, today, language)
-    # The version first, as `collection_sheet_kept` does: a page made from a sheet read after a
-    # change is stored under the version from before it, never served once it is old.
-    version = await cache.get(sheet_version_key(agent_id))
-    kept = await cache.get(key)
-    if (
-        isinstance(kept, dict)
-        and kept.get("templates") == _TEMPLATES
-        and kept.get("version") == version
-    ):
+    # As the kept sheet: a page made from a sheet read after a change is stored under the
+    # version from before it, never served once it is old.
+    version, kept = await sheet_kept_read(cache, agent_id, key)
+    if kept is not None and kept.get("templates") == _TEMPLATES:
         villages = await cache.get_many(kept["villages"])
         if all(isinstance(village, str) for village in villages):
             lines = (_unpacked(str(village)) for village in villages)
